@@ -1,0 +1,39 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Logbook",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "logbook", targets: ["logbook"]),
+        .library(name: "EventStore", targets: ["EventStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages. Only EventStore imports these.
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CHashing", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev", "zlib1g-dev"])]),
+
+        // The generic append-only log. Deliberately free of NIO/HTTP so it builds and tests in seconds.
+        .target(name: "EventStore", dependencies: ["CLMDB", "CZstd", "CHashing"]),
+
+        // The event generator of ../shared/bench/limits/limits.c, so `logbook bench store` measures the same bytes.
+        .target(name: "CWorkload"),
+
+        .executableTarget(
+            name: "logbook",
+            dependencies: [
+                "EventStore", "CWorkload",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Appends under load and prints each acknowledgement; the crash tests SIGKILL it.
+        .executableTarget(name: "StoreCrashHelper", dependencies: ["EventStore"]),
+
+        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
+    ]
+)

@@ -1,0 +1,60 @@
+import Foundation
+
+/// What `logbook stats` shows: size, compression and shape of a log, read without a scan.
+public struct StoreStatistics: Sendable, Codable, Equatable {
+    public var events: UInt64
+    public var streams: Int
+    /// Size of `data.mdb` on disk (allocated blocks).
+    public var fileBytes: Int
+    /// Bytes of the data file in use by pages, `(last page + 1) × page size`.
+    public var usedBytes: Int
+    public var mapSizeBytes: Int
+    /// Payload bytes as appended, and as stored after compression.
+    public var rawPayloadBytes: UInt64
+    public var storedPayloadBytes: UInt64
+    /// Record bytes (header and stored payload) as written.
+    public var recordBytes: UInt64
+    /// Pages (4 KiB) per database: events, stream index, event ids, and the rest.
+    public var pagesByDatabase: [String: Int]
+    /// The dictionary new records use, if any, and how many the log holds in all.
+    public var currentDictionary: DictionaryInfo?
+    public var dictionaries: Int
+
+    /// Raw payload bytes per stored payload byte.
+    public var compressionRatio: Double { storedPayloadBytes == 0 ? 0 : Double(rawPayloadBytes) / Double(storedPayloadBytes) }
+    /// Used bytes of the data file per event: records, indexes and page overhead together.
+    public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
+}
+
+extension EventStore {
+    /// Size, compression and shape of the log.
+    public func statistics() throws(EventStoreError) -> StoreStatistics {
+        let fileBytes: Int
+        do {
+            let values = try URL(fileURLWithPath: env.path + "/data.mdb").resourceValues(forKeys: [.totalFileAllocatedSizeKey, .fileSizeKey])
+            fileBytes = values.totalFileAllocatedSize ?? values.fileSize ?? 0
+        } catch {
+            fileBytes = 0
+        }
+        return try env.read { (txn) throws(EventStoreError) in
+            let dbs = txn.dbs
+            let totals = try txn.get(dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
+            let dictionaries = try Self.dictionaries(txn)
+            var current: DictionaryInfo?
+            if let id = codec.currentDictionaryID, let bytes = dictionaries.first(where: { $0.0 == id })?.1 {
+                let seq = try txn.get(dbs.meta, KeyLayout.dictionarySeqKey(id)).map { $0.loadBigEndianUInt64() } ?? 0
+                current = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: seq)
+            }
+            let pages = [
+                "events": try txn.pages(dbs.events), "stream_index": try txn.pages(dbs.streamIndex),
+                "event_ids": try txn.pages(dbs.eventIDs),
+                "other": try txn.pages(dbs.streams) + txn.pages(dbs.streamNames) + txn.pages(dbs.symbols)
+                    + txn.pages(dbs.symbolNames) + txn.pages(dbs.meta),
+            ]
+            return StoreStatistics(
+                events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes, usedBytes: env.usedBytes,
+                mapSizeBytes: env.mapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
+                recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count)
+        }
+    }
+}

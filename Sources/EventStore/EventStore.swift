@@ -1,0 +1,261 @@
+import CLMDB
+import Foundation
+import Synchronization
+
+/// An append-only, hash-chained event log in one LMDB environment, with zstd-compressed records.
+///
+/// One global order (`Seq`, gap-free from 1), many streams with contiguous revisions, idempotent appends by event id,
+/// group commit through a single writer thread, reads from any thread, and subscriptions that catch up and go live.
+///
+/// ```swift
+/// let store = try EventStore.open(EventStore.Configuration(directory: "./data"))
+/// let result = try await store.append([ProposedEvent(type: "message.user", payload: json)],
+///                                     to: "thread/42", expecting: .noStream)
+/// for await message in store.subscribe(from: 1) { … }
+/// await store.close()
+/// ```
+///
+/// Open a directory once per process and share the instance (LMDB's rule); other processes may open it too.
+public final class EventStore: Sendable {
+    /// How to open a log.
+    public struct Configuration: Sendable {
+        /// The directory holding `data.mdb` and `lock.mdb`; created when missing (unless read-only).
+        public var directory: String
+        public var limits = Limits()
+        public var durability = Durability.durable
+        /// Open for reading only: no writer thread, appends fail with `closed`.
+        public var readOnly = false
+        /// When to train the first compression dictionary: after this many events, or never when nil.
+        public var trainDictionaryAfterEvents: UInt64? = 8_192
+        /// How many recent payloads a dictionary is trained on, and its size in bytes.
+        public var dictionarySampleEvents = 8_192
+        public var dictionaryCapacityBytes = 64 * 1024
+        /// The commit time source, in nanoseconds since the Unix epoch. Inject a fixed clock for reproducible logs.
+        public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
+
+        public init(directory: String) { self.directory = directory }
+    }
+
+    /// The format version this build writes and the newest it reads.
+    public static let formatVersion: UInt32 = 1
+
+    let env: LMDBEnvironment
+    let codec: ZstdCodec
+    let names = NameCache()
+    let head: HeadWatcher
+    let limits: Limits
+    let configuration: Configuration
+    private let writer: GroupCommitWriter?
+    private let trainingState = Mutex(false)
+
+    /// Opens (or creates) the log in `configuration.directory`.
+    /// - Throws: `unsupportedFormat` for a log written by a newer format or not a Logbook log, `alreadyOpen` when this
+    ///   process has it open, `storage` for permissions and I/O.
+    public static func open(_ configuration: Configuration) throws(EventStoreError) -> EventStore {
+        try EventStore(configuration)
+    }
+
+    private init(_ configuration: Configuration) throws(EventStoreError) {
+        self.configuration = configuration
+        limits = configuration.limits.validated()
+        env = try LMDBEnvironment(directory: configuration.directory, limits: limits,
+                                  durability: configuration.durability, readOnly: configuration.readOnly)
+        codec = ZstdCodec()
+        do {
+            if !configuration.readOnly { try Self.initializeFormat(env) }
+            let (lastSeq, dictionaries, current) = try env.read { (txn) throws(EventStoreError) in
+                try Self.checkFormat(txn, path: configuration.directory)
+                let current = try txn.get(txn.dbs.meta, KeyLayout.currentDictionaryKey)
+                    .flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
+                return (try Self.lastSeq(txn), try Self.dictionaries(txn), current)
+            }
+            for (id, bytes) in dictionaries { codec.register(dictionaryID: id, bytes: bytes) }
+            codec.currentDictionaryID = current
+            head = HeadWatcher(head: lastSeq)
+        } catch {
+            env.close()
+            throw error
+        }
+        if configuration.readOnly {
+            writer = nil
+        } else {
+            let head = self.head
+            let trainAfter = configuration.trainDictionaryAfterEvents
+            let codec = self.codec
+            let needsTraining = Mutex(codec.currentDictionaryID == nil && trainAfter != nil)
+            let trigger = Mutex<(@Sendable () -> Void)?>(nil)
+            writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock) { lastSeq in
+                head.advance(to: lastSeq)
+                if let trainAfter, lastSeq >= trainAfter, needsTraining.withLock({ (due: inout Bool) in defer { due = false }; return due }) {
+                    trigger.withLock { $0 }?()
+                }
+            }
+            trigger.withLock { $0 = { [weak self] in self?.trainDictionaryInBackground() } }
+        }
+    }
+
+    /// Lets queued appends finish, stops the writer and closes the environment. Subscriptions end with `.storeClosed`.
+    public func close() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread { [self] in
+                writer?.shutdown()
+                head.close()
+                env.close()
+                c.resume()
+            }
+        }
+    }
+
+    /// The last committed seq (0 for an empty log).
+    public var lastSeq: Seq { Seq(head.head) }
+
+    // MARK: - Append
+
+    /// Appends `events` to `stream` atomically, if the stream is where `expected` says.
+    ///
+    /// Events are compressed on the calling task, then the writer commits them with every other pending append in one
+    /// transaction and, with `.durable`, one fsync. When this returns, the events are durable and readable.
+    ///
+    /// Idempotent: when every event id was appended before with the same content, returns the original positions
+    /// (`wasAlreadyAppended`) whatever `expected` says. A cancelled caller may or may not have appended: retry with
+    /// the same ids to find out.
+    /// - Throws: `wrongExpectedRevision` (naming the expected and actual revision), `duplicateEventID` (an id reused
+    ///   with other content, or a request mixing new and old ids), `invalidArgument` (empty request, size and name
+    ///   limits), `mapFull`, `diskFull`, `overloaded`, `closed`. On any error nothing of the request was written.
+    /// - Complexity: O(n log N) for n events into a log of N.
+    @discardableResult
+    public func append(_ events: [ProposedEvent], to stream: StreamID, expecting expected: ExpectedRevision = .any)
+        async throws(EventStoreError) -> AppendResult
+    {
+        guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
+        let prepared = try prepare(events, stream: stream)
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                do {
+                    try writer.submit(.append(AppendRequest(stream: stream, expected: expected, events: prepared, continuation: continuation)))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(.storage, "append failed: \(error)")
+        }
+    }
+
+    private func prepare(_ events: [ProposedEvent], stream: StreamID) throws(EventStoreError) -> [PreparedEvent] {
+        guard !events.isEmpty else { throw EventStoreError(.invalidArgument, "append to '\(stream)' carries no events; send at least one") }
+        guard events.count <= limits.maxEventsPerAppend else {
+            throw EventStoreError(.invalidArgument, "append to '\(stream)' carries \(events.count) events, more than the limit of \(limits.maxEventsPerAppend); split it")
+        }
+        guard stream.rawValue.utf8.count <= limits.maxStreamIDBytes else {
+            throw EventStoreError(.invalidArgument, "stream id '\(stream.rawValue.prefix(64))…' is \(stream.rawValue.utf8.count) bytes, more than the limit of \(limits.maxStreamIDBytes)")
+        }
+        var ids = Set<UUID>()
+        return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
+            try validate(event)
+            guard ids.insert(event.id).inserted else {
+                throw EventStoreError(.duplicateEventID, "event id \(event.id) appears twice in one append; give each event its own id")
+            }
+            let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
+            return PreparedEvent(proposed: event, compression: compression, stored: stored)
+        }
+    }
+
+    private func validate(_ event: ProposedEvent) throws(EventStoreError) {
+        for (what, name) in [("event type", Optional(event.type)), ("actor", event.metadata.actor), ("workspace", event.metadata.workspace)] {
+            guard let name else { continue }
+            if name.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
+            if name.utf8.count > limits.maxNameBytes {
+                throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(name.utf8.count) bytes, more than the limit of \(limits.maxNameBytes)")
+            }
+            if name.utf8.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
+        }
+        let size = event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
+        if size > limits.maxEventBytes {
+            throw EventStoreError(.invalidArgument, "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(limits.maxEventBytes); store large content elsewhere and refer to it")
+        }
+    }
+
+    // MARK: - Dictionaries
+
+    /// Trains a compression dictionary on the most recent payloads and makes new records use it.
+    /// Records keep naming the dictionary they were written with, so older records stay readable.
+    /// - Returns: the new dictionary, or nil when the log holds too little to train on.
+    @discardableResult
+    public func trainDictionary() async throws(EventStoreError) -> DictionaryInfo? {
+        guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
+        let samples = try recentPayloads(count: configuration.dictionarySampleEvents)
+        guard let bytes = ZstdCodec.trainDictionary(samples: samples, capacity: configuration.dictionaryCapacityBytes) else { return nil }
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                do { try writer.submit(.storeDictionary(bytes, continuation)) } catch { continuation.resume(throwing: error) }
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(.storage, "storing the dictionary failed: \(error)")
+        }
+    }
+
+    private func trainDictionaryInBackground() {
+        let start = trainingState.withLock { running in
+            defer { running = true }
+            return !running
+        }
+        guard start else { return }
+        Task.detached(priority: .utility) { [weak self] in
+            _ = try? await self?.trainDictionary()
+            self?.trainingState.withLock { $0 = false }
+        }
+    }
+
+    private func recentPayloads(count: Int) throws(EventStoreError) -> [Data] {
+        let last = head.head
+        guard last > 0 else { return [] }
+        let from = last > UInt64(count) ? last - UInt64(count) + 1 : 1
+        return try read(from: Seq(from), maxCount: count).map(\.payload)
+    }
+
+    // MARK: - Format
+
+    private static func initializeFormat(_ env: LMDBEnvironment) throws(EventStoreError) {
+        let exists = try env.read { (txn) throws(EventStoreError) in try txn.get(txn.dbs.meta, KeyLayout.formatKey) != nil }
+        if exists { return }
+        try env.write { (txn) throws(EventStoreError) in
+            if try txn.get(txn.dbs.meta, KeyLayout.formatKey) == nil {
+                try txn.put(txn.dbs.meta, KeyLayout.formatKey, formatVersion.bigEndianBytes)
+            }
+        }
+    }
+
+    private static func checkFormat(_ txn: LMDBTransaction, path: String) throws(EventStoreError) {
+        guard let v = try txn.get(txn.dbs.meta, KeyLayout.formatKey), v.count == 4 else {
+            throw EventStoreError(.unsupportedFormat, "\(path) has no Logbook format version; it is not a Logbook log")
+        }
+        let version = UInt32(bigEndian: v.loadUnaligned(as: UInt32.self))
+        guard version <= formatVersion else {
+            throw EventStoreError(.unsupportedFormat, "the log at \(path) has format version \(version); this build reads up to version \(formatVersion): upgrade Logbook")
+        }
+    }
+
+    static func lastSeq(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt64 {
+        try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST)?.key.loadBigEndianUInt64() ?? 0 }
+    }
+
+    static func dictionaries(_ txn: LMDBTransaction) throws(EventStoreError) -> [(UInt32, [UInt8])] {
+        try txn.withCursor(txn.dbs.meta) { (c) throws(EventStoreError) in
+            var result: [(UInt32, [UInt8])] = []
+            let prefix = KeyLayout.dictionaryPrefix
+            var entry = try prefix.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            while let e = entry, e.key.starts(with: prefix) {
+                if e.key.count == prefix.count + 4 {
+                    result.append((UInt32(bigEndian: e.key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self)), Array(e.value)))
+                }
+                entry = try c.get(MDB_NEXT)
+            }
+            return result
+        }
+    }
+}

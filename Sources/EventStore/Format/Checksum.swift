@@ -1,0 +1,39 @@
+import CHashing
+
+/// CRC-32 (zlib's, table-driven and fast) of a record, seeded with its seq so a record moved to another key fails too.
+enum Checksum {
+    static func crc32(seq: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var be = seq.bigEndian
+        var crc = withUnsafeBytes(of: &be) { CHashing.crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
+        if let base = bytes.baseAddress {
+            crc = CHashing.crc32(crc, base.assumingMemoryBound(to: UInt8.self), UInt32(bytes.count))
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}
+
+/// SHA-256 through OpenSSL's EVP interface, reusing one context.
+///
+/// Not thread-safe: each thread or owner keeps its own.
+final class SHA256Hasher {
+    private let context: OpaquePointer
+
+    init() {
+        guard let context = EVP_MD_CTX_new() else { fatalError("OpenSSL could not allocate a digest context: out of memory") }
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// SHA-256 over the concatenation of `parts`.
+    func hash(_ parts: UnsafeRawBufferPointer...) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { fatalError("OpenSSL SHA-256 is unavailable") }
+        for part in parts where part.count > 0 {
+            EVP_DigestUpdate(context, part.baseAddress, part.count)
+        }
+        var length: UInt32 = 32
+        digest.withUnsafeMutableBufferPointer { _ = EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
+        return digest
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+
+/// The binary layout of one stored event (version 1). All of it but the payload is uncompressed, so a reader can
+/// skip events by stream or type without decompressing anything.
+///
+/// ```
+/// 0      u8      format version (1)
+/// 1      u8      flags: bits 0-1 compression (0 none, 1 zstd, 2 zstd + dictionary);
+///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present
+/// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
+/// 6..38  [32]    chain hash = SHA-256(previous chain hash ‖ seq big-endian ‖ bytes 0..<2 ‖ bytes 38...)
+/// 38...  varint stream number, varint revision, varint type symbol, [varint dictionary id],
+///        i64 LE time (ns since epoch), [16] event id, [varint actor symbol], [varint workspace symbol],
+///        [16] correlation id, [16] causation id, varint raw payload length, stored payload (to the end)
+/// ```
+enum RecordCodec {
+    static let formatVersion: UInt8 = 1
+    static let checksumOffset = 2
+    static let hashOffset = 6
+    static let bodyOffset = 38
+    static let genesisHash = [UInt8](repeating: 0, count: 32)
+
+    private static let flagActor: UInt8 = 1 << 2
+    private static let flagWorkspace: UInt8 = 1 << 3
+    private static let flagCorrelation: UInt8 = 1 << 4
+    private static let flagCausation: UInt8 = 1 << 5
+
+    /// The envelope fields the writer resolved for one event.
+    struct Envelope {
+        var streamNumber: UInt64
+        var revision: UInt64
+        var typeSymbol: UInt32
+        var timeNanoseconds: Int64
+        var id: UUID
+        var actorSymbol: UInt32?
+        var workspaceSymbol: UInt32?
+        var correlationID: UUID?
+        var causationID: UUID?
+    }
+
+    /// The record's bytes before the stored payload, with checksum and chain hash left zero for `seal`.
+    static func header(_ e: Envelope, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
+        var w = ByteWriter(capacity: 96)
+        var flags: UInt8
+        switch compression {
+        case .none: flags = 0
+        case .zstd: flags = 1
+        case .zstdDictionary: flags = 2
+        }
+        if e.actorSymbol != nil { flags |= flagActor }
+        if e.workspaceSymbol != nil { flags |= flagWorkspace }
+        if e.correlationID != nil { flags |= flagCorrelation }
+        if e.causationID != nil { flags |= flagCausation }
+        w.u8(formatVersion)
+        w.u8(flags)
+        w.raw(repeatElement(0 as UInt8, count: bodyOffset - checksumOffset))
+        w.varint(e.streamNumber)
+        w.varint(e.revision)
+        w.varint(UInt64(e.typeSymbol))
+        if case .zstdDictionary(let id) = compression { w.varint(UInt64(id)) }
+        w.i64(e.timeNanoseconds)
+        w.uuid(e.id)
+        if let a = e.actorSymbol { w.varint(UInt64(a)) }
+        if let s = e.workspaceSymbol { w.varint(UInt64(s)) }
+        if let c = e.correlationID { w.uuid(c) }
+        if let c = e.causationID { w.uuid(c) }
+        w.varint(UInt64(rawLength))
+        return w.bytes
+    }
+
+    /// Fills in the chain hash and checksum of a complete record in place; returns the chain hash.
+    static func seal(_ record: UnsafeMutableRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
+        let hash = chainHash(UnsafeRawBufferPointer(record), seq: seq, previousHash: previousHash, hasher: hasher)
+        record.baseAddress!.advanced(by: hashOffset).copyMemory(from: hash, byteCount: 32)
+        let crc = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: record[hashOffset...]))
+        record.storeBytes(of: crc.littleEndian, toByteOffset: checksumOffset, as: UInt32.self)
+        return hash
+    }
+
+    /// The chain hash a record should carry, given its predecessor's.
+    static func chainHash(_ record: UnsafeRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
+        var seqBE = seq.bigEndian
+        return withUnsafeBytes(of: &seqBE) { seqBytes in
+            previousHash.withUnsafeBytes { prev in
+                hasher.hash(prev, seqBytes, UnsafeRawBufferPointer(rebasing: record[0..<checksumOffset]),
+                            UnsafeRawBufferPointer(rebasing: record[bodyOffset...]))
+            }
+        }
+    }
+
+    /// The stored chain hash of a record (no validation beyond length).
+    static func storedHash(_ record: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard record.count >= bodyOffset else { return nil }
+        return Array(record[hashOffset..<bodyOffset])
+    }
+
+    /// A record parsed in place; `payload` and `chainHash` point into the transaction's memory.
+    struct Decoded {
+        var compression: PayloadCompression
+        var envelope: Envelope
+        var rawLength: Int
+        var payload: UnsafeRawBufferPointer
+        var chainHash: UnsafeRawBufferPointer
+    }
+
+    /// Parses a record, checking its version and (unless told not to) its checksum.
+    static func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, verifyChecksum: Bool = true) throws(EventStoreError) -> Decoded {
+        guard record.count > bodyOffset else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
+        let version = record[0]
+        guard version == formatVersion else {
+            if version > formatVersion {
+                throw EventStoreError(.unsupportedFormat, "event \(seq) has record format \(version); this build reads format \(formatVersion): upgrade Logbook")
+            }
+            throw corrupt(seq, "record format \(version) is unknown")
+        }
+        if verifyChecksum {
+            let stored = UInt32(littleEndian: record.loadUnaligned(fromByteOffset: checksumOffset, as: UInt32.self))
+            let actual = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: record[hashOffset...]))
+            guard stored == actual else { throw corrupt(seq, "checksum mismatch (stored \(stored), computed \(actual))") }
+        }
+        let flags = record[1]
+        var r = ByteReader(record, offset: bodyOffset)
+        guard let stream = r.varint(), let revision = r.varint(), let type = r.varint(), type <= UInt32.max else {
+            throw corrupt(seq, "envelope is truncated")
+        }
+        let compression: PayloadCompression
+        switch flags & 3 {
+        case 0: compression = .none
+        case 1: compression = .zstd
+        case 2:
+            guard let id = r.varint(), id <= UInt32.max else { throw corrupt(seq, "dictionary id is truncated") }
+            compression = .zstdDictionary(UInt32(id))
+        default: throw corrupt(seq, "compression kind 3 is unknown")
+        }
+        guard let time = r.i64(), let id = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
+        var envelope = Envelope(streamNumber: stream, revision: revision, typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
+        if flags & flagActor != 0 { envelope.actorSymbol = try r.symbol(seq) }
+        if flags & flagWorkspace != 0 { envelope.workspaceSymbol = try r.symbol(seq) }
+        if flags & flagCorrelation != 0 {
+            guard let c = r.uuid() else { throw corrupt(seq, "correlation id is truncated") }
+            envelope.correlationID = c
+        }
+        if flags & flagCausation != 0 {
+            guard let c = r.uuid() else { throw corrupt(seq, "causation id is truncated") }
+            envelope.causationID = c
+        }
+        guard let rawLength = r.varint(), rawLength <= UInt64(Int32.max) else { throw corrupt(seq, "payload length is truncated") }
+        let payload = UnsafeRawBufferPointer(rebasing: record[r.offset...])
+        return Decoded(compression: compression, envelope: envelope, rawLength: Int(rawLength), payload: payload,
+                       chainHash: UnsafeRawBufferPointer(rebasing: record[hashOffset..<bodyOffset]))
+    }
+
+    static func corrupt(_ seq: UInt64, _ what: String) -> EventStoreError {
+        EventStoreError(.corrupt, "event \(seq) is corrupt: \(what); run 'logbook verify' and restore from a backup")
+    }
+}
+
+extension ByteWriter {
+    mutating func uuid(_ id: UUID) {
+        withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
+    }
+}
+
+extension ByteReader {
+    mutating func uuid() -> UUID? {
+        guard let b = bytes(16) else { return nil }
+        var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: b) }
+        return UUID(uuid: u)
+    }
+
+    fileprivate mutating func symbol(_ seq: UInt64) throws(EventStoreError) -> UInt32 {
+        guard let v = varint(), v <= UInt32.max else { throw RecordCodec.corrupt(seq, "symbol is truncated") }
+        return UInt32(v)
+    }
+}

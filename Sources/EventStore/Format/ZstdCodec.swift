@@ -1,0 +1,152 @@
+import CZstd
+import Foundation
+import Synchronization
+
+/// How a record's payload is stored.
+enum PayloadCompression: Equatable, Sendable {
+    /// Raw bytes: compression would not have made them smaller.
+    case none
+    /// A zstd frame without dictionary.
+    case zstd
+    /// A zstd frame compressed with the log's dictionary of this id.
+    case zstdDictionary(UInt32)
+}
+
+/// Per-record zstd compression with trained dictionaries (level 3; frames carry their content size, no checksum —
+/// the record has its own — and no dictionary id — the record names it).
+///
+/// Contexts are pooled so appending tasks compress in parallel outside the writer. Dictionaries, once registered,
+/// are immutable and shared by every context (zstd's CDict/DDict are read-only and thread-safe).
+final class ZstdCodec: @unchecked Sendable {
+    // Invariant: pointers in the pools are used by one thread at a time (taken out under the lock, put back after).
+    private struct Pointer: @unchecked Sendable { let raw: OpaquePointer }
+    private struct Dictionary: @unchecked Sendable {
+        let compress: OpaquePointer
+        let decompress: OpaquePointer
+        let size: Int
+    }
+
+    private let level: Int32
+    private let compressContexts = Mutex<[Pointer]>([])
+    private let decompressContexts = Mutex<[Pointer]>([])
+    private let dictionaries = Mutex<[UInt32: Dictionary]>([:])
+    private let currentID = Mutex<UInt32?>(nil)
+
+    init(level: Int32 = 3) { self.level = level }
+
+    deinit {
+        for c in compressContexts.withLock({ $0 }) { ZSTD_freeCCtx(c.raw) }
+        for d in decompressContexts.withLock({ $0 }) { ZSTD_freeDCtx(d.raw) }
+        for dict in dictionaries.withLock({ $0.values }) {
+            ZSTD_freeCDict(dict.compress)
+            ZSTD_freeDDict(dict.decompress)
+        }
+    }
+
+    /// Makes a stored dictionary usable for decompression (and for compression once made current).
+    func register(dictionaryID: UInt32, bytes: [UInt8]) {
+        dictionaries.withLock { dicts in
+            guard dicts[dictionaryID] == nil else { return }
+            let (cdict, ddict) = bytes.withUnsafeBytes { raw in
+                (ZSTD_createCDict(raw.baseAddress, raw.count, level), ZSTD_createDDict(raw.baseAddress, raw.count))
+            }
+            guard let cdict, let ddict else { fatalError("zstd could not load dictionary \(dictionaryID): out of memory") }
+            dicts[dictionaryID] = Dictionary(compress: cdict, decompress: ddict, size: bytes.count)
+        }
+    }
+
+    /// The dictionary new records are compressed with, or nil for plain zstd.
+    var currentDictionaryID: UInt32? {
+        get { currentID.withLock { $0 } }
+        set {
+            precondition(newValue == nil || dictionaries.withLock { $0[newValue!] != nil }, "dictionary \(newValue!) is not registered")
+            currentID.withLock { $0 = newValue }
+        }
+    }
+
+    /// Compresses `input` with the current dictionary; keeps it raw when compression does not make it smaller.
+    func compress(_ input: UnsafeRawBufferPointer) -> (PayloadCompression, [UInt8]) {
+        let dictionaryID = currentDictionaryID
+        let cdict = dictionaryID.flatMap { id in dictionaries.withLock { $0[id]?.compress } }
+        let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
+        defer { compressContexts.withLock { $0.append(cctx) } }
+        ZSTD_CCtx_refCDict(cctx.raw, cdict)
+        let bound = ZSTD_compressBound(input.count)
+        var output = [UInt8](repeating: 0, count: bound)
+        let written = output.withUnsafeMutableBytes { out in
+            ZSTD_compress2(cctx.raw, out.baseAddress, out.count, input.baseAddress, input.count)
+        }
+        if ZSTD_isError(written) != 0 || written >= input.count {
+            return (.none, Array(input))
+        }
+        output.removeSubrange(written...)
+        if let dictionaryID, cdict != nil { return (.zstdDictionary(dictionaryID), output) }
+        return (.zstd, output)
+    }
+
+    /// Decompresses a stored payload back to exactly `rawLength` bytes.
+    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int) throws(EventStoreError) -> Data {
+        if compression == .none {
+            guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
+            return Data(stored)
+        }
+        var ddict: OpaquePointer?
+        if case .zstdDictionary(let id) = compression {
+            ddict = dictionaries.withLock { $0[id]?.decompress }
+            guard ddict != nil else {
+                throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold")
+            }
+        }
+        let dctx = decompressContexts.withLock { $0.popLast() } ?? makeDecompressContext()
+        defer { decompressContexts.withLock { $0.append(dctx) } }
+        var data = Data(count: rawLength)
+        let produced = data.withUnsafeMutableBytes { out in
+            ZSTD_decompress_usingDDict(dctx.raw, out.baseAddress, rawLength, stored.baseAddress, stored.count, ddict)
+        }
+        if ZSTD_isError(produced) != 0 {
+            throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
+        }
+        guard produced == rawLength else {
+            throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)")
+        }
+        return data
+    }
+
+    /// The size in bytes of a registered dictionary.
+    func dictionarySize(_ id: UInt32) -> Int? { dictionaries.withLock { $0[id]?.size } }
+
+    /// Trains a dictionary of at most `capacity` bytes on `samples`; nil when zstd finds too little to learn from.
+    static func trainDictionary(samples: [Data], capacity: Int) -> [UInt8]? {
+        var joined = [UInt8]()
+        joined.reserveCapacity(samples.reduce(0) { $0 + $1.count })
+        var sizes = [Int]()
+        sizes.reserveCapacity(samples.count)
+        for sample in samples where !sample.isEmpty {
+            joined.append(contentsOf: sample)
+            sizes.append(sample.count)
+        }
+        guard sizes.count >= 8 else { return nil }
+        var dictionary = [UInt8](repeating: 0, count: capacity)
+        let size = dictionary.withUnsafeMutableBytes { dict in
+            joined.withUnsafeBytes { src in
+                ZDICT_trainFromBuffer(dict.baseAddress, capacity, src.baseAddress, sizes, UInt32(sizes.count))
+            }
+        }
+        if ZDICT_isError(size) != 0 { return nil }
+        return Array(dictionary[..<size])
+    }
+
+    private func makeCompressContext() -> Pointer {
+        guard let cctx = ZSTD_createCCtx() else { fatalError("zstd could not allocate a compression context: out of memory") }
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
+        return Pointer(raw: cctx)
+    }
+
+    private func makeDecompressContext() -> Pointer {
+        guard let dctx = ZSTD_createDCtx() else { fatalError("zstd could not allocate a decompression context: out of memory") }
+        return Pointer(raw: dctx)
+    }
+}

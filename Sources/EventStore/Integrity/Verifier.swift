@@ -1,0 +1,145 @@
+import CLMDB
+import Foundation
+
+/// The outcome of `EventStore.verify`.
+public struct VerificationReport: Sendable, Equatable {
+    /// How many events were checked.
+    public var checkedEvents: UInt64
+    /// The first problem found: the seq it concerns (nil for log-wide checks) and what is wrong.
+    public var firstFailure: Failure?
+
+    public struct Failure: Sendable, Equatable, CustomStringConvertible {
+        public var seq: Seq?
+        public var reason: String
+        public var description: String { seq.map { "event \($0): \(reason)" } ?? reason }
+    }
+
+    public var isIntact: Bool { firstFailure == nil }
+}
+
+extension EventStore {
+    /// Walks the log from `from` through `through` (default: the end) and checks every record: seqs gap-free, checksum,
+    /// hash chain link, payload decompresses, stream index and event id index point back to it, stream revisions
+    /// contiguous. Over the whole log it also checks that stream heads and index sizes match the events.
+    ///
+    /// Reads in short transactions, so the writer is never held up.
+    /// - Parameter progress: called now and then with (checked up to, last seq).
+    /// - Complexity: O(N log N).
+    public func verify(from: Seq = 1, through: Seq? = nil, progress: ((Seq, Seq) -> Void)? = nil) throws(EventStoreError) -> VerificationReport {
+        let last = try env.read { (txn) throws(EventStoreError) in try Self.lastSeq(txn) }
+        let end = min(through?.rawValue ?? last, last)
+        let start = max(from.rawValue, 1)
+        var state = VerifyState(expectedSeq: start, wholeLog: start == 1 && end == last)
+        if start > 1 {
+            guard let previous = try env.read({ (txn) throws(EventStoreError) in try txn.get(txn.dbs.events, start - 1).flatMap(RecordCodec.storedHash) }) else {
+                return VerificationReport(checkedEvents: 0, firstFailure: .init(seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"))
+            }
+            state.previousHash = previous
+        }
+        let hasher = SHA256Hasher()
+        while state.expectedSeq <= end, state.failure == nil {
+            try env.read { (txn) throws(EventStoreError) in
+                try verifyChunk(txn, through: end, state: &state, hasher: hasher)
+            }
+            progress?(Seq(state.expectedSeq - 1), Seq(end))
+        }
+        if state.failure == nil, state.wholeLog {
+            state.failure = try env.read { (txn) throws(EventStoreError) in try verifyHeads(txn, state: state, events: end) }
+        }
+        return VerificationReport(checkedEvents: state.checked, firstFailure: state.failure)
+    }
+
+    private func verifyChunk(_ txn: LMDBTransaction, through end: UInt64, state: inout VerifyState, hasher: SHA256Hasher) throws(EventStoreError) {
+        let chunkEnd = min(end, state.expectedSeq + 16_383)
+        try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in
+            var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            while state.expectedSeq <= chunkEnd {
+                guard let e = entry, e.key.count == 8 else {
+                    state.fail(state.expectedSeq, "missing: the log ends before the last seq")
+                    return
+                }
+                let seq = e.key.loadBigEndianUInt64()
+                guard seq == state.expectedSeq else {
+                    state.fail(state.expectedSeq, "missing: the next record is seq \(seq) (a gap)")
+                    return
+                }
+                if let problem = check(e.value, seq: seq, txn: txn, state: &state, hasher: hasher) {
+                    state.fail(seq, problem)
+                    return
+                }
+                state.checked += 1
+                state.expectedSeq += 1
+                entry = try c.get(MDB_NEXT)
+            }
+        }
+    }
+
+    /// Checks one record; returns what is wrong with it, or nil.
+    private func check(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction, state: inout VerifyState, hasher: SHA256Hasher) -> String? {
+        let d: RecordCodec.Decoded
+        do { d = try RecordCodec.decode(record, seq: seq) } catch { return error.message }
+        let expectedHash = RecordCodec.chainHash(record, seq: seq, previousHash: state.previousHash, hasher: hasher)
+        guard d.chainHash.elementsEqual(expectedHash) else { return "hash chain broken: the stored hash does not follow from the previous record" }
+        state.previousHash = expectedHash
+        do {
+            _ = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength)
+            let e = d.envelope
+            let indexed = try txn.withCursor(txn.dbs.streamIndex) { (c) throws(EventStoreError) in
+                try e.streamNumber.bigEndianBytes.withBytes { (k) throws(EventStoreError) in
+                    try KeyLayout.streamIndexEntry(revision: e.revision, seq: seq).withBytes { (v) throws(EventStoreError) in
+                        try c.get(MDB_GET_BOTH, key: k, value: v) != nil
+                    }
+                }
+            }
+            guard indexed else { return "stream index has no entry for stream \(e.streamNumber) revision \(e.revision)" }
+            let idSeq = try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id)).map { $0.loadBigEndianUInt64() }
+            guard idSeq == seq else { return "event id index maps \(e.id) to \(idSeq.map(String.init) ?? "nothing"), not to this seq" }
+            _ = try names.stream(e.streamNumber, txn: txn)
+            _ = try names.symbol(e.typeSymbol, txn: txn)
+            let previousRevision = state.revisions[e.streamNumber]
+            if let previousRevision {
+                guard e.revision == previousRevision + 1 else { return "stream \(e.streamNumber) jumps from revision \(previousRevision) to \(e.revision)" }
+            } else if state.wholeLog, e.revision != 1 {
+                return "stream \(e.streamNumber) starts at revision \(e.revision), not 1"
+            }
+            state.revisions[e.streamNumber] = e.revision
+        } catch {
+            return error.message
+        }
+        return nil
+    }
+
+    private func verifyHeads(_ txn: LMDBTransaction, state: VerifyState, events: UInt64) throws(EventStoreError) -> VerificationReport.Failure? {
+        let dbs = txn.dbs
+        let ids = try txn.count(dbs.eventIDs)
+        if UInt64(ids) != events { return .init(seq: nil, reason: "the event id index holds \(ids) entries for \(events) events") }
+        let indexed = try txn.count(dbs.streamIndex)
+        if UInt64(indexed) != events { return .init(seq: nil, reason: "the stream index holds \(indexed) entries for \(events) events") }
+        return try txn.withCursor(dbs.streams) { (c) throws(EventStoreError) -> VerificationReport.Failure? in
+            var entry = try c.get(MDB_FIRST)
+            var count = 0
+            while let e = entry {
+                let name = String(decoding: e.key, as: UTF8.self)
+                guard let head = KeyLayout.decodeStreamHead(e.value) else { return .init(seq: nil, reason: "stream '\(name)' has a malformed head") }
+                guard state.revisions[head.number] == head.revision else {
+                    return .init(seq: nil, reason: "stream '\(name)' says revision \(head.revision) but holds \(state.revisions[head.number] ?? 0) events")
+                }
+                count += 1
+                entry = try c.get(MDB_NEXT)
+            }
+            if count != state.revisions.count { return .init(seq: nil, reason: "\(state.revisions.count) streams hold events but \(count) have heads") }
+            return nil
+        }
+    }
+}
+
+private struct VerifyState {
+    var expectedSeq: UInt64
+    var wholeLog: Bool
+    var previousHash = RecordCodec.genesisHash
+    var revisions: [UInt64: UInt64] = [:]
+    var checked: UInt64 = 0
+    var failure: VerificationReport.Failure?
+
+    mutating func fail(_ seq: UInt64, _ reason: String) { failure = .init(seq: Seq(seq), reason: reason) }
+}

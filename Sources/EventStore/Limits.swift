@@ -1,0 +1,40 @@
+/// Bounds on everything the store accepts or holds. Every queue, batch and key size has one.
+public struct Limits: Sendable, Equatable {
+    /// The largest payload plus metadata of one event, in bytes, before compression.
+    public var maxEventBytes: Int = 1 << 20
+    /// The longest stream id, in UTF-8 bytes. At most 511 (LMDB's key size).
+    public var maxStreamIDBytes: Int = 256
+    /// The longest event type, actor or workspace name, in UTF-8 bytes. At most 511 (LMDB's key size).
+    public var maxNameBytes: Int = 256
+    /// The most events one `append` call may carry.
+    public var maxEventsPerAppend: Int = 10_000
+    /// The most events the writer puts in one transaction (one group commit).
+    public var maxEventsPerCommit: Int = 16_384
+    /// The most events waiting for the writer; appends beyond it fail with `overloaded`.
+    public var maxQueuedEvents: Int = 262_144
+    /// The LMDB map size a new log starts with, in bytes; it doubles on demand up to `maxMapSizeBytes`.
+    public var initialMapSizeBytes: Int = 64 << 20
+    /// The largest the log may grow, in bytes.
+    public var maxMapSizeBytes: Int = 64 << 30
+    /// How many events a live subscriber may fall behind the head before it is dropped.
+    public var maxSubscriberLagEvents: UInt64 = 1_000_000
+    /// How many events a subscription reads per read transaction.
+    public var subscriptionChunkEvents: Int = 512
+    /// The most concurrent read transactions (LMDB readers) across the processes that share the log.
+    public var maxReaders: Int = 256
+
+    public init() {}
+
+    func validated() -> Limits {
+        precondition(maxStreamIDBytes > 0 && maxStreamIDBytes <= 511, "Limits.maxStreamIDBytes must be in 1...511 (LMDB key size)")
+        precondition(maxNameBytes > 0 && maxNameBytes <= 511, "Limits.maxNameBytes must be in 1...511 (LMDB key size)")
+        precondition(maxEventBytes > 0, "Limits.maxEventBytes must be positive")
+        precondition(maxEventsPerAppend > 0 && maxEventsPerCommit >= maxEventsPerAppend,
+                     "Limits.maxEventsPerCommit must be at least maxEventsPerAppend")
+        precondition(maxQueuedEvents >= maxEventsPerAppend, "Limits.maxQueuedEvents must be at least maxEventsPerAppend")
+        precondition(initialMapSizeBytes > 0 && initialMapSizeBytes <= maxMapSizeBytes,
+                     "Limits.initialMapSizeBytes must be positive and at most maxMapSizeBytes")
+        precondition(subscriptionChunkEvents > 0 && maxReaders > 0, "Limits: chunk size and readers must be positive")
+        return self
+    }
+}

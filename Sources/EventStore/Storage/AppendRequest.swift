@@ -1,0 +1,43 @@
+import Foundation
+
+/// An event whose payload the appending task already compressed, so the writer only writes.
+struct PreparedEvent: Sendable {
+    let proposed: ProposedEvent
+    let compression: PayloadCompression
+    let stored: [UInt8]
+}
+
+/// Work for the writer thread. Each request is answered exactly once, through its continuation.
+enum WriterRequest: Sendable {
+    case append(AppendRequest)
+    /// Store a trained dictionary and make it the one new records use.
+    case storeDictionary([UInt8], CheckedContinuation<DictionaryInfo, any Error>)
+
+    var eventCount: Int {
+        if case .append(let r) = self { return r.events.count }
+        return 0
+    }
+
+    func fail(_ error: EventStoreError) {
+        switch self {
+        case .append(let r): r.continuation.resume(throwing: error)
+        case .storeDictionary(_, let c): c.resume(throwing: error)
+        }
+    }
+}
+
+struct AppendRequest: Sendable {
+    let stream: StreamID
+    let expected: ExpectedRevision
+    let events: [PreparedEvent]
+    let continuation: CheckedContinuation<AppendResult, any Error>
+}
+
+/// A compression dictionary of the log.
+public struct DictionaryInfo: Hashable, Sendable, Codable {
+    /// The id records name it by.
+    public let id: UInt32
+    public let sizeBytes: Int
+    /// The last seq in the log when it was stored; records after it may use it.
+    public let storedAfterSeq: UInt64
+}

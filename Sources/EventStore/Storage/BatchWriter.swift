@@ -1,0 +1,253 @@
+import CLMDB
+import Foundation
+
+/// Applies one group of writer requests inside one write transaction.
+///
+/// Checks come before writes: a request that fails its own checks has written nothing and fails alone. An error
+/// thrown from here is a storage failure that aborts the whole transaction.
+struct BatchWriter {
+    enum Outcome {
+        case appended(AppendResult)
+        case dictionary(DictionaryInfo)
+        case failed(EventStoreError)
+    }
+
+    private let txn: LMDBTransaction
+    private let dbs: LMDBDatabases
+    private let codec: ZstdCodec
+    private let limits: Limits
+    private let hasher: SHA256Hasher
+    private let symbolCache: [String: UInt32]
+    private let now: Int64
+
+    private(set) var lastSeq: UInt64
+    private var lastHash: [UInt8]
+    private var lastTime: Int64
+    private var totals: Totals
+    private var heads: [StreamID: (number: UInt64, revision: UInt64)] = [:]
+    private var idsInBatch: [UUID: UInt64] = [:]
+    private var nextStreamNumber: UInt64?
+    private var nextSymbol: UInt32?
+    private(set) var newSymbols: [String: UInt32] = [:]
+    private(set) var wroteEvents = false
+    private(set) var storedDictionary: (info: DictionaryInfo, bytes: [UInt8])?
+
+    init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
+         symbolCache: [String: UInt32]) throws(EventStoreError) {
+        self.txn = txn
+        self.dbs = txn.dbs
+        self.codec = codec
+        self.limits = limits
+        self.hasher = hasher
+        self.symbolCache = symbolCache
+        self.now = now
+        let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
+        if let last {
+            lastSeq = last.key.loadBigEndianUInt64()
+            let decoded = try RecordCodec.decode(last.value, seq: lastSeq)
+            lastHash = Array(decoded.chainHash)
+            lastTime = decoded.envelope.timeNanoseconds
+        } else {
+            lastSeq = 0
+            lastHash = RecordCodec.genesisHash
+            lastTime = 0
+        }
+        totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
+    }
+
+    mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
+        switch request {
+        case .append(let r): return try append(r)
+        case .storeDictionary(let bytes, _): return try storeDictionary(bytes)
+        }
+    }
+
+    /// Writes the totals; call once after the last request.
+    func finish() throws(EventStoreError) {
+        guard wroteEvents else { return }
+        try put(dbs.meta, KeyLayout.totalsKey, totals.encoded)
+    }
+
+    // MARK: - Append
+
+    private mutating func append(_ r: AppendRequest) throws(EventStoreError) -> Outcome {
+        // Idempotency: all of the request's ids are new, or all were appended before with the same content.
+        var existing: [UInt64] = []
+        for event in r.events {
+            if let seq = try seqOfEventID(event.proposed.id) { existing.append(seq) }
+        }
+        if !existing.isEmpty {
+            guard existing.count == r.events.count else {
+                return .failed(EventStoreError(.duplicateEventID, "event \(r.events[0].proposed.id) and others: the request mixes new events with events already in the log (e.g. at seq \(existing[0])); retry with exactly the original events or with new ids"))
+            }
+            return try replayOfEarlierAppend(r, seqs: existing)
+        }
+        let head = try streamHead(r.stream)
+        guard r.expected.isSatisfied(by: head.map { StreamRevision($0.revision) }) else {
+            let actual = head.map { "is at revision \($0.revision)" } ?? "does not exist"
+            return .failed(EventStoreError(.wrongExpectedRevision, "append to '\(r.stream)' expected \(r.expected), but the stream \(actual); read the stream and decide again"))
+        }
+        var number: UInt64
+        if let head { number = head.number } else { number = try allocateStreamNumber(r.stream) }
+        var revision = head?.revision ?? 0
+        let firstSeq = lastSeq + 1
+        let time = max(now, lastTime)
+        for event in r.events {
+            revision += 1
+            try write(event, streamNumber: number, revision: revision, time: time)
+        }
+        number = heads[r.stream]?.number ?? number
+        heads[r.stream] = (number, revision)
+        try txn.put(dbs.streams, Array(r.stream.rawValue.utf8), KeyLayout.streamHead(number: number, revision: revision))
+        wroteEvents = true
+        return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(revision), wasAlreadyAppended: false))
+    }
+
+    private mutating func write(_ event: PreparedEvent, streamNumber: UInt64, revision: UInt64, time: Int64) throws(EventStoreError) {
+        let p = event.proposed
+        let envelope = RecordCodec.Envelope(
+            streamNumber: streamNumber, revision: revision, typeSymbol: try symbol(p.type), timeNanoseconds: time, id: p.id,
+            actorSymbol: try p.metadata.actor.map { (s) throws(EventStoreError) in try symbol(s) },
+            workspaceSymbol: try p.metadata.workspace.map { (s) throws(EventStoreError) in try symbol(s) },
+            correlationID: p.metadata.correlationID, causationID: p.metadata.causationID)
+        let header = RecordCodec.header(envelope, compression: event.compression, rawLength: p.payload.count)
+        let seq = lastSeq + 1
+        var hash: [UInt8] = []
+        let previous = lastHash
+        let hasher = self.hasher
+        try withBigEndian(seq) { (key) throws(EventStoreError) in
+            // MDB_APPEND: keys only grow; LMDB rejects a non-increasing seq with MDB_KEYEXIST.
+            try txn.reserve(dbs.events, key, count: header.count + event.stored.count, flags: MDB_APPEND) { record in
+                header.withUnsafeBytes { record.copyMemory(from: $0) }
+                event.stored.withUnsafeBytes { stored in
+                    UnsafeMutableRawBufferPointer(rebasing: record[header.count...]).copyMemory(from: stored)
+                }
+                hash = RecordCodec.seal(record, seq: seq, previousHash: previous, hasher: hasher)
+            }
+            // MDB_APPENDDUP: a stream's revisions only grow; LMDB rejects anything else.
+            try txn.put(dbs.streamIndex, streamNumber.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
+                        flags: MDB_APPENDDUP)
+            // MDB_NOOVERWRITE: an id maps to one seq, forever.
+            try KeyLayout.uuidKey(p.id).withBytes { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
+        }
+        lastSeq = seq
+        lastHash = hash
+        lastTime = time
+        idsInBatch[p.id] = seq
+        totals.rawPayloadBytes += UInt64(p.payload.count)
+        totals.storedPayloadBytes += UInt64(event.stored.count)
+        totals.recordBytes += UInt64(header.count + event.stored.count)
+    }
+
+    /// Answers a retried append with its original positions, after checking the content is the same.
+    private func replayOfEarlierAppend(_ r: AppendRequest, seqs: [UInt64]) throws(EventStoreError) -> Outcome {
+        var lastRevision: UInt64 = 0
+        for (event, seq) in zip(r.events, seqs) {
+            guard let stored = try txn.get(dbs.events, seq) else {
+                throw EventStoreError(.corrupt, "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
+            }
+            let decoded = try RecordCodec.decode(stored, seq: seq)
+            let payload = try codec.decompress(decoded.payload, decoded.compression, rawLength: decoded.rawLength)
+            let e = decoded.envelope
+            let p = event.proposed
+            let streamNumber = try streamHead(r.stream)?.number
+            let typeSymbol = try existingSymbol(p.type)
+            let actorSymbol = try p.metadata.actor.flatMap { (s) throws(EventStoreError) in try existingSymbol(s) }
+            let workspaceSymbol = try p.metadata.workspace.flatMap { (s) throws(EventStoreError) in try existingSymbol(s) }
+            let same = e.streamNumber == streamNumber && e.typeSymbol == typeSymbol
+                && e.actorSymbol == actorSymbol && e.workspaceSymbol == workspaceSymbol
+                && e.correlationID == p.metadata.correlationID && e.causationID == p.metadata.causationID
+                && payload == p.payload
+            guard same else {
+                return .failed(EventStoreError(.duplicateEventID, "event id \(p.id) was appended before (seq \(seq)) with different content; give a new event a new id"))
+            }
+            lastRevision = max(lastRevision, e.revision)
+        }
+        return .appended(AppendResult(firstSeq: Seq(seqs.min()!), lastSeq: Seq(seqs.max()!), revision: StreamRevision(lastRevision), wasAlreadyAppended: true))
+    }
+
+    private func seqOfEventID(_ id: UUID) throws(EventStoreError) -> UInt64? {
+        if let seq = idsInBatch[id] { return seq }
+        return try KeyLayout.uuidKey(id).withBytes { (k) throws(EventStoreError) in
+            try txn.get(dbs.eventIDs, k).map { $0.loadBigEndianUInt64() }
+        }
+    }
+
+    // MARK: - Streams and symbols
+
+    private func streamHead(_ stream: StreamID) throws(EventStoreError) -> (number: UInt64, revision: UInt64)? {
+        if let head = heads[stream] { return head }
+        return try withBytes(stream.rawValue) { (name) throws(EventStoreError) in
+            guard let v = try txn.get(dbs.streams, name) else { return nil }
+            guard let head = KeyLayout.decodeStreamHead(v) else {
+                throw EventStoreError(.corrupt, "the head of stream '\(stream)' is malformed; run 'logbook verify'")
+            }
+            return head
+        }
+    }
+
+    private mutating func allocateStreamNumber(_ stream: StreamID) throws(EventStoreError) -> UInt64 {
+        if nextStreamNumber == nil {
+            let last = try txn.withCursor(dbs.streamNames) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
+            nextStreamNumber = (last?.key.loadBigEndianUInt64() ?? 0) + 1
+        }
+        let number = nextStreamNumber!
+        nextStreamNumber = number + 1
+        try txn.put(dbs.streamNames, number.bigEndianBytes, Array(stream.rawValue.utf8), flags: MDB_APPEND)
+        heads[stream] = (number, 0)
+        return number
+    }
+
+    private func existingSymbol(_ name: String) throws(EventStoreError) -> UInt32? {
+        if let s = symbolCache[name] ?? newSymbols[name] { return s }
+        return try withBytes(name) { (k) throws(EventStoreError) in
+            try txn.get(dbs.symbols, k).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
+        }
+    }
+
+    private mutating func symbol(_ name: String) throws(EventStoreError) -> UInt32 {
+        if let s = try existingSymbol(name) { return s }
+        if nextSymbol == nil {
+            let last = try txn.withCursor(dbs.symbolNames) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
+            nextSymbol = (last.map { UInt32(bigEndian: $0.key.loadUnaligned(as: UInt32.self)) } ?? 0) + 1
+        }
+        let s = nextSymbol!
+        nextSymbol = s + 1
+        try put(dbs.symbols, Array(name.utf8), s.bigEndianBytes)
+        try put(dbs.symbolNames, s.bigEndianBytes, Array(name.utf8))
+        newSymbols[name] = s
+        return s
+    }
+
+    // MARK: - Dictionaries
+
+    private mutating func storeDictionary(_ bytes: [UInt8]) throws(EventStoreError) -> Outcome {
+        let last = try txn.withCursor(dbs.meta) { (c) throws(EventStoreError) -> UInt32 in
+            // The largest id under the dictionary prefix: seek past it and step back.
+            let after = KeyLayout.dictionaryPrefix + UInt32.max.bigEndianBytes + [0]
+            let found = try after.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            let previous = try found == nil ? c.get(MDB_LAST) : c.get(MDB_PREV)
+            guard let key = previous?.key, key.count == KeyLayout.dictionaryPrefix.count + 4,
+                  key.starts(with: KeyLayout.dictionaryPrefix) else { return 0 }
+            return UInt32(bigEndian: key.loadUnaligned(fromByteOffset: KeyLayout.dictionaryPrefix.count, as: UInt32.self))
+        }
+        let id = last + 1
+        try put(dbs.meta, KeyLayout.dictionaryKey(id), bytes)
+        try put(dbs.meta, KeyLayout.dictionarySeqKey(id), lastSeq.bigEndianBytes)
+        try put(dbs.meta, KeyLayout.currentDictionaryKey, id.bigEndianBytes)
+        let info = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: lastSeq)
+        storedDictionary = (info, bytes)
+        return .dictionary(info)
+    }
+
+    // MARK: - Helpers
+
+    private func put(_ db: MDB_dbi, _ key: [UInt8], _ value: [UInt8]) throws(EventStoreError) {
+        try txn.put(db, key, value)
+    }
+}
+
+/// Calls `body` with the UTF-8 bytes of `string`.
+func withBytes<T>(_ string: String, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+    try Array(string.utf8).withBytes(body)
+}

@@ -1,0 +1,151 @@
+import CLMDB
+import Foundation
+import Synchronization
+
+/// The single writer of a log: a dedicated thread that drains every pending request into one LMDB transaction and
+/// one durable commit (group commit), then answers each caller.
+///
+/// It runs on its own thread, not the cooperative pool, because a commit blocks in `fdatasync` for milliseconds.
+/// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
+/// (map full at its maximum, disk full, I/O error) fails the whole group and leaves the log as it was.
+final class GroupCommitWriter: @unchecked Sendable {
+    // Invariant: `pending` is guarded by its mutex; everything else below `state` is touched by the writer thread only.
+    private struct Pending {
+        var requests: [WriterRequest] = []
+        var queuedEvents = 0
+        var closing = false
+        var refusal: EventStoreError?
+    }
+
+    private let pending = Mutex(Pending())
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let env: LMDBEnvironment
+    private let codec: ZstdCodec
+    private let limits: Limits
+    private let clock: @Sendable () -> Int64
+    private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
+    private let hasher = SHA256Hasher()
+    private var symbolCache: [String: UInt32] = [:]
+    private static let symbolCacheCapacity = 65_536
+
+    init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
+         onCommit: @escaping @Sendable (UInt64) -> Void) {
+        self.env = env
+        self.codec = codec
+        self.limits = limits
+        self.clock = clock
+        self.onCommit = onCommit
+        let thread = Thread { [self] in run() }
+        thread.name = "logbook-writer"
+        thread.start()
+    }
+
+    /// Queues a request; throws `overloaded` when the queue is full and `closed` after `shutdown` or a fatal error.
+    func submit(_ request: WriterRequest) throws(EventStoreError) {
+        let refusal: EventStoreError? = pending.withLock { p in
+            if let refusal = p.refusal { return refusal }
+            if p.closing { return EventStoreError(.closed, "the log at \(env.path) is closed") }
+            if p.queuedEvents + request.eventCount > limits.maxQueuedEvents {
+                return EventStoreError(.overloaded, "the writer has \(p.queuedEvents) events queued (limit \(limits.maxQueuedEvents)); retry after a moment")
+            }
+            p.requests.append(request)
+            p.queuedEvents += request.eventCount
+            return nil
+        }
+        if let refusal { throw refusal }
+        wakeup.signal()
+    }
+
+    /// Lets queued requests finish, then stops the thread. Later submissions fail with `closed`.
+    func shutdown() {
+        let first = pending.withLock { p in
+            defer { p.closing = true }
+            return !p.closing
+        }
+        guard first else { return }
+        wakeup.signal()
+        finished.wait()
+    }
+
+    private func run() {
+        while true {
+            wakeup.wait()
+            let (batch, closing) = takeBatch()
+            if !batch.isEmpty { process(batch) }
+            if closing && batch.isEmpty { break }
+            if !batch.isEmpty { wakeup.signal() }  // more may be queued behind the batch limit
+        }
+        finished.signal()
+    }
+
+    private func takeBatch() -> ([WriterRequest], Bool) {
+        pending.withLock { p in
+            var events = 0
+            var count = 0
+            for request in p.requests {
+                if count > 0 && events + request.eventCount > limits.maxEventsPerCommit { break }
+                events += request.eventCount
+                count += 1
+            }
+            let batch = Array(p.requests.prefix(count))
+            p.requests.removeFirst(count)
+            p.queuedEvents -= events
+            return (batch, p.closing)
+        }
+    }
+
+    private func process(_ batch: [WriterRequest]) {
+        while true {
+            do {
+                let outcome = try env.write { (txn) throws(EventStoreError) in
+                    var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
+                                                 now: clock(), symbolCache: symbolCache)
+                    let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
+                    try writer.finish()
+                    return (results, writer)
+                }
+                finish(batch, results: outcome.0, writer: outcome.1)
+                return
+            } catch let error where error.code == .mapFull {
+                do {
+                    if try env.grow() { continue }
+                } catch {
+                    failAll(batch, error)
+                    return
+                }
+                failAll(batch, error)
+                return
+            } catch {
+                if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt {
+                    pending.withLock { $0.refusal = EventStoreError(.closed, "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it") }
+                }
+                failAll(batch, error)
+                return
+            }
+        }
+    }
+
+    private func finish(_ batch: [WriterRequest], results: [BatchWriter.Outcome], writer: BatchWriter) {
+        for (name, symbol) in writer.newSymbols where symbolCache.count < Self.symbolCacheCapacity {
+            symbolCache[name] = symbol
+        }
+        if let dictionary = writer.storedDictionary {
+            codec.register(dictionaryID: dictionary.info.id, bytes: dictionary.bytes)
+            codec.currentDictionaryID = dictionary.info.id
+        }
+        if writer.wroteEvents { onCommit(writer.lastSeq) }
+        for (request, outcome) in zip(batch, results) {
+            switch (request, outcome) {
+            case (.append(let r), .appended(let result)): r.continuation.resume(returning: result)
+            case (.storeDictionary(_, let c), .dictionary(let info)): c.resume(returning: info)
+            case (_, .failed(let error)): request.fail(error)
+            default: preconditionFailure("writer outcome does not match its request")
+            }
+        }
+    }
+
+    private func failAll(_ batch: [WriterRequest], _ error: EventStoreError) {
+        for request in batch { request.fail(error) }
+    }
+}

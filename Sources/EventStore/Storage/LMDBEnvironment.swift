@@ -1,0 +1,218 @@
+import CLMDB
+import Foundation
+import Synchronization
+
+/// The named databases of a log. Keys are big-endian so cursor order is numeric order.
+struct LMDBDatabases: Sendable {
+    /// seq (u64) → record (`RecordCodec`).
+    let events: MDB_dbi
+    /// stream id (UTF-8) → stream head: number (u64) ‖ last revision (u64).
+    let streams: MDB_dbi
+    /// stream number (u64) → stream id (UTF-8).
+    let streamNames: MDB_dbi
+    /// stream number (u64) → sorted duplicates revision (u64) ‖ seq (u64); DUPSORT|DUPFIXED packs them 16 bytes each.
+    let streamIndex: MDB_dbi
+    /// event id (16 bytes) → seq (u64).
+    let eventIDs: MDB_dbi
+    /// name (UTF-8) → symbol (u32): event types, actors and workspaces, stored once.
+    let symbols: MDB_dbi
+    /// symbol (u32) → name (UTF-8).
+    let symbolNames: MDB_dbi
+    /// format version, totals, compression dictionaries, checkpoints.
+    let meta: MDB_dbi
+}
+
+/// How commits reach the disk.
+public enum Durability: Sendable, Equatable {
+    /// Every group commit is flushed to the device (fdatasync) before appends are acknowledged. The default.
+    case durable
+    /// Commits are left to the OS to flush (`MDB_NOSYNC`): an acknowledged append survives a process crash (`kill -9`)
+    /// but the last commits may be lost on power failure or a kernel crash. The log stays consistent either way.
+    case relaxed
+}
+
+/// An open LMDB environment (one directory holding `data.mdb` and `lock.mdb`).
+///
+/// ## Invariants
+/// - `env` is valid from `init` until `close()`; the database handles are opened once in `init` and valid for every
+///   later transaction.
+/// - Read transactions hold `gate` shared and the map is resized only under it exclusively, because
+///   `mdb_env_set_mapsize` requires that no transaction of this process is active.
+/// - Only the writer thread begins write transactions. These invariants make the class safe to share (`@unchecked`).
+final class LMDBEnvironment: @unchecked Sendable {
+    let env: OpaquePointer
+    let path: String
+    let dbs: LMDBDatabases
+    let readOnly: Bool
+    let maxMapSizeBytes: Int
+    private let gate: UnsafeMutablePointer<pthread_rwlock_t>
+    private let closed = Atomic<Bool>(false)
+
+    private static let openPaths = Mutex<Set<String>>([])
+
+    init(directory: String, limits: Limits, durability: Durability, readOnly: Bool) throws(EventStoreError) {
+        let fm = FileManager.default
+        if readOnly {
+            guard fm.fileExists(atPath: directory + "/data.mdb") else {
+                throw EventStoreError(.storage, "no Logbook log at \(directory): check --data, or append events to create one")
+            }
+        } else {
+            do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                throw EventStoreError(.storage, "cannot create the log directory \(directory): \(error.localizedDescription)")
+            }
+        }
+        let canonical = URL(fileURLWithPath: directory).standardizedFileURL.resolvingSymlinksInPath().path
+        let inserted = Self.openPaths.withLock { $0.insert(canonical).inserted }
+        guard inserted else {
+            throw EventStoreError(.alreadyOpen, "the log at \(directory) is already open in this process; share the open EventStore instead")
+        }
+        var envPointer: OpaquePointer?
+        do {
+            try check(mdb_env_create(&envPointer), "creating the environment", path: directory)
+            let env = envPointer!
+            try check(mdb_env_set_maxdbs(env, 8), "configuring", path: directory)
+            try check(mdb_env_set_maxreaders(env, UInt32(limits.maxReaders)), "configuring", path: directory)
+            try check(mdb_env_set_mapsize(env, limits.initialMapSizeBytes), "configuring", path: directory)
+            var flags = UInt32(MDB_NOTLS)
+            if durability == .relaxed { flags |= UInt32(MDB_NOSYNC) }
+            if readOnly { flags |= UInt32(MDB_RDONLY) }
+            try check(mdb_env_open(env, directory, flags, 0o644), "opening", path: directory)
+            self.dbs = try Self.openDatabases(env, path: directory, create: !readOnly)
+            self.env = env
+        } catch {
+            mdb_env_close(envPointer)
+            _ = Self.openPaths.withLock { $0.remove(canonical) }
+            throw error
+        }
+        self.path = directory
+        self.readOnly = readOnly
+        self.maxMapSizeBytes = limits.maxMapSizeBytes
+        gate = .allocate(capacity: 1)
+        var attr = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attr)
+        pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        pthread_rwlock_init(gate, &attr)
+        pthread_rwlockattr_destroy(&attr)
+        canonicalPath = canonical
+    }
+
+    private let canonicalPath: String
+
+    private static func openDatabases(_ env: OpaquePointer, path: String, create: Bool) throws(EventStoreError) -> LMDBDatabases {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, create ? 0 : UInt32(MDB_RDONLY), &txn), "opening the databases", path: path)
+        func open(_ name: String, _ flags: Int32) throws(EventStoreError) -> MDB_dbi {
+            var dbi = MDB_dbi()
+            let rc = mdb_dbi_open(txn, name, UInt32(flags | (create ? MDB_CREATE : 0)), &dbi)
+            if rc == MDB_NOTFOUND {
+                throw EventStoreError(.unsupportedFormat, "\(path) holds an LMDB environment without Logbook's '\(name)' database; it is not a Logbook log")
+            }
+            try check(rc, "opening database '\(name)'", path: path)
+            return dbi
+        }
+        do {
+            let dbs = LMDBDatabases(
+                events: try open("events", 0), streams: try open("streams", 0), streamNames: try open("stream_names", 0),
+                streamIndex: try open("stream_index", MDB_DUPSORT | MDB_DUPFIXED), eventIDs: try open("event_ids", 0),
+                symbols: try open("symbols", 0), symbolNames: try open("symbol_names", 0), meta: try open("meta", 0))
+            try check(mdb_txn_commit(txn), "opening the databases", path: path)
+            return dbs
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+    }
+
+    /// Closes the environment. Callers must have ended every transaction first.
+    func close() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        pthread_rwlock_wrlock(gate)
+        mdb_env_close(env)
+        pthread_rwlock_unlock(gate)
+        pthread_rwlock_destroy(gate)
+        gate.deallocate()
+        _ = Self.openPaths.withLock { $0.remove(canonicalPath) }
+    }
+
+    var isClosed: Bool { closed.load(ordering: .acquiring) }
+
+    /// Runs `body` in a read-only transaction. Never call it from inside another transaction on the same thread.
+    func read<T>(_ body: (LMDBTransaction) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+        while true {
+            pthread_rwlock_rdlock(gate)
+            if isClosed {
+                pthread_rwlock_unlock(gate)
+                throw EventStoreError(.closed, "the log at \(path) is closed")
+            }
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+            if rc == MDB_MAP_RESIZED {
+                pthread_rwlock_unlock(gate)
+                try adoptMapSizeOfOtherProcess()
+                continue
+            }
+            defer { pthread_rwlock_unlock(gate) }
+            try check(rc, "starting a read", path: path)
+            defer { mdb_txn_abort(txn) }
+            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path))
+        }
+    }
+
+    /// Runs `body` in a write transaction and commits it; aborts on a thrown error. Only the writer thread calls this.
+    func write<T>(_ body: (LMDBTransaction) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+        while true {
+            var txn: OpaquePointer?
+            let rc = mdb_txn_begin(env, nil, 0, &txn)
+            if rc == MDB_MAP_RESIZED {
+                try adoptMapSizeOfOtherProcess()
+                continue
+            }
+            try check(rc, "starting a write", path: path)
+            let result: T
+            do {
+                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path))
+            } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            try check(mdb_txn_commit(txn), "committing", path: path)
+            return result
+        }
+    }
+
+    /// The current map size in bytes.
+    var mapSizeBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        return info.me_mapsize
+    }
+
+    /// Bytes of the data file in use: (last page + 1) × page size.
+    var usedBytes: Int {
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(env, &stat)
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+
+    /// Doubles the map size, up to the configured maximum. Returns false when the map is already at the maximum.
+    /// Only the writer thread calls this, between write transactions.
+    func grow() throws(EventStoreError) -> Bool {
+        let current = mapSizeBytes
+        guard current < maxMapSizeBytes else { return false }
+        let next = min(maxMapSizeBytes, current * 2)
+        pthread_rwlock_wrlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        try check(mdb_env_set_mapsize(env, next), "growing the map to \(next) bytes", path: path)
+        return true
+    }
+
+    private func adoptMapSizeOfOtherProcess() throws(EventStoreError) {
+        pthread_rwlock_wrlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        try check(mdb_env_set_mapsize(env, 0), "adopting a larger map", path: path)
+    }
+
+    deinit { close() }
+}
