@@ -12,7 +12,7 @@ public struct Limits: Sendable, Equatable {
     public var maxEventsPerCommit: Int = 16_384
     /// The most events waiting for the writer; appends beyond it fail with `overloaded`.
     public var maxQueuedEvents: Int = 262_144
-    /// The LMDB map size a new log starts with, in bytes; it doubles on demand up to `maxMapSizeBytes`.
+    /// The LMDB map size a new log starts with, in bytes; it doubles on demand up to `maxMapSizeBytes` (and is capped by it).
     public var initialMapSizeBytes: Int = 64 << 20
     /// The largest the log may grow, in bytes.
     public var maxMapSizeBytes: Int = 64 << 30
@@ -26,15 +26,16 @@ public struct Limits: Sendable, Equatable {
     public init() {}
 
     func validated() -> Limits {
+        var limits = self
+        limits.initialMapSizeBytes = min(initialMapSizeBytes, maxMapSizeBytes)
         precondition(maxStreamIDBytes > 0 && maxStreamIDBytes <= 511, "Limits.maxStreamIDBytes must be in 1...511 (LMDB key size)")
         precondition(maxNameBytes > 0 && maxNameBytes <= 511, "Limits.maxNameBytes must be in 1...511 (LMDB key size)")
         precondition(maxEventBytes > 0, "Limits.maxEventBytes must be positive")
         precondition(maxEventsPerAppend > 0 && maxEventsPerCommit >= maxEventsPerAppend,
                      "Limits.maxEventsPerCommit must be at least maxEventsPerAppend")
         precondition(maxQueuedEvents >= maxEventsPerAppend, "Limits.maxQueuedEvents must be at least maxEventsPerAppend")
-        precondition(initialMapSizeBytes > 0 && initialMapSizeBytes <= maxMapSizeBytes,
-                     "Limits.initialMapSizeBytes must be positive and at most maxMapSizeBytes")
+        precondition(limits.initialMapSizeBytes > 0, "Limits.initialMapSizeBytes and maxMapSizeBytes must be positive")
         precondition(subscriptionChunkEvents > 0 && maxReaders > 0, "Limits: chunk size and readers must be positive")
-        return self
+        return limits
     }
 }

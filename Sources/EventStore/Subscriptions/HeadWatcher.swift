@@ -17,6 +17,9 @@ final class HeadWatcher: Sendable {
 
     var head: UInt64 { state.withLock { $0.head } }
 
+    /// How many tasks are waiting (for tests and metrics).
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     func advance(to head: UInt64) {
         let ready = state.withLock { s -> [CheckedContinuation<UInt64?, Never>] in
             s.head = max(s.head, head)

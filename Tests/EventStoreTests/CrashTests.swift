@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import EventStore
+
+/// A helper process appends under load and is SIGKILLed at a random moment, many times over the same log.
+/// After each kill, every append it acknowledged must be in the log, seqs gap-free, and `verify` must pass.
+@Suite struct CrashTests {
+    struct Ack: Hashable {
+        let stream: String
+        let revision: UInt64
+        let firstSeq: UInt64
+        let lastSeq: UInt64
+        let ids: [UUID]
+    }
+
+    static var helperPath: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("StoreCrashHelper").path
+    }
+
+    @Test(arguments: ["durable", "relaxed"])
+    func everyAcknowledgedAppendSurvivesSIGKILL(mode: String) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
+        let dir = TemporaryDirectory()
+        var rng = SplitMix64(seed: propertySeeds(count: 1)[0] &+ (mode == "durable" ? 0 : 1))
+        var acknowledged: [Ack] = []
+        for round in 0..<6 {
+            let acksBeforeKill = Int.random(in: 1...300, using: &rng)
+            let lines = try await Self.runAndKill(arguments: [dir.path, "16", mode], afterAcks: acksBeforeKill)
+            let acks = lines.compactMap(Self.parse)
+            #expect(acks.count >= acksBeforeKill, "round \(round): the helper printed \(acks.count) acknowledgements")
+            acknowledged += acks
+
+            let store = try EventStore.openForTest(dir.path)
+            let all = try store.readAll()
+            #expect(all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 }, "gap-free after round \(round)")
+            let bySeq = Dictionary(uniqueKeysWithValues: all.map { ($0.seq.rawValue, $0) })
+            for ack in acknowledged {
+                let recorded = (ack.firstSeq...ack.lastSeq).compactMap { bySeq[$0] }
+                #expect(recorded.map(\.id) == ack.ids, "round \(round): acknowledged append at seq \(ack.firstSeq) is missing or different")
+                #expect(recorded.allSatisfy { $0.stream.rawValue == ack.stream })
+                #expect(recorded.last?.revision.rawValue == ack.revision)
+            }
+            let report = try store.verify()
+            #expect(report.isIntact, "round \(round): \(report.firstFailure?.description ?? "")")
+            await store.close()
+        }
+        #expect(acknowledged.count >= 6)
+    }
+
+    static func parse(_ line: String) -> Ack? {
+        let parts = line.split(separator: " ")
+        guard parts.count == 6, parts[0] == "ack", let revision = UInt64(parts[2]), let first = UInt64(parts[3]),
+              let last = UInt64(parts[4]) else { return nil }
+        let ids = parts[5].split(separator: ",").compactMap { UUID(uuidString: String($0)) }
+        return Ack(stream: String(parts[1]), revision: revision, firstSeq: first, lastSeq: last, ids: ids)
+    }
+
+    /// Runs the helper until it has printed `afterAcks` acknowledgements, SIGKILLs it, and returns every line it printed.
+    static func runAndKill(arguments: [String], afterAcks: Int) async throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: helperPath)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        // Blocking pipe reads belong on their own thread, not the cooperative pool.
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let reader = output.fileHandleForReading
+                var buffer = Data()
+                var acks = 0
+                var killed = false
+                while true {
+                    let chunk = reader.availableData
+                    if chunk.isEmpty { break }  // EOF: the helper is gone
+                    buffer.append(chunk)
+                    acks = buffer.split(separator: UInt8(ascii: "\n")).filter { $0.starts(with: Data("ack ".utf8)) }.count
+                    if !killed, acks >= afterAcks {
+                        kill(process.processIdentifier, SIGKILL)
+                        killed = true
+                    }
+                }
+                if !killed { kill(process.processIdentifier, SIGKILL) }
+                process.waitUntilExit()
+                let text = String(decoding: buffer, as: UTF8.self)
+                // A line cut by the kill has no newline: drop it, it was never a complete acknowledgement.
+                var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                if !text.hasSuffix("\n") { lines.removeLast() }
+                continuation.resume(returning: lines)
+            }
+        }
+    }
+}

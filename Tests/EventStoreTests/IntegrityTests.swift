@@ -1,0 +1,184 @@
+import CLMDB
+import Foundation
+import Testing
+@testable import EventStore
+
+@Suite struct IntegrityTests {
+    /// Appends `count` events to a fresh log and closes it.
+    func makeLog(_ dir: TemporaryDirectory, count: Int, seed: UInt64 = 20) async throws -> [ProposedEvent] {
+        let store = try EventStore.openForTest(dir.path)
+        var rng = SplitMix64(seed: seed)
+        let events = (0..<count).map { _ in randomEvent(&rng) }
+        for (i, event) in events.enumerated() { try await store.append([event], to: try StreamID("s/\(i % 5)")) }
+        await store.close()
+        return events
+    }
+
+    @Test(arguments: [1, 17, 40])
+    func flippingOneByteOfARecordIsReportedAtItsSeq(target: UInt64) async throws {
+        let dir = TemporaryDirectory()
+        _ = try await makeLog(dir, count: 40)
+        let opened = try EventStore.openForTest(dir.path)
+        let record = try opened.env.read { (txn) throws(EventStoreError) in Array(try txn.get(txn.dbs.events, target)!) }
+        await opened.close()
+        // Every copy: LMDB's copy-on-write leaves stale copies of earlier page versions in the file beside the live one.
+        try flipByte(in: dir.path + "/data.mdb", everywhere: record, atOffset: record.count / 2)
+
+        let store = try EventStore.openForTest(dir.path)
+        let report = try store.verify()
+        #expect(report.firstFailure?.seq == Seq(target), "\(report.firstFailure?.description ?? "intact")")
+        #expect(report.checkedEvents == target - 1)
+        // A direct read of that event fails as corrupt instead of returning wrong bytes.
+        let error = #expect(throws: EventStoreError.self) { try store.event(at: Seq(target)) }
+        #expect(error?.code == .corrupt)
+        // Verifying a range that excludes it passes.
+        if target > 1 { #expect(try store.verify(from: 1, through: Seq(target - 1)).isIntact) }
+        await store.close()
+    }
+
+    @Test func rewritingARecordWithAValidChecksumStillBreaksTheChain() async throws {
+        let dir = TemporaryDirectory()
+        _ = try await makeLog(dir, count: 10)
+        let store = try EventStore.openForTest(dir.path)
+        // Forge event 5 well: change its payload and reseal it (valid checksum, valid link from event 4).
+        // Event 6 still links to the original event 5, so the chain breaks there.
+        try store.env.write { (txn) throws(EventStoreError) in
+            var bytes = Array(try txn.get(txn.dbs.events, 5)!)
+            bytes[bytes.count - 1] ^= 0x01
+            let hasher = SHA256Hasher()
+            let previous = RecordCodec.storedHash(try txn.get(txn.dbs.events, 4)!)!
+            bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: hasher) }
+            try txn.put(txn.dbs.events, UInt64(5).bigEndianBytes, bytes)
+        }
+        let report = try store.verify()
+        #expect(report.firstFailure?.seq == 6, "\(report.firstFailure?.description ?? "")")
+        #expect(report.firstFailure?.reason.contains("hash chain broken") == true)
+        await store.close()
+    }
+
+    @Test func aLogWrittenByANewerFormatIsRefusedClearly() async throws {
+        let dir = TemporaryDirectory()
+        _ = try await makeLog(dir, count: 3)
+        do {
+            let store = try EventStore.openForTest(dir.path)
+            try store.env.write { (txn) throws(EventStoreError) in try txn.put(txn.dbs.meta, KeyLayout.formatKey, UInt32(99).bigEndianBytes) }
+            await store.close()
+        }
+        let error = #expect(throws: EventStoreError.self) { try EventStore.openForTest(dir.path) }
+        #expect(error?.code == .unsupportedFormat)
+        #expect(error?.message.contains("format version 99") == true)
+        #expect(error?.message.contains("upgrade Logbook") == true)
+        // And the directory can be opened again once fixed: the failed open released it.
+        let again = #expect(throws: EventStoreError.self) { try EventStore.openForTest(dir.path) }
+        #expect(again?.code == .unsupportedFormat)
+    }
+
+    @Test func aFullMapFailsAppendsClearlyAndLeavesAVerifiableLog() async throws {
+        let dir = TemporaryDirectory()
+        var acknowledged: [UUID] = []
+        var failure: EventStoreError?
+        do {
+            let store = try EventStore.openForTest(dir.path) {
+                $0.limits.initialMapSizeBytes = 256 << 10
+                $0.limits.maxMapSizeBytes = 1 << 20
+            }
+            var rng = SplitMix64(seed: 21)
+            for i in 0..<5_000 {
+                let event = randomEvent(&rng)
+                do {
+                    try await store.append([event], to: try StreamID("s/\(i % 7)"))
+                    acknowledged.append(event.id)
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            #expect(try store.statistics().mapSizeBytes == 1 << 20, "the map grew to its maximum before failing")
+            #expect(try store.verify().isIntact)
+            await store.close()
+        }
+        #expect(failure?.code == .mapFull)
+        #expect(failure?.message.contains("maximum") == true)
+        #expect(failure?.message.contains("the log is unchanged") == true)
+        #expect(acknowledged.count > 100)
+
+        let store = try EventStore.openForTest(dir.path) { $0.limits.maxMapSizeBytes = 8 << 20 }
+        #expect(try store.readAll().map(\.id) == acknowledged)
+        #expect(try store.verify().isIntact)
+        // With a larger maximum, appends go on.
+        var rng = SplitMix64(seed: 22)
+        try await store.append([randomEvent(&rng)], to: "s/after")
+        #expect(store.lastSeq == Seq(UInt64(acknowledged.count) + 1))
+        await store.close()
+    }
+
+    @Test func retrainingTheDictionaryKeepsOlderRecordsReadable() async throws {
+        let dir = TemporaryDirectory()
+        var rng = SplitMix64(seed: 23)
+        var appended: [ProposedEvent] = []
+        let store = try EventStore.openForTest(dir.path) { $0.dictionarySampleEvents = 300 }
+        func appendSome(_ n: Int) async throws {
+            for _ in 0..<n {
+                let e = randomEvent(&rng)
+                try await store.append([e], to: "s")
+                appended.append(e)
+            }
+        }
+        try await appendSome(300)
+        let first = try #require(try await store.trainDictionary())
+        try await appendSome(300)
+        let second = try #require(try await store.trainDictionary())
+        try await appendSome(50)
+        #expect(first.id == 1 && second.id == 2)
+        #expect(first.storedAfterSeq == 300 && second.storedAfterSeq == 600)
+
+        // Records name the dictionary they were written with.
+        let kinds = try store.env.read { (txn) throws(EventStoreError) in
+            try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq).compression }
+        }
+        #expect(kinds == [.zstd, .zstdDictionary(1), .zstdDictionary(2)])
+        let stats = try store.statistics()
+        #expect(stats.currentDictionary?.id == 2)
+        #expect(stats.dictionaries == 2)
+        #expect(stats.compressionRatio > 1.5, "dictionary compression of small JSON events: \(stats.compressionRatio)")
+        await store.close()
+
+        let reopened = try EventStore.openForTest(dir.path)
+        #expect(try reopened.readAll().map(\.payload) == appended.map(\.payload))
+        #expect(try reopened.verify().isIntact)
+        await reopened.close()
+    }
+
+    @Test func theFirstDictionaryIsTrainedAutomatically() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path) { $0.trainDictionaryAfterEvents = 200; $0.dictionarySampleEvents = 200 }
+        var rng = SplitMix64(seed: 24)
+        for _ in 0..<200 { try await store.append([randomEvent(&rng)], to: "s") }
+        // Training runs in the background after the 200th event commits; appends go on meanwhile.
+        var appended = 200
+        while try store.statistics().currentDictionary == nil {
+            try await store.append([randomEvent(&rng)], to: "s")
+            appended += 1
+            #expect(appended < 100_000, "no dictionary was trained")
+        }
+        let stats = try store.statistics()
+        #expect(stats.currentDictionary?.id == 1)
+        #expect((stats.currentDictionary?.storedAfterSeq ?? 0) >= 200)
+        await store.close()
+    }
+}
+
+/// Flips the byte at `offset` of every occurrence of `needle` in the file at `path`.
+func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int) throws {
+    let url = URL(fileURLWithPath: path)
+    var data = try Data(contentsOf: url)
+    var start = data.startIndex
+    var flipped = 0
+    while let range = data.range(of: Data(needle), in: start..<data.endIndex) {
+        data[range.lowerBound + offset] ^= 0x5A
+        flipped += 1
+        start = range.upperBound
+    }
+    try #require(flipped > 0, "record bytes not found in the data file")
+    try data.write(to: url)
+}
