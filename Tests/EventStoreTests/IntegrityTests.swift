@@ -40,14 +40,15 @@ import Testing
         let dir = TemporaryDirectory()
         _ = try await makeLog(dir, count: 10)
         let store = try EventStore.openForTest(dir.path)
-        // Forge event 5 well: change its payload and reseal it (valid checksum, valid link from event 4).
+        // Forge event 5 well: backdate it by a second and reseal it (valid checksum, valid link from event 4).
         // Event 6 still links to the original event 5, so the chain breaks there.
         try store.env.write { (txn) throws(EventStoreError) in
-            var bytes = Array(try txn.get(txn.dbs.events, 5)!)
-            bytes[bytes.count - 1] ^= 0x01
-            let hasher = SHA256Hasher()
+            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 5)!, seq: 5)
+            var envelope = original.envelope
+            envelope.timeNanoseconds -= 1_000_000_000
+            var bytes = RecordCodec.header(envelope, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
             let previous = RecordCodec.storedHash(try txn.get(txn.dbs.events, 4)!)!
-            bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: hasher) }
+            bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: SHA256Hasher()) }
             try txn.put(txn.dbs.events, UInt64(5).bigEndianBytes, bytes)
         }
         let report = try store.verify()
