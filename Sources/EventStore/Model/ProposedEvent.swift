@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Who did something and under which correlation: the part of an event's envelope beyond stream and type.
 public struct EventMetadata: Hashable, Sendable {
@@ -37,25 +38,56 @@ public struct ProposedEvent: Hashable, Sendable {
     }
 }
 
-/// Event ids: time-ordered UUIDs (version 7), so the id index grows at its end instead of splitting random pages.
+/// Event ids: time-ordered UUIDs (version 7, RFC 9562), strictly increasing within a process.
+///
+/// Increasing ids let the event-id index grow at its end with full pages, instead of splitting random pages half
+/// empty: a third of the index's size on disk.
 public enum EventID {
-    /// A new UUIDv7: 48 bits of Unix milliseconds, then random bits.
+    private struct State {
+        var lastMilliseconds: UInt64 = 0
+        /// The 74 bits after the timestamp (12 of rand_a, 62 of rand_b), incremented within one millisecond.
+        var high: UInt16 = 0
+        var low: UInt64 = 0
+        var random = SystemRandomNumberGenerator()
+    }
+
+    private static let state = Mutex(State())
+
+    /// A new UUIDv7 for now, greater than every id this process made before.
     public static func make() -> UUID {
-        var generator = SystemRandomNumberGenerator()
-        return make(unixMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000), using: &generator)
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        let (ms, high, low) = state.withLock { s -> (UInt64, UInt16, UInt64) in
+            if now > s.lastMilliseconds {
+                s.lastMilliseconds = now
+                s.high = UInt16.random(in: 0..<(1 << 11), using: &s.random)  // top bit clear: room to count up
+                s.low = UInt64.random(in: 0..<(1 << 62), using: &s.random)
+            } else if s.low == (1 << 62) - 1 {
+                s.low = 0
+                s.high += 1
+                if s.high == 1 << 12 {  // 2^73 ids in one millisecond: borrow the next millisecond
+                    s.lastMilliseconds += 1
+                    s.high = 0
+                }
+            } else {
+                s.low += 1
+            }
+            return (s.lastMilliseconds, s.high, s.low)
+        }
+        return layout(milliseconds: ms, randA: high, randB: low)
     }
 
     /// A UUIDv7 for the given time, with randomness from `generator` (seeded generators give reproducible ids).
     public static func make(unixMilliseconds: UInt64, using generator: inout some RandomNumberGenerator) -> UUID {
-        let a = generator.next() as UInt64
-        let b = generator.next() as UInt64
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: unixMilliseconds >> (40 - 8 * UInt64(i))) }
-        for i in 6..<8 { bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i))) }
-        for i in 8..<16 { bytes[i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i - 8))) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        layout(milliseconds: unixMilliseconds, randA: UInt16.random(in: 0..<(1 << 12), using: &generator),
+               randB: UInt64.random(in: 0..<(1 << 62), using: &generator))
+    }
+
+    private static func layout(milliseconds: UInt64, randA: UInt16, randB: UInt64) -> UUID {
+        func byte(_ v: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: v >> shift) }
+        let a = UInt64(randA & 0x0FFF) | 0x7000
+        let b = (randB & ((1 << 62) - 1)) | (1 << 63)
+        return UUID(uuid: (byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),
+                           byte(milliseconds, 8), byte(milliseconds, 0), byte(a, 8), byte(a, 0),
+                           byte(b, 56), byte(b, 48), byte(b, 40), byte(b, 32), byte(b, 24), byte(b, 16), byte(b, 8), byte(b, 0)))
     }
 }

@@ -127,8 +127,7 @@ struct BatchWriter {
             // MDB_APPENDDUP: a stream's revisions only grow; LMDB rejects anything else.
             try txn.put(dbs.streamIndex, streamNumber.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
                         flags: MDB_APPENDDUP)
-            // MDB_NOOVERWRITE: an id maps to one seq, forever.
-            try KeyLayout.uuidKey(p.id).withBytes { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
+            try KeyLayout.uuidKey(p.id).withBytes { (k) throws(EventStoreError) in try putEventID(k, seq: key) }
         }
         lastSeq = seq
         lastHash = hash
@@ -137,6 +136,17 @@ struct BatchWriter {
         totals.rawPayloadBytes += UInt64(p.payload.count)
         totals.storedPayloadBytes += UInt64(event.stored.count)
         totals.recordBytes += UInt64(header.count + event.stored.count)
+    }
+
+    /// Indexes an event id. Ids from `EventID.make()` only grow, so most go in with `MDB_APPEND`, which fills pages
+    /// instead of splitting them in half; an id below the last one falls back to an ordinary insert.
+    /// `MDB_NOOVERWRITE` either way: an id maps to one seq, forever (the caller checked it is new).
+    private func putEventID(_ id: UnsafeRawBufferPointer, seq: UnsafeRawBufferPointer) throws(EventStoreError) {
+        do {
+            try txn.put(dbs.eventIDs, id, seq, flags: MDB_APPEND | MDB_NOOVERWRITE)
+        } catch where error.systemCode == MDB_KEYEXIST {
+            try txn.put(dbs.eventIDs, id, seq, flags: MDB_NOOVERWRITE)
+        }
     }
 
     /// Answers a retried append with its original positions, after checking the content is the same.

@@ -1,0 +1,42 @@
+import ArgumentParser
+import EventStore
+import Foundation
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
+        subcommands: [StoreBenchCommand.self])
+}
+
+struct StoreBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store",
+        abstract: "Measure the event store: durable appends, reads, size on disk.",
+        discussion: """
+            Appends the C reference benchmark's events (../shared/bench/limits, same generator and seed) to a new log in \
+            --data with 1, 16 and 256 concurrent appenders, each appending one event at a time and awaiting its \
+            acknowledgement; then reads it all back, reads random events, and reports bytes on disk. The log stays in \
+            --data for 'logbook stats' and 'logbook verify'. With --reference, compares with the C figures.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "How many events to append in all.") var events: Int = 1_000_000
+    @Option(help: "Random point reads to time.") var pointReads: Int = 200_000
+    @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
+    var reference: String?
+
+    func validate() throws {
+        guard events >= 10_000 else { throw ValidationError("--events must be at least 10000") }
+        guard pointReads > 0 else { throw ValidationError("--point-reads must be positive") }
+    }
+
+    func run() async throws {
+        if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
+            throw Failure("\(options.data) already holds a log; give 'bench store' a new or empty directory")
+        }
+        let reference = try reference.map { ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8)) }
+        let benchmark = StoreBenchmark(directory: options.data, events: events, pointReads: pointReads)
+        let results = try await benchmark.run()
+        results.print(against: reference)
+    }
+}

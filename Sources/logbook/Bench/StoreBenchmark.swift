@@ -1,0 +1,138 @@
+import EventStore
+import Foundation
+import Synchronization
+
+/// `logbook bench store`: the phases and their figures.
+struct StoreBenchmark {
+    let directory: String
+    let events: Int
+    let pointReads: Int
+
+    struct AppendPhase {
+        let appenders: Int
+        let events: Int
+        let seconds: Double
+        let cpuSeconds: Double
+        let latencies: [Duration]
+        var eventsPerSecond: Double { Double(events) / seconds }
+        var eventsPerCPUSecond: Double { Double(events) / cpuSeconds }
+    }
+
+    struct Results {
+        var appends: [AppendPhase] = []
+        var scanSeconds = 0.0
+        var scanEvents = 0
+        var scanRawBytes = 0
+        var pointReadSeconds = 0.0
+        var pointReads = 0
+        var statistics: StoreStatistics?
+        var generatedMeanBytes = 0.0
+    }
+
+    func run() async throws -> Results {
+        var results = Results()
+        let generation = ProgressLine("generating events")
+        let workload = Workload.generate(count: events) { generation.update(UInt64($0), of: UInt64(events)) }
+        generation.finish()
+        results.generatedMeanBytes = Double(workload.reduce(0) { $0 + $1.payload.count }) / Double(workload.count)
+
+        let store = try EventStore.open(EventStore.Configuration(directory: directory))
+        let single = min(max(events / 200, 1_000), 5_000)
+        let sixteen = min(max(events / 20, 5_000), 50_000)
+        var next = 0
+        for (appenders, count) in [(1, single), (16, sixteen), (256, events - single - sixteen)] {
+            let phase = try await appendPhase(store, workload[next..<(next + count)], appenders: appenders)
+            results.appends.append(phase)
+            next += count
+        }
+
+        let scanProgress = ProgressLine("reading back")
+        var clock = Stopwatch()
+        var position: UInt64 = 1
+        while true {
+            let chunk = try store.read(from: Seq(position), maxCount: 4096)
+            guard let last = chunk.last else { break }
+            results.scanEvents += chunk.count
+            results.scanRawBytes += chunk.reduce(0) { $0 + $1.payload.count }
+            position = last.seq.rawValue + 1
+            scanProgress.update(UInt64(results.scanEvents), of: UInt64(events))
+        }
+        results.scanSeconds = clock.lap()
+        scanProgress.finish()
+
+        var rng = SystemRandomNumberGenerator()
+        let seqs = (0..<pointReads).map { _ in Seq(UInt64.random(in: 1...UInt64(events), using: &rng)) }
+        clock = Stopwatch()
+        for seq in seqs where try store.event(at: seq) == nil {
+            throw Failure("event \(seq) is missing after the benchmark appended it")
+        }
+        results.pointReadSeconds = clock.lap()
+        results.pointReads = pointReads
+        results.statistics = try store.statistics()
+        await store.close()
+        return results
+    }
+
+    /// Appends `slice` with `appenders` tasks, each appending one event at a time and awaiting its acknowledgement.
+    private func appendPhase(_ store: EventStore, _ slice: ArraySlice<Workload.Event>, appenders: Int) async throws -> AppendPhase {
+        let events = Array(slice)
+        let cursor = Cursor()
+        let progress = ProgressLine("appending with \(appenders) appender\(appenders == 1 ? "" : "s")")
+        let cpuBefore = cpuSeconds()
+        var clock = Stopwatch()
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for _ in 0..<appenders {
+                group.addTask {
+                    var mine: [Duration] = []
+                    mine.reserveCapacity(events.count / appenders + 1)
+                    while true {
+                        let i = cursor.take()
+                        guard i < events.count else { return mine }
+                        let e = events[i]
+                        let started = ContinuousClock.now
+                        try await store.append([ProposedEvent(type: e.type, payload: e.payload)], to: e.stream)
+                        mine.append(ContinuousClock.now - started)
+                    }
+                }
+            }
+            var all: [Duration] = []
+            all.reserveCapacity(events.count)
+            for try await mine in group {
+                all += mine
+                progress.update(UInt64(all.count), of: UInt64(events.count))
+            }
+            return all
+        }
+        let seconds = clock.lap()
+        progress.finish()
+        return AppendPhase(appenders: appenders, events: events.count, seconds: seconds, cpuSeconds: cpuSeconds() - cpuBefore,
+                           latencies: latencies.sorted())
+    }
+}
+
+/// Wall-clock seconds since it was made or last lapped.
+struct Stopwatch {
+    private var start = ContinuousClock.now
+    mutating func lap() -> Double {
+        let now = ContinuousClock.now
+        defer { start = now }
+        return (now - start) / .seconds(1)
+    }
+}
+
+/// This process's user + system CPU time, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+extension Duration {
+    var milliseconds: Double { self / .milliseconds(1) }
+}
+
+/// Hands out the next event index to concurrent appenders.
+final class Cursor: Sendable {
+    private let next = Atomic<Int>(0)
+    func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import EventStore
+import Foundation
+
+struct EventsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print events of the log or of one stream.")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "The first seq to print (or, with --stream, the first revision).") var from: UInt64 = 1
+    @Option(help: "At most this many events.") var limit: Int = 100
+    @Option(help: "Print only this stream, in revision order.") var stream: String?
+    @Flag(help: "Print one JSON object per line (NDJSON).") var json = false
+
+    func validate() throws {
+        guard limit > 0 && limit <= 1_000_000 else { throw ValidationError("--limit must be between 1 and 1000000") }
+    }
+
+    func run() async throws {
+        let store = try options.openReadOnly()
+        defer { Task { await store.close() } }
+        var remaining = limit
+        var position = from
+        while remaining > 0 {
+            let chunk: [RecordedEvent]
+            if let stream {
+                chunk = try store.read(stream: try StreamID(stream), from: StreamRevision(position), maxCount: min(remaining, 1000))
+            } else {
+                chunk = try store.read(from: Seq(position), maxCount: min(remaining, 1000))
+            }
+            if chunk.isEmpty { break }
+            for event in chunk { print(json ? try EventJSON.line(event) : Self.text(event)) }
+            remaining -= chunk.count
+            position = (stream == nil ? chunk.last!.seq.rawValue : chunk.last!.revision.rawValue) + 1
+        }
+    }
+
+    static func text(_ e: RecordedEvent) -> String {
+        let time = ISO8601DateFormatter.withFractions.string(from: e.time)
+        let who = [e.metadata.actor, e.metadata.workspace.map { "@\($0)" }].compactMap { $0 }.joined()
+        var preview = String(decoding: e.payload.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+        if e.payload.count > 120 { preview += "…" }
+        return "\(e.seq)\t\(time)\t\(e.stream)#\(e.revision)\t\(e.type)\t\(who.isEmpty ? "-" : who)\t\(preview)"
+    }
+}
+
+extension ISO8601DateFormatter {
+    nonisolated(unsafe) static let withFractions: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+}
+
+/// The JSON form of an event at the edges (CLI, export): one line per event, JSON payloads embedded as they are stored.
+enum EventJSON {
+    struct Line: Encodable {
+        let seq: UInt64
+        let stream: String
+        let revision: UInt64
+        let id: UUID
+        let type: String
+        let time: String
+        let actor: String?
+        let workspace: String?
+        let correlationID: UUID?
+        let causationID: UUID?
+        let hash: String
+        /// Set when the payload is not JSON.
+        let payloadBase64: String?
+    }
+
+    static func line(_ e: RecordedEvent) throws -> String {
+        let embedded = embeddablePayload(e.payload)
+        let line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
+                        time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
+                        workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
+                        hash: e.chainHash.map { String(format: "%02x", $0) }.joined(),
+                        payloadBase64: embedded == nil ? e.payload.base64EncodedString() : nil)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var text = String(decoding: try encoder.encode(line), as: UTF8.self)
+        if let embedded {
+            // Splice the stored JSON in as is: decoding and re-encoding would change numbers and key order.
+            text.removeLast()
+            text += ",\"payload\":" + embedded + "}"
+        }
+        return text
+    }
+
+    /// The payload as one line of JSON text, or nil when it is not JSON.
+    private static func embeddablePayload(_ payload: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]) else { return nil }
+        if !payload.contains(UInt8(ascii: "\n")) && !payload.contains(UInt8(ascii: "\r")) { return String(decoding: payload, as: UTF8.self) }
+        guard let compact = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else { return nil }
+        return String(decoding: compact, as: UTF8.self)
+    }
+}

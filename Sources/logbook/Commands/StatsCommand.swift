@@ -1,0 +1,51 @@
+import ArgumentParser
+import EventStore
+import Foundation
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show the size, shape and compression of a log.")
+
+    @OptionGroup var options: DataOptions
+    @Flag(help: "Print JSON instead of text.") var json = false
+
+    func run() async throws {
+        let store = try options.openReadOnly()
+        let stats = try store.statistics()
+        await store.close()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(StatsJSON(stats)), as: UTF8.self))
+            return
+        }
+        let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+        print("log:                \(options.data)")
+        print("events:             \(stats.events)")
+        print("streams:            \(stats.streams)")
+        print("data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes))")
+        print("per event:          \(String(format: "%.1f", stats.usedBytesPerEvent)) bytes in use (records, indexes, pages)")
+        print("payloads:           \(mb(Int(stats.rawPayloadBytes))) raw, \(mb(Int(stats.storedPayloadBytes))) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
+        let pages = stats.pagesByDatabase.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        print("pages:              \(pages)")
+        if let d = stats.currentDictionary {
+            print("dictionary:         #\(d.id), \(d.sizeBytes) bytes, used after seq \(d.storedAfterSeq) (\(stats.dictionaries) in the log)")
+        } else {
+            print("dictionary:         none yet (trained after the first 8192 events)")
+        }
+    }
+}
+
+/// The `--json` shape of `stats`: the statistics plus the derived figures.
+private struct StatsJSON: Encodable {
+    let stats: StoreStatistics
+    init(_ stats: StoreStatistics) { self.stats = stats }
+
+    enum Keys: String, CodingKey { case compressionRatio, usedBytesPerEvent }
+
+    func encode(to encoder: any Encoder) throws {
+        try stats.encode(to: encoder)
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(stats.compressionRatio, forKey: .compressionRatio)
+        try c.encode(stats.usedBytesPerEvent, forKey: .usedBytesPerEvent)
+    }
+}
