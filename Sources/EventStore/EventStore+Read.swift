@@ -29,36 +29,47 @@ extension EventStore {
     }
 
     /// Up to `maxCount` events of `stream` in revision order from `revision` on; empty for an unknown stream.
-    /// - Complexity: O(log N + maxCount · log N).
+    ///
+    /// Starts at the stream's first checkpoint at or after the last wanted revision (or its head) and follows the
+    /// records' back links, so it reads at most `KeyLayout.checkpointInterval - 1` events it does not return.
+    /// - Complexity: O(log N · (maxCount + 32)).
     public func read(stream: StreamID, from revision: StreamRevision = 1, maxCount: Int) throws(EventStoreError) -> [RecordedEvent] {
         guard maxCount > 0 else { return [] }
         return try env.read { (txn) throws(EventStoreError) in
-            guard let head = try txn.get(txn.dbs.streams, Array(stream.rawValue.utf8)).flatMap(KeyLayout.decodeStreamHead) else { return [] }
-            return try txn.withCursor(txn.dbs.streamIndex) { (c) throws(EventStoreError) in
-                var events: [RecordedEvent] = []
-                let key = head.number.bigEndianBytes
-                let start = KeyLayout.streamIndexEntry(revision: revision.rawValue, seq: 0)
-                var entry = try key.withBytes { (k) throws(EventStoreError) in
-                    try start.withBytes { (v) throws(EventStoreError) in try c.get(MDB_GET_BOTH_RANGE, key: k, value: v) }
+            guard let head = try txn.streamHead(of: stream) else { return [] }
+            let first = max(revision.rawValue, 1)
+            guard first <= head.revision else { return [] }
+            let last = min(head.revision, first + UInt64(min(maxCount, Int(UInt32.max))) - 1)
+            var (rev, seq) = (head.revision, head.lastSeq)
+            let checkpoint = KeyLayout.checkpoint(atOrAfter: last)
+            if checkpoint < head.revision {
+                guard let found = try txn.checkpoint(stream: head.number, revision: checkpoint) else {
+                    throw EventStoreError(.corrupt, "stream '\(stream)' has no checkpoint for revision \(checkpoint); run 'logbook verify'")
                 }
-                while let e = entry, events.count < maxCount {
-                    let seq = e.value.loadBigEndianUInt64(at: 8)
-                    guard let record = try txn.get(txn.dbs.events, seq) else {
-                        throw EventStoreError(.corrupt, "stream '\(stream)' indexes seq \(seq), which is missing; run 'logbook verify'")
-                    }
-                    events.append(try decode(record, seq: seq, txn: txn))
-                    entry = try c.get(MDB_NEXT_DUP)
-                }
-                return events
+                (rev, seq) = (checkpoint, found)
             }
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(Int(last - first + 1))
+            while rev >= first {
+                guard let record = try txn.get(txn.dbs.events, seq) else {
+                    throw EventStoreError(.corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
+                }
+                let decoded = try RecordCodec.decode(record, seq: seq)
+                guard decoded.envelope.streamNumber == head.number, decoded.envelope.revision == rev else {
+                    throw EventStoreError(.corrupt, "stream '\(stream)' revision \(rev) links to seq \(seq), which holds another event; run 'logbook verify'")
+                }
+                if rev <= last { events.append(try decode(decoded, seq: seq, txn: txn)) }
+                seq = decoded.envelope.previousSeq
+                rev -= 1
+            }
+            events.reverse()
+            return events
         }
     }
 
     /// The revision of the stream's last event, or nil when the stream does not exist.
     public func revision(of stream: StreamID) throws(EventStoreError) -> StreamRevision? {
-        try env.read { (txn) throws(EventStoreError) in
-            try txn.get(txn.dbs.streams, Array(stream.rawValue.utf8)).flatMap(KeyLayout.decodeStreamHead).map { StreamRevision($0.revision) }
-        }
+        try env.read { (txn) throws(EventStoreError) in try txn.streamHead(of: stream).map { StreamRevision($0.revision) } }
     }
 
     /// Events from `seq` on: the backlog, then `.caughtUp`, then live events. See `Subscription`.
@@ -67,7 +78,10 @@ extension EventStore {
     }
 
     func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction) throws(EventStoreError) -> RecordedEvent {
-        let d = try RecordCodec.decode(record, seq: seq)
+        try decode(try RecordCodec.decode(record, seq: seq), seq: seq, txn: txn)
+    }
+
+    func decode(_ d: RecordCodec.Decoded, seq: UInt64, txn: LMDBTransaction) throws(EventStoreError) -> RecordedEvent {
         let e = d.envelope
         return RecordedEvent(
             seq: Seq(seq), stream: try names.stream(e.streamNumber, txn: txn), revision: StreamRevision(e.revision), id: e.id,

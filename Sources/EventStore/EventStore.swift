@@ -106,6 +106,9 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Group commit counters of this process's writer (zero when read-only).
+    public var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
+
     /// The last committed seq (0 for an empty log).
     public var lastSeq: Seq { Seq(head.head) }
 

@@ -135,6 +135,40 @@ import Testing
         await store.close()
     }
 
+    @Test func readingAStreamFromAnyRevisionReturnsExactlyThatSlice() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path)
+        var rng = SplitMix64(seed: 7)
+        // Two streams interleaved, long enough to span several checkpoints (every 32 revisions).
+        var appended: [StreamID: [UUID]] = ["long": [], "other": []]
+        for i in 0..<150 {
+            let stream: StreamID = i % 3 == 0 ? "other" : "long"
+            let event = randomEvent(&rng)
+            try await store.append([event], to: stream)
+            appended[stream, default: []].append(event.id)
+        }
+        for stream in ["long", "other"] as [StreamID] {
+            let ids = appended[stream]!
+            for from in [1, 2, 31, 32, 33, 34, 64, 65, 66, ids.count - 1, ids.count, ids.count + 1] {
+                for maxCount in [1, 2, 31, 32, 33, 1000] {
+                    let got = try store.read(stream: stream, from: StreamRevision(UInt64(from)), maxCount: maxCount)
+                    let want = Array(ids.dropFirst(from - 1).prefix(maxCount))
+                    #expect(got.map(\.id) == want, "\(stream) from \(from) max \(maxCount)")
+                    #expect(got.map(\.revision.rawValue) == Array(UInt64(from)..<UInt64(from + want.count)))
+                }
+            }
+        }
+        #expect(try store.verify().isIntact)
+        await store.close()
+    }
+
+    @Test func eventIDsFromOneProcessOnlyGrow() {
+        let ids = (0..<10_000).map { _ in EventID.make() }
+        let keys = ids.map { withUnsafeBytes(of: $0.uuid) { Array($0) } }
+        #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) })
+        #expect(ids.allSatisfy { $0.uuidString.dropFirst(14).first == "7" }, "version 7")
+    }
+
     @Test func theLogSurvivesCloseAndReopen() async throws {
         let dir = TemporaryDirectory()
         var rng = SplitMix64(seed: 6)

@@ -46,7 +46,7 @@ import Testing
             let original = try RecordCodec.decode(txn.get(txn.dbs.events, 5)!, seq: 5)
             var envelope = original.envelope
             envelope.timeNanoseconds -= 1_000_000_000
-            var bytes = RecordCodec.header(envelope, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
+            var bytes = RecordCodec.header(envelope, seq: 5, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
             let previous = RecordCodec.storedHash(try txn.get(txn.dbs.events, 4)!)!
             bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: SHA256Hasher()) }
             try txn.put(txn.dbs.events, UInt64(5).bigEndianBytes, bytes)

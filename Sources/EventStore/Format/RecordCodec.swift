@@ -9,7 +9,8 @@ import Foundation
 ///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present
 /// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
 /// 6..38  [32]    chain hash = SHA-256(previous chain hash ‖ seq big-endian ‖ bytes 0..<2 ‖ bytes 38...)
-/// 38...  varint stream number, varint revision, varint type symbol, [varint dictionary id],
+/// 38...  varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
+///        varint type symbol, [varint dictionary id],
 ///        i64 LE time (ns since epoch), [16] event id, [varint actor symbol], [varint workspace symbol],
 ///        [16] correlation id, [16] causation id, varint raw payload length, stored payload (to the end)
 /// ```
@@ -29,6 +30,8 @@ enum RecordCodec {
     struct Envelope {
         var streamNumber: UInt64
         var revision: UInt64
+        /// The seq of the stream's previous event, 0 for its first.
+        var previousSeq: UInt64
         var typeSymbol: UInt32
         var timeNanoseconds: Int64
         var id: UUID
@@ -39,7 +42,8 @@ enum RecordCodec {
     }
 
     /// The record's bytes before the stored payload, with checksum and chain hash left zero for `seal`.
-    static func header(_ e: Envelope, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
+    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
+        precondition(e.previousSeq < seq, "a stream's previous event must come before it in the log")
         var w = ByteWriter(capacity: 96)
         var flags: UInt8
         switch compression {
@@ -56,6 +60,7 @@ enum RecordCodec {
         w.raw(repeatElement(0 as UInt8, count: bodyOffset - checksumOffset))
         w.varint(e.streamNumber)
         w.varint(e.revision)
+        w.varint(e.previousSeq == 0 ? 0 : seq - e.previousSeq)
         w.varint(UInt64(e.typeSymbol))
         if case .zstdDictionary(let id) = compression { w.varint(UInt64(id)) }
         w.i64(e.timeNanoseconds)
@@ -120,7 +125,8 @@ enum RecordCodec {
         }
         let flags = record[1]
         var r = ByteReader(record, offset: bodyOffset)
-        guard let stream = r.varint(), let revision = r.varint(), let type = r.varint(), type <= UInt32.max else {
+        guard let stream = r.varint(), let revision = r.varint(), let distance = r.varint(), distance < seq,
+              let type = r.varint(), type <= UInt32.max else {
             throw corrupt(seq, "envelope is truncated")
         }
         let compression: PayloadCompression
@@ -133,7 +139,8 @@ enum RecordCodec {
         default: throw corrupt(seq, "compression kind 3 is unknown")
         }
         guard let time = r.i64(), let id = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
-        var envelope = Envelope(streamNumber: stream, revision: revision, typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
+        var envelope = Envelope(streamNumber: stream, revision: revision, previousSeq: distance == 0 ? 0 : seq - distance,
+                                typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
         if flags & flagActor != 0 { envelope.actorSymbol = try r.symbol(seq) }
         if flags & flagWorkspace != 0 { envelope.workspaceSymbol = try r.symbol(seq) }
         if flags & flagCorrelation != 0 {

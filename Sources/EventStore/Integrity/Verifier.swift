@@ -84,25 +84,24 @@ extension EventStore {
         do {
             _ = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength)
             let e = d.envelope
-            let indexed = try txn.withCursor(txn.dbs.streamIndex) { (c) throws(EventStoreError) in
-                try e.streamNumber.bigEndianBytes.withBytes { (k) throws(EventStoreError) in
-                    try KeyLayout.streamIndexEntry(revision: e.revision, seq: seq).withBytes { (v) throws(EventStoreError) in
-                        try c.get(MDB_GET_BOTH, key: k, value: v) != nil
-                    }
+            if KeyLayout.isCheckpoint(e.revision) {
+                guard try txn.checkpoint(stream: e.streamNumber, revision: e.revision) == seq else {
+                    return "stream index has no checkpoint for stream \(e.streamNumber) revision \(e.revision)"
                 }
             }
-            guard indexed else { return "stream index has no entry for stream \(e.streamNumber) revision \(e.revision)" }
             let idSeq = try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id)).map { $0.loadBigEndianUInt64() }
             guard idSeq == seq else { return "event id index maps \(e.id) to \(idSeq.map(String.init) ?? "nothing"), not to this seq" }
             _ = try names.stream(e.streamNumber, txn: txn)
             _ = try names.symbol(e.typeSymbol, txn: txn)
-            let previousRevision = state.revisions[e.streamNumber]
-            if let previousRevision {
-                guard e.revision == previousRevision + 1 else { return "stream \(e.streamNumber) jumps from revision \(previousRevision) to \(e.revision)" }
-            } else if state.wholeLog, e.revision != 1 {
-                return "stream \(e.streamNumber) starts at revision \(e.revision), not 1"
+            if let previous = state.streams[e.streamNumber] {
+                guard e.revision == previous.revision + 1 else { return "stream \(e.streamNumber) jumps from revision \(previous.revision) to \(e.revision)" }
+                guard e.previousSeq == previous.lastSeq else {
+                    return "links back to seq \(e.previousSeq), but the stream's previous event is seq \(previous.lastSeq)"
+                }
+            } else if state.wholeLog, e.revision != 1 || e.previousSeq != 0 {
+                return "stream \(e.streamNumber) starts at revision \(e.revision) (back link \(e.previousSeq)), not at revision 1"
             }
-            state.revisions[e.streamNumber] = e.revision
+            state.streams[e.streamNumber] = (e.revision, seq)
         } catch {
             return error.message
         }
@@ -113,21 +112,25 @@ extension EventStore {
         let dbs = txn.dbs
         let ids = try txn.count(dbs.eventIDs)
         if UInt64(ids) != events { return .init(seq: nil, reason: "the event id index holds \(ids) entries for \(events) events") }
+        let checkpoints = state.streams.values.reduce(0) { $0 + ($1.revision - 1) / KeyLayout.checkpointInterval + 1 }
         let indexed = try txn.count(dbs.streamIndex)
-        if UInt64(indexed) != events { return .init(seq: nil, reason: "the stream index holds \(indexed) entries for \(events) events") }
+        if UInt64(indexed) != checkpoints { return .init(seq: nil, reason: "the stream index holds \(indexed) checkpoints, the events call for \(checkpoints)") }
+        for (db, name) in [(dbs.streams, "streams"), (dbs.streamNames, "stream names"), (dbs.streamHeads, "stream heads")] {
+            let count = try txn.count(db)
+            if count != state.streams.count { return .init(seq: nil, reason: "\(state.streams.count) streams hold events but there are \(count) \(name)") }
+        }
         return try txn.withCursor(dbs.streams) { (c) throws(EventStoreError) -> VerificationReport.Failure? in
             var entry = try c.get(MDB_FIRST)
-            var count = 0
             while let e = entry {
                 let name = String(decoding: e.key, as: UTF8.self)
-                guard let head = KeyLayout.decodeStreamHead(e.value) else { return .init(seq: nil, reason: "stream '\(name)' has a malformed head") }
-                guard state.revisions[head.number] == head.revision else {
-                    return .init(seq: nil, reason: "stream '\(name)' says revision \(head.revision) but holds \(state.revisions[head.number] ?? 0) events")
+                guard let head = try txn.streamHead(of: StreamID(unchecked: name)), let seen = state.streams[head.number] else {
+                    return .init(seq: nil, reason: "stream '\(name)' has a head but no events")
                 }
-                count += 1
+                guard seen.revision == head.revision, seen.lastSeq == head.lastSeq else {
+                    return .init(seq: nil, reason: "stream '\(name)' says revision \(head.revision) at seq \(head.lastSeq), its events end at revision \(seen.revision), seq \(seen.lastSeq)")
+                }
                 entry = try c.get(MDB_NEXT)
             }
-            if count != state.revisions.count { return .init(seq: nil, reason: "\(state.revisions.count) streams hold events but \(count) have heads") }
             return nil
         }
     }
@@ -137,7 +140,8 @@ private struct VerifyState {
     var expectedSeq: UInt64
     var wholeLog: Bool
     var previousHash = RecordCodec.genesisHash
-    var revisions: [UInt64: UInt64] = [:]
+    /// Per stream number: the last revision and seq seen.
+    var streams: [UInt64: (revision: UInt64, lastSeq: UInt64)] = [:]
     var checked: UInt64 = 0
     var failure: VerificationReport.Failure?
 

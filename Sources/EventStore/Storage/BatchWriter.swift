@@ -24,7 +24,7 @@ struct BatchWriter {
     private var lastHash: [UInt8]
     private var lastTime: Int64
     private var totals: Totals
-    private var heads: [StreamID: (number: UInt64, revision: UInt64)] = [:]
+    private var heads: [StreamID: StreamHead] = [:]
     private var idsInBatch: [UUID: UInt64] = [:]
     private var nextStreamNumber: UInt64?
     private var nextSymbol: UInt32?
@@ -87,31 +87,33 @@ struct BatchWriter {
             let actual = head.map { "is at revision \($0.revision)" } ?? "does not exist"
             return .failed(EventStoreError(.wrongExpectedRevision, "append to '\(r.stream)' expected \(r.expected), but the stream \(actual); read the stream and decide again"))
         }
-        var number: UInt64
-        if let head { number = head.number } else { number = try allocateStreamNumber(r.stream) }
-        var revision = head?.revision ?? 0
+        var current: StreamHead
+        if let head { current = head } else { current = try startStream(r.stream) }
         let firstSeq = lastSeq + 1
         let time = max(now, lastTime)
         for event in r.events {
-            revision += 1
-            try write(event, streamNumber: number, revision: revision, time: time)
+            current.revision += 1
+            try write(event, stream: current, time: time)
+            current.lastSeq = lastSeq
         }
-        number = heads[r.stream]?.number ?? number
-        heads[r.stream] = (number, revision)
-        try txn.put(dbs.streams, Array(r.stream.rawValue.utf8), KeyLayout.streamHead(number: number, revision: revision))
+        heads[r.stream] = current
+        try txn.put(dbs.streamHeads, current.number.bigEndianBytes, KeyLayout.streamHead(revision: current.revision, lastSeq: current.lastSeq))
         wroteEvents = true
-        return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(revision), wasAlreadyAppended: false))
+        return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision), wasAlreadyAppended: false))
     }
 
-    private mutating func write(_ event: PreparedEvent, streamNumber: UInt64, revision: UInt64, time: Int64) throws(EventStoreError) {
+    /// Writes one event as the next seq; `stream.revision` is the event's revision, `stream.lastSeq` its predecessor's seq.
+    private mutating func write(_ event: PreparedEvent, stream: StreamHead, time: Int64) throws(EventStoreError) {
         let p = event.proposed
+        let seq = lastSeq + 1
+        let revision = stream.revision
         let envelope = RecordCodec.Envelope(
-            streamNumber: streamNumber, revision: revision, typeSymbol: try symbol(p.type), timeNanoseconds: time, id: p.id,
+            streamNumber: stream.number, revision: revision, previousSeq: stream.lastSeq, typeSymbol: try symbol(p.type),
+            timeNanoseconds: time, id: p.id,
             actorSymbol: try p.metadata.actor.map { (s) throws(EventStoreError) in try symbol(s) },
             workspaceSymbol: try p.metadata.workspace.map { (s) throws(EventStoreError) in try symbol(s) },
             correlationID: p.metadata.correlationID, causationID: p.metadata.causationID)
-        let header = RecordCodec.header(envelope, compression: event.compression, rawLength: p.payload.count)
-        let seq = lastSeq + 1
+        let header = RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count)
         var hash: [UInt8] = []
         let previous = lastHash
         let hasher = self.hasher
@@ -124,9 +126,11 @@ struct BatchWriter {
                 }
                 hash = RecordCodec.seal(record, seq: seq, previousHash: previous, hasher: hasher)
             }
-            // MDB_APPENDDUP: a stream's revisions only grow; LMDB rejects anything else.
-            try txn.put(dbs.streamIndex, streamNumber.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
-                        flags: MDB_APPENDDUP)
+            if KeyLayout.isCheckpoint(revision) {
+                // MDB_APPENDDUP: a stream's revisions only grow; LMDB rejects anything else.
+                try txn.put(dbs.streamIndex, stream.number.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
+                            flags: MDB_APPENDDUP)
+            }
             try KeyLayout.uuidKey(p.id).withBytes { (k) throws(EventStoreError) in try putEventID(k, seq: key) }
         }
         lastSeq = seq
@@ -185,18 +189,14 @@ struct BatchWriter {
 
     // MARK: - Streams and symbols
 
-    private func streamHead(_ stream: StreamID) throws(EventStoreError) -> (number: UInt64, revision: UInt64)? {
+    /// The stream's number, last revision and last seq, or nil when it does not exist.
+    private func streamHead(_ stream: StreamID) throws(EventStoreError) -> StreamHead? {
         if let head = heads[stream] { return head }
-        return try withBytes(stream.rawValue) { (name) throws(EventStoreError) in
-            guard let v = try txn.get(dbs.streams, name) else { return nil }
-            guard let head = KeyLayout.decodeStreamHead(v) else {
-                throw EventStoreError(.corrupt, "the head of stream '\(stream)' is malformed; run 'logbook verify'")
-            }
-            return head
-        }
+        return try txn.streamHead(of: stream)
     }
 
-    private mutating func allocateStreamNumber(_ stream: StreamID) throws(EventStoreError) -> UInt64 {
+    /// Gives a new stream the next number; it has no events yet.
+    private mutating func startStream(_ stream: StreamID) throws(EventStoreError) -> StreamHead {
         if nextStreamNumber == nil {
             let last = try txn.withCursor(dbs.streamNames) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
             nextStreamNumber = (last?.key.loadBigEndianUInt64() ?? 0) + 1
@@ -204,8 +204,8 @@ struct BatchWriter {
         let number = nextStreamNumber!
         nextStreamNumber = number + 1
         try txn.put(dbs.streamNames, number.bigEndianBytes, Array(stream.rawValue.utf8), flags: MDB_APPEND)
-        heads[stream] = (number, 0)
-        return number
+        try txn.put(dbs.streams, Array(stream.rawValue.utf8), number.bigEndianBytes, flags: MDB_NOOVERWRITE)
+        return StreamHead(number: number, revision: 0, lastSeq: 0)
     }
 
     private func existingSymbol(_ name: String) throws(EventStoreError) -> UInt32? {
@@ -255,6 +255,13 @@ struct BatchWriter {
     private func put(_ db: MDB_dbi, _ key: [UInt8], _ value: [UInt8]) throws(EventStoreError) {
         try txn.put(db, key, value)
     }
+}
+
+/// A stream's position: its number, last revision and the seq of its last event (0 and 0 before its first).
+struct StreamHead {
+    let number: UInt64
+    var revision: UInt64
+    var lastSeq: UInt64
 }
 
 /// Calls `body` with the UTF-8 bytes of `string`.

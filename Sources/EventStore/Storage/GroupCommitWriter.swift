@@ -18,6 +18,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private let pending = Mutex(Pending())
+    private let metrics = Mutex(WriterStatistics())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let env: LMDBEnvironment
@@ -56,6 +57,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         if let refusal { throw refusal }
         wakeup.signal()
     }
+
+    /// Counters of the group commits so far.
+    var statistics: WriterStatistics { metrics.withLock { $0 } }
 
     /// Lets queued requests finish, then stops the thread. Later submissions fail with `closed`.
     func shutdown() {
@@ -98,12 +102,24 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func process(_ batch: [WriterRequest]) {
         while true {
             do {
+                let started = ContinuousClock.now
+                var bodyDone = started
                 let outcome = try env.write { (txn) throws(EventStoreError) in
+                    defer { bodyDone = .now }
                     var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
                                                  now: clock(), symbolCache: symbolCache)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
+                }
+                let committed = ContinuousClock.now
+                metrics.withLock { m in
+                    m.commits += 1
+                    m.events += UInt64(batch.reduce(0) { $0 + $1.eventCount })
+                    m.requests += UInt64(batch.count)
+                    m.largestCommitEvents = max(m.largestCommitEvents, batch.reduce(0) { $0 + $1.eventCount })
+                    m.writeTime += bodyDone - started
+                    m.commitTime += committed - bodyDone
                 }
                 finish(batch, results: outcome.0, writer: outcome.1)
                 return
@@ -148,4 +164,19 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func failAll(_ batch: [WriterRequest], _ error: EventStoreError) {
         for request in batch { request.fail(error) }
     }
+}
+
+/// What the writer did so far: group commit sizes and where its time went.
+public struct WriterStatistics: Sendable, Equatable {
+    /// Transactions committed, requests and events in them.
+    public var commits: UInt64 = 0
+    public var requests: UInt64 = 0
+    public var events: UInt64 = 0
+    public var largestCommitEvents = 0
+    /// Time spent filling transactions, and committing them (writing pages and flushing them to the device).
+    public var writeTime: Duration = .zero
+    public var commitTime: Duration = .zero
+
+    /// Mean events per commit.
+    public var meanCommitEvents: Double { commits == 0 ? 0 : Double(events) / Double(commits) }
 }

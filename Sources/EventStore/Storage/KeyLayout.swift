@@ -1,3 +1,4 @@
+import CLMDB
 import Foundation
 
 /// Keys and values of the `meta` and index databases.
@@ -16,9 +17,19 @@ enum KeyLayout {
     static func dictionaryKey(_ id: UInt32) -> [UInt8] { dictionaryPrefix + id.bigEndianBytes }
     static func dictionarySeqKey(_ id: UInt32) -> [UInt8] { dictionarySeqPrefix + id.bigEndianBytes }
 
-    /// streams value: stream number ‖ last revision, both u64 big-endian.
-    static func streamHead(number: UInt64, revision: UInt64) -> [UInt8] { number.bigEndianBytes + revision.bigEndianBytes }
-    static func decodeStreamHead(_ v: UnsafeRawBufferPointer) -> (number: UInt64, revision: UInt64)? {
+    /// Every how many revisions a stream's event is in the stream index (revisions 1, 1 + k, 1 + 2k, …).
+    static let checkpointInterval: UInt64 = 32
+
+    static func isCheckpoint(_ revision: UInt64) -> Bool { revision % checkpointInterval == 1 }
+
+    /// The first checkpoint revision at or after `revision`.
+    static func checkpoint(atOrAfter revision: UInt64) -> UInt64 {
+        revision <= 1 ? 1 : ((revision - 2) / checkpointInterval + 1) * checkpointInterval + 1
+    }
+
+    /// stream_heads value: last revision ‖ seq of the last event, both u64 big-endian.
+    static func streamHead(revision: UInt64, lastSeq: UInt64) -> [UInt8] { revision.bigEndianBytes + lastSeq.bigEndianBytes }
+    static func decodeStreamHead(_ v: UnsafeRawBufferPointer) -> (revision: UInt64, lastSeq: UInt64)? {
         guard v.count == 16 else { return nil }
         return (v.loadBigEndianUInt64(at: 0), v.loadBigEndianUInt64(at: 8))
     }
@@ -48,4 +59,30 @@ struct Totals: Equatable {
 
 extension FixedWidthInteger {
     var bigEndianBytes: [UInt8] { withUnsafeBytes(of: self.bigEndian) { Array($0) } }
+}
+
+extension LMDBTransaction {
+    /// The head of `stream` (number, last revision, last seq), or nil when the stream does not exist.
+    func streamHead(of stream: StreamID) throws(EventStoreError) -> StreamHead? {
+        guard let number = try get(dbs.streams, Array(stream.rawValue.utf8)) else { return nil }
+        guard number.count == 8 else { throw EventStoreError(.corrupt, "the number of stream '\(stream)' is malformed; run 'logbook verify'") }
+        let n = number.loadBigEndianUInt64()
+        guard let head = try get(dbs.streamHeads, n).flatMap(KeyLayout.decodeStreamHead) else {
+            throw EventStoreError(.corrupt, "stream '\(stream)' has no head; run 'logbook verify'")
+        }
+        return StreamHead(number: n, revision: head.revision, lastSeq: head.lastSeq)
+    }
+
+    /// The seq of a stream's checkpoint revision, or nil when the index has none.
+    func checkpoint(stream number: UInt64, revision: UInt64) throws(EventStoreError) -> UInt64? {
+        try withCursor(dbs.streamIndex) { (c) throws(EventStoreError) in
+            try number.bigEndianBytes.withBytes { (k) throws(EventStoreError) in
+                try KeyLayout.streamIndexEntry(revision: revision, seq: 0).withBytes { (v) throws(EventStoreError) in
+                    guard let found = try c.get(MDB_GET_BOTH_RANGE, key: k, value: v), found.value.count == 16,
+                          found.value.loadBigEndianUInt64(at: 0) == revision else { return nil }
+                    return found.value.loadBigEndianUInt64(at: 8)
+                }
+            }
+        }
+    }
 }

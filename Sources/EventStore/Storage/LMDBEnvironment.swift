@@ -6,11 +6,17 @@ import Synchronization
 struct LMDBDatabases: Sendable {
     /// seq (u64) → record (`RecordCodec`).
     let events: MDB_dbi
-    /// stream id (UTF-8) → stream head: number (u64) ‖ last revision (u64).
+    /// stream id (UTF-8) → stream number (u64), written once when the stream starts.
     let streams: MDB_dbi
     /// stream number (u64) → stream id (UTF-8).
     let streamNames: MDB_dbi
-    /// stream number (u64) → sorted duplicates revision (u64) ‖ seq (u64); DUPSORT|DUPFIXED packs them 16 bytes each.
+    /// stream number (u64) → last revision (u64) ‖ seq of the last event (u64). Keyed by number, not name, so the heads
+    /// of the streams active now (recent numbers) share a few pages and a commit dirties few of them.
+    let streamHeads: MDB_dbi
+    /// stream number (u64) → checkpoints revision (u64) ‖ seq (u64) for revisions 1, 1 + k, 1 + 2k, …
+    /// (k = `KeyLayout.checkpointInterval`), as sorted duplicates (DUPSORT|DUPFIXED, 16 bytes each). Records link back to
+    /// their stream's previous event, so a checkpoint plus at most k - 1 back links reach any revision while a
+    /// commit touches the index once per k events of a stream instead of once per event.
     let streamIndex: MDB_dbi
     /// event id (16 bytes) → seq (u64).
     let eventIDs: MDB_dbi
@@ -70,7 +76,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         do {
             try check(mdb_env_create(&envPointer), "creating the environment", path: directory)
             let env = envPointer!
-            try check(mdb_env_set_maxdbs(env, 8), "configuring", path: directory)
+            try check(mdb_env_set_maxdbs(env, 12), "configuring", path: directory)
             try check(mdb_env_set_maxreaders(env, UInt32(limits.maxReaders)), "configuring", path: directory)
             try check(mdb_env_set_mapsize(env, limits.initialMapSizeBytes), "configuring", path: directory)
             var flags = UInt32(MDB_NOTLS)
@@ -113,6 +119,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         do {
             let dbs = LMDBDatabases(
                 events: try open("events", 0), streams: try open("streams", 0), streamNames: try open("stream_names", 0),
+                streamHeads: try open("stream_heads", 0),
                 streamIndex: try open("stream_index", MDB_DUPSORT | MDB_DUPFIXED), eventIDs: try open("event_ids", 0),
                 symbols: try open("symbols", 0), symbolNames: try open("symbol_names", 0), meta: try open("meta", 0))
             try check(mdb_txn_commit(txn), "opening the databases", path: path)

@@ -21,6 +21,10 @@ extension StoreBenchmark.Results {
         Swift.print("| sequential read + decompress | \(scanEvents) | \(f(scanRate)) | | | |")
         Swift.print("| random point read + decompress | \(pointReads) | \(f(Double(pointReads) / pointReadSeconds)) | | \(f(pointReadSeconds / Double(pointReads) * 1000, 4)) | |")
         Swift.print("")
+        for a in appends {
+            Swift.print("group commit, \(a.appenders) appender\(a.appenders == 1 ? "" : "s"): \(a.commits) commits, \(f(Double(a.events) / Double(max(a.commits, 1)), 1)) events each; writer busy \(f(a.writeTime.milliseconds / Double(max(a.commits, 1)), 2)) ms filling + \(f(a.commitTime.milliseconds / Double(max(a.commits, 1)), 2)) ms committing per commit")
+        }
+        Swift.print("")
         Swift.print("read rate: \(f(Double(scanRawBytes) / scanSeconds / 1e6, 1)) MB/s of payload")
         if let s = statistics {
             let recordPages = Double(s.pagesByDatabase["events"] ?? 0) * 4096 / Double(max(s.events, 1))

@@ -14,6 +14,9 @@ struct StoreBenchmark {
         let seconds: Double
         let cpuSeconds: Double
         let latencies: [Duration]
+        let commits: UInt64
+        let writeTime: Duration
+        let commitTime: Duration
         var eventsPerSecond: Double { Double(events) / seconds }
         var eventsPerCPUSecond: Double { Double(events) / cpuSeconds }
     }
@@ -79,6 +82,7 @@ struct StoreBenchmark {
         let cursor = Cursor()
         let progress = ProgressLine("appending with \(appenders) appender\(appenders == 1 ? "" : "s")")
         let cpuBefore = cpuSeconds()
+        let writerBefore = store.writerStatistics
         var clock = Stopwatch()
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
             for _ in 0..<appenders {
@@ -105,8 +109,10 @@ struct StoreBenchmark {
         }
         let seconds = clock.lap()
         progress.finish()
+        let writer = store.writerStatistics
         return AppendPhase(appenders: appenders, events: events.count, seconds: seconds, cpuSeconds: cpuSeconds() - cpuBefore,
-                           latencies: latencies.sorted())
+                           latencies: latencies.sorted(), commits: writer.commits - writerBefore.commits,
+                           writeTime: writer.writeTime - writerBefore.writeTime, commitTime: writer.commitTime - writerBefore.commitTime)
     }
 }
 
