@@ -15,7 +15,7 @@ let package = Package(
         // C libraries from Debian's -dev packages. Only EventStore imports these.
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CHashing", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev", "zlib1g-dev"])]),
+        .systemLibrary(name: "CHashing", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // The generic append-only log. Deliberately free of NIO/HTTP so it builds and tests in seconds.
         .target(name: "EventStore", dependencies: ["CLMDB", "CZstd", "CHashing"]),

@@ -90,6 +90,6 @@ extension EventStore {
                                     workspace: try e.workspaceSymbol.map { (s) throws(EventStoreError) in try names.symbol(s, txn: txn) },
                                     correlationID: e.correlationID, causationID: e.causationID),
             payload: try codec.decompress(d.payload, d.compression, rawLength: d.rawLength),
-            chainHash: Array(d.chainHash))
+            chainHash: ChainHash(d.chainHash))
     }
 }

@@ -84,7 +84,8 @@ public final class EventStore: Sendable {
             let codec = self.codec
             let needsTraining = Mutex(codec.currentDictionaryID == nil && trainAfter != nil)
             let trigger = Mutex<(@Sendable () -> Void)?>(nil)
-            writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock) { lastSeq in
+            writer = GroupCommitWriter(env: env, codec: codec, limits: limits, durability: configuration.durability,
+                                       clock: configuration.clock) { lastSeq in
                 head.advance(to: lastSeq)
                 if let trainAfter, lastSeq >= trainAfter, needsTraining.withLock({ (due: inout Bool) in defer { due = false }; return due }) {
                     trigger.withLock { $0 }?()

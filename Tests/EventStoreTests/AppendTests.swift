@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import EventStore
+import CHashing
 
 @Suite struct AppendTests {
     @Test func appendedEventsReadBackExactlyWithPositions() async throws {
@@ -195,5 +196,19 @@ import Testing
         await store.close()
         let again = try EventStore.openForTest(dir.path)
         await again.close()
+    }
+}
+
+@Suite struct ChecksumTests {
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        // CRC-32C("123456789") = 0xE3069283 (the catalogue's check value); both the hardware and the portable path.
+        let bytes = Array("123456789".utf8)
+        bytes.withUnsafeBytes { raw in
+            #expect(logbook_crc32c(0, raw.baseAddress, raw.count) == 0xE306_9283)
+            #expect(~logbook_crc32c_portable(~0, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count) == 0xE306_9283)
+            // Continuing in pieces gives the same as one pass.
+            let first = logbook_crc32c(0, raw.baseAddress, 4)
+            #expect(logbook_crc32c(first, raw.baseAddress! + 4, 5) == 0xE306_9283)
+        }
     }
 }

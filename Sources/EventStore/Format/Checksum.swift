@@ -1,14 +1,12 @@
 import CHashing
 
-/// CRC-32 (zlib's, table-driven and fast) of a record, seeded with its seq so a record moved to another key fails too.
+/// CRC-32C of a record (the CPU's crc32 instruction where it has one), seeded with its seq so a record moved to another
+/// key fails too.
 enum Checksum {
     static func crc32(seq: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var be = seq.bigEndian
-        var crc = withUnsafeBytes(of: &be) { CHashing.crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), 8) }
-        if let base = bytes.baseAddress {
-            crc = CHashing.crc32(crc, base.assumingMemoryBound(to: UInt8.self), UInt32(bytes.count))
-        }
-        return UInt32(truncatingIfNeeded: crc)
+        let crc = withUnsafeBytes(of: &be) { logbook_crc32c(0, $0.baseAddress, 8) }
+        return logbook_crc32c(crc, bytes.baseAddress, bytes.count)
     }
 }
 

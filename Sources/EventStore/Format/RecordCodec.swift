@@ -43,8 +43,14 @@ enum RecordCodec {
 
     /// The record's bytes before the stored payload, with checksum and chain hash left zero for `seal`.
     static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
-        precondition(e.previousSeq < seq, "a stream's previous event must come before it in the log")
         var w = ByteWriter(capacity: 96)
+        header(e, seq: seq, compression: compression, rawLength: rawLength, into: &w)
+        return w.bytes
+    }
+
+    /// Appends the header to `w`.
+    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, into w: inout ByteWriter) {
+        precondition(e.previousSeq < seq, "a stream's previous event must come before it in the log")
         var flags: UInt8
         switch compression {
         case .none: flags = 0
@@ -70,7 +76,6 @@ enum RecordCodec {
         if let c = e.correlationID { w.uuid(c) }
         if let c = e.causationID { w.uuid(c) }
         w.varint(UInt64(rawLength))
-        return w.bytes
     }
 
     /// Fills in the chain hash and checksum of a complete record in place; returns the chain hash.

@@ -19,7 +19,7 @@ enum PayloadCompression: Equatable, Sendable {
 /// are immutable and shared by every context (zstd's CDict/DDict are read-only and thread-safe).
 final class ZstdCodec: @unchecked Sendable {
     // Invariant: pointers in the pools are used by one thread at a time (taken out under the lock, put back after).
-    private struct Pointer: @unchecked Sendable { let raw: OpaquePointer }
+    fileprivate struct Pointer: @unchecked Sendable { let raw: OpaquePointer }
     private struct Dictionary: @unchecked Sendable {
         let compress: OpaquePointer
         let decompress: OpaquePointer
@@ -28,7 +28,7 @@ final class ZstdCodec: @unchecked Sendable {
 
     private let level: Int32
     private let compressContexts = Mutex<[Pointer]>([])
-    private let decompressContexts = Mutex<[Pointer]>([])
+    fileprivate let decompressContexts = Mutex<[Pointer]>([])
     private let dictionaries = Mutex<[UInt32: Dictionary]>([:])
     private let currentID = Mutex<UInt32?>(nil)
 
@@ -112,6 +112,41 @@ final class ZstdCodec: @unchecked Sendable {
         return data
     }
 
+    /// Decompresses a stored payload into `output` (at least `rawLength` bytes) with a context the caller holds.
+    /// For scans: no allocation per event.
+    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
+                    into output: UnsafeMutableRawBufferPointer, context: DecompressionContext) throws(EventStoreError) {
+        precondition(output.count >= rawLength, "decompression buffer too small")
+        if compression == .none {
+            guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
+            output.copyMemory(from: stored)
+            return
+        }
+        var ddict: OpaquePointer?
+        if case .zstdDictionary(let id) = compression {
+            ddict = dictionaries.withLock { $0[id]?.decompress }
+            guard ddict != nil else { throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold") }
+        }
+        let produced = ZSTD_decompress_usingDDict(context.pointer.raw, output.baseAddress, rawLength, stored.baseAddress, stored.count, ddict)
+        if ZSTD_isError(produced) != 0 {
+            throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
+        }
+        guard produced == rawLength else { throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)") }
+    }
+
+    /// A decompression context lent to one scan, returned to the pool when the scan ends.
+    final class DecompressionContext {
+        fileprivate let pointer: Pointer
+        private let codec: ZstdCodec
+        fileprivate init(_ codec: ZstdCodec) {
+            self.codec = codec
+            pointer = codec.decompressContexts.withLock { $0.popLast() } ?? codec.makeDecompressContext()
+        }
+        deinit { codec.decompressContexts.withLock { $0.append(pointer) } }
+    }
+
+    func borrowDecompressionContext() -> DecompressionContext { DecompressionContext(self) }
+
     /// The size in bytes of a registered dictionary.
     func dictionarySize(_ id: UInt32) -> Int? { dictionaries.withLock { $0[id]?.size } }
 
@@ -145,7 +180,7 @@ final class ZstdCodec: @unchecked Sendable {
         return Pointer(raw: cctx)
     }
 
-    private func makeDecompressContext() -> Pointer {
+    fileprivate func makeDecompressContext() -> Pointer {
         guard let dctx = ZSTD_createDCtx() else { fatalError("zstd could not allocate a decompression context: out of memory") }
         return Pointer(raw: dctx)
     }

@@ -12,7 +12,7 @@ public struct RecordedEvent: Hashable, Sendable {
     public let metadata: EventMetadata
     public let payload: Data
     /// SHA-256 over the previous event's hash and this record: the hash chain link.
-    public let chainHash: [UInt8]
+    public let chainHash: ChainHash
 
     /// The commit time as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeNanoseconds) / 1e9) }
@@ -27,4 +27,29 @@ public struct AppendResult: Hashable, Sendable {
     public let revision: StreamRevision
     /// True when every event was already in the log and nothing was written (an idempotent retry).
     public let wasAlreadyAppended: Bool
+}
+
+/// A SHA-256 digest of the hash chain, held inline (no allocation per event).
+public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
+    private var words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == 32, "a chain hash is 32 bytes")
+        words = (bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                 bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    }
+
+    /// The 32 bytes of the digest.
+    public var bytes: [UInt8] { withUnsafeBytes(of: words) { Array($0) } }
+
+    /// Lowercase hex, as `sha256sum` prints it.
+    public var description: String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    public static func == (a: ChainHash, b: ChainHash) -> Bool { a.words == b.words }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
 }

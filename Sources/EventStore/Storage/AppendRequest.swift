@@ -26,11 +26,19 @@ enum WriterRequest: Sendable {
     }
 }
 
-struct AppendRequest: Sendable {
+/// A class, not a struct: the writer passes requests around a lot, and one reference costs one retain.
+final class AppendRequest: Sendable {
     let stream: StreamID
     let expected: ExpectedRevision
     let events: [PreparedEvent]
     let continuation: CheckedContinuation<AppendResult, any Error>
+
+    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], continuation: CheckedContinuation<AppendResult, any Error>) {
+        self.stream = stream
+        self.expected = expected
+        self.events = events
+        self.continuation = continuation
+    }
 }
 
 /// A compression dictionary of the log.

@@ -25,6 +25,8 @@ struct BatchWriter {
     private var lastTime: Int64
     private var totals: Totals
     private var heads: [StreamID: StreamHead] = [:]
+    /// Reused for every record header of the batch.
+    private var scratch = ByteWriter(capacity: 128)
     private var idsInBatch: [UUID: UInt64] = [:]
     private var nextStreamNumber: UInt64?
     private var nextSymbol: UInt32?
@@ -113,7 +115,9 @@ struct BatchWriter {
             actorSymbol: try p.metadata.actor.map { (s) throws(EventStoreError) in try symbol(s) },
             workspaceSymbol: try p.metadata.workspace.map { (s) throws(EventStoreError) in try symbol(s) },
             correlationID: p.metadata.correlationID, causationID: p.metadata.causationID)
-        let header = RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count)
+        scratch.bytes.removeAll(keepingCapacity: true)
+        RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count, into: &scratch)
+        let header = scratch.bytes
         var hash: [UInt8] = []
         let previous = lastHash
         let hasher = self.hasher
@@ -131,7 +135,7 @@ struct BatchWriter {
                 try txn.put(dbs.streamIndex, stream.number.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
                             flags: MDB_APPENDDUP)
             }
-            try KeyLayout.uuidKey(p.id).withBytes { (k) throws(EventStoreError) in try putEventID(k, seq: key) }
+            try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try putEventID(k, seq: key) }
         }
         lastSeq = seq
         lastHash = hash
@@ -182,7 +186,7 @@ struct BatchWriter {
 
     private func seqOfEventID(_ id: UUID) throws(EventStoreError) -> UInt64? {
         if let seq = idsInBatch[id] { return seq }
-        return try KeyLayout.uuidKey(id).withBytes { (k) throws(EventStoreError) in
+        return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in
             try txn.get(dbs.eventIDs, k).map { $0.loadBigEndianUInt64() }
         }
     }

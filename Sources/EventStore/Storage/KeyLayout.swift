@@ -38,6 +38,13 @@ enum KeyLayout {
     static func streamIndexEntry(revision: UInt64, seq: UInt64) -> [UInt8] { revision.bigEndianBytes + seq.bigEndianBytes }
 
     static func uuidKey(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    /// Calls `body` with the 16 bytes of `id`, without allocating.
+    @inline(__always)
+    static func withUUIDKey<T>(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+        let result: Result<T, EventStoreError> = withUnsafeBytes(of: id.uuid) { raw in Result { () throws(EventStoreError) -> T in try body(raw) } }
+        return try result.get()
+    }
 }
 
 /// Running totals kept in `meta` and updated by every commit: what `stats` reports without a scan.

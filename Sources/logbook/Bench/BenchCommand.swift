@@ -5,7 +5,7 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
-        subcommands: [StoreBenchCommand.self])
+        subcommands: [StoreBenchCommand.self, ReadBenchCommand.self])
 }
 
 struct StoreBenchCommand: AsyncParsableCommand {
@@ -38,5 +38,25 @@ struct StoreBenchCommand: AsyncParsableCommand {
         let benchmark = StoreBenchmark(directory: options.data, events: events, pointReads: pointReads)
         let results = try await benchmark.run()
         results.print(against: reference)
+    }
+}
+
+struct ReadBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read", abstract: "Measure reads of an existing log: a full sequential read and random point reads.")
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Random point reads to time.") var pointReads: Int = 200_000
+
+    func run() async throws {
+        let store = try options.openReadOnly()
+        let events = store.lastSeq.rawValue
+        guard events > 0 else { throw Failure("\(options.data) holds no events") }
+        var results = StoreBenchmark.Results()
+        try StoreBenchmark(directory: options.data, events: Int(events), pointReads: pointReads)
+            .measureReads(store, events: events, pointReads: pointReads, into: &results)
+        results.statistics = try store.statistics()
+        await store.close()
+        results.print(against: nil)
     }
 }

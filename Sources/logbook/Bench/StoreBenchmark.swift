@@ -26,6 +26,7 @@ struct StoreBenchmark {
         var scanSeconds = 0.0
         var scanEvents = 0
         var scanRawBytes = 0
+        var viewSeconds = 0.0
         var pointReadSeconds = 0.0
         var pointReads = 0
         var statistics: StoreStatistics?
@@ -49,6 +50,14 @@ struct StoreBenchmark {
             next += count
         }
 
+        try measureReads(store, events: UInt64(events), pointReads: pointReads, into: &results)
+        results.statistics = try store.statistics()
+        await store.close()
+        return results
+    }
+
+    /// Reads the whole log back in order, then `pointReads` random events.
+    func measureReads(_ store: EventStore, events: UInt64, pointReads: Int, into results: inout Results) throws {
         let scanProgress = ProgressLine("reading back")
         var clock = Stopwatch()
         var position: UInt64 = 1
@@ -58,22 +67,33 @@ struct StoreBenchmark {
             results.scanEvents += chunk.count
             results.scanRawBytes += chunk.reduce(0) { $0 + $1.payload.count }
             position = last.seq.rawValue + 1
-            scanProgress.update(UInt64(results.scanEvents), of: UInt64(events))
+            scanProgress.update(UInt64(results.scanEvents), of: events)
         }
         results.scanSeconds = clock.lap()
         scanProgress.finish()
 
+        // The same through `scan`: envelope views and each payload decompressed into a reused buffer.
+        clock = Stopwatch()
+        var viewed = 0
+        var viewedBytes = 0
+        try store.scan { view in
+            viewedBytes += try view.withPayload { $0.count }
+            viewed += 1
+            return true
+        }
+        results.viewSeconds = clock.lap()
+        guard viewed == results.scanEvents, viewedBytes == results.scanRawBytes else {
+            throw Failure("scan saw \(viewed) events (\(viewedBytes) bytes), read saw \(results.scanEvents) (\(results.scanRawBytes) bytes)")
+        }
+
         var rng = SystemRandomNumberGenerator()
-        let seqs = (0..<pointReads).map { _ in Seq(UInt64.random(in: 1...UInt64(events), using: &rng)) }
+        let seqs = (0..<pointReads).map { _ in Seq(UInt64.random(in: 1...events, using: &rng)) }
         clock = Stopwatch()
         for seq in seqs where try store.event(at: seq) == nil {
-            throw Failure("event \(seq) is missing after the benchmark appended it")
+            throw Failure("event \(seq) is missing from the log")
         }
         results.pointReadSeconds = clock.lap()
         results.pointReads = pointReads
-        results.statistics = try store.statistics()
-        await store.close()
-        return results
     }
 
     /// Appends `slice` with `appenders` tasks, each appending one event at a time and awaiting its acknowledgement.

@@ -74,7 +74,7 @@ enum EventJSON {
         let line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
                         time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
                         workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
-                        hash: e.chainHash.map { String(format: "%02x", $0) }.joined(),
+                        hash: e.chainHash.description,
                         payloadBase64: embedded == nil ? e.payload.base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

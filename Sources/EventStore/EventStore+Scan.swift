@@ -1,0 +1,139 @@
+import CLMDB
+import Foundation
+
+/// One event seen during `EventStore.scan`: its envelope at once, its payload on demand.
+///
+/// Valid only inside the scan's closure (it points into the log's memory and a reused buffer): copy out what you keep,
+/// or call `recordedEvent()`. Using it after the closure returned traps.
+public struct EventView {
+    public let seq: Seq
+    public let revision: StreamRevision
+    public let id: UUID
+    public let timeNanoseconds: Int64
+    public let correlationID: UUID?
+    public let causationID: UUID?
+    fileprivate let decoded: RecordCodec.Decoded
+    fileprivate let scanner: Scanner
+
+    fileprivate init(seq: UInt64, decoded: RecordCodec.Decoded, scanner: Scanner) {
+        self.seq = Seq(seq)
+        let e = decoded.envelope
+        revision = StreamRevision(e.revision)
+        id = e.id
+        timeNanoseconds = e.timeNanoseconds
+        correlationID = e.correlationID
+        causationID = e.causationID
+        self.decoded = decoded
+        self.scanner = scanner
+    }
+
+    /// The event's type name (cached: no decoding, no allocation).
+    public func type() throws(EventStoreError) -> String { try scanner.symbol(decoded.envelope.typeSymbol) }
+    /// The event's stream (cached).
+    public func stream() throws(EventStoreError) -> StreamID { try scanner.stream(decoded.envelope.streamNumber) }
+    public func actor() throws(EventStoreError) -> String? {
+        try decoded.envelope.actorSymbol.map { (s) throws(EventStoreError) in try scanner.symbol(s) }
+    }
+    public func workspace() throws(EventStoreError) -> String? {
+        try decoded.envelope.workspaceSymbol.map { (s) throws(EventStoreError) in try scanner.symbol(s) }
+    }
+
+    /// Decompresses the payload into the scan's reused buffer and calls `body` with it.
+    public func withPayload<T>(_ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        try body(try scanner.payload(decoded))
+    }
+
+    /// The whole event, copied out.
+    public func recordedEvent() throws(EventStoreError) -> RecordedEvent {
+        precondition(scanner.active, "an EventView was used after its scan's closure returned")
+        return try scanner.store.decode(decoded, seq: seq.rawValue, txn: scanner.txn)
+    }
+}
+
+/// The state of one scan chunk: its transaction, decompression context and payload buffer.
+fileprivate final class Scanner {
+    let store: EventStore
+    let txn: LMDBTransaction
+    let context: ZstdCodec.DecompressionContext
+    private var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+    /// False once the chunk's transaction ended: views must not be used then.
+    var active = true
+
+    init(store: EventStore, txn: LMDBTransaction, context: ZstdCodec.DecompressionContext) {
+        self.store = store
+        self.txn = txn
+        self.context = context
+    }
+
+    deinit { buffer.deallocate() }
+
+    func symbol(_ s: UInt32) throws(EventStoreError) -> String {
+        precondition(active, "an EventView was used after its scan's closure returned")
+        return try store.names.symbol(s, txn: txn)
+    }
+
+    func stream(_ n: UInt64) throws(EventStoreError) -> StreamID {
+        precondition(active, "an EventView was used after its scan's closure returned")
+        return try store.names.stream(n, txn: txn)
+    }
+
+    func payload(_ d: RecordCodec.Decoded) throws(EventStoreError) -> UnsafeRawBufferPointer {
+        precondition(active, "an EventView was used after its scan's closure returned")
+        if buffer.count < d.rawLength {
+            buffer.deallocate()
+            buffer = .allocate(byteCount: max(d.rawLength, buffer.count * 2), alignment: 16)
+        }
+        try store.codec.decompress(d.payload, d.compression, rawLength: d.rawLength, into: buffer, context: context)
+        return UnsafeRawBufferPointer(rebasing: buffer[..<d.rawLength])
+    }
+}
+
+extension EventStore {
+    /// Calls `body` with every event from `from` through `through` (default: the last committed), in order, without
+    /// copying: the fast path for projections, which look at the envelope and decode only the payloads they need.
+    /// `body` returns false to stop early.
+    ///
+    /// Reads in short transactions of `chunkEvents` events, so it never holds up the writer.
+    /// - Returns: the last seq passed to `body` (0 when none).
+    /// - Throws: `corrupt` for a damaged record; whatever `body` throws.
+    /// - Complexity: O(log N + n).
+    @discardableResult
+    public func scan(from: Seq = 1, through: Seq? = nil, chunkEvents: Int = 8192,
+                     _ body: (EventView) throws -> Bool) throws -> Seq {
+        let end = through?.rawValue ?? UInt64.max
+        var next = max(from.rawValue, 1)
+        let context = codec.borrowDecompressionContext()
+        var stopped = false
+        while !stopped, next <= end {
+            let delivered = try env.read { (txn) throws(EventStoreError) -> Result<UInt64, any Error> in
+                let scanner = Scanner(store: self, txn: txn, context: context)
+                defer { scanner.active = false }
+                return try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) -> Result<UInt64, any Error> in
+                    var count = 0
+                    var last: UInt64 = 0
+                    var entry = try withBigEndian(next) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+                    while let e = entry, count < chunkEvents {
+                        let seq = e.key.loadBigEndianUInt64()
+                        if seq > end { break }
+                        let view = EventView(seq: seq, decoded: try RecordCodec.decode(e.value, seq: seq), scanner: scanner)
+                        do {
+                            if try !body(view) { stopped = true; return .success(seq) }
+                        } catch {
+                            return .failure(error)
+                        }
+                        last = seq
+                        count += 1
+                        entry = try c.get(MDB_NEXT)
+                    }
+                    if count < chunkEvents { stopped = true }
+                    return .success(last)
+                }
+            }
+            let last = try delivered.get()
+            if last == 0 { break }
+            next = last + 1
+            if stopped { return Seq(last) }
+        }
+        return Seq(next - 1)
+    }
+}
