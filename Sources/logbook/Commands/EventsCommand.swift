@@ -17,7 +17,16 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let store = try options.openReadOnly()
-        defer { Task { await store.close() } }
+        do {
+            try printEvents(store)
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
+    private func printEvents(_ store: EventStore) throws {
         var remaining = limit
         var position = from
         while remaining > 0 {
