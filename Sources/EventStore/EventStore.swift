@@ -134,7 +134,7 @@ public final class EventStore: Sendable {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
         let prepared = try prepare(events, stream: stream)
         do {
-            return try await withCheckedThrowingContinuation { continuation in
+            return try await withUnsafeThrowingContinuation { continuation in
                 do {
                     try writer.submit(.append(AppendRequest(stream: stream, expected: expected, events: prepared, continuation: continuation)))
                 } catch {
@@ -156,30 +156,33 @@ public final class EventStore: Sendable {
         guard stream.rawValue.utf8.count <= limits.maxStreamIDBytes else {
             throw EventStoreError(.invalidArgument, "stream id '\(stream.rawValue.prefix(64))…' is \(stream.rawValue.utf8.count) bytes, more than the limit of \(limits.maxStreamIDBytes)")
         }
-        var ids = Set<UUID>()
+        if events.count > 1, Set(events.map(\.id)).count != events.count {
+            throw EventStoreError(.duplicateEventID, "an event id appears twice in one append to '\(stream)'; give each event its own id")
+        }
         return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
             try validate(event)
-            guard ids.insert(event.id).inserted else {
-                throw EventStoreError(.duplicateEventID, "event id \(event.id) appears twice in one append; give each event its own id")
-            }
             let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
             return PreparedEvent(proposed: event, compression: compression, stored: stored)
         }
     }
 
     private func validate(_ event: ProposedEvent) throws(EventStoreError) {
-        for (what, name) in [("event type", Optional(event.type)), ("actor", event.metadata.actor), ("workspace", event.metadata.workspace)] {
-            guard let name else { continue }
-            if name.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
-            if name.utf8.count > limits.maxNameBytes {
-                throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(name.utf8.count) bytes, more than the limit of \(limits.maxNameBytes)")
-            }
-            if name.utf8.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
-        }
+        try validateName(event.type, "event type", of: event)
+        if let actor = event.metadata.actor { try validateName(actor, "actor", of: event) }
+        if let workspace = event.metadata.workspace { try validateName(workspace, "workspace", of: event) }
         let size = event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
         if size > limits.maxEventBytes {
             throw EventStoreError(.invalidArgument, "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(limits.maxEventBytes); store large content elsewhere and refer to it")
         }
+    }
+
+    private func validateName(_ name: String, _ what: String, of event: ProposedEvent) throws(EventStoreError) {
+        let bytes = name.utf8
+        if bytes.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
+        if bytes.count > limits.maxNameBytes {
+            throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(bytes.count) bytes, more than the limit of \(limits.maxNameBytes)")
+        }
+        if bytes.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
     }
 
     // MARK: - Dictionaries

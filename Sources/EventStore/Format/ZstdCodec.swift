@@ -71,15 +71,15 @@ final class ZstdCodec: @unchecked Sendable {
         let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
         defer { compressContexts.withLock { $0.append(cctx) } }
         ZSTD_CCtx_refCDict(cctx.raw, cdict)
-        let bound = ZSTD_compressBound(input.count)
-        var output = [UInt8](repeating: 0, count: bound)
-        let written = output.withUnsafeMutableBytes { out in
-            ZSTD_compress2(cctx.raw, out.baseAddress, out.count, input.baseAddress, input.count)
+        // At most input.count - 1 bytes: anything larger is stored raw anyway.
+        var written = 0
+        let output = [UInt8](unsafeUninitializedCapacity: max(input.count - 1, 0)) { out, count in
+            written = ZSTD_compress2(cctx.raw, out.baseAddress, out.count, input.baseAddress, input.count)
+            count = ZSTD_isError(written) == 0 ? written : 0
         }
-        if ZSTD_isError(written) != 0 || written >= input.count {
-            return (.none, Array(input))
+        if ZSTD_isError(written) != 0 || output.isEmpty {
+            return (.none, Array(input))  // did not shrink (dstSize_tooSmall) or could not compress
         }
-        output.removeSubrange(written...)
         if let dictionaryID, cdict != nil { return (.zstdDictionary(dictionaryID), output) }
         return (.zstd, output)
     }

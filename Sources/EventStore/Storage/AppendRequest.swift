@@ -31,9 +31,10 @@ final class AppendRequest: Sendable {
     let stream: StreamID
     let expected: ExpectedRevision
     let events: [PreparedEvent]
-    let continuation: CheckedContinuation<AppendResult, any Error>
+    /// Unsafe (unchecked) continuation: the writer resumes each exactly once, on every path (`acknowledge`, `failAll`).
+    let continuation: UnsafeContinuation<AppendResult, any Error>
 
-    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], continuation: CheckedContinuation<AppendResult, any Error>) {
+    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], continuation: UnsafeContinuation<AppendResult, any Error>) {
         self.stream = stream
         self.expected = expected
         self.events = events

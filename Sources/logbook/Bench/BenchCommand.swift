@@ -22,6 +22,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
     @OptionGroup var options: DataOptions
     @Option(help: "How many events to append in all.") var events: Int = 1_000_000
     @Option(help: "Random point reads to time.") var pointReads: Int = 200_000
+    @Flag(help: "Measure relaxed durability (no fsync; survives kill -9, not power loss) instead of durable.") var relaxed = false
     @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
     var reference: String?
 
@@ -35,7 +36,8 @@ struct StoreBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench store' a new or empty directory")
         }
         let reference = try reference.map { ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8)) }
-        let benchmark = StoreBenchmark(directory: options.data, events: events, pointReads: pointReads)
+        let benchmark = StoreBenchmark(directory: options.data, events: events, pointReads: pointReads,
+                                       durability: relaxed ? .relaxed : .durable)
         let results = try await benchmark.run()
         results.print(against: reference)
     }
@@ -53,7 +55,7 @@ struct ReadBenchCommand: AsyncParsableCommand {
         let events = store.lastSeq.rawValue
         guard events > 0 else { throw Failure("\(options.data) holds no events") }
         var results = StoreBenchmark.Results()
-        try StoreBenchmark(directory: options.data, events: Int(events), pointReads: pointReads)
+        try StoreBenchmark(directory: options.data, events: Int(events), pointReads: pointReads, durability: .durable)
             .measureReads(store, events: events, pointReads: pointReads, into: &results)
         results.statistics = try store.statistics()
         await store.close()

@@ -10,12 +10,12 @@ extension StoreBenchmark.Results {
         }
         Swift.print("## logbook bench store")
         Swift.print("")
-        Swift.print("events: \(scanEvents), mean payload \(f(generatedMeanBytes, 1)) B (the C reference workload, seed 0x5eed0001); durable (fdatasync per group commit)")
+        Swift.print("events: \(scanEvents), mean payload \(f(generatedMeanBytes, 1)) B (the C reference workload, seed 0x5eed0001); \(durability == .durable ? "durable (one fdatasync per group commit)" : "relaxed (no fsync)")")
         Swift.print("")
         Swift.print("| measurement | events | events/s | events per CPU-s | latency p50 ms | p99 ms |")
         Swift.print("|---|---:|---:|---:|---:|---:|")
         for a in appends {
-            Swift.print("| durable append, \(a.appenders) concurrent appender\(a.appenders == 1 ? "" : "s") | \(a.events) | \(f(a.eventsPerSecond)) | \(f(a.eventsPerCPUSecond)) | \(f(p(a.latencies, 0.5), 2)) | \(f(p(a.latencies, 0.99), 2)) |")
+            Swift.print("| \(durability == .durable ? "durable" : "relaxed") append, \(a.appenders) concurrent appender\(a.appenders == 1 ? "" : "s") | \(a.events) | \(f(a.eventsPerSecond)) | \(f(a.eventsPerCPUSecond)) | \(f(p(a.latencies, 0.5), 2)) | \(f(p(a.latencies, 0.99), 2)) |")
         }
         let scanRate = Double(scanEvents) / scanSeconds
         let viewRate = Double(scanEvents) / viewSeconds

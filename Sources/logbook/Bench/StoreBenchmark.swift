@@ -7,6 +7,7 @@ struct StoreBenchmark {
     let directory: String
     let events: Int
     let pointReads: Int
+    let durability: Durability
 
     struct AppendPhase {
         let appenders: Int
@@ -31,6 +32,7 @@ struct StoreBenchmark {
         var pointReads = 0
         var statistics: StoreStatistics?
         var generatedMeanBytes = 0.0
+        var durability = Durability.durable
     }
 
     func run() async throws -> Results {
@@ -40,7 +42,10 @@ struct StoreBenchmark {
         generation.finish()
         results.generatedMeanBytes = Double(workload.reduce(0) { $0 + $1.payload.count }) / Double(workload.count)
 
-        let store = try EventStore.open(EventStore.Configuration(directory: directory))
+        var configuration = EventStore.Configuration(directory: directory)
+        configuration.durability = durability
+        let store = try EventStore.open(configuration)
+        results.durability = durability
         let single = min(max(events / 200, 1_000), 5_000)
         let sixteen = min(max(events / 20, 5_000), 50_000)
         var next = 0
