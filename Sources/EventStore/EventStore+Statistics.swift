@@ -29,13 +29,9 @@ public struct StoreStatistics: Sendable, Codable, Equatable {
 extension EventStore {
     /// Size, compression and shape of the log.
     public func statistics() throws(EventStoreError) -> StoreStatistics {
-        let fileBytes: Int
-        do {
-            let values = try URL(fileURLWithPath: env.path + "/data.mdb").resourceValues(forKeys: [.totalFileAllocatedSizeKey, .fileSizeKey])
-            fileBytes = values.totalFileAllocatedSize ?? values.fileSize ?? 0
-        } catch {
-            fileBytes = 0
-        }
+        // st_blocks counts 512-byte units (Foundation's allocated-size key multiplies by the block size instead).
+        var info = stat()
+        let fileBytes = stat(env.path + "/data.mdb", &info) == 0 ? Int(info.st_blocks) * 512 : 0
         return try env.read { (txn) throws(EventStoreError) in
             let dbs = txn.dbs
             let totals = try txn.get(dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()

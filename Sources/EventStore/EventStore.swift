@@ -25,10 +25,12 @@ public final class EventStore: Sendable {
         public var durability = Durability.durable
         /// Open for reading only: no writer thread, appends fail with `closed`.
         public var readOnly = false
-        /// When to train the first compression dictionary: after this many events, or never when nil.
-        public var trainDictionaryAfterEvents: UInt64? = 8_192
-        /// How many recent payloads a dictionary is trained on, and its size in bytes.
-        public var dictionarySampleEvents = 8_192
+        /// When to train compression dictionaries automatically, in the background: once the log holds each of these
+        /// many events (and its current dictionary is older). Early, so that few records go without one; again later on
+        /// a larger sample, for a better one. Empty: only `trainDictionary()` trains.
+        public var dictionaryTrainingPoints: [UInt64] = [4_096, 65_536]
+        /// How many recent payloads a dictionary is trained on (at most), and its size in bytes.
+        public var dictionarySampleEvents = 16_384
         public var dictionaryCapacityBytes = 64 * 1024
         /// The commit time source, in nanoseconds since the Unix epoch. Inject a fixed clock for reproducible logs.
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
@@ -47,6 +49,8 @@ public final class EventStore: Sendable {
     let configuration: Configuration
     private let writer: GroupCommitWriter?
     private let trainingState = Mutex(false)
+    /// The last seq when the current dictionary was stored, at open (0: none).
+    private let dictionaryTrainedAt: UInt64
 
     /// Opens (or creates) the log in `configuration.directory`.
     /// - Throws: `unsupportedFormat` for a log written by a newer format or not a Logbook log, `alreadyOpen` when this
@@ -63,12 +67,16 @@ public final class EventStore: Sendable {
         codec = ZstdCodec()
         do {
             if !configuration.readOnly { try Self.initializeFormat(env) }
-            let (lastSeq, dictionaries, current) = try env.read { (txn) throws(EventStoreError) in
+            let (lastSeq, dictionaries, current, trainedAt) = try env.read { (txn) throws(EventStoreError) in
                 try Self.checkFormat(txn, path: configuration.directory)
                 let current = try txn.get(txn.dbs.meta, KeyLayout.currentDictionaryKey)
                     .flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
-                return (try Self.lastSeq(txn), try Self.dictionaries(txn), current)
+                let trainedAt = try current.flatMap { (id) throws(EventStoreError) in
+                    try txn.get(txn.dbs.meta, KeyLayout.dictionarySeqKey(id)).map { $0.loadBigEndianUInt64() }
+                }
+                return (try Self.lastSeq(txn), try Self.dictionaries(txn), current, trainedAt ?? 0)
             }
+            dictionaryTrainedAt = trainedAt
             for (id, bytes) in dictionaries { codec.register(dictionaryID: id, bytes: bytes) }
             codec.currentDictionaryID = current
             head = HeadWatcher(head: lastSeq)
@@ -80,16 +88,19 @@ public final class EventStore: Sendable {
             writer = nil
         } else {
             let head = self.head
-            let trainAfter = configuration.trainDictionaryAfterEvents
-            let codec = self.codec
-            let needsTraining = Mutex(codec.currentDictionaryID == nil && trainAfter != nil)
+            // The training points still ahead: those past the current dictionary's own.
+            let trainedAt = dictionaryTrainedAt
+            let points = Mutex(configuration.dictionaryTrainingPoints.sorted().filter { $0 > trainedAt })
             let trigger = Mutex<(@Sendable () -> Void)?>(nil)
             writer = GroupCommitWriter(env: env, codec: codec, limits: limits, durability: configuration.durability,
                                        clock: configuration.clock) { lastSeq in
                 head.advance(to: lastSeq)
-                if let trainAfter, lastSeq >= trainAfter, needsTraining.withLock({ (due: inout Bool) in defer { due = false }; return due }) {
-                    trigger.withLock { $0 }?()
+                let due = points.withLock { (remaining: inout [UInt64]) -> Bool in
+                    guard let next = remaining.first, lastSeq >= next else { return false }
+                    remaining.removeAll { $0 <= lastSeq }
+                    return true
                 }
+                if due { trigger.withLock { $0 }?() }
             }
             trigger.withLock { $0 = { [weak self] in self?.trainDictionaryInBackground() } }
         }

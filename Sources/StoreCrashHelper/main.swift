@@ -12,7 +12,7 @@ guard arguments.count >= 3, let appenders = Int(arguments[2]) else {
     exit(2)
 }
 var configuration = EventStore.Configuration(directory: arguments[1])
-configuration.trainDictionaryAfterEvents = 500
+configuration.dictionaryTrainingPoints = [500, 3_000]
 if arguments.count > 3, arguments[3] == "relaxed" { configuration.durability = .relaxed }
 let store: EventStore
 do { store = try EventStore.open(configuration) } catch {

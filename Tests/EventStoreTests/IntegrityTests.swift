@@ -150,22 +150,27 @@ import Testing
         await reopened.close()
     }
 
-    @Test func theFirstDictionaryIsTrainedAutomatically() async throws {
+    @Test func dictionariesAreTrainedAutomaticallyAtEachTrainingPoint() async throws {
         let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.trainDictionaryAfterEvents = 200; $0.dictionarySampleEvents = 200 }
+        let store = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200 }
         var rng = SplitMix64(seed: 24)
         for _ in 0..<200 { try await store.append([randomEvent(&rng)], to: "s") }
-        // Training runs in the background after the 200th event commits; appends go on meanwhile.
+        // Training runs in the background after the point's event commits; appends go on meanwhile.
         var appended = 200
-        while try store.statistics().currentDictionary == nil {
+        while try store.statistics().currentDictionary?.id != 2 {
             try await store.append([randomEvent(&rng)], to: "s")
             appended += 1
-            #expect(appended < 100_000, "no dictionary was trained")
+            try #require(appended < 100_000, "no second dictionary was trained")
         }
         let stats = try store.statistics()
-        #expect(stats.currentDictionary?.id == 1)
-        #expect((stats.currentDictionary?.storedAfterSeq ?? 0) >= 200)
+        #expect(stats.dictionaries == 2)
+        #expect((stats.currentDictionary?.storedAfterSeq ?? 0) >= 600)
         await store.close()
+        // Reopened past both points, it trains no more.
+        let reopened = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200 }
+        for _ in 0..<50 { try await reopened.append([randomEvent(&rng)], to: "s") }
+        #expect(try reopened.statistics().dictionaries == 2)
+        await reopened.close()
     }
 }
 

@@ -15,7 +15,7 @@ import Testing
     func randomAppendsMatchTheModel(seed: UInt64) async throws {
         let dir = TemporaryDirectory()
         var rng = SplitMix64(seed: seed)
-        let store = try EventStore.openForTest(dir.path) { $0.trainDictionaryAfterEvents = 150; $0.dictionarySampleEvents = 150 }
+        let store = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [150]; $0.dictionarySampleEvents = 150 }
         var model = Model()
         let streams: [StreamID] = (0..<8).map { try! StreamID("thread/\(seed)-\($0)") }
         for step in 0..<250 {

@@ -54,7 +54,7 @@ extension EventStore {
     /// Opens a store in `directory` with small test-friendly settings.
     static func openForTest(_ directory: String, configure: (inout Configuration) -> Void = { _ in }) throws -> EventStore {
         var configuration = Configuration(directory: directory)
-        configuration.trainDictionaryAfterEvents = nil
+        configuration.dictionaryTrainingPoints = []
         configure(&configuration)
         return try EventStore.open(configuration)
     }

@@ -30,7 +30,7 @@ struct StatsCommand: AsyncParsableCommand {
         if let d = stats.currentDictionary {
             print("dictionary:         #\(d.id), \(d.sizeBytes) bytes, used after seq \(d.storedAfterSeq) (\(stats.dictionaries) in the log)")
         } else {
-            print("dictionary:         none yet (trained after the first 8192 events)")
+            print("dictionary:         none yet (one is trained once the log holds 4096 events)")
         }
     }
 }
