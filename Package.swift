@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "logbook", targets: ["logbook"]),
         .library(name: "EventStore", targets: ["EventStore"]),
+        .library(name: "Events", targets: ["Events"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -19,6 +20,12 @@ let package = Package(
 
         // The generic append-only log. Deliberately free of NIO/HTTP so it builds and tests in seconds.
         .target(name: "EventStore", dependencies: ["CLMDB", "CZstd", "CHashing"]),
+
+        // The domain vocabulary: one type per event kind, binary payloads, JSON at the edges.
+        .target(name: "Events", dependencies: ["EventStore"]),
+
+        // A seeded generator of realistic domain activity, for tests and `logbook bench projections`.
+        .target(name: "EventsWorkload", dependencies: ["Events"]),
 
         // The event generator of ../shared/bench/limits/limits.c, so `logbook bench store` measures the same bytes.
         .target(name: "CWorkload"),
@@ -35,5 +42,6 @@ let package = Package(
         .executableTarget(name: "StoreCrashHelper", dependencies: ["EventStore"]),
 
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
+        .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
     ]
 )

@@ -1,0 +1,68 @@
+import EventStore
+import Foundation
+
+/// Decodes stored events into `DomainEvent`s by type name and schema version.
+public enum EventCatalog {
+    /// What decoding one stored event gave.
+    public enum Outcome: Sendable, Equatable {
+        case event(DomainEvent)
+        /// A type this build does not know (written by a newer build, or not a domain event): skip it.
+        case unknownType(String)
+        /// A known type written with a newer schema than this build reads: skip it.
+        case newerVersion(type: String, version: UInt64)
+        /// Bytes that do not decode as their type says.
+        case malformed(type: String, PayloadDecodingError)
+    }
+
+    private typealias Decoder = @Sendable (inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
+
+    private struct Entry: Sendable {
+        let version: UInt64
+        let decode: Decoder
+        let upcast: @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
+    }
+
+    private static func entry<P: EventPayload>(_: P.Type, _ wrap: @escaping @Sendable (P) -> DomainEvent) -> (String, Entry) {
+        (P.typeName, Entry(version: P.schemaVersion,
+                           decode: { (r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P(from: &r)) },
+                           upcast: { (v: UInt64, r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P.upcast(from: v, &r)) }))
+    }
+
+    private static let entries: [String: Entry] = Dictionary(uniqueKeysWithValues: [
+        entry(ThreadStarted.self, DomainEvent.threadStarted), entry(UserMessage.self, DomainEvent.userMessage),
+        entry(AssistantMessage.self, DomainEvent.assistantMessage), entry(RunStarted.self, DomainEvent.runStarted),
+        entry(RunFinished.self, DomainEvent.runFinished), entry(LLMRequest.self, DomainEvent.llmRequest),
+        entry(LLMResponse.self, DomainEvent.llmResponse), entry(LLMFailed.self, DomainEvent.llmFailed),
+        entry(ToolCalled.self, DomainEvent.toolCalled), entry(ToolResult.self, DomainEvent.toolResult),
+        entry(ThreadForked.self, DomainEvent.threadForked), entry(SessionExpired.self, DomainEvent.sessionExpired),
+        entry(AuthorizationDecided.self, DomainEvent.authorizationDecided),
+        entry(ModelRegistered.self, DomainEvent.modelRegistered), entry(ModelUpdated.self, DomainEvent.modelUpdated),
+        entry(ModelRemoved.self, DomainEvent.modelRemoved), entry(DefaultModelSet.self, DomainEvent.defaultModelSet),
+        entry(MCPServerRegistered.self, DomainEvent.mcpServerRegistered), entry(MCPServerUpdated.self, DomainEvent.mcpServerUpdated),
+        entry(MCPServerRemoved.self, DomainEvent.mcpServerRemoved), entry(MCPHealthChanged.self, DomainEvent.mcpHealthChanged),
+        entry(AgentDefined.self, DomainEvent.agentDefined), entry(AgentUpdated.self, DomainEvent.agentUpdated),
+        entry(AgentRemoved.self, DomainEvent.agentRemoved),
+    ])
+
+    /// Every type name this build knows.
+    public static var typeNames: Set<String> { Set(entries.keys) }
+
+    /// Decodes a stored payload of event type `type`.
+    public static func decode(type: String, payload: UnsafeRawBufferPointer) -> Outcome {
+        guard let entry = entries[type] else { return .unknownType(type) }
+        var reader = BinaryReader(payload)
+        do {
+            let version = try reader.readUInt64()
+            if version == entry.version { return .event(try entry.decode(&reader)) }
+            if version > entry.version { return .newerVersion(type: type, version: version) }
+            return .event(try entry.upcast(version, &reader))
+        } catch {
+            return .malformed(type: type, error)
+        }
+    }
+
+    /// Decodes a recorded event.
+    public static func decode(_ event: RecordedEvent) -> Outcome {
+        event.payload.withUnsafeBytes { decode(type: event.type, payload: $0) }
+    }
+}

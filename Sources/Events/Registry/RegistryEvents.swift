@@ -1,0 +1,184 @@
+import Foundation
+
+/// Where a model or tool may be used.
+public enum DeploymentEnvironment: String, Codable, Sendable, BinaryCodableEnum {
+    case lab = "LAB", nonprod = "NONPROD", prod = "PROD"
+}
+
+/// An LLM endpoint. `secretReference` names where the API key lives (`env:NAME`, `file:PATH`); keys never enter the log.
+public struct ModelDefinition: Codable, Sendable, Equatable, BinaryCodable {
+    public var name: String
+    /// `openai`, `azure-openai`, `anthropic`, `ollama`, …
+    public var provider: String
+    public var endpoint: String
+    public var deployment: String?
+    public var apiVersion: String?
+    public var secretReference: String?
+    public var environment: DeploymentEnvironment
+    public var parameters: [String: String]
+
+    public init(name: String, provider: String, endpoint: String, deployment: String? = nil, apiVersion: String? = nil,
+                secretReference: String? = nil, environment: DeploymentEnvironment = .lab, parameters: [String: String] = [:]) {
+        (self.name, self.provider, self.endpoint, self.deployment, self.apiVersion) = (name, provider, endpoint, deployment, apiVersion)
+        (self.secretReference, self.environment, self.parameters) = (secretReference, environment, parameters)
+    }
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(name); w.write(provider); w.write(endpoint); w.write(deployment); w.write(apiVersion); w.write(secretReference)
+        w.write(environment); w.write(parameters)
+    }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(name: try r.readString(), provider: try r.readString(), endpoint: try r.readString(), deployment: try r.readOptionalString(),
+                  apiVersion: try r.readOptionalString(), secretReference: try r.readOptionalString(), environment: try r.read(),
+                  parameters: try r.readStringMap())
+    }
+}
+
+public struct ModelRegistered: EventPayload {
+    public static let typeName = "model.registered"
+    public var model: ModelDefinition
+    public init(model: ModelDefinition) { self.model = model }
+    public func encode(to w: inout BinaryWriter) { w.write(model) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(model: try r.read()) }
+}
+
+public struct ModelUpdated: EventPayload {
+    public static let typeName = "model.updated"
+    public var model: ModelDefinition
+    public init(model: ModelDefinition) { self.model = model }
+    public func encode(to w: inout BinaryWriter) { w.write(model) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(model: try r.read()) }
+}
+
+public struct ModelRemoved: EventPayload {
+    public static let typeName = "model.removed"
+    public var name: String
+    public init(name: String) { self.name = name }
+    public func encode(to w: inout BinaryWriter) { w.write(name) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(name: try r.readString()) }
+}
+
+/// The org's default model, or a workspace's override of it. A nil model clears the default or the override.
+public struct DefaultModelSet: EventPayload {
+    public static let typeName = "model.default.set"
+    /// nil: the organization's default; otherwise the workspace whose override this is.
+    public var workspace: String?
+    public var model: String?
+
+    public init(workspace: String? = nil, model: String?) { (self.workspace, self.model) = (workspace, model) }
+    public func encode(to w: inout BinaryWriter) { w.write(workspace); w.write(model) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(workspace: try r.readOptionalString(), model: try r.readOptionalString())
+    }
+}
+
+public enum MCPTransport: String, Codable, Sendable, BinaryCodableEnum {
+    case stdio, http
+}
+
+/// An MCP server: a spawned command (stdio) or a streamable HTTP URL.
+public struct MCPServerDefinition: Codable, Sendable, Equatable, BinaryCodable {
+    public var name: String
+    public var transport: MCPTransport
+    public var command: [String]
+    public var url: String?
+    /// Internal servers run inside the platform; external ones are third-party.
+    public var isInternal: Bool
+
+    public init(name: String, transport: MCPTransport, command: [String] = [], url: String? = nil, isInternal: Bool = true) {
+        (self.name, self.transport, self.command, self.url, self.isInternal) = (name, transport, command, url, isInternal)
+    }
+
+    public func encode(to w: inout BinaryWriter) { w.write(name); w.write(transport); w.write(command); w.write(url); w.write(isInternal) }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(name: try r.readString(), transport: try r.read(), command: try r.readStrings(), url: try r.readOptionalString(),
+                  isInternal: try r.readBool())
+    }
+}
+
+public struct MCPServerRegistered: EventPayload {
+    public static let typeName = "mcp.registered"
+    public var server: MCPServerDefinition
+    public init(server: MCPServerDefinition) { self.server = server }
+    public func encode(to w: inout BinaryWriter) { w.write(server) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
+}
+
+public struct MCPServerUpdated: EventPayload {
+    public static let typeName = "mcp.updated"
+    public var server: MCPServerDefinition
+    public init(server: MCPServerDefinition) { self.server = server }
+    public func encode(to w: inout BinaryWriter) { w.write(server) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
+}
+
+public struct MCPServerRemoved: EventPayload {
+    public static let typeName = "mcp.removed"
+    public var name: String
+    public init(name: String) { self.name = name }
+    public func encode(to w: inout BinaryWriter) { w.write(name) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(name: try r.readString()) }
+}
+
+public enum HealthStatus: String, Codable, Sendable, BinaryCodableEnum {
+    case unknown, healthy, unhealthy
+}
+
+public struct MCPHealthChanged: EventPayload {
+    public static let typeName = "mcp.health.changed"
+    public var name: String
+    public var status: HealthStatus
+    public var detail: String?
+
+    public init(name: String, status: HealthStatus, detail: String? = nil) { (self.name, self.status, self.detail) = (name, status, detail) }
+    public func encode(to w: inout BinaryWriter) { w.write(name); w.write(status); w.write(detail) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(name: try r.readString(), status: try r.read(), detail: try r.readOptionalString())
+    }
+}
+
+/// An agent: its instructions, model, the tools it may call (`server/tool` patterns) and the workers it may delegate to.
+public struct AgentDefinition: Codable, Sendable, Equatable, BinaryCodable {
+    public var name: String
+    public var instructions: String
+    public var model: String?
+    public var allowedTools: [String]
+    public var subAgents: [String]
+
+    public init(name: String, instructions: String, model: String? = nil, allowedTools: [String] = [], subAgents: [String] = []) {
+        (self.name, self.instructions, self.model, self.allowedTools, self.subAgents) = (name, instructions, model, allowedTools, subAgents)
+    }
+
+    public func encode(to w: inout BinaryWriter) { w.write(name); w.write(instructions); w.write(model); w.write(allowedTools); w.write(subAgents) }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
+                  allowedTools: try r.readStrings(), subAgents: try r.readStrings())
+    }
+}
+
+public struct AgentDefined: EventPayload {
+    public static let typeName = "agent.defined"
+    public var agent: AgentDefinition
+    public init(agent: AgentDefinition) { self.agent = agent }
+    public func encode(to w: inout BinaryWriter) { w.write(agent) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
+}
+
+public struct AgentUpdated: EventPayload {
+    public static let typeName = "agent.updated"
+    public var agent: AgentDefinition
+    public init(agent: AgentDefinition) { self.agent = agent }
+    public func encode(to w: inout BinaryWriter) { w.write(agent) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
+}
+
+public struct AgentRemoved: EventPayload {
+    public static let typeName = "agent.removed"
+    public var name: String
+    public init(name: String) { self.name = name }
+    public func encode(to w: inout BinaryWriter) { w.write(name) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(name: try r.readString()) }
+}

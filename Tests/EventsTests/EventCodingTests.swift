@@ -1,0 +1,105 @@
+import EventStore
+import Events
+import EventsWorkload
+import Foundation
+import Testing
+
+@Suite struct EventCodingTests {
+    /// Every event of a generated workload survives binary and JSON round trips unchanged.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func everyGeneratedEventRoundTripsThroughBinaryAndJSON(seed: UInt64) throws {
+        var workload = DomainWorkload(seed: seed, activeThreads: 8, registryChangeEvery: 10)
+        var kinds = Set<String>()
+        for _ in 0..<3000 {
+            for proposed in workload.next().events {
+                let outcome = proposed.payload.withUnsafeBytes { EventCatalog.decode(type: proposed.type, payload: $0) }
+                guard case .event(let event) = outcome else {
+                    Issue.record("\(proposed.type) did not decode: \(outcome)")
+                    continue
+                }
+                #expect(event.proposed(id: proposed.id, metadata: proposed.metadata) == proposed, "binary round trip of \(proposed.type)")
+                try expectJSONRoundTrip(event)
+                kinds.insert(proposed.type)
+            }
+        }
+        // The workload exercises the whole vocabulary.
+        #expect(kinds == EventCatalog.typeNames, "never generated: \(EventCatalog.typeNames.subtracting(kinds))")
+    }
+
+    @Test func anOlderSchemaIsUpcast() {
+        var w = BinaryWriter()
+        w.write(UInt64(1))  // message.user schema version 1: just the text
+        w.write("is the ingress healthy?")
+        let outcome = w.bytes.withUnsafeBytes { EventCatalog.decode(type: "message.user", payload: $0) }
+        #expect(outcome == .event(.userMessage(UserMessage(text: "is the ingress healthy?", attachments: []))))
+    }
+
+    @Test func unknownTypesNewerSchemasAndGarbageAreReportedNotCrashed() {
+        let payload = UserMessage(text: "hi").payload
+        #expect(payload.withUnsafeBytes { EventCatalog.decode(type: "message.shouted", payload: $0) } == .unknownType("message.shouted"))
+        var newer = BinaryWriter()
+        newer.write(UInt64(9))
+        newer.write("from the future")
+        #expect(newer.bytes.withUnsafeBytes { EventCatalog.decode(type: "message.user", payload: $0) } == .newerVersion(type: "message.user", version: 9))
+
+        // Every truncation of every kind of payload, and random bytes, decode to an outcome: never a crash.
+        var workload = DomainWorkload(seed: 7, activeThreads: 4)
+        var rng = SeededGenerator(seed: 99)
+        for _ in 0..<300 {
+            for proposed in workload.next().events {
+                let bytes = Array(proposed.payload)
+                for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 7)) {
+                    let outcome = Array(bytes[..<cut]).withUnsafeBytes { EventCatalog.decode(type: proposed.type, payload: $0) }
+                    if case .event = outcome, cut < bytes.count - 1 {
+                        // A prefix may still decode only if the tail held optional trailing data; it must not equal the original.
+                        #expect(outcome != .event(decodeOrFail(proposed)), "a truncated \(proposed.type) decoded as the original")
+                    }
+                }
+                let noise = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                _ = noise.withUnsafeBytes { EventCatalog.decode(type: proposed.type, payload: $0) }
+            }
+        }
+    }
+
+    private func decodeOrFail(_ proposed: ProposedEvent) -> DomainEvent {
+        guard case .event(let e) = proposed.payload.withUnsafeBytes({ EventCatalog.decode(type: proposed.type, payload: $0) }) else {
+            preconditionFailure("the generated \(proposed.type) does not decode")
+        }
+        return e
+    }
+
+    private func expectJSONRoundTrip(_ event: DomainEvent) throws {
+        func check<P: EventPayload>(_ p: P) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let json = try encoder.encode(p)
+            #expect(try JSONDecoder().decode(P.self, from: json) == p, "JSON round trip of \(P.typeName)")
+        }
+        switch event {
+        case .threadStarted(let e): try check(e)
+        case .userMessage(let e): try check(e)
+        case .assistantMessage(let e): try check(e)
+        case .runStarted(let e): try check(e)
+        case .runFinished(let e): try check(e)
+        case .llmRequest(let e): try check(e)
+        case .llmResponse(let e): try check(e)
+        case .llmFailed(let e): try check(e)
+        case .toolCalled(let e): try check(e)
+        case .toolResult(let e): try check(e)
+        case .threadForked(let e): try check(e)
+        case .sessionExpired(let e): try check(e)
+        case .authorizationDecided(let e): try check(e)
+        case .modelRegistered(let e): try check(e)
+        case .modelUpdated(let e): try check(e)
+        case .modelRemoved(let e): try check(e)
+        case .defaultModelSet(let e): try check(e)
+        case .mcpServerRegistered(let e): try check(e)
+        case .mcpServerUpdated(let e): try check(e)
+        case .mcpServerRemoved(let e): try check(e)
+        case .mcpHealthChanged(let e): try check(e)
+        case .agentDefined(let e): try check(e)
+        case .agentUpdated(let e): try check(e)
+        case .agentRemoved(let e): try check(e)
+        }
+    }
+}
