@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "logbook", targets: ["logbook"]),
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "Events", targets: ["Events"]),
+        .library(name: "Projections", targets: ["Projections"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
@@ -23,6 +24,9 @@ let package = Package(
 
         // The domain vocabulary: one type per event kind, binary payloads, JSON at the edges.
         .target(name: "Events", dependencies: ["EventStore"]),
+
+        // Read models: pure folds of the log, with checkpoints, time travel and indexed audit queries.
+        .target(name: "Projections", dependencies: ["EventStore", "Events"]),
 
         // A seeded generator of realistic domain activity, for tests and `logbook bench projections`.
         .target(name: "EventsWorkload", dependencies: ["Events"]),
@@ -40,8 +44,11 @@ let package = Package(
 
         // Appends under load and prints each acknowledgement; the crash tests SIGKILL it.
         .executableTarget(name: "StoreCrashHelper", dependencies: ["EventStore"]),
+        // Catches projections up with frequent checkpoints; the restart test SIGKILLs it mid-way.
+        .executableTarget(name: "ProjectionCrashHelper", dependencies: ["Projections"]),
 
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
+        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
     ]
 )

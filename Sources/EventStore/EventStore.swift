@@ -47,7 +47,7 @@ public final class EventStore: Sendable {
     let head: HeadWatcher
     let limits: Limits
     let configuration: Configuration
-    private let writer: GroupCommitWriter?
+    let writer: GroupCommitWriter?
     private let trainingState = Mutex(false)
     /// The last seq when the current dictionary was stored, at open (0: none).
     private let dictionaryTrainedAt: UInt64

@@ -12,6 +12,8 @@ enum WriterRequest: Sendable {
     case append(AppendRequest)
     /// Store a trained dictionary and make it the one new records use.
     case storeDictionary([UInt8], CheckedContinuation<DictionaryInfo, any Error>)
+    /// Store projection checkpoints, all in the one transaction.
+    case storeCheckpoints([Checkpoint], CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
         if case .append(let r) = self { return r.events.count }
@@ -22,6 +24,7 @@ enum WriterRequest: Sendable {
         switch self {
         case .append(let r): r.continuation.resume(throwing: error)
         case .storeDictionary(_, let c): c.resume(throwing: error)
+        case .storeCheckpoints(_, let c): c.resume(throwing: error)
         }
     }
 }
@@ -49,4 +52,17 @@ public struct DictionaryInfo: Hashable, Sendable, Codable {
     public let sizeBytes: Int
     /// The last seq in the log when it was stored; records after it may use it.
     public let storedAfterSeq: UInt64
+}
+
+/// A projection's saved state: what it had folded up to `seq`, in the projection's own encoding.
+public struct Checkpoint: Sendable, Equatable {
+    public let name: String
+    public let seq: Seq
+    public let state: [UInt8]
+
+    public init(name: String, seq: Seq, state: [UInt8]) {
+        self.name = name
+        self.seq = seq
+        self.state = state
+    }
 }

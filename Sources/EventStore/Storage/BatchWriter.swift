@@ -9,6 +9,7 @@ struct BatchWriter {
     enum Outcome {
         case appended(AppendResult)
         case dictionary(DictionaryInfo)
+        case stored
         case failed(EventStoreError)
     }
 
@@ -61,6 +62,14 @@ struct BatchWriter {
         switch request {
         case .append(let r): return try append(r)
         case .storeDictionary(let bytes, _): return try storeDictionary(bytes)
+        case .storeCheckpoints(let checkpoints, _):
+            for c in checkpoints {
+                guard c.seq.rawValue <= lastSeq else {
+                    return .failed(EventStoreError(.invalidArgument, "checkpoint '\(c.name)' is at seq \(c.seq), past the end of the log (\(lastSeq))"))
+                }
+            }
+            for c in checkpoints { try txn.put(dbs.meta, KeyLayout.checkpointKey(c.name), CheckpointCodec.encode(c)) }
+            return .stored
         }
     }
 

@@ -14,6 +14,10 @@ enum KeyLayout {
     /// meta: prefix of `dictionary.trained/<u32 id>` → seq (u64) at which the dictionary was stored.
     static let dictionarySeqPrefix = Array("dictionary.seq/".utf8)
 
+    /// meta: prefix of `checkpoint/<name>` → a projection checkpoint (`CheckpointCodec`).
+    static let checkpointPrefix = Array("checkpoint/".utf8)
+    static func checkpointKey(_ name: String) -> [UInt8] { checkpointPrefix + Array(name.utf8) }
+
     static func dictionaryKey(_ id: UInt32) -> [UInt8] { dictionaryPrefix + id.bigEndianBytes }
     static func dictionarySeqKey(_ id: UInt32) -> [UInt8] { dictionarySeqPrefix + id.bigEndianBytes }
 

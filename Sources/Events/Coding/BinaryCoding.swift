@@ -211,3 +211,8 @@ extension BinaryCodableEnum {
         self = Self.allCases[Self.allCases.index(Self.allCases.startIndex, offsetBy: Int(index))]
     }
 }
+
+extension String: BinaryCodable {
+    public func encode(to w: inout BinaryWriter) { w.write(self) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self = try r.readString() }
+}

@@ -1,0 +1,185 @@
+import EventStore
+import Events
+import Foundation
+
+public enum AuditKind: String, Sendable, Codable, BinaryCodableEnum { case authorization, configuration, toolCall, llmCall }
+
+/// An audit trail entry, as queries return it.
+public struct AuditEntry: Sendable, Equatable, Codable {
+    public var seq: UInt64
+    public var timeNanoseconds: Int64
+    public var kind: AuditKind
+    public var actor: String
+    public var workspace: String
+    public var action: String
+    public var resource: String
+    /// Authorization decisions only.
+    public var decision: Decision?
+    public var reason: String
+    /// Configuration changes: the definition before and after, as JSON (nil: did not exist / removed).
+    public var before: String?
+    public var after: String?
+}
+
+/// Who did what, when, to what, and whether it was allowed: one entry per authorization decision, configuration
+/// change, tool call and LLM call, indexed for queries by actor, workspace, action, resource prefix, decision and time.
+public enum AuditProjection: Projection {
+    public static let name = "audit"
+    public static let eventTypes: Set<String> = RegistryProjection.eventTypes.union([
+        AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName, LLMFailed.typeName,
+    ])
+    public static let initial = AuditState()
+
+    public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout AuditState) {
+        let actor = c.actor ?? "unknown"
+        let workspace = c.workspace ?? ""
+        switch event {
+        case .authorizationDecided(let e):
+            s.add(c, .authorization, actor: e.subject, workspace: e.workspace, action: e.action, resource: e.resource,
+                  decision: e.decision, reason: e.reason)
+        case .toolCalled(let e):
+            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.call", resource: "tool:\(e.server)/\(e.tool)",
+                  reason: "called with \(e.arguments)")
+        case .toolResult(let e):
+            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.result", resource: "tool:\(e.server)/\(e.tool)",
+                  reason: e.isError ? "error after \(e.latencyMilliseconds) ms" : "ok after \(e.latencyMilliseconds) ms")
+        case .llmResponse(let e):
+            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)",
+                  reason: "\(e.finishReason), \(e.inputTokens) in / \(e.outputTokens) out tokens")
+        case .llmFailed(let e):
+            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)", reason: "failed: \(e.error)")
+        case .modelRegistered(let e): s.configure(c, actor, workspace, "model.register", "model:\(e.model.name)", json(e.model))
+        case .modelUpdated(let e): s.configure(c, actor, workspace, "model.update", "model:\(e.model.name)", json(e.model))
+        case .modelRemoved(let e): s.configure(c, actor, workspace, "model.remove", "model:\(e.name)", nil)
+        case .defaultModelSet(let e):
+            s.configure(c, actor, workspace, "model.default.set", e.workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model",
+                        e.model.map { "\"\($0)\"" })
+        case .mcpServerRegistered(let e): s.configure(c, actor, workspace, "mcp.register", "mcp:\(e.server.name)", json(e.server))
+        case .mcpServerUpdated(let e): s.configure(c, actor, workspace, "mcp.update", "mcp:\(e.server.name)", json(e.server))
+        case .mcpServerRemoved(let e): s.configure(c, actor, workspace, "mcp.remove", "mcp:\(e.name)", nil)
+        case .agentDefined(let e): s.configure(c, actor, workspace, "agent.define", "agent:\(e.agent.name)", json(e.agent))
+        case .agentUpdated(let e): s.configure(c, actor, workspace, "agent.update", "agent:\(e.agent.name)", json(e.agent))
+        case .agentRemoved(let e): s.configure(c, actor, workspace, "agent.remove", "agent:\(e.name)", nil)
+        default: break  // health changes are state, not actions
+        }
+    }
+
+    /// Canonical JSON (sorted keys) of a definition, for before/after.
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
+}
+
+/// The audit trail: entries in log order with their strings interned, and indexes (derived, not stored).
+public struct AuditState: Sendable, BinaryCodable {
+    struct Record: Sendable, Equatable {
+        var seq: UInt64
+        var time: Int64
+        var kind: AuditKind
+        var actor: Int32, workspace: Int32, action: Int32, resource: Int32, reason: Int32
+        var decision: UInt8  // 0 none, 1 allow, 2 deny
+        var before: Int32, after: Int32  // -1: none
+    }
+
+    private(set) var strings: [String] = []
+    private var stringIDs: [String: Int32] = [:]
+    private(set) var records: [Record] = []
+    /// The current definition (JSON) of each configured resource, for the next change's `before`.
+    private var definitions: [String: Int32] = [:]
+    // Indexes: string id → positions in `records`, ascending.
+    var byActor: [Int32: [Int32]] = [:]
+    var byWorkspace: [Int32: [Int32]] = [:]
+    var byAction: [Int32: [Int32]] = [:]
+    var byResource: [Int32: [Int32]] = [:]
+    var byDecision: [UInt8: [Int32]] = [:]
+
+    public init() {}
+
+    public var count: Int { records.count }
+
+    mutating func intern(_ s: String) -> Int32 {
+        if let id = stringIDs[s] { return id }
+        let id = Int32(strings.count)
+        strings.append(s)
+        stringIDs[s] = id
+        return id
+    }
+
+    func id(of s: String) -> Int32? { stringIDs[s] }
+
+    mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
+                      decision: Decision? = nil, reason: String, before: String? = nil, after: String? = nil) {
+        let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: intern(actor), workspace: intern(workspace),
+                            action: intern(action), resource: intern(resource), reason: intern(reason),
+                            decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0,
+                            before: before.map { intern($0) } ?? -1, after: after.map { intern($0) } ?? -1)
+        index(record, at: Int32(records.count))
+        records.append(record)
+    }
+
+    mutating func configure(_ c: EventContext, _ actor: String, _ workspace: String, _ action: String, _ resource: String, _ after: String?) {
+        let before = definitions[resource].map { strings[Int($0)] }
+        add(c, .configuration, actor: actor, workspace: workspace, action: action, resource: resource, reason: action,
+            before: before, after: after)
+        definitions[resource] = after.map { intern($0) }
+    }
+
+    private mutating func index(_ r: Record, at position: Int32) {
+        byActor[r.actor, default: []].append(position)
+        byWorkspace[r.workspace, default: []].append(position)
+        byAction[r.action, default: []].append(position)
+        byResource[r.resource, default: []].append(position)
+        byDecision[r.decision, default: []].append(position)
+    }
+
+    func entry(at position: Int) -> AuditEntry {
+        let r = records[position]
+        return AuditEntry(seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)], workspace: strings[Int(r.workspace)],
+                          action: strings[Int(r.action)], resource: strings[Int(r.resource)],
+                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: strings[Int(r.reason)],
+                          before: r.before < 0 ? nil : strings[Int(r.before)], after: r.after < 0 ? nil : strings[Int(r.after)])
+    }
+
+    // MARK: Coding (indexes are rebuilt on load)
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(strings)
+        w.write(UInt64(records.count))
+        for r in records {
+            w.write(r.seq); w.write(r.time); w.write(r.kind); w.write(Int64(r.actor)); w.write(Int64(r.workspace)); w.write(Int64(r.action))
+            w.write(Int64(r.resource)); w.write(Int64(r.reason)); w.write(UInt64(r.decision)); w.write(Int64(r.before)); w.write(Int64(r.after))
+        }
+        w.write(definitions, key: { $0.write($1) }, value: { $0.write(Int64($1)) })
+    }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        strings = try r.readStrings()
+        stringIDs.reserveCapacity(strings.count)
+        for (i, s) in strings.enumerated() { stringIDs[s] = Int32(i) }
+        let count = try r.readUInt64()
+        records.reserveCapacity(Int(min(count, 1 << 26)))
+        func id(_ r: inout BinaryReader) throws(PayloadDecodingError) -> Int32 {
+            let v = try r.readInt64()
+            guard v >= -1, v < Int64(strings.count) else { throw PayloadDecodingError("audit string \(v) out of range") }
+            return Int32(v)
+        }
+        for i in 0..<count {
+            let record = Record(seq: try r.readUInt64(), time: try r.readInt64(), kind: try r.read(), actor: try id(&r),
+                                workspace: try id(&r), action: try id(&r), resource: try id(&r), reason: try id(&r),
+                                decision: UInt8(min(try r.readUInt64(), 2)), before: try id(&r), after: try id(&r))
+            index(record, at: Int32(i))
+            records.append(record)
+        }
+        definitions = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() },
+                                    value: { (r) throws(PayloadDecodingError) in try id(&r) })
+    }
+}
+
+extension AuditState: Equatable {
+    /// Equal trails: the same entries and the same pending definitions (indexes are derived from the entries).
+    public static func == (a: AuditState, b: AuditState) -> Bool {
+        a.strings == b.strings && a.records == b.records && a.definitions == b.definitions
+    }
+}

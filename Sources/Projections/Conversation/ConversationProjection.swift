@@ -1,0 +1,209 @@
+import EventStore
+import Events
+import Foundation
+
+/// Threads and what happened in them. Messages are references (seq and kind): their text is stored once, in the log,
+/// and `ConversationReader` reads it from there.
+public enum ConversationProjection: Projection {
+    public static let name = "conversations"
+    public static let eventTypes: Set<String> = [
+        ThreadStarted.typeName, ThreadForked.typeName, UserMessage.typeName, AssistantMessage.typeName, RunStarted.typeName,
+        RunFinished.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolCalled.typeName, ToolResult.typeName, SessionExpired.typeName,
+    ]
+    public static let initial = ConversationState()
+    static let threadPrefix = "thread/"
+
+    public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout ConversationState) {
+        let threadID = c.stream.rawValue.hasPrefix(threadPrefix) ? String(c.stream.rawValue.dropFirst(threadPrefix.count)) : c.stream.rawValue
+        switch event {
+        case .threadStarted(let e):
+            s.threads[threadID] = ThreadSummary(id: threadID, workspace: e.workspace, owner: e.owner, title: e.title,
+                                                createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
+            return
+        case .threadForked(let e):
+            var summary = ThreadSummary(id: threadID, workspace: e.workspace, owner: e.owner, title: s.threads[e.fromThreadID]?.title,
+                                        createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
+            summary.forkedFrom = e.fromThreadID
+            summary.forkedAtSeq = e.atSeq
+            s.threads[threadID] = summary
+            return
+        default: break
+        }
+        guard s.threads[threadID] != nil else { return }  // events of a thread that never started: ignored
+        s.threads[threadID]!.lastActivityNanoseconds = c.timeNanoseconds
+        switch event {
+        case .userMessage:
+            s.append(MessageRef(seq: c.seq, kind: .user, label: nil), to: threadID)
+            s.threads[threadID]!.status = .active
+        case .assistantMessage(let e):
+            s.append(MessageRef(seq: c.seq, kind: .assistant, label: e.model), to: threadID)
+        case .toolCalled(let e):
+            s.append(MessageRef(seq: c.seq, kind: .toolCall, label: "\(e.server)/\(e.tool)"), to: threadID)
+            s.runs[e.runID]?.toolCalls += 1
+        case .toolResult(let e):
+            s.append(MessageRef(seq: c.seq, kind: e.isError ? .error : .toolResult, label: "\(e.server)/\(e.tool)"), to: threadID)
+        case .llmFailed(let e):
+            s.append(MessageRef(seq: c.seq, kind: .error, label: e.model), to: threadID)
+            s.runs[e.runID]?.failures += 1
+        case .runStarted(let e):
+            s.runs[e.runID] = RunSummary(id: e.runID, threadID: threadID, agent: e.agent, model: e.model, parentRunID: e.parentRunID,
+                                         startedSeq: c.seq)
+            s.threads[threadID]!.runCount += 1
+        case .llmResponse(let e):
+            s.runs[e.runID]?.llmCalls += 1
+            s.runs[e.runID]?.inputTokens += e.inputTokens
+            s.runs[e.runID]?.outputTokens += e.outputTokens
+            s.threads[threadID]!.inputTokens += e.inputTokens
+            s.threads[threadID]!.outputTokens += e.outputTokens
+        case .runFinished(let e):
+            s.runs[e.runID]?.status = RunState(e.status)
+            s.runs[e.runID]?.steps = e.steps
+            s.runs[e.runID]?.finishedSeq = c.seq
+        case .sessionExpired:
+            s.threads[threadID]!.status = .expired
+        default: break
+        }
+    }
+}
+
+public enum ThreadStatus: String, Sendable, Codable, BinaryCodableEnum { case active, expired }
+
+public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
+    public var id: String
+    public var workspace: String
+    public var owner: String
+    public var title: String?
+    public var createdNanoseconds: Int64
+    public var lastActivityNanoseconds: Int64
+    public var messageCount = 0
+    public var status = ThreadStatus.active
+    public var forkedFrom: String?
+    public var forkedAtSeq: UInt64?
+    public var runCount = 0
+    public var inputTokens = 0
+    public var outputTokens = 0
+
+    public init(id: String, workspace: String, owner: String, title: String?, createdNanoseconds: Int64, lastActivityNanoseconds: Int64) {
+        (self.id, self.workspace, self.owner, self.title) = (id, workspace, owner, title)
+        (self.createdNanoseconds, self.lastActivityNanoseconds) = (createdNanoseconds, lastActivityNanoseconds)
+    }
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(id); w.write(workspace); w.write(owner); w.write(title); w.write(createdNanoseconds); w.write(lastActivityNanoseconds)
+        w.write(messageCount); w.write(status); w.write(forkedFrom); w.write(forkedAtSeq) { $0.write($1) }
+        w.write(runCount); w.write(inputTokens); w.write(outputTokens)
+    }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(id: try r.readString(), workspace: try r.readString(), owner: try r.readString(), title: try r.readOptionalString(),
+                  createdNanoseconds: try r.readInt64(), lastActivityNanoseconds: try r.readInt64())
+        messageCount = try r.readInt()
+        status = try r.read()
+        forkedFrom = try r.readOptionalString()
+        forkedAtSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() }
+        runCount = try r.readInt()
+        inputTokens = try r.readInt()
+        outputTokens = try r.readInt()
+    }
+}
+
+public enum MessageKind: String, Sendable, Codable, BinaryCodableEnum { case user, assistant, toolCall, toolResult, error }
+
+/// A message of a thread: its seq in the log (its content is there), its kind, and a short label (model, tool).
+public struct MessageRef: Sendable, Equatable, BinaryCodable {
+    public var seq: UInt64
+    public var kind: MessageKind
+    public var label: String?
+
+    public init(seq: UInt64, kind: MessageKind, label: String?) { (self.seq, self.kind, self.label) = (seq, kind, label) }
+    public func encode(to w: inout BinaryWriter) { w.write(seq); w.write(kind); w.write(label) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(seq: try r.readUInt64(), kind: try r.read(), label: try r.readOptionalString())
+    }
+}
+
+public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
+    case running, completed, failed, cancelled, limitReached
+    init(_ status: RunStatus) {
+        switch status {
+        case .completed: self = .completed
+        case .failed: self = .failed
+        case .cancelled: self = .cancelled
+        case .limitReached: self = .limitReached
+        }
+    }
+}
+
+public struct RunSummary: Sendable, Equatable, BinaryCodable {
+    public var id: UUID
+    public var threadID: String
+    public var agent: String
+    public var model: String
+    public var parentRunID: UUID?
+    public var status = RunState.running
+    public var steps = 0
+    public var llmCalls = 0
+    public var toolCalls = 0
+    public var failures = 0
+    public var inputTokens = 0
+    public var outputTokens = 0
+    public var startedSeq: UInt64
+    public var finishedSeq: UInt64?
+
+    public init(id: UUID, threadID: String, agent: String, model: String, parentRunID: UUID?, startedSeq: UInt64) {
+        (self.id, self.threadID, self.agent, self.model, self.parentRunID, self.startedSeq) = (id, threadID, agent, model, parentRunID, startedSeq)
+    }
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(id); w.write(threadID); w.write(agent); w.write(model); w.write(parentRunID) { $0.write($1) }; w.write(status)
+        w.write(steps); w.write(llmCalls); w.write(toolCalls); w.write(failures); w.write(inputTokens); w.write(outputTokens)
+        w.write(startedSeq); w.write(finishedSeq) { $0.write($1) }
+    }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(id: try r.readUUID(), threadID: try r.readString(), agent: try r.readString(), model: try r.readString(),
+                  parentRunID: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUUID() }, startedSeq: 0)
+        status = try r.read()
+        steps = try r.readInt(); llmCalls = try r.readInt(); toolCalls = try r.readInt(); failures = try r.readInt()
+        inputTokens = try r.readInt(); outputTokens = try r.readInt()
+        startedSeq = try r.readUInt64()
+        finishedSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() }
+    }
+}
+
+public struct ConversationState: Sendable, Equatable, BinaryCodable {
+    public var threads: [String: ThreadSummary] = [:]
+    public var messages: [String: [MessageRef]] = [:]
+    public var runs: [UUID: RunSummary] = [:]
+
+    public init() {}
+
+    mutating func append(_ message: MessageRef, to thread: String) {
+        messages[thread, default: []].append(message)
+        threads[thread]?.messageCount += 1
+    }
+
+    /// Threads of a workspace, most recently active first.
+    public func threads(workspace: String) -> [ThreadSummary] {
+        threads.values.filter { $0.workspace == workspace }.sorted { ($0.lastActivityNanoseconds, $0.id) > ($1.lastActivityNanoseconds, $1.id) }
+    }
+
+    public func encode(to w: inout BinaryWriter) {
+        w.write(threads, key: { $0.write($1) }, value: { $0.write($1) })
+        w.write(messages, key: { $0.write($1) }, value: { w, refs in w.write(refs) { $0.write($1) } })
+        w.write(UInt64(runs.count))
+        for id in runs.keys.sorted(by: { $0.uuidString < $1.uuidString }) { w.write(runs[id]!) }
+    }
+
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        let string = { (r: inout BinaryReader) throws(PayloadDecodingError) -> String in try r.readString() }
+        threads = try r.readMap(key: string, value: { (r) throws(PayloadDecodingError) in try r.read() })
+        messages = try r.readMap(key: string, value: { (r) throws(PayloadDecodingError) in try r.readArray { (r) throws(PayloadDecodingError) in try r.read() } })
+        let count = try r.readUInt64()
+        runs.reserveCapacity(Int(min(count, 1 << 20)))
+        for _ in 0..<count {
+            let run: RunSummary = try r.read()
+            runs[run.id] = run
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import EventStore
+import Events
+import EventsWorkload
+import Foundation
+import Projections
+import Testing
+
+final class TemporaryDirectory: @unchecked Sendable {
+    let path: String
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-projections-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+func openStore(_ dir: TemporaryDirectory) throws -> EventStore {
+    var configuration = EventStore.Configuration(directory: dir.path)
+    configuration.dictionaryTrainingPoints = []
+    return try EventStore.open(configuration)
+}
+
+/// Appends `appends` steps of a seeded workload.
+func appendWorkload(_ store: EventStore, _ workload: inout DomainWorkload, appends: Int) async throws {
+    for _ in 0..<appends {
+        let step = workload.next()
+        try await store.append(step.events, to: step.stream)
+    }
+}
+
+/// All four standard projections' states of a runner, for comparison.
+struct AllStates: Equatable {
+    var registry: RegistryState
+    var conversations: ConversationState
+    var audit: AuditState
+    var usage: UsageState
+
+    init(_ runner: ProjectionRunner) {
+        registry = runner.read(RegistryProjection.self) { $0 }
+        conversations = runner.read(ConversationProjection.self) { $0 }
+        audit = runner.read(AuditProjection.self) { $0 }
+        usage = runner.read(UsageProjection.self) { $0 }
+    }
+
+    /// The states folded from the first `n` events of the log, straight from `Projection.fold`.
+    init(foldingFirst n: UInt64, of store: EventStore) throws {
+        let events = try store.read(from: 1, maxCount: Int(n))
+        (registry, conversations, audit, usage) = (RegistryProjection.initial, ConversationProjection.initial, AuditProjection.initial, UsageProjection.initial)
+        RegistryProjection.fold(events, into: &registry)
+        ConversationProjection.fold(events, into: &conversations)
+        AuditProjection.fold(events, into: &audit)
+        UsageProjection.fold(events, into: &usage)
+    }
+}
+
+/// A context for hand-written scenarios.
+func context(_ seq: UInt64, stream: StreamID = "thread/t1", actor: String? = "user:alice", workspace: String? = "ops", seconds: Int64 = 0) -> EventContext {
+    EventContext(seq: seq, stream: stream, revision: seq, id: UUID(), timeNanoseconds: 1_767_225_600_000_000_000 + seconds * 1_000_000_000,
+                 actor: actor, workspace: workspace, correlationID: nil, causationID: nil)
+}
