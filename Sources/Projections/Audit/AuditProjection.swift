@@ -19,6 +19,12 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     /// Configuration changes: the definition before and after, as JSON (nil: did not exist / removed).
     public var before: String?
     public var after: String?
+
+    public init(seq: UInt64, timeNanoseconds: Int64, kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
+                decision: Decision?, reason: String, before: String? = nil, after: String? = nil) {
+        (self.seq, self.timeNanoseconds, self.kind, self.actor, self.workspace, self.action) = (seq, timeNanoseconds, kind, actor, workspace, action)
+        (self.resource, self.decision, self.reason, self.before, self.after) = (resource, decision, reason, before, after)
+    }
 }
 
 /// Who did what, when, to what, and whether it was allowed: one entry per authorization decision, configuration

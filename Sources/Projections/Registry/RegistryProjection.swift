@@ -117,4 +117,8 @@ public struct EffectiveModel: Sendable, Equatable {
     public let provenance: [UInt64]
     /// Set when the choice points at a model that is not registered.
     public let problem: String?
+
+    public init(name: String?, model: ModelDefinition?, source: Source, provenance: [UInt64], problem: String?) {
+        (self.name, self.model, self.source, self.provenance, self.problem) = (name, model, source, provenance, problem)
+    }
 }

@@ -1,0 +1,67 @@
+import EventStore
+import Events
+import EventsWorkload
+import Foundation
+import Projections
+import Testing
+
+/// A helper process catches the projections up with frequent checkpoints and is SIGKILLed mid-way; a new runner
+/// resumes from the last checkpoint (it does not start over) and ends equal to a rebuild.
+@Suite struct RestartTests {
+    static var helperPath: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ProjectionCrashHelper").path
+    }
+
+    @Test func killedMidCatchUpResumesFromItsCheckpointAndMatchesARebuild() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the ProjectionCrashHelper product first")
+        let dir = TemporaryDirectory()
+        do {
+            let store = try openStore(dir)
+            var workload = DomainWorkload(seed: 31, activeThreads: 16)
+            try await appendWorkload(store, &workload, appends: 1500)
+            await store.close()
+        }
+        for round in 0..<3 {
+            let lines = try await runAndKill(arguments: [dir.path, "250"], afterLines: 2 + round)
+            #expect(lines.contains { $0.hasPrefix("checkpoint ") }, "round \(round): the helper checkpointed before it was killed")
+        }
+        let store = try openStore(dir)
+        let saved = try #require(try store.checkpoint(named: "projection/conversations")).seq
+        #expect(saved.rawValue >= 250, "a checkpoint survived the kills")
+        #expect(saved < store.lastSeq, "the helper was killed before it caught up")
+        let resumed = ProjectionRunner(store: store, projections: StandardProjections.all)
+        let folded = try await resumed.start()
+        #expect(folded == store.lastSeq.rawValue - saved.rawValue, "resumed from seq \(saved), not from zero")
+        let rebuilt = ProjectionRunner(store: store, projections: StandardProjections.all)
+        try await rebuilt.rebuild()
+        #expect(AllStates(resumed) == AllStates(rebuilt))
+        await store.close()
+    }
+
+    /// Runs the helper until it printed `afterLines` lines, SIGKILLs it, and returns the lines.
+    func runAndKill(arguments: [String], afterLines: Int) async throws -> [String] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.helperPath)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                var buffer = Data()
+                var killed = false
+                while true {
+                    let chunk = output.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    buffer.append(chunk)
+                    if !killed, buffer.filter({ $0 == UInt8(ascii: "\n") }).count >= afterLines {
+                        kill(process.processIdentifier, SIGKILL)
+                        killed = true
+                    }
+                }
+                process.waitUntilExit()
+                continuation.resume(returning: String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init))
+            }
+        }
+    }
+}
