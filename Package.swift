@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload",
+                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

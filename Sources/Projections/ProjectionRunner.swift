@@ -86,7 +86,8 @@ public final class ProjectionRunner: Sendable {
         while true {
             let from = progress.withLock { $0.position } + 1
             guard from <= end else { break }
-            let through = min(end, from + checkpointEveryEvents - 1)
+            let (sum, overflow) = from.addingReportingOverflow(checkpointEveryEvents - 1)
+            let through = overflow ? end : min(end, sum)
             let last = try store.scan(from: Seq(from), through: Seq(through)) { view in
                 try fold(view)
                 return true

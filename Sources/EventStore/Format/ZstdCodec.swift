@@ -70,7 +70,12 @@ final class ZstdCodec: @unchecked Sendable {
         let cdict = dictionaryID.flatMap { id in dictionaries.withLock { $0[id]?.compress } }
         let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
         defer { compressContexts.withLock { $0.append(cctx) } }
-        ZSTD_CCtx_refCDict(cctx.raw, cdict)
+        // A context whose last compression failed (the payload did not shrink: "destination too small") is left
+        // mid-frame, and then refuses a new dictionary (`stage_wrong`) and would compress with the previous one.
+        // Reset it first, and never ignore the answer.
+        ZSTD_CCtx_reset(cctx.raw, ZSTD_reset_session_only)
+        let referenced = ZSTD_CCtx_refCDict(cctx.raw, cdict)
+        precondition(ZSTD_isError(referenced) == 0, "zstd refused the dictionary: \(String(cString: ZSTD_getErrorName(referenced)))")
         // At most input.count - 1 bytes: anything larger is stored raw anyway.
         var written = 0
         let output = [UInt8](unsafeUninitializedCapacity: max(input.count - 1, 0)) { out, count in

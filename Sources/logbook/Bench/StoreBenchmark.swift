@@ -166,4 +166,5 @@ extension Duration {
 final class Cursor: Sendable {
     private let next = Atomic<Int>(0)
     func take() -> Int { next.wrappingAdd(1, ordering: .relaxed).oldValue }
+    var current: Int { next.load(ordering: .relaxed) }
 }

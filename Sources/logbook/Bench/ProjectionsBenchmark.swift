@@ -1,0 +1,167 @@
+import ArgumentParser
+import EventStore
+import Events
+import EventsWorkload
+import Foundation
+import Projections
+
+struct ProjectionsBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "projections",
+        abstract: "Measure the projections: full rebuild, start-up from a checkpoint, memory, audit queries.",
+        discussion: """
+            Writes a realistic log of Logbook domain events into --data (or reuses the log there when it holds at least \
+            --events events), then rebuilds all projections from zero, stores a checkpoint, starts a new runner from it, \
+            and times audit queries. With --reference (the C benchmark's output), compares the rebuild rate with its scan.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Events in the log (at least).") var events: Int = 1_000_000
+    @Option(help: "Audit queries of each kind to time.") var queries: Int = 2_000
+    @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
+    var reference: String?
+
+    func validate() throws {
+        guard events >= 10_000 else { throw ValidationError("--events must be at least 10000") }
+    }
+
+    func run() async throws {
+        let reference = try reference.map { ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8)) }
+        var configuration = EventStore.Configuration(directory: options.data)
+        configuration.durability = .relaxed  // writing the test log is set-up, not what is measured
+        let store = try EventStore.open(configuration)
+        if store.lastSeq.rawValue < UInt64(events) { try await generate(into: store, events: events) }
+        let total = store.lastSeq.rawValue
+        print("## logbook bench projections")
+        print("")
+        print("log: \(total) events in \(options.data) (DomainWorkload, seed 1)")
+
+        // Full rebuild, no intermediate checkpoints.
+        let runner = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
+        let progress = ProgressLine("rebuilding")
+        var clock = Stopwatch()
+        let cpuBefore = cpuSeconds()
+        try await runner.rebuild { done, end in progress.update(done.rawValue, of: end.rawValue) }
+        let rebuildSeconds = clock.lap()
+        let rebuildCPU = cpuSeconds() - cpuBefore
+        progress.finish()
+        let rate = Double(total) / rebuildSeconds
+        print("rebuild of all projections (registry, conversations, audit, usage): \(f(rebuildSeconds, 2)) s, \(f(rate)) events/s (\(f(Double(total) / rebuildCPU)) events per CPU-s)")
+        print("resident memory after rebuild: \(f(Double(residentBytes()) / 1e6, 1)) MB (peak \(f(Double(peakResidentBytes()) / 1e6, 1)) MB)")
+        if runner.skipped != ProjectionRunner.Skipped() { print("skipped events: \(runner.skipped)") }
+
+        // Checkpoint, then start a new runner from it.
+        clock = Stopwatch()
+        try await runner.checkpoint()
+        let checkpointSeconds = clock.lap()
+        let checkpointBytes = StandardProjections.all.compactMap { try? store.checkpoint(named: "projection/\($0.name)")?.state.count }.reduce(0, +)
+        print("checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state")
+        var startups: [Double] = []
+        for _ in 0..<5 {
+            let fresh = ProjectionRunner(store: store, projections: StandardProjections.all)
+            clock = Stopwatch()
+            let folded = try await fresh.start()
+            startups.append(clock.lap() * 1000)
+            guard folded == 0, fresh.position == store.lastSeq else { throw Failure("start-up from the checkpoint folded \(folded) events") }
+        }
+        startups.sort()
+        print("start-up from checkpoint: median \(f(startups[2], 1)) ms, max \(f(startups[4], 1)) ms (5 runs)")
+
+        // Audit queries.
+        let audit = runner
+        let entries = audit.read(AuditProjection.self) { $0.count }
+        let actors = DomainWorkload.users.map { "user:\($0)" }
+        let (start, end) = audit.read(AuditProjection.self) { s in
+            (s.query(AuditQuery(newestFirst: false, limit: 1)).entries.first?.timeNanoseconds ?? 0, s.query(AuditQuery(limit: 1)).entries.first?.timeNanoseconds ?? 0)
+        }
+        var rng = SeededGenerator(seed: 5)
+        let selective = try time(queries) { i in
+            let page = audit.read(AuditProjection.self) { $0.query(AuditQuery(actor: actors[i % actors.count], limit: 100)) }
+            return page.entries.count
+        }
+        let hour: Int64 = 3_600_000_000_000
+        let ranged = try time(queries) { _ in
+            let from = start + Int64(rng.next() % UInt64(max(end - start - hour, 1)))
+            let page = audit.read(AuditProjection.self) { $0.query(AuditQuery(from: from, through: from + hour, limit: 100)) }
+            return page.entries.count
+        }
+        let combined = try time(queries) { i in
+            let page = audit.read(AuditProjection.self) {
+                $0.query(AuditQuery(workspace: DomainWorkload.workspaces[i % 5], resourcePrefix: "tool:k8s/", decision: .deny, limit: 50))
+            }
+            return page.entries.count
+        }
+        print("audit trail: \(entries) entries")
+        print("audit query, one actor over the whole log, newest 100: p50 \(f(selective.p50, 3)) ms, p99 \(f(selective.p99, 3)) ms")
+        print("audit query, a one-hour time range, 100: p50 \(f(ranged.p50, 3)) ms, p99 \(f(ranged.p99, 3)) ms")
+        print("audit query, workspace + resource prefix + denied, 50: p50 \(f(combined.p50, 3)) ms, p99 \(f(combined.p99, 3)) ms")
+        if let scan = reference?.scanEventsPerSecond {
+            print("")
+            print("| target | logbook | C reference | ratio | goal |")
+            print("|---|---:|---:|---:|---|")
+            print("| full rebuild vs C scan + decompress | \(f(rate)) | \(f(scan)) | \(f(rate / scan, 2)) | ≥ 0.50 |")
+            print("| start-up from checkpoint | \(f(startups[2], 1)) ms | | | ≤ 100 ms |")
+            print("| selective audit query p99 | \(f(selective.p99, 3)) ms | | | ≤ 5 ms |")
+        }
+        await store.close()
+    }
+
+    private func generate(into store: EventStore, events: Int) async throws {
+        let progress = ProgressLine("writing the log")
+        var workload = DomainWorkload(seed: 1)
+        // 64 appenders, each owning the streams that hash to it, so each stream's events keep their order.
+        var queues = [[DomainWorkload.Append]](repeating: [], count: 64)
+        var planned = Int(store.lastSeq.rawValue)
+        while planned < events {
+            let step = workload.next()
+            var hasher = Hasher()
+            hasher.combine(step.stream.rawValue)
+            queues[abs(hasher.finalize() % 64)].append(step)
+            planned += step.events.count
+        }
+        let done = Cursor()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for queue in queues {
+                group.addTask {
+                    for step in queue {
+                        try await store.append(step.events, to: step.stream)
+                        _ = done.take()
+                    }
+                }
+            }
+            let steps = queues.reduce(0) { $0 + $1.count }
+            while !group.isEmpty {
+                try await group.next()
+                progress.update(UInt64(done.current), of: UInt64(steps))
+            }
+        }
+        progress.finish()
+    }
+
+    private func time(_ count: Int, _ body: (Int) throws -> Int) throws -> (p50: Double, p99: Double) {
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        for i in 0..<count {
+            let started = ContinuousClock.now
+            let n = try body(i)
+            samples.append((ContinuousClock.now - started).milliseconds)
+            if n < 0 { throw Failure("impossible") }
+        }
+        samples.sort()
+        return (samples[count / 2], samples[min(count - 1, count * 99 / 100)])
+    }
+
+    private func f(_ v: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", v) }
+}
+
+/// Resident set size of this process, from /proc (0 where unavailable).
+func residentBytes() -> Int { procStatus("VmRSS:") }
+/// Peak resident set size.
+func peakResidentBytes() -> Int { procStatus("VmHWM:") }
+
+private func procStatus(_ field: String) -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kb * 1024
+}
