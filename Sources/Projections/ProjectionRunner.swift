@@ -25,6 +25,10 @@ public final class ProjectionRunner: Sendable {
     private let slotsByType: [String: [Int]]
     private let checkpointEveryEvents: UInt64
     private let progress = Mutex(Progress())
+    /// Guards every slot's state: held while folding a slice of events, storing a checkpoint, or answering `read`.
+    private let lock = NSLock()
+    /// Events folded per hold of `lock` during catch-up: queries wait at most this long.
+    private static let sliceEvents: UInt64 = 4096
 
     private struct Progress {
         var position: UInt64 = 0
@@ -54,7 +58,7 @@ public final class ProjectionRunner: Sendable {
         guard let slot = slots.first(where: { $0.name == P.name }) as? Slot<P> else {
             preconditionFailure("projection \(P.name) is not run by this runner")
         }
-        return try slot.read(body)
+        return try lock.withLock { try slot.read(body) }
     }
 
     /// Loads the stored checkpoints (those of the current projection versions), then folds the log up to its end.
@@ -63,7 +67,8 @@ public final class ProjectionRunner: Sendable {
     public func start(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         var position = UInt64.max
         for slot in slots {
-            let loaded = try store.checkpoint(named: slot.checkpointName).flatMap { try slot.restore($0) } ?? 0
+            let checkpoint = try store.checkpoint(named: slot.checkpointName)
+            let loaded = try lock.withLock { try checkpoint.flatMap { try slot.restore($0) } } ?? 0
             position = min(position, loaded)
         }
         progress.withLock { $0.position = position == .max ? 0 : position }
@@ -73,7 +78,7 @@ public final class ProjectionRunner: Sendable {
     /// Drops every state and folds the whole log again.
     @discardableResult
     public func rebuild(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
-        for slot in slots { slot.reset() }
+        lock.withLock { for slot in slots { slot.reset() } }
         progress.withLock { $0 = Progress() }
         return try await catchUp(progress: report)
     }
@@ -88,11 +93,18 @@ public final class ProjectionRunner: Sendable {
             guard from <= end else { break }
             let (sum, overflow) = from.addingReportingOverflow(checkpointEveryEvents - 1)
             let through = overflow ? end : min(end, sum)
-            let last = try store.scan(from: Seq(from), through: Seq(through)) { view in
-                try fold(view)
-                return true
-            }.rawValue
-            folded += last >= from ? last - from + 1 : 0
+            var next = from
+            while next <= through {
+                let sliceEnd = min(through, next + Self.sliceEvents - 1)
+                let last = try lock.withLock {
+                    try store.scan(from: Seq(next), through: Seq(sliceEnd)) { view in
+                        try fold(view)
+                        return true
+                    }.rawValue
+                }
+                folded += last >= next ? last - next + 1 : 0
+                next = sliceEnd + 1
+            }
             progress.withLock { $0.position = max($0.position, through) }
             report?(Seq(through), Seq(end))
             try await checkpoint()
@@ -106,7 +118,7 @@ public final class ProjectionRunner: Sendable {
         for await message in store.subscribe(from: position.next) {
             switch message {
             case .event(let e):
-                fold(e)
+                lock.withLock { fold(e) }
                 let due = progress.withLock { p -> Bool in
                     p.position = e.seq.rawValue
                     p.sinceCheckpoint += 1
@@ -131,7 +143,8 @@ public final class ProjectionRunner: Sendable {
             return p.position
         }
         guard seq > 0 else { return }
-        try await store.storeCheckpoints(slots.map { $0.checkpoint(through: seq) })
+        let checkpoints = lock.withLock { slots.map { $0.checkpoint(through: seq) } }
+        try await store.storeCheckpoints(checkpoints)
     }
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the

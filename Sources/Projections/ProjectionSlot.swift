@@ -1,6 +1,5 @@
 import EventStore
 import Events
-import Synchronization
 
 /// One projection's state inside a runner, type-erased so a runner holds several.
 protocol ProjectionSlot: AnyObject, Sendable {
@@ -20,33 +19,31 @@ extension Projection {
     static func makeSlot() -> any ProjectionSlot { Slot<Self>() }
 }
 
-final class Slot<P: Projection>: ProjectionSlot {
-    private let state = Mutex<(value: P.State, seq: UInt64)>((P.initial, 0))
+/// One projection's state. Invariant: every method is called with the runner's lock held, which is what makes the
+/// unsynchronized `var`s safe (`@unchecked Sendable`); one lock per runner, not per event and projection.
+final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
+    private var value = P.initial
+    /// The last seq this state reflects.
+    private var seq: UInt64 = 0
 
     var name: String { P.name }
     var checkpointName: String { "projection/\(P.name)" }
     var eventTypes: Set<String> { P.eventTypes }
 
     func apply(_ event: DomainEvent, _ context: EventContext) {
-        state.withLock { s in
-            guard context.seq > s.seq else { return }
-            P.apply(event, context: context, to: &s.value)
-            s.seq = context.seq
-        }
+        guard context.seq > seq else { return }
+        P.apply(event, context: context, to: &value)
+        seq = context.seq
     }
 
-    func read<T>(_ body: (P.State) throws -> T) rethrows -> T {
-        try state.withLock { try body($0.value) }
-    }
+    func read<T>(_ body: (P.State) throws -> T) rethrows -> T { try body(value) }
 
     func checkpoint(through position: UInt64) -> Checkpoint {
-        state.withLock { s in
-            s.seq = max(s.seq, position)
-            var w = BinaryWriter(capacity: 1 << 16)
-            w.write(P.version)
-            s.value.encode(to: &w)
-            return Checkpoint(name: checkpointName, seq: Seq(s.seq), state: w.bytes)
-        }
+        seq = max(seq, position)
+        var w = BinaryWriter(capacity: 1 << 16)
+        w.write(P.version)
+        value.encode(to: &w)
+        return Checkpoint(name: checkpointName, seq: Seq(seq), state: w.bytes)
     }
 
     func restore(_ checkpoint: Checkpoint) throws -> UInt64? {
@@ -56,9 +53,9 @@ final class Slot<P: Projection>: ProjectionSlot {
             return try P.State(from: &r)
         }
         guard let decoded else { return nil }
-        state.withLock { $0 = (decoded, checkpoint.seq.rawValue) }
-        return checkpoint.seq.rawValue
+        (value, seq) = (decoded, checkpoint.seq.rawValue)
+        return seq
     }
 
-    func reset() { state.withLock { $0 = (P.initial, 0) } }
+    func reset() { (value, seq) = (P.initial, 0) }
 }

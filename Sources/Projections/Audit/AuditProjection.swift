@@ -78,22 +78,27 @@ public enum AuditProjection: Projection {
     }
 }
 
-/// The audit trail: entries in log order with their strings interned, and indexes (derived, not stored).
+/// The audit trail: entries in log order, their names (actors, workspaces, actions, resources) interned, their free
+/// texts (reasons, definitions) kept as they are, and indexes over the names (derived, not stored).
 public struct AuditState: Sendable, BinaryCodable {
     struct Record: Sendable, Equatable {
         var seq: UInt64
         var time: Int64
         var kind: AuditKind
-        var actor: Int32, workspace: Int32, action: Int32, resource: Int32, reason: Int32
+        /// Interned names: positions in `strings`.
+        var actor: Int32, workspace: Int32, action: Int32, resource: Int32
+        /// Free texts: positions in `texts` (-1: none).
+        var reason: Int32, before: Int32, after: Int32
         var decision: UInt8  // 0 none, 1 allow, 2 deny
-        var before: Int32, after: Int32  // -1: none
     }
 
     private(set) var strings: [String] = []
+    /// Reasons and definitions: mostly unique, so stored once each without interning.
+    private(set) var texts: [String] = []
     private var stringIDs: [String: Int32] = [:]
     private(set) var records: [Record] = []
     /// The current definition (JSON) of each configured resource, for the next change's `before`.
-    private var definitions: [String: Int32] = [:]
+    private var definitions: [String: String] = [:]
     // Indexes: string id → positions in `records`, ascending.
     var byActor: [Int32: [Int32]] = [:]
     var byWorkspace: [Int32: [Int32]] = [:]
@@ -118,18 +123,23 @@ public struct AuditState: Sendable, BinaryCodable {
     mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
                       decision: Decision? = nil, reason: String, before: String? = nil, after: String? = nil) {
         let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: intern(actor), workspace: intern(workspace),
-                            action: intern(action), resource: intern(resource), reason: intern(reason),
-                            decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0,
-                            before: before.map { intern($0) } ?? -1, after: after.map { intern($0) } ?? -1)
+                            action: intern(action), resource: intern(resource), reason: text(reason),
+                            before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
+                            decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
         index(record, at: Int32(records.count))
         records.append(record)
     }
 
+    private mutating func text(_ s: String) -> Int32 {
+        texts.append(s)
+        return Int32(texts.count - 1)
+    }
+
     mutating func configure(_ c: EventContext, _ actor: String, _ workspace: String, _ action: String, _ resource: String, _ after: String?) {
-        let before = definitions[resource].map { strings[Int($0)] }
+        let before = definitions[resource]
         add(c, .configuration, actor: actor, workspace: workspace, action: action, resource: resource, reason: action,
             before: before, after: after)
-        definitions[resource] = after.map { intern($0) }
+        definitions[resource] = after
     }
 
     private mutating func index(_ r: Record, at position: Int32) {
@@ -144,48 +154,52 @@ public struct AuditState: Sendable, BinaryCodable {
         let r = records[position]
         return AuditEntry(seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)], workspace: strings[Int(r.workspace)],
                           action: strings[Int(r.action)], resource: strings[Int(r.resource)],
-                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: strings[Int(r.reason)],
-                          before: r.before < 0 ? nil : strings[Int(r.before)], after: r.after < 0 ? nil : strings[Int(r.after)])
+                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: texts[Int(r.reason)],
+                          before: r.before < 0 ? nil : texts[Int(r.before)], after: r.after < 0 ? nil : texts[Int(r.after)])
     }
 
     // MARK: Coding (indexes are rebuilt on load)
 
     public func encode(to w: inout BinaryWriter) {
         w.write(strings)
+        w.write(texts)
         w.write(UInt64(records.count))
         for r in records {
-            w.write(r.seq); w.write(r.time); w.write(r.kind); w.write(Int64(r.actor)); w.write(Int64(r.workspace)); w.write(Int64(r.action))
-            w.write(Int64(r.resource)); w.write(Int64(r.reason)); w.write(UInt64(r.decision)); w.write(Int64(r.before)); w.write(Int64(r.after))
+            w.write(r.seq); w.write(r.time); w.write(r.kind); w.write(UInt64(r.decision))
+            for id in [r.actor, r.workspace, r.action, r.resource, r.reason, r.before, r.after] { w.write(Int64(id)) }
         }
-        w.write(definitions, key: { $0.write($1) }, value: { $0.write(Int64($1)) })
+        w.write(definitions, key: { $0.write($1) }, value: { $0.write($1) })
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         strings = try r.readStrings()
+        texts = try r.readStrings()
         stringIDs.reserveCapacity(strings.count)
         for (i, s) in strings.enumerated() { stringIDs[s] = Int32(i) }
         let count = try r.readUInt64()
         records.reserveCapacity(Int(min(count, 1 << 26)))
-        func id(_ r: inout BinaryReader) throws(PayloadDecodingError) -> Int32 {
+        func id(_ r: inout BinaryReader, _ table: Int) throws(PayloadDecodingError) -> Int32 {
             let v = try r.readInt64()
-            guard v >= -1, v < Int64(strings.count) else { throw PayloadDecodingError("audit string \(v) out of range") }
+            guard v >= -1, v < Int64(table) else { throw PayloadDecodingError("audit reference \(v) out of range") }
             return Int32(v)
         }
+        let (names, free) = (strings.count, texts.count)
         for i in 0..<count {
-            let record = Record(seq: try r.readUInt64(), time: try r.readInt64(), kind: try r.read(), actor: try id(&r),
-                                workspace: try id(&r), action: try id(&r), resource: try id(&r), reason: try id(&r),
-                                decision: UInt8(min(try r.readUInt64(), 2)), before: try id(&r), after: try id(&r))
+            let (seq, time, kind, decision) = (try r.readUInt64(), try r.readInt64(), try r.read(AuditKind.self), UInt8(min(try r.readUInt64(), 2)))
+            let record = Record(seq: seq, time: time, kind: kind, actor: try id(&r, names), workspace: try id(&r, names),
+                                action: try id(&r, names), resource: try id(&r, names), reason: try id(&r, free),
+                                before: try id(&r, free), after: try id(&r, free), decision: decision)
             index(record, at: Int32(i))
             records.append(record)
         }
         definitions = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() },
-                                    value: { (r) throws(PayloadDecodingError) in try id(&r) })
+                                    value: { (r) throws(PayloadDecodingError) in try r.readString() })
     }
 }
 
 extension AuditState: Equatable {
     /// Equal trails: the same entries and the same pending definitions (indexes are derived from the entries).
     public static func == (a: AuditState, b: AuditState) -> Bool {
-        a.strings == b.strings && a.records == b.records && a.definitions == b.definitions
+        a.strings == b.strings && a.texts == b.texts && a.records == b.records && a.definitions == b.definitions
     }
 }

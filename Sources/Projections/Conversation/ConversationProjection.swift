@@ -29,38 +29,50 @@ public enum ConversationProjection: Projection {
             return
         default: break
         }
-        guard s.threads[threadID] != nil else { return }  // events of a thread that never started: ignored
-        s.threads[threadID]!.lastActivityNanoseconds = c.timeNanoseconds
+        // One lookup out, one write back: the thread is the hot key.
+        guard var thread = s.threads.removeValue(forKey: threadID) else { return }  // a thread that never started: ignored
+        defer { s.threads[threadID] = thread }
+        thread.lastActivityNanoseconds = c.timeNanoseconds
+        func message(_ kind: MessageKind, _ label: String?) {
+            s.messages[threadID, default: []].append(MessageRef(seq: c.seq, kind: kind, label: label))
+            thread.messageCount += 1
+        }
         switch event {
         case .userMessage:
-            s.append(MessageRef(seq: c.seq, kind: .user, label: nil), to: threadID)
-            s.threads[threadID]!.status = .active
+            message(.user, nil)
+            thread.status = .active
         case .assistantMessage(let e):
-            s.append(MessageRef(seq: c.seq, kind: .assistant, label: e.model), to: threadID)
+            message(.assistant, e.model)
         case .toolCalled(let e):
-            s.append(MessageRef(seq: c.seq, kind: .toolCall, label: "\(e.server)/\(e.tool)"), to: threadID)
+            message(.toolCall, "\(e.server)/\(e.tool)")
             s.runs[e.runID]?.toolCalls += 1
         case .toolResult(let e):
-            s.append(MessageRef(seq: c.seq, kind: e.isError ? .error : .toolResult, label: "\(e.server)/\(e.tool)"), to: threadID)
+            message(e.isError ? .error : .toolResult, "\(e.server)/\(e.tool)")
         case .llmFailed(let e):
-            s.append(MessageRef(seq: c.seq, kind: .error, label: e.model), to: threadID)
+            message(.error, e.model)
             s.runs[e.runID]?.failures += 1
         case .runStarted(let e):
             s.runs[e.runID] = RunSummary(id: e.runID, threadID: threadID, agent: e.agent, model: e.model, parentRunID: e.parentRunID,
                                          startedSeq: c.seq)
-            s.threads[threadID]!.runCount += 1
+            thread.runCount += 1
         case .llmResponse(let e):
-            s.runs[e.runID]?.llmCalls += 1
-            s.runs[e.runID]?.inputTokens += e.inputTokens
-            s.runs[e.runID]?.outputTokens += e.outputTokens
-            s.threads[threadID]!.inputTokens += e.inputTokens
-            s.threads[threadID]!.outputTokens += e.outputTokens
+            if var run = s.runs.removeValue(forKey: e.runID) {
+                run.llmCalls += 1
+                run.inputTokens += e.inputTokens
+                run.outputTokens += e.outputTokens
+                s.runs[e.runID] = run
+            }
+            thread.inputTokens += e.inputTokens
+            thread.outputTokens += e.outputTokens
         case .runFinished(let e):
-            s.runs[e.runID]?.status = RunState(e.status)
-            s.runs[e.runID]?.steps = e.steps
-            s.runs[e.runID]?.finishedSeq = c.seq
+            if var run = s.runs.removeValue(forKey: e.runID) {
+                run.status = RunState(e.status)
+                run.steps = e.steps
+                run.finishedSeq = c.seq
+                s.runs[e.runID] = run
+            }
         case .sessionExpired:
-            s.threads[threadID]!.status = .expired
+            thread.status = .expired
         default: break
         }
     }
@@ -178,11 +190,6 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
 
     public init() {}
 
-    mutating func append(_ message: MessageRef, to thread: String) {
-        messages[thread, default: []].append(message)
-        threads[thread]?.messageCount += 1
-    }
-
     /// Threads of a workspace, most recently active first.
     public func threads(workspace: String) -> [ThreadSummary] {
         threads.values.filter { $0.workspace == workspace }.sorted { ($0.lastActivityNanoseconds, $0.id) > ($1.lastActivityNanoseconds, $1.id) }
@@ -192,7 +199,7 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
         w.write(threads, key: { $0.write($1) }, value: { $0.write($1) })
         w.write(messages, key: { $0.write($1) }, value: { w, refs in w.write(refs) { $0.write($1) } })
         w.write(UInt64(runs.count))
-        for id in runs.keys.sorted(by: { $0.uuidString < $1.uuidString }) { w.write(runs[id]!) }
+        for id in runs.keys.sorted(by: uuidPrecedes) { w.write(runs[id]!) }
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
@@ -206,4 +213,9 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
             runs[run.id] = run
         }
     }
+}
+
+/// Byte order of two UUIDs (without formatting them as strings).
+func uuidPrecedes(_ a: UUID, _ b: UUID) -> Bool {
+    withUnsafeBytes(of: a.uuid) { x in withUnsafeBytes(of: b.uuid) { y in x.lexicographicallyPrecedes(y) } }
 }
