@@ -2,6 +2,7 @@ import Foundation
 
 public enum Decision: String, Codable, Sendable, BinaryCodableEnum {
     case allow, deny
+    public static let cases: [Self] = [.allow, .deny]
 }
 
 /// One authorization gate's verdict, recorded before the action runs (allowed or not).

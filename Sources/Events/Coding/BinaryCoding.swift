@@ -197,18 +197,27 @@ extension BinaryCodable {
     }
 }
 
-/// Enums stored as one small number: their raw value's position in `allCases`.
-public protocol BinaryCodableEnum: BinaryCodable, CaseIterable, Equatable {}
+/// Enums stored as one small number: the case's position in `cases`.
+///
+/// `cases` must be a stored constant (`static let cases: [Self] = [...]`, in declaration order, never reordered):
+/// a synthesized `allCases` builds a new array on every call, which showed in projection rebuild profiles.
+public protocol BinaryCodableEnum: BinaryCodable, Equatable {
+    static var cases: [Self] { get }
+}
 
 extension BinaryCodableEnum {
     public func encode(to writer: inout BinaryWriter) {
-        writer.write(UInt64(Self.allCases.firstIndex(of: self).map { Self.allCases.distance(from: Self.allCases.startIndex, to: $0) } ?? 0))
+        let cases = Self.cases
+        var i = 0
+        while cases[i] != self { i += 1 }
+        writer.write(UInt64(i))
     }
 
     public init(from reader: inout BinaryReader) throws(PayloadDecodingError) {
         let index = try reader.readUInt64()
-        guard index < UInt64(Self.allCases.count) else { throw PayloadDecodingError("\(Self.self) has no case \(index)") }
-        self = Self.allCases[Self.allCases.index(Self.allCases.startIndex, offsetBy: Int(index))]
+        let cases = Self.cases
+        guard index < UInt64(cases.count) else { throw PayloadDecodingError("\(Self.self) has no case \(index)") }
+        self = cases[Int(index)]
     }
 }
 

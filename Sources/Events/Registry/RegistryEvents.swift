@@ -3,6 +3,7 @@ import Foundation
 /// Where a model or tool may be used.
 public enum DeploymentEnvironment: String, Codable, Sendable, BinaryCodableEnum {
     case lab = "LAB", nonprod = "NONPROD", prod = "PROD"
+    public static let cases: [Self] = [.lab, .nonprod, .prod]
 }
 
 /// An LLM endpoint. `secretReference` names where the API key lives (`env:NAME`, `file:PATH`); keys never enter the log.
@@ -75,6 +76,7 @@ public struct DefaultModelSet: EventPayload {
 
 public enum MCPTransport: String, Codable, Sendable, BinaryCodableEnum {
     case stdio, http
+    public static let cases: [Self] = [.stdio, .http]
 }
 
 /// An MCP server: a spawned command (stdio) or a streamable HTTP URL.
@@ -124,6 +126,7 @@ public struct MCPServerRemoved: EventPayload {
 
 public enum HealthStatus: String, Codable, Sendable, BinaryCodableEnum {
     case unknown, healthy, unhealthy
+    public static let cases: [Self] = [.unknown, .healthy, .unhealthy]
 }
 
 public struct MCPHealthChanged: EventPayload {

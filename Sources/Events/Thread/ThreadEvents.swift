@@ -90,6 +90,7 @@ public struct RunStarted: EventPayload {
 /// How a run ended.
 public enum RunStatus: String, Codable, Sendable, BinaryCodableEnum {
     case completed, failed, cancelled, limitReached
+    public static let cases: [Self] = [.completed, .failed, .cancelled, .limitReached]
 }
 
 public struct RunFinished: EventPayload {

@@ -2,7 +2,10 @@ import EventStore
 import Events
 import Foundation
 
-public enum AuditKind: String, Sendable, Codable, BinaryCodableEnum { case authorization, configuration, toolCall, llmCall }
+public enum AuditKind: String, Sendable, Codable, BinaryCodableEnum {
+    case authorization, configuration, toolCall, llmCall
+    public static let cases: [Self] = [.authorization, .configuration, .toolCall, .llmCall]
+}
 
 /// An audit trail entry, as queries return it.
 public struct AuditEntry: Sendable, Equatable, Codable {

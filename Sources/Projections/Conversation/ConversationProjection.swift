@@ -78,7 +78,10 @@ public enum ConversationProjection: Projection {
     }
 }
 
-public enum ThreadStatus: String, Sendable, Codable, BinaryCodableEnum { case active, expired }
+public enum ThreadStatus: String, Sendable, Codable, BinaryCodableEnum {
+    case active, expired
+    public static let cases: [Self] = [.active, .expired]
+}
 
 public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
     public var id: String
@@ -119,7 +122,10 @@ public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
     }
 }
 
-public enum MessageKind: String, Sendable, Codable, BinaryCodableEnum { case user, assistant, toolCall, toolResult, error }
+public enum MessageKind: String, Sendable, Codable, BinaryCodableEnum {
+    case user, assistant, toolCall, toolResult, error
+    public static let cases: [Self] = [.user, .assistant, .toolCall, .toolResult, .error]
+}
 
 /// A message of a thread: its seq in the log (its content is there), its kind, and a short label (model, tool).
 public struct MessageRef: Sendable, Equatable, BinaryCodable {
@@ -136,6 +142,7 @@ public struct MessageRef: Sendable, Equatable, BinaryCodable {
 
 public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
     case running, completed, failed, cancelled, limitReached
+    public static let cases: [Self] = [.running, .completed, .failed, .cancelled, .limitReached]
     init(_ status: RunStatus) {
         switch status {
         case .completed: self = .completed
