@@ -67,8 +67,10 @@ public final class ProjectionRunner: Sendable {
     public func start(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         var position = UInt64.max
         for slot in slots {
-            let checkpoint = try store.checkpoint(named: slot.checkpointName)
-            let loaded = try lock.withLock { try checkpoint.flatMap { try slot.restore($0) } } ?? 0
+            let restored: UInt64?? = try lock.withLock {
+                try store.withCheckpoint(named: slot.checkpointName) { seq, state in try slot.restore(seq: seq, state: state) }
+            }
+            let loaded = (restored ?? nil) ?? 0
             position = min(position, loaded)
         }
         progress.withLock { $0.position = position == .max ? 0 : position }

@@ -10,8 +10,9 @@ protocol ProjectionSlot: AnyObject, Sendable {
     func apply(_ event: DomainEvent, _ context: EventContext)
     /// The state as a checkpoint at `position`: every event up to it was offered to this projection.
     func checkpoint(through position: UInt64) -> Checkpoint
-    /// Restores a checkpoint; returns its seq, or nil when it is unusable (then the state stays initial).
-    func restore(_ checkpoint: Checkpoint) throws -> UInt64?
+    /// Restores the state from checkpoint bytes; returns the seq, or nil when they are of another projection version
+    /// (then the state stays initial).
+    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64?
     func reset()
 }
 
@@ -46,15 +47,11 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
         return Checkpoint(name: checkpointName, seq: Seq(seq), state: w.bytes)
     }
 
-    func restore(_ checkpoint: Checkpoint) throws -> UInt64? {
-        let decoded: P.State? = try checkpoint.state.withUnsafeBytes { raw in
-            var r = BinaryReader(raw)
-            guard try r.readUInt64() == P.version else { return nil }
-            return try P.State(from: &r)
-        }
-        guard let decoded else { return nil }
-        (value, seq) = (decoded, checkpoint.seq.rawValue)
-        return seq
+    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64? {
+        var r = BinaryReader(state)
+        guard try r.readUInt64() == P.version else { return nil }
+        (value, self.seq) = (try P.State(from: &r), seq.rawValue)
+        return self.seq
     }
 
     func reset() { (value, seq) = (P.initial, 0) }

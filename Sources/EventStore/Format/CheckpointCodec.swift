@@ -1,34 +1,53 @@
 import CZstd
 import Foundation
 
-/// A checkpoint as stored: seq (u64 big-endian), raw state length (u64), then the state compressed with zstd level 1
-/// (states are large and written often; level 1 keeps saving and loading them fast).
+/// A checkpoint as stored: seq (u64 big-endian), state length (u64), form (u8: 0 raw, 1 zstd level 1), the state.
+///
+/// Small states are compressed. Large ones are stored raw, so that loading one is reading it in place from the
+/// memory map: start-up time is what matters for them, and decompressing tens of megabytes costs tens of milliseconds.
 enum CheckpointCodec {
+    static let compressBelowBytes = 1 << 20
+    static let headerBytes = 17
+
     static func encode(_ c: Checkpoint) -> [UInt8] {
-        let bound = ZSTD_compressBound(c.state.count)
         var out = c.seq.rawValue.bigEndianBytes + UInt64(c.state.count).bigEndianBytes
+        guard c.state.count < compressBelowBytes else {
+            out.append(0)
+            out.append(contentsOf: c.state)
+            return out
+        }
+        out.append(1)
+        let bound = ZSTD_compressBound(c.state.count)
         out.append(contentsOf: repeatElement(0, count: bound))
         let written = out.withUnsafeMutableBytes { o in
-            c.state.withUnsafeBytes { s in ZSTD_compress(o.baseAddress! + 16, bound, s.baseAddress, s.count, 1) }
+            c.state.withUnsafeBytes { s in ZSTD_compress(o.baseAddress! + headerBytes, bound, s.baseAddress, s.count, 1) }
         }
         precondition(ZSTD_isError(written) == 0, "zstd cannot compress a checkpoint: \(String(cString: ZSTD_getErrorName(written)))")
-        out.removeSubrange((16 + written)...)
+        out.removeSubrange((headerBytes + written)...)
         return out
     }
 
-    static func decode(name: String, _ v: UnsafeRawBufferPointer) throws(EventStoreError) -> Checkpoint {
-        guard v.count >= 16 else { throw EventStoreError(.corrupt, "checkpoint '\(name)' is truncated; rebuild the projection") }
-        let seq = v.loadBigEndianUInt64(at: 0)
+    /// Calls `body` with the checkpoint's seq and state bytes: in place when stored raw, decompressed otherwise.
+    static func withState<T>(name: String, _ v: UnsafeRawBufferPointer, _ body: (Seq, UnsafeRawBufferPointer) throws -> T) throws -> T {
+        guard v.count >= headerBytes else { throw EventStoreError(.corrupt, "checkpoint '\(name)' is truncated; rebuild the projection") }
+        let seq = Seq(v.loadBigEndianUInt64(at: 0))
         let length = v.loadBigEndianUInt64(at: 8)
-        guard length <= 1 << 34 else { throw EventStoreError(.corrupt, "checkpoint '\(name)' claims \(length) bytes; rebuild the projection") }
-        var state = [UInt8](repeating: 0, count: Int(length))
-        let produced = state.withUnsafeMutableBytes { s in
-            ZSTD_decompress(s.baseAddress, s.count, v.baseAddress! + 16, v.count - 16)
+        let data = UnsafeRawBufferPointer(rebasing: v[headerBytes...])
+        switch v[16] {
+        case 0:
+            guard UInt64(data.count) == length else { throw EventStoreError(.corrupt, "checkpoint '\(name)' has the wrong length; rebuild the projection") }
+            return try body(seq, data)
+        case 1:
+            guard length <= 1 << 34 else { throw EventStoreError(.corrupt, "checkpoint '\(name)' claims \(length) bytes; rebuild the projection") }
+            var state = [UInt8](repeating: 0, count: Int(length))
+            let produced = state.withUnsafeMutableBytes { s in ZSTD_decompress(s.baseAddress, s.count, data.baseAddress, data.count) }
+            guard ZSTD_isError(produced) == 0, produced == Int(length) else {
+                throw EventStoreError(.corrupt, "checkpoint '\(name)' does not decompress; rebuild the projection")
+            }
+            return try state.withUnsafeBytes { try body(seq, $0) }
+        default:
+            throw EventStoreError(.unsupportedFormat, "checkpoint '\(name)' has an unknown form \(v[16]); upgrade Logbook or rebuild the projection")
         }
-        guard ZSTD_isError(produced) == 0, produced == Int(length) else {
-            throw EventStoreError(.corrupt, "checkpoint '\(name)' does not decompress; rebuild the projection")
-        }
-        return Checkpoint(name: name, seq: Seq(seq), state: state)
     }
 }
 
@@ -50,8 +69,23 @@ extension EventStore {
 
     /// The checkpoint stored under `name`, or nil.
     public func checkpoint(named name: String) throws(EventStoreError) -> Checkpoint? {
-        try env.read { (txn) throws(EventStoreError) in
-            try txn.get(txn.dbs.meta, KeyLayout.checkpointKey(name)).map { (v) throws(EventStoreError) in try CheckpointCodec.decode(name: name, v) }
+        do {
+            return try withCheckpoint(named: name) { seq, state in Checkpoint(name: name, seq: seq, state: Array(state)) }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            preconditionFailure("unreachable: the body does not throw")
         }
+    }
+
+    /// Calls `body` with the seq and the state bytes of the checkpoint stored under `name` (in place: valid only inside
+    /// `body`), or returns nil when there is none. The fast path for loading large projection states.
+    /// - Throws: `corrupt` for a damaged checkpoint; whatever `body` throws.
+    public func withCheckpoint<T>(named name: String, _ body: (Seq, UnsafeRawBufferPointer) throws -> T) throws -> T? {
+        let result: Result<T?, any Error> = try env.read { (txn) throws(EventStoreError) in
+            guard let v = try txn.get(txn.dbs.meta, KeyLayout.checkpointKey(name)) else { return .success(nil) }
+            return Result { try CheckpointCodec.withState(name: name, v, body) }
+        }
+        return try result.get()
     }
 }

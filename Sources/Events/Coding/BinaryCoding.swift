@@ -50,6 +50,19 @@ public struct BinaryWriter: Sendable {
 
     public mutating func write<T: BinaryCodable>(_ value: T) { value.encode(to: &self) }
 
+    /// Raw bytes, as they are: for bulk arrays of fixed-size values (length-prefix them yourself).
+    public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+
+    /// An array of 32-bit integers as one block: count, then little-endian values (a memcpy on little-endian hosts).
+    public mutating func write(block values: [Int32]) {
+        write(UInt64(values.count))
+        if Int32(1).littleEndian == 1 {
+            values.withUnsafeBytes { writeRaw($0) }
+        } else {
+            for v in values { withUnsafeBytes(of: v.littleEndian) { writeRaw($0) } }
+        }
+    }
+
     public mutating func write<T>(_ value: T?, _ body: (inout BinaryWriter, T) -> Void) {
         if let value {
             bytes.append(1)
@@ -137,6 +150,20 @@ public struct BinaryReader {
     }
 
     public mutating func read<T: BinaryCodable>(_: T.Type = T.self) throws(PayloadDecodingError) -> T { try T(from: &self) }
+
+    /// The next `count` bytes, as they are (valid as long as the buffer being read).
+    public mutating func readRaw(_ count: Int) throws(PayloadDecodingError) -> UnsafeRawBufferPointer { try readBytes(count) }
+
+    /// An array written with `write(block:)`.
+    public mutating func readInt32Block() throws(PayloadDecodingError) -> [Int32] {
+        let count = try readUInt64()
+        guard count <= UInt64(buffer.count - offset) / 4 else { throw PayloadDecodingError("block of \(count) numbers runs past the payload") }
+        let raw = try readBytes(Int(count) * 4)
+        return [Int32](unsafeUninitializedCapacity: Int(count)) { out, initialized in
+            for i in 0..<Int(count) { out[i] = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+            initialized = Int(count)
+        }
+    }
 
     public mutating func readOptional<T>(_ body: (inout BinaryReader) throws(PayloadDecodingError) -> T) throws(PayloadDecodingError) -> T? {
         try readBool() ? try body(&self) : nil

@@ -96,8 +96,9 @@ public struct AuditState: Sendable, BinaryCodable {
     }
 
     private(set) var strings: [String] = []
-    /// Reasons and definitions: mostly unique, so stored once each without interning.
-    private(set) var texts: [String] = []
+    /// Reasons and definitions: mostly unique, so kept as one UTF-8 buffer and end offsets, not as strings.
+    private var textBytes: [UInt8] = []
+    private var textEnds: [UInt32] = []
     private var stringIDs: [String: Int32] = [:]
     private(set) var records: [Record] = []
     /// The current definition (JSON) of each configured resource, for the next change's `before`.
@@ -134,8 +135,14 @@ public struct AuditState: Sendable, BinaryCodable {
     }
 
     private mutating func text(_ s: String) -> Int32 {
-        texts.append(s)
-        return Int32(texts.count - 1)
+        textBytes.append(contentsOf: s.utf8)
+        textEnds.append(UInt32(textBytes.count))
+        return Int32(textEnds.count - 1)
+    }
+
+    private func text(at i: Int32) -> String {
+        let start = i == 0 ? 0 : Int(textEnds[Int(i) - 1])
+        return String(decoding: textBytes[start..<Int(textEnds[Int(i)])], as: UTF8.self)
     }
 
     mutating func configure(_ c: EventContext, _ actor: String, _ workspace: String, _ action: String, _ resource: String, _ after: String?) {
@@ -157,43 +164,99 @@ public struct AuditState: Sendable, BinaryCodable {
         let r = records[position]
         return AuditEntry(seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)], workspace: strings[Int(r.workspace)],
                           action: strings[Int(r.action)], resource: strings[Int(r.resource)],
-                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: texts[Int(r.reason)],
-                          before: r.before < 0 ? nil : texts[Int(r.before)], after: r.after < 0 ? nil : texts[Int(r.after)])
+                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: text(at: r.reason),
+                          before: r.before < 0 ? nil : text(at: r.before), after: r.after < 0 ? nil : text(at: r.after))
     }
 
-    // MARK: Coding (indexes are rebuilt on load)
+    // MARK: Coding: fixed-size records and index blocks, so a checkpoint loads at memory speed
+
+    private static let recordBytes = 48
 
     public func encode(to w: inout BinaryWriter) {
         w.write(strings)
-        w.write(texts)
+        w.write(UInt64(textBytes.count))
+        textBytes.withUnsafeBytes { w.writeRaw($0) }
+        w.write(block: textEnds.map { Int32(bitPattern: $0) })
         w.write(UInt64(records.count))
-        for r in records {
-            w.write(r.seq); w.write(r.time); w.write(r.kind); w.write(UInt64(r.decision))
-            for id in [r.actor, r.workspace, r.action, r.resource, r.reason, r.before, r.after] { w.write(Int64(id)) }
+        var raw = [UInt8](repeating: 0, count: records.count * Self.recordBytes)
+        raw.withUnsafeMutableBytes { out in
+            for (i, r) in records.enumerated() {
+                let o = i * Self.recordBytes
+                out.storeBytes(of: r.seq.littleEndian, toByteOffset: o, as: UInt64.self)
+                out.storeBytes(of: r.time.littleEndian, toByteOffset: o + 8, as: Int64.self)
+                out[o + 16] = UInt8(AuditKind.cases.firstIndex(of: r.kind)!)
+                out[o + 17] = r.decision
+                for (j, v) in [r.actor, r.workspace, r.action, r.resource, r.reason, r.before, r.after].enumerated() {
+                    out.storeBytes(of: v.littleEndian, toByteOffset: o + 20 + 4 * j, as: Int32.self)
+                }
+            }
+        }
+        raw.withUnsafeBytes { w.writeRaw($0) }
+        for index in [byActor, byWorkspace, byAction, byResource] {
+            w.write(UInt64(index.count))
+            for key in index.keys.sorted() {
+                w.write(Int64(key))
+                w.write(block: index[key]!)
+            }
+        }
+        w.write(UInt64(byDecision.count))
+        for key in byDecision.keys.sorted() {
+            w.write(UInt64(key))
+            w.write(block: byDecision[key]!)
         }
         w.write(definitions, key: { $0.write($1) }, value: { $0.write($1) })
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         strings = try r.readStrings()
-        texts = try r.readStrings()
         stringIDs.reserveCapacity(strings.count)
         for (i, s) in strings.enumerated() { stringIDs[s] = Int32(i) }
-        let count = try r.readUInt64()
-        records.reserveCapacity(Int(min(count, 1 << 26)))
-        func id(_ r: inout BinaryReader, _ table: Int) throws(PayloadDecodingError) -> Int32 {
-            let v = try r.readInt64()
-            guard v >= -1, v < Int64(table) else { throw PayloadDecodingError("audit reference \(v) out of range") }
-            return Int32(v)
+        let textCount = try r.readUInt64()
+        textBytes = Array(try r.readRaw(Int(clamping: textCount)))
+        textEnds = try r.readInt32Block().map { UInt32(bitPattern: $0) }
+        guard textEnds.last.map({ Int($0) == textBytes.count }) ?? textBytes.isEmpty else { throw PayloadDecodingError("audit texts do not add up") }
+        let count = Int(clamping: try r.readUInt64())
+        let raw = try r.readRaw(count * Self.recordBytes)
+        let (names, free) = (Int32(strings.count), Int32(textEnds.count))
+        var valid = true
+        records = [Record](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count {
+                let o = i * Self.recordBytes
+                func id(_ j: Int) -> Int32 { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20 + 4 * j, as: Int32.self)) }
+                let kind = Int(raw[o + 16])
+                let record = Record(seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                                    time: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: Int64.self)),
+                                    kind: kind < AuditKind.cases.count ? AuditKind.cases[kind] : .authorization,
+                                    actor: id(0), workspace: id(1), action: id(2), resource: id(3), reason: id(4), before: id(5), after: id(6),
+                                    decision: min(raw[o + 17], 2))
+                valid = valid && kind < AuditKind.cases.count && (0..<names).contains(record.actor) && (0..<names).contains(record.workspace)
+                    && (0..<names).contains(record.action) && (0..<names).contains(record.resource) && (0..<free).contains(record.reason)
+                    && (-1..<free).contains(record.before) && (-1..<free).contains(record.after)
+                out.baseAddress!.advanced(by: i).initialize(to: record)
+                initialized = i + 1
+            }
         }
-        let (names, free) = (strings.count, texts.count)
-        for i in 0..<count {
-            let (seq, time, kind, decision) = (try r.readUInt64(), try r.readInt64(), try r.read(AuditKind.self), UInt8(min(try r.readUInt64(), 2)))
-            let record = Record(seq: seq, time: time, kind: kind, actor: try id(&r, names), workspace: try id(&r, names),
-                                action: try id(&r, names), resource: try id(&r, names), reason: try id(&r, free),
-                                before: try id(&r, free), after: try id(&r, free), decision: decision)
-            index(record, at: Int32(i))
-            records.append(record)
+        guard valid else { throw PayloadDecodingError("an audit record refers past its tables") }
+        func readIndex(_ r: inout BinaryReader) throws(PayloadDecodingError) -> [Int32: [Int32]] {
+            let keys = try r.readUInt64()
+            var index: [Int32: [Int32]] = [:]
+            index.reserveCapacity(Int(min(keys, 1 << 20)))
+            for _ in 0..<keys {
+                let key = Int32(truncatingIfNeeded: try r.readInt64())
+                let positions = try r.readInt32Block()
+                guard positions.allSatisfy({ $0 >= 0 && Int($0) < count }) else { throw PayloadDecodingError("an audit index points past the entries") }
+                index[key] = positions
+            }
+            return index
+        }
+        byActor = try readIndex(&r)
+        byWorkspace = try readIndex(&r)
+        byAction = try readIndex(&r)
+        byResource = try readIndex(&r)
+        let decisions = try r.readUInt64()
+        for _ in 0..<decisions {
+            let key = UInt8(truncatingIfNeeded: try r.readUInt64())
+            byDecision[key] = try r.readInt32Block()
         }
         definitions = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() },
                                     value: { (r) throws(PayloadDecodingError) in try r.readString() })
@@ -201,8 +264,10 @@ public struct AuditState: Sendable, BinaryCodable {
 }
 
 extension AuditState: Equatable {
-    /// Equal trails: the same entries and the same pending definitions (indexes are derived from the entries).
+    /// Equal trails: the same entries, pending definitions and indexes.
     public static func == (a: AuditState, b: AuditState) -> Bool {
-        a.strings == b.strings && a.texts == b.texts && a.records == b.records && a.definitions == b.definitions
+        a.strings == b.strings && a.textBytes == b.textBytes && a.textEnds == b.textEnds && a.records == b.records
+            && a.definitions == b.definitions && a.byActor == b.byActor && a.byWorkspace == b.byWorkspace && a.byAction == b.byAction
+            && a.byResource == b.byResource && a.byDecision == b.byDecision
     }
 }

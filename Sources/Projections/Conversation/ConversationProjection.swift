@@ -202,9 +202,35 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
         threads.values.filter { $0.workspace == workspace }.sorted { ($0.lastActivityNanoseconds, $0.id) > ($1.lastActivityNanoseconds, $1.id) }
     }
 
+    // Messages are encoded as fixed-size blocks (seq, kind, label index into a table of the few distinct labels):
+    // they are most of the state, and a checkpoint must load at memory speed.
+    private static let messageBytes = 13
+
     public func encode(to w: inout BinaryWriter) {
         w.write(threads, key: { $0.write($1) }, value: { $0.write($1) })
-        w.write(messages, key: { $0.write($1) }, value: { w, refs in w.write(refs) { $0.write($1) } })
+        var labels: [String: Int32] = [:]
+        var table: [String] = []
+        for refs in messages.values { for label in refs.lazy.compactMap(\.label) where labels[label] == nil {
+            labels[label] = Int32(table.count)
+            table.append(label)
+        } }
+        w.write(table)
+        w.write(UInt64(messages.count))
+        for thread in messages.keys.sorted() {
+            let refs = messages[thread]!
+            w.write(thread)
+            w.write(UInt64(refs.count))
+            var raw = [UInt8](repeating: 0, count: refs.count * Self.messageBytes)
+            raw.withUnsafeMutableBytes { out in
+                for (i, m) in refs.enumerated() {
+                    let o = i * Self.messageBytes
+                    out.storeBytes(of: m.seq.littleEndian, toByteOffset: o, as: UInt64.self)
+                    out[o + 8] = UInt8(MessageKind.cases.firstIndex(of: m.kind)!)
+                    out.storeBytes(of: (m.label.flatMap { labels[$0] } ?? -1).littleEndian, toByteOffset: o + 9, as: Int32.self)
+                }
+            }
+            raw.withUnsafeBytes { w.writeRaw($0) }
+        }
         w.write(UInt64(runs.count))
         for id in runs.keys.sorted(by: uuidPrecedes) { w.write(runs[id]!) }
     }
@@ -212,7 +238,30 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         let string = { (r: inout BinaryReader) throws(PayloadDecodingError) -> String in try r.readString() }
         threads = try r.readMap(key: string, value: { (r) throws(PayloadDecodingError) in try r.read() })
-        messages = try r.readMap(key: string, value: { (r) throws(PayloadDecodingError) in try r.readArray { (r) throws(PayloadDecodingError) in try r.read() } })
+        let table = try r.readStrings()
+        let threadCount = try r.readUInt64()
+        messages.reserveCapacity(Int(min(threadCount, 1 << 24)))
+        for _ in 0..<threadCount {
+            let thread = try r.readString()
+            let count = Int(clamping: try r.readUInt64())
+            let raw = try r.readRaw(count * Self.messageBytes)
+            var valid = true
+            let refs = [MessageRef](unsafeUninitializedCapacity: count) { out, initialized in
+                for i in 0..<count {
+                    let o = i * Self.messageBytes
+                    let kind = Int(raw[o + 8])
+                    let label = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 9, as: Int32.self)))
+                    valid = valid && kind < MessageKind.cases.count && label < table.count && label >= -1
+                    out.baseAddress!.advanced(by: i).initialize(to: MessageRef(
+                        seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                        kind: MessageKind.cases[min(kind, MessageKind.cases.count - 1)],
+                        label: label >= 0 && label < table.count ? table[label] : nil))
+                    initialized = i + 1
+                }
+            }
+            guard valid else { throw PayloadDecodingError("a message of thread \(thread) refers past its tables") }
+            messages[thread] = refs
+        }
         let count = try r.readUInt64()
         runs.reserveCapacity(Int(min(count, 1 << 20)))
         for _ in 0..<count {

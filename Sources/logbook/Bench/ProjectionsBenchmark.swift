@@ -54,7 +54,7 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         clock = Stopwatch()
         try await runner.checkpoint()
         let checkpointSeconds = clock.lap()
-        let checkpointBytes = StandardProjections.all.compactMap { try? store.checkpoint(named: "projection/\($0.name)")?.state.count }.reduce(0, +)
+        let checkpointBytes = StandardProjections.all.compactMap { try? store.withCheckpoint(named: "projection/\($0.name)") { $1.count } }.reduce(0, +)
         print("checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state")
         var startups: [Double] = []
         for _ in 0..<5 {
@@ -65,6 +65,16 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
             guard folded == 0, fresh.position == store.lastSeq else { throw Failure("start-up from the checkpoint folded \(folded) events") }
         }
         startups.sort()
+        // Where start-up goes: reading each checkpoint, and decoding its state.
+        for projection in StandardProjections.all {
+            clock = Stopwatch()
+            let size = try store.withCheckpoint(named: "projection/\(projection.name)") { _, state in
+                try projection.decodeForBenchmark(state)
+                return state.count
+            }
+            guard let size else { continue }
+            print("  \(projection.name): \(f(Double(size) / 1e6, 1)) MB, loaded in \(f(clock.lap() * 1000, 1)) ms")
+        }
         print("start-up from checkpoint: median \(f(startups[2], 1)) ms, max \(f(startups[4], 1)) ms (5 runs)")
 
         // Audit queries.
@@ -164,4 +174,13 @@ private func procStatus(_ field: String) -> Int {
           let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
           let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kb * 1024
+}
+
+extension Projection {
+    /// Decodes a checkpoint's state and drops it (for timing).
+    static func decodeForBenchmark(_ raw: UnsafeRawBufferPointer) throws {
+        var r = BinaryReader(raw)
+        _ = try r.readUInt64()
+        _ = try State(from: &r)
+    }
 }
