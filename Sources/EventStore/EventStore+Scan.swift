@@ -27,6 +27,17 @@ public struct EventView {
         self.scanner = scanner
     }
 
+    /// The log's number for the event's type name: small, dense, stable within this log (never across logs).
+    /// Lets a reader that sees millions of events key tables by number instead of hashing names.
+    public var typeID: UInt32 { decoded.envelope.typeSymbol }
+    /// The log's numbers for the actor and workspace names (same space as `typeID`), nil when absent.
+    public var actorID: UInt32? { decoded.envelope.actorSymbol }
+    public var workspaceID: UInt32? { decoded.envelope.workspaceSymbol }
+    /// The log's number for the event's stream: dense, stable within this log.
+    public var streamNumber: UInt64 { decoded.envelope.streamNumber }
+    /// The name behind a `typeID`, `actorID` or `workspaceID`.
+    public func name(_ id: UInt32) throws(EventStoreError) -> String { try scanner.symbol(id) }
+
     /// The event's type name (cached: no decoding, no allocation).
     public func type() throws(EventStoreError) -> String { try scanner.symbol(decoded.envelope.typeSymbol) }
     /// The event's stream (cached).

@@ -25,6 +25,8 @@ public final class ProjectionRunner: Sendable {
     private let slotsByType: [String: [Int]]
     private let checkpointEveryEvents: UInt64
     private let progress = Mutex(Progress())
+    /// The log's type, actor, workspace and stream numbers resolved once each, in dense tables (used under `lock`).
+    private let names = NameTables()
     /// Guards every slot's state: held while folding a slice of events, storing a checkpoint, or answering `read`.
     private let lock = NSLock()
     /// Events folded per hold of `lock` during catch-up: queries wait at most this long.
@@ -174,15 +176,20 @@ public final class ProjectionRunner: Sendable {
     // MARK: - Folding
 
     private func fold(_ view: EventView) throws {
-        let type = try view.type()
-        guard let interested = slotsByType[type] else {
-            if !EventCatalog.typeNames.contains(type) { progress.withLock { $0.skipped.unknownType += 1 } }
+        let names = names
+        let route = try names.route(view.typeID, view) { type in (slotsByType[type] ?? [], EventCatalog.typeNames.contains(type)) }
+        guard !route.slots.isEmpty else {
+            if !route.known { progress.withLock { $0.skipped.unknownType += 1 } }
             return
         }
-        let outcome = try view.withPayload { EventCatalog.decode(type: type, payload: $0) }
+        let outcome = try view.withPayload { EventCatalog.decode(type: route.type, payload: $0) }
         guard let event = count(outcome) else { return }
-        let context = try Self.context(view)
-        for i in interested { slots[i].apply(event, context) }
+        let context = EventContext(seq: view.seq.rawValue, stream: try names.stream(view.streamNumber, view), revision: view.revision.rawValue,
+                                   id: view.id, timeNanoseconds: view.timeNanoseconds,
+                                   actor: try view.actorID.map { (id) throws(EventStoreError) in try names.name(id, view) },
+                                   workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try names.name(id, view) },
+                                   correlationID: view.correlationID, causationID: view.causationID)
+        for i in route.slots { slots[i].apply(event, context) }
     }
 
     private func fold(_ e: RecordedEvent) {
@@ -215,4 +222,51 @@ public final class ProjectionRunner: Sendable {
 /// Logbook's read models, run together by the server and the CLI.
 public enum StandardProjections {
     public static let all: [any Projection.Type] = [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self]
+}
+
+/// Names by the log's dense numbers (`EventView.typeID`, `streamNumber`), so folding millions of events neither hashes
+/// names nor takes the store's cache lock per event. Invariant: used only under the runner's lock.
+final class NameTables: @unchecked Sendable {
+    struct Route {
+        let type: String
+        let slots: [Int]
+        let known: Bool
+    }
+
+    private var routes: [Route?] = []
+    private var symbols: [String?] = []
+    private var streams: [StreamID?] = []
+
+    func route(_ id: UInt32, _ view: EventView, _ make: (String) -> ([Int], Bool)) throws(EventStoreError) -> Route {
+        let i = Int(id)
+        if i < routes.count, let route = routes[i] { return route }
+        let type = try name(id, view)
+        let (slots, known) = make(type)
+        let route = Route(type: type, slots: slots, known: known)
+        if i >= routes.count { routes.append(contentsOf: repeatElement(nil, count: i - routes.count + 1)) }
+        routes[i] = route
+        return route
+    }
+
+    func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
+        let i = Int(id)
+        if i < symbols.count, let name = symbols[i] { return name }
+        let name = try view.name(id)
+        if i < 1 << 24 {
+            if i >= symbols.count { symbols.append(contentsOf: repeatElement(nil, count: i - symbols.count + 1)) }
+            symbols[i] = name
+        }
+        return name
+    }
+
+    func stream(_ number: UInt64, _ view: EventView) throws(EventStoreError) -> StreamID {
+        let i = Int(number)
+        if i < streams.count, let stream = streams[i] { return stream }
+        let stream = try view.stream()
+        if i < 1 << 24 {
+            if i >= streams.count { streams.append(contentsOf: repeatElement(nil, count: max(i - streams.count + 1, streams.count))) }
+            streams[i] = stream
+        }
+        return stream
+    }
 }
