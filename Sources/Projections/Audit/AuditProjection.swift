@@ -47,14 +47,14 @@ public enum AuditProjection: Projection {
             s.add(c, .authorization, actor: e.subject, workspace: e.workspace, action: e.action, resource: e.resource,
                   decision: e.decision, reason: e.reason)
         case .toolCalled(let e):
-            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.call", resource: "tool:\(e.server)/\(e.tool)",
-                  reason: "called with \(e.arguments)")
+            let reason = s.text("called with ", e.arguments)
+            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.call", resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
         case .toolResult(let e):
-            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.result", resource: "tool:\(e.server)/\(e.tool)",
-                  reason: e.isError ? "error after \(e.latencyMilliseconds) ms" : "ok after \(e.latencyMilliseconds) ms")
+            let reason = s.text(e.isError ? "error after " : "ok after ", String(e.latencyMilliseconds), " ms")
+            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.result", resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
         case .llmResponse(let e):
-            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)",
-                  reason: "\(e.finishReason), \(e.inputTokens) in / \(e.outputTokens) out tokens")
+            let reason = s.text(e.finishReason, ", ", String(e.inputTokens), " in / ", String(e.outputTokens), " out tokens")
+            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)", reasonText: reason)
         case .llmFailed(let e):
             s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)", reason: "failed: \(e.error)")
         case .modelRegistered(let e): s.configure(c, actor, workspace, "model.register", "model:\(e.model.name)", json(e.model))
@@ -103,12 +103,12 @@ public struct AuditState: Sendable, BinaryCodable {
     private(set) var records: [Record] = []
     /// The current definition (JSON) of each configured resource, for the next change's `before`.
     private var definitions: [String: String] = [:]
-    // Indexes: string id → positions in `records`, ascending.
-    var byActor: [Int32: [Int32]] = [:]
-    var byWorkspace: [Int32: [Int32]] = [:]
-    var byAction: [Int32: [Int32]] = [:]
-    var byResource: [Int32: [Int32]] = [:]
-    var byDecision: [UInt8: [Int32]] = [:]
+    // Indexes: name number (or decision 0/1/2) → positions in `records`, ascending.
+    var byActor = NameIndex()
+    var byWorkspace = NameIndex()
+    var byAction = NameIndex()
+    var byResource = NameIndex()
+    var byDecision = NameIndex()
 
     public init() {}
 
@@ -126,16 +126,29 @@ public struct AuditState: Sendable, BinaryCodable {
 
     mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
                       decision: Decision? = nil, reason: String, before: String? = nil, after: String? = nil) {
+        add(c, kind, actor: actor, workspace: workspace, action: action, resource: resource, decision: decision, reasonText: text(reason),
+            before: before, after: after)
+    }
+
+    /// `reasonText` was already stored with `text(…)`: built from parts without an intermediate string.
+    mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
+                      decision: Decision? = nil, reasonText: Int32, before: String? = nil, after: String? = nil) {
         let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: intern(actor), workspace: intern(workspace),
-                            action: intern(action), resource: intern(resource), reason: text(reason),
+                            action: intern(action), resource: intern(resource), reason: reasonText,
                             before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
                             decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
         index(record, at: Int32(records.count))
         records.append(record)
     }
 
-    private mutating func text(_ s: String) -> Int32 {
-        textBytes.append(contentsOf: s.utf8)
+    /// Stores the concatenation of the parts as one text; returns its number.
+    mutating func text(_ a: String, _ b: String = "", _ c: String = "", _ d: String = "", _ e: String = "", _ f: String = "") -> Int32 {
+        textBytes.append(contentsOf: a.utf8)
+        if !b.isEmpty { textBytes.append(contentsOf: b.utf8) }
+        if !c.isEmpty { textBytes.append(contentsOf: c.utf8) }
+        if !d.isEmpty { textBytes.append(contentsOf: d.utf8) }
+        if !e.isEmpty { textBytes.append(contentsOf: e.utf8) }
+        if !f.isEmpty { textBytes.append(contentsOf: f.utf8) }
         textEnds.append(UInt32(textBytes.count))
         return Int32(textEnds.count - 1)
     }
@@ -153,11 +166,11 @@ public struct AuditState: Sendable, BinaryCodable {
     }
 
     private mutating func index(_ r: Record, at position: Int32) {
-        byActor[r.actor, default: []].append(position)
-        byWorkspace[r.workspace, default: []].append(position)
-        byAction[r.action, default: []].append(position)
-        byResource[r.resource, default: []].append(position)
-        byDecision[r.decision, default: []].append(position)
+        byActor.append(position, to: r.actor)
+        byWorkspace.append(position, to: r.workspace)
+        byAction.append(position, to: r.action)
+        byResource.append(position, to: r.resource)
+        byDecision.append(position, to: Int32(r.decision))
     }
 
     func entry(at position: Int) -> AuditEntry {
@@ -192,17 +205,13 @@ public struct AuditState: Sendable, BinaryCodable {
             }
         }
         raw.withUnsafeBytes { w.writeRaw($0) }
-        for index in [byActor, byWorkspace, byAction, byResource] {
-            w.write(UInt64(index.count))
-            for key in index.keys.sorted() {
-                w.write(Int64(key))
-                w.write(block: index[key]!)
+        for index in [byActor, byWorkspace, byAction, byResource, byDecision] {
+            let ids = index.ids
+            w.write(UInt64(ids.count))
+            for id in ids {
+                w.write(Int64(id))
+                w.write(block: index[id])
             }
-        }
-        w.write(UInt64(byDecision.count))
-        for key in byDecision.keys.sorted() {
-            w.write(UInt64(key))
-            w.write(block: byDecision[key]!)
         }
         w.write(definitions, key: { $0.write($1) }, value: { $0.write($1) })
     }
@@ -237,27 +246,24 @@ public struct AuditState: Sendable, BinaryCodable {
             }
         }
         guard valid else { throw PayloadDecodingError("an audit record refers past its tables") }
-        func readIndex(_ r: inout BinaryReader) throws(PayloadDecodingError) -> [Int32: [Int32]] {
+        func readIndex(_ r: inout BinaryReader, keys limit: Int32) throws(PayloadDecodingError) -> NameIndex {
             let keys = try r.readUInt64()
-            var index: [Int32: [Int32]] = [:]
-            index.reserveCapacity(Int(min(keys, 1 << 20)))
+            var index = NameIndex()
             for _ in 0..<keys {
-                let key = Int32(truncatingIfNeeded: try r.readInt64())
+                let key = try r.readInt64()
+                guard key >= 0, key < Int64(limit) else { throw PayloadDecodingError("an audit index names \(key), past its table") }
                 let positions = try r.readInt32Block()
                 guard positions.allSatisfy({ $0 >= 0 && Int($0) < count }) else { throw PayloadDecodingError("an audit index points past the entries") }
-                index[key] = positions
+                guard zip(positions, positions.dropFirst()).allSatisfy({ $0 < $1 }) else { throw PayloadDecodingError("an audit index is out of order") }
+                index.set(positions, for: Int32(key))
             }
             return index
         }
-        byActor = try readIndex(&r)
-        byWorkspace = try readIndex(&r)
-        byAction = try readIndex(&r)
-        byResource = try readIndex(&r)
-        let decisions = try r.readUInt64()
-        for _ in 0..<decisions {
-            let key = UInt8(truncatingIfNeeded: try r.readUInt64())
-            byDecision[key] = try r.readInt32Block()
-        }
+        byActor = try readIndex(&r, keys: names)
+        byWorkspace = try readIndex(&r, keys: names)
+        byAction = try readIndex(&r, keys: names)
+        byResource = try readIndex(&r, keys: names)
+        byDecision = try readIndex(&r, keys: 3)
         definitions = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() },
                                     value: { (r) throws(PayloadDecodingError) in try r.readString() })
     }

@@ -38,21 +38,24 @@ extension AuditState {
         let limit = min(max(q.limit, 1), 1000)
         // Candidate positions: the shortest index list among the equality filters, else every entry.
         var lists: [[Int32]] = []
-        func use(_ value: String?, _ index: [Int32: [Int32]]) -> Bool {
+        func use(_ value: String?, _ index: NameIndex) -> Bool {
             guard let value else { return true }
-            guard let id = id(of: value), let list = index[id] else { return false }
+            guard let id = id(of: value) else { return false }
+            let list = index[id]
+            guard !list.isEmpty else { return false }
             lists.append(list)
             return true
         }
         guard use(q.actor, byActor), use(q.workspace, byWorkspace), use(q.action, byAction) else { return AuditPage(entries: [], nextCursor: nil) }
         if let decision = q.decision {
-            guard let list = byDecision[decision == .allow ? 1 : 2] else { return AuditPage(entries: [], nextCursor: nil) }
+            let list = byDecision[decision == .allow ? 1 : 2]
+            guard !list.isEmpty else { return AuditPage(entries: [], nextCursor: nil) }
             lists.append(list)
         }
         if let prefix = q.resourcePrefix, lists.isEmpty {
             // Only the resource prefix narrows it: merge the lists of the resources that match.
-            let ids = byResource.keys.filter { strings[Int($0)].hasPrefix(prefix) }
-            lists.append(ids.flatMap { byResource[$0]! }.sorted())
+            let ids = byResource.ids.filter { strings[Int($0)].hasPrefix(prefix) }
+            lists.append(ids.flatMap { byResource[$0] }.sorted())
         }
         let candidates: Candidates = lists.min(by: { $0.count < $1.count }).map(Candidates.list) ?? .all(records.count)
         var (lower, upper) = (0, candidates.count)  // candidate indexes, half-open

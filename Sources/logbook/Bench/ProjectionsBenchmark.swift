@@ -49,6 +49,13 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         print("rebuild of all projections (registry, conversations, audit, usage): \(f(rebuildSeconds, 2)) s, \(f(rate)) events/s (\(f(Double(total) / rebuildCPU)) events per CPU-s)")
         print("resident memory after rebuild: \(f(Double(residentBytes()) / 1e6, 1)) MB (peak \(f(Double(peakResidentBytes()) / 1e6, 1)) MB)")
         if runner.skipped != ProjectionRunner.Skipped() { print("skipped events: \(runner.skipped)") }
+        // Each projection alone: where the rebuild time goes.
+        for projection in StandardProjections.all {
+            let alone = ProjectionRunner(store: store, projections: [projection], checkpointEveryEvents: .max)
+            clock = Stopwatch()
+            try await alone.rebuild()
+            print("  \(projection.name) alone: \(f(clock.lap(), 2)) s")
+        }
 
         // Checkpoint, then start a new runner from it.
         clock = Stopwatch()
