@@ -70,10 +70,9 @@ import Testing
 
     private func expectJSONRoundTrip(_ event: DomainEvent) throws {
         func check<P: EventPayload>(_ p: P) throws {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            let json = try encoder.encode(p)
+            let json = try event.json()
             #expect(try JSONDecoder().decode(P.self, from: json) == p, "JSON round trip of \(P.typeName)")
+            #expect(event.typeName == P.typeName)
         }
         switch event {
         case .threadStarted(let e): try check(e)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventStore
+import Events
 import Foundation
 
 struct EventsCommand: AsyncParsableCommand {
@@ -46,8 +47,9 @@ struct EventsCommand: AsyncParsableCommand {
     static func text(_ e: RecordedEvent) -> String {
         let time = ISO8601DateFormatter.withFractions.string(from: e.time)
         let who = [e.metadata.actor, e.metadata.workspace.map { "@\($0)" }].compactMap { $0 }.joined()
-        var preview = String(decoding: e.payload.prefix(120), as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
-        if e.payload.count > 120 { preview += "…" }
+        let text = EventJSON.embeddablePayload(e).map { String($0) } ?? "(\(e.payload.count) bytes of binary)"
+        var preview = String(text.prefix(120)).replacingOccurrences(of: "\n", with: " ")
+        if text.count > 120 { preview += "…" }
         return "\(e.seq)\t\(time)\t\(e.stream)#\(e.revision)\t\(e.type)\t\(who.isEmpty ? "-" : who)\t\(preview)"
     }
 }
@@ -79,7 +81,7 @@ enum EventJSON {
     }
 
     static func line(_ e: RecordedEvent) throws -> String {
-        let embedded = embeddablePayload(e.payload)
+        let embedded = embeddablePayload(e)
         let line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
                         time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
                         workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
@@ -96,8 +98,15 @@ enum EventJSON {
         return text
     }
 
-    /// The payload as one line of JSON text, or nil when it is not JSON.
-    private static func embeddablePayload(_ payload: Data) -> String? {
+    /// The payload as one line of JSON: a domain event's own JSON form, a JSON payload as stored, or nil otherwise.
+    static func embeddablePayload(_ e: RecordedEvent) -> String? {
+        if case .event(let domain) = EventCatalog.decode(e), let json = try? domain.json() {
+            return String(decoding: json, as: UTF8.self)
+        }
+        return embeddableJSON(e.payload)
+    }
+
+    private static func embeddableJSON(_ payload: Data) -> String? {
         guard let object = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]) else { return nil }
         if !payload.contains(UInt8(ascii: "\n")) && !payload.contains(UInt8(ascii: "\r")) { return String(decoding: payload, as: UTF8.self) }
         guard let compact = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else { return nil }
