@@ -158,7 +158,13 @@ public final class ProjectionRunner: Sendable {
         if let streams {
             var events: [RecordedEvent] = []
             for stream in streams {
-                events += try store.read(stream: stream, maxCount: Int.max).prefix { $0.seq <= seq }
+                var revision: StreamRevision = 1
+                while true {
+                    let page = try store.read(stream: stream, from: revision, maxCount: 4096)
+                    events += page.prefix { $0.seq <= seq }
+                    guard let last = page.last, last.seq <= seq, page.count == 4096 else { break }
+                    revision = StreamRevision(last.revision.rawValue + 1)
+                }
             }
             P.fold(events.sorted { $0.seq < $1.seq }, into: &state)
             return state
