@@ -239,40 +239,39 @@ final class NameTables: @unchecked Sendable {
         let known: Bool
     }
 
-    private var routes: [Route?] = []
-    private var symbols: [String?] = []
-    private var streams: [StreamID?] = []
+    private var routes = DenseTable<Route>()
+    private var symbols = DenseTable<String>()
+    private var streams = DenseTable<StreamID>()
 
     func route(_ id: UInt32, _ view: EventView, _ make: (String) -> ([Int], Bool)) throws(EventStoreError) -> Route {
-        let i = Int(id)
-        if i < routes.count, let route = routes[i] { return route }
-        let type = try name(id, view)
-        let (slots, known) = make(type)
-        let route = Route(type: type, slots: slots, known: known)
-        if i >= routes.count { routes.append(contentsOf: repeatElement(nil, count: i - routes.count + 1)) }
-        routes[i] = route
-        return route
+        try routes.value(Int(id)) { () throws(EventStoreError) in
+            let type = try name(id, view)
+            let (slots, known) = make(type)
+            return Route(type: type, slots: slots, known: known)
+        }
     }
 
     func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
-        let i = Int(id)
-        if i < symbols.count, let name = symbols[i] { return name }
-        let name = try view.name(id)
-        if i < 1 << 24 {
-            if i >= symbols.count { symbols.append(contentsOf: repeatElement(nil, count: i - symbols.count + 1)) }
-            symbols[i] = name
-        }
-        return name
+        try symbols.value(Int(id)) { () throws(EventStoreError) in try view.name(id) }
     }
 
     func stream(_ number: UInt64, _ view: EventView) throws(EventStoreError) -> StreamID {
-        let i = Int(number)
-        if i < streams.count, let stream = streams[i] { return stream }
-        let stream = try view.stream()
-        if i < 1 << 24 {
-            if i >= streams.count { streams.append(contentsOf: repeatElement(nil, count: max(i - streams.count + 1, streams.count))) }
-            streams[i] = stream
+        try streams.value(Int(clamping: number)) { () throws(EventStoreError) in try view.stream() }
+    }
+}
+
+/// Values by small dense numbers, filled on first use. Numbers past a bound are looked up each time.
+struct DenseTable<Value> {
+    private var values: [Value?] = []
+    private static var bound: Int { 1 << 24 }
+
+    mutating func value(_ i: Int, _ make: () throws(EventStoreError) -> Value) throws(EventStoreError) -> Value {
+        if i < values.count, let value = values[i] { return value }
+        let value = try make()
+        if i < Self.bound {
+            if i >= values.count { values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count))) }
+            values[i] = value
         }
-        return stream
+        return value
     }
 }
