@@ -49,8 +49,8 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         print("rebuild of all projections (registry, conversations, audit, usage): \(f(rebuildSeconds, 2)) s, \(f(rate)) events/s (\(f(Double(total) / rebuildCPU)) events per CPU-s)")
         print("resident memory after rebuild: \(f(Double(residentBytes()) / 1e6, 1)) MB (peak \(f(Double(peakResidentBytes()) / 1e6, 1)) MB)")
         if runner.skipped != ProjectionRunner.Skipped() { print("skipped events: \(runner.skipped)") }
-        // Each projection alone: where the rebuild time goes.
-        for projection in StandardProjections.all {
+        // Each projection alone, and decoding alone: where the rebuild time goes.
+        for projection in StandardProjections.all + [DecodeOnly.self] {
             let alone = ProjectionRunner(store: store, projections: [projection], checkpointEveryEvents: .max)
             clock = Stopwatch()
             try await alone.rebuild()
@@ -190,4 +190,17 @@ extension Projection {
         _ = try r.readUInt64()
         _ = try State(from: &r)
     }
+}
+
+/// Decodes every domain event and folds nothing: the decoding share of a rebuild.
+enum DecodeOnly: Projection {
+    struct State: Sendable, Equatable, BinaryCodable {
+        init() {}
+        func encode(to w: inout BinaryWriter) {}
+        init(from r: inout BinaryReader) throws(PayloadDecodingError) {}
+    }
+    static let name = "decoding only"
+    static let eventTypes = EventCatalog.typeNames
+    static let initial = State()
+    static func apply(_ event: DomainEvent, context: EventContext, to state: inout State) {}
 }
