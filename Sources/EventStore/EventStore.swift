@@ -92,8 +92,7 @@ public final class EventStore: Sendable {
             let trainedAt = dictionaryTrainedAt
             let points = Mutex(configuration.dictionaryTrainingPoints.sorted().filter { $0 > trainedAt })
             let trigger = Mutex<(@Sendable () -> Void)?>(nil)
-            writer = GroupCommitWriter(env: env, codec: codec, limits: limits, durability: configuration.durability,
-                                       clock: configuration.clock) { lastSeq in
+            writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock) { lastSeq in
                 head.advance(to: lastSeq)
                 let due = points.withLock { (remaining: inout [UInt64]) -> Bool in
                     guard let next = remaining.first, lastSeq >= next else { return false }

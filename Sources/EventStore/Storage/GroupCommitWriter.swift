@@ -5,10 +5,8 @@ import Synchronization
 /// The single writer of a log: a dedicated thread that drains every pending request into one LMDB transaction and
 /// one durable commit (group commit), then answers each caller.
 ///
-/// Durable mode opens LMDB with `MDB_NOMETASYNC`: a commit flushes its data pages (one `fdatasync`) and writes its meta
-/// page without flushing it. The next commit's flush, or an explicit sync when the queue runs dry, makes that meta page
-/// durable, and only then are the group's callers answered. So: one fsync per group, and nothing is acknowledged
-/// before it is on the device. Subscribers hear of events when they are acknowledged.
+/// In durable mode a commit returns once its pages and its meta page are on the device; only then are the group's
+/// callers answered and subscribers told.
 ///
 /// It runs on its own thread, not the cooperative pool, because a commit blocks in `fdatasync` for milliseconds.
 /// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
@@ -33,10 +31,6 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
-    /// A committed group whose meta page is not flushed yet, so whose callers wait (durable mode).
-    private var unsynced: Committed?
-    private let deferAcknowledgement: Bool
-
     /// A committed group and what to tell its callers.
     private struct Committed {
         let batch: [WriterRequest]
@@ -45,10 +39,9 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
     private static let symbolCacheCapacity = 65_536
 
-    init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, durability: Durability, clock: @escaping @Sendable () -> Int64,
+    init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
          onCommit: @escaping @Sendable (UInt64) -> Void) {
         self.env = env
-        self.deferAcknowledgement = durability == .durable
         self.codec = codec
         self.limits = limits
         self.clock = clock
@@ -94,30 +87,10 @@ final class GroupCommitWriter: @unchecked Sendable {
             wakeup.wait()
             let (batch, closing) = takeBatch()
             if !batch.isEmpty { process(batch) }
-            // Nothing queued: flush now rather than wait for a next commit that may not come.
-            if pending.withLock({ $0.requests.isEmpty }) { syncUnsynced() }
             if closing && batch.isEmpty { break }
             if !batch.isEmpty { wakeup.signal() }  // more may be queued behind the batch limit
         }
-        syncUnsynced()
         finished.signal()
-    }
-
-    /// Flushes the last commit's meta page and answers its callers.
-    private func syncUnsynced() {
-        guard let committed = unsynced else { return }
-        unsynced = nil
-        do {
-            let started = ContinuousClock.now
-            try env.sync()
-            let elapsed = ContinuousClock.now - started
-            metrics.withLock { $0.syncs += 1; $0.commitTime += elapsed }
-            acknowledge(committed)
-        } catch {
-            refuseWrites(after: error)
-            // Committed and visible, but perhaps not on the device: say so rather than claim durability.
-            failAll(committed.batch, EventStoreError(error.code, "the append was written but flushing it to the device failed (\(error.message)); it may be lost on power failure", systemCode: error.systemCode))
-        }
     }
 
     private func refuseWrites(after error: EventStoreError) {
@@ -163,17 +136,9 @@ final class GroupCommitWriter: @unchecked Sendable {
                     m.commitTime += committed - bodyDone
                 }
                 apply(outcome.1)
-                let done = Committed(batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil)
-                if deferAcknowledgement {
-                    // This commit's data flush also flushed the previous commit's meta page: that group is durable.
-                    if let previous = unsynced { acknowledge(previous) }
-                    unsynced = done
-                } else {
-                    acknowledge(done)
-                }
+                acknowledge(Committed(batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil))
                 return
             } catch let error where error.code == .mapFull {
-                syncUnsynced()
                 do {
                     if try env.grow() { continue }
                 } catch {
@@ -183,7 +148,6 @@ final class GroupCommitWriter: @unchecked Sendable {
                 failAll(batch, error)
                 return
             } catch {
-                syncUnsynced()
                 if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt { refuseWrites(after: error) }
                 failAll(batch, error)
                 return
@@ -225,8 +189,6 @@ final class GroupCommitWriter: @unchecked Sendable {
 public struct WriterStatistics: Sendable, Equatable {
     /// Transactions committed, requests and events in them.
     public var commits: UInt64 = 0
-    /// Flushes beyond the commits' own, when the queue ran dry (durable mode).
-    public var syncs: UInt64 = 0
     public var requests: UInt64 = 0
     public var events: UInt64 = 0
     public var largestCommitEvents = 0

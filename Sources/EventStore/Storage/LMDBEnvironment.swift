@@ -80,8 +80,10 @@ final class LMDBEnvironment: @unchecked Sendable {
             try check(mdb_env_set_maxreaders(env, UInt32(limits.maxReaders)), "configuring", path: directory)
             try check(mdb_env_set_mapsize(env, limits.initialMapSizeBytes), "configuring", path: directory)
             var flags = UInt32(MDB_NOTLS)
-            // Durable: one flush per commit (data pages); the writer flushes meta pages before acknowledging.
-            flags |= UInt32(durability == .relaxed ? MDB_NOSYNC : MDB_NOMETASYNC)
+            // Durable: LMDB's default commit (flush the data pages, then write the meta page synchronously), so a
+            // commit that returned is on the device. (MDB_NOMETASYNC with deferred acknowledgements measured no faster:
+            // it saves a flush per group but cuts the groups to two thirds.)
+            if durability == .relaxed { flags |= UInt32(MDB_NOSYNC) }
             if readOnly { flags |= UInt32(MDB_RDONLY) }
             try check(mdb_env_open(env, directory, flags, 0o644), "opening", path: directory)
             self.dbs = try Self.openDatabases(env, path: directory, create: !readOnly)
@@ -186,11 +188,6 @@ final class LMDBEnvironment: @unchecked Sendable {
             try check(mdb_txn_commit(txn), "committing", path: path)
             return result
         }
-    }
-
-    /// Flushes everything committed so far to the device.
-    func sync() throws(EventStoreError) {
-        try check(mdb_env_sync(env, 1), "flushing to the device", path: path)
     }
 
     /// The current map size in bytes.
