@@ -12,7 +12,8 @@ import Synchronization
 /// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
 /// (map full at its maximum, disk full, I/O error) fails the whole group and leaves the log as it was.
 final class GroupCommitWriter: @unchecked Sendable {
-    // Invariant: `pending` is guarded by its mutex; everything else below `state` is touched by the writer thread only.
+    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher` and `symbolCache` are touched by the
+    // writer thread only.
     private struct Pending {
         var requests: [WriterRequest] = []
         var queuedEvents = 0
@@ -31,13 +32,14 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
+    private static let symbolCacheCapacity = 65_536
+
     /// A committed group and what to tell its callers.
     private struct Committed {
         let batch: [WriterRequest]
         let results: [BatchWriter.Outcome]
         let lastSeq: UInt64?
     }
-    private static let symbolCacheCapacity = 65_536
 
     init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
          onCommit: @escaping @Sendable (UInt64) -> Void) {
