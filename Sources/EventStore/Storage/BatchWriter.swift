@@ -26,6 +26,8 @@ struct BatchWriter {
     private var lastTime: Int64
     private var totals: Totals
     private var heads: [StreamID: StreamHead] = [:]
+    /// The largest event id in the index: a new id above it cannot be a duplicate, so needs no lookup.
+    private var largestID: [UInt8]?
     /// Reused for every record header of the batch.
     private var scratch = ByteWriter(capacity: 128)
     private var idsInBatch: [UUID: UInt64] = [:]
@@ -56,6 +58,7 @@ struct BatchWriter {
             lastTime = 0
         }
         totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
+        largestID = try txn.withCursor(txn.dbs.eventIDs) { (c) throws(EventStoreError) in try c.get(MDB_LAST).map { Array($0.key) } }
     }
 
     mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
@@ -144,7 +147,11 @@ struct BatchWriter {
                 try txn.put(dbs.streamIndex, stream.number.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
                             flags: MDB_APPENDDUP)
             }
-            try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try putEventID(k, seq: key) }
+            try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in
+                try putEventID(k, seq: key)
+                if let largest = largestID, !largest.lexicographicallyPrecedes(k) { return }
+                largestID = Array(k)
+            }
         }
         lastSeq = seq
         lastHash = hash
@@ -196,7 +203,9 @@ struct BatchWriter {
     private func seqOfEventID(_ id: UUID) throws(EventStoreError) -> UInt64? {
         if let seq = idsInBatch[id] { return seq }
         return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in
-            try txn.get(dbs.eventIDs, k).map { $0.loadBigEndianUInt64() }
+            // Ids from `EventID.make()` grow: most new ids sort after every indexed one and cannot be there.
+            if let largest = largestID, largest.lexicographicallyPrecedes(k) { return nil }
+            return try txn.get(dbs.eventIDs, k).map { $0.loadBigEndianUInt64() }
         }
     }
 
