@@ -70,6 +70,7 @@ import Testing
         let report = try store.verify()
         #expect(report.isIntact, "\(report.firstFailure?.description ?? "")")
         #expect(report.checkedEvents == UInt64(model.events.count))
+        #expect(report.indexesChecked, "a quiet log gets the whole-log checks too")
     }
 
     @Test func concurrentAppendersNeverLoseOrDuplicateAnEvent() async throws {

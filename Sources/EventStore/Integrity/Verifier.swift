@@ -14,6 +14,10 @@ public struct VerificationReport: Sendable, Equatable {
         public var description: String { seq.map { "event \($0): \(reason)" } ?? reason }
     }
 
+    /// Whether the whole-log checks (index sizes, stream heads) ran: only over the whole log, and not when it kept
+    /// growing under a live writer.
+    public var indexesChecked = false
+
     public var isIntact: Bool { firstFailure == nil }
 }
 
@@ -22,31 +26,48 @@ extension EventStore {
     /// hash chain link, payload decompresses, stream index and event id index point back to it, stream revisions
     /// contiguous. Over the whole log it also checks that stream heads and index sizes match the events.
     ///
-    /// Reads in short transactions, so the writer is never held up.
+    /// Reads in short transactions, so the writer — in this process or another — is never held up. When the log grows
+    /// during the walk, the walk follows it, and the whole-log checks run against a snapshot whose end it reached
+    /// (after a few tries on a log that keeps growing, they are skipped: `indexesChecked` says so).
     /// - Parameter progress: called now and then with (checked up to, last seq).
     /// - Complexity: O(N log N).
     public func verify(from: Seq = 1, through: Seq? = nil, progress: ((Seq, Seq) -> Void)? = nil) throws(EventStoreError) -> VerificationReport {
         let last = try env.read { (txn) throws(EventStoreError) in try Self.lastSeq(txn) }
-        let end = min(through?.rawValue ?? last, last)
+        var end = min(through?.rawValue ?? last, last)
         let start = max(from.rawValue, 1)
         var state = VerifyState(expectedSeq: start, wholeLog: start == 1 && end == last)
         if start > 1 {
             guard let previous = try env.read({ (txn) throws(EventStoreError) in try txn.get(txn.dbs.events, start - 1).flatMap(RecordCodec.storedHash) }) else {
-                return VerificationReport(checkedEvents: 0, firstFailure: .init(seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"))
+                return VerificationReport(checkedEvents: 0, firstFailure: .init(seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"), indexesChecked: false)
             }
             state.previousHash = previous
         }
         let hasher = SHA256Hasher()
-        while state.expectedSeq <= end, state.failure == nil {
-            try env.read { (txn) throws(EventStoreError) in
-                try verifyChunk(txn, through: end, state: &state, hasher: hasher)
+        func walk() throws(EventStoreError) {
+            while state.expectedSeq <= end, state.failure == nil {
+                try env.read { (txn) throws(EventStoreError) in
+                    try verifyChunk(txn, through: end, state: &state, hasher: hasher)
+                }
+                progress?(Seq(state.expectedSeq - 1), Seq(end))
             }
-            progress?(Seq(state.expectedSeq - 1), Seq(end))
         }
-        if state.failure == nil, state.wholeLog {
-            state.failure = try env.read { (txn) throws(EventStoreError) in try verifyHeads(txn, state: state, events: end) }
+        try walk()
+        var indexesChecked = false
+        // Index sizes and stream heads must be compared in a snapshot that holds exactly the walked events.
+        for _ in 0..<5 where state.failure == nil && state.wholeLog && !indexesChecked {
+            let grown: UInt64? = try env.read { (txn) throws(EventStoreError) in
+                let now = try Self.lastSeq(txn)
+                guard now == end else { return now }
+                state.failure = try verifyHeads(txn, state: state, events: end)
+                indexesChecked = true
+                return nil
+            }
+            if let grown {
+                end = grown
+                try walk()
+            }
         }
-        return VerificationReport(checkedEvents: state.checked, firstFailure: state.failure)
+        return VerificationReport(checkedEvents: state.checked, firstFailure: state.failure, indexesChecked: indexesChecked)
     }
 
     private func verifyChunk(_ txn: LMDBTransaction, through end: UInt64, state: inout VerifyState, hasher: SHA256Hasher) throws(EventStoreError) {
