@@ -1,5 +1,7 @@
 // Appends under load and prints one line per acknowledged append, until killed.
 // The crash tests SIGKILL it at a random moment, reopen the log and check every acknowledged append is there.
+// It stops by itself after 60 seconds or 200,000 appends, and as soon as the process that started it is gone, so a
+// test that dies never leaves it filling the disk.
 //
 // usage: StoreCrashHelper <directory> <appenders> [relaxed]
 // output: "ack <stream> <lastRevision> <firstSeq> <lastSeq> <id>,<id>..." per append, after it was acknowledged.
@@ -21,13 +23,22 @@ do { store = try EventStore.open(configuration) } catch {
 }
 FileHandle.standardOutput.write(Data("ready\n".utf8))
 
+// Bounds: a deadline, an append budget, and the parent's life.
+let parent = getppid()
+let deadline = ContinuousClock.now + .seconds(60)
+let budget = AppendBudget(200_000)
+Thread.detachNewThread {
+    while getppid() == parent, ContinuousClock.now < deadline { usleep(100_000) }
+    exit(0)
+}
+
 await withTaskGroup(of: Void.self) { group in
     for appender in 0..<appenders {
         group.addTask {
             guard let stream = try? StreamID("crash/\(appender)/\(UUID().uuidString.prefix(8))") else { return }
             var revision: StreamRevision? = nil
             var n = 0
-            while true {
+            while budget.take() {
                 n += 1
                 let events = (0..<(1 + n % 3)).map { i in
                     ProposedEvent(type: "crash.tick", payload: Data("{\"appender\":\(appender),\"n\":\(n),\"i\":\(i),\"text\":\"\(String(repeating: "lorem ipsum ", count: 1 + (n * 7 + i) % 40))\"}".utf8))
@@ -45,4 +56,12 @@ await withTaskGroup(of: Void.self) { group in
             }
         }
     }
+}
+
+/// How many more appends the helper may make.
+final class AppendBudget: @unchecked Sendable {
+    private let lock = NSLock()
+    private var left: Int
+    init(_ total: Int) { left = total }
+    func take() -> Bool { lock.withLock { left -= 1; return left >= 0 } }
 }
