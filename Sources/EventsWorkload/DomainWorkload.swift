@@ -264,8 +264,8 @@ extension UInt64 {
 }
 
 extension StreamID {
-    /// For generated names known to be valid.
-    init(generated name: String) {
+    /// For generated names known to be valid (benchmarks and tests): traps on an invalid one.
+    public init(generated name: String) {
         do { try self.init(name) } catch { preconditionFailure("generated stream id '\(name)' is invalid: \(error)") }
     }
 }

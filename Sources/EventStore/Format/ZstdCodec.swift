@@ -152,9 +152,6 @@ final class ZstdCodec: @unchecked Sendable {
 
     func borrowDecompressionContext() -> DecompressionContext { DecompressionContext(self) }
 
-    /// The size in bytes of a registered dictionary.
-    func dictionarySize(_ id: UInt32) -> Int? { dictionaries.withLock { $0[id]?.size } }
-
     /// Trains a dictionary of at most `capacity` bytes on `samples`; nil when zstd finds too little to learn from.
     static func trainDictionary(samples: [Data], capacity: Int) -> [UInt8]? {
         var joined = [UInt8]()

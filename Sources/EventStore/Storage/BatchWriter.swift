@@ -79,7 +79,7 @@ struct BatchWriter {
     /// Writes the totals; call once after the last request.
     func finish() throws(EventStoreError) {
         guard wroteEvents else { return }
-        try put(dbs.meta, KeyLayout.totalsKey, totals.encoded)
+        try txn.put(dbs.meta, KeyLayout.totalsKey, totals.encoded)
     }
 
     // MARK: - Append
@@ -232,9 +232,7 @@ struct BatchWriter {
 
     private func existingSymbol(_ name: String) throws(EventStoreError) -> UInt32? {
         if let s = symbolCache[name] ?? newSymbols[name] { return s }
-        return try withBytes(name) { (k) throws(EventStoreError) in
-            try txn.get(dbs.symbols, k).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
-        }
+        return try txn.get(dbs.symbols, Array(name.utf8)).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
     }
 
     private mutating func symbol(_ name: String) throws(EventStoreError) -> UInt32 {
@@ -245,8 +243,8 @@ struct BatchWriter {
         }
         let s = nextSymbol!
         nextSymbol = s + 1
-        try put(dbs.symbols, Array(name.utf8), s.bigEndianBytes)
-        try put(dbs.symbolNames, s.bigEndianBytes, Array(name.utf8))
+        try txn.put(dbs.symbols, Array(name.utf8), s.bigEndianBytes)
+        try txn.put(dbs.symbolNames, s.bigEndianBytes, Array(name.utf8))
         newSymbols[name] = s
         return s
     }
@@ -264,18 +262,12 @@ struct BatchWriter {
             return UInt32(bigEndian: key.loadUnaligned(fromByteOffset: KeyLayout.dictionaryPrefix.count, as: UInt32.self))
         }
         let id = last + 1
-        try put(dbs.meta, KeyLayout.dictionaryKey(id), bytes)
-        try put(dbs.meta, KeyLayout.dictionarySeqKey(id), lastSeq.bigEndianBytes)
-        try put(dbs.meta, KeyLayout.currentDictionaryKey, id.bigEndianBytes)
+        try txn.put(dbs.meta, KeyLayout.dictionaryKey(id), bytes)
+        try txn.put(dbs.meta, KeyLayout.dictionarySeqKey(id), lastSeq.bigEndianBytes)
+        try txn.put(dbs.meta, KeyLayout.currentDictionaryKey, id.bigEndianBytes)
         let info = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: lastSeq)
         storedDictionary = (info, bytes)
         return .dictionary(info)
-    }
-
-    // MARK: - Helpers
-
-    private func put(_ db: MDB_dbi, _ key: [UInt8], _ value: [UInt8]) throws(EventStoreError) {
-        try txn.put(db, key, value)
     }
 }
 
@@ -286,7 +278,3 @@ struct StreamHead {
     var lastSeq: UInt64
 }
 
-/// Calls `body` with the UTF-8 bytes of `string`.
-func withBytes<T>(_ string: String, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
-    try Array(string.utf8).withBytes(body)
-}

@@ -37,13 +37,6 @@ struct LMDBTransaction {
         fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: count))
     }
 
-    func delete(_ db: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(EventStoreError) {
-        var k = MDB_val(key)
-        let rc = mdb_del(txn, db, &k, nil)
-        if rc == MDB_NOTFOUND { return }
-        try check(rc, "deleting", path: path)
-    }
-
     /// The number of entries in `db`.
     func count(_ db: MDB_dbi) throws(EventStoreError) -> Int {
         var stat = MDB_stat()
@@ -82,12 +75,6 @@ struct LMDBCursor {
         if rc == MDB_NOTFOUND { return nil }
         try check(rc, "reading", path: path)
         return (k.bytes, v.bytes)
-    }
-
-    func put(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: Int32) throws(EventStoreError) {
-        var k = MDB_val(key)
-        var v = MDB_val(value)
-        try check(mdb_cursor_put(cursor, &k, &v, UInt32(flags)), "writing", path: path)
     }
 }
 

@@ -1,5 +1,6 @@
 import CWorkload
 import EventStore
+import EventsWorkload
 import Foundation
 
 /// The events of the C reference benchmark (`../shared/bench/limits`): same generator, same seed, same bytes.
@@ -31,7 +32,7 @@ struct Workload {
             }
             let uuid = Data(key[0..<16])
             let stream = streams[uuid] ?? {
-                let id = StreamID(unchecked: "thread/" + uuid.map { String(format: "%02x", $0) }.joined())
+                let id = StreamID(generated: "thread/" + uuid.map { String(format: "%02x", $0) }.joined())
                 streams[uuid] = id
                 return id
             }()
@@ -45,12 +46,5 @@ struct Workload {
             if i % 10_000 == 0 { progress(i) }
         }
         return events
-    }
-}
-
-extension StreamID {
-    /// For generated names known to be valid.
-    init(unchecked name: String) {
-        do { try self.init(name) } catch { preconditionFailure("generated stream id '\(name)' is invalid: \(error)") }
     }
 }
