@@ -89,7 +89,7 @@ extension EventStore {
             metadata: EventMetadata(actor: try e.actorSymbol.map { (s) throws(EventStoreError) in try names.symbol(s, txn: txn) },
                                     workspace: try e.workspaceSymbol.map { (s) throws(EventStoreError) in try names.symbol(s, txn: txn) },
                                     correlationID: e.correlationID, causationID: e.causationID),
-            payload: try codec.decompress(d.payload, d.compression, rawLength: d.rawLength),
+            payload: try codec.decompress(d.payload, d.compression, rawLength: d.rawLength, load: txn.dictionary),
             chainHash: ChainHash(d.chainHash))
     }
 }

@@ -94,7 +94,7 @@ fileprivate final class Scanner {
             buffer.deallocate()
             buffer = .allocate(byteCount: max(d.rawLength, buffer.count * 2), alignment: 16)
         }
-        try store.codec.decompress(d.payload, d.compression, rawLength: d.rawLength, into: buffer, context: context)
+        try store.codec.decompress(d.payload, d.compression, rawLength: d.rawLength, into: buffer, context: context, load: txn.dictionary)
         return UnsafeRawBufferPointer(rebasing: buffer[..<d.rawLength])
     }
 }

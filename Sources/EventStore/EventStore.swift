@@ -25,6 +25,8 @@ public final class EventStore: Sendable {
         public var durability = Durability.durable
         /// Open for reading only: no writer thread, appends fail with `closed`.
         public var readOnly = false
+        /// Read-only: how often live subscriptions look for events other processes appended.
+        public var readOnlyPollInterval: Duration = .milliseconds(50)
         /// When to train compression dictionaries automatically, in the background: once the log holds each of these
         /// many events (and its current dictionary is older). Early, so that few records go without one; again later on
         /// a larger sample, for a better one. Empty: only `trainDictionary()` trains.
@@ -120,8 +122,16 @@ public final class EventStore: Sendable {
     /// Group commit counters of this process's writer (zero when read-only).
     public var writerStatistics: WriterStatistics { writer?.statistics ?? WriterStatistics() }
 
-    /// The last committed seq (0 for an empty log).
-    public var lastSeq: Seq { Seq(head.head) }
+    /// The last committed seq (0 for an empty log). Read-only, it includes what other processes committed since.
+    public var lastSeq: Seq { Seq(currentHead()) }
+
+    /// The last committed seq. This process's writer keeps `head` current; a read-only store reads it from the log,
+    /// since another process writes.
+    func currentHead() -> UInt64 {
+        guard writer == nil else { return head.head }
+        if let last = try? env.read({ (txn) throws(EventStoreError) in try Self.lastSeq(txn) }) { head.advance(to: last) }
+        return head.head
+    }
 
     // MARK: - Append
 

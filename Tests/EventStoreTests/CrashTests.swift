@@ -47,6 +47,50 @@ import Testing
         #expect(acknowledged.count >= 6)
     }
 
+    /// Another process (an auditor's `logbook verify`, say) reads and verifies the log while the writer appends.
+    @Test func aReadOnlyProcessReadsAndVerifiesWhileAnotherAppends() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
+        let dir = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.helperPath)
+        process.arguments = [dir.path, "8", "durable"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+
+        // Wait for the writer to create the log and append a little.
+        var store: EventStore?
+        for _ in 0..<2_000 where store == nil {
+            store = try? EventStore.openForTest(dir.path) { $0.readOnly = true }
+            if store == nil { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        let reader = try #require(store, "the writer never created the log")
+        var checked: UInt64 = 0
+        for _ in 0..<20 {
+            try await Task.sleep(for: .milliseconds(20))
+            let report = try reader.verify()
+            #expect(report.isIntact, "\(report.firstFailure?.description ?? "")")
+            checked = max(checked, report.checkedEvents)
+        }
+        #expect(checked > 3_000, "the reader saw the writer's appends, past both dictionary training points")
+        let all = try reader.readAll()
+        #expect(all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 })
+
+        // A read-only subscription goes live on the other process's appends.
+        var caughtUpAt: UInt64?
+        var liveEvents = 0
+        for await message in reader.subscribe(from: Seq(UInt64(all.count))) {
+            switch message {
+            case .caughtUp(let seq): caughtUpAt = seq.rawValue
+            case .event(let e): if let c = caughtUpAt, e.seq.rawValue > c { liveEvents += 1 }
+            case .dropped(let reason): Issue.record("dropped: \(reason)")
+            }
+            if liveEvents >= 50 { break }
+        }
+        #expect(caughtUpAt != nil && liveEvents >= 50)
+        await reader.close()
+    }
+
     static func parse(_ line: String) -> Ack? {
         let parts = line.split(separator: " ")
         guard parts.count == 6, parts[0] == "ack", let revision = UInt64(parts[2]), let first = UInt64(parts[3]),

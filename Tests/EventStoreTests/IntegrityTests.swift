@@ -211,4 +211,35 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         #expect(try store.readAll().count == 3 * 325)
         await store.close()
     }
+
+    /// A record naming a dictionary the codec does not know must fail with a clear error (or load it when the log holds
+    /// it), never decompress with a garbage dictionary. A regression test for a miscompiled lookup that crashed zstd.
+    @Test func aMissingDictionaryIsAnErrorAndAStoredOneIsLoadedOnFirstUse() throws {
+        let codec = ZstdCodec()
+        var rng = SplitMix64(seed: 41)
+        let samples = (0..<400).map { _ in randomEvent(&rng).payload }
+        let bytes = try #require(ZstdCodec.trainDictionary(samples: samples, capacity: 16 * 1024))
+        let writer = ZstdCodec()
+        writer.register(dictionaryID: 7, bytes: bytes)
+        writer.currentDictionaryID = 7
+        let payload = samples[0]
+        let (compression, stored) = payload.withUnsafeBytes { writer.compress($0) }
+        #expect(compression == .zstdDictionary(7))
+
+        var loads = 0
+        #expect(throws: EventStoreError.self) {
+            try stored.withUnsafeBytes { (s) throws(EventStoreError) in
+                try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in loads += 1; return nil }
+            }
+        }
+        let loaded = try stored.withUnsafeBytes { (s) throws(EventStoreError) in
+            try codec.decompress(s, compression, rawLength: payload.count) { (id) throws(EventStoreError) in loads += 1; return id == 7 ? bytes : nil }
+        }
+        #expect(loaded == payload)
+        // Registered now: no further loads.
+        _ = try stored.withUnsafeBytes { (s) throws(EventStoreError) in
+            try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in loads += 1; return nil }
+        }
+        #expect(loads == 2)
+    }
 }

@@ -59,7 +59,7 @@ final class ZstdCodec: @unchecked Sendable {
     var currentDictionaryID: UInt32? {
         get { currentID.withLock { $0 } }
         set {
-            precondition(newValue == nil || dictionaries.withLock { $0[newValue!] != nil }, "dictionary \(newValue!) is not registered")
+            precondition(newValue == nil || dictionary(newValue!) != nil, "dictionary \(newValue!) is not registered")
             currentID.withLock { $0 = newValue }
         }
     }
@@ -67,7 +67,7 @@ final class ZstdCodec: @unchecked Sendable {
     /// Compresses `input` with the current dictionary; keeps it raw when compression does not make it smaller.
     func compress(_ input: UnsafeRawBufferPointer) -> (PayloadCompression, [UInt8]) {
         let dictionaryID = currentDictionaryID
-        let cdict = dictionaryID.flatMap { id in dictionaries.withLock { $0[id]?.compress } }
+        let cdict = dictionaryID.flatMap { id in dictionary(id)?.compress }
         let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
         defer { compressContexts.withLock { $0.append(cctx) } }
         // A context whose last compression failed (the payload did not shrink: "destination too small") is left
@@ -89,19 +89,40 @@ final class ZstdCodec: @unchecked Sendable {
         return (.zstd, output)
     }
 
+    /// Reads a dictionary's stored bytes by id; nil when the log does not hold it.
+    typealias DictionaryLoader = (UInt32) throws(EventStoreError) -> [UInt8]?
+
+    /// The registered dictionary `id`, if any.
+    ///
+    /// Copies the entry out of the lock before projecting a field: Swift 6.3.1 miscompiles optional chaining on a struct
+    /// of pointers inside `Mutex.withLock` (`withLock { $0[id]?.decompress }` returns a garbage non-nil pointer when
+    /// `id` is missing).
+    private func dictionary(_ id: UInt32) -> Dictionary? {
+        dictionaries.withLock { $0[id] }
+    }
+
+    /// The DDict a payload needs (nil for plain zstd), registering it through `load` on first use.
+    private func decompressionDictionary(for compression: PayloadCompression, load: DictionaryLoader) throws(EventStoreError) -> OpaquePointer? {
+        guard case .zstdDictionary(let id) = compression else { return nil }
+        if let known = dictionary(id) { return known.decompress }
+        guard let bytes = try load(id) else {
+            throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold")
+        }
+        register(dictionaryID: id, bytes: bytes)
+        guard let loaded = dictionary(id) else { fatalError("dictionary \(id) vanished after registration") }
+        return loaded.decompress
+    }
+
     /// Decompresses a stored payload back to exactly `rawLength` bytes.
-    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int) throws(EventStoreError) -> Data {
+    /// `load` fetches a dictionary this codec has not registered yet (one another process trained after this one opened
+    /// the log) from the caller's transaction.
+    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
+                    load: DictionaryLoader) throws(EventStoreError) -> Data {
         if compression == .none {
             guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
             return Data(stored)
         }
-        var ddict: OpaquePointer?
-        if case .zstdDictionary(let id) = compression {
-            ddict = dictionaries.withLock { $0[id]?.decompress }
-            guard ddict != nil else {
-                throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold")
-            }
-        }
+        let ddict = try decompressionDictionary(for: compression, load: load)
         let dctx = decompressContexts.withLock { $0.popLast() } ?? makeDecompressContext()
         defer { decompressContexts.withLock { $0.append(dctx) } }
         var data = Data(count: rawLength)
@@ -120,18 +141,15 @@ final class ZstdCodec: @unchecked Sendable {
     /// Decompresses a stored payload into `output` (at least `rawLength` bytes) with a context the caller holds.
     /// For scans: no allocation per event.
     func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
-                    into output: UnsafeMutableRawBufferPointer, context: DecompressionContext) throws(EventStoreError) {
+                    into output: UnsafeMutableRawBufferPointer, context: DecompressionContext,
+                    load: DictionaryLoader) throws(EventStoreError) {
         precondition(output.count >= rawLength, "decompression buffer too small")
         if compression == .none {
             guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
             output.copyMemory(from: stored)
             return
         }
-        var ddict: OpaquePointer?
-        if case .zstdDictionary(let id) = compression {
-            ddict = dictionaries.withLock { $0[id]?.decompress }
-            guard ddict != nil else { throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold") }
-        }
+        let ddict = try decompressionDictionary(for: compression, load: load)
         let produced = ZSTD_decompress_usingDDict(context.pointer.raw, output.baseAddress, rawLength, stored.baseAddress, stored.count, ddict)
         if ZSTD_isError(produced) != 0 {
             throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")

@@ -103,7 +103,7 @@ extension EventStore {
         guard d.chainHash.elementsEqual(expectedHash) else { return "hash chain broken: the stored hash does not follow from the previous record" }
         state.previousHash = expectedHash
         do {
-            _ = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength)
+            _ = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength, load: txn.dictionary)
             let e = d.envelope
             if KeyLayout.isCheckpoint(e.revision) {
                 guard try txn.checkpoint(stream: e.streamNumber, revision: e.revision) == seq else {

@@ -181,7 +181,7 @@ struct BatchWriter {
                 throw EventStoreError(.corrupt, "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
             }
             let decoded = try RecordCodec.decode(stored, seq: seq)
-            let payload = try codec.decompress(decoded.payload, decoded.compression, rawLength: decoded.rawLength)
+            let payload = try codec.decompress(decoded.payload, decoded.compression, rawLength: decoded.rawLength, load: txn.dictionary)
             let e = decoded.envelope
             let p = event.proposed
             let streamNumber = try streamHead(r.stream)?.number

@@ -97,3 +97,11 @@ extension LMDBTransaction {
         }
     }
 }
+
+extension LMDBTransaction {
+    /// The stored bytes of compression dictionary `id`, or nil when the log does not hold it.
+    /// (The `ZstdCodec.DictionaryLoader` of reads in this transaction.)
+    func dictionary(_ id: UInt32) throws(EventStoreError) -> [UInt8]? {
+        try get(dbs.meta, KeyLayout.dictionaryKey(id)).map { Array($0) }
+    }
+}

@@ -57,7 +57,8 @@ final class HeadWatcher: Sendable {
                 if let immediate { c.resume(returning: immediate) }
             }
         } onCancel: {
-            let c = state.withLock { s in s.waiters.removeValue(forKey: token)?.continuation }
+            // Project outside the lock: see `ZstdCodec.dictionary(_:)` for the miscompile this avoids.
+            let c = state.withLock { s in s.waiters.removeValue(forKey: token) }?.continuation
             c?.resume(returning: nil)
         }
     }

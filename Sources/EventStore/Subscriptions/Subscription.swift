@@ -54,7 +54,7 @@ public struct Subscription: AsyncSequence, Sendable {
                     defer { bufferIndex += 1 }
                     return .event(buffer[bufferIndex])
                 }
-                let head = store.head.head
+                let head = store.currentHead()
                 if next <= head {
                     if caughtUp, head - next + 1 > store.limits.maxSubscriberLagEvents {
                         return end(.subscriberTooSlow(lagEvents: head - next + 1, limit: store.limits.maxSubscriberLagEvents))
@@ -76,6 +76,12 @@ public struct Subscription: AsyncSequence, Sendable {
                     return .caughtUp(Seq(head))
                 }
                 if Task.isCancelled { return nil }
+                if store.writer == nil {
+                    // Read-only: another process appends, and nothing here hears of its commits. Poll.
+                    do { try await Task.sleep(for: store.configuration.readOnlyPollInterval) } catch { return nil }
+                    if store.env.isClosed { return end(.storeClosed) }
+                    continue
+                }
                 guard await store.head.wait(after: next - 1) != nil else {
                     if Task.isCancelled { return nil }
                     return end(.storeClosed)
