@@ -25,12 +25,14 @@ public final class ProjectionRunner: Sendable {
     private let slotsByType: [String: [Int]]
     private let checkpointEveryEvents: UInt64
     private let progress = Mutex(Progress())
-    /// The log's type, actor, workspace and stream numbers resolved once each, in dense tables (used under `lock`).
+    /// The log's type, actor, workspace and stream numbers resolved once each, in dense tables (used under `namesLock`,
+    /// by whichever thread decodes).
     private let names = NameTables()
+    private let namesLock = NSLock()
     /// Guards every slot's state: held while folding a slice of events, storing a checkpoint, or answering `read`.
     private let lock = NSLock()
-    /// Events folded per hold of `lock` during catch-up: queries wait at most this long.
-    private static let sliceEvents: UInt64 = 4096
+    /// Events folded per hold of `lock` during catch-up (queries wait at most this long), and decoded ahead per slice.
+    private let sliceEvents: UInt64
 
     private struct Progress {
         var position: UInt64 = 0
@@ -41,8 +43,11 @@ public final class ProjectionRunner: Sendable {
     /// - Parameters:
     ///   - projections: the projections to keep; their names must differ.
     ///   - checkpointEveryEvents: how many folded events between checkpoints.
-    public init(store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000) {
+    ///   - sliceEvents: how many events a catch-up folds per hold of the state lock (queries wait at most that long);
+    ///     a catch-up longer than one slice decodes the next slices on a second thread meanwhile.
+    public init(store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000, sliceEvents: Int = 4096) {
         self.store = store
+        self.sliceEvents = UInt64(max(sliceEvents, 1))
         slots = projections.map { $0.makeSlot() }
         precondition(Set(slots.map(\.name)).count == slots.count, "projection names must be unique")
         var index: [String: [Int]] = [:]
@@ -97,18 +102,7 @@ public final class ProjectionRunner: Sendable {
             guard from <= end else { break }
             let (sum, overflow) = from.addingReportingOverflow(checkpointEveryEvents - 1)
             let through = overflow ? end : min(end, sum)
-            var next = from
-            while next <= through {
-                let sliceEnd = min(through, next + Self.sliceEvents - 1)
-                let last = try lock.withLock {
-                    try store.scan(from: Seq(next), through: Seq(sliceEnd)) { view in
-                        try fold(view)
-                        return true
-                    }.rawValue
-                }
-                folded += last >= next ? last - next + 1 : 0
-                next = sliceEnd + 1
-            }
+            folded += try fold(from: from, through: through)
             progress.withLock { $0.position = max($0.position, through) }
             report?(Seq(through), Seq(end))
             try await checkpoint()
@@ -181,21 +175,67 @@ public final class ProjectionRunner: Sendable {
 
     // MARK: - Folding
 
-    private func fold(_ view: EventView) throws {
-        let names = names
-        let route = try names.route(view.typeID, view) { type in (slotsByType[type] ?? [], EventCatalog.typeNames.contains(type)) }
-        guard !route.slots.isEmpty else {
-            if !route.known { progress.withLock { $0.skipped.unknownType += 1 } }
-            return
+    /// Folds the events `from...through`, slice by slice. Over more than one slice, a second thread decodes the next
+    /// slices (scan, decompress, decode: half the work) while this one folds: two cores rebuild twice as fast.
+    /// - Returns: how many events were read.
+    private func fold(from: UInt64, through: UInt64) throws -> UInt64 {
+        if through - from < sliceEvents {
+            return apply(try decode(from: from, through: through))
         }
-        let outcome = try view.withPayload { EventCatalog.decode(type: route.type, payload: $0) }
-        guard let event = count(outcome) else { return }
-        let context = EventContext(seq: view.seq.rawValue, stream: try names.stream(view.streamNumber, view), revision: view.revision.rawValue,
-                                   id: view.id, timeNanoseconds: view.timeNanoseconds,
-                                   actor: try view.actorID.map { (id) throws(EventStoreError) in try names.name(id, view) },
-                                   workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try names.name(id, view) },
-                                   correlationID: view.correlationID, causationID: view.causationID)
-        for i in route.slots { slots[i].apply(event, context) }
+        let queue = SliceQueue(capacity: 2)
+        let thread = Thread { [self] in
+            Thread.current.name = "logbook-decode"
+            var next = from
+            while next <= through {
+                let end = min(through, next + sliceEvents - 1)
+                let slice = Result { try decode(from: next, through: end) }
+                guard queue.put(slice) else { return }
+                guard case .success = slice else { return }
+                next = end + 1
+            }
+            queue.finish()
+        }
+        thread.start()
+        defer { queue.abandon() }
+        var read: UInt64 = 0
+        while let slice = queue.take() { read += apply(try slice.get()) }
+        return read
+    }
+
+    /// Scans and decodes a slice of the log for the slots that want each event.
+    private func decode(from: UInt64, through: UInt64) throws -> DecodedSlice {
+        var slice = DecodedSlice()
+        try namesLock.withLock {
+            try store.scan(from: Seq(from), through: Seq(through)) { view in
+                slice.read += 1
+                let route = try names.route(view.typeID, view) { type in (slotsByType[type] ?? [], EventCatalog.typeNames.contains(type)) }
+                guard !route.slots.isEmpty else {
+                    if !route.known { slice.skipped.unknownType += 1 }
+                    return true
+                }
+                let outcome = try view.withPayload { EventCatalog.decode(type: route.type, payload: $0) }
+                guard let event = slice.skipped.count(outcome) else { return true }
+                let context = EventContext(seq: view.seq.rawValue, stream: try names.stream(view.streamNumber, view), revision: view.revision.rawValue,
+                                           id: view.id, timeNanoseconds: view.timeNanoseconds,
+                                           actor: try view.actorID.map { (id) throws(EventStoreError) in try names.name(id, view) },
+                                           workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try names.name(id, view) },
+                                           correlationID: view.correlationID, causationID: view.causationID)
+                slice.events.append(DecodedEvent(event: event, context: context, slots: route.slots))
+                return true
+            }
+        }
+        return slice
+    }
+
+    /// Folds a decoded slice into the slots it names, under the state lock. Returns how many events the slice read.
+    private func apply(_ slice: DecodedSlice) -> UInt64 {
+        lock.withLock {
+            for e in slice.events { for i in e.slots { slots[i].apply(e.event, e.context) } }
+        }
+        if slice.skipped != Skipped() {
+            progress.withLock { $0.skipped.add(slice.skipped) }
+        }
+        return slice.read
     }
 
     private func fold(_ e: RecordedEvent) {
@@ -209,13 +249,7 @@ public final class ProjectionRunner: Sendable {
     }
 
     private func count(_ outcome: EventCatalog.Outcome) -> DomainEvent? {
-        switch outcome {
-        case .event(let event): return event
-        case .unknownType: progress.withLock { $0.skipped.unknownType += 1 }
-        case .newerVersion: progress.withLock { $0.skipped.newerVersion += 1 }
-        case .malformed: progress.withLock { $0.skipped.malformed += 1 }
-        }
-        return nil
+        progress.withLock { $0.skipped.count(outcome) }
     }
 
     static func context(_ view: EventView) throws -> EventContext {
@@ -228,50 +262,4 @@ public final class ProjectionRunner: Sendable {
 /// Logbook's read models, run together by the server and the CLI.
 public enum StandardProjections {
     public static let all: [any Projection.Type] = [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self]
-}
-
-/// Names by the log's dense numbers (`EventView.typeID`, `streamNumber`), so folding millions of events neither hashes
-/// names nor takes the store's cache lock per event. Invariant: used only under the runner's lock.
-final class NameTables: @unchecked Sendable {
-    struct Route {
-        let type: String
-        let slots: [Int]
-        let known: Bool
-    }
-
-    private var routes = DenseTable<Route>()
-    private var symbols = DenseTable<String>()
-    private var streams = DenseTable<StreamID>()
-
-    func route(_ id: UInt32, _ view: EventView, _ make: (String) -> ([Int], Bool)) throws(EventStoreError) -> Route {
-        try routes.value(Int(id)) { () throws(EventStoreError) in
-            let type = try name(id, view)
-            let (slots, known) = make(type)
-            return Route(type: type, slots: slots, known: known)
-        }
-    }
-
-    func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
-        try symbols.value(Int(id)) { () throws(EventStoreError) in try view.name(id) }
-    }
-
-    func stream(_ number: UInt64, _ view: EventView) throws(EventStoreError) -> StreamID {
-        try streams.value(Int(clamping: number)) { () throws(EventStoreError) in try view.stream() }
-    }
-}
-
-/// Values by small dense numbers, filled on first use. Numbers past a bound are looked up each time.
-struct DenseTable<Value> {
-    private var values: [Value?] = []
-    private static var bound: Int { 1 << 24 }
-
-    mutating func value(_ i: Int, _ make: () throws(EventStoreError) -> Value) throws(EventStoreError) -> Value {
-        if i < values.count, let value = values[i] { return value }
-        let value = try make()
-        if i < Self.bound {
-            if i >= values.count { values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count))) }
-            values[i] = value
-        }
-        return value
-    }
 }

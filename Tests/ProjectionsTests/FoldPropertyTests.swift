@@ -18,7 +18,7 @@ import Testing
         var rng = SeededGenerator(seed: seed)
 
         // Incremental: catch up after each of several bursts, checkpointing at odd intervals.
-        let incremental = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: 37)
+        let incremental = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: 37, sliceEvents: 5)
         try await incremental.start()
         for _ in 0..<5 {
             try await appendWorkload(store, &workload, appends: Int(rng.next() % 80) + 10)
@@ -34,12 +34,16 @@ import Testing
         #expect(folded == store.lastSeq.rawValue - checkpointSeq.rawValue, "only the tail after the checkpoint is folded")
         try await incremental.catchUp()
 
-        // From zero.
-        let full = ProjectionRunner(store: store, projections: StandardProjections.all)
+        // From zero: in one slice, and in many (decoded on a second thread while the first folds).
+        let full = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 1 << 20)
         try await full.rebuild()
+        let sliced = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 17)
+        try await sliced.rebuild()
 
         let expected = try AllStates(foldingFirst: store.lastSeq.rawValue, of: store)
         #expect(AllStates(full) == expected, "seed \(seed): rebuild")
+        #expect(AllStates(sliced) == expected, "seed \(seed): rebuild in slices")
+        #expect(sliced.position == store.lastSeq && sliced.skipped == full.skipped)
         #expect(AllStates(incremental) == expected, "seed \(seed): incremental")
         #expect(AllStates(checkpointed) == expected, "seed \(seed): checkpoint + tail")
         #expect(expected.audit.count > 100 && !expected.conversations.threads.isEmpty && !expected.registry.models.isEmpty)
@@ -92,6 +96,42 @@ import Testing
         try await runner.start()
         #expect(runner.skipped == ProjectionRunner.Skipped(unknownType: 1, newerVersion: 1, malformed: 1))
         #expect(runner.position == store.lastSeq)
+        await store.close()
+    }
+}
+
+/// A damaged record stops a catch-up with the store's error, whichever thread decodes it; it never hangs.
+@Suite struct DamagedLogTests {
+    @Test(arguments: [1 << 20, 16])
+    func aCorruptRecordFailsTheRebuildClearly(sliceEvents: Int) async throws {
+        let dir = TemporaryDirectory()
+        var store = try openStore(dir)
+        var workload = DomainWorkload(seed: 23, activeThreads: 3)
+        try await appendWorkload(store, &workload, appends: 120)
+        let victim = try #require(try store.read(from: Seq(store.lastSeq.rawValue / 2), maxCount: 1).first)
+        await store.close()
+
+        // The chain hash is stored as is: find it in the data file (in every page copy LMDB left) and damage the byte
+        // after it, which the checksum covers.
+        let url = URL(fileURLWithPath: dir.path + "/data.mdb")
+        var data = try Data(contentsOf: url)
+        var start = data.startIndex
+        while let at = data.range(of: Data(victim.chainHash.bytes), in: start..<data.endIndex) {
+            data[at.upperBound] ^= 0x5A
+            start = at.upperBound
+        }
+        try #require(start > data.startIndex, "the record is not in the data file")
+        try data.write(to: url)
+
+        store = try openStore(dir)
+        let runner = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: sliceEvents)
+        do {
+            try await runner.rebuild()
+            Issue.record("the rebuild folded a damaged record")
+        } catch let error as EventStoreError {
+            #expect(error.code == .corrupt && error.message.contains("event \(victim.seq)"), "\(error)")
+        }
+        #expect(runner.position.rawValue < victim.seq.rawValue)
         await store.close()
     }
 }
