@@ -1,7 +1,7 @@
 import EventStore
 
 /// Names by the log's dense numbers (`EventView.typeID`, `streamNumber`), so folding millions of events neither hashes
-/// names nor takes the store's cache lock per event. Invariant: used only under the runner's `namesLock`.
+/// names nor takes the store's cache lock per event. Invariant: used by one thread at a time (each decoding thread has its own).
 final class NameTables: @unchecked Sendable {
     struct Route {
         let type: String
