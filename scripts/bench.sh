@@ -8,6 +8,7 @@ kind=${1:-}
 case "$kind" in store|projections) ;; *) echo "usage: scripts/bench.sh store|projections [EVENTS] [WORKDIR]" >&2; exit 2 ;; esac
 events=${2:-1000000}
 work=${3:-$(mktemp -d /tmp/logbook-bench.XXXXXX)}
+mkdir -p "$work"
 limits=../shared/bench/limits
 [ -x "$limits/run.sh" ] || { echo "bench: $limits/run.sh not found (../shared must sit beside the checkout)" >&2; exit 1; }
 ./scripts/setup.sh
