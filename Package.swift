@@ -9,9 +9,12 @@ let package = Package(
         .library(name: "EventStore", targets: ["EventStore"]),
         .library(name: "Events", targets: ["Events"]),
         .library(name: "Projections", targets: ["Projections"]),
+        .library(name: "Engine", targets: ["Engine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. Only EventStore imports these.
@@ -27,6 +30,18 @@ let package = Package(
 
         // Read models: pure folds of the log, with checkpoints, time travel and indexed audit queries.
         .target(name: "Projections", dependencies: ["EventStore", "Events"]),
+
+        // The agent runtime: LLM providers, MCP tools, authorization; everything it does is appended to the log.
+        // The only target with HTTP (AsyncHTTPClient, NIO): the store, events and projections build without it.
+        .target(
+            name: "Engine",
+            dependencies: [
+                "EventStore", "Events", "Projections",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
 
         // A seeded generator of realistic domain activity, for tests and `logbook bench projections`.
         .target(name: "EventsWorkload", dependencies: ["Events"]),
@@ -50,5 +65,15 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
+        // Talks to real peers: an OpenAI-compatible server written for the tests (NIO, real SSE), real MCP servers.
+        .testTarget(
+            name: "EngineTests",
+            dependencies: [
+                "Engine", "EventsWorkload",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ]
 )

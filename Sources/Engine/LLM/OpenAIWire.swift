@@ -1,0 +1,130 @@
+import Events
+import Foundation
+
+/// The JSON of OpenAI's Chat Completions API (also spoken by Azure OpenAI, Ollama, vLLM and llama.cpp's server).
+enum OpenAIWire {
+    struct Request: Encodable {
+        var model: String
+        var messages: [Message]
+        var tools: [Tool]?
+        var temperature: Double?
+        var max_tokens: Int?
+        var stream: Bool
+        var stream_options: StreamOptions?
+
+        init(_ r: ChatRequest, model: String, stream: Bool) {
+            self.model = model
+            messages = r.messages.map(Message.init)
+            tools = r.tools.isEmpty ? nil : r.tools.map { Tool(type: "function", function: .init(name: $0.name, description: $0.description, parameters: $0.parameters)) }
+            temperature = r.temperature
+            max_tokens = r.maxOutputTokens
+            self.stream = stream
+            stream_options = stream ? StreamOptions(include_usage: true) : nil
+        }
+    }
+
+    struct StreamOptions: Encodable { var include_usage: Bool }
+
+    struct Message: Encodable {
+        var role: String
+        var content: String?
+        var tool_calls: [ToolCall]?
+        var tool_call_id: String?
+
+        init(_ m: ChatMessage) {
+            role = m.role.rawValue
+            content = m.content
+            tool_calls = m.toolCalls.isEmpty ? nil : m.toolCalls.map {
+                ToolCall(id: $0.callID, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
+            }
+            tool_call_id = m.toolCallID
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(role, forKey: .role)
+            // An assistant message with only tool calls carries `content: null`, which every server accepts.
+            try c.encode(content, forKey: .content)
+            try c.encodeIfPresent(tool_calls, forKey: .tool_calls)
+            try c.encodeIfPresent(tool_call_id, forKey: .tool_call_id)
+        }
+
+        enum CodingKeys: String, CodingKey { case role, content, tool_calls, tool_call_id }
+    }
+
+    struct ToolCall: Codable {
+        var id: String
+        var type: String
+        var function: Function
+        struct Function: Codable { var name: String; var arguments: String }
+    }
+
+    struct Tool: Encodable {
+        var type: String
+        var function: Function
+        struct Function: Encodable { var name: String; var description: String; var parameters: JSONValue }
+    }
+
+    struct Usage: Decodable { var prompt_tokens: Int?; var completion_tokens: Int? }
+
+    /// A non-streamed answer.
+    struct Response: Decodable {
+        var model: String?
+        var choices: [Choice]
+        var usage: Usage?
+        struct Choice: Decodable { var message: ResponseMessage; var finish_reason: String? }
+        struct ResponseMessage: Decodable { var content: String?; var tool_calls: [ToolCall]? }
+    }
+
+    /// One `data:` chunk of a streamed answer.
+    struct Chunk: Decodable {
+        var model: String?
+        var choices: [Choice]?
+        var usage: Usage?
+        struct Choice: Decodable { var delta: Delta?; var finish_reason: String? }
+        struct Delta: Decodable { var content: String?; var tool_calls: [ToolCallDelta]? }
+        struct ToolCallDelta: Decodable {
+            var index: Int?
+            var id: String?
+            var function: FunctionDelta?
+        }
+        struct FunctionDelta: Decodable { var name: String?; var arguments: String? }
+    }
+}
+
+/// Assembles streamed tool-call fragments (an id and name first, then argument pieces, keyed by index) into complete
+/// calls whose arguments are checked to be JSON.
+struct ToolCallAssembler {
+    private var calls: [Int: (id: String, name: String, arguments: String)] = [:]
+    private var order: [Int] = []
+
+    mutating func add(_ delta: OpenAIWire.Chunk.ToolCallDelta) {
+        let index = delta.index ?? (order.last ?? 0)
+        if calls[index] == nil {
+            calls[index] = ("", "", "")
+            order.append(index)
+        }
+        if let id = delta.id, !id.isEmpty { calls[index]!.id = id }
+        if let name = delta.function?.name { calls[index]!.name += name }
+        if let arguments = delta.function?.arguments { calls[index]!.arguments += arguments }
+    }
+
+    /// The complete calls in index order.
+    /// - Throws: `malformedResponse` for a call without a name or whose arguments are not a JSON object.
+    func finish(model: String) throws(LLMError) -> [RequestedToolCall] {
+        try order.map { (index) throws(LLMError) in
+            let call = calls[index]!
+            return try Self.checked(id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name, arguments: call.arguments, model: model)
+        }
+    }
+
+    /// A tool call whose arguments are a JSON object (empty arguments count as `{}`).
+    static func checked(id: String, name: String, arguments: String, model: String) throws(LLMError) -> RequestedToolCall {
+        guard !name.isEmpty else { throw LLMError(.malformedResponse, "model '\(model)' asked for a tool call without a tool name") }
+        let text = arguments.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "{}" : arguments
+        guard case .object? = JSONValue(parsing: text) else {
+            throw LLMError(.malformedResponse, "model '\(model)' called tool '\(name)' with arguments that are not a JSON object: \(text.prefix(200))")
+        }
+        return RequestedToolCall(callID: id, name: name, arguments: text)
+    }
+}

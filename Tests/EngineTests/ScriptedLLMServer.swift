@@ -1,0 +1,123 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// An OpenAI-compatible HTTP server for the tests, on 127.0.0.1 and a free port. It answers each request with the next
+/// scripted reply, speaking the real wire format (JSON bodies; `text/event-stream` with `data:` events sent as chunks,
+/// with delays), and records every request so a test can check what the client sent.
+final class ScriptedLLMServer: Sendable {
+    enum Reply: Sendable {
+        /// A complete answer.
+        case json(status: Int = 200, body: String, headers: [String: String] = [:])
+        /// Server-sent events: each string is one event's `data`, sent `delay` apart. `thenClose` cuts the
+        /// connection after the last one instead of ending the response (a stream cut off mid-answer).
+        case sse(events: [String], delay: Duration = .zero, thenClose: Bool = false)
+        /// Never answers.
+        case hang
+        /// Closes the connection without answering.
+        case drop
+    }
+
+    struct Request: Sendable {
+        let method: String
+        let uri: String
+        let headers: [(String, String)]
+        let body: String
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+    }
+
+    private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
+    private let channel: any Channel
+    let port: Int
+
+    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    var requests: [Request] { state.withLock { $0.requests } }
+
+    init() async throws {
+        let box = ServerBox()
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(Handler(server: box))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress!.port!
+        box.server.withLock { $0 = self }
+    }
+
+    func enqueue(_ replies: Reply...) { state.withLock { $0.replies += replies } }
+
+    func shutdown() async { try? await channel.close() }
+
+    fileprivate func next(for request: Request) -> Reply {
+        state.withLock { s in
+            s.requests.append(request)
+            return s.replies.isEmpty ? .json(status: 500, body: #"{"error":{"message":"no scripted reply"}}"#) : s.replies.removeFirst()
+        }
+    }
+}
+
+/// Lets handlers reach the server that owns them (set once it is bound).
+private final class ServerBox: Sendable {
+    let server = Mutex<ScriptedLLMServer?>(nil)
+}
+
+private final class Handler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: ServerBox
+    private var head: HTTPRequestHead?
+    private var body = ""
+
+    init(server: ServerBox) { self.server = server }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): (head, body) = (h, "")
+        case .body(var buffer): body += buffer.readString(length: buffer.readableBytes) ?? ""
+        case .end:
+            guard let head, let server = server.server.withLock({ $0 }) else { return }
+            let request = ScriptedLLMServer.Request(method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            respond(server.next(for: request), context: context)
+        }
+    }
+
+    private func respond(_ reply: ScriptedLLMServer.Reply, context: ChannelHandlerContext) {
+        switch reply {
+        case .json(let status, let text, let extra):
+            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "\(text.utf8.count)")])
+            for (k, v) in extra { headers.add(name: k, value: v) }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        case .sse(let events, let delay, let thenClose):
+            let headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            send(events[...], delay: delay, thenClose: thenClose, context: NIOLoopBound(context, eventLoop: context.eventLoop))
+        case .hang:
+            break
+        case .drop:
+            context.close(promise: nil)
+        }
+    }
+
+    private func send(_ events: ArraySlice<String>, delay: Duration, thenClose: Bool, context: NIOLoopBound<ChannelHandlerContext>) {
+        let c = context.value
+        guard let first = events.first else {
+            if thenClose { c.close(promise: nil) } else { c.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
+            return
+        }
+        c.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "data: \(first)\n\n")))), promise: nil)
+        let rest = events.dropFirst()
+        let handler = NIOLoopBound(self, eventLoop: c.eventLoop)
+        c.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)) {
+            handler.value.send(rest, delay: delay, thenClose: thenClose, context: context)
+        }
+    }
+}
