@@ -1,0 +1,21 @@
+/// Why an MCP operation failed. Messages name the server and say what to check; they never carry tokens.
+public struct MCPError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The server could not be started or reached.
+        case unavailable
+        /// The server exited or closed the connection.
+        case disconnected
+        /// No answer in time.
+        case timeout
+        /// The server broke the protocol (bad JSON, an oversize message, a reply that is not what was asked).
+        case protocolViolation
+        /// The server answered with a JSON-RPC error.
+        case server(code: Int)
+    }
+
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    public var description: String { message }
+}
