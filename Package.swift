@@ -31,12 +31,15 @@ let package = Package(
         // Read models: pure folds of the log, with checkpoints, time travel and indexed audit queries.
         .target(name: "Projections", dependencies: ["EventStore", "Events"]),
 
+        // Signature checks for JWT (HMAC, RSA, ECDSA) over libcrypto, which the event store already links.
+        .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
+
         // The agent runtime: LLM providers, MCP tools, authorization; everything it does is appended to the log.
         // The only target with HTTP (AsyncHTTPClient, NIO): the store, events and projections build without it.
         .target(
             name: "Engine",
             dependencies: [
-                "EventStore", "Events", "Projections",
+                "EventStore", "Events", "Projections", "CCrypto",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -73,7 +76,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["Fixtures"]  // scripts the tests run (misbehaving MCP servers, token minting), found by #filePath
         ),
     ]
 )
