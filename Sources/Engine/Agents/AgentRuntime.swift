@@ -1,0 +1,143 @@
+import EventStore
+import Events
+import Foundation
+import Projections
+
+/// One user message to a thread.
+public struct ChatTurn: Sendable {
+    public var threadID: String
+    public var text: String
+    /// The registered agent to answer (nil: `default` if registered, else the built-in assistant).
+    public var agent: String?
+    /// The title of a new thread.
+    public var title: String?
+
+    public init(threadID: String, text: String, agent: String? = nil, title: String? = nil) {
+        (self.threadID, self.text, self.agent, self.title) = (threadID, text, agent, title)
+    }
+}
+
+/// How a run ended.
+public struct RunResult: Sendable, Equatable {
+    public var runID: UUID
+    public var status: RunStatus
+    /// The final answer (nil unless completed).
+    public var answer: String?
+    public var steps: Int
+    public var usage: TokenUsage
+}
+
+/// Runs agents: resolves the model, calls it, calls the tools it asks for, and records every step — the user's
+/// message, each authorization decision (before the action it gates), each model request (by the seqs of its prompt)
+/// and response or failure, each tool call and result — in the thread's stream. A denied tool call is never made: the
+/// model gets a permission-denied result instead. Runs on one thread are serialized.
+public final class AgentRuntime: Sendable {
+    public struct Configuration: Sendable {
+        public var maxSteps = 8
+        public var retry = RetryPolicy()
+        public var llmTimeout: Duration = .seconds(120)
+        public var toolTimeout: Duration = .seconds(60)
+        public var maxToolResultBytes = 256 << 10
+        /// Stream the model's answers (text reaches the observer as it is generated).
+        public var streaming = true
+        public var defaultInstructions = "You are Logbook, an operations assistant. Answer concisely. Use the tools you are given when they help; say so when a tool fails or is not allowed."
+        public var environment: [String: String] = ProcessInfo.processInfo.environment
+        public init() {}
+    }
+
+    public typealias ProviderFactory = @Sendable (ModelDefinition, Configuration) throws(LLMError) -> any LLMProvider
+
+    private let store: EventStore
+    private let registry: ProjectionRunner
+    private let policy: Policy
+    private let pool: MCPPool
+    private let configuration: Configuration
+    private let makeProvider: ProviderFactory
+    private let locks = ThreadLocks()
+
+    /// - Parameter registry: a runner that includes `RegistryProjection`; it is caught up before each run.
+    public init(store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool, configuration: Configuration = Configuration(),
+                makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider) {
+        (self.store, self.registry, self.policy, self.pool, self.configuration, self.makeProvider) = (store, registry, policy, pool, configuration, makeProvider)
+    }
+
+    /// The provider for a registered model: OpenAI-compatible or Azure OpenAI.
+    public static let standardProvider: ProviderFactory = { (model, configuration) throws(LLMError) in
+        OpenAIChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
+    }
+
+    /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
+    /// reaches `maxSteps`.
+    /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `noModel`; `llmFailed`
+    ///   when the model fails for good (the run is recorded as failed); `storage`.
+    public func chat(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
+        let stream: StreamID
+        do { stream = try StreamID("thread/\(turn.threadID)") } catch {
+            throw EngineError(.threadUnavailable, "'\(turn.threadID)' is not a usable thread id: \(error.message)")
+        }
+        await locks.lock(stream)
+        defer { Task { await locks.unlock(stream) } }
+
+        let history = try RunRecorder.history(of: stream, in: store)
+        let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
+        let workspace = started?.workspace ?? principal.workspace
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history)
+        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+
+        try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
+        var opening: [DomainEvent] = []
+        if started == nil {
+            opening.append(.threadStarted(ThreadStarted(threadID: turn.threadID, workspace: workspace, owner: principal.subject,
+                                                        title: turn.title, agent: turn.agent)))
+        }
+        opening.append(.userMessage(UserMessage(text: turn.text)))
+        try await recorder.record(opening, actor: principal.subject)
+
+        let state: RegistryState
+        do {
+            try await registry.catchUp()
+            state = registry.read(RegistryProjection.self) { $0 }
+        } catch {
+            throw EngineError(.storage, "reading the registry failed: \(error)")
+        }
+        let agentName = turn.agent ?? "default"
+        let agent = state.agents[agentName]?.value
+        if turn.agent != nil, agent == nil { throw EngineError(.noModel, "no agent named '\(agentName)' is defined") }
+        let model = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: agent)
+        try await gate.require("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
+        let provider: any LLMProvider
+        do { provider = try makeProvider(model.definition, configuration) } catch {
+            throw EngineError(.noModel, error.message)
+        }
+
+        let runID = UUID()
+        recorder.correlationID = runID
+        let agentActor = "agent:\(agent?.name ?? "assistant")"
+        try await recorder.record([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)
+        let toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
+        let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
+                      model: model.definition, provider: provider, toolbox: toolbox, gate: gate)
+        return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
+    }
+}
+
+/// Serializes runs per thread.
+actor ThreadLocks {
+    private var held: Set<StreamID> = []
+    private var waiting: [StreamID: [CheckedContinuation<Void, Never>]] = [:]
+
+    func lock(_ stream: StreamID) async {
+        if held.insert(stream).inserted { return }
+        await withCheckedContinuation { waiting[stream, default: []].append($0) }
+    }
+
+    func unlock(_ stream: StreamID) {
+        if var queue = waiting[stream], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiting[stream] = queue.isEmpty ? nil : queue
+            next.resume()  // the lock passes to it
+        } else {
+            held.remove(stream)
+        }
+    }
+}

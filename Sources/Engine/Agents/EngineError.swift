@@ -1,0 +1,20 @@
+/// Why the engine could not run (or finish) a request. The message says what to do.
+public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The policy denied the request (recorded as `authz.decided` before this was thrown).
+        case denied
+        /// No model could be resolved.
+        case noModel
+        /// The model failed for good (recorded as `llm.failed`, the run as failed).
+        case llmFailed
+        /// The thread belongs to another workspace, or does not exist where it was expected.
+        case threadUnavailable
+        /// The log refused an append.
+        case storage
+    }
+
+    public var kind: Kind
+    public var message: String
+    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    public var description: String { message }
+}

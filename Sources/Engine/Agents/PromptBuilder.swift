@@ -1,0 +1,35 @@
+import EventStore
+import Events
+
+/// The conversation a model sees, rebuilt from a thread's events, and the seqs of the events it came from (an
+/// `llm.request` records those seqs instead of a copy of the prompt; replaying this function over them gives the
+/// prompt back exactly).
+///
+/// user message → user; a model answer that asked for tools → assistant with tool calls; a tool result (also a denied
+/// or failed call's) → tool; the final answer of a run → assistant. A run's last model answer (no tool calls) is not
+/// repeated: its `message.assistant` stands for it.
+public enum PromptBuilder {
+    public struct Prompt: Sendable, Equatable {
+        public var messages: [ChatMessage]
+        public var seqs: [UInt64]
+    }
+
+    /// - Parameter instructions: the agent's instructions, sent first as the system message (not an event of the thread).
+    public static func prompt(instructions: String, thread events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
+        var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])
+        for (seq, event) in events {
+            let message: ChatMessage? = switch event {
+            case .userMessage(let e): .user(e.text)
+            case .llmResponse(let e) where !e.toolCalls.isEmpty: .assistant(e.text, toolCalls: e.toolCalls)
+            case .toolResult(let e): .tool(callID: e.callID, output: e.output)
+            case .assistantMessage(let e): .assistant(e.text)
+            default: nil
+            }
+            if let message {
+                prompt.messages.append(message)
+                prompt.seqs.append(seq)
+            }
+        }
+        return prompt
+    }
+}

@@ -1,0 +1,121 @@
+import EventStore
+import Events
+import Foundation
+
+/// One run of an agent on a thread: model calls and tool calls, step by step, each recorded before the next begins.
+struct Run: Sendable {
+    let id: UUID
+    let agentActor: String
+    let instructions: String
+    let model: ModelDefinition
+    let provider: any LLMProvider
+    let toolbox: Toolbox
+    let gate: Gate
+
+    func execute(recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> RunResult {
+        var usage = TokenUsage()
+        var parameters: [String: String] = [:]
+        if !toolbox.unavailable.isEmpty {
+            parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        }
+        for step in 1...max(c.maxSteps, 1) {
+            let prompt = PromptBuilder.prompt(instructions: instructions, thread: recorder.history)
+            let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions)
+            try await recorder.record([.llmRequest(LLMRequest(runID: id, step: step, model: model.name, provider: model.provider,
+                                                                               promptSeqs: prompt.seqs, parameters: parameters))], actor: agentActor)
+            let started = ContinuousClock.now
+            let response: ChatResponse
+            do {
+                response = try await call(request, step: step, recorder: &recorder, configuration: c)
+            } catch {
+                let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
+                try await recorder.record([.runFinished(RunFinished(runID: id, status: status, error: error.message, steps: step))], actor: agentActor)
+                throw EngineError(.llmFailed, error.message)
+            }
+            usage.input += response.usage.input
+            usage.output += response.usage.output
+            let elapsed = ContinuousClock.now - started
+            try await recorder.record([.llmResponse(LLMResponse(
+                runID: id, step: step, model: response.model, text: response.text, toolCalls: response.toolCalls,
+                finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
+                latencyMilliseconds: elapsed.milliseconds))], actor: agentActor)
+            guard !response.toolCalls.isEmpty else {
+                let text = response.text ?? ""
+                try await recorder.record([
+                    .assistantMessage(AssistantMessage(runID: id, text: text, model: response.model)),
+                    .runFinished(RunFinished(runID: id, status: .completed, steps: step)),
+                ], actor: agentActor)
+                return RunResult(runID: id, status: .completed, answer: text, steps: step, usage: usage)
+            }
+            for call in response.toolCalls {
+                try await callTool(call, recorder: &recorder, configuration: c, pool: pool)
+            }
+        }
+        try await recorder.record([.runFinished(RunFinished(runID: id, status: .limitReached, error: "stopped after \(c.maxSteps) steps", steps: c.maxSteps))],
+                                  actor: agentActor)
+        return RunResult(runID: id, status: .limitReached, answer: nil, steps: c.maxSteps, usage: usage)
+    }
+
+    /// One model call with retries; each failed attempt is recorded as `llm.failed`.
+    private func call(_ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration) async throws(LLMError) -> ChatResponse {
+        var failures: [RetryPolicy.Failure] = []
+        let provider = provider
+        let observer = recorder.observer
+        let onText: (@Sendable (String) async -> Void)?
+        if c.streaming, let observer { onText = { piece in await observer.text(piece) } } else { onText = nil }
+        do {
+            let response = try await c.retry.run({ _ throws(LLMError) in try await provider.complete(request, onText: onText) },
+                                                 onFailure: { failures.append($0) })
+            try? await recordFailures(failures, step: step, recorder: &recorder)
+            return response
+        } catch {
+            try? await recordFailures(failures, step: step, recorder: &recorder)
+            throw error
+        }
+    }
+
+    private func recordFailures(_ failures: [RetryPolicy.Failure], step: Int, recorder: inout RunRecorder) async throws(EngineError) {
+        guard !failures.isEmpty else { return }
+        try await recorder.record(failures.map {
+            .llmFailed(LLMFailed(runID: id, step: step, model: model.name, error: $0.error.message, retryable: $0.willRetry, attempt: $0.attempt))
+        }, actor: agentActor)
+    }
+
+    /// Authorizes, makes (or refuses) and records one tool call. A tool failure becomes an error result; the run goes on.
+    private func callTool(_ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
+        guard let entry = toolbox.byWireName[call.name] else {
+            try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
+                                                              output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))],
+                                      actor: agentActor)
+            return
+        }
+        let server = entry.server.name, tool = entry.tool.name
+        let verdict = try await gate.decide("tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
+        guard verdict.decision == .allow else {
+            try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool,
+                                                              output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))],
+                                      actor: agentActor)
+            return
+        }
+        try await recorder.record([.toolCalled(ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments))],
+                                  actor: agentActor)
+        let started = ContinuousClock.now
+        let output: String, isError: Bool
+        do {
+            let result = try await pool.call(entry.server, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                                             timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+            (output, isError) = (result.text, result.isError)
+        } catch {
+            (output, isError) = ("tool failed: \(error.message)", true)
+        }
+        let elapsed = ContinuousClock.now - started
+        try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
+                                                          latencyMilliseconds: elapsed.milliseconds))],
+                                  actor: agentActor)
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
+}

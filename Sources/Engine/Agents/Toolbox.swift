@@ -1,0 +1,42 @@
+import Events
+import Foundation
+import Projections
+
+/// The tools one run may offer its model: those of the registry's healthy MCP servers that the agent allows, named
+/// `server__tool` on the wire (model APIs allow no `/` in names), and the servers that could not be reached.
+struct Toolbox: Sendable {
+    struct Entry: Sendable {
+        let server: MCPServerDefinition
+        let tool: MCPTool
+    }
+
+    var byWireName: [String: Entry] = [:]
+    var definitions: [ToolDefinition] = []
+    /// Servers left out, with why (recorded with the model request, so the log says the agent ran without them).
+    var unavailable: [String: String] = [:]
+
+    static func wireName(server: String, tool: String) -> String { "\(server)__\(tool)" }
+
+    static func assemble(servers state: RegistryState, allowed: [String], pool: MCPPool) async -> Toolbox {
+        var box = Toolbox()
+        for (name, entry) in state.mcpServers.sorted(by: { $0.key < $1.key }) {
+            // A pattern concerns this server when its part before the first `/` matches the name.
+            guard allowed.contains(where: { Policy.glob($0.split(separator: "/", maxSplits: 1).first ?? "", name[...]) }) else { continue }
+            if entry.health?.status == .unhealthy {
+                box.unavailable[name] = "unhealthy: \(entry.health?.detail ?? "failed its last check")"
+                continue
+            }
+            do {
+                for tool in try await pool.tools(of: entry.definition.value)
+                where allowed.contains(where: { Policy.glob($0[...], "\(name)/\(tool.name)"[...]) }) {
+                    let wire = wireName(server: name, tool: tool.name)
+                    box.byWireName[wire] = Entry(server: entry.definition.value, tool: tool)
+                    box.definitions.append(ToolDefinition(name: wire, description: tool.description, parameters: tool.inputSchema))
+                }
+            } catch {
+                box.unavailable[name] = error.message
+            }
+        }
+        return box
+    }
+}

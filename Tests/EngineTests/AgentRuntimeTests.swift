@@ -1,0 +1,158 @@
+@testable import Engine
+import EventStore
+import Events
+import Foundation
+import Projections
+import Testing
+
+/// Whole runs: a real log, the scripted OpenAI-compatible server as the model, the real `mcp-server-time` as tools.
+@Suite(.serialized) struct AgentRuntimeTests {
+    static let key = "sk-runtime-test-5e6f7a8b9c"
+    static let policy = try! Policy(roles: [
+        "operator": ["chat", "model.use:*", "tool.call:time/get_current_time"],
+    ])
+    static let alice = Principal(subject: "user:alice", roles: ["operator"], workspace: "payments", tokenID: "tok-1", expiry: 4_000_000_000)
+
+    final class Fixture: @unchecked Sendable {
+        let dir: URL
+        let store: EventStore
+        let server: ScriptedLLMServer
+        let pool = MCPPool()
+        let runtime: AgentRuntime
+
+        init(mcp: MCPServerDefinition? = MCPServerDefinition(name: "time", transport: .stdio, command: MCPStdioTests.timeServer),
+             retry: RetryPolicy = .none) async throws {
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-engine-\(UUID().uuidString)")
+            var configuration = EventStore.Configuration(directory: dir.path)
+            configuration.dictionaryTrainingPoints = []
+            store = try EventStore.open(configuration)
+            server = try await ScriptedLLMServer()
+            let admin = EventMetadata(actor: "user:admin", workspace: "payments")
+            try await store.append([
+                ModelRegistered(model: ModelDefinition(name: "gpt-test", provider: "openai-compatible", endpoint: server.baseURL,
+                                                       secretReference: "env:RUNTIME_TEST_KEY")).proposed(metadata: admin),
+                DefaultModelSet(model: "gpt-test").proposed(metadata: admin),
+            ], to: "registry/models")
+            if let mcp { try await store.append([MCPServerRegistered(server: mcp).proposed(metadata: admin)], to: "registry/mcp") }
+            var engine = AgentRuntime.Configuration()
+            engine.environment = ["RUNTIME_TEST_KEY": AgentRuntimeTests.key]
+            engine.retry = retry
+            runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+                                   policy: AgentRuntimeTests.policy, pool: pool, configuration: engine)
+        }
+
+        func thread(_ id: String) throws -> [(seq: UInt64, event: DomainEvent)] {
+            try store.read(stream: try StreamID("thread/\(id)"), maxCount: 10_000).compactMap { r in
+                if case .event(let e) = EventCatalog.decode(r) { (r.seq.rawValue, e) } else { nil }
+            }
+        }
+
+        func close() async {
+            await pool.shutdown()
+            await server.shutdown()
+            await store.close()
+            try? FileManager.default.removeItem(at: dir)
+        }
+    }
+
+    @Test func aRunCallsAnAllowedToolRefusesADeniedOneAndRecordsEveryStepInOrder() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        f.server.enqueue(
+            .sse(events: [
+                Wire.chunk(toolCall: (0, "call_1", "time__get_current_time", "{\"timezone\": \"UTC\"}")),
+                Wire.chunk(toolCall: (1, "call_2", "time__convert_time", "{\"source_timezone\":\"UTC\",\"time\":\"12:00\",\"target_timezone\":\"Asia/Tokyo\"}")),
+                Wire.chunk(finish: "tool_calls"), Wire.usageChunk(100, 20), "[DONE]",
+            ]),
+            .sse(events: [Wire.chunk(content: "It is "), Wire.chunk(content: "noon in UTC."), Wire.chunk(finish: "stop"), Wire.usageChunk(150, 8), "[DONE]"]))
+        let observer = Observer()
+        let result = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "What time is it?", title: "time"), as: Self.alice, observer: observer)
+        #expect(result.status == .completed && result.answer == "It is noon in UTC." && result.steps == 2)
+        #expect(result.usage == TokenUsage(input: 250, output: 28))
+        #expect(await observer.pieces == ["It is ", "noon in UTC."])
+
+        let events = try f.thread("t1")
+        #expect(events.map(\.event.typeName) == [
+            "authz.decided", "thread.started", "message.user", "authz.decided", "run.started",
+            "llm.request", "llm.response",
+            "authz.decided", "tool.called", "tool.result",   // get_current_time: allowed, made
+            "authz.decided", "tool.result",                  // convert_time: denied, never made
+            "llm.request", "llm.response", "message.assistant", "run.finished",
+        ])
+        #expect(await observer.seqs == events.map(\.seq), "the observer heard of every event, in log order")
+        let decisions = events.compactMap { if case .authorizationDecided(let d) = $0.event { d } else { nil } }
+        #expect(decisions.map(\.action) == ["chat", "model.use", "tool.call", "tool.call"])
+        #expect(decisions.map(\.decision) == [.allow, .allow, .allow, .deny])
+        #expect(decisions[3].resource == "tool:time/convert_time" && decisions.allSatisfy { $0.subject == "user:alice" && $0.tokenID == "tok-1" })
+        let results = events.compactMap { if case .toolResult(let r) = $0.event { r } else { nil } }
+        #expect(!results[0].isError && results[0].output.contains("UTC"), "\(results[0].output)")
+        #expect(results[1].isError && results[1].output.hasPrefix("permission denied"))
+        let called = events.compactMap { if case .toolCalled(let c) = $0.event { c.tool } else { nil } }
+        #expect(called == ["get_current_time"], "a denied tool is never called")
+
+        // The second request's prompt is the log's events, by seq; the model saw both results.
+        let requests = events.compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }
+        let seqOf = { (type: String) in events.filter { $0.event.typeName == type }.map(\.seq) }
+        #expect(requests[0].promptSeqs == seqOf("message.user"))
+        #expect(requests[1].promptSeqs == (seqOf("message.user") + [seqOf("llm.response")[0]] + seqOf("tool.result")).sorted())
+        let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
+        #expect(sent.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "tool"])
+        #expect((sent[4]["content"] as? String)?.hasPrefix("permission denied") == true)
+        #expect(f.server.requests.allSatisfy { $0.header("Authorization") == "Bearer \(Self.key)" })
+
+        // Nothing in the log carries the API key.
+        let everything = try f.store.read(from: 1, maxCount: 100_000)
+        #expect(!everything.contains { String(decoding: $0.payload, as: UTF8.self).contains(Self.key) })
+        await f.close()
+    }
+
+    @Test func aDeniedChatIsRecordedAndNothingElseHappens() async throws {
+        let f = try await Fixture(mcp: nil)
+        let stranger = Principal(subject: "user:mallory", roles: ["visitor"], workspace: "payments", expiry: 4_000_000_000)
+        let error = try await #require(throws: EngineError.self) { try await f.runtime.chat(ChatTurn(threadID: "t2", text: "hi"), as: stranger) }
+        #expect(error.kind == .denied)
+        let events = try f.thread("t2")
+        #expect(events.map(\.event.typeName) == ["authz.decided"])
+        #expect(f.server.requests.isEmpty, "the model was never called")
+        await f.close()
+    }
+
+    @Test func aModelThatKeepsFailingIsRecordedAttemptByAttemptAndTheRunFails() async throws {
+        let f = try await Fixture(mcp: nil, retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
+        for _ in 0..<3 { f.server.enqueue(.json(status: 503, body: #"{"error":{"message":"overloaded"}}"#)) }
+        let error = try await #require(throws: EngineError.self) { try await f.runtime.chat(ChatTurn(threadID: "t3", text: "hi"), as: Self.alice) }
+        #expect(error.kind == .llmFailed)
+        let events = try f.thread("t3")
+        let failures = events.compactMap { if case .llmFailed(let e) = $0.event { e } else { nil } }
+        #expect(failures.map(\.attempt) == [1, 2, 3] && failures.map(\.retryable) == [true, true, false])
+        guard case .runFinished(let finished)? = events.last?.event else { Issue.record("the run has no end"); return }
+        #expect(finished.status == .failed && finished.error?.contains("503") == true)
+        await f.close()
+    }
+
+    @Test func withNoReachableToolServerTheAgentAnswersWithoutToolsAndTheLogSaysWhy() async throws {
+        let broken = MCPServerDefinition(name: "time", transport: .stdio, command: ["logbook-no-such-mcp-server"])
+        let f = try await Fixture(mcp: broken)
+        f.server.enqueue(.json(body: Wire.completion(text: "I cannot check tools right now.", finish: "stop", usage: (10, 5))))
+        let result = try await f.runtime.chat(ChatTurn(threadID: "t4", text: "time?"), as: Self.alice)
+        #expect(result.status == .completed)
+        let request = try #require(f.thread("t4").compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }.first)
+        #expect(request.parameters["tools.unavailable"]?.contains("time:") == true, "\(request.parameters)")
+        #expect(f.server.requests.first?.json["tools"] == nil, "no tools were offered")
+        await f.close()
+    }
+
+    @Test func modelResolutionFallsBackToTheEnvironment() throws {
+        let resolver = ModelResolver(environment: ["LOGBOOK_LLM_BASE_URL": "http://127.0.0.1:11434/v1", "LOGBOOK_LLM_MODEL": "llama3", "LOGBOOK_LLM_API_KEY": "k"])
+        let resolved = try resolver.resolve(registry: RegistryState(), workspace: "w", agent: nil)
+        #expect(resolved.source == .environment && resolved.definition.name == "llama3" && resolved.definition.secretReference == "env:LOGBOOK_LLM_API_KEY")
+        #expect(throws: EngineError.self) { try ModelResolver(environment: [:]).resolve(registry: RegistryState(), workspace: "w", agent: nil) }
+    }
+}
+
+actor Observer: RunObserver {
+    var pieces: [String] = []
+    var seqs: [UInt64] = []
+    func text(_ piece: String) { pieces.append(piece) }
+    func appended(_ event: DomainEvent, seq: Seq) { seqs.append(seq.rawValue) }
+}
