@@ -8,9 +8,9 @@ import Testing
 @Suite struct OpenAIProviderTests {
     static let key = "sk-test-9f8e7d6c5b4a"
 
-    static func provider(_ server: ScriptedLLMServer, model: ModelDefinition? = nil, timeout: Duration = .seconds(10)) throws -> OpenAIChatProvider {
+    static func provider(_ server: ScriptedLLMServer, model: ModelDefinition? = nil, timeout: Duration = .seconds(10)) throws -> HTTPChatProvider {
         let definition = model ?? ModelDefinition(name: "gpt-test", provider: "openai", endpoint: server.baseURL, secretReference: "env:TEST_LLM_KEY")
-        return OpenAIChatProvider(endpoint: try ModelEndpoint(definition), timeout: timeout, environment: ["TEST_LLM_KEY": key])
+        return HTTPChatProvider(endpoint: try ModelEndpoint(definition), timeout: timeout, environment: ["TEST_LLM_KEY": key])
     }
 
     static let request = ChatRequest(
@@ -167,7 +167,7 @@ import Testing
         await server.shutdown()
         let model = ModelDefinition(name: "gone", provider: "ollama", endpoint: "http://127.0.0.1:\(port)/v1")
         let error = try await #require(throws: LLMError.self) {
-            try await OpenAIChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(5)).complete(Self.request, onText: nil)
+            try await HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(5)).complete(Self.request, onText: nil)
         }
         #expect(error.kind == .connection && error.retryable && error.message.contains("127.0.0.1:\(port)"), "\(error)")
     }
@@ -185,7 +185,7 @@ import Testing
     @Test func aMissingSecretFailsTheCallClearly() async throws {
         let model = ModelDefinition(name: "m", provider: "openai", endpoint: "http://127.0.0.1:9/v1", secretReference: "env:LOGBOOK_TEST_UNSET_KEY")
         let error = try await #require(throws: LLMError.self) {
-            try await OpenAIChatProvider(endpoint: try ModelEndpoint(model), environment: [:]).complete(Self.request, onText: nil)
+            try await HTTPChatProvider(endpoint: try ModelEndpoint(model), environment: [:]).complete(Self.request, onText: nil)
         }
         #expect(error.kind == .configuration && error.message.contains("LOGBOOK_TEST_UNSET_KEY"))
     }

@@ -11,7 +11,8 @@ final class ScriptedLLMServer: Sendable {
     enum Reply: Sendable {
         /// A complete answer.
         case json(status: Int = 200, body: String, headers: [String: String] = [:])
-        /// Server-sent events: each string is one event's `data`, sent `delay` apart. `thenClose` cuts the
+        /// Server-sent events: each string is one event's `data` (or a whole frame when it starts with `event:`), sent
+        /// `delay` apart. `thenClose` cuts the
         /// connection after the last one instead of ending the response (a stream cut off mid-answer).
         case sse(events: [String], delay: Duration = .zero, thenClose: Bool = false)
         /// Never answers.
@@ -113,7 +114,9 @@ private final class Handler: ChannelInboundHandler {
             if thenClose { c.close(promise: nil) } else { c.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
             return
         }
-        c.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "data: \(first)\n\n")))), promise: nil)
+        // An element that starts with `event:` is a whole frame (Anthropic names its events); others are `data:`.
+        let frame = first.hasPrefix("event:") ? "\(first)\n\n" : "data: \(first)\n\n"
+        c.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: frame)))), promise: nil)
         let rest = events.dropFirst()
         let handler = NIOLoopBound(self, eventLoop: c.eventLoop)
         c.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)) {

@@ -63,7 +63,7 @@ public final class AgentRuntime: Sendable {
 
     /// The provider for a registered model: OpenAI-compatible or Azure OpenAI.
     public static let standardProvider: ProviderFactory = { (model, configuration) throws(LLMError) in
-        OpenAIChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
+        HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
     }
 
     /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or

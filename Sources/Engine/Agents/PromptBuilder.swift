@@ -21,7 +21,7 @@ public enum PromptBuilder {
             let message: ChatMessage? = switch event {
             case .userMessage(let e): .user(e.text)
             case .llmResponse(let e) where !e.toolCalls.isEmpty: .assistant(e.text, toolCalls: e.toolCalls)
-            case .toolResult(let e): .tool(callID: e.callID, output: e.output)
+            case .toolResult(let e): .tool(callID: e.callID, output: e.output, isError: e.isError)
             case .assistantMessage(let e): .assistant(e.text)
             default: nil
             }

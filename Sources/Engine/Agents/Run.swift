@@ -114,8 +114,3 @@ struct Run: Sendable {
                                   actor: agentActor)
     }
 }
-
-extension Duration {
-    /// Whole milliseconds.
-    var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
-}

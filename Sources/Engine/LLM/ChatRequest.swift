@@ -9,11 +9,12 @@ public struct ChatMessage: Sendable, Equatable {
     public var content: String?
     /// The tool calls an assistant message asked for.
     public var toolCalls: [RequestedToolCall]
-    /// For a tool message: the call it answers.
+    /// For a tool message: the call it answers, and whether it reports an error (a failed or refused call).
     public var toolCallID: String?
+    public var isError: Bool
 
-    public init(role: Role, content: String?, toolCalls: [RequestedToolCall] = [], toolCallID: String? = nil) {
-        (self.role, self.content, self.toolCalls, self.toolCallID) = (role, content, toolCalls, toolCallID)
+    public init(role: Role, content: String?, toolCalls: [RequestedToolCall] = [], toolCallID: String? = nil, isError: Bool = false) {
+        (self.role, self.content, self.toolCalls, self.toolCallID, self.isError) = (role, content, toolCalls, toolCallID, isError)
     }
 
     public static func system(_ text: String) -> Self { Self(role: .system, content: text) }
@@ -21,7 +22,9 @@ public struct ChatMessage: Sendable, Equatable {
     public static func assistant(_ text: String?, toolCalls: [RequestedToolCall] = []) -> Self {
         Self(role: .assistant, content: text, toolCalls: toolCalls)
     }
-    public static func tool(callID: String, output: String) -> Self { Self(role: .tool, content: output, toolCallID: callID) }
+    public static func tool(callID: String, output: String, isError: Bool = false) -> Self {
+        Self(role: .tool, content: output, toolCallID: callID, isError: isError)
+    }
 }
 
 /// A tool the model may call: its name, what it does, and a JSON Schema of its arguments.

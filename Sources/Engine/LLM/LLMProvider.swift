@@ -21,6 +21,8 @@ public struct ModelEndpoint: Sendable, Equatable {
         case openAI
         /// Azure OpenAI: `<resource>/openai/deployments/<deployment>/chat/completions?api-version=…`, `api-key` header.
         case azureOpenAI(deployment: String, apiVersion: String)
+        /// Anthropic Messages at `<base>/v1/messages`, `x-api-key` and `anthropic-version` headers.
+        case anthropic(version: String)
     }
 
     public var model: String
@@ -59,8 +61,14 @@ public struct ModelEndpoint: Sendable, Equatable {
             components.queryItems = [URLQueryItem(name: "api-version", value: apiVersion)]
             guard let url = components.url else { throw LLMError(.configuration, "model '\(model.name)': cannot form the Azure URL") }
             self.url = url
+        case "anthropic":
+            wire = .anthropic(version: model.apiVersion ?? "2023-06-01")
+            guard let url = URL(string: base + "/v1/messages"), url.scheme == "http" || url.scheme == "https" else {
+                throw LLMError(.configuration, "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. https://api.anthropic.com)")
+            }
+            self.url = url
         default:
-            throw LLMError(.configuration, "model '\(model.name)': provider '\(model.provider)' is not supported (openai, azure-openai, ollama, vllm, llama.cpp, openai-compatible)")
+            throw LLMError(.configuration, "model '\(model.name)': provider '\(model.provider)' is not supported (openai, azure-openai, anthropic, ollama, vllm, llama.cpp, openai-compatible)")
         }
     }
 }

@@ -1,5 +1,83 @@
 import Events
 import Foundation
+import NIOCore
+
+/// Chat Completions (OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp): `Authorization: Bearer` or Azure's `api-key`.
+struct OpenAIChatWire: ChatWire {
+    let model: String
+    /// The id sent as `model` (Azure ignores it: the deployment is in the URL).
+    let wireModel: String
+    let azure: Bool
+    let parameters: [String: String]
+
+    func headers(secret: Secret?, streaming: Bool) -> [(String, String)] {
+        var headers = [("Accept", streaming ? "text/event-stream" : "application/json")]
+        if let secret { headers.append(azure ? ("api-key", secret.value) : ("Authorization", "Bearer \(secret.value)")) }
+        return headers
+    }
+
+    func body(_ request: ChatRequest, streaming: Bool) throws(LLMError) -> Data {
+        var wire = OpenAIWire.Request(request, model: wireModel, stream: streaming)
+        if wire.temperature == nil, let t = parameters["temperature"].flatMap(Double.init) { wire.temperature = t }
+        if wire.max_tokens == nil, let m = parameters["max_tokens"].flatMap(Int.init) { wire.max_tokens = m }
+        return try encodeJSON(wire, model: model)
+    }
+
+    func response(_ body: ByteBuffer) throws(LLMError) -> ChatResponse {
+        let response = try decodeJSON(OpenAIWire.Response.self, body.readableBytesView, model: model, what: "an answer")
+        guard let choice = response.choices.first else { throw LLMError(.malformedResponse, "model '\(model)' answered with no choices") }
+        let calls = try (choice.message.tool_calls ?? []).map { (c) throws(LLMError) in
+            try ToolCallAssembler.checked(id: c.id, name: c.function.name, arguments: c.function.arguments, model: model)
+        }
+        return ChatResponse(text: choice.message.content, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
+                            usage: TokenUsage(input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0),
+                            model: response.model ?? model)
+    }
+
+    func streamDecoder() -> any ChatStreamDecoder { OpenAIStreamDecoder(model: model) }
+}
+
+/// `data:` chunks with deltas; `[DONE]` or a finish reason ends the answer.
+struct OpenAIStreamDecoder: ChatStreamDecoder {
+    let model: String
+    /// The model the provider says answered.
+    private var reported: String?
+    private var text = ""
+    private var assembler = ToolCallAssembler()
+    private var finish: String?
+    private var usage = TokenUsage()
+    private var done = false
+
+    init(model: String) { self.model = model }
+
+    var isComplete: Bool { done || finish != nil }
+
+    mutating func consume(_ event: ServerSentEvent) throws(LLMError) -> String? {
+        if event.data == "[DONE]" { done = true; return nil }
+        if let json = JSONValue(parsing: event.data), json["error"] != nil {
+            throw LLMError.status(500, body: event.data, model: model, retryAfter: nil)
+        }
+        let chunk: OpenAIWire.Chunk
+        do { chunk = try JSONDecoder().decode(OpenAIWire.Chunk.self, from: Data(event.data.utf8)) } catch {
+            throw LLMError(.malformedResponse, "model '\(model)' streamed an event that is not a chat completion chunk: \(event.data.prefix(200))")
+        }
+        if let m = chunk.model { reported = m }
+        if let u = chunk.usage { usage = TokenUsage(input: u.prompt_tokens ?? 0, output: u.completion_tokens ?? 0) }
+        var piece = ""
+        for choice in chunk.choices ?? [] {
+            if let content = choice.delta?.content { piece += content }
+            for call in choice.delta?.tool_calls ?? [] { assembler.add(call) }
+            if let reason = choice.finish_reason { finish = reason }
+        }
+        text += piece
+        return piece.isEmpty ? nil : piece
+    }
+
+    func response() throws(LLMError) -> ChatResponse {
+        ChatResponse(text: text.isEmpty ? nil : text, toolCalls: try assembler.finish(model: model),
+                     finishReason: FinishReason(wire: finish), usage: usage, model: reported ?? model)
+    }
+}
 
 /// The JSON of OpenAI's Chat Completions API (also spoken by Azure OpenAI, Ollama, vLLM and llama.cpp's server).
 enum OpenAIWire {
