@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections",
+                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -168,7 +168,6 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         return (samples[count / 2], samples[min(count - 1, count * 99 / 100)])
     }
 
-    private func f(_ v: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", v) }
 }
 
 /// Resident set size of this process, from /proc (0 where unavailable).

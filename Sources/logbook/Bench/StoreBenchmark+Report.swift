@@ -4,7 +4,6 @@ import Foundation
 extension StoreBenchmark.Results {
     /// Prints the figures, and the ratios to the C reference where it is given.
     func print(against reference: ReferenceFigures?) {
-        func f(_ v: Double, _ digits: Int = 0) -> String { String(format: "%.\(digits)f", v) }
         func p(_ sorted: [Duration], _ q: Double) -> Double {
             sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))].milliseconds
         }
