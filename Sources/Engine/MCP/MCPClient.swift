@@ -99,6 +99,11 @@ public actor MCPClient {
         return MCPToolResult(text: text, isError: false)
     }
 
+    /// Asks the server whether it is alive (MCP `ping`).
+    public func ping(timeout: Duration = .seconds(5)) async throws(MCPError) {
+        _ = try await request("ping", [:], timeout: timeout)
+    }
+
     /// Ends the session and the server (stdio) or connection (HTTP). Calls in flight fail with `disconnected`.
     public func close() async {
         end(MCPError(.disconnected, "MCP server '\(serverName)' was closed"))

@@ -43,6 +43,15 @@ public actor MCPPool {
         }
     }
 
+    /// Checks that `server` answers (starting it if needed). A server that does not is dropped.
+    public func ping(_ server: MCPServerDefinition, timeout: Duration) async throws(MCPError) {
+        let session = try await session(for: server)
+        do { try await session.client.ping(timeout: timeout) } catch {
+            await drop(server.name)
+            throw error
+        }
+    }
+
     /// Forgets a server's cached tools (a registry event touched it); its session restarts on next use.
     public func invalidate(_ name: String) async { await drop(name) }
 
