@@ -3,6 +3,7 @@ import EventStore
 import Events
 import Foundation
 import Projections
+import Synchronization
 import Testing
 
 /// Whole runs: a real log, the scripted OpenAI-compatible server as the model, the real `mcp-server-time` as tools.
@@ -21,7 +22,7 @@ import Testing
         let runtime: AgentRuntime
 
         init(mcp: MCPServerDefinition? = MCPServerDefinition(name: "time", transport: .stdio, command: MCPStdioTests.timeServer),
-             retry: RetryPolicy = .none) async throws {
+             retry: RetryPolicy = .none, configure: (inout AgentRuntime.Configuration) -> Void = { _ in }) async throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-engine-\(UUID().uuidString)")
             var configuration = EventStore.Configuration(directory: dir.path)
             configuration.dictionaryTrainingPoints = []
@@ -37,6 +38,7 @@ import Testing
             var engine = AgentRuntime.Configuration()
             engine.environment = ["RUNTIME_TEST_KEY": AgentRuntimeTests.key]
             engine.retry = retry
+            configure(&engine)
             runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
                                    policy: AgentRuntimeTests.policy, pool: pool, configuration: engine)
         }
@@ -139,6 +141,32 @@ import Testing
         let request = try #require(f.thread("t4").compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }.first)
         #expect(request.parameters["tools.unavailable"]?.contains("time:") == true, "\(request.parameters)")
         #expect(f.server.requests.first?.json["tools"] == nil, "no tools were offered")
+        await f.close()
+    }
+
+    @Test func anIdleThreadNeedsAFreshToken() async throws {
+        let skew = Mutex<Int64>(0)  // how far the engine's clock runs ahead of the log's
+        let f = try await Fixture(mcp: nil) { c in
+            c.sessionIdleTimeout = .seconds(60)
+            c.clock = { Int64(Date().timeIntervalSince1970 * 1e9) + skew.withLock { $0 } }
+        }
+        for _ in 0..<4 { f.server.enqueue(.json(body: Wire.completion(text: "ok", finish: "stop", usage: (1, 1)))) }
+        _ = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "first"), as: Self.alice)
+        skew.withLock { $0 = 30_000_000_000 }
+        _ = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "30 s later"), as: Self.alice)
+
+        skew.withLock { $0 = 120_000_000_000 }  // two minutes idle
+        for attempt in 0..<2 {
+            let error = try await #require(throws: EngineError.self) { try await f.runtime.chat(ChatTurn(threadID: "s1", text: "stale"), as: Self.alice) }
+            #expect(error.kind == .sessionExpired && error.message.contains("fresh token"), "attempt \(attempt)")
+        }
+        let expiries = try f.thread("s1").compactMap { if case .sessionExpired(let e) = $0.event { e } else { nil } }
+        #expect(expiries.count == 1 && expiries[0].idleSeconds >= 119, "recorded once per expiry")
+
+        var fresh = Self.alice
+        fresh.issuedAt = Int64(Date().timeIntervalSince1970) + 120
+        let result = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "signed in again"), as: fresh)
+        #expect(result.status == .completed)
         await f.close()
     }
 

@@ -33,7 +33,7 @@ import Testing
 
     @Test func validTokensOfEachAlgorithmGiveTheirPrincipal() throws {
         let (verifier, minted) = try Self.mint()
-        let expected = Principal(subject: "alice", roles: ["operator"], workspace: "payments", tokenID: "tok-123", expiry: minted.now + 600)
+        let expected = Principal(subject: "alice", roles: ["operator"], workspace: "payments", tokenID: "tok-123", expiry: minted.now + 600, issuedAt: minted.now)
         for name in ["hs256", "rs256", "es256", "within_leeway"] {
             var principal = try verifier.verify(try #require(minted.tokens[name]), now: minted.now)
             if name == "within_leeway" { principal.expiry = expected.expiry }

@@ -42,6 +42,10 @@ public final class AgentRuntime: Sendable {
         public var streaming = true
         public var defaultInstructions = "You are Logbook, an operations assistant. Answer concisely. Use the tools you are given when they help; say so when a tool fails or is not allowed."
         public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// A thread idle this long needs a fresh token (nil: sessions never expire).
+        public var sessionIdleTimeout: Duration? = .seconds(30 * 60)
+        /// Now, in nanoseconds since the epoch (injected by tests).
+        public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
         public init() {}
     }
 
@@ -78,13 +82,15 @@ public final class AgentRuntime: Sendable {
         await locks.lock(stream)
         defer { Task { await locks.unlock(stream) } }
 
-        let history = try RunRecorder.history(of: stream, in: store)
+        let (history, lastActivity) = try RunRecorder.history(of: stream, in: store)
         let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
         let workspace = started?.workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history)
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
 
         try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
+        try await checkSession(turn.threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
+                               principal: principal, recorder: &recorder)
         var opening: [DomainEvent] = []
         if started == nil {
             opening.append(.threadStarted(ThreadStarted(threadID: turn.threadID, workspace: workspace, owner: principal.subject,
@@ -118,6 +124,25 @@ public final class AgentRuntime: Sendable {
         let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
                       model: model.definition, provider: provider, toolbox: toolbox, gate: gate)
         return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
+    }
+}
+
+extension AgentRuntime {
+    /// A thread idle for longer than `sessionIdleTimeout` needs a token issued after its session expired: an older
+    /// one is refused (`sessionExpired`) and the expiry recorded (`session.expired`, once per expiry).
+    private func checkSession(_ threadID: String, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,
+                              recorder: inout RunRecorder) async throws(EngineError) {
+        guard let lastActivity, let timeout = configuration.sessionIdleTimeout else { return }
+        let now = configuration.clock()
+        let idle = now - lastActivity
+        let limit = Int64(timeout.components.seconds) * 1_000_000_000
+        guard idle > limit else { return }
+        let expiredAt = lastActivity + limit
+        if let issued = principal.issuedAt, issued * 1_000_000_000 > expiredAt { return }  // a fresh token
+        if !alreadyExpired {
+            try await recorder.record([.sessionExpired(SessionExpired(threadID: threadID, idleSeconds: Int(idle / 1_000_000_000)))], actor: principal.subject)
+        }
+        throw EngineError(.sessionExpired, "the session on thread \(threadID) expired after \(timeout) idle; sign in again for a fresh token")
     }
 }
 

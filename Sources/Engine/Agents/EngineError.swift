@@ -9,6 +9,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case llmFailed
         /// The thread belongs to another workspace, or does not exist where it was expected.
         case threadUnavailable
+        /// The thread's session expired (recorded): the caller needs a fresh token.
+        case sessionExpired
         /// The log refused an append.
         case storage
     }

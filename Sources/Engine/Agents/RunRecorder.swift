@@ -39,14 +39,17 @@ struct RunRecorder {
         return seqs
     }
 
-    /// A thread's events, decoded (events of unknown types are left out).
-    static func history(of stream: StreamID, in store: EventStore) throws(EngineError) -> [(seq: UInt64, event: DomainEvent)] {
+    /// A thread's events, decoded (events of unknown types are left out), and when its last event was appended
+    /// (ns since the epoch; nil for a new thread).
+    static func history(of stream: StreamID, in store: EventStore) throws(EngineError) -> (events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?) {
         var events: [(seq: UInt64, event: DomainEvent)] = []
+        var lastActivity: Int64?
         var revision: StreamRevision = 1
         do {
             while true {
                 let page = try store.read(stream: stream, from: revision, maxCount: 1024)
                 for recorded in page {
+                    lastActivity = recorded.timeNanoseconds
                     if case .event(let e) = EventCatalog.decode(recorded) { events.append((recorded.seq.rawValue, e)) }
                 }
                 guard let last = page.last, page.count == 1024 else { break }
@@ -55,6 +58,6 @@ struct RunRecorder {
         } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
         }
-        return events
+        return (events, lastActivity)
     }
 }

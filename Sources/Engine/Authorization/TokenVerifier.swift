@@ -10,14 +10,16 @@ public struct Principal: Sendable, Equatable {
     public var tokenID: String?
     /// The token's `exp`, Unix seconds.
     public var expiry: Int64
+    /// The token's `iat`, Unix seconds (nil when it has none: such a token cannot revive an expired session).
+    public var issuedAt: Int64?
 
-    public init(subject: String, roles: [String], workspace: String, tokenID: String? = nil, expiry: Int64) {
-        (self.subject, self.roles, self.workspace, self.tokenID, self.expiry) = (subject, roles, workspace, tokenID, expiry)
+    public init(subject: String, roles: [String], workspace: String, tokenID: String? = nil, expiry: Int64, issuedAt: Int64? = nil) {
+        (self.subject, self.roles, self.workspace, self.tokenID, self.expiry, self.issuedAt) = (subject, roles, workspace, tokenID, expiry, issuedAt)
     }
 }
 
 /// Checks bearer JWTs: the signature (HS256, RS256, ES256; never `none`), `exp` (required), `nbf`, issuer and
-/// audience, with a small clock skew. Claims: `sub`, `roles` (array of strings), `workspace`, `jti`.
+/// audience, with a small clock skew. Claims: `sub`, `roles` (array of strings), `workspace`, `jti`, `iat`.
 public struct TokenVerifier: Sendable {
     public var keys: [VerificationKey]
     public var issuer: String
@@ -63,7 +65,7 @@ public struct TokenVerifier: Sendable {
             throw AuthError(.wrongAudience, "the token is not meant for '\(audience)' (aud: \(claims.aud?.values.joined(separator: ", ") ?? "none"))")
         }
         return Principal(subject: subject, roles: claims.roles ?? [], workspace: claims.workspace ?? defaultWorkspace,
-                         tokenID: claims.jti, expiry: Int64(exp))
+                         tokenID: claims.jti, expiry: Int64(exp), issuedAt: claims.iat.map { Int64($0) })
     }
 
     private struct Header: Decodable {
@@ -77,6 +79,7 @@ public struct TokenVerifier: Sendable {
         let aud: Audience?
         let exp: Double?
         let nbf: Double?
+        let iat: Double?
         let jti: String?
         let roles: [String]?
         let workspace: String?
