@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "EventsWorkload", "EventStore", "Events", "Projections",
+                "Engine", "EventsWorkload", "EventStore", "Events", "Projections", "CHashing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

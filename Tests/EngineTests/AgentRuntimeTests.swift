@@ -170,6 +170,32 @@ import Testing
         await f.close()
     }
 
+    @Test func theCallersTokenReachesHTTPToolServersAndNeverTheLog() async throws {
+        let mcp = try MCPHTTPTests.Server(mode: "sse")
+        defer { mcp.stop() }
+        await (try await mcp.client()).close()  // wait until it answers
+        let f = try await Fixture(mcp: MCPServerDefinition(name: "clock", transport: .http, url: mcp.url)) { c in
+            c.streaming = false
+        }
+        let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:clock/whoami"]])
+        let runtime = AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
+                                   policy: policy, pool: f.pool, configuration: {
+                                       var c = AgentRuntime.Configuration()
+                                       c.environment = ["RUNTIME_TEST_KEY": Self.key]
+                                       c.retry = .none
+                                       return c
+                                   }())
+        f.server.enqueue(.json(body: Wire.completion(toolCall: ("call_w", "clock__whoami", "{}"), finish: "tool_calls")),
+                         .json(body: Wire.completion(text: "done", finish: "stop")))
+        let token = "eyJ.caller-token.sig"
+        _ = try await runtime.chat(ChatTurn(threadID: "w1", text: "who am I?"), as: Self.alice, token: token)
+        let result = try #require(f.thread("w1").compactMap { if case .toolResult(let r) = $0.event { r } else { nil } }.first)
+        #expect(result.output == MCPHTTPTests.sha256Hex("Bearer \(token)"), "the HTTP MCP server saw the caller's token")
+        let everything = try f.store.read(from: 1, maxCount: 100_000)
+        #expect(!everything.contains { String(decoding: $0.payload, as: UTF8.self).contains(token) }, "the token is not in the log")
+        await f.close()
+    }
+
     @Test func modelResolutionFallsBackToTheEnvironment() throws {
         let resolver = ModelResolver(environment: ["LOGBOOK_LLM_BASE_URL": "http://127.0.0.1:11434/v1", "LOGBOOK_LLM_MODEL": "llama3", "LOGBOOK_LLM_API_KEY": "k"])
         let resolved = try resolver.resolve(registry: RegistryState(), workspace: "w", agent: nil)

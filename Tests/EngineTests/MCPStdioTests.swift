@@ -78,7 +78,7 @@ import Testing
         let error = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]), timeout: .milliseconds(300))
         }
-        #expect(error.kind == .timeout && ContinuousClock.now - started < .seconds(5))
+        #expect(error.kind == .timeout && ContinuousClock.now - started < .seconds(20))
         await client.close()
     }
 

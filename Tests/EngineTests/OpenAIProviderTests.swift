@@ -90,7 +90,7 @@ import Testing
                        .json(body: Wire.completion(text: "finally", finish: "stop", usage: (1, 1))))
         let provider = try Self.provider(server)
         let failures = Failures()
-        let policy = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(40), budget: .seconds(5))
+        let policy = RetryPolicy(maxAttempts: 4, initialBackoff: .milliseconds(10), maxBackoff: .milliseconds(40), budget: .seconds(120))
         let response = try await policy.run({ _ throws(LLMError) in try await provider.complete(Self.request, onText: nil) },
                                             onFailure: { await failures.add($0) })
         #expect(response.text == "finally")
@@ -145,7 +145,7 @@ import Testing
             try await Self.provider(server, timeout: .milliseconds(300)).complete(Self.request, onText: nil)
         }
         #expect(error.kind == .timeout && error.retryable)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(20), "the deadline cut the call short")
     }
 
     @Test func aCancelledCallerStopsTheCall() async throws {
@@ -167,7 +167,7 @@ import Testing
         await server.shutdown()
         let model = ModelDefinition(name: "gone", provider: "ollama", endpoint: "http://127.0.0.1:\(port)/v1")
         let error = try await #require(throws: LLMError.self) {
-            try await HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(5)).complete(Self.request, onText: nil)
+            try await HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(60)).complete(Self.request, onText: nil)
         }
         #expect(error.kind == .connection && error.retryable && error.message.contains("127.0.0.1:\(port)"), "\(error)")
     }

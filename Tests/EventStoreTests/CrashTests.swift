@@ -65,8 +65,33 @@ import Testing
             if store == nil { try await Task.sleep(for: .milliseconds(5)) }
         }
         let reader = try #require(store, "the writer never created the log")
+
+        // A read-only subscription goes live on the other process's appends (within 30 s, or the test fails).
+        let subscription = Task { () -> (UInt64?, Int) in
+            var caughtUpAt: UInt64?
+            var liveEvents = 0
+            for await message in reader.subscribe(from: reader.lastSeq) {
+                switch message {
+                case .caughtUp(let seq): caughtUpAt = seq.rawValue
+                case .event(let e): if let c = caughtUpAt, e.seq.rawValue > c { liveEvents += 1 }
+                case .dropped(let reason): Issue.record("dropped: \(reason)")
+                }
+                if liveEvents >= 50 { break }
+            }
+            return (caughtUpAt, liveEvents)
+        }
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            subscription.cancel()
+        }
+        let (caughtUpAt, liveEvents) = await subscription.value
+        watchdog.cancel()
+        #expect(caughtUpAt != nil && liveEvents >= 50,
+                "caught up at \(caughtUpAt.map(String.init) ?? "never"), \(liveEvents) live events; the log's head is \(reader.lastSeq), the writer is \(process.isRunning ? "running" : "gone")")
+
+        // Verify while the writer goes on, until the log is past both dictionary training points (500 and 3,000).
         var checked: UInt64 = 0
-        for _ in 0..<20 {
+        for _ in 0..<500 where checked <= 3_000 {
             try await Task.sleep(for: .milliseconds(20))
             let report = try reader.verify()
             #expect(report.isIntact, "\(report.firstFailure?.description ?? "")")
@@ -75,19 +100,6 @@ import Testing
         #expect(checked > 3_000, "the reader saw the writer's appends, past both dictionary training points")
         let all = try reader.readAll()
         #expect(all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 })
-
-        // A read-only subscription goes live on the other process's appends.
-        var caughtUpAt: UInt64?
-        var liveEvents = 0
-        for await message in reader.subscribe(from: Seq(UInt64(all.count))) {
-            switch message {
-            case .caughtUp(let seq): caughtUpAt = seq.rawValue
-            case .event(let e): if let c = caughtUpAt, e.seq.rawValue > c { liveEvents += 1 }
-            case .dropped(let reason): Issue.record("dropped: \(reason)")
-            }
-            if liveEvents >= 50 { break }
-        }
-        #expect(caughtUpAt != nil && liveEvents >= 50)
         await reader.close()
     }
 

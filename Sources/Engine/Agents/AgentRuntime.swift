@@ -72,9 +72,23 @@ public final class AgentRuntime: Sendable {
 
     /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
     /// reaches `maxSteps`.
-    /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `noModel`; `llmFailed`
-    ///   when the model fails for good (the run is recorded as failed); `storage`.
-    public func chat(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
+    /// - Parameter token: the caller's bearer token, forwarded to HTTP MCP servers so the systems behind them check
+    ///   the caller themselves (never recorded).
+    /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `sessionExpired`;
+    ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`.
+    public func chat(_ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
+        do {
+            return try await MCPCallContext.$bearerToken.withValue(token, operation: { () async throws -> RunResult in
+                try await self.run(turn, as: principal, observer: observer)
+            })
+        } catch let error as EngineError {
+            throw error
+        } catch {
+            throw EngineError(.storage, "the run failed: \(error)")
+        }
+    }
+
+    private func run(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> RunResult {
         let stream: StreamID
         do { stream = try StreamID("thread/\(turn.threadID)") } catch {
             throw EngineError(.threadUnavailable, "'\(turn.threadID)' is not a usable thread id: \(error.message)")

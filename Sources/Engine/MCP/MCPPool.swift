@@ -70,7 +70,8 @@ public actor MCPPool {
         case .stdio:
             connection = try StdioConnection(name: server.name, command: server.command)
         case .http:
-            throw MCPError(.unavailable, "MCP server '\(server.name)': streamable HTTP servers are not supported yet")
+            guard let url = server.url else { throw MCPError(.unavailable, "MCP server '\(server.name)' has no URL") }
+            connection = try HTTPMCPConnection(name: server.name, url: url)
         }
         let client = MCPClient(serverName: server.name, connection: connection)
         do {
