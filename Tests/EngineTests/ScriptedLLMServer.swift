@@ -52,6 +52,9 @@ final class ScriptedLLMServer: Sendable {
     }
 
     func enqueue(_ replies: Reply...) { state.withLock { $0.replies += replies } }
+    func enqueue(_ replies: [Reply]) { state.withLock { $0.replies += replies } }
+    /// Drops the replies nobody asked for.
+    func clear() { state.withLock { $0.replies.removeAll() } }
 
     func shutdown() async { try? await channel.close() }
 

@@ -34,6 +34,10 @@ public struct RunResult: Sendable, Equatable {
 public final class AgentRuntime: Sendable {
     public struct Configuration: Sendable {
         public var maxSteps = 8
+        /// Tool calls one run may make; calls past it are answered "not run" and the run ends as limitReached.
+        public var maxToolCalls = 32
+        /// Wall-clock time one run may take; no step starts after it (the run ends as limitReached).
+        public var runBudget: Duration = .seconds(600)
         public var retry = RetryPolicy()
         public var llmTimeout: Duration = .seconds(120)
         public var toolTimeout: Duration = .seconds(60)
@@ -133,7 +137,7 @@ public final class AgentRuntime: Sendable {
         let runID = UUID()
         recorder.correlationID = runID
         let agentActor = "agent:\(agent?.name ?? "assistant")"
-        try await recorder.record([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)
+        recorder.stage([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)
         let toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
         let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
                       model: model.definition, provider: provider, toolbox: toolbox, gate: gate)

@@ -1,23 +1,26 @@
 import EventStore
 import Events
 
-/// An authorization gate: asks the policy, records the verdict as `authz.decided`, and only then lets the caller act.
+/// An authorization gate: asks the policy and records the verdict as `authz.decided`, durably before the action it
+/// allows runs (it goes out with the action's first append) and at once when it denies.
 struct Gate: Sendable {
     let policy: Policy
     let principal: Principal
     let workspace: String
 
-    /// Records the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it).
+    /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
+    /// caller flushes it with (and before) the action it allows. A denial is appended at once.
     func decide(_ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder) async throws(EngineError) -> Policy.Verdict {
         let verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
         let event = AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
                                          resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
                                          rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry)
-        try await recorder.record([.authorizationDecided(event)], actor: principal.subject)
+        recorder.stage([.authorizationDecided(event)], actor: principal.subject)
+        if verdict.decision == .deny { try await recorder.flush() }
         return verdict
     }
 
-    /// Like `decide`, throwing `denied` when the policy says no.
+    /// Like `decide`, throwing `denied` (after recording it) when the policy says no.
     func require(_ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder) async throws(EngineError) {
         let verdict = try await decide(action, on: resource, recorded: recorded, recordingIn: &recorder)
         guard verdict.decision == .allow else { throw EngineError(.denied, "not allowed: \(verdict.reason)") }

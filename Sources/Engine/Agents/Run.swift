@@ -18,7 +18,13 @@ struct Run: Sendable {
         if !toolbox.unavailable.isEmpty {
             parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         }
+        let deadline = ContinuousClock.now + c.runBudget
+        var toolCalls = 0
         for step in 1...max(c.maxSteps, 1) {
+            if ContinuousClock.now > deadline {
+                return try await stop(step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage, recorder: &recorder)
+            }
+            if recorder.hasPendingPromptEvents { try await recorder.flush() }  // the prompt names its events by seq
             let prompt = PromptBuilder.prompt(instructions: instructions, thread: recorder.history)
             let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions)
             try await recorder.record([.llmRequest(LLMRequest(runID: id, step: step, model: model.name, provider: model.provider,
@@ -35,7 +41,7 @@ struct Run: Sendable {
             usage.input += response.usage.input
             usage.output += response.usage.output
             let elapsed = ContinuousClock.now - started
-            try await recorder.record([.llmResponse(LLMResponse(
+            recorder.stage([.llmResponse(LLMResponse(
                 runID: id, step: step, model: response.model, text: response.text, toolCalls: response.toolCalls,
                 finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
                 latencyMilliseconds: elapsed.milliseconds))], actor: agentActor)
@@ -48,12 +54,26 @@ struct Run: Sendable {
                 return RunResult(runID: id, status: .completed, answer: text, steps: step, usage: usage)
             }
             for call in response.toolCalls {
+                toolCalls += 1
+                guard toolCalls <= c.maxToolCalls else {
+                    recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
+                                                           output: "not run: the run reached its limit of \(c.maxToolCalls) tool calls", isError: true,
+                                                           latencyMilliseconds: 0))], actor: agentActor)
+                    continue
+                }
                 try await callTool(call, recorder: &recorder, configuration: c, pool: pool)
             }
+            if toolCalls > c.maxToolCalls {
+                return try await stop(step: step, reason: "stopped after \(c.maxToolCalls) tool calls", usage: usage, recorder: &recorder)
+            }
         }
-        try await recorder.record([.runFinished(RunFinished(runID: id, status: .limitReached, error: "stopped after \(c.maxSteps) steps", steps: c.maxSteps))],
-                                  actor: agentActor)
-        return RunResult(runID: id, status: .limitReached, answer: nil, steps: c.maxSteps, usage: usage)
+        return try await stop(step: c.maxSteps, reason: "stopped after \(c.maxSteps) steps", usage: usage, recorder: &recorder)
+    }
+
+    /// Ends the run at a limit.
+    private func stop(step: Int, reason: String, usage: TokenUsage, recorder: inout RunRecorder) async throws(EngineError) -> RunResult {
+        try await recorder.record([.runFinished(RunFinished(runID: id, status: .limitReached, error: reason, steps: step))], actor: agentActor)
+        return RunResult(runID: id, status: .limitReached, answer: nil, steps: step, usage: usage)
     }
 
     /// One model call with retries; each failed attempt is recorded as `llm.failed`.
@@ -84,7 +104,7 @@ struct Run: Sendable {
     /// Authorizes, makes (or refuses) and records one tool call. A tool failure becomes an error result; the run goes on.
     private func callTool(_ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
         guard let entry = toolbox.byWireName[call.name] else {
-            try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
+            recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
                                                               output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))],
                                       actor: agentActor)
             return
@@ -92,11 +112,12 @@ struct Run: Sendable {
         let server = entry.server.name, tool = entry.tool.name
         let verdict = try await gate.decide("tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
         guard verdict.decision == .allow else {
-            try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool,
+            recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool,
                                                               output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))],
                                       actor: agentActor)
             return
         }
+        // The allow, the call's announcement and everything before them are durable before the tool runs.
         try await recorder.record([.toolCalled(ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments))],
                                   actor: agentActor)
         let started = ContinuousClock.now
@@ -109,7 +130,7 @@ struct Run: Sendable {
             (output, isError) = ("tool failed: \(error.message)", true)
         }
         let elapsed = ContinuousClock.now - started
-        try await recorder.record([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
+        recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
                                                           latencyMilliseconds: elapsed.milliseconds))],
                                   actor: agentActor)
     }

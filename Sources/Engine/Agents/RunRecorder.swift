@@ -22,21 +22,52 @@ struct RunRecorder {
         (self.store, self.stream, self.workspace, self.observer, self.history) = (store, stream, workspace, observer, history)
     }
 
-    /// Appends `events` in one atomic append; returns the seq of each.
-    @discardableResult
-    mutating func record(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) async throws(EngineError) -> [UInt64] {
+    /// Events staged for the next append, with their metadata.
+    private var pending: [(event: DomainEvent, metadata: EventMetadata)] = []
+
+    /// Stages events for the next `flush`, which appends everything staged in one atomic, durable append (one fsync
+    /// for a whole step instead of one per event). Callers flush before every side effect a staged event announces
+    /// or authorizes: a model call, a tool call.
+    mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) {
         let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
-        let proposed = events.map { $0.proposed(metadata: metadata) }
-        let result: AppendResult
-        do { result = try await store.append(proposed, to: stream) } catch {
-            throw EngineError(.storage, "recording \(events.map(\.typeName).joined(separator: ", ")) in \(stream) failed: \(error.message)")
+        pending += events.map { ($0, metadata) }
+    }
+
+    /// Whether staged events would be part of the next prompt (then they must be appended first: prompts name their
+    /// events by seq).
+    var hasPendingPromptEvents: Bool {
+        pending.contains {
+            switch $0.event {
+            case .userMessage, .assistantMessage, .toolResult: true
+            case .llmResponse(let r): !r.toolCalls.isEmpty
+            default: false
+            }
         }
-        let seqs = (0..<UInt64(events.count)).map { result.firstSeq.rawValue + $0 }
-        for (event, seq) in zip(events, seqs) {
-            history.append((seq, event))
-            await observer?.appended(event, seq: Seq(seq))
+    }
+
+    /// Appends what is staged; returns the seq of each event.
+    @discardableResult
+    mutating func flush() async throws(EngineError) -> [UInt64] {
+        guard !pending.isEmpty else { return [] }
+        let batch = pending
+        pending = []
+        let result: AppendResult
+        do { result = try await store.append(batch.map { $0.event.proposed(metadata: $0.metadata) }, to: stream) } catch {
+            throw EngineError(.storage, "recording \(batch.map(\.event.typeName).joined(separator: ", ")) in \(stream) failed: \(error.message)")
+        }
+        let seqs = (0..<UInt64(batch.count)).map { result.firstSeq.rawValue + $0 }
+        for (entry, seq) in zip(batch, seqs) {
+            history.append((seq, entry.event))
+            await observer?.appended(entry.event, seq: Seq(seq))
         }
         return seqs
+    }
+
+    /// Stages `events` after anything staged and appends them all now.
+    @discardableResult
+    mutating func record(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) async throws(EngineError) -> [UInt64] {
+        stage(events, actor: actor, causedBy: cause)
+        return try await flush()
     }
 
     /// A thread's events, decoded (events of unknown types are left out), and when its last event was appended

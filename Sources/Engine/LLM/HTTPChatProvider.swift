@@ -54,10 +54,20 @@ public struct HTTPChatProvider: LLMProvider {
                     let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
                     throw LLMError.status(Int(response.status.code), body: body, model: modelName, retryAfter: Self.retryAfter(response.headers))
                 }
-                if let onText {
-                    return try await streamed(response, onText: { text in emitted.set(); await onText(text) })
+                // What came back decides how it is read: some servers stream when not asked to, or answer whole when asked.
+                if response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+                    return try await streamed(response, onText: { text in
+                        guard let onText else { return }
+                        emitted.set()
+                        await onText(text)
+                    })
                 }
-                return try wire.response(try await response.body.collect(upTo: maxResponseBytes))
+                let whole = try wire.response(try await response.body.collect(upTo: maxResponseBytes))
+                if let onText, let text = whole.text, !text.isEmpty {
+                    emitted.set()
+                    await onText(text)
+                }
+                return whole
             }
         } catch let error as LLMError {
             var error = error
