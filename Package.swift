@@ -57,6 +57,9 @@ let package = Package(
             dependencies: [
                 "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 

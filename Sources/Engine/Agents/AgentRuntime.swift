@@ -2,6 +2,7 @@ import EventStore
 import Events
 import Foundation
 import Projections
+import Synchronization
 
 /// One user message to a thread.
 public struct ChatTurn: Sendable {
@@ -62,6 +63,8 @@ public final class AgentRuntime: Sendable {
     private let configuration: Configuration
     private let makeProvider: ProviderFactory
     private let locks = ThreadLocks()
+    /// The registry as of the registry streams' revisions it was read at.
+    private let registryCache = Mutex<(revisions: [StreamRevision?], state: RegistryState)?>(nil)
 
     /// - Parameter registry: a runner that includes `RegistryProjection`; it is caught up before each run.
     public init(store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool, configuration: Configuration = Configuration(),
@@ -117,13 +120,7 @@ public final class AgentRuntime: Sendable {
         opening.append(.userMessage(UserMessage(text: turn.text)))
         try await recorder.record(opening, actor: principal.subject)
 
-        let state: RegistryState
-        do {
-            try await registry.catchUp()
-            state = registry.read(RegistryProjection.self) { $0 }
-        } catch {
-            throw EngineError(.storage, "reading the registry failed: \(error)")
-        }
+        let state = try await registryState()
         let agentName = turn.agent ?? "default"
         let agent = state.agents[agentName]?.value
         if turn.agent != nil, agent == nil { throw EngineError(.noModel, "no agent named '\(agentName)' is defined") }
@@ -146,6 +143,21 @@ public final class AgentRuntime: Sendable {
 }
 
 extension AgentRuntime {
+    /// The current registry. Catching the registry runner up scans every event since its position, so it is done only
+    /// when a registry stream has moved (three head lookups tell).
+    private func registryState() async throws(EngineError) -> RegistryState {
+        do {
+            let revisions = try RegistryProjection.streams.map { (s) throws(EventStoreError) in try store.revision(of: s) }
+            if let cached = registryCache.withLock({ $0 }), cached.revisions == revisions { return cached.state }
+            try await registry.catchUp()
+            let state = registry.read(RegistryProjection.self) { $0 }
+            registryCache.withLock { $0 = (revisions, state) }
+            return state
+        } catch {
+            throw EngineError(.storage, "reading the registry failed: \(error)")
+        }
+    }
+
     /// A thread idle for longer than `sessionIdleTimeout` needs a token issued after its session expired: an older
     /// one is refused (`sessionExpired`) and the expiry recorded (`session.expired`, once per expiry).
     private func checkSession(_ threadID: String, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,

@@ -5,7 +5,7 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
-        subcommands: [StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self])
+        subcommands: [StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self, EngineBenchCommand.self])
 }
 
 struct StoreBenchCommand: AsyncParsableCommand {

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Engine
+import EventStore
+import Events
+import Foundation
+import Projections
+
+struct EngineBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "engine",
+        abstract: "Measure the agent loop: turns/s and the latency it adds per turn over calling the model directly.",
+        discussion: """
+            Serves an OpenAI-compatible model on loopback that answers at once, then times the same model called \
+            directly (HTTPChatProvider) and full chat turns through the engine (authorization, model resolution, \
+            prompt from the log, the call, every event appended durably), with 1 and 64 concurrent conversations. \
+            Conversations are 20 turns long. The log stays in --data.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Turns (and direct calls) per measurement.") var turns = 2_000
+    @Flag(help: "Relaxed durability (no fsync per commit) instead of durable.") var relaxed = false
+
+    func run() async throws {
+        if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
+            throw Failure("\(options.data) already holds a log; give 'bench engine' a new or empty directory")
+        }
+        let llm = try await LoopbackLLM()
+        var configuration = EventStore.Configuration(directory: options.data)
+        configuration.durability = relaxed ? .relaxed : .durable
+        let store = try EventStore.open(configuration)
+        let model = ModelDefinition(name: "bench-model", provider: "openai-compatible", endpoint: llm.baseURL)
+        try await store.append([ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()], to: "registry/models")
+        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+                                   policy: try Policy(roles: ["operator": ["chat", "model.use:*"]]), pool: MCPPool())
+        let provider = HTTPChatProvider(endpoint: try ModelEndpoint(model))
+        let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
+        let request = ChatRequest(messages: [.system("You are terse."), .user("Are the payments pods healthy?")])
+
+        print("## logbook bench engine")
+        print("")
+        print("model: loopback OpenAI-compatible server answering at once; \(turns) turns per row; log \(relaxed ? "relaxed" : "durable") in \(options.data)")
+        print("")
+        print("| what | concurrent | per second | p50 ms | p99 ms |")
+        print("|---|---:|---:|---:|---:|")
+        var direct: [Int: Figures] = [:]
+        var engine: [Int: Figures] = [:]
+        for lanes in [1, 64] {
+            direct[lanes] = try await Self.measure(lanes: lanes, total: turns) { _, _ in
+                _ = try await provider.complete(request, onText: nil)
+            }
+            engine[lanes] = try await Self.measure(lanes: lanes, total: turns) { lane, i in
+                let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: "Are the payments pods healthy? (\(i))")
+                let result = try await runtime.chat(turn, as: principal)
+                guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
+            }
+            for (name, figures) in [("model called directly", direct[lanes]!), ("full turn through the engine", engine[lanes]!)] {
+                print("| \(name) | \(lanes) | \(f(figures.rate)) | \(f(figures.p50, 3)) | \(f(figures.p99, 3)) |")
+            }
+        }
+        print("")
+        for lanes in [1, 64] {
+            print("engine overhead per turn, \(lanes) concurrent: p50 \(f(engine[lanes]!.p50 - direct[lanes]!.p50, 3)) ms, p99 \(f(engine[lanes]!.p99 - direct[lanes]!.p99, 3)) ms (target: p50 ≤ 1 ms)")
+        }
+        let writer = store.writerStatistics
+        print("appends: \(writer.requests) in \(writer.commits) commits (\(f(writer.meanCommitEvents, 1)) events per commit), \(store.lastSeq) events")
+        await store.close()
+        await llm.shutdown()
+    }
+
+    struct Figures {
+        var rate: Double
+        var p50: Double
+        var p99: Double
+    }
+
+    /// Runs `total` operations over `lanes` concurrent tasks (each lane in order) and times each.
+    static func measure(lanes: Int, total: Int, _ operation: @escaping @Sendable (Int, Int) async throws -> Void) async throws -> Figures {
+        let perLane = max(total / lanes, 1)
+        let started = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for lane in 0..<lanes {
+                group.addTask {
+                    var times: [Double] = []
+                    times.reserveCapacity(perLane)
+                    for i in 0..<perLane {
+                        let t = ContinuousClock.now
+                        try await operation(lane, i)
+                        times.append((ContinuousClock.now - t).seconds * 1000)
+                    }
+                    return times
+                }
+            }
+            var all: [Double] = []
+            for try await times in group { all += times }
+            return all.sorted()
+        }
+        let elapsed = (ContinuousClock.now - started).seconds
+        return Figures(rate: Double(latencies.count) / elapsed, p50: latencies[latencies.count / 2],
+                       p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)])
+    }
+}
