@@ -196,6 +196,51 @@ import Testing
         await f.close()
     }
 
+    @Test func anOrchestratorDelegatesToAWorkerInANestedRecordedRun() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture { c in c.streaming = false }
+        let admin = EventMetadata(actor: "user:admin", workspace: "payments")
+        try await f.store.append([
+            AgentDefined(agent: AgentDefinition(name: "netops", instructions: "You check clocks.", allowedTools: ["time/*"])).proposed(metadata: admin),
+            AgentDefined(agent: AgentDefinition(name: "ops", instructions: "You coordinate.", allowedTools: [], subAgents: ["netops"])).proposed(metadata: admin),
+        ], to: "registry/agents")
+        let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:agent/netops", "tool.call:time/get_current_time"]])
+        var engine = AgentRuntime.Configuration()
+        engine.environment = ["RUNTIME_TEST_KEY": Self.key]
+        engine.retry = .none
+        let runtime = AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
+                                   policy: policy, pool: f.pool, configuration: engine)
+        f.server.enqueue(
+            .json(body: Wire.completion(toolCall: ("call_d", "agent__netops", #"{"task":"What time is it in Tokyo?"}"#), finish: "tool_calls")),
+            .json(body: Wire.completion(toolCall: ("call_t", "time__get_current_time", #"{"timezone":"Asia/Tokyo"}"#), finish: "tool_calls")),
+            .json(body: Wire.completion(text: "It is 21:00 in Tokyo.", finish: "stop")),
+            .json(body: Wire.completion(text: "Netops says 21:00.", finish: "stop")))
+        let result = try await runtime.chat(ChatTurn(threadID: "d1", text: "Time in Tokyo?", agent: "ops"), as: Self.alice)
+        #expect(result.status == .completed && result.answer == "Netops says 21:00.")
+
+        let recorded = try f.store.read(stream: "thread/d1", maxCount: 1000)
+        let events = recorded.compactMap { r -> (RecordedEvent, DomainEvent)? in if case .event(let e) = EventCatalog.decode(r) { (r, e) } else { nil } }
+        let runs = events.compactMap { if case .runStarted(let r) = $0.1 { ($0.0, r) } else { nil } }
+        #expect(runs.map(\.1.agent) == ["ops", "netops"])
+        let (childRecord, child) = runs[1]
+        #expect(child.parentRunID == runs[0].1.runID)
+        let delegation = try #require(events.first { if case .toolCalled(let c) = $0.1 { c.server == "agent" } else { false } })
+        #expect(childRecord.metadata.causationID == delegation.0.id, "the nested run names the delegating call as its cause")
+        #expect(events.filter { $0.0.metadata.correlationID == child.runID }.count >= 5, "the nested run's events carry its run id")
+        let finished = events.compactMap { if case .runFinished(let r) = $0.1 { r.runID } else { nil } }
+        #expect(finished == [child.runID, runs[0].1.runID])
+        #expect(events.filter { if case .assistantMessage = $0.1 { true } else { false } }.count == 1, "the worker answers its caller, not the user")
+        let delegated = try #require(events.compactMap { if case .toolResult(let r) = $0.1, r.server == "agent" { r } else { nil } }.first)
+        #expect(delegated.output == "It is 21:00 in Tokyo." && !delegated.isError)
+
+        let sent = f.server.requests.map { ($0.json["messages"] as? [[String: Any]] ?? []).map { $0["role"] as? String ?? "" } }
+        #expect(sent == [["system", "user"], ["system", "user"], ["system", "user", "assistant", "tool"], ["system", "user", "assistant", "tool"]])
+        #expect((f.server.requests[1].json["messages"] as? [[String: Any]])?[1]["content"] as? String == "What time is it in Tokyo?")
+        let offered = (f.server.requests[0].json["tools"] as? [[String: Any]])?.compactMap { ($0["function"] as? [String: Any])?["name"] as? String }
+        #expect(offered == ["agent__netops"])
+        await f.close()
+    }
+
     @Test func modelResolutionFallsBackToTheEnvironment() throws {
         let resolver = ModelResolver(environment: ["LOGBOOK_LLM_BASE_URL": "http://127.0.0.1:11434/v1", "LOGBOOK_LLM_MODEL": "llama3", "LOGBOOK_LLM_API_KEY": "k"])
         let resolved = try resolver.resolve(registry: RegistryState(), workspace: "w", agent: nil)

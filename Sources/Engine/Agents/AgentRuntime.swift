@@ -135,9 +135,12 @@ public final class AgentRuntime: Sendable {
         recorder.correlationID = runID
         let agentActor = "agent:\(agent?.name ?? "assistant")"
         recorder.stage([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)
-        let toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
+        var toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
+        toolbox.add(workers: (agent?.subAgents ?? []).compactMap { state.agents[$0]?.value })
         let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
-                      model: model.definition, provider: provider, toolbox: toolbox, gate: gate)
+                      model: model.definition, provider: provider, toolbox: toolbox, gate: gate, task: nil,
+                      delegation: Run.Delegation(registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
+                                                 makeProvider: makeProvider, depth: 0))
         return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
     }
 }

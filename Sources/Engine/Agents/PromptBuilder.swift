@@ -1,5 +1,6 @@
 import EventStore
 import Events
+import Foundation
 
 /// The conversation a model sees, rebuilt from a thread's events, and the seqs of the events it came from (an
 /// `llm.request` records those seqs instead of a copy of the prompt; replaying this function over them gives the
@@ -14,9 +15,36 @@ public enum PromptBuilder {
         public var seqs: [UInt64]
     }
 
+    /// The prompt of a thread's own agent. Runs delegated to worker agents (`run.started` with a parent) are left
+    /// out: their outcome reaches the thread as the delegating call's tool result.
     /// - Parameter instructions: the agent's instructions, sent first as the system message (not an event of the thread).
     public static func prompt(instructions: String, thread events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
+        var nested: Set<UUID> = []
+        for (_, event) in events { if case .runStarted(let r) = event, r.parentRunID != nil { nested.insert(r.runID) } }
+        return prompt(instructions: instructions, start: [], events: events.filter { runID(of: $0.event).map { !nested.contains($0) } ?? true })
+    }
+
+    /// The prompt of a worker agent's run: its instructions, the task it was given (the delegating `tool.called`), and
+    /// its own run's events.
+    public static func prompt(instructions: String, task: (seq: UInt64, text: String), run: UUID, thread events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
+        prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events.filter { runID(of: $0.event) == run })
+    }
+
+    private static func runID(of event: DomainEvent) -> UUID? {
+        switch event {
+        case .llmResponse(let e): e.runID
+        case .toolResult(let e): e.runID
+        case .assistantMessage(let e): e.runID
+        default: nil
+        }
+    }
+
+    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
         var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])
+        for (seq, message) in start {
+            prompt.messages.append(message)
+            prompt.seqs.append(seq)
+        }
         for (seq, event) in events {
             let message: ChatMessage? = switch event {
             case .userMessage(let e): .user(e.text)

@@ -1,6 +1,7 @@
 import EventStore
 import Events
 import Foundation
+import Projections
 
 /// One run of an agent on a thread: model calls and tool calls, step by step, each recorded before the next begins.
 struct Run: Sendable {
@@ -11,6 +12,19 @@ struct Run: Sendable {
     let provider: any LLMProvider
     let toolbox: Toolbox
     let gate: Gate
+    /// For a worker agent's run: the task it was given and the seq of the call that delegated it.
+    var task: (seq: UInt64, text: String)?
+    let delegation: Delegation
+
+    /// What starting a worker agent's run needs.
+    struct Delegation: Sendable {
+        let registry: RegistryState
+        let workspace: String
+        let resolver: ModelResolver
+        let makeProvider: AgentRuntime.ProviderFactory
+        let depth: Int
+        static let maxDepth = 3
+    }
 
     func execute(recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> RunResult {
         var usage = TokenUsage()
@@ -25,7 +39,8 @@ struct Run: Sendable {
                 return try await stop(step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage, recorder: &recorder)
             }
             if recorder.hasPendingPromptEvents { try await recorder.flush() }  // the prompt names its events by seq
-            let prompt = PromptBuilder.prompt(instructions: instructions, thread: recorder.history)
+            let prompt = task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: recorder.history) }
+                ?? PromptBuilder.prompt(instructions: instructions, thread: recorder.history)
             let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions)
             try await recorder.record([.llmRequest(LLMRequest(runID: id, step: step, model: model.name, provider: model.provider,
                                                                                promptSeqs: prompt.seqs, parameters: parameters))], actor: agentActor)
@@ -47,10 +62,9 @@ struct Run: Sendable {
                 latencyMilliseconds: elapsed.milliseconds))], actor: agentActor)
             guard !response.toolCalls.isEmpty else {
                 let text = response.text ?? ""
-                try await recorder.record([
-                    .assistantMessage(AssistantMessage(runID: id, text: text, model: response.model)),
-                    .runFinished(RunFinished(runID: id, status: .completed, steps: step)),
-                ], actor: agentActor)
+                // A worker's answer goes back to the agent that delegated, as its call's result: not to the user.
+                let answer: [DomainEvent] = task == nil ? [.assistantMessage(AssistantMessage(runID: id, text: text, model: response.model))] : []
+                try await recorder.record(answer + [.runFinished(RunFinished(runID: id, status: .completed, steps: step))], actor: agentActor)
                 return RunResult(runID: id, status: .completed, answer: text, steps: step, usage: usage)
             }
             for call in response.toolCalls {
@@ -101,37 +115,85 @@ struct Run: Sendable {
         }, actor: agentActor)
     }
 
-    /// Authorizes, makes (or refuses) and records one tool call. A tool failure becomes an error result; the run goes on.
+    /// Authorizes, makes (or refuses) and records one tool call: an MCP tool, or a delegation to a worker agent. A
+    /// failure becomes an error result; the run goes on.
     private func callTool(_ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
         guard let entry = toolbox.byWireName[call.name] else {
             recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
-                                                              output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))],
-                                      actor: agentActor)
+                                                   output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))],
+                           actor: agentActor)
             return
         }
-        let server = entry.server.name, tool = entry.tool.name
+        let server = entry.server, tool = entry.tool
         let verdict = try await gate.decide("tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
         guard verdict.decision == .allow else {
             recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool,
-                                                              output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))],
-                                      actor: agentActor)
+                                                   output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))],
+                           actor: agentActor)
             return
         }
         // The allow, the call's announcement and everything before them are durable before the tool runs.
-        try await recorder.record([.toolCalled(ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments))],
-                                  actor: agentActor)
+        let calledID = EventID.make()
+        recorder.stage(.toolCalled(ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments)), id: calledID, actor: agentActor)
+        let calledSeq = try await recorder.flush().last ?? 0
         let started = ContinuousClock.now
         let output: String, isError: Bool
-        do {
-            let result = try await pool.call(entry.server, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
-                                             timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
-            (output, isError) = (result.text, result.isError)
-        } catch {
-            (output, isError) = ("tool failed: \(error.message)", true)
+        switch entry {
+        case .mcp(let definition, _):
+            do {
+                let result = try await pool.call(definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                                                 timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+                (output, isError) = (result.text, result.isError)
+            } catch {
+                (output, isError) = ("tool failed: \(error.message)", true)
+            }
+        case .agent(let worker):
+            (output, isError) = try await delegate(to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
+                                                   recorder: &recorder, configuration: c, pool: pool)
         }
         let elapsed = ContinuousClock.now - started
         recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
-                                                          latencyMilliseconds: elapsed.milliseconds))],
-                                  actor: agentActor)
+                                               latencyMilliseconds: elapsed.milliseconds))],
+                       actor: agentActor)
+    }
+
+    /// Runs a worker agent on `task` as a nested run in the same thread: its own model (authorized), tools and sub-agents;
+    /// `run.started` names this run as its parent and the delegating call as its cause. Returns its answer as a tool result.
+    private func delegate(to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: UInt64, recorder: inout RunRecorder,
+                          configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> (String, Bool) {
+        guard let task = JSONValue(parsing: arguments)?["task"]?.stringValue, !task.isEmpty else {
+            return ("not run: give the \(worker.name) agent a task (a string)", true)
+        }
+        guard delegation.depth < Delegation.maxDepth else { return ("not run: delegation nests deeper than \(Delegation.maxDepth) agents", true) }
+        let model: ResolvedModel
+        let provider: any LLMProvider
+        do {
+            model = try delegation.resolver.resolve(registry: delegation.registry, workspace: delegation.workspace, agent: worker)
+        } catch {
+            return ("delegation failed: \(error.message)", true)
+        }
+        let verdict = try await gate.decide("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
+        guard verdict.decision == .allow else { return ("delegation failed: permission denied: \(verdict.reason)", true) }
+        do { provider = try delegation.makeProvider(model.definition, c) } catch { return ("delegation failed: \(error.message)", true) }
+        var tools = await Toolbox.assemble(servers: delegation.registry, allowed: worker.allowedTools, pool: pool)
+        tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
+
+        let childID = UUID()
+        let parentCorrelation = recorder.correlationID
+        recorder.correlationID = childID
+        defer { recorder.correlationID = parentCorrelation }
+        let actor = "agent:\(worker.name)"
+        recorder.stage([.runStarted(RunStarted(runID: childID, agent: worker.name, model: model.definition.name, parentRunID: id))], actor: actor, causedBy: calledID)
+        let child = Run(id: childID, agentActor: actor, instructions: worker.instructions, model: model.definition, provider: provider, toolbox: tools,
+                        gate: gate, task: (calledSeq, task),
+                        delegation: Delegation(registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
+                                               makeProvider: delegation.makeProvider, depth: delegation.depth + 1))
+        do {
+            let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
+            return (result.answer ?? "the \(worker.name) agent stopped without an answer (\(result.status))", result.status != .completed)
+        } catch {
+            if error.kind == .storage { throw error }
+            return ("delegation failed: \(error.message)", true)
+        }
     }
 }

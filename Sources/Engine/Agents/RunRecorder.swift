@@ -23,14 +23,19 @@ struct RunRecorder {
     }
 
     /// Events staged for the next append, with their metadata.
-    private var pending: [(event: DomainEvent, metadata: EventMetadata)] = []
+    private var pending: [(event: DomainEvent, metadata: EventMetadata, id: UUID)] = []
 
     /// Stages events for the next `flush`, which appends everything staged in one atomic, durable append (one fsync
     /// for a whole step instead of one per event). Callers flush before every side effect a staged event announces
     /// or authorizes: a model call, a tool call.
     mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) {
         let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
-        pending += events.map { ($0, metadata) }
+        pending += events.map { ($0, metadata, EventID.make()) }
+    }
+
+    /// Stages one event under a given id (for events that others name as their cause).
+    mutating func stage(_ event: DomainEvent, id: UUID, actor: String) {
+        pending.append((event, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), id))
     }
 
     /// Whether staged events would be part of the next prompt (then they must be appended first: prompts name their
@@ -52,7 +57,7 @@ struct RunRecorder {
         let batch = pending
         pending = []
         let result: AppendResult
-        do { result = try await store.append(batch.map { $0.event.proposed(metadata: $0.metadata) }, to: stream) } catch {
+        do { result = try await store.append(batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }, to: stream) } catch {
             throw EngineError(.storage, "recording \(batch.map(\.event.typeName).joined(separator: ", ")) in \(stream) failed: \(error.message)")
         }
         let seqs = (0..<UInt64(batch.count)).map { result.firstSeq.rawValue + $0 }

@@ -5,9 +5,24 @@ import Projections
 /// The tools one run may offer its model: those of the registry's healthy MCP servers that the agent allows, named
 /// `server__tool` on the wire (model APIs allow no `/` in names), and the servers that could not be reached.
 struct Toolbox: Sendable {
-    struct Entry: Sendable {
-        let server: MCPServerDefinition
-        let tool: MCPTool
+    /// What a wire name calls: a tool on an MCP server, or a worker agent (a nested run).
+    enum Entry: Sendable {
+        case mcp(MCPServerDefinition, MCPTool)
+        case agent(AgentDefinition)
+
+        /// The names the audit trail and the policy use: `server/tool`, or `agent/<name>`.
+        var server: String {
+            switch self {
+            case .mcp(let server, _): server.name
+            case .agent: "agent"
+            }
+        }
+        var tool: String {
+            switch self {
+            case .mcp(_, let tool): tool.name
+            case .agent(let agent): agent.name
+            }
+        }
     }
 
     var byWireName: [String: Entry] = [:]
@@ -30,7 +45,7 @@ struct Toolbox: Sendable {
                 for tool in try await pool.tools(of: entry.definition.value)
                 where allowed.contains(where: { Policy.glob($0[...], "\(name)/\(tool.name)"[...]) }) {
                     let wire = wireName(server: name, tool: tool.name)
-                    box.byWireName[wire] = Entry(server: entry.definition.value, tool: tool)
+                    box.byWireName[wire] = .mcp(entry.definition.value, tool)
                     box.definitions.append(ToolDefinition(name: wire, description: tool.description, parameters: tool.inputSchema))
                 }
             } catch {
@@ -38,5 +53,18 @@ struct Toolbox: Sendable {
             }
         }
         return box
+    }
+
+    /// Offers each worker agent as a tool taking a `task`.
+    mutating func add(workers: [AgentDefinition]) {
+        for worker in workers {
+            let wire = Self.wireName(server: "agent", tool: worker.name)
+            byWireName[wire] = .agent(worker)
+            let summary = worker.instructions.split(separator: "\n").first.map(String.init) ?? worker.name
+            definitions.append(ToolDefinition(
+                name: wire, description: "Delegate a task to the \(worker.name) agent: \(summary.prefix(300))",
+                parameters: .object(["type": .string("object"), "required": .array([.string("task")]),
+                                     "properties": .object(["task": .object(["type": .string("string"), "description": .string("What the agent should do, self-contained")])])])))
+        }
     }
 }
