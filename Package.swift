@@ -10,11 +10,13 @@ let package = Package(
         .library(name: "Events", targets: ["Events"]),
         .library(name: "Projections", targets: ["Projections"]),
         .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. Only EventStore imports these.
@@ -46,6 +48,16 @@ let package = Package(
             ]
         ),
 
+        // The HTTP API (Hummingbird): chat with streaming, threads and events, health; one buildApplication for the
+        // CLI and the tests.
+        .target(
+            name: "Server",
+            dependencies: [
+                "Engine", "EventStore", "Events", "Projections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
+
         // A seeded generator of realistic domain activity, for tests and `logbook bench projections`.
         .target(name: "EventsWorkload", dependencies: ["Events"]),
 
@@ -55,8 +67,9 @@ let package = Package(
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine",
+                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,11 +84,29 @@ let package = Package(
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
         .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
+        // Test peers shared by the engine's and the server's tests (an OpenAI-compatible server on NIO).
+        .target(
+            name: "LogbookTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/LogbookTestSupport"
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Engine", "EventStore", "Events", "LogbookTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         // Talks to real peers: an OpenAI-compatible server written for the tests (NIO, real SSE), real MCP servers.
         .testTarget(
             name: "EngineTests",
             dependencies: [
-                "Engine", "EventsWorkload", "EventStore", "Events", "Projections", "CHashing",
+                "Engine", "EventsWorkload", "EventStore", "Events", "Projections", "CHashing", "LogbookTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,7 @@
 @testable import Engine
 import Events
 import Foundation
+import LogbookTestSupport
 import Testing
 
 /// The Messages API wire against the scripted server: request shape, whole and streamed answers with tool use.

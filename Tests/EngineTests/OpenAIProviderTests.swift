@@ -1,6 +1,7 @@
 @testable import Engine
 import Events
 import Foundation
+import LogbookTestSupport
 import Testing
 
 /// The OpenAI-compatible provider against a real HTTP server speaking the wire format: JSON and SSE answers, tool

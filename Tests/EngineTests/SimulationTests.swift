@@ -3,6 +3,7 @@ import EventStore
 import Events
 import EventsWorkload
 import Foundation
+import LogbookTestSupport
 import Projections
 import Testing
 

@@ -56,9 +56,9 @@ public final class AgentRuntime: Sendable {
 
     public typealias ProviderFactory = @Sendable (ModelDefinition, Configuration) throws(LLMError) -> any LLMProvider
 
-    private let store: EventStore
+    let store: EventStore
     private let registry: ProjectionRunner
-    private let policy: Policy
+    let policy: Policy
     private let pool: MCPPool
     private let configuration: Configuration
     private let makeProvider: ProviderFactory

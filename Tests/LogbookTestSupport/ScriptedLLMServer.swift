@@ -7,8 +7,8 @@ import Synchronization
 /// An OpenAI-compatible HTTP server for the tests, on 127.0.0.1 and a free port. It answers each request with the next
 /// scripted reply, speaking the real wire format (JSON bodies; `text/event-stream` with `data:` events sent as chunks,
 /// with delays), and records every request so a test can check what the client sent.
-final class ScriptedLLMServer: Sendable {
-    enum Reply: Sendable {
+public final class ScriptedLLMServer: Sendable {
+    public enum Reply: Sendable {
         /// A complete answer.
         case json(status: Int = 200, body: String, headers: [String: String] = [:])
         /// Server-sent events: each string is one event's `data` (or a whole frame when it starts with `event:`), sent
@@ -21,23 +21,23 @@ final class ScriptedLLMServer: Sendable {
         case drop
     }
 
-    struct Request: Sendable {
-        let method: String
-        let uri: String
-        let headers: [(String, String)]
-        let body: String
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+    public struct Request: Sendable {
+        public let method: String
+        public let uri: String
+        public let headers: [(String, String)]
+        public let body: String
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
     }
 
     private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
     private let channel: any Channel
-    let port: Int
+    public let port: Int
 
-    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
-    var requests: [Request] { state.withLock { $0.requests } }
+    public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    public var requests: [Request] { state.withLock { $0.requests } }
 
-    init() async throws {
+    public init() async throws {
         let box = ServerBox()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -51,12 +51,12 @@ final class ScriptedLLMServer: Sendable {
         box.server.withLock { $0 = self }
     }
 
-    func enqueue(_ replies: Reply...) { state.withLock { $0.replies += replies } }
-    func enqueue(_ replies: [Reply]) { state.withLock { $0.replies += replies } }
+    public func enqueue(_ replies: Reply...) { state.withLock { $0.replies += replies } }
+    public func enqueue(_ replies: [Reply]) { state.withLock { $0.replies += replies } }
     /// Drops the replies nobody asked for.
-    func clear() { state.withLock { $0.replies.removeAll() } }
+    public func clear() { state.withLock { $0.replies.removeAll() } }
 
-    func shutdown() async { try? await channel.close() }
+    public func shutdown() async { try? await channel.close() }
 
     fileprivate func next(for request: Request) -> Reply {
         state.withLock { s in

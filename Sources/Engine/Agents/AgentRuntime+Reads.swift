@@ -1,0 +1,29 @@
+import EventStore
+import Events
+import Foundation
+
+extension AgentRuntime {
+    /// Authorizes reading a thread and records the decision (`authz.decided` in the thread's stream): its owner needs
+    /// `thread.read:own`, someone else in its workspace `thread.read:workspace`, anyone else `thread.read:all`.
+    /// - Throws: `threadUnavailable` when there is no such thread; `denied` (recorded) when the policy says no.
+    public func authorizeRead(thread threadID: String, as principal: Principal) async throws(EngineError) {
+        let stream: StreamID
+        do { stream = try StreamID("thread/\(threadID)") } catch {
+            throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id: \(error.message)")
+        }
+        // `thread.started` comes right after the first message's authorization (and a denied first attempt's).
+        let opening: [RecordedEvent]
+        do { opening = try store.read(stream: stream, from: 1, maxCount: 16) } catch {
+            throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
+        }
+        let started = opening.lazy.compactMap { e -> ThreadStarted? in
+            if case .event(.threadStarted(let s)) = EventCatalog.decode(e) { s } else { nil }
+        }.first
+        guard let started else { throw EngineError(.threadUnavailable, "there is no thread '\(threadID)'") }
+        let scope = started.owner == principal.subject ? "own" : started.workspace == principal.workspace ? "workspace" : "all"
+        var recorder = RunRecorder(store: store, stream: stream, workspace: started.workspace, observer: nil, history: [])
+        let gate = Gate(policy: policy, principal: principal, workspace: started.workspace)
+        try await gate.require("thread.read", on: scope, recorded: stream.rawValue, recordingIn: &recorder)
+        try await recorder.flush()
+    }
+}

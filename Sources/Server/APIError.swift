@@ -1,0 +1,37 @@
+import Engine
+import Foundation
+import Hummingbird
+
+/// Every error the API returns, as `{"error": {"code": "...", "message": "..."}}` with the right status. Messages say
+/// what to do; they never carry a stack trace, a token or a key.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        (self.status, self.code, self.message) = (status, code, message)
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONEncoder().encode(["error": ["code": code, "message": message]])
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The API's view of an engine error.
+    init(_ error: EngineError) {
+        switch error.kind {
+        case .denied: self.init(.forbidden, "forbidden", error.message)
+        case .sessionExpired: self.init(.unauthorized, "session_expired", error.message)
+        case .noModel: self.init(.serviceUnavailable, "no_model", error.message)
+        case .llmFailed: self.init(.badGateway, "model_failed", error.message)
+        case .threadUnavailable: self.init(.badRequest, "bad_thread", error.message)
+        case .storage: self.init(.serviceUnavailable, "storage", error.message)
+        }
+    }
+
+    /// The API's view of a refused token.
+    init(_ error: AuthError) {
+        self.init(.unauthorized, "unauthenticated", error.message)
+    }
+}

@@ -1,0 +1,40 @@
+import Engine
+import EventStore
+import Foundation
+import Hummingbird
+import Projections
+
+/// The running server's parts: the Hummingbird application and the log it serves, which `close` closes after the
+/// application has stopped.
+public struct LogbookApplication: Sendable {
+    public let application: Application<RouterResponder<AppRequestContext>>
+    public let store: EventStore
+    public let runtime: AgentRuntime
+    public let pool: MCPPool
+
+    /// Stops the MCP servers and closes the log.
+    public func close() async {
+        await pool.shutdown()
+        await store.close()
+    }
+}
+
+/// Builds the application: opens the log, the registry runner, the MCP pool and the agent runtime, and the routes.
+/// The `logbook serve` command and the tests share it.
+public func buildApplication(configuration: ServerConfiguration) async throws -> LogbookApplication {
+    let store = try EventStore.open(EventStore.Configuration(directory: configuration.dataDirectory))
+    let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
+    try await registry.start()
+    let pool = MCPPool()
+    let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: configuration.engine)
+
+    let router = Router(context: AppRequestContext.self)
+    HealthRoutes(store: store).add(to: router)
+    let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
+    ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
+
+    let application = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool)
+}

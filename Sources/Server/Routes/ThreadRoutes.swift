@@ -1,0 +1,120 @@
+import Engine
+import EventStore
+import Events
+import Foundation
+import Hummingbird
+
+/// Chat (`POST /v1/threads/{thread}/messages`, JSON or SSE) and a thread's events (`GET /v1/threads/{thread}/events`).
+struct ThreadRoutes {
+    let runtime: AgentRuntime
+    let store: EventStore
+    let maxMessageBytes: Int
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("threads/:thread/messages", use: postMessage)
+        group.get("threads/:thread/events", use: events)
+    }
+
+    struct MessageBody: Decodable {
+        let text: String
+        let agent: String?
+        let title: String?
+        let stream: Bool?
+    }
+
+    struct RunBody: ResponseEncodable, Encodable {
+        let runID: String
+        let status: String
+        let answer: String?
+        let steps: Int
+        let inputTokens: Int
+        let outputTokens: Int
+
+        init(_ r: RunResult) {
+            (runID, status, answer, steps) = (r.runID.uuidString.lowercased(), r.status.rawValue, r.answer, r.steps)
+            (inputTokens, outputTokens) = (r.usage.input, r.usage.output)
+        }
+    }
+
+    /// Runs the thread's agent on the message. With `"stream": true` (or `Accept: text/event-stream`) the answer is SSE:
+    /// `text` frames as the model writes, a frame per event as it is recorded, then `done` (or `error`). A client
+    /// that disconnects cancels the run, which is recorded as cancelled.
+    func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
+        let principal = try context.caller()
+        let threadID = try context.parameters.require("thread")
+        let body: MessageBody
+        do { body = try await request.decode(as: MessageBody.self, context: context) } catch {
+            throw APIError(.badRequest, "bad_request", #"the body must be JSON like {"text": "…", "agent": "optional", "stream": false}"#)
+        }
+        guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIError(.badRequest, "bad_request", "the message text is empty")
+        }
+        guard body.text.utf8.count <= maxMessageBytes else {
+            throw APIError(.contentTooLarge, "too_large", "the message is \(body.text.utf8.count) bytes; the limit is \(maxMessageBytes)")
+        }
+        let turn = ChatTurn(threadID: threadID, text: body.text, agent: body.agent, title: body.title)
+        let streaming = body.stream == true || request.headers[.accept]?.contains("text/event-stream") == true
+        guard streaming else {
+            let result: RunResult
+            do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch { throw APIError(error) }
+            return try RunBody(result).response(from: request, context: context)
+        }
+        let (frames, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let runtime = runtime
+        let token = context.token
+        let run = Task {
+            do throws(EngineError) {
+                let result = try await runtime.chat(turn, as: principal, token: token, observer: SSEObserver(continuation: continuation))
+                continuation.yield(SSE.frame(event: "done", data: JSON.string(RunBody(result))))
+            } catch {
+                let api = APIError(error)
+                continuation.yield(SSE.frame(event: "error", data: JSON.string(["error": ["code": api.code, "message": api.message]])))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in run.cancel() }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                        body: ResponseBody(asyncSequence: frames))
+    }
+
+    struct EventBody: Encodable {
+        let seq: UInt64
+        let revision: UInt64
+        let type: String
+        let time: String
+        let actor: String?
+        let data: JSONValue?
+    }
+
+    struct EventsPage: ResponseEncodable, Encodable {
+        let events: [EventBody]
+        /// The revision to ask for next (`from`), nil at the end.
+        let next: UInt64?
+    }
+
+    /// A page of the thread's events (`from` revision, `limit` ≤ 1000). Authorized as `thread.read` and recorded.
+    func events(request: Request, context: AppRequestContext) async throws -> EventsPage {
+        let principal = try context.caller()
+        let threadID = try context.parameters.require("thread")
+        let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 1
+        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
+        do { try await runtime.authorizeRead(thread: threadID, as: principal) } catch {
+            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
+            throw APIError(error)
+        }
+        let page: [RecordedEvent]
+        do { page = try store.read(stream: try StreamID("thread/\(threadID)"), from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
+            throw APIError(.serviceUnavailable, "storage", error.message)
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let events = page.map { e -> EventBody in
+            let data: JSONValue? = if case .event(let d) = EventCatalog.decode(e), let json = try? d.json() {
+                JSONValue(parsing: String(decoding: json, as: UTF8.self))
+            } else { nil }
+            return EventBody(seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
+                             time: formatter.string(from: Date(timeIntervalSince1970: Double(e.timeNanoseconds) / 1e9)), actor: e.metadata.actor, data: data)
+        }
+        return EventsPage(events: events, next: page.count == limit ? page.last.map { $0.revision.rawValue + 1 } : nil)
+    }
+}

@@ -1,0 +1,22 @@
+import Engine
+import Foundation
+
+/// Everything `buildApplication` needs: where to listen, where the log lives, how callers are verified and what they
+/// may do, and the engine's settings.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The log's directory (created when missing).
+    public var dataDirectory = "./data"
+    public var verifier: TokenVerifier
+    public var policy: Policy
+    public var engine = AgentRuntime.Configuration()
+    /// The largest request body accepted.
+    public var maxBodyBytes = 1 << 20
+    /// The longest user message accepted, in bytes.
+    public var maxMessageBytes = 64 << 10
+
+    public init(verifier: TokenVerifier, policy: Policy) {
+        (self.verifier, self.policy) = (verifier, policy)
+    }
+}

@@ -1,0 +1,121 @@
+@testable import Engine
+import EventStore
+import Events
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LogbookTestSupport
+@testable import Server
+import Testing
+
+/// The HTTP API in process (`app.test(.router)`), on a real log, with a scripted model server on loopback.
+@Suite(.serialized) struct ServerTests {
+    static let secret = Array("logbook-server-test-secret-0123456789".utf8)
+    static let completion = #"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"All healthy."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#
+
+    /// An HS256 token, as an identity provider would issue it.
+    static func token(subject: String = "user:alice", roles: [String] = ["operator"], expiresIn: Int64 = 600) -> String {
+        DevelopmentToken.mint(secret: secret, subject: subject, roles: roles, workspace: "payments", issuer: "test-idp", audience: "logbook",
+                              lifetime: .seconds(expiresIn))
+    }
+
+    static func withServer(_ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-server-\(UUID().uuidString)").path
+        let llm = try await ScriptedLLMServer()
+        var configuration = ServerConfiguration(
+            verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "test-idp", audience: "logbook"),
+            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]]))
+        configuration.dataDirectory = dir
+        configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
+        configuration.engine.retry = .none
+        let app = try await buildApplication(configuration: configuration)
+        do { try await body(app, llm) } catch {
+            await app.close(); await llm.shutdown(); try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
+        await app.close()
+        await llm.shutdown()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    static func errorCode(_ body: ByteBuffer) -> String? {
+        ((try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any])
+            .flatMap { $0["error"] as? [String: Any] }?["code"] as? String
+    }
+
+    @Test func healthNeedsNoTokenEverythingElseDoes() async throws {
+        try await Self.withServer { app, _ in
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
+                    #expect(response.status == .unauthorized && Self.errorCode(response.body) == "unauthenticated")
+                }
+                try await client.execute(uri: "/v1/threads/t1/events", method: .get, headers: [.authorization: "Bearer not.a.jwt"]) { response in
+                    #expect(response.status == .unauthorized)
+                }
+                try await client.execute(uri: "/v1/threads/t1/events", method: .get,
+                                         headers: [.authorization: "Bearer \(Self.token(expiresIn: -3600))"]) { response in
+                    #expect(response.status == .unauthorized && String(buffer: response.body).contains("expired"))
+                }
+            }
+        }
+    }
+
+    @Test func chatAnswersAndTheThreadsEventsCanBeRead() async throws {
+        try await Self.withServer { app, llm in
+            llm.enqueue(.json(body: Self.completion))
+            let auth: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth,
+                                         body: ByteBuffer(string: #"{"text": "Are the pods healthy?"}"#)) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    let json = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    #expect(json?["answer"] as? String == "All healthy." && json?["status"] as? String == "completed")
+                }
+                try await client.execute(uri: "/v1/threads/t1/events?limit=100", method: .get, headers: auth) { response in
+                    #expect(response.status == .ok, "\(String(buffer: response.body))")
+                    let json = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let types = (json?["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+                    #expect(types.prefix(4) == ["authz.decided", "thread.started", "message.user", "authz.decided"])
+                    // The read's own authorization is recorded before the page is read, so it is the page's last event.
+                    #expect(types.suffix(2) == ["run.finished", "authz.decided"] && types.contains("message.assistant"), "\(types)")
+                }
+                // Someone else's thread: their own-thread permission does not cover it, and the refusal is recorded.
+                try await client.execute(uri: "/v1/threads/t1/events", method: .get,
+                                         headers: [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]) { response in
+                    #expect(response.status == .forbidden && Self.errorCode(response.body) == "forbidden")
+                }
+                try await client.execute(uri: "/v1/threads/none/events", method: .get, headers: auth) { #expect($0.status == .notFound) }
+                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: "not json")) { response in
+                    #expect(response.status == .badRequest && Self.errorCode(response.body) == "bad_request")
+                }
+            }
+            let denied = try app.store.read(stream: "thread/t1", maxCount: 100).compactMap { r -> AuthorizationDecided? in
+                if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }
+            }.last
+            #expect(denied?.subject == "user:bob" && denied?.decision == .deny && denied?.action == "thread.read")
+        }
+    }
+
+    @Test func aStreamedChatSendsTextEventsAndDone() async throws {
+        try await Self.withServer { app, llm in
+            llm.enqueue(.sse(events: [
+                #"{"choices":[{"index":0,"delta":{"content":"All "}}]}"#, #"{"choices":[{"index":0,"delta":{"content":"healthy."}}]}"#,
+                #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#, "[DONE]",
+            ]))
+            let auth: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json", .accept: "text/event-stream"]
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/threads/s1/messages", method: .post, headers: auth,
+                                         body: ByteBuffer(string: #"{"text": "status?"}"#)) { response in
+                    #expect(response.status == .ok && response.headers[.contentType] == "text/event-stream")
+                    let text = String(buffer: response.body)
+                    let events = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+                    #expect(events.first == "authz.decided" && events.last == "done", "\(events)")
+                    #expect(events.filter { $0 == "text" }.count == 2 && events.contains("message.assistant"))
+                    #expect(text.contains(#"data: {"text":"All "}"#))
+                }
+            }
+        }
+    }
+}
