@@ -32,6 +32,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     HealthRoutes(store: store).add(to: router)
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
+    RegistryRoutes(runtime: runtime).add(to: v1)
 
     let application = Application(
         router: router,

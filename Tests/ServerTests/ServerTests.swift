@@ -24,7 +24,7 @@ import Testing
         let llm = try await ScriptedLLMServer()
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "test-idp", audience: "logbook"),
-            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]]))
+            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"]]))
         configuration.dataDirectory = dir
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
         configuration.engine.retry = .none
@@ -116,6 +116,61 @@ import Testing
                     #expect(text.contains(#"data: {"text":"All "}"#))
                 }
             }
+        }
+    }
+
+    @Test func theRegistryIsManagedThroughTheAPIAndEveryChangeIsAuthorizedAndRecorded() async throws {
+        try await Self.withServer { app, llm in
+            let admin: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))", .contentType: "application/json"]
+            let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            let pasted = "sk-pasted-raw-key-123456"
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin,
+                                         body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "\#(pasted)"}"#)) { r in
+                    #expect(r.status == .unprocessableContent && !String(buffer: r.body).contains(pasted), "\(String(buffer: r.body))")
+                }
+                let model = ByteBuffer(string: #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "environment": "NONPROD"}"#)
+                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model) { #expect($0.status == .created) }
+                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/v1/registry/models/other", method: .put, headers: user, body: model) { r in
+                    #expect(r.status == .forbidden && Self.errorCode(r.body) == "forbidden")
+                }
+                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: admin, body: ByteBuffer(string: #"{"model": "nope"}"#)) {
+                    #expect($0.status == .unprocessableContent)
+                }
+                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: admin, body: ByteBuffer(string: #"{"model": "gpt-test"}"#)) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: user) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect(json?["model"] as? String == "gpt-test" && json?["source"] as? String == "organizationDefault")
+                    #expect((json?["provenance"] as? [Int])?.count == 2)
+                }
+                try await client.execute(uri: "/v1/registry/agents/ops", method: .put, headers: admin,
+                                         body: ByteBuffer(string: #"{"instructions": "Be brief.", "allowedTools": ["time/*"]}"#)) { #expect($0.status == .created) }
+                try await client.execute(uri: "/v1/registry/mcp/time", method: .put, headers: admin, body: ByteBuffer(string: #"{"transport": "stdio"}"#)) {
+                    #expect($0.status == .unprocessableContent)
+                }
+                try await client.execute(uri: "/v1/registry", method: .get, headers: user) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect((json?["models"] as? [[String: Any]])?.first?["environment"] as? String == "NONPROD")
+                    #expect((json?["agents"] as? [[String: Any]])?.count == 1 && json?["organizationDefault"] as? String == "gpt-test")
+                }
+                try await client.execute(uri: "/v1/registry/models/ghost", method: .delete, headers: admin) { #expect($0.status == .notFound) }
+
+                // Chat now uses the registered model, not the environment's.
+                llm.enqueue(.json(body: Self.completion))
+                try await client.execute(uri: "/v1/threads/r1/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    #expect($0.status == .ok)
+                }
+                #expect(llm.requests.last?.json["model"] as? String == "gpt-test")
+            }
+            let decisions = try app.store.read(stream: "registry/models", maxCount: 100).compactMap { r -> AuthorizationDecided? in
+                if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }
+            }
+            #expect(decisions.contains { $0.subject == "user:alice" && $0.decision == .deny && $0.resource == "model:other" })
+            let changes = try app.store.read(stream: "registry/models", maxCount: 100).filter { $0.type != AuthorizationDecided.typeName }
+            #expect(changes.map(\.type) == ["model.registered", "model.updated", "model.default.set"] && changes.allSatisfy { $0.metadata.actor == "user:root" })
         }
     }
 }

@@ -148,7 +148,7 @@ public final class AgentRuntime: Sendable {
 extension AgentRuntime {
     /// The current registry. Catching the registry runner up scans every event since its position, so it is done only
     /// when a registry stream has moved (three head lookups tell).
-    private func registryState() async throws(EngineError) -> RegistryState {
+    func registryState() async throws(EngineError) -> RegistryState {
         do {
             let revisions = try RegistryProjection.streams.map { (s) throws(EventStoreError) in try store.revision(of: s) }
             if let cached = registryCache.withLock({ $0 }), cached.revisions == revisions { return cached.state }

@@ -1,0 +1,19 @@
+import EventStore
+import Events
+import Foundation
+import Projections
+
+extension AgentRuntime {
+    /// The registry as it stands.
+    public func registry() async throws(EngineError) -> RegistryState { try await registryState() }
+
+    /// Records a registry change made by `principal`: authorized as `registry.admin` on `resource` (the decision and
+    /// the change go into `stream` together, the change only when allowed).
+    /// - Throws: `denied` (recorded), `storage`.
+    public func changeRegistry(_ change: DomainEvent, in stream: StreamID, resource: String, as principal: Principal) async throws(EngineError) {
+        var recorder = RunRecorder(store: store, stream: stream, workspace: principal.workspace, observer: nil, history: [])
+        let gate = Gate(policy: policy, principal: principal, workspace: principal.workspace)
+        try await gate.require("registry.admin", on: resource, recordingIn: &recorder)
+        try await recorder.record([change], actor: principal.subject)
+    }
+}
