@@ -11,9 +11,12 @@ public struct LogbookApplication: Sendable {
     public let store: EventStore
     public let runtime: AgentRuntime
     public let pool: MCPPool
+    /// Keeps the read models (audit trail) current as the log grows.
+    let follower: Task<Void, Never>
 
-    /// Stops the MCP servers and closes the log.
+    /// Stops following the log, the MCP servers, and closes the log.
     public func close() async {
+        follower.cancel()
         await pool.shutdown()
         await store.close()
     }
@@ -27,15 +30,20 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     try await registry.start()
     let pool = MCPPool()
     let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: configuration.engine)
+    // The audit trail: from its checkpoint, then live (checkpointed as it goes).
+    let audit = ProjectionRunner(store: store, projections: [AuditProjection.self])
+    try await audit.start()
+    let follower = Task { _ = try? await audit.follow() }
 
     let router = Router(context: AppRequestContext.self)
     HealthRoutes(store: store).add(to: router)
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
+    AuditRoutes(runtime: runtime, audit: audit).add(to: v1)
 
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower)
 }

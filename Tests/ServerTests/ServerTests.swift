@@ -24,7 +24,7 @@ import Testing
         let llm = try await ScriptedLLMServer()
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "test-idp", audience: "logbook"),
-            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"]]))
+            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"], "auditor": ["audit.read"]]))
         configuration.dataDirectory = dir
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
         configuration.engine.retry = .none
@@ -171,6 +171,45 @@ import Testing
             #expect(decisions.contains { $0.subject == "user:alice" && $0.decision == .deny && $0.resource == "model:other" })
             let changes = try app.store.read(stream: "registry/models", maxCount: 100).filter { $0.type != AuthorizationDecided.typeName }
             #expect(changes.map(\.type) == ["model.registered", "model.updated", "model.default.set"] && changes.allSatisfy { $0.metadata.actor == "user:root" })
+        }
+    }
+
+    @Test func theAuditTrailIsQueriedWithFiltersAndPages() async throws {
+        try await Self.withServer { app, llm in
+            let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            let auditor: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:carol", roles: ["auditor"]))"]
+            try await app.application.test(.router) { client in
+                for i in 0..<2 {
+                    llm.enqueue(.json(body: Self.completion))
+                    try await client.execute(uri: "/v1/threads/a\(i)/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                        #expect($0.status == .ok)
+                    }
+                }
+                try await client.execute(uri: "/v1/registry/models/x", method: .put, headers: user,
+                                         body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "http://127.0.0.1:1/v1"}"#)) { #expect($0.status == .forbidden) }
+
+                func page(_ query: String) async throws -> (entries: [[String: Any]], next: Int?) {
+                    try await client.execute(uri: "/v1/audit?\(query)", method: .get, headers: auditor) { r in
+                        #expect(r.status == .ok, "\(String(buffer: r.body))")
+                        let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                        return (json?["entries"] as? [[String: Any]] ?? [], json?["next"] as? Int)
+                    }
+                }
+                let alice = try await page("actor=user:alice&kind=authorization&limit=100")
+                #expect(alice.entries.count == 5 && alice.entries.allSatisfy { $0["actor"] as? String == "user:alice" }, "\(alice.entries.count)")
+                let denied = try await page("decision=deny")
+                #expect(denied.entries.map { $0["resource"] as? String } == ["model:x"])
+                let first = try await page("actor=user:alice&limit=2&order=oldest")
+                let next = try #require(first.next)
+                let second = try await page("actor=user:alice&limit=2&order=oldest&cursor=\(next)")
+                let seqs = (first.entries + second.entries).compactMap { $0["seq"] as? Int }
+                #expect(seqs.count == 4 && seqs == seqs.sorted() && Set(seqs).count == 4, "pages continue where the last ended: \(seqs)")
+
+                try await client.execute(uri: "/v1/audit?order=sideways", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
+                try await client.execute(uri: "/v1/audit?from=yesterday", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
+                try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/audit?workspace=billing", method: .get, headers: auditor) { #expect($0.status == .forbidden) }
+            }
         }
     }
 }

@@ -27,3 +27,16 @@ extension AgentRuntime {
         try await recorder.flush()
     }
 }
+
+extension AgentRuntime {
+    /// Authorizes `action` on `resource` in `workspace` for a read outside any thread (audit queries, say), recording
+    /// the decision in `stream` (`recorded` names the resource for the audit trail).
+    /// - Throws: `denied` (recorded), `storage`.
+    public func authorize(_ action: String, on resource: String, recorded: String? = nil, workspace: String, in stream: StreamID,
+                          as principal: Principal) async throws(EngineError) {
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
+        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        try await gate.require(action, on: resource, recorded: recorded, recordingIn: &recorder)
+        try await recorder.flush()
+    }
+}
