@@ -67,10 +67,8 @@ struct AuditRoutes {
         }
         do { try await audit.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the audit trail could not be brought up to date") }
         let page = audit.read(AuditProjection.self) { $0.query(q) }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return PageBody(entries: page.entries.map { e in
-            EntryBody(seq: e.seq, time: formatter.string(from: Date(timeIntervalSince1970: Double(e.timeNanoseconds) / 1e9)), kind: e.kind.rawValue,
+            EntryBody(seq: e.seq, time: Timestamp.rfc3339(e.timeNanoseconds), kind: e.kind.rawValue,
                       actor: e.actor, workspace: e.workspace, action: e.action, resource: e.resource, decision: e.decision?.rawValue,
                       reason: e.reason, before: e.before, after: e.after)
         }, next: page.nextCursor)

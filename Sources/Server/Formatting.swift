@@ -38,3 +38,12 @@ enum JSON {
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }
+
+enum Timestamp {
+    /// RFC 3339 with milliseconds, UTC, for nanoseconds since the epoch.
+    static func rfc3339(_ nanoseconds: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
+    }
+}
