@@ -11,7 +11,7 @@ public struct LogbookApplication: Sendable {
     public let store: EventStore
     public let runtime: AgentRuntime
     public let pool: MCPPool
-    /// Keeps the read models (audit trail) current as the log grows.
+    /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
 
     /// Stops following the log, the MCP servers, and closes the log.
@@ -30,17 +30,18 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     try await registry.start()
     let pool = MCPPool()
     let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: configuration.engine)
-    // The audit trail: from its checkpoint, then live (checkpointed as it goes).
-    let audit = ProjectionRunner(store: store, projections: [AuditProjection.self])
-    try await audit.start()
-    let follower = Task { _ = try? await audit.follow() }
+    // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
+    let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
+    try await readModels.start()
+    let follower = Task { _ = try? await readModels.follow() }
 
     let router = Router(context: AppRequestContext.self)
     HealthRoutes(store: store).add(to: router)
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
-    AuditRoutes(runtime: runtime, audit: audit).add(to: v1)
+    AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
+    ConversationRoutes(runtime: runtime, store: store, readModels: readModels).add(to: v1)
 
     let application = Application(
         router: router,

@@ -212,4 +212,47 @@ import Testing
             }
         }
     }
+
+    @Test func threadsAreListedAndShownNowOrAsOfASeq() async throws {
+        try await Self.withServer { app, llm in
+            let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            let bob: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:bob"))", .contentType: "application/json"]
+            try await app.application.test(.router) { client in
+                for (thread, who) in [("l1", alice), ("l2", alice), ("l3", bob)] {
+                    llm.enqueue(.json(body: Self.completion))
+                    try await client.execute(uri: "/v1/threads/\(thread)/messages", method: .post, headers: who, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                        #expect($0.status == .ok)
+                    }
+                }
+                // Operators read their own threads only: the list is theirs, newest first, paged.
+                let (first, next) = try await client.execute(uri: "/v1/threads?limit=1", method: .get, headers: alice) { r -> ([String], Int64?) in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    return ((json?["threads"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }, (json?["next"] as? NSNumber)?.int64Value)
+                }
+                #expect(first == ["l2"])
+                let cursor = try #require(next)
+                try await client.execute(uri: "/v1/threads?limit=1&before=\(cursor)", method: .get, headers: alice) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect((json?["threads"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["l1"] && json?["next"] == nil)
+                }
+
+                let detail = try await client.execute(uri: "/v1/threads/l1", method: .get, headers: alice) { r -> [String: Any] in
+                    #expect(r.status == .ok, "\(String(buffer: r.body))")
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+                }
+                let messages = detail["messages"] as? [[String: Any]] ?? []
+                #expect(messages.compactMap { $0["kind"] as? String } == ["user", "assistant"])
+                #expect((detail["runs"] as? [[String: Any]])?.first?["status"] as? String == "completed")
+                // As of the user's message: the answer had not come yet.
+                let userSeq = try #require(messages.first?["seq"] as? Int)
+                try await client.execute(uri: "/v1/threads/l1?at=\(userSeq)", method: .get, headers: alice) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect((json?["messages"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["user"])
+                    #expect(json?["at"] as? Int == userSeq)
+                }
+                try await client.execute(uri: "/v1/threads/l1?at=1", method: .get, headers: alice) { #expect($0.status == .notFound) }
+                try await client.execute(uri: "/v1/threads/l3", method: .get, headers: alice) { #expect($0.status == .forbidden) }
+            }
+        }
+    }
 }

@@ -1,0 +1,137 @@
+import Engine
+import EventStore
+import Events
+import Foundation
+import Hummingbird
+import Projections
+
+/// Threads as the conversation projection sees them: `GET /v1/threads` (the caller's workspace, most recent first,
+/// paged) and `GET /v1/threads/{thread}` (summary, messages, runs; `?at=<seq>` for the thread as it stood then).
+struct ConversationRoutes {
+    let runtime: AgentRuntime
+    let store: EventStore
+    let readModels: ProjectionRunner
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("threads", use: list)
+        group.get("threads/:thread", use: show)
+    }
+
+    struct ThreadBody: Encodable {
+        let id: String
+        let workspace: String
+        let owner: String
+        let title: String?
+        let created: String
+        let lastActivity: String
+        let messageCount: Int
+        let status: String
+        let forkedFrom: String?
+        let runCount: Int
+        let inputTokens: Int
+        let outputTokens: Int
+
+        init(_ t: ThreadSummary) {
+            (id, workspace, owner, title, messageCount, status) = (t.id, t.workspace, t.owner, t.title, t.messageCount, t.status.rawValue)
+            (created, lastActivity) = (Timestamp.rfc3339(t.createdNanoseconds), Timestamp.rfc3339(t.lastActivityNanoseconds))
+            (forkedFrom, runCount, inputTokens, outputTokens) = (t.forkedFrom, t.runCount, t.inputTokens, t.outputTokens)
+        }
+    }
+
+    struct ListBody: ResponseEncodable, Encodable {
+        let threads: [ThreadBody]
+        /// Pass as `before` for the next (older) page; nil on the last.
+        let next: Int64?
+    }
+
+    /// Everyone's threads in the workspace with `thread.read:workspace`, else the caller's own (`thread.read:own`).
+    func list(request: Request, context: AppRequestContext) async throws -> ListBody {
+        let principal = try context.caller()
+        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 200)
+        let before = request.uri.queryParameters.get("before", as: Int64.self) ?? .max
+        var ownOnly = false
+        do throws(EngineError) {
+            try await runtime.authorize("thread.read", on: "workspace", recorded: "threads:\(principal.workspace)",
+                                        workspace: principal.workspace, in: "access/threads", as: principal)
+        } catch where error.kind == .denied {
+            do throws(EngineError) {
+                try await runtime.authorize("thread.read", on: "own", recorded: "threads:\(principal.workspace)",
+                                            workspace: principal.workspace, in: "access/threads", as: principal)
+            } catch { throw APIError(error) }
+            ownOnly = true
+        } catch { throw APIError(error) }
+        do { try await readModels.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date") }
+        let threads = readModels.read(ConversationProjection.self) { s in
+            s.threads(workspace: principal.workspace).filter { (!ownOnly || $0.owner == principal.subject) && $0.lastActivityNanoseconds < before }
+        }.sorted { $0.lastActivityNanoseconds > $1.lastActivityNanoseconds }
+        let page = threads.prefix(limit)
+        return ListBody(threads: page.map(ThreadBody.init), next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
+    }
+
+    struct MessageBody: Encodable {
+        let seq: UInt64
+        let kind: String
+        let label: String?
+    }
+
+    struct RunBody: Encodable {
+        let id: String
+        let agent: String
+        let model: String
+        let parentRunID: String?
+        let status: String
+        let steps: Int
+        let toolCalls: Int
+        let failures: Int
+        let inputTokens: Int
+        let outputTokens: Int
+    }
+
+    struct DetailBody: ResponseEncodable, Encodable {
+        let thread: ThreadBody
+        let messages: [MessageBody]
+        let runs: [RunBody]
+        /// The seq this view is as of (nil: now).
+        let at: UInt64?
+    }
+
+    func show(request: Request, context: AppRequestContext) async throws -> DetailBody {
+        let principal = try context.caller()
+        let threadID = try context.parameters.require("thread")
+        do throws(EngineError) { try await runtime.authorizeRead(thread: threadID, as: principal) } catch {
+            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
+            throw APIError(error)
+        }
+        let at = request.uri.queryParameters.get("at", as: UInt64.self)
+        let state: ConversationState
+        do {
+            if let at {
+                state = try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [try StreamID("thread/\(threadID)")])
+            } else {
+                try await readModels.catchUp()
+                state = readModels.read(ConversationProjection.self) { s in
+                    var one = ConversationState()
+                    one.threads[threadID] = s.threads[threadID]
+                    one.messages[threadID] = s.messages[threadID]
+                    one.runs = s.runs.filter { $0.value.threadID == threadID }
+                    return one
+                }
+            }
+        } catch {
+            throw APIError(.serviceUnavailable, "storage", "the thread could not be read")
+        }
+        guard let summary = state.threads[threadID] else {
+            throw APIError(.notFound, "not_found", at.map { "thread '\(threadID)' did not exist yet at seq \($0)" } ?? "there is no thread '\(threadID)'")
+        }
+        let runs = state.runs.values.filter { $0.threadID == threadID }.sorted { $0.startedSeq < $1.startedSeq }
+        return DetailBody(
+            thread: ThreadBody(summary),
+            messages: (state.messages[threadID] ?? []).map { MessageBody(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label) },
+            runs: runs.map { r in
+                RunBody(id: r.id.uuidString.lowercased(), agent: r.agent, model: r.model, parentRunID: r.parentRunID?.uuidString.lowercased(),
+                        status: r.status.rawValue, steps: r.steps, toolCalls: r.toolCalls, failures: r.failures,
+                        inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+            },
+            at: at)
+    }
+}
