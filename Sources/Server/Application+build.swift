@@ -42,6 +42,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     RegistryRoutes(runtime: runtime).add(to: v1)
     AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
     ConversationRoutes(runtime: runtime, store: store, readModels: readModels).add(to: v1)
+    EventRoutes(runtime: runtime, store: store).add(to: v1)
 
     let application = Application(
         router: router,

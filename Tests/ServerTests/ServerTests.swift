@@ -1,6 +1,7 @@
 @testable import Engine
 import EventStore
 import Events
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -252,6 +253,58 @@ import Testing
                 }
                 try await client.execute(uri: "/v1/threads/l1?at=1", method: .get, headers: alice) { #expect($0.status == .notFound) }
                 try await client.execute(uri: "/v1/threads/l3", method: .get, headers: alice) { #expect($0.status == .forbidden) }
+            }
+        }
+    }
+
+    @Test func administratorsReadTheWholeLog() async throws {
+        try await Self.withServer { app, llm in
+            let admin: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))", .contentType: "application/json"]
+            let user: HTTPFields = [.authorization: "Bearer \(Self.token())"]
+            try await app.application.test(.router) { client in
+                llm.enqueue(.json(body: Self.completion))
+                try await client.execute(uri: "/v1/threads/g1/messages", method: .post, headers: admin, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/v1/events?from=1&limit=3", method: .get, headers: admin) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    let events = json?["events"] as? [[String: Any]] ?? []
+                    #expect(events.compactMap { $0["seq"] as? Int } == [1, 2, 3] && json?["next"] as? Int == 4)
+                    #expect(events.first?["stream"] as? String == "thread/g1")
+                }
+                try await client.execute(uri: "/v1/events", method: .get, headers: user) { #expect($0.status == .forbidden) }
+            }
+        }
+    }
+
+    /// The live tail over a real socket: the backlog, a caught-up frame, then an event appended after.
+    @Test func theLiveTailStreamsEventsAsTheyAreAppended() async throws {
+        try await Self.withServer { app, llm in
+            let token = Self.token(subject: "user:root", roles: ["admin"])
+            try await app.application.test(.live) { client in
+                let port = try #require(client.port)
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/events/stream?from=1")
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                #expect(response.status == .ok)
+                var text = ""
+                var appended = false
+                for try await chunk in response.body {
+                    text += String(buffer: chunk)
+                    if text.contains("event: caught-up"), !appended {
+                        appended = true
+                        llm.enqueue(.json(body: Self.completion))
+                        var chat = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/threads/live/messages")
+                        chat.method = .POST
+                        chat.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        chat.headers.add(name: "Content-Type", value: "application/json")
+                        chat.body = .bytes(ByteBuffer(string: #"{"text": "hi"}"#))
+                        _ = try await HTTPClient.shared.execute(chat, timeout: .seconds(30))
+                    }
+                    if text.contains("event: message.user") { break }
+                }
+                #expect(text.contains("event: caught-up") && text.contains("event: message.user"))
+                #expect(text.range(of: "caught-up")!.lowerBound < text.range(of: "message.user")!.lowerBound, "live events come after the marker")
             }
         }
     }

@@ -1,0 +1,77 @@
+import Engine
+import EventStore
+import Events
+import Foundation
+import Hummingbird
+
+/// The global log for auditors and integrations: `GET /v1/events?from=&limit=` (a page) and
+/// `GET /v1/events/stream?from=` (SSE: the backlog, a `caught-up` frame, then live events). Authorized as `events.read`
+/// (an administrator's permission), recorded in `access/events`.
+struct EventRoutes {
+    let runtime: AgentRuntime
+    let store: EventStore
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.get("events", use: page)
+        group.get("events/stream", use: tail)
+    }
+
+    struct EventBody: Encodable {
+        let seq: UInt64
+        let stream: String
+        let revision: UInt64
+        let type: String
+        let time: String
+        let actor: String?
+        let workspace: String?
+        let data: JSONValue?
+
+        init(_ e: RecordedEvent) {
+            (seq, stream, revision, type) = (e.seq.rawValue, e.stream.rawValue, e.revision.rawValue, e.type)
+            (time, actor, workspace) = (Timestamp.rfc3339(e.timeNanoseconds), e.metadata.actor, e.metadata.workspace)
+            data = if case .event(let d) = EventCatalog.decode(e), let json = try? d.json() { JSONValue(parsing: String(decoding: json, as: UTF8.self)) } else { nil }
+        }
+    }
+
+    struct PageBody: ResponseEncodable, Encodable {
+        let events: [EventBody]
+        /// The seq to ask for next; nil at the end of the log.
+        let next: UInt64?
+    }
+
+    func page(request: Request, context: AppRequestContext) async throws -> PageBody {
+        try await authorize(context)
+        let from = max(request.uri.queryParameters.get("from", as: UInt64.self) ?? 1, 1)
+        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
+        let events: [RecordedEvent]
+        do { events = try store.read(from: Seq(from), maxCount: limit) } catch { throw APIError(.serviceUnavailable, "storage", error.message) }
+        return PageBody(events: events.map(EventBody.init), next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
+    }
+
+    func tail(request: Request, context: AppRequestContext) async throws -> Response {
+        try await authorize(context)
+        let from = max(request.uri.queryParameters.get("from", as: UInt64.self) ?? store.lastSeq.rawValue + 1, 1)
+        let subscription = store.subscribe(from: Seq(from))
+        let frames = AsyncStream<ByteBuffer> { continuation in
+            let task = Task {
+                for await message in subscription {
+                    switch message {
+                    case .event(let e): continuation.yield(SSE.frame(event: e.type, id: String(e.seq.rawValue), data: JSON.string(EventBody(e))))
+                    case .caughtUp(let seq): continuation.yield(SSE.frame(event: "caught-up", data: JSON.string(["seq": seq.rawValue])))
+                    case .dropped(let reason): continuation.yield(SSE.frame(event: "dropped", data: JSON.string(["reason": reason.description])))
+                    }
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody(asyncSequence: frames))
+    }
+
+    private func authorize(_ context: AppRequestContext) async throws {
+        let principal = try context.caller()
+        do throws(EngineError) {
+            try await runtime.authorize("events.read", on: "log", recorded: "events", workspace: principal.workspace, in: "access/events", as: principal)
+        } catch { throw APIError(error) }
+    }
+}
