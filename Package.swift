@@ -100,7 +100,6 @@ let package = Package(
                 "Server", "Engine", "EventStore", "Events", "LogbookTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Talks to real peers: an OpenAI-compatible server written for the tests (NIO, real SSE), real MCP servers.

@@ -1,7 +1,6 @@
 @testable import Engine
 import EventStore
 import Events
-import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -273,38 +272,6 @@ import Testing
                     #expect(events.first?["stream"] as? String == "thread/g1")
                 }
                 try await client.execute(uri: "/v1/events", method: .get, headers: user) { #expect($0.status == .forbidden) }
-            }
-        }
-    }
-
-    /// The live tail over a real socket: the backlog, a caught-up frame, then an event appended after.
-    @Test func theLiveTailStreamsEventsAsTheyAreAppended() async throws {
-        try await Self.withServer { app, llm in
-            let token = Self.token(subject: "user:root", roles: ["admin"])
-            try await app.application.test(.live) { client in
-                let port = try #require(client.port)
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/events/stream?from=1")
-                request.headers.add(name: "Authorization", value: "Bearer \(token)")
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-                #expect(response.status == .ok)
-                var text = ""
-                var appended = false
-                for try await chunk in response.body {
-                    text += String(buffer: chunk)
-                    if text.contains("event: caught-up"), !appended {
-                        appended = true
-                        llm.enqueue(.json(body: Self.completion))
-                        var chat = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/threads/live/messages")
-                        chat.method = .POST
-                        chat.headers.add(name: "Authorization", value: "Bearer \(token)")
-                        chat.headers.add(name: "Content-Type", value: "application/json")
-                        chat.body = .bytes(ByteBuffer(string: #"{"text": "hi"}"#))
-                        _ = try await HTTPClient.shared.execute(chat, timeout: .seconds(30))
-                    }
-                    if text.contains("event: message.user") { break }
-                }
-                #expect(text.contains("event: caught-up") && text.contains("event: message.user"))
-                #expect(text.range(of: "caught-up")!.lowerBound < text.range(of: "message.user")!.lowerBound, "live events come after the marker")
             }
         }
     }
