@@ -11,6 +11,9 @@ public struct AppRequestContext: RequestContext {
 
     public init(source: Source) { coreContext = .init(source: source) }
 
+    /// The largest request body read (1 MiB): a bigger one is answered 413.
+    public var maxUploadSize: Int { 1 << 20 }
+
     /// JSON answers with `/` left as is (resources and thread ids are full of them).
     public var responseEncoder: JSONEncoder {
         let encoder = JSONEncoder()

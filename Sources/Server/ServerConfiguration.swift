@@ -11,8 +11,6 @@ public struct ServerConfiguration: Sendable {
     public var verifier: TokenVerifier
     public var policy: Policy
     public var engine = AgentRuntime.Configuration()
-    /// The largest request body accepted.
-    public var maxBodyBytes = 1 << 20
     /// The longest user message accepted, in bytes.
     public var maxMessageBytes = 64 << 10
 

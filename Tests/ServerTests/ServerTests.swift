@@ -90,6 +90,14 @@ import Testing
                 try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: "not json")) { response in
                     #expect(response.status == .badRequest && Self.errorCode(response.body) == "bad_request")
                 }
+                let huge = #"{"text": ""# + String(repeating: "x", count: 2 << 20) + #""}"#
+                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: huge)) { response in
+                    #expect(response.status == .contentTooLarge && Self.errorCode(response.body) == "too_large")
+                }
+                let long = #"{"text": ""# + String(repeating: "y", count: 100 << 10) + #""}"#
+                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: long)) { response in
+                    #expect(response.status == .contentTooLarge, "a message over the 64 KiB limit")
+                }
             }
             let denied = try app.store.read(stream: "thread/t1", maxCount: 100).compactMap { r -> AuthorizationDecided? in
                 if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }

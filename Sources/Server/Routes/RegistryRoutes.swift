@@ -168,8 +168,6 @@ struct RegistryRoutes {
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppRequestContext, example: String) async throws -> T {
-        do { return try await request.decode(as: type, context: context) } catch {
-            throw APIError(.badRequest, "bad_request", "the body must be JSON like \(example)")
-        }
+        try await request.decodeJSON(type, context: context, example: example)
     }
 }

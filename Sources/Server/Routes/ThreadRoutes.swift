@@ -42,10 +42,7 @@ struct ThreadRoutes {
     func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let threadID = try context.parameters.require("thread")
-        let body: MessageBody
-        do { body = try await request.decode(as: MessageBody.self, context: context) } catch {
-            throw APIError(.badRequest, "bad_request", #"the body must be JSON like {"text": "…", "agent": "optional", "stream": false}"#)
-        }
+        let body = try await request.decodeJSON(MessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
         guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError(.badRequest, "bad_request", "the message text is empty")
         }
