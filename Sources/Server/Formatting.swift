@@ -31,6 +31,12 @@ struct SSEObserver: RunObserver {
 }
 
 enum JSON {
+    /// A recorded event's domain JSON (nil for a type this build does not know).
+    static func data(of event: RecordedEvent) -> JSONValue? {
+        guard case .event(let domain) = EventCatalog.decode(event), let json = try? domain.json() else { return nil }
+        return JSONValue(parsing: String(decoding: json, as: UTF8.self))
+    }
+
     /// Compact JSON of an encodable value (sorted keys).
     static func string(_ value: some Encodable) -> String {
         let encoder = JSONEncoder()

@@ -155,7 +155,8 @@ import Testing
         server.enqueue(.hang)
         let provider = try Self.provider(server)
         let call = Task { try await provider.complete(Self.request, onText: nil) }
-        try await Task.sleep(for: .milliseconds(100))
+        // Cancel once the request is in flight (the server has it and will never answer).
+        while server.requests.isEmpty { await Task.yield() }
         call.cancel()
         let result = await call.result
         guard case .failure(let error as LLMError) = result else { Issue.record("expected a cancellation error, got \(result)"); return }

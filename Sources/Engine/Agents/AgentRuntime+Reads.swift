@@ -21,10 +21,7 @@ extension AgentRuntime {
         }.first
         guard let started else { throw EngineError(.threadUnavailable, "there is no thread '\(threadID)'") }
         let scope = started.owner == principal.subject ? "own" : started.workspace == principal.workspace ? "workspace" : "all"
-        var recorder = RunRecorder(store: store, stream: stream, workspace: started.workspace, observer: nil, history: [])
-        let gate = Gate(policy: policy, principal: principal, workspace: started.workspace)
-        try await gate.require("thread.read", on: scope, recorded: stream.rawValue, recordingIn: &recorder)
-        try await recorder.flush()
+        try await authorize("thread.read", on: scope, recorded: stream.rawValue, workspace: started.workspace, in: stream, as: principal)
     }
 }
 

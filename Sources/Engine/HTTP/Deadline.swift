@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 
 /// Thrown by `withDeadline` when time ran out.
 struct DeadlineExceeded: Error {}
@@ -69,6 +70,9 @@ private final class Race<T: Sendable>: @unchecked Sendable {
 }
 
 extension Duration {
+    /// As NIO's time amount (AsyncHTTPClient's request timeouts), to the millisecond.
+    var timeAmount: TimeAmount { .milliseconds(Int64(milliseconds)) }
+
     /// Whole milliseconds.
     var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
 }

@@ -49,7 +49,7 @@ public struct HTTPChatProvider: LLMProvider {
         let emitted = EmittedFlag()
         do {
             return try await withDeadline(timeout) { [self, http] in
-                let response = try await client.execute(http, timeout: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000))
+                let response = try await client.execute(http, timeout: timeout.timeAmount)
                 guard (200..<300).contains(Int(response.status.code)) else {
                     let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
                     throw LLMError.status(Int(response.status.code), body: body, model: modelName, retryAfter: Self.retryAfter(response.headers))

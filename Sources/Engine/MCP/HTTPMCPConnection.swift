@@ -49,7 +49,7 @@ public final class HTTPMCPConnection: MCPConnection {
 
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000))
+            response = try await client.execute(request, timeout: timeout.timeAmount)
         } catch {
             throw MCPError(.unavailable, "MCP server '\(name)' at \(url) cannot be reached (\(String(describing: error).prefix(200)))")
         }

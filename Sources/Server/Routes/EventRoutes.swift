@@ -29,7 +29,7 @@ struct EventRoutes {
         init(_ e: RecordedEvent) {
             (seq, stream, revision, type) = (e.seq.rawValue, e.stream.rawValue, e.revision.rawValue, e.type)
             (time, actor, workspace) = (Timestamp.rfc3339(e.timeNanoseconds), e.metadata.actor, e.metadata.workspace)
-            data = if case .event(let d) = EventCatalog.decode(e), let json = try? d.json() { JSONValue(parsing: String(decoding: json, as: UTF8.self)) } else { nil }
+            data = JSON.data(of: e)
         }
     }
 

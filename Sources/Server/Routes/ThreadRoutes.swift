@@ -103,12 +103,9 @@ struct ThreadRoutes {
         do { page = try store.read(stream: try StreamID("thread/\(threadID)"), from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
-        let events = page.map { e -> EventBody in
-            let data: JSONValue? = if case .event(let d) = EventCatalog.decode(e), let json = try? d.json() {
-                JSONValue(parsing: String(decoding: json, as: UTF8.self))
-            } else { nil }
-            return EventBody(seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
-                             time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: data)
+        let events = page.map { e in
+            EventBody(seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
+                      time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: JSON.data(of: e))
         }
         return EventsPage(events: events, next: page.count == limit ? page.last.map { $0.revision.rawValue + 1 } : nil)
     }
