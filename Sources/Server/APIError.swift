@@ -24,6 +24,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .denied: self.init(.forbidden, "forbidden", error.message)
         case .sessionExpired: self.init(.unauthorized, "session_expired", error.message)
         case .noModel: self.init(.serviceUnavailable, "no_model", error.message)
+        case .unknownModel: self.init(.notFound, "model_not_found", error.message)
         case .llmFailed: self.init(.badGateway, "model_failed", error.message)
         case .threadUnavailable: self.init(.badRequest, "bad_thread", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)

@@ -43,6 +43,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
     ConversationRoutes(runtime: runtime, store: store, readModels: readModels).add(to: v1)
     EventRoutes(runtime: runtime, store: store).add(to: v1)
+    OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
 
     let application = Application(
         router: router,

@@ -2,6 +2,7 @@
 import EventStore
 import Events
 import Foundation
+import LogbookTestSupport
 import Projections
 import Testing
 

@@ -17,3 +17,13 @@ extension AgentRuntime {
         try await recorder.record([change], actor: principal.subject)
     }
 }
+
+extension AgentRuntime {
+    /// The registered models `principal` may use (`model.use`), by name; a listing, so the checks are not recorded
+    /// (using one is).
+    public func usableModels(as principal: Principal) async throws(EngineError) -> [Versioned<ModelDefinition>] {
+        try await registryState().models.values
+            .filter { policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace).decision == .allow }
+            .sorted { $0.value.name < $1.value.name }
+    }
+}

@@ -59,10 +59,10 @@ public final class AgentRuntime: Sendable {
     let store: EventStore
     private let registry: ProjectionRunner
     let policy: Policy
-    private let pool: MCPPool
-    private let configuration: Configuration
-    private let makeProvider: ProviderFactory
-    private let locks = ThreadLocks()
+    let pool: MCPPool
+    let configuration: Configuration
+    let makeProvider: ProviderFactory
+    let locks = ThreadLocks()
     /// The registry as of the registry streams' revisions it was read at.
     private let registryCache = Mutex<(revisions: [StreamRevision?], state: RegistryState)?>(nil)
 
@@ -84,10 +84,13 @@ public final class AgentRuntime: Sendable {
     /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `sessionExpired`;
     ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`.
     public func chat(_ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
+        try await forwarding(token) { () async throws(EngineError) -> RunResult in try await self.run(turn, as: principal, observer: observer) }
+    }
+
+    /// Runs `body` with the caller's token set for the HTTP MCP servers it calls.
+    func forwarding<T: Sendable>(_ token: String?, _ body: () async throws(EngineError) -> T) async throws(EngineError) -> T {
         do {
-            return try await MCPCallContext.$bearerToken.withValue(token, operation: { () async throws -> RunResult in
-                try await self.run(turn, as: principal, observer: observer)
-            })
+            return try await MCPCallContext.$bearerToken.withValue(token, operation: { () async throws -> T in try await body() })
         } catch let error as EngineError {
             throw error
         } catch {
@@ -96,22 +99,13 @@ public final class AgentRuntime: Sendable {
     }
 
     private func run(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> RunResult {
-        let stream: StreamID
-        do { stream = try StreamID("thread/\(turn.threadID)") } catch {
-            throw EngineError(.threadUnavailable, "'\(turn.threadID)' is not a usable thread id: \(error.message)")
-        }
+        let stream = try threadStream(turn.threadID)
         await locks.lock(stream)
         defer { Task { await locks.unlock(stream) } }
+        let (opened, gate, started) = try await openTurn(stream, threadID: turn.threadID, as: principal, observer: observer)
+        var recorder = opened
+        let workspace = recorder.workspace
 
-        let (history, lastActivity) = try RunRecorder.history(of: stream, in: store)
-        let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
-        let workspace = started?.workspace ?? principal.workspace
-        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history)
-        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
-
-        try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
-        try await checkSession(turn.threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
-                               principal: principal, recorder: &recorder)
         var opening: [DomainEvent] = []
         if started == nil {
             opening.append(.threadStarted(ThreadStarted(threadID: turn.threadID, workspace: workspace, owner: principal.subject,
@@ -146,6 +140,29 @@ public final class AgentRuntime: Sendable {
 }
 
 extension AgentRuntime {
+    /// The stream of a thread.
+    func threadStream(_ threadID: String) throws(EngineError) -> StreamID {
+        do { return try StreamID("thread/\(threadID)") } catch {
+            throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id: \(error.message)")
+        }
+    }
+
+    /// The start of every turn on a thread (the caller holds the thread's lock): reads its history, authorizes `chat`
+    /// in the thread's workspace (a new thread's is the caller's) and checks the session.
+    /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
+    func openTurn(_ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError)
+        -> (RunRecorder, Gate, ThreadStarted?) {
+        let (history, lastActivity) = try RunRecorder.history(of: stream, in: store)
+        let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
+        let workspace = started?.workspace ?? principal.workspace
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history)
+        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
+        try await checkSession(threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
+                               principal: principal, recorder: &recorder)
+        return (recorder, gate, started)
+    }
+
     /// The current registry. Catching the registry runner up scans every event since its position, so it is done only
     /// when a registry stream has moved (three head lookups tell).
     func registryState() async throws(EngineError) -> RegistryState {

@@ -5,6 +5,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case denied
         /// No model could be resolved.
         case noModel
+        /// The caller asked for a model by a name the registry does not hold.
+        case unknownModel
         /// The model failed for good (recorded as `llm.failed`, the run as failed).
         case llmFailed
         /// The thread belongs to another workspace, or does not exist where it was expected.

@@ -91,7 +91,7 @@ struct Run: Sendable {
     }
 
     /// One model call with retries; each failed attempt is recorded as `llm.failed`.
-    private func call(_ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration) async throws(LLMError) -> ChatResponse {
+    func call(_ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration) async throws(LLMError) -> ChatResponse {
         var failures: [RetryPolicy.Failure] = []
         let provider = provider
         let observer = recorder.observer

@@ -1,0 +1,157 @@
+import EventStore
+import Events
+import Foundation
+import Projections
+
+/// One chat completion asked for through the OpenAI-compatible endpoint: the caller's conversation (system messages
+/// and all), the caller's own tools, and a registered model.
+public struct CompletionCall: Sendable {
+    /// The thread that records the call (the conversation's earlier calls, when the client names it again).
+    public var threadID: String
+    /// A registered model's name; empty or `logbook` means the workspace's effective model.
+    public var model: String
+    public var messages: [ChatMessage]
+    /// The client's tools: the model may ask for them; the client runs them (Logbook records the calls and results).
+    public var tools: [ToolDefinition]
+    public var temperature: Double?
+    public var maxOutputTokens: Int?
+
+    public init(threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil) {
+        (self.threadID, self.model, self.messages, self.tools) = (threadID, model, messages, tools)
+        (self.temperature, self.maxOutputTokens) = (temperature, maxOutputTokens)
+    }
+}
+
+/// What a completion produced: the model's response and the run that recorded it.
+public struct CompletionResult: Sendable {
+    public var runID: UUID
+    /// The registered name of the model that answered.
+    public var model: String
+    public var response: ChatResponse
+}
+
+extension AgentRuntime {
+    /// One model call on the caller's conversation, recorded like any chat — the OpenAI-compatible endpoint. Logbook
+    /// does not run tools here: tool calls go back to the client, whose results arrive as `tool` messages next time.
+    ///
+    /// The client sends its whole conversation each time; the thread records each message once. Messages the thread
+    /// already holds (the longest common prefix with its prompt) are referred to by seq; the rest are appended (user →
+    /// `message.user`, tool → `tool.result` from server `client`, an assistant message the thread did not produce →
+    /// `llm.response` from model `client`). System messages are the call's instructions, kept with the `llm.request`.
+    /// - Throws: `denied` (recorded) for `chat` on the thread or `model.use`; `unknownModel`; `noModel`;
+    ///   `sessionExpired`; `llmFailed` (recorded); `storage`.
+    public func complete(_ call: CompletionCall, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> CompletionResult {
+        try await forwarding(token) { () async throws(EngineError) -> CompletionResult in try await self.completion(call, as: principal, observer: observer) }
+    }
+
+    private func completion(_ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> CompletionResult {
+        let stream = try threadStream(call.threadID)
+        await locks.lock(stream)
+        defer { Task { await locks.unlock(stream) } }
+        let (opened, gate, started) = try await openTurn(stream, threadID: call.threadID, as: principal, observer: observer)
+        var recorder = opened
+
+        let state = try await registryState()
+        let definition = try completionModel(named: call.model, registry: state, workspace: recorder.workspace)
+        try await gate.require("model.use", on: definition.name, recorded: "model:\(definition.name)", recordingIn: &recorder)
+        let provider: any LLMProvider
+        do { provider = try makeProvider(definition, configuration) } catch { throw EngineError(.noModel, error.message) }
+
+        // The conversation: what the thread holds already, then what is new.
+        let known = PromptBuilder.prompt(instructions: "", thread: recorder.history)
+        let conversation = call.messages.filter { $0.role != .system }
+        var shared = 0
+        while shared < min(known.messages.count, conversation.count), Self.sameMessage(known.messages[shared], conversation[shared]) { shared += 1 }
+        let runID = UUID()
+        recorder.correlationID = runID
+        let actor = "client:\(principal.subject)"
+        var opening: [DomainEvent] = []
+        if started == nil {
+            let title = conversation.first { $0.role == .user }?.content.map { String($0.prefix(80)) }
+            opening.append(.threadStarted(ThreadStarted(threadID: call.threadID, workspace: recorder.workspace, owner: principal.subject, title: title, agent: nil)))
+        }
+        opening.append(.runStarted(RunStarted(runID: runID, agent: "openai-compatible", model: definition.name)))
+        opening += Self.events(for: conversation[shared...], runID: runID, earlier: conversation[..<shared])
+        let newSeqs = try await recorder.record(opening, actor: actor)
+        // The seqs returned start with the staged authorization decisions.
+        let promptSeqs = Array(known.seqs[..<shared]) + zip(opening, newSeqs.suffix(opening.count)).filter { Self.isPromptEvent($0.0) }.map(\.1)
+
+        var parameters: [String: String] = [:]
+        let system = call.messages.filter { $0.role == .system }.compactMap(\.content)
+        if !system.isEmpty { parameters["system"] = system.joined(separator: "\n\n") }
+        if !call.tools.isEmpty { parameters["tools"] = call.tools.map(\.name).joined(separator: ",") }
+        if let t = call.temperature { parameters["temperature"] = String(t) }
+        if let m = call.maxOutputTokens { parameters["max_tokens"] = String(m) }
+        try await recorder.record([.llmRequest(LLMRequest(runID: runID, step: 1, model: definition.name, provider: definition.provider,
+                                                          promptSeqs: promptSeqs, parameters: parameters))], actor: actor)
+
+        var settings = configuration
+        settings.streaming = observer != nil
+        let run = Run(id: runID, agentActor: actor, instructions: "", model: definition, provider: provider, toolbox: Toolbox(), gate: gate, task: nil,
+                      delegation: Run.Delegation(registry: state, workspace: recorder.workspace, resolver: ModelResolver(environment: configuration.environment),
+                                                 makeProvider: makeProvider, depth: 0))
+        let request = ChatRequest(messages: call.messages, tools: call.tools, temperature: call.temperature, maxOutputTokens: call.maxOutputTokens)
+        let began = ContinuousClock.now
+        let response: ChatResponse
+        do {
+            response = try await run.call(request, step: 1, recorder: &recorder, configuration: settings)
+        } catch {
+            let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
+            try await recorder.record([.runFinished(RunFinished(runID: runID, status: status, error: error.message, steps: 1))], actor: actor)
+            throw EngineError(.llmFailed, error.message)
+        }
+        var closing: [DomainEvent] = [.llmResponse(LLMResponse(
+            runID: runID, step: 1, model: response.model, text: response.text, toolCalls: response.toolCalls,
+            finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
+            latencyMilliseconds: (ContinuousClock.now - began).milliseconds))]
+        if response.toolCalls.isEmpty { closing.append(.assistantMessage(AssistantMessage(runID: runID, text: response.text ?? "", model: response.model))) }
+        closing.append(.runFinished(RunFinished(runID: runID, status: .completed, steps: 1)))
+        try await recorder.record(closing, actor: actor)
+        return CompletionResult(runID: runID, model: definition.name, response: response)
+    }
+
+    /// A registered model by name, or the workspace's effective model for `""` / `logbook` / its own name.
+    private func completionModel(named name: String, registry state: RegistryState, workspace: String) throws(EngineError) -> ModelDefinition {
+        if let model = state.models[name]?.value { return model }
+        let effective = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: nil)
+        guard name.isEmpty || name == "logbook" || name == effective.definition.name else {
+            throw EngineError(.unknownModel, "there is no model '\(name)'; GET /v1/models lists them (or ask for 'logbook': the workspace's effective model)")
+        }
+        return effective.definition
+    }
+
+    /// Events that record client messages the thread does not hold yet.
+    private static func events(for messages: ArraySlice<ChatMessage>, runID: UUID, earlier: ArraySlice<ChatMessage>) -> [DomainEvent] {
+        var toolNames: [String: String] = [:]
+        for m in earlier { for c in m.toolCalls { toolNames[c.callID] = c.name } }
+        return messages.map { m in
+            for c in m.toolCalls { toolNames[c.callID] = c.name }
+            switch m.role {
+            case .user, .system:
+                return .userMessage(UserMessage(text: m.content ?? ""))
+            case .tool:
+                let id = m.toolCallID ?? ""
+                return .toolResult(ToolResult(runID: runID, callID: id, server: "client", tool: toolNames[id] ?? "", output: m.content ?? "",
+                                              isError: m.isError, latencyMilliseconds: 0))
+            case .assistant where m.toolCalls.isEmpty:
+                return .assistantMessage(AssistantMessage(runID: runID, text: m.content ?? "", model: "client"))
+            case .assistant:
+                return .llmResponse(LLMResponse(runID: runID, step: 0, model: "client", text: m.content, toolCalls: m.toolCalls, finishReason: "tool_calls",
+                                                inputTokens: 0, outputTokens: 0, latencyMilliseconds: 0))
+            }
+        }
+    }
+
+    private static func isPromptEvent(_ event: DomainEvent) -> Bool {
+        switch event {
+        case .userMessage, .toolResult, .assistantMessage, .llmResponse: true
+        default: false
+        }
+    }
+
+    /// The same message, as far as a client can echo it (no content and empty content are alike; a tool result's
+    /// error flag is Logbook's own).
+    static func sameMessage(_ a: ChatMessage, _ b: ChatMessage) -> Bool {
+        a.role == b.role && (a.content ?? "") == (b.content ?? "") && a.toolCalls == b.toolCalls && a.toolCallID == b.toolCallID
+    }
+}

@@ -1,0 +1,112 @@
+import Engine
+import EventStore
+import Events
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Projections
+
+/// The OpenAI-compatible endpoint, so the official SDKs and LangChain's ChatOpenAI work unchanged (the JWT is the
+/// API key): `POST /v1/chat/completions` (JSON or SSE chunks, the client's tools) and `GET /v1/models` (the
+/// registered models the caller may use). Each call is recorded in a thread: the one named by the `X-Logbook-Thread`
+/// header, else a new one per call; the answer names it in the same header.
+struct OpenAIRoutes {
+    let runtime: AgentRuntime
+    let store: EventStore
+
+    static let threadHeader = HTTPField.Name("X-Logbook-Thread")!
+
+    func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("chat/completions", use: complete)
+        group.get("models", use: models)
+    }
+
+    func models(request: Request, context: AppRequestContext) async throws -> Response {
+        let principal = try context.caller()
+        let usable: [Versioned<ModelDefinition>]
+        do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
+        let list = OpenAIWire.ModelList(data: usable.map { m in
+            let created = ((try? store.event(at: Seq(m.seq))) ?? nil)?.timeNanoseconds ?? 0
+            return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
+        })
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.string(list))))
+    }
+
+    func complete(request: Request, context: AppRequestContext) async throws -> Response {
+        let principal = try context.caller()
+        let body = try await request.decodeJSON(OpenAIWire.Request.self, context: context,
+                                                example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
+        let threadID = request.headers[Self.threadHeader] ?? "chatcmpl-\(UUID().uuidString.lowercased())"
+        let call = try body.call(threadID: threadID)
+        let created = Int(Date().timeIntervalSince1970)
+        var headers: HTTPFields = [Self.threadHeader: threadID]
+        guard body.stream == true else {
+            let result: CompletionResult
+            do { result = try await runtime.complete(call, as: principal, token: context.token) } catch { throw APIError(error) }
+            let r = result.response
+            let completion = OpenAIWire.Completion(
+                id: "chatcmpl-\(result.runID.uuidString.lowercased())", created: created, model: result.model,
+                choices: [.init(message: .init(content: r.toolCalls.isEmpty ? (r.text ?? "") : r.text,
+                                               tool_calls: r.toolCalls.isEmpty ? nil : r.toolCalls.map(Self.wire)),
+                                finish_reason: r.finishReason.description)],
+                usage: .init(r.usage))
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSON.string(completion))))
+        }
+        let (frames, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let id = "chatcmpl-\(UUID().uuidString.lowercased())"
+        let model = body.model
+        let includeUsage = body.stream_options?.include_usage == true
+        let chunk = ChunkFramer(id: id, created: created, model: model)
+        continuation.yield(chunk(.init(role: "assistant", content: "")))
+        let runtime = runtime
+        let token = context.token
+        let run = Task {
+            do throws(EngineError) {
+                let result = try await runtime.complete(call, as: principal, token: token, observer: TextObserver { piece in
+                    continuation.yield(chunk(.init(content: piece)))
+                })
+                let r = result.response
+                if !r.toolCalls.isEmpty {
+                    let calls = r.toolCalls.enumerated().map { OpenAIWire.Chunk.IndexedToolCall(index: $0.offset, id: $0.element.callID, function: .init(name: $0.element.name, arguments: $0.element.arguments)) }
+                    continuation.yield(chunk(.init(tool_calls: calls)))
+                }
+                continuation.yield(chunk(.init(), finish: r.finishReason.description))
+                if includeUsage { continuation.yield(chunk(nil, usage: .init(r.usage))) }
+            } catch {
+                let api = APIError(error)
+                continuation.yield(ByteBuffer(string: "data: \(JSON.string(["error": ["code": api.code, "message": api.message, "type": api.code]]))\n\n"))
+            }
+            continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in run.cancel() }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: frames))
+    }
+
+    static func wire(_ call: RequestedToolCall) -> OpenAIWire.ToolCall {
+        OpenAIWire.ToolCall(id: call.callID, function: .init(name: call.name, arguments: call.arguments))
+    }
+}
+
+/// Passes a run's streamed text on; its recorded events are not part of an OpenAI stream.
+struct TextObserver: RunObserver {
+    let onText: @Sendable (String) -> Void
+    func text(_ piece: String) async { onText(piece) }
+    func appended(_ event: DomainEvent, seq: Seq) async {}
+}
+
+/// One SSE `data:` frame per chunk of a streamed completion.
+struct ChunkFramer: Sendable {
+    let id: String
+    let created: Int
+    let model: String
+
+    /// A chunk with one choice carrying `delta` (none when nil: the closing usage chunk).
+    func callAsFunction(_ delta: OpenAIWire.Chunk.Delta?, finish: String? = nil, usage: OpenAIWire.Usage? = nil) -> ByteBuffer {
+        let c = OpenAIWire.Chunk(id: id, created: created, model: model, choices: delta.map { [.init(delta: $0, finish_reason: finish)] } ?? [], usage: usage)
+        return ByteBuffer(string: "data: \(JSON.string(c))\n\n")
+    }
+}
