@@ -38,6 +38,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let router = Router(context: AppRequestContext.self)
     HealthRoutes(store: store).add(to: router)
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
+    if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
     ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
     AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)

@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var engine = AgentRuntime.Configuration()
     /// The longest user message accepted, in bytes.
     public var maxMessageBytes = 64 << 10
+    /// Requests per subject (nil: unlimited). The default suits people and scripts; raise it for integrations.
+    public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 40)
 
     public init(verifier: TokenVerifier, policy: Policy) {
         (self.verifier, self.policy) = (verifier, policy)

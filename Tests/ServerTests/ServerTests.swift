@@ -19,7 +19,8 @@ import Testing
                               lifetime: .seconds(expiresIn))
     }
 
-    static func withServer(_ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void) async throws {
+    static func withServer(configure: (inout ServerConfiguration) -> Void = { _ in },
+                           _ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-server-\(UUID().uuidString)").path
         let llm = try await ScriptedLLMServer()
         var configuration = ServerConfiguration(
@@ -28,6 +29,7 @@ import Testing
         configuration.dataDirectory = dir
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
         configuration.engine.retry = .none
+        configure(&configuration)
         let app = try await buildApplication(configuration: configuration)
         do { try await body(app, llm) } catch {
             await app.close(); await llm.shutdown(); try? FileManager.default.removeItem(atPath: dir)
@@ -182,6 +184,24 @@ import Testing
         }
     }
 
+    @Test func eachSubjectIsRateLimitedOnItsOwn() async throws {
+        try await Self.withServer(configure: { $0.rateLimit = RateLimit(perSecond: 0.5, burst: 2) }) { app, _ in
+            let alice: HTTPFields = [.authorization: "Bearer \(Self.token())"]
+            let bob: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]
+            try await app.application.test(.router) { client in
+                for _ in 0..<2 {
+                    try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { #expect($0.status == .ok) }
+                }
+                try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { r in
+                    #expect(r.status == .tooManyRequests && Self.errorCode(r.body) == "rate_limited")
+                    #expect(r.headers[.retryAfter] == "2", "one token refills in 2 s at 0.5/s")
+                }
+                try await client.execute(uri: "/v1/threads", method: .get, headers: bob) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            }
+        }
+    }
+
     @Test func theAuditTrailIsQueriedWithFiltersAndPages() async throws {
         try await Self.withServer { app, llm in
             let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
@@ -213,6 +233,25 @@ import Testing
                 let seqs = (first.entries + second.entries).compactMap { $0["seq"] as? Int }
                 #expect(seqs.count == 4 && seqs == seqs.sorted() && Set(seqs).count == 4, "pages continue where the last ended: \(seqs)")
 
+                // Export: everything the filters match, as NDJSON and as CSV, equal to the paged answer.
+                let all = try await page("order=oldest&limit=1000")
+                try await client.execute(uri: "/v1/audit/export?order=oldest", method: .get, headers: auditor) { r in
+                    #expect(r.status == .ok && r.headers[.contentType] == "application/x-ndjson")
+                    let lines = String(buffer: r.body).split(separator: "\n")
+                    let entries = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                    let seqs = entries.compactMap { $0["seq"] as? Int }
+                    // The same entries, and then the export's own recorded authorization.
+                    #expect(Array(seqs.dropLast()) == all.entries.compactMap { $0["seq"] as? Int } && seqs.count > 10, "\(seqs.count)")
+                    #expect(entries.last?["actor"] as? String == "user:carol" && entries.last?["action"] as? String == "audit.read")
+                }
+                try await client.execute(uri: "/v1/audit/export?format=csv&decision=deny", method: .get, headers: auditor) { r in
+                    #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/csv") == true)
+                    let rows = String(buffer: r.body).components(separatedBy: "\r\n").filter { !$0.isEmpty }
+                    #expect(rows.first == "seq,time,kind,actor,workspace,action,resource,decision,reason,before,after")
+                    #expect(rows.count == 2 && rows[1].contains(",user:alice,payments,registry.admin,model:x,deny,"), "\(rows)")
+                }
+                try await client.execute(uri: "/v1/audit/export?format=xml", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
+                try await client.execute(uri: "/v1/audit/export", method: .get, headers: user) { #expect($0.status == .forbidden) }
                 try await client.execute(uri: "/v1/audit?order=sideways", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
                 try await client.execute(uri: "/v1/audit?from=yesterday", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
                 try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }

@@ -7,13 +7,15 @@ import Projections
 
 /// `GET /v1/audit`: the audit trail (authorization decisions, configuration changes, tool and model calls) filtered by
 /// actor, workspace, action, resource prefix, decision, kind and time, newest or oldest first, a page at a time.
-/// Authorized as `audit.read` on the workspace; the decision is recorded in `access/audit`.
+/// Authorized as `audit.read` on the workspace; the decision is recorded in `access/audit`. `GET /v1/audit/export`:
+/// everything the same filters match, as NDJSON or CSV.
 struct AuditRoutes {
     let runtime: AgentRuntime
     let audit: ProjectionRunner
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("audit", use: query)
+        group.get("audit/export", use: export)
     }
 
     struct EntryBody: Encodable {
@@ -28,6 +30,14 @@ struct AuditRoutes {
         let reason: String
         let before: String?
         let after: String?
+
+        init(_ e: AuditEntry) {
+            (seq, time, kind, actor, workspace) = (e.seq, Timestamp.rfc3339(e.timeNanoseconds), e.kind.rawValue, e.actor, e.workspace)
+            (action, resource, decision, reason, before, after) = (e.action, e.resource, e.decision?.rawValue, e.reason, e.before, e.after)
+        }
+
+        static let columns = ["seq", "time", "kind", "actor", "workspace", "action", "resource", "decision", "reason", "before", "after"]
+        var cells: [String] { [String(seq), time, kind, actor, workspace, action, resource, decision ?? "", reason, before ?? "", after ?? ""] }
     }
 
     struct PageBody: ResponseEncodable, Encodable {
@@ -37,6 +47,44 @@ struct AuditRoutes {
     }
 
     func query(request: Request, context: AppRequestContext) async throws -> PageBody {
+        let q = try await authorizedQuery(request, context)
+        let page = audit.read(AuditProjection.self) { $0.query(q) }
+        return PageBody(entries: page.entries.map(EntryBody.init), next: page.nextCursor)
+    }
+
+    /// Every entry the filters match (no `limit`, no page), streamed as NDJSON (`format=ndjson`, the default) or CSV
+    /// (`format=csv`, RFC 4180 with a header row). A CSV cell that a spreadsheet would run as a formula (starting with
+    /// `=`, `+`, `-`, `@`) is prefixed with `'`.
+    func export(request: Request, context: AppRequestContext) async throws -> Response {
+        let format = request.uri.queryParameters.get("format") ?? "ndjson"
+        guard format == "ndjson" || format == "csv" else { throw APIError(.badRequest, "bad_request", "format is 'ndjson' or 'csv'") }
+        var q = try await authorizedQuery(request, context)
+        q.limit = 1000
+        let audit = audit
+        let (chunks, continuation) = AsyncStream<ByteBuffer>.makeStream()
+        let producer = Task {
+            if format == "csv" { continuation.yield(ByteBuffer(string: CSV.row(EntryBody.columns))) }
+            while !Task.isCancelled {
+                let page = audit.read(AuditProjection.self) { $0.query(q) }
+                let text = page.entries.map { e in
+                    let body = EntryBody(e)
+                    return format == "csv" ? CSV.row(body.cells) : JSON.string(body) + "\n"
+                }.joined()
+                continuation.yield(ByteBuffer(string: text))
+                guard let next = page.nextCursor else { break }
+                q.cursor = next
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in producer.cancel() }
+        let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
+        return Response(status: .ok, headers: [.contentType: type, .contentDisposition: "attachment; filename=\"audit.\(format)\""],
+                        body: ResponseBody(asyncSequence: chunks))
+    }
+
+    /// The query the request's parameters ask for, once `audit.read` on its workspace is allowed (and recorded) and the
+    /// trail is up to date.
+    private func authorizedQuery(_ request: Request, _ context: AppRequestContext) async throws -> AuditQuery {
         let principal = try context.caller()
         let p = request.uri.queryParameters
         let workspace = p.get("workspace") ?? principal.workspace
@@ -66,12 +114,7 @@ struct AuditRoutes {
             throw APIError(error)
         }
         do { try await audit.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the audit trail could not be brought up to date") }
-        let page = audit.read(AuditProjection.self) { $0.query(q) }
-        return PageBody(entries: page.entries.map { e in
-            EntryBody(seq: e.seq, time: Timestamp.rfc3339(e.timeNanoseconds), kind: e.kind.rawValue,
-                      actor: e.actor, workspace: e.workspace, action: e.action, resource: e.resource, decision: e.decision?.rawValue,
-                      reason: e.reason, before: e.before, after: e.after)
-        }, next: page.nextCursor)
+        return q
     }
 
     /// An RFC 3339 time as nanoseconds since the epoch.
@@ -82,5 +125,19 @@ struct AuditRoutes {
             if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
         }
         throw APIError(.badRequest, "bad_request", "\(name) must be an RFC 3339 time like 2026-11-22T08:00:00Z")
+    }
+}
+
+/// RFC 4180 rows.
+enum CSV {
+    static func row(_ cells: [String]) -> String {
+        cells.map(cell).joined(separator: ",") + "\r\n"
+    }
+
+    static func cell(_ value: String) -> String {
+        var v = value
+        if let first = v.first, "=+-@".contains(first) { v = "'" + v }
+        guard v.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return v }
+        return "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Public keys (JWKS) for RS256/ES256 tokens.", valueName: "FILE")) var jwks: String?
     @Option(help: "The issuer tokens must name.") var issuer = "logbook"
     @Option(help: "The audience tokens must name.") var audience = "logbook"
+    @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit.", valueName: "N"))
+    var rateLimit = 20.0
 
     func run() async throws {
         var keys: [VerificationKey] = []
@@ -41,6 +43,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var configuration = ServerConfiguration(verifier: TokenVerifier(keys: keys, issuer: issuer, audience: audience), policy: rules)
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, options.data)
+        configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(options.data) on http://\(host):\(port)\n"
         if let developmentSecret {
