@@ -31,6 +31,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .unknownModel: self.init(.notFound, "model_not_found", error.message)
         case .llmFailed: self.init(.badGateway, "model_failed", error.message)
         case .threadUnavailable: self.init(.badRequest, "bad_thread", error.message)
+        case .invalidArgument: self.init(.badRequest, "bad_request", error.message)
+        case .conflict: self.init(.conflict, "conflict", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)
         }
     }

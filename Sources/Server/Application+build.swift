@@ -45,6 +45,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     ConversationRoutes(runtime: runtime, store: store, readModels: readModels).add(to: v1)
     EventRoutes(runtime: runtime, store: store).add(to: v1)
     OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
+    DebugRoutes(runtime: runtime).add(to: v1)
 
     let application = Application(
         router: router,

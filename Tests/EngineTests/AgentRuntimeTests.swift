@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized) struct AgentRuntimeTests {
     static let key = "sk-runtime-test-5e6f7a8b9c"
     static let policy = try! Policy(roles: [
-        "operator": ["chat", "model.use:*", "tool.call:time/get_current_time"],
+        "operator": ["chat", "model.use:*", "tool.call:time/get_current_time", "thread.read:own"],
     ])
     static let alice = Principal(subject: "user:alice", roles: ["operator"], workspace: "payments", tokenID: "tok-1", expiry: 4_000_000_000)
 
@@ -205,7 +205,7 @@ import Testing
             AgentDefined(agent: AgentDefinition(name: "netops", instructions: "You check clocks.", allowedTools: ["time/*"])).proposed(metadata: admin),
             AgentDefined(agent: AgentDefinition(name: "ops", instructions: "You coordinate.", allowedTools: [], subAgents: ["netops"])).proposed(metadata: admin),
         ], to: "registry/agents")
-        let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:agent/netops", "tool.call:time/get_current_time"]])
+        let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:agent/netops", "tool.call:time/get_current_time", "thread.read:own"]])
         var engine = AgentRuntime.Configuration()
         engine.environment = ["RUNTIME_TEST_KEY": Self.key]
         engine.retry = .none
@@ -239,6 +239,12 @@ import Testing
         #expect((f.server.requests[1].json["messages"] as? [[String: Any]])?[1]["content"] as? String == "What time is it in Tokyo?")
         let offered = (f.server.requests[0].json["tools"] as? [[String: Any]])?.compactMap { ($0["function"] as? [String: Any])?["name"] as? String }
         #expect(offered == ["agent__netops"])
+
+        // The recorded re-execution replays the nested run inside the one that delegated it, step for step.
+        let calls = f.server.requests.count
+        let report = try await runtime.replay(thread: "d1", as: Self.alice)
+        #expect(report.divergence == nil && report.runsReplayed == 1 && report.stepsMatched > 15, "\(String(describing: report.divergence)) \(report.stepsMatched)")
+        #expect(f.server.requests.count == calls)
         await f.close()
     }
 

@@ -58,7 +58,7 @@ extension AgentRuntime {
         do { provider = try makeProvider(definition, configuration) } catch { throw EngineError(.noModel, error.message) }
 
         // The conversation: what the thread holds already, then what is new.
-        let known = PromptBuilder.prompt(instructions: "", thread: recorder.history)
+        let known = PromptBuilder.prompt(instructions: "", thread: recorder.history, keepingUnanswered: true)
         let conversation = call.messages.filter { $0.role != .system }
         var shared = 0
         while shared < min(known.messages.count, conversation.count), Self.sameMessage(known.messages[shared], conversation[shared]) { shared += 1 }

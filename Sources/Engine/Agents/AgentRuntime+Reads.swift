@@ -11,13 +11,17 @@ extension AgentRuntime {
         do { stream = try StreamID("thread/\(threadID)") } catch {
             throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id: \(error.message)")
         }
-        // `thread.started` comes right after the first message's authorization (and a denied first attempt's).
         let opening: [RecordedEvent]
         do { opening = try store.read(stream: stream, from: 1, maxCount: 16) } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
         }
-        let started = opening.lazy.compactMap { e -> ThreadStarted? in
-            if case .event(.threadStarted(let s)) = EventCatalog.decode(e) { s } else { nil }
+        // A thread begins with `thread.started`, a fork with `thread.forked`: either names its workspace and owner.
+        let started = opening.lazy.compactMap { e -> (workspace: String, owner: String)? in
+            switch EventCatalog.decode(e) {
+            case .event(.threadStarted(let s)): (s.workspace, s.owner)
+            case .event(.threadForked(let f)): (f.workspace, f.owner)
+            default: nil
+            }
         }.first
         guard let started else { throw EngineError(.threadUnavailable, "there is no thread '\(threadID)'") }
         let scope = started.owner == principal.subject ? "own" : started.workspace == principal.workspace ? "workspace" : "all"

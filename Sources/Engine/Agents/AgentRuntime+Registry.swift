@@ -7,6 +7,13 @@ extension AgentRuntime {
     /// The registry as it stands.
     public func registry() async throws(EngineError) -> RegistryState { try await registryState() }
 
+    /// The registry as it stood after the event at `seq` (a fold of the registry streams up to there).
+    public func registry(asOf seq: UInt64) throws(EngineError) -> RegistryState {
+        do { return try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(seq), in: store, streams: RegistryProjection.streams) } catch {
+            throw EngineError(.storage, "reading the registry as of seq \(seq) failed: \(error)")
+        }
+    }
+
     /// Records a registry change made by `principal`: authorized as `registry.admin` on `resource` (the decision and
     /// the change go into `stream` together, the change only when allowed).
     /// - Throws: `denied` (recorded), `storage`.

@@ -13,6 +13,10 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case threadUnavailable
         /// The thread's session expired (recorded): the caller needs a fresh token.
         case sessionExpired
+        /// The request asks for something impossible (a fork point outside the thread, say).
+        case invalidArgument
+        /// What the request would create exists already.
+        case conflict
         /// The log refused an append.
         case storage
     }

@@ -15,6 +15,8 @@ struct Run: Sendable {
     /// For a worker agent's run: the task it was given and the seq of the call that delegated it.
     var task: (seq: UInt64, text: String)?
     let delegation: Delegation
+    /// In a replay: where tool results and workers' toolboxes come from (nil: the world).
+    var tape: ReplayTape? = nil
 
     /// What starting a worker agent's run needs.
     struct Delegation: Sendable {
@@ -28,7 +30,9 @@ struct Run: Sendable {
 
     func execute(recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> RunResult {
         var usage = TokenUsage()
-        var parameters: [String: String] = [:]
+        // What a replay checks the prompt against: the instructions (by hash) and the tools offered (by name).
+        var parameters: [String: String] = ["instructions.fnv1a": FNV1a.hex(instructions)]
+        if !toolbox.definitions.isEmpty { parameters["tools"] = toolbox.definitions.map(\.name).joined(separator: ",") }
         if !toolbox.unavailable.isEmpty {
             parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         }
@@ -147,6 +151,9 @@ struct Run: Sendable {
             } catch {
                 (output, isError) = ("tool failed: \(error.message)", true)
             }
+        case .recorded:
+            let recorded = tape?.result(for: call.callID)
+            (output, isError) = (recorded?.output ?? "not in the recording: the original run made no call \(call.callID)", recorded?.isError ?? true)
         case .agent(let worker):
             (output, isError) = try await delegate(to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
                                                    recorder: &recorder, configuration: c, pool: pool)
@@ -175,8 +182,13 @@ struct Run: Sendable {
         let verdict = try await gate.decide("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         guard verdict.decision == .allow else { return ("delegation failed: permission denied: \(verdict.reason)", true) }
         do { provider = try delegation.makeProvider(model.definition, c) } catch { return ("delegation failed: \(error.message)", true) }
-        var tools = await Toolbox.assemble(servers: delegation.registry, allowed: worker.allowedTools, pool: pool)
-        tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
+        var tools: Toolbox
+        if let tape {
+            tools = tape.toolbox(forWorker: worker.name)
+        } else {
+            tools = await Toolbox.assemble(servers: delegation.registry, allowed: worker.allowedTools, pool: pool)
+            tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
+        }
 
         let childID = UUID()
         let parentCorrelation = recorder.correlationID
@@ -187,7 +199,8 @@ struct Run: Sendable {
         let child = Run(id: childID, agentActor: actor, instructions: worker.instructions, model: model.definition, provider: provider, toolbox: tools,
                         gate: gate, task: (calledSeq, task),
                         delegation: Delegation(registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
-                                               makeProvider: delegation.makeProvider, depth: delegation.depth + 1))
+                                               makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
+                        tape: tape)
         do {
             let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
             return (result.answer ?? "the \(worker.name) agent stopped without an answer (\(result.status))", result.status != .completed)
@@ -195,5 +208,14 @@ struct Run: Sendable {
             if error.kind == .storage { throw error }
             return ("delegation failed: \(error.message)", true)
         }
+    }
+}
+
+/// FNV-1a (64-bit): a stable fingerprint of a text, to notice that it changed (not a security hash).
+enum FNV1a {
+    static func hex(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
     }
 }

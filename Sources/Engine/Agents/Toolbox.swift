@@ -9,18 +9,22 @@ struct Toolbox: Sendable {
     enum Entry: Sendable {
         case mcp(MCPServerDefinition, MCPTool)
         case agent(AgentDefinition)
+        /// A tool whose results a replay serves from the recording.
+        case recorded(server: String, tool: String)
 
         /// The names the audit trail and the policy use: `server/tool`, or `agent/<name>`.
         var server: String {
             switch self {
             case .mcp(let server, _): server.name
             case .agent: "agent"
+            case .recorded(let server, _): server
             }
         }
         var tool: String {
             switch self {
             case .mcp(_, let tool): tool.name
             case .agent(let agent): agent.name
+            case .recorded(_, let tool): tool
             }
         }
     }

@@ -44,7 +44,7 @@ struct RegistryRoutes {
 
     func show(request: Request, context: AppRequestContext) async throws -> RegistryBody {
         _ = try context.caller()
-        let s = try await state()
+        let s = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self))
         return RegistryBody(
             models: s.models.values.map(\.value).sorted { $0.name < $1.name }, organizationDefault: s.organizationDefault?.value,
             workspaceDefaults: s.workspaceDefaults.mapValues(\.value),
@@ -101,7 +101,7 @@ struct RegistryRoutes {
     func effectiveModel(request: Request, context: AppRequestContext) async throws -> EffectiveBody {
         _ = try context.caller()
         let workspace = try context.parameters.require("workspace")
-        let e = try await state().effectiveModel(workspace: workspace)
+        let e = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self)).effectiveModel(workspace: workspace)
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
 
@@ -159,8 +159,12 @@ struct RegistryRoutes {
         return Response(status: .noContent)
     }
 
-    private func state() async throws(APIError) -> RegistryState {
-        do { return try await runtime.registry() } catch { throw APIError(error) }
+    /// The registry now, or as of a seq.
+    private func state(at seq: UInt64? = nil) async throws(APIError) -> RegistryState {
+        do throws(EngineError) {
+            if let seq { return try runtime.registry(asOf: seq) }
+            return try await runtime.registry()
+        } catch { throw APIError(error) }
     }
 
     private func change(_ event: DomainEvent, in stream: StreamID, resource: String, as principal: Principal) async throws(APIError) {

@@ -1,0 +1,54 @@
+import EventStore
+import Events
+import Foundation
+
+extension AgentRuntime {
+    /// Starts `threadID` as a fork of `source`: it shares the source's history up to `atSeq` by reference (its first
+    /// event is `thread.forked`; nothing is copied) and continues on its own from there, in the source's workspace,
+    /// owned by the caller. Reading the source is authorized as `thread.read`, the new thread as `chat`; both
+    /// decisions are recorded (the allow with the fork, atomically; a denial in `access/threads`).
+    /// - Parameter atSeq: the last shared event's seq (nil: all of the source's history); it must lie within the
+    ///   source's history (its own events or those it inherits).
+    /// - Throws: `threadUnavailable` (no source), `denied`, `invalidArgument` (fork point), `conflict` (the thread
+    ///   exists), `storage`.
+    @discardableResult
+    public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal) async throws(EngineError) -> ThreadForked {
+        try await authorizeRead(thread: source, as: principal)
+        let history = try RunRecorder.history(of: try threadStream(source), in: store).events
+        guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
+              case .threadStarted(let started) = root.event, let last = history.last else {
+            throw EngineError(.threadUnavailable, "there is no thread '\(source)'")
+        }
+        let at = atSeq ?? last.seq
+        guard at >= root.seq, at <= last.seq else {
+            throw EngineError(.invalidArgument, "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
+        }
+        let stream = try threadStream(threadID)
+        do {
+            if try store.revision(of: stream) != nil { throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id") }
+        } catch let error as EngineError { throw error } catch {
+            throw EngineError(.storage, "reading \(stream) failed: \(error)")
+        }
+        let workspace = started.workspace
+        let verdict = policy.decide(principal, action: "chat", resource: stream.rawValue, workspace: workspace)
+        let decision = AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: "chat",
+                                            resource: stream.rawValue, decision: verdict.decision, reason: verdict.reason, rule: verdict.rule,
+                                            tokenID: principal.tokenID, tokenExpiry: principal.expiry)
+        let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
+        guard verdict.decision == .allow else {
+            do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {
+                throw EngineError(.storage, "recording the denial failed: \(error.message)")
+            }
+            throw EngineError(.denied, "not allowed: \(verdict.reason)")
+        }
+        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: workspace, owner: principal.subject)
+        do {
+            try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata),
+                                    DomainEvent.threadForked(forked).proposed(metadata: metadata)], to: stream, expecting: .noStream)
+        } catch {
+            if error.code == .wrongExpectedRevision { throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id") }
+            throw EngineError(.storage, "recording the fork failed: \(error.message)")
+        }
+        return forked
+    }
+}

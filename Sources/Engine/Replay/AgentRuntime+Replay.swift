@@ -1,0 +1,133 @@
+import EventStore
+import Events
+import Foundation
+import Projections
+
+/// Where a replay first differed from the recording.
+public struct Divergence: Sendable, Encodable, Equatable {
+    /// The recorded run (its id) in which it happened.
+    public var runID: String
+    /// The position among the run's steps (0-based).
+    public var index: Int
+    /// What differed: prompt composition, tool choice or arguments, authorization, answer, run outcome…
+    public var aspect: String
+    /// The recorded step and the replayed one (nil where one side had no more steps).
+    public var recorded: Step?
+    public var replayed: Step?
+    /// The first line of the compared content that differs (the recorded side first).
+    public var detail: String
+}
+
+/// What a recorded re-execution found.
+public struct ReplayReport: Sendable, Encodable, Equatable {
+    public var threadID: String
+    /// The thread's runs that were re-executed (up to and including a diverging one).
+    public var runsReplayed: Int
+    /// Runs left out: those of the OpenAI-compatible endpoint (the client composed their prompts) and delegated runs
+    /// (replayed within the run that delegated them).
+    public var runsSkipped: Int
+    /// Steps compared and found equal.
+    public var stepsMatched: Int
+    /// The first difference; nil when the replay reproduced the recording exactly.
+    public var divergence: Divergence?
+}
+
+extension AgentRuntime {
+    /// Recorded re-execution: runs this engine (its code, instructions and the current policy) over each run of a
+    /// recorded thread, with the recorded model responses and tool results served back in order — no network, no
+    /// tools run, nothing appended — and compares the new steps with the recorded ones, stopping at the first
+    /// difference. Each run starts from the recorded history before it, as the principal who asked then (subject and
+    /// roles from the recorded `chat` decision), with agents and models as the registry defined them then.
+    /// Reading the thread is authorized as `thread.read` and recorded.
+    /// - Throws: `threadUnavailable`, `denied`, `storage`.
+    public func replay(thread threadID: String, as principal: Principal) async throws(EngineError) -> ReplayReport {
+        try await authorizeRead(thread: threadID, as: principal)
+        let stream = try threadStream(threadID)
+        let history = try RunRecorder.history(of: stream, in: store).events
+        var report = ReplayReport(threadID: threadID, runsReplayed: 0, runsSkipped: 0, stepsMatched: 0, divergence: nil)
+        let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
+        for (index, entry) in history.enumerated() {
+            guard case .runStarted(let started) = entry.event else { continue }
+            guard started.parentRunID == nil, started.agent != "openai-compatible" else {
+                if started.parentRunID == nil { report.runsSkipped += 1 }
+                continue
+            }
+            let outcome = try await replayRun(started, at: index, of: history, bySeq: bySeq, stream: stream)
+            report.runsReplayed += 1
+            report.stepsMatched += outcome.matched
+            if let divergence = outcome.divergence {
+                report.divergence = divergence
+                break
+            }
+        }
+        return report
+    }
+
+    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent],
+                           stream: StreamID) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
+        // The run's input ends with the user message before it; its events run from there to its `run.finished`.
+        let input = history[..<index].lastIndex { if case .userMessage = $0.event { true } else { false } } ?? (index - 1)
+        // A run cut short (a crash, or a fork made mid-run) ends where the next turn or the fork begins.
+        let end = history[index...].firstIndex { if case .runFinished(let f) = $0.event { f.runID == started.runID } else { false } }
+            ?? history[(index + 1)...].firstIndex { e in
+                switch e.event {
+                case .threadForked, .userMessage: true
+                case .authorizationDecided(let d): d.action == "chat"
+                default: false
+                }
+            }.map { $0 - 1 } ?? (history.count - 1)
+        let prior = Array(history[...input])
+        let recorded = Array(history[(input + 1)...end])
+        let asker = prior.last { if case .authorizationDecided(let d) = $0.event { d.action == "chat" } else { false } }
+        guard case .authorizationDecided(let decision)? = asker?.event else {
+            return (0, Divergence(runID: started.runID.uuidString.lowercased(), index: 0, aspect: "authorization",
+                                  recorded: nil, replayed: nil, detail: "no recorded chat decision names who asked for this run"))
+        }
+        let principal = Principal(subject: decision.subject, roles: decision.roles, workspace: decision.workspace, tokenID: decision.tokenID,
+                                  expiry: decision.tokenExpiry ?? .max)
+        let registry: RegistryState
+        do {
+            registry = try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(history[index].seq), in: store, streams: RegistryProjection.streams)
+        } catch {
+            throw EngineError(.storage, "reading the registry as of seq \(history[index].seq) failed: \(error)")
+        }
+        let tape = ReplayTape(events: recorded, registry: registry)
+        let agent = registry.agents[started.agent]?.value
+        let model = registry.models[started.model]?.value ?? ModelDefinition(name: started.model, provider: "replay", endpoint: "replay:")
+        let workspace = decision.workspace
+        var settings = configuration
+        (settings.retry, settings.streaming) = (.none, false)
+        let firstRequest = recorded.lazy.compactMap { if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil } }.first
+        let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
+        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        let run = Run(id: started.runID, agentActor: "agent:\(started.agent)", instructions: agent?.instructions ?? configuration.defaultInstructions,
+                      model: model, provider: ReplayProvider(tape: tape, modelName: model.name),
+                      toolbox: tape.toolbox(offering: ReplayTape.names(firstRequest?.parameters["tools"])), gate: gate, task: nil,
+                      delegation: Run.Delegation(registry: registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
+                                                 makeProvider: makeProvider, depth: 0),
+                      tape: tape)
+
+        var recorder = RunRecorder(store: nil, stream: stream, workspace: workspace, observer: nil, history: prior)
+        do throws(EngineError) {
+            try await gate.require("model.use", on: model.name, recorded: "model:\(model.name)", recordingIn: &recorder)
+            recorder.correlationID = started.runID
+            recorder.stage([.runStarted(RunStarted(runID: started.runID, agent: started.agent, model: model.name))], actor: "agent:\(started.agent)")
+            _ = try await run.execute(recorder: &recorder, configuration: settings, pool: pool)
+        } catch {
+            if error.kind == .storage { throw error }
+            try? await recorder.flush()  // what it did before it stopped is compared like the rest
+        }
+        let replayed = recorder.history.filter { $0.seq >= RunRecorder.virtualSeqBase }
+        let newBySeq = Dictionary(replayed.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
+        let old = recorded.compactMap { Step.of($0.event, seq: $0.seq, lookup: { bySeq[$0] }) }
+        let new = replayed.compactMap { Step.of($0.event, seq: $0.seq, lookup: { newBySeq[$0] ?? bySeq[$0] }) }
+        for i in 0..<max(old.count, new.count) {
+            let a = i < old.count ? old[i] : nil, b = i < new.count ? new[i] : nil
+            if a?.kind != b?.kind || a?.key != b?.key {
+                return (i, Divergence(runID: started.runID.uuidString.lowercased(), index: i, aspect: (a ?? b)!.aspect, recorded: a, replayed: b,
+                                      detail: Step.difference(a, b)))
+            }
+        }
+        return (old.count, nil)
+    }
+}

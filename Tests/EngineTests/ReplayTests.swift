@@ -1,0 +1,133 @@
+@testable import Engine
+import EventStore
+import Events
+import Foundation
+import LogbookTestSupport
+import Projections
+import Testing
+
+/// Recorded re-execution, fork and diff over threads recorded by real runs (scripted model, real `mcp-server-time`).
+@Suite(.serialized) struct ReplayTests {
+    typealias Fixture = AgentRuntimeTests.Fixture
+    static let alice = AgentRuntimeTests.alice
+
+    /// Two turns on `t1`: a tool call allowed and made, one denied, an answer; then a plain answer.
+    static func record(_ f: Fixture) async throws {
+        f.server.enqueue(
+            .json(body: Wire.text(["id": "c1", "object": "chat.completion", "model": "gpt-test", "choices": [["index": 0, "finish_reason": "tool_calls", "message": [
+                "role": "assistant", "content": NSNull(), "tool_calls": [
+                    ["id": "call_1", "type": "function", "function": ["name": "time__get_current_time", "arguments": #"{"timezone": "UTC"}"#]],
+                    ["id": "call_2", "type": "function", "function": ["name": "time__convert_time", "arguments": #"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#]],
+                ]]]], "usage": ["prompt_tokens": 100, "completion_tokens": 20]])),
+            .json(body: Wire.completion(text: "It is noon in UTC.", finish: "stop", usage: (150, 8))),
+            .json(body: Wire.completion(text: "Tokyo is nine hours ahead.", finish: "stop", usage: (200, 9))))
+        _ = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "What time is it?"), as: alice)
+        _ = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "And in Tokyo?"), as: alice)
+    }
+
+    /// Another engine over the same log: other instructions or another policy.
+    static func engine(_ f: Fixture, policy: Policy = AgentRuntimeTests.policy, instructions: String? = nil) -> AgentRuntime {
+        var configuration = AgentRuntime.Configuration()
+        if let instructions { configuration.defaultInstructions = instructions }
+        return AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
+                            policy: policy, pool: f.pool, configuration: configuration)
+    }
+
+    @Test func replayingARecordedThreadReproducesItExactlyWithoutCallingAnything() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let calls = f.server.requests.count
+        let head = f.store.lastSeq
+
+        let report = try await f.runtime.replay(thread: "t1", as: Self.alice)
+        #expect(report.divergence == nil, "\(String(describing: report.divergence))")
+        #expect(report.runsReplayed == 2 && report.runsSkipped == 0)
+        // model.use, run.started, request, response, 2×(authz + tool), tool.called, request, response, answer, finished; then 6 more.
+        #expect(report.stepsMatched == 13 + 6, "\(report.stepsMatched)")
+        #expect(f.server.requests.count == calls, "a replay never calls the model")
+        #expect(f.store.lastSeq.rawValue == head.rawValue + 1, "a replay appends only its read authorization")
+        await f.close()
+    }
+
+    @Test func aChangedPromptTemplateDivergesAtTheFirstModelRequest() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").replay(thread: "t1", as: Self.alice)
+        let d = try #require(report.divergence)
+        #expect(d.aspect == "prompt composition" && d.index == 2 && d.recorded?.kind == "llm.request", "\(d)")
+        #expect(d.detail.hasPrefix("line 2: instructions.fnv1a="), "\(d.detail)")
+        #expect(report.runsReplayed == 1 && report.stepsMatched == 2)
+        await f.close()
+    }
+
+    @Test func aStricterPolicyDivergesAtTheToolCallItNowDenies() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let strict = try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]])
+        let report = try await Self.engine(f, policy: strict).replay(thread: "t1", as: Self.alice)
+        let d = try #require(report.divergence)
+        #expect(d.aspect == "authorization" && d.index == 4, "\(d)")
+        #expect(d.recorded?.summary.hasPrefix("allow tool.call on tool:time/get_current_time") == true && d.replayed?.summary.hasPrefix("deny tool.call") == true)
+        await f.close()
+    }
+
+    @Test func aForkSharesHistoryUpToItsSeqContinuesLiveAndTheDiffNamesWhereTheyPart() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let original = try f.thread("t1")
+        // The fork point: the end of the first turn.
+        let firstAnswer = try #require(original.first { if case .runFinished = $0.event { true } else { false } }?.seq)
+
+        let forked = try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
+        #expect(forked.atSeq == firstAnswer && forked.workspace == "payments" && forked.owner == "user:alice")
+        await #expect(throws: EngineError.self) { try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice) }
+        await #expect(throws: EngineError.self) { try await f.runtime.fork("t1", at: 1, into: "f2", as: Self.alice) }
+
+        // The fork's history is the original's up to the fork point, then its own.
+        let inherited = try RunRecorder.history(of: "thread/f1", in: f.store).events.filter { $0.seq <= firstAnswer }
+        #expect(inherited.map(\.seq) == original.filter { $0.seq <= firstAnswer }.map(\.seq))
+
+        f.server.enqueue(.json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
+        let result = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
+        #expect(result.answer == "Berlin is one hour ahead.")
+        let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
+        #expect(sent.compactMap { $0["content"] as? String }.contains("It is noon in UTC."), "the fork's model saw the shared history")
+        #expect(!sent.compactMap { $0["content"] as? String }.contains("And in Tokyo?"), "…and nothing after the fork point")
+
+        let diff = try await f.runtime.diff("t1", "f1", as: Self.alice)
+        let sharedSteps = original.filter { $0.seq <= firstAnswer }.compactMap { Step.of($0.event, seq: $0.seq, lookup: { _ in nil }) }.count
+        #expect(diff.shared == sharedSteps && diff.firstDivergence == sharedSteps, "\(diff.shared) \(String(describing: diff.firstDivergence))")
+        #expect(diff.a.toolCalls == 1 && diff.b.toolCalls == 1 && diff.a.denials == 1)
+        #expect(diff.a.outputTokens == 20 + 8 + 9 && diff.b.outputTokens == 20 + 8 + 7)
+        #expect(diff.b.steps.last?.summary.hasPrefix("completed") == true)
+
+        // A fork of a fork replays like any thread.
+        let report = try await f.runtime.replay(thread: "f1", as: Self.alice)
+        #expect(report.divergence == nil && report.runsReplayed == 2, "\(String(describing: report.divergence))")
+
+        // A fork made mid-run cut the run short: the replay finishes it, and says the recording stopped there.
+        let answer = try #require(original.first { if case .assistantMessage = $0.event { true } else { false } }?.seq)
+        try await f.runtime.fork("t1", at: answer, into: "mid", as: Self.alice)
+        let cut = try await f.runtime.replay(thread: "mid", as: Self.alice)
+        #expect(cut.divergence?.aspect == "run outcome" && cut.divergence?.recorded == nil && cut.divergence?.detail == "the recording has no step here")
+        await f.close()
+    }
+
+    @Test func aForkBetweenAToolCallAndItsResultSendsNoUnansweredCall() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let original = try f.thread("t1")
+        let asked = try #require(original.first { if case .llmResponse(let r) = $0.event { !r.toolCalls.isEmpty } else { false } }?.seq)
+        try await f.runtime.fork("t1", at: asked, into: "cut", as: Self.alice)
+        f.server.enqueue(.json(body: Wire.completion(text: "Let me try again.", finish: "stop")))
+        _ = try await f.runtime.chat(ChatTurn(threadID: "cut", text: "Try again"), as: Self.alice)
+        let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
+        #expect(sent.map { $0["role"] as? String } == ["system", "user", "user"], "the unanswered calls are left out: \(sent)")
+        await f.close()
+    }
+}
