@@ -20,12 +20,14 @@ public enum EventCatalog {
         let version: UInt64
         let decode: Decoder
         let upcast: @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
+        let fromJSON: @Sendable (Data) throws -> DomainEvent
     }
 
     private static func entry<P: EventPayload>(_: P.Type, _ wrap: @escaping @Sendable (P) -> DomainEvent) -> (String, Entry) {
         (P.typeName, Entry(version: P.schemaVersion,
                            decode: { (r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P(from: &r)) },
-                           upcast: { (v: UInt64, r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P.upcast(from: v, &r)) }))
+                           upcast: { (v: UInt64, r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P.upcast(from: v, &r)) },
+                           fromJSON: { wrap(try JSONDecoder().decode(P.self, from: $0)) }))
     }
 
     private static let entries: [String: Entry] = Dictionary(uniqueKeysWithValues: [
@@ -59,6 +61,13 @@ public enum EventCatalog {
         } catch {
             return .malformed(type: type, error)
         }
+    }
+
+    /// Decodes an event from its JSON form (`DomainEvent.json()`); nil for a type this build does not know.
+    /// - Throws: `DecodingError` naming what does not fit the type.
+    public static func decode(type: String, json: Data) throws -> DomainEvent? {
+        guard let entry = entries[type] else { return nil }
+        return try entry.fromJSON(json)
     }
 
     /// Decodes a recorded event.

@@ -23,19 +23,19 @@ import Testing
         let runtime: AgentRuntime
 
         init(mcp: MCPServerDefinition? = MCPServerDefinition(name: "time", transport: .stdio, command: MCPStdioTests.timeServer),
-             retry: RetryPolicy = .none, configure: (inout AgentRuntime.Configuration) -> Void = { _ in }) async throws {
+             retry: RetryPolicy = .none, emptyLog: Bool = false, configure: (inout AgentRuntime.Configuration) -> Void = { _ in }) async throws {
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-engine-\(UUID().uuidString)")
             var configuration = EventStore.Configuration(directory: dir.path)
             configuration.dictionaryTrainingPoints = []
             store = try EventStore.open(configuration)
             server = try await ScriptedLLMServer()
             let admin = EventMetadata(actor: "user:admin", workspace: "payments")
-            try await store.append([
+            if !emptyLog { try await store.append([
                 ModelRegistered(model: ModelDefinition(name: "gpt-test", provider: "openai-compatible", endpoint: server.baseURL,
                                                        secretReference: "env:RUNTIME_TEST_KEY")).proposed(metadata: admin),
                 DefaultModelSet(model: "gpt-test").proposed(metadata: admin),
-            ], to: "registry/models")
-            if let mcp { try await store.append([MCPServerRegistered(server: mcp).proposed(metadata: admin)], to: "registry/mcp") }
+            ], to: "registry/models") }
+            if let mcp, !emptyLog { try await store.append([MCPServerRegistered(server: mcp).proposed(metadata: admin)], to: "registry/mcp") }
             var engine = AgentRuntime.Configuration()
             engine.environment = ["RUNTIME_TEST_KEY": AgentRuntimeTests.key]
             engine.retry = retry

@@ -130,4 +130,54 @@ import Testing
         #expect(sent.map { $0["role"] as? String } == ["system", "user", "user"], "the unanswered calls are left out: \(sent)")
         await f.close()
     }
+
+    static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/golden")
+
+    /// Every golden log under `Tests/Fixtures/golden` is imported into a fresh log and each of its threads replayed by
+    /// this engine: zero divergence, or a change to prompts, policy or engine altered what the agent does.
+    /// (`LOGBOOK_WRITE_GOLDEN=1 swift test --filter recordsTheGoldenLog` records them again, on purpose.)
+    @Test func goldenThreadsReplayWithZeroDivergence() async throws {
+        let files = try FileManager.default.contentsOfDirectory(at: Self.goldenDirectory, includingPropertiesForKeys: nil).filter { $0.pathExtension == "ndjson" }
+        try #require(!files.isEmpty, "no golden logs in \(Self.goldenDirectory.path)")
+        for file in files {
+            let f = try await Fixture(mcp: nil, emptyLog: true)
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let lines = text.split(separator: "\n")
+            let imported = try await LogTransfer.import(lines, into: f.store)
+            #expect(imported == lines.count && f.store.lastSeq.rawValue == UInt64(lines.count))
+            let threads = Set(lines.compactMap { line -> String? in
+                let stream = (try? JSONDecoder().decode(LogTransfer.Line.self, from: Data(line.utf8)))?.stream ?? ""
+                return stream.hasPrefix("thread/") ? String(stream.dropFirst("thread/".count)) : nil
+            }).sorted()
+            #expect(threads.count >= 2, "\(file.lastPathComponent): \(threads)")
+            for thread in threads {
+                let report = try await f.runtime.replay(thread: thread, as: Self.alice)
+                #expect(report.divergence == nil && report.runsReplayed >= 1, "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
+            }
+            // The export of the imported log is the golden file, line for line (ids, seqs, metadata, data).
+            var exported = ""
+            try LogTransfer.export(from: f.store, write: { exported += $0 })
+            let replayReads = exported.split(separator: "\n").count - lines.count
+            #expect(Array(exported.split(separator: "\n").prefix(lines.count)).map { $0.replacingOccurrences(of: #""time":[0-9]+"#, with: "", options: .regularExpression) }
+                    == lines.map { $0.replacingOccurrences(of: #""time":[0-9]+"#, with: "", options: .regularExpression) })
+            #expect(replayReads == threads.count, "each replay appended only its read authorization")
+            await f.close()
+        }
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["LOGBOOK_WRITE_GOLDEN"] != nil))
+    func recordsTheGoldenLog() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let end = try #require(try f.thread("t1").first { if case .runFinished = $0.event { true } else { false } }?.seq)
+        try await f.runtime.fork("t1", at: end, into: "f1", as: Self.alice)
+        f.server.enqueue(.json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
+        _ = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
+        var text = ""
+        try LogTransfer.export(from: f.store, write: { text += $0 })
+        try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
+        try text.write(to: Self.goldenDirectory.appendingPathComponent("time-tools-and-fork.ndjson"), atomically: true, encoding: .utf8)
+        await f.close()
+    }
 }

@@ -1,0 +1,114 @@
+import EventStore
+import Events
+import Foundation
+
+/// The log as NDJSON, one event a line, in seq order: what `logbook export` writes and `logbook import` reads, and
+/// the form of the golden threads under `Tests/Fixtures/golden`. Each line keeps the event's seq, stream, id, type,
+/// time and metadata; `data` is the event's JSON (editable), or `payload` (base64 of the stored bytes) for a type
+/// this build does not know, so nothing is lost either way.
+public enum LogTransfer {
+    public struct Line: Codable, Sendable {
+        public var seq: UInt64
+        public var stream: String
+        public var id: UUID
+        public var type: String
+        /// Nanoseconds since the epoch, when it was first appended.
+        public var time: Int64
+        public var actor: String?
+        public var workspace: String?
+        public var correlationID: UUID?
+        public var causationID: UUID?
+        /// Base64 of the stored bytes, for a type this build does not know (else the line has `data`, the event's
+        /// JSON, written and read as raw JSON so 64-bit integers survive).
+        public var payload: String?
+    }
+
+    public struct TransferError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Writes every event from `seq` on, a line each (`write` gets whole lines, newline included).
+    /// - Returns: how many events were written.
+    @discardableResult
+    public static func export(from store: EventStore, from seq: Seq = 1, write: (String) throws -> Void,
+                              progress: ((_ done: UInt64, _ last: UInt64) -> Void)? = nil) throws -> Int {
+        let encoder = DomainEvent.jsonEncoder
+        let last = store.lastSeq.rawValue
+        var next = seq, count = 0
+        while true {
+            let page = try store.read(from: next, maxCount: 1024)
+            guard let tail = page.last else { break }
+            var text = ""
+            for e in page {
+                var line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
+                                actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
+                                causationID: e.metadata.causationID)
+                if case .event(let domain) = EventCatalog.decode(e), let json = try? domain.json() {
+                    let head = String(decoding: try encoder.encode(line), as: UTF8.self).dropLast()  // its closing brace
+                    text += head + #","data":"# + String(decoding: json, as: UTF8.self) + "}\n"
+                } else {
+                    line.payload = e.payload.base64EncodedString()
+                    text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
+                }
+            }
+            try write(text)
+            count += page.count
+            progress?(tail.seq.rawValue, last)
+            next = Seq(tail.seq.rawValue + 1)
+        }
+        return count
+    }
+
+    /// Appends the lines' events to an empty log, each to its stream, in order, with their ids and metadata; the
+    /// seqs come out as exported (what `llm.request`s name) or the import stops with an error saying where not.
+    /// - Returns: how many events were imported.
+    @discardableResult
+    public static func `import`(_ lines: some Sequence<some StringProtocol>, into store: EventStore,
+                                progress: ((_ done: Int) -> Void)? = nil) async throws -> Int {
+        guard store.lastSeq.rawValue == 0 else {
+            throw TransferError(description: "the log is not empty (it ends at seq \(store.lastSeq.rawValue)); import into a new data directory")
+        }
+        let decoder = JSONDecoder()
+        var batch: [ProposedEvent] = [], batchStream: String?, batchFirstSeq: UInt64 = 0, count = 0, lineNumber = 0
+        func flush() async throws {
+            guard let stream = batchStream, !batch.isEmpty else { return }
+            let result = try await store.append(batch, to: try StreamID(stream))
+            guard result.firstSeq.rawValue == batchFirstSeq else {
+                throw TransferError(description: "the export skips seqs before \(batchFirstSeq) (this import gave \(result.firstSeq.rawValue)): export the whole log from seq 1")
+            }
+            count += batch.count
+            progress?(count)
+            batch = []
+        }
+        for text in lines where !text.allSatisfy(\.isWhitespace) {
+            lineNumber += 1
+            let line: Line, data: Any?
+            do {
+                line = try decoder.decode(Line.self, from: Data(text.utf8))
+                data = (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["data"]
+            } catch {
+                throw TransferError(description: "line \(lineNumber) is not an exported event: \(error)")
+            }
+            let payload: Data
+            if let data {
+                guard let event = try EventCatalog.decode(type: line.type, json: try JSONSerialization.data(withJSONObject: data)) else {
+                    throw TransferError(description: "line \(lineNumber): type '\(line.type)' is unknown to this build and has no payload")
+                }
+                payload = event.proposed().payload
+            } else if let encoded = line.payload, let bytes = Data(base64Encoded: encoded) {
+                payload = bytes
+            } else {
+                throw TransferError(description: "line \(lineNumber) has neither data nor a base64 payload")
+            }
+            if line.stream != batchStream || batch.count == 256 {
+                try await flush()
+                (batchStream, batchFirstSeq) = (line.stream, line.seq)
+            }
+            batch.append(ProposedEvent(id: line.id, type: line.type, payload: payload,
+                                       metadata: EventMetadata(actor: line.actor, workspace: line.workspace, correlationID: line.correlationID,
+                                                               causationID: line.causationID)))
+        }
+        try await flush()
+        return count
+    }
+}
