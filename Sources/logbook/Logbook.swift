@@ -7,7 +7,8 @@ struct Logbook: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logbook",
         abstract: "Logbook: an event-sourced agent engine on an append-only, hash-chained LMDB log.",
-        subcommands: [ServeCommand.self, StatsCommand.self, VerifyCommand.self, EventsCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, StatsCommand.self, VerifyCommand.self, EventsCommand.self, ExportCommand.self, ImportCommand.self,
+                      ReplayCommand.self, BenchCommand.self]
     )
 }
 

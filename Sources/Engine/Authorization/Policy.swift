@@ -47,6 +47,13 @@ public struct Policy: Sendable, Equatable {
         self.roles = parsed
     }
 
+    /// This policy with one more role.
+    public func adding(role: String, permissions: [String]) throws(AuthError) -> Policy {
+        var copy = self
+        copy.roles[role] = try permissions.map { (p) throws(AuthError) in try Permission(p) }
+        return copy
+    }
+
     /// Reads a policy file.
     public init(json: Data) throws(AuthError) {
         guard let file = try? JSONDecoder().decode([String: [String: [String]]].self, from: json), let roles = file["roles"] else {

@@ -32,7 +32,7 @@ extension AgentRuntime {
     public func diff(_ a: String, _ b: String, as principal: Principal) async throws(EngineError) -> ThreadDiff {
         try await authorizeRead(thread: a, as: principal)
         try await authorizeRead(thread: b, as: principal)
-        let left = try side(a), right = try side(b)
+        let left = try ThreadDiff.Side.of(a, in: store), right = try ThreadDiff.Side.of(b, in: store)
         let shared = zip(left.steps, right.steps).prefix { $0.seq == $1.seq }.count
         let first = (0..<max(left.steps.count, right.steps.count)).first { i in
             i >= left.steps.count || i >= right.steps.count || left.steps[i].kind != right.steps[i].kind || left.steps[i].key != right.steps[i].key
@@ -42,8 +42,14 @@ extension AgentRuntime {
         return ThreadDiff(a: left, b: right, shared: shared, firstDivergence: first, aspect: aspect, detail: detail)
     }
 
-    private func side(_ threadID: String) throws(EngineError) -> ThreadDiff.Side {
-        let history = try RunRecorder.history(of: try threadStream(threadID), in: store).events
+}
+
+extension ThreadDiff.Side {
+    /// A thread's steps and totals, read straight from the log (no authorization: for tools that own the log).
+    public static func of(_ threadID: String, in store: EventStore) throws(EngineError) -> ThreadDiff.Side {
+        let stream: StreamID
+        do { stream = try StreamID("thread/\(threadID)") } catch { throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id") }
+        let history = try RunRecorder.history(of: stream, in: store).events
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         var side = ThreadDiff.Side(threadID: threadID, steps: history.compactMap { Step.of($0.event, seq: $0.seq, lookup: { bySeq[$0] }) })
         for (_, event) in history {

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Engine
+import EventStore
+import Foundation
+import Projections
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "Step through a thread, or re-execute it against its recording and report the first divergence.",
+        discussion: """
+            --step prints each step of the thread (a fork's inherited history included) with the state it leaves: \
+            messages, tokens, tool calls, denials. Without it, the thread's runs are re-executed by this build with \
+            the recorded model responses and tool results (no network, nothing run) under --policy, and the first \
+            difference from the recording is reported (exit status 1). Stop the server first, or use \
+            POST /v1/threads/{id}/replay.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Argument(help: "The thread's id.") var thread: String
+    @Flag(help: "Walk the thread step by step instead of re-executing it.") var step = false
+    @Option(help: ArgumentHelp("The policy to re-execute under (JSON roles → permissions).", valueName: "FILE")) var policy: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        if step { try await walk() } else { try await reexecute() }
+    }
+
+    private func walk() async throws {
+        let store = try options.openReadOnly()
+        defer { Task { await store.close() } }
+        let side = try ThreadDiff.Side.of(thread, in: store)
+        guard !side.steps.isEmpty else { throw Failure("there is no thread '\(thread)' in \(options.data)") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for s in side.steps { print(String(decoding: try encoder.encode(s), as: UTF8.self)) }
+            return
+        }
+        var messages = 0, toolCalls = 0, denials = 0
+        for (i, s) in side.steps.enumerated() {
+            switch s.kind {
+            case "message.user", "message.assistant": messages += 1
+            case "tool.called": toolCalls += 1
+            case "authz.decided" where s.summary.hasPrefix("deny"): denials += 1
+            default: break
+            }
+            let summary = s.summary.replacingOccurrences(of: "\n", with: " ")
+            print("\(i + 1)\tseq \(s.seq)\t\(s.kind)\t\(summary.prefix(100))\(summary.count > 100 ? "…" : "")")
+            print("\t\tstate: \(messages) messages, \(toolCalls) tool calls, \(denials) denials")
+        }
+        print("\(side.steps.count) steps; \(side.inputTokens) input and \(side.outputTokens) output tokens")
+    }
+
+    private func reexecute() async throws {
+        guard let policy else { throw ValidationError("re-execution needs --policy FILE: the policy to check the recorded decisions against") }
+        let rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: policy)))
+            .adding(role: "logbook-cli", permissions: ["thread.read:all", "workspace.any"])
+        let store = try EventStore.open(EventStore.Configuration(directory: options.data))
+        let pool = MCPPool()
+        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]), policy: rules, pool: pool)
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
+        let principal = Principal(subject: "cli:\(user)", roles: ["logbook-cli"], workspace: "*", expiry: .max)
+        let report: ReplayReport
+        do { report = try await runtime.replay(thread: thread, as: principal) } catch {
+            await pool.shutdown(); await store.close()
+            throw Failure("replay: \(error.message)")
+        }
+        await pool.shutdown()
+        await store.close()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else if let d = report.divergence {
+            print("replay: DIVERGED in run \(d.runID) at step \(d.index + 1) (\(d.aspect))")
+            print("  recorded: \(d.recorded.map { "\($0.kind) \($0.summary)" } ?? "(nothing)")")
+            print("  replayed: \(d.replayed.map { "\($0.kind) \($0.summary)" } ?? "(nothing)")")
+            print("  \(d.detail)")
+        } else {
+            print("replay: \(report.runsReplayed) runs, \(report.stepsMatched) steps reproduced exactly\(report.runsSkipped > 0 ? " (\(report.runsSkipped) OpenAI-compatible runs skipped)" : "")")
+        }
+        if report.divergence != nil { throw ExitCode(1) }
+    }
+}
