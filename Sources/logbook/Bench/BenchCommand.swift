@@ -5,7 +5,8 @@ import Foundation
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
-        subcommands: [StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self, EngineBenchCommand.self])
+        subcommands: [StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self, EngineBenchCommand.self,
+                      ReplayBenchCommand.self])
 }
 
 struct StoreBenchCommand: AsyncParsableCommand {
