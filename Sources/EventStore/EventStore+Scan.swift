@@ -148,3 +148,71 @@ extension EventStore {
         return Seq(next - 1)
     }
 }
+
+extension EventStore {
+    /// Calls `body` with every event of `streams` up to `through` (default: all), in log order, without copying —
+    /// the fast path for a view of a few streams as of a seq (a thread, the registry). A stream is walked back from
+    /// its first checkpoint past `through` (found by binary search), so later events cost nothing and at most
+    /// `KeyLayout.checkpointInterval` of them a header read. One read transaction.
+    /// `body` returns false to stop early.
+    /// - Throws: `corrupt` for a damaged record or a broken stream link; whatever `body` throws.
+    /// - Complexity: O(n log N) for the streams' n events.
+    public func scan(streams: [StreamID], through: Seq? = nil, _ body: (EventView) throws -> Bool) throws {
+        let end = through?.rawValue ?? UInt64.max
+        let context = codec.borrowDecompressionContext()
+        let outcome = try env.read { (txn) throws(EventStoreError) -> Result<Void, any Error> in
+            // Record pointers stay valid for the read transaction (they point into the map): each is decoded once.
+            var records: [(seq: UInt64, decoded: RecordCodec.Decoded)] = []
+            for stream in streams {
+                guard let head = try txn.streamHead(of: stream) else { continue }
+                var (seq, rev) = (head.lastSeq, head.revision)
+                if seq > end, let start = try firstCheckpoint(after: end, of: head, in: txn) { (rev, seq) = start }
+                while rev >= 1 {
+                    guard let record = try txn.get(txn.dbs.events, seq) else {
+                        throw EventStoreError(.corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
+                    }
+                    let decoded = try RecordCodec.decode(record, seq: seq)
+                    if seq <= end { records.append((seq, decoded)) }
+                    seq = decoded.envelope.previousSeq
+                    rev -= 1
+                }
+            }
+            records.sort { $0.seq < $1.seq }
+            let scanner = Scanner(store: self, txn: txn, context: context)
+            defer { scanner.active = false }
+            for (seq, decoded) in records {
+                let view = EventView(seq: seq, decoded: decoded, scanner: scanner)
+                do {
+                    if try !body(view) { break }
+                } catch {
+                    return .failure(error)
+                }
+            }
+            return .success(())
+        }
+        try outcome.get()
+    }
+}
+
+extension EventStore {
+    /// The stream's first checkpoint (revision, seq) whose seq is past `end`, by binary search; nil when none is.
+    fileprivate func firstCheckpoint(after end: UInt64, of head: StreamHead, in txn: LMDBTransaction) throws(EventStoreError) -> (UInt64, UInt64)? {
+        var (lo, hi) = (UInt64(0), (head.revision - 1) / KeyLayout.checkpointInterval)
+        var found: (UInt64, UInt64)?
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2
+            let revision = mid * KeyLayout.checkpointInterval + 1
+            guard let seq = try txn.checkpoint(stream: head.number, revision: revision) else {
+                throw EventStoreError(.corrupt, "a stream has no checkpoint for revision \(revision); run 'logbook verify'")
+            }
+            if seq > end {
+                found = (revision, seq)
+                if mid == 0 { break }
+                hi = mid - 1
+            } else {
+                lo = mid + 1
+            }
+        }
+        return found
+    }
+}

@@ -145,26 +145,17 @@ public final class ProjectionRunner: Sendable {
     /// projection's events all live there), without touching any runner.
     public static func state<P: Projection>(of _: P.Type, asOf seq: Seq, in store: EventStore, streams: [StreamID]? = nil) throws -> P.State {
         var state = P.initial
-        if let streams {
-            var events: [RecordedEvent] = []
-            for stream in streams {
-                var revision: StreamRevision = 1
-                while true {
-                    let page = try store.read(stream: stream, from: revision, maxCount: 4096)
-                    events += page.prefix { $0.seq <= seq }
-                    guard let last = page.last, last.seq <= seq, page.count == 4096 else { break }
-                    revision = StreamRevision(last.revision.rawValue + 1)
-                }
-            }
-            P.fold(events.sorted { $0.seq < $1.seq }, into: &state)
-            return state
-        }
-        try store.scan(from: 1, through: seq) { view in
+        func visit(_ view: EventView) throws -> Bool {
             let type = try view.type()
             guard P.eventTypes.contains(type) else { return true }
             let outcome = try view.withPayload { EventCatalog.decode(type: type, payload: $0) }
             if case .event(let event) = outcome { P.apply(event, context: try Self.context(view), to: &state) }
             return true
+        }
+        if let streams {
+            try store.scan(streams: streams, through: seq, visit)
+        } else {
+            try store.scan(from: 1, through: seq, visit)
         }
         return state
     }

@@ -39,4 +39,30 @@ import Testing
         #expect(throws: Stop.self) { try store.scan { _ in throw Stop() } }
         await store.close()
     }
+
+    @Test func aScanOfSomeStreamsSeesTheirEventsInLogOrderUpToASeq() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path)
+        var rng = SplitMix64(seed: 31)
+        for i in 0..<300 {
+            let stream = try StreamID("s/\(Int(rng.next() % 5))")
+            try await store.append((0...(i % 3)).map { _ in randomEvent(&rng) }, to: stream)
+        }
+        let all = try store.readAll()
+        for (streams, through) in [(["s/0"], UInt64.max), (["s/1", "s/3"], 200), (["s/2", "s/4", "nope"], 1), (["s/0", "s/1", "s/2", "s/3", "s/4"], 450)] {
+            var seen: [RecordedEvent] = []
+            try store.scan(streams: streams.map { try StreamID($0) }, through: Seq(through)) { view in
+                seen.append(try view.recordedEvent())
+                return true
+            }
+            let expected = all.filter { streams.contains($0.stream.rawValue) && $0.seq.rawValue <= through }
+            #expect(seen == expected, "\(streams) through \(through)")
+        }
+        var stopped: [Seq] = []
+        try store.scan(streams: ["s/0"]) { stopped.append($0.seq); return stopped.count < 3 }
+        #expect(stopped.count == 3)
+        struct Stop: Error {}
+        #expect(throws: Stop.self) { try store.scan(streams: ["s/0"]) { _ in throw Stop() } }
+        await store.close()
+    }
 }
