@@ -13,10 +13,13 @@ public struct LogbookApplication: Sendable {
     public let pool: MCPPool
     /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
+    /// Counts what the engine records, for `/metrics`.
+    let counter: Task<Void, Never>
 
     /// Stops following the log, the MCP servers, and closes the log.
     public func close() async {
         follower.cancel()
+        counter.cancel()
         await pool.shutdown()
         await store.close()
     }
@@ -35,8 +38,15 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     try await readModels.start()
     let follower = Task { _ = try? await readModels.follow() }
 
+    let metrics = Metrics()
+    let counter = Task { await metrics.follow(store, from: Seq(store.lastSeq.rawValue + 1)) }
     let router = Router(context: AppRequestContext.self)
+    router.add(middleware: MetricsMiddleware(metrics: metrics))
     HealthRoutes(store: store).add(to: router)
+    router.get("metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
+    }
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
     ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
@@ -50,5 +60,5 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower, counter: counter)
 }

@@ -184,6 +184,38 @@ import Testing
         }
     }
 
+    @Test func metricsCountRequestsByRouteAndWhatTheEngineRecorded() async throws {
+        try await Self.withServer { app, llm in
+            llm.enqueue(.json(body: Self.completion))
+            let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/threads/m1/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    #expect($0.status == .ok)
+                }
+                try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/threads/m1/events", method: .get) { #expect($0.status == .unauthorized) }
+                var text = ""
+                for _ in 0..<100 {  // the engine's events are counted as the log grows: wait for the denial
+                    text = try await client.execute(uri: "/metrics", method: .get) { r in
+                        #expect(r.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                        return String(buffer: r.body)
+                    }
+                    if text.contains("logbook_authz_denials_total 1") { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(text.contains(#"logbook_http_requests_total{method="POST",route="/v1/threads/{thread}/messages",status="200"} 1"#), "\(text)")
+                #expect(text.contains(#"logbook_http_requests_total{method="GET",route="/v1/audit",status="403"} 1"#))
+                #expect(text.contains(#"logbook_http_requests_total{method="GET",route="/v1/threads/{thread}/events",status="401"} 1"#))
+                #expect(text.contains(#"logbook_http_request_duration_seconds_count{method="POST",route="/v1/threads/{thread}/messages"} 1"#))
+                #expect(text.contains(#"logbook_events_total{type="llm.response"} 1"#) && text.contains(#"logbook_events_total{type="message.user"} 1"#))
+                #expect(text.contains("logbook_authz_denials_total 1") && text.contains("logbook_llm_failures_total 0"))
+                #expect(!text.contains("m1"), "no thread id in a label")
+                let commits = text.split(separator: "\n").first { $0.hasPrefix("logbook_store_commits_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
+                #expect((commits ?? 0) >= 2)
+            }
+        }
+    }
+
     @Test func eachSubjectIsRateLimitedOnItsOwn() async throws {
         try await Self.withServer(configure: { $0.rateLimit = RateLimit(perSecond: 0.5, burst: 2) }) { app, _ in
             let alice: HTTPFields = [.authorization: "Bearer \(Self.token())"]
