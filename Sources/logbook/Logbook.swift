@@ -8,7 +8,7 @@ struct Logbook: AsyncParsableCommand {
         commandName: "logbook",
         abstract: "Logbook: an event-sourced agent engine on an append-only, hash-chained LMDB log.",
         subcommands: [ServeCommand.self, StatsCommand.self, VerifyCommand.self, EventsCommand.self, ExportCommand.self, ImportCommand.self,
-                      ReplayCommand.self, BenchCommand.self]
+                      ReplayCommand.self, TokenCommand.self, BenchCommand.self]
     )
 }
 
