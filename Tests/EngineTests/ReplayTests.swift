@@ -131,6 +131,47 @@ import Testing
         await f.close()
     }
 
+    @Test func aCounterfactualWithAnotherToolResultIsANewThreadThatSaysWhatChanged() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let calls = f.server.requests.count
+        let result = try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(toolResults: ["call_1": "03:00 UTC"]),
+                                                        into: "cf1", as: Self.alice)
+        #expect(result.threadID == "cf1" && result.substitution == "tool result call_1: 03:00 UTC")
+        #expect(result.divergence?.aspect == "tool result" && result.divergence?.replayed?.summary.hasSuffix("03:00 UTC") == true, "\(String(describing: result.divergence))")
+        #expect(f.server.requests.count == calls, "recorded throughout: the model is not called")
+        let events = try f.thread("cf1")
+        guard case .threadForked(let forked)? = events.dropFirst().first?.event else { Issue.record("no thread.forked"); return }
+        #expect(forked.substitution == result.substitution && forked.atSeq == result.forkedAtSeq && forked.fromThreadID == "t1")
+        #expect(events.contains { if case .toolResult(let r) = $0.event { r.output == "03:00 UTC" } else { false } })
+        #expect(events.last.map { if case .runFinished(let r) = $0.event { r.status == .completed } else { false } } == true)
+        // The next prompt carried the substituted result; the thread reads like any other.
+        let diff = try await f.runtime.diff("t1", "cf1", as: Self.alice)
+        #expect(diff.aspect == "tool result" && diff.shared > 0)
+        await #expect(throws: EngineError.self) {
+            try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(toolResults: ["nope": "x"]), into: "cf2", as: Self.alice)
+        }
+        await f.close()
+    }
+
+    @Test func aCounterfactualGoesLiveAtAStepWithOtherInstructions() async throws {
+        try MCPStdioTests.requireTimeServer()
+        let f = try await Fixture()
+        try await Self.record(f)
+        let calls = f.server.requests.count
+        f.server.enqueue(.json(body: Wire.completion(text: "Arr, 'tis noon.", finish: "stop", usage: (90, 6))))
+        let result = try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(instructions: "You are a pirate.", liveFrom: 2),
+                                                        into: "pirate", as: Self.alice)
+        #expect(result.divergence?.aspect == "prompt composition" && result.divergence?.index == 2, "\(String(describing: result.divergence))")
+        #expect(f.server.requests.count == calls + 1, "step 1 from the recording, step 2 live")
+        let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
+        #expect(sent.first?["content"] as? String == "You are a pirate." && sent.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "tool"])
+        let answers = try f.thread("pirate").compactMap { if case .assistantMessage(let a) = $0.event { a.text } else { nil } }
+        #expect(answers == ["Arr, 'tis noon."])
+        await f.close()
+    }
+
     static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/golden")
 
     /// Every golden log under `Tests/Fixtures/golden` is imported into a fresh log and each of its threads replayed by

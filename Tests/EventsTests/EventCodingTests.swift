@@ -32,6 +32,12 @@ import Testing
         w.write("is the ingress healthy?")
         let outcome = w.bytes.withUnsafeBytes { EventCatalog.decode(type: "message.user", payload: $0) }
         #expect(outcome == .event(.userMessage(UserMessage(text: "is the ingress healthy?", attachments: []))))
+
+        var fork = BinaryWriter()
+        fork.write(UInt64(1))  // thread.forked schema version 1: no substitution
+        fork.write("t2"); fork.write("t1"); fork.write(UInt64(7)); fork.write("ops"); fork.write("user:bob")
+        #expect(fork.bytes.withUnsafeBytes { EventCatalog.decode(type: "thread.forked", payload: $0) }
+                == .event(.threadForked(ThreadForked(threadID: "t2", fromThreadID: "t1", atSeq: 7, workspace: "ops", owner: "user:bob"))))
     }
 
     @Test func unknownTypesNewerSchemasAndGarbageAreReportedNotCrashed() {

@@ -49,6 +49,20 @@ import Testing
                     #expect(shared > 3 && body["firstDivergence"] as? Int == shared, "\(body)")
                     #expect(((body["b"] as? [String: Any])?["steps"] as? [[String: Any]])?.last?["summary"] as? String == "completed after 1 steps")
                 }
+                // A counterfactual: other instructions, recorded answers: a new thread that says what changed.
+                try await client.execute(uri: "/v1/threads/t1/replay", method: .post, headers: auth,
+                                         body: ByteBuffer(string: #"{"mode": "counterfactual", "threadID": "t1-cf", "substitution": {"instructions": "Be brief."}}"#)) { r in
+                    #expect(r.status == .created, "\(String(buffer: r.body))")
+                    let body = Self.json(r.body)
+                    #expect(body["threadID"] as? String == "t1-cf" && body["substitution"] as? String == "instructions: Be brief.")
+                    #expect((body["divergence"] as? [String: Any])?["aspect"] as? String == "prompt composition", "\(body)")
+                }
+                try await client.execute(uri: "/v1/threads/t1-cf", method: .get, headers: auth) { r in
+                    #expect(r.status == .ok && (Self.json(r.body)["thread"] as? [String: Any])?["forkedFrom"] as? String == "t1")
+                }
+                try await client.execute(uri: "/v1/threads/t1/replay", method: .post, headers: auth, body: ByteBuffer(string: #"{"mode": "dream"}"#)) {
+                    #expect($0.status == .badRequest)
+                }
                 // Someone else's thread: not theirs to fork (thread.read:own only), and the denial is recorded.
                 let bob: HTTPFields = [.authorization: "Bearer \(ServerTests.token(subject: "user:bob"))", .contentType: "application/json"]
                 try await client.execute(uri: "/v1/threads/t1/fork", method: .post, headers: bob, body: ByteBuffer(string: "{}")) {

@@ -7,12 +7,14 @@ extension AgentRuntime {
     /// event is `thread.forked`; nothing is copied) and continues on its own from there, in the source's workspace,
     /// owned by the caller. Reading the source is authorized as `thread.read`, the new thread as `chat`; both
     /// decisions are recorded (the allow with the fork, atomically; a denial in `access/threads`).
+    /// - Parameter substitution: for a counterfactual run, what it changes (recorded with the fork).
     /// - Parameter atSeq: the last shared event's seq (nil: all of the source's history); it must lie within the
     ///   source's history (its own events or those it inherits).
     /// - Throws: `threadUnavailable` (no source), `denied`, `invalidArgument` (fork point), `conflict` (the thread
     ///   exists), `storage`.
     @discardableResult
-    public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal) async throws(EngineError) -> ThreadForked {
+    public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
+                     substitution: String? = nil) async throws(EngineError) -> ThreadForked {
         try await authorizeRead(thread: source, as: principal)
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
         guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
@@ -41,7 +43,8 @@ extension AgentRuntime {
             }
             throw EngineError(.denied, "not allowed: \(verdict.reason)")
         }
-        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: workspace, owner: principal.subject)
+        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: workspace, owner: principal.subject,
+                                  substitution: substitution)
         do {
             try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata),
                                     DomainEvent.threadForked(forked).proposed(metadata: metadata)], to: stream, expecting: .noStream)

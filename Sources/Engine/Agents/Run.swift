@@ -142,7 +142,15 @@ struct Run: Sendable {
         let calledSeq = try await recorder.flush().last ?? 0
         let started = ContinuousClock.now
         let output: String, isError: Bool
+        let fromTape: Bool = switch entry {
+        case .recorded: true
+        case .mcp: tape.map { !$0.isLive } ?? false  // a counterfactual before it went live
+        case .agent: false
+        }
         switch entry {
+        case _ where fromTape:
+            let recorded = tape?.result(for: call.callID)
+            (output, isError) = (recorded?.output ?? "not in the recording: the original run made no call \(call.callID)", recorded?.isError ?? true)
         case .mcp(let definition, _):
             do {
                 let result = try await pool.call(definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
@@ -152,8 +160,7 @@ struct Run: Sendable {
                 (output, isError) = ("tool failed: \(error.message)", true)
             }
         case .recorded:
-            let recorded = tape?.result(for: call.callID)
-            (output, isError) = (recorded?.output ?? "not in the recording: the original run made no call \(call.callID)", recorded?.isError ?? true)
+            (output, isError) = ("not in the recording", true)  // unreachable: served from the tape above
         case .agent(let worker):
             (output, isError) = try await delegate(to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
                                                    recorder: &recorder, configuration: c, pool: pool)
@@ -183,7 +190,7 @@ struct Run: Sendable {
         guard verdict.decision == .allow else { return ("delegation failed: permission denied: \(verdict.reason)", true) }
         do { provider = try delegation.makeProvider(model.definition, c) } catch { return ("delegation failed: \(error.message)", true) }
         var tools: Toolbox
-        if let tape {
+        if let tape, !tape.isLive {
             tools = tape.toolbox(forWorker: worker.name)
         } else {
             tools = await Toolbox.assemble(servers: delegation.registry, allowed: worker.allowedTools, pool: pool)

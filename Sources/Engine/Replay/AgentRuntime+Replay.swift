@@ -63,8 +63,26 @@ extension AgentRuntime {
         return report
     }
 
-    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent],
-                           stream: StreamID) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
+    /// A recorded run and what re-executing it needs.
+    struct RecordedRun {
+        let started: RunStarted
+        /// The history before the run (through the user message that started it), and the run's own events.
+        let prior: [(seq: UInt64, event: DomainEvent)]
+        let recorded: [(seq: UInt64, event: DomainEvent)]
+        /// Who asked for it (from the recorded `chat` decision).
+        let asker: Principal
+        let registry: RegistryState
+        let tape: ReplayTape
+        let agent: AgentDefinition?
+        let model: ModelDefinition
+        /// The tools its first model request offered.
+        let offered: [String]
+    }
+
+    /// The run that starts at `history[index]` with everything needed to run it again; nil when no recorded `chat`
+    /// decision names who asked for it.
+    func recordedRun(at index: Int, of history: [(seq: UInt64, event: DomainEvent)]) throws(EngineError) -> RecordedRun? {
+        guard case .runStarted(let started) = history[index].event else { return nil }
         // The run's input ends with the user message before it; its events run from there to its `run.finished`.
         let input = history[..<index].lastIndex { if case .userMessage = $0.event { true } else { false } } ?? (index - 1)
         // A run cut short (a crash, or a fork made mid-run) ends where the next turn or the fork begins.
@@ -78,32 +96,50 @@ extension AgentRuntime {
             }.map { $0 - 1 } ?? (history.count - 1)
         let prior = Array(history[...input])
         let recorded = Array(history[(input + 1)...end])
-        let asker = prior.last { if case .authorizationDecided(let d) = $0.event { d.action == "chat" } else { false } }
-        guard case .authorizationDecided(let decision)? = asker?.event else {
+        let asked = prior.last { if case .authorizationDecided(let d) = $0.event { d.action == "chat" } else { false } }
+        guard case .authorizationDecided(let decision)? = asked?.event else { return nil }
+        let registry = try registry(asOf: history[index].seq)
+        let firstRequest = recorded.lazy.compactMap { if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil } }.first
+        return RecordedRun(
+            started: started, prior: prior, recorded: recorded,
+            asker: Principal(subject: decision.subject, roles: decision.roles, workspace: decision.workspace, tokenID: decision.tokenID,
+                             expiry: decision.tokenExpiry ?? .max),
+            registry: registry, tape: ReplayTape(events: recorded, registry: registry), agent: registry.agents[started.agent]?.value,
+            model: registry.models[started.model]?.value ?? ModelDefinition(name: started.model, provider: "replay", endpoint: "replay:"),
+            offered: ReplayTape.names(firstRequest?.parameters["tools"]))
+    }
+
+    /// The first step where two runs' steps differ, if any, and how many matched before it.
+    static func compare(_ recorded: [(seq: UInt64, event: DomainEvent)], _ replayed: [(seq: UInt64, event: DomainEvent)],
+                        lookup: [UInt64: DomainEvent], runID: UUID) -> (matched: Int, divergence: Divergence?) {
+        let newBySeq = Dictionary(replayed.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
+        let old = recorded.compactMap { Step.of($0.event, seq: $0.seq, lookup: { lookup[$0] }) }
+        let new = replayed.compactMap { Step.of($0.event, seq: $0.seq, lookup: { newBySeq[$0] ?? lookup[$0] }) }
+        for i in 0..<max(old.count, new.count) {
+            let a = i < old.count ? old[i] : nil, b = i < new.count ? new[i] : nil
+            if a?.kind != b?.kind || a?.key != b?.key {
+                return (i, Divergence(runID: runID.uuidString.lowercased(), index: i, aspect: (a ?? b)!.aspect, recorded: a, replayed: b,
+                                      detail: Step.difference(a, b)))
+            }
+        }
+        return (old.count, nil)
+    }
+
+    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent],
+                           stream: StreamID) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
+        guard let r = try recordedRun(at: index, of: history) else {
             return (0, Divergence(runID: started.runID.uuidString.lowercased(), index: 0, aspect: "authorization",
                                   recorded: nil, replayed: nil, detail: "no recorded chat decision names who asked for this run"))
         }
-        let principal = Principal(subject: decision.subject, roles: decision.roles, workspace: decision.workspace, tokenID: decision.tokenID,
-                                  expiry: decision.tokenExpiry ?? .max)
-        let registry: RegistryState
-        do {
-            registry = try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(history[index].seq), in: store, streams: RegistryProjection.streams)
-        } catch {
-            throw EngineError(.storage, "reading the registry as of seq \(history[index].seq) failed: \(error)")
-        }
-        let tape = ReplayTape(events: recorded, registry: registry)
-        let agent = registry.agents[started.agent]?.value
-        let model = registry.models[started.model]?.value ?? ModelDefinition(name: started.model, provider: "replay", endpoint: "replay:")
-        let workspace = decision.workspace
+        let (prior, recorded, tape, model, workspace) = (r.prior, r.recorded, r.tape, r.model, r.asker.workspace)
         var settings = configuration
         (settings.retry, settings.streaming) = (.none, false)
-        let firstRequest = recorded.lazy.compactMap { if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil } }.first
         let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
-        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
-        let run = Run(id: started.runID, agentActor: "agent:\(started.agent)", instructions: agent?.instructions ?? configuration.defaultInstructions,
+        let gate = Gate(policy: policy, principal: r.asker, workspace: workspace)
+        let run = Run(id: started.runID, agentActor: "agent:\(started.agent)", instructions: r.agent?.instructions ?? configuration.defaultInstructions,
                       model: model, provider: ReplayProvider(tape: tape, modelName: model.name),
-                      toolbox: tape.toolbox(offering: ReplayTape.names(firstRequest?.parameters["tools"])), gate: gate, task: nil,
-                      delegation: Run.Delegation(registry: registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
+                      toolbox: tape.toolbox(offering: r.offered), gate: gate, task: nil,
+                      delegation: Run.Delegation(registry: r.registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
                                                  makeProvider: makeProvider, depth: 0),
                       tape: tape)
 
@@ -118,16 +154,6 @@ extension AgentRuntime {
             try? await recorder.flush()  // what it did before it stopped is compared like the rest
         }
         let replayed = recorder.history.filter { $0.seq >= RunRecorder.virtualSeqBase }
-        let newBySeq = Dictionary(replayed.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
-        let old = recorded.compactMap { Step.of($0.event, seq: $0.seq, lookup: { bySeq[$0] }) }
-        let new = replayed.compactMap { Step.of($0.event, seq: $0.seq, lookup: { newBySeq[$0] ?? bySeq[$0] }) }
-        for i in 0..<max(old.count, new.count) {
-            let a = i < old.count ? old[i] : nil, b = i < new.count ? new[i] : nil
-            if a?.kind != b?.kind || a?.key != b?.key {
-                return (i, Divergence(runID: started.runID.uuidString.lowercased(), index: i, aspect: (a ?? b)!.aspect, recorded: a, replayed: b,
-                                      detail: Step.difference(a, b)))
-            }
-        }
-        return (old.count, nil)
+        return Self.compare(recorded, replayed, lookup: bySeq, runID: started.runID)
     }
 }

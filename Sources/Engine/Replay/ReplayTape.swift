@@ -12,6 +12,8 @@ final class ReplayTape: Sendable {
         var results: [String: ToolResult]
         /// The tools offered to each delegated run, by agent, in the order the runs started.
         var nestedTools: [String: [[String]]]
+        /// Set once a counterfactual run went live: from then on the model and the tools are the real ones.
+        var live = false
     }
 
     private let state: Mutex<State>
@@ -52,6 +54,26 @@ final class ReplayTape: Sendable {
 
     /// The recorded result of a tool call.
     func result(for callID: String) -> ToolResult? { state.withLock { $0.results[callID] } }
+
+    /// Replaces a recorded tool result (a counterfactual's substitution).
+    func substitute(output: String, for callID: String) -> Bool {
+        state.withLock { s in
+            guard var r = s.results[callID] else { return false }
+            (r.output, r.isError) = (output, false)
+            s.results[callID] = r
+            return true
+        }
+    }
+
+    /// Recorded responses served so far.
+    var served: Int { state.withLock { $0.nextResponse } }
+
+    /// Whether the run went live (model and tools called for real).
+    var isLive: Bool {
+        get { state.withLock { $0.live } }
+    }
+
+    func goLive() { state.withLock { $0.live = true } }
 
     /// The toolbox of a run that was offered these tools (by wire name): recorded MCP tools, and worker agents as the
     /// registry defined them then.
@@ -94,5 +116,23 @@ struct ReplayProvider: LLMProvider {
         }
         return ChatResponse(text: r.text, toolCalls: r.toolCalls, finishReason: FinishReason(wire: r.finishReason),
                             usage: TokenUsage(input: r.inputTokens, output: r.outputTokens), model: r.model)
+    }
+}
+
+/// Serves the recording's responses for the first `liveFrom - 1` model calls, then calls a real model.
+struct SwitchingProvider: LLMProvider {
+    let tape: ReplayTape
+    let live: any LLMProvider
+    /// The first model step answered live (1-based).
+    let liveFrom: Int
+    var modelName: String { live.modelName }
+    var providerName: String { live.providerName }
+
+    func complete(_ request: ChatRequest, onText: (@Sendable (String) async -> Void)?) async throws(LLMError) -> ChatResponse {
+        if !tape.isLive, tape.served < liveFrom - 1 {
+            return try await ReplayProvider(tape: tape, modelName: live.modelName).complete(request, onText: onText)
+        }
+        tape.goLive()
+        return try await live.complete(request, onText: onText)
     }
 }

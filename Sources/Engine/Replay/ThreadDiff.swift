@@ -51,7 +51,13 @@ extension ThreadDiff.Side {
         do { stream = try StreamID("thread/\(threadID)") } catch { throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id") }
         let history = try RunRecorder.history(of: stream, in: store).events
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
-        var side = ThreadDiff.Side(threadID: threadID, steps: history.compactMap { Step.of($0.event, seq: $0.seq, lookup: { bySeq[$0] }) })
+        // The decision that allowed a fork opens its stream, just before `thread.forked`: structure, not a step.
+        let opening = Set(history.indices.filter { i in
+            guard i + 1 < history.count, case .threadForked = history[i + 1].event, case .authorizationDecided = history[i].event else { return false }
+            return true
+        })
+        let steps = history.indices.filter { !opening.contains($0) }.compactMap { Step.of(history[$0].event, seq: history[$0].seq, lookup: { bySeq[$0] }) }
+        var side = ThreadDiff.Side(threadID: threadID, steps: steps)
         for (_, event) in history {
             switch event {
             case .llmResponse(let r): (side.inputTokens, side.outputTokens) = (side.inputTokens + r.inputTokens, side.outputTokens + r.outputTokens)

@@ -248,24 +248,39 @@ public struct ToolResult: EventPayload {
     }
 }
 
-/// A thread that shares another's history up to `atSeq` (by reference). The first event of the new thread's stream.
+/// A thread that shares another's history up to `atSeq` (by reference). The first event of the new thread's stream
+/// (after the authorization that allowed it).
 public struct ThreadForked: EventPayload {
     public static let typeName = "thread.forked"
+    /// 2 added `substitution`.
+    public static let schemaVersion: UInt64 = 2
     public var threadID: String
     public var fromThreadID: String
     public var atSeq: UInt64
     public var workspace: String
     public var owner: String
+    /// For a counterfactual run: what it changed from the recording (nil for a plain fork).
+    public var substitution: String?
 
-    public init(threadID: String, fromThreadID: String, atSeq: UInt64, workspace: String, owner: String) {
+    public init(threadID: String, fromThreadID: String, atSeq: UInt64, workspace: String, owner: String, substitution: String? = nil) {
         (self.threadID, self.fromThreadID, self.atSeq, self.workspace, self.owner) = (threadID, fromThreadID, atSeq, workspace, owner)
+        self.substitution = substitution
     }
 
-    public func encode(to w: inout BinaryWriter) { w.write(threadID); w.write(fromThreadID); w.write(atSeq); w.write(workspace); w.write(owner) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(threadID); w.write(fromThreadID); w.write(atSeq); w.write(workspace); w.write(owner); w.write(substitution)
+    }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
-                  workspace: try r.readString(), owner: try r.readString())
+                  workspace: try r.readString(), owner: try r.readString(), substitution: try r.readOptionalString())
+    }
+
+    /// Version 1 had no substitution.
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> ThreadForked {
+        guard version == 1 else { throw PayloadDecodingError("thread.forked has no upcast from schema version \(version)") }
+        return ThreadForked(threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
+                            workspace: try r.readString(), owner: try r.readString())
     }
 }
 

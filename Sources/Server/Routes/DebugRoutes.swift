@@ -39,10 +39,7 @@ struct DebugRoutes {
         let body = try await request.decodeJSON(ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
         let threadID = body.threadID ?? "\(source)-fork-\(UUID().uuidString.prefix(8).lowercased())"
         let forked: Events.ThreadForked
-        do { forked = try await runtime.fork(source, at: body.at, into: threadID, as: principal) } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
+        forked = try await engine { () async throws(EngineError) in try await runtime.fork(source, at: body.at, into: threadID, as: principal) }
         var run: ThreadRoutes.RunBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do { run = ThreadRoutes.RunBody(try await runtime.chat(ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token)) } catch {
@@ -55,31 +52,85 @@ struct DebugRoutes {
         return response
     }
 
-    func replay(request: Request, context: AppRequestContext) async throws -> ReplayBody {
+    struct ReplayRequest: Decodable {
+        /// `recorded` (default) or `counterfactual`.
+        let mode: String?
+        /// The recorded run to re-run (counterfactual; default: the thread's first).
+        let run: UUID?
+        /// The new thread's id (counterfactual; default: a fresh one).
+        let threadID: String?
+        let substitution: SubstitutionBody?
+    }
+
+    struct SubstitutionBody: Decodable {
+        let instructions: String?
+        let toolResults: [String: String]?
+        /// A policy document (`{"roles": {...}}`).
+        let policy: JSONValue?
+        let model: String?
+        let liveFrom: Int?
+    }
+
+    /// Recorded re-execution (no body, or `{"mode": "recorded"}`): the divergence report. Counterfactual
+    /// (`{"mode": "counterfactual", "substitution": {...}, "liveFrom"?: k}`): a new thread, 201.
+    func replay(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let threadID = try context.parameters.require("thread")
-        do { return ReplayBody(report: try await runtime.replay(thread: threadID, as: principal)) } catch {
+        // The body is optional (a recorded replay needs none): read it once, then decode it if there is one.
+        let body: ByteBuffer
+        do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch {
+            throw APIError(.contentTooLarge, "too_large", "the body is larger than \(context.maxUploadSize) bytes")
+        }
+        var ask: ReplayRequest?
+        if body.readableBytes > 0 {
+            do { ask = try JSONDecoder().decode(ReplayRequest.self, from: Data(body.readableBytesView)) } catch {
+                throw APIError(.badRequest, "bad_request", #"the body must be JSON like {"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
+            }
+        }
+        switch ask?.mode ?? "recorded" {
+        case "recorded":
+            let report = try await engine { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
+            return try Encoded(report).response(from: request, context: context)
+        case "counterfactual":
+            let s = ask?.substitution
+            var policy: Policy?
+            if let document = s?.policy {
+                do { policy = try Policy(json: Data(document.jsonText.utf8)) } catch {
+                    throw APIError(.badRequest, "bad_request", "substitution.policy: \(error.message)")
+                }
+            }
+            let substitution = Substitution(instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
+                                            model: s?.model, liveFrom: s?.liveFrom)
+            let newID = ask?.threadID ?? "\(threadID)-cf-\(UUID().uuidString.prefix(8).lowercased())"
+            let result = try await engine { () async throws(EngineError) in
+                try await runtime.counterfactual(thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal, token: context.token)
+            }
+            var response = try Encoded(result).response(from: request, context: context)
+            response.status = .created
+            return response
+        case let other:
+            throw APIError(.badRequest, "bad_request", "mode is 'recorded' or 'counterfactual', not '\(other)'")
+        }
+    }
+
+    /// Runs an engine call, answering an unknown thread with 404 and other engine errors as usual.
+    private func engine<T>(_ body: () async throws(EngineError) -> T) async throws(APIError) -> T {
+        do { return try await body() } catch {
             if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
             throw APIError(error)
         }
     }
 
-    func diff(request: Request, context: AppRequestContext) async throws -> DiffBody {
+    func diff(request: Request, context: AppRequestContext) async throws -> Encoded<ThreadDiff> {
         let principal = try context.caller()
         let (a, b) = (try context.parameters.require("thread"), try context.parameters.require("other"))
-        do { return DiffBody(diff: try await runtime.diff(a, b, as: principal)) } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
+        return Encoded(try await engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
     }
 
-    struct ReplayBody: ResponseEncodable, Encodable {
-        let report: ReplayReport
-        func encode(to encoder: any Encoder) throws { try report.encode(to: encoder) }
-    }
-
-    struct DiffBody: ResponseEncodable, Encodable {
-        let diff: ThreadDiff
-        func encode(to encoder: any Encoder) throws { try diff.encode(to: encoder) }
+    /// An engine value as the JSON answer.
+    struct Encoded<T: Encodable & Sendable>: ResponseEncodable, Encodable {
+        let value: T
+        init(_ value: T) { self.value = value }
+        func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
     }
 }
