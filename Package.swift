@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "Engine", "EventStore", "Events", "Projections",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
 

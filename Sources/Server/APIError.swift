@@ -37,6 +37,14 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         }
     }
 
+    /// Runs an engine call about a thread the request names: an unknown thread is 404, other engine errors as usual.
+    static func aboutThread<T>(_ body: () async throws(EngineError) -> T) async throws(APIError) -> T {
+        do { return try await body() } catch {
+            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
+            throw APIError(error)
+        }
+    }
+
     /// The API's view of a refused token.
     init(_ error: AuthError) {
         self.init(.unauthorized, "unauthenticated", error.message)

@@ -13,13 +13,10 @@ public struct LogbookApplication: Sendable {
     public let pool: MCPPool
     /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
-    /// Counts what the engine records, for `/metrics`.
-    let counter: Task<Void, Never>
 
     /// Stops following the log, the MCP servers, and closes the log.
     public func close() async {
         follower.cancel()
-        counter.cancel()
         await pool.shutdown()
         await store.close()
     }
@@ -38,8 +35,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     try await readModels.start()
     let follower = Task { _ = try? await readModels.follow() }
 
-    let metrics = Metrics()
-    let counter = Task { await metrics.follow(store, from: Seq(store.lastSeq.rawValue + 1)) }
+    let metrics = Metrics(countingAfter: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     HealthRoutes(store: store).add(to: router)
@@ -60,5 +56,5 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower, counter: counter)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower)
 }

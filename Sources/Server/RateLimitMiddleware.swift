@@ -52,7 +52,7 @@ final class RateLimitMiddleware: RouterMiddleware {
 
     private func refilled(_ bucket: (tokens: Double, at: ContinuousClock.Instant), now: ContinuousClock.Instant) -> Double {
         let elapsed = now - bucket.at
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed / .seconds(1)
         return min(limit.burst, bucket.tokens + seconds * limit.perSecond)
     }
 }

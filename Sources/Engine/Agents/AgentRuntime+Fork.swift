@@ -32,10 +32,7 @@ extension AgentRuntime {
             throw EngineError(.storage, "reading \(stream) failed: \(error)")
         }
         let workspace = started.workspace
-        let verdict = policy.decide(principal, action: "chat", resource: stream.rawValue, workspace: workspace)
-        let decision = AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: "chat",
-                                            resource: stream.rawValue, decision: verdict.decision, reason: verdict.reason, rule: verdict.rule,
-                                            tokenID: principal.tokenID, tokenExpiry: principal.expiry)
+        let (verdict, decision) = Gate(policy: policy, principal: principal, workspace: workspace).judge("chat", on: stream.rawValue)
         let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
         guard verdict.decision == .allow else {
             do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {

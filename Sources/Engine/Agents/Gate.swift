@@ -11,13 +11,18 @@ struct Gate: Sendable {
     /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
     /// caller flushes it with (and before) the action it allows. A denial is appended at once.
     func decide(_ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder) async throws(EngineError) -> Policy.Verdict {
-        let verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
-        let event = AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
-                                         resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
-                                         rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry)
+        let (verdict, event) = judge(action, on: resource, recorded: recorded)
         recorder.stage([.authorizationDecided(event)], actor: principal.subject)
         if verdict.decision == .deny { try await recorder.flush() }
         return verdict
+    }
+
+    /// The policy's verdict and the event that records it, recorded nowhere yet.
+    func judge(_ action: String, on resource: String, recorded: String? = nil) -> (Policy.Verdict, AuthorizationDecided) {
+        let verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
+        return (verdict, AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
+                                              resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
+                                              rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry))
     }
 
     /// Like `decide`, throwing `denied` (after recording it) when the policy says no.

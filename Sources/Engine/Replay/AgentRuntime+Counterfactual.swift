@@ -115,15 +115,7 @@ extension AgentRuntime {
         var runSettings = configuration
         runSettings.streaming = false
         if live == nil { runSettings.retry = .none }
-        do throws(EngineError) {
-            try await gate.require("model.use", on: model.name, recorded: "model:\(model.name)", recordingIn: &recorder)
-            recorder.correlationID = newRunID
-            recorder.stage([.runStarted(RunStarted(runID: newRunID, agent: r.started.agent, model: model.name))], actor: actor)
-            _ = try await run.execute(recorder: &recorder, configuration: runSettings, pool: pool)
-        } catch {
-            if error.kind == .storage { throw error }
-            try? await recorder.flush()
-        }
+        try await run.reexecute(agent: r.started.agent, recorder: &recorder, configuration: runSettings, pool: pool)
         let lookup = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         let outcome = Self.compare(r.recorded, Array(recorder.history[before...]), lookup: lookup, runID: r.started.runID)
         return CounterfactualResult(threadID: threadID, forkedAtSeq: forked.atSeq, substitution: substitution.summary,

@@ -144,16 +144,25 @@ extension AgentRuntime {
                       tape: tape)
 
         var recorder = RunRecorder(store: nil, stream: stream, workspace: workspace, observer: nil, history: prior)
-        do throws(EngineError) {
-            try await gate.require("model.use", on: model.name, recorded: "model:\(model.name)", recordingIn: &recorder)
-            recorder.correlationID = started.runID
-            recorder.stage([.runStarted(RunStarted(runID: started.runID, agent: started.agent, model: model.name))], actor: "agent:\(started.agent)")
-            _ = try await run.execute(recorder: &recorder, configuration: settings, pool: pool)
-        } catch {
-            if error.kind == .storage { throw error }
-            try? await recorder.flush()  // what it did before it stopped is compared like the rest
-        }
+        try await run.reexecute(agent: started.agent, recorder: &recorder, configuration: settings, pool: pool)
         let replayed = recorder.history.filter { $0.seq >= RunRecorder.virtualSeqBase }
         return Self.compare(recorded, replayed, lookup: bySeq, runID: started.runID)
+    }
+}
+
+extension Run {
+    /// Runs again what a recorded run did, as `AgentRuntime.run` starts one: `model.use` authorized, `run.started`,
+    /// the steps. A run that stops early (a denial, an exhausted recording) keeps what it recorded so far — that is
+    /// compared like the rest; only a storage failure is thrown.
+    func reexecute(agent: String, recorder: inout RunRecorder, configuration: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
+        do throws(EngineError) {
+            try await gate.require("model.use", on: model.name, recorded: "model:\(model.name)", recordingIn: &recorder)
+            recorder.correlationID = id
+            recorder.stage([.runStarted(RunStarted(runID: id, agent: agent, model: model.name))], actor: agentActor)
+            _ = try await execute(recorder: &recorder, configuration: configuration, pool: pool)
+        } catch {
+            if error.kind == .storage { throw error }
+            _ = try? await recorder.flush()
+        }
     }
 }

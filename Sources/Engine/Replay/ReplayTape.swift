@@ -69,9 +69,7 @@ final class ReplayTape: Sendable {
     var served: Int { state.withLock { $0.nextResponse } }
 
     /// Whether the run went live (model and tools called for real).
-    var isLive: Bool {
-        get { state.withLock { $0.live } }
-    }
+    var isLive: Bool { state.withLock { $0.live } }
 
     func goLive() { state.withLock { $0.live = true } }
 

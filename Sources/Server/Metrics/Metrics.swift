@@ -5,7 +5,7 @@ import Synchronization
 
 /// What `/metrics` reports, in the Prometheus text format: HTTP requests and latencies by route, the log's appends
 /// and group commits, and what the engine recorded since start (model calls and failures, tool calls and errors,
-/// authorization denials), counted from the log itself as it grows.
+/// authorization denials), counted from the log itself at each scrape.
 final class Metrics: Sendable {
     /// Latency histogram bounds, seconds.
     static let buckets: [Double] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -39,29 +39,41 @@ final class Metrics: Sendable {
         }
     }
 
-    /// One event appended to the log.
-    func recorded(_ event: RecordedEvent) {
-        let decoded = EventCatalog.decode(event)
-        state.withLock { s in
-            s.events[event.type, default: 0] += 1
-            switch decoded {
-            case .event(.llmFailed): s.llmFailures += 1
-            case .event(.toolResult(let r)) where r.isError: s.toolErrors += 1
-            case .event(.authorizationDecided(let d)) where d.decision == .deny: s.denials += 1
-            default: break
-            }
-        }
-    }
+    /// The seq of the last event counted (the log's end at start, then as of the last scrape).
+    private let counted: Mutex<UInt64>
 
-    /// Counts every event appended from `seq` on until cancelled.
-    func follow(_ store: EventStore, from seq: Seq) async {
-        for await message in store.subscribe(from: seq) {
-            if case .event(let event) = message { recorded(event) }
+    /// - Parameter seq: events after it are counted (the log's end when the server starts).
+    init(countingAfter seq: Seq) { counted = Mutex(seq.rawValue) }
+
+    /// Counts the events appended since the last scrape: at scrape time, from the log, so no task follows it and a
+    /// scrape sees everything appended before it. Only three types are decoded; the rest are counted by name.
+    private func countNewEvents(in store: EventStore) {
+        counted.withLock { position in
+            var events: [String: UInt64] = [:], llmFailures: UInt64 = 0, toolErrors: UInt64 = 0, denials: UInt64 = 0
+            _ = try? store.scan(from: Seq(position + 1)) { view in
+                let type = try view.type()
+                events[type, default: 0] += 1
+                if type == LLMFailed.typeName || type == ToolResult.typeName || type == AuthorizationDecided.typeName {
+                    switch try view.withPayload({ EventCatalog.decode(type: type, payload: $0) }) {
+                    case .event(.llmFailed): llmFailures += 1
+                    case .event(.toolResult(let r)) where r.isError: toolErrors += 1
+                    case .event(.authorizationDecided(let d)) where d.decision == .deny: denials += 1
+                    default: break
+                    }
+                }
+                position = view.seq.rawValue
+                return true
+            }
+            state.withLock { s in
+                s.events.merge(events, uniquingKeysWith: +)
+                (s.llmFailures, s.toolErrors, s.denials) = (s.llmFailures + llmFailures, s.toolErrors + toolErrors, s.denials + denials)
+            }
         }
     }
 
     /// The exposition text.
     func render(store: EventStore) -> String {
+        countNewEvents(in: store)
         let s = state.withLock { $0 }
         let writer = store.writerStatistics
         var out = ""
@@ -82,26 +94,22 @@ final class Metrics: Sendable {
             out += "logbook_http_request_duration_seconds_sum{\(labels)} \(h.sum)\n"
             out += "logbook_http_request_duration_seconds_count{\(labels)} \(h.count)\n"
         }
-        family("logbook_log_last_seq", "gauge", "The seq of the log's last event.")
-        out += "logbook_log_last_seq \(store.lastSeq.rawValue)\n"
-        family("logbook_store_commits_total", "counter", "Write transactions committed (group commits).")
-        out += "logbook_store_commits_total \(writer.commits)\n"
-        family("logbook_store_append_requests_total", "counter", "Append calls committed.")
-        out += "logbook_store_append_requests_total \(writer.requests)\n"
-        family("logbook_store_appended_events_total", "counter", "Events committed by this process.")
-        out += "logbook_store_appended_events_total \(writer.events)\n"
-        family("logbook_store_largest_commit_events", "gauge", "The most events one group commit held.")
-        out += "logbook_store_largest_commit_events \(writer.largestCommitEvents)\n"
-        family("logbook_store_commit_seconds_total", "counter", "Time spent committing (writing and flushing pages).")
-        out += "logbook_store_commit_seconds_total \(Double(writer.commitTime.components.seconds) + Double(writer.commitTime.components.attoseconds) / 1e18)\n"
+        func one(_ name: String, _ type: String, _ help: String, _ value: some CustomStringConvertible) {
+            family(name, type, help)
+            out += "\(name) \(value)\n"
+        }
+        let commitSeconds = writer.commitTime / .seconds(1)
+        one("logbook_log_last_seq", "gauge", "The seq of the log's last event.", store.lastSeq.rawValue)
+        one("logbook_store_commits_total", "counter", "Write transactions committed (group commits).", writer.commits)
+        one("logbook_store_append_requests_total", "counter", "Append calls committed.", writer.requests)
+        one("logbook_store_appended_events_total", "counter", "Events committed by this process.", writer.events)
+        one("logbook_store_largest_commit_events", "gauge", "The most events one group commit held.", writer.largestCommitEvents)
+        one("logbook_store_commit_seconds_total", "counter", "Time spent committing (writing and flushing pages).", commitSeconds)
         family("logbook_events_total", "counter", "Events appended since start, by type (model calls: llm.response; tool calls: tool.called).")
         for (type, n) in s.events.sorted(by: { $0.key < $1.key }) { out += "logbook_events_total{type=\"\(label(type))\"} \(n)\n" }
-        family("logbook_llm_failures_total", "counter", "Failed model call attempts since start.")
-        out += "logbook_llm_failures_total \(s.llmFailures)\n"
-        family("logbook_tool_errors_total", "counter", "Tool results that were errors (failed, refused, timed out) since start.")
-        out += "logbook_tool_errors_total \(s.toolErrors)\n"
-        family("logbook_authz_denials_total", "counter", "Authorization denials since start.")
-        out += "logbook_authz_denials_total \(s.denials)\n"
+        one("logbook_llm_failures_total", "counter", "Failed model call attempts since start.", s.llmFailures)
+        one("logbook_tool_errors_total", "counter", "Tool results that were errors (failed, refused, timed out) since start.", s.toolErrors)
+        one("logbook_authz_denials_total", "counter", "Authorization denials since start.", s.denials)
         return out
     }
 }

@@ -9,9 +9,8 @@ struct MetricsMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
         func record(_ status: Int) {
-            let elapsed = ContinuousClock.now - started
             metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status,
-                            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                            seconds: (ContinuousClock.now - started) / .seconds(1))
         }
         do {
             let response = try await next(request, context)

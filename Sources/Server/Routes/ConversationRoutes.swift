@@ -98,10 +98,7 @@ struct ConversationRoutes {
     func show(request: Request, context: AppRequestContext) async throws -> DetailBody {
         let principal = try context.caller()
         let threadID = try context.parameters.require("thread")
-        do throws(EngineError) { try await runtime.authorizeRead(thread: threadID, as: principal) } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
+        try await APIError.aboutThread { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
         let at = request.uri.queryParameters.get("at", as: UInt64.self)
         let state: ConversationState
         do {

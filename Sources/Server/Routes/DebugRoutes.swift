@@ -39,7 +39,7 @@ struct DebugRoutes {
         let body = try await request.decodeJSON(ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
         let threadID = body.threadID ?? "\(source)-fork-\(UUID().uuidString.prefix(8).lowercased())"
         let forked: Events.ThreadForked
-        forked = try await engine { () async throws(EngineError) in try await runtime.fork(source, at: body.at, into: threadID, as: principal) }
+        forked = try await APIError.aboutThread { () async throws(EngineError) in try await runtime.fork(source, at: body.at, into: threadID, as: principal) }
         var run: ThreadRoutes.RunBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do { run = ThreadRoutes.RunBody(try await runtime.chat(ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token)) } catch {
@@ -72,24 +72,15 @@ struct DebugRoutes {
     }
 
     /// Recorded re-execution (no body, or `{"mode": "recorded"}`): the divergence report. Counterfactual
-    /// (`{"mode": "counterfactual", "substitution": {...}, "liveFrom"?: k}`): a new thread, 201.
+    /// (`{"mode": "counterfactual", "substitution": {…, "liveFrom"?: k}}`): a new thread, 201.
     func replay(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let threadID = try context.parameters.require("thread")
-        // The body is optional (a recorded replay needs none): read it once, then decode it if there is one.
-        let body: ByteBuffer
-        do { body = try await request.body.collect(upTo: context.maxUploadSize) } catch {
-            throw APIError(.contentTooLarge, "too_large", "the body is larger than \(context.maxUploadSize) bytes")
-        }
-        var ask: ReplayRequest?
-        if body.readableBytes > 0 {
-            do { ask = try JSONDecoder().decode(ReplayRequest.self, from: Data(body.readableBytesView)) } catch {
-                throw APIError(.badRequest, "bad_request", #"the body must be JSON like {"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
-            }
-        }
+        let ask = try await request.decodeJSONIfPresent(ReplayRequest.self, context: context,
+                                                        example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
         switch ask?.mode ?? "recorded" {
         case "recorded":
-            let report = try await engine { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
+            let report = try await APIError.aboutThread { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
             return try Encoded(report).response(from: request, context: context)
         case "counterfactual":
             let s = ask?.substitution
@@ -102,7 +93,7 @@ struct DebugRoutes {
             let substitution = Substitution(instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
                                             model: s?.model, liveFrom: s?.liveFrom)
             let newID = ask?.threadID ?? "\(threadID)-cf-\(UUID().uuidString.prefix(8).lowercased())"
-            let result = try await engine { () async throws(EngineError) in
+            let result = try await APIError.aboutThread { () async throws(EngineError) in
                 try await runtime.counterfactual(thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal, token: context.token)
             }
             var response = try Encoded(result).response(from: request, context: context)
@@ -113,18 +104,11 @@ struct DebugRoutes {
         }
     }
 
-    /// Runs an engine call, answering an unknown thread with 404 and other engine errors as usual.
-    private func engine<T>(_ body: () async throws(EngineError) -> T) async throws(APIError) -> T {
-        do { return try await body() } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
-    }
 
     func diff(request: Request, context: AppRequestContext) async throws -> Encoded<ThreadDiff> {
         let principal = try context.caller()
         let (a, b) = (try context.parameters.require("thread"), try context.parameters.require("other"))
-        return Encoded(try await engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
+        return Encoded(try await APIError.aboutThread { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
     }
 
     /// An engine value as the JSON answer.

@@ -95,10 +95,7 @@ struct ThreadRoutes {
         let threadID = try context.parameters.require("thread")
         let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 1
         let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
-        do { try await runtime.authorizeRead(thread: threadID, as: principal) } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
+        try await APIError.aboutThread { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
         let page: [RecordedEvent]
         do { page = try store.read(stream: try StreamID("thread/\(threadID)"), from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
