@@ -72,9 +72,10 @@ extension EventStore {
         try env.read { (txn) throws(EventStoreError) in try txn.streamHead(of: stream).map { StreamRevision($0.revision) } }
     }
 
-    /// Events from `seq` on: the backlog, then `.caughtUp`, then live events. See `Subscription`.
-    public func subscribe(from seq: Seq = 1) -> Subscription {
-        Subscription(store: self, start: Seq(max(seq.rawValue, 1)))
+    /// Events from `seq` on: the backlog, then `.caughtUp`, then live events; with a `heartbeat`, `.idle` after each
+    /// such wait for an append. See `Subscription`.
+    public func subscribe(from seq: Seq = 1, heartbeat: Duration? = nil) -> Subscription {
+        Subscription(store: self, start: Seq(max(seq.rawValue, 1)), heartbeat: heartbeat)
     }
 
     func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction) throws(EventStoreError) -> RecordedEvent {

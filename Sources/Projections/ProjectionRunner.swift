@@ -119,7 +119,7 @@ public final class ProjectionRunner: Sendable {
                     return p.sinceCheckpoint >= checkpointEveryEvents
                 }
                 if due { try await checkpoint() }
-            case .caughtUp:
+            case .caughtUp, .idle:
                 continue
             case .dropped(let reason):
                 if case .storeClosed = reason { return }

@@ -11,6 +11,8 @@ public struct LogbookApplication: Sendable {
     public let store: EventStore
     public let runtime: AgentRuntime
     public let pool: MCPPool
+    /// Every route, as `METHOD /path/{capture}`.
+    public let routes: [String]
     /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
 
@@ -38,10 +40,14 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let metrics = Metrics(countingAfter: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: InputGuardMiddleware())
     HealthRoutes(store: store).add(to: router)
     router.get("metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
+    }
+    router.get("openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
@@ -53,8 +59,9 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
     DebugRoutes(runtime: runtime).add(to: v1)
 
+    let routes = router.routes.map(\.description)
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, follower: follower)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower)
 }

@@ -75,6 +75,7 @@ import Testing
                 case .caughtUp(let seq): caughtUpAt = seq.rawValue
                 case .event(let e): if let c = caughtUpAt, e.seq.rawValue > c { liveEvents += 1 }
                 case .dropped(let reason): Issue.record("dropped: \(reason)")
+                case .idle: Issue.record("no heartbeat was asked for")
                 }
                 if liveEvents >= 50 { break }
             }

@@ -35,6 +35,35 @@ import Testing
         #expect(await iterator.next() == nil)
     }
 
+    @Test func aHeartbeatReportsIdleWaitsAndLiveEventsStillArrive() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path)
+        var rng = SplitMix64(seed: 12)
+        try await store.append([randomEvent(&rng)], to: "s")
+        var iterator = store.subscribe(from: 1, heartbeat: .milliseconds(20)).makeAsyncIterator()
+        guard case .event = await iterator.next() else { Issue.record("the backlog comes first"); return }
+        #expect(await iterator.next() == .caughtUp(1))
+        // Nothing appended: idle, at the same seq, again and again.
+        #expect(await iterator.next() == .idle(1))
+        #expect(await iterator.next() == .idle(1))
+        let event = randomEvent(&rng)
+        try await store.append([event], to: "s")
+        var next = await iterator.next()
+        while next == .idle(1) { next = await iterator.next() }
+        guard case .event(let e) = next else { Issue.record("expected the appended event, got \(String(describing: next))"); return }
+        #expect(e.id == event.id && e.seq == 2)
+        // Cancelled while waiting: the iteration ends, it does not report a timeout.
+        let waiting = Task { () -> SubscriptionMessage? in
+            var it = store.subscribe(from: 3, heartbeat: .seconds(30)).makeAsyncIterator()
+            _ = await it.next()  // caughtUp(2)
+            return await it.next()
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value == nil)
+        await store.close()
+    }
+
     @Test func caughtUpMarksTheHeadExactlyOnce() async throws {
         let dir = TemporaryDirectory()
         let store = try EventStore.openForTest(dir.path)

@@ -31,13 +31,16 @@ public final class ScriptedLLMServer: Sendable {
     }
 
     private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
+    private let fallback: (@Sendable (Request) -> Reply)?
     private let channel: any Channel
     public let port: Int
 
     public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
     public var requests: [Request] { state.withLock { $0.requests } }
 
-    public init() async throws {
+    /// - Parameter fallback: the reply when none is scripted (default: a 500 saying so).
+    public init(fallback: (@Sendable (Request) -> Reply)? = nil) async throws {
+        self.fallback = fallback
         let box = ServerBox()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -61,7 +64,8 @@ public final class ScriptedLLMServer: Sendable {
     fileprivate func next(for request: Request) -> Reply {
         state.withLock { s in
             s.requests.append(request)
-            return s.replies.isEmpty ? .json(status: 500, body: #"{"error":{"message":"no scripted reply"}}"#) : s.replies.removeFirst()
+            guard s.replies.isEmpty else { return s.replies.removeFirst() }
+            return fallback?(request) ?? .json(status: 500, body: #"{"error":{"message":"no scripted reply"}}"#)
         }
     }
 }

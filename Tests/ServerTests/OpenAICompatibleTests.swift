@@ -21,24 +21,10 @@ import Testing
         let unknown_model: String
     }
 
-    /// Runs the fixture client without blocking a cooperative thread (the server answers on them).
+    /// Runs the fixture client (a live process; see `LiveProcess`).
     static func runClient(port: Int, token: String) async throws -> (status: Int32, output: String, errors: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/openai_client.py").path
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-openai-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let (out, err) = (dir.appendingPathComponent("out"), dir.appendingPathComponent("err"))
-        for file in [out, err] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, String(port), token]
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return (status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+        return try await LiveProcess.run(["python3", script, String(port), token])
     }
 
     @Test func theOfficialClientChatsWithToolsStreamingAndNotAndEveryCallIsRecorded() async throws {

@@ -19,10 +19,12 @@ import Testing
                               lifetime: .seconds(expiresIn))
     }
 
-    static func withServer(configure: (inout ServerConfiguration) -> Void = { _ in },
+    /// - Parameter answering: the model's reply when none is scripted (default: a 500).
+    static func withServer(answering: (@Sendable (ScriptedLLMServer.Request) -> ScriptedLLMServer.Reply)? = nil,
+                           configure: (inout ServerConfiguration) -> Void = { _ in },
                            _ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-server-\(UUID().uuidString)").path
-        let llm = try await ScriptedLLMServer()
+        let llm = try await ScriptedLLMServer(fallback: answering)
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "test-idp", audience: "logbook"),
             policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"], "auditor": ["audit.read"]]))

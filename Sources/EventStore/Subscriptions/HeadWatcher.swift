@@ -62,4 +62,22 @@ final class HeadWatcher: Sendable {
             c?.resume(returning: nil)
         }
     }
+
+    /// What `wait(after:timeout:)` saw.
+    enum Outcome: Sendable, Equatable { case advanced(UInt64), timedOut, ended }
+
+    /// Like `wait(after:)`, giving up after `timeout`.
+    func wait(after position: UInt64, timeout: Duration) async -> Outcome {
+        await withTaskGroup(of: Outcome.self) { group in
+            group.addTask { await self.wait(after: position).map(Outcome.advanced) ?? .ended }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return .ended }
+                return .timedOut
+            }
+            let first = await group.next() ?? .ended
+            group.cancelAll()
+            // Cancelled by the caller: report the end, not a timeout.
+            return Task.isCancelled ? .ended : first
+        }
+    }
 }

@@ -6,6 +6,9 @@ public enum SubscriptionMessage: Sendable, Equatable {
     case caughtUp(Seq)
     /// The subscription ended and delivers nothing more.
     case dropped(SubscriptionDropReason)
+    /// Nothing was appended for the subscription's `heartbeat`; still caught up at this seq. Sent only to
+    /// subscriptions made with a heartbeat (a live tail uses it to find out its reader has gone).
+    case idle(Seq)
 }
 
 /// Why a subscription ended.
@@ -32,16 +35,19 @@ public enum SubscriptionDropReason: Sendable, Equatable, CustomStringConvertible
 /// It pulls from the log in chunks as the consumer asks, so it never buffers more than one chunk
 /// (`Limits.subscriptionChunkEvents`): a slow consumer slows only itself. One that falls more than
 /// `Limits.maxSubscriberLagEvents` behind after catching up is dropped with `.subscriberTooSlow`.
-/// Ends (returns nil) after a `.dropped` message or when the consuming task is cancelled.
+/// Ends (returns nil) after a `.dropped` message or when the consuming task is cancelled. With a `heartbeat`, a
+/// caught-up subscription that waits that long for an append delivers `.idle`.
 public struct Subscription: AsyncSequence, Sendable {
     public typealias Element = SubscriptionMessage
     let store: EventStore
     let start: Seq
+    let heartbeat: Duration?
 
-    public func makeAsyncIterator() -> Iterator { Iterator(store: store, next: start.rawValue) }
+    public func makeAsyncIterator() -> Iterator { Iterator(store: store, heartbeat: heartbeat, next: start.rawValue) }
 
     public struct Iterator: AsyncIteratorProtocol {
         let store: EventStore
+        let heartbeat: Duration?
         var next: UInt64
         var buffer: [RecordedEvent] = []
         var bufferIndex = 0
@@ -81,6 +87,13 @@ public struct Subscription: AsyncSequence, Sendable {
                     do { try await Task.sleep(for: store.configuration.readOnlyPollInterval) } catch { return nil }
                     if store.env.isClosed { return end(.storeClosed) }
                     continue
+                }
+                if let heartbeat {
+                    switch await store.head.wait(after: next - 1, timeout: heartbeat) {
+                    case .advanced: continue
+                    case .timedOut: return .idle(Seq(next - 1))
+                    case .ended: if Task.isCancelled { return nil } else { return end(.storeClosed) }
+                    }
                 }
                 guard await store.head.wait(after: next - 1) != nil else {
                     if Task.isCancelled { return nil }

@@ -87,23 +87,28 @@ struct AuditRoutes {
     private func authorizedQuery(_ request: Request, _ context: AppRequestContext) async throws -> AuditQuery {
         let principal = try context.caller()
         let p = request.uri.queryParameters
-        let workspace = p.get("workspace") ?? principal.workspace
-        var q = AuditQuery(actor: p.get("actor"), workspace: workspace, action: p.get("action"),
-                           resourcePrefix: p.get("resource"), limit: min(max(p.get("limit", as: Int.self) ?? 100, 1), 1000),
+        /// A filter's value; an empty one is no filter.
+        func filter(_ name: String) -> String? { p.get(name).flatMap { $0.isEmpty ? nil : String($0) } }
+        let workspace = filter("workspace") ?? principal.workspace
+        guard workspace.utf8.count <= InputGuardMiddleware.maxSegmentBytes, !workspace.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError(.badRequest, "bad_request", "workspace is a printable name of at most \(InputGuardMiddleware.maxSegmentBytes) bytes")
+        }
+        var q = AuditQuery(actor: filter("actor"), workspace: workspace, action: filter("action"),
+                           resourcePrefix: filter("resource"), limit: min(max(p.get("limit", as: Int.self) ?? 100, 1), 1000),
                            cursor: p.get("cursor", as: UInt64.self))
-        if let d = p.get("decision") {
+        if let d = filter("decision") {
             guard let decision = Decision(rawValue: String(d)) else { throw APIError(.badRequest, "bad_request", "decision is 'allow' or 'deny'") }
             q.decision = decision
         }
-        if let k = p.get("kind") {
+        if let k = filter("kind") {
             guard let kind = AuditKind(rawValue: String(k)) else {
                 throw APIError(.badRequest, "bad_request", "kind is one of \(AuditKind.cases.map(\.rawValue).joined(separator: ", "))")
             }
             q.kind = kind
         }
-        q.from = try p.get("from").map { try Self.time(String($0), "from") }
-        q.through = try p.get("through").map { try Self.time(String($0), "through") }
-        switch p.get("order") {
+        q.from = try filter("from").map { try Self.time(String($0), "from") }
+        q.through = try filter("through").map { try Self.time(String($0), "through") }
+        switch filter("order") {
         case nil, "newest": q.newestFirst = true
         case "oldest": q.newestFirst = false
         default: throw APIError(.badRequest, "bad_request", "order is 'newest' or 'oldest'")
@@ -117,12 +122,16 @@ struct AuditRoutes {
         return q
     }
 
-    /// An RFC 3339 time as nanoseconds since the epoch.
+    /// An RFC 3339 time as nanoseconds since the epoch; times beyond what 64 bits of nanoseconds hold (before 1677,
+    /// after 2262) are clamped, which filters the same.
     static func time(_ text: String, _ name: String) throws -> Int64 {
         let formatter = ISO8601DateFormatter()
         for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
             formatter.formatOptions = options
-            if let date = formatter.date(from: text) { return Int64(date.timeIntervalSince1970 * 1e9) }
+            if let date = formatter.date(from: text) {
+                let nanoseconds = (date.timeIntervalSince1970 * 1e9).rounded()
+                return nanoseconds <= -0x1p63 ? .min : nanoseconds >= 0x1p63 ? .max : Int64(nanoseconds)
+            }
         }
         throw APIError(.badRequest, "bad_request", "\(name) must be an RFC 3339 time like 2026-11-22T08:00:00Z")
     }

@@ -3,6 +3,7 @@ import EventStore
 import Events
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 
 /// The global log for auditors and integrations: `GET /v1/events?from=&limit=` (a page) and
 /// `GET /v1/events/stream?from=` (SSE: the backlog, a `caught-up` frame, then live events). Authorized as `events.read`
@@ -48,24 +49,28 @@ struct EventRoutes {
         return PageBody(events: events.map(EventBody.init), next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
     }
 
+    /// How often an idle tail sends an SSE comment: a reader that has gone is found out (the write fails) within this.
+    static let heartbeat = Duration.seconds(15)
+
+    /// Written straight from the subscription, so a reader that cannot keep up is dropped (a `dropped` frame saying
+    /// why) rather than buffered; ends when the reader goes or the server shuts down.
     func tail(request: Request, context: AppRequestContext) async throws -> Response {
         try await authorize(context)
         let from = max(request.uri.queryParameters.get("from", as: UInt64.self) ?? store.lastSeq.rawValue + 1, 1)
-        let subscription = store.subscribe(from: Seq(from))
-        let frames = AsyncStream<ByteBuffer> { continuation in
-            let task = Task {
-                for await message in subscription {
-                    switch message {
-                    case .event(let e): continuation.yield(SSE.frame(event: e.type, id: String(e.seq.rawValue), data: JSON.string(EventBody(e))))
-                    case .caughtUp(let seq): continuation.yield(SSE.frame(event: "caught-up", data: JSON.string(["seq": seq.rawValue])))
-                    case .dropped(let reason): continuation.yield(SSE.frame(event: "dropped", data: JSON.string(["reason": reason.description])))
-                    }
+        let subscription = store.subscribe(from: Seq(from), heartbeat: Self.heartbeat)
+        let body = ResponseBody { writer in
+            // Pulled one message per write (the merge with the shutdown signal pulls on demand, it does not buffer).
+            for await message in subscription.cancelOnGracefulShutdown() {
+                switch message {
+                case .event(let e): try await writer.write(SSE.frame(event: e.type, id: String(e.seq.rawValue), data: JSON.string(EventBody(e))))
+                case .caughtUp(let seq): try await writer.write(SSE.frame(event: "caught-up", data: JSON.string(["seq": seq.rawValue])))
+                case .idle: try await writer.write(ByteBuffer(string: ": idle\n\n"))
+                case .dropped(let reason): try await writer.write(SSE.frame(event: "dropped", data: JSON.string(["reason": reason.description])))
                 }
-                continuation.finish()
             }
-            continuation.onTermination = { _ in task.cancel() }
+            try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody(asyncSequence: frames))
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     private func authorize(_ context: AppRequestContext) async throws {

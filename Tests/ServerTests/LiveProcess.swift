@@ -1,0 +1,24 @@
+import Foundation
+
+/// Runs a peer program (a Python client, schemathesis) to completion without blocking a cooperative thread (the
+/// server under test answers on them), and returns its exit status and what it wrote.
+enum LiveProcess {
+    static func run(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-process-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (out, err) = (dir.appendingPathComponent("out"), dir.appendingPathComponent("err"))
+        for file in [out, err] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.currentDirectoryURL = dir
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        let status = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        return (status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
+    }
+}
