@@ -168,6 +168,15 @@ final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// Copies the environment into `directory` (existing, empty) as of one read transaction: appends go on meanwhile.
+    /// `compact` leaves out free pages and renumbers the rest (LMDB's `MDB_CP_COMPACT`).
+    func copy(to directory: String, compact: Bool) throws(EventStoreError) {
+        pthread_rwlock_rdlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        if isClosed { throw EventStoreError(.closed, "the log at \(path) is closed") }
+        try check(mdb_env_copy2(env, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(directory)", path: path)
+    }
+
     /// Runs `body` in a write transaction and commits it; aborts on a thrown error. Only the writer thread calls this.
     func write<T>(_ body: (LMDBTransaction) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
         while true {
