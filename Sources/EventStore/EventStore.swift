@@ -49,6 +49,8 @@ public final class EventStore: Sendable {
     let head: HeadWatcher
     let limits: Limits
     let configuration: Configuration
+    /// The log's directory.
+    public var directory: String { configuration.directory }
     let writer: GroupCommitWriter?
     private let trainingState = Mutex(false)
     /// The last seq when the current dictionary was stored, at open (0: none).

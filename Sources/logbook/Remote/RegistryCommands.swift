@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+
+/// `logbook models|mcp|agents`: the registry, through a running server (each change authorized and recorded as the
+/// token's subject).
+struct ModelsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models", abstract: "List, register and remove LLM models; set the org default or a workspace's.",
+        subcommands: [List.self, Set.self, Remove.self, Default.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The registered models and the defaults.")
+        @OptionGroup var remote: ServerOptions
+        @Flag(help: "Print the server's JSON.") var json = false
+
+        func run() async throws {
+            let registry = try await Registry.fetch(remote, json: json)
+            guard let registry else { return }
+            let models = registry["models"] as? [[String: Any]] ?? []
+            Table.print(["NAME", "PROVIDER", "ENDPOINT", "ENV", "SECRET"], models.map { m in
+                [m["name"], m["provider"], m["endpoint"], m["environment"], m["secretReference"]].map { ($0 as? String) ?? "-" }
+            })
+            print("org default: \(registry["organizationDefault"] as? String ?? "(none)")")
+            for (workspace, model) in (registry["workspaceDefaults"] as? [String: String] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                print("workspace \(workspace): \(model)")
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register or update a model.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The model's name.") var name: String
+        @Option(help: "openai, azure-openai, anthropic, ollama, vllm, llama.cpp or openai-compatible.") var provider: String
+        @Option(help: "The base URL, e.g. https://api.openai.com/v1.") var endpoint: String
+        @Option(help: "Azure: the deployment.") var deployment: String?
+        @Option(help: "Azure or Anthropic: the API version.") var apiVersion: String?
+        @Option(help: "Where the key is: env:NAME or file:PATH (never the key itself).") var secret: String?
+        @Option(help: "LAB, NONPROD or PROD.") var environment: String?
+
+        func run() async throws {
+            var body: [String: Any] = ["provider": provider, "endpoint": endpoint]
+            body["deployment"] = deployment; body["apiVersion"] = apiVersion; body["secretReference"] = secret; body["environment"] = environment
+            let answer = try await remote.client().send(.PUT, "/v1/registry/models/\(APIClient.escape(name))", json: body)
+            print("model \(name) \(answer.status == 201 ? "registered" : "updated")")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a model.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The model's name.") var name: String
+
+        func run() async throws { try await Registry.remove("models", "model", name, remote) }
+    }
+
+    struct Default: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the org default model (or a workspace's); --clear removes it.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The model (registered).") var model: String?
+        @Option(help: "Set this workspace's override instead of the org default.") var workspace: String?
+        @Flag(help: "Clear the default instead.") var clear = false
+
+        func validate() throws {
+            guard (model == nil) == clear else { throw ValidationError("name a model, or pass --clear") }
+        }
+
+        func run() async throws {
+            let path = workspace.map { "/v1/workspaces/\(APIClient.escape($0))/default-model" } ?? "/v1/registry/default-model"
+            try await remote.client().send(.PUT, path, json: ["model": model.map { $0 as Any } ?? NSNull()])
+            print("\(workspace.map { "workspace \($0)" } ?? "org") default: \(model ?? "(cleared)")")
+        }
+    }
+}
+
+struct MCPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp", abstract: "List, register and remove MCP servers.",
+        subcommands: [List.self, Set.self, Remove.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The registered MCP servers and their health.")
+        @OptionGroup var remote: ServerOptions
+        @Flag(help: "Print the server's JSON.") var json = false
+
+        func run() async throws {
+            guard let registry = try await Registry.fetch(remote, json: json) else { return }
+            let servers = registry["mcpServers"] as? [[String: Any]] ?? []
+            Table.print(["NAME", "TRANSPORT", "COMMAND / URL", "INTERNAL", "HEALTH"], servers.map { s in
+                let d = s["definition"] as? [String: Any] ?? [:]
+                let target = (d["url"] as? String) ?? (d["command"] as? [String] ?? []).joined(separator: " ")
+                return [d["name"] as? String ?? "-", d["transport"] as? String ?? "-", target, (d["isInternal"] as? Bool ?? true) ? "yes" : "no",
+                        [s["health"] as? String, s["healthDetail"] as? String].compactMap { $0 }.joined(separator: ": ")]
+            })
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register or update an MCP server: a command (stdio) or a URL (streamable HTTP).")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The server's name.") var name: String
+        @Option(help: "Streamable HTTP: the server's URL.") var url: String?
+        @Flag(help: "An external server (tools reach outside the organization).") var external = false
+        @Argument(parsing: .postTerminator, help: "stdio: the command and its arguments, after --.") var command: [String] = []
+
+        func validate() throws {
+            guard (url == nil) != command.isEmpty else { throw ValidationError("give a --url, or a command after --, e.g. logbook mcp set time -- mcp-server-time") }
+        }
+
+        func run() async throws {
+            var body: [String: Any] = ["transport": url == nil ? "stdio" : "http", "isInternal": !external]
+            if let url { body["url"] = url } else { body["command"] = command }
+            let answer = try await remote.client().send(.PUT, "/v1/registry/mcp/\(APIClient.escape(name))", json: body)
+            print("mcp server \(name) \(answer.status == 201 ? "registered" : "updated")")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an MCP server.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The server's name.") var name: String
+
+        func run() async throws { try await Registry.remove("mcp", "mcp server", name, remote) }
+    }
+}
+
+struct AgentsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agents", abstract: "List, define and remove agents.",
+        subcommands: [List.self, Set.self, Remove.self], defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The defined agents.")
+        @OptionGroup var remote: ServerOptions
+        @Flag(help: "Print the server's JSON.") var json = false
+
+        func run() async throws {
+            guard let registry = try await Registry.fetch(remote, json: json) else { return }
+            let agents = registry["agents"] as? [[String: Any]] ?? []
+            Table.print(["NAME", "MODEL", "TOOLS", "SUB-AGENTS", "INSTRUCTIONS"], agents.map { a in
+                [a["name"] as? String ?? "-", a["model"] as? String ?? "(default)", (a["allowedTools"] as? [String] ?? []).joined(separator: ","),
+                 (a["subAgents"] as? [String] ?? []).joined(separator: ","), String((a["instructions"] as? String ?? "").prefix(60))]
+            })
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Define or update an agent.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The agent's name.") var name: String
+        @Option(help: "Its instructions (system prompt).") var instructions: String
+        @Option(help: "Its model (default: the workspace's).") var model: String?
+        @Option(name: .customLong("tool"), help: "A tool pattern it may call, server/tool (repeat).") var tools: [String] = []
+        @Option(name: .customLong("sub-agent"), help: "An agent it may delegate to (repeat).") var subAgents: [String] = []
+
+        func run() async throws {
+            var body: [String: Any] = ["instructions": instructions, "allowedTools": tools, "subAgents": subAgents]
+            body["model"] = model
+            let answer = try await remote.client().send(.PUT, "/v1/registry/agents/\(APIClient.escape(name))", json: body)
+            print("agent \(name) \(answer.status == 201 ? "defined" : "updated")")
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an agent.")
+        @OptionGroup var remote: ServerOptions
+        @Argument(help: "The agent's name.") var name: String
+
+        func run() async throws { try await Registry.remove("agents", "agent", name, remote) }
+    }
+}
+
+/// The registry as the server shows it; with `json`, printed as is (and nil returned).
+enum Registry {
+    /// Removes an entry (`collection`: models, mcp or agents).
+    static func remove(_ collection: String, _ label: String, _ name: String, _ remote: ServerOptions) async throws {
+        try await remote.client().send(.DELETE, "/v1/registry/\(collection)/\(APIClient.escape(name))")
+        print("\(label) \(name) removed")
+    }
+
+    static func fetch(_ remote: ServerOptions, json: Bool) async throws -> [String: Any]? {
+        let answer = try await remote.client().send(.GET, "/v1/registry")
+        if json { print(String(decoding: answer.body, as: UTF8.self)); return nil }
+        return answer.json as? [String: Any] ?? [:]
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+enum Table {
+    static func print(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+        for row in all {
+            Swift.print(row.indices.map { i in i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  "))
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LogbookTestSupport
+@testable import Server
+import Testing
+
+/// The `logbook` command line against a live server and its log: the registry commands, chat, threads, audit, tail
+/// and backup, run as a user runs them (the built binary, its output and exit status).
+@Suite(.serialized) struct CLITests {
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("logbook").path
+
+    /// Runs `logbook` with `arguments` against the server on `port` as `token`.
+    static func logbook(_ arguments: [String], port: Int? = nil, token: String? = nil) async throws -> (status: Int32, output: String, errors: String) {
+        var remote: [String] = []
+        if let port { remote += ["--server", "http://127.0.0.1:\(port)"] }
+        if let token { remote += ["--token", token] }
+        // Before a `--` (after it come a stdio server's command and arguments).
+        var all = arguments
+        all.insert(contentsOf: remote, at: arguments.firstIndex(of: "--") ?? arguments.endIndex)
+        return try await LiveProcess.run([binary] + all)
+    }
+
+    @Test func theRegistryChatThreadsAuditTailAndBackupCommandsWorkAgainstALiveServer() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first (swift build --build-tests builds it)")
+        try await ServerTests.withServer(configure: { $0.rateLimit = nil }) { app, llm in
+            try await app.application.test(.live) { client in
+                let port = try #require(client.port)
+                let admin = ServerTests.token(subject: "user:root", roles: ["admin"])
+                let run = { (arguments: [String]) async throws -> String in
+                    let (status, output, errors) = try await Self.logbook(arguments, port: port, token: admin)
+                    #expect(status == 0, "logbook \(arguments.joined(separator: " ")) failed: \(errors)")
+                    return output
+                }
+
+                // Registry: set, list, default, remove — each an event with the acting subject.
+                #expect(try await run(["models", "set", "scripted", "--provider", "openai", "--endpoint", llm.baseURL]).contains("registered"))
+                #expect(try await run(["models", "default", "scripted"]).contains("org default: scripted"))
+                let models = try await run(["models", "list"])
+                #expect(models.contains("scripted") && models.contains(llm.baseURL) && models.contains("org default: scripted"))
+                #expect(try await run(["mcp", "set", "time", "--", "mcp-server-time", "--local-timezone", "UTC"]).contains("registered"))
+                #expect(try await run(["mcp", "list"]).contains("mcp-server-time --local-timezone UTC"))
+                #expect(try await run(["agents", "set", "ops", "--instructions", "You run operations.", "--tool", "time/*"]).contains("defined"))
+                #expect(try await run(["agents", "list"]).contains("time/*"))
+                #expect(try await run(["mcp", "remove", "time"]).contains("removed"))
+                let registry = try await run(["mcp", "list", "--json"])
+                #expect(!registry.contains("mcp-server-time"))
+
+                // A bad change is refused with the server's message and a non-zero status.
+                let refused = try await Self.logbook(["models", "set", "bad", "--provider", "nope", "--endpoint", "http://x"], port: port, token: admin)
+                #expect(refused.status != 0 && refused.errors.contains("422") && refused.errors.contains("not supported"))
+                // A token without the permission: 403, recorded.
+                let operatorToken = ServerTests.token()
+                let denied = try await Self.logbook(["models", "remove", "scripted"], port: port, token: operatorToken)
+                #expect(denied.status != 0 && denied.errors.contains("403"))
+
+                // Chat (streamed): the answer on standard output, the run's summary on standard error.
+                llm.enqueue(.sse(events: [Wire.chunk(content: "All "), Wire.chunk(content: "green."), Wire.chunk(finish: "stop"), Wire.usageChunk(9, 2), "[DONE]"]))
+                let (chatStatus, answer, summary) = try await Self.logbook(["chat", "--thread", "cli-1", "--message", "How are the pods?"], port: port, token: admin)
+                #expect(chatStatus == 0 && answer == "All green.\n", "\(answer) \(summary)")
+                #expect(summary.contains("completed") && summary.contains("9+2 tokens"))
+                #expect(try await run(["threads"]).contains("cli-1"))
+
+                // Audit: the denial above, as a table and as CSV.
+                let table = try await run(["audit", "--decision", "deny"])
+                #expect(table.contains("registry.admin") && table.contains("user:alice"))
+                let csv = try await run(["audit", "--actor", "user:alice", "--csv"])
+                #expect(csv.hasPrefix("seq,time,kind,actor") && csv.contains("deny"))
+
+                // Tail (the log, read-only beside the server) and backup (a verified copy while the server runs).
+                let dataDirectory = app.store.directory
+                let tail = try await Self.logbook(["tail", "-n", "5", "--data", dataDirectory, "--json"])
+                let lines = tail.output.split(separator: "\n")
+                #expect(tail.status == 0 && lines.count == 5, "\(tail.errors)")
+                #expect(lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["seq"] as? Int == Int(app.store.lastSeq.rawValue))
+                let backupDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-cli-backup-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: backupDirectory) }
+                let backup = try await Self.logbook(["backup", "--data", dataDirectory, "--to", backupDirectory])
+                #expect(backup.status == 0 && backup.output.contains("verified"), "\(backup.errors)")
+            }
+        }
+    }
+
+    @Test func withoutAServerTheRemoteCommandsSayWhatToDo() async throws {
+        let (status, _, errors) = try await Self.logbook(["models", "list"], port: 1, token: "x")
+        #expect(status != 0 && errors.contains("cannot reach http://127.0.0.1:1") && errors.contains("logbook serve"))
+    }
+}
