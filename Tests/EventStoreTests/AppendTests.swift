@@ -212,3 +212,28 @@ import CHashing
         }
     }
 }
+
+@Suite struct RecordedTimeTests {
+    /// Restoring an export keeps each event's original time, as long as times stay in order and behind the clock.
+    @Test func recordedTimesAreKeptInOrderAndNeverAheadOfTheClock() async throws {
+        let dir = TemporaryDirectory()
+        let now: Int64 = 1_800_000_000_000_000_000
+        let store = try EventStore.openForTest(dir.path) { $0.clock = { now } }
+        var rng = SplitMix64(seed: 41)
+        func event(_ time: Int64?) -> ProposedEvent { var e = randomEvent(&rng); e.recordedTime = time; return e }
+        try await store.append([event(now - 3000), event(now - 2000)], to: "a")
+        try await store.append([event(now - 2000)], to: "b")
+        #expect(try store.readAll().map(\.timeNanoseconds) == [now - 3000, now - 2000, now - 2000])
+        // Back in time, or ahead of the clock: refused, and the log is as it was.
+        await #expect(throws: EventStoreError.self) { try await store.append([event(now - 2500)], to: "a") }
+        await #expect(throws: EventStoreError.self) { try await store.append([event(now + 1)], to: "a") }
+        await #expect(throws: EventStoreError.self) { try await store.append([event(now - 1000), event(now - 1500)], to: "c") }
+        #expect(store.lastSeq == 3)
+        // Without one, the commit time as always.
+        try await store.append([event(nil)], to: "a")
+        #expect(try store.event(at: 4)?.timeNanoseconds == now)
+        let report = try store.verify()
+        #expect(report.isIntact, "\(String(describing: report.firstFailure))")
+        await store.close()
+    }
+}

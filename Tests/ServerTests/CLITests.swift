@@ -77,6 +77,26 @@ import Testing
                 defer { try? FileManager.default.removeItem(atPath: backupDirectory) }
                 let backup = try await Self.logbook(["backup", "--data", dataDirectory, "--to", backupDirectory])
                 #expect(backup.status == 0 && backup.output.contains("verified"), "\(backup.errors)")
+
+                // Export (zstd) and import into a new log: its plain export is the original's, byte for byte (times too).
+                let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-cli-export-\(UUID().uuidString)").path
+                defer { try? FileManager.default.removeItem(atPath: scratch) }
+                try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+                for arguments in [["export", "--data", backupDirectory, "--out", scratch + "/log.ndjson.zst"],
+                                  ["export", "--data", backupDirectory, "--out", scratch + "/log.ndjson"],
+                                  ["import", "--data", scratch + "/imported", scratch + "/log.ndjson.zst"],
+                                  ["export", "--data", scratch + "/imported", "--out", scratch + "/again.ndjson"]] {
+                    let step = try await Self.logbook(arguments)
+                    #expect(step.status == 0, "logbook \(arguments.joined(separator: " ")): \(step.errors)")
+                }
+                let compressed = try Data(contentsOf: URL(fileURLWithPath: scratch + "/log.ndjson.zst"))
+                let plain = try Data(contentsOf: URL(fileURLWithPath: scratch + "/log.ndjson"))
+                #expect(compressed.prefix(4) == Data([0x28, 0xB5, 0x2F, 0xFD]) && compressed.count < plain.count / 3)
+                #expect(try Data(contentsOf: URL(fileURLWithPath: scratch + "/again.ndjson")) == plain)
+                // A damaged export is refused, saying so.
+                try compressed.prefix(compressed.count / 2).write(to: URL(fileURLWithPath: scratch + "/cut.zst"))
+                let cut = try await Self.logbook(["import", "--data", scratch + "/cut", scratch + "/cut.zst"])
+                #expect(cut.status != 0 && cut.errors.contains("truncated"))
             }
         }
     }

@@ -106,7 +106,8 @@ public enum LogTransfer {
             }
             batch.append(ProposedEvent(id: line.id, type: line.type, payload: payload,
                                        metadata: EventMetadata(actor: line.actor, workspace: line.workspace, correlationID: line.correlationID,
-                                                               causationID: line.causationID)))
+                                                               causationID: line.causationID),
+                                       recordedTime: line.time))
         }
         try await flush()
         return count

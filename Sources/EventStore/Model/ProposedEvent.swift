@@ -29,12 +29,17 @@ public struct ProposedEvent: Hashable, Sendable {
     /// The event's body, usually JSON. Stored compressed.
     public var payload: Data
     public var metadata: EventMetadata
+    /// For restoring an export only: the time (nanoseconds since the epoch) the event was first recorded, kept
+    /// instead of the commit time. It must not be before the previous event's time nor after the commit time, so
+    /// the log's times stay in order and never run ahead of its clock; otherwise the append fails.
+    public var recordedTime: Int64?
 
-    public init(id: UUID = EventID.make(), type: String, payload: Data, metadata: EventMetadata = EventMetadata()) {
+    public init(id: UUID = EventID.make(), type: String, payload: Data, metadata: EventMetadata = EventMetadata(), recordedTime: Int64? = nil) {
         self.id = id
         self.type = type
         self.payload = payload
         self.metadata = metadata
+        self.recordedTime = recordedTime
     }
 }
 

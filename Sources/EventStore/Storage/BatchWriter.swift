@@ -101,13 +101,22 @@ struct BatchWriter {
             let actual = head.map { "is at revision \($0.revision)" } ?? "does not exist"
             return .failed(EventStoreError(.wrongExpectedRevision, "append to '\(r.stream)' expected \(r.expected), but the stream \(actual); read the stream and decide again"))
         }
+        let time = max(now, lastTime)
+        // Recorded times (restoring an export) must keep the log's times in order and not run ahead of the clock.
+        var previous = lastTime
+        for event in r.events {
+            guard let recorded = event.proposed.recordedTime else { previous = time; continue }
+            guard recorded >= previous, recorded <= time else {
+                return .failed(EventStoreError(.invalidArgument, "event \(event.proposed.id): its recorded time \(recorded) is \(recorded < previous ? "before the event before it (\(previous))" : "after now (\(time))"); times in the log never go back or ahead of the clock"))
+            }
+            previous = recorded
+        }
         var current: StreamHead
         if let head { current = head } else { current = try startStream(r.stream) }
         let firstSeq = lastSeq + 1
-        let time = max(now, lastTime)
         for event in r.events {
             current.revision += 1
-            try write(event, stream: current, time: time)
+            try write(event, stream: current, time: event.proposed.recordedTime ?? time)
             current.lastSeq = lastSeq
         }
         heads[r.stream] = current
