@@ -88,7 +88,8 @@ public final class ProjectionRunner: Sendable {
         return try await catchUp(progress: report)
     }
 
-    /// Folds every event after the current position up to the log's end, checkpointing as it goes.
+    /// Folds every event after the current position up to the log's end, checkpointing every `checkpointEveryEvents`
+    /// (call `checkpoint()` to store one now, e.g. at shutdown).
     @discardableResult
     public func catchUp(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         let end = store.lastSeq.rawValue
@@ -98,10 +99,17 @@ public final class ProjectionRunner: Sendable {
             guard from <= end else { break }
             let (sum, overflow) = from.addingReportingOverflow(checkpointEveryEvents - 1)
             let through = overflow ? end : min(end, sum)
-            folded += try fold(from: from, through: through)
-            progress.withLock { $0.position = max($0.position, through) }
+            let read = try fold(from: from, through: through)
+            folded += read
+            let due = progress.withLock { p -> Bool in
+                p.position = max(p.position, through)
+                p.sinceCheckpoint += read
+                return p.sinceCheckpoint >= checkpointEveryEvents
+            }
             report?(Seq(through), Seq(end))
-            try await checkpoint()
+            // Every `checkpointEveryEvents`, not every call: a catch-up of a few events (a query reading its own
+            // writes) must not rewrite every projection's state.
+            if due { try await checkpoint() }
         }
         return folded
     }

@@ -15,11 +15,15 @@ public struct LogbookApplication: Sendable {
     public let routes: [String]
     /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
+    let readModels: ProjectionRunner
 
-    /// Stops following the log, the MCP servers, and closes the log.
+    /// Stops following the log and the MCP servers, checkpoints the read models (so the next start folds only what
+    /// is newer), and closes the log.
     public func close() async {
         follower.cancel()
+        _ = await follower.result
         await pool.shutdown()
+        try? await readModels.checkpoint()
         await store.close()
     }
 }
@@ -63,5 +67,5 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower, readModels: readModels)
 }

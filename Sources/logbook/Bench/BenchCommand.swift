@@ -6,7 +6,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
         subcommands: [StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self, EngineBenchCommand.self,
-                      ReplayBenchCommand.self])
+                      ReplayBenchCommand.self, HTTPBenchCommand.self])
 }
 
 struct StoreBenchCommand: AsyncParsableCommand {

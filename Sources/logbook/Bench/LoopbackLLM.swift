@@ -3,8 +3,9 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// An OpenAI-compatible server on 127.0.0.1 for `bench engine`: answers every chat completion at once with the same
-/// short answer, so what is measured is the client and the engine, not a model.
+/// An OpenAI-compatible server on 127.0.0.1 for the benchmarks: answers every chat completion at once (by default
+/// with the same short answer; `reply` picks one from the request's body), so what is measured is the client and
+/// the engine, not a model.
 final class LoopbackLLM: Sendable {
     private let channel: any Channel
     let port: Int
@@ -12,12 +13,13 @@ final class LoopbackLLM: Sendable {
 
     static let answer = #"{"id":"chatcmpl-bench","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"All pods in payments are healthy."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
 
-    init() async throws {
+    /// - Parameter reply: the completion's JSON for a request's body (default: `answer`).
+    init(reply: @escaping @Sendable (ByteBuffer) -> String = { _ in LoopbackLLM.answer }) async throws {
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(Responder())
+                    try channel.pipeline.syncOperations.addHandler(Responder(reply: reply))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -30,9 +32,21 @@ final class LoopbackLLM: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
 
+        let reply: @Sendable (ByteBuffer) -> String
+        var request = ByteBuffer()
+
+        init(reply: @escaping @Sendable (ByteBuffer) -> String) { self.reply = reply }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard case .end = unwrapInboundIn(data) else { return }
-            let body = ByteBuffer(string: LoopbackLLM.answer)
+            switch unwrapInboundIn(data) {
+            case .head: request.clear()
+            case .body(var part): request.writeBuffer(&part)
+            case .end: respond(context)
+            }
+        }
+
+        private func respond(_ context: ChannelHandlerContext) {
+            let body = ByteBuffer(string: reply(request))
             let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)")])
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)

@@ -1,0 +1,191 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Engine
+import EventStore
+import Foundation
+import NIOCore
+import NIOPosix
+import Projections
+import Server
+
+struct HTTPBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "http",
+        abstract: "Measure the HTTP API: chat turns/s, thread and audit reads/s, and the shared conversation workload.",
+        discussion: """
+            Runs the server (durable log in --data) on loopback with an OpenAI-compatible model that answers at once, \
+            and times requests over real sockets: chat turns (POST /v1/threads/{id}/messages) with 1 and 64 \
+            concurrent clients, GET /v1/threads/{id} and a selective audit query. Then replays the shared workload \
+            (../shared/bench/workload: 200 threads × 20 turns, round-robin, seed 42) through /v1/chat/completions — \
+            each user message, tool call, tool result and answer recorded once — and prints turns/s, bytes on disk per \
+            stored message and thread state-load latency, to compare with other systems on the same workload.
+            """)
+
+    @OptionGroup var options: DataOptions
+    @Option(help: "Chat turns (and reads) per row.") var requests = 2_000
+    @Option(help: ArgumentHelp("The shared workload: its generator (run with -T 200 -K 20 --seed 42) or a JSON file it wrote.", valueName: "FILE"))
+    var workload = "../shared/bench/workload/workload.py"
+    @Option(help: "Clients replaying the workload at once (1: sequential, as the reference figures).") var workloadClients = 1
+    @Flag(help: "Skip the shared workload.") var skipWorkload = false
+
+    func run() async throws {
+        if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
+            throw Failure("\(options.data) already holds a log; give 'bench http' a new or empty directory")
+        }
+        let turns = skipWorkload ? nil : try SharedWorkload.load(workload)
+        let llm = try await LoopbackLLM(reply: { body in turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? LoopbackLLM.answer })
+        let server = try await BenchServer.start(data: options.data)
+        let api = server.client
+        try await api.send("PUT", "/v1/registry/models/bench-model", #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
+        try await api.send("PUT", "/v1/registry/default-model", #"{"model": "bench-model"}"#)
+
+        print("## logbook bench http")
+        print("")
+        print("server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data); model: loopback OpenAI-compatible, answers at once")
+        print("")
+        print("| request | concurrent | per second | p50 ms | p99 ms |")
+        print("|---|---:|---:|---:|---:|")
+        for lanes in [1, 64] {
+            let chat = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { lane, i in
+                try await api.send("POST", "/v1/threads/h\(lanes)-\(lane)-\(i / 20)/messages", #"{"text": "Are the payments pods healthy? (\#(i))"}"#)
+            }
+            print("| chat turn (POST messages) | \(lanes) | \(f(chat.rate)) | \(f(chat.p50, 3)) | \(f(chat.p99, 3)) |")
+        }
+        for lanes in [1, 64] {
+            let thread = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { lane, i in
+                try await api.send("GET", "/v1/threads/h64-\(lane % 64)-0")
+            }
+            print("| GET thread | \(lanes) | \(f(thread.rate)) | \(f(thread.p50, 3)) | \(f(thread.p99, 3)) |")
+            let audit = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { _, _ in
+                try await api.send("GET", "/v1/audit?actor=user:bench&action=chat&limit=50")
+            }
+            print("| audit query (one actor and action, 50) | \(lanes) | \(f(audit.rate)) | \(f(audit.p50, 3)) | \(f(audit.p99, 3)) |")
+        }
+        if let turns { try await replay(turns, through: server) }
+        await server.stop()
+        await llm.shutdown()
+    }
+
+    /// The shared workload through `/v1/chat/completions`, as an OpenAI client with its own tool would send it.
+    private func replay(_ workload: SharedWorkload, through server: BenchServer) async throws {
+        let api = server.client
+        let before = try server.store.statistics()
+        let seqBefore = server.store.lastSeq.rawValue
+        var histories: [String: [SharedWorkload.Message]] = [:]
+        let started = ContinuousClock.now
+        // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
+        for round in workload.rounds {
+            for batch in stride(from: 0, to: round.count, by: workloadClients).map({ Array(round[$0..<min($0 + workloadClients, round.count)]) }) {
+                let updated = try await withThrowingTaskGroup(of: (String, [SharedWorkload.Message]).self) { group in
+                    for turn in batch {
+                        let history = histories[turn.thread] ?? []
+                        group.addTask { (turn.thread, try await SharedWorkload.play(turn, after: history, api: api)) }
+                    }
+                    var all: [(String, [SharedWorkload.Message])] = []
+                    for try await result in group { all.append(result) }
+                    return all
+                }
+                for (thread, history) in updated { histories[thread] = history }
+            }
+        }
+        let seconds = (ContinuousClock.now - started).seconds
+        let after = try server.store.statistics()
+        let stored = try SharedWorkload.countMessages(in: server.store, after: seqBefore)
+        // State load: a thread's conversation as of now, folded from its stream (what GET /v1/threads/{id} and the
+        // engine's prompt building read), in process and over HTTP.
+        var folded: [Double] = [], fetched: [Double] = []
+        let threads = Array(histories.keys.sorted())
+        for thread in threads {
+            let stream = try StreamID("thread/\(thread)")
+            let t0 = ContinuousClock.now
+            _ = try ProjectionRunner.state(of: ConversationProjection.self, asOf: server.store.lastSeq, in: server.store, streams: [stream])
+            folded.append((ContinuousClock.now - t0).seconds * 1000)
+            let t1 = ContinuousClock.now
+            try await api.send("GET", "/v1/threads/\(thread)")
+            fetched.append((ContinuousClock.now - t1).seconds * 1000)
+        }
+        folded.sort(); fetched.sort()
+        let usedBytes = after.usedBytes - before.usedBytes
+        print("")
+        print("### shared workload (\(workload.source))")
+        print("")
+        print("\(workload.turns.count) turns, \(workload.toolTurns) with a tool call, \(workload.messageCount) messages, \(workload.contentBytes) bytes of text; sha256 \(workload.sha256)")
+        print("")
+        print("| figure | value |")
+        print("|---|---:|")
+        print("| turns/s (\(workloadClients == 1 ? "sequential" : "\(workloadClients) clients"), through /v1/chat/completions) | \(f(Double(workload.turns.count) / seconds, 1)) |")
+        print("| messages stored (user, tool call, tool result, answer; each once) | \(stored) |")
+        print("| events appended (with model requests/responses, authorizations, runs) | \(server.store.lastSeq.rawValue - seqBefore) |")
+        print("| bytes on disk per stored message (data file pages in use) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |")
+        print("| … per byte of message text | \(f(Double(usedBytes) / Double(max(workload.contentBytes, 1)), 2)) |")
+        print("| thread state load, in process, p50 / p99 ms | \(f(folded[folded.count / 2], 3)) / \(f(folded[folded.count * 99 / 100], 3)) |")
+        print("| GET /v1/threads/{id}, p50 / p99 ms | \(f(fetched[fetched.count / 2], 3)) / \(f(fetched[fetched.count * 99 / 100], 3)) |")
+        print("")
+        print("reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50")
+    }
+}
+
+/// The Logbook server for a benchmark: in process, on a free loopback port, durable log, an admin token.
+struct BenchServer {
+    let app: LogbookApplication
+    let task: Task<Void, any Error>
+    let client: BenchClient
+    var store: EventStore { app.store }
+
+    static func start(data: String) async throws -> BenchServer {
+        var secret = [UInt8](repeating: 0, count: 32)
+        for i in secret.indices { secret[i] = .random(in: 0...255) }
+        var configuration = ServerConfiguration(verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "logbook", audience: "logbook"),
+                                                policy: try Policy(roles: ["admin": ["*"]]))
+        configuration.dataDirectory = data
+        configuration.port = try await freePort()
+        configuration.rateLimit = nil
+        let app = try await buildApplication(configuration: configuration)
+        let task = Task { try await app.application.runService() }
+        let token = DevelopmentToken.mint(secret: secret, subject: "user:bench", roles: ["admin"], workspace: "payments", issuer: "logbook", audience: "logbook")
+        let client = BenchClient(base: "http://127.0.0.1:\(configuration.port)", token: token)
+        for _ in 0..<100 {
+            if (try? await client.send("GET", "/healthz")) != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return BenchServer(app: app, task: task, client: client)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+        await app.close()
+    }
+
+    /// A port nothing listens on (bound and released).
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+}
+
+/// Requests to the benchmark's server; anything but 2xx stops the benchmark with the server's answer.
+struct BenchClient: Sendable {
+    let base: String
+    let token: String
+
+    @discardableResult
+    func send(_ method: String, _ path: String, _ json: String? = nil, headers: [(String, String)] = []) async throws -> ByteBuffer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .init(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        guard response.status.code / 100 == 2 else {
+            throw Failure("\(method) \(path): \(response.status.code) \(String(buffer: body).prefix(300))")
+        }
+        return body
+    }
+}
