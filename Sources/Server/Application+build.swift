@@ -2,6 +2,7 @@ import Engine
 import EventStore
 import Foundation
 import Hummingbird
+import Logging
 import Projections
 
 /// The running server's parts: the Hummingbird application and the log it serves, which `close` closes after the
@@ -64,8 +65,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     DebugRoutes(runtime: runtime).add(to: v1)
 
     let routes = router.routes.map(\.description)
+    var logger = Logger(label: "logbook")
+    logger.logLevel = configuration.logLevel
     let application = Application(
         router: router,
-        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"))
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"),
+        logger: logger)
     return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower, readModels: readModels)
 }

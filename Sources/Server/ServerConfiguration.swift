@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Logging
 
 /// Everything `buildApplication` needs: where to listen, where the log lives, how callers are verified and what they
 /// may do, and the engine's settings.
@@ -15,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var maxMessageBytes = 64 << 10
     /// Requests per subject (nil: unlimited). The default suits people and scripts; raise it for integrations.
     public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 40)
+    /// How much the server logs (to standard output). Secrets and tokens are never logged at any level.
+    public var logLevel: Logger.Level = .info
 
     public init(verifier: TokenVerifier, policy: Policy) {
         (self.verifier, self.policy) = (verifier, policy)

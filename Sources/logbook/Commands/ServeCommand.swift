@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Hummingbird
+import Logging
 import Server
 
 struct ServeCommand: AsyncParsableCommand {
@@ -26,6 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The audience tokens must name.") var audience = "logbook"
     @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit.", valueName: "N"))
     var rateLimit = 20.0
+    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
+    }
 
     func run() async throws {
         var keys: [VerificationKey] = []
@@ -44,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(verifier: TokenVerifier(keys: keys, issuer: issuer, audience: audience), policy: rules)
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, options.data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
+        configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(options.data) on http://\(host):\(port)\n"
         if let developmentSecret {
