@@ -40,13 +40,17 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
     try await readModels.start()
-    let follower = Task { _ = try? await readModels.follow() }
+    let following = FollowingFlag()
+    let follower = Task {
+        _ = try? await readModels.follow()
+        following.clear()
+    }
 
     let metrics = Metrics(countingAfter: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: InputGuardMiddleware())
-    HealthRoutes(store: store).add(to: router)
+    HealthRoutes(store: store, readModels: readModels, following: following).add(to: router)
     router.get("metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                  body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))

@@ -51,7 +51,10 @@ import Testing
         try await Self.withServer { app, _ in
             try await app.application.test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
-                try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    let body = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: String]
+                    #expect(response.status == .ok && body?["status"] == "ready" && body?["behind"].flatMap(Int.init) != nil)
+                }
                 try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
                     #expect(response.status == .unauthorized && Self.errorCode(response.body) == "unauthenticated")
                 }
@@ -285,6 +288,53 @@ import Testing
                 try await client.execute(uri: "/v1/audit?from=yesterday", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
                 try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }
                 try await client.execute(uri: "/v1/audit?workspace=billing", method: .get, headers: auditor) { #expect($0.status == .forbidden) }
+            }
+        }
+    }
+
+    @Test func aThreadIsStartedEmptyThenChattedIn() async throws {
+        try await Self.withServer { app, llm in
+            let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            let auditor: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:eve", roles: ["auditor"]))", .contentType: "application/json"]
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1", "title": "Latency"}"#)) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect(r.status == .created && json?["threadID"] as? String == "n1" && json?["owner"] as? String == "user:alice")
+                    #expect(json?["workspace"] as? String == "payments")
+                }
+                // Recorded: the allow and thread.started, atomically, in the thread's stream.
+                let events = try app.store.read(stream: "thread/n1", maxCount: 10).map(\.type)
+                #expect(events == ["authz.decided", "thread.started"])
+                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1"}"#)) {
+                    #expect($0.status == .conflict && Self.errorCode($0.body) == "conflict")
+                }
+                // No body: a fresh id.
+                try await client.execute(uri: "/v1/threads", method: .post, headers: alice) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect(r.status == .created && (json?["threadID"] as? String)?.hasPrefix("t-") == true)
+                }
+                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)) {
+                    #expect($0.status == .badRequest && String(buffer: $0.body).contains("nobody"))
+                }
+                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "a/b"}"#)) {
+                    #expect($0.status == .badRequest)
+                }
+                try await client.execute(uri: "/v1/threads", method: .post, headers: auditor, body: ByteBuffer(string: #"{"threadID": "n2"}"#)) {
+                    #expect($0.status == .forbidden)
+                }
+                #expect(try app.store.revision(of: "thread/n2") == nil)
+                #expect(try app.store.read(stream: "access/threads", maxCount: 10).count == 1)
+                // The empty thread shows, then takes messages like any.
+                try await client.execute(uri: "/v1/threads/n1", method: .get, headers: alice) { r in
+                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                    #expect(r.status == .ok && (json?["thread"] as? [String: Any])?["title"] as? String == "Latency")
+                    #expect((json?["messages"] as? [Any])?.isEmpty == true)
+                }
+                llm.enqueue(.json(body: Self.completion))
+                try await client.execute(uri: "/v1/threads/n1/messages", method: .post, headers: alice, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    #expect($0.status == .ok)
+                }
+                #expect(try app.store.read(stream: "thread/n1", maxCount: 20).filter { $0.type == "thread.started" }.count == 1)
             }
         }
     }

@@ -28,7 +28,7 @@ enum OpenAPIDocument {
         // Operations
         Operation(method: "get", path: "/healthz", summary: "The process answers.",
                   answers: [(200, "Alive.", .json(Schema.ref("Health")))], authenticated: false),
-        Operation(method: "get", path: "/readyz", summary: "The log is open and readable.",
+        Operation(method: "get", path: "/readyz", summary: "The log is open and readable, and the read models follow it.",
                   answers: [(200, "Ready; `events` is how many the log holds.", .json(Schema.ref("Ready")))], errors: [503], authenticated: false),
         Operation(method: "get", path: "/metrics", summary: "Prometheus metrics: requests, latencies, appends, group commits, model and tool calls.",
                   answers: [(200, "The text exposition format.", .media(["text/plain"]))], authenticated: false),
@@ -46,6 +46,9 @@ enum OpenAPIDocument {
                   parameters: [thread, .query("from", Schema.integer(minimum: 1), "The first revision (default 1)."), limit(1000, 100)],
                   answers: [(200, "A page; `next` is the `from` of the next one.", .json(Schema.ref("ThreadEvents")))],
                   errors: [400, 403, 404, 503]),
+        Operation(method: "post", path: "/v1/threads", summary: "Start an empty thread in the caller's workspace (messages follow).",
+                  body: (Schema.ref("NewThread"), false),
+                  answers: [(201, "The thread.", .json(Schema.ref("ThreadCreated")))], errors: [400, 403, 409, 413, 503]),
         Operation(method: "get", path: "/v1/threads", summary: "Threads in the caller's workspace (all, or the caller's own), most recent first.",
                   parameters: [limit(200, 50), .query("before", Schema.integer, "Only threads last active before this (the previous page's `next`).")],
                   answers: [(200, "A page.", .json(Schema.ref("ThreadList")))], errors: [403, 503]),

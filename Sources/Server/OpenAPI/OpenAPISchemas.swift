@@ -27,6 +27,12 @@ enum OpenAPISchemas {
         "ThreadEvents": Schema.object(["events": Schema.array(Schema.ref("ThreadEvent")), "next": Schema.integer], required: ["events"]),
 
         // Threads (ConversationRoutes)
+        "NewThread": Schema.object(["threadID": Schema.string(pattern: "^[A-Za-z0-9._-]{1,64}$"), "title": Schema.string, "agent": Schema.string],
+                                   description: "All optional: the id (default: a fresh one), a title, the agent that answers.",
+                                   example: ["title": "Payments latency"]),
+        "ThreadCreated": Schema.object(
+            ["threadID": Schema.string, "workspace": Schema.string, "owner": Schema.string, "title": Schema.string, "agent": Schema.string],
+            required: ["threadID", "workspace", "owner"]),
         "Thread": Schema.object(
             ["id": Schema.string, "workspace": Schema.string, "owner": Schema.string, "title": Schema.string, "created": Schema.dateTime,
              "lastActivity": Schema.dateTime, "messageCount": Schema.count, "status": Schema.string, "forkedFrom": Schema.string,
@@ -161,6 +167,7 @@ enum OpenAPISchemas {
 
         // Operations (HealthRoutes)
         "Health": Schema.object(["status": Schema.string], required: ["status"]),
-        "Ready": Schema.object(["status": Schema.string, "events": Schema.string], required: ["status", "events"]),
+        "Ready": Schema.object(["status": Schema.string, "events": Schema.string, "behind": Schema.string], required: ["status", "events", "behind"],
+                               description: "`behind`: events the read models have yet to fold (over 10,000 is not ready)."),
     ]
 }

@@ -5,14 +5,16 @@ import Foundation
 import Hummingbird
 import Projections
 
-/// Threads as the conversation projection sees them: `GET /v1/threads` (the caller's workspace, most recent first,
-/// paged) and `GET /v1/threads/{thread}` (summary, messages, runs; `?at=<seq>` for the thread as it stood then).
+/// Threads: `POST /v1/threads` (start an empty one), and as the conversation projection sees them: `GET /v1/threads`
+/// (the caller's workspace, most recent first, paged) and `GET /v1/threads/{thread}` (summary, messages, runs;
+/// `?at=<seq>` for the thread as it stood then).
 struct ConversationRoutes {
     let runtime: AgentRuntime
     let store: EventStore
     let readModels: ProjectionRunner
 
     func add(to group: RouterGroup<AppRequestContext>) {
+        group.post("threads", use: create)
         group.get("threads", use: list)
         group.get("threads/:thread", use: show)
     }
@@ -42,6 +44,37 @@ struct ConversationRoutes {
         let threads: [ThreadBody]
         /// Pass as `before` for the next (older) page; nil on the last.
         let next: Int64?
+    }
+
+    struct CreateBody: Decodable {
+        let threadID: String?
+        let title: String?
+        let agent: String?
+    }
+
+    struct CreatedBody: ResponseEncodable, Encodable {
+        let threadID: String
+        let workspace: String
+        let owner: String
+        let title: String?
+        let agent: String?
+    }
+
+    /// An empty thread in the caller's workspace (a fresh id unless one is given); 201, or 409 if the id is taken.
+    func create(request: Request, context: AppRequestContext) async throws -> Response {
+        let principal = try context.caller()
+        let body = try await request.decodeJSONIfPresent(CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
+        let threadID = body?.threadID ?? "t-\(UUID().uuidString.lowercased())"
+        guard !threadID.isEmpty, threadID.utf8.count <= InputGuardMiddleware.maxSegmentBytes, !threadID.contains("/"),
+              !threadID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw APIError(.badRequest, "bad_request", "threadID is a printable id of at most \(InputGuardMiddleware.maxSegmentBytes) bytes, without '/'")
+        }
+        let started: ThreadStarted
+        do { started = try await runtime.startThread(threadID, title: body?.title, agent: body?.agent, as: principal) } catch { throw APIError(error) }
+        var response = try CreatedBody(threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
+                                       agent: started.agent).response(from: request, context: context)
+        response.status = .created
+        return response
     }
 
     /// Everyone's threads in the workspace with `thread.read:workspace`, else the caller's own (`thread.read:own`).

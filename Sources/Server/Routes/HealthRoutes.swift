@@ -1,19 +1,39 @@
 import EventStore
 import Hummingbird
+import Projections
+import Synchronization
 
-/// `/healthz` (the process answers) and `/readyz` (the log is open and readable). No authentication.
+/// `/healthz` (the process answers) and `/readyz` (the log is open and readable, and the read models follow it). No
+/// authentication.
 struct HealthRoutes {
     let store: EventStore
+    let readModels: ProjectionRunner
+    let following: FollowingFlag
+    /// More events than this not yet in the read models (threads, audit trail) is not ready.
+    static let maxLag: UInt64 = 10_000
 
     func add(to router: Router<AppRequestContext>) {
         router.get("healthz") { _, _ in ["status": "ok"] }
         router.get("readyz") { _, _ -> [String: String] in
-            do {
-                let seq = try store.statistics().events
-                return ["status": "ready", "events": String(seq)]
-            } catch {
+            let events: UInt64
+            do { events = try store.statistics().events } catch {
                 throw APIError(.serviceUnavailable, "not_ready", "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
             }
+            guard following.isSet else {
+                throw APIError(.serviceUnavailable, "not_ready", "the read models stopped following the log; see the server's output and restart it")
+            }
+            let behind = store.lastSeq.rawValue - min(readModels.position.rawValue, store.lastSeq.rawValue)
+            guard behind <= Self.maxLag else {
+                throw APIError(.serviceUnavailable, "not_ready", "the read models are \(behind) events behind the log; they are catching up")
+            }
+            return ["status": "ready", "events": String(events), "behind": String(behind)]
         }
     }
+}
+
+/// Whether the read models' follower is still running (cleared when it stops, by error or shutdown).
+final class FollowingFlag: Sendable {
+    private let value = Mutex(true)
+    var isSet: Bool { value.withLock { $0 } }
+    func clear() { value.withLock { $0 = false } }
 }
