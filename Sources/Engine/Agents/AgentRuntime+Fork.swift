@@ -31,24 +31,9 @@ extension AgentRuntime {
         } catch let error as EngineError { throw error } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error)")
         }
-        let workspace = started.workspace
-        let (verdict, decision) = Gate(policy: policy, principal: principal, workspace: workspace).judge("chat", on: stream.rawValue)
-        let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
-        guard verdict.decision == .allow else {
-            do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {
-                throw EngineError(.storage, "recording the denial failed: \(error.message)")
-            }
-            throw EngineError(.denied, "not allowed: \(verdict.reason)")
-        }
-        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: workspace, owner: principal.subject,
+        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: started.workspace, owner: principal.subject,
                                   substitution: substitution)
-        do {
-            try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata),
-                                    DomainEvent.threadForked(forked).proposed(metadata: metadata)], to: stream, expecting: .noStream)
-        } catch {
-            if error.code == .wrongExpectedRevision { throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id") }
-            throw EngineError(.storage, "recording the fork failed: \(error.message)")
-        }
+        try await open(stream, in: started.workspace, with: .threadForked(forked), as: principal, ifTaken: "thread '\(threadID)' exists already; fork into a new id")
         return forked
     }
 }

@@ -11,22 +11,28 @@ extension AgentRuntime {
         if let agent, try await registryState().agents[agent] == nil {
             throw EngineError(.invalidArgument, "no agent named '\(agent)' is defined; GET /v1/registry lists the agents")
         }
-        let (verdict, decision) = Gate(policy: policy, principal: principal, workspace: principal.workspace).judge("chat", on: stream.rawValue)
-        let metadata = EventMetadata(actor: principal.subject, workspace: principal.workspace)
+        let started = ThreadStarted(threadID: threadID, workspace: principal.workspace, owner: principal.subject, title: title, agent: agent)
+        try await open(stream, in: principal.workspace, with: .threadStarted(started), as: principal, ifTaken: "thread '\(threadID)' exists already; choose another id")
+        return started
+    }
+
+    /// Starts a new thread's stream with `first` and the `chat` decision on it, atomically; a denial is recorded in
+    /// `access/threads` instead and thrown. Throws `conflict` with `ifTaken` when the stream exists.
+    func open(_ stream: StreamID, in workspace: String, with first: DomainEvent, as principal: Principal, ifTaken: String) async throws(EngineError) {
+        let (verdict, decision) = Gate(policy: policy, principal: principal, workspace: workspace).judge("chat", on: stream.rawValue)
+        let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
         guard verdict.decision == .allow else {
             do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {
                 throw EngineError(.storage, "recording the denial failed: \(error.message)")
             }
             throw EngineError(.denied, "not allowed: \(verdict.reason)")
         }
-        let started = ThreadStarted(threadID: threadID, workspace: principal.workspace, owner: principal.subject, title: title, agent: agent)
         do {
-            try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata),
-                                    DomainEvent.threadStarted(started).proposed(metadata: metadata)], to: stream, expecting: .noStream)
+            try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata), first.proposed(metadata: metadata)],
+                                   to: stream, expecting: .noStream)
         } catch {
-            if error.code == .wrongExpectedRevision { throw EngineError(.conflict, "thread '\(threadID)' exists already; choose another id") }
-            throw EngineError(.storage, "recording the thread failed: \(error.message)")
+            if error.code == .wrongExpectedRevision { throw EngineError(.conflict, ifTaken) }
+            throw EngineError(.storage, "recording \(first.typeName) failed: \(error.message)")
         }
-        return started
     }
 }
