@@ -72,6 +72,13 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard inserted else {
             throw EventStoreError(.alreadyOpen, "the log at \(directory) is already open in this process; share the open EventStore instead")
         }
+        var lockFD: Int32 = -1
+        if !readOnly {
+            do { lockFD = try Self.lockForWriting(directory) } catch {
+                _ = Self.openPaths.withLock { $0.remove(canonical) }
+                throw error
+            }
+        }
         var envPointer: OpaquePointer?
         do {
             try check(mdb_env_create(&envPointer), "creating the environment", path: directory)
@@ -90,9 +97,11 @@ final class LMDBEnvironment: @unchecked Sendable {
             self.env = env
         } catch {
             mdb_env_close(envPointer)
+            if lockFD >= 0 { Glibc.close(lockFD) }
             _ = Self.openPaths.withLock { $0.remove(canonical) }
             throw error
         }
+        writerLock = lockFD
         self.path = directory
         self.readOnly = readOnly
         self.maxMapSizeBytes = limits.maxMapSizeBytes
@@ -106,6 +115,26 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     private let canonicalPath: String
+    /// The descriptor holding `writer.lock` (an exclusive `flock`) while this process may write; -1 when read-only.
+    private let writerLock: Int32
+
+    /// One writing process per log: the group-commit writer keeps the log's head, stream heads and name tables in
+    /// memory, so a second writer would work from stale ones. `flock` is released by the kernel when the holder dies
+    /// (kill -9 included), so a crash never leaves the log locked.
+    private static func lockForWriting(_ directory: String) throws(EventStoreError) -> Int32 {
+        let path = directory + "/writer.lock"
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw EventStoreError(.storage, "cannot open \(path): errno \(errno); check the directory's permissions") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            Glibc.close(fd)
+            throw EventStoreError(.alreadyOpen, "the log at \(directory) is open for writing by another process\(holder.isEmpty ? "" : " (pid \(holder))"); stop it, or open the log read-only (logbook's reading commands do)")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withCString { Glibc.pwrite(fd, $0, strlen($0), 0) }
+        return fd
+    }
 
     private static func openDatabases(_ env: OpaquePointer, path: String, create: Bool) throws(EventStoreError) -> LMDBDatabases {
         var txn: OpaquePointer?
@@ -141,6 +170,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         pthread_rwlock_unlock(gate)
         pthread_rwlock_destroy(gate)
         gate.deallocate()
+        if writerLock >= 0 { Glibc.close(writerLock) }
         _ = Self.openPaths.withLock { $0.remove(canonicalPath) }
     }
 
