@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -99,6 +100,30 @@ import Testing
                 #expect(cut.status != 0 && cut.errors.contains("truncated"))
             }
         }
+    }
+
+    /// `chat --data`: the engine in the CLI's own process, on a log no server holds; refused, saying why, when one does.
+    @Test func chatRunsOnALogInProcessWhenNoServerHasIt() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first")
+        let llm = try await ScriptedLLMServer(fallback: { request in
+            request.json["stream"] as? Bool == true
+                ? .sse(events: [Wire.chunk(content: "All "), Wire.chunk(content: "quiet."), Wire.chunk(finish: "stop"), Wire.usageChunk(7, 2), "[DONE]"])
+                : .json(body: Wire.completion(text: "All quiet.", finish: "stop", usage: (7, 2)))
+        })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-cli-chat-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model", "USER": "carol"]
+        let chat = try await LiveProcess.run([Self.binary, "chat", "--data", dir, "--thread", "local-1", "--message", "Anything odd?"], environment: environment)
+        #expect(chat.status == 0 && chat.output == "All quiet.\n", "\(chat.errors)")
+        #expect(chat.errors.contains("completed") && chat.errors.contains("7+2 tokens"))
+        let events = try await LiveProcess.run([Self.binary, "events", "--data", dir, "--stream", "thread/local-1", "--json"])
+        #expect(events.output.contains("Anything odd?") && events.output.contains("user:carol") && events.output.contains("run.finished"))
+
+        let holder = try EventStore.open(EventStore.Configuration(directory: dir))
+        let refused = try await LiveProcess.run([Self.binary, "chat", "--data", dir, "--message", "again"], environment: environment)
+        #expect(refused.status != 0 && refused.errors.contains("open for writing by another process"), "\(refused.errors)")
+        await holder.close()
+        await llm.shutdown()
     }
 
     @Test func withoutAServerTheRemoteCommandsSayWhatToDo() async throws {

@@ -1,71 +1,170 @@
 import ArgumentParser
+import Engine
+import EventStore
+import Events
 import Foundation
+import Projections
+import Synchronization
 
-/// `logbook chat`: a terminal chat with a thread's agent on a running server. The answer streams as the model writes
-/// it; tool calls, their results and denials show as they are recorded.
+/// `logbook chat`: a terminal chat with a thread's agent, through a running server or on a log in this process. The
+/// answer streams as the model writes it; tool calls, their results and denials show as they are recorded.
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chat", abstract: "Chat with an agent on a running server (streamed; tool calls and denials shown).",
-        discussion: "Reads messages line by line until end of input or '/quit'. With --message, sends one and exits (for scripts).")
+        commandName: "chat", abstract: "Chat with an agent, through a running server or on a log in this process (streamed).",
+        discussion: """
+            Reads messages line by line until end of input or '/quit'. With --message, sends one and exits (for \
+            scripts). With --data DIR the engine runs here on that log (no server may have it open), as $USER with \
+            every permission, the model from the log's registry or $LOGBOOK_LLM_BASE_URL / $LOGBOOK_LLM_MODEL.
+            """)
 
     @OptionGroup var remote: ServerOptions
+    @Option(help: ArgumentHelp("Chat on the log in DIR in this process instead of through a server.", valueName: "DIR")) var data: String?
     @Option(help: "The thread (default: a new one).") var thread: String?
     @Option(help: "The agent (default: the workspace's).") var agent: String?
     @Option(help: "Send this one message and exit.") var message: String?
 
+    func validate() throws {
+        if data != nil, remote.server != nil || remote.token != nil { throw ValidationError("--data chats in this process; drop --server and --token") }
+    }
+
     func run() async throws {
-        let client = try remote.client()
         let threadID = thread ?? "chat-\(UUID().uuidString.prefix(8).lowercased())"
-        let interactive = message == nil && isatty(STDIN_FILENO) == 1
-        if interactive { print("thread \(threadID) on \(client.base); '/quit' or Ctrl-D to leave") }
-        if let message { return try await turn(message, client: client, threadID: threadID) }
+        let backend: any ChatBackend
+        if let data { backend = try await EmbeddedChat(directory: data) } else { backend = RemoteChat(client: try remote.client()) }
+        do { try await converse(backend, threadID: threadID) } catch {
+            await backend.close()
+            throw error
+        }
+        await backend.close()
+    }
+
+    private func converse(_ backend: any ChatBackend, threadID: String) async throws {
+        if let message { return try await backend.turn(message, thread: threadID, agent: agent) }
+        let interactive = isatty(STDIN_FILENO) == 1
+        if interactive { print("thread \(threadID) on \(backend.place); '/quit' or Ctrl-D to leave") }
         while true {
             if interactive { FileHandle.standardOutput.write(Data("> ".utf8)) }
-            guard let line = readLine() else { break }
+            guard let line = readLine() else { return }
             let text = line.trimmingCharacters(in: .whitespaces)
-            if text == "/quit" { break }
+            if text == "/quit" { return }
             if text.isEmpty { continue }
-            do { try await turn(text, client: client, threadID: threadID) } catch let failure as Failure {
+            do { try await backend.turn(text, thread: threadID, agent: agent) } catch let failure as Failure {
                 // One failed turn (a denial, a model error) does not end the conversation.
                 FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
             }
         }
     }
+}
 
-    private func turn(_ text: String, client: APIClient, threadID: String) async throws {
+/// Where a chat's turns run.
+protocol ChatBackend: Sendable {
+    var place: String { get }
+    func turn(_ text: String, thread: String, agent: String?) async throws
+    func close() async
+}
+
+/// What the terminal shows of a turn: the answer on standard output as it streams; tool calls, results, denials and
+/// the run's summary on standard error.
+final class ChatPrinter: Sendable {
+    private let wroteText = Mutex(false)
+
+    func text(_ piece: String) {
+        FileHandle.standardOutput.write(Data(piece.utf8))
+        wroteText.withLock { $0 = true }
+    }
+
+    func toolCalled(_ server: String, _ tool: String, _ arguments: String) { note("→ \(server)/\(tool) \(arguments)") }
+    func toolResult(_ output: String, isError: Bool) { note("\(isError ? "✗" : "←") \(output.replacingOccurrences(of: "\n", with: " ").prefix(160))") }
+    func denied(_ action: String, _ resource: String, _ reason: String) { note("denied: \(action) on \(resource): \(reason)") }
+
+    func done(status: String, answer: String?, steps: Int, input: Int, output: Int) {
+        let streamed = wroteText.withLock { wrote in defer { wrote = false }; return wrote }
+        if streamed { print() } else if let answer { print(answer) }
+        FileHandle.standardError.write(Data("(\(status), \(steps) steps, \(input)+\(output) tokens)\n".utf8))
+    }
+
+    private func note(_ text: String) {
+        if wroteText.withLock({ wrote in defer { wrote = false }; return wrote }) { print() }
+        FileHandle.standardError.write(Data("  \(text)\n".utf8))
+    }
+}
+
+/// Turns through a server: `POST /v1/threads/{id}/messages` with `stream`, its frames printed as they come.
+struct RemoteChat: ChatBackend {
+    let client: APIClient
+    let printer = ChatPrinter()
+    var place: String { client.base }
+
+    func turn(_ text: String, thread: String, agent: String?) async throws {
         var body: [String: Any] = ["text": text, "stream": true]
         body["agent"] = agent
-        var wroteText = false
-        try await client.stream(.POST, "/v1/threads/\(APIClient.escape(threadID))/messages", json: body) { event, data in
+        try await client.stream(.POST, "/v1/threads/\(APIClient.escape(thread))/messages", json: body) { event, data in
             let json = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
+            let string = { (key: String) in json[key] as? String ?? "" }
             switch event {
-            case "text":
-                FileHandle.standardOutput.write(Data((json["text"] as? String ?? "").utf8))
-                wroteText = true
-            case "tool.called":
-                note("→ \(json["server"] as? String ?? "?")/\(json["tool"] as? String ?? "?") \(json["arguments"] as? String ?? "")", &wroteText)
-            case "tool.result":
-                let output = (json["output"] as? String ?? "").replacingOccurrences(of: "\n", with: " ")
-                note("\((json["isError"] as? Bool ?? false) ? "✗" : "←") \(output.prefix(160))", &wroteText)
-            case "authz.decided" where json["decision"] as? String == "deny":
-                note("denied: \(json["action"] as? String ?? "") on \(json["resource"] as? String ?? ""): \(json["reason"] as? String ?? "")", &wroteText)
+            case "text": printer.text(string("text"))
+            case "tool.called": printer.toolCalled(string("server"), string("tool"), string("arguments"))
+            case "tool.result": printer.toolResult(string("output"), isError: json["isError"] as? Bool ?? false)
+            case "authz.decided" where string("decision") == "deny": printer.denied(string("action"), string("resource"), string("reason"))
             case "done":
-                if !wroteText, let answer = json["answer"] as? String { print(answer) } else if wroteText { print() }
-                wroteText = false
-                let usage = "\(json["steps"] as? Int ?? 0) steps, \(json["inputTokens"] as? Int ?? 0)+\(json["outputTokens"] as? Int ?? 0) tokens"
-                FileHandle.standardError.write(Data("(\(json["status"] as? String ?? "?"), \(usage))\n".utf8))
+                printer.done(status: string("status"), answer: json["answer"] as? String, steps: json["steps"] as? Int ?? 0,
+                             input: json["inputTokens"] as? Int ?? 0, output: json["outputTokens"] as? Int ?? 0)
             case "error":
                 let error = json["error"] as? [String: Any]
                 throw Failure("\(error?["code"] as? String ?? "error"): \(error?["message"] as? String ?? data)")
-            default:
-                break
+            default: break
             }
         }
     }
 
-    /// A line about the run, on standard error (the answer alone goes to standard output).
-    private func note(_ text: String, _ wroteText: inout Bool) {
-        if wroteText { print(); wroteText = false }
-        FileHandle.standardError.write(Data("  \(text)\n".utf8))
+    func close() async {}
+}
+
+/// Turns run by the engine in this process, on a log it opens for writing.
+struct EmbeddedChat: ChatBackend {
+    let store: EventStore
+    let runtime: AgentRuntime
+    let pool: MCPPool
+    let principal: Principal
+    let printer = ChatPrinter()
+    var place: String { "the log in \(store.directory)" }
+
+    init(directory: String) async throws {
+        store = try EventStore.open(EventStore.Configuration(directory: directory))
+        let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
+        do { try await registry.start() } catch {
+            await store.close()
+            throw error
+        }
+        pool = MCPPool()
+        runtime = AgentRuntime(store: store, registry: registry, policy: try Policy(roles: ["local": ["*"]]), pool: pool)
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
+        principal = Principal(subject: "user:\(user)", roles: ["local"], workspace: "default", expiry: .max)
+    }
+
+    func turn(_ text: String, thread: String, agent: String?) async throws {
+        let result: RunResult
+        do { result = try await runtime.chat(ChatTurn(threadID: thread, text: text, agent: agent), as: principal, observer: Observer(printer: printer)) } catch {
+            throw Failure(error.message)
+        }
+        printer.done(status: result.status.rawValue, answer: result.answer, steps: result.steps, input: result.usage.input, output: result.usage.output)
+    }
+
+    func close() async {
+        await pool.shutdown()
+        await store.close()
+    }
+
+    struct Observer: RunObserver {
+        let printer: ChatPrinter
+        func text(_ piece: String) async { printer.text(piece) }
+        func appended(_ event: DomainEvent, seq: Seq) async {
+            switch event {
+            case .toolCalled(let c): printer.toolCalled(c.server, c.tool, c.arguments)
+            case .toolResult(let r): printer.toolResult(r.output, isError: r.isError)
+            case .authorizationDecided(let d) where d.decision == .deny: printer.denied(d.action, d.resource, d.reason)
+            default: break
+            }
+        }
     }
 }
