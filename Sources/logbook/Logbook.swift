@@ -8,7 +8,7 @@ struct Logbook: AsyncParsableCommand {
         commandName: "logbook",
         abstract: "Logbook: an event-sourced agent engine on an append-only, hash-chained LMDB log.",
         subcommands: [ServeCommand.self, StatsCommand.self, VerifyCommand.self, EventsCommand.self, ExportCommand.self, ImportCommand.self, BackupCommand.self,
-                      TailCommand.self, ReplayCommand.self, TokenCommand.self, ChatCommand.self, ThreadsCommand.self, AuditCommand.self,
+                      TailCommand.self, RebuildCommand.self, ReplayCommand.self, TokenCommand.self, ChatCommand.self, ThreadsCommand.self, AuditCommand.self,
                       ModelsCommand.self, MCPCommand.self, AgentsCommand.self, BenchCommand.self]
     )
 }

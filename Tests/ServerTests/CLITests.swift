@@ -119,6 +119,11 @@ import Testing
         let events = try await LiveProcess.run([Self.binary, "events", "--data", dir, "--stream", "thread/local-1", "--json"])
         #expect(events.output.contains("Anything odd?") && events.output.contains("user:carol") && events.output.contains("run.finished"))
 
+        let rebuild = try await LiveProcess.run([Self.binary, "rebuild", "--data", dir])
+        let total = try await LiveProcess.run([Self.binary, "stats", "--data", dir, "--json"])
+        let count = (try JSONSerialization.jsonObject(with: Data(total.output.utf8)) as? [String: Any])?["events"] as? Int ?? -1
+        #expect(rebuild.status == 0 && rebuild.output.contains("\(count) events folded"), "\(rebuild.output) \(rebuild.errors)")
+
         let holder = try EventStore.open(EventStore.Configuration(directory: dir))
         let refused = try await LiveProcess.run([Self.binary, "chat", "--data", dir, "--message", "again"], environment: environment)
         #expect(refused.status != 0 && refused.errors.contains("open for writing by another process"), "\(refused.errors)")
