@@ -131,6 +131,21 @@ import Testing
         await llm.shutdown()
     }
 
+    /// `logbook demo`: two conversations through the scripted model and the real `mcp-server-time` (installed by
+    /// `./scripts/setup.sh`), the log, the audit trail, replays with no divergence, an intact log.
+    @Test func theDemoRunsTheWholePipeline() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-demo-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let demo = try await LiveProcess.run([Self.binary, "demo", "--data", dir])
+        #expect(demo.status == 0, "\(demo.errors)")
+        #expect(demo.output.contains("→ time/get_current_time") && demo.output.contains("(from the time server)"), "\(demo.output.prefix(3000))")
+        #expect(demo.output.contains("denied: tool.call on tool:time/get_current_time: user:bob"))
+        #expect(demo.output.components(separatedBy: "no divergence").count == 3 && demo.output.contains("intact: "))
+        let again = try await LiveProcess.run([Self.binary, "demo", "--data", dir])
+        #expect(again.status != 0 && again.errors.contains("already holds a log"))
+    }
+
     @Test func withoutAServerTheRemoteCommandsSayWhatToDo() async throws {
         let (status, _, errors) = try await Self.logbook(["models", "list"], port: 1, token: "x")
         #expect(status != 0 && errors.contains("cannot reach http://127.0.0.1:1") && errors.contains("logbook serve"))

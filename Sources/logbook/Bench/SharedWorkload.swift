@@ -81,8 +81,8 @@ struct SharedWorkload: Sendable {
                               sha256: sha256(data), source: path, replies: replies)
     }
 
-    static func completion(_ message: [String: Any], finish: String) -> String {
-        let body: [String: Any] = ["id": "chatcmpl-workload", "object": "chat.completion", "created": 0, "model": "workload",
+    static func completion(_ message: [String: Any], finish: String, model: String = "workload") -> String {
+        let body: [String: Any] = ["id": "chatcmpl-\(model)", "object": "chat.completion", "created": 0, "model": model,
                                    "choices": [["index": 0, "message": message, "finish_reason": finish]],
                                    "usage": ["prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150]]
         return String(decoding: (try? JSONSerialization.data(withJSONObject: body)) ?? Data(), as: UTF8.self)

@@ -67,6 +67,10 @@ protocol ChatBackend: Sendable {
 /// the run's summary on standard error.
 final class ChatPrinter: Sendable {
     private let wroteText = Mutex(false)
+    /// Where notes and the summary go (standard error; the demo keeps everything on standard output, in order).
+    private let notes: FileHandle
+
+    init(notes: FileHandle = .standardError) { self.notes = notes }
 
     func text(_ piece: String) {
         FileHandle.standardOutput.write(Data(piece.utf8))
@@ -79,13 +83,14 @@ final class ChatPrinter: Sendable {
 
     func done(status: String, answer: String?, steps: Int, input: Int, output: Int) {
         let streamed = wroteText.withLock { wrote in defer { wrote = false }; return wrote }
-        if streamed { print() } else if let answer { print(answer) }
-        FileHandle.standardError.write(Data("(\(status), \(steps) steps, \(input)+\(output) tokens)\n".utf8))
+        let tail = streamed ? "\n" : answer.map { $0 + "\n" } ?? ""
+        FileHandle.standardOutput.write(Data(tail.utf8))
+        notes.write(Data("(\(status), \(steps) steps, \(input)+\(output) tokens)\n".utf8))
     }
 
     private func note(_ text: String) {
-        if wroteText.withLock({ wrote in defer { wrote = false }; return wrote }) { print() }
-        FileHandle.standardError.write(Data("  \(text)\n".utf8))
+        if wroteText.withLock({ wrote in defer { wrote = false }; return wrote }) { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        notes.write(Data("  \(text)\n".utf8))
     }
 }
 

@@ -187,12 +187,14 @@ enum Registry {
 
 /// Left-aligned columns, two spaces apart.
 enum Table {
-    static func print(_ header: [String], _ rows: [[String]]) {
+    static func print(_ header: [String], _ rows: [[String]]) { Swift.print(render(header, rows), terminator: "") }
+
+    static func render(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows
         let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
-        for row in all {
-            Swift.print(row.indices.map { i in i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  "))
-        }
+        return all.map { row in
+            row.indices.map { i in i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ") + "\n"
+        }.joined()
     }
 }

@@ -1,0 +1,125 @@
+import ArgumentParser
+import Engine
+import EventStore
+import Events
+import Foundation
+import NIOCore
+import Projections
+
+/// `logbook demo`: the whole pipeline in one command, without an API key — a scripted model on loopback, the real
+/// `mcp-server-time` when it is installed, two users under a policy, then the log, the audit trail, a replay and a
+/// verify of what happened.
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo", abstract: "Run two conversations through a scripted model and show what Logbook recorded.",
+        discussion: """
+            Registers a scripted OpenAI-compatible model (on 127.0.0.1), the MCP server `mcp-server-time` (stdio; \
+            `pip install mcp-server-time` to see tool calls) and an agent; alice (allowed the clock) and bob (not) each \
+            ask the time. Then prints the thread's timeline, the audit trail, a recorded replay (zero divergence) and a \
+            verify of the log. The log stays in --data for `logbook events`, `tail`, `serve`…
+            """)
+
+    @Option(help: ArgumentHelp("Where the demo's log goes (must not hold one).", valueName: "DIR")) var data = "./demo-data"
+
+    func run() async throws {
+        if FileManager.default.fileExists(atPath: data + "/data.mdb") {
+            throw Failure("\(data) already holds a log; give 'logbook demo' a new directory (--data)")
+        }
+        let llm = try await LoopbackLLM(reply: Self.reply)
+        let store = try EventStore.open(EventStore.Configuration(directory: data))
+        let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
+        try await registry.start()
+        let pool = MCPPool()
+        let policy = try Policy(roles: ["admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:time/*", "thread.read:own"],
+                                        "intern": ["chat", "model.use:*", "thread.read:own"]])
+        let runtime = AgentRuntime(store: store, registry: registry, policy: policy, pool: pool)
+        let admin = Principal(subject: "user:admin", roles: ["admin"], workspace: "ops", expiry: .max)
+        let alice = Principal(subject: "user:alice", roles: ["sre"], workspace: "ops", expiry: .max)
+        let bob = Principal(subject: "user:bob", roles: ["intern"], workspace: "ops", expiry: .max)
+        do {
+            section("1. The registry (each change authorized and recorded as user:admin)")
+            let hasClock = Self.onPath("mcp-server-time")
+            try await runtime.changeRegistry(.modelRegistered(ModelRegistered(model: ModelDefinition(name: "scripted", provider: "openai-compatible", endpoint: llm.baseURL))),
+                                             in: "registry/models", resource: "model:scripted", as: admin)
+            try await runtime.changeRegistry(.defaultModelSet(DefaultModelSet(model: "scripted")), in: "registry/models", resource: "org/default-model", as: admin)
+            if hasClock {
+                try await runtime.changeRegistry(.mcpServerRegistered(MCPServerRegistered(server: MCPServerDefinition(name: "time", transport: .stdio, command: ["mcp-server-time", "--local-timezone", "UTC"]))),
+                                                 in: "registry/mcp", resource: "mcp:time", as: admin)
+            }
+            try await runtime.changeRegistry(.agentDefined(AgentDefined(agent: AgentDefinition(name: "ops", instructions: "You answer operators tersely.", allowedTools: ["time/*"]))),
+                                             in: "registry/agents", resource: "agent:ops", as: admin)
+            say("model 'scripted' (org default) at \(llm.baseURL); agent 'ops'; MCP server 'time': \(hasClock ? "mcp-server-time over stdio" : "not installed (pip install mcp-server-time), so no tool calls")")
+
+            let printer = ChatPrinter(notes: .standardOutput)
+            for (n, who, principal, thread) in [(2, "alice (role sre: may call time/*)", alice, "demo-alice"), (3, "bob (role intern: may not)", bob, "demo-bob")] {
+                section("\(n). \(who) asks: What time is it in Tokyo?")
+                let result = try await runtime.chat(ChatTurn(threadID: thread, text: "What time is it in Tokyo?", agent: "ops"), as: principal,
+                                                    observer: EmbeddedChat.Observer(printer: printer))
+                printer.done(status: result.status.rawValue, answer: result.answer, steps: result.steps, input: result.usage.input, output: result.usage.output)
+            }
+
+            section("4. bob's thread, as the log holds it (logbook events --data \(data) --stream thread/demo-bob)")
+            for event in try store.read(stream: "thread/demo-bob", maxCount: 100) { say(EventsCommand.text(event)) }
+
+            section("5. The audit trail (logbook audit, or GET /v1/audit, once served)")
+            let trail = ProjectionRunner(store: store, projections: [AuditProjection.self])
+            try await trail.start()
+            var query = AuditQuery(workspace: "ops", limit: 100)
+            query.newestFirst = false
+            let entries = trail.read(AuditProjection.self) { $0.query(query) }.entries
+            let rows: [[String]] = entries.map { (e: AuditEntry) -> [String] in
+                let decision: String = e.decision?.rawValue ?? "-"
+                return [String(e.seq), e.actor, e.action, e.resource, decision]
+            }
+            FileHandle.standardOutput.write(Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))
+
+            section("6. Replay: this engine re-runs each thread against its recording (logbook replay demo-alice --data \(data))")
+            for thread in ["demo-alice", "demo-bob"] {
+                let report = try await runtime.replay(thread: thread, as: admin)
+                say("\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")")
+            }
+
+            section("7. Verify: checksums, hash chain, indexes")
+            let verification = try store.verify()
+            say(verification.isIntact ? "intact: \(verification.checkedEvents) events" : "FAILED: \(String(describing: verification.firstFailure))")
+            say("\nThe log is in \(data): logbook serve --data \(data) serves it; logbook tail --data \(data) shows its end.")
+        } catch {
+            await pool.shutdown(); await store.close(); await llm.shutdown()
+            throw error
+        }
+        await pool.shutdown()
+        await store.close()
+        await llm.shutdown()
+    }
+
+    private func section(_ title: String) { say("\n## \(title)\n") }
+
+    /// Everything on standard output, unbuffered, so the chat's streamed pieces and the rest stay in order in a pipe.
+    private func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
+
+    static func onPath(_ program: String) -> Bool {
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(program)") }
+    }
+
+    /// The scripted model: asked the time with the clock tool on offer, it calls it for Tokyo; given the tool's
+    /// answer, it reads the time out of it; refused the tool (or without it), it says so.
+    @Sendable static func reply(_ body: ByteBuffer) -> String {
+        let request = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+        let messages = request["messages"] as? [[String: Any]] ?? []
+        let tools = (request["tools"] as? [[String: Any]] ?? []).compactMap { ($0["function"] as? [String: Any])?["name"] as? String }
+        let last = messages.last ?? [:]
+        if last["role"] as? String == "tool" {
+            let content = last["content"] as? String ?? ""
+            let datetime = ((try? JSONSerialization.jsonObject(with: Data(content.utf8))) as? [String: Any])?["datetime"] as? String
+            let answer = datetime.map { "In Tokyo it is \($0.prefix(16).replacingOccurrences(of: "T", with: " ")) (from the time server)." }
+                ?? "I could not read the clock: \(content.prefix(120))"
+            return SharedWorkload.completion(["role": "assistant", "content": answer], finish: "stop", model: "scripted")
+        }
+        if let clock = tools.first(where: { $0.hasSuffix("get_current_time") }) {
+            return SharedWorkload.completion(["role": "assistant", "content": NSNull(), "tool_calls": [[
+                "id": "call_\(UUID().uuidString.prefix(8))", "type": "function",
+                "function": ["name": clock, "arguments": #"{"timezone":"Asia/Tokyo"}"#]]]], finish: "tool_calls", model: "scripted")
+        }
+        return SharedWorkload.completion(["role": "assistant", "content": "I have no clock tool here, so I cannot tell the time."], finish: "stop", model: "scripted")
+    }
+}
