@@ -98,6 +98,8 @@ import Testing
                 try compressed.prefix(compressed.count / 2).write(to: URL(fileURLWithPath: scratch + "/cut.zst"))
                 let cut = try await Self.logbook(["import", "--data", scratch + "/cut", scratch + "/cut.zst"])
                 #expect(cut.status != 0 && cut.errors.contains("truncated"))
+                // …and leaves nothing behind: an import is moved into place only once complete.
+                #expect(!FileManager.default.fileExists(atPath: scratch + "/cut") && !FileManager.default.fileExists(atPath: scratch + "/cut.importing"))
             }
         }
     }

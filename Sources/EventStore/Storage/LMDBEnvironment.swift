@@ -198,6 +198,14 @@ final class LMDBEnvironment: @unchecked Sendable {
         }
     }
 
+    /// Flushes every committed transaction to the device (what a durable commit does each time).
+    func sync() throws(EventStoreError) {
+        pthread_rwlock_rdlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        if isClosed { throw EventStoreError(.closed, "the log at \(path) is closed") }
+        try check(mdb_env_sync(env, 1), "flushing", path: path)
+    }
+
     /// Copies the environment into `directory` (existing, empty) as of one read transaction: appends go on meanwhile.
     /// `compact` leaves out free pages and renumbers the rest (LMDB's `MDB_CP_COMPACT`).
     func copy(to directory: String, compact: Bool) throws(EventStoreError) {

@@ -51,25 +51,114 @@ struct ExportCommand: AsyncParsableCommand {
 
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Read an NDJSON export into a new (empty) log: same ids, seqs, streams and metadata.")
+        commandName: "import", abstract: "Read an NDJSON export (plain or zstd) into a new log: same ids, seqs, times, streams and metadata.",
+        discussion: "Streams the export (memory does not grow with it) into DIR.importing, flushes, and moves it to DIR when complete: a failed import leaves nothing.")
 
     @OptionGroup var options: DataOptions
     @Argument(help: ArgumentHelp("The export (`-` for standard input), plain or zstd-compressed.", valueName: "FILE")) var file: String
 
     func run() async throws {
-        var data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: file))
-        if ZstdStream.isCompressed(data) { data = try ZstdStream.decompress(data) }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-        let store = try EventStore.open(EventStore.Configuration(directory: options.data))
+        let input: FileHandle
+        if file == "-" { input = .standardInput } else {
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw Failure("import: cannot read \(file)") }
+            input = handle
+        }
+        let size = file == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int).map(UInt64.init)
+        let lines = try ExportLines(input)
+        // Into a sibling directory, moved into place once complete and on disk: a failed import leaves nothing half
+        // done. Relaxed commits and one flush at the end (an import is all or nothing anyway).
+        let target = URL(fileURLWithPath: options.data).standardizedFileURL.path
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: target), !existing.isEmpty {
+            throw Failure("import: \(options.data) is not empty; import into a new data directory")
+        }
+        let staging = target + ".importing"
+        try? FileManager.default.removeItem(atPath: staging)
+        var configuration = EventStore.Configuration(directory: staging)
+        configuration.durability = .relaxed
+        let store = try EventStore.open(configuration)
         let progress = ProgressLine("importing")
         do {
-            let count = try await LogTransfer.import(lines, into: store, progress: { progress.update(UInt64($0), of: UInt64(lines.count)) })
+            let count = try await LogTransfer.import(lines, into: store, progress: { _ in
+                if let size { progress.update(min(lines.bytesRead, size), of: size) }
+            })
+            try lines.finish()
+            try store.sync()
+            await store.close()
             progress.finish()
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.moveItem(atPath: staging, toPath: target)
             print("import: \(count) events into \(options.data)")
         } catch {
+            progress.finish()
             await store.close()
+            try? FileManager.default.removeItem(atPath: staging)
             throw Failure("import: \(error)")
         }
-        await store.close()
+    }
+}
+
+/// The lines of an export, read a megabyte at a time (and decompressed when it is zstd), so an import's memory does
+/// not grow with the export. A read error ends the lines; `finish()` reports it, and a cut zstd frame.
+final class ExportLines: Sequence {
+    private let input: FileHandle
+    private var reader: ZstdStream.Reader?
+    private var buffer = Data()
+    /// Where the next line starts in `buffer`.
+    private var start = 0
+    private var ended = false
+    private var failure: (any Error)?
+    /// Bytes of the file consumed so far (for progress).
+    private(set) var bytesRead: UInt64 = 0
+
+    init(_ input: FileHandle) throws {
+        self.input = input
+        let first = try input.read(upToCount: 1 << 20) ?? Data()
+        bytesRead = UInt64(first.count)
+        if ZstdStream.isCompressed(first) {
+            reader = try ZstdStream.Reader()
+            buffer = try reader!.decompress(first)
+        } else {
+            buffer = first
+        }
+        start = buffer.startIndex
+        ended = first.isEmpty
+    }
+
+    func finish() throws {
+        if let failure { throw failure }
+        try reader?.finish()
+    }
+
+    func makeIterator() -> AnyIterator<Substring> {
+        AnyIterator { self.nextLine() }
+    }
+
+    private func nextLine() -> Substring? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+                start = newline + 1
+                return Substring(line)
+            }
+            guard !ended else {
+                if failure == nil { do { try reader?.finish() } catch { failure = error; return nil } }
+                guard start < buffer.endIndex else { return nil }
+                defer { start = buffer.endIndex }
+                return Substring(String(decoding: buffer[start...], as: UTF8.self))
+            }
+            do {
+                let chunk = try input.read(upToCount: 1 << 20) ?? Data()
+                bytesRead += UInt64(chunk.count)
+                if chunk.isEmpty { ended = true; continue }
+                // Keep only the unfinished line, then add what follows it.
+                buffer = Data(buffer[start...]) + (try reader?.decompress(chunk) ?? chunk)
+                start = buffer.startIndex
+            } catch {
+                failure = error
+                ended = true
+                start = buffer.endIndex
+                return nil
+            }
+        }
     }
 }

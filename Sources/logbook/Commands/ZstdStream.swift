@@ -1,8 +1,8 @@
 import CZstd
 import Foundation
 
-/// zstd frames for exports: `ZstdStream.Writer` compresses what it is given as it goes (bounded memory);
-/// `decompress` reads a whole file back. Both use zstd's content checksum, so a damaged export fails to import.
+/// zstd frames for exports: `ZstdStream.Writer` compresses what it is given as it goes and `ZstdStream.Reader`
+/// decompresses chunks as they are read (bounded memory both ways). Both use zstd's content checksum, so a damaged export fails to import.
 enum ZstdStream {
     /// zstd's frame magic number, little-endian on disk.
     static let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]
@@ -52,29 +52,45 @@ enum ZstdStream {
         }
     }
 
-    /// The decompressed content of every frame in `data`.
-    /// - Throws: naming what is wrong when the data is truncated, damaged (checksum) or not zstd.
-    static func decompress(_ data: Data) throws -> Data {
-        guard let context = ZSTD_createDCtx() else { throw Failure("zstd: out of memory") }
-        defer { ZSTD_freeDCtx(context) }
-        var result = Data()
-        var output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
-        var last = 0
-        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var input = ZSTD_inBuffer(src: raw.baseAddress, size: raw.count, pos: 0)
-            while input.pos < input.size || last > 0 {
-                let produced = try output.withUnsafeMutableBytes { out -> Int in
-                    var buffer = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
-                    last = ZSTD_decompressStream(context, &buffer, &input)
-                    if ZSTD_isError(last) != 0 { throw Failure("the export is damaged: zstd: \(String(cString: ZSTD_getErrorName(last)))") }
-                    return buffer.pos
-                }
-                result.append(contentsOf: output[0..<produced])
-                if produced == 0 && input.pos == input.size && last > 0 {
-                    throw Failure("the export is truncated: its last zstd frame is incomplete")
+    /// Decompresses a stream of compressed chunks as they come, every frame in turn.
+    final class Reader {
+        private let context: OpaquePointer
+        private var output = [UInt8](repeating: 0, count: ZSTD_DStreamOutSize())
+        /// What `ZSTD_decompressStream` last returned: 0 at the end of a frame.
+        private var pending = 0
+        private var sawInput = false
+
+        init() throws {
+            guard let context = ZSTD_createDCtx() else { throw Failure("zstd: out of memory") }
+            self.context = context
+        }
+
+        deinit { ZSTD_freeDCtx(context) }
+
+        /// The bytes `chunk` decompresses to (possibly none yet).
+        func decompress(_ chunk: Data) throws -> Data {
+            var result = Data()
+            sawInput = sawInput || !chunk.isEmpty
+            try chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                var input = ZSTD_inBuffer(src: raw.baseAddress, size: raw.count, pos: 0)
+                while true {
+                    let produced = try output.withUnsafeMutableBytes { out -> Int in
+                        var buffer = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
+                        pending = ZSTD_decompressStream(context, &buffer, &input)
+                        if ZSTD_isError(pending) != 0 { throw Failure("the export is damaged: zstd: \(String(cString: ZSTD_getErrorName(pending)))") }
+                        return buffer.pos
+                    }
+                    result.append(contentsOf: output[0..<produced])
+                    // Done with this chunk once it is consumed and zstd has nothing more to flush.
+                    if input.pos == input.size && produced < output.count { break }
                 }
             }
+            return result
         }
-        return result
+
+        /// Checks the input ended at the end of a frame.
+        func finish() throws {
+            if sawInput && pending != 0 { throw Failure("the export is truncated: its last zstd frame is incomplete") }
+        }
     }
 }
