@@ -46,10 +46,19 @@ enum JSON {
 }
 
 enum Timestamp {
-    /// RFC 3339 with milliseconds, UTC, for nanoseconds since the epoch.
+    /// RFC 3339 with milliseconds, UTC, for nanoseconds since the epoch (`2026-11-22T08:00:00.123Z`). Formatted by
+    /// hand from `gmtime_r`: a formatter per call cost tens of microseconds, and answers format many times.
     static func rfc3339(_ nanoseconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(nanoseconds) / 1e9))
+        let (seconds, remainder) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        let (wholeSeconds, nanos) = remainder < 0 ? (seconds - 1, remainder + 1_000_000_000) : (seconds, remainder)
+        var time = time_t(wholeSeconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(nanos / 1_000_000), 3))Z"
     }
 }
