@@ -144,7 +144,9 @@ struct EmbeddedChat: ChatBackend {
         pool = MCPPool()
         runtime = AgentRuntime(store: store, registry: registry, policy: try Policy(roles: ["local": ["*"]]), pool: pool)
         let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
-        principal = Principal(subject: "user:\(user)", roles: ["local"], workspace: "default", expiry: .max)
+        // Issued now: a session that expired while nobody chatted is renewed by starting the command again.
+        principal = Principal(subject: "user:\(user)", roles: ["local"], workspace: "default", expiry: .max,
+                              issuedAt: Int64(Date().timeIntervalSince1970))
     }
 
     func turn(_ text: String, thread: String, agent: String?) async throws {
