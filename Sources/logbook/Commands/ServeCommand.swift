@@ -16,30 +16,53 @@ struct ServeCommand: AsyncParsableCommand {
 
             Without a secret, keys or policy (development), it makes a secret in DIR/dev-jwt-secret, allows the \
             'admin' role everything, and prints a token to use.
+
+            Each setting comes from its flag, else the environment (LOGBOOK_HOST, LOGBOOK_PORT, LOGBOOK_DATA, \
+            LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL), else \
+            the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, policy, jwks, issuer, audience, \
+            rateLimit, logLevel), else the default. Secrets only ever come from the environment.
             """)
 
-    @OptionGroup var options: DataOptions
-    @Option(help: "Address to listen on.") var host = "127.0.0.1"
-    @Option(help: "Port to listen on.") var port = 8080
+    @Option(help: ArgumentHelp("The log's directory (default ./data).", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel); default $LOGBOOK_CONFIG.", valueName: "FILE"))
+    var config: String?
+    @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
+    @Option(help: "Port to listen on (default 8080).") var port: Int?
     @Option(help: ArgumentHelp("The policy (JSON): roles and their permissions.", valueName: "FILE")) var policy: String?
     @Option(help: ArgumentHelp("Public keys (JWKS) for RS256/ES256 tokens.", valueName: "FILE")) var jwks: String?
-    @Option(help: "The issuer tokens must name.") var issuer = "logbook"
-    @Option(help: "The audience tokens must name.") var audience = "logbook"
-    @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit.", valueName: "N"))
-    var rateLimit = 20.0
-    @Option(help: "trace, debug, info, notice, warning, error or critical.") var logLevel = "info"
+    @Option(help: "The issuer tokens must name (default logbook).") var issuer: String?
+    @Option(help: "The audience tokens must name (default logbook).") var audience: String?
+    @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N"))
+    var rateLimit: Double?
+    @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
 
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, notice, warning, error or critical") }
+    /// Flags over the environment over the config file over the defaults.
+    func settings() throws -> ServeSettings {
+        let environment = ProcessInfo.processInfo.environment
+        let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
+                                  rateLimit: rateLimit, logLevel: logLevel)
+        do {
+            let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
+            let settings = flags.over(try ServeSettings.environment(environment)).over(file).over(.defaults)
+            guard Logger.Level(rawValue: settings.logLevel ?? "") != nil else {
+                throw ValidationError("the log level must be trace, debug, info, notice, warning, error or critical, not '\(settings.logLevel ?? "")'")
+            }
+            return settings
+        } catch let error as SettingsError {
+            throw ValidationError(error.description)
+        }
     }
 
     func run() async throws {
+        let s = try settings()  // every setting but policy and jwks has a default, so is set
+        let (host, port, data) = (s.host!, s.port!, s.data!)
+        let (policy, jwks, issuer, audience, rateLimit) = (s.policy, s.jwks, s.issuer!, s.audience!, s.rateLimit!)
         var keys: [VerificationKey] = []
         var developmentSecret: [UInt8]?
         if let secret = ProcessInfo.processInfo.environment["LOGBOOK_JWT_SECRET"] { keys.append(try .hmac(Array(secret.utf8))) }
         if let jwks { keys += try VerificationKey.keySet(json: try Data(contentsOf: URL(fileURLWithPath: jwks))) }
         if keys.isEmpty {
-            let secret = try Self.developmentSecret(in: options.data)
+            let secret = try Self.developmentSecret(in: data)
             keys.append(try .hmac(secret))
             developmentSecret = secret
         }
@@ -48,11 +71,11 @@ struct ServeCommand: AsyncParsableCommand {
             rules = try Policy(roles: ["admin": ["*"]])
         }
         var configuration = ServerConfiguration(verifier: TokenVerifier(keys: keys, issuer: issuer, audience: audience), policy: rules)
-        (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, options.data)
+        (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
-        configuration.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
         let app = try await buildApplication(configuration: configuration)
-        var banner = "logbook: serving \(options.data) on http://\(host):\(port)\n"
+        var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
         if let developmentSecret {
             let token = DevelopmentToken.mint(secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
             banner += "logbook: development mode (no LOGBOOK_JWT_SECRET, --jwks or --policy); a token for the 'admin' role, valid 12 hours:\n\(token)\n"

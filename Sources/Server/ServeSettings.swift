@@ -1,0 +1,111 @@
+import Engine
+import Foundation
+
+/// How `logbook serve` is set up, layered (highest first): its flags, the environment (`LOGBOOK_HOST`, …), a JSON
+/// config file (`--config` or `$LOGBOOK_CONFIG`), then `defaults`. Secrets are not settings: the JWT secret and model
+/// keys come from the environment (`LOGBOOK_JWT_SECRET`, secret references) and never from a file that might be
+/// committed or copied.
+public struct ServeSettings: Equatable, Sendable {
+    public var host: String?
+    public var port: Int?
+    /// The log's directory.
+    public var data: String?
+    /// The policy file (JSON: roles → permissions).
+    public var policy: String?
+    /// Public keys (JWKS file) for RS256/ES256 tokens.
+    public var jwks: String?
+    public var issuer: String?
+    public var audience: String?
+    /// Requests per second per subject (0: no limit).
+    public var rateLimit: Double?
+    public var logLevel: String?
+
+    public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
+                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil) {
+        (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
+        (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
+    }
+
+    public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
+                                               rateLimit: 20, logLevel: "info")
+
+    /// Each setting, its config-file key and its environment variable.
+    static let names: [(key: String, variable: String)] = [
+        ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"), ("jwks", "LOGBOOK_JWKS"),
+        ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
+    ]
+
+    /// `self`, with what it leaves unset taken from `lower`.
+    public func over(_ lower: ServeSettings) -> ServeSettings {
+        ServeSettings(host: host ?? lower.host, port: port ?? lower.port, data: data ?? lower.data, policy: policy ?? lower.policy,
+                      jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
+                      rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel)
+    }
+
+    /// The settings the environment gives.
+    /// - Throws: `SettingsError` naming a variable whose value is not a number where one is needed.
+    public static func environment(_ environment: [String: String]) throws(SettingsError) -> ServeSettings {
+        var settings = ServeSettings()
+        for (key, variable) in names {
+            guard let value = environment[variable], !value.isEmpty else { continue }
+            try settings.set(key, .string(value), from: variable)
+        }
+        return settings
+    }
+
+    /// The settings a JSON config file gives, e.g. `{"port": 9090, "policy": "/etc/logbook/policy.json"}`.
+    /// - Throws: `SettingsError` for an unreadable file, bad JSON, an unknown key (a typo would otherwise be ignored)
+    ///   or a value of the wrong type.
+    public static func file(_ path: String) throws(SettingsError) -> ServeSettings {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError("cannot read the config file \(path)") }
+        guard case .object(let object)? = JSONValue(parsing: String(decoding: data, as: UTF8.self)) else {
+            throw SettingsError("\(path) is not a JSON object like {\"port\": 9090, \"policy\": \"policy.json\"}")
+        }
+        let known = Set(names.map(\.key))
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw SettingsError("\(path): unknown setting '\(unknown)'; the settings are \(names.map(\.key).joined(separator: ", "))")
+        }
+        var settings = ServeSettings()
+        for (key, value) in object { try settings.set(key, value, from: "\(path): \(key)") }
+        return settings
+    }
+
+    private mutating func set(_ key: String, _ value: JSONValue, from source: String) throws(SettingsError) {
+        func text() throws(SettingsError) -> String {
+            guard case .string(let s) = value else { throw SettingsError("\(source) must be a string") }
+            return s
+        }
+        func number() throws(SettingsError) -> Double {
+            switch value {
+            case .number(let n): return n
+            case .string(let s): if let n = Double(s) { return n }
+            default: break
+            }
+            throw SettingsError("\(source) must be a number")
+        }
+        switch key {
+        case "host": host = try text()
+        case "port":
+            let n = try number()
+            guard n == n.rounded(), (0...65_535).contains(n) else { throw SettingsError("\(source) must be a port number (0–65535)") }
+            port = Int(n)
+        case "data": data = try text()
+        case "policy": policy = try text()
+        case "jwks": jwks = try text()
+        case "issuer": issuer = try text()
+        case "audience": audience = try text()
+        case "rateLimit":
+            let n = try number()
+            guard n >= 0 else { throw SettingsError("\(source) must be 0 (no limit) or more") }
+            rateLimit = n
+        case "logLevel": logLevel = try text()
+        default: break
+        }
+    }
+}
+
+/// A setting that cannot be used; the message names where it came from.
+public struct SettingsError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,42 @@
+import Foundation
+@testable import Server
+import Testing
+
+/// `logbook serve`'s settings: flags over the environment over the config file over the defaults; bad input named.
+@Suite struct ServeSettingsTests {
+    func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-settings-\(UUID().uuidString).json").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func eachSettingComesFromTheHighestLayerThatSetsIt() throws {
+        let path = try write(#"{"port": 9090, "host": "0.0.0.0", "policy": "/etc/logbook/policy.json", "rateLimit": 5, "logLevel": "debug"}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try ServeSettings.file(path)
+        let environment = try ServeSettings.environment(["LOGBOOK_PORT": "7070", "LOGBOOK_AUDIENCE": "ops-api", "LOGBOOK_RATE_LIMIT": "0", "HOME": "/root"])
+        let flags = ServeSettings(port: 6060, data: "/srv/log")
+        let settings = flags.over(environment).over(file).over(.defaults)
+        #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
+                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug"))
+        #expect(ServeSettings().over(.defaults) == .defaults)
+    }
+
+    @Test func badSettingsAreRefusedNamingWhereTheyCameFrom() throws {
+        #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_PORT": "eighty"]) }
+        do { _ = try ServeSettings.environment(["LOGBOOK_PORT": "99999"]) } catch { #expect(error.description.contains("LOGBOOK_PORT")) }
+        let typo = try write(#"{"prot": 9090}"#)
+        let wrongType = try write(#"{"host": 5}"#)
+        let notJSON = try write("port = 9090")
+        defer { for p in [typo, wrongType, notJSON] { try? FileManager.default.removeItem(atPath: p) } }
+        do { _ = try ServeSettings.file(typo); Issue.record("a typo was accepted") } catch {
+            #expect(error.description.contains("unknown setting 'prot'"))
+        }
+        do { _ = try ServeSettings.file(wrongType); Issue.record("a number host was accepted") } catch {
+            #expect(error.description.contains("host must be a string"))
+        }
+        #expect(throws: SettingsError.self) { try ServeSettings.file(notJSON) }
+        #expect(throws: SettingsError.self) { try ServeSettings.file("/nonexistent/logbook.json") }
+        #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_RATE_LIMIT": "-1"]) }
+    }
+}
