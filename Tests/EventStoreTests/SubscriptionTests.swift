@@ -58,7 +58,7 @@ import Testing
             _ = await it.next()  // caughtUp(2)
             return await it.next()
         }
-        try await Task.sleep(for: .milliseconds(50))
+        while store.head.waiterCount == 0 { await Task.yield() }  // it is waiting for an append
         waiting.cancel()
         #expect(await waiting.value == nil)
         await store.close()

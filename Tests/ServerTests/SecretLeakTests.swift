@@ -23,7 +23,7 @@ import Testing
         let (out, err) = (dir.appendingPathComponent("stdout"), dir.appendingPathComponent("stderr"))
         for file in [out, err] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
 
-        let port = try await BenchFreePort.find()
+        let port = try await FreePort.find()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CLITests.binary)
         server.arguments = ["serve", "--data", dir.appendingPathComponent("data").path, "--port", String(port), "--log-level", "trace", "--rate-limit", "0"]
@@ -98,7 +98,7 @@ import Testing
 }
 
 /// A loopback port nothing listens on (bound to port 0, then released).
-enum BenchFreePort {
+enum FreePort {
     static func find() async throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -8,9 +8,7 @@ extension AgentRuntime {
     /// - Throws: `denied`, `conflict` (the thread exists), `invalidArgument` (an unknown agent), `storage`.
     public func startThread(_ threadID: String, title: String?, agent: String?, as principal: Principal) async throws(EngineError) -> ThreadStarted {
         let stream = try threadStream(threadID)
-        if let agent, try await registryState().agents[agent] == nil {
-            throw EngineError(.invalidArgument, "no agent named '\(agent)' is defined; GET /v1/registry lists the agents")
-        }
+        if let agent, try await registryState().agents[agent] == nil { throw EngineError.unknownAgent(agent) }
         let started = ThreadStarted(threadID: threadID, workspace: principal.workspace, owner: principal.subject, title: title, agent: agent)
         try await open(stream, in: principal.workspace, with: .threadStarted(started), as: principal, ifTaken: "thread '\(threadID)' exists already; choose another id")
         return started

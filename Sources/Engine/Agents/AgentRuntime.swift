@@ -117,7 +117,7 @@ public final class AgentRuntime: Sendable {
         let state = try await registryState()
         let agentName = turn.agent ?? "default"
         let agent = state.agents[agentName]?.value
-        if turn.agent != nil, agent == nil { throw EngineError(.invalidArgument, "no agent named '\(agentName)' is defined; GET /v1/registry lists the agents") }
+        if turn.agent != nil, agent == nil { throw EngineError.unknownAgent(agentName) }
         let model = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: agent)
         try await gate.require("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider

@@ -26,3 +26,10 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
     public var description: String { message }
 }
+
+extension EngineError {
+    /// A request names an agent the registry does not define.
+    static func unknownAgent(_ name: String) -> EngineError {
+        EngineError(.invalidArgument, "no agent named '\(name)' is defined; GET /v1/registry lists the agents")
+    }
+}

@@ -90,7 +90,7 @@ struct AuditRoutes {
         /// A filter's value; an empty one is no filter.
         func filter(_ name: String) -> String? { p.get(name).flatMap { $0.isEmpty ? nil : String($0) } }
         let workspace = filter("workspace") ?? principal.workspace
-        guard workspace.utf8.count <= InputGuardMiddleware.maxSegmentBytes, !workspace.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard InputGuardMiddleware.isUsableName(workspace) else {
             throw APIError(.badRequest, "bad_request", "workspace is a printable name of at most \(InputGuardMiddleware.maxSegmentBytes) bytes")
         }
         var q = AuditQuery(actor: filter("actor"), workspace: workspace, action: filter("action"),

@@ -65,8 +65,7 @@ struct ConversationRoutes {
         let principal = try context.caller()
         let body = try await request.decodeJSONIfPresent(CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
         let threadID = body?.threadID ?? "t-\(UUID().uuidString.lowercased())"
-        guard !threadID.isEmpty, threadID.utf8.count <= InputGuardMiddleware.maxSegmentBytes, !threadID.contains("/"),
-              !threadID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard InputGuardMiddleware.isUsableName(threadID), !threadID.contains("/") else {
             throw APIError(.badRequest, "bad_request", "threadID is a printable id of at most \(InputGuardMiddleware.maxSegmentBytes) bytes, without '/'")
         }
         let started: ThreadStarted

@@ -71,17 +71,17 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         let api = server.client
         let before = try server.store.statistics()
         let seqBefore = server.store.lastSeq.rawValue
-        var histories: [String: [SharedWorkload.Message]] = [:]
+        var histories: [String: [ChatWire.Message]] = [:]
         let started = ContinuousClock.now
         // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
         for round in workload.rounds {
             for batch in stride(from: 0, to: round.count, by: workloadClients).map({ Array(round[$0..<min($0 + workloadClients, round.count)]) }) {
-                let updated = try await withThrowingTaskGroup(of: (String, [SharedWorkload.Message]).self) { group in
+                let updated = try await withThrowingTaskGroup(of: (String, [ChatWire.Message]).self) { group in
                     for turn in batch {
                         let history = histories[turn.thread] ?? []
                         group.addTask { (turn.thread, try await SharedWorkload.play(turn, after: history, api: api)) }
                     }
-                    var all: [(String, [SharedWorkload.Message])] = []
+                    var all: [(String, [ChatWire.Message])] = []
                     for try await result in group { all.append(result) }
                     return all
                 }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -52,5 +53,54 @@ final class LoopbackLLM: Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
+    }
+}
+
+/// Chat Completions as the OpenAI wire carries it, for the benchmarks' and the demo's clients and scripted models.
+enum ChatWire {
+    struct Message: Codable, Sendable {
+        struct ToolCall: Codable, Sendable {
+            struct Function: Codable, Sendable { let name: String; let arguments: String }
+            let id: String
+            var type = "function"
+            let function: Function
+        }
+        let role: String
+        var content: String?
+        var tool_calls: [ToolCall]?
+        var tool_call_id: String?
+    }
+
+    struct Request: Codable {
+        let model: String
+        let messages: [Message]
+        var tools: [JSONValue]?
+    }
+
+    struct Completion: Codable {
+        struct Choice: Codable {
+            var index = 0
+            let message: Message
+            var finish_reason: String?
+        }
+        struct Usage: Codable { let prompt_tokens: Int; let completion_tokens: Int; let total_tokens: Int }
+        var id = "chatcmpl-scripted"
+        var object = "chat.completion"
+        var created = 0
+        let model: String
+        let choices: [Choice]
+        var usage: Usage?
+    }
+
+    /// A completion's JSON: `message` as the model's one choice.
+    static func completion(_ message: Message, finish: String, model: String) -> String {
+        let body = Completion(model: model, choices: [.init(message: message, finish_reason: finish)],
+                              usage: .init(prompt_tokens: 100, completion_tokens: 50, total_tokens: 150))
+        return String(decoding: (try? JSONEncoder().encode(body)) ?? Data(), as: UTF8.self)
+    }
+
+    /// The request a scripted model was sent (nil when it is not one).
+    static func request(_ body: ByteBuffer) -> Request? {
+        try? JSONDecoder().decode(Request.self, from: Data(body.readableBytesView))
     }
 }

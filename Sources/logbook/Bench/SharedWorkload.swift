@@ -66,12 +66,10 @@ struct SharedWorkload: Sendable {
         guard file.format == "agent-workload/v1" else { throw Failure("\(path): format \(file.format), expected agent-workload/v1") }
         var replies: [String: String] = [:]
         for t in file.turns {
-            let answer = completion(["role": "assistant", "content": t.assistant], finish: "stop")
+            let answer = ChatWire.completion(.init(role: "assistant", content: t.assistant), finish: "stop", model: "workload")
             if let call = t.tool_call {
-                let arguments = call.args.jsonText
-                replies[t.user] = completion(["role": "assistant", "content": NSNull(),
-                                              "tool_calls": [["id": call.id, "type": "function", "function": ["name": call.name, "arguments": arguments]]]],
-                                             finish: "tool_calls")
+                let toolCall = ChatWire.Message.ToolCall(id: call.id, function: .init(name: call.name, arguments: call.args.jsonText))
+                replies[t.user] = ChatWire.completion(.init(role: "assistant", tool_calls: [toolCall]), finish: "tool_calls", model: "workload")
                 replies[call.result] = answer
             } else {
                 replies[t.user] = answer
@@ -81,44 +79,10 @@ struct SharedWorkload: Sendable {
                               sha256: sha256(data), source: path, replies: replies)
     }
 
-    static func completion(_ message: [String: Any], finish: String, model: String = "workload") -> String {
-        let body: [String: Any] = ["id": "chatcmpl-\(model)", "object": "chat.completion", "created": 0, "model": model,
-                                   "choices": [["index": 0, "message": message, "finish_reason": finish]],
-                                   "usage": ["prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150]]
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: body)) ?? Data(), as: UTF8.self)
-    }
-
     /// The scripted model: the reply for the request's last message, else the benchmark's usual answer.
     static func reply(to body: ByteBuffer, in replies: [String: String]) -> String {
-        guard let request = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-              let last = (request["messages"] as? [[String: Any]])?.last, let text = last["content"] as? String,
-              let reply = replies[text] else { return LoopbackLLM.answer }
+        guard let text = ChatWire.request(body)?.messages.last?.content, let reply = replies[text] else { return LoopbackLLM.answer }
         return reply
-    }
-
-    /// A chat message as an OpenAI client sends it.
-    struct Message: Codable, Sendable {
-        struct ToolCall: Codable, Sendable {
-            struct Function: Codable, Sendable { let name: String; let arguments: String }
-            let id: String
-            var type = "function"
-            let function: Function
-        }
-        let role: String
-        var content: String?
-        var tool_calls: [ToolCall]?
-        var tool_call_id: String?
-    }
-
-    struct Request: Encodable {
-        let model: String
-        let messages: [Message]
-        let tools: [JSONValue]
-    }
-
-    struct Completion: Decodable {
-        struct Choice: Decodable { let message: Message }
-        let choices: [Choice]
     }
 
     static let tools: [JSONValue] = [["type": "function", "function": [
@@ -127,12 +91,12 @@ struct SharedWorkload: Sendable {
 
     /// One turn as an OpenAI client with its own tool plays it: the user message; for a tool turn, the model's tool
     /// call, the tool's result sent back; the answer. Returns the thread's messages after the turn.
-    static func play(_ turn: Turn, after history: [Message], api: BenchClient) async throws -> [Message] {
-        var messages = history + [Message(role: "user", content: turn.user)]
-        func complete() async throws -> Message {
-            let body = String(decoding: try JSONEncoder().encode(Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
+    static func play(_ turn: Turn, after history: [ChatWire.Message], api: BenchClient) async throws -> [ChatWire.Message] {
+        var messages = history + [ChatWire.Message(role: "user", content: turn.user)]
+        func complete() async throws -> ChatWire.Message {
+            let body = String(decoding: try JSONEncoder().encode(ChatWire.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
             let answer = try await api.send("POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", turn.thread)])
-            guard let message = try JSONDecoder().decode(Completion.self, from: Data(answer.readableBytesView)).choices.first?.message else {
+            guard let message = try JSONDecoder().decode(ChatWire.Completion.self, from: Data(answer.readableBytesView)).choices.first?.message else {
                 throw Failure("turn \(turn.turn) of \(turn.thread): no message in the answer")
             }
             return message
@@ -140,12 +104,12 @@ struct SharedWorkload: Sendable {
         var message = try await complete()
         if let call = turn.tool_call {
             guard let calls = message.tool_calls, !calls.isEmpty else { throw Failure("turn \(turn.turn) of \(turn.thread): the model did not call the tool") }
-            messages.append(Message(role: "assistant", tool_calls: calls))
-            messages.append(Message(role: "tool", content: call.result, tool_call_id: call.id))
+            messages.append(ChatWire.Message(role: "assistant", tool_calls: calls))
+            messages.append(ChatWire.Message(role: "tool", content: call.result, tool_call_id: call.id))
             message = try await complete()
         }
         guard message.content == turn.assistant else { throw Failure("turn \(turn.turn) of \(turn.thread): unexpected answer") }
-        messages.append(Message(role: "assistant", content: turn.assistant))
+        messages.append(ChatWire.Message(role: "assistant", content: turn.assistant))
         return messages
     }
 

@@ -104,22 +104,18 @@ struct DemoCommand: AsyncParsableCommand {
     /// The scripted model: asked the time with the clock tool on offer, it calls it for Tokyo; given the tool's
     /// answer, it reads the time out of it; refused the tool (or without it), it says so.
     @Sendable static func reply(_ body: ByteBuffer) -> String {
-        let request = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-        let messages = request["messages"] as? [[String: Any]] ?? []
-        let tools = (request["tools"] as? [[String: Any]] ?? []).compactMap { ($0["function"] as? [String: Any])?["name"] as? String }
-        let last = messages.last ?? [:]
-        if last["role"] as? String == "tool" {
-            let content = last["content"] as? String ?? ""
-            let datetime = ((try? JSONSerialization.jsonObject(with: Data(content.utf8))) as? [String: Any])?["datetime"] as? String
-            let answer = datetime.map { "In Tokyo it is \($0.prefix(16).replacingOccurrences(of: "T", with: " ")) (from the time server)." }
-                ?? "I could not read the clock: \(content.prefix(120))"
-            return SharedWorkload.completion(["role": "assistant", "content": answer], finish: "stop", model: "scripted")
+        let request = ChatWire.request(body)
+        let tools = (request?.tools ?? []).compactMap { $0["function"]?["name"]?.stringValue }
+        let answer = { (text: String) in ChatWire.completion(.init(role: "assistant", content: text), finish: "stop", model: "scripted") }
+        if let last = request?.messages.last, last.role == "tool" {
+            let content = last.content ?? ""
+            guard let datetime = JSONValue(parsing: content)?["datetime"]?.stringValue else { return answer("I could not read the clock: \(content.prefix(120))") }
+            return answer("In Tokyo it is \(datetime.prefix(16).replacingOccurrences(of: "T", with: " ")) (from the time server).")
         }
         if let clock = tools.first(where: { $0.hasSuffix("get_current_time") }) {
-            return SharedWorkload.completion(["role": "assistant", "content": NSNull(), "tool_calls": [[
-                "id": "call_\(UUID().uuidString.prefix(8))", "type": "function",
-                "function": ["name": clock, "arguments": #"{"timezone":"Asia/Tokyo"}"#]]]], finish: "tool_calls", model: "scripted")
+            let call = ChatWire.Message.ToolCall(id: "call_\(UUID().uuidString.prefix(8))", function: .init(name: clock, arguments: #"{"timezone":"Asia/Tokyo"}"#))
+            return ChatWire.completion(.init(role: "assistant", tool_calls: [call]), finish: "tool_calls", model: "scripted")
         }
-        return SharedWorkload.completion(["role": "assistant", "content": "I have no clock tool here, so I cannot tell the time."], finish: "stop", model: "scripted")
+        return answer("I have no clock tool here, so I cannot tell the time.")
     }
 }

@@ -53,13 +53,19 @@ struct APIClient: Sendable {
     struct Answer {
         let status: Int
         let body: Data
-        var json: Any? { try? JSONSerialization.jsonObject(with: body) }
+
+        /// The body as `T`; an answer of another shape is a `Failure` (a server of another version, most likely).
+        func decode<T: Decodable>(_: T.Type) throws -> T {
+            do { return try JSONDecoder().decode(T.self, from: body) } catch {
+                throw Failure("the server's answer is not what this logbook expects (\(T.self)): \(String(decoding: body.prefix(200), as: UTF8.self))")
+            }
+        }
     }
 
     /// Sends a request; a non-2xx answer is a `Failure` naming the status and the server's message.
     @discardableResult
-    func send(_ method: HTTPMethod, _ path: String, json: Any? = nil) async throws -> Answer {
-        let request = try request(method, path, json: json)
+    func send(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil) async throws -> Answer {
+        let request = try request(method, path, body: body)
         try await ensureReachable()
         let response: HTTPClientResponse
         do { response = try await Self.http.execute(request, timeout: .seconds(300)) } catch {
@@ -72,8 +78,8 @@ struct APIClient: Sendable {
     }
 
     /// Sends a request whose answer is server-sent events, calling `frame` with each (event, data) as it arrives.
-    func stream(_ method: HTTPMethod, _ path: String, json: Any? = nil, frame: (String, String) async throws -> Void) async throws {
-        var request = try request(method, path, json: json)
+    func stream(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, frame: (String, Data) async throws -> Void) async throws {
+        var request = try request(method, path, body: body)
         request.headers.add(name: "Accept", value: "text/event-stream")
         try await ensureReachable()
         let response: HTTPClientResponse
@@ -94,26 +100,27 @@ struct APIClient: Sendable {
                     if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
                     if line.hasPrefix("data: ") { data += line.dropFirst(6) }
                 }
-                if !data.isEmpty { try await frame(event, data) }
+                if !data.isEmpty { try await frame(event, Data(data.utf8)) }
             }
         }
     }
 
-    private func request(_ method: HTTPMethod, _ path: String, json: Any?) throws -> HTTPClientRequest {
+    private func request(_ method: HTTPMethod, _ path: String, body: (any Encodable)?) throws -> HTTPClientRequest {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let json {
+        if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(data: try JSONSerialization.data(withJSONObject: json)))
+            request.body = .bytes(ByteBuffer(data: try JSONEncoder().encode(body)))
         }
         return request
     }
 
     static func failure(_ answer: Answer) -> Failure {
-        let error = (answer.json as? [String: Any])?["error"] as? [String: Any]
-        let message = error?["message"] as? String ?? String(decoding: answer.body.prefix(300), as: UTF8.self)
-        return Failure("the server answered \(answer.status)\((error?["code"] as? String).map { " \($0)" } ?? ""): \(message)")
+        guard let error = try? answer.decode(APIBody.Error.self).error else {
+            return Failure("the server answered \(answer.status): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+        }
+        return Failure("the server answered \(answer.status) \(error.code): \(error.message)")
     }
 
     /// A path segment or query value, percent-encoded.

@@ -43,13 +43,11 @@ struct AuditCommand: AsyncParsableCommand {
         query.append(("limit", String(limit)))
         if let cursor { query.append(("cursor", String(cursor))) }
         let answer = try await client.send(.GET, "/v1/audit?" + Self.encode(query))
-        let page = answer.json as? [String: Any] ?? [:]
-        let entries = page["entries"] as? [[String: Any]] ?? []
-        Table.print(["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"], entries.map { e in
-            [String(e["seq"] as? Int ?? 0), e["time"] as? String ?? "", e["actor"] as? String ?? "", e["action"] as? String ?? "",
-             e["resource"] as? String ?? "", e["decision"] as? String ?? "-", String((e["reason"] as? String ?? "").prefix(80))]
+        let page = try answer.decode(APIBody.AuditPage.self)
+        Table.print(["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"], page.entries.map { e in
+            [String(e.seq), e.time, e.actor, e.action, e.resource, e.decision ?? "-", String(e.reason.prefix(80))]
         })
-        if let next = page["next"] as? Int { FileHandle.standardError.write(Data("more: --cursor \(next)\n".utf8)) }
+        if let next = page.next { FileHandle.standardError.write(Data("more: --cursor \(next)\n".utf8)) }
     }
 
     static func encode(_ query: [(String, String)]) -> String {
@@ -68,10 +66,8 @@ struct ThreadsCommand: AsyncParsableCommand {
     func run() async throws {
         let answer = try await remote.client().send(.GET, "/v1/threads?limit=\(limit)")
         if json { return print(String(decoding: answer.body, as: UTF8.self)) }
-        let threads = (answer.json as? [String: Any])?["threads"] as? [[String: Any]] ?? []
-        Table.print(["ID", "OWNER", "LAST ACTIVITY", "MESSAGES", "RUNS", "STATUS", "TITLE"], threads.map { t in
-            [t["id"] as? String ?? "", t["owner"] as? String ?? "", t["lastActivity"] as? String ?? "", String(t["messageCount"] as? Int ?? 0),
-             String(t["runCount"] as? Int ?? 0), t["status"] as? String ?? "", t["title"] as? String ?? ""]
+        Table.print(["ID", "OWNER", "LAST ACTIVITY", "MESSAGES", "RUNS", "STATUS", "TITLE"], try answer.decode(APIBody.ThreadList.self).threads.map { t in
+            [t.id, t.owner, t.lastActivity, String(t.messageCount), String(t.runCount), t.status, t.title ?? ""]
         })
     }
 }

@@ -77,9 +77,15 @@ final class ChatPrinter: Sendable {
         wroteText.withLock { $0 = true }
     }
 
-    func toolCalled(_ server: String, _ tool: String, _ arguments: String) { note("→ \(server)/\(tool) \(arguments)") }
-    func toolResult(_ output: String, isError: Bool) { note("\(isError ? "✗" : "←") \(output.replacingOccurrences(of: "\n", with: " ").prefix(160))") }
-    func denied(_ action: String, _ resource: String, _ reason: String) { note("denied: \(action) on \(resource): \(reason)") }
+    /// A recorded event the user should see: a tool call, its result, a denial.
+    func show(_ event: DomainEvent) {
+        switch event {
+        case .toolCalled(let c): note("→ \(c.server)/\(c.tool) \(c.arguments)")
+        case .toolResult(let r): note("\(r.isError ? "✗" : "←") \(r.output.replacingOccurrences(of: "\n", with: " ").prefix(160))")
+        case .authorizationDecided(let d) where d.decision == .deny: note("denied: \(d.action) on \(d.resource): \(d.reason)")
+        default: break
+        }
+    }
 
     func done(status: String, answer: String?, steps: Int, input: Int, output: Int) {
         let streamed = wroteText.withLock { wrote in defer { wrote = false }; return wrote }
@@ -101,23 +107,19 @@ struct RemoteChat: ChatBackend {
     var place: String { client.base }
 
     func turn(_ text: String, thread: String, agent: String?) async throws {
-        var body: [String: Any] = ["text": text, "stream": true]
-        body["agent"] = agent
-        try await client.stream(.POST, "/v1/threads/\(APIClient.escape(thread))/messages", json: body) { event, data in
-            let json = (try? JSONSerialization.jsonObject(with: Data(data.utf8))) as? [String: Any] ?? [:]
-            let string = { (key: String) in json[key] as? String ?? "" }
+        let body = APIBody.Message(text: text, agent: agent)
+        try await client.stream(.POST, "/v1/threads/\(APIClient.escape(thread))/messages", body: body) { event, data in
             switch event {
-            case "text": printer.text(string("text"))
-            case "tool.called": printer.toolCalled(string("server"), string("tool"), string("arguments"))
-            case "tool.result": printer.toolResult(string("output"), isError: json["isError"] as? Bool ?? false)
-            case "authz.decided" where string("decision") == "deny": printer.denied(string("action"), string("resource"), string("reason"))
+            case "text": printer.text(try JSONDecoder().decode(APIBody.Text.self, from: data).text)
             case "done":
-                printer.done(status: string("status"), answer: json["answer"] as? String, steps: json["steps"] as? Int ?? 0,
-                             input: json["inputTokens"] as? Int ?? 0, output: json["outputTokens"] as? Int ?? 0)
+                let run = try JSONDecoder().decode(APIBody.Run.self, from: data)
+                printer.done(status: run.status, answer: run.answer, steps: run.steps, input: run.inputTokens, output: run.outputTokens)
             case "error":
-                let error = json["error"] as? [String: Any]
-                throw Failure("\(error?["code"] as? String ?? "error"): \(error?["message"] as? String ?? data)")
-            default: break
+                let error = try? JSONDecoder().decode(APIBody.Error.self, from: data).error
+                throw Failure("\(error?.code ?? "error"): \(error?.message ?? String(decoding: data, as: UTF8.self))")
+            default:
+                // Every other frame is an event as it was recorded.
+                if let recorded = try? EventCatalog.decode(type: event, json: data) { printer.show(recorded) }
             }
         }
     }
@@ -165,13 +167,6 @@ struct EmbeddedChat: ChatBackend {
     struct Observer: RunObserver {
         let printer: ChatPrinter
         func text(_ piece: String) async { printer.text(piece) }
-        func appended(_ event: DomainEvent, seq: Seq) async {
-            switch event {
-            case .toolCalled(let c): printer.toolCalled(c.server, c.tool, c.arguments)
-            case .toolResult(let r): printer.toolResult(r.output, isError: r.isError)
-            case .authorizationDecided(let d) where d.decision == .deny: printer.denied(d.action, d.resource, d.reason)
-            default: break
-            }
-        }
+        func appended(_ event: DomainEvent, seq: Seq) async { printer.show(event) }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Events
 import Foundation
 
 /// `logbook models|mcp|agents`: the registry, through a running server (each change authorized and recorded as the
@@ -14,14 +15,12 @@ struct ModelsCommand: AsyncParsableCommand {
         @Flag(help: "Print the server's JSON.") var json = false
 
         func run() async throws {
-            let registry = try await Registry.fetch(remote, json: json)
-            guard let registry else { return }
-            let models = registry["models"] as? [[String: Any]] ?? []
-            Table.print(["NAME", "PROVIDER", "ENDPOINT", "ENV", "SECRET"], models.map { m in
-                [m["name"], m["provider"], m["endpoint"], m["environment"], m["secretReference"]].map { ($0 as? String) ?? "-" }
+            guard let registry = try await Registry.fetch(remote, json: json) else { return }
+            Table.print(["NAME", "PROVIDER", "ENDPOINT", "ENV", "SECRET"], registry.models.map { m in
+                [m.name, m.provider, m.endpoint, m.environment.rawValue, m.secretReference ?? "-"]
             })
-            print("org default: \(registry["organizationDefault"] as? String ?? "(none)")")
-            for (workspace, model) in (registry["workspaceDefaults"] as? [String: String] ?? [:]).sorted(by: { $0.key < $1.key }) {
+            print("org default: \(registry.organizationDefault ?? "(none)")")
+            for (workspace, model) in registry.workspaceDefaults.sorted(by: { $0.key < $1.key }) {
                 print("workspace \(workspace): \(model)")
             }
         }
@@ -39,9 +38,9 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "LAB, NONPROD or PROD.") var environment: String?
 
         func run() async throws {
-            var body: [String: Any] = ["provider": provider, "endpoint": endpoint]
-            body["deployment"] = deployment; body["apiVersion"] = apiVersion; body["secretReference"] = secret; body["environment"] = environment
-            let answer = try await remote.client().send(.PUT, "/v1/registry/models/\(APIClient.escape(name))", json: body)
+            let body = APIBody.Model(provider: provider, endpoint: endpoint, deployment: deployment, apiVersion: apiVersion,
+                                     secretReference: secret, environment: environment)
+            let answer = try await remote.client().send(.PUT, "/v1/registry/models/\(APIClient.escape(name))", body: body)
             print("model \(name) \(answer.status == 201 ? "registered" : "updated")")
         }
     }
@@ -67,7 +66,7 @@ struct ModelsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let path = workspace.map { "/v1/workspaces/\(APIClient.escape($0))/default-model" } ?? "/v1/registry/default-model"
-            try await remote.client().send(.PUT, path, json: ["model": model.map { $0 as Any } ?? NSNull()])
+            try await remote.client().send(.PUT, path, body: APIBody.DefaultModel(model: model))
             print("\(workspace.map { "workspace \($0)" } ?? "org") default: \(model ?? "(cleared)")")
         }
     }
@@ -85,12 +84,10 @@ struct MCPCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let registry = try await Registry.fetch(remote, json: json) else { return }
-            let servers = registry["mcpServers"] as? [[String: Any]] ?? []
-            Table.print(["NAME", "TRANSPORT", "COMMAND / URL", "INTERNAL", "HEALTH"], servers.map { s in
-                let d = s["definition"] as? [String: Any] ?? [:]
-                let target = (d["url"] as? String) ?? (d["command"] as? [String] ?? []).joined(separator: " ")
-                return [d["name"] as? String ?? "-", d["transport"] as? String ?? "-", target, (d["isInternal"] as? Bool ?? true) ? "yes" : "no",
-                        [s["health"] as? String, s["healthDetail"] as? String].compactMap { $0 }.joined(separator: ": ")]
+            Table.print(["NAME", "TRANSPORT", "COMMAND / URL", "INTERNAL", "HEALTH"], registry.mcpServers.map { s in
+                let d = s.definition
+                return [d.name, d.transport.rawValue, d.url ?? d.command.joined(separator: " "), d.isInternal ? "yes" : "no",
+                        ([s.health] + [s.healthDetail].compactMap { $0 }).joined(separator: ": ")]
             })
         }
     }
@@ -108,9 +105,8 @@ struct MCPCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var body: [String: Any] = ["transport": url == nil ? "stdio" : "http", "isInternal": !external]
-            if let url { body["url"] = url } else { body["command"] = command }
-            let answer = try await remote.client().send(.PUT, "/v1/registry/mcp/\(APIClient.escape(name))", json: body)
+            let body = APIBody.MCPServer(transport: url == nil ? "stdio" : "http", command: url == nil ? command : nil, url: url, isInternal: !external)
+            let answer = try await remote.client().send(.PUT, "/v1/registry/mcp/\(APIClient.escape(name))", body: body)
             print("mcp server \(name) \(answer.status == 201 ? "registered" : "updated")")
         }
     }
@@ -136,10 +132,8 @@ struct AgentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let registry = try await Registry.fetch(remote, json: json) else { return }
-            let agents = registry["agents"] as? [[String: Any]] ?? []
-            Table.print(["NAME", "MODEL", "TOOLS", "SUB-AGENTS", "INSTRUCTIONS"], agents.map { a in
-                [a["name"] as? String ?? "-", a["model"] as? String ?? "(default)", (a["allowedTools"] as? [String] ?? []).joined(separator: ","),
-                 (a["subAgents"] as? [String] ?? []).joined(separator: ","), String((a["instructions"] as? String ?? "").prefix(60))]
+            Table.print(["NAME", "MODEL", "TOOLS", "SUB-AGENTS", "INSTRUCTIONS"], registry.agents.map { a in
+                [a.name, a.model ?? "(default)", a.allowedTools.joined(separator: ","), a.subAgents.joined(separator: ","), String(a.instructions.prefix(60))]
             })
         }
     }
@@ -154,9 +148,8 @@ struct AgentsCommand: AsyncParsableCommand {
         @Option(name: .customLong("sub-agent"), help: "An agent it may delegate to (repeat).") var subAgents: [String] = []
 
         func run() async throws {
-            var body: [String: Any] = ["instructions": instructions, "allowedTools": tools, "subAgents": subAgents]
-            body["model"] = model
-            let answer = try await remote.client().send(.PUT, "/v1/registry/agents/\(APIClient.escape(name))", json: body)
+            let body = APIBody.Agent(instructions: instructions, model: model, allowedTools: tools, subAgents: subAgents)
+            let answer = try await remote.client().send(.PUT, "/v1/registry/agents/\(APIClient.escape(name))", body: body)
             print("agent \(name) \(answer.status == 201 ? "defined" : "updated")")
         }
     }
@@ -178,10 +171,10 @@ enum Registry {
         print("\(label) \(name) removed")
     }
 
-    static func fetch(_ remote: ServerOptions, json: Bool) async throws -> [String: Any]? {
+    static func fetch(_ remote: ServerOptions, json: Bool) async throws -> APIBody.Registry? {
         let answer = try await remote.client().send(.GET, "/v1/registry")
         if json { print(String(decoding: answer.body, as: UTF8.self)); return nil }
-        return answer.json as? [String: Any] ?? [:]
+        return try answer.decode(APIBody.Registry.self)
     }
 }
 
