@@ -153,12 +153,34 @@ public final class EventStore: Sendable {
     public func append(_ events: [ProposedEvent], to stream: StreamID, expecting expected: ExpectedRevision = .any)
         async throws(EventStoreError) -> AppendResult
     {
+        try await submit(events, closing: nil, to: stream, expecting: expected)
+    }
+
+    /// Appends `events` and, last, the event `closing` builds from the seq the first of them gets, atomically: for an
+    /// event that names the events before it by seq and must be committed with them (a model request naming the
+    /// messages of its prompt). Otherwise like `append(_:to:expecting:)`.
+    ///
+    /// `closing` runs on the writer thread, inside the group's transaction: keep it quick and pure. Given the same
+    /// seq it must build the same event (same id and content), so that a retried append is recognised.
+    /// - Throws: as `append(_:to:expecting:)`; `invalidArgument` when `events` is empty or the built event breaks a
+    ///   limit (nothing of the request is written then).
+    @discardableResult
+    public func append(_ events: [ProposedEvent], closingWith closing: @escaping @Sendable (_ firstSeq: Seq) -> ProposedEvent,
+                       to stream: StreamID, expecting expected: ExpectedRevision = .any) async throws(EventStoreError) -> AppendResult
+    {
+        try await submit(events, closing: closing, to: stream, expecting: expected)
+    }
+
+    private func submit(_ events: [ProposedEvent], closing: (@Sendable (Seq) -> ProposedEvent)?, to stream: StreamID,
+                        expecting expected: ExpectedRevision) async throws(EventStoreError) -> AppendResult
+    {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
-        let prepared = try prepare(events, stream: stream)
+        let prepared = try prepare(events, stream: stream, extra: closing == nil ? 0 : 1)
         do {
             return try await withUnsafeThrowingContinuation { continuation in
                 do {
-                    try writer.submit(.append(AppendRequest(stream: stream, expected: expected, events: prepared, continuation: continuation)))
+                    try writer.submit(.append(AppendRequest(stream: stream, expected: expected, events: prepared, closing: closing,
+                                                            continuation: continuation)))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -170,10 +192,10 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func prepare(_ events: [ProposedEvent], stream: StreamID) throws(EventStoreError) -> [PreparedEvent] {
+    private func prepare(_ events: [ProposedEvent], stream: StreamID, extra: Int) throws(EventStoreError) -> [PreparedEvent] {
         guard !events.isEmpty else { throw EventStoreError(.invalidArgument, "append to '\(stream)' carries no events; send at least one") }
-        guard events.count <= limits.maxEventsPerAppend else {
-            throw EventStoreError(.invalidArgument, "append to '\(stream)' carries \(events.count) events, more than the limit of \(limits.maxEventsPerAppend); split it")
+        guard events.count + extra <= limits.maxEventsPerAppend else {
+            throw EventStoreError(.invalidArgument, "append to '\(stream)' carries \(events.count + extra) events, more than the limit of \(limits.maxEventsPerAppend); split it")
         }
         guard stream.rawValue.utf8.count <= limits.maxStreamIDBytes else {
             throw EventStoreError(.invalidArgument, "stream id '\(stream.rawValue.prefix(64))…' is \(stream.rawValue.utf8.count) bytes, more than the limit of \(limits.maxStreamIDBytes)")
@@ -182,29 +204,10 @@ public final class EventStore: Sendable {
             throw EventStoreError(.duplicateEventID, "an event id appears twice in one append to '\(stream)'; give each event its own id")
         }
         return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
-            try validate(event)
+            try limits.validate(event)
             let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
             return PreparedEvent(proposed: event, compression: compression, stored: stored)
         }
-    }
-
-    private func validate(_ event: ProposedEvent) throws(EventStoreError) {
-        try validateName(event.type, "event type", of: event)
-        if let actor = event.metadata.actor { try validateName(actor, "actor", of: event) }
-        if let workspace = event.metadata.workspace { try validateName(workspace, "workspace", of: event) }
-        let size = event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
-        if size > limits.maxEventBytes {
-            throw EventStoreError(.invalidArgument, "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(limits.maxEventBytes); store large content elsewhere and refer to it")
-        }
-    }
-
-    private func validateName(_ name: String, _ what: String, of event: ProposedEvent) throws(EventStoreError) {
-        let bytes = name.utf8
-        if bytes.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
-        if bytes.count > limits.maxNameBytes {
-            throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(bytes.count) bytes, more than the limit of \(limits.maxNameBytes)")
-        }
-        if bytes.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
     }
 
     // MARK: - Dictionaries

@@ -39,3 +39,25 @@ public struct Limits: Sendable, Equatable {
         return limits
     }
 }
+
+extension Limits {
+    /// Checks an event's names and size against the limits.
+    func validate(_ event: ProposedEvent) throws(EventStoreError) {
+        try validateName(event.type, "event type", of: event)
+        if let actor = event.metadata.actor { try validateName(actor, "actor", of: event) }
+        if let workspace = event.metadata.workspace { try validateName(workspace, "workspace", of: event) }
+        let size = event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
+        if size > maxEventBytes {
+            throw EventStoreError(.invalidArgument, "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(maxEventBytes); store large content elsewhere and refer to it")
+        }
+    }
+
+    private func validateName(_ name: String, _ what: String, of event: ProposedEvent) throws(EventStoreError) {
+        let bytes = name.utf8
+        if bytes.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
+        if bytes.count > maxNameBytes {
+            throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(bytes.count) bytes, more than the limit of \(maxNameBytes)")
+        }
+        if bytes.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
+    }
+}

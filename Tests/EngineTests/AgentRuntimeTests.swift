@@ -120,6 +120,35 @@ import Testing
         await f.close()
     }
 
+    /// A turn is two commits (the opening with the request naming it by seq, then the answer), and a thread's
+    /// history kept between turns never hides what someone else appended to the thread meanwhile.
+    @Test func aTurnIsTwoCommitsAndTheNextTurnSeesEventsAppendedOutsideTheEngine() async throws {
+        let f = try await Fixture(mcp: nil)
+        f.server.enqueue(.json(body: Wire.completion(text: "first answer", finish: "stop")), .json(body: Wire.completion(text: "second answer", finish: "stop")))
+        let before = f.store.writerStatistics.commits
+        _ = try await f.runtime.chat(ChatTurn(threadID: "t9", text: "first question"), as: Self.alice)
+        #expect(f.store.writerStatistics.commits - before == 2)
+        var events = try f.thread("t9")
+        #expect(events.map(\.event.typeName) == ["authz.decided", "thread.started", "message.user", "authz.decided", "run.started", "llm.request",
+                                                "llm.response", "message.assistant", "run.finished"])
+        guard case .llmRequest(let request) = events[5].event else { Issue.record("no request"); return }
+        #expect(request.promptSeqs == [events[2].seq], "the request names the message committed with it by its real seq")
+
+        // Appended behind the engine's back (another tool, an import): the next prompt must hold it.
+        let outside = try await f.store.append([UserMessage(text: "a note from outside").proposed(metadata: EventMetadata(actor: "user:bob", workspace: "payments"))],
+                                               to: "thread/t9")
+        _ = try await f.runtime.chat(ChatTurn(threadID: "t9", text: "second question"), as: Self.alice)
+        events = try f.thread("t9")
+        let requests = events.compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }
+        let last = try #require(requests.last)
+        let userSeqs = events.filter { if case .userMessage = $0.event { true } else { false } }.map(\.seq)
+        #expect(userSeqs.contains(outside.firstSeq.rawValue))
+        #expect(last.promptSeqs.filter { userSeqs.contains($0) } == userSeqs)
+        let sent = try #require(f.server.requests.last?.body)
+        #expect(sent.contains("a note from outside") && sent.contains("first answer") && sent.contains("second question"))
+        await f.close()
+    }
+
     @Test func aModelThatKeepsFailingIsRecordedAttemptByAttemptAndTheRunFails() async throws {
         let f = try await Fixture(mcp: nil, retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
         for _ in 0..<3 { f.server.enqueue(.json(status: 503, body: #"{"error":{"message":"overloaded"}}"#)) }

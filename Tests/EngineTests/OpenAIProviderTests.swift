@@ -146,7 +146,9 @@ import Testing
             try await Self.provider(server, timeout: .milliseconds(300)).complete(Self.request, onText: nil)
         }
         #expect(error.kind == .timeout && error.retryable)
-        #expect(ContinuousClock.now - started < .seconds(20), "the deadline cut the call short")
+        // The server never answers: any bound shows the deadline ended the call. A generous one, because the whole
+        // suite runs in parallel on two cores and other tests' synchronous work can hold the timer back for seconds.
+        #expect(ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
     }
 
     @Test func aCancelledCallerStopsTheCall() async throws {

@@ -50,6 +50,7 @@ extension AgentRuntime {
         defer { Task { await locks.unlock(stream) } }
         let (opened, gate, started) = try await openTurn(stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened
+        defer { remember(recorder) }
 
         let state = try await registryState()
         let definition = try completionModel(named: call.model, registry: state, workspace: recorder.workspace)
@@ -72,9 +73,8 @@ extension AgentRuntime {
         }
         opening.append(.runStarted(RunStarted(runID: runID, agent: "openai-compatible", model: definition.name)))
         opening += Self.events(for: conversation[shared...], runID: runID, earlier: conversation[..<shared])
-        let newSeqs = try await recorder.record(opening, actor: actor)
-        // The seqs returned start with the staged authorization decisions.
-        let promptSeqs = Array(known.seqs[..<shared]) + zip(opening, newSeqs.suffix(opening.count)).filter { Self.isPromptEvent($0.0) }.map(\.1)
+        let staged = recorder.stage(opening, actor: actor)
+        let promptSeqs = Array(known.seqs[..<shared]) + zip(opening, staged).filter { Self.isPromptEvent($0.0) }.map(\.1)
 
         var parameters: [String: String] = [:]
         let system = call.messages.filter { $0.role == .system }.compactMap(\.content)
@@ -82,8 +82,9 @@ extension AgentRuntime {
         if !call.tools.isEmpty { parameters["tools"] = call.tools.map(\.name).joined(separator: ",") }
         if let t = call.temperature { parameters["temperature"] = String(t) }
         if let m = call.maxOutputTokens { parameters["max_tokens"] = String(m) }
-        try await recorder.record([.llmRequest(LLMRequest(runID: runID, step: 1, model: definition.name, provider: definition.provider,
-                                                          promptSeqs: promptSeqs, parameters: parameters))], actor: actor)
+        // One commit: the new messages, and the request naming them (and the earlier ones) by seq.
+        let announced = LLMRequest(runID: runID, step: 1, model: definition.name, provider: definition.provider, promptSeqs: promptSeqs, parameters: parameters)
+        try await recorder.flush(request: announced, actor: actor)
 
         var settings = configuration
         settings.streaming = observer != nil

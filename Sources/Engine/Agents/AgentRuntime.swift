@@ -49,6 +49,9 @@ public final class AgentRuntime: Sendable {
         public var environment: [String: String] = ProcessInfo.processInfo.environment
         /// A thread idle this long needs a fresh token (nil: sessions never expire).
         public var sessionIdleTimeout: Duration? = .seconds(30 * 60)
+        /// Decoded events of recently active threads kept in memory, so a turn reads only what its thread gained since
+        /// its last turn (0: read every thread whole each turn).
+        public var historyCacheEvents = 100_000
         /// Now, in nanoseconds since the epoch (injected by tests).
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
         public init() {}
@@ -63,6 +66,7 @@ public final class AgentRuntime: Sendable {
     let configuration: Configuration
     let makeProvider: ProviderFactory
     let locks = ThreadLocks()
+    let histories: HistoryCache
     /// The registry as of the registry streams' revisions it was read at.
     private let registryCache = Mutex<(revisions: [StreamRevision?], state: RegistryState)?>(nil)
 
@@ -70,6 +74,7 @@ public final class AgentRuntime: Sendable {
     public init(store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool, configuration: Configuration = Configuration(),
                 makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider) {
         (self.store, self.registry, self.policy, self.pool, self.configuration, self.makeProvider) = (store, registry, policy, pool, configuration, makeProvider)
+        histories = HistoryCache(maxEvents: configuration.historyCacheEvents)
     }
 
     /// The provider for a registered model: OpenAI-compatible or Azure OpenAI.
@@ -104,6 +109,7 @@ public final class AgentRuntime: Sendable {
         defer { Task { await locks.unlock(stream) } }
         let (opened, gate, started) = try await openTurn(stream, threadID: turn.threadID, as: principal, observer: observer)
         var recorder = opened
+        defer { remember(recorder) }
         let workspace = recorder.workspace
 
         var opening: [DomainEvent] = []
@@ -112,8 +118,19 @@ public final class AgentRuntime: Sendable {
                                                         title: turn.title, agent: turn.agent)))
         }
         opening.append(.userMessage(UserMessage(text: turn.text)))
-        try await recorder.record(opening, actor: principal.subject)
+        // Staged, to go out with the model request in one commit; recorded at once should the turn end before it.
+        recorder.stage(opening, actor: principal.subject)
+        do {
+            return try await start(turn, recorder: &recorder, gate: gate, principal: principal)
+        } catch {
+            if error.kind != .storage { _ = try? await recorder.flush() }
+            throw error
+        }
+    }
 
+    /// Resolves the agent and its model (authorized), assembles its tools and runs it.
+    private func start(_ turn: ChatTurn, recorder: inout RunRecorder, gate: Gate, principal: Principal) async throws(EngineError) -> RunResult {
+        let workspace = recorder.workspace
         let state = try await registryState()
         let agentName = turn.agent ?? "default"
         let agent = state.agents[agentName]?.value
@@ -152,15 +169,26 @@ extension AgentRuntime {
     /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
     func openTurn(_ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError)
         -> (RunRecorder, Gate, ThreadStarted?) {
-        let (history, lastActivity) = try RunRecorder.history(of: stream, in: store)
+        let read = configuration.historyCacheEvents > 0 ? try histories.history(of: stream, in: store) : try RunRecorder.history(of: stream, in: store)
+        let (history, lastActivity) = (read.events, read.lastActivity)
         let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
         let workspace = started?.workspace ?? principal.workspace
-        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history)
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history, revision: read.revision)
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
         try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
         try await checkSession(threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
                                principal: principal, recorder: &recorder)
         return (recorder, gate, started)
+    }
+
+    /// Keeps a turn's thread history for the next turn, when the recorder knows which revision it ends at.
+    func remember(_ recorder: RunRecorder) {
+        guard configuration.historyCacheEvents > 0 else { return }
+        if recorder.revisionKnown, let revision = recorder.revision {
+            histories.remember(recorder.stream, events: recorder.history, revision: revision)
+        } else {
+            histories.forget(recorder.stream)
+        }
     }
 
     /// The current registry. Catching the registry runner up scans every event since its position, so it is done only

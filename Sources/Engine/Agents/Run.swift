@@ -42,12 +42,14 @@ struct Run: Sendable {
             if ContinuousClock.now > deadline {
                 return try await stop(step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage, recorder: &recorder)
             }
-            if recorder.hasPendingPromptEvents { try await recorder.flush() }  // the prompt names its events by seq
-            let prompt = task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: recorder.history) }
-                ?? PromptBuilder.prompt(instructions: instructions, thread: recorder.history)
+            // The prompt names its events by seq: those still staged (this turn's message, the last step's results)
+            // go out in one commit with the request, which gets their seqs from the log.
+            let history = recorder.historyWithStaged
+            let prompt = task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: history) }
+                ?? PromptBuilder.prompt(instructions: instructions, thread: history)
             let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions)
-            try await recorder.record([.llmRequest(LLMRequest(runID: id, step: step, model: model.name, provider: model.provider,
-                                                                               promptSeqs: prompt.seqs, parameters: parameters))], actor: agentActor)
+            let announced = LLMRequest(runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs, parameters: parameters)
+            try await recorder.flush(request: announced, actor: agentActor)
             let started = ContinuousClock.now
             let response: ChatResponse
             do {

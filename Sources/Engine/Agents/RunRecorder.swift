@@ -19,13 +19,25 @@ struct RunRecorder {
     let observer: (any RunObserver)?
     var correlationID: UUID?
     private(set) var history: [(seq: UInt64, event: DomainEvent)]
+    /// The revision of the stream's last event while every append since the history was read followed the one before
+    /// (nil: a new stream, or unknown).
+    private(set) var revision: StreamRevision?
+    /// False once an append did not follow the previous revision (someone else appended in between).
+    private(set) var revisionKnown = true
 
     /// Seqs a dry run gives its events: far above any real seq, so prompts can name both kinds without clashing.
     static let virtualSeqBase: UInt64 = 1 << 62
     private var virtualSeq = RunRecorder.virtualSeqBase
 
-    init(store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?, history: [(seq: UInt64, event: DomainEvent)]) {
-        (self.store, self.stream, self.workspace, self.observer, self.history) = (store, stream, workspace, observer, history)
+    init(store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?, history: [(seq: UInt64, event: DomainEvent)],
+         revision: StreamRevision? = nil) {
+        (self.store, self.stream, self.workspace, self.observer, self.history, self.revision) = (store, stream, workspace, observer, history, revision)
+    }
+
+    /// Follows the stream's revision through one append of `count` events.
+    private mutating func track(_ result: AppendResult, count: Int) {
+        revisionKnown = revisionKnown && result.revision.rawValue == (revision?.rawValue ?? 0) + UInt64(count)
+        revision = result.revision
     }
 
     /// Events staged for the next append, with their metadata.
@@ -34,9 +46,13 @@ struct RunRecorder {
     /// Stages events for the next `flush`, which appends everything staged in one atomic, durable append (one fsync
     /// for a whole step instead of one per event). Callers flush before every side effect a staged event announces
     /// or authorizes: a model call, a tool call.
-    mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) {
+    /// - Returns: the seqs the events have in `historyWithStaged` until they are appended (placeholders).
+    @discardableResult
+    mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) -> [UInt64] {
         let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
+        let first = Self.stagedSeqBase + UInt64(pending.count)
         pending += events.map { ($0, metadata, EventID.make()) }
+        return (0..<UInt64(events.count)).map { first + $0 }
     }
 
     /// Stages one event under a given id (for events that others name as their cause).
@@ -44,16 +60,48 @@ struct RunRecorder {
         pending.append((event, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), id))
     }
 
-    /// Whether staged events would be part of the next prompt (then they must be appended first: prompts name their
-    /// events by seq).
-    var hasPendingPromptEvents: Bool {
-        pending.contains {
-            switch $0.event {
-            case .userMessage, .assistantMessage, .toolResult: true
-            case .llmResponse(let r): !r.toolCalls.isEmpty
-            default: false
+    /// Seqs under which staged events appear in `historyWithStaged`: `stagedSeqBase + i` for the i-th staged event.
+    /// Above the dry runs' seqs (`virtualSeqBase`), so neither is mistaken for the other.
+    static let stagedSeqBase: UInt64 = 1 << 63
+
+    /// The history, then the staged events under placeholder seqs: what the next prompt is built from. A
+    /// `flush(closingWith:actor:)` maps the placeholders the prompt names to the seqs the events get.
+    var historyWithStaged: [(seq: UInt64, event: DomainEvent)] {
+        history + pending.enumerated().map { (Self.stagedSeqBase + UInt64($0.offset), $0.element.event) }
+    }
+
+    /// Appends what is staged and, last, the event `closing` makes once their seqs are known, in one atomic, durable
+    /// append: a prompt's new messages and the `llm.request` that names them by seq go out in one commit.
+    /// - Parameter closing: gets a function that maps a seq of `historyWithStaged` (a placeholder or a real one) to
+    ///   the real one. It may run more than once (on the log's writer), and must be pure.
+    /// - Returns: the seq of each event, the closing one last.
+    @discardableResult
+    mutating func flush(closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (UInt64) -> UInt64) -> DomainEvent,
+                        actor: String) async throws(EngineError) -> [UInt64] {
+        let batch = pending
+        pending = []
+        let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID)
+        let id = EventID.make()
+        let base = Self.stagedSeqBase, count = UInt64(batch.count)
+        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 } }
+        let first: UInt64
+        if let store {
+            let proposed = batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }
+            do {
+                let result = proposed.isEmpty
+                    ? try await store.append([closing(seqOf(0)).proposed(id: id, metadata: metadata)], to: stream)
+                    : try await store.append(proposed, closingWith: { closing(seqOf($0.rawValue)).proposed(id: id, metadata: metadata) }, to: stream)
+                track(result, count: proposed.count + 1)
+                first = result.firstSeq.rawValue
+            } catch {
+                throw EngineError(.storage, "recording \((batch.map(\.event.typeName) + ["its closing event"]).joined(separator: ", ")) in \(stream) failed: \(error.message)")
             }
+        } else {
+            first = virtualSeq
+            virtualSeq += count + 1
         }
+        let events = batch.map(\.event) + [closing(seqOf(first))]
+        return await appended(events, from: first)
     }
 
     /// Appends what is staged; returns the seq of each event.
@@ -64,17 +112,35 @@ struct RunRecorder {
         pending = []
         let first: UInt64
         if let store {
-            do { first = try await store.append(batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }, to: stream).firstSeq.rawValue } catch {
+            do {
+                let result = try await store.append(batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }, to: stream)
+                track(result, count: batch.count)
+                first = result.firstSeq.rawValue
+            } catch {
                 throw EngineError(.storage, "recording \(batch.map(\.event.typeName).joined(separator: ", ")) in \(stream) failed: \(error.message)")
             }
         } else {
             first = virtualSeq
             virtualSeq += UInt64(batch.count)
         }
-        let seqs = (0..<UInt64(batch.count)).map { first + $0 }
-        for (entry, seq) in zip(batch, seqs) {
-            history.append((seq, entry.event))
-            await observer?.appended(entry.event, seq: Seq(seq))
+        return await appended(batch.map(\.event), from: first)
+    }
+
+    /// Appends what is staged and then `request`, the prompt seqs it names mapped to the seqs they get.
+    mutating func flush(request: LLMRequest, actor: String) async throws(EngineError) {
+        try await flush(closingWith: { seqOf in
+            var r = request
+            r.promptSeqs = r.promptSeqs.map(seqOf)
+            return .llmRequest(r)
+        }, actor: actor)
+    }
+
+    /// Puts events just appended from seq `first` into the history and tells the observer.
+    private mutating func appended(_ events: [DomainEvent], from first: UInt64) async -> [UInt64] {
+        let seqs = (0..<UInt64(events.count)).map { first + $0 }
+        for (event, seq) in zip(events, seqs) {
+            history.append((seq, event))
+            await observer?.appended(event, seq: Seq(seq))
         }
         return seqs
     }
@@ -86,12 +152,20 @@ struct RunRecorder {
         return try await flush()
     }
 
-    /// A thread's events, decoded (events of unknown types are left out), and when its last event was appended
-    /// (ns since the epoch; nil for a new thread). A fork's history starts with its source's up to the fork point
-    /// (and so on up the chain of forks), then its own events.
-    static func history(of stream: StreamID, in store: EventStore) throws(EngineError) -> (events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?) {
-        let (own, lastActivity) = try ownEvents(of: stream, in: store)
-        var events = own, oldest = own, depth = 0
+    /// A thread's decoded history, when its last event was appended and its own stream's revision.
+    struct History {
+        var events: [(seq: UInt64, event: DomainEvent)]
+        /// When the stream's last event was appended (ns since the epoch; nil for a new thread).
+        var lastActivity: Int64?
+        /// The revision of the stream's last event (nil for a new thread).
+        var revision: StreamRevision?
+    }
+
+    /// A thread's events, decoded (events of unknown types are left out). A fork's history starts with its source's
+    /// up to the fork point (and so on up the chain of forks), then its own events.
+    static func history(of stream: StreamID, in store: EventStore) throws(EngineError) -> History {
+        let own = try ownEvents(of: stream, in: store, from: 1)
+        var events = own.events, oldest = own.events, depth = 0
         // A fork's stream opens with the authorization of the fork and `thread.forked`.
         while let fork = oldest.prefix(4).lazy.compactMap({ if case .threadForked(let f) = $0.event { f } else { nil } }).first {
             depth += 1
@@ -101,30 +175,34 @@ struct RunRecorder {
                 throw EngineError(.storage, "\(stream) names an unusable source thread: \(error.message)")
             }
             // The fork event stays in the history (it says where the thread came from), after what it inherits.
-            oldest = try ownEvents(of: source, in: store).events.filter { $0.seq <= fork.atSeq }
+            oldest = try ownEvents(of: source, in: store, from: 1).events.filter { $0.seq <= fork.atSeq }
             events = oldest + events
         }
-        return (events, lastActivity)
+        return History(events: events, lastActivity: own.lastActivity, revision: own.revision)
     }
 
-    /// One stream's own events.
-    private static func ownEvents(of stream: StreamID, in store: EventStore) throws(EngineError) -> (events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?) {
+    /// One stream's own events from a revision on, the revisions of the first and last read, and the last one's time.
+    static func ownEvents(of stream: StreamID, in store: EventStore, from start: StreamRevision)
+        throws(EngineError) -> (events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?, firstRevision: StreamRevision?, revision: StreamRevision?) {
         var events: [(seq: UInt64, event: DomainEvent)] = []
         var lastActivity: Int64?
-        var revision: StreamRevision = 1
+        var first: StreamRevision?, last: StreamRevision?
+        var revision = start
         do {
             while true {
                 let page = try store.read(stream: stream, from: revision, maxCount: 1024)
                 for recorded in page {
                     lastActivity = recorded.timeNanoseconds
+                    if first == nil { first = recorded.revision }
+                    last = recorded.revision
                     if case .event(let e) = EventCatalog.decode(recorded) { events.append((recorded.seq.rawValue, e)) }
                 }
-                guard let last = page.last, page.count == 1024 else { break }
-                revision = StreamRevision(last.revision.rawValue + 1)
+                guard let final = page.last, page.count == 1024 else { break }
+                revision = StreamRevision(final.revision.rawValue + 1)
             }
         } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
         }
-        return (events, lastActivity)
+        return (events, lastActivity, first, last)
     }
 }

@@ -16,7 +16,7 @@ enum WriterRequest: Sendable {
     case storeCheckpoints([Checkpoint], CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
-        if case .append(let r) = self { return r.events.count }
+        if case .append(let r) = self { return r.events.count + (r.closing == nil ? 0 : 1) }
         return 0
     }
 
@@ -34,13 +34,17 @@ final class AppendRequest: Sendable {
     let stream: StreamID
     let expected: ExpectedRevision
     let events: [PreparedEvent]
+    /// Builds the last event from the first event's seq, on the writer (see `EventStore.append(_:closingWith:to:expecting:)`).
+    let closing: (@Sendable (Seq) -> ProposedEvent)?
     /// Unsafe (unchecked) continuation: the writer resumes each exactly once, on every path (`acknowledge`, `failAll`).
     let continuation: UnsafeContinuation<AppendResult, any Error>
 
-    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], continuation: UnsafeContinuation<AppendResult, any Error>) {
+    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], closing: (@Sendable (Seq) -> ProposedEvent)? = nil,
+         continuation: UnsafeContinuation<AppendResult, any Error>) {
         self.stream = stream
         self.expected = expected
         self.events = events
+        self.closing = closing
         self.continuation = continuation
     }
 }

@@ -85,16 +85,21 @@ struct BatchWriter {
     // MARK: - Append
 
     private mutating func append(_ r: AppendRequest) throws(EventStoreError) -> Outcome {
+        let events: [PreparedEvent]
+        switch try withClosingEvent(r) {
+        case .success(let all): events = all
+        case .failure(let error): return .failed(error)
+        }
         // Idempotency: all of the request's ids are new, or all were appended before with the same content.
         var existing: [UInt64] = []
-        for event in r.events {
+        for event in events {
             if let seq = try seqOfEventID(event.proposed.id) { existing.append(seq) }
         }
         if !existing.isEmpty {
-            guard existing.count == r.events.count else {
-                return .failed(EventStoreError(.duplicateEventID, "event \(r.events[0].proposed.id) and others: the request mixes new events with events already in the log (e.g. at seq \(existing[0])); retry with exactly the original events or with new ids"))
+            guard existing.count == events.count else {
+                return .failed(EventStoreError(.duplicateEventID, "event \(events[0].proposed.id) and others: the request mixes new events with events already in the log (e.g. at seq \(existing[0])); retry with exactly the original events or with new ids"))
             }
-            return try replayOfEarlierAppend(r, seqs: existing)
+            return try replayOfEarlierAppend(r, events, seqs: existing)
         }
         let head = try streamHead(r.stream)
         guard r.expected.isSatisfied(by: head.map { StreamRevision($0.revision) }) else {
@@ -104,7 +109,7 @@ struct BatchWriter {
         let time = max(now, lastTime)
         // Recorded times (restoring an export) must keep the log's times in order and not run ahead of the clock.
         var previous = lastTime
-        for event in r.events {
+        for event in events {
             guard let recorded = event.proposed.recordedTime else { previous = time; continue }
             guard recorded >= previous, recorded <= time else {
                 return .failed(EventStoreError(.invalidArgument, "event \(event.proposed.id): its recorded time \(recorded) is \(recorded < previous ? "before the event before it (\(previous))" : "after now (\(time))"); times in the log never go back or ahead of the clock"))
@@ -114,7 +119,7 @@ struct BatchWriter {
         var current: StreamHead
         if let head { current = head } else { current = try startStream(r.stream) }
         let firstSeq = lastSeq + 1
-        for event in r.events {
+        for event in events {
             current.revision += 1
             try write(event, stream: current, time: event.proposed.recordedTime ?? time)
             current.lastSeq = lastSeq
@@ -123,6 +128,20 @@ struct BatchWriter {
         try txn.put(dbs.streamHeads, current.number.bigEndianBytes, KeyLayout.streamHead(revision: current.revision, lastSeq: current.lastSeq))
         wroteEvents = true
         return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision), wasAlreadyAppended: false))
+    }
+
+    /// The request's events, its closing event (if any) built, checked and compressed last. The closing event is
+    /// built from the seq its first event has (a retried append) or will have.
+    private func withClosingEvent(_ r: AppendRequest) throws(EventStoreError) -> Result<[PreparedEvent], EventStoreError> {
+        guard let closing = r.closing else { return .success(r.events) }
+        let firstSeq = try seqOfEventID(r.events[0].proposed.id) ?? lastSeq + 1
+        let event = closing(Seq(firstSeq))
+        do { try limits.validate(event) } catch { return .failure(error) }
+        if r.events.contains(where: { $0.proposed.id == event.id }) {
+            return .failure(EventStoreError(.duplicateEventID, "the closing event of an append to '\(r.stream)' reuses the id \(event.id) of an event before it; give it its own id"))
+        }
+        let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
+        return .success(r.events + [PreparedEvent(proposed: event, compression: compression, stored: stored)])
     }
 
     /// Writes one event as the next seq; `stream.revision` is the event's revision, `stream.lastSeq` its predecessor's seq.
@@ -183,9 +202,9 @@ struct BatchWriter {
     }
 
     /// Answers a retried append with its original positions, after checking the content is the same.
-    private func replayOfEarlierAppend(_ r: AppendRequest, seqs: [UInt64]) throws(EventStoreError) -> Outcome {
+    private func replayOfEarlierAppend(_ r: AppendRequest, _ events: [PreparedEvent], seqs: [UInt64]) throws(EventStoreError) -> Outcome {
         var lastRevision: UInt64 = 0
-        for (event, seq) in zip(r.events, seqs) {
+        for (event, seq) in zip(events, seqs) {
             guard let stored = try txn.get(dbs.events, seq) else {
                 throw EventStoreError(.corrupt, "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
             }
