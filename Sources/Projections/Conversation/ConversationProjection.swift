@@ -29,18 +29,17 @@ public enum ConversationProjection: Projection {
             return
         default: break
         }
-        // One lookup out, one write back: the thread is the hot key.
-        guard var thread = s.threads.removeValue(forKey: threadID) else { return }  // a thread that never started: ignored
-        defer { s.threads[threadID] = thread }
-        thread.lastActivityNanoseconds = c.timeNanoseconds
+        // One hash lookup for the thread, then every change in place (no removal and reinsertion).
+        guard let t = s.threads.index(forKey: threadID) else { return }  // a thread that never started: ignored
+        s.threads.values[t].lastActivityNanoseconds = c.timeNanoseconds
         func message(_ kind: MessageKind, _ label: String?) {
             s.messages[threadID, default: []].append(MessageRef(seq: c.seq, kind: kind, label: label))
-            thread.messageCount += 1
+            s.threads.values[t].messageCount += 1
         }
         switch event {
         case .userMessage:
             message(.user, nil)
-            thread.status = .active
+            s.threads.values[t].status = .active
         case .assistantMessage(let e):
             message(.assistant, e.model)
         case .toolCalled(let e):
@@ -54,25 +53,23 @@ public enum ConversationProjection: Projection {
         case .runStarted(let e):
             s.runs[e.runID] = RunSummary(id: e.runID, threadID: threadID, agent: e.agent, model: e.model, parentRunID: e.parentRunID,
                                          startedSeq: c.seq)
-            thread.runCount += 1
+            s.threads.values[t].runCount += 1
         case .llmResponse(let e):
-            if var run = s.runs.removeValue(forKey: e.runID) {
-                run.llmCalls += 1
-                run.inputTokens += e.inputTokens
-                run.outputTokens += e.outputTokens
-                s.runs[e.runID] = run
+            if let r = s.runs.index(forKey: e.runID) {
+                s.runs.values[r].llmCalls += 1
+                s.runs.values[r].inputTokens += e.inputTokens
+                s.runs.values[r].outputTokens += e.outputTokens
             }
-            thread.inputTokens += e.inputTokens
-            thread.outputTokens += e.outputTokens
+            s.threads.values[t].inputTokens += e.inputTokens
+            s.threads.values[t].outputTokens += e.outputTokens
         case .runFinished(let e):
-            if var run = s.runs.removeValue(forKey: e.runID) {
-                run.status = RunState(e.status)
-                run.steps = e.steps
-                run.finishedSeq = c.seq
-                s.runs[e.runID] = run
+            if let r = s.runs.index(forKey: e.runID) {
+                s.runs.values[r].status = RunState(e.status)
+                s.runs.values[r].steps = e.steps
+                s.runs.values[r].finishedSeq = c.seq
             }
         case .sessionExpired:
-            thread.status = .expired
+            s.threads.values[t].status = .expired
         default: break
         }
     }
