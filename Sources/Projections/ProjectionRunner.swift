@@ -258,5 +258,5 @@ public final class ProjectionRunner: Sendable {
 
 /// Logbook's read models, run together by the server and the CLI.
 public enum StandardProjections {
-    public static let all: [any Projection.Type] = [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self]
+    public static var all: [any Projection.Type] { [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self] }
 }

@@ -60,6 +60,12 @@ final class HistoryCache: Sendable {
         }
     }
 
+    /// Events held, over all threads.
+    var heldEvents: Int { state.withLock { $0.events } }
+
+    /// Whether a thread's history is held.
+    func holds(_ stream: StreamID) -> Bool { state.withLock { $0.entries[stream] != nil } }
+
     func forget(_ stream: StreamID) {
         state.withLock { s in
             if let gone = s.entries.removeValue(forKey: stream) { s.events -= gone.events.count }
