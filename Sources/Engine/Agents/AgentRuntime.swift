@@ -169,11 +169,12 @@ extension AgentRuntime {
     /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
     func openTurn(_ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError)
         -> (RunRecorder, Gate, ThreadStarted?) {
-        let read = configuration.historyCacheEvents > 0 ? try histories.history(of: stream, in: store) : try RunRecorder.history(of: stream, in: store)
+        let read = try histories.history(of: stream, in: store)
         let (history, lastActivity) = (read.events, read.lastActivity)
         let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
         let workspace = started?.workspace ?? principal.workspace
-        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history, revision: read.revision)
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history,
+                                   knownRevision: read.revision?.rawValue ?? 0)
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
         try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
         try await checkSession(threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
@@ -183,9 +184,8 @@ extension AgentRuntime {
 
     /// Keeps a turn's thread history for the next turn, when the recorder knows which revision it ends at.
     func remember(_ recorder: RunRecorder) {
-        guard configuration.historyCacheEvents > 0 else { return }
-        if recorder.revisionKnown, let revision = recorder.revision {
-            histories.remember(recorder.stream, events: recorder.history, revision: revision)
+        if let revision = recorder.knownRevision, revision > 0 {
+            histories.remember(recorder.stream, events: recorder.history, revision: StreamRevision(revision))
         } else {
             histories.forget(recorder.stream)
         }

@@ -6,7 +6,8 @@ import Synchronization
 /// the last turn instead of the whole thread. Bounded by events held; the least recently used threads go first.
 ///
 /// An entry holds a thread's history up to a revision of its own stream; a lookup reads the stream from that revision
-/// on, so events appended by anyone else are never missed.
+/// on, so events appended by anyone else are never missed. With `maxEvents` 0 nothing is kept and every lookup reads
+/// the thread whole.
 final class HistoryCache: Sendable {
     private struct Entry {
         var events: [(seq: UInt64, event: DomainEvent)]

@@ -19,25 +19,22 @@ struct RunRecorder {
     let observer: (any RunObserver)?
     var correlationID: UUID?
     private(set) var history: [(seq: UInt64, event: DomainEvent)]
-    /// The revision of the stream's last event while every append since the history was read followed the one before
-    /// (nil: a new stream, or unknown).
-    private(set) var revision: StreamRevision?
-    /// False once an append did not follow the previous revision (someone else appended in between).
-    private(set) var revisionKnown = true
+    /// The revision of the stream's last event (0: none yet) while every append since the history was read followed
+    /// the one before; nil once one did not (someone else appended in between) or when the history's revision is unknown.
+    private(set) var knownRevision: UInt64?
 
     /// Seqs a dry run gives its events: far above any real seq, so prompts can name both kinds without clashing.
     static let virtualSeqBase: UInt64 = 1 << 62
     private var virtualSeq = RunRecorder.virtualSeqBase
 
     init(store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?, history: [(seq: UInt64, event: DomainEvent)],
-         revision: StreamRevision? = nil) {
-        (self.store, self.stream, self.workspace, self.observer, self.history, self.revision) = (store, stream, workspace, observer, history, revision)
+         knownRevision: UInt64? = nil) {
+        (self.store, self.stream, self.workspace, self.observer, self.history, self.knownRevision) = (store, stream, workspace, observer, history, knownRevision)
     }
 
     /// Follows the stream's revision through one append of `count` events.
     private mutating func track(_ result: AppendResult, count: Int) {
-        revisionKnown = revisionKnown && result.revision.rawValue == (revision?.rawValue ?? 0) + UInt64(count)
-        revision = result.revision
+        knownRevision = knownRevision.flatMap { $0 + UInt64(count) == result.revision.rawValue ? result.revision.rawValue : nil }
     }
 
     /// Events staged for the next append, with their metadata.
@@ -78,52 +75,46 @@ struct RunRecorder {
     @discardableResult
     mutating func flush(closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (UInt64) -> UInt64) -> DomainEvent,
                         actor: String) async throws(EngineError) -> [UInt64] {
-        let batch = pending
-        pending = []
-        let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID)
-        let id = EventID.make()
-        let base = Self.stagedSeqBase, count = UInt64(batch.count)
-        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 } }
-        let first: UInt64
-        if let store {
-            let proposed = batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }
-            do {
-                let result = proposed.isEmpty
-                    ? try await store.append([closing(seqOf(0)).proposed(id: id, metadata: metadata)], to: stream)
-                    : try await store.append(proposed, closingWith: { closing(seqOf($0.rawValue)).proposed(id: id, metadata: metadata) }, to: stream)
-                track(result, count: proposed.count + 1)
-                first = result.firstSeq.rawValue
-            } catch {
-                throw EngineError(.storage, "recording \((batch.map(\.event.typeName) + ["its closing event"]).joined(separator: ", ")) in \(stream) failed: \(error.message)")
-            }
-        } else {
-            first = virtualSeq
-            virtualSeq += count + 1
-        }
-        let events = batch.map(\.event) + [closing(seqOf(first))]
-        return await appended(events, from: first)
+        try await append(closing: (closing, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), EventID.make()))
     }
 
     /// Appends what is staged; returns the seq of each event.
     @discardableResult
     mutating func flush() async throws(EngineError) -> [UInt64] {
         guard !pending.isEmpty else { return [] }
+        return try await append(closing: nil)
+    }
+
+    /// Appends everything staged and the closing event, if any (built from the seqs the staged events get).
+    private mutating func append(closing: (build: @Sendable (@Sendable (UInt64) -> UInt64) -> DomainEvent, metadata: EventMetadata, id: UUID)?)
+        async throws(EngineError) -> [UInt64] {
         let batch = pending
         pending = []
+        let base = Self.stagedSeqBase, count = UInt64(batch.count)
+        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 } }
+        let total = batch.count + (closing == nil ? 0 : 1)
         let first: UInt64
         if let store {
+            let proposed = batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }
+            let last = closing.map { c in { @Sendable (first: Seq) in c.build(seqOf(first.rawValue)).proposed(id: c.id, metadata: c.metadata) } }
             do {
-                let result = try await store.append(batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }, to: stream)
-                track(result, count: batch.count)
+                let result = if let last, !proposed.isEmpty {
+                    try await store.append(proposed, closingWith: last, to: stream)
+                } else {
+                    try await store.append(proposed + (last.map { [$0(Seq(0))] } ?? []), to: stream)
+                }
+                track(result, count: total)
                 first = result.firstSeq.rawValue
             } catch {
-                throw EngineError(.storage, "recording \(batch.map(\.event.typeName).joined(separator: ", ")) in \(stream) failed: \(error.message)")
+                let types = batch.map(\.event.typeName) + (closing == nil ? [] : ["its closing event"])
+                throw EngineError(.storage, "recording \(types.joined(separator: ", ")) in \(stream) failed: \(error.message)")
             }
         } else {
             first = virtualSeq
-            virtualSeq += UInt64(batch.count)
+            virtualSeq += UInt64(total)
         }
-        return await appended(batch.map(\.event), from: first)
+        let events = batch.map(\.event) + (closing.map { [$0.build(seqOf(first))] } ?? [])
+        return await appended(events, from: first)
     }
 
     /// Appends what is staged and then `request`, the prompt seqs it names mapped to the seqs they get.
