@@ -14,13 +14,19 @@ public enum EventCatalog {
         case malformed(type: String, PayloadDecodingError)
     }
 
-    private typealias Decoder = @Sendable (inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
+    fileprivate typealias DecodeFunction = @Sendable (inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
 
-    private struct Entry: Sendable {
+    /// A class: a `Decoder` is handed on per event, and copying it should cost one reference count, not one per closure.
+    fileprivate final class Entry: Sendable {
         let version: UInt64
-        let decode: Decoder
+        let decode: DecodeFunction
         let upcast: @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
         let fromJSON: @Sendable (Data) throws -> DomainEvent
+
+        init(version: UInt64, decode: @escaping DecodeFunction, upcast: @escaping @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent,
+             fromJSON: @escaping @Sendable (Data) throws -> DomainEvent) {
+            (self.version, self.decode, self.upcast, self.fromJSON) = (version, decode, upcast, fromJSON)
+        }
     }
 
     private static func entry<P: EventPayload>(_: P.Type, _ wrap: @escaping @Sendable (P) -> DomainEvent) -> (String, Entry) {
@@ -49,18 +55,35 @@ public enum EventCatalog {
     /// Every type name this build knows.
     public static var typeNames: Set<String> { Set(entries.keys) }
 
+    /// The decoder of one event type: looked up by name once, then used for every event of that type (no hashing of
+    /// the name per event).
+    public struct Decoder: Sendable {
+        public let type: String
+        fileprivate let entry: Entry
+
+        /// Decodes a stored payload of this decoder's type; with `skippingBulkText`, message bodies, answers and tool
+        /// outputs come out as "" (for folds that never read them: no copy, no allocation).
+        public func decode(_ payload: UnsafeRawBufferPointer, skippingBulkText: Bool = false) -> Outcome {
+            var reader = BinaryReader(payload, skipsBulkText: skippingBulkText)
+            do {
+                let version = try reader.readUInt64()
+                if version == entry.version { return .event(try entry.decode(&reader)) }
+                if version > entry.version { return .newerVersion(type: type, version: version) }
+                return .event(try entry.upcast(version, &reader))
+            } catch {
+                return .malformed(type: type, error)
+            }
+        }
+    }
+
+    /// The decoder of event type `type`; nil for a type this build does not know.
+    public static func decoder(for type: String) -> Decoder? {
+        entries[type].map { Decoder(type: type, entry: $0) }
+    }
+
     /// Decodes a stored payload of event type `type`.
     public static func decode(type: String, payload: UnsafeRawBufferPointer) -> Outcome {
-        guard let entry = entries[type] else { return .unknownType(type) }
-        var reader = BinaryReader(payload)
-        do {
-            let version = try reader.readUInt64()
-            if version == entry.version { return .event(try entry.decode(&reader)) }
-            if version > entry.version { return .newerVersion(type: type, version: version) }
-            return .event(try entry.upcast(version, &reader))
-        } catch {
-            return .malformed(type: type, error)
-        }
+        decoder(for: type)?.decode(payload) ?? .unknownType(type)
     }
 
     /// Decodes an event from its JSON form (`DomainEvent.json()`); nil for a type this build does not know.

@@ -1,11 +1,11 @@
 import Events
 import Foundation
 
-/// One event decoded for folding: the event, its context, and the runner's slots that want it.
+/// One event decoded for folding: the event, its context, and its type's route (the runner's slots that want it).
 struct DecodedEvent {
     let event: DomainEvent
     let context: EventContext
-    let slots: [Int]
+    let route: NameTables.Route
 }
 
 /// A slice of the log decoded for folding.

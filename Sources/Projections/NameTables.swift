@@ -1,32 +1,49 @@
 import EventStore
+import Events
 
 /// Names by the log's dense numbers (`EventView.typeID`, `streamNumber`), so folding millions of events neither hashes
-/// names nor takes the store's cache lock per event. Invariant: used by one thread at a time (each decoding thread has its own).
-final class NameTables: @unchecked Sendable {
-    struct Route {
+/// names nor takes the store's cache lock per event. A value type: each decoding thread has its own.
+struct NameTables {
+    /// Where events of one type go: the slots that fold them, the type's decoder (nil: a type this build does not
+    /// know), and whether any of those slots reads bulk text. A class: handing it on per event costs one reference
+    /// count, not one per field.
+    final class Route: Sendable {
         let type: String
         let slots: [Int]
-        let known: Bool
+        let decoder: EventCatalog.Decoder?
+        let readsBulkText: Bool
+
+        init(type: String, slots: [Int], decoder: EventCatalog.Decoder?, readsBulkText: Bool) {
+            (self.type, self.slots, self.decoder, self.readsBulkText) = (type, slots, decoder, readsBulkText)
+        }
     }
 
     private var routes = DenseTable<Route>()
     private var symbols = DenseTable<String>()
     private var streams = DenseTable<StreamID>()
 
-    func route(_ id: UInt32, _ view: EventView, _ make: (String) -> ([Int], Bool)) throws(EventStoreError) -> Route {
-        try routes.value(Int(id)) { () throws(EventStoreError) in
-            let type = try name(id, view)
-            let (slots, known) = make(type)
-            return Route(type: type, slots: slots, known: known)
-        }
+    /// The route of type number `id`; `slots` gives the slots that want a type, and whether any of them reads bulk text.
+    mutating func route(_ id: UInt32, _ view: EventView, slots: (String) -> (slots: [Int], readsBulkText: Bool)) throws(EventStoreError) -> Route {
+        if let route = routes[Int(id)] { return route }
+        let type = try name(id, view)
+        let wanted = slots(type)
+        let route = Route(type: type, slots: wanted.slots, decoder: EventCatalog.decoder(for: type), readsBulkText: wanted.readsBulkText)
+        routes.set(route, at: Int(id))
+        return route
     }
 
-    func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
-        try symbols.value(Int(id)) { () throws(EventStoreError) in try view.name(id) }
+    mutating func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
+        if let name = symbols[Int(id)] { return name }
+        let name = try view.name(id)
+        symbols.set(name, at: Int(id))
+        return name
     }
 
-    func stream(_ number: UInt64, _ view: EventView) throws(EventStoreError) -> StreamID {
-        try streams.value(Int(clamping: number)) { () throws(EventStoreError) in try view.stream() }
+    mutating func stream(_ number: UInt64, _ view: EventView) throws(EventStoreError) -> StreamID {
+        if let stream = streams[Int(clamping: number)] { return stream }
+        let stream = try view.stream()
+        streams.set(stream, at: Int(clamping: number))
+        return stream
     }
 }
 
@@ -35,13 +52,12 @@ struct DenseTable<Value> {
     private var values: [Value?] = []
     private static var bound: Int { 1 << 24 }
 
-    mutating func value(_ i: Int, _ make: () throws(EventStoreError) -> Value) throws(EventStoreError) -> Value {
-        if i < values.count, let value = values[i] { return value }
-        let value = try make()
-        if i < Self.bound {
-            if i >= values.count { values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count))) }
-            values[i] = value
-        }
-        return value
+    subscript(i: Int) -> Value? { i < values.count ? values[i] : nil }
+
+    /// Remembers `value` as number `i`'s (unless `i` is past the bound).
+    mutating func set(_ value: Value, at i: Int) {
+        guard i < Self.bound else { return }
+        if i >= values.count { values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count))) }
+        values[i] = value
     }
 }

@@ -39,11 +39,15 @@ public protocol Projection {
     /// The event types `apply` looks at; the runner skips the others without decoding them.
     static var eventTypes: Set<String> { get }
     static var initial: State { get }
+    /// Whether `apply` reads bulk texts (message bodies, model answers, tool outputs: see `BinaryReader.readBulkText`).
+    /// When no projection that wants an event does, catching up decodes it without them. Default true.
+    static var readsBulkText: Bool { get }
     static func apply(_ event: DomainEvent, context: EventContext, to state: inout State)
 }
 
 extension Projection {
     public static var version: UInt64 { 1 }
+    public static var readsBulkText: Bool { true }
 
     /// Folds `events` (in log order) into `state`.
     public static func fold(_ events: [RecordedEvent], into state: inout State) {

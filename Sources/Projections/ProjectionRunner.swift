@@ -183,16 +183,17 @@ public final class ProjectionRunner: Sendable {
     /// - Returns: how many events were read.
     private func fold(from: UInt64, through: UInt64) throws -> UInt64 {
         if through - from < sliceEvents {
-            return apply(try decode(from: from, through: through, names: NameTables()))
+            var names = NameTables()
+            return apply(try decode(from: from, through: through, names: &names))
         }
         let queue = SliceQueue(capacity: 2)
         let thread = Thread { [self] in
             Thread.current.name = "logbook-decode"
-            let names = NameTables()
+            var names = NameTables()
             var next = from
             while next <= through {
                 let end = min(through, next + sliceEvents - 1)
-                let slice = Result { try decode(from: next, through: end, names: names) }
+                let slice = Result { try decode(from: next, through: end, names: &names) }
                 guard queue.put(slice) else { return }
                 guard case .success = slice else { return }
                 next = end + 1
@@ -207,24 +208,29 @@ public final class ProjectionRunner: Sendable {
     }
 
     /// Scans and decodes a slice of the log for the slots that want each event.
-    private func decode(from: UInt64, through: UInt64, names: NameTables) throws -> DecodedSlice {
+    private func decode(from: UInt64, through: UInt64, names: inout NameTables) throws -> DecodedSlice {
         var slice = DecodedSlice()
+        slice.events.reserveCapacity(Int(through - from + 1))
         do {
             try store.scan(from: Seq(from), through: Seq(through)) { view in
                 slice.read += 1
-                let route = try names.route(view.typeID, view) { type in (slotsByType[type] ?? [], EventCatalog.typeNames.contains(type)) }
-                guard !route.slots.isEmpty else {
-                    if !route.known { slice.skipped.unknownType += 1 }
+                let route = try names.route(view.typeID, view) { type in
+                    let slots = slotsByType[type] ?? []
+                    return (slots, slots.contains { self.slots[$0].readsBulkText })
+                }
+                guard let decoder = route.decoder else {
+                    slice.skipped.unknownType += 1
                     return true
                 }
-                let outcome = try view.withPayload { EventCatalog.decode(type: route.type, payload: $0) }
+                guard !route.slots.isEmpty else { return true }
+                let outcome = try view.withPayload { decoder.decode($0, skippingBulkText: !route.readsBulkText) }
                 guard let event = slice.skipped.count(outcome) else { return true }
                 let context = EventContext(seq: view.seq.rawValue, stream: try names.stream(view.streamNumber, view), revision: view.revision.rawValue,
                                            id: view.id, timeNanoseconds: view.timeNanoseconds,
                                            actor: try view.actorID.map { (id) throws(EventStoreError) in try names.name(id, view) },
                                            workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try names.name(id, view) },
                                            correlationID: view.correlationID, causationID: view.causationID)
-                slice.events.append(DecodedEvent(event: event, context: context, slots: route.slots))
+                slice.events.append(DecodedEvent(event: event, context: context, route: route))
                 return true
             }
         }
@@ -234,7 +240,7 @@ public final class ProjectionRunner: Sendable {
     /// Folds a decoded slice into the slots it names, under the state lock. Returns how many events the slice read.
     private func apply(_ slice: DecodedSlice) -> UInt64 {
         lock.withLock {
-            for e in slice.events { for i in e.slots { slots[i].apply(e.event, e.context) } }
+            for e in slice.events { for i in e.route.slots { slots[i].apply(e.event, e.context) } }
         }
         if slice.skipped != Skipped() {
             progress.withLock { $0.skipped.add(slice.skipped) }

@@ -6,6 +6,7 @@ protocol ProjectionSlot: AnyObject, Sendable {
     var name: String { get }
     var checkpointName: String { get }
     var eventTypes: Set<String> { get }
+    var readsBulkText: Bool { get }
     /// Folds the event unless the state already holds it (it was restored from a later checkpoint).
     func apply(_ event: DomainEvent, _ context: EventContext)
     /// The state as a checkpoint at `position`: every event up to it was offered to this projection.
@@ -30,6 +31,7 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
     var name: String { P.name }
     var checkpointName: String { "projection/\(P.name)" }
     var eventTypes: Set<String> { P.eventTypes }
+    var readsBulkText: Bool { P.readsBulkText }
 
     func apply(_ event: DomainEvent, _ context: EventContext) {
         guard context.seq > seq else { return }

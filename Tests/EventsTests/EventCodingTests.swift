@@ -26,6 +26,37 @@ import Testing
         #expect(kinds == EventCatalog.typeNames, "never generated: \(EventCatalog.typeNames.subtracting(kinds))")
     }
 
+    /// Skipping bulk text empties exactly the bulk fields (bodies, answers, outputs, requested arguments): every other
+    /// field decodes as in a full decode.
+    @Test func skippingBulkTextEmptiesOnlyTheBulkFields() throws {
+        var workload = DomainWorkload(seed: 7, activeThreads: 4, registryChangeEvery: 10)
+        var emptied = Set<String>()
+        for _ in 0..<2000 {
+            for proposed in workload.next().events {
+                let decoder = try #require(EventCatalog.decoder(for: proposed.type))
+                guard case .event(let full) = proposed.payload.withUnsafeBytes({ decoder.decode($0) }),
+                      case .event(let light) = proposed.payload.withUnsafeBytes({ decoder.decode($0, skippingBulkText: true) }) else {
+                    Issue.record("\(proposed.type) did not decode")
+                    continue
+                }
+                var expected = full
+                switch expected {
+                case .userMessage(var e): e.text = ""; expected = .userMessage(e)
+                case .assistantMessage(var e): e.text = ""; expected = .assistantMessage(e)
+                case .toolResult(var e): e.output = ""; expected = .toolResult(e)
+                case .llmResponse(var e):
+                    e.text = e.text.map { _ in "" }
+                    e.toolCalls = e.toolCalls.map { RequestedToolCall(callID: $0.callID, name: $0.name, arguments: "") }
+                    expected = .llmResponse(e)
+                default: break
+                }
+                #expect(light == expected, "\(proposed.type)")
+                if light != full { emptied.insert(proposed.type) }
+            }
+        }
+        #expect(emptied == [UserMessage.typeName, AssistantMessage.typeName, ToolResult.typeName, LLMResponse.typeName])
+    }
+
     @Test func anOlderSchemaIsUpcast() {
         var w = BinaryWriter()
         w.write(UInt64(1))  // message.user schema version 1: just the text

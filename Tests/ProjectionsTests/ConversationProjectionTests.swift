@@ -1,5 +1,6 @@
 import EventStore
 import Events
+import EventsWorkload
 import Foundation
 import Projections
 import Testing
@@ -101,5 +102,43 @@ import Testing
         expected.threads["t2"] = fork
         #expect(states[12] == expected)
         #expect(states[12].threads(workspace: "ops").map(\.id) == ["t2", "t1"])
+    }
+
+    /// A checkpoint of many runs (parents or none, every status, finished or not, long and non-ASCII names) decodes to
+    /// the same state.
+    @Test func aCheckpointRoundTripKeepsEveryRunField() throws {
+        var rng = SeededGenerator(seed: 11)
+        var state = ConversationState()
+        let names = ["t1", "ops", "gpt-4o", "a-thread-name-longer-than-fifteen-bytes", "agent-é-ü-🚀", ""]
+        var ids: [UUID] = []
+        for i in 0..<500 {
+            let id = UUID()
+            var run = RunSummary(id: id, threadID: names[Int(rng.next() % 6)], agent: names[Int(rng.next() % 6)], model: names[Int(rng.next() % 6)],
+                                 parentRunID: ids.isEmpty || rng.next() % 3 == 0 ? nil : ids[Int(rng.next() % UInt64(ids.count))],
+                                 startedSeq: rng.next() % (1 << 40))
+            run.status = [RunState.running, .completed, .failed, .cancelled, .limitReached][i % 5]
+            (run.steps, run.llmCalls, run.toolCalls) = (Int(rng.next() % 100), Int(rng.next() % 1000), Int(truncatingIfNeeded: rng.next()))
+            (run.failures, run.inputTokens, run.outputTokens) = (i, Int(truncatingIfNeeded: rng.next()), Int.max - i)
+            run.finishedSeq = rng.next() % 2 == 0 ? nil : run.startedSeq + rng.next() % 1000
+            state.runs[id] = run
+            ids.append(id)
+        }
+        state.threads["t1"] = ThreadSummary(id: "t1", workspace: "ops", owner: "user:alice", title: nil, createdNanoseconds: 1, lastActivityNanoseconds: 2)
+        state.messages["t1"] = [MessageRef(seq: 3, kind: .user, label: nil), MessageRef(seq: 4, kind: .toolCall, label: "k8s/logs")]
+        let restored = try ConversationState(binary: state.binaryEncoded)
+        #expect(restored == state)
+    }
+
+    /// A run block naming a thread past the checkpoint's table of names is an error, not a crash or a wrong state.
+    @Test func aRunNamingPastItsTableFailsToDecode() {
+        var state = ConversationState()
+        let id = UUID()
+        state.runs[id] = RunSummary(id: id, threadID: "t1", agent: "ops", model: "gpt-4o", parentRunID: nil, startedSeq: 1)
+        var bytes = state.binaryEncoded
+        #expect(throws: Never.self) { try ConversationState(binary: bytes) }
+        // Runs are the checkpoint's last section, one 110-byte block each; the thread's number is at offset 32.
+        bytes[bytes.count - 110 + 32] = 0x7F
+        #expect(throws: PayloadDecodingError.self) { try ConversationState(binary: bytes) }
+        #expect(throws: PayloadDecodingError.self) { try ConversationState(binary: Array(state.binaryEncoded.dropLast(1))) }
     }
 }

@@ -175,10 +175,7 @@ extension ByteWriter {
 
 extension ByteReader {
     mutating func uuid() -> UUID? {
-        guard let b = bytes(16) else { return nil }
-        var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: b) }
-        return UUID(uuid: u)
+        bytes(16).map { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
     }
 
     fileprivate mutating func symbol(_ seq: UInt64) throws(EventStoreError) -> UInt32 {

@@ -93,8 +93,10 @@ public struct BinaryWriter: Sendable {
 public struct BinaryReader {
     private let buffer: UnsafeRawBufferPointer
     private var offset = 0
+    /// When true, `readBulkText` skips its bytes and gives "" (see `readBulkText`).
+    public let skipsBulkText: Bool
 
-    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+    public init(_ buffer: UnsafeRawBufferPointer, skipsBulkText: Bool = false) { (self.buffer, self.skipsBulkText) = (buffer, skipsBulkText) }
 
     /// True when every byte was read: fields added to a type after this payload was written are absent.
     public var isAtEnd: Bool { offset >= buffer.count }
@@ -142,11 +144,22 @@ public struct BinaryReader {
         return String(decoding: try readBytes(Int(count)), as: UTF8.self)
     }
 
+    /// A bulk text: a message's body, a model's answer, a tool's output. Written like any string; when the reader skips
+    /// bulk text (folding for read models that never look at it), its bytes are stepped over and the value is "".
+    public mutating func readBulkText() throws(PayloadDecodingError) -> String {
+        guard skipsBulkText else { return try readString() }
+        let count = try readUInt64()
+        guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("string of \(count) bytes runs past the payload") }
+        offset += Int(count)
+        return ""
+    }
+
+    public mutating func readOptionalBulkText() throws(PayloadDecodingError) -> String? {
+        try readOptional { (r) throws(PayloadDecodingError) in try r.readBulkText() }
+    }
+
     public mutating func readUUID() throws(PayloadDecodingError) -> UUID {
-        let raw = try readBytes(16)
-        var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &u) { $0.copyMemory(from: raw) }
-        return UUID(uuid: u)
+        UUID(uuid: try readBytes(16).loadUnaligned(as: uuid_t.self))
     }
 
     public mutating func read<T: BinaryCodable>(_: T.Type = T.self) throws(PayloadDecodingError) -> T { try T(from: &self) }

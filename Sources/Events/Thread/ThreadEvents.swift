@@ -38,13 +38,13 @@ public struct UserMessage: EventPayload {
     public func encode(to w: inout BinaryWriter) { w.write(text); w.write(attachments) }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(text: try r.readString(), attachments: try r.readStrings())
+        self.init(text: try r.readBulkText(), attachments: try r.readStrings())
     }
 
     /// Version 1 had the text only.
     public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> UserMessage {
         guard version == 1 else { throw PayloadDecodingError("message.user has no schema version \(version)") }
-        return UserMessage(text: try r.readString())
+        return UserMessage(text: try r.readBulkText())
     }
 }
 
@@ -60,7 +60,7 @@ public struct AssistantMessage: EventPayload {
     public func encode(to w: inout BinaryWriter) { w.write(runID); w.write(text); w.write(model) }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), text: try r.readString(), model: try r.readString())
+        self.init(runID: try r.readUUID(), text: try r.readBulkText(), model: try r.readString())
     }
 }
 
@@ -146,7 +146,7 @@ public struct RequestedToolCall: Codable, Sendable, Equatable, BinaryCodable {
     public init(callID: String, name: String, arguments: String) { (self.callID, self.name, self.arguments) = (callID, name, arguments) }
     public func encode(to w: inout BinaryWriter) { w.write(callID); w.write(name); w.write(arguments) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(callID: try r.readString(), name: try r.readString(), arguments: try r.readString())
+        self.init(callID: try r.readString(), name: try r.readString(), arguments: try r.readBulkText())
     }
 }
 
@@ -174,7 +174,7 @@ public struct LLMResponse: EventPayload {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalString(),
+        self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalBulkText(),
                   toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() }, finishReason: try r.readString(),
                   inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt())
     }
@@ -244,7 +244,7 @@ public struct ToolResult: EventPayload {
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(runID: try r.readUUID(), callID: try r.readString(), server: try r.readString(), tool: try r.readString(),
-                  output: try r.readString(), isError: try r.readBool(), latencyMilliseconds: try r.readInt())
+                  output: try r.readBulkText(), isError: try r.readBool(), latencyMilliseconds: try r.readInt())
     }
 }
 

@@ -38,6 +38,8 @@ public enum AuditProjection: Projection {
         AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName, LLMFailed.typeName,
     ])
     public static let initial = AuditState()
+    /// Message bodies, answers and tool outputs stay in the log.
+    public static let readsBulkText = false
 
     public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout AuditState) {
         let actor = c.actor ?? "unknown"

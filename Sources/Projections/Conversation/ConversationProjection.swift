@@ -6,15 +6,25 @@ import Foundation
 /// and `ConversationReader` reads it from there.
 public enum ConversationProjection: Projection {
     public static let name = "conversations"
+    /// 2: runs are checkpointed as fixed-size blocks.
+    public static let version: UInt64 = 2
     public static let eventTypes: Set<String> = [
         ThreadStarted.typeName, ThreadForked.typeName, UserMessage.typeName, AssistantMessage.typeName, RunStarted.typeName,
         RunFinished.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolCalled.typeName, ToolResult.typeName, SessionExpired.typeName,
     ]
     public static let initial = ConversationState()
+    /// Message bodies, answers and tool outputs stay in the log.
+    public static let readsBulkText = false
     static let threadPrefix = "thread/"
 
+    /// The thread a stream holds: its name after `thread/` (cut by bytes: no walk over characters).
+    static func threadID(of stream: String) -> String {
+        guard stream.hasPrefix(threadPrefix) else { return stream }
+        return String(stream.utf8.dropFirst(threadPrefix.utf8.count)) ?? stream
+    }
+
     public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout ConversationState) {
-        let threadID = c.stream.rawValue.hasPrefix(threadPrefix) ? String(c.stream.rawValue.dropFirst(threadPrefix.count)) : c.stream.rawValue
+        let threadID = threadID(of: c.stream.rawValue)
         switch event {
         case .threadStarted(let e):
             s.threads[threadID] = ThreadSummary(id: threadID, workspace: e.workspace, owner: e.owner, title: e.title,
@@ -228,8 +238,74 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
             }
             raw.withUnsafeBytes { w.writeRaw($0) }
         }
-        w.write(UInt64(runs.count))
-        for id in runs.keys.sorted(by: uuidPrecedes) { w.write(runs[id]!) }
+        encodeRuns(to: &w)
+    }
+
+    // Runs too are fixed-size blocks, their names (thread, agent, model) numbers into a table of distinct names.
+    private static let runBytes = 110
+    private enum RunFlag { static let parent: UInt8 = 1, finished: UInt8 = 2 }
+
+    private func encodeRuns(to w: inout BinaryWriter) {
+        var numbers: [String: Int32] = [:]
+        var names: [String] = []
+        func number(_ name: String) -> Int32 {
+            if let n = numbers[name] { return n }
+            numbers[name] = Int32(names.count)
+            names.append(name)
+            return Int32(names.count - 1)
+        }
+        let ids = runs.keys.sorted(by: uuidPrecedes)
+        var raw = [UInt8](repeating: 0, count: ids.count * Self.runBytes)
+        raw.withUnsafeMutableBytes { out in
+            for (i, id) in ids.enumerated() {
+                let run = runs[id]!, o = i * Self.runBytes
+                withUnsafeBytes(of: run.id.uuid) { out.baseAddress!.advanced(by: o).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                if let parent = run.parentRunID {
+                    withUnsafeBytes(of: parent.uuid) { out.baseAddress!.advanced(by: o + 16).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                }
+                out.storeBytes(of: number(run.threadID).littleEndian, toByteOffset: o + 32, as: Int32.self)
+                out.storeBytes(of: number(run.agent).littleEndian, toByteOffset: o + 36, as: Int32.self)
+                out.storeBytes(of: number(run.model).littleEndian, toByteOffset: o + 40, as: Int32.self)
+                out[o + 44] = UInt8(RunState.cases.firstIndex(of: run.status)!)
+                out[o + 45] = (run.parentRunID == nil ? 0 : RunFlag.parent) | (run.finishedSeq == nil ? 0 : RunFlag.finished)
+                for (k, v) in [run.steps, run.llmCalls, run.toolCalls, run.failures, run.inputTokens, run.outputTokens].enumerated() {
+                    out.storeBytes(of: Int64(v).littleEndian, toByteOffset: o + 46 + 8 * k, as: Int64.self)
+                }
+                out.storeBytes(of: run.startedSeq.littleEndian, toByteOffset: o + 94, as: UInt64.self)
+                out.storeBytes(of: (run.finishedSeq ?? 0).littleEndian, toByteOffset: o + 102, as: UInt64.self)
+            }
+        }
+        w.write(names)
+        w.write(UInt64(ids.count))
+        raw.withUnsafeBytes { w.writeRaw($0) }
+    }
+
+    private mutating func decodeRuns(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        let names = try r.readStrings()
+        let count = Int(clamping: try r.readUInt64())
+        guard count <= Int.max / Self.runBytes else { throw PayloadDecodingError("\(count) runs cannot fit the checkpoint") }
+        let raw = try r.readRaw(count * Self.runBytes)
+        runs.reserveCapacity(count)
+        func name(_ o: Int) throws(PayloadDecodingError) -> String {
+            let n = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: Int32.self)))
+            guard n >= 0, n < names.count else { throw PayloadDecodingError("a run refers past its table of names") }
+            return names[n]
+        }
+        func int(_ o: Int) -> Int { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: Int64.self))) }
+        for i in 0..<count {
+            let o = i * Self.runBytes
+            let status = Int(raw[o + 44]), flags = raw[o + 45]
+            guard status < RunState.cases.count else { throw PayloadDecodingError("a run has an unknown status \(status)") }
+            var run = RunSummary(id: UUID(uuid: raw.loadUnaligned(fromByteOffset: o, as: uuid_t.self)), threadID: try name(o + 32), agent: try name(o + 36),
+                                 model: try name(o + 40),
+                                 parentRunID: flags & RunFlag.parent == 0 ? nil : UUID(uuid: raw.loadUnaligned(fromByteOffset: o + 16, as: uuid_t.self)),
+                                 startedSeq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 94, as: UInt64.self)))
+            run.status = RunState.cases[status]
+            (run.steps, run.llmCalls, run.toolCalls) = (int(o + 46), int(o + 54), int(o + 62))
+            (run.failures, run.inputTokens, run.outputTokens) = (int(o + 70), int(o + 78), int(o + 86))
+            if flags & RunFlag.finished != 0 { run.finishedSeq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 102, as: UInt64.self)) }
+            runs[run.id] = run
+        }
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
@@ -259,12 +335,7 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
             guard valid else { throw PayloadDecodingError("a message of thread \(thread) refers past its tables") }
             messages[thread] = refs
         }
-        let count = try r.readUInt64()
-        runs.reserveCapacity(Int(min(count, 1 << 20)))
-        for _ in 0..<count {
-            let run: RunSummary = try r.read()
-            runs[run.id] = run
-        }
+        try decodeRuns(from: &r)
     }
 }
 

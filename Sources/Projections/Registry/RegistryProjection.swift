@@ -14,6 +14,8 @@ public enum RegistryProjection: Projection {
         AgentDefined.typeName, AgentUpdated.typeName, AgentRemoved.typeName,
     ]
     public static let initial = RegistryState()
+    /// Message bodies, answers and tool outputs stay in the log.
+    public static let readsBulkText = false
 
     public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout RegistryState) {
         switch event {

@@ -7,6 +7,8 @@ public enum UsageProjection: Projection {
     public static let name = "usage"
     public static let eventTypes: Set<String> = [ThreadStarted.typeName, ThreadForked.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolResult.typeName]
     public static let initial = UsageState()
+    /// Message bodies, answers and tool outputs stay in the log.
+    public static let readsBulkText = false
     static let nanosecondsPerDay: Int64 = 86_400 * 1_000_000_000
 
     public static func apply(_ event: DomainEvent, context c: EventContext, to s: inout UsageState) {
@@ -16,20 +18,12 @@ public enum UsageProjection: Projection {
         case .threadForked(let e): s.owners[c.stream.rawValue] = e.owner
         case .llmResponse(let e):
             let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
-            s.llm[key, default: LLMUsage()].calls += 1
-            s.llm[key]!.inputTokens += e.inputTokens
-            s.llm[key]!.outputTokens += e.outputTokens
+            s.llm[key, default: LLMUsage()].add(inputTokens: e.inputTokens, outputTokens: e.outputTokens)  // one hash lookup
         case .llmFailed(let e):
             let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
             s.llm[key, default: LLMUsage()].failures += 1
         case .toolResult(let e):
-            let key = ToolKey(server: e.server, tool: e.tool)
-            var usage = s.tools[key, default: ToolUsage()]
-            usage.calls += 1
-            usage.errors += e.isError ? 1 : 0
-            usage.totalLatencyMilliseconds += e.latencyMilliseconds
-            usage.maxLatencyMilliseconds = max(usage.maxLatencyMilliseconds, e.latencyMilliseconds)
-            s.tools[key] = usage
+            s.tools[ToolKey(server: e.server, tool: e.tool), default: ToolUsage()].add(isError: e.isError, latencyMilliseconds: e.latencyMilliseconds)
         default: break
         }
     }
@@ -53,6 +47,12 @@ public struct LLMUsageKey: Hashable, Comparable, Sendable, BinaryCodable {
 public struct LLMUsage: Sendable, Equatable, BinaryCodable {
     public var calls = 0, failures = 0, inputTokens = 0, outputTokens = 0
     public init() {}
+
+    mutating func add(inputTokens: Int, outputTokens: Int) {
+        calls += 1
+        self.inputTokens += inputTokens
+        self.outputTokens += outputTokens
+    }
     public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(failures); w.write(inputTokens); w.write(outputTokens) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         (calls, failures, inputTokens, outputTokens) = (try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt())
@@ -72,6 +72,13 @@ public struct ToolUsage: Sendable, Equatable, BinaryCodable {
     public var calls = 0, errors = 0, totalLatencyMilliseconds = 0, maxLatencyMilliseconds = 0
     public init() {}
     public var meanLatencyMilliseconds: Double { calls == 0 ? 0 : Double(totalLatencyMilliseconds) / Double(calls) }
+
+    mutating func add(isError: Bool, latencyMilliseconds: Int) {
+        calls += 1
+        errors += isError ? 1 : 0
+        totalLatencyMilliseconds += latencyMilliseconds
+        maxLatencyMilliseconds = max(maxLatencyMilliseconds, latencyMilliseconds)
+    }
     public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(errors); w.write(totalLatencyMilliseconds); w.write(maxLatencyMilliseconds) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         (calls, errors, totalLatencyMilliseconds, maxLatencyMilliseconds) = (try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt())
