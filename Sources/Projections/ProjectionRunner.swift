@@ -240,7 +240,10 @@ public final class ProjectionRunner: Sendable {
     /// Folds a decoded slice into the slots it names, under the state lock. Returns how many events the slice read.
     private func apply(_ slice: DecodedSlice) -> UInt64 {
         lock.withLock {
-            for e in slice.events { for i in e.route.slots { slots[i].apply(e.event, e.context) } }
+            // Through the buffer: each event is lent to the folds, not copied (no reference counting per field).
+            slice.events.withUnsafeBufferPointer { events in
+                for j in events.indices { for i in events[j].route.slots { slots[i].apply(events[j].event, events[j].context) } }
+            }
         }
         if slice.skipped != Skipped() {
             progress.withLock { $0.skipped.add(slice.skipped) }
