@@ -186,7 +186,8 @@ public final class ProjectionRunner: Sendable {
             var names = NameTables()
             return apply(try decode(from: from, through: through, names: &names))
         }
-        let queue = SliceQueue(capacity: 2)
+        // Eight slices of slack (~10 MB): a stall of either thread (another process, a page fault burst) does not idle the other.
+        let queue = SliceQueue(capacity: 8)
         let thread = Thread { [self] in
             Thread.current.name = "logbook-decode"
             var names = NameTables()
