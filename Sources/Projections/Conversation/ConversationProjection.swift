@@ -135,16 +135,13 @@ public enum MessageKind: String, Sendable, Codable, BinaryCodableEnum {
 }
 
 /// A message of a thread: its seq in the log (its content is there), its kind, and a short label (model, tool).
-public struct MessageRef: Sendable, Equatable, BinaryCodable {
+/// (Checkpointed as fixed-size blocks by `ConversationState`.)
+public struct MessageRef: Sendable, Equatable {
     public var seq: UInt64
     public var kind: MessageKind
     public var label: String?
 
     public init(seq: UInt64, kind: MessageKind, label: String?) { (self.seq, self.kind, self.label) = (seq, kind, label) }
-    public func encode(to w: inout BinaryWriter) { w.write(seq); w.write(kind); w.write(label) }
-    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(seq: try r.readUInt64(), kind: try r.read(), label: try r.readOptionalString())
-    }
 }
 
 public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
@@ -160,7 +157,8 @@ public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
     }
 }
 
-public struct RunSummary: Sendable, Equatable, BinaryCodable {
+/// A run of a thread. (Checkpointed as a fixed-size block by `ConversationState`.)
+public struct RunSummary: Sendable, Equatable {
     public var id: UUID
     public var threadID: String
     public var agent: String
@@ -178,22 +176,6 @@ public struct RunSummary: Sendable, Equatable, BinaryCodable {
 
     public init(id: UUID, threadID: String, agent: String, model: String, parentRunID: UUID?, startedSeq: UInt64) {
         (self.id, self.threadID, self.agent, self.model, self.parentRunID, self.startedSeq) = (id, threadID, agent, model, parentRunID, startedSeq)
-    }
-
-    public func encode(to w: inout BinaryWriter) {
-        w.write(id); w.write(threadID); w.write(agent); w.write(model); w.write(parentRunID) { $0.write($1) }; w.write(status)
-        w.write(steps); w.write(llmCalls); w.write(toolCalls); w.write(failures); w.write(inputTokens); w.write(outputTokens)
-        w.write(startedSeq); w.write(finishedSeq) { $0.write($1) }
-    }
-
-    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(id: try r.readUUID(), threadID: try r.readString(), agent: try r.readString(), model: try r.readString(),
-                  parentRunID: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUUID() }, startedSeq: 0)
-        status = try r.read()
-        steps = try r.readInt(); llmCalls = try r.readInt(); toolCalls = try r.readInt(); failures = try r.readInt()
-        inputTokens = try r.readInt(); outputTokens = try r.readInt()
-        startedSeq = try r.readUInt64()
-        finishedSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() }
     }
 }
 
