@@ -32,6 +32,15 @@ struct NameTables {
         return route
     }
 
+    /// The event's context, its names from the tables.
+    mutating func context(_ view: EventView) throws(EventStoreError) -> EventContext {
+        EventContext(seq: view.seq.rawValue, stream: try stream(view.streamNumber, view), revision: view.revision.rawValue,
+                     id: view.id, timeNanoseconds: view.timeNanoseconds,
+                     actor: try view.actorID.map { (id) throws(EventStoreError) in try name(id, view) },
+                     workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try name(id, view) },
+                     correlationID: view.correlationID, causationID: view.causationID)
+    }
+
     mutating func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
         if let name = symbols[Int(id)] { return name }
         let name = try view.name(id)

@@ -160,11 +160,12 @@ public final class ProjectionRunner: Sendable {
     /// projection's events all live there), without touching any runner.
     public static func state<P: Projection>(of _: P.Type, asOf seq: Seq, in store: EventStore, streams: [StreamID]? = nil) throws -> P.State {
         var state = P.initial
+        var names = NameTables()
         func visit(_ view: EventView) throws -> Bool {
-            let type = try view.type()
-            guard P.eventTypes.contains(type) else { return true }
-            let outcome = try view.withPayload { EventCatalog.decode(type: type, payload: $0) }
-            if case .event(let event) = outcome { P.apply(event, context: try Self.context(view), to: &state) }
+            let route = try names.route(view.typeID, view) { P.eventTypes.contains($0) ? ([0], P.readsBulkText) : ([], false) }
+            guard !route.slots.isEmpty, let decoder = route.decoder else { return true }
+            let outcome = try view.withPayload { decoder.decode($0, skippingBulkText: !route.readsBulkText) }
+            if case .event(let event) = outcome { P.apply(event, context: try names.context(view), to: &state) }
             return true
         }
         if let streams {
@@ -226,12 +227,7 @@ public final class ProjectionRunner: Sendable {
                 guard !route.slots.isEmpty else { return true }
                 let outcome = try view.withPayload { decoder.decode($0, skippingBulkText: !route.readsBulkText) }
                 guard let event = slice.skipped.count(outcome) else { return true }
-                let context = EventContext(seq: view.seq.rawValue, stream: try names.stream(view.streamNumber, view), revision: view.revision.rawValue,
-                                           id: view.id, timeNanoseconds: view.timeNanoseconds,
-                                           actor: try view.actorID.map { (id) throws(EventStoreError) in try names.name(id, view) },
-                                           workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try names.name(id, view) },
-                                           correlationID: view.correlationID, causationID: view.causationID)
-                slice.events.append(DecodedEvent(event: event, context: context, route: route))
+                slice.events.append(DecodedEvent(event: event, context: try names.context(view), route: route))
                 return true
             }
         }
@@ -264,12 +260,6 @@ public final class ProjectionRunner: Sendable {
 
     private func count(_ outcome: EventCatalog.Outcome) -> DomainEvent? {
         progress.withLock { $0.skipped.count(outcome) }
-    }
-
-    static func context(_ view: EventView) throws -> EventContext {
-        EventContext(seq: view.seq.rawValue, stream: try view.stream(), revision: view.revision.rawValue, id: view.id,
-                     timeNanoseconds: view.timeNanoseconds, actor: try view.actor(), workspace: try view.workspace(),
-                     correlationID: view.correlationID, causationID: view.causationID)
     }
 }
 
