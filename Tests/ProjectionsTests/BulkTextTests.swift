@@ -59,6 +59,10 @@ enum BlindProjection: Projection {
         try await blind.rebuild()
         #expect(blind.read(BlindProjection.self) { $0.texts } == Array(repeating: "", count: written.count))
         #expect(blind.read(ConversationProjection.self) { $0 } == both.read(ConversationProjection.self) { $0 })
+
+        // Time travel decodes as each projection declares.
+        #expect(try ProjectionRunner.state(of: ReadingProjection.self, asOf: store.lastSeq, in: store).texts == written)
+        #expect(try ProjectionRunner.state(of: BlindProjection.self, asOf: store.lastSeq, in: store).texts == Array(repeating: "", count: written.count))
         await store.close()
     }
 }
