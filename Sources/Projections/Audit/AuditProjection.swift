@@ -116,6 +116,18 @@ public struct AuditState: Sendable, BinaryCodable {
 
     public var count: Int { records.count }
 
+    /// The names of the last entry and their numbers: consecutive entries mostly repeat them (one thread's turn), and
+    /// comparing a string with the same string is cheaper than hashing it. A cache: neither stored nor compared.
+    private var last = LastNames()
+
+    private struct LastNames {
+        typealias Name = (name: String, id: Int32)
+        var actor: Name = ("", -1), workspace: Name = ("", -1), action: Name = ("", -1), resource: Name = ("", -1)
+
+        /// The last number of `name` in this field, if it is the same name.
+        static func reuse(_ last: Name, for name: String) -> Int32? { last.id >= 0 && last.name == name ? last.id : nil }
+    }
+
     mutating func intern(_ s: String) -> Int32 {
         if let id = stringIDs[s] { return id }
         let id = Int32(strings.count)
@@ -135,8 +147,11 @@ public struct AuditState: Sendable, BinaryCodable {
     /// `reasonText` was already stored with `text(…)`: built from parts without an intermediate string.
     mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
                       decision: Decision? = nil, reasonText: Int32, before: String? = nil, after: String? = nil) {
-        let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: intern(actor), workspace: intern(workspace),
-                            action: intern(action), resource: intern(resource), reason: reasonText,
+        let ids = (actor: LastNames.reuse(last.actor, for: actor) ?? intern(actor), workspace: LastNames.reuse(last.workspace, for: workspace) ?? intern(workspace),
+                   action: LastNames.reuse(last.action, for: action) ?? intern(action), resource: LastNames.reuse(last.resource, for: resource) ?? intern(resource))
+        last = LastNames(actor: (actor, ids.actor), workspace: (workspace, ids.workspace), action: (action, ids.action), resource: (resource, ids.resource))
+        let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: ids.actor, workspace: ids.workspace,
+                            action: ids.action, resource: ids.resource, reason: reasonText,
                             before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
                             decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
         index(record, at: Int32(records.count))
