@@ -145,15 +145,21 @@ public final class ProjectionRunner: Sendable {
         }
     }
 
-    /// Stores every projection's state at the current position, atomically.
+    /// Stores every projection's state at the current position, atomically. Queries wait only while the states are
+    /// copied (copy-on-write: no bytes move); they are encoded outside the lock, one per core.
     public func checkpoint() async throws {
         let seq = progress.withLock { p -> UInt64 in
             p.sinceCheckpoint = 0
             return p.position
         }
         guard seq > 0 else { return }
-        let checkpoints = lock.withLock { slots.map { $0.checkpoint(through: seq) } }
-        try await store.storeCheckpoints(checkpoints)
+        let snapshots = lock.withLock { slots.map { $0.snapshot(through: seq) } }
+        let checkpoints = Mutex([Checkpoint?](repeating: nil, count: snapshots.count))
+        DispatchQueue.concurrentPerform(iterations: snapshots.count) { i in
+            let checkpoint = snapshots[i]()
+            checkpoints.withLock { $0[i] = checkpoint }
+        }
+        try await store.storeCheckpoints(checkpoints.withLock { $0.compactMap { $0 } })
     }
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the

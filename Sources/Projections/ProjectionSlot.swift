@@ -9,8 +9,9 @@ protocol ProjectionSlot: AnyObject, Sendable {
     var readsBulkText: Bool { get }
     /// Folds the event unless the state already holds it (it was restored from a later checkpoint).
     func apply(_ event: DomainEvent, _ context: EventContext)
-    /// The state as a checkpoint at `position`: every event up to it was offered to this projection.
-    func checkpoint(through position: UInt64) -> Checkpoint
+    /// The state at `position` (every event up to it was offered to this projection), to encode as a checkpoint
+    /// outside the runner's lock: the closure holds a copy, which costs nothing until a fold changes the state.
+    func snapshot(through position: UInt64) -> @Sendable () -> Checkpoint
     /// Restores the state from checkpoint bytes; returns the seq, or nil when they are of another projection version
     /// (then the state stays initial).
     func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64?
@@ -41,12 +42,15 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
 
     func read<T>(_ body: (P.State) throws -> T) rethrows -> T { try body(value) }
 
-    func checkpoint(through position: UInt64) -> Checkpoint {
+    func snapshot(through position: UInt64) -> @Sendable () -> Checkpoint {
         seq = max(seq, position)
-        var w = BinaryWriter(capacity: 1 << 16)
-        w.write(P.version)
-        value.encode(to: &w)
-        return Checkpoint(name: checkpointName, seq: Seq(seq), state: w.bytes)
+        let (state, seq, name) = (value, seq, checkpointName)
+        return {
+            var w = BinaryWriter(capacity: 1 << 16)
+            w.write(P.version)
+            state.encode(to: &w)
+            return Checkpoint(name: name, seq: Seq(seq), state: w.bytes)
+        }
     }
 
     func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64? {

@@ -60,12 +60,15 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
             print("  \(projection.name) alone: \(f(clock.lap(), 2)) s, \(f(cpuSeconds() - cpu, 2)) CPU-s")
         }
 
-        // Checkpoint, then start a new runner from it.
+        // Checkpoint (while another thread keeps querying: how long does a query wait?), then start a new runner from it.
+        let querying = QueryDuringCheckpoint(runner: runner)
         clock = Stopwatch()
         try await runner.checkpoint()
         let checkpointSeconds = clock.lap()
+        let slowestQuery = querying.stop()
         let checkpointBytes = StandardProjections.all.compactMap { try? store.withCheckpoint(named: "projection/\($0.name)") { $1.count } }.reduce(0, +)
-        print("checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state")
+        print("checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state; "
+              + "slowest audit query meanwhile \(f(slowestQuery * 1000, 1)) ms")
         var startupTimes: [Double] = []
         for _ in 0..<startups {
             let fresh = ProjectionRunner(store: store, projections: StandardProjections.all)
@@ -206,4 +209,34 @@ enum DecodeOnly: Projection {
     static let initial = State()
     static let readsBulkText = false  // as the standard projections
     static func apply(_ event: DomainEvent, context: EventContext, to state: inout State) {}
+}
+
+/// Audit queries on a thread of their own, one after another, until stopped: the slowest shows how long a checkpoint
+/// keeps readers waiting.
+final class QueryDuringCheckpoint: @unchecked Sendable {
+    // Invariant: `slowest` and `running` are guarded by `lock`.
+    private let lock = NSLock()
+    private var slowest: Double = 0
+    private var running = true
+    private let done = DispatchSemaphore(value: 0)
+
+    init(runner: ProjectionRunner) {
+        let thread = Thread { [self] in
+            while lock.withLock({ running }) {
+                var clock = Stopwatch()
+                _ = runner.read(AuditProjection.self) { $0.query(AuditQuery(limit: 10)).entries.count }
+                let seconds = clock.lap()
+                lock.withLock { slowest = max(slowest, seconds) }
+            }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Stops querying; returns the slowest query's seconds.
+    func stop() -> Double {
+        lock.withLock { running = false }
+        done.wait()
+        return lock.withLock { slowest }
+    }
 }
