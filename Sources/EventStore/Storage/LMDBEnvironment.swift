@@ -125,10 +125,17 @@ final class LMDBEnvironment: @unchecked Sendable {
         let path = directory + "/writer.lock"
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw EventStoreError(.storage, "cannot open \(path): errno \(errno); check the directory's permissions") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // The lock file names its holder. When that is this process, which does not have the log open (`openPaths`),
+        // the lock is held by a child this process is starting: between fork and exec a child shares the lock's open
+        // file (O_CLOEXEC drops it only at exec). Wait that out, briefly; any other holder is refused at once.
+        let deadline = ContinuousClock.now + .seconds(2)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            Glibc.close(fd)
-            throw EventStoreError(.alreadyOpen, "the log at \(directory) is open for writing by another process\(holder.isEmpty ? "" : " (pid \(holder))"); stop it, or open the log read-only (logbook's reading commands do)")
+            guard holder == String(getpid()), ContinuousClock.now < deadline else {
+                Glibc.close(fd)
+                throw EventStoreError(.alreadyOpen, "the log at \(directory) is open for writing by another process\(holder.isEmpty ? "" : " (pid \(holder))"); stop it, or open the log read-only (logbook's reading commands do)")
+            }
+            usleep(1_000)
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(fd, 0)
