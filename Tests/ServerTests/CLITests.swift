@@ -49,11 +49,11 @@ import Testing
 
                 // A bad change is refused with the server's message and a non-zero status.
                 let refused = try await Self.logbook(["models", "set", "bad", "--provider", "nope", "--endpoint", "http://x"], port: port, token: admin)
-                #expect(refused.status != 0 && refused.errors.contains("422") && refused.errors.contains("not supported"))
+                #expect(refused.status != 0 && refused.errors.contains("422") && refused.errors.contains("not supported"), "\(refused.errors)")
                 // A token without the permission: 403, recorded.
                 let operatorToken = ServerTests.token()
                 let denied = try await Self.logbook(["models", "remove", "scripted"], port: port, token: operatorToken)
-                #expect(denied.status != 0 && denied.errors.contains("403"))
+                #expect(denied.status != 0 && denied.errors.contains("403"), "\(denied.errors)")
 
                 // Chat (streamed): the answer on standard output, the run's summary on standard error.
                 llm.enqueue(.sse(events: [Wire.chunk(content: "All "), Wire.chunk(content: "green."), Wire.chunk(finish: "stop"), Wire.usageChunk(9, 2), "[DONE]"]))

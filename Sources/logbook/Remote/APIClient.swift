@@ -40,10 +40,10 @@ struct APIClient: Sendable {
     static let http = HTTPClient.shared
 
     /// Fails fast, with what to do, when nothing answers at `base` (a request would retry connecting until its
-    /// deadline, minutes for a chat).
+    /// deadline, minutes for a chat). Ten seconds: long enough for a busy server to answer, short for a person.
     func ensureReachable() async throws {
         do {
-            let response = try await Self.http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(3))
+            let response = try await Self.http.execute(HTTPClientRequest(url: base + "/healthz"), timeout: .seconds(10))
             _ = try await response.body.collect(upTo: 1 << 16)
         } catch {
             throw Failure("cannot reach \(base): \(error); is 'logbook serve' running?")
