@@ -8,13 +8,12 @@ struct NameTables {
     /// know), and whether any of those slots reads bulk text. A class: handing it on per event costs one reference
     /// count, not one per field.
     final class Route: Sendable {
-        let type: String
         let slots: [Int]
         let decoder: EventCatalog.Decoder?
         let readsBulkText: Bool
 
-        init(type: String, slots: [Int], decoder: EventCatalog.Decoder?, readsBulkText: Bool) {
-            (self.type, self.slots, self.decoder, self.readsBulkText) = (type, slots, decoder, readsBulkText)
+        init(slots: [Int], decoder: EventCatalog.Decoder?, readsBulkText: Bool) {
+            (self.slots, self.decoder, self.readsBulkText) = (slots, decoder, readsBulkText)
         }
     }
 
@@ -27,7 +26,7 @@ struct NameTables {
         if let route = routes[Int(id)] { return route }
         let type = try name(id, view)
         let wanted = slots(type)
-        let route = Route(type: type, slots: wanted.slots, decoder: EventCatalog.decoder(for: type), readsBulkText: wanted.readsBulkText)
+        let route = Route(slots: wanted.slots, decoder: EventCatalog.decoder(for: type), readsBulkText: wanted.readsBulkText)
         routes.set(route, at: Int(id))
         return route
     }

@@ -70,19 +70,16 @@ public final class ProjectionRunner: Sendable {
     public func start(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         // The checkpoints load at once, one per core: each restores its own slot (disjoint state), and start-up takes
         // about as long as the largest instead of the sum.
-        let outcomes = Mutex([Result<UInt64, any Error>](repeating: .success(0), count: slots.count))
-        lock.withLock {
-            DispatchQueue.concurrentPerform(iterations: slots.count) { i in
-                let slot = slots[i]
-                let outcome = Result { () throws -> UInt64 in
+        let outcomes = lock.withLock {
+            concurrentMap(slots) { slot in
+                Result { () throws -> UInt64 in
                     let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in try slot.restore(seq: seq, state: state) }
                     return (restored ?? nil) ?? 0
                 }
-                outcomes.withLock { $0[i] = outcome }
             }
         }
         var position = UInt64.max
-        for outcome in outcomes.withLock({ $0 }) { position = min(position, try outcome.get()) }
+        for outcome in outcomes { position = min(position, try outcome.get()) }
         progress.withLock { $0.position = position == .max ? 0 : position }
         return try await catchUp(progress: report)
     }
@@ -154,12 +151,7 @@ public final class ProjectionRunner: Sendable {
         }
         guard seq > 0 else { return }
         let snapshots = lock.withLock { slots.map { $0.snapshot(through: seq) } }
-        let checkpoints = Mutex([Checkpoint?](repeating: nil, count: snapshots.count))
-        DispatchQueue.concurrentPerform(iterations: snapshots.count) { i in
-            let checkpoint = snapshots[i]()
-            checkpoints.withLock { $0[i] = checkpoint }
-        }
-        try await store.storeCheckpoints(checkpoints.withLock { $0.compactMap { $0 } })
+        try await store.storeCheckpoints(concurrentMap(snapshots) { $0() })
     }
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the
@@ -267,6 +259,16 @@ public final class ProjectionRunner: Sendable {
     private func count(_ outcome: EventCatalog.Outcome) -> DomainEvent? {
         progress.withLock { $0.skipped.count(outcome) }
     }
+}
+
+/// `transform` of each element, all at once, one per core; in the elements' order.
+private func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transform: @Sendable (T) -> U) -> [U] {
+    let results = Mutex([U?](repeating: nil, count: elements.count))
+    DispatchQueue.concurrentPerform(iterations: elements.count) { i in
+        let result = transform(elements[i])
+        results.withLock { $0[i] = result }
+    }
+    return results.withLock { $0.map { $0! } }
 }
 
 /// Logbook's read models, run together by the server and the CLI.

@@ -139,19 +139,21 @@ public struct BinaryReader {
     }
 
     public mutating func readString() throws(PayloadDecodingError) -> String {
+        String(decoding: try readStringBytes(), as: UTF8.self)
+    }
+
+    /// A string's bytes, not yet decoded.
+    private mutating func readStringBytes() throws(PayloadDecodingError) -> UnsafeRawBufferPointer {
         let count = try readUInt64()
         guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("string of \(count) bytes runs past the payload") }
-        return String(decoding: try readBytes(Int(count)), as: UTF8.self)
+        return try readBytes(Int(count))
     }
 
     /// A bulk text: a message's body, a model's answer, a tool's output. Written like any string; when the reader skips
     /// bulk text (folding for read models that never look at it), its bytes are stepped over and the value is "".
     public mutating func readBulkText() throws(PayloadDecodingError) -> String {
-        guard skipsBulkText else { return try readString() }
-        let count = try readUInt64()
-        guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("string of \(count) bytes runs past the payload") }
-        offset += Int(count)
-        return ""
+        let bytes = try readStringBytes()
+        return skipsBulkText ? "" : String(decoding: bytes, as: UTF8.self)
     }
 
     public mutating func readOptionalBulkText() throws(PayloadDecodingError) -> String? {
