@@ -43,7 +43,7 @@ extension EventStore {
             }
             let pages = [
                 "events": try txn.pages(dbs.events), "stream_index": try txn.pages(dbs.streamIndex),
-                "event_ids": try txn.pages(dbs.eventIDs),
+                "event_ids": try txn.pages(dbs.eventIDs) + (dbs.eventIDMarks.map { (m) throws(EventStoreError) in try txn.pages(m) } ?? 0),
                 "other": try txn.pages(dbs.streams) + txn.pages(dbs.streamNames) + txn.pages(dbs.symbols)
                     + txn.pages(dbs.symbolNames) + txn.pages(dbs.meta),
             ]

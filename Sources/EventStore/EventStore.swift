@@ -40,8 +40,9 @@ public final class EventStore: Sendable {
         public init(directory: String) { self.directory = directory }
     }
 
-    /// The format version this build writes and the newest it reads.
-    public static let formatVersion: UInt32 = 1
+    /// The format version this build writes and the newest it reads. 2: event ids in order are found through marks
+    /// (`EventIDIndex`), not indexed one by one; a log of format 1 is upgraded when opened for writing.
+    public static let formatVersion: UInt32 = 2
 
     let env: LMDBEnvironment
     let codec: ZstdCodec
@@ -252,14 +253,21 @@ public final class EventStore: Sendable {
 
     // MARK: - Format
 
+    /// Writes the format of a new log, or upgrades a log of format 1 (every event id indexed) to 2 (see
+    /// `EventIDIndex`): its ids stay indexed, and events after its last seq are indexed the new way. A newer format is
+    /// left for `checkFormat` to refuse.
     private static func initializeFormat(_ env: LMDBEnvironment) throws(EventStoreError) {
-        let exists = try env.read { (txn) throws(EventStoreError) in try txn.get(txn.dbs.meta, KeyLayout.formatKey) != nil }
-        if exists { return }
+        let current = try env.read { (txn) throws(EventStoreError) in try storedFormat(txn) }
+        if let current, current >= formatVersion { return }
         try env.write { (txn) throws(EventStoreError) in
-            if try txn.get(txn.dbs.meta, KeyLayout.formatKey) == nil {
-                try txn.put(txn.dbs.meta, KeyLayout.formatKey, formatVersion.bigEndianBytes)
-            }
+            let marksFrom: UInt64 = try storedFormat(txn) == nil ? 0 : lastSeq(txn)
+            try txn.put(txn.dbs.meta, EventIDIndex.marksFromKey, marksFrom.bigEndianBytes)
+            try txn.put(txn.dbs.meta, KeyLayout.formatKey, formatVersion.bigEndianBytes)
         }
+    }
+
+    private static func storedFormat(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt32? {
+        try txn.get(txn.dbs.meta, KeyLayout.formatKey).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
     }
 
     private static func checkFormat(_ txn: LMDBTransaction, path: String) throws(EventStoreError) {

@@ -137,7 +137,7 @@ import Testing
         let kinds = try store.env.read { (txn) throws(EventStoreError) in
             try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq).compression }
         }
-        #expect(kinds == [.zstd, .zstdDictionary(1), .zstdDictionary(2)])
+        #expect(kinds == [.zstd(bare: true), .zstdDictionary(1, bare: true), .zstdDictionary(2, bare: true)])
         let stats = try store.statistics()
         #expect(stats.currentDictionary?.id == 2)
         #expect(stats.dictionaries == 2)
@@ -212,6 +212,47 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         await store.close()
     }
 
+    /// Bare frames (format 2) and full frames (format 1, magic number and content size) both read back, with and
+    /// without a dictionary, through a record's flags; a bare frame is smaller.
+    @Test func bareAndFullFramesBothDecompress() throws {
+        var rng = SplitMix64(seed: 43)
+        let samples = (0..<400).map { _ in randomEvent(&rng).payload }
+        let bytes = try #require(ZstdCodec.trainDictionary(samples: samples, capacity: 16 * 1024))
+        for dictionary in [false, true] {
+            let codec = ZstdCodec()
+            if dictionary {
+                codec.register(dictionaryID: 3, bytes: bytes)
+                codec.currentDictionaryID = 3
+            }
+            var bareBytes = 0
+            var fullBytes = 0
+            var compressed = 0
+            for payload in samples.prefix(50) {
+                for bare in [true, false] {
+                    let (compression, stored) = payload.withUnsafeBytes { codec.compress($0, bare: bare) }
+                    guard compression != .none else { continue }  // a short payload that does not shrink without a dictionary
+                    #expect(compression == (dictionary ? .zstdDictionary(3, bare: bare) : .zstd(bare: bare)))
+                    compressed += 1
+                    let envelope = RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 5, id: UUID())
+                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count) + stored
+                    record.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 9, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
+                    var readCompression: PayloadCompression?
+                    var readPayload: Data?
+                    try record.withBytes { (r) throws(EventStoreError) in
+                        let d = try RecordCodec.decode(r, seq: 9)
+                        readCompression = d.compression
+                        readPayload = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength) { (_) throws(EventStoreError) in nil }
+                    }
+                    #expect(readCompression == compression)
+                    #expect(readPayload == payload)
+                    if bare { bareBytes += stored.count } else { fullBytes += stored.count }
+                }
+            }
+            #expect(compressed >= 60, "most payloads compress (\(compressed) of 100)")
+            #expect(bareBytes + compressed / 2 * 4 <= fullBytes, "a bare frame saves at least the 4-byte magic number: \(bareBytes) vs \(fullBytes)")
+        }
+    }
+
     /// A record naming a dictionary the codec does not know must fail with a clear error (or load it when the log holds
     /// it), never decompress with a garbage dictionary. A regression test for a miscompiled lookup that crashed zstd.
     @Test func aMissingDictionaryIsAnErrorAndAStoredOneIsLoadedOnFirstUse() throws {
@@ -224,7 +265,7 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         writer.currentDictionaryID = 7
         let payload = samples[0]
         let (compression, stored) = payload.withUnsafeBytes { writer.compress($0) }
-        #expect(compression == .zstdDictionary(7))
+        #expect(compression == .zstdDictionary(7, bare: true))
 
         var loads = 0
         #expect(throws: EventStoreError.self) {

@@ -6,7 +6,8 @@ import Foundation
 /// ```
 /// 0      u8      format version (1)
 /// 1      u8      flags: bits 0-1 compression (0 none, 1 zstd, 2 zstd + dictionary);
-///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present
+///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present;
+///                bit 6 bare zstd frame (no magic number, no content size: log format 2)
 /// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
 /// 6..38  [32]    chain hash = SHA-256(previous chain hash ‖ seq big-endian ‖ bytes 0..<2 ‖ bytes 38...)
 /// 38...  varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
@@ -25,6 +26,7 @@ enum RecordCodec {
     private static let flagWorkspace: UInt8 = 1 << 3
     private static let flagCorrelation: UInt8 = 1 << 4
     private static let flagCausation: UInt8 = 1 << 5
+    private static let flagBareFrame: UInt8 = 1 << 6
 
     /// The envelope fields the writer resolved for one event.
     struct Envelope {
@@ -61,6 +63,7 @@ enum RecordCodec {
         if e.workspaceSymbol != nil { flags |= flagWorkspace }
         if e.correlationID != nil { flags |= flagCorrelation }
         if e.causationID != nil { flags |= flagCausation }
+        if compression.isBare { flags |= flagBareFrame }
         w.u8(formatVersion)
         w.u8(flags)
         w.raw(repeatElement(0 as UInt8, count: bodyOffset - checksumOffset))
@@ -68,7 +71,7 @@ enum RecordCodec {
         w.varint(e.revision)
         w.varint(e.previousSeq == 0 ? 0 : seq - e.previousSeq)
         w.varint(UInt64(e.typeSymbol))
-        if case .zstdDictionary(let id) = compression { w.varint(UInt64(id)) }
+        if case .zstdDictionary(let id, _) = compression { w.varint(UInt64(id)) }
         w.i64(e.timeNanoseconds)
         w.uuid(e.id)
         if let a = e.actorSymbol { w.varint(UInt64(a)) }
@@ -137,10 +140,10 @@ enum RecordCodec {
         let compression: PayloadCompression
         switch flags & 3 {
         case 0: compression = .none
-        case 1: compression = .zstd
+        case 1: compression = .zstd(bare: flags & flagBareFrame != 0)
         case 2:
             guard let id = r.varint(), id <= UInt32.max else { throw corrupt(seq, "dictionary id is truncated") }
-            compression = .zstdDictionary(UInt32(id))
+            compression = .zstdDictionary(UInt32(id), bare: flags & flagBareFrame != 0)
         default: throw corrupt(seq, "compression kind 3 is unknown")
         }
         guard let time = r.i64(), let id = r.uuid() else { throw corrupt(seq, "envelope is truncated") }

@@ -6,14 +6,23 @@ import Synchronization
 enum PayloadCompression: Equatable, Sendable {
     /// Raw bytes: compression would not have made them smaller.
     case none
-    /// A zstd frame without dictionary.
-    case zstd
+    /// A zstd frame without dictionary. `bare`: without the frame's magic number and content size (format 2 writes
+    /// these; the record holds the raw length), which saves ~5 bytes per event.
+    case zstd(bare: Bool)
     /// A zstd frame compressed with the log's dictionary of this id.
-    case zstdDictionary(UInt32)
+    case zstdDictionary(UInt32, bare: Bool)
+
+    /// Whether the frame is bare (no magic number, no content size).
+    var isBare: Bool {
+        switch self {
+        case .none: false
+        case .zstd(let bare), .zstdDictionary(_, let bare): bare
+        }
+    }
 }
 
-/// Per-record zstd compression with trained dictionaries (level 3; frames carry their content size, no checksum —
-/// the record has its own — and no dictionary id — the record names it).
+/// Per-record zstd compression with trained dictionaries (level 3; bare frames: no magic number, no content size —
+/// the record holds the raw length —, no checksum — the record has its own — and no dictionary id — the record names it).
 ///
 /// Contexts are pooled so appending tasks compress in parallel outside the writer. Dictionaries, once registered,
 /// are immutable and shared by every context (zstd's CDict/DDict are read-only and thread-safe).
@@ -65,7 +74,8 @@ final class ZstdCodec: @unchecked Sendable {
     }
 
     /// Compresses `input` with the current dictionary; keeps it raw when compression does not make it smaller.
-    func compress(_ input: UnsafeRawBufferPointer) -> (PayloadCompression, [UInt8]) {
+    /// `bare: false` writes a full frame (magic number and content size), as format 1 did.
+    func compress(_ input: UnsafeRawBufferPointer, bare: Bool = true) -> (PayloadCompression, [UInt8]) {
         let dictionaryID = currentDictionaryID
         let cdict = dictionaryID.flatMap { id in dictionary(id)?.compress }
         let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
@@ -74,6 +84,8 @@ final class ZstdCodec: @unchecked Sendable {
         // mid-frame, and then refuses a new dictionary (`stage_wrong`) and would compress with the previous one.
         // Reset it first, and never ignore the answer.
         ZSTD_CCtx_reset(cctx.raw, ZSTD_reset_session_only)
+        ZSTD_CCtx_setParameter(cctx.raw, ZSTD_c_contentSizeFlag, bare ? 0 : 1)
+        ZSTD_CCtx_setParameter(cctx.raw, Self.formatParameter, bare ? Self.magicless : 0)
         let referenced = ZSTD_CCtx_refCDict(cctx.raw, cdict)
         precondition(ZSTD_isError(referenced) == 0, "zstd refused the dictionary: \(String(cString: ZSTD_getErrorName(referenced)))")
         // At most input.count - 1 bytes: anything larger is stored raw anyway.
@@ -85,8 +97,8 @@ final class ZstdCodec: @unchecked Sendable {
         if ZSTD_isError(written) != 0 || output.isEmpty {
             return (.none, Array(input))  // did not shrink (dstSize_tooSmall) or could not compress
         }
-        if let dictionaryID, cdict != nil { return (.zstdDictionary(dictionaryID), output) }
-        return (.zstd, output)
+        if let dictionaryID, cdict != nil { return (.zstdDictionary(dictionaryID, bare: bare), output) }
+        return (.zstd(bare: bare), output)
     }
 
     /// Reads a dictionary's stored bytes by id; nil when the log does not hold it.
@@ -103,7 +115,7 @@ final class ZstdCodec: @unchecked Sendable {
 
     /// The DDict a payload needs (nil for plain zstd), registering it through `load` on first use.
     private func decompressionDictionary(for compression: PayloadCompression, load: DictionaryLoader) throws(EventStoreError) -> OpaquePointer? {
-        guard case .zstdDictionary(let id) = compression else { return nil }
+        guard case .zstdDictionary(let id, _) = compression else { return nil }
         if let known = dictionary(id) { return known.decompress }
         guard let bytes = try load(id) else {
             throw EventStoreError(.corrupt, "record names compression dictionary \(id), which the log does not hold")
@@ -127,7 +139,7 @@ final class ZstdCodec: @unchecked Sendable {
         defer { decompressContexts.withLock { $0.append(dctx) } }
         var data = Data(count: rawLength)
         let produced = data.withUnsafeMutableBytes { out in
-            ZSTD_decompress_usingDDict(dctx.raw, out.baseAddress, rawLength, stored.baseAddress, stored.count, ddict)
+            Self.decompress(dctx.raw, out.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
         }
         if ZSTD_isError(produced) != 0 {
             throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
@@ -150,7 +162,7 @@ final class ZstdCodec: @unchecked Sendable {
             return
         }
         let ddict = try decompressionDictionary(for: compression, load: load)
-        let produced = ZSTD_decompress_usingDDict(context.pointer.raw, output.baseAddress, rawLength, stored.baseAddress, stored.count, ddict)
+        let produced = Self.decompress(context.pointer.raw, output.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
         if ZSTD_isError(produced) != 0 {
             throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
         }
@@ -191,12 +203,25 @@ final class ZstdCodec: @unchecked Sendable {
         return Array(dictionary[..<size])
     }
 
+    /// zstd's experimental `ZSTD_c_format` / `ZSTD_d_format` and `ZSTD_f_zstd1_magicless` (stable since zstd 1.4;
+    /// the header declares them only for static linking, the shared library accepts them).
+    private static let formatParameter = ZSTD_cParameter(rawValue: 10)
+    private static let decompressionFormatParameter = ZSTD_dParameter(rawValue: 1000)
+    private static let magicless: Int32 = 1
+
+    /// One-shot decompression of a full or bare frame (the context's format is set for each call).
+    private static func decompress(_ dctx: OpaquePointer, _ output: UnsafeMutableRawPointer?, _ capacity: Int,
+                                   _ stored: UnsafeRawBufferPointer, _ ddict: OpaquePointer?, bare: Bool) -> Int {
+        let set = ZSTD_DCtx_setParameter(dctx, decompressionFormatParameter, bare ? magicless : 0)
+        if ZSTD_isError(set) != 0 { return set }
+        return ZSTD_decompress_usingDDict(dctx, output, capacity, stored.baseAddress, stored.count, ddict)
+    }
+
     private func makeCompressContext() -> Pointer {
         guard let cctx = ZSTD_createCCtx() else { fatalError("zstd could not allocate a compression context: out of memory") }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0)
-        ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
         return Pointer(raw: cctx)
     }
 

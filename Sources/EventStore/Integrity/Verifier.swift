@@ -42,6 +42,7 @@ extension EventStore {
             }
             state.previousHash = previous
         }
+        try env.read { (txn) throws(EventStoreError) in try state.startEventIDs(txn, before: start) }
         let hasher = SHA256Hasher()
         func walk() throws(EventStoreError) {
             while state.expectedSeq <= end, state.failure == nil {
@@ -110,8 +111,7 @@ extension EventStore {
                     return "stream index has no checkpoint for stream \(e.streamNumber) revision \(e.revision)"
                 }
             }
-            let idSeq = try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id)).map { $0.loadBigEndianUInt64() }
-            guard idSeq == seq else { return "event id index maps \(e.id) to \(idSeq.map(String.init) ?? "nothing"), not to this seq" }
+            if let problem = try state.checkEventID(e.id, seq: seq, time: e.timeNanoseconds, txn: txn) { return problem }
             _ = try names.stream(e.streamNumber, txn: txn)
             _ = try names.symbol(e.typeSymbol, txn: txn)
             if let previous = state.streams[e.streamNumber] {
@@ -132,7 +132,11 @@ extension EventStore {
     private func verifyHeads(_ txn: LMDBTransaction, state: VerifyState, events: UInt64) throws(EventStoreError) -> VerificationReport.Failure? {
         let dbs = txn.dbs
         let ids = try txn.count(dbs.eventIDs)
-        if UInt64(ids) != events { return .init(seq: nil, reason: "the event id index holds \(ids) entries for \(events) events") }
+        if UInt64(ids) != state.indexedIDs { return .init(seq: nil, reason: "the event id index holds \(ids) entries, \(state.indexedIDs) events are indexed") }
+        if let marks = dbs.eventIDMarks {
+            let count = try txn.count(marks)
+            if UInt64(count) != state.marks { return .init(seq: nil, reason: "there are \(count) event id marks, the events call for \(state.marks)") }
+        }
         let checkpoints = state.streams.values.reduce(0) { $0 + ($1.revision - 1) / KeyLayout.checkpointInterval + 1 }
         let indexed = try txn.count(dbs.streamIndex)
         if UInt64(indexed) != checkpoints { return .init(seq: nil, reason: "the stream index holds \(indexed) checkpoints, the events call for \(checkpoints)") }
@@ -165,6 +169,38 @@ private struct VerifyState {
     var streams: [UInt64: (revision: UInt64, lastSeq: UInt64)] = [:]
     var checked: UInt64 = 0
     var failure: VerificationReport.Failure?
+    /// `EventIDIndex`: where marks start (nil: a log without them), the largest id so far (when known), events
+    /// found in `event_ids` and marks seen.
+    var marksFrom: UInt64?
+    var largestID: EventIDIndex.Key?
+    var indexedIDs: UInt64 = 0
+    var marks: UInt64 = 0
 
     mutating func fail(_ seq: UInt64, _ reason: String) { failure = .init(seq: Seq(seq), reason: reason) }
+}
+
+extension VerifyState {
+    /// Prepares the event id checks of a walk from `start`: where marks start and the largest in-order id before it.
+    mutating func startEventIDs(_ txn: LMDBTransaction, before start: UInt64) throws(EventStoreError) {
+        marksFrom = try txn.eventIDMarksFrom()
+        largestID = try txn.largestInOrderEventID(before: start)
+    }
+
+    /// Checks that the event can be found by its id (indexed, or in order and so found through the marks) and the
+    /// mark its seq calls for. Returns what is wrong, or nil.
+    mutating func checkEventID(_ uuid: UUID, seq: UInt64, time: Int64, txn: LMDBTransaction) throws(EventStoreError) -> String? {
+        let inOrder = marksFrom.map { seq > $0 } == true && EventIDIndex.isInOrder(uuid, recordTime: time, after: largestID)
+        if let indexed = try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(uuid)).map({ $0.loadBigEndianUInt64() }) {
+            guard indexed == seq else { return "event id index maps \(uuid) to \(indexed), not to this seq" }
+            guard !inOrder else { return "event id \(uuid) is in order, yet the event id index holds it" }
+            indexedIDs += 1
+        } else {
+            guard inOrder else { return "event id \(uuid) is not in order (a UUIDv7 above the ids before it), yet the event id index does not hold it" }
+            largestID = EventIDIndex.Key(uuid)
+        }
+        guard let marksFrom, seq > marksFrom, EventIDIndex.isMarkSeq(seq), let largest = largestID, let marksDB = txn.dbs.eventIDMarks else { return nil }
+        guard try txn.get(marksDB, largest.mark(seq: seq)) != nil else { return "the event id marks have no mark here naming the largest id so far" }
+        marks += 1
+        return nil
+    }
 }

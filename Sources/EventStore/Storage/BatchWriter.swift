@@ -26,8 +26,11 @@ struct BatchWriter {
     private var lastTime: Int64
     private var totals: Totals
     private var heads: [StreamID: StreamHead] = [:]
-    /// The largest event id in the index: a new id above it cannot be a duplicate, so needs no lookup.
-    private var largestID: [UInt8]?
+    /// The largest in-order event id and the largest indexed one (`EventIDIndex`): a new id above both cannot be a
+    /// duplicate, so needs no lookup.
+    private(set) var largestID: EventIDIndex.Key?
+    private var largestIndexedID: EventIDIndex.Key?
+    private let marks: MDB_dbi
     /// Reused for every record header of the batch.
     private var scratch = ByteWriter(capacity: 128)
     private var idsInBatch: [UUID: UInt64] = [:]
@@ -37,8 +40,10 @@ struct BatchWriter {
     private(set) var wroteEvents = false
     private(set) var storedDictionary: (info: DictionaryInfo, bytes: [UInt8])?
 
+    /// - Parameter largestID: the largest in-order event id after the last commit, as the previous batch left it;
+    ///   `.none` to look it up.
     init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32]) throws(EventStoreError) {
+         symbolCache: [String: UInt32], largestID: EventIDIndex.Key??) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
@@ -58,7 +63,12 @@ struct BatchWriter {
             lastTime = 0
         }
         totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
-        largestID = try txn.withCursor(txn.dbs.eventIDs) { (c) throws(EventStoreError) in try c.get(MDB_LAST).map { Array($0.key) } }
+        guard let marks = txn.dbs.eventIDMarks else {
+            throw EventStoreError(.storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
+        }
+        self.marks = marks
+        if let known = largestID { self.largestID = known } else { self.largestID = try txn.largestInOrderEventID(before: lastSeq + 1) }
+        largestIndexedID = try txn.largestIndexedEventID()
     }
 
     mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
@@ -175,10 +185,17 @@ struct BatchWriter {
                 try txn.put(dbs.streamIndex, stream.number.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
                             flags: MDB_APPENDDUP)
             }
-            try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in
-                try putEventID(k, seq: key)
-                if let largest = largestID, !largest.lexicographicallyPrecedes(k) { return }
-                largestID = Array(k)
+            let id = EventIDIndex.Key(p.id)
+            if EventIDIndex.isInOrder(p.id, recordTime: time, after: largestID) {
+                largestID = id
+            } else {
+                // Indexed one by one. `MDB_NOOVERWRITE`: an id maps to one seq, forever (the caller checked it is new).
+                try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
+                largestIndexedID = max(largestIndexedID ?? id, id)
+            }
+            if EventIDIndex.isMarkSeq(seq), let largest = largestID {
+                // Keys only grow (the largest id never shrinks, seqs grow): MDB_APPEND.
+                try txn.put(marks, largest.mark(seq: seq), [], flags: MDB_APPEND)
             }
         }
         lastSeq = seq
@@ -188,17 +205,6 @@ struct BatchWriter {
         totals.rawPayloadBytes += UInt64(p.payload.count)
         totals.storedPayloadBytes += UInt64(event.stored.count)
         totals.recordBytes += UInt64(header.count + event.stored.count)
-    }
-
-    /// Indexes an event id. Ids from `EventID.make()` only grow, so most go in with `MDB_APPEND`, which fills pages
-    /// instead of splitting them in half; an id below the last one falls back to an ordinary insert.
-    /// `MDB_NOOVERWRITE` either way: an id maps to one seq, forever (the caller checked it is new).
-    private func putEventID(_ id: UnsafeRawBufferPointer, seq: UnsafeRawBufferPointer) throws(EventStoreError) {
-        do {
-            try txn.put(dbs.eventIDs, id, seq, flags: MDB_APPEND | MDB_NOOVERWRITE)
-        } catch where error.systemCode == MDB_KEYEXIST {
-            try txn.put(dbs.eventIDs, id, seq, flags: MDB_NOOVERWRITE)
-        }
     }
 
     /// Answers a retried append with its original positions, after checking the content is the same.
@@ -230,11 +236,10 @@ struct BatchWriter {
 
     private func seqOfEventID(_ id: UUID) throws(EventStoreError) -> UInt64? {
         if let seq = idsInBatch[id] { return seq }
-        return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in
-            // Ids from `EventID.make()` grow: most new ids sort after every indexed one and cannot be there.
-            if let largest = largestID, largest.lexicographicallyPrecedes(k) { return nil }
-            return try txn.get(dbs.eventIDs, k).map { $0.loadBigEndianUInt64() }
-        }
+        // Ids from `EventID.make()` grow: most new ids are above every id in the log and cannot be there.
+        let key = EventIDIndex.Key(id)
+        if largestID.map({ key > $0 }) ?? true, largestIndexedID.map({ key > $0 }) ?? true { return nil }
+        return try txn.seq(ofEventID: id, lastSeq: lastSeq)
     }
 
     // MARK: - Streams and symbols

@@ -12,8 +12,8 @@ import Synchronization
 /// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
 /// (map full at its maximum, disk full, I/O error) fails the whole group and leaves the log as it was.
 final class GroupCommitWriter: @unchecked Sendable {
-    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher` and `symbolCache` are touched by the
-    // writer thread only.
+    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher`, `symbolCache` and `largestID` are
+    // touched by the writer thread only.
     private struct Pending {
         var requests: [WriterRequest] = []
         var queuedEvents = 0
@@ -32,6 +32,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
+    /// The largest event id after the last commit; `.none` until the first batch looks it up.
+    private var largestID: EventIDIndex.Key?? = .none
     private static let symbolCacheCapacity = 65_536
 
     /// A committed group and what to tell its callers.
@@ -123,7 +125,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 let outcome = try env.write { (txn) throws(EventStoreError) in
                     defer { bodyDone = .now }
                     var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
-                                                 now: clock(), symbolCache: symbolCache)
+                                                 now: clock(), symbolCache: symbolCache, largestID: largestID)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
@@ -157,8 +159,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Makes what the commit changed usable: new symbols, a new dictionary.
+    /// Makes what the commit changed usable: new symbols, a new dictionary, the largest event id.
     private func apply(_ writer: BatchWriter) {
+        largestID = .some(writer.largestID)
         for (name, symbol) in writer.newSymbols where symbolCache.count < Self.symbolCacheCapacity {
             symbolCache[name] = symbol
         }
@@ -200,4 +203,11 @@ public struct WriterStatistics: Sendable, Equatable {
 
     /// Mean events per commit.
     public var meanCommitEvents: Double { commits == 0 ? 0 : Double(events) / Double(commits) }
+
+    /// What happened between `earlier` and these counters (the largest commit stays the overall largest).
+    public func since(_ earlier: WriterStatistics) -> WriterStatistics {
+        WriterStatistics(commits: commits - earlier.commits, requests: requests - earlier.requests, events: events - earlier.events,
+                         largestCommitEvents: largestCommitEvents, writeTime: writeTime - earlier.writeTime,
+                         commitTime: commitTime - earlier.commitTime)
+    }
 }

@@ -18,8 +18,11 @@ struct LMDBDatabases: Sendable {
     /// their stream's previous event, so a checkpoint plus at most k - 1 back links reach any revision while a
     /// commit touches the index once per k events of a stream instead of once per event.
     let streamIndex: MDB_dbi
-    /// event id (16 bytes) → seq (u64).
+    /// event id (16 bytes) → seq (u64), for ids not above the largest before them (see `EventIDIndex`).
     let eventIDs: MDB_dbi
+    /// largest event id so far (16 bytes) ‖ seq (u64) → nothing, every `EventIDIndex.markInterval`-th seq. Nil only for a
+    /// log written before format 2 and opened read-only.
+    let eventIDMarks: MDB_dbi?
     /// name (UTF-8) → symbol (u32): event types, actors and workspaces, stored once.
     let symbols: MDB_dbi
     /// symbol (u32) → name (UTF-8).
@@ -156,10 +159,16 @@ final class LMDBEnvironment: @unchecked Sendable {
             return dbi
         }
         do {
+            // Absent from a log written before format 2 until a writer opens it.
+            var marksDBI = MDB_dbi()
+            let rc = mdb_dbi_open(txn, "event_id_marks", UInt32(create ? MDB_CREATE : 0), &marksDBI)
+            if rc != MDB_NOTFOUND { try check(rc, "opening database 'event_id_marks'", path: path) }
+            let marks: MDB_dbi? = rc == MDB_NOTFOUND ? nil : marksDBI
             let dbs = LMDBDatabases(
                 events: try open("events", 0), streams: try open("streams", 0), streamNames: try open("stream_names", 0),
                 streamHeads: try open("stream_heads", 0),
                 streamIndex: try open("stream_index", MDB_DUPSORT | MDB_DUPFIXED), eventIDs: try open("event_ids", 0),
+                eventIDMarks: marks,
                 symbols: try open("symbols", 0), symbolNames: try open("symbol_names", 0), meta: try open("meta", 0))
             try check(mdb_txn_commit(txn), "opening the databases", path: path)
             return dbs

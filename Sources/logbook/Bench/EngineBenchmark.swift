@@ -44,15 +44,18 @@ struct EngineBenchCommand: AsyncParsableCommand {
         print("|---|---:|---:|---:|---:|")
         var direct: [Int: Figures] = [:]
         var engine: [Int: Figures] = [:]
+        var writerPhases: [Int: WriterStatistics] = [:]
         for lanes in [1, 64] {
             direct[lanes] = try await Self.measure(lanes: lanes, total: turns) { _, _ in
                 _ = try await provider.complete(request, onText: nil)
             }
+            let writerBefore = store.writerStatistics
             engine[lanes] = try await Self.measure(lanes: lanes, total: turns) { lane, i in
                 let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: "Are the payments pods healthy? (\(i))")
                 let result = try await runtime.chat(turn, as: principal)
                 guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
             }
+            writerPhases[lanes] = store.writerStatistics.since(writerBefore)
             for (name, figures) in [("model called directly", direct[lanes]!), ("full turn through the engine", engine[lanes]!)] {
                 print("| \(name) | \(lanes) | \(f(figures.rate)) | \(f(figures.p50, 3)) | \(f(figures.p99, 3)) |")
             }
@@ -60,6 +63,11 @@ struct EngineBenchCommand: AsyncParsableCommand {
         print("")
         for lanes in [1, 64] {
             print("engine overhead per turn, \(lanes) concurrent: p50 \(f(engine[lanes]!.p50 - direct[lanes]!.p50, 3)) ms, p99 \(f(engine[lanes]!.p99 - direct[lanes]!.p99, 3)) ms (target: p50 ≤ 1 ms)")
+        }
+        for lanes in [1, 64] {
+            let w = writerPhases[lanes]!
+            let commits = Double(max(w.commits, 1))
+            print("writer, \(lanes) concurrent: \(w.commits) commits of \(f(w.meanCommitEvents, 1)) events; per commit \(f(w.writeTime.milliseconds / commits, 3)) ms filling + \(f(w.commitTime.milliseconds / commits, 3)) ms committing")
         }
         let writer = store.writerStatistics
         print("appends: \(writer.requests) in \(writer.commits) commits (\(f(writer.meanCommitEvents, 1)) events per commit), \(store.lastSeq) events")
