@@ -91,6 +91,6 @@ extension EventStore {
                                     workspace: try e.workspaceSymbol.map { (s) throws(EventStoreError) in try names.symbol(s, txn: txn) },
                                     correlationID: e.correlationID, causationID: e.causationID),
             payload: try codec.decompress(d.payload, d.compression, rawLength: d.rawLength, load: txn.dictionary),
-            chainHash: ChainHash(d.chainHash))
+            chainHash: d.chainHash.map(ChainHash.init))
     }
 }

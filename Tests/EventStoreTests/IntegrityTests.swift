@@ -57,6 +57,47 @@ import Testing
         await store.close()
     }
 
+    /// Only the last record of a commit stores its chain hash; verify still recomputes every link, from the start or
+    /// from inside a commit, and a well-forged record inside a commit breaks the chain at the commit's end.
+    @Test func aCommitStoresOneChainHashThatCoversAllItsRecords() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path)
+        var rng = SplitMix64(seed: 22)
+        try await store.append([randomEvent(&rng)], to: "s/a")                          // seq 1
+        try await store.append((0..<40).map { _ in randomEvent(&rng) }, to: "s/b")       // seqs 2...41, one commit
+        for _ in 0..<3 { try await store.append([randomEvent(&rng)], to: "s/a") }       // 42, 43, 44
+        let stored = try (1...44).filter { try store.event(at: Seq($0))!.chainHash != nil }
+        #expect(stored == [1, 41, 42, 43, 44])
+        // The stored hashes are the chain's: recomputed from the genesis hash through every record.
+        let hasher = SHA256Hasher()
+        var hash = RecordCodec.genesisHash
+        for seq in UInt64(1)...44 {
+            hash = try store.env.read { (txn) throws(EventStoreError) in RecordCodec.chainHash(try txn.get(txn.dbs.events, seq)!, seq: seq, previousHash: hash, hasher: hasher) }
+            if let kept = try store.event(at: Seq(seq))!.chainHash { #expect(kept.bytes == hash, "seq \(seq)") }
+        }
+        for from: UInt64 in [1, 2, 20, 41, 42, 44] {
+            let report = try store.verify(from: Seq(from))
+            #expect(report.isIntact && report.checkedEvents == 45 - from, "from \(from): \(report.firstFailure?.description ?? "")")
+        }
+
+        // Forge event 20 well (valid checksum, its own link from 19): the commit's stored hash at 41 no longer follows.
+        try store.env.write { (txn) throws(EventStoreError) in
+            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 20)!, seq: 20)
+            var envelope = original.envelope
+            envelope.timeNanoseconds -= 1_000_000_000
+            var bytes = RecordCodec.header(envelope, seq: 20, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
+            bytes.withUnsafeMutableBytes { RecordCodec.seal($0, seq: 20, previousHash: RecordCodec.genesisHash, hasher: hasher) }
+            try txn.put(txn.dbs.events, UInt64(20).bigEndianBytes, bytes)
+        }
+        let report = try store.verify()
+        #expect(report.firstFailure?.seq == 41, "\(report.firstFailure?.description ?? "intact")")
+        #expect(report.firstFailure?.reason.contains("events 2…41") == true, "\(report.firstFailure?.reason ?? "")")
+        // A range that ends inside the commit is followed to the commit's stored hash.
+        #expect(try store.verify(from: 1, through: 30).firstFailure?.seq == 41)
+        #expect(try store.verify(from: 1, through: 19).firstFailure?.seq == 41)
+        await store.close()
+    }
+
     @Test func aLogWrittenByANewerFormatIsRefusedClearly() async throws {
         let dir = TemporaryDirectory()
         _ = try await makeLog(dir, count: 3)

@@ -111,12 +111,12 @@ import Testing
         let victim = try #require(try store.read(from: Seq(store.lastSeq.rawValue / 2), maxCount: 1).first)
         await store.close()
 
-        // The chain hash is stored as is: find it in the data file (in every page copy LMDB left) and damage the byte
+        // The event id is stored as is: find it in the data file (in every page copy LMDB left) and damage the byte
         // after it, which the checksum covers.
         let url = URL(fileURLWithPath: dir.path + "/data.mdb")
         var data = try Data(contentsOf: url)
         var start = data.startIndex
-        while let at = data.range(of: Data(victim.chainHash.bytes), in: start..<data.endIndex) {
+        while let at = data.range(of: withUnsafeBytes(of: victim.id.uuid) { Data($0) }, in: start..<data.endIndex) {
             data[at.upperBound] ^= 0x5A
             start = at.upperBound
         }

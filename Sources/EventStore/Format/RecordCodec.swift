@@ -1,26 +1,33 @@
 import Foundation
 
-/// The binary layout of one stored event (version 1). All of it but the payload is uncompressed, so a reader can
+/// The binary layout of one stored event (version 2). All of it but the payload is uncompressed, so a reader can
 /// skip events by stream or type without decompressing anything.
 ///
 /// ```
-/// 0      u8      format version (1)
+/// 0      u8      record version (2; 1 in logs of format 1)
 /// 1      u8      flags: bits 0-1 compression (0 none, 1 zstd, 2 zstd + dictionary);
 ///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present;
-///                bit 6 bare zstd frame (no magic number, no content size: log format 2)
+///                bit 6 bare zstd frame (no magic number, no content size); bit 7 chain hash stored
 /// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
-/// 6..38  [32]    chain hash = SHA-256(previous chain hash ‖ seq big-endian ‖ bytes 0..<2 ‖ bytes 38...)
-/// 38...  varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
+/// [6..38 [32]    chain hash, when stored (always in version 1)]
+/// B...   (B = 38 with the hash, else 6) varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
 ///        varint type symbol, [varint dictionary id],
 ///        i64 LE time (ns since epoch), [16] event id, [varint actor symbol], [varint workspace symbol],
 ///        [16] correlation id, [16] causation id, varint raw payload length, stored payload (to the end)
 /// ```
+///
+/// Every record has a chain hash, SHA-256(previous record's chain hash ‖ seq big-endian ‖ bytes 0..<2 with bit 7 of
+/// the flags clear ‖ bytes B...), but only the last record of each commit stores it (format 2): it covers every
+/// record before it, and a group of 100 events saves 31 of its 32 bytes each. `verify` recomputes all of them.
 enum RecordCodec {
-    static let formatVersion: UInt8 = 1
+    static let formatVersion: UInt8 = 2
     static let checksumOffset = 2
     static let hashOffset = 6
-    static let bodyOffset = 38
+    /// Where the envelope starts in a record that stores its chain hash, and in one that does not.
+    static let hashedBodyOffset = 38
+    static let plainBodyOffset = 6
     static let genesisHash = [UInt8](repeating: 0, count: 32)
+    private static let flagChainHash: UInt8 = 1 << 7
 
     private static let flagActor: UInt8 = 1 << 2
     private static let flagWorkspace: UInt8 = 1 << 3
@@ -43,7 +50,7 @@ enum RecordCodec {
         var causationID: UUID?
     }
 
-    /// The record's bytes before the stored payload, with checksum and chain hash left zero for `seal`.
+    /// The record's bytes before the stored payload, without chain hash and with the checksum left zero for `seal`.
     static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
         var w = ByteWriter(capacity: 96)
         header(e, seq: seq, compression: compression, rawLength: rawLength, into: &w)
@@ -66,7 +73,7 @@ enum RecordCodec {
         if compression.isBare { flags |= flagBareFrame }
         w.u8(formatVersion)
         w.u8(flags)
-        w.raw(repeatElement(0 as UInt8, count: bodyOffset - checksumOffset))
+        w.raw(repeatElement(0 as UInt8, count: plainBodyOffset - checksumOffset))
         w.varint(e.streamNumber)
         w.varint(e.revision)
         w.varint(e.previousSeq == 0 ? 0 : seq - e.previousSeq)
@@ -81,30 +88,55 @@ enum RecordCodec {
         w.varint(UInt64(rawLength))
     }
 
-    /// Fills in the chain hash and checksum of a complete record in place; returns the chain hash.
+    /// Whether a record stores its chain hash, and where its envelope starts.
+    static func storesHash(_ record: UnsafeRawBufferPointer) -> Bool {
+        record.count > 1 && (record[0] == 1 || record[1] & flagChainHash != 0)
+    }
+
+    static func bodyOffset(_ record: UnsafeRawBufferPointer) -> Int { storesHash(record) ? hashedBodyOffset : plainBodyOffset }
+
+    /// Fills in the checksum (and the chain hash, when the record has room for it) of a complete record in place;
+    /// returns its chain hash.
+    @discardableResult
     static func seal(_ record: UnsafeMutableRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
         let hash = chainHash(UnsafeRawBufferPointer(record), seq: seq, previousHash: previousHash, hasher: hasher)
-        record.baseAddress!.advanced(by: hashOffset).copyMemory(from: hash, byteCount: 32)
+        if storesHash(UnsafeRawBufferPointer(record)) { record.baseAddress!.advanced(by: hashOffset).copyMemory(from: hash, byteCount: 32) }
         let crc = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: record[hashOffset...]))
         record.storeBytes(of: crc.littleEndian, toByteOffset: checksumOffset, as: UInt32.self)
         return hash
     }
 
-    /// The chain hash a record should carry, given its predecessor's.
+    /// `record` (sealed, without its chain hash) with `hash` stored in it and its checksum updated.
+    static func storingHash(_ record: UnsafeRawBufferPointer, _ hash: [UInt8], seq: UInt64) -> [UInt8] {
+        precondition(!storesHash(record) && hash.count == 32, "the record stores its chain hash already")
+        var bytes = [UInt8](record[0..<hashOffset])
+        bytes[1] |= flagChainHash
+        bytes += hash
+        bytes += record[plainBodyOffset...]
+        bytes.withUnsafeMutableBytes { b in
+            let crc = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: b[hashOffset...]))
+            b.storeBytes(of: crc.littleEndian, toByteOffset: checksumOffset, as: UInt32.self)
+        }
+        return bytes
+    }
+
+    /// The chain hash of a record, given its predecessor's (whether or not the record stores it).
     static func chainHash(_ record: UnsafeRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
         var seqBE = seq.bigEndian
+        var versionAndFlags = (record[0], record[1] & ~flagChainHash)
         return withUnsafeBytes(of: &seqBE) { seqBytes in
-            previousHash.withUnsafeBytes { prev in
-                hasher.hash(prev, seqBytes, UnsafeRawBufferPointer(rebasing: record[0..<checksumOffset]),
-                            UnsafeRawBufferPointer(rebasing: record[bodyOffset...]))
+            withUnsafeBytes(of: &versionAndFlags) { head in
+                previousHash.withUnsafeBytes { prev in
+                    hasher.hash(prev, seqBytes, head, UnsafeRawBufferPointer(rebasing: record[bodyOffset(record)...]))
+                }
             }
         }
     }
 
-    /// The stored chain hash of a record (no validation beyond length).
+    /// The stored chain hash of a record, or nil when it stores none (no validation beyond length).
     static func storedHash(_ record: UnsafeRawBufferPointer) -> [UInt8]? {
-        guard record.count >= bodyOffset else { return nil }
-        return Array(record[hashOffset..<bodyOffset])
+        guard storesHash(record), record.count >= hashedBodyOffset else { return nil }
+        return Array(record[hashOffset..<hashedBodyOffset])
     }
 
     /// A record parsed in place; `payload` and `chainHash` point into the transaction's memory.
@@ -113,14 +145,15 @@ enum RecordCodec {
         var envelope: Envelope
         var rawLength: Int
         var payload: UnsafeRawBufferPointer
-        var chainHash: UnsafeRawBufferPointer
+        /// The stored chain hash: the last record of each commit's (and every record of format 1).
+        var chainHash: UnsafeRawBufferPointer?
     }
 
     /// Parses a record, checking its version and (unless told not to) its checksum.
     static func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, verifyChecksum: Bool = true) throws(EventStoreError) -> Decoded {
-        guard record.count > bodyOffset else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
+        guard record.count > plainBodyOffset else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
         let version = record[0]
-        guard version == formatVersion else {
+        guard version == formatVersion || version == 1 else {
             if version > formatVersion {
                 throw EventStoreError(.unsupportedFormat, "event \(seq) has record format \(version); this build reads format \(formatVersion): upgrade Logbook")
             }
@@ -132,7 +165,10 @@ enum RecordCodec {
             guard stored == actual else { throw corrupt(seq, "checksum mismatch (stored \(stored), computed \(actual))") }
         }
         let flags = record[1]
-        var r = ByteReader(record, offset: bodyOffset)
+        let hashed = storesHash(record)
+        let body = hashed ? hashedBodyOffset : plainBodyOffset
+        guard record.count > body else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
+        var r = ByteReader(record, offset: body)
         guard let stream = r.varint(), let revision = r.varint(), let distance = r.varint(), distance < seq,
               let type = r.varint(), type <= UInt32.max else {
             throw corrupt(seq, "envelope is truncated")
@@ -162,7 +198,7 @@ enum RecordCodec {
         guard let rawLength = r.varint(), rawLength <= UInt64(Int32.max) else { throw corrupt(seq, "payload length is truncated") }
         let payload = UnsafeRawBufferPointer(rebasing: record[r.offset...])
         return Decoded(compression: compression, envelope: envelope, rawLength: Int(rawLength), payload: payload,
-                       chainHash: UnsafeRawBufferPointer(rebasing: record[hashOffset..<bodyOffset]))
+                       chainHash: hashed ? UnsafeRawBufferPointer(rebasing: record[hashOffset..<hashedBodyOffset]) : nil)
     }
 
     static func corrupt(_ seq: UInt64, _ what: String) -> EventStoreError {

@@ -35,9 +35,9 @@ extension EventStore {
         let last = try env.read { (txn) throws(EventStoreError) in try Self.lastSeq(txn) }
         var end = min(through?.rawValue ?? last, last)
         let start = max(from.rawValue, 1)
-        var state = VerifyState(expectedSeq: start, wholeLog: start == 1 && end == last)
+        var state = VerifyState(expectedSeq: start, wholeLog: start == 1 && end == last, lastStoredHash: start - 1)
         if start > 1 {
-            guard let previous = try env.read({ (txn) throws(EventStoreError) in try txn.get(txn.dbs.events, start - 1).flatMap(RecordCodec.storedHash) }) else {
+            guard let previous = try env.read({ (txn) throws(EventStoreError) in try txn.chainHash(through: start - 1, hasher: SHA256Hasher()) }) else {
                 return VerificationReport(checkedEvents: 0, firstFailure: .init(seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"), indexesChecked: false)
             }
             state.previousHash = previous
@@ -53,6 +53,7 @@ extension EventStore {
             }
         }
         try walk()
+        try followChainPastEnd(state: &state, hasher: hasher)
         var indexesChecked = false
         // Index sizes and stream heads must be compared in a snapshot that holds exactly the walked events.
         for _ in 0..<5 where state.failure == nil && state.wholeLog && !indexesChecked {
@@ -69,6 +70,27 @@ extension EventStore {
             }
         }
         return VerificationReport(checkedEvents: state.checked, firstFailure: state.failure, indexesChecked: indexesChecked)
+    }
+
+    /// A range that ends inside a commit is proven only by the hash stored at the commit's end: follows the chain
+    /// (links only) to it.
+    private func followChainPastEnd(state: inout VerifyState, hasher: SHA256Hasher) throws(EventStoreError) {
+        guard state.failure == nil, state.lastStoredHash + 1 < state.expectedSeq else { return }
+        try env.read { (txn) throws(EventStoreError) in
+            try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in
+                var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+                while let e = entry {
+                    let seq = e.key.loadBigEndianUInt64()
+                    let expected = RecordCodec.chainHash(e.value, seq: seq, previousHash: state.previousHash, hasher: hasher)
+                    if let stored = RecordCodec.storedHash(e.value) {
+                        if stored != expected { state.fail(seq, state.chainBroken(at: seq)) }
+                        return
+                    }
+                    state.previousHash = expected
+                    entry = try c.get(MDB_NEXT)
+                }
+            }
+        }
     }
 
     private func verifyChunk(_ txn: LMDBTransaction, through end: UInt64, state: inout VerifyState, hasher: SHA256Hasher) throws(EventStoreError) {
@@ -101,7 +123,10 @@ extension EventStore {
         let d: RecordCodec.Decoded
         do { d = try RecordCodec.decode(record, seq: seq) } catch { return error.message }
         let expectedHash = RecordCodec.chainHash(record, seq: seq, previousHash: state.previousHash, hasher: hasher)
-        guard d.chainHash.elementsEqual(expectedHash) else { return "hash chain broken: the stored hash does not follow from the previous record" }
+        if let stored = d.chainHash {
+            guard stored.elementsEqual(expectedHash) else { return state.chainBroken(at: seq) }
+            state.lastStoredHash = seq
+        }
         state.previousHash = expectedHash
         do {
             _ = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength, load: txn.dictionary)
@@ -165,6 +190,8 @@ private struct VerifyState {
     var expectedSeq: UInt64
     var wholeLog: Bool
     var previousHash = RecordCodec.genesisHash
+    /// The last seq walked whose record stores its chain hash (before the first: the seq before the walk).
+    var lastStoredHash: UInt64
     /// Per stream number: the last revision and seq seen.
     var streams: [UInt64: (revision: UInt64, lastSeq: UInt64)] = [:]
     var checked: UInt64 = 0
@@ -177,6 +204,13 @@ private struct VerifyState {
     var marks: UInt64 = 0
 
     mutating func fail(_ seq: UInt64, _ reason: String) { failure = .init(seq: Seq(seq), reason: reason) }
+
+    /// What is wrong when the hash stored at `seq` does not follow from the records since the last stored one.
+    func chainBroken(at seq: UInt64) -> String {
+        let since = lastStoredHash + 1
+        return since >= seq ? "hash chain broken: the stored hash does not follow from the previous record"
+            : "hash chain broken: the stored hash does not follow from events \(since)…\(seq) (it covers them all): one of them was altered"
+    }
 }
 
 extension VerifyState {

@@ -11,8 +11,9 @@ public struct RecordedEvent: Hashable, Sendable {
     public let timeNanoseconds: Int64
     public let metadata: EventMetadata
     public let payload: Data
-    /// SHA-256 over the previous event's hash and this record: the hash chain link.
-    public let chainHash: ChainHash
+    /// SHA-256 over the previous event's hash and this record: the hash chain link. Stored (and so given here) for the
+    /// last event of each commit, whose hash covers every event before it; `verify` recomputes the others.
+    public let chainHash: ChainHash?
 
     /// The commit time as a `Date`.
     public var time: Date { Date(timeIntervalSince1970: Double(timeNanoseconds) / 1e9) }

@@ -55,7 +55,13 @@ struct BatchWriter {
         if let last {
             lastSeq = last.key.loadBigEndianUInt64()
             let decoded = try RecordCodec.decode(last.value, seq: lastSeq)
-            lastHash = Array(decoded.chainHash)
+            // The last record of a commit stores its chain hash; recompute it if not.
+            var hash = decoded.chainHash.map { Array($0) }
+            if hash == nil { hash = try txn.chainHash(through: lastSeq, hasher: hasher) }
+            guard let hash else {
+                throw EventStoreError(.corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
+            }
+            lastHash = hash
             lastTime = decoded.envelope.timeNanoseconds
         } else {
             lastSeq = 0
@@ -86,9 +92,16 @@ struct BatchWriter {
         }
     }
 
-    /// Writes the totals; call once after the last request.
-    func finish() throws(EventStoreError) {
+    /// Stores the chain hash in the commit's last record (it covers every record before it) and writes the totals;
+    /// call once after the last request.
+    mutating func finish() throws(EventStoreError) {
         guard wroteEvents else { return }
+        guard let last = try txn.get(dbs.events, lastSeq) else {
+            throw EventStoreError(.storage, "event \(lastSeq), just written, is missing from the transaction")
+        }
+        let sealed = RecordCodec.storingHash(last, lastHash, seq: lastSeq)
+        try txn.put(dbs.events, lastSeq.bigEndianBytes, sealed)
+        totals.recordBytes += UInt64(sealed.count - last.count)
         try txn.put(dbs.meta, KeyLayout.totalsKey, totals.encoded)
     }
 

@@ -75,7 +75,7 @@ enum EventJSON {
         let workspace: String?
         let correlationID: UUID?
         let causationID: UUID?
-        let hash: String
+        let hash: String?
         /// Set when the payload is not JSON.
         let payloadBase64: String?
     }
@@ -85,7 +85,7 @@ enum EventJSON {
         let line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
                         time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
                         workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
-                        hash: e.chainHash.description,
+                        hash: e.chainHash?.description,
                         payloadBase64: embedded == nil ? e.payload.base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
