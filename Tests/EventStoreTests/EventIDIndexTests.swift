@@ -181,6 +181,28 @@ import Testing
         await store.close()
     }
 
+    /// The writer's memory of recent in-order ids: exact answers above its floor, "ask the log" at or below it.
+    @Test func recentIDsAnswerExactlyAboveTheirFloor() {
+        func key(_ n: UInt64) -> EventIDIndex.Key { EventIDIndex.Key(UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, (n * 2).bigEndian)) { $0.load(as: uuid_t.self) })) }
+        let recent = RecentEventIDs(capacity: 8, floor: key(0))
+        #expect(recent.lookup(key(0)) == .unknown)
+        #expect(recent.lookup(key(5)) == .notInOrder)
+        for batch in stride(from: UInt64(1), through: 19, by: 3) {
+            recent.append((batch..<min(batch + 3, 20)).map { (key($0), 100 + $0) })
+        }
+        // 19 remembered, capacity 8: the oldest were dropped half a ring at a time, and the floor rose with them.
+        let floor = try! #require(recent.floor)
+        #expect(floor > key(0) && floor < key(19))
+        for n in UInt64(1)...19 {
+            let answer = recent.lookup(key(n))
+            if key(n) <= floor { #expect(answer == .unknown, "\(n)") } else { #expect(answer == .inOrder(100 + n), "\(n)") }
+        }
+        // Between two remembered ids (odd halves) or above them all: not in order.
+        let between = EventIDIndex.Key(UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, UInt64(37).bigEndian)) { $0.load(as: uuid_t.self) }))
+        #expect(recent.lookup(between) == .notInOrder)
+        #expect(recent.lookup(key(40)) == .notInOrder)
+    }
+
     func delete(_ key: [UInt8], from env: LMDBEnvironment, db: @escaping (LMDBDatabases) -> MDB_dbi) throws {
         try env.write { (txn) throws(EventStoreError) in
             try key.withBytes { (raw) throws(EventStoreError) in

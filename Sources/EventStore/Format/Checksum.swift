@@ -15,6 +15,12 @@ enum Checksum {
 /// Not thread-safe: each thread or owner keeps its own.
 final class SHA256Hasher {
     private let context: OpaquePointer
+    /// Fetched once: `EVP_sha256()` makes OpenSSL 3 look the algorithm up (allocating) on every init, which cost more
+    /// than hashing a record (1.0 µs against 0.43 µs for 300 bytes, measured here).
+    nonisolated(unsafe) private static let sha256: OpaquePointer = {
+        guard let md = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("OpenSSL SHA-256 is unavailable") }
+        return md
+    }()
 
     init() {
         guard let context = EVP_MD_CTX_new() else { fatalError("OpenSSL could not allocate a digest context: out of memory") }
@@ -26,7 +32,7 @@ final class SHA256Hasher {
     /// SHA-256 over the concatenation of `parts`.
     func hash(_ parts: UnsafeRawBufferPointer...) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
-        guard EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1 else { fatalError("OpenSSL SHA-256 is unavailable") }
+        guard EVP_DigestInit_ex(context, Self.sha256, nil) == 1 else { fatalError("OpenSSL SHA-256 is unavailable") }
         for part in parts where part.count > 0 {
             EVP_DigestUpdate(context, part.baseAddress, part.count)
         }

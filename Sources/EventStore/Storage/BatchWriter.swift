@@ -30,6 +30,9 @@ struct BatchWriter {
     /// duplicate, so needs no lookup.
     private(set) var largestID: EventIDIndex.Key?
     private var largestIndexedID: EventIDIndex.Key?
+    /// Committed in-order ids the writer remembers; this batch's new ones, for it to remember after the commit.
+    let recentIDs: RecentEventIDs
+    private(set) var newInOrderIDs: [(key: EventIDIndex.Key, seq: UInt64)] = []
     private let marks: MDB_dbi
     /// Reused for every record header of the batch.
     private var scratch = ByteWriter(capacity: 128)
@@ -40,10 +43,12 @@ struct BatchWriter {
     private(set) var wroteEvents = false
     private(set) var storedDictionary: (info: DictionaryInfo, bytes: [UInt8])?
 
-    /// - Parameter largestID: the largest in-order event id after the last commit, as the previous batch left it;
-    ///   `.none` to look it up.
+    /// - Parameters:
+    ///   - largestID: the largest in-order event id after the last commit, as the previous batch left it; `.none` to
+    ///     look it up.
+    ///   - recentIDs: the writer's memory of recent in-order ids (`recentIDs` of an earlier batch), nil for a new one.
     init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32], largestID: EventIDIndex.Key??) throws(EventStoreError) {
+         symbolCache: [String: UInt32], largestID: EventIDIndex.Key??, recentIDs: RecentEventIDs?) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
@@ -74,6 +79,8 @@ struct BatchWriter {
         }
         self.marks = marks
         if let known = largestID { self.largestID = known } else { self.largestID = try txn.largestInOrderEventID(before: lastSeq + 1) }
+        // The first batch starts the writer's memory of in-order ids: empty, above the largest so far.
+        self.recentIDs = recentIDs ?? RecentEventIDs(floor: self.largestID)
         largestIndexedID = try txn.largestIndexedEventID()
     }
 
@@ -201,6 +208,7 @@ struct BatchWriter {
             let id = EventIDIndex.Key(p.id)
             if EventIDIndex.isInOrder(p.id, recordTime: time, after: largestID) {
                 largestID = id
+                newInOrderIDs.append((id, seq))
             } else {
                 // Indexed one by one. `MDB_NOOVERWRITE`: an id maps to one seq, forever (the caller checked it is new).
                 try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
@@ -252,7 +260,11 @@ struct BatchWriter {
         // Ids from `EventID.make()` grow: most new ids are above every id in the log and cannot be there.
         let key = EventIDIndex.Key(id)
         if largestID.map({ key > $0 }) ?? true, largestIndexedID.map({ key > $0 }) ?? true { return nil }
-        return try txn.seq(ofEventID: id, lastSeq: lastSeq)
+        switch recentIDs.lookup(key) {
+        case .inOrder(let seq): return seq
+        case .notInOrder: return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in try txn.get(dbs.eventIDs, k)?.loadBigEndianUInt64() }
+        case .unknown: return try txn.seq(ofEventID: id, lastSeq: lastSeq)
+        }
     }
 
     // MARK: - Streams and symbols

@@ -130,3 +130,56 @@ extension LMDBTransaction {
         }
     }
 }
+
+/// The writer's memory of the latest in-order ids and their seqs, so that an id a little below the largest (a slow
+/// appender's: new, or a retry) is checked by a binary search and one index read instead of a walk over a window of
+/// records. In-order ids only grow, so the ring is sorted. Touched by the writer only.
+final class RecentEventIDs {
+    /// Every in-order id above `floor` is here; at or below it, ask the log (nil: the ring holds every one).
+    private(set) var floor: EventIDIndex.Key?
+    private var keys: [EventIDIndex.Key] = []
+    private var seqs: [UInt64] = []
+    private let capacity: Int
+
+    /// - Parameter floor: the largest in-order id when the writer starts (those up to it are not here).
+    init(capacity: Int = 4_096, floor: EventIDIndex.Key?) {
+        self.capacity = capacity
+        self.floor = floor
+        keys.reserveCapacity(capacity)
+        seqs.reserveCapacity(capacity)
+    }
+
+    enum Answer: Equatable {
+        /// The id is in order at this seq.
+        case inOrder(UInt64)
+        /// It is not among the in-order ids: only `event_ids` can hold it.
+        case notInOrder
+        /// Below what the ring remembers.
+        case unknown
+    }
+
+    /// Where a committed id stands; ids written in the current batch are the batch's to know.
+    func lookup(_ key: EventIDIndex.Key) -> Answer {
+        if let floor, key <= floor { return .unknown }
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let mid = (low + high) / 2
+            if keys[mid] < key { low = mid + 1 } else { high = mid }
+        }
+        return low < keys.count && keys[low] == key ? .inOrder(seqs[low]) : .notInOrder
+    }
+
+    /// Remembers a commit's new in-order ids (in seq order, so in key order), forgetting the oldest beyond capacity.
+    func append(_ entries: [(key: EventIDIndex.Key, seq: UInt64)]) {
+        guard !entries.isEmpty else { return }
+        keys += entries.map(\.key)
+        seqs += entries.map(\.seq)
+        if keys.count > capacity {
+            let drop = keys.count - capacity / 2  // amortised: drop half at a time
+            floor = keys[drop - 1]
+            keys.removeFirst(drop)
+            seqs.removeFirst(drop)
+        }
+    }
+}
