@@ -11,8 +11,9 @@ import Foundation
 /// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
 /// [6..38 [32]    chain hash, when stored (always in version 1)]
 /// B...   (B = 38 with the hash, else 6) varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
-///        varint type symbol, [varint dictionary id],
-///        i64 LE time (ns since epoch), [16] event id, [varint actor symbol], [varint workspace symbol],
+///        varint type symbol, [varint dictionary id], [16] event id, time (ns since epoch: for a UUIDv7 id a
+///        zigzag varint of its difference from the id's time, ~4 bytes; else i64 LE; version 1: i64 LE before the
+///        id), [varint actor symbol], [varint workspace symbol],
 ///        [16] correlation id, [16] causation id, varint raw payload length, stored payload (to the end)
 /// ```
 ///
@@ -79,8 +80,12 @@ enum RecordCodec {
         w.varint(e.previousSeq == 0 ? 0 : seq - e.previousSeq)
         w.varint(UInt64(e.typeSymbol))
         if case .zstdDictionary(let id, _) = compression { w.varint(UInt64(id)) }
-        w.i64(e.timeNanoseconds)
         w.uuid(e.id)
+        if let base = timeBase(of: e.id) {
+            w.varint(zigzag(e.timeNanoseconds &- base))
+        } else {
+            w.i64(e.timeNanoseconds)
+        }
         if let a = e.actorSymbol { w.varint(UInt64(a)) }
         if let s = e.workspaceSymbol { w.varint(UInt64(s)) }
         if let c = e.correlationID { w.uuid(c) }
@@ -182,7 +187,22 @@ enum RecordCodec {
             compression = .zstdDictionary(UInt32(id), bare: flags & flagBareFrame != 0)
         default: throw corrupt(seq, "compression kind 3 is unknown")
         }
-        guard let time = r.i64(), let id = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
+        let id: UUID
+        let time: Int64
+        if version == 1 {
+            guard let t = r.i64(), let i = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
+            (id, time) = (i, t)
+        } else {
+            guard let i = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
+            id = i
+            if let base = timeBase(of: id) {
+                guard let delta = r.varint() else { throw corrupt(seq, "envelope is truncated") }
+                time = base &+ unzigzag(delta)
+            } else {
+                guard let t = r.i64() else { throw corrupt(seq, "envelope is truncated") }
+                time = t
+            }
+        }
         var envelope = Envelope(streamNumber: stream, revision: revision, previousSeq: distance == 0 ? 0 : seq - distance,
                                 typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
         if flags & flagActor != 0 { envelope.actorSymbol = try r.symbol(seq) }
@@ -200,6 +220,16 @@ enum RecordCodec {
         return Decoded(compression: compression, envelope: envelope, rawLength: Int(rawLength), payload: payload,
                        chainHash: hashed ? UnsafeRawBufferPointer(rebasing: record[hashOffset..<hashedBodyOffset]) : nil)
     }
+
+    /// For a UUIDv7 id, its time in nanoseconds: the record's time is stored as the (small) difference from it.
+    static func timeBase(of id: UUID) -> Int64? {
+        guard id.uuid.6 >> 4 == 7 else { return nil }
+        let milliseconds = withUnsafeBytes(of: id.uuid) { $0.loadBigEndianUInt64(at: 0) >> 16 }
+        return Int64(milliseconds) &* 1_000_000
+    }
+
+    static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
+    static func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }
 
     static func corrupt(_ seq: UInt64, _ what: String) -> EventStoreError {
         EventStoreError(.corrupt, "event \(seq) is corrupt: \(what); run 'logbook verify' and restore from a backup")

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+@testable import EventStore
+
+/// Record layouts: version 2 (what this build writes) round-trips every envelope; version 1 (logs of format 1) still
+/// reads, with its chain hash computed as it always was.
+@Suite struct RecordCodecTests {
+    func roundTrip(_ envelope: RecordCodec.Envelope, seq: UInt64) throws -> RecordCodec.Envelope {
+        var record = RecordCodec.header(envelope, seq: seq, compression: .none, rawLength: 3) + [1, 2, 3]
+        record.withUnsafeMutableBytes { RecordCodec.seal($0, seq: seq, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
+        var decoded: RecordCodec.Envelope?
+        try record.withBytes { (r) throws(EventStoreError) in decoded = try RecordCodec.decode(r, seq: seq).envelope }
+        return try #require(decoded)
+    }
+
+    @Test func everyTimeRoundTripsBesideEveryKindOfId() throws {
+        var rng = SplitMix64(seed: 5)
+        let now = Int64(1_796_000_000_000_000_000)
+        for _ in 0..<2_000 {
+            let ms = UInt64.random(in: 0..<(1 << 48), using: &rng)
+            let ids = [EventID.make(unixMilliseconds: ms, using: &rng), EventID.make(unixMilliseconds: UInt64(now / 1_000_000), using: &rng), UUID()]
+            let times = [now, now + Int64.random(in: -5_000_000_000...5_000_000_000, using: &rng), Int64.random(in: .min ... .max, using: &rng), .min, .max, 0]
+            for id in ids {
+                for time in times {
+                    let e = RecordCodec.Envelope(streamNumber: rng.next() >> 1, revision: UInt64.random(in: 1...1_000_000, using: &rng),
+                                                 previousSeq: 0, typeSymbol: UInt32.random(in: 1...UInt32.max, using: &rng),
+                                                 timeNanoseconds: time, id: id, actorSymbol: 7, correlationID: UUID())
+                    let back = try roundTrip(e, seq: 10)
+                    #expect(back.timeNanoseconds == time && back.id == id && back.streamNumber == e.streamNumber && back.revision == e.revision
+                            && back.typeSymbol == e.typeSymbol && back.actorSymbol == 7 && back.correlationID == e.correlationID)
+                }
+            }
+        }
+        // A v7 id's time a few milliseconds before the record's costs a few bytes, not eight.
+        let id = EventID.make(unixMilliseconds: UInt64(now / 1_000_000) - 3, using: &rng)
+        let compact = RecordCodec.header(RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: now, id: id), seq: 1, compression: .none, rawLength: 0)
+        let full = RecordCodec.header(RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: now, id: UUID()), seq: 1, compression: .none, rawLength: 0)
+        #expect(compact.count + 4 <= full.count, "\(compact.count) vs \(full.count)")
+    }
+
+    /// A record as format 1 wrote it: hash always stored, time before the id.
+    @Test func aVersionOneRecordStillReads() throws {
+        let id = UUID()
+        let time = Int64(1_700_000_000_123_456_789)
+        let previous = [UInt8](repeating: 9, count: 32)
+        var body: [UInt8] = [3, 2, 0, 4]  // stream 3, revision 2, no back link, type 4
+        withUnsafeBytes(of: time.littleEndian) { body += $0 }
+        withUnsafeBytes(of: id.uuid) { body += $0 }
+        body += [5, 104, 101, 108, 108, 111]  // raw length 5, "hello"
+        var record: [UInt8] = [1, 0, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 32) + body
+        var seqBE = UInt64(42).bigEndian
+        let hash = withUnsafeBytes(of: &seqBE) { s in
+            previous.withUnsafeBytes { p in record.withUnsafeBytes { r in
+                SHA256Hasher().hash(p, s, UnsafeRawBufferPointer(rebasing: r[0..<2]), UnsafeRawBufferPointer(rebasing: r[38...]))
+            } }
+        }
+        record.replaceSubrange(6..<38, with: hash)
+        let crc = record.withUnsafeBytes { Checksum.crc32(seq: 42, UnsafeRawBufferPointer(rebasing: $0[6...])) }
+        withUnsafeBytes(of: crc.littleEndian) { record.replaceSubrange(2..<6, with: $0) }
+
+        var envelope: RecordCodec.Envelope?
+        var stored: [UInt8]?
+        var payload: [UInt8]?
+        var computed: [UInt8]?
+        try record.withBytes { (r) throws(EventStoreError) in
+            let d = try RecordCodec.decode(r, seq: 42)
+            envelope = d.envelope
+            stored = d.chainHash.map { Array($0) }
+            payload = Array(d.payload)
+            computed = RecordCodec.chainHash(r, seq: 42, previousHash: previous, hasher: SHA256Hasher())
+        }
+        #expect(envelope?.id == id && envelope?.timeNanoseconds == time && envelope?.streamNumber == 3 && envelope?.revision == 2 && envelope?.typeSymbol == 4)
+        #expect(payload == Array("hello".utf8))
+        #expect(stored == hash && computed == hash)
+    }
+}
