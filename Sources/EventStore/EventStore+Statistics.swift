@@ -14,7 +14,7 @@ public struct StoreStatistics: Sendable, Codable, Equatable {
     public var storedPayloadBytes: UInt64
     /// Record bytes (header and stored payload) as written.
     public var recordBytes: UInt64
-    /// Pages (4 KiB) per database: events, stream index, event ids, and the rest.
+    /// Pages (4 KiB) per database: events, stream index, event ids (the id index and its marks), and the rest.
     public var pagesByDatabase: [String: Int]
     /// The dictionary new records use, if any, and how many the log holds in all.
     public var currentDictionary: DictionaryInfo?
