@@ -223,9 +223,7 @@ enum RecordCodec {
 
     /// For a UUIDv7 id, its time in nanoseconds: the record's time is stored as the (small) difference from it.
     static func timeBase(of id: UUID) -> Int64? {
-        guard id.uuid.6 >> 4 == 7 else { return nil }
-        let milliseconds = withUnsafeBytes(of: id.uuid) { $0.loadBigEndianUInt64(at: 0) >> 16 }
-        return Int64(milliseconds) &* 1_000_000
+        EventIDIndex.milliseconds(ofVersion7: id).map { Int64(truncatingIfNeeded: $0) &* 1_000_000 }
     }
 
     static func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }

@@ -196,7 +196,7 @@ private struct VerifyState {
     var streams: [UInt64: (revision: UInt64, lastSeq: UInt64)] = [:]
     var checked: UInt64 = 0
     var failure: VerificationReport.Failure?
-    /// `EventIDIndex`: where marks start (nil: a log without them), the largest id so far (when known), events
+    /// `EventIDIndex`: where marks start (nil: a log without them), the largest in-order id so far, events
     /// found in `event_ids` and marks seen.
     var marksFrom: UInt64?
     var largestID: EventIDIndex.Key?

@@ -26,12 +26,9 @@ struct BatchWriter {
     private var lastTime: Int64
     private var totals: Totals
     private var heads: [StreamID: StreamHead] = [:]
-    /// The largest in-order event id and the largest indexed one (`EventIDIndex`): a new id above both cannot be a
-    /// duplicate, so needs no lookup.
-    private(set) var largestID: EventIDIndex.Key?
-    private var largestIndexedID: EventIDIndex.Key?
-    /// Committed in-order ids the writer remembers; this batch's new ones, for it to remember after the commit.
-    let recentIDs: RecentEventIDs
+    /// The log's event ids as this batch leaves them (`EventIDIndex`), and its new in-order ones, for the writer to
+    /// remember after the commit.
+    private(set) var ids: EventIDState
     private(set) var newInOrderIDs: [(key: EventIDIndex.Key, seq: UInt64)] = []
     private let marks: MDB_dbi
     /// Reused for every record header of the batch.
@@ -43,12 +40,9 @@ struct BatchWriter {
     private(set) var wroteEvents = false
     private(set) var storedDictionary: (info: DictionaryInfo, bytes: [UInt8])?
 
-    /// - Parameters:
-    ///   - largestID: the largest in-order event id after the last commit, as the previous batch left it; `.none` to
-    ///     look it up.
-    ///   - recentIDs: the writer's memory of recent in-order ids (`recentIDs` of an earlier batch), nil for a new one.
+    /// - Parameter ids: what the previous batch left (`ids`), nil to read it from the log.
     init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32], largestID: EventIDIndex.Key??, recentIDs: RecentEventIDs?) throws(EventStoreError) {
+         symbolCache: [String: UInt32], ids: EventIDState?) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
@@ -78,10 +72,7 @@ struct BatchWriter {
             throw EventStoreError(.storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
         }
         self.marks = marks
-        if let known = largestID { self.largestID = known } else { self.largestID = try txn.largestInOrderEventID(before: lastSeq + 1) }
-        // The first batch starts the writer's memory of in-order ids: empty, above the largest so far.
-        self.recentIDs = recentIDs ?? RecentEventIDs(floor: self.largestID)
-        largestIndexedID = try txn.largestIndexedEventID()
+        if let ids { self.ids = ids } else { self.ids = try EventIDState(txn, lastSeq: lastSeq) }
     }
 
     mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
@@ -206,15 +197,15 @@ struct BatchWriter {
                             flags: MDB_APPENDDUP)
             }
             let id = EventIDIndex.Key(p.id)
-            if EventIDIndex.isInOrder(p.id, recordTime: time, after: largestID) {
-                largestID = id
+            if EventIDIndex.isInOrder(p.id, recordTime: time, after: ids.largestInOrder) {
+                ids.largestInOrder = id
                 newInOrderIDs.append((id, seq))
             } else {
                 // Indexed one by one. `MDB_NOOVERWRITE`: an id maps to one seq, forever (the caller checked it is new).
                 try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
-                largestIndexedID = max(largestIndexedID ?? id, id)
+                ids.largestIndexed = max(ids.largestIndexed ?? id, id)
             }
-            if EventIDIndex.isMarkSeq(seq), let largest = largestID {
+            if EventIDIndex.isMarkSeq(seq), let largest = ids.largestInOrder {
                 // Keys only grow (the largest id never shrinks, seqs grow): MDB_APPEND.
                 try txn.put(marks, largest.mark(seq: seq), [], flags: MDB_APPEND)
             }
@@ -259,8 +250,8 @@ struct BatchWriter {
         if let seq = idsInBatch[id] { return seq }
         // Ids from `EventID.make()` grow: most new ids are above every id in the log and cannot be there.
         let key = EventIDIndex.Key(id)
-        if largestID.map({ key > $0 }) ?? true, largestIndexedID.map({ key > $0 }) ?? true { return nil }
-        switch recentIDs.lookup(key) {
+        if ids.largestInOrder.map({ key > $0 }) ?? true, ids.largestIndexed.map({ key > $0 }) ?? true { return nil }
+        switch ids.recent.lookup(key) {
         case .inOrder(let seq): return seq
         case .notInOrder: return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in try txn.get(dbs.eventIDs, k)?.loadBigEndianUInt64() }
         case .unknown: return try txn.seq(ofEventID: id, lastSeq: lastSeq)

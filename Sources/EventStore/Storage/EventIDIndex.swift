@@ -45,11 +45,15 @@ enum EventIDIndex {
 
     static func isMarkSeq(_ seq: UInt64) -> Bool { seq % markInterval == 0 }
 
+    /// The Unix time in milliseconds a UUIDv7 (version nibble 7) carries in its first 48 bits; nil for other versions.
+    static func milliseconds(ofVersion7 id: UUID) -> UInt64? {
+        guard id.uuid.6 >> 4 == 7 else { return nil }
+        return withUnsafeBytes(of: id.uuid) { $0.loadBigEndianUInt64(at: 0) >> 16 }
+    }
+
     /// Whether `id` may be in order at all: a UUIDv7 whose time is at most a minute after `recordTime` (ns).
     static func isOrderable(_ id: UUID, recordTime: Int64) -> Bool {
-        let u = id.uuid
-        guard u.6 >> 4 == 7, u.8 >> 6 == 2 else { return false }
-        let milliseconds = withUnsafeBytes(of: u) { $0.loadBigEndianUInt64(at: 0) >> 16 }
+        guard id.uuid.8 >> 6 == 2, let milliseconds = milliseconds(ofVersion7: id) else { return false }
         return milliseconds <= UInt64(max(recordTime, 0) / 1_000_000) + 60_000
     }
 
@@ -72,7 +76,7 @@ extension LMDBTransaction {
         if let seq = try KeyLayout.withUUIDKey(id, { (k) throws(EventStoreError) in try get(dbs.eventIDs, k) }) {
             return seq.loadBigEndianUInt64()
         }
-        guard id.uuid.6 >> 4 == 7, let marks = dbs.eventIDMarks, let marksFrom = try eventIDMarksFrom() else { return nil }
+        guard EventIDIndex.milliseconds(ofVersion7: id) != nil, let marks = dbs.eventIDMarks, let marksFrom = try eventIDMarksFrom() else { return nil }
         // The first mark whose largest id reaches `id` closes the window that would hold it; past the last mark, the tail.
         let key = EventIDIndex.Key(id).mark(seq: 0)
         let window: ClosedRange<UInt64>? = try withCursor(marks) { (c) throws(EventStoreError) in
@@ -128,6 +132,21 @@ extension LMDBTransaction {
             }
             return nil
         }
+    }
+}
+
+/// What the writer knows of the log's event ids from one batch to the next (read from the log by the first batch).
+struct EventIDState {
+    /// The largest in-order id and the largest indexed id: a new id above both cannot be in the log.
+    var largestInOrder: EventIDIndex.Key?
+    var largestIndexed: EventIDIndex.Key?
+    /// The latest committed in-order ids and their seqs.
+    let recent: RecentEventIDs
+
+    init(_ txn: LMDBTransaction, lastSeq: UInt64) throws(EventStoreError) {
+        largestInOrder = try txn.largestInOrderEventID(before: lastSeq + 1)
+        largestIndexed = try txn.largestIndexedEventID()
+        recent = RecentEventIDs(floor: largestInOrder)
     }
 }
 

@@ -17,8 +17,8 @@ import Synchronization
 /// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
 /// (map full at its maximum, disk full, I/O error) fails the whole group and leaves the log as it was.
 final class GroupCommitWriter: @unchecked Sendable {
-    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher`, `symbolCache`, `largestID` and
-    // `recentIDs` are touched by the writer thread only.
+    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher`, `symbolCache` and `eventIDs` are
+    // touched only by whoever writes the current batch (`Pending.busy`: the writer thread or a caller), one at a time.
     private struct Pending {
         var requests: [WriterRequest] = []
         var queuedEvents = 0
@@ -39,10 +39,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
-    /// The largest event id after the last commit; `.none` until the first batch looks it up.
-    private var largestID: EventIDIndex.Key?? = .none
-    /// The latest in-order ids; made by the first batch, from the largest it finds.
-    private var recentIDs: RecentEventIDs?
+    /// The log's event ids after the last commit; nil until the first batch reads them.
+    private var eventIDs: EventIDState?
     private static let symbolCacheCapacity = 65_536
 
     /// A committed group and what to tell its callers.
@@ -161,8 +159,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 let outcome = try env.write { (txn) throws(EventStoreError) in
                     defer { bodyDone = .now }
                     var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
-                                                 now: clock(), symbolCache: symbolCache, largestID: largestID,
-                                                 recentIDs: recentIDs)
+                                                 now: clock(), symbolCache: symbolCache, ids: eventIDs)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
@@ -196,11 +193,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Makes what the commit changed usable: new symbols, a new dictionary, the largest event id.
+    /// Makes what the commit changed usable: new symbols, a new dictionary, the event ids.
     private func apply(_ writer: BatchWriter) {
-        largestID = .some(writer.largestID)
-        recentIDs = writer.recentIDs
-        writer.recentIDs.append(writer.newInOrderIDs)
+        eventIDs = writer.ids
+        writer.ids.recent.append(writer.newInOrderIDs)
         for (name, symbol) in writer.newSymbols where symbolCache.count < Self.symbolCacheCapacity {
             symbolCache[name] = symbol
         }

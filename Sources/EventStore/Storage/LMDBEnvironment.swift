@@ -18,7 +18,7 @@ struct LMDBDatabases: Sendable {
     /// their stream's previous event, so a checkpoint plus at most k - 1 back links reach any revision while a
     /// commit touches the index once per k events of a stream instead of once per event.
     let streamIndex: MDB_dbi
-    /// event id (16 bytes) → seq (u64), for ids not above the largest before them (see `EventIDIndex`).
+    /// event id (16 bytes) → seq (u64), for ids not in order (see `EventIDIndex`).
     let eventIDs: MDB_dbi
     /// largest event id so far (16 bytes) ‖ seq (u64) → nothing, every `EventIDIndex.markInterval`-th seq. Nil only for a
     /// log written before format 2 and opened read-only.
