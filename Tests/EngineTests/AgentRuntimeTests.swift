@@ -19,7 +19,7 @@ import Testing
         let dir: URL
         let store: EventStore
         let server: ScriptedLLMServer
-        let pool = MCPPool()
+        let pool = MCPPool(startTimeout: .seconds(120))  // a loaded CI machine starts Python slowly
         let runtime: AgentRuntime
 
         init(mcp: MCPServerDefinition? = MCPServerDefinition(name: "time", transport: .stdio, command: MCPStdioTests.timeServer),
@@ -201,7 +201,7 @@ import Testing
     }
 
     @Test func theCallersTokenReachesHTTPToolServersAndNeverTheLog() async throws {
-        let mcp = try MCPHTTPTests.Server(mode: "sse")
+        let mcp = try await MCPHTTPTests.Server(mode: "sse")
         defer { mcp.stop() }
         await (try await mcp.client()).close()  // wait until it answers
         let f = try await Fixture(mcp: MCPServerDefinition(name: "clock", transport: .http, url: mcp.url)) { c in

@@ -11,7 +11,7 @@ import Testing
     static func provider(_ server: ScriptedLLMServer) throws -> HTTPChatProvider {
         let model = ModelDefinition(name: "claude-test", provider: "anthropic", endpoint: "http://127.0.0.1:\(server.port)",
                                     secretReference: "env:ANTHROPIC_TEST_KEY", parameters: ["model": "claude-sonnet-test"])
-        return HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(10), environment: ["ANTHROPIC_TEST_KEY": key])
+        return HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(60), environment: ["ANTHROPIC_TEST_KEY": key])
     }
 
     /// A conversation that went through one tool round, as the engine would send it on the next step.

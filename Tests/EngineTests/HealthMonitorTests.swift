@@ -13,7 +13,7 @@ import Testing
         try await f.store.append([MCPServerRegistered(server: MCPServerDefinition(name: "ghost", transport: .stdio, command: ["logbook-no-such-mcp-server"]))
             .proposed(metadata: EventMetadata(actor: "user:admin"))], to: "registry/mcp")
         let registry = ProjectionRunner(store: f.store, projections: [RegistryProjection.self])
-        let monitor = HealthMonitor(store: f.store, registry: registry, pool: f.pool, timeout: .seconds(10))
+        let monitor = HealthMonitor(store: f.store, registry: registry, pool: f.pool, timeout: .seconds(60))
 
         let first = try await monitor.checkOnce()
         #expect(first.map(\.name) == ["ghost", "time"] && first.map(\.status) == [.unhealthy, .healthy])

@@ -11,7 +11,9 @@ import Testing
         let process = Process()
         let url: String
 
-        init(mode: String) throws {
+        /// Starts the fixture and waits for the port it prints (Python takes seconds to import `mcp`; the wait is on a
+        /// thread of its own, not the cooperative pool).
+        init(mode: String) async throws {
             try MCPStdioTests.requireTimeServer()
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_mcp.py").path
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -20,9 +22,13 @@ import Testing
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            var line = Data()
-            while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line += byte }
-            let text = String(decoding: line, as: UTF8.self)
+            let text = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+                Thread.detachNewThread {
+                    var line = Data()
+                    while let byte = try? output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line += byte }
+                    continuation.resume(returning: String(decoding: line, as: UTF8.self))
+                }
+            }
             guard text.hasPrefix("port "), let port = Int(text.dropFirst(5)) else { throw MCPError(.unavailable, "fixture said '\(text)'") }
             url = "http://127.0.0.1:\(port)/mcp"
         }
@@ -32,7 +38,7 @@ import Testing
             for _ in 0..<100 {
                 let client = MCPClient(serverName: "time-http", connection: try HTTPMCPConnection(name: "time-http", url: url))
                 do {
-                    try await client.start(timeout: .seconds(10))
+                    try await client.start(timeout: .seconds(60))
                     return client
                 } catch {
                     await client.close()
@@ -65,7 +71,7 @@ import Testing
 
     @Test(arguments: ["json", "sse"])
     func callsToolsAndForwardsTheCallersToken(mode: String) async throws {
-        let server = try Server(mode: mode)
+        let server = try await Server(mode: mode)
         defer { server.stop() }
         let client = try await server.client()
         let tools = try await client.listTools().map(\.name)

@@ -9,15 +9,21 @@ import Testing
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/misbehaving_mcp.py").path
     }
 
+    /// Fails the test unless `mcp-server-time` is installed. Looked up once per process and without importing it: the
+    /// `mcp` package takes seconds of CPU to import, which every started server pays anyway.
     static func requireTimeServer() throws {
+        try #require(timeServerInstalled, "mcp-server-time is not installed: run ./scripts/setup.sh (pip install mcp-server-time)")
+    }
+
+    private static let timeServerInstalled: Bool = {
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import mcp_server_time"]
+        probe.arguments = ["python3", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('mcp_server_time') is None)"]
         probe.standardError = FileHandle.nullDevice
-        try probe.run()
+        guard (try? probe.run()) != nil else { return false }
         probe.waitUntilExit()
-        try #require(probe.terminationStatus == 0, "mcp-server-time is not installed: run ./scripts/setup.sh (pip install mcp-server-time)")
-    }
+        return probe.terminationStatus == 0
+    }()
 
     static func client(_ name: String, _ command: [String]) async throws -> MCPClient {
         let client = MCPClient(serverName: name, connection: try StdioConnection(name: name, command: command))

@@ -9,7 +9,7 @@ import Testing
 @Suite struct OpenAIProviderTests {
     static let key = "sk-test-9f8e7d6c5b4a"
 
-    static func provider(_ server: ScriptedLLMServer, model: ModelDefinition? = nil, timeout: Duration = .seconds(10)) throws -> HTTPChatProvider {
+    static func provider(_ server: ScriptedLLMServer, model: ModelDefinition? = nil, timeout: Duration = .seconds(60)) throws -> HTTPChatProvider {
         let definition = model ?? ModelDefinition(name: "gpt-test", provider: "openai", endpoint: server.baseURL, secretReference: "env:TEST_LLM_KEY")
         return HTTPChatProvider(endpoint: try ModelEndpoint(definition), timeout: timeout, environment: ["TEST_LLM_KEY": key])
     }

@@ -56,17 +56,25 @@ import Testing
         process.arguments = [dir.path, "8", "durable"]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
+        let spawned = ContinuousClock.now
         defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
 
         // Wait for the writer to create the log and append a little.
         var store: EventStore?
-        for _ in 0..<2_000 where store == nil {
-            store = try? EventStore.openForTest(dir.path) { $0.readOnly = true }
-            if store == nil { try await Task.sleep(for: .milliseconds(5)) }
+        var lastError: (any Error)?
+        // A try follows every wait, however long the wait took: in a loaded test run, a task may get no thread for a
+        // minute, and the deadline must not pass unseen between the writer creating the log and the next try.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while store == nil {
+            do { store = try EventStore.openForTest(dir.path) { $0.readOnly = true } } catch {
+                lastError = error
+                guard ContinuousClock.now < deadline else { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
         }
-        let reader = try #require(store, "the writer never created the log")
+        let reader = try #require(store, "the writer never created the log: \(lastError.map { "\($0)" } ?? ""); helper \(process.isRunning ? "running" : "exited with \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit"))"), started \(ContinuousClock.now - spawned) ago; \(Self.describe(process.processIdentifier)); directory: \((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])")
 
-        // A read-only subscription goes live on the other process's appends (within 30 s, or the test fails).
+        // A read-only subscription goes live on the other process's appends (within 2 minutes, or the test fails).
         let subscription = Task { () -> (UInt64?, Int) in
             var caughtUpAt: UInt64?
             var liveEvents = 0
@@ -82,7 +90,7 @@ import Testing
             return (caughtUpAt, liveEvents)
         }
         let watchdog = Task {
-            try await Task.sleep(for: .seconds(30))
+            try await Task.sleep(for: .seconds(120))
             subscription.cancel()
         }
         let (caughtUpAt, liveEvents) = await subscription.value
@@ -92,7 +100,8 @@ import Testing
 
         // Verify while the writer goes on, until the log is past both dictionary training points (500 and 3,000).
         var checked: UInt64 = 0
-        for _ in 0..<500 where checked <= 3_000 {
+        let verifyingUntil = ContinuousClock.now + .seconds(120)
+        while checked <= 3_000, ContinuousClock.now < verifyingUntil {
             try await Task.sleep(for: .milliseconds(20))
             let report = try reader.verify()
             #expect(report.isIntact, "\(report.firstFailure?.description ?? "")")
@@ -102,6 +111,15 @@ import Testing
         let all = try reader.readAll()
         #expect(all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 })
         await reader.close()
+    }
+
+    /// What the kernel says a process is doing (state, wait channel, threads), for failure messages.
+    static func describe(_ pid: Int32) -> String {
+        func read(_ path: String) -> String { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines) }
+        let status = read("/proc/\(pid)/status").split(separator: "\n").filter { $0.hasPrefix("State") || $0.hasPrefix("Threads") || $0.hasPrefix("Name") }
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let waits = tasks.map { "\($0):\(read("/proc/\(pid)/task/\($0)/wchan")):\(read("/proc/\(pid)/task/\($0)/syscall").prefix(40))" }
+        return "pid \(pid) \(status.joined(separator: ", ")) exe \((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?") threads \(waits)"
     }
 
     static func parse(_ line: String) -> Ack? {
