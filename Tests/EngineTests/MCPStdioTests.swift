@@ -84,7 +84,7 @@ import Testing
         let error = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]), timeout: .milliseconds(300))
         }
-        #expect(error.kind == .timeout && ContinuousClock.now - started < .seconds(20))
+        #expect(error.kind == .timeout && ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
         await client.close()
     }
 
