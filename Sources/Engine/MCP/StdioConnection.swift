@@ -82,7 +82,7 @@ public final class StdioConnection: MCPConnection {
                     }
                     return true
                 }
-                c.resume(returning: ok ? .success(()) : .failure(MCPError(.disconnected, "MCP server '\(name)' stopped reading its input")))
+                c.resume(returning: ok ? .success(()) : .failure(writeFailure()))
             }
         }
         try result.get()
@@ -123,10 +123,21 @@ public final class StdioConnection: MCPConnection {
             }
         }
         process.waitUntilExit()
+        continuation.finish(throwing: closed.load(ordering: .acquiring) ? MCPError(.disconnected, "MCP server '\(name)' was closed") : exited())
+    }
+
+    /// How the server ended: its exit status and the tail of its stderr. Only once it has exited.
+    private func exited() -> MCPError {
         let detail = stderrText.isEmpty ? "" : ": \(stderrText.suffix(500))"
-        let closedByUs = closed.load(ordering: .acquiring)
-        continuation.finish(throwing: MCPError(.disconnected, closedByUs ? "MCP server '\(name)' was closed"
-                                               : "MCP server '\(name)' exited with status \(process.terminationStatus)\(detail)"))
+        return MCPError(.disconnected, "MCP server '\(name)' exited with status \(process.terminationStatus)\(detail)")
+    }
+
+    /// A write failed (EPIPE): the server closed its input, nearly always by exiting, which may not have been noticed
+    /// yet. Waits a little for that, so the error says how it ended (a command that does not exist: status 127).
+    private func writeFailure() -> MCPError {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(5_000) }
+        return process.isRunning ? MCPError(.disconnected, "MCP server '\(name)' stopped reading its input") : exited()
     }
 
     private func drainStderr(_ fd: Int32) {
