@@ -173,6 +173,9 @@ import Testing
         try await appendSome(50)
         #expect(first.id == 1 && second.id == 2)
         #expect(first.storedAfterSeq == 300 && second.storedAfterSeq == 600)
+        // At most a quarter of the sample (zstd learns little from less): here far below the 256 KiB maximum.
+        let sampleBytes = appended[0..<300].reduce(0) { $0 + $1.payload.count }
+        #expect(first.sizeBytes > 0 && first.sizeBytes <= sampleBytes / 4, "\(first.sizeBytes) B from \(sampleBytes) B of samples")
 
         // Records name the dictionary they were written with.
         let kinds = try store.env.read { (txn) throws(EventStoreError) in
@@ -251,6 +254,41 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         #expect(report.isIntact, "\(report.firstFailure?.description ?? "")")
         #expect(try store.readAll().count == 3 * 325)
         await store.close()
+    }
+
+    /// The level applies to new records only: a log written at one level appends, reads back and verifies at
+    /// another, and a higher level stores fewer bytes. An impossible level is refused before the directory is touched.
+    @Test func aHigherCompressionLevelStoresFewerBytesAndLevelsMixInOneLog() async throws {
+        var rng = SplitMix64(seed: 44)
+        let first = (0..<300).map { _ in randomEvent(&rng) }
+        let later = (0..<50).map { _ in randomEvent(&rng) }
+        func storedBytes(level: Int, _ dir: TemporaryDirectory) async throws -> UInt64 {
+            let store = try EventStore.openForTest(dir.path) { $0.compressionLevel = level }
+            for e in first { try await store.append([e], to: "s") }
+            let bytes = try store.statistics().storedPayloadBytes
+            await store.close()
+            return bytes
+        }
+        let fast = TemporaryDirectory(), small = TemporaryDirectory()
+        let fastBytes = try await storedBytes(level: 1, fast)
+        let smallBytes = try await storedBytes(level: 19, small)
+        #expect(smallBytes < fastBytes, "level 19 stored \(smallBytes) bytes of payload, level 1 \(fastBytes)")
+
+        let reopened = try EventStore.openForTest(small.path) { $0.compressionLevel = 1 }
+        for e in later { try await reopened.append([e], to: "s") }
+        #expect(try reopened.readAll().map(\.payload) == (first + later).map(\.payload))
+        #expect(try reopened.verify().isIntact)
+        await reopened.close()
+
+        let refused = TemporaryDirectory()
+        for level in [0, 20] {
+            #expect {
+                try EventStore.openForTest(refused.path) { $0.compressionLevel = level }
+            } throws: { error in
+                (error as? EventStoreError)?.code == .invalidArgument && "\(error)".contains("compression level \(level)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: refused.path + "/data.mdb"))
     }
 
     /// Bare frames (format 2) and full frames (format 1, magic number and content size) both read back, with and

@@ -182,8 +182,10 @@ final class ZstdCodec: @unchecked Sendable {
 
     func borrowDecompressionContext() -> DecompressionContext { DecompressionContext(self) }
 
-    /// Trains a dictionary of at most `capacity` bytes on `samples`; nil when zstd finds too little to learn from.
-    static func trainDictionary(samples: [Data], capacity: Int) -> [UInt8]? {
+    /// Trains a dictionary of at most `capacity` bytes, and at most a quarter of the samples' bytes (zstd learns
+    /// little from a sample smaller than a few times its dictionary), on `samples`; nil when zstd finds too little to
+    /// learn from.
+    static func trainDictionary(samples: [Data], capacity requested: Int) -> [UInt8]? {
         var joined = [UInt8]()
         joined.reserveCapacity(samples.reduce(0) { $0 + $1.count })
         var sizes = [Int]()
@@ -193,6 +195,7 @@ final class ZstdCodec: @unchecked Sendable {
             sizes.append(sample.count)
         }
         guard sizes.count >= 8 else { return nil }
+        let capacity = min(requested, max(joined.count / 4, 1024))
         var dictionary = [UInt8](repeating: 0, count: capacity)
         let size = dictionary.withUnsafeMutableBytes { dict in
             joined.withUnsafeBytes { src in

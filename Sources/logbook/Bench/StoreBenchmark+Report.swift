@@ -9,7 +9,7 @@ extension StoreBenchmark.Results {
         }
         Swift.print("## logbook bench store")
         Swift.print("")
-        Swift.print("events: \(scanEvents), mean payload \(f(generatedMeanBytes, 1)) B (the C reference workload, seed 0x5eed0001); \(durability == .durable ? "durable (each group commit flushed to the device before it is acknowledged)" : "relaxed (no fsync)")")
+        Swift.print("events: \(scanEvents), mean payload \(f(generatedMeanBytes, 1)) B (the C reference workload, seed 0x5eed0001); \(durability == .durable ? "durable (each group commit flushed to the device before it is acknowledged)" : "relaxed (no fsync)")\(compressionLevel.map { "; zstd level \($0)" } ?? "")")
         Swift.print("")
         Swift.print("| measurement | events | events/s | events per CPU-s | latency p50 ms | p99 ms |")
         Swift.print("|---|---:|---:|---:|---:|---:|")

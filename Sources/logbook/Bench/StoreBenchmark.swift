@@ -8,6 +8,7 @@ struct StoreBenchmark {
     let events: Int
     let pointReads: Int
     let durability: Durability
+    var compressionLevel = 3
 
     struct AppendPhase {
         let appenders: Int
@@ -33,6 +34,8 @@ struct StoreBenchmark {
         var statistics: StoreStatistics?
         var generatedMeanBytes = 0.0
         var durability = Durability.durable
+        /// The level the benchmark appended at (nil: it read a log it did not write).
+        var compressionLevel: Int?
     }
 
     func run() async throws -> Results {
@@ -44,8 +47,10 @@ struct StoreBenchmark {
 
         var configuration = EventStore.Configuration(directory: directory)
         configuration.durability = durability
+        configuration.compressionLevel = compressionLevel
         let store = try EventStore.open(configuration)
         results.durability = durability
+        results.compressionLevel = compressionLevel
         let single = min(max(events / 200, 1_000), 5_000)
         let sixteen = min(max(events / 20, 5_000), 50_000)
         var next = 0
