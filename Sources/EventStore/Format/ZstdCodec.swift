@@ -21,7 +21,7 @@ enum PayloadCompression: Equatable, Sendable {
     }
 }
 
-/// Per-record zstd compression with trained dictionaries (level 3; bare frames: no magic number, no content size —
+/// Per-record zstd compression with trained dictionaries (level 3 unless configured; bare frames: no magic number, no content size —
 /// the record holds the raw length —, no checksum — the record has its own — and no dictionary id — the record names it).
 ///
 /// Contexts are pooled so appending tasks compress in parallel outside the writer. Dictionaries, once registered,
