@@ -32,7 +32,10 @@ public struct LogbookApplication: Sendable {
 /// Builds the application: opens the log, the registry runner, the MCP pool and the agent runtime, and the routes.
 /// The `logbook serve` command and the tests share it.
 public func buildApplication(configuration: ServerConfiguration) async throws -> LogbookApplication {
-    let store = try EventStore.open(EventStore.Configuration(directory: configuration.dataDirectory))
+    var storeConfiguration = EventStore.Configuration(directory: configuration.dataDirectory)
+    storeConfiguration.durability = configuration.durability
+    storeConfiguration.compressionLevel = configuration.compressionLevel
+    let store = try EventStore.open(storeConfiguration)
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
     let pool = MCPPool()

@@ -19,27 +19,36 @@ public struct ServeSettings: Equatable, Sendable {
     /// Requests per second per subject (0: no limit).
     public var rateLimit: Double?
     public var logLevel: String?
+    /// `durable` (each commit flushed to the device before it is acknowledged) or `relaxed` (left to the OS: survives
+    /// a crash of the process, not of the machine).
+    public var durability: String?
+    /// The zstd level new events are compressed at, 1–19.
+    public var compressionLevel: Int?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
-                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil) {
+                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: String? = nil,
+                compressionLevel: Int? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
+        (self.durability, self.compressionLevel) = (durability, compressionLevel)
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
-                                               rateLimit: 20, logLevel: "info")
+                                               rateLimit: 20, logLevel: "info", durability: "durable", compressionLevel: 3)
 
     /// Each setting, its config-file key and its environment variable.
     static let names: [(key: String, variable: String)] = [
         ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"), ("jwks", "LOGBOOK_JWKS"),
         ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
+        ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
     public func over(_ lower: ServeSettings) -> ServeSettings {
         ServeSettings(host: host ?? lower.host, port: port ?? lower.port, data: data ?? lower.data, policy: policy ?? lower.policy,
                       jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
-                      rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel)
+                      rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
+                      durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel)
     }
 
     /// The settings the environment gives.
@@ -67,6 +76,25 @@ public struct ServeSettings: Equatable, Sendable {
         }
         var settings = ServeSettings()
         for (key, value) in object { try settings.set(key, value, from: "\(path): \(key)") }
+        return settings
+    }
+
+    /// These settings checked by the rules the environment and the file are held to, for values given directly
+    /// (`logbook serve`'s flags).
+    /// - Throws: `SettingsError` naming the flag (`--compression-level`) of a value that cannot be used.
+    public func checked() throws(SettingsError) -> ServeSettings {
+        let values: [(key: String, value: JSONValue?)] = [
+            ("host", host.map(JSONValue.string)), ("port", port.map { .number(Double($0)) }), ("data", data.map(JSONValue.string)),
+            ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)), ("issuer", issuer.map(JSONValue.string)),
+            ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
+            ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map(JSONValue.string)),
+            ("compressionLevel", compressionLevel.map { .number(Double($0)) }),
+        ]
+        var settings = ServeSettings()
+        for case let (key, value?) in values {
+            let flag = key.reduce(into: "--") { $0 += $1.isUppercase ? "-" + $1.lowercased() : String($1) }
+            try settings.set(key, value, from: flag)
+        }
         return settings
     }
 
@@ -99,6 +127,14 @@ public struct ServeSettings: Equatable, Sendable {
             guard n >= 0 else { throw SettingsError("\(source) must be 0 (no limit) or more") }
             rateLimit = n
         case "logLevel": logLevel = try text()
+        case "durability":
+            let mode = try text()
+            guard ["durable", "relaxed"].contains(mode) else { throw SettingsError("\(source) must be durable or relaxed, not '\(mode)'") }
+            durability = mode
+        case "compressionLevel":
+            let n = try number()
+            guard n == n.rounded(), (1...19).contains(n) else { throw SettingsError("\(source) must be a zstd level from 1 to 19 (default 3)") }
+            compressionLevel = Int(n)
         default: break
         }
     }

@@ -1,4 +1,5 @@
 import Engine
+import EventStore
 import Foundation
 import Logging
 
@@ -9,6 +10,10 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// The log's directory (created when missing).
     public var dataDirectory = "./data"
+    /// Whether an append is acknowledged once flushed to the device (`durable`) or once written (`relaxed`).
+    public var durability = Durability.durable
+    /// The zstd level new events are compressed at (1–19).
+    public var compressionLevel = 3
     public var verifier: TokenVerifier
     public var policy: Policy
     public var engine = AgentRuntime.Configuration()

@@ -18,8 +18,35 @@ import Testing
         let flags = ServeSettings(port: 6060, data: "/srv/log")
         let settings = flags.over(environment).over(file).over(.defaults)
         #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
-                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug"))
+                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: "durable",
+                                          compressionLevel: 3))
         #expect(ServeSettings().over(.defaults) == .defaults)
+    }
+
+    @Test func storageSettingsComeFromEveryLayerAndAreChecked() throws {
+        let path = try write(#"{"durability": "relaxed", "compressionLevel": 5}"#)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let file = try ServeSettings.file(path)
+        #expect(file.durability == "relaxed" && file.compressionLevel == 5)
+        let environment = try ServeSettings.environment(["LOGBOOK_COMPRESSION_LEVEL": "9"])
+        let flags = try ServeSettings(durability: "durable").checked()
+        let settings = flags.over(environment).over(file).over(.defaults)
+        #expect(settings.durability == "durable" && settings.compressionLevel == 9)
+        #expect(ServeSettings.defaults.durability == "durable" && ServeSettings.defaults.compressionLevel == 3)
+
+        for (variable, value) in [("LOGBOOK_DURABILITY", "fsync"), ("LOGBOOK_COMPRESSION_LEVEL", "0"), ("LOGBOOK_COMPRESSION_LEVEL", "20"),
+                                  ("LOGBOOK_COMPRESSION_LEVEL", "3.5")] {
+            do { _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted") } catch {
+                #expect(error.description.contains(variable))
+            }
+        }
+        do { _ = try ServeSettings(compressionLevel: 22).checked(); Issue.record("--compression-level 22 was accepted") } catch {
+            #expect(error.description.contains("--compression-level"))
+        }
+        do { _ = try ServeSettings(port: 70_000).checked(); Issue.record("--port 70000 was accepted") } catch {
+            #expect(error.description.contains("--port"))
+        }
+        #expect(try ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug").checked() == ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug"))
     }
 
     @Test func badSettingsAreRefusedNamingWhereTheyCameFrom() throws {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import EventStore
 import Foundation
 import Hummingbird
 import Logging
@@ -18,13 +19,14 @@ struct ServeCommand: AsyncParsableCommand {
             'admin' role everything, and prints a token to use.
 
             Each setting comes from its flag, else the environment (LOGBOOK_HOST, LOGBOOK_PORT, LOGBOOK_DATA, \
-            LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL), else \
-            the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, policy, jwks, issuer, audience, \
-            rateLimit, logLevel), else the default. Secrets only ever come from the environment.
+            LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
+            LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL), else the JSON config file (--config or LOGBOOK_CONFIG; keys \
+            host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel), else \
+            the default. Secrets only ever come from the environment.
             """)
 
     @Option(help: ArgumentHelp("The log's directory (default ./data).", valueName: "DIR")) var data: String?
-    @Option(help: ArgumentHelp("Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel); default $LOGBOOK_CONFIG.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel); default $LOGBOOK_CONFIG.", valueName: "FILE"))
     var config: String?
     @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default 8080).") var port: Int?
@@ -35,13 +37,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N"))
     var rateLimit: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, surviving a crash of the process but not of the machine.", valueName: "MODE"))
+    var durability: String?
+    @Option(help: ArgumentHelp("The zstd level new events are compressed at, 1-19 (default 3): higher stores fewer bytes for more CPU per append.", valueName: "N"))
+    var compressionLevel: Int?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
         let environment = ProcessInfo.processInfo.environment
         let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
-                                  rateLimit: rateLimit, logLevel: logLevel)
+                                  rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel)
         do {
+            let flags = try flags.checked()
             let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
             let settings = flags.over(try ServeSettings.environment(environment)).over(file).over(.defaults)
             guard Logger.Level(rawValue: settings.logLevel ?? "") != nil else {
@@ -74,8 +81,13 @@ struct ServeCommand: AsyncParsableCommand {
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
+        configuration.durability = s.durability == "relaxed" ? .relaxed : .durable
+        configuration.compressionLevel = s.compressionLevel!
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
+        if configuration.durability == .relaxed {
+            banner += "logbook: relaxed durability: appends are acknowledged before they reach the device; they survive a crash of this process, not of the machine\n"
+        }
         if let developmentSecret {
             let token = DevelopmentToken.mint(secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
             banner += "logbook: development mode (no LOGBOOK_JWT_SECRET, --jwks or --policy); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
