@@ -41,7 +41,10 @@ public final class EventStore: Sendable {
         /// append, paid by the appending task; reading costs the same at any level. On the benchmark's events, with a
         /// 256 KiB dictionary: level 3 stores 187.6 bytes per event and takes 3.2 µs, level 4 186.2 and 3.6 µs,
         /// level 5 181.5 and 6.7 µs, level 7 175.6 and ~27 µs.
-        public var compressionLevel = 3
+        public var compressionLevel = defaultCompressionLevel
+        /// The zstd levels `compressionLevel` may take, and its default.
+        public static let compressionLevels = 1...19
+        public static let defaultCompressionLevel = 3
         /// The commit time source, in nanoseconds since the Unix epoch. Inject a fixed clock for reproducible logs.
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
 
@@ -73,8 +76,8 @@ public final class EventStore: Sendable {
     }
 
     private init(_ configuration: Configuration) throws(EventStoreError) {
-        guard (1...19).contains(configuration.compressionLevel) else {
-            throw EventStoreError(.invalidArgument, "compression level \(configuration.compressionLevel) is not in 1...19; 3 is the default")
+        guard Configuration.compressionLevels.contains(configuration.compressionLevel) else {
+            throw EventStoreError(.invalidArgument, "compression level \(configuration.compressionLevel) is not in \(Configuration.compressionLevels); \(Configuration.defaultCompressionLevel) is the default")
         }
         self.configuration = configuration
         limits = configuration.limits.validated()

@@ -1,4 +1,5 @@
 import Engine
+import EventStore
 import Foundation
 
 /// How `logbook serve` is set up, layered (highest first): its flags, the environment (`LOGBOOK_HOST`, …), a JSON
@@ -21,12 +22,12 @@ public struct ServeSettings: Equatable, Sendable {
     public var logLevel: String?
     /// `durable` (each commit flushed to the device before it is acknowledged) or `relaxed` (left to the OS: survives
     /// a crash of the process, not of the machine).
-    public var durability: String?
+    public var durability: Durability?
     /// The zstd level new events are compressed at, 1–19.
     public var compressionLevel: Int?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
-                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: String? = nil,
+                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
                 compressionLevel: Int? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
@@ -34,7 +35,8 @@ public struct ServeSettings: Equatable, Sendable {
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
-                                               rateLimit: 20, logLevel: "info", durability: "durable", compressionLevel: 3)
+                                               rateLimit: 20, logLevel: "info", durability: .durable,
+                                               compressionLevel: EventStore.Configuration.defaultCompressionLevel)
 
     /// Each setting, its config-file key and its environment variable.
     static let names: [(key: String, variable: String)] = [
@@ -87,7 +89,7 @@ public struct ServeSettings: Equatable, Sendable {
             ("host", host.map(JSONValue.string)), ("port", port.map { .number(Double($0)) }), ("data", data.map(JSONValue.string)),
             ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)), ("issuer", issuer.map(JSONValue.string)),
             ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
-            ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map(JSONValue.string)),
+            ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
             ("compressionLevel", compressionLevel.map { .number(Double($0)) }),
         ]
         var settings = ServeSettings()
@@ -129,11 +131,14 @@ public struct ServeSettings: Equatable, Sendable {
         case "logLevel": logLevel = try text()
         case "durability":
             let mode = try text()
-            guard ["durable", "relaxed"].contains(mode) else { throw SettingsError("\(source) must be durable or relaxed, not '\(mode)'") }
-            durability = mode
+            guard let d = Durability(rawValue: mode) else { throw SettingsError("\(source) must be durable or relaxed, not '\(mode)'") }
+            durability = d
         case "compressionLevel":
             let n = try number()
-            guard n == n.rounded(), (1...19).contains(n) else { throw SettingsError("\(source) must be a zstd level from 1 to 19 (default 3)") }
+            let levels = EventStore.Configuration.compressionLevels
+            guard n == n.rounded(), levels.contains(Int(exactly: n) ?? 0) else {
+                throw SettingsError("\(source) must be a zstd level from \(levels.lowerBound) to \(levels.upperBound) (default \(EventStore.Configuration.defaultCompressionLevel))")
+            }
             compressionLevel = Int(n)
         default: break
         }

@@ -13,7 +13,7 @@ public struct ServerConfiguration: Sendable {
     /// Whether an append is acknowledged once flushed to the device (`durable`) or once written (`relaxed`).
     public var durability = Durability.durable
     /// The zstd level new events are compressed at (1–19).
-    public var compressionLevel = 3
+    public var compressionLevel = EventStore.Configuration.defaultCompressionLevel
     public var verifier: TokenVerifier
     public var policy: Policy
     public var engine = AgentRuntime.Configuration()

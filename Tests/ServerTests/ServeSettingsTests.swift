@@ -18,7 +18,7 @@ import Testing
         let flags = ServeSettings(port: 6060, data: "/srv/log")
         let settings = flags.over(environment).over(file).over(.defaults)
         #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
-                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: "durable",
+                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
                                           compressionLevel: 3))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
@@ -27,12 +27,12 @@ import Testing
         let path = try write(#"{"durability": "relaxed", "compressionLevel": 5}"#)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try ServeSettings.file(path)
-        #expect(file.durability == "relaxed" && file.compressionLevel == 5)
+        #expect(file.durability == .relaxed && file.compressionLevel == 5)
         let environment = try ServeSettings.environment(["LOGBOOK_COMPRESSION_LEVEL": "9"])
-        let flags = try ServeSettings(durability: "durable").checked()
+        let flags = try ServeSettings(durability: .durable).checked()
         let settings = flags.over(environment).over(file).over(.defaults)
-        #expect(settings.durability == "durable" && settings.compressionLevel == 9)
-        #expect(ServeSettings.defaults.durability == "durable" && ServeSettings.defaults.compressionLevel == 3)
+        #expect(settings.durability == .durable && settings.compressionLevel == 9)
+        #expect(ServeSettings.defaults.durability == .durable && ServeSettings.defaults.compressionLevel == 3)
 
         for (variable, value) in [("LOGBOOK_DURABILITY", "fsync"), ("LOGBOOK_COMPRESSION_LEVEL", "0"), ("LOGBOOK_COMPRESSION_LEVEL", "20"),
                                   ("LOGBOOK_COMPRESSION_LEVEL", "3.5")] {

@@ -32,7 +32,7 @@ struct LMDBDatabases: Sendable {
 }
 
 /// How commits reach the disk.
-public enum Durability: Sendable, Equatable {
+public enum Durability: String, Sendable, Equatable {
     /// Every group commit is flushed to the device (fdatasync) before appends are acknowledged. The default.
     case durable
     /// Commits are left to the OS to flush (`MDB_NOSYNC`): an acknowledged append survives a process crash (`kill -9`)

@@ -24,13 +24,14 @@ struct StoreBenchCommand: AsyncParsableCommand {
     @Option(help: "How many events to append in all.") var events: Int = 1_000_000
     @Option(help: "Random point reads to time.") var pointReads: Int = 200_000
     @Flag(help: "Measure relaxed durability (no fsync; survives kill -9, not power loss) instead of durable.") var relaxed = false
-    @Option(help: "The zstd level new records are compressed at (1-19; the store's default is 3).") var compressionLevel = 3
+    @Option(help: "The zstd level new records are compressed at (1-19; the store's default is 3).") var compressionLevel = EventStore.Configuration.defaultCompressionLevel
     @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
     var reference: String?
 
     func validate() throws {
         guard events >= 10_000 else { throw ValidationError("--events must be at least 10000") }
-        guard (1...19).contains(compressionLevel) else { throw ValidationError("--compression-level must be in 1...19") }
+        let levels = EventStore.Configuration.compressionLevels
+        guard levels.contains(compressionLevel) else { throw ValidationError("--compression-level must be in \(levels)") }
         guard pointReads > 0 else { throw ValidationError("--point-reads must be positive") }
     }
 

@@ -8,7 +8,7 @@ struct StoreBenchmark {
     let events: Int
     let pointReads: Int
     let durability: Durability
-    var compressionLevel = 3
+    var compressionLevel = EventStore.Configuration.defaultCompressionLevel
 
     struct AppendPhase {
         let appenders: Int

@@ -37,8 +37,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N"))
     var rateLimit: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
-    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, surviving a crash of the process but not of the machine.", valueName: "MODE"))
-    var durability: String?
+    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, surviving a crash of the process but not of the machine.", valueName: "MODE"),
+            transform: { (text: String) throws -> Durability in
+                guard let mode = Durability(rawValue: text) else { throw ValidationError("--durability must be durable or relaxed, not '\(text)'") }
+                return mode
+            })
+    var durability: Durability?
     @Option(help: ArgumentHelp("The zstd level new events are compressed at, 1-19 (default 3): higher stores fewer bytes for more CPU per append.", valueName: "N"))
     var compressionLevel: Int?
 
@@ -81,7 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
-        configuration.durability = s.durability == "relaxed" ? .relaxed : .durable
+        configuration.durability = s.durability!
         configuration.compressionLevel = s.compressionLevel!
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
