@@ -126,13 +126,10 @@ public final class EventStore: Sendable {
 
     /// Lets queued appends finish, stops the writer and closes the environment. Subscriptions end with `.storeClosed`.
     public func close() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            Thread.detachNewThread { [self] in
-                writer?.shutdown()
-                head.close()
-                env.close()
-                c.resume()
-            }
+        await Self.onOwnThread { [self] in
+            writer?.shutdown()
+            head.close()
+            env.close()
         }
     }
 
@@ -235,13 +232,11 @@ public final class EventStore: Sendable {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
         // Seconds of CPU: on a thread of its own, not one of the cooperative pool's (one per core), which the
         // appending tasks need meanwhile.
-        let trained = await Self.onOwnThread { [self] () -> Result<[UInt8]?, EventStoreError> in
-            Result { () throws(EventStoreError) in
-                let samples = try recentPayloads(count: configuration.dictionarySampleEvents)
-                return ZstdCodec.trainDictionary(samples: samples, capacity: configuration.dictionaryCapacityBytes)
-            }
+        let trained = try await Self.onOwnThread { [self] () throws(EventStoreError) in
+            ZstdCodec.trainDictionary(samples: try recentPayloads(count: configuration.dictionarySampleEvents),
+                                      capacity: configuration.dictionaryCapacityBytes)
         }
-        guard let bytes = try trained.get() else { return nil }
+        guard let bytes = trained else { return nil }
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 do { try writer.submit(.storeDictionary(bytes, continuation)) } catch { continuation.resume(throwing: error) }
@@ -265,10 +260,12 @@ public final class EventStore: Sendable {
         }
     }
 
-    private static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(returning: work()) }
+    /// Runs blocking work (a commit's wait, seconds of CPU) on a thread of its own, not on the cooperative pool.
+    private static func onOwnThread<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, E>, Never>) in
+            Thread.detachNewThread { continuation.resume(returning: Result { () throws(E) in try work() }) }
         }
+        return try result.get()
     }
 
     private func recentPayloads(count: Int) throws(EventStoreError) -> [Data] {
