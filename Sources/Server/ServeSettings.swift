@@ -20,8 +20,9 @@ public struct ServeSettings: Equatable, Sendable {
     /// Requests per second per subject (0: no limit).
     public var rateLimit: Double?
     public var logLevel: String?
-    /// `durable` (each commit flushed to the device before it is acknowledged) or `relaxed` (left to the OS: survives
-    /// a crash of the process, not of the machine).
+    /// `durable` (each commit flushed to the device before it is acknowledged) or `relaxed` (flushed every second in
+    /// the background: survives a crash of the process; a crash of the machine loses up to a second and may damage the
+    /// log, see `Durability.relaxed`).
     public var durability: Durability?
     /// The zstd level new events are compressed at, 1–19.
     public var compressionLevel: Int?

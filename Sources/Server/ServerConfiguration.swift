@@ -10,7 +10,8 @@ public struct ServerConfiguration: Sendable {
     public var port = 8080
     /// The log's directory (created when missing).
     public var dataDirectory = "./data"
-    /// Whether an append is acknowledged once flushed to the device (`durable`) or once written (`relaxed`).
+    /// Whether an append is acknowledged once flushed to the device (`durable`) or once written and flushed within a
+    /// second (`relaxed`, see `Durability.relaxed`).
     public var durability = Durability.durable
     /// The zstd level new events are compressed at (1–19).
     public var compressionLevel = EventStore.Configuration.defaultCompressionLevel

@@ -127,7 +127,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         finished.signal()
     }
 
-    private func refuseWrites(after error: EventStoreError) {
+    /// Makes every later submission fail with `closed`, naming `error`: after a storage failure the log may not hold
+    /// what this process believes it committed.
+    func refuseWrites(after error: EventStoreError) {
         pending.withLock { $0.refusal = EventStoreError(.closed, "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it") }
     }
 

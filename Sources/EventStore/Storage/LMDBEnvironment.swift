@@ -35,8 +35,12 @@ struct LMDBDatabases: Sendable {
 public enum Durability: String, Sendable, Equatable {
     /// Every group commit is flushed to the device (fdatasync) before appends are acknowledged. The default.
     case durable
-    /// Commits are left to the OS to flush (`MDB_NOSYNC`): an acknowledged append survives a process crash (`kill -9`)
-    /// but the last commits may be lost on power failure or a kernel crash. The log stays consistent either way.
+    /// Commits are written but not flushed (`MDB_NOSYNC`); a background flush every
+    /// `EventStore.Configuration.relaxedFlushInterval` (1 s) and `close()` put them on the device. An acknowledged
+    /// append survives a crash of the process (`kill -9`). A power failure or kernel crash loses what the last flush
+    /// did not cover (`EventStore.durableSeq` says how far it got), and can leave the log damaged unless the file
+    /// system writes in the order it was given (LMDB's condition; ext4 does not promise it): `logbook verify` tells,
+    /// and a backup restores. Use it where that trade is acceptable.
     case relaxed
 }
 

@@ -23,7 +23,7 @@ struct StoreBenchCommand: AsyncParsableCommand {
     @OptionGroup var options: DataOptions
     @Option(help: "How many events to append in all.") var events: Int = 1_000_000
     @Option(help: "Random point reads to time.") var pointReads: Int = 200_000
-    @Flag(help: "Measure relaxed durability (no fsync; survives kill -9, not power loss) instead of durable.") var relaxed = false
+    @Flag(help: "Measure relaxed durability (no fsync per commit, a flush every second; survives kill -9, not power loss) instead of durable.") var relaxed = false
     @Option(help: "The zstd level new records are compressed at (1-19; the store's default is 3).") var compressionLevel = EventStore.Configuration.defaultCompressionLevel
     @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
     var reference: String?

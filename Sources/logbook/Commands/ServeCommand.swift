@@ -37,7 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N"))
     var rateLimit: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
-    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, surviving a crash of the process but not of the machine.", valueName: "MODE"),
+    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups).", valueName: "MODE"),
             transform: { (text: String) throws -> Durability in
                 guard let mode = Durability(rawValue: text) else { throw ValidationError("--durability must be durable or relaxed, not '\(text)'") }
                 return mode
@@ -90,7 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
         if configuration.durability == .relaxed {
-            banner += "logbook: relaxed durability: appends are acknowledged before they reach the device; they survive a crash of this process, not of the machine\n"
+            banner += "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"
         }
         if let developmentSecret {
             let token = DevelopmentToken.mint(secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
