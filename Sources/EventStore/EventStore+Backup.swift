@@ -10,8 +10,10 @@ public struct BackupResult: Sendable, Equatable {
 
 extension EventStore {
     /// Flushes everything committed to the device: after appends with `.relaxed` durability (a bulk import, say),
-    /// they are durable once this returns.
-    public func sync() throws(EventStoreError) { try env.sync() }
+    /// they are durable once this returns (and `durableSeq` says so).
+    public func sync() throws(EventStoreError) {
+        if let flusher { try flusher.flushNow() } else { try env.sync() }
+    }
 
     /// Writes a consistent, compacted copy of the log to `directory`: one LMDB read transaction, so appends (in this
     /// process or a server's) go on while it runs, and the copy holds exactly the events committed when it began.

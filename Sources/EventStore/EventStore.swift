@@ -68,7 +68,7 @@ public final class EventStore: Sendable {
     public var directory: String { configuration.directory }
     let writer: GroupCommitWriter?
     /// Relaxed mode's background flushes (nil when durable or read-only).
-    private let flusher: RelaxedFlusher?
+    let flusher: RelaxedFlusher?
     private let trainingState = Mutex(false)
     /// The last seq when the current dictionary was stored, at open (0: none).
     private let dictionaryTrainedAt: UInt64

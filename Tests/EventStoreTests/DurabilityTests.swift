@@ -55,6 +55,8 @@ import Testing
         for _ in 0..<10 { try await store.append([randomEvent(&rng)], to: "s") }
         #expect(store.lastSeq == 15)
         #expect(store.durableSeq == 5, "no flush ran, yet durableSeq says \(store.durableSeq)")
+        try store.sync()
+        #expect(store.durableSeq == 15, "after sync()")
         await store.close()
 
         let reopened = try EventStore.openForTest(dir.path)

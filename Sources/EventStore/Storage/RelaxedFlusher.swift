@@ -62,16 +62,22 @@ final class RelaxedFlusher: Sendable {
         finished.signal()
     }
 
+    /// Flushes everything committed so far, now, on the caller's thread.
+    func flushNow() throws(EventStoreError) {
+        let target = head.head
+        do {
+            try env.sync()
+        } catch {
+            onFailure(error)
+            throw error
+        }
+        state.withLock { $0.flushed = max($0.flushed, target) }
+    }
+
     /// Flushes when something was committed since the last flush. The head is read before the flush, so every commit
     /// up to it is covered.
     private func flush() {
-        let target = head.head
-        guard target > state.withLock({ $0.flushed }) else { return }
-        do {
-            try env.sync()
-            state.withLock { $0.flushed = max($0.flushed, target) }
-        } catch {
-            onFailure(error)
-        }
+        guard head.head > state.withLock({ $0.flushed }) else { return }
+        try? flushNow()
     }
 }
