@@ -148,7 +148,7 @@ public final class EventStore: Sendable {
     }
 
     /// Lets queued appends finish, stops the writer, flushes (relaxed) and closes the environment. Subscriptions end
-    /// with `.storeClosed`.
+    /// with `.storeClosed`. A relaxed log's last flush cannot report a failure here: call `sync()` first to know.
     public func close() async {
         await Self.onOwnThread { [self] in
             writer?.shutdown()

@@ -210,8 +210,12 @@ import Testing
                 #expect(text.contains(#"logbook_events_total{type="llm.response"} 1"#) && text.contains(#"logbook_events_total{type="message.user"} 1"#))
                 #expect(text.contains("logbook_authz_denials_total 1") && text.contains("logbook_llm_failures_total 0"))
                 #expect(!text.contains("m1"), "no thread id in a label")
-                let commits = text.split(separator: "\n").first { $0.hasPrefix("logbook_store_commits_total ") }.flatMap { Int($0.split(separator: " ")[1]) }
-                #expect((commits ?? 0) >= 2)
+                func gauge(_ name: String) -> Int? {
+                    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) }
+                }
+                #expect((gauge("logbook_store_commits_total") ?? 0) >= 2)
+                #expect(gauge("logbook_log_durable_seq") == gauge("logbook_log_last_seq"), "a durable log has everything on the device")
+                #expect((gauge("logbook_log_last_seq") ?? 0) > 0)
             }
         }
     }

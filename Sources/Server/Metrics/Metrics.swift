@@ -100,6 +100,7 @@ final class Metrics: Sendable {
         }
         let commitSeconds = writer.commitTime / .seconds(1)
         one("logbook_log_last_seq", "gauge", "The seq of the log's last event.", store.lastSeq.rawValue)
+        one("logbook_log_durable_seq", "gauge", "The last seq known to be on the device (below last_seq only in relaxed durability, until the next flush).", store.durableSeq.rawValue)
         one("logbook_store_commits_total", "counter", "Write transactions committed (group commits).", writer.commits)
         one("logbook_store_append_requests_total", "counter", "Append calls committed.", writer.requests)
         one("logbook_store_appended_events_total", "counter", "Events committed by this process.", writer.events)
