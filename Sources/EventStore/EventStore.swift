@@ -33,8 +33,8 @@ public final class EventStore: Sendable {
         public var dictionaryTrainingPoints: [UInt64] = [4_096, 65_536]
         /// How many recent payloads a dictionary is trained on (at most), and its largest size in bytes (at most a
         /// quarter of the sample's bytes). Small events compress better against a large dictionary: on the benchmark's
-        /// events a 256 KiB one trained on 32,768 of them stores 187.6 bytes per event where a 64 KiB one trained on
-        /// 16,384 stores 193.3 (zstd level 3, the same compression time; `docs/event-store.md`).
+        /// events a 256 KiB one trained on 32,768 of them stores 187.0 bytes per event where a 64 KiB one trained on
+        /// 16,384 stores 193.3 (zstd level 3, the same compression time; training takes 0.4 s; `docs/event-store.md`).
         public var dictionarySampleEvents = 32_768
         public var dictionaryCapacityBytes = 256 * 1024
         /// With `.relaxed`: how often a background flush puts what was committed on the device, which bounds what a
@@ -260,7 +260,7 @@ public final class EventStore: Sendable {
     @discardableResult
     public func trainDictionary() async throws(EventStoreError) -> DictionaryInfo? {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
-        // Seconds of CPU: on a thread of its own, not one of the cooperative pool's (one per core), which the
+        // Up to a second of CPU: on a thread of its own, not one of the cooperative pool's (one per core), which the
         // appending tasks need meanwhile.
         let trained = try await Self.onOwnThread { [self] () throws(EventStoreError) in
             ZstdCodec.trainDictionary(samples: try recentPayloads(count: configuration.dictionarySampleEvents),
