@@ -61,9 +61,10 @@ struct EngineBenchCommand: AsyncParsableCommand {
             }
         }
         print("")
-        let (one, many) = ((direct[1]!, engine[1]!), (direct[64]!, engine[64]!))
-        print("engine overhead per turn, 1 conversation: p50 \(f(one.1.p50 - one.0.p50, 3)) ms beyond the direct call (target ≤ 1 ms); turns' p99 minus direct calls' p99 \(f(one.1.p99 - one.0.p99, 3)) ms")
-        print("64 conversations: both cores busy, so latency is mostly queueing; the engine's CPU per turn is \(f(many.1.cpuMilliseconds - many.0.cpuMilliseconds, 3)) ms beyond a direct call's (\(f(many.1.cpuMilliseconds, 3)) against \(f(many.0.cpuMilliseconds, 3)) ms, this process's CPU time per operation: the loopback model, the HTTP client, the engine and the log)")
+        let (oneCall, oneTurn) = (direct[1]!, engine[1]!)
+        let (manyCalls, manyTurns) = (direct[64]!, engine[64]!)
+        print("engine overhead per turn, 1 conversation: p50 \(f(oneTurn.p50 - oneCall.p50, 3)) ms beyond the direct call (target ≤ 1 ms); turns' p99 minus direct calls' p99 \(f(oneTurn.p99 - oneCall.p99, 3)) ms")
+        print("64 conversations: both cores busy, so latency is mostly queueing; the engine's CPU per turn is \(f(manyTurns.cpuMilliseconds - manyCalls.cpuMilliseconds, 3)) ms beyond a direct call's (\(f(manyTurns.cpuMilliseconds, 3)) against \(f(manyCalls.cpuMilliseconds, 3)) ms, this process's CPU time per operation: the loopback model, the HTTP client, the engine and the log)")
         for lanes in [1, 64] {
             let w = writerPhases[lanes]!
             let commits = Double(max(w.commits, 1))
