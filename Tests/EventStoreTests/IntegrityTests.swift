@@ -154,6 +154,63 @@ import Testing
         await store.close()
     }
 
+    /// The writer caches stream heads across commits; a group that fails in storage must leave no trace in them,
+    /// including the heads of its requests that were written before the one that did not fit.
+    @Test func aGroupThatFailsInStorageDoesNotMoveItsStreamsHeads() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path) {
+            $0.limits.initialMapSizeBytes = 256 << 10
+            $0.limits.maxMapSizeBytes = 512 << 10
+            $0.limits.maxEventBytes = 1 << 20
+        }
+        var rng = SplitMix64(seed: 24)
+        let streams = try (0..<16).map { try StreamID("conversation/\($0)") }
+        for stream in streams { try await store.append([randomEvent(&rng)], to: stream) }
+        // Random bytes do not compress: 600 KB cannot fit in a 512 KB map.
+        let large = ProposedEvent(type: "blob", payload: Data((0..<(600 << 10)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+        let small = (0..<16).map { _ in randomEvent(&rng) }
+        let writer = try #require(store.writer)
+        // Hold the writer inside a transaction (a closing event is built on it) while the small appends and then the
+        // large one queue, so that they form one group in that order: written, then failed together.
+        let gate = DispatchSemaphore(value: 0)
+        defer { gate.signal() }  // never leave the writer held, whatever fails
+        let opening = randomEvent(&rng)
+        let blocker = Task {
+            try await store.append([opening], closingWith: { _ in
+                _ = gate.wait(timeout: .now() + 60)
+                return ProposedEvent(id: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!, type: "gate", payload: Data("{}".utf8))
+            }, to: "gate")
+        }
+        func waitForQueue(_ count: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while writer.queuedRequests < count {
+                try #require(ContinuousClock.now < deadline, "the writer's queue did not reach \(count)")
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        }
+        var appends: [Task<Void, any Error>] = []
+        for (i, (stream, event)) in zip(streams, small).enumerated() {
+            appends.append(Task { try await store.append([event], to: stream) })
+            try await waitForQueue(i + 1)
+        }
+        appends.append(Task { try await store.append([large], to: "blobs") })
+        try await waitForQueue(streams.count + 1)
+        gate.signal()
+        _ = try await blocker.value
+        for append in appends {
+            let failure = await #expect(throws: EventStoreError.self) { try await append.value }
+            #expect(failure?.code == .mapFull)
+        }
+
+        for stream in streams {
+            let revision = UInt64(try store.read(stream: stream, maxCount: 1_000).count)
+            let result = try await store.append([randomEvent(&rng)], to: stream, expecting: .exact(StreamRevision(revision)))
+            #expect(result.revision == StreamRevision(revision + 1))
+        }
+        #expect(try store.verify().isIntact)
+        await store.close()
+    }
+
     @Test func retrainingTheDictionaryKeepsOlderRecordsReadable() async throws {
         let dir = TemporaryDirectory()
         var rng = SplitMix64(seed: 23)

@@ -16,7 +16,7 @@ enum WriterRequest: Sendable {
     case storeCheckpoints([Checkpoint], CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
-        if case .append(let r) = self { return r.events.count + (r.closing == nil ? 0 : 1) }
+        if case .append(let r) = self { return r.eventCount }
         return 0
     }
 
@@ -36,6 +36,8 @@ final class AppendRequest: Sendable {
     let events: [PreparedEvent]
     /// Builds the last event from the first event's seq, on the writer (see `EventStore.append(_:closingWith:to:expecting:)`).
     let closing: (@Sendable (Seq) -> ProposedEvent)?
+    /// The events it writes: `events` and the closing one.
+    let eventCount: Int
     /// Unsafe (unchecked) continuation: the writer resumes each exactly once, on every path (`acknowledge`, `failAll`).
     let continuation: UnsafeContinuation<AppendResult, any Error>
 
@@ -45,6 +47,7 @@ final class AppendRequest: Sendable {
         self.expected = expected
         self.events = events
         self.closing = closing
+        self.eventCount = events.count + (closing == nil ? 0 : 1)
         self.continuation = continuation
     }
 }

@@ -25,7 +25,8 @@ struct BatchWriter {
     private var lastHash: [UInt8]
     private var lastTime: Int64
     private var totals: Totals
-    private var heads: [StreamID: StreamHead] = [:]
+    /// Stream heads as this batch leaves them: the writer's cache of committed heads, plus this batch's changes.
+    private(set) var heads: [StreamID: StreamHead]
     /// The log's event ids as this batch leaves them (`EventIDIndex`), and its new in-order ones, for the writer to
     /// remember after the commit.
     private(set) var ids: EventIDState
@@ -40,15 +41,19 @@ struct BatchWriter {
     private(set) var wroteEvents = false
     private(set) var storedDictionary: (info: DictionaryInfo, bytes: [UInt8])?
 
-    /// - Parameter ids: what the previous batch left (`ids`), nil to read it from the log.
+    /// - Parameters:
+    ///   - streamCache: heads of streams as committed (any subset of them); the batch takes it over and leaves it
+    ///     updated in `heads`, so pass it uniquely referenced.
+    ///   - ids: what the previous batch left (`ids`), nil to read it from the log.
     init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32], ids: EventIDState?) throws(EventStoreError) {
+         symbolCache: [String: UInt32], streamCache: consuming [StreamID: StreamHead], ids: EventIDState?) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
         self.limits = limits
         self.hasher = hasher
         self.symbolCache = symbolCache
+        self.heads = streamCache
         self.now = now
         let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
         if let last {
@@ -146,7 +151,12 @@ struct BatchWriter {
             current.lastSeq = lastSeq
         }
         heads[r.stream] = current
-        try txn.put(dbs.streamHeads, current.number.bigEndianBytes, KeyLayout.streamHead(revision: current.revision, lastSeq: current.lastSeq))
+        let written = current
+        try withBigEndian(written.number) { (key) throws(EventStoreError) in
+            try KeyLayout.withStreamHead(revision: written.revision, lastSeq: written.lastSeq) { (value) throws(EventStoreError) in
+                try txn.put(dbs.streamHeads, key, value, flags: 0)
+            }
+        }
         wroteEvents = true
         return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision), wasAlreadyAppended: false))
     }
