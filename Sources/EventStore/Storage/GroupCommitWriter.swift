@@ -171,7 +171,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     var cache: [StreamID: StreamHead] = [:]
                     swap(&cache, &streamCache)
                     var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
-                                                 now: clock(), symbolCache: symbolCache, streamCache: cache, ids: eventIDs)
+                                                 now: clock(), symbolCache: symbolCache, streamCache: consume cache, ids: eventIDs)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
