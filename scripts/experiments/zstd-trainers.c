@@ -14,15 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "workload.h"
-typedef struct { char *data; size_t *len; size_t n, total; } events_t;
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-static events_t generate(uint64_t seed, size_t n) {
-    events_t e = { malloc(n * LW_MAX_EVENT_BYTES), malloc(n * sizeof(size_t)), n, 0 };
-    lw_generator *g = lw_create(seed); uint8_t key[24]; int type;
-    for (size_t i = 0; i < n; i++) { e.len[i] = lw_next(g, e.data + e.total, key, &type); e.total += e.len[i]; }
-    lw_destroy(g); return e;
-}
+#include "events.h"
 static double measure(const char *dict, size_t dsize, events_t *test) {
     ZSTD_CDict *cd = ZSTD_createCDict(dict, dsize, 3);
     ZSTD_CCtx *c = ZSTD_createCCtx();
