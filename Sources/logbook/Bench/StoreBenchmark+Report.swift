@@ -23,7 +23,7 @@ extension StoreBenchmark.Results {
         Swift.print("| random point read + decompress | \(pointReads) | \(f(Double(pointReads) / pointReadSeconds)) | | \(f(pointReadSeconds / Double(pointReads) * 1000, 4)) | |")
         Swift.print("")
         for a in appends {
-            Swift.print("group commit, \(a.appenders) appender\(a.appenders == 1 ? "" : "s"): \(a.commits) commits, \(f(Double(a.events) / Double(max(a.commits, 1)), 1)) events each; writer busy \(f(a.writeTime.milliseconds / Double(max(a.commits, 1)), 2)) ms filling + \(f(a.commitTime.milliseconds / Double(max(a.commits, 1)), 2)) ms committing per commit")
+            Swift.print("group commit, \(a.appenders) appender\(a.appenders == 1 ? "" : "s"): \(a.commits) commits, \(f(Double(a.events) / Double(max(a.commits, 1)), 1)) events each; writer busy \(f(a.writeTime.milliseconds / Double(max(a.commits, 1)), 2)) ms filling + \(f(a.commitTime.milliseconds / Double(max(a.commits, 1)), 2)) ms committing per commit (\(f(a.writeTime.milliseconds * 1000 / Double(max(a.events, 1)), 1)) µs filling per event)")
         }
         Swift.print("")
         Swift.print("sequential read rate: \(f(Double(scanRawBytes) / viewSeconds / 1e6, 1)) MB/s of payload (scan), \(f(Double(scanRawBytes) / scanSeconds / 1e6, 1)) MB/s (read)")
