@@ -151,9 +151,8 @@ struct BatchWriter {
             current.lastSeq = lastSeq
         }
         heads[r.stream] = current
-        let written = current
-        try withBigEndian(written.number) { (key) throws(EventStoreError) in
-            try KeyLayout.withStreamHead(revision: written.revision, lastSeq: written.lastSeq) { (value) throws(EventStoreError) in
+        try withBigEndian(current.number) { (key) throws(EventStoreError) in
+            try KeyLayout.withStreamHead(revision: current.revision, lastSeq: current.lastSeq) { (value) throws(EventStoreError) in
                 try txn.put(dbs.streamHeads, key, value, flags: 0)
             }
         }

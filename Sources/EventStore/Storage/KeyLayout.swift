@@ -31,13 +31,12 @@ enum KeyLayout {
         revision <= 1 ? 1 : ((revision - 2) / checkpointInterval + 1) * checkpointInterval + 1
     }
 
-    /// stream_heads value: last revision ‖ seq of the last event, both u64 big-endian.
-    static func streamHead(revision: UInt64, lastSeq: UInt64) -> [UInt8] { revision.bigEndianBytes + lastSeq.bigEndianBytes }
-    /// The same bytes as `streamHead(revision:lastSeq:)`, on the stack (the writer puts one per append).
+    /// stream_heads value: last revision ‖ seq of the last event, both u64 big-endian; built on the stack (the writer
+    /// puts one per append).
     static func withStreamHead<T>(revision: UInt64, lastSeq: UInt64,
                                   _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
         var value = (revision.bigEndian, lastSeq.bigEndian)
-        return try withUnsafeBytes(of: &value) { (v) throws(EventStoreError) in try body(v) }
+        return try withUnsafeBytes(of: &value, body)
     }
     static func decodeStreamHead(_ v: UnsafeRawBufferPointer) -> (revision: UInt64, lastSeq: UInt64)? {
         guard v.count == 16 else { return nil }
