@@ -54,7 +54,7 @@ extension EventStore {
                 guard let record = try txn.get(txn.dbs.events, seq) else {
                     throw EventStoreError(.corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
                 }
-                let decoded = try RecordCodec.decode(record, seq: seq)
+                let decoded = try RecordCodec.decode(record, seq: seq, nodes: txn)
                 guard decoded.envelope.streamNumber == head.number, decoded.envelope.revision == rev else {
                     throw EventStoreError(.corrupt, "stream '\(stream)' revision \(rev) links to seq \(seq), which holds another event; run 'logbook verify'")
                 }
@@ -79,7 +79,7 @@ extension EventStore {
     }
 
     func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction) throws(EventStoreError) -> RecordedEvent {
-        try decode(try RecordCodec.decode(record, seq: seq), seq: seq, txn: txn)
+        try decode(try RecordCodec.decode(record, seq: seq, nodes: txn), seq: seq, txn: txn)
     }
 
     func decode(_ d: RecordCodec.Decoded, seq: UInt64, txn: LMDBTransaction) throws(EventStoreError) -> RecordedEvent {

@@ -126,7 +126,7 @@ extension EventStore {
                     while let e = entry, count < chunkEvents {
                         let seq = e.key.loadBigEndianUInt64()
                         if seq > end { break }
-                        let view = EventView(seq: seq, decoded: try RecordCodec.decode(e.value, seq: seq), scanner: scanner)
+                        let view = EventView(seq: seq, decoded: try RecordCodec.decode(e.value, seq: seq, nodes: txn), scanner: scanner)
                         do {
                             if try !body(view) { stopped = true; return .success(seq) }
                         } catch {
@@ -171,7 +171,7 @@ extension EventStore {
                     guard let record = try txn.get(txn.dbs.events, seq) else {
                         throw EventStoreError(.corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
                     }
-                    let decoded = try RecordCodec.decode(record, seq: seq)
+                    let decoded = try RecordCodec.decode(record, seq: seq, nodes: txn)
                     if seq <= end { records.append((seq, decoded)) }
                     seq = decoded.envelope.previousSeq
                     rev -= 1

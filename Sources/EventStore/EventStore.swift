@@ -55,8 +55,9 @@ public final class EventStore: Sendable {
     }
 
     /// The format version this build writes and the newest it reads. 2: event ids in order are found through marks
-    /// (`EventIDIndex`), not indexed one by one; a log of format 1 is upgraded when opened for writing.
-    public static let formatVersion: UInt32 = 2
+    /// (`EventIDIndex`), not indexed one by one. 3: records of version 3, whose ids from a registered process are
+    /// compact (`EventIDNodes`). An older log is upgraded when opened for writing; its records stay as they are.
+    public static let formatVersion: UInt32 = 3
 
     let env: LMDBEnvironment
     let codec: ZstdCodec
@@ -93,9 +94,14 @@ public final class EventStore: Sendable {
                                   durability: configuration.durability, readOnly: configuration.readOnly)
         codec = ZstdCodec(level: Int32(configuration.compressionLevel))
         do {
-            if !configuration.readOnly { try Self.initializeFormat(env) }
+            if !configuration.readOnly {
+                try Self.initializeFormat(env)
+                let now = UInt64(max(configuration.clock(), 0) / 1_000_000)
+                try env.write { (txn) throws(EventStoreError) in try EventIDNodes.register(EventID.node, now: now, txn: txn) }
+            }
             let (lastSeq, dictionaries, current, trainedAt) = try env.read { (txn) throws(EventStoreError) in
                 try Self.checkFormat(txn, path: configuration.directory)
+                try txn.idNodes.load(txn)
                 let current = try txn.get(txn.dbs.meta, KeyLayout.currentDictionaryKey)
                     .flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
                 let trainedAt = try current.flatMap { (id) throws(EventStoreError) in
@@ -307,15 +313,18 @@ public final class EventStore: Sendable {
 
     // MARK: - Format
 
-    /// Writes the format of a new log, or upgrades a log of format 1 (every event id indexed) to 2 (see
-    /// `EventIDIndex`): its ids stay indexed, and events after its last seq are indexed the new way. A newer format is
-    /// left for `checkFormat` to refuse.
+    /// Writes the format of a new log, or upgrades an older one. From format 1 (every event id indexed; see
+    /// `EventIDIndex`) its ids stay indexed, and events after its last seq are indexed the new way; from format 2
+    /// nothing changes but the version (new records are version 3). A newer format is left for `checkFormat` to refuse.
     private static func initializeFormat(_ env: LMDBEnvironment) throws(EventStoreError) {
         let current = try env.read { (txn) throws(EventStoreError) in try storedFormat(txn) }
         if let current, current >= formatVersion { return }
         try env.write { (txn) throws(EventStoreError) in
-            let marksFrom: UInt64 = try storedFormat(txn) == nil ? 0 : lastSeq(txn)
-            try txn.put(txn.dbs.meta, EventIDIndex.marksFromKey, marksFrom.bigEndianBytes)
+            let stored = try storedFormat(txn)
+            if stored ?? 0 < 2 {
+                let marksFrom: UInt64 = stored == nil ? 0 : try lastSeq(txn)
+                try txn.put(txn.dbs.meta, EventIDIndex.marksFromKey, marksFrom.bigEndianBytes)
+            }
             try txn.put(txn.dbs.meta, KeyLayout.formatKey, formatVersion.bigEndianBytes)
         }
     }

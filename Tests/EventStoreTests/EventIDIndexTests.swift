@@ -160,7 +160,7 @@ import Testing
 
         store = try EventStore.openForTest(dir.path)
         let format = try store.env.read { (txn) throws(EventStoreError) in try txn.get(txn.dbs.meta, KeyLayout.formatKey).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) } }
-        #expect(format == 2)
+        #expect(format == EventStore.formatVersion)
         #expect(try store.env.read { (txn) throws(EventStoreError) in try txn.eventIDMarksFrom() } == 300)
         let before = try indexedCount(store)
         let more = try await appendMixed(store, count: 250, rng: &rng, largest: &largest)

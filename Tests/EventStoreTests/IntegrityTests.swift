@@ -43,10 +43,10 @@ import Testing
         // Forge event 5 well: backdate it by a second and reseal it (valid checksum, valid link from event 4).
         // Event 6 still links to the original event 5, so the chain breaks there.
         try store.env.write { (txn) throws(EventStoreError) in
-            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 5)!, seq: 5)
+            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 5)!, seq: 5, nodes: txn)
             var envelope = original.envelope
             envelope.timeNanoseconds -= 1_000_000_000
-            var bytes = RecordCodec.header(envelope, seq: 5, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
+            var bytes = RecordCodec.header(envelope, seq: 5, compression: original.compression, rawLength: original.rawLength, nodes: txn) + Array(original.payload)
             let previous = RecordCodec.storedHash(try txn.get(txn.dbs.events, 4)!)!
             bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: SHA256Hasher()) }
             try txn.put(txn.dbs.events, UInt64(5).bigEndianBytes, bytes)
@@ -82,10 +82,10 @@ import Testing
 
         // Forge event 20 well (valid checksum, its own link from 19): the commit's stored hash at 41 no longer follows.
         try store.env.write { (txn) throws(EventStoreError) in
-            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 20)!, seq: 20)
+            let original = try RecordCodec.decode(txn.get(txn.dbs.events, 20)!, seq: 20, nodes: txn)
             var envelope = original.envelope
             envelope.timeNanoseconds -= 1_000_000_000
-            var bytes = RecordCodec.header(envelope, seq: 20, compression: original.compression, rawLength: original.rawLength) + Array(original.payload)
+            var bytes = RecordCodec.header(envelope, seq: 20, compression: original.compression, rawLength: original.rawLength, nodes: txn) + Array(original.payload)
             bytes.withUnsafeMutableBytes { RecordCodec.seal($0, seq: 20, previousHash: RecordCodec.genesisHash, hasher: hasher) }
             try txn.put(txn.dbs.events, UInt64(20).bigEndianBytes, bytes)
         }
@@ -236,7 +236,7 @@ import Testing
 
         // Records name the dictionary they were written with.
         let kinds = try store.env.read { (txn) throws(EventStoreError) in
-            try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq).compression }
+            try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq, nodes: txn).compression }
         }
         #expect(kinds == [.zstd(bare: true), .zstdDictionary(1, bare: true), .zstdDictionary(2, bare: true)])
         let stats = try store.statistics()
@@ -370,12 +370,12 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
                     #expect(compression == (dictionary ? .zstdDictionary(3, bare: bare) : .zstd(bare: bare)))
                     compressed += 1
                     let envelope = RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 5, id: UUID())
-                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count) + stored
+                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count, nodes: EventIDNodes()) + stored
                     record.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 9, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
                     var readCompression: PayloadCompression?
                     var readPayload: Data?
                     try record.withBytes { (r) throws(EventStoreError) in
-                        let d = try RecordCodec.decode(r, seq: 9)
+                        let d = try RecordCodec.decode(r, seq: 9, nodes: EventIDNodes())
                         readCompression = d.compression
                         readPayload = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength) { (_) throws(EventStoreError) in nil }
                     }

@@ -107,12 +107,17 @@ import Testing
         let dir = TemporaryDirectory()
         var store = try openStore(dir)
         var workload = DomainWorkload(seed: 23, activeThreads: 3)
-        try await appendWorkload(store, &workload, appends: 120)
-        let victim = try #require(try store.read(from: Seq(store.lastSeq.rawValue / 2), maxCount: 1).first)
+        try await appendWorkload(store, &workload, appends: 60)
+        // The victim's id is a random UUID, which the log stores as is (not compactly, as it stores this process's ids).
+        let step = workload.next()
+        let events = step.events.map { e in var e = e; e.id = UUID(); return e }
+        let victimSeq = try await store.append(events, to: step.stream).firstSeq
+        try await appendWorkload(store, &workload, appends: 60)
+        let victim = try #require(try store.read(from: victimSeq, maxCount: 1).first)
         await store.close()
 
-        // The event id is stored as is: find it in the data file (in every page copy LMDB left) and damage the byte
-        // after it, which the checksum covers.
+        // Find the id in the data file (in every page copy LMDB left) and damage the byte after it, which the checksum
+        // covers.
         let url = URL(fileURLWithPath: dir.path + "/data.mdb")
         var data = try Data(contentsOf: url)
         var start = data.startIndex

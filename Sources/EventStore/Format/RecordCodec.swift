@@ -1,27 +1,31 @@
 import Foundation
 
-/// The binary layout of one stored event (version 2). All of it but the payload is uncompressed, so a reader can
+/// The binary layout of one stored event (version 3). All of it but the payload is uncompressed, so a reader can
 /// skip events by stream or type without decompressing anything.
 ///
 /// ```
-/// 0      u8      record version (2; 1 in logs of format 1)
+/// 0      u8      record version (3; 1 and 2 in logs written before)
 /// 1      u8      flags: bits 0-1 compression (0 none, 1 zstd, 2 zstd + dictionary);
 ///                bit 2 actor, 3 workspace, 4 correlation id, 5 causation id present;
 ///                bit 6 bare zstd frame (no magic number, no content size); bit 7 chain hash stored
 /// 2..6   u32 LE  CRC-32 of (seq big-endian ‖ bytes 6...)
 /// [6..38 [32]    chain hash, when stored (always in version 1)]
 /// B...   (B = 38 with the hash, else 6) varint stream number, varint revision, varint seq distance to the stream's previous event (0: none),
-///        varint type symbol, [varint dictionary id], [16] event id, time (ns since epoch: for a UUIDv7 id a
-///        zigzag varint of its difference from the id's time, ~4 bytes; else i64 LE; version 1: i64 LE before the
+///        varint type symbol, [varint dictionary id], ID event id, time (ns since epoch: for a UUIDv7 id a
+///        zigzag varint of its difference from the id's time, ~3 bytes; else i64 LE; version 1: i64 LE before the
 ///        id), [varint actor symbol], [varint workspace symbol],
-///        [16] correlation id, [16] causation id, varint raw payload length, stored payload (to the end)
+///        [ID correlation id], [ID causation id], varint raw payload length, stored payload (to the end)
+///
+/// ID (version 3): varint 0 and the 16 bytes of the id; or, for a UUIDv7 made by a process whose node the log has
+///        registered (`EventIDNodes`), varint node index + 1, zigzag varint of the id's milliseconds minus the node's
+///        base, varint the id's 12-bit counter: ~6 bytes. Versions 1 and 2: the 16 bytes.
 /// ```
 ///
 /// Every record has a chain hash, SHA-256(previous record's chain hash ‖ seq big-endian ‖ bytes 0..<2 with bit 7 of
 /// the flags clear ‖ bytes B...), but only the last record of each commit stores it (format 2): it covers every
 /// record before it, and a group of 100 events saves 31 of its 32 bytes each. `verify` recomputes all of them.
 enum RecordCodec {
-    static let formatVersion: UInt8 = 2
+    static let formatVersion: UInt8 = 3
     static let checksumOffset = 2
     static let hashOffset = 6
     /// Where the envelope starts in a record that stores its chain hash, and in one that does not.
@@ -52,14 +56,15 @@ enum RecordCodec {
     }
 
     /// The record's bytes before the stored payload, without chain hash and with the checksum left zero for `seal`.
-    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int) -> [UInt8] {
+    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup) -> [UInt8] {
         var w = ByteWriter(capacity: 96)
-        header(e, seq: seq, compression: compression, rawLength: rawLength, into: &w)
+        header(e, seq: seq, compression: compression, rawLength: rawLength, nodes: nodes, into: &w)
         return w.bytes
     }
 
-    /// Appends the header to `w`.
-    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, into w: inout ByteWriter) {
+    /// Appends the header to `w`; ids of a node registered in `nodes` are written compactly.
+    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup,
+                       into w: inout ByteWriter) {
         precondition(e.previousSeq < seq, "a stream's previous event must come before it in the log")
         var flags: UInt8
         switch compression {
@@ -80,7 +85,7 @@ enum RecordCodec {
         w.varint(e.previousSeq == 0 ? 0 : seq - e.previousSeq)
         w.varint(UInt64(e.typeSymbol))
         if case .zstdDictionary(let id, _) = compression { w.varint(UInt64(id)) }
-        w.uuid(e.id)
+        w.eventID(e.id, nodes)
         if let base = timeBase(of: e.id) {
             w.varint(zigzag(e.timeNanoseconds &- base))
         } else {
@@ -88,8 +93,8 @@ enum RecordCodec {
         }
         if let a = e.actorSymbol { w.varint(UInt64(a)) }
         if let s = e.workspaceSymbol { w.varint(UInt64(s)) }
-        if let c = e.correlationID { w.uuid(c) }
-        if let c = e.causationID { w.uuid(c) }
+        if let c = e.correlationID { w.eventID(c, nodes) }
+        if let c = e.causationID { w.eventID(c, nodes) }
         w.varint(UInt64(rawLength))
     }
 
@@ -155,10 +160,12 @@ enum RecordCodec {
     }
 
     /// Parses a record, checking its version and (unless told not to) its checksum.
-    static func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, verifyChecksum: Bool = true) throws(EventStoreError) -> Decoded {
+    static func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, nodes: some EventIDNodeLookup, verifyChecksum: Bool = true)
+        throws(EventStoreError) -> Decoded
+    {
         guard record.count > plainBodyOffset else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
         let version = record[0]
-        guard version == formatVersion || version == 1 else {
+        guard (1...formatVersion).contains(version) else {
             if version > formatVersion {
                 throw EventStoreError(.unsupportedFormat, "event \(seq) has record format \(version); this build reads format \(formatVersion): upgrade Logbook")
             }
@@ -193,8 +200,7 @@ enum RecordCodec {
             guard let t = r.i64(), let i = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
             (id, time) = (i, t)
         } else {
-            guard let i = r.uuid() else { throw corrupt(seq, "envelope is truncated") }
-            id = i
+            id = try r.eventID(version: version, nodes: nodes, seq: seq, what: "event id")
             if let base = timeBase(of: id) {
                 guard let delta = r.varint() else { throw corrupt(seq, "envelope is truncated") }
                 time = base &+ unzigzag(delta)
@@ -208,12 +214,10 @@ enum RecordCodec {
         if flags & flagActor != 0 { envelope.actorSymbol = try r.symbol(seq) }
         if flags & flagWorkspace != 0 { envelope.workspaceSymbol = try r.symbol(seq) }
         if flags & flagCorrelation != 0 {
-            guard let c = r.uuid() else { throw corrupt(seq, "correlation id is truncated") }
-            envelope.correlationID = c
+            envelope.correlationID = try r.eventID(version: version, nodes: nodes, seq: seq, what: "correlation id")
         }
         if flags & flagCausation != 0 {
-            guard let c = r.uuid() else { throw corrupt(seq, "causation id is truncated") }
-            envelope.causationID = c
+            envelope.causationID = try r.eventID(version: version, nodes: nodes, seq: seq, what: "causation id")
         }
         guard let rawLength = r.varint(), rawLength <= UInt64(Int32.max) else { throw corrupt(seq, "payload length is truncated") }
         let payload = UnsafeRawBufferPointer(rebasing: record[r.offset...])
@@ -238,11 +242,41 @@ extension ByteWriter {
     mutating func uuid(_ id: UUID) {
         withUnsafeBytes(of: id.uuid) { bytes.append(contentsOf: $0) }
     }
+
+    /// An id as version 3 stores it (`RecordCodec`'s ID).
+    fileprivate mutating func eventID(_ id: UUID, _ nodes: some EventIDNodeLookup) {
+        if let p = EventID.parts(of: id), let n = nodes.registered(node: p.node) {
+            varint(UInt64(n.index) + 1)
+            varint(RecordCodec.zigzag(Int64(bitPattern: p.milliseconds &- n.baseMilliseconds)))
+            varint(UInt64(p.counter))
+        } else {
+            varint(0)
+            uuid(id)
+        }
+    }
 }
 
 extension ByteReader {
     mutating func uuid() -> UUID? {
         bytes(16).map { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
+    }
+
+    /// An id as record `version` stores it.
+    fileprivate mutating func eventID(version: UInt8, nodes: some EventIDNodeLookup, seq: UInt64, what: String) throws(EventStoreError) -> UUID {
+        if version < 3 {
+            guard let id = uuid() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+            return id
+        }
+        guard let form = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+        if form == 0 {
+            guard let id = uuid() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+            return id
+        }
+        guard form - 1 <= UInt32.max, let delta = varint(), let counter = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+        let node = try nodes.node(at: UInt32(form - 1), seq: seq)
+        let milliseconds = UInt64(bitPattern: Int64(bitPattern: node.baseMilliseconds) &+ RecordCodec.unzigzag(delta))
+        guard counter <= UInt64(EventID.maxCounter), milliseconds < 1 << 48 else { throw RecordCodec.corrupt(seq, "\(what) is out of range") }
+        return EventID.layout(milliseconds: milliseconds, counter: UInt16(counter), node: node.node)
     }
 
     fileprivate mutating func symbol(_ seq: UInt64) throws(EventStoreError) -> UInt32 {

@@ -121,7 +121,7 @@ extension EventStore {
     /// Checks one record; returns what is wrong with it, or nil.
     private func check(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction, state: inout VerifyState, hasher: SHA256Hasher) -> String? {
         let d: RecordCodec.Decoded
-        do { d = try RecordCodec.decode(record, seq: seq) } catch { return error.message }
+        do { d = try RecordCodec.decode(record, seq: seq, nodes: txn) } catch { return error.message }
         let expectedHash = RecordCodec.chainHash(record, seq: seq, previousHash: state.previousHash, hasher: hasher)
         if let stored = d.chainHash {
             guard stored.elementsEqual(expectedHash) else { return state.chainBroken(at: seq) }

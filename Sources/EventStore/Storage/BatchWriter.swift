@@ -58,7 +58,7 @@ struct BatchWriter {
         let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
         if let last {
             lastSeq = last.key.loadBigEndianUInt64()
-            let decoded = try RecordCodec.decode(last.value, seq: lastSeq)
+            let decoded = try RecordCodec.decode(last.value, seq: lastSeq, nodes: txn)
             // The last record of a commit stores its chain hash; recompute it if not.
             var hash = decoded.chainHash.map { Array($0) }
             if hash == nil { hash = try txn.chainHash(through: lastSeq, hasher: hasher) }
@@ -186,7 +186,7 @@ struct BatchWriter {
             workspaceSymbol: try p.metadata.workspace.map { (s) throws(EventStoreError) in try symbol(s) },
             correlationID: p.metadata.correlationID, causationID: p.metadata.causationID)
         scratch.bytes.removeAll(keepingCapacity: true)
-        RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count, into: &scratch)
+        RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count, nodes: txn, into: &scratch)
         let header = scratch.bytes
         var hash: [UInt8] = []
         let previous = lastHash
@@ -235,7 +235,7 @@ struct BatchWriter {
             guard let stored = try txn.get(dbs.events, seq) else {
                 throw EventStoreError(.corrupt, "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
             }
-            let decoded = try RecordCodec.decode(stored, seq: seq)
+            let decoded = try RecordCodec.decode(stored, seq: seq, nodes: txn)
             let payload = try codec.decompress(decoded.payload, decoded.compression, rawLength: decoded.rawLength, load: txn.dictionary)
             let e = decoded.envelope
             let p = event.proposed

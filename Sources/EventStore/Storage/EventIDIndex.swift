@@ -127,7 +127,7 @@ extension LMDBTransaction {
             while let e = entry {
                 let seq = e.key.loadBigEndianUInt64()
                 guard seq <= range.upperBound else { return nil }
-                if matches(try RecordCodec.decode(e.value, seq: seq).envelope) { return seq }
+                if matches(try RecordCodec.decode(e.value, seq: seq, nodes: self).envelope) { return seq }
                 entry = try c.get(MDB_NEXT)
             }
             return nil

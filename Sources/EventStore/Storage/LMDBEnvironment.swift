@@ -57,6 +57,8 @@ final class LMDBEnvironment: @unchecked Sendable {
     let path: String
     let dbs: LMDBDatabases
     let readOnly: Bool
+    /// Registered id nodes, loaded when the log opens and when a record names one registered since.
+    let idNodes = EventIDNodes()
     let maxMapSizeBytes: Int
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let closed = Atomic<Bool>(false)
@@ -214,7 +216,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             defer { pthread_rwlock_unlock(gate) }
             try check(rc, "starting a read", path: path)
             defer { mdb_txn_abort(txn) }
-            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path))
+            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes))
         }
     }
 
@@ -247,7 +249,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             try check(rc, "starting a write", path: path)
             let result: T
             do {
-                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path))
+                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes))
             } catch {
                 mdb_txn_abort(txn)
                 throw error

@@ -6,6 +6,8 @@ struct LMDBTransaction {
     let txn: OpaquePointer
     let dbs: LMDBDatabases
     let path: String
+    /// The log's registered id nodes (`EventIDNodes`), shared by every transaction of the environment.
+    let idNodes: EventIDNodes
 
     /// The value under `key`, or nil when there is none.
     func get(_ db: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(EventStoreError) -> LMDBBytes? {

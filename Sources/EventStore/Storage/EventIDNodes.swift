@@ -1,0 +1,99 @@
+import CLMDB
+import Foundation
+import Synchronization
+
+/// One registered id node: the 62 random bits that end every id one writing process made (`EventID.node`), and the
+/// Unix milliseconds when it was registered, which its ids' times are stored relative to.
+struct EventIDNode: Equatable, Sendable {
+    var index: UInt32
+    var node: UInt64
+    var baseMilliseconds: UInt64
+}
+
+/// Finds registered id nodes, for writing a compact event id (by node) and for reading one (by index).
+protocol EventIDNodeLookup {
+    /// The registered node `node`, if any.
+    func registered(node: UInt64) -> EventIDNode?
+    /// The node a record names; `corrupt` when the log has none with that index.
+    func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode
+}
+
+/// The log's registered id nodes (meta `id_node/<u32 index>` → node u64 ‖ base milliseconds u64, both big-endian).
+///
+/// A writer registers its process's `EventID.node` when it opens the log, so the ids that process makes are stored in
+/// ~6 bytes (index, milliseconds since the base, counter) instead of 16: ~10 bytes of ~260 per event. Other ids are
+/// stored whole. A log gains one entry per writing process that ever opened it (a few hundred bytes a year for a server
+/// restarted daily), so the whole table is kept in memory; entries are never changed or removed once committed.
+final class EventIDNodes: EventIDNodeLookup, Sendable {
+    private struct Table {
+        var byIndex: [EventIDNode] = []
+        var byNode: [UInt64: EventIDNode] = [:]
+    }
+
+    private let table = Mutex(Table())
+
+    static let keyPrefix = Array("id_node/".utf8)
+    static func key(_ index: UInt32) -> [UInt8] { keyPrefix + index.bigEndianBytes }
+
+    init(_ nodes: [EventIDNode] = []) {
+        table.withLock { t in for n in nodes { Self.insert(n, into: &t) } }
+    }
+
+    func registered(node: UInt64) -> EventIDNode? { table.withLock { $0.byNode[node] } }
+
+    func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode {
+        guard let n = cached(index) else { throw RecordCodec.corrupt(seq, "its event id names id node \(index), which the log does not have") }
+        return n
+    }
+
+    func cached(_ index: UInt32) -> EventIDNode? {
+        table.withLock { Int(index) < $0.byIndex.count ? $0.byIndex[Int(index)] : nil }
+    }
+
+    var count: Int { table.withLock { $0.byIndex.count } }
+
+    /// Reads every committed entry (those another process registered since, too).
+    func load(_ txn: LMDBTransaction) throws(EventStoreError) {
+        let stored = try txn.withCursor(txn.dbs.meta) { (c) throws(EventStoreError) -> [EventIDNode] in
+            var found: [EventIDNode] = []
+            var entry = try Self.keyPrefix.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            while let e = entry, e.key.starts(with: Self.keyPrefix) {
+                guard e.key.count == Self.keyPrefix.count + 4, e.value.count == 16 else {
+                    throw EventStoreError(.corrupt, "id node entry of \(e.key.count) and \(e.value.count) bytes is malformed; run 'logbook verify'")
+                }
+                let index = UInt32(bigEndian: UnsafeRawBufferPointer(rebasing: e.key[Self.keyPrefix.count...]).loadUnaligned(as: UInt32.self))
+                found.append(EventIDNode(index: index, node: e.value.loadBigEndianUInt64(at: 0), baseMilliseconds: e.value.loadBigEndianUInt64(at: 8)))
+                entry = try c.get(MDB_NEXT)
+            }
+            return found
+        }
+        table.withLock { t in for n in stored where Int(n.index) >= t.byIndex.count { Self.insert(n, into: &t) } }
+    }
+
+    /// Registers `node` in a write transaction unless the log has it; the caller commits, then `load`s.
+    static func register(_ node: UInt64, now milliseconds: UInt64, txn: LMDBTransaction) throws(EventStoreError) {
+        let known = EventIDNodes()
+        try known.load(txn)
+        guard known.registered(node: node) == nil else { return }
+        let index = UInt32(known.count)
+        try txn.put(txn.dbs.meta, key(index), node.bigEndianBytes + milliseconds.bigEndianBytes)
+    }
+
+    private static func insert(_ n: EventIDNode, into t: inout Table) {
+        precondition(Int(n.index) == t.byIndex.count, "id nodes are numbered from 0 without gaps")
+        t.byIndex.append(n)
+        t.byNode[n.node] = n
+    }
+}
+
+/// A transaction finds nodes in its log's table; one registered after this process loaded the table (by a writer in
+/// another process) is read from the log.
+extension LMDBTransaction: EventIDNodeLookup {
+    func registered(node: UInt64) -> EventIDNode? { idNodes.registered(node: node) }
+
+    func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode {
+        if let n = idNodes.cached(index) { return n }
+        try idNodes.load(self)
+        return try idNodes.node(at: index, seq: seq)
+    }
+}
