@@ -50,6 +50,22 @@ import Testing
         }
     }
 
+    @Test func aGapInTheNodeTableIsReportedNotTrustedOrCrashedOn() async throws {
+        let dir = TemporaryDirectory()
+        let store = try EventStore.openForTest(dir.path)
+        try await store.append([ProposedEvent(type: "t", payload: Data("{}".utf8))], to: "s")
+        try store.env.write { (txn) throws(EventStoreError) in
+            try txn.put(txn.dbs.meta, EventIDNodes.key(5), UInt64(9).bigEndianBytes + UInt64(0).bigEndianBytes)
+        }
+        await store.close()
+        #expect {
+            try EventStore.openForTest(dir.path) { $0.readOnly = true }
+        } throws: { error in
+            guard let e = error as? EventStoreError else { return false }
+            return e.code == .corrupt && e.message.contains("id node 1 is missing")
+        }
+    }
+
     /// A reader loads the nodes when it opens; another process registering its node later is found when a record names it.
     @Test func aReaderOpenedBeforeAnotherWriterReadsThatWritersIds() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: CrashTests.helperPath), "build the StoreCrashHelper product first")

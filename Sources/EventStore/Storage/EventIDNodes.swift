@@ -62,6 +62,9 @@ final class EventIDNodes: EventIDNodeLookup, Sendable {
                     throw EventStoreError(.corrupt, "id node entry of \(e.key.count) and \(e.value.count) bytes is malformed; run 'logbook verify'")
                 }
                 let index = UInt32(bigEndian: UnsafeRawBufferPointer(rebasing: e.key[Self.keyPrefix.count...]).loadUnaligned(as: UInt32.self))
+                guard index == found.count else {
+                    throw EventStoreError(.corrupt, "id node \(found.count) is missing (the next is \(index)); run 'logbook verify' and restore from a backup")
+                }
                 found.append(EventIDNode(index: index, node: e.value.loadBigEndianUInt64(at: 0), baseMilliseconds: e.value.loadBigEndianUInt64(at: 8)))
                 entry = try c.get(MDB_NEXT)
             }
