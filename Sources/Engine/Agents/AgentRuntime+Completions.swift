@@ -63,7 +63,7 @@ extension AgentRuntime {
         let conversation = call.messages.filter { $0.role != .system }
         var shared = 0
         while shared < min(known.messages.count, conversation.count), Self.sameMessage(known.messages[shared], conversation[shared]) { shared += 1 }
-        let runID = UUID()
+        let runID = EventID.make()
         recorder.correlationID = runID
         let actor = "client:\(principal.subject)"
         var opening: [DomainEvent] = []

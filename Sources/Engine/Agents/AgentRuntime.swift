@@ -142,7 +142,9 @@ public final class AgentRuntime: Sendable {
             throw EngineError(.noModel, error.message)
         }
 
-        let runID = UUID()
+        // A run id is made like an event id: time-ordered, and stored in a few bytes as the correlation id of every
+        // event of the run (`EventIDNodes`).
+        let runID = EventID.make()
         recorder.correlationID = runID
         let agentActor = "agent:\(agent?.name ?? "assistant")"
         recorder.stage([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)

@@ -199,7 +199,7 @@ struct Run: Sendable {
             tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
         }
 
-        let childID = UUID()
+        let childID = EventID.make()
         let parentCorrelation = recorder.correlationID
         recorder.correlationID = childID
         defer { recorder.correlationID = parentCorrelation }

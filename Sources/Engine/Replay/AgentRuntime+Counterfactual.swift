@@ -105,7 +105,7 @@ extension AgentRuntime {
             makeWorkerProvider = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
             toolbox = tape.toolbox(offering: r.offered)
         }
-        let newRunID = UUID()
+        let newRunID = EventID.make()
         let actor = "agent:\(r.started.agent)"
         let run = Run(id: newRunID, agentActor: actor, instructions: substitution.instructions ?? r.agent?.instructions ?? configuration.defaultInstructions,
                       model: model, provider: provider, toolbox: toolbox, gate: gate, task: nil,
