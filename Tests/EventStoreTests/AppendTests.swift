@@ -168,6 +168,10 @@ import CHashing
         let keys = ids.map { withUnsafeBytes(of: $0.uuid) { Array($0) } }
         #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) })
         #expect(ids.allSatisfy { $0.uuidString.dropFirst(14).first == "7" }, "version 7")
+        // Each ends with this process's node, and its parts lay it out again.
+        #expect(ids.allSatisfy { id in
+            EventID.parts(of: id).map { $0.node == EventID.node && EventID.layout(milliseconds: $0.milliseconds, counter: $0.counter, node: $0.node) == id } ?? false
+        })
     }
 
     @Test func theLogSurvivesCloseAndReopen() async throws {
