@@ -19,6 +19,10 @@ public struct StoreStatistics: Sendable, Codable, Equatable {
     /// The dictionary new records use, if any, and how many the log holds in all.
     public var currentDictionary: DictionaryInfo?
     public var dictionaries: Int
+    /// The log's format version (`EventStore.formatVersion` once a writer of this build has opened it).
+    public var formatVersion: UInt32
+    /// Writing processes registered in the log, whose event ids it stores compactly (`EventID.node`).
+    public var idNodes: Int
 
     /// Raw payload bytes per stored payload byte.
     public var compressionRatio: Double { storedPayloadBytes == 0 ? 0 : Double(rawPayloadBytes) / Double(storedPayloadBytes) }
@@ -41,6 +45,8 @@ extension EventStore {
                 let seq = try txn.get(dbs.meta, KeyLayout.dictionarySeqKey(id)).map { $0.loadBigEndianUInt64() } ?? 0
                 current = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: seq)
             }
+            let nodes = EventIDNodes()
+            try nodes.load(txn)
             let pages = [
                 "events": try txn.pages(dbs.events), "stream_index": try txn.pages(dbs.streamIndex),
                 "event_ids": try txn.pages(dbs.eventIDs) + (dbs.eventIDMarks.map { (m) throws(EventStoreError) in try txn.pages(m) } ?? 0),
@@ -50,7 +56,8 @@ extension EventStore {
             return StoreStatistics(
                 events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes, usedBytes: env.usedBytes,
                 mapSizeBytes: env.mapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
-                recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count)
+                recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count,
+                formatVersion: try Self.storedFormat(txn) ?? 0, idNodes: nodes.count)
         }
     }
 }

@@ -329,7 +329,7 @@ public final class EventStore: Sendable {
         }
     }
 
-    private static func storedFormat(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt32? {
+    static func storedFormat(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt32? {
         try txn.get(txn.dbs.meta, KeyLayout.formatKey).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
     }
 

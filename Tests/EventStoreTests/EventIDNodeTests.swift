@@ -34,6 +34,8 @@ import Testing
         let foreignBytes = try recordBytes(store, 2)
         #expect(foreignBytes - ownBytes >= 9, "\(ownBytes) vs \(foreignBytes) bytes")
         #expect(try registeredNodes(store) == 1)
+        let stats = try store.statistics()
+        #expect(stats.idNodes == 1 && stats.formatVersion == EventStore.formatVersion)
         await store.close()
 
         for _ in 0..<3 {  // reopening in the same process registers nothing new

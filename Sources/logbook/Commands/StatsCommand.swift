@@ -19,7 +19,7 @@ struct StatsCommand: AsyncParsableCommand {
             return
         }
         let mb = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1e6) }
-        print("log:                \(options.data)")
+        print("log:                \(options.data) (format \(stats.formatVersion))")
         print("events:             \(stats.events)")
         print("streams:            \(stats.streams)")
         print("data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes))")
@@ -32,6 +32,7 @@ struct StatsCommand: AsyncParsableCommand {
         } else {
             print("dictionary:         none yet (one is trained once the log holds 4096 events)")
         }
+        print("writers:            \(stats.idNodes) process\(stats.idNodes == 1 ? "" : "es") registered (their event ids are stored compactly)")
     }
 }
 
