@@ -44,10 +44,10 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
 
     func snapshot(through position: UInt64) -> @Sendable () -> Checkpoint {
         seq = max(seq, position)
-        let (state, seq, name) = (value, seq, checkpointName)
+        let (state, seq, name, version) = (value, seq, checkpointName, P.version)
         return {
             var w = BinaryWriter(capacity: 1 << 16)
-            w.write(P.version)
+            w.write(version)
             state.encode(to: &w)
             return Checkpoint(name: name, seq: Seq(seq), state: w.bytes)
         }
