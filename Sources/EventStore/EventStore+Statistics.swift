@@ -45,8 +45,7 @@ extension EventStore {
                 let seq = try txn.get(dbs.meta, KeyLayout.dictionarySeqKey(id)).map { $0.loadBigEndianUInt64() } ?? 0
                 current = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: seq)
             }
-            let nodes = EventIDNodes()
-            try nodes.load(txn)
+            try txn.idNodes.load(txn)
             let pages = [
                 "events": try txn.pages(dbs.events), "stream_index": try txn.pages(dbs.streamIndex),
                 "event_ids": try txn.pages(dbs.eventIDs) + (dbs.eventIDMarks.map { (m) throws(EventStoreError) in try txn.pages(m) } ?? 0),
@@ -57,7 +56,7 @@ extension EventStore {
                 events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes, usedBytes: env.usedBytes,
                 mapSizeBytes: env.mapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
                 recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count,
-                formatVersion: try Self.storedFormat(txn) ?? 0, idNodes: nodes.count)
+                formatVersion: try Self.storedFormat(txn) ?? 0, idNodes: txn.idNodes.count)
         }
     }
 }

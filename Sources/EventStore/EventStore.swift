@@ -97,7 +97,7 @@ public final class EventStore: Sendable {
             if !configuration.readOnly {
                 try Self.initializeFormat(env)
                 let now = UInt64(max(configuration.clock(), 0) / 1_000_000)
-                try env.write { (txn) throws(EventStoreError) in try EventIDNodes.register(EventID.node, now: now, txn: txn) }
+                try env.write { (txn) throws(EventStoreError) in try txn.idNodes.register(EventID.node, now: now, txn: txn) }
             }
             let (lastSeq, dictionaries, current, trainedAt) = try env.read { (txn) throws(EventStoreError) in
                 try Self.checkFormat(txn, path: configuration.directory)

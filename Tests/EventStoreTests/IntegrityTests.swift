@@ -370,12 +370,12 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
                     #expect(compression == (dictionary ? .zstdDictionary(3, bare: bare) : .zstd(bare: bare)))
                     compressed += 1
                     let envelope = RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 5, id: UUID())
-                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count, nodes: EventIDNodes()) + stored
+                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count, nodes: EventIDNodes.Table()) + stored
                     record.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 9, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
                     var readCompression: PayloadCompression?
                     var readPayload: Data?
                     try record.withBytes { (r) throws(EventStoreError) in
-                        let d = try RecordCodec.decode(r, seq: 9, nodes: EventIDNodes())
+                        let d = try RecordCodec.decode(r, seq: 9, nodes: EventIDNodes.Table())
                         readCompression = d.compression
                         readPayload = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength) { (_) throws(EventStoreError) in nil }
                     }

@@ -6,10 +6,10 @@ import Testing
 /// compactly; versions 1 and 2 (logs written before) still read, with their chain hash computed as it always was.
 @Suite struct RecordCodecTests {
     /// Two registered nodes; the second's base is far from now, so its ids' times are far from it.
-    static let nodes = EventIDNodes([EventIDNode(index: 0, node: 0x2A, baseMilliseconds: 1_796_000_000_000),
+    static let nodes = EventIDNodes.Table([EventIDNode(index: 0, node: 0x2A, baseMilliseconds: 1_796_000_000_000),
                                      EventIDNode(index: 1, node: (1 << 62) - 1, baseMilliseconds: 5)])
 
-    func roundTrip(_ envelope: RecordCodec.Envelope, seq: UInt64, nodes: EventIDNodes = Self.nodes) throws -> RecordCodec.Envelope {
+    func roundTrip(_ envelope: RecordCodec.Envelope, seq: UInt64, nodes: EventIDNodes.Table = Self.nodes) throws -> RecordCodec.Envelope {
         var record = RecordCodec.header(envelope, seq: seq, compression: .none, rawLength: 3, nodes: nodes) + [1, 2, 3]
         record.withUnsafeMutableBytes { RecordCodec.seal($0, seq: seq, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
         var decoded: RecordCodec.Envelope?
@@ -65,7 +65,7 @@ import Testing
         var record = RecordCodec.header(RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 0, id: id),
                                         seq: 3, compression: .none, rawLength: 0, nodes: Self.nodes)
         record.withUnsafeMutableBytes { RecordCodec.seal($0, seq: 3, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
-        let onlyFirst = EventIDNodes([EventIDNode(index: 0, node: 0x2A, baseMilliseconds: 0)])
+        let onlyFirst = EventIDNodes.Table([EventIDNode(index: 0, node: 0x2A, baseMilliseconds: 0)])
         var thrown: EventStoreError?
         record.withUnsafeBytes { r in
             do throws(EventStoreError) { _ = try RecordCodec.decode(r, seq: 3, nodes: onlyFirst) } catch { thrown = error }

@@ -24,10 +24,28 @@ protocol EventIDNodeLookup {
 /// ~6 bytes (index, milliseconds since the base, counter) instead of 16: ~10 bytes of ~260 per event. Other ids are
 /// stored whole. A log gains one entry per writing process that ever opened it (a few hundred bytes a year for a server
 /// restarted daily), so the whole table is kept in memory; entries are never changed or removed once committed.
-final class EventIDNodes: EventIDNodeLookup, Sendable {
-    private struct Table {
-        var byIndex: [EventIDNode] = []
-        var byNode: [UInt64: EventIDNode] = [:]
+final class EventIDNodes: Sendable {
+    /// The nodes known at one moment: transactions read through such a snapshot, without a lock per id.
+    struct Table: EventIDNodeLookup, Sendable {
+        private(set) var byIndex: [EventIDNode] = []
+        private var byNode: [UInt64: EventIDNode] = [:]
+
+        init(_ nodes: [EventIDNode] = []) { for n in nodes { insert(n) } }
+
+        func registered(node: UInt64) -> EventIDNode? { byNode[node] }
+
+        func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode {
+            guard Int(index) < byIndex.count else {
+                throw RecordCodec.corrupt(seq, "its event id names id node \(index), which the log does not have")
+            }
+            return byIndex[Int(index)]
+        }
+
+        fileprivate mutating func insert(_ n: EventIDNode) {
+            precondition(Int(n.index) == byIndex.count, "id nodes are numbered from 0 without gaps")
+            byIndex.append(n)
+            byNode[n.node] = n
+        }
     }
 
     private let table = Mutex(Table())
@@ -35,22 +53,10 @@ final class EventIDNodes: EventIDNodeLookup, Sendable {
     static let keyPrefix = Array("id_node/".utf8)
     static func key(_ index: UInt32) -> [UInt8] { keyPrefix + index.bigEndianBytes }
 
-    init(_ nodes: [EventIDNode] = []) {
-        table.withLock { t in for n in nodes { Self.insert(n, into: &t) } }
-    }
+    /// The nodes loaded so far.
+    var current: Table { table.withLock { $0 } }
 
-    func registered(node: UInt64) -> EventIDNode? { table.withLock { $0.byNode[node] } }
-
-    func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode {
-        guard let n = cached(index) else { throw RecordCodec.corrupt(seq, "its event id names id node \(index), which the log does not have") }
-        return n
-    }
-
-    func cached(_ index: UInt32) -> EventIDNode? {
-        table.withLock { Int(index) < $0.byIndex.count ? $0.byIndex[Int(index)] : nil }
-    }
-
-    var count: Int { table.withLock { $0.byIndex.count } }
+    var count: Int { current.byIndex.count }
 
     /// Reads every committed entry (those another process registered since, too).
     func load(_ txn: LMDBTransaction) throws(EventStoreError) {
@@ -70,33 +76,26 @@ final class EventIDNodes: EventIDNodeLookup, Sendable {
             }
             return found
         }
-        table.withLock { t in for n in stored where Int(n.index) >= t.byIndex.count { Self.insert(n, into: &t) } }
+        table.withLock { t in for n in stored where Int(n.index) >= t.byIndex.count { t.insert(n) } }
     }
 
     /// Registers `node` in a write transaction unless the log has it; the caller commits, then `load`s.
-    static func register(_ node: UInt64, now milliseconds: UInt64, txn: LMDBTransaction) throws(EventStoreError) {
-        let known = EventIDNodes()
-        try known.load(txn)
+    func register(_ node: UInt64, now milliseconds: UInt64, txn: LMDBTransaction) throws(EventStoreError) {
+        try load(txn)
+        let known = current
         guard known.registered(node: node) == nil else { return }
-        let index = UInt32(known.count)
-        try txn.put(txn.dbs.meta, key(index), node.bigEndianBytes + milliseconds.bigEndianBytes)
-    }
-
-    private static func insert(_ n: EventIDNode, into t: inout Table) {
-        precondition(Int(n.index) == t.byIndex.count, "id nodes are numbered from 0 without gaps")
-        t.byIndex.append(n)
-        t.byNode[n.node] = n
+        try txn.put(txn.dbs.meta, Self.key(UInt32(known.byIndex.count)), node.bigEndianBytes + milliseconds.bigEndianBytes)
     }
 }
 
 /// A transaction finds nodes in its log's table; one registered after this process loaded the table (by a writer in
 /// another process) is read from the log.
 extension LMDBTransaction: EventIDNodeLookup {
-    func registered(node: UInt64) -> EventIDNode? { idNodes.registered(node: node) }
+    func registered(node: UInt64) -> EventIDNode? { knownIDNodes.registered(node: node) }
 
     func node(at index: UInt32, seq: UInt64) throws(EventStoreError) -> EventIDNode {
-        if let n = idNodes.cached(index) { return n }
+        if Int(index) < knownIDNodes.byIndex.count { return knownIDNodes.byIndex[Int(index)] }
         try idNodes.load(self)
-        return try idNodes.node(at: index, seq: seq)
+        return try idNodes.current.node(at: index, seq: seq)
     }
 }

@@ -216,7 +216,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             defer { pthread_rwlock_unlock(gate) }
             try check(rc, "starting a read", path: path)
             defer { mdb_txn_abort(txn) }
-            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes))
+            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
         }
     }
 
@@ -249,7 +249,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             try check(rc, "starting a write", path: path)
             let result: T
             do {
-                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes))
+                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
             } catch {
                 mdb_txn_abort(txn)
                 throw error

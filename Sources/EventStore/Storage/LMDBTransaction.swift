@@ -6,8 +6,10 @@ struct LMDBTransaction {
     let txn: OpaquePointer
     let dbs: LMDBDatabases
     let path: String
-    /// The log's registered id nodes (`EventIDNodes`), shared by every transaction of the environment.
+    /// The log's registered id nodes (`EventIDNodes`), shared by every transaction of the environment, and those known
+    /// when this transaction began.
     let idNodes: EventIDNodes
+    let knownIDNodes: EventIDNodes.Table
 
     /// The value under `key`, or nil when there is none.
     func get(_ db: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(EventStoreError) -> LMDBBytes? {
