@@ -263,20 +263,18 @@ extension ByteReader {
 
     /// An id as record `version` stores it.
     fileprivate mutating func eventID(version: UInt8, nodes: some EventIDNodeLookup, seq: UInt64, what: String) throws(EventStoreError) -> UUID {
-        if version < 3 {
-            guard let id = uuid() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
-            return id
+        if version >= 3 {
+            guard let form = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+            if form != 0 {  // compact: node index + 1, milliseconds since the node's base, counter
+                guard form - 1 <= UInt32.max, let delta = varint(), let counter = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+                let node = try nodes.node(at: UInt32(form - 1), seq: seq)
+                let milliseconds = UInt64(bitPattern: Int64(bitPattern: node.baseMilliseconds) &+ RecordCodec.unzigzag(delta))
+                guard counter <= UInt64(EventID.maxCounter), milliseconds < 1 << 48 else { throw RecordCodec.corrupt(seq, "\(what) is out of range") }
+                return EventID.layout(milliseconds: milliseconds, counter: UInt16(counter), node: node.node)
+            }
         }
-        guard let form = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
-        if form == 0 {
-            guard let id = uuid() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
-            return id
-        }
-        guard form - 1 <= UInt32.max, let delta = varint(), let counter = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
-        let node = try nodes.node(at: UInt32(form - 1), seq: seq)
-        let milliseconds = UInt64(bitPattern: Int64(bitPattern: node.baseMilliseconds) &+ RecordCodec.unzigzag(delta))
-        guard counter <= UInt64(EventID.maxCounter), milliseconds < 1 << 48 else { throw RecordCodec.corrupt(seq, "\(what) is out of range") }
-        return EventID.layout(milliseconds: milliseconds, counter: UInt16(counter), node: node.node)
+        guard let id = uuid() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+        return id
     }
 
     fileprivate mutating func symbol(_ seq: UInt64) throws(EventStoreError) -> UInt32 {
