@@ -3,7 +3,9 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import NIOCore
 import Projections
+import Synchronization
 
 struct EngineBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +15,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
             Serves an OpenAI-compatible model on loopback that answers at once, then times the same model called \
             directly (HTTPChatProvider) and full chat turns through the engine (authorization, model resolution, \
             prompt from the log, the call, every event appended durably), with 1 and 64 concurrent conversations. \
-            Conversations are 20 turns long. The log stays in --data.
+            Conversations are 20 turns long; each direct call sends the prompt the engine sends for the same turn \
+            (instructions, the conversation so far, the new message), so the difference is the engine's own work. \
+            The log stays in --data.
             """)
 
     @OptionGroup var options: DataOptions
@@ -24,7 +28,11 @@ struct EngineBenchCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
             throw Failure("\(options.data) already holds a log; give 'bench engine' a new or empty directory")
         }
-        let llm = try await LoopbackLLM()
+        let sent = SentBodies()
+        let llm = try await LoopbackLLM(reply: { body in
+            sent.record(body)
+            return LoopbackLLM.answer
+        })
         var configuration = EventStore.Configuration(directory: options.data)
         configuration.durability = relaxed ? .relaxed : .durable
         let store = try EventStore.open(configuration)
@@ -34,7 +42,12 @@ struct EngineBenchCommand: AsyncParsableCommand {
                                    policy: try Policy(roles: ["operator": ["chat", "model.use:*"]]), pool: MCPPool())
         let provider = HTTPChatProvider(endpoint: try ModelEndpoint(model))
         let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
-        let request = ChatRequest(messages: [.system("You are terse."), .user("Are the payments pods healthy?")])
+        let prompts = Self.directPrompts(turns: turns, instructions: AgentRuntime.Configuration().defaultInstructions)
+        try await Self.checkPrompts(prompts, sent: sent) { i in
+            _ = try await runtime.chat(ChatTurn(threadID: "bench-check", text: Self.message(turn: i)), as: principal)
+        } direct: { i in
+            _ = try await provider.complete(prompts[i], onText: nil)
+        }
 
         print("## logbook bench engine")
         print("")
@@ -46,12 +59,12 @@ struct EngineBenchCommand: AsyncParsableCommand {
         var engine: [Int: Figures] = [:]
         var writerPhases: [Int: WriterStatistics] = [:]
         for lanes in [1, 64] {
-            direct[lanes] = try await Self.measure(lanes: lanes, total: turns) { _, _ in
-                _ = try await provider.complete(request, onText: nil)
+            direct[lanes] = try await Self.measure(lanes: lanes, total: turns) { _, i in
+                _ = try await provider.complete(prompts[i], onText: nil)
             }
             let writerBefore = store.writerStatistics
             engine[lanes] = try await Self.measure(lanes: lanes, total: turns) { lane, i in
-                let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: "Are the payments pods healthy? (\(i))")
+                let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: Self.message(turn: i))
                 let result = try await runtime.chat(turn, as: principal)
                 guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
             }
@@ -75,6 +88,34 @@ struct EngineBenchCommand: AsyncParsableCommand {
         await store.close()
         await llm.shutdown()
     }
+
+    /// Turn `i` of a lane is turn `i % 20` of its conversation: what the engine sends the model for it is the
+    /// instructions, every earlier exchange of the conversation (the loopback model's answer to each), and the new
+    /// message. The direct calls send exactly that, so the model and the wire do the same work in both rows.
+    static func directPrompts(turns: Int, instructions: String) -> [ChatRequest] {
+        (0..<turns).map { i in
+            let earlier = (i - i % 20)..<i
+            return ChatRequest(messages: [.system(instructions)]
+                + earlier.flatMap { [ChatMessage.user(Self.message(turn: $0)), .assistant(LoopbackLLM.answerText)] }
+                + [.user(Self.message(turn: i))])
+        }
+    }
+
+    /// Makes sure the direct calls send the model what the engine sends: the bodies of a conversation's first three
+    /// turns through the engine against those of the matching direct calls, byte for byte.
+    static func checkPrompts(_ prompts: [ChatRequest], sent: SentBodies, engine: (Int) async throws -> Void,
+                             direct: (Int) async throws -> Void) async throws {
+        for i in 0..<min(3, prompts.count) {
+            let viaEngine = try await sent.capture { try await engine(i) }
+            let viaDirect = try await sent.capture { try await direct(i) }
+            guard viaEngine == viaDirect else {
+                throw Failure("turn \(i): the direct call would not send the model what the engine sends, so the comparison would be unfair:\n engine: \(viaEngine)\n direct: \(viaDirect)")
+            }
+        }
+    }
+
+    /// The user's message of turn `i` of a lane.
+    static func message(turn i: Int) -> String { "Are the payments pods healthy? (\(i))" }
 
     struct Figures {
         var rate: Double
@@ -110,5 +151,22 @@ struct EngineBenchCommand: AsyncParsableCommand {
         return Figures(rate: Double(latencies.count) / elapsed, p50: latencies[latencies.count / 2],
                        p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
                        cpuMilliseconds: (cpuSeconds() - cpuBefore) * 1000 / Double(latencies.count))
+    }
+}
+
+/// The request bodies the loopback model received while capturing.
+final class SentBodies: Sendable {
+    private let bodies = Mutex<[String]?>(nil)
+
+    func record(_ body: ByteBuffer) {
+        bodies.withLock { $0?.append(String(buffer: body)) }
+    }
+
+    /// The bodies received while `body` ran.
+    func capture(_ body: () async throws -> Void) async throws -> [String] {
+        bodies.withLock { $0 = [] }
+        defer { bodies.withLock { $0 = nil } }
+        try await body()
+        return bodies.withLock { $0 ?? [] }
     }
 }

@@ -12,7 +12,9 @@ final class LoopbackLLM: Sendable {
     let port: Int
     var baseURL: String { "http://127.0.0.1:\(port)/v1" }
 
-    static let answer = #"{"id":"chatcmpl-bench","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"All pods in payments are healthy."},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
+    /// The text of the default answer.
+    static let answerText = "All pods in payments are healthy."
+    static let answer = #"{"id":"chatcmpl-bench","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":""# + answerText + #""},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
 
     /// - Parameter reply: the completion's JSON for a request's body (default: `answer`).
     init(reply: @escaping @Sendable (ByteBuffer) -> String = { _ in LoopbackLLM.answer }) async throws {
