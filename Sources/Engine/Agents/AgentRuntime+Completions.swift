@@ -47,7 +47,7 @@ extension AgentRuntime {
     private func completion(_ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> CompletionResult {
         let stream = try threadStream(call.threadID)
         await locks.lock(stream)
-        defer { Task { await locks.unlock(stream) } }
+        defer { locks.unlock(stream) }
         let (opened, gate, started) = try await openTurn(stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened
         defer { remember(recorder) }

@@ -106,7 +106,7 @@ public final class AgentRuntime: Sendable {
     private func run(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> RunResult {
         let stream = try threadStream(turn.threadID)
         await locks.lock(stream)
-        defer { Task { await locks.unlock(stream) } }
+        defer { locks.unlock(stream) }
         let (opened, gate, started) = try await openTurn(stream, threadID: turn.threadID, as: principal, observer: observer)
         var recorder = opened
         defer { remember(recorder) }
@@ -223,26 +223,5 @@ extension AgentRuntime {
             try await recorder.record([.sessionExpired(SessionExpired(threadID: threadID, idleSeconds: Int(idle / 1_000_000_000)))], actor: principal.subject)
         }
         throw EngineError(.sessionExpired, "the session on thread \(threadID) expired after \(timeout) idle; sign in again for a fresh token")
-    }
-}
-
-/// Serializes runs per thread.
-actor ThreadLocks {
-    private var held: Set<StreamID> = []
-    private var waiting: [StreamID: [CheckedContinuation<Void, Never>]] = [:]
-
-    func lock(_ stream: StreamID) async {
-        if held.insert(stream).inserted { return }
-        await withCheckedContinuation { waiting[stream, default: []].append($0) }
-    }
-
-    func unlock(_ stream: StreamID) {
-        if var queue = waiting[stream], !queue.isEmpty {
-            let next = queue.removeFirst()
-            waiting[stream] = queue.isEmpty ? nil : queue
-            next.resume()  // the lock passes to it
-        } else {
-            held.remove(stream)
-        }
     }
 }
