@@ -20,17 +20,19 @@ public enum PromptBuilder {
     /// - Parameter instructions: the agent's instructions, sent first as the system message (not an event of the thread).
     /// - Parameter unanswered: keep tool calls no result answers yet (the OpenAI-compatible endpoint, whose client
     ///   sends the results) instead of leaving them out.
-    public static func prompt(instructions: String, thread events: [(seq: UInt64, event: DomainEvent)], keepingUnanswered unanswered: Bool = false) -> Prompt {
+    public static func prompt(instructions: String, thread events: some Sequence<(seq: UInt64, event: DomainEvent)>,
+                              keepingUnanswered unanswered: Bool = false) -> Prompt {
         var nested: Set<UUID> = []
         for (_, event) in events { if case .runStarted(let r) = event, r.parentRunID != nil { nested.insert(r.runID) } }
-        let whole = prompt(instructions: instructions, start: [], events: events.filter { runID(of: $0.event).map { !nested.contains($0) } ?? true })
+        let whole = prompt(instructions: instructions, start: [], events: events) { runID(of: $0).map { !nested.contains($0) } ?? true }
         return unanswered ? whole : answeredOnly(whole)
     }
 
     /// The prompt of a worker agent's run: its instructions, the task it was given (the delegating `tool.called`), and
     /// its own run's events.
-    public static func prompt(instructions: String, task: (seq: UInt64, text: String), run: UUID, thread events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
-        answeredOnly(prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events.filter { runID(of: $0.event) == run }))
+    public static func prompt(instructions: String, task: (seq: UInt64, text: String), run: UUID,
+                              thread events: some Sequence<(seq: UInt64, event: DomainEvent)>) -> Prompt {
+        answeredOnly(prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events) { runID(of: $0) == run })
     }
 
     private static func runID(of event: DomainEvent) -> UUID? {
@@ -42,14 +44,16 @@ public enum PromptBuilder {
         }
     }
 
-    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: [(seq: UInt64, event: DomainEvent)]) -> Prompt {
+    /// The instructions, `start`, then the message of each event `including` accepts (in one pass, copying nothing).
+    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: some Sequence<(seq: UInt64, event: DomainEvent)>,
+                               including: (DomainEvent) -> Bool) -> Prompt {
         var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])
         for (seq, message) in start {
             prompt.messages.append(message)
             prompt.seqs.append(seq)
         }
         for (seq, event) in events {
-            if let message = message(for: event) {
+            if let message = message(for: event), including(event) {
                 prompt.messages.append(message)
                 prompt.seqs.append(seq)
             }

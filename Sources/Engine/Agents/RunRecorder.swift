@@ -63,8 +63,8 @@ struct RunRecorder {
 
     /// The history, then the staged events under placeholder seqs: what the next prompt is built from. A
     /// `flush(closingWith:actor:)` maps the placeholders the prompt names to the seqs the events get.
-    var historyWithStaged: [(seq: UInt64, event: DomainEvent)] {
-        history + pending.enumerated().map { (Self.stagedSeqBase + UInt64($0.offset), $0.element.event) }
+    var historyWithStaged: FlattenSequence<[[(seq: UInt64, event: DomainEvent)]]> {
+        [history, pending.enumerated().map { (Self.stagedSeqBase + UInt64($0.offset), $0.element.event) }].joined()
     }
 
     /// Appends what is staged and, last, the event `closing` makes once their seqs are known, in one atomic, durable
