@@ -20,7 +20,7 @@ public enum PromptBuilder {
     /// - Parameter instructions: the agent's instructions, sent first as the system message (not an event of the thread).
     /// - Parameter unanswered: keep tool calls no result answers yet (the OpenAI-compatible endpoint, whose client
     ///   sends the results) instead of leaving them out.
-    public static func prompt(instructions: String, thread events: some Sequence<(seq: UInt64, event: DomainEvent)>,
+    public static func prompt(instructions: String, thread events: some Collection<(seq: UInt64, event: DomainEvent)>,
                               keepingUnanswered unanswered: Bool = false) -> Prompt {
         var nested: Set<UUID> = []
         for (_, event) in events { if case .runStarted(let r) = event, r.parentRunID != nil { nested.insert(r.runID) } }
@@ -31,7 +31,7 @@ public enum PromptBuilder {
     /// The prompt of a worker agent's run: its instructions, the task it was given (the delegating `tool.called`), and
     /// its own run's events.
     public static func prompt(instructions: String, task: (seq: UInt64, text: String), run: UUID,
-                              thread events: some Sequence<(seq: UInt64, event: DomainEvent)>) -> Prompt {
+                              thread events: some Collection<(seq: UInt64, event: DomainEvent)>) -> Prompt {
         answeredOnly(prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events) { runID(of: $0) == run })
     }
 
@@ -45,7 +45,7 @@ public enum PromptBuilder {
     }
 
     /// The instructions, `start`, then the message of each event `including` accepts (in one pass, copying nothing).
-    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: some Sequence<(seq: UInt64, event: DomainEvent)>,
+    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: some Collection<(seq: UInt64, event: DomainEvent)>,
                                including: (DomainEvent) -> Bool) -> Prompt {
         var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])
         for (seq, message) in start {

@@ -108,6 +108,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
         for i in 0..<min(3, prompts.count) {
             let viaEngine = try await sent.capture { try await engine(i) }
             let viaDirect = try await sent.capture { try await direct(i) }
+            guard viaEngine.count == 1, viaDirect.count == 1 else {
+                throw Failure("turn \(i): the loopback model received \(viaEngine.count) request(s) from the engine and \(viaDirect.count) from the direct call, not one each")
+            }
             guard viaEngine == viaDirect else {
                 throw Failure("turn \(i): the direct call would not send the model what the engine sends, so the comparison would be unfair:\n engine: \(viaEngine)\n direct: \(viaDirect)")
             }
