@@ -151,6 +151,22 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
     }
 
+    @Test func aStreamThatStallsMidAnswerTimesOut() async throws {
+        let server = try await ScriptedLLMServer()
+        defer { Task { await server.shutdown() } }
+        // The head and a first piece at once, the rest two minutes later: only the call's own deadline ends it.
+        server.enqueue(.sse(events: [Wire.chunk(content: "par"), Wire.chunk(content: "tial")], delay: .seconds(120)))
+        let started = ContinuousClock.now
+        let heard = Pieces()
+        let error = try await #require(throws: LLMError.self) {
+            try await Self.provider(server, timeout: .milliseconds(300)).complete(Self.request, onText: { await heard.add($0) })
+        }
+        #expect(error.kind == .timeout)
+        #expect(!error.retryable, "part of the answer reached the caller: a retry would repeat it")
+        #expect(await heard.all == ["par"])
+        #expect(ContinuousClock.now - started < .seconds(90), "the deadline cut the stream short")
+    }
+
     @Test func aCancelledCallerStopsTheCall() async throws {
         let server = try await ScriptedLLMServer()
         defer { Task { await server.shutdown() } }
