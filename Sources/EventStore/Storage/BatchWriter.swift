@@ -45,8 +45,10 @@ struct BatchWriter {
     ///   - streamCache: heads of streams as committed (any subset of them); the batch takes it over and leaves it
     ///     updated in `heads`, so pass it uniquely referenced.
     ///   - ids: what the previous batch left (`ids`), nil to read it from the log.
+    ///   - end: where the previous batch left the log (`end`), nil to read it from the log.
     init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32], streamCache: consuming [StreamID: StreamHead], ids: EventIDState?) throws(EventStoreError) {
+         symbolCache: [String: UInt32], streamCache: consuming [StreamID: StreamHead], ids: EventIDState?,
+         end: LogEnd?) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
@@ -55,29 +57,36 @@ struct BatchWriter {
         self.symbolCache = symbolCache
         self.heads = streamCache
         self.now = now
-        let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
-        if let last {
-            lastSeq = last.key.loadBigEndianUInt64()
-            let decoded = try RecordCodec.decode(last.value, seq: lastSeq, nodes: txn)
-            // The last record of a commit stores its chain hash; recompute it if not.
-            var hash = decoded.chainHash.map { Array($0) }
-            if hash == nil { hash = try txn.chainHash(through: lastSeq, hasher: hasher) }
-            guard let hash else {
-                throw EventStoreError(.corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
-            }
-            lastHash = hash
-            lastTime = decoded.envelope.timeNanoseconds
-        } else {
-            lastSeq = 0
-            lastHash = RecordCodec.genesisHash
-            lastTime = 0
-        }
-        totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
         guard let marks = txn.dbs.eventIDMarks else {
             throw EventStoreError(.storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
         }
         self.marks = marks
+        if let end {
+            (lastSeq, lastHash, lastTime, totals) = (end.lastSeq, end.lastHash, end.lastTime, end.totals)
+        } else {
+            (lastSeq, lastHash, lastTime, totals) = try Self.readEnd(txn, hasher: hasher)
+        }
         if let ids { self.ids = ids } else { self.ids = try EventIDState(txn, lastSeq: lastSeq) }
+    }
+
+    /// Where the log ends as this batch leaves it: what the next batch of this writer starts from.
+    var end: LogEnd { LogEnd(lastSeq: lastSeq, lastHash: lastHash, lastTime: lastTime, totals: totals) }
+
+    /// Where the log ends, read from it: the last record (its seq, chain hash and time) and the totals.
+    private static func readEnd(_ txn: LMDBTransaction, hasher: SHA256Hasher) throws(EventStoreError)
+        -> (lastSeq: UInt64, lastHash: [UInt8], lastTime: Int64, totals: Totals) {
+        let totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
+        let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
+        guard let last else { return (0, RecordCodec.genesisHash, 0, totals) }
+        let lastSeq = last.key.loadBigEndianUInt64()
+        let decoded = try RecordCodec.decode(last.value, seq: lastSeq, nodes: txn)
+        // The last record of a commit stores its chain hash; recompute it if not.
+        var hash = decoded.chainHash.map { Array($0) }
+        if hash == nil { hash = try txn.chainHash(through: lastSeq, hasher: hasher) }
+        guard let hash else {
+            throw EventStoreError(.corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
+        }
+        return (lastSeq, hash, decoded.envelope.timeNanoseconds, totals)
     }
 
     mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
@@ -336,3 +345,11 @@ struct StreamHead {
     var lastSeq: UInt64
 }
 
+/// Where a log ends after a commit: its last seq, chain hash and time, and its totals. The writer keeps it from one
+/// batch to the next (it is the log's only writer), so a batch need not read the last record again.
+struct LogEnd {
+    var lastSeq: UInt64
+    var lastHash: [UInt8]
+    var lastTime: Int64
+    var totals: Totals
+}

@@ -17,9 +17,9 @@ import Synchronization
 /// A request that fails its own checks (wrong expected revision, duplicate id) fails alone; a storage failure
 /// (map full at its maximum, disk full, I/O error) fails the whole group and leaves the log as it was.
 final class GroupCommitWriter: @unchecked Sendable {
-    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher`, `symbolCache`, `streamCache` and
-    // `eventIDs` are touched only by whoever writes the current batch (`Pending.busy`: the writer thread or a caller),
-    // one at a time.
+    // Invariant: `pending` and `metrics` are guarded by their mutexes; `hasher`, `symbolCache`, `streamCache`,
+    // `eventIDs` and `end` are touched only by whoever writes the current batch (`Pending.busy`: the writer thread or
+    // a caller), one at a time.
     private struct Pending {
         var requests: [WriterRequest] = []
         var queuedEvents = 0
@@ -45,6 +45,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var streamCache: [StreamID: StreamHead] = [:]
     /// The log's event ids after the last commit; nil until the first batch reads them.
     private var eventIDs: EventIDState?
+    /// Where the log ended after the last commit; nil until the first batch reads it, and after a failed batch.
+    private var end: LogEnd?
     private static let symbolCacheCapacity = 65_536
     private static let streamCacheCapacity = 16_384
 
@@ -171,7 +173,8 @@ final class GroupCommitWriter: @unchecked Sendable {
                     var cache: [StreamID: StreamHead] = [:]
                     swap(&cache, &streamCache)
                     var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
-                                                 now: clock(), symbolCache: symbolCache, streamCache: consume cache, ids: eventIDs)
+                                                 now: clock(), symbolCache: symbolCache, streamCache: consume cache, ids: eventIDs,
+                                                 end: end)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
@@ -190,6 +193,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 acknowledge(Committed(batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil))
                 return
             } catch let error where error.code == .mapFull {
+                end = nil  // read again: nothing of the batch is written, but cheaper than proving it
                 do {
                     if try env.grow() { continue }
                 } catch {
@@ -199,6 +203,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 failAll(batch, error)
                 return
             } catch {
+                end = nil
                 if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt { refuseWrites(after: error) }
                 failAll(batch, error)
                 return
@@ -209,6 +214,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Makes what the commit changed usable: new symbols, stream heads, a new dictionary, the event ids.
     private func apply(_ writer: BatchWriter) {
         eventIDs = writer.ids
+        end = writer.end
         streamCache = writer.heads.count > Self.streamCacheCapacity ? [:] : writer.heads
         writer.ids.recent.append(writer.newInOrderIDs)
         for (name, symbol) in writer.newSymbols where symbolCache.count < Self.symbolCacheCapacity {
