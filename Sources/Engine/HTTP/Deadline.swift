@@ -17,7 +17,7 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable ()
                 do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
             }
             // A timer on an event loop, not a task of its own: no task to start (and wake a thread for) per call.
-            let timer = HTTPClient.defaultEventLoopGroup.any().scheduleTask(in: limit.nanosecondAmount) {
+            let timer = HTTPClient.defaultEventLoopGroup.any().scheduleTask(in: limit.timeAmount) {
                 race.finish(.failure(DeadlineExceeded()))
             }
             race.onFinish {
@@ -71,11 +71,8 @@ private final class Race<T: Sendable>: @unchecked Sendable {
 }
 
 extension Duration {
-    /// As NIO's time amount (AsyncHTTPClient's request timeouts), to the millisecond.
-    var timeAmount: TimeAmount { .milliseconds(Int64(milliseconds)) }
-
-    /// As NIO's time amount, to the nanosecond.
-    var nanosecondAmount: TimeAmount { .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000) }
+    /// As NIO's time amount (AsyncHTTPClient's request timeouts, event-loop timers), to the nanosecond.
+    var timeAmount: TimeAmount { .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000) }
 
     /// Whole milliseconds.
     var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }
