@@ -12,7 +12,7 @@ import Synchronization
 /// and which ids came from the same process.
 public enum EventID {
     /// The 62 bits every id of this process ends with.
-    public static let node = UInt64.random(in: 0..<(1 << 62))
+    public static let node = UInt64.random(in: 0...nodeMask)
 
     private struct State {
         var lastMilliseconds: UInt64 = 0
@@ -42,17 +42,19 @@ public enum EventID {
     /// A UUIDv7 for the given time, with randomness from `generator` (seeded generators give reproducible ids).
     public static func make(unixMilliseconds: UInt64, using generator: inout some RandomNumberGenerator) -> UUID {
         layout(milliseconds: unixMilliseconds, counter: UInt16.random(in: 0...maxCounter, using: &generator),
-               node: UInt64.random(in: 0..<(1 << 62), using: &generator))
+               node: UInt64.random(in: 0...nodeMask, using: &generator))
     }
 
     static let maxCounter: UInt16 = 0xFFF
+    /// The width of a node: 62 bits (rand_b).
+    static let nodeMask: UInt64 = (1 << 62) - 1
 
     /// The parts of a UUIDv7 of the RFC's variant: milliseconds, rand_a (12 bits), rand_b (62 bits); nil for any other id.
     static func parts(of id: UUID) -> (milliseconds: UInt64, counter: UInt16, node: UInt64)? {
         guard id.uuid.6 >> 4 == 7, id.uuid.8 >> 6 == 2 else { return nil }
         return withUnsafeBytes(of: id.uuid) { b in
             let high = b.loadBigEndianUInt64(at: 0)
-            return (high >> 16, UInt16(truncatingIfNeeded: high) & maxCounter, b.loadBigEndianUInt64(at: 8) & ((1 << 62) - 1))
+            return (high >> 16, UInt16(truncatingIfNeeded: high) & maxCounter, b.loadBigEndianUInt64(at: 8) & nodeMask)
         }
     }
 
@@ -60,7 +62,7 @@ public enum EventID {
     static func layout(milliseconds: UInt64, counter: UInt16, node: UInt64) -> UUID {
         func byte(_ v: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: v >> shift) }
         let a = UInt64(counter & maxCounter) | 0x7000
-        let b = (node & ((1 << 62) - 1)) | (1 << 63)
+        let b = (node & nodeMask) | (1 << 63)
         return UUID(uuid: (byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),
                            byte(milliseconds, 8), byte(milliseconds, 0), byte(a, 8), byte(a, 0),
                            byte(b, 56), byte(b, 48), byte(b, 40), byte(b, 32), byte(b, 24), byte(b, 16), byte(b, 8), byte(b, 0)))

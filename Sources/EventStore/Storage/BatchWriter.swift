@@ -61,11 +61,9 @@ struct BatchWriter {
             throw EventStoreError(.storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
         }
         self.marks = marks
-        if let end {
-            (lastSeq, lastHash, lastTime, totals) = (end.lastSeq, end.lastHash, end.lastTime, end.totals)
-        } else {
-            (lastSeq, lastHash, lastTime, totals) = try Self.readEnd(txn, hasher: hasher)
-        }
+        let start: LogEnd
+        if let end { start = end } else { start = try Self.readEnd(txn, hasher: hasher) }
+        (lastSeq, lastHash, lastTime, totals) = (start.lastSeq, start.lastHash, start.lastTime, start.totals)
         if let ids { self.ids = ids } else { self.ids = try EventIDState(txn, lastSeq: lastSeq) }
     }
 
@@ -73,11 +71,10 @@ struct BatchWriter {
     var end: LogEnd { LogEnd(lastSeq: lastSeq, lastHash: lastHash, lastTime: lastTime, totals: totals) }
 
     /// Where the log ends, read from it: the last record (its seq, chain hash and time) and the totals.
-    private static func readEnd(_ txn: LMDBTransaction, hasher: SHA256Hasher) throws(EventStoreError)
-        -> (lastSeq: UInt64, lastHash: [UInt8], lastTime: Int64, totals: Totals) {
+    private static func readEnd(_ txn: LMDBTransaction, hasher: SHA256Hasher) throws(EventStoreError) -> LogEnd {
         let totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
         let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
-        guard let last else { return (0, RecordCodec.genesisHash, 0, totals) }
+        guard let last else { return LogEnd(lastSeq: 0, lastHash: RecordCodec.genesisHash, lastTime: 0, totals: totals) }
         let lastSeq = last.key.loadBigEndianUInt64()
         let decoded = try RecordCodec.decode(last.value, seq: lastSeq, nodes: txn)
         // The last record of a commit stores its chain hash; recompute it if not.
@@ -86,7 +83,7 @@ struct BatchWriter {
         guard let hash else {
             throw EventStoreError(.corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
         }
-        return (lastSeq, hash, decoded.envelope.timeNanoseconds, totals)
+        return LogEnd(lastSeq: lastSeq, lastHash: hash, lastTime: decoded.envelope.timeNanoseconds, totals: totals)
     }
 
     mutating func apply(_ request: WriterRequest) throws(EventStoreError) -> Outcome {
