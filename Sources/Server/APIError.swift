@@ -34,6 +34,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .invalidArgument: self.init(.badRequest, "bad_request", error.message)
         case .conflict: self.init(.conflict, "conflict", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)
+        // nginx's "client closed request": the client gave up, so it rarely sees this.
+        case .cancelled: self.init(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), "cancelled", error.message)
         }
     }
 

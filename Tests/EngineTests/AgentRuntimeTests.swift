@@ -149,6 +149,26 @@ import Testing
         await f.close()
     }
 
+    @Test func aChatCancelledWhileTheTurnAheadRunsLeavesNoTrace() async throws {
+        let f = try await Fixture(mcp: nil)
+        // The first turn's answer takes a while: its pieces come 300 ms apart.
+        f.server.enqueue(.sse(events: [Wire.chunk(content: "slow "), Wire.chunk(content: "answer"), Wire.chunk(finish: "stop"), "[DONE]"],
+                              delay: .milliseconds(300)))
+        let first = Task { try await f.runtime.chat(ChatTurn(threadID: "t-busy", text: "first question"), as: Self.alice) }
+        try await waitUntil { f.server.requests.count == 1 }
+        let second = Task { try await f.runtime.chat(ChatTurn(threadID: "t-busy", text: "second question"), as: Self.alice) }
+        let stream = try StreamID("thread/t-busy")
+        try await waitUntil { f.runtime.locks.waiters(for: stream) == 1 }
+        second.cancel()
+        await #expect(throws: EngineError(.cancelled, EngineError.cancelledWaiting(for: "t-busy").message)) { try await second.value }
+        #expect(try await first.value.answer == "slow answer")
+        let events = try f.thread("t-busy")
+        let users = events.compactMap { if case .userMessage(let m) = $0.event { m.text } else { nil } }
+        #expect(users == ["first question"], "the cancelled chat recorded nothing")
+        #expect(f.server.requests.count == 1, "and never reached the model")
+        await f.close()
+    }
+
     @Test func aModelThatKeepsFailingIsRecordedAttemptByAttemptAndTheRunFails() async throws {
         let f = try await Fixture(mcp: nil, retry: RetryPolicy(maxAttempts: 3, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(2)))
         for _ in 0..<3 { f.server.enqueue(.json(status: 503, body: #"{"error":{"message":"overloaded"}}"#)) }

@@ -39,14 +39,15 @@ extension AgentRuntime {
     /// `message.user`, tool → `tool.result` from server `client`, an assistant message the thread did not produce →
     /// `llm.response` from model `client`). System messages are the call's instructions, kept with the `llm.request`.
     /// - Throws: `denied` (recorded) for `chat` on the thread or `model.use`; `unknownModel`; `noModel`;
-    ///   `sessionExpired`; `llmFailed` (recorded); `storage`.
+    ///   `sessionExpired`; `llmFailed` (recorded); `storage`; `cancelled` when the caller's task is cancelled while the
+    ///   thread's turn ahead of it runs (nothing recorded).
     public func complete(_ call: CompletionCall, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> CompletionResult {
         try await forwarding(token) { () async throws(EngineError) -> CompletionResult in try await self.completion(call, as: principal, observer: observer) }
     }
 
     private func completion(_ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> CompletionResult {
         let stream = try threadStream(call.threadID)
-        await locks.lock(stream)
+        do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: call.threadID) }
         defer { locks.unlock(stream) }
         let (opened, gate, started) = try await openTurn(stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened

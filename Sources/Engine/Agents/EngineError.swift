@@ -19,6 +19,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case conflict
         /// The log refused an append.
         case storage
+        /// The caller gave up (its task was cancelled) while the thread's turn ahead of it ran; nothing was recorded.
+        case cancelled
     }
 
     public var kind: Kind
@@ -28,6 +30,11 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension EngineError {
+    /// The caller was cancelled while it waited for the turn ahead of it on `threadID`.
+    static func cancelledWaiting(for threadID: String) -> EngineError {
+        EngineError(.cancelled, "the request was cancelled while it waited for the turn ahead of it on thread '\(threadID)'; nothing was recorded, send it again to run it")
+    }
+
     /// A request names an agent the registry does not define.
     static func unknownAgent(_ name: String) -> EngineError {
         EngineError(.invalidArgument, "no agent named '\(name)' is defined; GET /v1/registry lists the agents")

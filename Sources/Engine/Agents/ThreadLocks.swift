@@ -6,31 +6,56 @@ import Synchronization
 /// A mutex, not an actor: taking a free lock and releasing one never leaves the caller's thread (an actor cost a hop
 /// onto it for each, and releasing from a `defer` needed a task of its own).
 final class ThreadLocks: Sendable {
+    private struct Waiter {
+        let token: UInt64
+        /// Resumed with true when the lock passes to it, false when its task was cancelled first.
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
     private struct State {
         var held: Set<StreamID> = []
-        var waiting: [StreamID: [CheckedContinuation<Void, Never>]] = [:]
+        var waiting: [StreamID: [Waiter]] = [:]
+        var nextToken: UInt64 = 0
     }
 
     private let state = Mutex(State())
 
     /// Takes the lock of `stream`, waiting for the runs ahead when it is held.
-    func lock(_ stream: StreamID) async {
-        let taken = state.withLock { $0.held.insert(stream).inserted }
-        if taken { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            // Released meanwhile: then it is ours at once.
-            let now = state.withLock { s -> Bool in
-                if s.held.insert(stream).inserted { return true }
-                s.waiting[stream, default: []].append(continuation)
-                return false
-            }
-            if now { continuation.resume() }
+    ///
+    /// A caller whose task is cancelled while it waits leaves the queue without the lock (`CancellationError`), so a
+    /// request its client gave up on never runs. A free lock is taken whether or not the task is cancelled.
+    func lock(_ stream: StreamID) async throws(CancellationError) {
+        let token: UInt64? = state.withLock { s in
+            if s.held.insert(stream).inserted { return nil }
+            s.nextToken += 1
+            return s.nextToken
         }
+        guard let token else { return }
+        let granted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = state.withLock { s in
+                    if s.held.insert(stream).inserted { return true }  // released meanwhile: ours at once
+                    if Task.isCancelled { return false }  // cancelled before it queued: `onCancel` found nothing to remove
+                    s.waiting[stream, default: []].append(Waiter(token: token, continuation: continuation))
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> Waiter? in
+                guard var queue = s.waiting[stream], let i = queue.firstIndex(where: { $0.token == token }) else { return nil }
+                let waiter = queue.remove(at: i)
+                s.waiting[stream] = queue.isEmpty ? nil : queue
+                return waiter
+            }
+            waiter?.continuation.resume(returning: false)
+        }
+        if !granted { throw CancellationError() }
     }
 
     /// Releases the lock of `stream`: it passes to the first waiter, if any.
     func unlock(_ stream: StreamID) {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { s -> Waiter? in
             guard var queue = s.waiting[stream], !queue.isEmpty else {
                 s.held.remove(stream)
                 return nil
@@ -39,7 +64,7 @@ final class ThreadLocks: Sendable {
             s.waiting[stream] = queue.isEmpty ? nil : queue
             return next  // stays held: it passes to `next`
         }
-        next?.resume()
+        next?.continuation.resume(returning: true)
     }
 
     /// Runs waiting for the lock of `stream` (for tests).

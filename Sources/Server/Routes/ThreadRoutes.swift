@@ -38,7 +38,8 @@ struct ThreadRoutes {
 
     /// Runs the thread's agent on the message. With `"stream": true` (or `Accept: text/event-stream`) the answer is SSE:
     /// `text` frames as the model writes, a frame per event as it is recorded, then `done` (or `error`). A client
-    /// that disconnects cancels the run, which is recorded as cancelled.
+    /// that disconnects cancels the run, which is recorded as cancelled; one still waiting for the thread's turn ahead
+    /// of it leaves the queue, and nothing is recorded.
     func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let threadID = try context.parameters.require("thread")
