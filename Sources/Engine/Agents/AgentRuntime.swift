@@ -87,8 +87,8 @@ public final class AgentRuntime: Sendable {
     /// - Parameter token: the caller's bearer token, forwarded to HTTP MCP servers so the systems behind them check
     ///   the caller themselves (never recorded).
     /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `sessionExpired`;
-    ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`; `cancelled` when the caller's task is cancelled while the
-    ///   thread's turn ahead of it runs (nothing recorded).
+    ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`; `cancelled`
+    ///   when the caller's task is cancelled while the thread's turn ahead of it runs (nothing recorded).
     public func chat(_ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
         try await forwarding(token) { () async throws(EngineError) -> RunResult in try await self.run(turn, as: principal, observer: observer) }
     }
