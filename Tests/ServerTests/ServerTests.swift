@@ -52,8 +52,9 @@ import Testing
             try await app.application.test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/readyz", method: .get) { response in
-                    let body = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: String]
-                    #expect(response.status == .ok && body?["status"] == "ready" && body?["behind"].flatMap(Int.init) != nil)
+                    let body = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    #expect(response.status == .ok && body?["status"] as? String == "ready")
+                    #expect(body?["behind"] as? Int == 0 && (body?["events"] as? Int).map { $0 >= 0 } == true, "counts are JSON numbers")
                 }
                 try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
                     #expect(response.status == .unauthorized && Self.errorCode(response.body) == "unauthenticated")

@@ -167,7 +167,7 @@ enum OpenAPISchemas {
 
         // Operations (HealthRoutes)
         "Health": Schema.object(["status": Schema.string], required: ["status"]),
-        "Ready": Schema.object(["status": Schema.string, "events": Schema.string, "behind": Schema.string], required: ["status", "events", "behind"],
+        "Ready": Schema.object(["status": Schema.string, "events": Schema.integer(minimum: 0), "behind": Schema.integer(minimum: 0)], required: ["status", "events", "behind"],
                                description: "`behind`: events the read models have yet to fold (over 10,000 is not ready)."),
     ]
 }

@@ -14,7 +14,7 @@ struct HealthRoutes {
 
     func add(to router: Router<AppRequestContext>) {
         router.get("healthz") { _, _ in ["status": "ok"] }
-        router.get("readyz") { _, _ -> [String: String] in
+        router.get("readyz") { _, _ -> ReadyBody in
             let events: UInt64
             do { events = try store.statistics().events } catch {
                 throw APIError(.serviceUnavailable, "not_ready", "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
@@ -26,8 +26,15 @@ struct HealthRoutes {
             guard behind <= Self.maxLag else {
                 throw APIError(.serviceUnavailable, "not_ready", "the read models are \(behind) events behind the log; they are catching up")
             }
-            return ["status": "ready", "events": String(events), "behind": String(behind)]
+            return ReadyBody(status: "ready", events: events, behind: behind)
         }
+    }
+
+    /// `/readyz`'s answer: the log's event count and how many of them the read models have yet to fold.
+    struct ReadyBody: ResponseEncodable, Encodable {
+        let status: String
+        let events: UInt64
+        let behind: UInt64
     }
 }
 
