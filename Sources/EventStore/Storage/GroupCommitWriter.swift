@@ -45,7 +45,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private var streamCache: [StreamID: StreamHead] = [:]
     /// The log's event ids after the last commit; nil until the first batch reads them.
     private var eventIDs: EventIDState?
-    /// Where the log ended after the last commit; nil until the first batch reads it, and after a failed batch.
+    /// Where the log ended after the last commit; nil until the first batch reads it. Set only by a commit: a failed
+    /// batch is aborted, so it leaves this (like `eventIDs`) true.
     private var end: LogEnd?
     private static let symbolCacheCapacity = 65_536
     private static let streamCacheCapacity = 16_384
@@ -193,7 +194,6 @@ final class GroupCommitWriter: @unchecked Sendable {
                 acknowledge(Committed(batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil))
                 return
             } catch let error where error.code == .mapFull {
-                end = nil  // read again: nothing of the batch is written, but cheaper than proving it
                 do {
                     if try env.grow() { continue }
                 } catch {
@@ -203,7 +203,6 @@ final class GroupCommitWriter: @unchecked Sendable {
                 failAll(batch, error)
                 return
             } catch {
-                end = nil
                 if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt { refuseWrites(after: error) }
                 failAll(batch, error)
                 return
