@@ -16,6 +16,7 @@ import Testing
                     try await locks.lock(stream)
                     inside.value.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
                     for _ in 0..<3 { await Task.yield() }
+                    // Held across a real suspension, so the others contend for it meanwhile (not a wait for anything).
                     try? await Task.sleep(for: .microseconds(50))
                     inside.value.withLock { $0.now -= 1; $0.done += 1 }
                     locks.unlock(stream)
