@@ -27,11 +27,12 @@ extension EventStore {
         }
         let partial = directory.hasSuffix("/") ? String(directory.dropLast()) + ".partial" : directory + ".partial"
         try? fm.removeItem(atPath: partial)
-        do { try fm.createDirectory(atPath: partial, withIntermediateDirectories: true) } catch {
+        do { try fm.createDirectory(atPath: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
             throw EventStoreError(.storage, "cannot create \(partial): \(error.localizedDescription)")
         }
         do throws(EventStoreError) {
             try env.copy(to: partial, compact: true)
+            chmod(partial + "/data.mdb", 0o600)  // LMDB makes the copy 0666 less the umask
             try Self.flush(partial + "/data.mdb")
             _ = try? fm.removeItem(atPath: directory)
             do { try fm.moveItem(atPath: partial, toPath: directory) } catch {

@@ -30,7 +30,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .noModel: self.init(.serviceUnavailable, "no_model", error.message)
         case .unknownModel: self.init(.notFound, "model_not_found", error.message)
         case .llmFailed: self.init(.badGateway, "model_failed", error.message)
-        case .threadUnavailable: self.init(.badRequest, "bad_thread", error.message)
+        case .notFound: self.init(.notFound, "not_found", error.message)
         case .invalidArgument: self.init(.badRequest, "bad_request", error.message)
         case .conflict: self.init(.conflict, "conflict", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)
@@ -39,16 +39,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         }
     }
 
-    /// Runs an engine call about a thread the request names: an unknown thread is 404, other engine errors as usual.
-    static func aboutThread<T>(_ body: () async throws(EngineError) -> T) async throws(APIError) -> T {
-        do { return try await body() } catch {
-            if error.kind == .threadUnavailable { throw APIError(.notFound, "not_found", error.message) }
-            throw APIError(error)
-        }
+    /// Runs an engine call, answering its errors as the API does.
+    static func engine<T>(_ body: () async throws(EngineError) -> T) async throws(APIError) -> T {
+        do { return try await body() } catch { throw APIError(error) }
     }
 
-    /// The API's view of a refused token.
+    /// The API's view of a refused token: only whether it expired (`AuthError.publicMessage`).
     init(_ error: AuthError) {
-        self.init(.unauthorized, "unauthenticated", error.message)
+        self.init(.unauthorized, "unauthenticated", error.publicMessage)
     }
 }

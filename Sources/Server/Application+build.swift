@@ -38,8 +38,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let store = try EventStore.open(storeConfiguration)
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
-    let pool = MCPPool()
-    let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: configuration.engine)
+    var engine = configuration.engine
+    // No registry entry may name a file in the log's directory (the development JWT secret lives there).
+    engine.secrets.forbiddenDirectories.append(configuration.dataDirectory)
+    let pool = MCPPool(secrets: engine.secrets, environment: engine.environment)
+    let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
     try await readModels.start()

@@ -12,7 +12,11 @@ struct BearerAuthMiddleware: RouterMiddleware {
         }
         let token = String(header.dropFirst("bearer ".count)).trimmingCharacters(in: .whitespaces)
         var context = context
-        do { context.principal = try verifier.verify(token) } catch { throw APIError(error) }
+        do { context.principal = try verifier.verify(token) } catch {
+            // The detail goes to the server's log only; the message never quotes the token.
+            context.logger.notice("token refused", metadata: ["reason": .string(error.message), "path": .string(request.uri.path)])
+            throw APIError(error)
+        }
         context.token = token
         return try await next(request, context)
     }

@@ -2,16 +2,27 @@ import Foundation
 import Hummingbird
 import NIOCore
 
+/// A request body that names all its fields: one it does not know is refused with 400 naming it, so a typo
+/// (`"agnet"`) or a field the server has no use for (`"admin": true`) is never silently ignored.
+protocol KnownFields: Decodable {
+    /// The fields the body may have.
+    static var fields: Set<String> { get }
+    /// The fields of objects nested under a field, by that field's name.
+    static var nestedFields: [String: Set<String>] { get }
+}
+
+extension KnownFields {
+    static var nestedFields: [String: Set<String>] { [:] }
+}
+
 extension Request {
-    /// Decodes a JSON body: one over the context's limit is 413, anything unreadable 400 with an example of what works.
+    /// Decodes a JSON body: one over the context's limit is 413, anything unreadable (or, for a `KnownFields` body, a
+    /// field it does not know) 400 with an example of what works.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: AppRequestContext, example: String) async throws -> T {
-        do {
-            return try await decode(as: type, context: context)
-        } catch let error as HTTPResponseError where error.status == .contentTooLarge {
-            throw APIError(.contentTooLarge, "too_large", "the body is larger than \(context.maxUploadSize) bytes")
-        } catch {
+        guard let body = try await decodeJSONIfPresent(type, context: context, example: example) else {
             throw APIError(.badRequest, "bad_request", "the body must be JSON like \(example)")
         }
+        return body
     }
 
     /// Like `decodeJSON`, for a body that may be absent: nil when there is none.
@@ -21,8 +32,25 @@ extension Request {
             throw APIError(.contentTooLarge, "too_large", "the body is larger than \(context.maxUploadSize) bytes")
         }
         guard body.readableBytes > 0 else { return nil }
-        do { return try JSONDecoder().decode(type, from: Data(body.readableBytesView)) } catch {
+        let data = Data(body.readableBytesView)
+        let value: T
+        do { value = try JSONDecoder().decode(type, from: data) } catch {
             throw APIError(.badRequest, "bad_request", "the body must be JSON like \(example)")
+        }
+        if let known = T.self as? any KnownFields.Type { try Self.refuseUnknownFields(data, known: known) }
+        return value
+    }
+
+    private static func refuseUnknownFields(_ data: Data, known: any KnownFields.Type) throws(APIError) {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
+        if let unknown = object.keys.sorted().first(where: { !known.fields.contains($0) }) {
+            throw APIError(.badRequest, "bad_request", "unknown field '\(unknown.prefix(64))'; the fields are \(known.fields.sorted().joined(separator: ", "))")
+        }
+        for (field, fields) in known.nestedFields {
+            guard let nested = object[field] as? [String: Any] else { continue }
+            if let unknown = nested.keys.sorted().first(where: { !fields.contains($0) }) {
+                throw APIError(.badRequest, "bad_request", "unknown field '\(field).\(unknown.prefix(64))'; its fields are \(fields.sorted().joined(separator: ", "))")
+            }
         }
     }
 }

@@ -26,24 +26,37 @@ public struct ServeSettings: Equatable, Sendable {
     public var durability: Durability?
     /// The zstd level new events are compressed at, 1–19.
     public var compressionLevel: Int?
+    /// The secret references registry entries may name, comma-separated patterns (`env:LOGBOOK_SECRET_*,file:/run/secrets/*`).
+    public var allowedSecrets: String?
+    /// The longest lifetime a token may have (`exp` − `iat`), in seconds.
+    public var maxTokenLifetime: Double?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
                 audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
-                compressionLevel: Int? = nil) {
+                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
-        (self.durability, self.compressionLevel) = (durability, compressionLevel)
+        (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (durability, compressionLevel, allowedSecrets, maxTokenLifetime)
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
                                                rateLimit: 20, logLevel: "info", durability: .durable,
-                                               compressionLevel: EventStore.Configuration.defaultCompressionLevel)
+                                               compressionLevel: EventStore.Configuration.defaultCompressionLevel,
+                                               allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
+                                               maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble)
+
+    /// The secret scope these settings give (the log's directory is always out of it).
+    public var secretScope: SecretScope {
+        SecretScope(allowed: (allowedSecrets ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
+                    forbiddenDirectories: data.map { [$0] } ?? [])
+    }
 
     /// Each setting, its config-file key and its environment variable.
     static let names: [(key: String, variable: String)] = [
         ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"), ("jwks", "LOGBOOK_JWKS"),
         ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
         ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
+        ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -51,7 +64,8 @@ public struct ServeSettings: Equatable, Sendable {
         ServeSettings(host: host ?? lower.host, port: port ?? lower.port, data: data ?? lower.data, policy: policy ?? lower.policy,
                       jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
                       rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
-                      durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel)
+                      durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel,
+                      allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime)
     }
 
     /// The settings the environment gives.
@@ -91,7 +105,8 @@ public struct ServeSettings: Equatable, Sendable {
             ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)), ("issuer", issuer.map(JSONValue.string)),
             ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
             ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
-            ("compressionLevel", compressionLevel.map { .number(Double($0)) }),
+            ("compressionLevel", compressionLevel.map { .number(Double($0)) }), ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
+            ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -141,6 +156,18 @@ public struct ServeSettings: Equatable, Sendable {
                 throw SettingsError("\(source) must be a zstd level from \(levels.lowerBound) to \(levels.upperBound) (default \(EventStore.Configuration.defaultCompressionLevel))")
             }
             compressionLevel = Int(n)
+        case "allowedSecrets":
+            let list = try text()
+            for pattern in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !pattern.isEmpty {
+                guard pattern.hasPrefix("env:") || pattern.hasPrefix("file:/") else {
+                    throw SettingsError("\(source): '\(pattern)' is not a secret reference pattern like env:LOGBOOK_SECRET_* or file:/run/secrets/*")
+                }
+            }
+            allowedSecrets = list
+        case "maxTokenLifetime":
+            let n = try number()
+            guard n > 0 else { throw SettingsError("\(source) must be a number of seconds above 0") }
+            maxTokenLifetime = n
         default: break
         }
     }
@@ -150,4 +177,8 @@ public struct ServeSettings: Equatable, Sendable {
 public struct SettingsError: Error, CustomStringConvertible, Equatable {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+extension Int64 {
+    fileprivate var asDouble: Double { Double(self) }
 }

@@ -32,12 +32,12 @@ import Testing
             let admin = EventMetadata(actor: "user:admin", workspace: "payments")
             if !emptyLog { try await store.append([
                 ModelRegistered(model: ModelDefinition(name: "gpt-test", provider: "openai-compatible", endpoint: server.baseURL,
-                                                       secretReference: "env:RUNTIME_TEST_KEY")).proposed(metadata: admin),
+                                                       secretReference: "env:LOGBOOK_SECRET_RUNTIME_TEST")).proposed(metadata: admin),
                 DefaultModelSet(model: "gpt-test").proposed(metadata: admin),
             ], to: "registry/models") }
             if let mcp, !emptyLog { try await store.append([MCPServerRegistered(server: mcp).proposed(metadata: admin)], to: "registry/mcp") }
             var engine = AgentRuntime.Configuration()
-            engine.environment = ["RUNTIME_TEST_KEY": AgentRuntimeTests.key]
+            engine.environment = ["LOGBOOK_SECRET_RUNTIME_TEST": AgentRuntimeTests.key]
             engine.retry = retry
             configure(&engine)
             runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
@@ -231,7 +231,7 @@ import Testing
         let runtime = AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
                                    policy: policy, pool: f.pool, configuration: {
                                        var c = AgentRuntime.Configuration()
-                                       c.environment = ["RUNTIME_TEST_KEY": Self.key]
+                                       c.environment = ["LOGBOOK_SECRET_RUNTIME_TEST": Self.key]
                                        c.retry = .none
                                        return c
                                    }())
@@ -256,7 +256,7 @@ import Testing
         ], to: "registry/agents")
         let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:agent/netops", "tool.call:time/get_current_time", "thread.read:own"]])
         var engine = AgentRuntime.Configuration()
-        engine.environment = ["RUNTIME_TEST_KEY": Self.key]
+        engine.environment = ["LOGBOOK_SECRET_RUNTIME_TEST": Self.key]
         engine.retry = .none
         let runtime = AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
                                    policy: policy, pool: f.pool, configuration: engine)

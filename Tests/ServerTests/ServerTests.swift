@@ -157,7 +157,9 @@ import Testing
                 try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: admin, body: ByteBuffer(string: #"{"model": "gpt-test"}"#)) {
                     #expect($0.status == .ok)
                 }
-                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: user) { r in
+                // Reading the registry is a permission of its own (operators have none).
+                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: admin) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(json?["model"] as? String == "gpt-test" && json?["source"] as? String == "organizationDefault")
                     #expect((json?["provenance"] as? [Int])?.count == 2)
@@ -167,7 +169,8 @@ import Testing
                 try await client.execute(uri: "/v1/registry/mcp/time", method: .put, headers: admin, body: ByteBuffer(string: #"{"transport": "stdio"}"#)) {
                     #expect($0.status == .unprocessableContent)
                 }
-                try await client.execute(uri: "/v1/registry", method: .get, headers: user) { r in
+                try await client.execute(uri: "/v1/registry", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect((json?["models"] as? [[String: Any]])?.first?["environment"] as? String == "NONPROD")
                     #expect((json?["agents"] as? [[String: Any]])?.count == 1 && json?["organizationDefault"] as? String == "gpt-test")

@@ -10,7 +10,7 @@ extension AgentRuntime {
     /// - Parameter substitution: for a counterfactual run, what it changes (recorded with the fork).
     /// - Parameter atSeq: the last shared event's seq (nil: all of the source's history); it must lie within the
     ///   source's history (its own events or those it inherits).
-    /// - Throws: `threadUnavailable` (no source), `denied`, `invalidArgument` (fork point), `conflict` (the thread
+    /// - Throws: `notFound` (no source, or one the caller may not see), `denied`, `invalidArgument` (fork point), `conflict` (the thread
     ///   exists), `storage`.
     @discardableResult
     public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
@@ -19,7 +19,7 @@ extension AgentRuntime {
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
         guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
               case .threadStarted(let started) = root.event, let last = history.last else {
-            throw EngineError(.threadUnavailable, "there is no thread '\(source)'")
+            throw .noThread(source)
         }
         let at = atSeq ?? last.seq
         guard at >= root.seq, at <= last.seq else {

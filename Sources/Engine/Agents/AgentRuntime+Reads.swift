@@ -2,30 +2,61 @@ import EventStore
 import Events
 import Foundation
 
+/// Whose a thread is: its workspace and owner, from its `thread.started` (or, for a fork, its own `thread.forked`).
+struct ThreadOrigin: Sendable, Equatable {
+    let workspace: String
+    let owner: String
+
+    /// The `thread.read` scope `principal` needs here: `own`, `workspace` or `all`.
+    func readScope(for principal: Principal) -> String {
+        owner == principal.subject ? "own" : workspace == principal.workspace ? "workspace" : "all"
+    }
+
+    /// The origin of `threadID` in its history (a fork's history begins with what it inherits, then its own
+    /// `thread.forked`); nil for a thread not started yet.
+    static func of(_ threadID: String, in history: some Sequence<(seq: UInt64, event: DomainEvent)>) -> ThreadOrigin? {
+        var started: ThreadOrigin?
+        for entry in history {
+            switch entry.event {
+            case .threadForked(let f) where f.threadID == threadID: return ThreadOrigin(workspace: f.workspace, owner: f.owner)
+            case .threadStarted(let s) where started == nil: started = ThreadOrigin(workspace: s.workspace, owner: s.owner)
+            default: continue
+            }
+        }
+        return started
+    }
+}
+
+extension EngineError {
+    /// The one answer for a thread that does not exist and for one in another workspace the caller may not see, so
+    /// that an outsider cannot tell which ids exist.
+    static func noThread(_ threadID: String) -> EngineError {
+        EngineError(.notFound, "there is no thread '\(threadID)' that you can see")
+    }
+}
+
 extension AgentRuntime {
     /// Authorizes reading a thread and records the decision (`authz.decided` in the thread's stream): its owner needs
     /// `thread.read:own`, someone else in its workspace `thread.read:workspace`, anyone else `thread.read:all`.
-    /// - Throws: `threadUnavailable` when there is no such thread; `denied` (recorded) when the policy says no.
+    /// - Throws: `invalidArgument` for an id that is not a thread id; `notFound` when there is no such thread, or it
+    ///   is in another workspace and the caller may not read it (the denial recorded all the same); `denied`
+    ///   (recorded) when the policy says no.
     public func authorizeRead(thread threadID: String, as principal: Principal) async throws(EngineError) {
-        let stream: StreamID
-        do { stream = try StreamID("thread/\(threadID)") } catch {
-            throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id: \(error.message)")
-        }
+        let stream = try threadStream(threadID)
         let opening: [RecordedEvent]
         do { opening = try store.read(stream: stream, from: 1, maxCount: 16) } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
         }
-        // A thread begins with `thread.started`, a fork with `thread.forked`: either names its workspace and owner.
-        let started = opening.lazy.compactMap { e -> (workspace: String, owner: String)? in
-            switch EventCatalog.decode(e) {
-            case .event(.threadStarted(let s)): (s.workspace, s.owner)
-            case .event(.threadForked(let f)): (f.workspace, f.owner)
-            default: nil
-            }
-        }.first
-        guard let started else { throw EngineError(.threadUnavailable, "there is no thread '\(threadID)'") }
-        let scope = started.owner == principal.subject ? "own" : started.workspace == principal.workspace ? "workspace" : "all"
-        try await authorize("thread.read", on: scope, recorded: stream.rawValue, workspace: started.workspace, in: stream, as: principal)
+        let events = opening.compactMap { e -> (seq: UInt64, event: DomainEvent)? in
+            if case .event(let event) = EventCatalog.decode(e) { (e.seq.rawValue, event) } else { nil }
+        }
+        guard let origin = ThreadOrigin.of(threadID, in: events) else { throw .noThread(threadID) }
+        do throws(EngineError) {
+            try await authorize("thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue, workspace: origin.workspace,
+                                in: stream, as: principal)
+        } catch where error.kind == .denied && origin.workspace != principal.workspace {
+            throw .noThread(threadID)
+        }
     }
 }
 
@@ -39,5 +70,11 @@ extension AgentRuntime {
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
         try await gate.require(action, on: resource, recorded: recorded, recordingIn: &recorder)
         try await recorder.flush()
+    }
+
+    /// The policy's verdict on `action`, recorded nowhere: for choosing between scopes before the one decision a
+    /// request records (listing threads: the workspace's or only the caller's own).
+    public func wouldAllow(_ action: String, on resource: String, workspace: String, as principal: Principal) -> Bool {
+        policy.decide(principal, action: action, resource: resource, workspace: workspace).decision == .allow
     }
 }

@@ -14,12 +14,29 @@ extension AgentRuntime {
         }
     }
 
-    /// Records a registry change made by `principal`: authorized as `registry.admin` on `resource` (the decision and
-    /// the change go into `stream` together, the change only when allowed).
-    /// - Throws: `denied` (recorded), `storage`.
-    public func changeRegistry(_ change: DomainEvent, in stream: StreamID, resource: String, as principal: Principal) async throws(EngineError) {
-        var recorder = RunRecorder(store: store, stream: stream, workspace: principal.workspace, observer: nil, history: [])
-        let gate = Gate(policy: policy, principal: principal, workspace: principal.workspace)
+    /// Records a registry change made by `principal`: authorized as `registry.admin` on `resource` in `workspace`
+    /// (nil: the caller's own, for organization-wide entries; a workspace's override is decided in that workspace) —
+    /// the decision and the change go into `stream` together, the change only when allowed. A model's secret
+    /// reference must be one the operator allowed (`SecretScope`).
+    /// - Throws: `denied` (recorded), `invalidArgument` (a secret reference outside the scope), `storage`.
+    public func changeRegistry(_ change: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil,
+                               as principal: Principal) async throws(EngineError) {
+        let model: ModelDefinition? = switch change {
+        case .modelRegistered(let m): m.model
+        case .modelUpdated(let m): m.model
+        default: nil
+        }
+        let server: MCPServerDefinition? = switch change {
+        case .mcpServerRegistered(let m): m.server
+        case .mcpServerUpdated(let m): m.server
+        default: nil
+        }
+        for reference in [model?.secretReference].compactMap({ $0 }) + (server?.headers.values.sorted() ?? []) {
+            do { try configuration.secrets.check(reference) } catch { throw EngineError(.invalidArgument, error.description) }
+        }
+        let workspace = workspace ?? principal.workspace
+        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
+        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
         try await gate.require("registry.admin", on: resource, recordingIn: &recorder)
         try await recorder.record([change], actor: principal.subject)
     }

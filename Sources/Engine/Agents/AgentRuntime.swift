@@ -47,6 +47,8 @@ public final class AgentRuntime: Sendable {
         public var streaming = true
         public var defaultInstructions = "You are Logbook, an operations assistant. Answer concisely. Use the tools you are given when they help; say so when a tool fails or is not allowed."
         public var environment: [String: String] = ProcessInfo.processInfo.environment
+        /// The secrets registry entries may name (checked on registration and on every use).
+        public var secrets = SecretScope()
         /// A thread idle this long needs a fresh token (nil: sessions never expire).
         public var sessionIdleTimeout: Duration? = .seconds(30 * 60)
         /// Decoded events of recently active threads kept in memory, so a turn reads only what its thread gained since
@@ -77,9 +79,13 @@ public final class AgentRuntime: Sendable {
         histories = HistoryCache(maxEvents: configuration.historyCacheEvents)
     }
 
-    /// The provider for a registered model: OpenAI-compatible or Azure OpenAI.
+    /// The provider for a registered model: OpenAI-compatible or Azure OpenAI; its secret reference must be in the
+    /// configuration's scope.
     public static let standardProvider: ProviderFactory = { (model, configuration) throws(LLMError) in
-        HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
+        if let reference = model.secretReference {
+            do { try configuration.secrets.check(reference) } catch { throw LLMError(.configuration, "model '\(model.name)': \(error)") }
+        }
+        return HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
     }
 
     /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
@@ -161,25 +167,34 @@ public final class AgentRuntime: Sendable {
 
 extension AgentRuntime {
     /// The stream of a thread.
+    /// - Throws: `invalidArgument` when `threadID` is not a thread id (`ThreadID`).
     func threadStream(_ threadID: String) throws(EngineError) -> StreamID {
-        do { return try StreamID("thread/\(threadID)") } catch {
-            throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id: \(error.message)")
-        }
+        do { return try ThreadID(threadID).stream } catch { throw EngineError(.invalidArgument, error.message) }
     }
 
     /// The start of every turn on a thread (the caller holds the thread's lock): reads its history, authorizes `chat`
-    /// in the thread's workspace (a new thread's is the caller's) and checks the session.
+    /// in the thread's workspace (a new thread's is the caller's) and, on someone else's thread, `thread.read` too (the
+    /// model is given the whole conversation, so posting to a thread is reading it), and checks the session. A thread
+    /// in another workspace that the caller may not use answers as a missing one would (`notFound`).
     /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
     func openTurn(_ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError)
         -> (RunRecorder, Gate, ThreadStarted?) {
         let read = try histories.history(of: stream, in: store)
         let (history, lastActivity) = (read.events, read.lastActivity)
         let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
-        let workspace = started?.workspace ?? principal.workspace
+        let origin = ThreadOrigin.of(threadID, in: history)
+        let workspace = origin?.workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history,
                                    knownRevision: read.revision?.rawValue ?? 0)
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
-        try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
+        do throws(EngineError) {
+            try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
+            if let origin, origin.owner != principal.subject {
+                try await gate.require("thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue, recordingIn: &recorder)
+            }
+        } catch where error.kind == .denied && workspace != principal.workspace {
+            throw .noThread(threadID)
+        }
         try await checkSession(threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
                                principal: principal, recorder: &recorder)
         return (recorder, gate, started)

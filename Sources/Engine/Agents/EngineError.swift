@@ -9,8 +9,8 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownModel
         /// The model failed for good (recorded as `llm.failed`, the run as failed).
         case llmFailed
-        /// The thread belongs to another workspace, or does not exist where it was expected.
-        case threadUnavailable
+        /// What the request names (a thread, a run) does not exist, or not where the caller may see it.
+        case notFound
         /// The thread's session expired (recorded): the caller needs a fresh token.
         case sessionExpired
         /// The request asks for something impossible (a fork point outside the thread, say).

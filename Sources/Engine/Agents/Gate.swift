@@ -7,6 +7,9 @@ struct Gate: Sendable {
     let policy: Policy
     let principal: Principal
     let workspace: String
+    /// Set for a counterfactual re-execution that runs nothing (recorded answers throughout): who asked for it. Its
+    /// verdicts say so in their reason, so the audit trail never reads them as grants of the server's policy.
+    var hypotheticalFor: String? = nil
 
     /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
     /// caller flushes it with (and before) the action it allows. A denial is appended at once.
@@ -19,7 +22,8 @@ struct Gate: Sendable {
 
     /// The policy's verdict and the event that records it, recorded nowhere yet.
     func judge(_ action: String, on resource: String, recorded: String? = nil) -> (Policy.Verdict, AuthorizationDecided) {
-        let verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
+        var verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
+        if let asker = hypotheticalFor { verdict.reason = "counterfactual for \(asker), nothing ran: \(verdict.reason)" }
         return (verdict, AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
                                               resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
                                               rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry))

@@ -27,9 +27,16 @@ public struct TokenVerifier: Sendable {
     public var leeway: Duration
     /// The workspace of a token without a `workspace` claim.
     public var defaultWorkspace: String
+    /// The longest a token may live: `exp` − `iat` (`exp` − now for a token without `iat`). A token that lives longer
+    /// is refused, so a leaked one cannot be used for long.
+    public var maxLifetime: Duration
+    /// 24 hours.
+    public static let defaultMaxLifetime = Duration.seconds(24 * 3600)
 
-    public init(keys: [VerificationKey], issuer: String, audience: String, leeway: Duration = .seconds(60), defaultWorkspace: String = "default") {
+    public init(keys: [VerificationKey], issuer: String, audience: String, leeway: Duration = .seconds(60), defaultWorkspace: String = "default",
+                maxLifetime: Duration = TokenVerifier.defaultMaxLifetime) {
         (self.keys, self.issuer, self.audience, self.leeway, self.defaultWorkspace) = (keys, issuer, audience, leeway, defaultWorkspace)
+        self.maxLifetime = maxLifetime
     }
 
     /// The principal of a valid token.
@@ -60,6 +67,10 @@ public struct TokenVerifier: Sendable {
         let skew = leeway.components.seconds
         guard now < Int64(exp) + skew else { throw AuthError(.expired, "the token expired at \(Int64(exp)) (Unix time); get a fresh one") }
         if let nbf = claims.nbf, now + skew < Int64(nbf) { throw AuthError(.notYetValid, "the token is not valid before \(Int64(nbf)) (Unix time)") }
+        let lifetime = Int64(exp) - (claims.iat.map { Int64($0) } ?? now)
+        guard lifetime <= maxLifetime.components.seconds + skew else {
+            throw AuthError(.tooLongLived, "the token lives \(lifetime) s (exp − iat); this server accepts at most \(maxLifetime.components.seconds) s")
+        }
         guard claims.iss == issuer else { throw AuthError(.wrongIssuer, "the token was issued by '\(claims.iss ?? "nobody")', not by '\(issuer)'") }
         guard claims.aud?.values.contains(audience) == true else {
             throw AuthError(.wrongAudience, "the token is not meant for '\(audience)' (aud: \(claims.aud?.values.joined(separator: ", ") ?? "none"))")

@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTP1
 import Synchronization
 
-/// The caller's bearer token for the MCP requests made in this task: `HTTPMCPConnection` forwards it, so the system
-/// behind an HTTP MCP server re-validates the caller. Bound by the engine around a run's tool work; never logged.
+/// The caller's bearer token for the MCP requests made in this task: `HTTPMCPConnection` forwards it to internal
+/// servers, so the system behind one re-validates the caller. Bound by the engine around a run's tool work; never
+/// logged, never sent to an external server.
 public enum MCPCallContext {
     @TaskLocal public static var bearerToken: String?
 }
@@ -26,13 +27,21 @@ public final class HTTPMCPConnection: MCPConnection {
     private let maxMessageBytes: Int
     private let sessionID = Mutex<String?>(nil)
     private let closed = Atomic<Bool>(false)
+    private let forwardsCallerToken: Bool
+    private let headers: [(name: String, value: Secret)]
 
-    public init(name: String, url: String, client: HTTPClient = EngineHTTPClient.shared, timeout: Duration = .seconds(60),
-                maxMessageBytes: Int = 8 << 20) throws(MCPError) {
+    /// - Parameters:
+    ///   - forwardsCallerToken: send the caller's token (`MCPCallContext.bearerToken`) as `Authorization`: for an
+    ///     internal server only.
+    ///   - headers: the server's own credentials, sent with every request (an `Authorization` among them wins over
+    ///     the caller's token).
+    public init(name: String, url: String, forwardsCallerToken: Bool = true, headers: [(name: String, value: Secret)] = [],
+                client: HTTPClient = EngineHTTPClient.shared, timeout: Duration = .seconds(60), maxMessageBytes: Int = 8 << 20) throws(MCPError) {
         guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
             throw MCPError(.unavailable, "MCP server '\(name)': '\(url)' is not an http(s) URL")
         }
         (self.name, self.url, self.client, self.timeout, self.maxMessageBytes) = (name, url, client, timeout, maxMessageBytes)
+        (self.forwardsCallerToken, self.headers) = (forwardsCallerToken, headers)
         (incoming, continuation) = AsyncThrowingStream.makeStream(of: Data.self, throwing: (any Error).self)
     }
 
@@ -44,7 +53,10 @@ public final class HTTPMCPConnection: MCPConnection {
         request.headers.add(name: "Accept", value: "application/json, text/event-stream")
         request.headers.add(name: "MCP-Protocol-Version", value: MCPClient.clientProtocolVersion)
         if let session = sessionID.withLock({ $0 }) { request.headers.add(name: "Mcp-Session-Id", value: session) }
-        if let token = MCPCallContext.bearerToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        for header in headers { request.headers.replaceOrAdd(name: header.name, value: header.value.value) }
+        if forwardsCallerToken, !request.headers.contains(name: "Authorization"), let token = MCPCallContext.bearerToken {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
         request.body = .bytes(ByteBuffer(bytes: message))
 
         let response: HTTPClientResponse
@@ -62,7 +74,8 @@ public final class HTTPMCPConnection: MCPConnection {
             case 404: ": no such endpoint, or the session ended"
             default: ""
             }
-            throw MCPError(.server(code: status), "MCP server '\(name)': HTTP \(status)\(hint)\(body.isEmpty ? "" : " (\(body.prefix(200)))")")
+            let detail = headers.reduce(String(body.prefix(200))) { $1.value.redact($0) }
+            throw MCPError(.server(code: status), "MCP server '\(name)': HTTP \(status)\(hint)\(detail.isEmpty ? "" : " (\(detail))")")
         }
         guard status != 202 else { return }  // a notification or response, accepted
         let type = response.headers.first(name: "content-type")?.lowercased() ?? ""

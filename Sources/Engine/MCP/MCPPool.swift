@@ -15,9 +15,15 @@ public actor MCPPool {
     private let toolListTTL: Duration
     private let startTimeout: Duration
     private let clock = ContinuousClock()
+    private let secrets: SecretScope
+    private let environment: [String: String]
 
-    public init(toolListTTL: Duration = .seconds(300), startTimeout: Duration = .seconds(30)) {
-        (self.toolListTTL, self.startTimeout) = (toolListTTL, startTimeout)
+    /// - Parameters:
+    ///   - secrets: the references a server's `headers` may name.
+    ///   - environment: where `env:` references are read.
+    public init(toolListTTL: Duration = .seconds(300), startTimeout: Duration = .seconds(30), secrets: SecretScope = SecretScope(),
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        (self.toolListTTL, self.startTimeout, self.secrets, self.environment) = (toolListTTL, startTimeout, secrets, environment)
     }
 
     /// The tools `server` offers (cached), starting its session if needed.
@@ -71,7 +77,17 @@ public actor MCPPool {
             connection = try StdioConnection(name: server.name, command: server.command)
         case .http:
             guard let url = server.url else { throw MCPError(.unavailable, "MCP server '\(server.name)' has no URL") }
-            connection = try HTTPMCPConnection(name: server.name, url: url)
+            var headers: [(name: String, value: Secret)] = []
+            for (header, reference) in server.headers.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try secrets.check(reference)
+                    headers.append((header, try SecretReference(reference).resolve(environment: environment)))
+                } catch {
+                    throw MCPError(.unavailable, "MCP server '\(server.name)': header \(header): \(error)")
+                }
+            }
+            // The caller's token goes only to internal servers; an external one gets its own credentials, if any.
+            connection = try HTTPMCPConnection(name: server.name, url: url, forwardsCallerToken: server.isInternal, headers: headers)
         }
         let client = MCPClient(serverName: server.name, connection: connection)
         do {

@@ -9,7 +9,8 @@ public struct Substitution: Sendable, Equatable {
     public var instructions: String?
     /// Other results for recorded tool calls, by call id.
     public var toolResults: [String: String]
-    /// Another policy for the run's gates.
+    /// Another policy for the run's gates — for a recorded re-execution only (no `liveFrom`, no `model`): a live step
+    /// is always decided by the server's policy, as the caller.
     public var policy: Policy?
     /// Another registered model, called live from `liveFrom` (default: step 1).
     public var model: String?
@@ -45,12 +46,14 @@ public struct CounterfactualResult: Sendable, Encodable, Equatable {
 extension AgentRuntime {
     /// Runs one recorded run of `thread` again with `substitution`, into a new thread `threadID` that forks the
     /// original just before the run (the fork records what was substituted) and holds the new run's events. The
-    /// recording answers the model and the tools up to `liveFrom` — before that nothing runs, and the run's gates
-    /// decide as the recorded asker; from `liveFrom` on, the model (the substituted one or the run's own) and the
-    /// tools are called for real, authorized as the caller. The result compares the new run with the recorded one.
+    /// recording answers the model and the tools up to `liveFrom`. Without `liveFrom` (or a substituted model) nothing
+    /// runs: the gates decide as the recorded asker, under the substituted policy if one is given, and each decision
+    /// recorded says it was hypothetical and who asked. With one, the run is live: every gate is the server's policy
+    /// deciding for the caller, and the model (the substituted one or the run's own) and the tools are called for real
+    /// only when it allows. The result compares the new run with the recorded one.
     /// - Parameter run: the recorded run (nil: the thread's first).
-    /// - Throws: `threadUnavailable`, `invalidArgument` (no such run, an unknown tool call id or model), `denied`,
-    ///   `conflict`, `storage`.
+    /// - Throws: `invalidArgument` (not a thread id), `notFound`, `invalidArgument` (no such run, an unknown tool call id or model), `denied`,
+    ///   `conflict`, `storage`. A substituted policy with a live run is `invalidArgument`.
     public func counterfactual(thread source: String, run runID: UUID? = nil, substituting substitution: Substitution, into threadID: String,
                                as principal: Principal, token: String? = nil) async throws(EngineError) -> CounterfactualResult {
         try await forwarding(token) { () async throws(EngineError) -> CounterfactualResult in
@@ -74,6 +77,9 @@ extension AgentRuntime {
             throw EngineError(.invalidArgument, "the run made no tool call '\(id)'")
         }
         let live = substitution.liveFrom.map { max($0, 1) } ?? (substitution.model != nil ? 1 : nil)
+        if substitution.policy != nil, live != nil {
+            throw EngineError(.invalidArgument, "a substituted policy shapes a recorded re-execution only; a live run (liveFrom, model) is always decided by the server's policy")
+        }
         var model = r.model
         let current = try await registryState()
         if let name = substitution.model {
@@ -88,8 +94,11 @@ extension AgentRuntime {
         var recorder = RunRecorder(store: store, stream: stream, workspace: forked.workspace, observer: nil,
                                    history: try RunRecorder.history(of: stream, in: store).events)
         let before = recorder.history.count
-        // Nothing runs before the run goes live: decide as the recorded asker. Live actions are the caller's.
-        let gate = Gate(policy: substitution.policy ?? policy, principal: live == nil ? r.asker : principal, workspace: forked.workspace)
+        // Nothing runs in a recorded re-execution: decide as the recorded asker, marked as hypothetical. A live run is
+        // the caller's, under the server's policy, whatever was substituted.
+        let gate = live == nil
+            ? Gate(policy: substitution.policy ?? policy, principal: r.asker, workspace: forked.workspace, hypotheticalFor: principal.subject)
+            : Gate(policy: policy, principal: principal, workspace: forked.workspace)
         let tape = r.tape
         let factory = makeProvider, settings = configuration
         let provider: any LLMProvider

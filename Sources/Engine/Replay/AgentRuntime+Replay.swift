@@ -39,7 +39,7 @@ extension AgentRuntime {
     /// difference. Each run starts from the recorded history before it, as the principal who asked then (subject and
     /// roles from the recorded `chat` decision), with agents and models as the registry defined them then.
     /// Reading the thread is authorized as `thread.read` and recorded.
-    /// - Throws: `threadUnavailable`, `denied`, `storage`.
+    /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
     public func replay(thread threadID: String, as principal: Principal) async throws(EngineError) -> ReplayReport {
         try await authorizeRead(thread: threadID, as: principal)
         let stream = try threadStream(threadID)

@@ -28,7 +28,7 @@ public struct ThreadDiff: Sendable, Encodable, Equatable {
 extension AgentRuntime {
     /// Compares two threads step by step (a fork's inherited history included). Reading each is authorized as
     /// `thread.read` and recorded.
-    /// - Throws: `threadUnavailable`, `denied`, `storage`.
+    /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
     public func diff(_ a: String, _ b: String, as principal: Principal) async throws(EngineError) -> ThreadDiff {
         try await authorizeRead(thread: a, as: principal)
         try await authorizeRead(thread: b, as: principal)
@@ -48,7 +48,7 @@ extension ThreadDiff.Side {
     /// A thread's steps and totals, read straight from the log (no authorization: for tools that own the log).
     public static func of(_ threadID: String, in store: EventStore) throws(EngineError) -> ThreadDiff.Side {
         let stream: StreamID
-        do { stream = try StreamID("thread/\(threadID)") } catch { throw EngineError(.threadUnavailable, "'\(threadID)' is not a usable thread id") }
+        do { stream = try ThreadID(threadID).stream } catch { throw EngineError(.invalidArgument, error.message) }
         let history = try RunRecorder.history(of: stream, in: store).events
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         // The decision that allowed a fork opens its stream, just before `thread.forked`: structure, not a step.

@@ -57,6 +57,8 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
 public enum SecretError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformedReference
     case missing(SecretReference)
+    /// The reference names a secret the operator did not allow (or one of the server's own).
+    case notAllowed(SecretReference, allowed: [String])
 
     public var description: String {
         switch self {
@@ -66,6 +68,8 @@ public enum SecretError: Error, Sendable, Equatable, CustomStringConvertible {
             "the secret reference env:\(name) names an environment variable that is not set or empty; export it for the server"
         case .missing(.file(let path)):
             "the secret reference file:\(path) names a file that is missing, unreadable or empty"
+        case .notAllowed(let reference, let allowed):
+            "the secret reference \(reference) is not one this server allows; it allows \(allowed.isEmpty ? "none" : allowed.joined(separator: ", ")) (set by the operator with --allow-secret), never its own keys or data directory"
         }
     }
 }

@@ -72,7 +72,8 @@ final class LMDBEnvironment: @unchecked Sendable {
                 throw EventStoreError(.storage, "no Logbook log at \(directory): check --data, or append events to create one")
             }
         } else {
-            do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            // The log holds everyone's conversations: only its owner reads it (0700 for a directory made here, 0600 files).
+            do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
                 throw EventStoreError(.storage, "cannot create the log directory \(directory): \(error.localizedDescription)")
             }
         }
@@ -101,7 +102,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             // it saves a flush per group but cuts the groups to two thirds.)
             if durability == .relaxed { flags |= UInt32(MDB_NOSYNC) }
             if readOnly { flags |= UInt32(MDB_RDONLY) }
-            try check(mdb_env_open(env, directory, flags, 0o644), "opening", path: directory)
+            try check(mdb_env_open(env, directory, flags, 0o600), "opening", path: directory)
             self.dbs = try Self.openDatabases(env, path: directory, create: !readOnly)
             self.env = env
         } catch {
@@ -132,7 +133,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// (kill -9 included), so a crash never leaves the log locked.
     private static func lockForWriting(_ directory: String) throws(EventStoreError) -> Int32 {
         let path = directory + "/writer.lock"
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw EventStoreError(.storage, "cannot open \(path): errno \(errno); check the directory's permissions") }
         // The lock file names its holder. When that is this process, which does not have the log open (`openPaths`),
         // the lock is held by a child this process is starting: between fork and exec a child shares the lock's open

@@ -85,35 +85,82 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable, BinaryCodable {
     public var transport: MCPTransport
     public var command: [String]
     public var url: String?
-    /// Internal servers run inside the platform; external ones are third-party.
+    /// Internal servers run inside the platform and are sent the caller's token (the systems behind them check the
+    /// caller); external ones are third-party and never see it.
     public var isInternal: Bool
+    /// HTTP headers sent to the server, each a secret reference (`env:NAME`, `file:PATH`): an external server's own
+    /// credentials, e.g. `["Authorization": "env:LOGBOOK_SECRET_VENDOR_TOKEN"]`.
+    public var headers: [String: String]
 
-    public init(name: String, transport: MCPTransport, command: [String] = [], url: String? = nil, isInternal: Bool = true) {
-        (self.name, self.transport, self.command, self.url, self.isInternal) = (name, transport, command, url, isInternal)
+    public init(name: String, transport: MCPTransport, command: [String] = [], url: String? = nil, isInternal: Bool = true,
+                headers: [String: String] = [:]) {
+        (self.name, self.transport, self.command, self.url, self.isInternal, self.headers) = (name, transport, command, url, isInternal, headers)
     }
 
-    public func encode(to w: inout BinaryWriter) { w.write(name); w.write(transport); w.write(command); w.write(url); w.write(isInternal) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(name); w.write(transport); w.write(command); w.write(url); w.write(isInternal); w.write(headers)
+    }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(name: try r.readString(), transport: try r.read(), command: try r.readStrings(), url: try r.readOptionalString(),
-                  isInternal: try r.readBool())
+                  isInternal: try r.readBool(), headers: try r.readStringMap())
+    }
+
+    /// Layout 1 (before `headers`).
+    static func version1(from r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerDefinition {
+        MCPServerDefinition(name: try r.readString(), transport: try r.read(), command: try r.readStrings(), url: try r.readOptionalString(),
+                            isInternal: try r.readBool())
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, transport, command, url, isInternal, headers }
+
+    /// `headers` only when there are some, so the JSON of a server without any is as it was before them.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(transport, forKey: .transport)
+        try c.encode(command, forKey: .command)
+        try c.encodeIfPresent(url, forKey: .url)
+        try c.encode(isInternal, forKey: .isInternal)
+        if !headers.isEmpty { try c.encode(headers, forKey: .headers) }
+    }
+
+    /// JSON without `headers` (exports made before it) has none.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), transport: try c.decode(MCPTransport.self, forKey: .transport),
+                  command: try c.decodeIfPresent([String].self, forKey: .command) ?? [], url: try c.decodeIfPresent(String.self, forKey: .url),
+                  isInternal: try c.decodeIfPresent(Bool.self, forKey: .isInternal) ?? true,
+                  headers: try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:])
     }
 }
 
 public struct MCPServerRegistered: EventPayload {
     public static let typeName = "mcp.registered"
+    /// 2 added the server's `headers`.
+    public static let schemaVersion: UInt64 = 2
     public var server: MCPServerDefinition
     public init(server: MCPServerDefinition) { self.server = server }
     public func encode(to w: inout BinaryWriter) { w.write(server) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerRegistered {
+        guard version == 1 else { throw PayloadDecodingError("mcp.registered has no upcast from schema version \(version)") }
+        return MCPServerRegistered(server: try MCPServerDefinition.version1(from: &r))
+    }
 }
 
 public struct MCPServerUpdated: EventPayload {
     public static let typeName = "mcp.updated"
+    /// 2 added the server's `headers`.
+    public static let schemaVersion: UInt64 = 2
     public var server: MCPServerDefinition
     public init(server: MCPServerDefinition) { self.server = server }
     public func encode(to w: inout BinaryWriter) { w.write(server) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerUpdated {
+        guard version == 1 else { throw PayloadDecodingError("mcp.updated has no upcast from schema version \(version)") }
+        return MCPServerUpdated(server: try MCPServerDefinition.version1(from: &r))
+    }
 }
 
 public struct MCPServerRemoved: EventPayload {

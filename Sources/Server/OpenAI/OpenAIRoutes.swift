@@ -21,8 +21,13 @@ struct OpenAIRoutes {
         group.get("models", use: models)
     }
 
+    /// The models the caller may use; listing them is authorized as `chat` (whoever may not chat has no model to
+    /// use) and recorded in `access/models`.
     func models(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
+        try await APIError.engine { () async throws(EngineError) in
+            try await runtime.authorize("chat", on: "models", recorded: "models", workspace: principal.workspace, in: "access/models", as: principal)
+        }
         let usable: [Versioned<ModelDefinition>]
         do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
         let list = OpenAIWire.ModelList(data: usable.map { m in
@@ -36,7 +41,8 @@ struct OpenAIRoutes {
         let principal = try context.caller()
         let body = try await request.decodeJSON(OpenAIWire.Request.self, context: context,
                                                 example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
-        let threadID = request.headers[Self.threadHeader] ?? "chatcmpl-\(UUID().uuidString.lowercased())"
+        let threadID = try request.headers[Self.threadHeader].map { (t) throws(APIError) in try ThreadID.parse(t, from: "X-Logbook-Thread").rawValue }
+            ?? ThreadID.fresh("chatcmpl").rawValue
         let call = try body.call(threadID: threadID)
         let created = Int(Date().timeIntervalSince1970)
         var headers: HTTPFields = [Self.threadHeader: threadID]

@@ -22,10 +22,16 @@ enum Schema {
         return .object(s)
     }
 
+    /// A thread id (`ThreadID`).
+    static let threadID: JSONValue = ["type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"]
+    static let threadIDRule = "1 to 128 of A-Z a-z 0-9 - _ . : @."
+
     /// An object with `properties`; `required` are always present (the others are left out when they have no value).
+    /// `closed`: a request body whose other fields are refused (`KnownFields`).
     static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil,
-                       example: JSONValue? = nil) -> JSONValue {
+                       example: JSONValue? = nil, closed: Bool = false) -> JSONValue {
         var s: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
+        if closed { s["additionalProperties"] = false }
         if let example { s["example"] = example }
         if !required.isEmpty { s["required"] = .array(required.sorted().map(JSONValue.string)) }
         if let description { s["description"] = .string(description) }
@@ -45,6 +51,11 @@ struct Parameter {
     static func path(_ name: String, _ description: String, example: JSONValue? = nil) -> Parameter {
         Parameter(name: name, location: "path", schema: ["type": "string", "maxLength": 50, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"],
                   description: description + " Printable, at most 200 bytes.", example: example)
+    }
+
+    /// A thread id in the path (`ThreadID`: 1–128 of A-Z a-z 0-9 - _ . : @).
+    static func threadPath(_ name: String, _ description: String, example: JSONValue? = nil) -> Parameter {
+        Parameter(name: name, location: "path", schema: Schema.threadID, description: description + " " + Schema.threadIDRule, example: example)
     }
 
     static func query(_ name: String, _ schema: JSONValue, _ description: String) -> Parameter {

@@ -4,7 +4,7 @@ import Projections
 /// The OpenAPI 3.0 document served at `/openapi.json`: every route the server has (a test checks the router against
 /// it), its parameters, bodies, answers and the errors it can give, all in the one error shape.
 enum OpenAPIDocument {
-    static let thread = Parameter.path("thread", "The thread's id.", example: "t-demo")
+    static let thread = Parameter.threadPath("thread", "The thread's id.", example: "t-demo")
     static let name = Parameter.path("name", "The entry's name.", example: "scripted")
     static let workspace = Parameter.path("workspace", "The workspace.", example: "payments")
     static let at = Parameter.query("at", Schema.integer(minimum: 1), "Answer as of this seq (the state just after it).")
@@ -68,7 +68,7 @@ enum OpenAPIDocument {
                             (201, "The counterfactual thread and how it compares.", .json(Schema.ref("Counterfactual")))],
                   errors: [400, 403, 404, 409, 413, 502, 503]),
         Operation(method: "get", path: "/v1/threads/{thread}/diff/{other}", summary: "Two threads' steps side by side and their first divergence.",
-                  parameters: [thread, .path("other", "The thread to compare with.", example: "t-demo")],
+                  parameters: [thread, .threadPath("other", "The thread to compare with.", example: "t-demo")],
                   answers: [(200, "The comparison.", .json(Schema.ref("ThreadDiff")))], errors: [400, 403, 404, 503]),
 
         // The log
@@ -91,7 +91,7 @@ enum OpenAPIDocument {
 
         // Registry
         Operation(method: "get", path: "/v1/registry", summary: "Models, defaults, MCP servers (with health) and agents; `at` for a past registry.",
-                  parameters: [at], answers: [(200, "The registry.", .json(Schema.ref("Registry")))], errors: [400, 503]),
+                  parameters: [at], answers: [(200, "The registry.", .json(Schema.ref("Registry")))], errors: [400, 403, 503]),
         Operation(method: "put", path: "/v1/registry/models/{name}", summary: "Register or update a model.",
                   parameters: [name], body: (Schema.ref("ModelInput"), true),
                   answers: [(200, "Updated.", .empty), (201, "Registered.", .empty)], errors: [400, 403, 413, 422, 503]),
@@ -106,7 +106,7 @@ enum OpenAPIDocument {
         Operation(method: "get", path: "/v1/workspaces/{workspace}/effective-model",
                   summary: "The model the workspace's runs use and why (override, org default), now or `at` a seq.",
                   parameters: [workspace, at], answers: [(200, "The model and its provenance.", .json(Schema.ref("EffectiveModel")))],
-                  errors: [400, 503]),
+                  errors: [400, 403, 503]),
         Operation(method: "put", path: "/v1/registry/mcp/{name}", summary: "Register or update an MCP server.",
                   parameters: [name], body: (Schema.ref("MCPServerInput"), true),
                   answers: [(200, "Updated.", .empty), (201, "Registered.", .empty)], errors: [400, 403, 413, 422, 503]),
@@ -121,13 +121,13 @@ enum OpenAPIDocument {
         // OpenAI-compatible
         Operation(method: "post", path: "/v1/chat/completions",
                   summary: "OpenAI Chat Completions (JSON or SSE chunks, the client's tools), recorded in the thread the `X-Logbook-Thread` header names.",
-                  parameters: [Parameter(name: "X-Logbook-Thread", location: "header", schema: Schema.string,
-                                         description: "The thread to record the call in (default: a new one per call).")],
+                  parameters: [Parameter(name: "X-Logbook-Thread", location: "header", schema: Schema.threadID,
+                                         description: "The thread to record the call in (default: a new one per call); \(Schema.threadIDRule)")],
                   body: (Schema.ref("ChatCompletionRequest"), true),
                   answers: [(200, "A completion, or (with `stream`) `chat.completion.chunk` frames and `[DONE]`.", .jsonOrEvents(Schema.ref("ChatCompletion")))],
                   errors: [400, 403, 404, 409, 413, 502, 503]),
         Operation(method: "get", path: "/v1/models", summary: "The registered models the caller may use.",
-                  answers: [(200, "OpenAI's model list.", .json(Schema.ref("ModelList")))], errors: [503]),
+                  answers: [(200, "OpenAI's model list.", .json(Schema.ref("ModelList")))], errors: [403, 503]),
     ]
 
     /// The document, as JSON text (built once).

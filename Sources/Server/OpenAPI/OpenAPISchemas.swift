@@ -15,7 +15,7 @@ enum OpenAPISchemas {
         // Chat (ThreadRoutes)
         "ChatMessage": Schema.object(
             ["text": Schema.string, "agent": Schema.string, "title": Schema.string, "stream": Schema.boolean], required: ["text"],
-            example: ["text": "Is the payments API healthy?"]),
+            example: ["text": "Is the payments API healthy?"], closed: true),
         "Run": Schema.object(
             ["runID": Schema.string, "status": Schema.string, "answer": Schema.string, "steps": Schema.count,
              "inputTokens": Schema.count, "outputTokens": Schema.count],
@@ -27,9 +27,9 @@ enum OpenAPISchemas {
         "ThreadEvents": Schema.object(["events": Schema.array(Schema.ref("ThreadEvent")), "next": Schema.integer], required: ["events"]),
 
         // Threads (ConversationRoutes)
-        "NewThread": Schema.object(["threadID": Schema.string(pattern: "^[A-Za-z0-9._-]{1,64}$"), "title": Schema.string, "agent": Schema.string],
-                                   description: "All optional: the id (default: a fresh one), a title, the agent that answers.",
-                                   example: ["title": "Payments latency"]),
+        "NewThread": Schema.object(["threadID": Schema.threadID, "title": Schema.string, "agent": Schema.string],
+                                   description: "All optional: the id (default: a fresh one; \(Schema.threadIDRule)), a title, the agent that answers.",
+                                   example: ["title": "Payments latency"], closed: true),
         "ThreadCreated": Schema.object(
             ["threadID": Schema.string, "workspace": Schema.string, "owner": Schema.string, "title": Schema.string, "agent": Schema.string],
             required: ["threadID", "workspace", "owner"]),
@@ -74,26 +74,29 @@ enum OpenAPISchemas {
              "endpoint": Schema.string(pattern: "^https?://[a-z0-9.-]+(:[0-9]{2,5})?(/[a-z0-9]*)?$"), "deployment": Schema.string,
              "apiVersion": Schema.string, "secretReference": Schema.string(pattern: "^(env:[A-Z_][A-Z0-9_]*|file:/[a-z/]+)$"),
              "environment": Schema.oneOf(["LAB", "NONPROD", "PROD"]), "parameters": Schema.stringMap],
-            required: ["provider", "endpoint"], description: "A model; secretReference is `env:NAME` or `file:PATH`, never a key.",
-            example: ["provider": "openai", "endpoint": "http://127.0.0.1:11434/v1", "secretReference": "env:OPENAI_API_KEY"]),
+            required: ["provider", "endpoint"],
+            description: "A model; secretReference is `env:NAME` or `file:PATH` that the operator allowed (`--allowed-secrets`), never a key.",
+            example: ["provider": "openai", "endpoint": "http://127.0.0.1:11434/v1", "secretReference": "env:OPENAI_API_KEY"], closed: true),
         "MCPServer": Schema.object(
             ["name": Schema.string, "transport": Schema.oneOf(["stdio", "http"]), "command": Schema.array(Schema.string), "url": Schema.string,
-             "isInternal": Schema.boolean],
+             "isInternal": Schema.boolean, "headers": Schema.stringMap],
             required: ["name", "transport", "command", "isInternal"]),
         "MCPServerInput": Schema.object(
             ["transport": Schema.oneOf(["stdio", "http"]), "command": Schema.array(Schema.string),
-             "url": Schema.string(pattern: "^https?://[a-z0-9.-]+(:[0-9]{2,5})?(/[a-z0-9]*)?$"), "isInternal": Schema.boolean],
-            required: ["transport"], description: "stdio needs `command`; http needs an http(s) `url`.",
-            example: ["transport": "http", "url": "http://127.0.0.1:8931/mcp"]),
+             "url": Schema.string(pattern: "^https?://[a-z0-9.-]+(:[0-9]{2,5})?(/[a-z0-9]*)?$"), "isInternal": Schema.boolean,
+             "headers": ["type": "object", "additionalProperties": Schema.string(pattern: "^env:LOGBOOK_SECRET_[A-Z0-9_]+$")]],
+            required: ["transport"],
+            description: "stdio needs `command`; http needs an http(s) `url`. An internal server is sent the caller's token; an external one only its own `headers` (name → secret reference).",
+            example: ["transport": "http", "url": "http://127.0.0.1:8931/mcp"], closed: true),
         "Agent": Schema.object(
             ["name": Schema.string, "instructions": Schema.string, "model": Schema.string, "allowedTools": Schema.array(Schema.string),
              "subAgents": Schema.array(Schema.string)],
             required: ["name", "instructions", "allowedTools", "subAgents"]),
         "AgentInput": Schema.object(
             ["instructions": Schema.string, "model": Schema.string, "allowedTools": Schema.array(Schema.string), "subAgents": Schema.array(Schema.string)],
-            required: ["instructions"], example: ["instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]]),
+            required: ["instructions"], example: ["instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]], closed: true),
         "DefaultModel": Schema.object(["model": ["type": "string", "nullable": true]], description: "`null` clears the default.",
-                                      example: ["model": "lab-model"]),
+                                      example: ["model": "lab-model"], closed: true),
         "Registry": Schema.object(
             ["models": Schema.array(Schema.ref("Model")), "organizationDefault": Schema.string, "workspaceDefaults": Schema.stringMap,
              "mcpServers": Schema.array(Schema.object(
@@ -107,17 +110,18 @@ enum OpenAPISchemas {
 
         // Debugging (DebugRoutes)
         "ForkRequest": Schema.object(
-            ["at": Schema.integer(minimum: 1), "threadID": Schema.string, "text": Schema.string, "agent": Schema.string],
-            example: ["text": "And the orders API?"]),
+            ["at": Schema.integer(minimum: 1), "threadID": Schema.threadID, "text": Schema.string, "agent": Schema.string],
+            example: ["text": "And the orders API?"], closed: true),
         "Forked": Schema.object(
             ["threadID": Schema.string, "forkedFrom": Schema.string, "atSeq": Schema.integer, "run": Schema.ref("Run")],
             required: ["threadID", "forkedFrom", "atSeq"]),
         "ReplayRequest": Schema.object(
-            ["mode": Schema.oneOf(["recorded", "counterfactual"]), "run": ["type": "string", "format": "uuid"], "threadID": Schema.string,
+            ["mode": Schema.oneOf(["recorded", "counterfactual"]), "run": ["type": "string", "format": "uuid"], "threadID": Schema.threadID,
              "substitution": Schema.object(
                 ["instructions": Schema.string, "toolResults": Schema.stringMap, "policy": Schema.any, "model": Schema.string,
-                 "liveFrom": Schema.integer(minimum: 0)])],
-            example: ["mode": "recorded"]),
+                 "liveFrom": Schema.integer(minimum: 0)], closed: true)],
+            description: "A substituted `policy` shapes a recorded re-execution only: with `liveFrom` or `model` it is refused (400).",
+            example: ["mode": "recorded"], closed: true),
         "Step": Schema.object(["seq": Schema.integer, "kind": Schema.string, "summary": Schema.string], required: ["seq", "kind", "summary"]),
         "Divergence": Schema.object(
             ["runID": Schema.string, "index": Schema.count, "aspect": Schema.string, "recorded": Schema.ref("Step"), "replayed": Schema.ref("Step"),

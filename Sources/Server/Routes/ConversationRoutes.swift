@@ -46,7 +46,8 @@ struct ConversationRoutes {
         let next: Int64?
     }
 
-    struct CreateBody: Decodable {
+    struct CreateBody: KnownFields {
+        static let fields: Set<String> = ["threadID", "title", "agent"]
         let threadID: String?
         let title: String?
         let agent: String?
@@ -64,10 +65,7 @@ struct ConversationRoutes {
     func create(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let body = try await request.decodeJSONIfPresent(CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
-        let threadID = body?.threadID ?? "t-\(UUID().uuidString.lowercased())"
-        guard InputGuardMiddleware.isUsableName(threadID), !threadID.contains("/") else {
-            throw APIError(.badRequest, "bad_request", "threadID is a printable id of at most \(InputGuardMiddleware.maxSegmentBytes) bytes, without '/'")
-        }
+        let threadID = try body?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? ThreadID.fresh().rawValue
         let started: ThreadStarted
         do { started = try await runtime.startThread(threadID, title: body?.title, agent: body?.agent, as: principal) } catch { throw APIError(error) }
         var response = try CreatedBody(threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
@@ -76,22 +74,17 @@ struct ConversationRoutes {
         return response
     }
 
-    /// Everyone's threads in the workspace with `thread.read:workspace`, else the caller's own (`thread.read:own`).
+    /// Everyone's threads in the workspace with `thread.read:workspace`, else the caller's own (`thread.read:own`):
+    /// one decision recorded, on the widest scope the policy grants.
     func list(request: Request, context: AppRequestContext) async throws -> ListBody {
         let principal = try context.caller()
         let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 200)
         let before = request.uri.queryParameters.get("before", as: Int64.self) ?? .max
-        var ownOnly = false
-        do throws(EngineError) {
-            try await runtime.authorize("thread.read", on: "workspace", recorded: "threads:\(principal.workspace)",
+        let ownOnly = !runtime.wouldAllow("thread.read", on: "workspace", workspace: principal.workspace, as: principal)
+        try await APIError.engine { () async throws(EngineError) in
+            try await runtime.authorize("thread.read", on: ownOnly ? "own" : "workspace", recorded: "threads:\(principal.workspace)",
                                         workspace: principal.workspace, in: "access/threads", as: principal)
-        } catch where error.kind == .denied {
-            do throws(EngineError) {
-                try await runtime.authorize("thread.read", on: "own", recorded: "threads:\(principal.workspace)",
-                                            workspace: principal.workspace, in: "access/threads", as: principal)
-            } catch { throw APIError(error) }
-            ownOnly = true
-        } catch { throw APIError(error) }
+        }
         do { try await readModels.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date") }
         let threads = readModels.read(ConversationProjection.self) { s in
             s.threads(workspace: principal.workspace).filter { (!ownOnly || $0.owner == principal.subject) && $0.lastActivityNanoseconds < before }
@@ -129,13 +122,14 @@ struct ConversationRoutes {
 
     func show(request: Request, context: AppRequestContext) async throws -> DetailBody {
         let principal = try context.caller()
-        let threadID = try context.parameters.require("thread")
-        try await APIError.aboutThread { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
+        let thread = try context.threadID()
+        let threadID = thread.rawValue
+        try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
         let at = request.uri.queryParameters.get("at", as: UInt64.self)
         let state: ConversationState
         do {
             if let at {
-                state = try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [try StreamID("thread/\(threadID)")])
+                state = try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [thread.stream])
             } else {
                 try await readModels.catchUp()
                 state = readModels.read(ConversationProjection.self) { s in

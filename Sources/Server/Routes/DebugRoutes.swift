@@ -15,7 +15,8 @@ struct DebugRoutes {
         group.get("threads/:thread/diff/:other", use: diff)
     }
 
-    struct ForkBody: Decodable {
+    struct ForkBody: KnownFields {
+        static let fields: Set<String> = ["at", "threadID", "text", "agent"]
         /// The last shared event's seq (default: the whole thread).
         let at: UInt64?
         /// The new thread's id (default: a fresh one).
@@ -35,11 +36,11 @@ struct DebugRoutes {
 
     func fork(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let source = try context.parameters.require("thread")
+        let source = try context.threadID()
         let body = try await request.decodeJSON(ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
-        let threadID = body.threadID ?? "\(source)-fork-\(UUID().uuidString.prefix(8).lowercased())"
+        let threadID = try body.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? source.derived("fork").rawValue
         let forked: Events.ThreadForked
-        forked = try await APIError.aboutThread { () async throws(EngineError) in try await runtime.fork(source, at: body.at, into: threadID, as: principal) }
+        forked = try await APIError.engine { () async throws(EngineError) in try await runtime.fork(source.rawValue, at: body.at, into: threadID, as: principal) }
         var run: ThreadRoutes.RunBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do { run = ThreadRoutes.RunBody(try await runtime.chat(ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token)) } catch {
@@ -52,7 +53,9 @@ struct DebugRoutes {
         return response
     }
 
-    struct ReplayRequest: Decodable {
+    struct ReplayRequest: KnownFields {
+        static let fields: Set<String> = ["mode", "run", "threadID", "substitution"]
+        static let nestedFields: [String: Set<String>] = ["substitution": ["instructions", "toolResults", "policy", "model", "liveFrom"]]
         /// `recorded` (default) or `counterfactual`.
         let mode: String?
         /// The recorded run to re-run (counterfactual; default: the thread's first).
@@ -75,12 +78,13 @@ struct DebugRoutes {
     /// (`{"mode": "counterfactual", "substitution": {…, "liveFrom"?: k}}`): a new thread, 201.
     func replay(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let threadID = try context.parameters.require("thread")
+        let thread = try context.threadID()
+        let threadID = thread.rawValue
         let ask = try await request.decodeJSONIfPresent(ReplayRequest.self, context: context,
                                                         example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
         switch ask?.mode ?? "recorded" {
         case "recorded":
-            let report = try await APIError.aboutThread { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
+            let report = try await APIError.engine { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
             return try Encoded(report).response(from: request, context: context)
         case "counterfactual":
             let s = ask?.substitution
@@ -92,8 +96,8 @@ struct DebugRoutes {
             }
             let substitution = Substitution(instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
                                             model: s?.model, liveFrom: s?.liveFrom)
-            let newID = ask?.threadID ?? "\(threadID)-cf-\(UUID().uuidString.prefix(8).lowercased())"
-            let result = try await APIError.aboutThread { () async throws(EngineError) in
+            let newID = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? thread.derived("cf").rawValue
+            let result = try await APIError.engine { () async throws(EngineError) in
                 try await runtime.counterfactual(thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal, token: context.token)
             }
             var response = try Encoded(result).response(from: request, context: context)
@@ -107,8 +111,8 @@ struct DebugRoutes {
 
     func diff(request: Request, context: AppRequestContext) async throws -> Encoded<ThreadDiff> {
         let principal = try context.caller()
-        let (a, b) = (try context.parameters.require("thread"), try context.parameters.require("other"))
-        return Encoded(try await APIError.aboutThread { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
+        let (a, b) = (try context.threadID().rawValue, try context.threadID("other").rawValue)
+        return Encoded(try await APIError.engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
     }
 
     /// An engine value as the JSON answer.

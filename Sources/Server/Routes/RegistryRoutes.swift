@@ -5,8 +5,10 @@ import Foundation
 import Hummingbird
 import Projections
 
-/// The registry: read it, and change models, defaults, MCP servers and agents. Every change is authorized as
-/// `registry.admin` and recorded with the acting subject; secrets must be references (`env:NAME`, `file:PATH`).
+/// The registry: read it, and change models, defaults, MCP servers and agents. Reading is authorized as
+/// `registry.read` in the caller's workspace (recorded in `access/registry`) and shows only the workspace overrides
+/// the caller may read; every change is authorized as `registry.admin` (a workspace's override in that workspace) and
+/// recorded with the acting subject; secrets must be references (`env:NAME`, `file:PATH`) that the operator allowed.
 struct RegistryRoutes {
     let runtime: AgentRuntime
 
@@ -43,17 +45,20 @@ struct RegistryRoutes {
     }
 
     func show(request: Request, context: AppRequestContext) async throws -> RegistryBody {
-        _ = try context.caller()
+        let principal = try context.caller()
+        try await authorizeRead(in: principal.workspace, as: principal)
         let s = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self))
+        let visible = s.workspaceDefaults.filter { runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal) }
         return RegistryBody(
             models: s.models.values.map(\.value).sorted { $0.name < $1.name }, organizationDefault: s.organizationDefault?.value,
-            workspaceDefaults: s.workspaceDefaults.mapValues(\.value),
+            workspaceDefaults: visible.mapValues(\.value),
             mcpServers: s.mcpServers.values.map { .init(definition: $0.definition.value, health: $0.health?.status.rawValue ?? "unknown", healthDetail: $0.health?.detail) }
                 .sorted { $0.definition.name < $1.definition.name },
             agents: s.agents.values.map(\.value).sorted { $0.name < $1.name })
     }
 
-    struct ModelBody: Decodable {
+    struct ModelBody: KnownFields {
+        static let fields: Set<String> = ["provider", "endpoint", "deployment", "apiVersion", "secretReference", "environment", "parameters"]
         let provider: String
         let endpoint: String
         let deployment: String?
@@ -76,7 +81,10 @@ struct RegistryRoutes {
         return Response(status: exists ? .ok : .created)
     }
 
-    struct DefaultBody: Decodable { let model: String? }
+    struct DefaultBody: KnownFields {
+        static let fields: Set<String> = ["model"]
+        let model: String?
+    }
 
     /// The org default (`/registry/default-model`) or a workspace's override; `{"model": null}` clears it.
     func putDefault(request: Request, context: AppRequestContext) async throws -> Response {
@@ -87,7 +95,7 @@ struct RegistryRoutes {
             throw APIError(.unprocessableContent, "unknown_model", "no model named '\(model)' is registered")
         }
         try await change(.defaultModelSet(DefaultModelSet(workspace: workspace, model: body.model)), in: "registry/models",
-                         resource: workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model", as: principal)
+                         resource: workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model", workspace: workspace, as: principal)
         return Response(status: .ok)
     }
 
@@ -99,17 +107,21 @@ struct RegistryRoutes {
     }
 
     func effectiveModel(request: Request, context: AppRequestContext) async throws -> EffectiveBody {
-        _ = try context.caller()
+        let principal = try context.caller()
         let workspace = try context.parameters.require("workspace")
+        try await authorizeRead(in: workspace, as: principal)
         let e = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self)).effectiveModel(workspace: workspace)
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
 
-    struct MCPBody: Decodable {
+    struct MCPBody: KnownFields {
+        static let fields: Set<String> = ["transport", "command", "url", "isInternal", "headers"]
         let transport: MCPTransport
         let command: [String]?
         let url: String?
         let isInternal: Bool?
+        /// Header name → secret reference: an external server's own credentials.
+        let headers: [String: String]?
     }
 
     func putMCP(request: Request, context: AppRequestContext) async throws -> Response {
@@ -123,14 +135,19 @@ struct RegistryRoutes {
             throw APIError(.unprocessableContent, "invalid_mcp", "an http server needs an http(s) url")
         default: break
         }
-        let server = MCPServerDefinition(name: name, transport: body.transport, command: body.command ?? [], url: body.url, isInternal: body.isInternal ?? true)
+        for header in (body.headers ?? [:]).keys where header.isEmpty || !header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) {
+            throw APIError(.unprocessableContent, "invalid_mcp", "header names are printable ASCII without spaces or ':'")
+        }
+        let server = MCPServerDefinition(name: name, transport: body.transport, command: body.command ?? [], url: body.url, isInternal: body.isInternal ?? true,
+                                         headers: body.headers ?? [:])
         let exists = try await state().mcpServers[name] != nil
         try await change(exists ? .mcpServerUpdated(MCPServerUpdated(server: server)) : .mcpServerRegistered(MCPServerRegistered(server: server)),
                          in: "registry/mcp", resource: "mcp:\(name)", as: principal)
         return Response(status: exists ? .ok : .created)
     }
 
-    struct AgentBody: Decodable {
+    struct AgentBody: KnownFields {
+        static let fields: Set<String> = ["instructions", "model", "allowedTools", "subAgents"]
         let instructions: String
         let model: String?
         let allowedTools: [String]?
@@ -167,8 +184,16 @@ struct RegistryRoutes {
         } catch { throw APIError(error) }
     }
 
-    private func change(_ event: DomainEvent, in stream: StreamID, resource: String, as principal: Principal) async throws(APIError) {
-        do { try await runtime.changeRegistry(event, in: stream, resource: resource, as: principal) } catch { throw APIError(error) }
+    /// Records a change as `principal`, decided in `workspace` (nil: the caller's own; organization-wide entries).
+    private func change(_ event: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil, as principal: Principal) async throws(APIError) {
+        do { try await runtime.changeRegistry(event, in: stream, resource: resource, workspace: workspace, as: principal) } catch { throw APIError(error) }
+    }
+
+    /// `registry.read` in `workspace`, recorded in `access/registry`.
+    private func authorizeRead(in workspace: String, as principal: Principal) async throws(APIError) {
+        do { try await runtime.authorize("registry.read", on: "registry", workspace: workspace, in: "access/registry", as: principal) } catch {
+            throw APIError(error)
+        }
     }
 
     private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppRequestContext, example: String) async throws -> T {

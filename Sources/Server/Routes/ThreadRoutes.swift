@@ -15,7 +15,8 @@ struct ThreadRoutes {
         group.get("threads/:thread/events", use: events)
     }
 
-    struct MessageBody: Decodable {
+    struct MessageBody: KnownFields {
+        static let fields: Set<String> = ["text", "agent", "title", "stream"]
         let text: String
         let agent: String?
         let title: String?
@@ -42,7 +43,7 @@ struct ThreadRoutes {
     /// of it leaves the queue, and nothing is recorded.
     func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let threadID = try context.parameters.require("thread")
+        let threadID = try context.threadID().rawValue
         let body = try await request.decodeJSON(MessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
         guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError(.badRequest, "bad_request", "the message text is empty")
@@ -93,12 +94,13 @@ struct ThreadRoutes {
     /// A page of the thread's events (`from` revision, `limit` ≤ 1000). Authorized as `thread.read` and recorded.
     func events(request: Request, context: AppRequestContext) async throws -> EventsPage {
         let principal = try context.caller()
-        let threadID = try context.parameters.require("thread")
+        let thread = try context.threadID()
+        let threadID = thread.rawValue
         let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 1
         let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
-        try await APIError.aboutThread { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
+        try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
         let page: [RecordedEvent]
-        do { page = try store.read(stream: try StreamID("thread/\(threadID)"), from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
+        do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
         let events = page.map { e in

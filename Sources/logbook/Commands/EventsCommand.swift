@@ -50,7 +50,7 @@ struct EventsCommand: AsyncParsableCommand {
         let text = EventJSON.embeddablePayload(e).map { String($0) } ?? "(\(e.payload.count) bytes of binary)"
         var preview = String(text.prefix(120)).replacingOccurrences(of: "\n", with: " ")
         if text.count > 120 { preview += "…" }
-        return "\(e.seq)\t\(time)\t\(e.stream)#\(e.revision)\t\(e.type)\t\(who.isEmpty ? "-" : who)\t\(preview)"
+        return ["\(e.seq)", time, "\(e.stream)#\(e.revision)", e.type, who.isEmpty ? "-" : who, preview].map(\.terminalSafeLine).joined(separator: "\t")
     }
 }
 

@@ -45,7 +45,7 @@ struct ReplayCommand: AsyncParsableCommand {
             default: break
             }
             let summary = s.summary.replacingOccurrences(of: "\n", with: " ")
-            print("\(i + 1)\tseq \(s.seq)\t\(s.kind)\t\(summary.prefix(100))\(summary.count > 100 ? "…" : "")")
+            print("\(i + 1)\tseq \(s.seq)\t\(s.kind)\t\(summary.prefix(100).terminalSafeLine)\(summary.count > 100 ? "…" : "")")
             print("\t\tstate: \(messages) messages, \(toolCalls) tool calls, \(denials) denials")
         }
         print("\(side.steps.count) steps; \(side.inputTokens) input and \(side.outputTokens) output tokens")
@@ -73,9 +73,9 @@ struct ReplayCommand: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else if let d = report.divergence {
             print("replay: DIVERGED in run \(d.runID) at step \(d.index + 1) (\(d.aspect))")
-            print("  recorded: \(d.recorded.map { "\($0.kind) \($0.summary)" } ?? "(nothing)")")
-            print("  replayed: \(d.replayed.map { "\($0.kind) \($0.summary)" } ?? "(nothing)")")
-            print("  \(d.detail)")
+            print("  recorded: \(d.recorded.map { "\($0.kind) \($0.summary)".terminalSafeLine } ?? "(nothing)")")
+            print("  replayed: \(d.replayed.map { "\($0.kind) \($0.summary)".terminalSafeLine } ?? "(nothing)")")
+            print("  \(d.detail.terminalSafeLine)")
         } else {
             print("replay: \(report.runsReplayed) runs, \(report.stepsMatched) steps reproduced exactly\(report.runsSkipped > 0 ? " (\(report.runsSkipped) OpenAI-compatible runs skipped)" : "")")
         }

@@ -20,9 +20,11 @@ struct ServeCommand: AsyncParsableCommand {
 
             Each setting comes from its flag, else the environment (LOGBOOK_HOST, LOGBOOK_PORT, LOGBOOK_DATA, \
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
-            LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL), else the JSON config file (--config or LOGBOOK_CONFIG; keys \
-            host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel), else \
-            the default. Secrets only ever come from the environment.
+            LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME), else the \
+            JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, policy, jwks, issuer, audience, \
+            rateLimit, logLevel, durability, compressionLevel, allowedSecrets, maxTokenLifetime), else the default. \
+            Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
+            --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
 
     @Option(help: ArgumentHelp("The log's directory (default ./data).", valueName: "DIR")) var data: String?
@@ -45,12 +47,17 @@ struct ServeCommand: AsyncParsableCommand {
     var durability: Durability?
     @Option(help: ArgumentHelp("The zstd level new events are compressed at, 1-19 (default 3): higher stores fewer bytes for more CPU per append.", valueName: "N"))
     var compressionLevel: Int?
+    @Option(help: ArgumentHelp("The secret references registry entries may name, comma-separated patterns (default \(SecretScope.defaultAllowed.joined(separator: ","))).", valueName: "LIST"))
+    var allowedSecrets: String?
+    @Option(help: ArgumentHelp("The longest lifetime (exp − iat) a token may have, in seconds (default 86400).", valueName: "SECONDS"))
+    var maxTokenLifetime: Double?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
         let environment = ProcessInfo.processInfo.environment
         let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
-                                  rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel)
+                                  rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
+                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime)
         do {
             let flags = try flags.checked()
             let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
@@ -81,7 +88,9 @@ struct ServeCommand: AsyncParsableCommand {
         if let policy { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: policy))) } else {
             rules = try Policy(roles: ["admin": ["*"]])
         }
-        var configuration = ServerConfiguration(verifier: TokenVerifier(keys: keys, issuer: issuer, audience: audience), policy: rules)
+        let verifier = TokenVerifier(keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
+        var configuration = ServerConfiguration(verifier: verifier, policy: rules)
+        configuration.engine.secrets = s.secretScope
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info

@@ -50,7 +50,7 @@ struct ChatCommand: AsyncParsableCommand {
             if text.isEmpty { continue }
             do { try await backend.turn(text, thread: threadID, agent: agent) } catch let failure as Failure {
                 // One failed turn (a denial, a model error) does not end the conversation.
-                FileHandle.standardError.write(Data("error: \(failure)\n".utf8))
+                FileHandle.standardError.write(Data("error: \(String(describing: failure).terminalSafe)\n".utf8))
             }
         }
     }
@@ -73,7 +73,7 @@ final class ChatPrinter: Sendable {
     init(notes: FileHandle = .standardError) { self.notes = notes }
 
     func text(_ piece: String) {
-        FileHandle.standardOutput.write(Data(piece.utf8))
+        FileHandle.standardOutput.write(Data(piece.terminalSafe.utf8))
         wroteText.withLock { $0 = true }
     }
 
@@ -89,14 +89,14 @@ final class ChatPrinter: Sendable {
 
     func done(status: String, answer: String?, steps: Int, input: Int, output: Int) {
         let streamed = wroteText.withLock { wrote in defer { wrote = false }; return wrote }
-        let tail = streamed ? "\n" : answer.map { $0 + "\n" } ?? ""
+        let tail = streamed ? "\n" : answer.map { $0.terminalSafe + "\n" } ?? ""
         FileHandle.standardOutput.write(Data(tail.utf8))
         notes.write(Data("(\(status), \(steps) steps, \(input)+\(output) tokens)\n".utf8))
     }
 
     private func note(_ text: String) {
         if wroteText.withLock({ wrote in defer { wrote = false }; return wrote }) { FileHandle.standardOutput.write(Data("\n".utf8)) }
-        notes.write(Data("  \(text)\n".utf8))
+        notes.write(Data("  \(text.terminalSafeLine)\n".utf8))
     }
 }
 

@@ -178,12 +178,12 @@ enum Registry {
     }
 }
 
-/// Left-aligned columns, two spaces apart.
+/// Left-aligned columns, two spaces apart; every cell made safe for a terminal (`terminalSafeLine`).
 enum Table {
     static func print(_ header: [String], _ rows: [[String]]) { Swift.print(render(header, rows), terminator: "") }
 
     static func render(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = ([header] + rows).map { $0.map(\.terminalSafeLine) }
         let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
         return all.map { row in
             row.indices.map { i in i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
