@@ -104,6 +104,29 @@ import Testing
         }
     }
 
+    /// What a user, a model or a tool wrote is printed as text, never as terminal commands: a thread title that
+    /// would clear the screen and retitle the window shows as escapes in `threads`, `tail` and `events`.
+    @Test func humanReadableOutputEscapesControlCharacters() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first (swift build --build-tests builds it)")
+        try await ServerTests.withServer(configure: { $0.rateLimit = nil }) { app, _ in
+            try await app.application.test(.live) { client in
+                let port = try #require(client.port)
+                let admin = ServerTests.token(subject: "user:root", roles: ["admin"])
+                let title = String(data: try JSONEncoder().encode("\u{1B}[2J\u{1B}]0;pwned\u{07}evil \u{202E}txt.exe"), encoding: .utf8)!
+                try await client.execute(uri: "/v1/threads", method: .post, headers: [.authorization: "Bearer \(admin)", .contentType: "application/json"],
+                                         body: ByteBuffer(string: #"{"threadID": "t-evil", "title": \#(title)}"#)) { #expect($0.status == .created) }
+                let outputs = [try await Self.logbook(["threads"], port: port, token: admin),
+                               try await Self.logbook(["tail", "-n", "5", "--data", app.store.directory]),
+                               try await Self.logbook(["events", "--data", app.store.directory])]
+                for (status, output, errors) in outputs {
+                    #expect(status == 0, "\(errors)")
+                    #expect(output.contains("evil") && (output.contains("\\x1b[2J") || output.contains("\\u001b[2J")), "\(output)")
+                    #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E }, "\(output.debugDescription)")
+                }
+            }
+        }
+    }
+
     /// `chat --data`: the engine in the CLI's own process, on a log no server holds; refused, saying why, when one does.
     @Test func chatRunsOnALogInProcessWhenNoServerHasIt() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first")

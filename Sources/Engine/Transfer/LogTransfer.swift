@@ -6,6 +6,12 @@ import Foundation
 /// the form of the golden threads under `Tests/Fixtures/golden`. Each line keeps the event's seq, stream, id, type,
 /// time and metadata; `data` is the event's JSON (editable), or `payload` (base64 of the stored bytes) for a type
 /// this build does not know, so nothing is lost either way.
+///
+/// Each line also carries `hash`, a link of the export's own hash chain (`TransferChain`): SHA-256 of the previous
+/// line's hash and the event as import will append it. An import recomputes the chain and refuses a line whose event
+/// was changed after the export (naming its seq), or an export without hashes, unless told to re-chain: an edited
+/// export is never taken for an intact one by accident. (Whoever edits an export can also recompute this chain, as
+/// they could the log's own: proof against a deliberate rewrite needs a signed checkpoint.)
 public enum LogTransfer {
     public struct Line: Codable, Sendable {
         public var seq: UInt64
@@ -21,6 +27,8 @@ public enum LogTransfer {
         /// Base64 of the stored bytes, for a type this build does not know (else the line has `data`, the event's
         /// JSON, written and read as raw JSON so 64-bit integers survive).
         public var payload: String?
+        /// The export's hash chain at this event (hex SHA-256).
+        public var hash: String?
     }
 
     public struct TransferError: Error, CustomStringConvertible {
@@ -35,6 +43,7 @@ public enum LogTransfer {
         let encoder = DomainEvent.jsonEncoder
         let last = store.lastSeq.rawValue
         var next = seq, count = 0
+        var chain = TransferChain()
         while true {
             let page = try store.read(from: next, maxCount: 1024)
             guard let tail = page.last else { break }
@@ -44,10 +53,12 @@ public enum LogTransfer {
                                 actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
                                 causationID: e.metadata.causationID)
                 if case .event(let domain) = EventCatalog.decode(e), let json = try? domain.json() {
+                    line.hash = chain.link(line, payload: domain.proposed().payload)
                     let head = String(decoding: try encoder.encode(line), as: UTF8.self).dropLast()  // its closing brace
                     text += head + #","data":"# + String(decoding: json, as: UTF8.self) + "}\n"
                 } else {
                     line.payload = e.payload.base64EncodedString()
+                    line.hash = chain.link(line, payload: e.payload)
                     text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
                 }
             }
@@ -61,15 +72,18 @@ public enum LogTransfer {
 
     /// Appends the lines' events to an empty log, each to its stream, in order, with their ids and metadata; the
     /// seqs come out as exported (what `llm.request`s name) or the import stops with an error saying where not.
+    /// - Parameter rechain: import lines whose `hash` is missing or does not match what they now hold (an export
+    ///   edited on purpose, or made before exports carried hashes); without it such a line stops the import.
     /// - Returns: how many events were imported.
     @discardableResult
-    public static func `import`(_ lines: some Sequence<some StringProtocol>, into store: EventStore,
+    public static func `import`(_ lines: some Sequence<some StringProtocol>, into store: EventStore, rechain: Bool = false,
                                 progress: ((_ done: Int) -> Void)? = nil) async throws -> Int {
         guard store.lastSeq.rawValue == 0 else {
             throw TransferError(description: "the log is not empty (it ends at seq \(store.lastSeq.rawValue)); import into a new data directory")
         }
         let decoder = JSONDecoder()
         var batch: [ProposedEvent] = [], batchStream: String?, batchFirstSeq: UInt64 = 0, count = 0, lineNumber = 0
+        var chain = TransferChain()
         func flush() async throws {
             guard let stream = batchStream, !batch.isEmpty else { return }
             let result = try await store.append(batch, to: try StreamID(stream))
@@ -100,6 +114,12 @@ public enum LogTransfer {
             } else {
                 throw TransferError(description: "line \(lineNumber) has neither data nor a base64 payload")
             }
+            let hash = chain.link(line, payload: payload)
+            if !rechain, line.hash != hash {
+                throw TransferError(description: line.hash == nil
+                    ? "line \(lineNumber) (seq \(line.seq)) carries no hash: the export was made before exports were chained, or the hashes were removed; import with --rechain to accept it as it is"
+                    : "line \(lineNumber) (seq \(line.seq)) was changed after the export: its hash does not match the event it holds (or an earlier line's); import with --rechain to accept the edit")
+            }
             if line.stream != batchStream || batch.count == 256 {
                 try await flush()
                 (batchStream, batchFirstSeq) = (line.stream, line.seq)
@@ -111,5 +131,32 @@ public enum LogTransfer {
         }
         try await flush()
         return count
+    }
+}
+
+/// The hash chain of an export: each link is SHA-256 of the previous link (32 zero bytes before the first) and the
+/// event's envelope and payload, length-prefixed, as import appends them.
+struct TransferChain {
+    private var previous = [UInt8](repeating: 0, count: 32)
+    private let hasher = SHA256Hasher()
+
+    /// The next link, in hex.
+    mutating func link(_ line: LogTransfer.Line, payload: Data) -> String {
+        var bytes = Data()
+        func append(_ value: UInt64) { withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) } }
+        func append(_ text: String?) {
+            guard let text else { return append(UInt64.max) }
+            append(UInt64(text.utf8.count))
+            bytes.append(contentsOf: text.utf8)
+        }
+        func append(_ id: UUID?) { append(id?.uuidString.lowercased()) }
+        append(line.seq); append(line.stream); append(line.id); append(line.type); append(UInt64(bitPattern: line.time))
+        append(line.actor); append(line.workspace); append(line.correlationID); append(line.causationID)
+        append(UInt64(payload.count))
+        bytes.append(payload)
+        let digest = previous.withUnsafeBytes { p in bytes.withUnsafeBytes { b in hasher.hash(p, b) } }
+        previous = digest
+        let hex = Array("0123456789abcdef".utf8)
+        return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
 }

@@ -13,7 +13,7 @@ enum Checksum {
 /// SHA-256 through OpenSSL's EVP interface, reusing one context.
 ///
 /// Not thread-safe: each thread or owner keeps its own.
-final class SHA256Hasher {
+public final class SHA256Hasher {
     private let context: OpaquePointer
     /// Fetched once: `EVP_sha256()` makes OpenSSL 3 look the algorithm up (allocating) on every init, which cost more
     /// than hashing a record (1.0 µs against 0.43 µs for 300 bytes, measured here).
@@ -22,7 +22,7 @@ final class SHA256Hasher {
         return md
     }()
 
-    init() {
+    public init() {
         guard let context = EVP_MD_CTX_new() else { fatalError("OpenSSL could not allocate a digest context: out of memory") }
         self.context = context
     }
@@ -30,7 +30,7 @@ final class SHA256Hasher {
     deinit { EVP_MD_CTX_free(context) }
 
     /// SHA-256 over the concatenation of `parts`.
-    func hash(_ parts: UnsafeRawBufferPointer...) -> [UInt8] {
+    public func hash(_ parts: UnsafeRawBufferPointer...) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         guard EVP_DigestInit_ex(context, Self.sha256, nil) == 1 else { fatalError("OpenSSL SHA-256 is unavailable") }
         for part in parts where part.count > 0 {

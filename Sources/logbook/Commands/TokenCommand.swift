@@ -16,10 +16,12 @@ struct TokenCommand: ParsableCommand {
     @Option(help: "The workspace the token is scoped to.") var workspace = "default"
     @Option(help: "The issuer (iss); must match `serve --issuer`.") var issuer = "logbook"
     @Option(help: "The audience (aud); must match `serve --audience`.") var audience = "logbook"
-    @Option(help: "Hours until it expires.") var hours = 12
+    @Option(help: "Hours until it expires, at most 24 (what `serve --max-token-lifetime` accepts by default).") var hours = 12
 
     func validate() throws {
-        guard hours > 0 && hours <= 24 * 30 else { throw ValidationError("--hours must be between 1 and 720") }
+        guard hours > 0 && hours <= 24 else {
+            throw ValidationError("--hours must be between 1 and 24: a server refuses tokens that live longer than its --max-token-lifetime (24 hours unless raised)")
+        }
     }
 
     func run() throws {

@@ -56,6 +56,8 @@ struct ImportCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataOptions
     @Argument(help: ArgumentHelp("The export (`-` for standard input), plain or zstd-compressed.", valueName: "FILE")) var file: String
+    @Flag(help: "Accept lines whose hash is missing or does not match what they hold (an export edited on purpose, or made before exports carried hashes).")
+    var rechain = false
 
     func run() async throws {
         let input: FileHandle
@@ -78,7 +80,7 @@ struct ImportCommand: AsyncParsableCommand {
         let store = try EventStore.open(configuration)
         let progress = ProgressLine("importing")
         do {
-            let count = try await LogTransfer.import(lines, into: store, progress: { _ in
+            let count = try await LogTransfer.import(lines, into: store, rechain: rechain, progress: { _ in
                 if let size { progress.update(min(lines.bytesRead, size), of: size) }
             })
             try lines.finish()
