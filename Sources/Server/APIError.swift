@@ -32,8 +32,10 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .llmFailed: self.init(.badGateway, "model_failed", error.message)
         case .notFound: self.init(.notFound, "not_found", error.message)
         case .invalidArgument: self.init(.badRequest, "bad_request", error.message)
+        case .unprocessable: self.init(.unprocessableContent, "unprocessable", error.message)
         case .conflict: self.init(.conflict, "conflict", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)
+        case .unavailable: self.init(.serviceUnavailable, "tool_server_unavailable", error.message)
         // nginx's "client closed request": the client gave up, so it rarely sees this.
         case .cancelled: self.init(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), "cancelled", error.message)
         }

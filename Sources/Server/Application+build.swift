@@ -16,6 +16,8 @@ public struct LogbookApplication: Sendable {
     public let routes: [String]
     /// Keeps the read models (audit trail, conversations) current as the log grows.
     let follower: Task<Void, Never>
+    /// Checks the MCP servers now and then (nil: not configured).
+    let healthChecks: Task<Void, Never>?
     let readModels: ProjectionRunner
 
     /// Stops following the log and the MCP servers, checkpoints the read models (so the next start folds only what
@@ -23,6 +25,8 @@ public struct LogbookApplication: Sendable {
     public func close() async {
         follower.cancel()
         _ = await follower.result
+        healthChecks?.cancel()
+        _ = await healthChecks?.result
         await pool.shutdown()
         try? await readModels.checkpoint()
         await store.close()
@@ -52,9 +56,14 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         following.clear()
     }
 
+    let healthChecks = configuration.healthCheckInterval.map { interval in
+        Task { await HealthMonitor(store: store, registry: registry, pool: pool).run(every: interval) }
+    }
+
     let metrics = Metrics(countingAfter: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: UnmatchedRouteMiddleware(routes: OpenAPIDocument.routes))
     router.add(middleware: InputGuardMiddleware())
     HealthRoutes(store: store, readModels: readModels, following: following).add(to: router)
     router.get("metrics") { _, _ in
@@ -81,5 +90,6 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"),
         logger: logger)
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower, readModels: readModels)
+    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
+                              healthChecks: healthChecks, readModels: readModels)
 }

@@ -18,15 +18,15 @@ enum SSE {
 /// Forwards a run as it happens to an SSE response: `text` frames as the model streams, one frame per event once it
 /// is in the log (named by its type, `id` = its seq, data = its JSON).
 struct SSEObserver: RunObserver {
-    let continuation: AsyncStream<ByteBuffer>.Continuation
+    let sink: StreamedBody.Sink
 
     func text(_ piece: String) async {
-        continuation.yield(SSE.frame(event: "text", data: JSON.string(["text": piece])))
+        await sink.send(SSE.frame(event: "text", data: JSON.string(["text": piece])))
     }
 
     func appended(_ event: DomainEvent, seq: Seq) async {
         let data = (try? event.json()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        continuation.yield(SSE.frame(event: event.typeName, id: String(seq.rawValue), data: data))
+        await sink.send(SSE.frame(event: event.typeName, id: String(seq.rawValue), data: data))
     }
 }
 

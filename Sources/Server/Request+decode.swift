@@ -9,10 +9,14 @@ protocol KnownFields: Decodable {
     static var fields: Set<String> { get }
     /// The fields of objects nested under a field, by that field's name.
     static var nestedFields: [String: Set<String>] { get }
+    /// The fields that may be `null` (the others may be left out, but a `null` is refused, as the document says); a
+    /// nested one as `field.nested`.
+    static var nullable: Set<String> { get }
 }
 
 extension KnownFields {
     static var nestedFields: [String: Set<String>] { [:] }
+    static var nullable: Set<String> { [] }
 }
 
 extension Request {
@@ -46,10 +50,16 @@ extension Request {
         if let unknown = object.keys.sorted().first(where: { !known.fields.contains($0) }) {
             throw APIError(.badRequest, "bad_request", "unknown field '\(unknown.prefix(64))'; the fields are \(known.fields.sorted().joined(separator: ", "))")
         }
+        if let null = object.keys.sorted().first(where: { object[$0] is NSNull && !known.nullable.contains($0) }) {
+            throw APIError(.badRequest, "bad_request", "'\(null)' may not be null; leave it out instead")
+        }
         for (field, fields) in known.nestedFields {
             guard let nested = object[field] as? [String: Any] else { continue }
             if let unknown = nested.keys.sorted().first(where: { !fields.contains($0) }) {
                 throw APIError(.badRequest, "bad_request", "unknown field '\(field).\(unknown.prefix(64))'; its fields are \(fields.sorted().joined(separator: ", "))")
+            }
+            if let null = nested.keys.sorted().first(where: { nested[$0] is NSNull && !known.nullable.contains("\(field).\($0)") }) {
+                throw APIError(.badRequest, "bad_request", "'\(field).\(null)' may not be null; leave it out instead")
             }
         }
     }

@@ -30,20 +30,24 @@ public struct ServeSettings: Equatable, Sendable {
     public var allowedSecrets: String?
     /// The longest lifetime a token may have (`exp` − `iat`), in seconds.
     public var maxTokenLifetime: Double?
+    /// Seconds between health checks of the MCP servers (0: none).
+    public var healthCheckInterval: Double?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
                 audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
-                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil) {
+                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil, healthCheckInterval: Double? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
         (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (durability, compressionLevel, allowedSecrets, maxTokenLifetime)
+        self.healthCheckInterval = healthCheckInterval
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
                                                rateLimit: 20, logLevel: "info", durability: .durable,
                                                compressionLevel: EventStore.Configuration.defaultCompressionLevel,
                                                allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
-                                               maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble)
+                                               maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
+                                               healthCheckInterval: 30)
 
     /// The secret scope these settings give (the log's directory is always out of it).
     public var secretScope: SecretScope {
@@ -57,6 +61,7 @@ public struct ServeSettings: Equatable, Sendable {
         ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
         ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
         ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
+        ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -65,7 +70,8 @@ public struct ServeSettings: Equatable, Sendable {
                       jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
                       rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
                       durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel,
-                      allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime)
+                      allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime,
+                      healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval)
     }
 
     /// The settings the environment gives.
@@ -106,7 +112,7 @@ public struct ServeSettings: Equatable, Sendable {
             ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
             ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
             ("compressionLevel", compressionLevel.map { .number(Double($0)) }), ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
-            ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)),
+            ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)), ("healthCheckInterval", healthCheckInterval.map(JSONValue.number)),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -168,6 +174,10 @@ public struct ServeSettings: Equatable, Sendable {
             let n = try number()
             guard n > 0 else { throw SettingsError("\(source) must be a number of seconds above 0") }
             maxTokenLifetime = n
+        case "healthCheckInterval":
+            let n = try number()
+            guard n >= 0 else { throw SettingsError("\(source) must be 0 (no health checks) or a number of seconds") }
+            healthCheckInterval = n
         default: break
         }
     }

@@ -22,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     public var maxMessageBytes = 64 << 10
     /// Requests per subject (nil: unlimited). The default suits people and scripts; raise it for integrations.
     public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 40)
+    /// How often the MCP servers are checked (`HealthMonitor`; nil: never).
+    public var healthCheckInterval: Duration? = .seconds(30)
     /// How much the server logs (to standard output). Secrets and tokens are never logged at any level.
     public var logLevel: Logger.Level = .info
 

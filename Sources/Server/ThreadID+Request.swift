@@ -19,3 +19,31 @@ extension AppRequestContext {
         try ThreadID.parse(try parameters.require(name), from: "the thread id in the path", percentEncoded: true)
     }
 }
+
+/// The names of registry entries (models, MCP servers, agents) and workspaces, as the path gives them: 1 to
+/// `maxLength` of A-Z a-z 0-9 - _ . : @ — what the OpenAPI document says, so a client can check before it sends.
+enum EntryName {
+    static let maxLength = 64
+    static let pattern = "^[A-Za-z0-9_.:@-]{1,64}$"
+
+    static func isValid(_ text: some StringProtocol) -> Bool {
+        !text.isEmpty && text.utf8.count <= maxLength && text.utf8.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "@"): true
+            default: false
+            }
+        }
+    }
+}
+
+extension AppRequestContext {
+    /// The registry entry or workspace name in the path parameter `parameter`, validated (`EntryName`).
+    func entryName(_ parameter: String) throws -> String {
+        let raw = try parameters.require(parameter)
+        guard let name = raw.removingPercentEncoding, EntryName.isValid(name) else {
+            throw APIError(.badRequest, "bad_request", "the \(parameter) in the path is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
+        }
+        return name
+    }
+}

@@ -102,6 +102,11 @@ import Testing
             body: { _ in #"{"transport": "http", "url": "http://127.0.0.1:9/mcp"}"# }, expected: [401, 403, 403, 403, 403, 201, 201]),
         Row(route: "DELETE /v1/registry/mcp/{name}", path: { c in "/v1/registry/mcp/del-\(c)" }, body: { _ in nil },
             expected: [401, 403, 403, 403, 403, 204, 204]),
+        Row(route: "PUT /v1/registry/mcp/{name}/maintenance", path: { _ in "/v1/registry/mcp/shared/maintenance" },
+            body: { _ in #"{"maintenance": true, "reason": "upgrade"}"# }, expected: [401, 403, 403, 403, 403, 200, 200]),
+        // The server is not reachable: those allowed get 503 from the attempt, which is recorded like any other.
+        Row(route: "POST /v1/registry/mcp/{name}/refresh", path: { _ in "/v1/registry/mcp/shared/refresh" }, body: { _ in nil },
+            expected: [401, 403, 403, 403, 403, 503, 503]),
         Row(route: "PUT /v1/registry/agents/{name}", path: { c in "/v1/registry/agents/new-\(c)" }, body: { _ in #"{"instructions": "Be brief."}"# },
             expected: [401, 403, 403, 403, 403, 201, 201]),
         Row(route: "DELETE /v1/registry/agents/{name}", path: { c in "/v1/registry/agents/del-\(c)" }, body: { _ in nil },
@@ -160,6 +165,7 @@ import Testing
                         #expect(try await send(.PUT, "/v1/registry/\(kind)/del-\(caller)", as: .admin, body: body).status == 201)
                     }
                 }
+                #expect(try await send(.PUT, "/v1/registry/mcp/shared", as: .admin, body: #"{"transport": "http", "url": "http://127.0.0.1:9/mcp"}"#).status == 201)
                 let base = #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#
                 #expect(try await send(.PUT, "/v1/registry/models/base", as: .admin, body: base).status == 201)
                 #expect(try await send(.PUT, "/v1/registry/default-model", as: .admin, body: #"{"model": "base"}"#).status == 200)

@@ -33,7 +33,7 @@ import Testing
                 try await client.execute(uri: "/v1/threads/t1/fork", method: .post, headers: auth,
                                          body: ByteBuffer(string: #"{"threadID": "t1-b"}"#)) { #expect($0.status == .conflict) }
                 try await client.execute(uri: "/v1/threads/t1/fork", method: .post, headers: auth,
-                                         body: ByteBuffer(string: #"{"at": 999999}"#)) { #expect($0.status == .badRequest) }
+                                         body: ByteBuffer(string: #"{"at": 999999}"#)) { #expect($0.status == .unprocessableContent) }
                 try await client.execute(uri: "/v1/threads/nope/fork", method: .post, headers: auth, body: ByteBuffer(string: "{}")) {
                     #expect($0.status == .notFound)
                 }

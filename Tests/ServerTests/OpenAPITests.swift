@@ -45,6 +45,9 @@ import Testing
     /// model answering whatever it is asked; then an administrator over every operation that does not call the model
     /// (its random registry changes would otherwise point later chats at models that do not exist). The live SSE
     /// tail never ends, so it is tested on its own.
+    /// Schemathesis' settings (every check; 422 counts as accepting a schema-valid request, see the file).
+    static let configuration = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/schemathesis.toml").path
+
     @Test func schemathesisFindsNoServerErrorAndEveryAnswerMatchesTheDocument() async throws {
         try await ServerTests.withServer(answering: { request in
             if request.json["stream"] as? Bool == true {
@@ -64,11 +67,11 @@ import Testing
                 for (token, exclusions) in [(operator_, ["--exclude-path", "/v1/events/stream"]),
                                             (admin, ["--exclude-path", "/v1/events/stream", "--exclude-path-regex", modelCalling])] {
                     let (status, output, errors) = try await LiveProcess.run(
-                        ["schemathesis", "run", "http://127.0.0.1:\(port)/openapi.json", "-H", "Authorization: Bearer \(token)",
-                         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+                        ["schemathesis", "--config-file", Self.configuration, "run", "http://127.0.0.1:\(port)/openapi.json", "-H", "Authorization: Bearer \(token)",
+                         "--checks", "all",
                          "--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "20261122", "--workers", "1",
                          "--request-timeout", "20", "--suppress-health-check", "all"] + exclusions)
-                    #expect(status == 0, "schemathesis found problems (status \(status)):\n\(output.suffix(6000))\n\(errors.suffix(2000))")
+                    #expect(status == 0, "schemathesis found problems (status \(status)):\n\(output.suffix(20000))\n\(errors.suffix(2000))")
                     #expect(output.contains("passed"), "\(output.suffix(2000))")
                 }
             }

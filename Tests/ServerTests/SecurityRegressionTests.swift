@@ -73,7 +73,7 @@ import Testing
                                   "file:/tmp/../\(data)/data.mdb", "env:HOME", "file:/etc/shadow"] {
                     let body = #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "\#(reference)"}"#
                     try await client.execute(uri: "/v1/registry/models/leak", method: .put, headers: admin, body: ByteBuffer(string: body)) { r in
-                        #expect(r.status == .badRequest && Self.message(r.body).contains("not one this server allows"), "\(reference): \(r.status)")
+                        #expect(r.status == .unprocessableContent && Self.message(r.body).contains("not one this server allows"), "\(reference): \(r.status)")
                     }
                 }
                 let allowed = #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "env:LOGBOOK_SECRET_VENDOR"}"#

@@ -19,7 +19,8 @@ import Testing
         let settings = flags.over(environment).over(file).over(.defaults)
         #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
                                           issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
-                                          compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets, maxTokenLifetime: 86_400))
+                                          compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets, maxTokenLifetime: 86_400,
+                                          healthCheckInterval: 30))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 

@@ -322,7 +322,7 @@ import Testing
                     #expect(r.status == .created && (json?["threadID"] as? String)?.hasPrefix("t-") == true)
                 }
                 try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)) {
-                    #expect($0.status == .badRequest && String(buffer: $0.body).contains("nobody"))
+                    #expect($0.status == .unprocessableContent && String(buffer: $0.body).contains("nobody"), "well-formed, but no such agent")
                 }
                 try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "a/b"}"#)) {
                     #expect($0.status == .badRequest)

@@ -10,7 +10,7 @@ extension AgentRuntime {
     /// - Parameter substitution: for a counterfactual run, what it changes (recorded with the fork).
     /// - Parameter atSeq: the last shared event's seq (nil: all of the source's history); it must lie within the
     ///   source's history (its own events or those it inherits).
-    /// - Throws: `notFound` (no source, or one the caller may not see), `denied`, `invalidArgument` (fork point), `conflict` (the thread
+    /// - Throws: `notFound` (no source, or one the caller may not see), `denied`, `unprocessable` (fork point), `conflict` (the thread
     ///   exists), `storage`.
     @discardableResult
     public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
@@ -23,7 +23,7 @@ extension AgentRuntime {
         }
         let at = atSeq ?? last.seq
         guard at >= root.seq, at <= last.seq else {
-            throw EngineError(.invalidArgument, "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
+            throw EngineError(.unprocessable, "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
         }
         let stream = try threadStream(threadID)
         do {

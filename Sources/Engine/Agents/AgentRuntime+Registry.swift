@@ -18,7 +18,7 @@ extension AgentRuntime {
     /// (nil: the caller's own, for organization-wide entries; a workspace's override is decided in that workspace) —
     /// the decision and the change go into `stream` together, the change only when allowed. A model's secret
     /// reference must be one the operator allowed (`SecretScope`).
-    /// - Throws: `denied` (recorded), `invalidArgument` (a secret reference outside the scope), `storage`.
+    /// - Throws: `denied` (recorded), `unprocessable` (a secret reference outside the scope), `storage`.
     public func changeRegistry(_ change: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil,
                                as principal: Principal) async throws(EngineError) {
         let model: ModelDefinition? = switch change {
@@ -32,13 +32,34 @@ extension AgentRuntime {
         default: nil
         }
         for reference in [model?.secretReference].compactMap({ $0 }) + (server?.headers.values.sorted() ?? []) {
-            do { try configuration.secrets.check(reference) } catch { throw EngineError(.invalidArgument, error.description) }
+            do { try configuration.secrets.check(reference) } catch { throw EngineError(.unprocessable, error.description) }
         }
         let workspace = workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
         let gate = Gate(policy: policy, principal: principal, workspace: workspace)
         try await gate.require("registry.admin", on: resource, recordingIn: &recorder)
         try await recorder.record([change], actor: principal.subject)
+        // A server removed or changed: its session ends now (a stdio server's process stops), not at its next use.
+        switch change {
+        case .mcpServerRemoved(let e): await pool.invalidate(e.name)
+        case .mcpServerUpdated(let e): await pool.invalidate(e.server.name)
+        default: break
+        }
+    }
+
+    /// Lists an MCP server's tools afresh (an administrator's refresh): authorized as `registry.admin` on
+    /// `mcp:<name>` and recorded in `registry/mcp`; the server's session is started again.
+    /// - Throws: `denied` (recorded), `notFound` (no such server), `unavailable` (it cannot be started or listed),
+    ///   `storage`.
+    public func refreshTools(of name: String, as principal: Principal) async throws(EngineError) -> [MCPTool] {
+        try await authorize("registry.admin", on: "mcp:\(name)", workspace: principal.workspace, in: "registry/mcp", as: principal)
+        guard let server = try await registryState().mcpServers[name]?.definition.value else {
+            throw EngineError(.notFound, "no MCP server named '\(name)' is registered")
+        }
+        await pool.invalidate(name)
+        do { return try await pool.tools(of: server) } catch {
+            throw EngineError(.unavailable, error.message)
+        }
     }
 }
 

@@ -128,20 +128,28 @@ public final class AgentRuntime: Sendable {
         // Staged, to go out with the model request in one commit; recorded at once should the turn end before it.
         recorder.stage(opening, actor: principal.subject)
         do {
-            return try await start(turn, recorder: &recorder, gate: gate, principal: principal)
+            return try await start(turn, threadAgent: started?.agent, recorder: &recorder, gate: gate, principal: principal)
         } catch {
             if error.kind != .storage { _ = try? await recorder.flush() }
             throw error
         }
     }
 
-    /// Resolves the agent and its model (authorized), assembles its tools and runs it.
-    private func start(_ turn: ChatTurn, recorder: inout RunRecorder, gate: Gate, principal: Principal) async throws(EngineError) -> RunResult {
+    /// Resolves the agent — the one the turn names, else the thread's (from its `thread.started`; a fork's is its
+    /// source's), else `default` if defined, else the built-in assistant — and its model (authorized), assembles its
+    /// tools and runs it.
+    private func start(_ turn: ChatTurn, threadAgent: String?, recorder: inout RunRecorder, gate: Gate, principal: Principal) async throws(EngineError) -> RunResult {
         let workspace = recorder.workspace
         let state = try await registryState()
-        let agentName = turn.agent ?? "default"
+        let named = turn.agent ?? threadAgent
+        let agentName = named ?? "default"
         let agent = state.agents[agentName]?.value
-        if turn.agent != nil, agent == nil { throw EngineError.unknownAgent(agentName) }
+        if named != nil, agent == nil {
+            if turn.agent == nil {
+                throw EngineError(.unprocessable, "this thread's agent '\(agentName)' is no longer defined; name another with \"agent\" (GET /v1/registry lists them)")
+            }
+            throw EngineError.unknownAgent(agentName)
+        }
         let model = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: agent)
         try await gate.require("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider

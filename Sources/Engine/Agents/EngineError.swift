@@ -15,10 +15,15 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case sessionExpired
         /// The request asks for something impossible (a fork point outside the thread, say).
         case invalidArgument
+        /// The request is well-formed but names what the registry does not hold or allow (an unknown agent, a secret
+        /// reference outside the operator's scope).
+        case unprocessable
         /// What the request would create exists already.
         case conflict
         /// The log refused an append.
         case storage
+        /// A tool server could not be reached or started.
+        case unavailable
         /// The caller gave up (its task was cancelled) while the thread's turn ahead of it ran; nothing was recorded.
         case cancelled
     }
@@ -37,6 +42,6 @@ extension EngineError {
 
     /// A request names an agent the registry does not define.
     static func unknownAgent(_ name: String) -> EngineError {
-        EngineError(.invalidArgument, "no agent named '\(name)' is defined; GET /v1/registry lists the agents")
+        EngineError(.unprocessable, "no agent named '\(name)' is defined; GET /v1/registry lists the agents")
     }
 }

@@ -41,12 +41,17 @@ struct Toolbox: Sendable {
         for (name, entry) in state.mcpServers.sorted(by: { $0.key < $1.key }) {
             // A pattern concerns this server when its part before the first `/` matches the name.
             guard allowed.contains(where: { Policy.glob($0.split(separator: "/", maxSplits: 1).first ?? "", name[...]) }) else { continue }
-            if entry.health?.status == .unhealthy {
+            switch entry.health?.status {
+            case .unhealthy?:
                 box.unavailable[name] = "unhealthy: \(entry.health?.detail ?? "failed its last check")"
                 continue
+            case .maintenance?:
+                box.unavailable[name] = "in maintenance: \(entry.health?.detail ?? "taken out of use by an administrator")"
+                continue
+            default: break
             }
             do {
-                for tool in try await pool.tools(of: entry.definition.value)
+                for tool in try await pool.tools(of: entry.definition.value, healthSeq: entry.health?.seq)
                 where allowed.contains(where: { Policy.glob($0[...], "\(name)/\(tool.name)"[...]) }) {
                     let wire = wireName(server: name, tool: tool.name)
                     box.byWireName[wire] = .mcp(entry.definition.value, tool)

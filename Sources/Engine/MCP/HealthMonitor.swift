@@ -4,7 +4,8 @@ import Foundation
 import Projections
 
 /// Checks the registry's MCP servers now and then and records each change of status as `mcp.health.changed` in
-/// `registry/mcp` (only changes: a steady server adds nothing to the log). Runs skip servers recorded unhealthy.
+/// `registry/mcp` (only changes: a steady server adds nothing to the log). Runs skip servers recorded unhealthy, and
+/// use them again once a check finds them healthy; a server an administrator put in maintenance is not checked.
 public struct HealthMonitor: Sendable {
     private let store: EventStore
     private let registry: ProjectionRunner
@@ -22,7 +23,7 @@ public struct HealthMonitor: Sendable {
         try await registry.catchUp()
         let servers = registry.read(RegistryProjection.self) { $0.mcpServers }
         var changes: [MCPHealthChanged] = []
-        for (name, entry) in servers.sorted(by: { $0.key < $1.key }) {
+        for (name, entry) in servers.sorted(by: { $0.key < $1.key }) where entry.health?.status != .maintenance {
             let (status, detail): (HealthStatus, String?)
             do {
                 try await pool.ping(entry.definition.value, timeout: timeout)

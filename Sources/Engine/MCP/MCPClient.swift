@@ -26,6 +26,17 @@ public actor MCPClient {
     private var ended: MCPError?
     /// The protocol version the server agreed to.
     public private(set) var protocolVersion: String?
+    /// The server said its tool list changed (`notifications/tools/list_changed`) since `takeToolsChanged` last looked.
+    private var toolsChanged = false
+
+    /// Whether the session is over: the server exited, closed the connection, or `close` was called.
+    public var isEnded: Bool { ended != nil }
+
+    /// Whether the server announced a new tool list since the last call, clearing the flag.
+    public func takeToolsChanged() -> Bool {
+        defer { toolsChanged = false }
+        return toolsChanged
+    }
 
     public static let clientProtocolVersion = "2025-06-18"
 
@@ -155,8 +166,12 @@ public actor MCPClient {
     private func receive(_ data: Data) async {
         guard let message = try? JSONDecoder().decode(JSONRPC.Incoming.self, from: data) else { return }  // not JSON-RPC: ignore
         if let method = message.method {
-            // A request from the server (ping, sampling, roots…): answer ping, refuse the rest. Notifications: ignore.
-            guard let id = message.id else { return }
+            // A request from the server (ping, sampling, roots…): answer ping, refuse the rest. Notifications: note a
+            // changed tool list, ignore the rest.
+            guard let id = message.id else {
+                if method == "notifications/tools/list_changed" { toolsChanged = true }
+                return
+            }
             let reply = method == "ping"
                 ? JSONRPC.encode(PingReply(id: id))
                 : JSONRPC.encode(JSONRPC.ErrorReply(id: id, error: .init(code: -32601, message: "Logbook does not offer \(method)")))

@@ -52,7 +52,7 @@ extension AgentRuntime {
     /// deciding for the caller, and the model (the substituted one or the run's own) and the tools are called for real
     /// only when it allows. The result compares the new run with the recorded one.
     /// - Parameter run: the recorded run (nil: the thread's first).
-    /// - Throws: `invalidArgument` (not a thread id), `notFound`, `invalidArgument` (no such run, an unknown tool call id or model), `denied`,
+    /// - Throws: `invalidArgument` (not a thread id), `notFound`, `unprocessable` (no such run, an unknown tool call id or model), `denied`,
     ///   `conflict`, `storage`. A substituted policy with a live run is `invalidArgument`.
     public func counterfactual(thread source: String, run runID: UUID? = nil, substituting substitution: Substitution, into threadID: String,
                                as principal: Principal, token: String? = nil) async throws(EngineError) -> CounterfactualResult {
@@ -68,13 +68,13 @@ extension AgentRuntime {
         guard let index = history.firstIndex(where: {
             if case .runStarted(let r) = $0.event { r.parentRunID == nil && r.agent != "openai-compatible" && (runID == nil || r.runID == runID) } else { false }
         }) else {
-            throw EngineError(.invalidArgument, runID.map { "thread '\(source)' has no run \($0.uuidString.lowercased()) to re-run" } ?? "thread '\(source)' has no run to re-run")
+            throw EngineError(.unprocessable, runID.map { "thread '\(source)' has no run \($0.uuidString.lowercased()) to re-run" } ?? "thread '\(source)' has no run to re-run")
         }
         guard let r = try recordedRun(at: index, of: history) else {
-            throw EngineError(.invalidArgument, "no recorded chat decision names who asked for that run")
+            throw EngineError(.unprocessable, "no recorded chat decision names who asked for that run")
         }
         for (id, output) in substitution.toolResults where !r.tape.substitute(output: output, for: id) {
-            throw EngineError(.invalidArgument, "the run made no tool call '\(id)'")
+            throw EngineError(.unprocessable, "the run made no tool call '\(id)'")
         }
         let live = substitution.liveFrom.map { max($0, 1) } ?? (substitution.model != nil ? 1 : nil)
         if substitution.policy != nil, live != nil {
@@ -83,7 +83,7 @@ extension AgentRuntime {
         var model = r.model
         let current = try await registryState()
         if let name = substitution.model {
-            guard let m = current.models[name]?.value else { throw EngineError(.invalidArgument, "there is no model '\(name)'") }
+            guard let m = current.models[name]?.value else { throw EngineError(.unprocessable, "there is no model '\(name)'") }
             model = m
         } else if live != nil, let m = current.models[r.model.name]?.value {
             model = m

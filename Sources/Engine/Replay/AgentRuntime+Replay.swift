@@ -38,12 +38,15 @@ extension AgentRuntime {
     /// tools run, nothing appended — and compares the new steps with the recorded ones, stopping at the first
     /// difference. Each run starts from the recorded history before it, as the principal who asked then (subject and
     /// roles from the recorded `chat` decision), with agents and models as the registry defined them then.
-    /// Reading the thread is authorized as `thread.read` and recorded.
+    /// Reading the thread is authorized as `thread.read` and recorded — unless `recordingRead` is false, for a tool
+    /// that owns the files (`logbook replay` on a log opened read-only, beside a running server): then nothing at all
+    /// is appended.
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
-    public func replay(thread threadID: String, as principal: Principal) async throws(EngineError) -> ReplayReport {
-        try await authorizeRead(thread: threadID, as: principal)
+    public func replay(thread threadID: String, as principal: Principal, recordingRead: Bool = true) async throws(EngineError) -> ReplayReport {
+        if recordingRead { try await authorizeRead(thread: threadID, as: principal) }
         let stream = try threadStream(threadID)
         let history = try RunRecorder.history(of: stream, in: store).events
+        guard !history.isEmpty else { throw .noThread(threadID) }
         var report = ReplayReport(threadID: threadID, runsReplayed: 0, runsSkipped: 0, stepsMatched: 0, divergence: nil)
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         for (index, entry) in history.enumerated() {

@@ -171,9 +171,11 @@ public struct MCPServerRemoved: EventPayload {
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(name: try r.readString()) }
 }
 
+/// How an MCP server is doing: as its last check found it, or taken out of use by an administrator (`maintenance`,
+/// which checks leave alone until an administrator ends it).
 public enum HealthStatus: String, Codable, Sendable, BinaryCodableEnum {
-    case unknown, healthy, unhealthy
-    public static let cases: [Self] = [.unknown, .healthy, .unhealthy]
+    case unknown, healthy, unhealthy, maintenance
+    public static let cases: [Self] = [.unknown, .healthy, .unhealthy, .maintenance]
 }
 
 public struct MCPHealthChanged: EventPayload {

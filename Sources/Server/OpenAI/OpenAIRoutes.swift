@@ -59,37 +59,34 @@ struct OpenAIRoutes {
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSON.string(completion))))
         }
-        let (frames, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let id = "chatcmpl-\(UUID().uuidString.lowercased())"
         let model = body.model
         let includeUsage = body.stream_options?.include_usage == true
         let chunk = ChunkFramer(id: id, created: created, model: model)
-        continuation.yield(chunk(.init(role: "assistant", content: "")))
         let runtime = runtime
         let token = context.token
-        let run = Task {
+        let stream = StreamedBody.make { sink in
+            await sink.send(chunk(.init(role: "assistant", content: "")))
             do throws(EngineError) {
                 let result = try await runtime.complete(call, as: principal, token: token, observer: TextObserver { piece in
-                    continuation.yield(chunk(.init(content: piece)))
+                    await sink.send(chunk(.init(content: piece)))
                 })
                 let r = result.response
                 if !r.toolCalls.isEmpty {
                     let calls = r.toolCalls.enumerated().map { OpenAIWire.Chunk.IndexedToolCall(index: $0.offset, id: $0.element.callID, function: .init(name: $0.element.name, arguments: $0.element.arguments)) }
-                    continuation.yield(chunk(.init(tool_calls: calls)))
+                    await sink.send(chunk(.init(tool_calls: calls)))
                 }
-                continuation.yield(chunk(.init(), finish: r.finishReason.description))
-                if includeUsage { continuation.yield(chunk(nil, usage: .init(r.usage))) }
+                await sink.send(chunk(.init(), finish: r.finishReason.description))
+                if includeUsage { await sink.send(chunk(nil, usage: .init(r.usage))) }
             } catch {
                 let api = APIError(error)
-                continuation.yield(ByteBuffer(string: "data: \(JSON.string(["error": ["code": api.code, "message": api.message, "type": api.code]]))\n\n"))
+                await sink.send(ByteBuffer(string: "data: \(JSON.string(["error": ["code": api.code, "message": api.message, "type": api.code]]))\n\n"))
             }
-            continuation.yield(ByteBuffer(string: "data: [DONE]\n\n"))
-            continuation.finish()
+            await sink.send(ByteBuffer(string: "data: [DONE]\n\n"))
         }
-        continuation.onTermination = { _ in run.cancel() }
         headers[.contentType] = "text/event-stream"
         headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: frames))
+        return Response(status: .ok, headers: headers, body: stream)
     }
 
     static func wire(_ call: RequestedToolCall) -> OpenAIWire.ToolCall {
@@ -99,8 +96,8 @@ struct OpenAIRoutes {
 
 /// Passes a run's streamed text on; its recorded events are not part of an OpenAI stream.
 struct TextObserver: RunObserver {
-    let onText: @Sendable (String) -> Void
-    func text(_ piece: String) async { onText(piece) }
+    let onText: @Sendable (String) async -> Void
+    func text(_ piece: String) async { await onText(piece) }
     func appended(_ event: DomainEvent, seq: Seq) async {}
 }
 

@@ -144,6 +144,9 @@ extension OpenAIWire.Request {
     /// The engine's view of the request; a message the engine cannot take is a 400 naming it.
     func call(threadID: String) throws(APIError) -> CompletionCall {
         guard !messages.isEmpty else { throw APIError(.badRequest, "bad_request", "'messages' is empty; send at least one user message") }
+        for (name, value) in [("max_tokens", max_tokens), ("max_completion_tokens", max_completion_tokens)] where (value ?? 1) < 1 {
+            throw APIError(.badRequest, "bad_request", "'\(name)' must be 1 or more")
+        }
         var converted: [ChatMessage] = []
         for (i, m) in messages.enumerated() {
             switch m.role {

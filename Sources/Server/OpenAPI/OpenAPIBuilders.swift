@@ -17,11 +17,27 @@ enum Schema {
     static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
     static func oneOf(_ values: [String]) -> JSONValue { ["type": "string", "enum": .array(values.map(JSONValue.string))] }
     static func integer(minimum: Int, maximum: Int? = nil) -> JSONValue {
-        var s: [String: JSONValue] = ["type": "integer", "minimum": .number(Double(minimum))]
+        var s: [String: JSONValue] = ["type": "integer", "format": "int64", "minimum": .number(Double(minimum))]
         if let maximum { s["maximum"] = .number(Double(maximum)) }
         return .object(s)
     }
 
+    /// Text in a query: anything but NUL (`InputGuardMiddleware` refuses it).
+    static let queryText: JSONValue = ["type": "string", "pattern": "^[^\\u0000]*$"]
+
+    /// `schema`, or `null`.
+    static func nullable(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var s) = schema else { return schema }
+        s["nullable"] = true
+        return .object(s)
+    }
+
+    /// An array of at least one `items`.
+    static func nonEmptyArray(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items, "minItems": 1] }
+    /// A registry entry's or workspace's name (`EntryName`).
+    static let entryName: JSONValue = ["type": "string", "pattern": .string(EntryName.pattern)]
+    /// Text that is not empty or only white space.
+    static let text: JSONValue = ["type": "string", "pattern": "\\S"]
     /// A thread id (`ThreadID`).
     static let threadID: JSONValue = ["type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"]
     static let threadIDRule = "1 to 128 of A-Z a-z 0-9 - _ . : @."
@@ -47,10 +63,10 @@ struct Parameter {
     let description: String
     var example: JSONValue?
 
-    /// A path capture: an id or name, printable, at most 200 bytes (`InputGuardMiddleware`).
+    /// A path capture naming a registry entry or a workspace (`EntryName`).
     static func path(_ name: String, _ description: String, example: JSONValue? = nil) -> Parameter {
-        Parameter(name: name, location: "path", schema: ["type": "string", "maxLength": 50, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"],
-                  description: description + " Printable, at most 200 bytes.", example: example)
+        Parameter(name: name, location: "path", schema: Schema.entryName,
+                  description: description + " 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @.", example: example)
     }
 
     /// A thread id in the path (`ThreadID`: 1–128 of A-Z a-z 0-9 - _ . : @).

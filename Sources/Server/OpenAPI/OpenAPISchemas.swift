@@ -14,7 +14,7 @@ enum OpenAPISchemas {
 
         // Chat (ThreadRoutes)
         "ChatMessage": Schema.object(
-            ["text": Schema.string, "agent": Schema.string, "title": Schema.string, "stream": Schema.boolean], required: ["text"],
+            ["text": Schema.text, "agent": Schema.entryName, "title": Schema.string, "stream": Schema.boolean], required: ["text"],
             example: ["text": "Is the payments API healthy?"], closed: true),
         "Run": Schema.object(
             ["runID": Schema.string, "status": Schema.string, "answer": Schema.string, "steps": Schema.count,
@@ -27,7 +27,7 @@ enum OpenAPISchemas {
         "ThreadEvents": Schema.object(["events": Schema.array(Schema.ref("ThreadEvent")), "next": Schema.integer], required: ["events"]),
 
         // Threads (ConversationRoutes)
-        "NewThread": Schema.object(["threadID": Schema.threadID, "title": Schema.string, "agent": Schema.string],
+        "NewThread": Schema.object(["threadID": Schema.threadID, "title": Schema.string, "agent": Schema.entryName],
                                    description: "All optional: the id (default: a fresh one; \(Schema.threadIDRule)), a title, the agent that answers.",
                                    example: ["title": "Payments latency"], closed: true),
         "ThreadCreated": Schema.object(
@@ -88,6 +88,11 @@ enum OpenAPISchemas {
             required: ["transport"],
             description: "stdio needs `command`; http needs an http(s) `url`. An internal server is sent the caller's token; an external one only its own `headers` (name → secret reference).",
             example: ["transport": "http", "url": "http://127.0.0.1:8931/mcp"], closed: true),
+        "MaintenanceInput": Schema.object(["maintenance": Schema.boolean, "reason": Schema.string], required: ["maintenance"],
+                                          example: ["maintenance": true, "reason": "upgrading the cluster"], closed: true),
+        "ToolList": Schema.object(
+            ["tools": Schema.array(Schema.object(["name": Schema.string, "description": Schema.string], required: ["name", "description"]))],
+            required: ["tools"]),
         "Agent": Schema.object(
             ["name": Schema.string, "instructions": Schema.string, "model": Schema.string, "allowedTools": Schema.array(Schema.string),
              "subAgents": Schema.array(Schema.string)],
@@ -100,7 +105,7 @@ enum OpenAPISchemas {
         "Registry": Schema.object(
             ["models": Schema.array(Schema.ref("Model")), "organizationDefault": Schema.string, "workspaceDefaults": Schema.stringMap,
              "mcpServers": Schema.array(Schema.object(
-                ["definition": Schema.ref("MCPServer"), "health": Schema.oneOf(["unknown", "healthy", "unhealthy"]), "healthDetail": Schema.string],
+                ["definition": Schema.ref("MCPServer"), "health": Schema.oneOf(["unknown", "healthy", "unhealthy", "maintenance"]), "healthDetail": Schema.string],
                 required: ["definition", "health"])),
              "agents": Schema.array(Schema.ref("Agent"))],
             required: ["models", "workspaceDefaults", "mcpServers", "agents"]),
@@ -110,7 +115,7 @@ enum OpenAPISchemas {
 
         // Debugging (DebugRoutes)
         "ForkRequest": Schema.object(
-            ["at": Schema.integer(minimum: 1), "threadID": Schema.threadID, "text": Schema.string, "agent": Schema.string],
+            ["at": Schema.integer(minimum: 1), "threadID": Schema.threadID, "text": Schema.string, "agent": Schema.entryName],
             example: ["text": "And the orders API?"], closed: true),
         "Forked": Schema.object(
             ["threadID": Schema.string, "forkedFrom": Schema.string, "atSeq": Schema.integer, "run": Schema.ref("Run")],
@@ -118,7 +123,10 @@ enum OpenAPISchemas {
         "ReplayRequest": Schema.object(
             ["mode": Schema.oneOf(["recorded", "counterfactual"]), "run": ["type": "string", "format": "uuid"], "threadID": Schema.threadID,
              "substitution": Schema.object(
-                ["instructions": Schema.string, "toolResults": Schema.stringMap, "policy": Schema.any, "model": Schema.string,
+                ["instructions": Schema.string, "toolResults": Schema.stringMap,
+                 "policy": Schema.nullable(Schema.object(["roles": ["type": "object", "additionalProperties": Schema.array(Schema.string(pattern: "^[^\\s:]+(:.*)?$"))]],
+                                                        required: ["roles"], closed: true)),
+                 "model": Schema.string,
                  "liveFrom": Schema.integer(minimum: 0)], closed: true)],
             description: "A substituted `policy` shapes a recorded re-execution only: with `liveFrom` or `model` it is refused (400).",
             example: ["mode": "recorded"], closed: true),
@@ -147,13 +155,29 @@ enum OpenAPISchemas {
         // OpenAI-compatible (OpenAIRoutes)
         "ChatCompletionRequest": Schema.object(
             ["model": Schema.string,
-             "messages": Schema.array(Schema.object(
-                ["role": Schema.oneOf(["system", "developer", "user", "assistant", "tool"]), "content": Schema.any, "tool_calls": Schema.array(Schema.any),
-                 "tool_call_id": Schema.string], required: ["role"])),
-             "tools": Schema.array(Schema.any), "stream": Schema.boolean, "temperature": ["type": "number"], "max_tokens": Schema.integer(minimum: 1),
-             "max_completion_tokens": Schema.integer(minimum: 1), "stream_options": Schema.object(["include_usage": Schema.boolean])],
-            required: ["model", "messages"], description: "OpenAI's Chat Completions request (the parts Logbook uses).",
+             "messages": Schema.nonEmptyArray(["oneOf": [
+                Schema.object(["role": Schema.oneOf(["system", "developer", "user", "assistant"]), "content": Schema.ref("ChatContent"),
+                               "tool_calls": Schema.nullable(Schema.array(Schema.ref("ChatToolCall")))], required: ["role"]),
+                Schema.object(["role": Schema.oneOf(["tool"]), "content": Schema.ref("ChatContent"), "tool_call_id": Schema.string],
+                              required: ["role", "tool_call_id"]),
+             ]]),
+             "tools": Schema.nullable(Schema.array(Schema.object(
+                ["type": Schema.string, "function": Schema.object(["name": Schema.string, "description": Schema.nullable(Schema.string), "parameters": Schema.any],
+                                                                    required: ["name"])], required: ["type", "function"]))),
+             "stream": Schema.nullable(Schema.boolean), "temperature": Schema.nullable(["type": "number"]),
+             "max_tokens": Schema.nullable(Schema.integer(minimum: 1)), "max_completion_tokens": Schema.nullable(Schema.integer(minimum: 1)),
+             "stream_options": Schema.nullable(Schema.object(["include_usage": Schema.nullable(Schema.boolean)]))],
+            required: ["model", "messages"],
+            description: "OpenAI's Chat Completions request (the parts Logbook uses; other fields are ignored, optional ones may be null).",
             example: ["model": "lab-model", "messages": [["role": "user", "content": "Is the payments API healthy?"]]]),
+        "ChatContent": ["nullable": true, "oneOf": [
+            Schema.string,
+            Schema.array(Schema.object(["type": Schema.oneOf(["text"]), "text": Schema.nullable(Schema.string)], required: ["type"])),
+        ], "description": "A message's text, or its parts (text only)."],
+        "ChatToolCall": Schema.object(
+            ["id": Schema.string, "type": Schema.string,
+             "function": Schema.object(["name": Schema.string, "arguments": Schema.string], required: ["name", "arguments"])],
+            required: ["id", "type", "function"]),
         "ChatCompletion": Schema.object(
             ["id": Schema.string, "object": Schema.string, "created": Schema.integer, "model": Schema.string,
              "choices": Schema.array(Schema.object(

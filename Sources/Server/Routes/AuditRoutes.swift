@@ -61,25 +61,25 @@ struct AuditRoutes {
         var q = try await authorizedQuery(request, context)
         q.limit = 1000
         let audit = audit
-        let (chunks, continuation) = AsyncStream<ByteBuffer>.makeStream()
-        let producer = Task {
-            if format == "csv" { continuation.yield(ByteBuffer(string: CSV.row(EntryBody.columns))) }
-            while !Task.isCancelled {
+        // A page at a time, each written before the next is read: a slow reader holds one page of memory, not the
+        // export.
+        let body = ResponseBody { [q] writer in
+            var q = q
+            if format == "csv" { try await writer.write(ByteBuffer(string: CSV.row(EntryBody.columns))) }
+            while true {
                 let page = audit.read(AuditProjection.self) { $0.query(q) }
                 let text = page.entries.map { e in
                     let body = EntryBody(e)
                     return format == "csv" ? CSV.row(body.cells) : JSON.string(body) + "\n"
                 }.joined()
-                continuation.yield(ByteBuffer(string: text))
+                try await writer.write(ByteBuffer(string: text))
                 guard let next = page.nextCursor else { break }
                 q.cursor = next
             }
-            continuation.finish()
+            try await writer.finish(nil)
         }
-        continuation.onTermination = { _ in producer.cancel() }
         let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
-        return Response(status: .ok, headers: [.contentType: type, .contentDisposition: "attachment; filename=\"audit.\(format)\""],
-                        body: ResponseBody(asyncSequence: chunks))
+        return Response(status: .ok, headers: [.contentType: type, .contentDisposition: "attachment; filename=\"audit.\(format)\""], body: body)
     }
 
     /// The query the request's parameters ask for, once `audit.read` on its workspace is allowed (and recorded) and the
@@ -87,28 +87,30 @@ struct AuditRoutes {
     private func authorizedQuery(_ request: Request, _ context: AppRequestContext) async throws -> AuditQuery {
         let principal = try context.caller()
         let p = request.uri.queryParameters
-        /// A filter's value; an empty one is no filter.
+        /// A free-text filter's value; an empty one is no filter.
         func filter(_ name: String) -> String? { p.get(name).flatMap { $0.isEmpty ? nil : String($0) } }
-        let workspace = filter("workspace") ?? principal.workspace
-        guard InputGuardMiddleware.isUsableName(workspace) else {
-            throw APIError(.badRequest, "bad_request", "workspace is a printable name of at most \(InputGuardMiddleware.maxSegmentBytes) bytes")
+        /// A filter with a form (a name, a time, one of a few words): given, it must have it, empty included.
+        func formed(_ name: String) -> String? { p.get(name).map { String($0) } }
+        let workspace = formed("workspace") ?? principal.workspace
+        guard EntryName.isValid(workspace) else {
+            throw APIError(.badRequest, "bad_request", "workspace is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
         }
         var q = AuditQuery(actor: filter("actor"), workspace: workspace, action: filter("action"),
-                           resourcePrefix: filter("resource"), limit: min(max(p.get("limit", as: Int.self) ?? 100, 1), 1000),
-                           cursor: p.get("cursor", as: UInt64.self))
-        if let d = filter("decision") {
+                           resourcePrefix: filter("resource"), limit: try request.integer("limit", in: 1...1000) ?? 100,
+                           cursor: try request.integer("cursor", in: 0...UInt64(Int64.max)))
+        if let d = formed("decision") {
             guard let decision = Decision(rawValue: String(d)) else { throw APIError(.badRequest, "bad_request", "decision is 'allow' or 'deny'") }
             q.decision = decision
         }
-        if let k = filter("kind") {
+        if let k = formed("kind") {
             guard let kind = AuditKind(rawValue: String(k)) else {
                 throw APIError(.badRequest, "bad_request", "kind is one of \(AuditKind.cases.map(\.rawValue).joined(separator: ", "))")
             }
             q.kind = kind
         }
-        q.from = try filter("from").map { try Self.time(String($0), "from") }
-        q.through = try filter("through").map { try Self.time(String($0), "through") }
-        switch filter("order") {
+        q.from = try formed("from").map { try Self.time(String($0), "from") }
+        q.through = try formed("through").map { try Self.time(String($0), "through") }
+        switch formed("order") {
         case nil, "newest": q.newestFirst = true
         case "oldest": q.newestFirst = false
         default: throw APIError(.badRequest, "bad_request", "order is 'newest' or 'oldest'")

@@ -78,8 +78,8 @@ struct ConversationRoutes {
     /// one decision recorded, on the widest scope the policy grants.
     func list(request: Request, context: AppRequestContext) async throws -> ListBody {
         let principal = try context.caller()
-        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 50, 1), 200)
-        let before = request.uri.queryParameters.get("before", as: Int64.self) ?? .max
+        let limit = try request.integer("limit", in: 1...200) ?? 50
+        let before = try request.integer("before", in: Int64.min...Int64.max) ?? .max
         let ownOnly = !runtime.wouldAllow("thread.read", on: "workspace", workspace: principal.workspace, as: principal)
         try await APIError.engine { () async throws(EngineError) in
             try await runtime.authorize("thread.read", on: ownOnly ? "own" : "workspace", recorded: "threads:\(principal.workspace)",
@@ -125,7 +125,7 @@ struct ConversationRoutes {
         let thread = try context.threadID()
         let threadID = thread.rawValue
         try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
-        let at = request.uri.queryParameters.get("at", as: UInt64.self)
+        let at = try request.integer("at", in: 1...UInt64(Int64.max))
         let state: ConversationState
         do {
             if let at {

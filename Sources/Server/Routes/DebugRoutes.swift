@@ -56,6 +56,7 @@ struct DebugRoutes {
     struct ReplayRequest: KnownFields {
         static let fields: Set<String> = ["mode", "run", "threadID", "substitution"]
         static let nestedFields: [String: Set<String>] = ["substitution": ["instructions", "toolResults", "policy", "model", "liveFrom"]]
+        static let nullable: Set<String> = ["substitution.policy"]
         /// `recorded` (default) or `counterfactual`.
         let mode: String?
         /// The recorded run to re-run (counterfactual; default: the thread's first).
@@ -82,21 +83,24 @@ struct DebugRoutes {
         let threadID = thread.rawValue
         let ask = try await request.decodeJSONIfPresent(ReplayRequest.self, context: context,
                                                         example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
+        // Checked whatever the mode, as the document says (a recorded replay makes no thread of its own).
+        if let live = ask?.substitution?.liveFrom, live < 0 { throw APIError(.badRequest, "bad_request", "substitution.liveFrom is a step number, 0 or more") }
+        let newThread = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
+        var policy: Policy?
+        if let document = ask?.substitution?.policy {
+            do { policy = try Policy(json: Data(document.jsonText.utf8)) } catch {
+                throw APIError(.badRequest, "bad_request", "substitution.policy: \(error.message)")
+            }
+        }
         switch ask?.mode ?? "recorded" {
         case "recorded":
             let report = try await APIError.engine { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
             return try Encoded(report).response(from: request, context: context)
         case "counterfactual":
             let s = ask?.substitution
-            var policy: Policy?
-            if let document = s?.policy {
-                do { policy = try Policy(json: Data(document.jsonText.utf8)) } catch {
-                    throw APIError(.badRequest, "bad_request", "substitution.policy: \(error.message)")
-                }
-            }
             let substitution = Substitution(instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
                                             model: s?.model, liveFrom: s?.liveFrom)
-            let newID = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? thread.derived("cf").rawValue
+            let newID = newThread ?? thread.derived("cf").rawValue
             let result = try await APIError.engine { () async throws(EngineError) in
                 try await runtime.counterfactual(thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal, token: context.token)
             }

@@ -42,8 +42,8 @@ struct EventRoutes {
 
     func page(request: Request, context: AppRequestContext) async throws -> PageBody {
         try await authorize(context)
-        let from = max(request.uri.queryParameters.get("from", as: UInt64.self) ?? 1, 1)
-        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
+        let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
+        let limit = try request.integer("limit", in: 1...1000) ?? 100
         let events: [RecordedEvent]
         do { events = try store.read(from: Seq(from), maxCount: limit) } catch { throw APIError(.serviceUnavailable, "storage", error.message) }
         return PageBody(events: events.map(EventBody.init), next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
@@ -56,7 +56,7 @@ struct EventRoutes {
     /// why) rather than buffered; ends when the reader goes or the server shuts down.
     func tail(request: Request, context: AppRequestContext) async throws -> Response {
         try await authorize(context)
-        let from = max(request.uri.queryParameters.get("from", as: UInt64.self) ?? store.lastSeq.rawValue + 1, 1)
+        let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? store.lastSeq.rawValue + 1
         let subscription = store.subscribe(from: Seq(from), heartbeat: Self.heartbeat)
         let body = ResponseBody { writer in
             // Pulled one message per write (the merge with the shutdown signal pulls on demand, it does not buffer).

@@ -16,7 +16,9 @@ struct RegistryRoutes {
         group.get("registry", use: show)
         group.put("registry/models/:name", use: putModel)
         group.delete("registry/models/:name") { request, context in
-            try await remove(context, stream: "registry/models", kind: "model", exists: { $0.models[$1] != nil }) { .modelRemoved(ModelRemoved(name: $0)) }
+            try await remove(context, stream: "registry/models", kind: "model", exists: { $0.models[$1] != nil }, inUse: Self.uses(of:in:)) {
+                .modelRemoved(ModelRemoved(name: $0))
+            }
         }
         group.put("registry/default-model", use: putDefault)
         group.put("workspaces/:workspace/default-model", use: putDefault)
@@ -25,6 +27,8 @@ struct RegistryRoutes {
         group.delete("registry/mcp/:name") { request, context in
             try await remove(context, stream: "registry/mcp", kind: "mcp", exists: { $0.mcpServers[$1] != nil }) { .mcpServerRemoved(MCPServerRemoved(name: $0)) }
         }
+        group.put("registry/mcp/:name/maintenance", use: putMaintenance)
+        group.post("registry/mcp/:name/refresh", use: refresh)
         group.put("registry/agents/:name", use: putAgent)
         group.delete("registry/agents/:name") { request, context in
             try await remove(context, stream: "registry/agents", kind: "agent", exists: { $0.agents[$1] != nil }) { .agentRemoved(AgentRemoved(name: $0)) }
@@ -47,7 +51,7 @@ struct RegistryRoutes {
     func show(request: Request, context: AppRequestContext) async throws -> RegistryBody {
         let principal = try context.caller()
         try await authorizeRead(in: principal.workspace, as: principal)
-        let s = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self))
+        let s = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max)))
         let visible = s.workspaceDefaults.filter { runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal) }
         return RegistryBody(
             models: s.models.values.map(\.value).sorted { $0.name < $1.name }, organizationDefault: s.organizationDefault?.value,
@@ -70,7 +74,7 @@ struct RegistryRoutes {
 
     func putModel(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let name = try context.parameters.require("name")
+        let name = try context.entryName("name")
         let body = try await decode(ModelBody.self, request, context, example: #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "env:OPENAI_API_KEY"}"#)
         let model = ModelDefinition(name: name, provider: body.provider, endpoint: body.endpoint, deployment: body.deployment, apiVersion: body.apiVersion,
                                     secretReference: body.secretReference, environment: body.environment ?? .lab, parameters: body.parameters ?? [:])
@@ -83,13 +87,14 @@ struct RegistryRoutes {
 
     struct DefaultBody: KnownFields {
         static let fields: Set<String> = ["model"]
+        static let nullable: Set<String> = ["model"]
         let model: String?
     }
 
     /// The org default (`/registry/default-model`) or a workspace's override; `{"model": null}` clears it.
     func putDefault(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let workspace = context.parameters.get("workspace")
+        let workspace = try context.parameters.get("workspace").map { _ in try context.entryName("workspace") }
         let body = try await decode(DefaultBody.self, request, context, example: #"{"model": "gpt-4o"}"#)
         if let model = body.model, try await state().models[model] == nil {
             throw APIError(.unprocessableContent, "unknown_model", "no model named '\(model)' is registered")
@@ -108,9 +113,9 @@ struct RegistryRoutes {
 
     func effectiveModel(request: Request, context: AppRequestContext) async throws -> EffectiveBody {
         let principal = try context.caller()
-        let workspace = try context.parameters.require("workspace")
+        let workspace = try context.entryName("workspace")
         try await authorizeRead(in: workspace, as: principal)
-        let e = try await state(at: request.uri.queryParameters.get("at", as: UInt64.self)).effectiveModel(workspace: workspace)
+        let e = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max))).effectiveModel(workspace: workspace)
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
 
@@ -126,7 +131,7 @@ struct RegistryRoutes {
 
     func putMCP(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let name = try context.parameters.require("name")
+        let name = try context.entryName("name")
         let body = try await decode(MCPBody.self, request, context, example: #"{"transport": "stdio", "command": ["mcp-server-time"]}"#)
         switch body.transport {
         case .stdio where (body.command ?? []).isEmpty:
@@ -146,6 +151,41 @@ struct RegistryRoutes {
         return Response(status: exists ? .ok : .created)
     }
 
+    struct MaintenanceBody: KnownFields {
+        static let fields: Set<String> = ["maintenance", "reason"]
+        let maintenance: Bool
+        let reason: String?
+    }
+
+    /// Takes a server out of use (`{"maintenance": true, "reason": "…"}`: runs leave it out, health checks leave it
+    /// alone) or back in (`false`: its health is unknown until the next check). Recorded as `mcp.health.changed`.
+    func putMaintenance(request: Request, context: AppRequestContext) async throws -> Response {
+        let principal = try context.caller()
+        let name = try context.entryName("name")
+        let body = try await decode(MaintenanceBody.self, request, context, example: #"{"maintenance": true, "reason": "upgrading the cluster"}"#)
+        guard try await state().mcpServers[name] != nil else { throw APIError(.notFound, "not_found", "no MCP server named '\(name)' is registered") }
+        let change = MCPHealthChanged(name: name, status: body.maintenance ? .maintenance : .unknown,
+                                      detail: body.reason.map { String($0.prefix(500)) } ?? (body.maintenance ? "maintenance" : "back from maintenance"))
+        try await self.change(.mcpHealthChanged(change), in: "registry/mcp", resource: "mcp:\(name)", as: principal)
+        return Response(status: .ok)
+    }
+
+    struct ToolsBody: ResponseEncodable, Encodable {
+        struct Tool: Encodable {
+            let name: String
+            let description: String
+        }
+        let tools: [Tool]
+    }
+
+    /// Starts the server's session again and lists its tools afresh (`registry.admin`, recorded).
+    func refresh(request: Request, context: AppRequestContext) async throws -> ToolsBody {
+        let principal = try context.caller()
+        let name = try context.entryName("name")
+        let tools = try await APIError.engine { () async throws(EngineError) in try await runtime.refreshTools(of: name, as: principal) }
+        return ToolsBody(tools: tools.map { .init(name: $0.name, description: $0.description) })
+    }
+
     struct AgentBody: KnownFields {
         static let fields: Set<String> = ["instructions", "model", "allowedTools", "subAgents"]
         let instructions: String
@@ -156,7 +196,7 @@ struct RegistryRoutes {
 
     func putAgent(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let name = try context.parameters.require("name")
+        let name = try context.entryName("name")
         let body = try await decode(AgentBody.self, request, context, example: #"{"instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]}"#)
         let agent = AgentDefinition(name: name, instructions: body.instructions, model: body.model, allowedTools: body.allowedTools ?? [], subAgents: body.subAgents ?? [])
         let exists = try await state().agents[name] != nil
@@ -167,11 +207,26 @@ struct RegistryRoutes {
 
     // MARK: - Shared
 
+    /// What would break if the model `name` went: the defaults and agents that name it.
+    static func uses(of name: String, in s: RegistryState) -> [String] {
+        (s.organizationDefault?.value == name ? ["the organization's default"] : [])
+            + s.workspaceDefaults.filter { $0.value.value == name }.keys.sorted().map { "workspace \($0)'s default" }
+            + s.agents.values.filter { $0.value.model == name }.map(\.value.name).sorted().map { "agent \($0)" }
+    }
+
+    /// Removes an entry; one that something still uses (`inUse` names what) is refused with 409, so no later chat
+    /// fails for want of it: change those first.
     private func remove(_ context: AppRequestContext, stream: StreamID, kind: String, exists: (RegistryState, String) -> Bool,
-                        _ event: (String) -> DomainEvent) async throws -> Response {
+                        inUse: (String, RegistryState) -> [String] = { _, _ in [] }, _ event: (String) -> DomainEvent) async throws -> Response {
         let principal = try context.caller()
-        let name = try context.parameters.require("name")
-        guard exists(try await state(), name) else { throw APIError(.notFound, "not_found", "no \(kind) named '\(name)' is registered") }
+        let name = try context.entryName("name")
+        let current = try await state()
+        guard exists(current, name) else { throw APIError(.notFound, "not_found", "no \(kind) named '\(name)' is registered") }
+        // Only someone who may change the registry learns what uses the entry; anyone else is refused by the gate below.
+        let users = inUse(name, current)
+        guard users.isEmpty || !runtime.wouldAllow("registry.admin", on: "\(kind):\(name)", workspace: principal.workspace, as: principal) else {
+            throw APIError(.conflict, "in_use", "\(kind) '\(name)' is in use by \(users.joined(separator: ", ")); point those at another \(kind) (or clear them) first")
+        }
         try await change(event(name), in: stream, resource: "\(kind):\(name)", as: principal)
         return Response(status: .noContent)
     }

@@ -58,22 +58,18 @@ struct ThreadRoutes {
             do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch { throw APIError(error) }
             return try RunBody(result).response(from: request, context: context)
         }
-        let (frames, continuation) = AsyncStream<ByteBuffer>.makeStream()
         let runtime = runtime
         let token = context.token
-        let run = Task {
+        let frames = StreamedBody.make { sink in
             do throws(EngineError) {
-                let result = try await runtime.chat(turn, as: principal, token: token, observer: SSEObserver(continuation: continuation))
-                continuation.yield(SSE.frame(event: "done", data: JSON.string(RunBody(result))))
+                let result = try await runtime.chat(turn, as: principal, token: token, observer: SSEObserver(sink: sink))
+                await sink.send(SSE.frame(event: "done", data: JSON.string(RunBody(result))))
             } catch {
                 let api = APIError(error)
-                continuation.yield(SSE.frame(event: "error", data: JSON.string(["error": ["code": api.code, "message": api.message]])))
+                await sink.send(SSE.frame(event: "error", data: JSON.string(["error": ["code": api.code, "message": api.message]])))
             }
-            continuation.finish()
         }
-        continuation.onTermination = { _ in run.cancel() }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                        body: ResponseBody(asyncSequence: frames))
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: frames)
     }
 
     struct EventBody: Encodable {
@@ -96,8 +92,8 @@ struct ThreadRoutes {
         let principal = try context.caller()
         let thread = try context.threadID()
         let threadID = thread.rawValue
-        let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 1
-        let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 1), 1000)
+        let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
+        let limit = try request.integer("limit", in: 1...1000) ?? 100
         try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
         let page: [RecordedEvent]
         do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {

@@ -30,8 +30,14 @@ struct DemoCommand: AsyncParsableCommand {
         let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
         try await registry.start()
         let pool = MCPPool()
-        let policy = try Policy(roles: ["admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:time/*", "thread.read:own"],
-                                        "intern": ["chat", "model.use:*", "thread.read:own"]])
+        let roles = ["admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:time/*", "thread.read:own"],
+                     "intern": ["chat", "model.use:*", "thread.read:own"]]
+        let policy = try Policy(roles: roles)
+        // Beside the log, so the commands printed below (replay, serve) decide as the demo did.
+        let policyFile = URL(fileURLWithPath: data).appendingPathComponent("demo-policy.json").path
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(["roles": roles]).write(to: URL(fileURLWithPath: policyFile))
         let runtime = AgentRuntime(store: store, registry: registry, policy: policy, pool: pool)
         let admin = Principal(subject: "user:admin", roles: ["admin"], workspace: "ops", expiry: .max)
         let alice = Principal(subject: "user:alice", roles: ["sre"], workspace: "ops", expiry: .max)
@@ -73,7 +79,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             FileHandle.standardOutput.write(Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))
 
-            section("6. Replay: this engine re-runs each thread against its recording (logbook replay demo-alice --data \(data))")
+            section("6. Replay: this engine re-runs each thread against its recording (logbook replay demo-alice --data \(data) --policy \(policyFile))")
             for thread in ["demo-alice", "demo-bob"] {
                 let report = try await runtime.replay(thread: thread, as: admin)
                 say("\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")")
@@ -82,7 +88,7 @@ struct DemoCommand: AsyncParsableCommand {
             section("7. Verify: checksums, hash chain, indexes")
             let verification = try store.verify()
             say(verification.isIntact ? "intact: \(verification.checkedEvents) events" : "FAILED: \(String(describing: verification.firstFailure))")
-            say("\nThe log is in \(data): logbook serve --data \(data) serves it; logbook tail --data \(data) shows its end.")
+            say("\nThe log is in \(data): logbook serve --data \(data) --policy \(policyFile) serves it; logbook tail --data \(data) shows its end.")
         } catch {
             await pool.shutdown(); await store.close(); await llm.shutdown()
             throw error

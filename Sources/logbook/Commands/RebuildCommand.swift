@@ -9,12 +9,16 @@ struct RebuildCommand: AsyncParsableCommand {
         discussion: """
             The server catches its read models up from their checkpoints at start, and rebuilds one whose fold changed \
             version by itself; this forces it, e.g. to check a suspect checkpoint. Needs the log to itself (stop the \
-            server first).
+            server first). With --check it stores nothing: it reads the log (beside a running server, if one holds it), \
+            folds every projection from its checkpoint and from the first event, and says whether they agree (exit \
+            status 1 if one does not).
             """)
 
     @OptionGroup var options: DataOptions
+    @Flag(help: "Compare the stored checkpoints (caught up) with a fold from the first event, storing nothing.") var check = false
 
     func run() async throws {
+        if check { return try await checkCheckpoints() }
         let store = try EventStore.open(EventStore.Configuration(directory: options.data))
         let runner = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
         let progress = ProgressLine("rebuilding")
@@ -35,5 +39,39 @@ struct RebuildCommand: AsyncParsableCommand {
             throw error
         }
         await store.close()
+    }
+
+    /// Folds every projection twice on a read-only log, from its checkpoints and from zero, to the same seq, and
+    /// compares the states.
+    private func checkCheckpoints() async throws {
+        let store = try options.openReadOnly()
+        let fromCheckpoints = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
+        let fromZero = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
+        let progress = ProgressLine("folding")
+        do {
+            _ = try await fromCheckpoints.start()
+            _ = try await fromZero.rebuild { done, total in progress.update(done.rawValue, of: total.rawValue) }
+            // A server may append meanwhile: catch both up until they stand at the same seq.
+            for _ in 0..<100 where fromCheckpoints.position != fromZero.position {
+                _ = try await fromCheckpoints.catchUp()
+                _ = try await fromZero.catchUp()
+            }
+            progress.finish()
+        } catch {
+            progress.finish()
+            await store.close()
+            throw error
+        }
+        await store.close()
+        guard fromCheckpoints.position == fromZero.position else { throw Failure("rebuild --check: the log kept growing; try again") }
+        func same<P: Projection>(_: P.Type) -> Bool { fromCheckpoints.read(P.self) { $0 } == fromZero.read(P.self) { $0 } }
+        var differing: [String] = []
+        for projection in StandardProjections.all {
+            let agrees = same(projection)
+            print("rebuild --check: \(projection.name): \(agrees ? "the checkpoint agrees with a fold from the first event" : "DIFFERS from a fold from the first event: run `logbook rebuild` with the server stopped")")
+            if !agrees { differing.append(projection.name) }
+        }
+        print("rebuild --check: compared at seq \(fromZero.position.rawValue)")
+        if !differing.isEmpty { throw ExitCode(1) }
     }
 }

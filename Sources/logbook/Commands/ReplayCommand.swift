@@ -3,6 +3,7 @@ import Engine
 import EventStore
 import Foundation
 import Projections
+import Server
 
 struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,15 +11,18 @@ struct ReplayCommand: AsyncParsableCommand {
         discussion: """
             --step prints each step of the thread (a fork's inherited history included) with the state it leaves: \
             messages, tokens, tool calls, denials. Without it, the thread's runs are re-executed by this build with \
-            the recorded model responses and tool results (no network, nothing run) under --policy, and the first \
-            difference from the recording is reported (exit status 1). Stop the server first, or use \
-            POST /v1/threads/{id}/replay.
+            the recorded model responses and tool results (no network, nothing run) under the policy, and the first \
+            difference from the recording is reported (exit status 1). The policy is --policy FILE, else the one \
+            `serve` is given (LOGBOOK_POLICY, or `policy` in the config file of --config / LOGBOOK_CONFIG). Both read \
+            the log without writing to it, so they work beside a running server.
             """)
 
     @OptionGroup var options: DataOptions
     @Argument(help: "The thread's id.") var thread: String
     @Flag(help: "Walk the thread step by step instead of re-executing it.") var step = false
-    @Option(help: ArgumentHelp("The policy to re-execute under (JSON roles → permissions).", valueName: "FILE")) var policy: String?
+    @Option(help: ArgumentHelp("The policy to re-execute under (JSON roles → permissions); default: the server's (LOGBOOK_POLICY or the config file's).", valueName: "FILE"))
+    var policy: String?
+    @Option(help: ArgumentHelp("The config file whose `policy` to use (default $LOGBOOK_CONFIG).", valueName: "FILE")) var config: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -51,17 +55,33 @@ struct ReplayCommand: AsyncParsableCommand {
         print("\(side.steps.count) steps; \(side.inputTokens) input and \(side.outputTokens) output tokens")
     }
 
+    /// The policy file: the flag's, else the server's setting.
+    private func policyFile() throws -> String {
+        if let policy { return policy }
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["LOGBOOK_POLICY"], !path.isEmpty { return path }
+        if let file = config ?? environment["LOGBOOK_CONFIG"], let path = try ServeSettings.file(file).policy { return path }
+        throw Failure("replay: re-execution checks the recorded decisions against a policy: give --policy FILE (or set LOGBOOK_POLICY, or a config file with \"policy\", as for serve)")
+    }
+
     private func reexecute() async throws {
-        guard let policy else { throw ValidationError("re-execution needs --policy FILE: the policy to check the recorded decisions against") }
-        let rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: policy)))
-            .adding(role: "logbook-cli", permissions: ["thread.read:all", "workspace.any"])
-        let store = try EventStore.open(EventStore.Configuration(directory: options.data))
+        let path = try policyFile()
+        let rules: Policy
+        do {
+            rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))).adding(role: "logbook-cli", permissions: ["thread.read:all", "workspace.any"])
+        } catch let error as AuthError {
+            throw Failure("replay: the policy \(path): \(error.message)")
+        } catch {
+            throw Failure("replay: cannot read the policy \(path): \(error.localizedDescription)")
+        }
+        // Read-only: nothing is appended (not even the read's authorization), so a running server may hold the log.
+        let store = try options.openReadOnly()
         let pool = MCPPool()
         let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]), policy: rules, pool: pool)
         let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
         let principal = Principal(subject: "cli:\(user)", roles: ["logbook-cli"], workspace: "*", expiry: .max)
         let report: ReplayReport
-        do { report = try await runtime.replay(thread: thread, as: principal) } catch {
+        do { report = try await runtime.replay(thread: thread, as: principal, recordingRead: false) } catch {
             await pool.shutdown(); await store.close()
             throw Failure("replay: \(error.message)")
         }

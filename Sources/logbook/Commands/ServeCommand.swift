@@ -20,9 +20,10 @@ struct ServeCommand: AsyncParsableCommand {
 
             Each setting comes from its flag, else the environment (LOGBOOK_HOST, LOGBOOK_PORT, LOGBOOK_DATA, \
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
-            LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME), else the \
-            JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, policy, jwks, issuer, audience, \
-            rateLimit, logLevel, durability, compressionLevel, allowedSecrets, maxTokenLifetime), else the default. \
+            LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME, \
+            LOGBOOK_HEALTH_CHECK_INTERVAL), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
+            policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
+            maxTokenLifetime, healthCheckInterval), else the default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
@@ -51,13 +52,15 @@ struct ServeCommand: AsyncParsableCommand {
     var allowedSecrets: String?
     @Option(help: ArgumentHelp("The longest lifetime (exp − iat) a token may have, in seconds (default 86400).", valueName: "SECONDS"))
     var maxTokenLifetime: Double?
+    @Option(help: ArgumentHelp("Seconds between health checks of the MCP servers; 0 for none (default 30).", valueName: "SECONDS"))
+    var healthCheckInterval: Double?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
         let environment = ProcessInfo.processInfo.environment
         let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
                                   rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
-                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime)
+                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime, healthCheckInterval: healthCheckInterval)
         do {
             let flags = try flags.checked()
             let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
@@ -91,6 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
         let verifier = TokenVerifier(keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
         configuration.engine.secrets = s.secretScope
+        configuration.healthCheckInterval = s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
