@@ -39,10 +39,44 @@ extension Request {
         let data = Data(body.readableBytesView)
         let value: T
         do { value = try JSONDecoder().decode(type, from: data) } catch {
-            throw APIError(.badRequest, "bad_request", "the body must be JSON like \(example)")
+            throw APIError(.badRequest, "bad_request", Self.explain(error, body: data, example: example))
         }
         if let known = T.self as? any KnownFields.Type { try Self.refuseUnknownFields(data, known: known) }
         return value
+    }
+
+    /// What is wrong with a body that did not decode: not UTF-8, not JSON, or which field is missing or of the wrong
+    /// type — and what works.
+    static func explain(_ error: any Error, body: Data, example: String) -> String {
+        guard String(validating: body, as: UTF8.self) != nil else { return "the body is not UTF-8 text; send JSON like \(example)" }
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        let problem: String
+        switch error as? DecodingError {
+        case .typeMismatch(let type, let context)?:
+            problem = "'\(path(context).prefix(100))' must be \(Self.describe(type))"
+        case .keyNotFound(let key, let context)?:
+            let parent = path(context)
+            problem = "'\((parent.isEmpty ? key.stringValue : parent + "." + key.stringValue).prefix(100))' is missing"
+        case .valueNotFound(_, let context)?:
+            problem = "'\(path(context).prefix(100))' may not be null"
+        case .dataCorrupted(let context)? where !context.codingPath.isEmpty:
+            problem = "'\(path(context).prefix(100))' is not valid: \(context.debugDescription.prefix(200))"
+        default:
+            problem = "the body is not JSON"
+        }
+        return "\(problem); send JSON like \(example)"
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        case is Int.Type, is Int64.Type, is UInt64.Type, is Int32.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        default: String(describing: type).hasPrefix("Array") ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
+        }
     }
 
     private static func refuseUnknownFields(_ data: Data, known: any KnownFields.Type) throws(APIError) {

@@ -27,8 +27,13 @@ import Testing
         return (f, calls)
     }
 
+    /// The tool calls the server received (its other requests left out), each as its `params` JSON.
     static func lines(_ file: URL) -> [String] {
-        (try? String(contentsOf: file, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        ((try? String(contentsOf: file, encoding: .utf8))?.split(separator: "\n") ?? []).compactMap { line in
+            guard let request = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], request["method"] as? String == "tools/call",
+                  let params = request["params"], let data = try? JSONSerialization.data(withJSONObject: params) else { return nil }
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 
     /// An engine over the fixture's log under `policy`.

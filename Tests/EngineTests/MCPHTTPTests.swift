@@ -13,11 +13,11 @@ import Testing
 
         /// Starts the fixture and waits for the port it prints (Python takes seconds to import `mcp`; the wait is on a
         /// thread of its own, not the cooperative pool).
-        init(mode: String) async throws {
+        init(mode: String, port: Int? = nil) async throws {
             try MCPStdioTests.requireTimeServer()
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_mcp.py").path
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, mode]
+            process.arguments = ["python3", script, mode] + (port.map { [String($0)] } ?? [])
             let output = Pipe()
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice

@@ -127,6 +127,35 @@ import Testing
         }
     }
 
+    /// Replay and `rebuild --check` read the log without writing to it, so they work while a server holds it; replay
+    /// takes the server's policy setting when given none, and says what to give when there is none.
+    @Test func replayAndRebuildCheckWorkBesideARunningServer() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first (swift build --build-tests builds it)")
+        try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }, configure: { $0.rateLimit = nil }) { app, _ in
+            try await app.application.test(.router) { client in
+                try await client.execute(uri: "/v1/threads/r1/messages", method: .post,
+                                         headers: [.authorization: "Bearer \(ServerTests.token())", .contentType: "application/json"],
+                                         body: ByteBuffer(string: #"{"text": "hi"}"#)) { #expect($0.status == .ok) }
+            }
+            let data = app.store.directory
+            let policy = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-policy-\(UUID().uuidString).json").path
+            try #"{"roles": {"operator": ["chat", "model.use:*", "thread.read:own"]}}"#.write(toFile: policy, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: policy) }
+            let before = app.store.lastSeq
+            let replay = try await Self.logbook(["replay", "r1", "--data", data, "--policy", policy])
+            #expect(replay.status == 0 && replay.output.contains("reproduced exactly"), "\(replay.output) \(replay.errors)")
+            let fromSetting = try await LiveProcess.run(["/usr/bin/env", "LOGBOOK_POLICY=\(policy)", Self.binary, "replay", "r1", "--data", data])
+            #expect(fromSetting.status == 0, "\(fromSetting.errors)")
+            let none = try await LiveProcess.run(["/usr/bin/env", "-u", "LOGBOOK_POLICY", "-u", "LOGBOOK_CONFIG", Self.binary, "replay", "r1", "--data", data])
+            #expect(none.status != 0 && none.errors.contains("give --policy FILE") && !none.errors.contains("USAGE"), "\(none.errors)")
+            let check = try await Self.logbook(["rebuild", "--check", "--data", data])
+            #expect(check.status == 0 && check.output.contains("conversations: the checkpoint agrees"), "\(check.output) \(check.errors)")
+            #expect(app.store.lastSeq == before, "nothing was appended")
+            let events = try await Self.logbook(["events", "--data", data, "--json", "--limit", "3"])
+            #expect(events.output.split(separator: "\n").allSatisfy { $0.contains("\"data\":") && !$0.contains("\"payload\"") }, "\(events.output)")
+        }
+    }
+
     /// `chat --data`: the engine in the CLI's own process, on a log no server holds; refused, saying why, when one does.
     @Test func chatRunsOnALogInProcessWhenNoServerHasIt() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first")

@@ -91,8 +91,9 @@ import Testing
                 for (body, fragment) in [(#"{"model": "x", "messages": []}"#, "'messages' is empty"),
                                          (#"{"model": "x", "messages": [{"role": "robot", "content": "hi"}]}"#, "role 'robot'"),
                                          (#"{"model": "x", "messages": [{"role": "tool", "content": "hi"}]}"#, "tool_call_id"),
-                                         (#"{"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#, "the body must be JSON"),
-                                         (#"{"messages": "#, "the body must be JSON")] {
+                                         (#"{"model": "x", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}"#,
+                                          "'messages[0].content' is not valid: content parts of type 'image_url' are not supported"),
+                                         (#"{"messages": "#, "the body is not JSON")] {
                     let (headers, buffer) = post(ServerTests.token(), body)
                     try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: buffer) { response in
                         #expect(response.status == .badRequest && ServerTests.errorCode(response.body) == "bad_request", "\(body)")

@@ -6,8 +6,9 @@ import Foundation
 /// and `ConversationReader` reads it from there.
 public enum ConversationProjection: Projection {
     public static let name = "conversations"
-    /// 2: runs are checkpointed as fixed-size blocks.
-    public static let version: UInt64 = 2
+    /// 2: runs are checkpointed as fixed-size blocks. 3: a run of the OpenAI-compatible endpoint counts the tool calls
+    /// its model asked the client for.
+    public static let version: UInt64 = 3
     public static let eventTypes: Set<String> = [
         ThreadStarted.typeName, ThreadForked.typeName, UserMessage.typeName, AssistantMessage.typeName, RunStarted.typeName,
         RunFinished.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolCalled.typeName, ToolResult.typeName, SessionExpired.typeName,
@@ -67,6 +68,8 @@ public enum ConversationProjection: Projection {
         case .llmResponse(let e):
             if let r = s.runs.index(forKey: e.runID) {
                 s.runs.values[r].llmCalls += 1
+                // The client runs the tools its model asks for (no `tool.called`): the request is the call.
+                if s.runs.values[r].agent == "openai-compatible", e.model != "client" { s.runs.values[r].toolCalls += e.toolCalls.count }
                 s.runs.values[r].inputTokens += e.inputTokens
                 s.runs.values[r].outputTokens += e.outputTokens
             }

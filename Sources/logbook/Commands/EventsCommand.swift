@@ -62,7 +62,8 @@ extension ISO8601DateFormatter {
     }()
 }
 
-/// The JSON form of an event at the edges (CLI, export): one line per event, JSON payloads embedded as they are stored.
+/// The JSON form of an event at the edges (CLI): one line per event, its JSON under `data` (as the export and the API
+/// name it), or the stored bytes in base64 under `payload` when they are not JSON (as the export does).
 enum EventJSON {
     struct Line: Encodable {
         let seq: UInt64
@@ -76,8 +77,8 @@ enum EventJSON {
         let correlationID: UUID?
         let causationID: UUID?
         let hash: String?
-        /// Set when the payload is not JSON.
-        let payloadBase64: String?
+        /// The stored bytes in base64, when they are not JSON.
+        let payload: String?
     }
 
     static func line(_ e: RecordedEvent) throws -> String {
@@ -86,14 +87,14 @@ enum EventJSON {
                         time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
                         workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
                         hash: e.chainHash?.description,
-                        payloadBase64: embedded == nil ? e.payload.base64EncodedString() : nil)
+                        payload: embedded == nil ? e.payload.base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var text = String(decoding: try encoder.encode(line), as: UTF8.self)
         if let embedded {
             // Splice the stored JSON in as is: decoding and re-encoding would change numbers and key order.
             text.removeLast()
-            text += ",\"payload\":" + embedded + "}"
+            text += ",\"data\":" + embedded + "}"
         }
         return text
     }

@@ -2,7 +2,7 @@
 returns the SHA-256 (hex) of the Authorization header it received, so Logbook's tests can check that the caller's
 token is forwarded without the token itself ever appearing in a tool result.
 
-usage: http_mcp.py json|sse      picks a free port, prints it ("port N"), serves http://127.0.0.1:N/mcp
+usage: http_mcp.py json|sse [PORT]   serves http://127.0.0.1:PORT/mcp (PORT: a free one by default), printing "port PORT"
 """
 import hashlib
 import socket
@@ -12,9 +12,12 @@ from mcp.server.fastmcp import Context, FastMCP
 from mcp_server_time.server import TimeServer
 
 mode = sys.argv[1]
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
+if len(sys.argv) > 2:
+    port = int(sys.argv[2])
+else:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
 server = FastMCP("time", host="127.0.0.1", port=port, json_response=(mode == "json"))
 time = TimeServer()
 

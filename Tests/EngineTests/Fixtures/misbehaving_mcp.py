@@ -4,10 +4,13 @@ usage: misbehaving_mcp.py crash|hang|flood|record [LOG]
   crash:  answers the handshake and tools/list, then exits in the middle of any tools/call
   hang:   answers the handshake and tools/list, then never answers tools/call
   flood:  answers tools/call with a 2 MB text result
-  record: offers get_current_time and convert_time (as mcp-server-time does), appends one JSON line per tools/call it
-          receives to LOG and answers it with a fixed time: whatever the log says, LOG says what was really called
+  record: offers get_current_time and convert_time (as mcp-server-time does) and reload_tools, appends one JSON line
+          per request it receives to LOG ({"method", "pid", "params"}) and answers a call with a fixed time: whatever
+          Logbook's log says, LOG says what was really asked of this server, and of which process; reload_tools also
+          announces a new tool list (notifications/tools/list_changed)
 """
 import json
+import os
 import sys
 
 mode = sys.argv[1]
@@ -19,6 +22,7 @@ if mode == "record":
         {"name": "convert_time", "description": "Converts a time between timezones.",
          "inputSchema": {"type": "object", "properties": {"source_timezone": {"type": "string"}, "time": {"type": "string"},
                                                          "target_timezone": {"type": "string"}}}},
+        {"name": "reload_tools", "description": "Announces that the tool list changed.", "inputSchema": {"type": "object"}},
     ]
 
 
@@ -30,6 +34,9 @@ def reply(id_, result):
 for line in sys.stdin:
     message = json.loads(line)
     method, id_ = message.get("method"), message.get("id")
+    if mode == "record" and id_ is not None:
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"method": method, "pid": os.getpid(), "params": message.get("params", {})}) + "\n")
     if method == "initialize":
         reply(id_, {"protocolVersion": "2025-06-18", "capabilities": {"tools": {}}, "serverInfo": {"name": mode, "version": "0"}})
     elif method == "tools/list":
@@ -44,7 +51,7 @@ for line in sys.stdin:
         if mode == "flood":
             reply(id_, {"content": [{"type": "text", "text": "x" * (2 << 20)}], "isError": False})
         if mode == "record":
-            with open(sys.argv[2], "a") as f:
-                f.write(json.dumps(message.get("params", {})) + "\n")
+            if message.get("params", {}).get("name") == "reload_tools":
+                sys.stdout.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}) + "\n")
             reply(id_, {"content": [{"type": "text", "text": "12:00 UTC"}], "isError": False})
         # hang: say nothing
