@@ -36,6 +36,8 @@ public struct LogbookApplication: Sendable {
 /// Builds the application: opens the log, the registry runner, the MCP pool and the agent runtime, and the routes.
 /// The `logbook serve` command and the tests share it.
 public func buildApplication(configuration: ServerConfiguration) async throws -> LogbookApplication {
+    var logger = Logger(label: "logbook")
+    logger.logLevel = configuration.logLevel
     var storeConfiguration = EventStore.Configuration(directory: configuration.dataDirectory)
     storeConfiguration.durability = configuration.durability
     storeConfiguration.compressionLevel = configuration.compressionLevel
@@ -46,6 +48,12 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // No registry entry may name a file in the log's directory (the development JWT secret lives there).
     engine.secrets.forbiddenDirectories.append(configuration.dataDirectory)
     let pool = MCPPool(secrets: engine.secrets, environment: engine.environment)
+    // A tool server that fails, and one a restart brings back, shows in the registry's health and the log.
+    await pool.setRecorder { [logger] change in
+        do { try await store.append([change.proposed(metadata: EventMetadata(actor: "system:mcp"))], to: "registry/mcp") } catch {
+            logger.warning("recording an MCP server's health failed", metadata: ["server": .string(change.name), "error": .string("\(error)")])
+        }
+    }
     let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
@@ -84,8 +92,6 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     DebugRoutes(runtime: runtime).add(to: v1)
 
     let routes = router.routes.map(\.description)
-    var logger = Logger(label: "logbook")
-    logger.logLevel = configuration.logLevel
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"),

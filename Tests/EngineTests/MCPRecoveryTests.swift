@@ -4,6 +4,7 @@ import Events
 import Foundation
 import LogbookTestSupport
 import Projections
+import Synchronization
 import Testing
 
 /// Tool servers that fail come back: real servers killed and started again in the middle of a conversation, a server
@@ -40,6 +41,8 @@ import Testing
         let log = Self.temporaryFile()
         defer { try? FileManager.default.removeItem(at: log) }
         let f = try await Fixture(mcp: Self.recordingServer(log)) { $0.streaming = false }
+        let reported = Mutex<[MCPHealthChanged]>([])
+        await f.pool.setRecorder { change in reported.withLock { $0.append(change) } }
         let call = { (id: String) in
             f.server.enqueue(.json(body: Wire.completion(toolCall: (id, "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
                              .json(body: Wire.completion(text: "noon", finish: "stop")))
@@ -61,6 +64,8 @@ import Testing
         let calls = Self.requests(log).filter { $0.method == "tools/call" }
         #expect(calls.count == 2 && calls[1].pid != first, "the second call reached a new process")
         #expect(await f.pool.restarts >= 1)
+        let changes = reported.withLock { $0 }
+        #expect(changes.map(\.status) == [.unhealthy, .healthy] && changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
         print("MCPRecoveryTests: a killed stdio server answered again within \(recovery) (the whole turn)")
         await f.close()
     }

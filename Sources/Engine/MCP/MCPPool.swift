@@ -8,7 +8,8 @@ import Foundation
 /// started again on next use; an HTTP server that forgot the session (404) is re-initialized once, transparently.
 /// Restarts are bounded: after a failed start or a session that died, the next attempt waits (0, then 1, 2, 4 … up to
 /// 60 s), and until then the server is unavailable with a message saying why and when it is tried again — which runs
-/// record as `tools.unavailable`.
+/// record as `tools.unavailable`. With a `recorder`, the first failure of a run of them and each restart that brings a
+/// server back are recorded too, as health changes (bounded by the backoff).
 public actor MCPPool {
     private struct Session {
         let definition: MCPServerDefinition
@@ -35,6 +36,14 @@ public actor MCPPool {
     private let environment: [String: String]
     /// Sessions started again after one ended or was forgotten, since the pool began.
     public private(set) var restarts = 0
+    /// Where the pool reports a server that failed or came back (`setRecorder`).
+    private var recorder: (@Sendable (MCPHealthChanged) async -> Void)?
+    /// Servers whose latest failure has not yet been followed by a successful start.
+    private var down: Set<String> = []
+
+    /// Reports each server that starts failing (`unhealthy`, with the reason) and each that a restart brings back
+    /// (`healthy`, "restarted after …"): the server appends them to the log.
+    public func setRecorder(_ recorder: @escaping @Sendable (MCPHealthChanged) async -> Void) { self.recorder = recorder }
 
     /// The longest wait before a failing server is tried again.
     public static let maxBackoff = Duration.seconds(60)
@@ -80,6 +89,7 @@ public actor MCPPool {
     /// stops, and its next use starts it again at once.
     public func invalidate(_ name: String) async {
         failures[name] = nil
+        down.remove(name)
         await drop(name)
     }
 
@@ -103,7 +113,7 @@ public actor MCPPool {
             let ended = await session.client.isEnded || error.kind == .disconnected
             guard forgotten || ended || error.kind == .timeout else { throw error }
             await drop(server.name)
-            if ended { noteFailure(server.name, reason: error.message) }
+            if ended { await noteFailure(server.name, reason: error.message) }
             guard forgotten || (ended && retryingLost) else { throw error }
             restarts += 1
             let fresh = try await self.session(for: server)
@@ -119,7 +129,7 @@ public actor MCPPool {
             let died = existing.definition == server
             await drop(server.name)  // the registry changed it, or the server went away
             if died {
-                noteFailure(server.name, reason: "MCP server '\(server.name)' had gone away")
+                await noteFailure(server.name, reason: "MCP server '\(server.name)' had gone away")
                 restarts += 1
             }
         }
@@ -131,7 +141,7 @@ public actor MCPPool {
         do {
             connection = try makeConnection(server)
         } catch {
-            noteFailure(server.name, reason: error.message)
+            await noteFailure(server.name, reason: error.message)
             throw error
         }
         let client = MCPClient(serverName: server.name, connection: connection)
@@ -139,10 +149,14 @@ public actor MCPPool {
             try await client.start(timeout: startTimeout)
             let session = Session(definition: server, client: client, tools: try await client.listTools(), listedAt: clock.now, healthSeq: nil)
             sessions[server.name] = session
+            if down.remove(server.name) != nil {
+                await recorder?(MCPHealthChanged(name: server.name, status: .healthy,
+                                                 detail: "restarted after: \(failures[server.name]?.reason ?? "a failure")"))
+            }
             return session
         } catch {
             await client.close()
-            noteFailure(server.name, reason: error.message)
+            await noteFailure(server.name, reason: error.message)
             throw error
         }
     }
@@ -167,8 +181,12 @@ public actor MCPPool {
         }
     }
 
-    /// One more failure in a row: the first allows a restart at once, then 1, 2, 4 … `maxBackoff` seconds.
-    private func noteFailure(_ name: String, reason: String) {
+    /// One more failure in a row: the first allows a restart at once, then 1, 2, 4 … `maxBackoff` seconds. The first
+    /// of a run is reported to the recorder.
+    private func noteFailure(_ name: String, reason: String) async {
+        if down.insert(name).inserted, let recorder {
+            await recorder(MCPHealthChanged(name: name, status: .unhealthy, detail: String(reason.prefix(200))))
+        }
         let count = (failures[name]?.count ?? 0) + 1
         let wait = count == 1 ? Duration.zero : min(Duration.seconds(1 << min(count - 2, 6)), Self.maxBackoff)
         failures[name] = Failures(count: count, notBefore: clock.now + wait, reason: String(reason.prefix(200)))
