@@ -32,14 +32,23 @@ public struct ServeSettings: Equatable, Sendable {
     public var maxTokenLifetime: Double?
     /// Seconds between health checks of the MCP servers (0: none).
     public var healthCheckInterval: Double?
+    /// A model call's deadlines in seconds, where the model's own parameters set none: the whole call, until the
+    /// answer begins, between two pieces of it.
+    public var modelTimeout: Double?
+    public var modelFirstByteTimeout: Double?
+    public var modelIdleTimeout: Double?
+    /// The most tokens an answer may have where neither the call nor the model says (0: the model server's default).
+    public var defaultMaxTokens: Int?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
                 audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
-                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil, healthCheckInterval: Double? = nil) {
+                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil, healthCheckInterval: Double? = nil,
+                modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil, defaultMaxTokens: Int? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
         (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (durability, compressionLevel, allowedSecrets, maxTokenLifetime)
         self.healthCheckInterval = healthCheckInterval
+        (self.modelTimeout, self.modelFirstByteTimeout, self.modelIdleTimeout, self.defaultMaxTokens) = (modelTimeout, modelFirstByteTimeout, modelIdleTimeout, defaultMaxTokens)
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
@@ -47,7 +56,15 @@ public struct ServeSettings: Equatable, Sendable {
                                                compressionLevel: EventStore.Configuration.defaultCompressionLevel,
                                                allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
                                                maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
-                                               healthCheckInterval: 30)
+                                               healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
+                                               defaultMaxTokens: 4096)
+
+    /// The model calls' deadlines these settings give.
+    public var modelDeadlines: ModelDeadlines {
+        func seconds(_ s: Double?, _ fallback: Duration) -> Duration { s.map { .milliseconds(Int64($0 * 1000)) } ?? fallback }
+        let d = ModelDeadlines()
+        return ModelDeadlines(total: seconds(modelTimeout, d.total), firstByte: seconds(modelFirstByteTimeout, d.firstByte), idle: seconds(modelIdleTimeout, d.idle))
+    }
 
     /// The secret scope these settings give (the log's directory is always out of it).
     public var secretScope: SecretScope {
@@ -61,7 +78,9 @@ public struct ServeSettings: Equatable, Sendable {
         ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
         ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
         ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
-        ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"),
+        ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"), ("modelTimeout", "LOGBOOK_MODEL_TIMEOUT"),
+        ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"), ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
+        ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -71,7 +90,9 @@ public struct ServeSettings: Equatable, Sendable {
                       rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
                       durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel,
                       allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime,
-                      healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval)
+                      healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval, modelTimeout: modelTimeout ?? lower.modelTimeout,
+                      modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
+                      defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens)
     }
 
     /// The settings the environment gives.
@@ -113,6 +134,8 @@ public struct ServeSettings: Equatable, Sendable {
             ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
             ("compressionLevel", compressionLevel.map { .number(Double($0)) }), ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
             ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)), ("healthCheckInterval", healthCheckInterval.map(JSONValue.number)),
+            ("modelTimeout", modelTimeout.map(JSONValue.number)), ("modelFirstByteTimeout", modelFirstByteTimeout.map(JSONValue.number)),
+            ("modelIdleTimeout", modelIdleTimeout.map(JSONValue.number)), ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -178,6 +201,18 @@ public struct ServeSettings: Equatable, Sendable {
             let n = try number()
             guard n >= 0 else { throw SettingsError("\(source) must be 0 (no health checks) or a number of seconds") }
             healthCheckInterval = n
+        case "modelTimeout", "modelFirstByteTimeout", "modelIdleTimeout":
+            let n = try number()
+            guard n > 0 else { throw SettingsError("\(source) must be a number of seconds above 0") }
+            switch key {
+            case "modelTimeout": modelTimeout = n
+            case "modelFirstByteTimeout": modelFirstByteTimeout = n
+            default: modelIdleTimeout = n
+            }
+        case "defaultMaxTokens":
+            let n = try number()
+            guard n == n.rounded(), n >= 0, n <= 1_000_000 else { throw SettingsError("\(source) must be a whole number of tokens (0: the model server's default)") }
+            defaultMaxTokens = Int(n)
         default: break
         }
     }

@@ -7,14 +7,26 @@ import Synchronization
 /// An OpenAI-compatible HTTP server for the tests, on 127.0.0.1 and a free port. It answers each request with the next
 /// scripted reply, speaking the real wire format (JSON bodies; `text/event-stream` with `data:` events sent as chunks,
 /// with delays), and records every request so a test can check what the client sent.
+///
+/// Real servers' quirks are a reply's shape (`Wire.llamaCppToolCall` streams a tool call as llama.cpp does; an SSE
+/// reply without a usage chunk is llama.cpp ignoring `stream_options`; `wait` a slow first byte; `stallAfter` a
+/// stream that stops) or, for what a server refuses, `Quirks`.
 public final class ScriptedLLMServer: Sendable {
+    /// What a real server refuses, switched on per server.
+    public struct Quirks: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// llama.cpp's server: a message with `"content": null` is a 500 ("validation errors").
+        public static let refusesNullContent = Quirks(rawValue: 1)
+    }
     public enum Reply: Sendable {
         /// A complete answer.
         case json(status: Int = 200, body: String, headers: [String: String] = [:])
         /// Server-sent events: each string is one event's `data` (or a whole frame when it starts with `event:`), sent
-        /// `delay` apart. `thenClose` cuts the
-        /// connection after the last one instead of ending the response (a stream cut off mid-answer).
-        case sse(events: [String], delay: Duration = .zero, thenClose: Bool = false)
+        /// `delay` apart, after `wait` (a slow first byte). `thenClose` cuts the connection after the last one instead
+        /// of ending the response (a stream cut off mid-answer); `stallAfter` stops sending after that many events,
+        /// keeping the connection open (a stalled stream).
+        case sse(events: [String], delay: Duration = .zero, thenClose: Bool = false, wait: Duration = .zero, stallAfter: Int? = nil)
         /// Never answers.
         case hang
         /// Closes the connection without answering.
@@ -32,6 +44,7 @@ public final class ScriptedLLMServer: Sendable {
 
     private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
     private let fallback: (@Sendable (Request) -> Reply)?
+    private let quirks: Quirks
     private let channel: any Channel
     public let port: Int
 
@@ -39,8 +52,8 @@ public final class ScriptedLLMServer: Sendable {
     public var requests: [Request] { state.withLock { $0.requests } }
 
     /// - Parameter fallback: the reply when none is scripted (default: a 500 saying so).
-    public init(fallback: (@Sendable (Request) -> Reply)? = nil) async throws {
-        self.fallback = fallback
+    public init(quirks: Quirks = [], fallback: (@Sendable (Request) -> Reply)? = nil) async throws {
+        (self.fallback, self.quirks) = (fallback, quirks)
         let box = ServerBox()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -62,7 +75,11 @@ public final class ScriptedLLMServer: Sendable {
     public func shutdown() async { try? await channel.close() }
 
     fileprivate func next(for request: Request) -> Reply {
-        state.withLock { s in
+        if quirks.contains(.refusesNullContent), (request.json["messages"] as? [[String: Any]])?.contains(where: { $0["content"] is NSNull }) == true {
+            state.withLock { $0.requests.append(request) }
+            return .json(status: 500, body: #"{"detail":"7 validation errors for ChatCompletionRequest: messages.1.content: Input should be a valid string"}"#)
+        }
+        return state.withLock { s in
             s.requests.append(request)
             guard s.replies.isEmpty else { return s.replies.removeFirst() }
             return fallback?(request) ?? .json(status: 500, body: #"{"error":{"message":"no scripted reply"}}"#)
@@ -104,10 +121,17 @@ private final class Handler: ChannelInboundHandler {
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        case .sse(let events, let delay, let thenClose):
+        case .sse(let events, let delay, let thenClose, let wait, let stallAfter):
             let headers = HTTPHeaders([("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-            send(events[...], delay: delay, thenClose: thenClose, context: NIOLoopBound(context, eventLoop: context.eventLoop))
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let sent = stallAfter.map { Array(events.prefix($0)) } ?? events
+            context.eventLoop.scheduleTask(in: Self.amount(wait)) {
+                let c = bound.value
+                c.writeAndFlush(handler.value.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                // A stalled stream sends what it has, then nothing: no end, no close.
+                handler.value.send(sent[...], delay: delay, thenClose: thenClose, stall: stallAfter != nil, context: bound)
+            }
         case .hang:
             break
         case .drop:
@@ -115,9 +139,12 @@ private final class Handler: ChannelInboundHandler {
         }
     }
 
-    private func send(_ events: ArraySlice<String>, delay: Duration, thenClose: Bool, context: NIOLoopBound<ChannelHandlerContext>) {
+    static func amount(_ d: Duration) -> TimeAmount { .nanoseconds(Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000) }
+
+    private func send(_ events: ArraySlice<String>, delay: Duration, thenClose: Bool, stall: Bool = false, context: NIOLoopBound<ChannelHandlerContext>) {
         let c = context.value
         guard let first = events.first else {
+            if stall { return }
             if thenClose { c.close(promise: nil) } else { c.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil) }
             return
         }
@@ -126,8 +153,8 @@ private final class Handler: ChannelInboundHandler {
         c.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: frame)))), promise: nil)
         let rest = events.dropFirst()
         let handler = NIOLoopBound(self, eventLoop: c.eventLoop)
-        c.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.components.seconds) * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000)) {
-            handler.value.send(rest, delay: delay, thenClose: thenClose, context: context)
+        c.eventLoop.scheduleTask(in: Self.amount(delay)) {
+            handler.value.send(rest, delay: delay, thenClose: thenClose, stall: stall, context: context)
         }
     }
 }

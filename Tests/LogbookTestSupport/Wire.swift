@@ -34,4 +34,18 @@ public enum Wire {
         Self.text(["id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [] as [Any],
                    "usage": ["prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output]])
     }
+
+    /// A streamed tool call as llama.cpp's server sends it: the whole name (and id) repeated in every delta, the
+    /// arguments split at arbitrary places (`pieces`), no usage chunk, then `[DONE]`.
+    public static func llamaCppToolCall(id: String, name: String, arguments: String, pieces: Int = 5) -> [String] {
+        let step = max(1, arguments.count / pieces)
+        var chunks: [String] = []
+        var rest = Substring(arguments)
+        while !rest.isEmpty {
+            let piece = rest.prefix(step)
+            rest = rest.dropFirst(piece.count)
+            chunks.append(chunk(toolCall: (0, id, name, String(piece))))
+        }
+        return chunks + [chunk(finish: "tool_calls"), "[DONE]"]
+    }
 }

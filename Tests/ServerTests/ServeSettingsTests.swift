@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 @testable import Server
 import Testing
@@ -20,7 +21,8 @@ import Testing
         #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
                                           issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
                                           compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets, maxTokenLifetime: 86_400,
-                                          healthCheckInterval: 30))
+                                          healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
+                                          defaultMaxTokens: 4096))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 
@@ -66,5 +68,18 @@ import Testing
         #expect(throws: SettingsError.self) { try ServeSettings.file(notJSON) }
         #expect(throws: SettingsError.self) { try ServeSettings.file("/nonexistent/logbook.json") }
         #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_RATE_LIMIT": "-1"]) }
+    }
+
+    /// A model call's deadlines and default answer length come from every layer; a model's own parameters win over them.
+    @Test func modelDeadlinesAndTheDefaultAnswerLengthAreSettings() throws {
+        let settings = try ServeSettings.environment(["LOGBOOK_MODEL_IDLE_TIMEOUT": "5", "LOGBOOK_DEFAULT_MAX_TOKENS": "512"]).over(.defaults)
+        #expect(settings.modelDeadlines == ModelDeadlines(total: .seconds(600), firstByte: .seconds(120), idle: .seconds(5)))
+        #expect(settings.defaultMaxTokens == 512)
+        #expect(settings.modelDeadlines.overridden(by: ["idle_timeout": "30"]).idle == .seconds(30))
+        for (variable, value) in [("LOGBOOK_MODEL_TIMEOUT", "0"), ("LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT", "soon"), ("LOGBOOK_DEFAULT_MAX_TOKENS", "1.5")] {
+            do { _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted") } catch {
+                #expect(error.description.contains(variable))
+            }
+        }
     }
 }

@@ -15,10 +15,16 @@ public struct CompletionCall: Sendable {
     public var tools: [ToolDefinition]
     public var temperature: Double?
     public var maxOutputTokens: Int?
+    /// The client's `tool_choice`, `parallel_tool_calls` and `response_format`, passed to the model and recorded.
+    public var toolChoice: ToolChoice?
+    public var parallelToolCalls: Bool?
+    public var responseFormat: JSONValue?
 
-    public init(threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil) {
+    public init(threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
+                toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil) {
         (self.threadID, self.model, self.messages, self.tools) = (threadID, model, messages, tools)
         (self.temperature, self.maxOutputTokens) = (temperature, maxOutputTokens)
+        (self.toolChoice, self.parallelToolCalls, self.responseFormat) = (toolChoice, parallelToolCalls, responseFormat)
     }
 }
 
@@ -83,6 +89,9 @@ extension AgentRuntime {
         if !call.tools.isEmpty { parameters["tools"] = call.tools.map(\.name).joined(separator: ",") }
         if let t = call.temperature { parameters["temperature"] = String(t) }
         if let m = call.maxOutputTokens { parameters["max_tokens"] = String(m) }
+        if let c = call.toolChoice { parameters["tool_choice"] = c.description }
+        if let p = call.parallelToolCalls { parameters["parallel_tool_calls"] = String(p) }
+        if let f = call.responseFormat { parameters["response_format"] = f.jsonText }
         // One commit: the new messages, and the request naming them (and the earlier ones) by seq.
         let announced = LLMRequest(runID: runID, step: 1, model: definition.name, provider: definition.provider, promptSeqs: promptSeqs, parameters: parameters)
         try await recorder.flush(request: announced, actor: actor)
@@ -92,7 +101,8 @@ extension AgentRuntime {
         let run = Run(id: runID, agentActor: actor, instructions: "", model: definition, provider: provider, toolbox: Toolbox(), gate: gate, task: nil,
                       delegation: Run.Delegation(registry: state, workspace: recorder.workspace, resolver: ModelResolver(environment: configuration.environment),
                                                  makeProvider: makeProvider, depth: 0))
-        let request = ChatRequest(messages: call.messages, tools: call.tools, temperature: call.temperature, maxOutputTokens: call.maxOutputTokens)
+        let request = ChatRequest(messages: call.messages, tools: call.tools, temperature: call.temperature, maxOutputTokens: call.maxOutputTokens,
+                                  toolChoice: call.toolChoice, parallelToolCalls: call.parallelToolCalls, responseFormat: call.responseFormat)
         let began = ContinuousClock.now
         let response: ChatResponse
         do {
@@ -105,7 +115,7 @@ extension AgentRuntime {
         var closing: [DomainEvent] = [.llmResponse(LLMResponse(
             runID: runID, step: 1, model: response.model, text: response.text, toolCalls: response.toolCalls,
             finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
-            latencyMilliseconds: (ContinuousClock.now - began).milliseconds))]
+            latencyMilliseconds: (ContinuousClock.now - began).milliseconds, usageUnknown: !response.usage.reported))]
         if response.toolCalls.isEmpty { closing.append(.assistantMessage(AssistantMessage(runID: runID, text: response.text ?? "", model: response.model))) }
         closing.append(.runFinished(RunFinished(runID: runID, status: .completed, steps: 1)))
         try await recorder.record(closing, actor: actor)

@@ -40,7 +40,12 @@ public final class AgentRuntime: Sendable {
         /// Wall-clock time one run may take; no step starts after it (the run ends as limitReached).
         public var runBudget: Duration = .seconds(600)
         public var retry = RetryPolicy()
-        public var llmTimeout: Duration = .seconds(120)
+        /// How long a model call may take, unless the model's `parameters` say otherwise (`timeout`,
+        /// `first_byte_timeout`, `idle_timeout`, in seconds).
+        public var modelDeadlines = ModelDeadlines()
+        /// The most tokens an answer may have when neither the call nor the model's `max_tokens` says: a local model
+        /// otherwise writes until its context is full (nil: the model server's own default).
+        public var defaultMaxOutputTokens: Int? = 4096
         public var toolTimeout: Duration = .seconds(60)
         public var maxToolResultBytes = 256 << 10
         /// Stream the model's answers (text reaches the observer as it is generated).
@@ -85,7 +90,10 @@ public final class AgentRuntime: Sendable {
         if let reference = model.secretReference {
             do { try configuration.secrets.check(reference) } catch { throw LLMError(.configuration, "model '\(model.name)': \(error)") }
         }
-        return HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: configuration.llmTimeout, environment: configuration.environment)
+        var model = model
+        if model.parameters["max_tokens"] == nil, let tokens = configuration.defaultMaxOutputTokens { model.parameters["max_tokens"] = String(tokens) }
+        return HTTPChatProvider(endpoint: try ModelEndpoint(model), deadlines: configuration.modelDeadlines.overridden(by: model.parameters),
+                                environment: configuration.environment)
     }
 
     /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
@@ -168,7 +176,8 @@ public final class AgentRuntime: Sendable {
         let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
                       model: model.definition, provider: provider, toolbox: toolbox, gate: gate, task: nil,
                       delegation: Run.Delegation(registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
-                                                 makeProvider: makeProvider, depth: 0))
+                                                 makeProvider: makeProvider, depth: 0),
+                      toolChoice: agent?.toolChoice.map(ToolChoice.init))
         return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
     }
 }

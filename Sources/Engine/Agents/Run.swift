@@ -17,6 +17,8 @@ struct Run: Sendable {
     let delegation: Delegation
     /// In a replay: where tool results and workers' toolboxes come from (nil: the world).
     var tape: ReplayTape? = nil
+    /// The agent's `toolChoice` (sent only with tools to choose from).
+    var toolChoice: ToolChoice? = nil
 
     /// What starting a worker agent's run needs.
     struct Delegation: Sendable {
@@ -33,6 +35,8 @@ struct Run: Sendable {
         // What a replay checks the prompt against: the instructions (by hash) and the tools offered (by name).
         var parameters: [String: String] = ["instructions.fnv1a": FNV1a.hex(instructions)]
         if !toolbox.definitions.isEmpty { parameters["tools"] = toolbox.definitions.map(\.name).joined(separator: ",") }
+        let choice = toolbox.definitions.isEmpty ? nil : toolChoice
+        if let choice { parameters["tool_choice"] = choice.description }
         if !toolbox.unavailable.isEmpty {
             parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         }
@@ -47,7 +51,7 @@ struct Run: Sendable {
             let history = recorder.historyWithStaged
             let prompt = task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: history) }
                 ?? PromptBuilder.prompt(instructions: instructions, thread: history)
-            let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions)
+            let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions, toolChoice: choice)
             let announced = LLMRequest(runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs, parameters: parameters)
             try await recorder.flush(request: announced, actor: agentActor)
             let started = ContinuousClock.now
@@ -61,11 +65,12 @@ struct Run: Sendable {
             }
             usage.input += response.usage.input
             usage.output += response.usage.output
+            usage.reported = usage.reported && response.usage.reported
             let elapsed = ContinuousClock.now - started
             recorder.stage([.llmResponse(LLMResponse(
                 runID: id, step: step, model: response.model, text: response.text, toolCalls: response.toolCalls,
                 finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
-                latencyMilliseconds: elapsed.milliseconds))], actor: agentActor)
+                latencyMilliseconds: elapsed.milliseconds, usageUnknown: !response.usage.reported))], actor: agentActor)
             guard !response.toolCalls.isEmpty else {
                 let text = response.text ?? ""
                 // A worker's answer goes back to the agent that delegated, as its call's result: not to the user.
@@ -209,7 +214,7 @@ struct Run: Sendable {
                         gate: gate, task: (calledSeq, task),
                         delegation: Delegation(registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
                                                makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
-                        tape: tape)
+                        tape: tape, toolChoice: worker.toolChoice.map(ToolChoice.init))
         do {
             let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
             return (result.answer ?? "the \(worker.name) agent stopped without an answer (\(result.status))", result.status != .completed)

@@ -37,6 +37,7 @@ struct AnthropicChatWire: ChatWire {
             model: wireModel, max_tokens: request.maxOutputTokens ?? parameters["max_tokens"].flatMap(Int.init) ?? 4096,
             system: system.isEmpty ? nil : system.joined(separator: "\n\n"), messages: messages,
             tools: request.tools.isEmpty ? nil : request.tools.map { Tool(name: $0.name, description: $0.description, input_schema: $0.parameters) },
+            tool_choice: request.tools.isEmpty ? nil : request.toolChoice?.anthropic,
             temperature: request.temperature ?? parameters["temperature"].flatMap(Double.init), stream: streaming)
         return try encodeJSON(wire, model: model)
     }
@@ -54,7 +55,8 @@ struct AnthropicChatWire: ChatWire {
             }
         }
         return ChatResponse(text: text.isEmpty ? nil : text, toolCalls: calls, finishReason: FinishReason(wire: r.stop_reason),
-                            usage: TokenUsage(input: r.usage?.input_tokens ?? 0, output: r.usage?.output_tokens ?? 0), model: r.model ?? model)
+                            usage: TokenUsage(input: r.usage?.input_tokens ?? 0, output: r.usage?.output_tokens ?? 0, reported: r.usage != nil),
+                            model: r.model ?? model)
     }
 
     func streamDecoder() -> any ChatStreamDecoder { AnthropicStreamDecoder(model: model) }
@@ -67,6 +69,7 @@ struct AnthropicChatWire: ChatWire {
         let system: String?
         let messages: [Message]
         let tools: [Tool]?
+        let tool_choice: JSONValue?
         let temperature: Double?
         let stream: Bool
     }
@@ -138,7 +141,7 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
     private var text = ""
     private var tools: [Int: (id: String, name: String, json: String)] = [:]
     private var stop: String?
-    private var usage = TokenUsage()
+    private var usage = TokenUsage(reported: false)
     private var stopped = false
 
     init(model: String) { self.model = model }
@@ -152,7 +155,7 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
         switch json["type"]?.stringValue ?? event.event {
         case "message_start":
             reported = json["message"]?["model"]?.stringValue
-            if case .number(let n)? = json["message"]?["usage"]?["input_tokens"] { usage.input = Int(n) }
+            if case .number(let n)? = json["message"]?["usage"]?["input_tokens"] { (usage.input, usage.reported) = (Int(n), true) }
         case "content_block_start":
             guard case .number(let i)? = json["index"], let block = json["content_block"] else { return nil }
             if block["type"]?.stringValue == "tool_use" {
@@ -174,7 +177,7 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
             }
         case "message_delta":
             if let reason = json["delta"]?["stop_reason"]?.stringValue { stop = reason }
-            if case .number(let n)? = json["usage"]?["output_tokens"] { usage.output = Int(n) }
+            if case .number(let n)? = json["usage"]?["output_tokens"] { (usage.output, usage.reported) = (Int(n), true) }
         case "message_stop":
             stopped = true
         case "error":

@@ -44,9 +44,17 @@ public struct ChatRequest: Sendable, Equatable {
     public var tools: [ToolDefinition]
     public var temperature: Double?
     public var maxOutputTokens: Int?
+    /// Whether and which tool the model must call (nil: the server's default, `auto`).
+    public var toolChoice: ToolChoice?
+    /// Whether the model may ask for several tool calls at once (nil: the server's default).
+    public var parallelToolCalls: Bool?
+    /// OpenAI's `response_format` (JSON mode, a JSON schema), passed as given.
+    public var responseFormat: JSONValue?
 
-    public init(messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil) {
+    public init(messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
+                toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil) {
         (self.messages, self.tools, self.temperature, self.maxOutputTokens) = (messages, tools, temperature, maxOutputTokens)
+        (self.toolChoice, self.parallelToolCalls, self.responseFormat) = (toolChoice, parallelToolCalls, responseFormat)
     }
 }
 
@@ -76,11 +84,13 @@ public enum FinishReason: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Tokens a call consumed, as the provider reported them (zero when it did not).
+/// Tokens a call consumed, as the provider reported them; `reported` is false when it did not (the counts are then
+/// zero for want of figures).
 public struct TokenUsage: Sendable, Equatable {
     public var input: Int
     public var output: Int
-    public init(input: Int = 0, output: Int = 0) { (self.input, self.output) = (input, output) }
+    public var reported: Bool
+    public init(input: Int = 0, output: Int = 0, reported: Bool = true) { (self.input, self.output, self.reported) = (input, output, reported) }
 }
 
 /// A complete answer: text and/or tool calls (with arguments checked to be JSON), usage, and why it stopped.

@@ -30,7 +30,8 @@ struct OpenAIChatWire: ChatWire {
             try ToolCallAssembler.checked(id: c.id, name: c.function.name, arguments: c.function.arguments, model: model)
         }
         return ChatResponse(text: choice.message.content, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
-                            usage: TokenUsage(input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0),
+                            usage: TokenUsage(input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0,
+                                              reported: response.usage != nil),
                             model: response.model ?? model)
     }
 
@@ -45,7 +46,7 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
     private var text = ""
     private var assembler = ToolCallAssembler()
     private var finish: String?
-    private var usage = TokenUsage()
+    private var usage = TokenUsage(reported: false)
     private var done = false
 
     init(model: String) { self.model = model }
@@ -62,7 +63,7 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
             throw LLMError(.malformedResponse, "model '\(model)' streamed an event that is not a chat completion chunk: \(event.data.prefix(200))")
         }
         if let m = chunk.model { reported = m }
-        if let u = chunk.usage { usage = TokenUsage(input: u.prompt_tokens ?? 0, output: u.completion_tokens ?? 0) }
+        if let u = chunk.usage { usage = TokenUsage(input: u.prompt_tokens ?? 0, output: u.completion_tokens ?? 0, reported: true) }
         var piece = ""
         for choice in chunk.choices ?? [] {
             if let content = choice.delta?.content { piece += content }
@@ -89,6 +90,9 @@ enum OpenAIWire {
         var max_tokens: Int?
         var stream: Bool
         var stream_options: StreamOptions?
+        var tool_choice: JSONValue?
+        var parallel_tool_calls: Bool?
+        var response_format: JSONValue?
 
         init(_ r: ChatRequest, model: String, stream: Bool) {
             self.model = model
@@ -98,6 +102,10 @@ enum OpenAIWire {
             max_tokens = r.maxOutputTokens
             self.stream = stream
             stream_options = stream ? StreamOptions(include_usage: true) : nil
+            // A choice only means something with tools to choose from (servers refuse one without).
+            tool_choice = tools == nil ? nil : r.toolChoice?.openAI
+            parallel_tool_calls = tools == nil ? nil : r.parallelToolCalls
+            response_format = r.responseFormat
         }
 
         /// The body as compact JSON, keys sorted: what `JSONEncoder` makes of it, written directly (a prompt of a long
@@ -108,9 +116,12 @@ enum OpenAIWire {
                 if let max_tokens { w.member("max_tokens") { $0.int(max_tokens) } }
                 w.member("messages") { $0.array(messages) { $0.write($1) } }
                 w.member("model") { $0.string(model) }
+                if let parallel_tool_calls { w.member("parallel_tool_calls") { $0.bool(parallel_tool_calls) } }
+                if let response_format { w.member("response_format") { $0.value(response_format) } }
                 w.member("stream") { $0.bool(stream) }
                 if let stream_options { w.member("stream_options") { o in o.object { $0.member("include_usage") { $0.bool(stream_options.include_usage) } } } }
                 if let temperature { w.member("temperature") { $0.number(temperature) } }
+                if let tool_choice { w.member("tool_choice") { $0.value(tool_choice) } }
                 if let tools { w.member("tools") { $0.array(tools) { $0.write($1) } } }
             }
             return w.data
@@ -137,8 +148,9 @@ enum OpenAIWire {
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(role, forKey: .role)
-            // An assistant message with only tool calls carries `content: null`, which every server accepts.
-            try c.encode(content, forKey: .content)
+            // An assistant message with only tool calls has no `content`: llama.cpp refuses `null` there (500), and
+            // every server takes it left out.
+            try c.encodeIfPresent(content, forKey: .content)
             try c.encodeIfPresent(tool_calls, forKey: .tool_calls)
             try c.encodeIfPresent(tool_call_id, forKey: .tool_call_id)
         }
@@ -188,6 +200,10 @@ enum OpenAIWire {
 
 /// Assembles streamed tool-call fragments (an id and name first, then argument pieces, keyed by index) into complete
 /// calls whose arguments are checked to be JSON.
+///
+/// Servers stream them in two shapes: OpenAI sends the name once and the arguments piece by piece; llama.cpp (and some
+/// vLLM versions) repeat the whole name in every delta, and may repeat what the arguments hold so far. A fragment that
+/// repeats the text so far, or extends it (starts with all of it), replaces it; any other is appended.
 struct ToolCallAssembler {
     private var calls: [Int: (id: String, name: String, arguments: String)] = [:]
     private var order: [Int] = []
@@ -199,8 +215,13 @@ struct ToolCallAssembler {
             order.append(index)
         }
         if let id = delta.id, !id.isEmpty { calls[index]!.id = id }
-        if let name = delta.function?.name { calls[index]!.name += name }
-        if let arguments = delta.function?.arguments { calls[index]!.arguments += arguments }
+        if let name = delta.function?.name { Self.merge(name, into: &calls[index]!.name) }
+        if let arguments = delta.function?.arguments { Self.merge(arguments, into: &calls[index]!.arguments) }
+    }
+
+    /// Adds a fragment to the text so far: a repeat or an extension of all of it replaces it, anything else follows it.
+    static func merge(_ fragment: String, into text: inout String) {
+        if !text.isEmpty, fragment.hasPrefix(text) { text = fragment } else { text += fragment }
     }
 
     /// The complete calls in index order.
@@ -224,10 +245,10 @@ struct ToolCallAssembler {
 }
 
 extension JSONWriter {
-    /// A message of a request body (keys sorted; `content` always present, `null` beside tool calls).
+    /// A message of a request body (keys sorted; `content` left out when there is none: llama.cpp refuses `null`).
     mutating func write(_ m: OpenAIWire.Message) {
         object { w in
-            w.member("content") { w in if let c = m.content { w.string(c) } else { w.null() } }
+            if let c = m.content { w.member("content") { $0.string(c) } }
             w.member("role") { $0.string(m.role) }
             if let id = m.tool_call_id { w.member("tool_call_id") { $0.string(id) } }
             if let calls = m.tool_calls {

@@ -120,7 +120,7 @@ extension AgentRuntime {
                       model: model, provider: provider, toolbox: toolbox, gate: gate, task: nil,
                       delegation: Run.Delegation(registry: live == nil ? r.registry : current, workspace: forked.workspace,
                                                  resolver: ModelResolver(environment: configuration.environment), makeProvider: makeWorkerProvider, depth: 0),
-                      tape: tape)
+                      tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
         var runSettings = configuration
         runSettings.streaming = false
         if live == nil { runSettings.retry = .none }

@@ -144,7 +144,7 @@ extension AgentRuntime {
                       toolbox: tape.toolbox(offering: r.offered), gate: gate, task: nil,
                       delegation: Run.Delegation(registry: r.registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
                                                  makeProvider: makeProvider, depth: 0),
-                      tape: tape)
+                      tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
 
         var recorder = RunRecorder(store: nil, stream: stream, workspace: workspace, observer: nil, history: prior)
         try await run.reexecute(agent: started.agent, recorder: &recorder, configuration: settings, pool: pool)

@@ -7,10 +7,11 @@ import Foundation
 /// time and metadata; `data` is the event's JSON (editable), or `payload` (base64 of the stored bytes) for a type
 /// this build does not know, so nothing is lost either way.
 ///
-/// Each line also carries `hash`, a link of the export's own hash chain (`TransferChain`): SHA-256 of the previous
-/// line's hash and the event as import will append it. An import recomputes the chain and refuses a line whose event
-/// was changed after the export (naming its seq), or an export without hashes, unless told to re-chain: an edited
-/// export is never taken for an intact one by accident. (Whoever edits an export can also recompute this chain, as
+/// Each line ends with `"hash"`, a link of the export's own hash chain (`TransferChain`): SHA-256 of the previous
+/// line's hash and the line's own bytes before it. An import recomputes the chain and refuses a line that was changed
+/// after the export (naming its seq), or an export without hashes, unless told to re-chain: an edited export is never
+/// taken for an intact one by accident. The chain covers the text as written, so it holds across builds whose binary
+/// payloads differ. (Whoever edits an export can also recompute this chain, as
 /// they could the log's own: proof against a deliberate rewrite needs a signed checkpoint.)
 public enum LogTransfer {
     public struct Line: Codable, Sendable {
@@ -52,15 +53,15 @@ public enum LogTransfer {
                 var line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
                                 actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
                                 causationID: e.metadata.causationID)
+                let body: String
                 if case .event(let domain) = EventCatalog.decode(e), let json = try? domain.json() {
-                    line.hash = chain.link(line, payload: domain.proposed().payload)
                     let head = String(decoding: try encoder.encode(line), as: UTF8.self).dropLast()  // its closing brace
-                    text += head + #","data":"# + String(decoding: json, as: UTF8.self) + "}\n"
+                    body = head + #","data":"# + String(decoding: json, as: UTF8.self)
                 } else {
                     line.payload = e.payload.base64EncodedString()
-                    line.hash = chain.link(line, payload: e.payload)
-                    text += String(decoding: try encoder.encode(line), as: UTF8.self) + "\n"
+                    body = String(String(decoding: try encoder.encode(line), as: UTF8.self).dropLast())
                 }
+                text += body + #","hash":""# + chain.link(body) + "\"}\n"
             }
             try write(text)
             count += page.count
@@ -114,9 +115,10 @@ public enum LogTransfer {
             } else {
                 throw TransferError(description: "line \(lineNumber) has neither data nor a base64 payload")
             }
-            let hash = chain.link(line, payload: payload)
-            if !rechain, line.hash != hash {
-                throw TransferError(description: line.hash == nil
+            let (body, written) = TransferChain.split(text)
+            let hash = chain.link(body)
+            if !rechain, written != hash {
+                throw TransferError(description: written == nil
                     ? "line \(lineNumber) (seq \(line.seq)) carries no hash: the export was made before exports were chained, or the hashes were removed; import with --rechain to accept it as it is"
                     : "line \(lineNumber) (seq \(line.seq)) was changed after the export: its hash does not match the event it holds (or an earlier line's); import with --rechain to accept the edit")
             }
@@ -135,28 +137,30 @@ public enum LogTransfer {
 }
 
 /// The hash chain of an export: each link is SHA-256 of the previous link (32 zero bytes before the first) and the
-/// event's envelope and payload, length-prefixed, as import appends them.
+/// line's text up to its `"hash"` member (which ends the line).
 struct TransferChain {
     private var previous = [UInt8](repeating: 0, count: 32)
     private let hasher = SHA256Hasher()
 
-    /// The next link, in hex.
-    mutating func link(_ line: LogTransfer.Line, payload: Data) -> String {
-        var bytes = Data()
-        func append(_ value: UInt64) { withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) } }
-        func append(_ text: String?) {
-            guard let text else { return append(UInt64.max) }
-            append(UInt64(text.utf8.count))
-            bytes.append(contentsOf: text.utf8)
-        }
-        func append(_ id: UUID?) { append(id?.uuidString.lowercased()) }
-        append(line.seq); append(line.stream); append(line.id); append(line.type); append(UInt64(bitPattern: line.time))
-        append(line.actor); append(line.workspace); append(line.correlationID); append(line.causationID)
-        append(UInt64(payload.count))
-        bytes.append(payload)
-        let digest = previous.withUnsafeBytes { p in bytes.withUnsafeBytes { b in hasher.hash(p, b) } }
+    /// The next link, in hex: of `body`, the line without `,"hash":"…"}`.
+    mutating func link(_ body: some StringProtocol) -> String {
+        var bytes = Array(body.utf8)
+        let digest = previous.withUnsafeBytes { p in bytes.withUnsafeMutableBytes { b in hasher.hash(p, UnsafeRawBufferPointer(b)) } }
         previous = digest
         let hex = Array("0123456789abcdef".utf8)
         return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
+    /// A line's body (what its link covers) and the link it carries: it ends `,"hash":"<64 hex>"}`; a line that does
+    /// not carries none, and its body is all of it.
+    static func split(_ line: some StringProtocol) -> (body: Substring, hash: String?) {
+        let text = Substring(line).trimmingCharacters(in: .whitespaces)[...]
+        let suffixLength = #","hash":""#.count + 64 + 2
+        guard text.utf8.count > suffixLength, text.hasSuffix("\"}") else { return (text, nil) }
+        let tail = text.suffix(suffixLength)
+        guard tail.hasPrefix(#","hash":""#) else { return (text, nil) }
+        let hex = tail.dropFirst(#","hash":""#.count).dropLast(2)
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return (text, nil) }
+        return (text.dropLast(suffixLength), String(hex))
     }
 }

@@ -191,40 +191,65 @@ public struct MCPHealthChanged: EventPayload {
     }
 }
 
-/// An agent: its instructions, model, the tools it may call (`server/tool` patterns) and the workers it may delegate to.
+/// An agent: its instructions, model, the tools it may call (`server/tool` patterns), the workers it may delegate to,
+/// and whether it must call a tool (`toolChoice`: `auto`, `none`, `required` or a tool's wire name; nil: the model
+/// decides).
 public struct AgentDefinition: Codable, Sendable, Equatable, BinaryCodable {
     public var name: String
     public var instructions: String
     public var model: String?
     public var allowedTools: [String]
     public var subAgents: [String]
+    public var toolChoice: String?
 
-    public init(name: String, instructions: String, model: String? = nil, allowedTools: [String] = [], subAgents: [String] = []) {
+    public init(name: String, instructions: String, model: String? = nil, allowedTools: [String] = [], subAgents: [String] = [],
+                toolChoice: String? = nil) {
         (self.name, self.instructions, self.model, self.allowedTools, self.subAgents) = (name, instructions, model, allowedTools, subAgents)
+        self.toolChoice = toolChoice
     }
 
-    public func encode(to w: inout BinaryWriter) { w.write(name); w.write(instructions); w.write(model); w.write(allowedTools); w.write(subAgents) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(name); w.write(instructions); w.write(model); w.write(allowedTools); w.write(subAgents); w.write(toolChoice)
+    }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
-                  allowedTools: try r.readStrings(), subAgents: try r.readStrings())
+                  allowedTools: try r.readStrings(), subAgents: try r.readStrings(), toolChoice: try r.readOptionalString())
+    }
+
+    /// Layout 1 (before `toolChoice`).
+    static func version1(from r: inout BinaryReader) throws(PayloadDecodingError) -> AgentDefinition {
+        AgentDefinition(name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
+                        allowedTools: try r.readStrings(), subAgents: try r.readStrings())
     }
 }
 
 public struct AgentDefined: EventPayload {
     public static let typeName = "agent.defined"
+    /// 2 added the agent's `toolChoice`.
+    public static let schemaVersion: UInt64 = 2
     public var agent: AgentDefinition
     public init(agent: AgentDefinition) { self.agent = agent }
     public func encode(to w: inout BinaryWriter) { w.write(agent) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> AgentDefined {
+        guard version == 1 else { throw PayloadDecodingError("agent.defined has no upcast from schema version \(version)") }
+        return AgentDefined(agent: try AgentDefinition.version1(from: &r))
+    }
 }
 
 public struct AgentUpdated: EventPayload {
     public static let typeName = "agent.updated"
+    /// 2 added the agent's `toolChoice`.
+    public static let schemaVersion: UInt64 = 2
     public var agent: AgentDefinition
     public init(agent: AgentDefinition) { self.agent = agent }
     public func encode(to w: inout BinaryWriter) { w.write(agent) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> AgentUpdated {
+        guard version == 1 else { throw PayloadDecodingError("agent.updated has no upcast from schema version \(version)") }
+        return AgentUpdated(agent: try AgentDefinition.version1(from: &r))
+    }
 }
 
 public struct AgentRemoved: EventPayload {

@@ -152,6 +152,8 @@ public struct RequestedToolCall: Codable, Sendable, Equatable, BinaryCodable {
 
 public struct LLMResponse: EventPayload {
     public static let typeName = "llm.response"
+    /// 2 added `usageUnknown`.
+    public static let schemaVersion: UInt64 = 2
     public var runID: UUID
     public var step: Int
     public var model: String
@@ -161,22 +163,34 @@ public struct LLMResponse: EventPayload {
     public var inputTokens: Int
     public var outputTokens: Int
     public var latencyMilliseconds: Int
+    /// True when the server reported no usage (llama.cpp ignores `stream_options.include_usage`): the token counts
+    /// are then zero for want of figures, not because the call used none (nil: reported).
+    public var usageUnknown: Bool?
 
     public init(runID: UUID, step: Int, model: String, text: String?, toolCalls: [RequestedToolCall] = [], finishReason: String,
-                inputTokens: Int, outputTokens: Int, latencyMilliseconds: Int) {
+                inputTokens: Int, outputTokens: Int, latencyMilliseconds: Int, usageUnknown: Bool? = nil) {
         (self.runID, self.step, self.model, self.text, self.toolCalls, self.finishReason) = (runID, step, model, text, toolCalls, finishReason)
         (self.inputTokens, self.outputTokens, self.latencyMilliseconds) = (inputTokens, outputTokens, latencyMilliseconds)
+        self.usageUnknown = usageUnknown == true ? true : nil
     }
 
     public func encode(to w: inout BinaryWriter) {
         w.write(runID); w.write(step); w.write(model); w.write(text); w.write(toolCalls) { $0.write($1) }
-        w.write(finishReason); w.write(inputTokens); w.write(outputTokens); w.write(latencyMilliseconds)
+        w.write(finishReason); w.write(inputTokens); w.write(outputTokens); w.write(latencyMilliseconds); w.write(usageUnknown == true)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalBulkText(),
                   toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() }, finishReason: try r.readString(),
-                  inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt())
+                  inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt(), usageUnknown: try r.readBool())
+    }
+
+    /// Version 1 had no `usageUnknown`.
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> LLMResponse {
+        guard version == 1 else { throw PayloadDecodingError("llm.response has no upcast from schema version \(version)") }
+        return LLMResponse(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalBulkText(),
+                           toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() }, finishReason: try r.readString(),
+                           inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt())
     }
 }
 

@@ -6,6 +6,8 @@ import Foundation
 /// their health, and agents. Every entry remembers the seq that set it.
 public enum RegistryProjection: Projection {
     public static let name = "registry"
+    /// 2: MCP servers carry their `headers` and agents their `toolChoice` (the checkpoint's layout changed).
+    public static let version: UInt64 = 2
     /// The streams registry events live in; folding only these gives any past registry quickly.
     public static let streams: [StreamID] = ["registry/models", "registry/mcp", "registry/agents"]
     public static let eventTypes: Set<String> = [

@@ -5,6 +5,8 @@ import Foundation
 /// Tokens and calls per model, workspace, subject and day; tool calls per server and tool with errors and latency.
 public enum UsageProjection: Projection {
     public static let name = "usage"
+    /// 2: calls whose server reported no usage are counted apart (`callsWithoutUsage`).
+    public static let version: UInt64 = 2
     public static let eventTypes: Set<String> = [ThreadStarted.typeName, ThreadForked.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolResult.typeName]
     public static let initial = UsageState()
     /// Message bodies, answers and tool outputs stay in the log.
@@ -18,7 +20,7 @@ public enum UsageProjection: Projection {
         case .threadForked(let e): s.owners[c.stream.rawValue] = e.owner
         case .llmResponse(let e):
             let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
-            s.llm[key, default: LLMUsage()].add(inputTokens: e.inputTokens, outputTokens: e.outputTokens)  // one hash lookup
+            s.llm[key, default: LLMUsage()].add(inputTokens: e.inputTokens, outputTokens: e.outputTokens, reported: e.usageUnknown != true)  // one hash lookup
         case .llmFailed(let e):
             let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
             s.llm[key, default: LLMUsage()].failures += 1
@@ -46,16 +48,21 @@ public struct LLMUsageKey: Hashable, Comparable, Sendable, BinaryCodable {
 
 public struct LLMUsage: Sendable, Equatable, BinaryCodable {
     public var calls = 0, failures = 0, inputTokens = 0, outputTokens = 0
+    /// Calls whose server reported no usage: the token counts leave them out, so they are a lower bound while this is
+    /// above zero.
+    public var callsWithoutUsage = 0
     public init() {}
 
-    mutating func add(inputTokens: Int, outputTokens: Int) {
+    mutating func add(inputTokens: Int, outputTokens: Int, reported: Bool = true) {
         calls += 1
         self.inputTokens += inputTokens
         self.outputTokens += outputTokens
+        if !reported { callsWithoutUsage += 1 }
     }
-    public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(failures); w.write(inputTokens); w.write(outputTokens) }
+    public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(failures); w.write(inputTokens); w.write(outputTokens); w.write(callsWithoutUsage) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         (calls, failures, inputTokens, outputTokens) = (try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt())
+        callsWithoutUsage = try r.readInt()
     }
 }
 

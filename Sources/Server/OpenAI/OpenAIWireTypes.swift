@@ -14,6 +14,9 @@ enum OpenAIWire {
         var max_tokens: Int?
         var max_completion_tokens: Int?
         var stream_options: StreamOptions?
+        var tool_choice: JSONValue?
+        var parallel_tool_calls: Bool?
+        var response_format: JSONValue?
 
         struct StreamOptions: Decodable { var include_usage: Bool? }
     }
@@ -165,7 +168,21 @@ extension OpenAIWire.Request {
         let definitions = (tools ?? []).map {
             ToolDefinition(name: $0.function.name, description: $0.function.description ?? "", parameters: $0.function.parameters ?? .object(["type": .string("object")]))
         }
+        var choice: ToolChoice?
+        if let json = tool_choice, json != .null {
+            guard let parsed = ToolChoice(json: json) else {
+                throw APIError(.badRequest, "bad_request", "'tool_choice' is \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}")
+            }
+            choice = parsed
+        }
+        if case .function(let name)? = choice, !definitions.contains(where: { $0.name == name }) {
+            throw APIError(.unprocessableContent, "unprocessable", "'tool_choice' names '\(name.prefix(64))', which is not among 'tools'")
+        }
+        if let format = response_format, format != .null, !["text", "json_object", "json_schema"].contains(format["type"]?.stringValue ?? "") {
+            throw APIError(.badRequest, "bad_request", "'response_format' is an object with a \"type\" (\"text\", \"json_object\" or \"json_schema\")")
+        }
         return CompletionCall(threadID: threadID, model: model, messages: converted, tools: definitions, temperature: temperature,
-                              maxOutputTokens: max_completion_tokens ?? max_tokens)
+                              maxOutputTokens: max_completion_tokens ?? max_tokens, toolChoice: choice, parallelToolCalls: parallel_tool_calls,
+                              responseFormat: response_format == .null ? nil : response_format)
     }
 }

@@ -132,7 +132,7 @@ enum OpenAPIDocument {
                                          description: "The thread to record the call in (default: a new one per call); \(Schema.threadIDRule)")],
                   body: (Schema.ref("ChatCompletionRequest"), true),
                   answers: [(200, "A completion, or (with `stream`) `chat.completion.chunk` frames and `[DONE]`.", .jsonOrEvents(Schema.ref("ChatCompletion")))],
-                  errors: [400, 403, 404, 409, 413, 502, 503]),
+                  errors: [400, 403, 404, 409, 413, 422, 502, 503]),
         Operation(method: "get", path: "/v1/models", summary: "The registered models the caller may use.",
                   answers: [(200, "OpenAI's model list.", .json(Schema.ref("ModelList")))], errors: [403, 503]),
     ]

@@ -69,15 +69,30 @@ struct RegistryRoutes {
         let apiVersion: String?
         let secretReference: String?
         let environment: DeploymentEnvironment?
-        let parameters: [String: String]?
+        /// Strings, numbers or booleans (`{"max_tokens": 512, "temperature": 0.2}`), kept as text.
+        let parameters: [String: JSONValue]?
     }
 
     func putModel(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
         let body = try await decode(ModelBody.self, request, context, example: #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "env:OPENAI_API_KEY"}"#)
+        var parameters: [String: String] = [:]
+        for (key, value) in body.parameters ?? [:] {
+            switch value {
+            case .string(let s): parameters[key] = s
+            case .bool(let b): parameters[key] = String(b)
+            case .number: parameters[key] = value.jsonText
+            default: throw APIError(.unprocessableContent, "invalid_model", "parameters.\(key.prefix(64)) must be a string, a number or true/false")
+            }
+        }
+        for key in ["max_tokens", "timeout", "first_byte_timeout", "idle_timeout"] {
+            if let text = parameters[key], (Double(text) ?? 0) <= 0 {
+                throw APIError(.unprocessableContent, "invalid_model", "parameters.\(key) must be a number above 0, not '\(text.prefix(40))'")
+            }
+        }
         let model = ModelDefinition(name: name, provider: body.provider, endpoint: body.endpoint, deployment: body.deployment, apiVersion: body.apiVersion,
-                                    secretReference: body.secretReference, environment: body.environment ?? .lab, parameters: body.parameters ?? [:])
+                                    secretReference: body.secretReference, environment: body.environment ?? .lab, parameters: parameters)
         do { _ = try ModelEndpoint(model) } catch { throw APIError(.unprocessableContent, "invalid_model", error.message) }
         let exists = try await state().models[name] != nil
         try await change(exists ? .modelUpdated(ModelUpdated(model: model)) : .modelRegistered(ModelRegistered(model: model)),
@@ -187,18 +202,24 @@ struct RegistryRoutes {
     }
 
     struct AgentBody: KnownFields {
-        static let fields: Set<String> = ["instructions", "model", "allowedTools", "subAgents"]
+        static let fields: Set<String> = ["instructions", "model", "allowedTools", "subAgents", "toolChoice"]
         let instructions: String
         let model: String?
         let allowedTools: [String]?
         let subAgents: [String]?
+        /// `auto`, `none`, `required`, or a tool's wire name (`server__tool`): whether the agent must call a tool.
+        let toolChoice: String?
     }
 
     func putAgent(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
         let body = try await decode(AgentBody.self, request, context, example: #"{"instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]}"#)
-        let agent = AgentDefinition(name: name, instructions: body.instructions, model: body.model, allowedTools: body.allowedTools ?? [], subAgents: body.subAgents ?? [])
+        if let choice = body.toolChoice, choice.isEmpty || choice.utf8.count > 128 {
+            throw APIError(.unprocessableContent, "invalid_agent", "toolChoice is auto, none, required, or a tool's wire name (server__tool)")
+        }
+        let agent = AgentDefinition(name: name, instructions: body.instructions, model: body.model, allowedTools: body.allowedTools ?? [], subAgents: body.subAgents ?? [],
+                                    toolChoice: body.toolChoice)
         let exists = try await state().agents[name] != nil
         try await change(exists ? .agentUpdated(AgentUpdated(agent: agent)) : .agentDefined(AgentDefined(agent: agent)),
                          in: "registry/agents", resource: "agent:\(name)", as: principal)

@@ -40,7 +40,8 @@ struct EngineBenchCommand: AsyncParsableCommand {
         try await store.append([ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()], to: "registry/models")
         let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
                                    policy: try Policy(roles: ["operator": ["chat", "model.use:*"]]), pool: MCPPool())
-        let provider = HTTPChatProvider(endpoint: try ModelEndpoint(model))
+        // The provider the engine makes for the model (its default max_tokens and deadlines), so both sides send the same body.
+        let provider = try AgentRuntime.standardProvider(model, AgentRuntime.Configuration())
         let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
         let prompts = Self.directPrompts(turns: turns, instructions: AgentRuntime.Configuration().defaultInstructions)
         try await Self.checkPrompts(prompts, sent: sent) { i in

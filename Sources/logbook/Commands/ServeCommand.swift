@@ -21,9 +21,11 @@ struct ServeCommand: AsyncParsableCommand {
             Each setting comes from its flag, else the environment (LOGBOOK_HOST, LOGBOOK_PORT, LOGBOOK_DATA, \
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
             LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME, \
-            LOGBOOK_HEALTH_CHECK_INTERVAL), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
+            LOGBOOK_HEALTH_CHECK_INTERVAL, LOGBOOK_MODEL_TIMEOUT, LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT, LOGBOOK_MODEL_IDLE_TIMEOUT, \
+            LOGBOOK_DEFAULT_MAX_TOKENS), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
             policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
-            maxTokenLifetime, healthCheckInterval), else the default. \
+            maxTokenLifetime, healthCheckInterval, modelTimeout, modelFirstByteTimeout, modelIdleTimeout, \
+            defaultMaxTokens), else the default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
@@ -54,13 +56,23 @@ struct ServeCommand: AsyncParsableCommand {
     var maxTokenLifetime: Double?
     @Option(help: ArgumentHelp("Seconds between health checks of the MCP servers; 0 for none (default 30).", valueName: "SECONDS"))
     var healthCheckInterval: Double?
+    @Option(help: ArgumentHelp("A model call's whole deadline in seconds, unless the model's parameters set `timeout` (default 600).", valueName: "SECONDS"))
+    var modelTimeout: Double?
+    @Option(help: ArgumentHelp("Seconds a model call waits for its answer to begin (`first_byte_timeout`; default 120).", valueName: "SECONDS"))
+    var modelFirstByteTimeout: Double?
+    @Option(help: ArgumentHelp("Seconds a streamed answer may pause between pieces (`idle_timeout`; default 60).", valueName: "SECONDS"))
+    var modelIdleTimeout: Double?
+    @Option(help: ArgumentHelp("The most tokens an answer may have when neither the call nor the model's `max_tokens` says; 0 for the model server's default (default 4096).", valueName: "N"))
+    var defaultMaxTokens: Int?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
         let environment = ProcessInfo.processInfo.environment
         let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
                                   rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
-                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime, healthCheckInterval: healthCheckInterval)
+                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime, healthCheckInterval: healthCheckInterval,
+                                  modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout,
+                                  defaultMaxTokens: defaultMaxTokens)
         do {
             let flags = try flags.checked()
             let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
@@ -94,6 +106,8 @@ struct ServeCommand: AsyncParsableCommand {
         let verifier = TokenVerifier(keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
         configuration.engine.secrets = s.secretScope
+        configuration.engine.modelDeadlines = s.modelDeadlines
+        configuration.engine.defaultMaxOutputTokens = s.defaultMaxTokens! > 0 ? s.defaultMaxTokens : nil
         configuration.healthCheckInterval = s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
