@@ -9,6 +9,8 @@ public struct StoreStatistics: Sendable, Codable, Equatable {
     /// Bytes of the data file in use by pages, `(last page + 1) × page size`.
     public var usedBytes: Int
     public var mapSizeBytes: Int
+    /// The largest the map may grow for this opening of the log (`Limits.maxMapSizeBytes`: a setting, not stored).
+    public var maxMapSizeBytes: Int
     /// Payload bytes as appended, and as stored after compression.
     public var rawPayloadBytes: UInt64
     public var storedPayloadBytes: UInt64
@@ -54,7 +56,7 @@ extension EventStore {
             ]
             return StoreStatistics(
                 events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes, usedBytes: env.usedBytes,
-                mapSizeBytes: env.mapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
+                mapSizeBytes: env.mapSizeBytes, maxMapSizeBytes: env.maxMapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
                 recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count,
                 formatVersion: try Self.storedFormat(txn) ?? 0, idNodes: txn.idNodes.count)
         }

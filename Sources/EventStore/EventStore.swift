@@ -50,6 +50,12 @@ public final class EventStore: Sendable {
         public static let defaultCompressionLevel = 3
         /// The commit time source, in nanoseconds since the Unix epoch. Inject a fixed clock for reproducible logs.
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
+        /// Called once when a fatal error (an I/O error, a damaged log) makes the store refuse every later write,
+        /// with that error: the server logs it and turns not ready.
+        public var onWritesRefused: (@Sendable (EventStoreError) -> Void)?
+        /// Faults to inject, for tests: asked before each commit, a non-nil errno or LMDB code fails it as if
+        /// `mdb_txn_commit` had returned it (the transaction is aborted; the log is unchanged).
+        public var commitFault: (@Sendable () -> Int32?)?
 
         public init(directory: String) { self.directory = directory }
     }
@@ -93,7 +99,7 @@ public final class EventStore: Sendable {
         env = try LMDBEnvironment(directory: configuration.directory, limits: limits,
                                   durability: configuration.durability, readOnly: configuration.readOnly)
         codec = ZstdCodec(level: Int32(configuration.compressionLevel))
-        do {
+        do throws(EventStoreError) {
             if !configuration.readOnly {
                 try Self.initializeFormat(env)
                 let now = UInt64(max(configuration.clock(), 0) / 1_000_000)
@@ -110,7 +116,9 @@ public final class EventStore: Sendable {
                 return (try Self.lastSeq(txn), try Self.dictionaries(txn), current, trainedAt ?? 0)
             }
             dictionaryTrainedAt = trainedAt
-            for (id, bytes) in dictionaries { codec.register(dictionaryID: id, bytes: bytes) }
+            for (id, bytes) in dictionaries where !codec.register(dictionaryID: id, bytes: bytes) {
+                throw EventStoreError(.storage, "not enough memory to load compression dictionary \(id) of \(configuration.directory); give the process more memory")
+            }
             codec.currentDictionaryID = current
             head = HeadWatcher(head: lastSeq)
         } catch {
@@ -126,7 +134,9 @@ public final class EventStore: Sendable {
             let trainedAt = dictionaryTrainedAt
             let points = Mutex(configuration.dictionaryTrainingPoints.sorted().filter { $0 > trainedAt })
             let trigger = Mutex<(@Sendable () -> Void)?>(nil)
-            let writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock) { lastSeq in
+            env.commitFault = configuration.commitFault
+            let writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock,
+                                           onRefusal: configuration.onWritesRefused) { lastSeq in
                 head.advance(to: lastSeq)
                 let due = points.withLock { (remaining: inout [UInt64]) -> Bool in
                     guard let next = remaining.first, lastSeq >= next else { return false }
@@ -155,6 +165,9 @@ public final class EventStore: Sendable {
 
     /// Lets queued appends finish, stops the writer, flushes (relaxed) and closes the environment. Subscriptions end
     /// with `.storeClosed`. A relaxed log's last flush cannot report a failure here: call `sync()` first to know.
+    /// Why the store refuses writes, if a fatal error made it (nil: it writes; a full disk or log is not fatal).
+    public var writeRefusal: EventStoreError? { writer?.refusal }
+
     public func close() async {
         await Self.onOwnThread { [self] in
             writer?.shutdown()

@@ -41,6 +41,14 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     var storeConfiguration = EventStore.Configuration(directory: configuration.dataDirectory)
     storeConfiguration.durability = configuration.durability
     storeConfiguration.compressionLevel = configuration.compressionLevel
+    storeConfiguration.limits.maxMapSizeBytes = configuration.maxLogSizeBytes
+    storeConfiguration.commitFault = configuration.storeCommitFault
+    // Said once, loudly: from here every write fails and /readyz says why.
+    storeConfiguration.onWritesRefused = { [logger] error in
+        logger.critical("the log refuses all writes from now on; restart the server once the cause is fixed",
+                        metadata: ["error": .string(error.message), "code": .string(error.code.rawValue),
+                                   "system": .string(error.systemCode.map(String.init) ?? "-")])
+    }
     let store = try EventStore.open(storeConfiguration)
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
@@ -58,6 +66,15 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
     try await readModels.start()
+    // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log).
+    let open = readModels.read(ConversationProjection.self) { s in
+        s.runs.values.filter { $0.status == .running }.map { OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID) }
+    }
+    if !open.isEmpty {
+        let recovered = try await runtime.closeInterruptedRuns(open)
+        try await readModels.catchUp()
+        logger.notice("closed runs a stop cut short", metadata: ["runs": "\(recovered.runs)", "toolCallsOfUnknownOutcome": "\(recovered.toolCalls)"])
+    }
     let following = FollowingFlag()
     let follower = Task {
         _ = try? await readModels.follow()

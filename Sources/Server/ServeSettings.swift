@@ -39,16 +39,20 @@ public struct ServeSettings: Equatable, Sendable {
     public var modelIdleTimeout: Double?
     /// The most tokens an answer may have where neither the call nor the model says (0: the model server's default).
     public var defaultMaxTokens: Int?
+    /// The largest the log may grow, in bytes (given as `64G`, `500M`, `1T` or a number of bytes).
+    public var maxLogSize: Int?
 
     public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
                 audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
                 compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil, healthCheckInterval: Double? = nil,
-                modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil, defaultMaxTokens: Int? = nil) {
+                modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil, defaultMaxTokens: Int? = nil,
+                maxLogSize: Int? = nil) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
         (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (durability, compressionLevel, allowedSecrets, maxTokenLifetime)
         self.healthCheckInterval = healthCheckInterval
         (self.modelTimeout, self.modelFirstByteTimeout, self.modelIdleTimeout, self.defaultMaxTokens) = (modelTimeout, modelFirstByteTimeout, modelIdleTimeout, defaultMaxTokens)
+        self.maxLogSize = maxLogSize
     }
 
     public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
@@ -57,7 +61,15 @@ public struct ServeSettings: Equatable, Sendable {
                                                allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
                                                maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
                                                healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                                               defaultMaxTokens: 4096)
+                                               defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes)
+
+    /// `64G`, `500M`, `1T`, `12K` (powers of 1024) or a number of bytes.
+    public static func bytes(_ text: String) -> Double? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
+        if let last = t.last, let unit = units[last] { return Double(t.dropLast()).map { $0 * unit } }
+        return Double(t)
+    }
 
     /// The model calls' deadlines these settings give.
     public var modelDeadlines: ModelDeadlines {
@@ -80,7 +92,7 @@ public struct ServeSettings: Equatable, Sendable {
         ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
         ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"), ("modelTimeout", "LOGBOOK_MODEL_TIMEOUT"),
         ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"), ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
-        ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"),
+        ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"), ("maxLogSize", "LOGBOOK_MAX_LOG_SIZE"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -92,7 +104,7 @@ public struct ServeSettings: Equatable, Sendable {
                       allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime,
                       healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval, modelTimeout: modelTimeout ?? lower.modelTimeout,
                       modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
-                      defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens)
+                      defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize)
     }
 
     /// The settings the environment gives.
@@ -136,6 +148,7 @@ public struct ServeSettings: Equatable, Sendable {
             ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)), ("healthCheckInterval", healthCheckInterval.map(JSONValue.number)),
             ("modelTimeout", modelTimeout.map(JSONValue.number)), ("modelFirstByteTimeout", modelFirstByteTimeout.map(JSONValue.number)),
             ("modelIdleTimeout", modelIdleTimeout.map(JSONValue.number)), ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
+            ("maxLogSize", maxLogSize.map { .number(Double($0)) }),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -213,6 +226,22 @@ public struct ServeSettings: Equatable, Sendable {
             let n = try number()
             guard n == n.rounded(), n >= 0, n <= 1_000_000 else { throw SettingsError("\(source) must be a whole number of tokens (0: the model server's default)") }
             defaultMaxTokens = Int(n)
+        case "maxLogSize":
+            let bytes: Double
+            switch value {
+            case .number(let n): bytes = n
+            case .string(let s):
+                guard let parsed = Self.bytes(s) else {
+                    throw SettingsError("\(source) must be a size like 64G, 500M or 1T (or a number of bytes), not '\(s.prefix(40))'")
+                }
+                bytes = parsed
+            default: throw SettingsError("\(source) must be a size like 64G")
+            }
+            let floor = Double(Limits().initialMapSizeBytes), ceiling = Double(UInt64(1) << 47)
+            guard bytes >= floor, bytes <= ceiling else {
+                throw SettingsError("\(source) must be between 64M and 128T, not \(Int(bytes)) bytes")
+            }
+            maxLogSize = Int(bytes)
         default: break
         }
     }

@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     /// Whether an append is acknowledged once flushed to the device (`durable`) or once written and flushed within a
     /// second (`relaxed`, see `Durability.relaxed`).
     public var durability = Durability.durable
+    /// Faults injected into the log's commits, for tests (`EventStore.Configuration.commitFault`).
+    public var storeCommitFault: (@Sendable () -> Int32?)?
+    /// The largest the log may grow, in bytes (`Limits.maxMapSizeBytes`).
+    public var maxLogSizeBytes = Limits().maxMapSizeBytes
     /// The zstd level new events are compressed at (1–19).
     public var compressionLevel = EventStore.Configuration.defaultCompressionLevel
     public var verifier: TokenVerifier

@@ -22,7 +22,7 @@ import Testing
                                           issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
                                           compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets, maxTokenLifetime: 86_400,
                                           healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                                          defaultMaxTokens: 4096))
+                                          defaultMaxTokens: 4096, maxLogSize: 64 << 30))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 
@@ -80,6 +80,22 @@ import Testing
             do { _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted") } catch {
                 #expect(error.description.contains(variable))
             }
+        }
+    }
+
+    /// The log's maximum size is a setting with units, checked; the store it opens grows only to it.
+    @Test func theMaximumLogSizeIsASetting() async throws {
+        #expect(try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": "500M"]).maxLogSize == 500 << 20)
+        #expect(try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": "2T"]).maxLogSize == 2 << 40)
+        #expect(try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": "1073741824"]).maxLogSize == 1 << 30)
+        for value in ["1M", "lots", "0", "999T"] {
+            do { _ = try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": value]); Issue.record("\(value) was accepted") } catch {
+                #expect(error.description.contains("LOGBOOK_MAX_LOG_SIZE"))
+            }
+        }
+        try await ServerTests.withServer(configure: { $0.maxLogSizeBytes = 128 << 20 }) { app, _ in
+            let stats = try app.store.statistics()
+            #expect(stats.maxMapSizeBytes == 128 << 20)
         }
     }
 }

@@ -21,7 +21,7 @@ extension AgentRuntime {
         let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
         guard verdict.decision == .allow else {
             do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {
-                throw EngineError(.storage, "recording the denial failed: \(error.message)")
+                throw .recording(error, "recording the denial")
             }
             throw EngineError(.denied, "not allowed: \(verdict.reason)")
         }
@@ -30,7 +30,7 @@ extension AgentRuntime {
                                    to: stream, expecting: .noStream)
         } catch {
             if error.code == .wrongExpectedRevision { throw EngineError(.conflict, ifTaken) }
-            throw EngineError(.storage, "recording \(first.typeName) failed: \(error.message)")
+            throw .recording(error, "recording \(first.typeName)")
         }
     }
 }

@@ -1,3 +1,5 @@
+import EventStore
+
 /// Why the engine could not run (or finish) a request. The message says what to do.
 public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
@@ -22,6 +24,10 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case conflict
         /// The log refused an append.
         case storage
+        /// The device holding the log is full: appends go on once space is freed.
+        case diskFull
+        /// The log reached its configured maximum size (`serve --max-log-size`).
+        case logFull
         /// A tool server could not be reached or started.
         case unavailable
         /// The caller gave up (its task was cancelled) while the thread's turn ahead of it ran; nothing was recorded.
@@ -35,6 +41,17 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension EngineError {
+    /// An append the log refused, kept apart by why: a full disk or log (which an operator can remedy without a
+    /// restart, or with a setting) from any other storage failure.
+    static func recording(_ error: EventStoreError, _ what: String) -> EngineError {
+        let kind: Kind = switch error.code {
+        case .diskFull: .diskFull
+        case .mapFull: .logFull
+        default: .storage
+        }
+        return EngineError(kind, "\(what) failed: \(error.message)")
+    }
+
     /// The caller was cancelled while it waited for the turn ahead of it on `threadID`.
     static func cancelledWaiting(for threadID: String) -> EngineError {
         EngineError(.cancelled, "the request was cancelled while it waited for the turn ahead of it on thread '\(threadID)'; nothing was recorded, send it again to run it")

@@ -107,7 +107,7 @@ struct RunRecorder {
                 first = result.firstSeq.rawValue
             } catch {
                 let types = batch.map(\.event.typeName) + (closing == nil ? [] : ["its closing event"])
-                throw EngineError(.storage, "recording \(types.joined(separator: ", ")) in \(stream) failed: \(error.message)")
+                throw .recording(error, "recording \(types.joined(separator: ", ")) in \(stream)")
             }
         } else {
             first = virtualSeq

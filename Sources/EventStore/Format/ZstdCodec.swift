@@ -53,14 +53,21 @@ final class ZstdCodec: @unchecked Sendable {
     }
 
     /// Makes a stored dictionary usable for decompression (and for compression once made current).
-    func register(dictionaryID: UInt32, bytes: [UInt8]) {
+    /// - Returns: false when zstd could not allocate it (out of memory): the caller goes on without it.
+    @discardableResult
+    func register(dictionaryID: UInt32, bytes: [UInt8]) -> Bool {
         dictionaries.withLock { dicts in
-            guard dicts[dictionaryID] == nil else { return }
+            guard dicts[dictionaryID] == nil else { return true }
             let (cdict, ddict) = bytes.withUnsafeBytes { raw in
                 (ZSTD_createCDict(raw.baseAddress, raw.count, level), ZSTD_createDDict(raw.baseAddress, raw.count))
             }
-            guard let cdict, let ddict else { fatalError("zstd could not load dictionary \(dictionaryID): out of memory") }
+            guard let cdict, let ddict else {
+                ZSTD_freeCDict(cdict)
+                ZSTD_freeDDict(ddict)
+                return false
+            }
             dicts[dictionaryID] = Dictionary(compress: cdict, decompress: ddict, size: bytes.count)
+            return true
         }
     }
 

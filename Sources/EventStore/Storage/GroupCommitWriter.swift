@@ -38,6 +38,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let limits: Limits
     private let clock: @Sendable () -> Int64
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
+    private let onRefusal: (@Sendable (EventStoreError) -> Void)?
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
     /// Heads of recently written streams as committed: saves two lookups per append. A batch takes it over (so that
@@ -59,7 +60,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
-         onCommit: @escaping @Sendable (UInt64) -> Void) {
+         onRefusal: (@Sendable (EventStoreError) -> Void)? = nil, onCommit: @escaping @Sendable (UInt64) -> Void) {
+        self.onRefusal = onRefusal
         self.env = env
         self.codec = codec
         self.limits = limits
@@ -141,8 +143,15 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Makes every later submission fail with `closed`, naming `error`: after a storage failure the log may not hold
     /// what this process believes it committed.
     func refuseWrites(after error: EventStoreError) {
-        pending.withLock { $0.refusal = EventStoreError(.closed, "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it") }
+        let first = pending.withLock { p in
+            defer { if p.refusal == nil { p.refusal = EventStoreError(.closed, "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it") } }
+            return p.refusal == nil
+        }
+        if first { onRefusal?(error) }
     }
+
+    /// Why writes are refused, if they are.
+    var refusal: EventStoreError? { pending.withLock { $0.refusal } }
 
     /// The queued requests up to the batch limit, and whether the writer is closing; nothing while a caller is
     /// writing (it wakes the thread when done). Closing is reported only once no batch is being written.
@@ -203,6 +212,13 @@ final class GroupCommitWriter: @unchecked Sendable {
                 failAll(batch, error)
                 return
             } catch {
+                // A file system that accepts part of a write when nearly full reports EIO, not ENOSPC (tmpfs did): with no
+                // space left on the device that is a full disk — the commit was aborted, the log is as it was, and
+                // writes go on once space is freed. Any other I/O error, or a damaged log, stops writing.
+                let error = error.systemCode == EIO && FreeSpace.isExhausted(at: env.path)
+                    ? EventStoreError(.diskFull, "no space left on the device holding \(env.path) (a write was cut short); free disk space and retry; the log is unchanged",
+                                      systemCode: ENOSPC)
+                    : error
                 if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt { refuseWrites(after: error) }
                 failAll(batch, error)
                 return
@@ -219,8 +235,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         for (name, symbol) in writer.newSymbols where symbolCache.count < Self.symbolCacheCapacity {
             symbolCache[name] = symbol
         }
-        if let dictionary = writer.storedDictionary {
-            codec.register(dictionaryID: dictionary.info.id, bytes: dictionary.bytes)
+        // A new dictionary that cannot be loaded now (out of memory) is not used: new records keep the current one, and
+        // the stored dictionary is loaded when the log is next opened. (It used to end the process.)
+        if let dictionary = writer.storedDictionary, codec.register(dictionaryID: dictionary.info.id, bytes: dictionary.bytes) {
             codec.currentDictionaryID = dictionary.info.id
         }
     }

@@ -60,6 +60,8 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// Registered id nodes, loaded when the log opens and when a record names one registered since.
     let idNodes = EventIDNodes()
     let maxMapSizeBytes: Int
+    /// Tests' fault injection (`EventStore.Configuration.commitFault`); set before the writer starts, then only read.
+    nonisolated(unsafe) var commitFault: (@Sendable () -> Int32?)?
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let closed = Atomic<Bool>(false)
 
@@ -254,6 +256,10 @@ final class LMDBEnvironment: @unchecked Sendable {
             } catch {
                 mdb_txn_abort(txn)
                 throw error
+            }
+            if let fault = commitFault?() {
+                mdb_txn_abort(txn)
+                try check(fault, "committing", path: path)
             }
             try check(mdb_txn_commit(txn), "committing", path: path)
             return result

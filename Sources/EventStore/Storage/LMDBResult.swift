@@ -9,7 +9,8 @@ func lmdbError(_ rc: Int32, _ operation: String, path: String) -> EventStoreErro
     switch rc {
     case MDB_MAP_FULL:
         return EventStoreError(.mapFull, "the log at \(path) reached its maximum size while \(operation) (\(reason)); "
-            + "raise the maximum map size (Limits.maxMapSizeBytes) and reopen; the log is unchanged", systemCode: rc)
+            + "raise the log's maximum size (serve --max-log-size or LOGBOOK_MAX_LOG_SIZE; Limits.maxMapSizeBytes) and restart; the log is unchanged",
+            systemCode: rc)
     case ENOSPC:
         return EventStoreError(.diskFull, "no space left on the device holding \(path) while \(operation); "
             + "free disk space and retry; the log is unchanged", systemCode: rc)

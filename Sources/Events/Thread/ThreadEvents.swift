@@ -90,7 +90,9 @@ public struct RunStarted: EventPayload {
 /// How a run ended.
 public enum RunStatus: String, Codable, Sendable, BinaryCodableEnum {
     case completed, failed, cancelled, limitReached
-    public static let cases: [Self] = [.completed, .failed, .cancelled, .limitReached]
+    /// The server stopped (a crash, a kill) before the run ended; closed when it started again.
+    case interrupted
+    public static let cases: [Self] = [.completed, .failed, .cancelled, .limitReached, .interrupted]
 }
 
 public struct RunFinished: EventPayload {

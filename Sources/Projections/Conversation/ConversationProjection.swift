@@ -148,14 +148,15 @@ public struct MessageRef: Sendable, Equatable {
 }
 
 public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
-    case running, completed, failed, cancelled, limitReached
-    public static let cases: [Self] = [.running, .completed, .failed, .cancelled, .limitReached]
+    case running, completed, failed, cancelled, limitReached, interrupted
+    public static let cases: [Self] = [.running, .completed, .failed, .cancelled, .limitReached, .interrupted]
     init(_ status: RunStatus) {
         switch status {
         case .completed: self = .completed
         case .failed: self = .failed
         case .cancelled: self = .cancelled
         case .limitReached: self = .limitReached
+        case .interrupted: self = .interrupted
         }
     }
 }

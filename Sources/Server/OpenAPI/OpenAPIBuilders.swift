@@ -119,7 +119,7 @@ struct Operation {
     /// The request body's schema and whether it must be present.
     var body: (schema: JSONValue, required: Bool)?
     var answers: [(status: Int, description: String, answer: Answer)]
-    /// Error statuses beyond those every authenticated route can give (401, 429).
+    /// Error statuses beyond those every authenticated route can give (401, 429, and 507: every one records a decision).
     var errors: [Int] = []
     var authenticated = true
 
@@ -135,6 +135,7 @@ struct Operation {
         429: "The caller's rate limit is spent; retry after `Retry-After` seconds.",
         502: "The model provider failed; the failure is recorded.",
         503: "No model is configured, or the log is unavailable.",
+        507: "The log cannot grow: `disk_full` (free space on its device: writes resume by themselves) or `log_full` (raise `--max-log-size`).",
     ]
 
     var json: JSONValue {
@@ -144,8 +145,9 @@ struct Operation {
             if let content = answer.content { r["content"] = content }
             responses[String(status)] = .object(r)
         }
-        // Any path or query can be refused as malformed (InputGuardMiddleware); v1 needs a token and is rate limited.
-        let statuses = Set(errors + (authenticated ? [401, 429] : []) + (parameters.isEmpty ? [] : [400]))
+        // Any path or query can be refused as malformed (InputGuardMiddleware); v1 needs a token, is rate limited, and
+        // records a decision (so a full disk or log refuses it).
+        let statuses = Set(errors + (authenticated ? [401, 429, 507] : []) + (parameters.isEmpty ? [] : [400]))
         for status in statuses {
             var r: [String: JSONValue] = ["description": .string(Self.errorMeanings[status] ?? "An error."),
                                           "content": ["application/json": ["schema": Schema.ref("Error")]]]

@@ -3,8 +3,8 @@ import Hummingbird
 import Projections
 import Synchronization
 
-/// `/healthz` (the process answers) and `/readyz` (the log is open and readable, and the read models follow it). No
-/// authentication.
+/// `/healthz` (the process answers) and `/readyz` (the log is open, readable and writable — a fatal write error makes
+/// it refuse writes until the server restarts — and the read models follow it). No authentication.
 struct HealthRoutes {
     let store: EventStore
     let readModels: ProjectionRunner
@@ -18,6 +18,9 @@ struct HealthRoutes {
             let events: UInt64
             do { events = try store.statistics().events } catch {
                 throw APIError(.serviceUnavailable, "not_ready", "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
+            }
+            if let refusal = store.writeRefusal {
+                throw APIError(.serviceUnavailable, "not_ready", "the log refuses writes: \(refusal.message)")
             }
             guard following.isSet else {
                 throw APIError(.serviceUnavailable, "not_ready", "the read models stopped following the log; see the server's output and restart it")

@@ -22,10 +22,10 @@ struct ServeCommand: AsyncParsableCommand {
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
             LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME, \
             LOGBOOK_HEALTH_CHECK_INTERVAL, LOGBOOK_MODEL_TIMEOUT, LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT, LOGBOOK_MODEL_IDLE_TIMEOUT, \
-            LOGBOOK_DEFAULT_MAX_TOKENS), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
+            LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
             policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
             maxTokenLifetime, healthCheckInterval, modelTimeout, modelFirstByteTimeout, modelIdleTimeout, \
-            defaultMaxTokens), else the default. \
+            defaultMaxTokens, maxLogSize), else the default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
@@ -64,6 +64,12 @@ struct ServeCommand: AsyncParsableCommand {
     var modelIdleTimeout: Double?
     @Option(help: ArgumentHelp("The most tokens an answer may have when neither the call nor the model's `max_tokens` says; 0 for the model server's default (default 4096).", valueName: "N"))
     var defaultMaxTokens: Int?
+    @Option(help: ArgumentHelp("The largest the log may grow: 64G, 500M, 1T… (default 64G).", valueName: "SIZE"),
+            transform: { (text: String) throws -> Int in
+                guard let bytes = ServeSettings.bytes(text) else { throw ValidationError("--max-log-size must be a size like 64G, 500M or 1T, not '\(text)'") }
+                return Int(bytes)
+            })
+    var maxLogSize: Int?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
@@ -72,7 +78,7 @@ struct ServeCommand: AsyncParsableCommand {
                                   rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
                                   allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime, healthCheckInterval: healthCheckInterval,
                                   modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout,
-                                  defaultMaxTokens: defaultMaxTokens)
+                                  defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize)
         do {
             let flags = try flags.checked()
             let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
@@ -107,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
         configuration.engine.secrets = s.secretScope
         configuration.engine.modelDeadlines = s.modelDeadlines
+        configuration.maxLogSizeBytes = s.maxLogSize!
         configuration.engine.defaultMaxOutputTokens = s.defaultMaxTokens! > 0 ? s.defaultMaxTokens : nil
         configuration.healthCheckInterval = s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import Server
 
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show the size, shape and compression of a log.")
@@ -9,7 +10,17 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
-        let store = try options.openReadOnly()
+        // The maximum is a setting of whoever opens the log: show the one `serve` would use here.
+        let environment = ProcessInfo.processInfo.environment
+        let settings: ServeSettings
+        do {
+            let file = try environment["LOGBOOK_CONFIG"].map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
+            settings = try ServeSettings.environment(environment).over(file).over(.defaults)
+        } catch { throw ValidationError(error.description) }
+        var configuration = EventStore.Configuration(directory: options.data)
+        configuration.readOnly = true
+        configuration.limits.maxMapSizeBytes = settings.maxLogSize ?? Limits().maxMapSizeBytes
+        let store = try EventStore.open(configuration)
         let stats = try store.statistics()
         await store.close()
         if json {
@@ -22,7 +33,7 @@ struct StatsCommand: AsyncParsableCommand {
         print("log:                \(options.data) (format \(stats.formatVersion))")
         print("events:             \(stats.events)")
         print("streams:            \(stats.streams)")
-        print("data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes))")
+        print("data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes)) of at most \(mb(stats.maxMapSizeBytes)) (--max-log-size)")
         print("per event:          \(String(format: "%.1f", stats.usedBytesPerEvent)) bytes in use (records, indexes, pages)")
         print("payloads:           \(mb(Int(stats.rawPayloadBytes))) raw, \(mb(Int(stats.storedPayloadBytes))) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
         let pages = stats.pagesByDatabase.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
