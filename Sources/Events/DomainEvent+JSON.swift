@@ -28,6 +28,7 @@ extension DomainEvent {
         case .agentDefined: AgentDefined.typeName
         case .agentUpdated: AgentUpdated.typeName
         case .agentRemoved: AgentRemoved.typeName
+        case .policyChanged: PolicyChanged.typeName
         }
     }
 
@@ -58,6 +59,7 @@ extension DomainEvent {
         case .agentDefined(let e): try encoder.encode(e)
         case .agentUpdated(let e): try encoder.encode(e)
         case .agentRemoved(let e): try encoder.encode(e)
+        case .policyChanged(let e): try encoder.encode(e)
         }
     }
 

@@ -58,6 +58,7 @@ public enum DomainEvent: Sendable, Equatable {
     case agentDefined(AgentDefined)
     case agentUpdated(AgentUpdated)
     case agentRemoved(AgentRemoved)
+    case policyChanged(PolicyChanged)
 
     /// The event as a `ProposedEvent` to append.
     public func proposed(id: UUID = EventID.make(), metadata: EventMetadata = EventMetadata()) -> ProposedEvent {
@@ -86,6 +87,7 @@ public enum DomainEvent: Sendable, Equatable {
         case .agentDefined(let e): e.proposed(id: id, metadata: metadata)
         case .agentUpdated(let e): e.proposed(id: id, metadata: metadata)
         case .agentRemoved(let e): e.proposed(id: id, metadata: metadata)
+        case .policyChanged(let e): e.proposed(id: id, metadata: metadata)
         }
     }
 }

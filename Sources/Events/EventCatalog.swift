@@ -49,7 +49,7 @@ public enum EventCatalog {
         entry(MCPServerRegistered.self, DomainEvent.mcpServerRegistered), entry(MCPServerUpdated.self, DomainEvent.mcpServerUpdated),
         entry(MCPServerRemoved.self, DomainEvent.mcpServerRemoved), entry(MCPHealthChanged.self, DomainEvent.mcpHealthChanged),
         entry(AgentDefined.self, DomainEvent.agentDefined), entry(AgentUpdated.self, DomainEvent.agentUpdated),
-        entry(AgentRemoved.self, DomainEvent.agentRemoved),
+        entry(AgentRemoved.self, DomainEvent.agentRemoved), entry(PolicyChanged.self, DomainEvent.policyChanged),
     ])
 
     /// Every type name this build knows.

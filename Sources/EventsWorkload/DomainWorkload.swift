@@ -111,6 +111,9 @@ public struct DomainWorkload: Sendable {
         case 7:
             emit("registry/agents", [AgentDefined(agent: AgentDefinition(name: "scratch", instructions: sentence(6))).proposed(metadata: admin)])
             emit("registry/agents", [AgentRemoved(name: "scratch").proposed(metadata: admin)])
+            // The policy is configuration too: a role's permissions changed now and then.
+            emit("policy", [PolicyChanged(change: .roleSet, role: "sre", roles: ["admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:k8s/*"]],
+                                          reason: "on-call rotation").proposed(metadata: admin)])
         case 8:
             emit("registry/mcp", [MCPServerRegistered(server: MCPServerDefinition(name: "trial", transport: .stdio, command: ["trial-mcp"],
                                                                                   isInternal: false)).proposed(metadata: admin)])

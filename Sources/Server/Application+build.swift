@@ -66,6 +66,13 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
     try await readModels.start()
+    // A policy file given to serve is the policy in force from now on: recorded once, when it differs from the log's.
+    if configuration.recordsConfiguredPolicy {
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+        if try await runtime.adoptConfiguredPolicy(configuration.policy.rawRoles, actor: "operator:\(user)", reason: "the policy file serve was started with") {
+            logger.notice("the policy file differs from the policy in the log: recorded it as a change")
+        }
+    }
     // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log).
     let open = readModels.read(ConversationProjection.self) { s in
         s.runs.values.filter { $0.status == .running }.map { OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID) }
@@ -107,6 +114,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     EventRoutes(runtime: runtime, store: store).add(to: v1)
     OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
     DebugRoutes(runtime: runtime).add(to: v1)
+    PolicyRoutes(runtime: runtime).add(to: v1)
 
     let routes = router.routes.map(\.description)
     let application = Application(

@@ -13,6 +13,9 @@ public struct ServerConfiguration: Sendable {
     /// Whether an append is acknowledged once flushed to the device (`durable`) or once written and flushed within a
     /// second (`relaxed`, see `Durability.relaxed`).
     public var durability = Durability.durable
+    /// Record `policy` in the log as the policy in force (when it differs from the log's): `serve --policy FILE`.
+    /// Otherwise it decides only while the log holds no policy.
+    public var recordsConfiguredPolicy = false
     /// Faults injected into the log's commits, for tests (`EventStore.Configuration.commitFault`).
     public var storeCommitFault: (@Sendable () -> Int32?)?
     /// The largest the log may grow, in bytes (`Limits.maxMapSizeBytes`).

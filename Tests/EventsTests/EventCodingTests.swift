@@ -136,6 +136,7 @@ import Testing
         case .agentDefined(let e): try check(e)
         case .agentUpdated(let e): try check(e)
         case .agentRemoved(let e): try check(e)
+        case .policyChanged(let e): try check(e)
         }
     }
 }

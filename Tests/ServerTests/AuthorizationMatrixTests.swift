@@ -39,6 +39,7 @@ import Testing
         }
     }
 
+    static let policyJSON = #"{"roles": {"operator": ["chat", "model.use:*", "thread.read:own"], "auditor": ["audit.read", "thread.read:workspace", "registry.read"], "registrar": ["registry.admin", "registry.read"], "admin": ["*"]}}"#
     static let policy = try! Policy(roles: [
         "operator": ["chat", "model.use:*", "thread.read:own"],
         "auditor": ["audit.read", "thread.read:workspace", "registry.read"],
@@ -112,6 +113,14 @@ import Testing
         Row(route: "DELETE /v1/registry/agents/{name}", path: { c in "/v1/registry/agents/del-\(c)" }, body: { _ in nil },
             expected: [401, 403, 403, 403, 403, 204, 204]),
 
+        Row(route: "GET /v1/policy", path: { _ in "/v1/policy" }, body: { _ in nil }, expected: [401, 403, 403, 403, 200, 200, 200]),
+        // The same rules as before, replaced: the rows after it are decided as they would have been.
+        Row(route: "PUT /v1/policy", path: { _ in "/v1/policy" }, body: { _ in policyJSON }, expected: [401, 403, 403, 403, 403, 403, 200]),
+        Row(route: "PUT /v1/policy/roles/{role}", path: { _ in "/v1/policy/roles/extra" }, body: { _ in #"{"permissions": ["chat"]}"# },
+            expected: [401, 403, 403, 403, 403, 403, 200]),
+        Row(route: "DELETE /v1/policy/roles/{role}", path: { _ in "/v1/policy/roles/extra" }, body: { _ in nil },
+            expected: [401, 403, 403, 403, 403, 403, 204]),
+        Row(route: "GET /v1/policy/history", path: { _ in "/v1/policy/history" }, body: { _ in nil }, expected: [401, 403, 403, 403, 403, 403, 200]),
         Row(route: "POST /v1/chat/completions", path: { _ in "/v1/chat/completions" }, body: { _ in completion },
             headers: [("X-Logbook-Thread", "t-alice")], expected: [401, 200, 403, 404, 403, 403, 200]),
         Row(route: "GET /v1/models", path: { _ in "/v1/models" }, body: { _ in nil }, expected: [401, 200, 200, 200, 403, 403, 200]),

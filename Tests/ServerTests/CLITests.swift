@@ -22,17 +22,23 @@ import Testing
         return try await LiveProcess.run([binary] + all)
     }
 
+    /// Runs `logbook` as an administrator against `port`, expecting success: its standard output.
+    static func succeeding(port: Int) -> @Sendable ([String]) async throws -> String {
+        let admin = ServerTests.token(subject: "user:root", roles: ["admin"])
+        return { arguments in
+            let (status, output, errors) = try await Self.logbook(arguments, port: port, token: admin)
+            #expect(status == 0, "logbook \(arguments.joined(separator: " ")) failed: \(errors)")
+            return output
+        }
+    }
+
     @Test func theRegistryChatThreadsAuditTailAndBackupCommandsWorkAgainstALiveServer() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first (swift build --build-tests builds it)")
         try await ServerTests.withServer(configure: { $0.rateLimit = nil }) { app, llm in
             try await app.application.test(.live) { client in
                 let port = try #require(client.port)
                 let admin = ServerTests.token(subject: "user:root", roles: ["admin"])
-                let run = { (arguments: [String]) async throws -> String in
-                    let (status, output, errors) = try await Self.logbook(arguments, port: port, token: admin)
-                    #expect(status == 0, "logbook \(arguments.joined(separator: " ")) failed: \(errors)")
-                    return output
-                }
+                let run = Self.succeeding(port: port)
 
                 // Registry: set, list, default, remove — each an event with the acting subject.
                 #expect(try await run(["models", "set", "scripted", "--provider", "openai", "--endpoint", llm.baseURL]).contains("registered"))
@@ -153,6 +159,26 @@ import Testing
             #expect(app.store.lastSeq == before, "nothing was appended")
             let events = try await Self.logbook(["events", "--data", data, "--json", "--limit", "3"])
             #expect(events.output.split(separator: "\n").allSatisfy { $0.contains("\"data\":") && !$0.contains("\"payload\"") }, "\(events.output)")
+        }
+    }
+
+    /// `logbook policy`: show, set a role, remove it, and the history, through a live server.
+    @Test func thePolicyCommandsChangeAndShowThePolicyInTheLog() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build the logbook product first (swift build --build-tests builds it)")
+        try await ServerTests.withServer(configure: { $0.rateLimit = nil }) { app, _ in
+            try await app.application.test(.live) { client in
+                let port = try #require(client.port)
+                let run = Self.succeeding(port: port)
+                #expect(try await run(["policy", "show"]).contains("configured policy"))
+                #expect(try await run(["policy", "set-role", "sre", "chat", "tool.call:time/*", "--reason", "on call"]).contains("role sre"))
+                let shown = try await run(["policy", "show"])
+                #expect(shown.contains("sre") && shown.contains("tool.call:time/*") && shown.contains("version: "), "\(shown)")
+                #expect(try await run(["policy", "remove-role", "sre"]).contains("removed"))
+                let history = try await run(["policy", "history"])
+                #expect(history.contains("role.set") && history.contains("role.removed") && history.contains("on call") && history.contains("user:root"), "\(history)")
+                let refused = try await Self.logbook(["policy", "set-role", "x", "chat"], port: port, token: ServerTests.token())
+                #expect(refused.status != 0 && refused.errors.contains("403"), "\(refused.errors)")
+            }
         }
     }
 

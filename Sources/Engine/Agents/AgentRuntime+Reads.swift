@@ -67,7 +67,7 @@ extension AgentRuntime {
     public func authorize(_ action: String, on resource: String, recorded: String? = nil, workspace: String, in stream: StreamID,
                           as principal: Principal) async throws(EngineError) {
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
-        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        let gate = gate(for: principal, in: workspace)
         try await gate.require(action, on: resource, recorded: recorded, recordingIn: &recorder)
         try await recorder.flush()
     }
@@ -75,6 +75,6 @@ extension AgentRuntime {
     /// The policy's verdict on `action`, recorded nowhere: for choosing between scopes before the one decision a
     /// request records (listing threads: the workspace's or only the caller's own).
     public func wouldAllow(_ action: String, on resource: String, workspace: String, as principal: Principal) -> Bool {
-        policy.decide(principal, action: action, resource: resource, workspace: workspace).decision == .allow
+        currentPolicy().policy.decide(principal, action: action, resource: resource, workspace: workspace).decision == .allow
     }
 }

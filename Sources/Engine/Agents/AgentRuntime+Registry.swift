@@ -36,7 +36,7 @@ extension AgentRuntime {
         }
         let workspace = workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
-        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        let gate = gate(for: principal, in: workspace)
         try await gate.require("registry.admin", on: resource, recordingIn: &recorder)
         try await recorder.record([change], actor: principal.subject)
         // A server removed or changed: its session ends now (a stdio server's process stops), not at its next use.
@@ -68,7 +68,7 @@ extension AgentRuntime {
     /// (using one is).
     public func usableModels(as principal: Principal) async throws(EngineError) -> [Versioned<ModelDefinition>] {
         try await registryState().models.values
-            .filter { policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace).decision == .allow }
+            .filter { [policy = currentPolicy().policy] in policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace).decision == .allow }
             .sorted { $0.value.name < $1.value.name }
     }
 }

@@ -17,7 +17,7 @@ extension AgentRuntime {
     /// Starts a new thread's stream with `first` and the `chat` decision on it, atomically; a denial is recorded in
     /// `access/threads` instead and thrown. Throws `conflict` with `ifTaken` when the stream exists.
     func open(_ stream: StreamID, in workspace: String, with first: DomainEvent, as principal: Principal, ifTaken: String) async throws(EngineError) {
-        let (verdict, decision) = Gate(policy: policy, principal: principal, workspace: workspace).judge("chat", on: stream.rawValue)
+        let (verdict, decision) = gate(for: principal, in: workspace).judge("chat", on: stream.rawValue)
         let metadata = EventMetadata(actor: principal.subject, workspace: workspace)
         guard verdict.decision == .allow else {
             do { try await store.append([DomainEvent.authorizationDecided(decision).proposed(metadata: metadata)], to: "access/threads") } catch {

@@ -68,7 +68,10 @@ public final class AgentRuntime: Sendable {
 
     let store: EventStore
     private let registry: ProjectionRunner
-    let policy: Policy
+    /// The policy that decides while the log holds none (`serve`'s file, or the development default).
+    let configuredPolicy: Policy
+    /// The policy in force as last read from the log, and the `policy` stream's revision it was read at.
+    let policyCache = Mutex<(revision: StreamRevision?, policy: Policy, version: UInt64?)?>(nil)
     let pool: MCPPool
     let configuration: Configuration
     let makeProvider: ProviderFactory
@@ -80,7 +83,7 @@ public final class AgentRuntime: Sendable {
     /// - Parameter registry: a runner that includes `RegistryProjection`; it is caught up before each run.
     public init(store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool, configuration: Configuration = Configuration(),
                 makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider) {
-        (self.store, self.registry, self.policy, self.pool, self.configuration, self.makeProvider) = (store, registry, policy, pool, configuration, makeProvider)
+        (self.store, self.registry, self.configuredPolicy, self.pool, self.configuration, self.makeProvider) = (store, registry, policy, pool, configuration, makeProvider)
         histories = HistoryCache(maxEvents: configuration.historyCacheEvents)
     }
 
@@ -203,7 +206,7 @@ extension AgentRuntime {
         let workspace = origin?.workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history,
                                    knownRevision: read.revision?.rawValue ?? 0)
-        let gate = Gate(policy: policy, principal: principal, workspace: workspace)
+        let gate = gate(for: principal, in: workspace)
         do throws(EngineError) {
             try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
             if let origin, origin.owner != principal.subject {

@@ -10,6 +10,12 @@ struct Gate: Sendable {
     /// Set for a counterfactual re-execution that runs nothing (recorded answers throughout): who asked for it. Its
     /// verdicts say so in their reason, so the audit trail never reads them as grants of the server's policy.
     var hypotheticalFor: String? = nil
+    /// The policy's version (the seq of its change in the log), named by every decision.
+    var policyVersion: UInt64? = nil
+
+    init(policy: Policy, principal: Principal, workspace: String, hypotheticalFor: String? = nil, policyVersion: UInt64? = nil) {
+        (self.policy, self.principal, self.workspace, self.hypotheticalFor, self.policyVersion) = (policy, principal, workspace, hypotheticalFor, policyVersion)
+    }
 
     /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
     /// caller flushes it with (and before) the action it allows. A denial is appended at once.
@@ -26,7 +32,8 @@ struct Gate: Sendable {
         if let asker = hypotheticalFor { verdict.reason = "counterfactual for \(asker), nothing ran: \(verdict.reason)" }
         return (verdict, AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
                                               resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
-                                              rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry))
+                                              rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry,
+                                              policyVersion: hypotheticalFor == nil ? policyVersion : nil))
     }
 
     /// Like `decide`, throwing `denied` (after recording it) when the policy says no.

@@ -47,6 +47,9 @@ public struct Policy: Sendable, Equatable {
         self.roles = parsed
     }
 
+    /// The policy as its JSON file spells it: role → permissions.
+    public var rawRoles: [String: [String]] { roles.mapValues { $0.map(\.description) } }
+
     /// This policy with one more role.
     public func adding(role: String, permissions: [String]) throws(AuthError) -> Policy {
         var copy = self

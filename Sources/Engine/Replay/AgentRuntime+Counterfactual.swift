@@ -97,8 +97,8 @@ extension AgentRuntime {
         // Nothing runs in a recorded re-execution: decide as the recorded asker, marked as hypothetical. A live run is
         // the caller's, under the server's policy, whatever was substituted.
         let gate = live == nil
-            ? Gate(policy: substitution.policy ?? policy, principal: r.asker, workspace: forked.workspace, hypotheticalFor: principal.subject)
-            : Gate(policy: policy, principal: principal, workspace: forked.workspace)
+            ? Gate(policy: substitution.policy ?? currentPolicy().policy, principal: r.asker, workspace: forked.workspace, hypotheticalFor: principal.subject)
+            : gate(for: principal, in: forked.workspace)
         let tape = r.tape
         let factory = makeProvider, settings = configuration
         let provider: any LLMProvider

@@ -42,7 +42,9 @@ extension AgentRuntime {
     /// that owns the files (`logbook replay` on a log opened read-only, beside a running server): then nothing at all
     /// is appended.
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
-    public func replay(thread threadID: String, as principal: Principal, recordingRead: Bool = true) async throws(EngineError) -> ReplayReport {
+    /// - Parameter rules: the policy to re-execute under (a dry run under other rules); nil: each run under the policy
+    ///   the log recorded in force when it started (or the one in force now, for a log that recorded none).
+    public func replay(thread threadID: String, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil) async throws(EngineError) -> ReplayReport {
         if recordingRead { try await authorizeRead(thread: threadID, as: principal) }
         let stream = try threadStream(threadID)
         let history = try RunRecorder.history(of: stream, in: store).events
@@ -55,7 +57,7 @@ extension AgentRuntime {
                 if started.parentRunID == nil { report.runsSkipped += 1 }
                 continue
             }
-            let outcome = try await replayRun(started, at: index, of: history, bySeq: bySeq, stream: stream)
+            let outcome = try await replayRun(started, at: index, of: history, bySeq: bySeq, rules: rules, stream: stream)
             report.runsReplayed += 1
             report.stepsMatched += outcome.matched
             if let divergence = outcome.divergence {
@@ -128,7 +130,7 @@ extension AgentRuntime {
         return (old.count, nil)
     }
 
-    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent],
+    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent], rules: Policy?,
                            stream: StreamID) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
         guard let r = try recordedRun(at: index, of: history) else {
             return (0, Divergence(runID: started.runID.uuidString.lowercased(), index: 0, aspect: "authorization",
@@ -138,7 +140,9 @@ extension AgentRuntime {
         var settings = configuration
         (settings.retry, settings.streaming) = (.none, false)
         let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
-        let gate = Gate(policy: policy, principal: r.asker, workspace: workspace)
+        let inForce = rules == nil ? try policy(asOf: history[index].seq) : nil
+        let gate = Gate(policy: rules ?? inForce?.policy ?? currentPolicy().policy, principal: r.asker, workspace: workspace,
+                        policyVersion: inForce?.version)
         let run = Run(id: started.runID, agentActor: "agent:\(started.agent)", instructions: r.agent?.instructions ?? configuration.defaultInstructions,
                       model: model, provider: ReplayProvider(tape: tape, modelName: model.name),
                       toolbox: tape.toolbox(offering: r.offered), gate: gate, task: nil,

@@ -34,8 +34,10 @@ public struct AuditEntry: Sendable, Equatable, Codable {
 /// change, tool call and LLM call, indexed for queries by actor, workspace, action, resource prefix, decision and time.
 public enum AuditProjection: Projection {
     public static let name = "audit"
+    /// 2: policy changes are configuration entries.
+    public static let version: UInt64 = 2
     public static let eventTypes: Set<String> = RegistryProjection.eventTypes.union([
-        AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName, LLMFailed.typeName,
+        AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName, LLMFailed.typeName, PolicyChanged.typeName,
     ])
     public static let initial = AuditState()
     /// Message bodies, answers and tool outputs stay in the log.
@@ -71,6 +73,9 @@ public enum AuditProjection: Projection {
         case .agentDefined(let e): s.configure(c, actor, workspace, "agent.define", "agent:\(e.agent.name)", json(e.agent))
         case .agentUpdated(let e): s.configure(c, actor, workspace, "agent.update", "agent:\(e.agent.name)", json(e.agent))
         case .agentRemoved(let e): s.configure(c, actor, workspace, "agent.remove", "agent:\(e.name)", nil)
+        case .policyChanged(let e):
+            // Before and after are the whole policy, so every change shows what it replaced.
+            s.configure(c, actor, workspace, "policy.\(e.change.rawValue)", "policy", json(e.roles))
         default: break  // health changes are state, not actions
         }
     }

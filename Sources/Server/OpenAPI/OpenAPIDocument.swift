@@ -7,6 +7,7 @@ enum OpenAPIDocument {
     static let thread = Parameter.threadPath("thread", "The thread's id.", example: "t-demo")
     static let name = Parameter.path("name", "The entry's name.", example: "scripted")
     static let workspace = Parameter.path("workspace", "The workspace.", example: "payments")
+    static let role = Parameter.path("role", "The role.", example: "operator")
     static let at = Parameter.query("at", Schema.integer(minimum: 1), "Answer as of this seq (the state just after it).")
     static func limit(_ maximum: Int, _ fallback: Int) -> Parameter {
         .query("limit", Schema.integer(minimum: 1, maximum: maximum), "At most this many (default \(fallback)).")
@@ -124,6 +125,21 @@ enum OpenAPIDocument {
                   answers: [(200, "Updated.", .empty), (201, "Defined.", .empty)], errors: [400, 403, 413, 422, 503]),
         Operation(method: "delete", path: "/v1/registry/agents/{name}", summary: "Remove an agent.",
                   parameters: [name], answers: [(204, "Removed.", .empty)], errors: [403, 404, 503]),
+
+        // Policy
+        Operation(method: "get", path: "/v1/policy", summary: "The authorization policy in force (roles → permissions) and its version; `at` for the policy then.",
+                  parameters: [at], answers: [(200, "The policy.", .json(Schema.ref("Policy")))], errors: [400, 403, 503]),
+        Operation(method: "put", path: "/v1/policy", summary: "Replace the policy (`policy.admin`); it decides the next request on every server.",
+                  body: (Schema.ref("PolicyInput"), true), answers: [(200, "Its new version.", .json(Schema.ref("PolicyVersion")))],
+                  errors: [400, 403, 413, 422, 503]),
+        Operation(method: "get", path: "/v1/policy/history", summary: "Every change of the policy: version, time, who, what and why (`policy.admin`).",
+                  answers: [(200, "The changes, oldest first.", .json(Schema.ref("PolicyHistory")))], errors: [403, 503]),
+        Operation(method: "put", path: "/v1/policy/roles/{role}", summary: "Set one role's permissions (`policy.admin`).",
+                  parameters: [role], body: (Schema.ref("RoleInput"), true),
+                  answers: [(200, "The policy's new version.", .json(Schema.ref("PolicyVersion")))], errors: [400, 403, 413, 422, 503]),
+        Operation(method: "delete", path: "/v1/policy/roles/{role}", summary: "Remove a role (`policy.admin`).",
+                  parameters: [role, .query("reason", Schema.queryText, "Why, recorded with the change.")],
+                  answers: [(204, "Removed.", .empty)], errors: [403, 404, 503]),
 
         // OpenAI-compatible
         Operation(method: "post", path: "/v1/chat/completions",

@@ -116,6 +116,24 @@ enum OpenAPISchemas {
             ["model": Schema.string, "source": Schema.oneOf(["workspaceOverride", "organizationDefault", "unset"]), "provenance": Schema.array(Schema.integer), "problem": Schema.string],
             required: ["source", "provenance"], description: "The model a workspace's runs use, and the seqs of the events that made it so."),
 
+        // Policy (PolicyRoutes)
+        "Policy": Schema.object(["version": Schema.integer, "roles": Schema.ref("Roles")], required: ["roles"],
+                                description: "`version`: the seq of the change that made it (absent: the server's configured policy)."),
+        "Roles": ["type": "object", "additionalProperties": Schema.array(Schema.string(pattern: "^[^\\s:]+(:.*)?$")),
+                  "description": "Role → permissions (`action[:resource-pattern]`)."],
+        "PolicyInput": Schema.object(["roles": Schema.ref("Roles"), "reason": Schema.string], required: ["roles"],
+                                     example: ["roles": ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"]], "reason": "operators may chat"],
+                                     closed: true),
+        "RoleInput": Schema.object(["permissions": Schema.array(Schema.string(pattern: "^[^\\s:]+(:.*)?$")), "reason": Schema.string],
+                                   required: ["permissions"], example: ["permissions": ["chat", "model.use:*"]], closed: true),
+        "PolicyVersion": Schema.object(["version": Schema.integer], required: ["version"]),
+        "PolicyHistory": Schema.object(
+            ["changes": Schema.array(Schema.object(
+                ["version": Schema.integer, "time": Schema.dateTime, "actor": Schema.string, "change": Schema.oneOf(["replaced", "role.set", "role.removed"]),
+                 "role": Schema.string, "reason": Schema.string, "roles": Schema.ref("Roles")],
+                required: ["version", "time", "change", "roles"]))],
+            required: ["changes"]),
+
         // Debugging (DebugRoutes)
         "ForkRequest": Schema.object(
             ["at": Schema.integer(minimum: 1), "threadID": Schema.threadID, "text": Schema.string, "agent": Schema.entryName],

@@ -55,33 +55,41 @@ struct ReplayCommand: AsyncParsableCommand {
         print("\(side.steps.count) steps; \(side.inputTokens) input and \(side.outputTokens) output tokens")
     }
 
-    /// The policy file: the flag's, else the server's setting.
-    private func policyFile() throws -> String {
+    /// The policy file: the flag's, else the server's setting (nil: none given).
+    private func policyFile() throws -> String? {
         if let policy { return policy }
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["LOGBOOK_POLICY"], !path.isEmpty { return path }
         if let file = config ?? environment["LOGBOOK_CONFIG"], let path = try ServeSettings.file(file).policy { return path }
-        throw Failure("replay: re-execution checks the recorded decisions against a policy: give --policy FILE (or set LOGBOOK_POLICY, or a config file with \"policy\", as for serve)")
+        return nil
     }
 
     private func reexecute() async throws {
-        let path = try policyFile()
-        let rules: Policy
-        do {
-            rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))).adding(role: "logbook-cli", permissions: ["thread.read:all", "workspace.any"])
-        } catch let error as AuthError {
-            throw Failure("replay: the policy \(path): \(error.message)")
-        } catch {
-            throw Failure("replay: cannot read the policy \(path): \(error.localizedDescription)")
-        }
         // Read-only: nothing is appended (not even the read's authorization), so a running server may hold the log.
         let store = try options.openReadOnly()
+        // A policy given here decides every run (a dry run under other rules); without one, each run is decided by the
+        // policy the log recorded in force when it started — or, for a log that recorded none, the server's setting.
+        let recordsPolicy = ((try? store.revision(of: AgentRuntime.policyStream)) ?? nil) != nil
+        var rules: Policy?
+        if let path = try policyFile(), policy != nil || !recordsPolicy {
+            do { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch let error as AuthError {
+                await store.close()
+                throw Failure("replay: the policy \(path): \(error.message)")
+            } catch {
+                await store.close()
+                throw Failure("replay: cannot read the policy \(path): \(error.localizedDescription)")
+            }
+        } else if !recordsPolicy {
+            await store.close()
+            throw Failure("replay: this log records no policy, so re-execution needs one to check the recorded decisions against: give --policy FILE (or set LOGBOOK_POLICY, or a config file with \"policy\", as for serve)")
+        }
         let pool = MCPPool()
-        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]), policy: rules, pool: pool)
+        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+                                   policy: try rules ?? Policy(roles: [:]), pool: pool)
         let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
         let principal = Principal(subject: "cli:\(user)", roles: ["logbook-cli"], workspace: "*", expiry: .max)
         let report: ReplayReport
-        do { report = try await runtime.replay(thread: thread, as: principal, recordingRead: false) } catch {
+        do { report = try await runtime.replay(thread: thread, as: principal, recordingRead: false, under: rules) } catch {
             await pool.shutdown(); await store.close()
             throw Failure("replay: \(error.message)")
         }

@@ -111,6 +111,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let verifier = TokenVerifier(keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
+        configuration.recordsConfiguredPolicy = policy != nil
         configuration.engine.secrets = s.secretScope
         configuration.engine.modelDeadlines = s.modelDeadlines
         configuration.maxLogSizeBytes = s.maxLogSize!
@@ -128,7 +129,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         if let developmentSecret {
             let token = DevelopmentToken.mint(secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
-            banner += "logbook: development mode (no LOGBOOK_JWT_SECRET, --jwks or --policy); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
+            banner += "logbook: development mode (no LOGBOOK_JWT_SECRET or --jwks); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
         }
         FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: a script can read the token at once
         do { try await app.application.runService() } catch {
