@@ -39,6 +39,8 @@ struct DemoCommand: AsyncParsableCommand {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(["roles": roles]).write(to: URL(fileURLWithPath: policyFile))
         let runtime = AgentRuntime(store: store, registry: registry, policy: policy, pool: pool)
+        // The policy is in the log, like the rest of the configuration: replay needs no file.
+        _ = try await runtime.adoptConfiguredPolicy(roles, actor: "user:admin", reason: "the demo's policy")
         let admin = Principal(subject: "user:admin", roles: ["admin"], workspace: "ops", expiry: .max)
         let alice = Principal(subject: "user:alice", roles: ["sre"], workspace: "ops", expiry: .max)
         let bob = Principal(subject: "user:bob", roles: ["intern"], workspace: "ops", expiry: .max)
@@ -79,7 +81,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
             FileHandle.standardOutput.write(Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))
 
-            section("6. Replay: this engine re-runs each thread against its recording (logbook replay demo-alice --data \(data) --policy \(policyFile))")
+            section("6. Replay: this engine re-runs each thread against its recording, under the policy the log recorded (logbook replay demo-alice --data \(data))")
             for thread in ["demo-alice", "demo-bob"] {
                 let report = try await runtime.replay(thread: thread, as: admin)
                 say("\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")")
