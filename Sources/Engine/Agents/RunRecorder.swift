@@ -162,7 +162,7 @@ struct RunRecorder {
             depth += 1
             guard depth <= 64 else { throw EngineError(.storage, "\(stream) is forked more than 64 deep") }
             let source: StreamID
-            do { source = try StreamID("thread/\(fork.fromThreadID)") } catch {
+            do { source = try ThreadID(fork.fromThreadID).stream } catch {
                 throw EngineError(.storage, "\(stream) names an unusable source thread: \(error.message)")
             }
             // The fork event stays in the history (it says where the thread came from), after what it inherits.

@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Engine
 import EventStore
+import Events
 import Foundation
 import NIOCore
 import NIOPosix
@@ -96,7 +97,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         var folded: [Double] = [], fetched: [Double] = []
         let threads = Array(histories.keys.sorted())
         for thread in threads {
-            let stream = try StreamID("thread/\(thread)")
+            let stream = try ThreadID(thread).stream
             let t0 = ContinuousClock.now
             _ = try ProjectionRunner.state(of: ConversationProjection.self, asOf: server.store.lastSeq, in: server.store, streams: [stream])
             folded.append((ContinuousClock.now - t0).seconds * 1000)

@@ -67,7 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
             }
 
             section("4. bob's thread, as the log holds it (logbook events --data \(data) --stream thread/demo-bob)")
-            for event in try store.read(stream: "thread/demo-bob", maxCount: 100) { say(EventsCommand.text(event)) }
+            for event in try store.read(stream: try ThreadID("demo-bob").stream, maxCount: 100) { say(EventsCommand.text(event)) }
 
             section("5. The audit trail (logbook audit, or GET /v1/audit, once served)")
             let trail = ProjectionRunner(store: store, projections: [AuditProjection.self])
