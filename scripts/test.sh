@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# The toolchain's formatter, with the checked-in .swift-format: a file it would change fails the run
+# (`swift format -i -r Sources Tests` fixes it).
+swift format lint --strict -r Sources Tests
 swift build --build-tests
 # At most four tests at a time: Swift Testing otherwise starts all ~150 at once on the cooperative pool (one thread
 # per core), where a test waiting on a timer or a child process can get no thread for minutes behind the CPU-bound

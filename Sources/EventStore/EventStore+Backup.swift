@@ -27,7 +27,10 @@ extension EventStore {
         }
         let partial = directory.hasSuffix("/") ? String(directory.dropLast()) + ".partial" : directory + ".partial"
         try? fm.removeItem(atPath: partial)
-        do { try fm.createDirectory(atPath: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
+        do {
+            try fm.createDirectory(
+                atPath: partial, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
             throw EventStoreError(.storage, "cannot create \(partial): \(error.localizedDescription)")
         }
         do throws(EventStoreError) {
@@ -36,7 +39,8 @@ extension EventStore {
             try Self.flush(partial + "/data.mdb")
             _ = try? fm.removeItem(atPath: directory)
             do { try fm.moveItem(atPath: partial, toPath: directory) } catch {
-                throw EventStoreError(.storage, "cannot move the backup into \(directory): \(error.localizedDescription)")
+                throw EventStoreError(
+                    .storage, "cannot move the backup into \(directory): \(error.localizedDescription)")
             }
             try Self.flush(URL(fileURLWithPath: directory).deletingLastPathComponent().path)
         } catch {
@@ -57,6 +61,8 @@ extension EventStore {
         let fd = Glibc.open(path, O_RDONLY)
         guard fd >= 0 else { throw EventStoreError(.storage, "cannot open \(path) to flush it: errno \(errno)") }
         defer { Glibc.close(fd) }
-        guard fsync(fd) == 0 else { throw EventStoreError(.storage, "flushing \(path) failed: errno \(errno); check the disk") }
+        guard fsync(fd) == 0 else {
+            throw EventStoreError(.storage, "flushing \(path) failed: errno \(errno); check the disk")
+        }
     }
 }

@@ -94,7 +94,8 @@ fileprivate final class Scanner {
             buffer.deallocate()
             buffer = .allocate(byteCount: max(d.rawLength, buffer.count * 2), alignment: 16)
         }
-        try store.codec.decompress(d.payload, d.compression, rawLength: d.rawLength, into: buffer, context: context, load: txn.dictionary)
+        try store.codec.decompress(
+            d.payload, d.compression, rawLength: d.rawLength, into: buffer, context: context, load: txn.dictionary)
         return UnsafeRawBufferPointer(rebasing: buffer[..<d.rawLength])
     }
 }
@@ -109,8 +110,10 @@ extension EventStore {
     /// - Throws: `corrupt` for a damaged record; whatever `body` throws.
     /// - Complexity: O(log N + n).
     @discardableResult
-    public func scan(from: Seq = 1, through: Seq? = nil, chunkEvents: Int = 8192,
-                     _ body: (EventView) throws -> Bool) throws -> Seq {
+    public func scan(
+        from: Seq = 1, through: Seq? = nil, chunkEvents: Int = 8192,
+        _ body: (EventView) throws -> Bool
+    ) throws -> Seq {
         let end = through?.rawValue ?? UInt64.max
         var next = max(from.rawValue, 1)
         let context = codec.borrowDecompressionContext()
@@ -122,11 +125,14 @@ extension EventStore {
                 return try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) -> Result<UInt64, any Error> in
                     var count = 0
                     var last: UInt64 = 0
-                    var entry = try withBigEndian(next) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+                    var entry = try withBigEndian(next) { (k) throws(EventStoreError) in
+                        try c.get(MDB_SET_RANGE, key: k)
+                    }
                     while let e = entry, count < chunkEvents {
                         let seq = e.key.loadBigEndianUInt64()
                         if seq > end { break }
-                        let view = EventView(seq: seq, decoded: try RecordCodec.decode(e.value, seq: seq, nodes: txn), scanner: scanner)
+                        let view = EventView(
+                            seq: seq, decoded: try RecordCodec.decode(e.value, seq: seq, nodes: txn), scanner: scanner)
                         do {
                             if try !body(view) { stopped = true; return .success(seq) }
                         } catch {
@@ -169,7 +175,8 @@ extension EventStore {
                 if seq > end, let start = try firstCheckpoint(after: end, of: head, in: txn) { (rev, seq) = start }
                 while rev >= 1 {
                     guard let record = try txn.get(txn.dbs.events, seq) else {
-                        throw EventStoreError(.corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
+                        throw EventStoreError(
+                            .corrupt, "stream '\(stream)' links to seq \(seq), which is missing; run 'logbook verify'")
                     }
                     let decoded = try RecordCodec.decode(record, seq: seq, nodes: txn)
                     if seq <= end { records.append((seq, decoded)) }
@@ -196,14 +203,17 @@ extension EventStore {
 
 extension EventStore {
     /// The stream's first checkpoint (revision, seq) whose seq is past `end`, by binary search; nil when none is.
-    fileprivate func firstCheckpoint(after end: UInt64, of head: StreamHead, in txn: LMDBTransaction) throws(EventStoreError) -> (UInt64, UInt64)? {
+    fileprivate func firstCheckpoint(
+        after end: UInt64, of head: StreamHead, in txn: LMDBTransaction
+    ) throws(EventStoreError) -> (UInt64, UInt64)? {
         var (lo, hi) = (UInt64(0), (head.revision - 1) / KeyLayout.checkpointInterval)
         var found: (UInt64, UInt64)?
         while lo <= hi {
             let mid = lo + (hi - lo) / 2
             let revision = mid * KeyLayout.checkpointInterval + 1
             guard let seq = try txn.checkpoint(stream: head.number, revision: revision) else {
-                throw EventStoreError(.corrupt, "a stream has no checkpoint for revision \(revision); run 'logbook verify'")
+                throw EventStoreError(
+                    .corrupt, "a stream has no checkpoint for revision \(revision); run 'logbook verify'")
             }
             if seq > end {
                 found = (revision, seq)

@@ -27,7 +27,9 @@ public struct StoreStatistics: Sendable, Codable, Equatable {
     public var idNodes: Int
 
     /// Raw payload bytes per stored payload byte.
-    public var compressionRatio: Double { storedPayloadBytes == 0 ? 0 : Double(rawPayloadBytes) / Double(storedPayloadBytes) }
+    public var compressionRatio: Double {
+        storedPayloadBytes == 0 ? 0 : Double(rawPayloadBytes) / Double(storedPayloadBytes)
+    }
     /// Used bytes of the data file per event: records, indexes and page overhead together.
     public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
 }
@@ -50,14 +52,18 @@ extension EventStore {
             try txn.idNodes.load(txn)
             let pages = [
                 "events": try txn.pages(dbs.events), "stream_index": try txn.pages(dbs.streamIndex),
-                "event_ids": try txn.pages(dbs.eventIDs) + (dbs.eventIDMarks.map { (m) throws(EventStoreError) in try txn.pages(m) } ?? 0),
+                "event_ids": try txn.pages(dbs.eventIDs)
+                    + (dbs.eventIDMarks.map { (m) throws(EventStoreError) in try txn.pages(m) } ?? 0),
                 "other": try txn.pages(dbs.streams) + txn.pages(dbs.streamNames) + txn.pages(dbs.symbols)
                     + txn.pages(dbs.symbolNames) + txn.pages(dbs.meta),
             ]
             return StoreStatistics(
-                events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes, usedBytes: env.usedBytes,
-                mapSizeBytes: env.mapSizeBytes, maxMapSizeBytes: env.maxMapSizeBytes, rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
-                recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current, dictionaries: dictionaries.count,
+                events: try Self.lastSeq(txn), streams: try txn.count(dbs.streams), fileBytes: fileBytes,
+                usedBytes: env.usedBytes,
+                mapSizeBytes: env.mapSizeBytes, maxMapSizeBytes: env.maxMapSizeBytes,
+                rawPayloadBytes: totals.rawPayloadBytes, storedPayloadBytes: totals.storedPayloadBytes,
+                recordBytes: totals.recordBytes, pagesByDatabase: pages, currentDictionary: current,
+                dictionaries: dictionaries.count,
                 formatVersion: try Self.storedFormat(txn) ?? 0, idNodes: txn.idNodes.count)
         }
     }

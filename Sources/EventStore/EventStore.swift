@@ -89,21 +89,30 @@ public final class EventStore: Sendable {
 
     private init(_ configuration: Configuration) throws(EventStoreError) {
         guard configuration.relaxedFlushInterval > .zero else {
-            throw EventStoreError(.invalidArgument, "the relaxed flush interval must be positive (it is \(configuration.relaxedFlushInterval)); the default is 1 second")
+            throw EventStoreError(
+                .invalidArgument,
+                "the relaxed flush interval must be positive (it is \(configuration.relaxedFlushInterval)); the default is 1 second"
+            )
         }
         guard Configuration.compressionLevels.contains(configuration.compressionLevel) else {
-            throw EventStoreError(.invalidArgument, "compression level \(configuration.compressionLevel) is not in \(Configuration.compressionLevels); \(Configuration.defaultCompressionLevel) is the default")
+            throw EventStoreError(
+                .invalidArgument,
+                "compression level \(configuration.compressionLevel) is not in \(Configuration.compressionLevels); \(Configuration.defaultCompressionLevel) is the default"
+            )
         }
         self.configuration = configuration
         limits = configuration.limits.validated()
-        env = try LMDBEnvironment(directory: configuration.directory, limits: limits,
-                                  durability: configuration.durability, readOnly: configuration.readOnly)
+        env = try LMDBEnvironment(
+            directory: configuration.directory, limits: limits,
+            durability: configuration.durability, readOnly: configuration.readOnly)
         codec = ZstdCodec(level: Int32(configuration.compressionLevel))
         do throws(EventStoreError) {
             if !configuration.readOnly {
                 try Self.initializeFormat(env)
                 let now = UInt64(max(configuration.clock(), 0) / 1_000_000)
-                try env.write { (txn) throws(EventStoreError) in try txn.idNodes.register(EventID.node, now: now, txn: txn) }
+                try env.write { (txn) throws(EventStoreError) in
+                    try txn.idNodes.register(EventID.node, now: now, txn: txn)
+                }
             }
             let (lastSeq, dictionaries, current, trainedAt) = try env.read { (txn) throws(EventStoreError) in
                 try Self.checkFormat(txn, path: configuration.directory)
@@ -117,7 +126,10 @@ public final class EventStore: Sendable {
             }
             dictionaryTrainedAt = trainedAt
             for (id, bytes) in dictionaries where !codec.register(dictionaryID: id, bytes: bytes) {
-                throw EventStoreError(.storage, "not enough memory to load compression dictionary \(id) of \(configuration.directory); give the process more memory")
+                throw EventStoreError(
+                    .storage,
+                    "not enough memory to load compression dictionary \(id) of \(configuration.directory); give the process more memory"
+                )
             }
             codec.currentDictionaryID = current
             head = HeadWatcher(head: lastSeq)
@@ -135,8 +147,10 @@ public final class EventStore: Sendable {
             let points = Mutex(configuration.dictionaryTrainingPoints.sorted().filter { $0 > trainedAt })
             let trigger = Mutex<(@Sendable () -> Void)?>(nil)
             env.commitFault = configuration.commitFault
-            let writer = GroupCommitWriter(env: env, codec: codec, limits: limits, clock: configuration.clock,
-                                           onRefusal: configuration.onWritesRefused) { lastSeq in
+            let writer = GroupCommitWriter(
+                env: env, codec: codec, limits: limits, clock: configuration.clock,
+                onRefusal: configuration.onWritesRefused
+            ) { lastSeq in
                 head.advance(to: lastSeq)
                 let due = points.withLock { (remaining: inout [UInt64]) -> Bool in
                     guard let next = remaining.first, lastSeq >= next else { return false }
@@ -148,7 +162,8 @@ public final class EventStore: Sendable {
             self.writer = writer
             if configuration.durability == .relaxed {
                 do {
-                    flusher = try RelaxedFlusher(env: env, head: head, interval: configuration.relaxedFlushInterval) { error in
+                    flusher = try RelaxedFlusher(env: env, head: head, interval: configuration.relaxedFlushInterval) {
+                        error in
                         writer.refuseWrites(after: error)
                     }
                 } catch {
@@ -192,7 +207,9 @@ public final class EventStore: Sendable {
     /// since another process writes.
     func currentHead() -> UInt64 {
         guard writer == nil else { return head.head }
-        if let last = try? env.read({ (txn) throws(EventStoreError) in try Self.lastSeq(txn) }) { head.advance(to: last) }
+        if let last = try? env.read({ (txn) throws(EventStoreError) in try Self.lastSeq(txn) }) {
+            head.advance(to: last)
+        }
         return head.head
     }
 
@@ -211,7 +228,9 @@ public final class EventStore: Sendable {
     ///   limits), `mapFull`, `diskFull`, `overloaded`, `closed`. On any error nothing of the request was written.
     /// - Complexity: O(n log N) for n events into a log of N.
     @discardableResult
-    public func append(_ events: [ProposedEvent], to stream: StreamID, expecting expected: ExpectedRevision = .any)
+    public func append(
+        _ events: [ProposedEvent], to stream: StreamID, expecting expected: ExpectedRevision = .any
+    )
         async throws(EventStoreError) -> AppendResult
     {
         try await submit(events, closing: nil, to: stream, expecting: expected)
@@ -226,22 +245,27 @@ public final class EventStore: Sendable {
     /// - Throws: as `append(_:to:expecting:)`; `invalidArgument` when `events` is empty or the built event breaks a
     ///   limit (nothing of the request is written then).
     @discardableResult
-    public func append(_ events: [ProposedEvent], closingWith closing: @escaping @Sendable (_ firstSeq: Seq) -> ProposedEvent,
-                       to stream: StreamID, expecting expected: ExpectedRevision = .any) async throws(EventStoreError) -> AppendResult
-    {
+    public func append(
+        _ events: [ProposedEvent], closingWith closing: @escaping @Sendable (_ firstSeq: Seq) -> ProposedEvent,
+        to stream: StreamID, expecting expected: ExpectedRevision = .any
+    ) async throws(EventStoreError) -> AppendResult {
         try await submit(events, closing: closing, to: stream, expecting: expected)
     }
 
-    private func submit(_ events: [ProposedEvent], closing: (@Sendable (Seq) -> ProposedEvent)?, to stream: StreamID,
-                        expecting expected: ExpectedRevision) async throws(EventStoreError) -> AppendResult
-    {
+    private func submit(
+        _ events: [ProposedEvent], closing: (@Sendable (Seq) -> ProposedEvent)?, to stream: StreamID,
+        expecting expected: ExpectedRevision
+    ) async throws(EventStoreError) -> AppendResult {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
         let prepared = try prepare(events, stream: stream, extra: closing == nil ? 0 : 1)
         do {
             return try await withUnsafeThrowingContinuation { continuation in
                 do {
-                    try writer.submit(.append(AppendRequest(stream: stream, expected: expected, events: prepared, closing: closing,
-                                                            continuation: continuation)))
+                    try writer.submit(
+                        .append(
+                            AppendRequest(
+                                stream: stream, expected: expected, events: prepared, closing: closing,
+                                continuation: continuation)))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -253,16 +277,27 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func prepare(_ events: [ProposedEvent], stream: StreamID, extra: Int) throws(EventStoreError) -> [PreparedEvent] {
-        guard !events.isEmpty else { throw EventStoreError(.invalidArgument, "append to '\(stream)' carries no events; send at least one") }
+    private func prepare(
+        _ events: [ProposedEvent], stream: StreamID, extra: Int
+    ) throws(EventStoreError) -> [PreparedEvent] {
+        guard !events.isEmpty else {
+            throw EventStoreError(.invalidArgument, "append to '\(stream)' carries no events; send at least one")
+        }
         guard events.count + extra <= limits.maxEventsPerAppend else {
-            throw EventStoreError(.invalidArgument, "append to '\(stream)' carries \(events.count + extra) events, more than the limit of \(limits.maxEventsPerAppend); split it")
+            throw EventStoreError(
+                .invalidArgument,
+                "append to '\(stream)' carries \(events.count + extra) events, more than the limit of \(limits.maxEventsPerAppend); split it"
+            )
         }
         guard stream.rawValue.utf8.count <= limits.maxStreamIDBytes else {
-            throw EventStoreError(.invalidArgument, "stream id '\(stream.rawValue.prefix(64))…' is \(stream.rawValue.utf8.count) bytes, more than the limit of \(limits.maxStreamIDBytes)")
+            throw EventStoreError(
+                .invalidArgument,
+                "stream id '\(stream.rawValue.prefix(64))…' is \(stream.rawValue.utf8.count) bytes, more than the limit of \(limits.maxStreamIDBytes)"
+            )
         }
         if events.count > 1, Set(events.map(\.id)).count != events.count {
-            throw EventStoreError(.duplicateEventID, "an event id appears twice in one append to '\(stream)'; give each event its own id")
+            throw EventStoreError(
+                .duplicateEventID, "an event id appears twice in one append to '\(stream)'; give each event its own id")
         }
         return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
             try limits.validate(event)
@@ -282,13 +317,16 @@ public final class EventStore: Sendable {
         // Up to a second of CPU: on a thread of its own, not one of the cooperative pool's (one per core), which the
         // appending tasks need meanwhile.
         let trained = try await Self.onOwnThread { [self] () throws(EventStoreError) in
-            ZstdCodec.trainDictionary(samples: try recentPayloads(count: configuration.dictionarySampleEvents),
-                                      capacity: configuration.dictionaryCapacityBytes)
+            ZstdCodec.trainDictionary(
+                samples: try recentPayloads(count: configuration.dictionarySampleEvents),
+                capacity: configuration.dictionaryCapacityBytes)
         }
         guard let bytes = trained else { return nil }
         do {
             return try await withCheckedThrowingContinuation { continuation in
-                do { try writer.submit(.storeDictionary(bytes, continuation)) } catch { continuation.resume(throwing: error) }
+                do { try writer.submit(.storeDictionary(bytes, continuation)) } catch {
+                    continuation.resume(throwing: error)
+                }
             }
         } catch let error as EventStoreError {
             throw error
@@ -310,7 +348,9 @@ public final class EventStore: Sendable {
     }
 
     /// Runs blocking work (a commit's wait, seconds of CPU) on a thread of its own, not on the cooperative pool.
-    private static func onOwnThread<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    private static func onOwnThread<T: Sendable, E: Error>(
+        _ work: @escaping @Sendable () throws(E) -> T
+    ) async throws(E) -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, E>, Never>) in
             Thread.detachNewThread { continuation.resume(returning: Result { () throws(E) in try work() }) }
         }
@@ -343,7 +383,9 @@ public final class EventStore: Sendable {
     }
 
     static func storedFormat(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt32? {
-        try txn.get(txn.dbs.meta, KeyLayout.formatKey).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
+        try txn.get(txn.dbs.meta, KeyLayout.formatKey).flatMap {
+            $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil
+        }
     }
 
     private static func checkFormat(_ txn: LMDBTransaction, path: String) throws(EventStoreError) {
@@ -352,12 +394,17 @@ public final class EventStore: Sendable {
         }
         let version = UInt32(bigEndian: v.loadUnaligned(as: UInt32.self))
         guard version <= formatVersion else {
-            throw EventStoreError(.unsupportedFormat, "the log at \(path) has format version \(version); this build reads up to version \(formatVersion): upgrade Logbook")
+            throw EventStoreError(
+                .unsupportedFormat,
+                "the log at \(path) has format version \(version); this build reads up to version \(formatVersion): upgrade Logbook"
+            )
         }
     }
 
     static func lastSeq(_ txn: LMDBTransaction) throws(EventStoreError) -> UInt64 {
-        try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST)?.key.loadBigEndianUInt64() ?? 0 }
+        try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in
+            try c.get(MDB_LAST)?.key.loadBigEndianUInt64() ?? 0
+        }
     }
 
     static func dictionaries(_ txn: LMDBTransaction) throws(EventStoreError) -> [(UInt32, [UInt8])] {
@@ -367,7 +414,11 @@ public final class EventStore: Sendable {
             var entry = try prefix.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
             while let e = entry, e.key.starts(with: prefix) {
                 if e.key.count == prefix.count + 4 {
-                    result.append((UInt32(bigEndian: e.key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self)), Array(e.value)))
+                    result.append(
+                        (
+                            UInt32(bigEndian: e.key.loadUnaligned(fromByteOffset: prefix.count, as: UInt32.self)),
+                            Array(e.value)
+                        ))
                 }
                 entry = try c.get(MDB_NEXT)
             }

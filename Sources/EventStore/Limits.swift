@@ -28,12 +28,16 @@ public struct Limits: Sendable, Equatable {
     func validated() -> Limits {
         var limits = self
         limits.initialMapSizeBytes = min(initialMapSizeBytes, maxMapSizeBytes)
-        precondition(maxStreamIDBytes > 0 && maxStreamIDBytes <= 511, "Limits.maxStreamIDBytes must be in 1...511 (LMDB key size)")
+        precondition(
+            maxStreamIDBytes > 0 && maxStreamIDBytes <= 511,
+            "Limits.maxStreamIDBytes must be in 1...511 (LMDB key size)")
         precondition(maxNameBytes > 0 && maxNameBytes <= 511, "Limits.maxNameBytes must be in 1...511 (LMDB key size)")
         precondition(maxEventBytes > 0, "Limits.maxEventBytes must be positive")
-        precondition(maxEventsPerAppend > 0 && maxEventsPerCommit >= maxEventsPerAppend,
-                     "Limits.maxEventsPerCommit must be at least maxEventsPerAppend")
-        precondition(maxQueuedEvents >= maxEventsPerAppend, "Limits.maxQueuedEvents must be at least maxEventsPerAppend")
+        precondition(
+            maxEventsPerAppend > 0 && maxEventsPerCommit >= maxEventsPerAppend,
+            "Limits.maxEventsPerCommit must be at least maxEventsPerAppend")
+        precondition(
+            maxQueuedEvents >= maxEventsPerAppend, "Limits.maxQueuedEvents must be at least maxEventsPerAppend")
         precondition(limits.initialMapSizeBytes > 0, "Limits.initialMapSizeBytes and maxMapSizeBytes must be positive")
         precondition(subscriptionChunkEvents > 0 && maxReaders > 0, "Limits: chunk size and readers must be positive")
         return limits
@@ -46,9 +50,13 @@ extension Limits {
         try validateName(event.type, "event type", of: event)
         if let actor = event.metadata.actor { try validateName(actor, "actor", of: event) }
         if let workspace = event.metadata.workspace { try validateName(workspace, "workspace", of: event) }
-        let size = event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
+        let size =
+            event.payload.count + (event.metadata.actor?.utf8.count ?? 0) + (event.metadata.workspace?.utf8.count ?? 0)
         if size > maxEventBytes {
-            throw EventStoreError(.invalidArgument, "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(maxEventBytes); store large content elsewhere and refer to it")
+            throw EventStoreError(
+                .invalidArgument,
+                "event \(event.id) of type '\(event.type)' is \(size) bytes, more than the limit of \(maxEventBytes); store large content elsewhere and refer to it"
+            )
         }
     }
 
@@ -56,8 +64,12 @@ extension Limits {
         let bytes = name.utf8
         if bytes.isEmpty { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is empty; name it") }
         if bytes.count > maxNameBytes {
-            throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) is \(bytes.count) bytes, more than the limit of \(maxNameBytes)")
+            throw EventStoreError(
+                .invalidArgument,
+                "\(what) of event \(event.id) is \(bytes.count) bytes, more than the limit of \(maxNameBytes)")
         }
-        if bytes.contains(0) { throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte") }
+        if bytes.contains(0) {
+            throw EventStoreError(.invalidArgument, "\(what) of event \(event.id) contains a NUL byte")
+        }
     }
 }

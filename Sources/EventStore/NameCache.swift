@@ -26,7 +26,9 @@ final class NameCache: Sendable {
 
     func symbol(_ symbol: UInt32, txn: LMDBTransaction) throws(EventStoreError) -> String {
         if let s = symbols.withLock({ $0[symbol] }) { return s }
-        guard let bytes = try txn.get(txn.dbs.symbolNames, symbol.bigEndianBytes), let name = String(validatingUTF8Bytes: bytes) else {
+        guard let bytes = try txn.get(txn.dbs.symbolNames, symbol.bigEndianBytes),
+            let name = String(validatingUTF8Bytes: bytes)
+        else {
             throw EventStoreError(.corrupt, "symbol \(symbol) has no valid name; run 'logbook verify'")
         }
         symbols.withLock { cache in

@@ -23,17 +23,28 @@ public enum EventCatalog {
         let upcast: @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent
         let fromJSON: @Sendable (Data) throws -> DomainEvent
 
-        init(version: UInt64, decode: @escaping DecodeFunction, upcast: @escaping @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent,
-             fromJSON: @escaping @Sendable (Data) throws -> DomainEvent) {
+        init(
+            version: UInt64, decode: @escaping DecodeFunction,
+            upcast: @escaping @Sendable (UInt64, inout BinaryReader) throws(PayloadDecodingError) -> DomainEvent,
+            fromJSON: @escaping @Sendable (Data) throws -> DomainEvent
+        ) {
             (self.version, self.decode, self.upcast, self.fromJSON) = (version, decode, upcast, fromJSON)
         }
     }
 
-    private static func entry<P: EventPayload>(_: P.Type, _ wrap: @escaping @Sendable (P) -> DomainEvent) -> (String, Entry) {
-        (P.typeName, Entry(version: P.schemaVersion,
-                           decode: { (r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P(from: &r)) },
-                           upcast: { (v: UInt64, r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P.upcast(from: v, &r)) },
-                           fromJSON: { wrap(try JSONDecoder().decode(P.self, from: $0)) }))
+    private static func entry<P: EventPayload>(
+        _: P.Type, _ wrap: @escaping @Sendable (P) -> DomainEvent
+    ) -> (String, Entry) {
+        (
+            P.typeName,
+            Entry(
+                version: P.schemaVersion,
+                decode: { (r: inout BinaryReader) throws(PayloadDecodingError) in wrap(try P(from: &r)) },
+                upcast: { (v: UInt64, r: inout BinaryReader) throws(PayloadDecodingError) in
+                    wrap(try P.upcast(from: v, &r))
+                },
+                fromJSON: { wrap(try JSONDecoder().decode(P.self, from: $0)) })
+        )
     }
 
     private static let entries: [String: Entry] = Dictionary(uniqueKeysWithValues: [
@@ -46,8 +57,10 @@ public enum EventCatalog {
         entry(AuthorizationDecided.self, DomainEvent.authorizationDecided),
         entry(ModelRegistered.self, DomainEvent.modelRegistered), entry(ModelUpdated.self, DomainEvent.modelUpdated),
         entry(ModelRemoved.self, DomainEvent.modelRemoved), entry(DefaultModelSet.self, DomainEvent.defaultModelSet),
-        entry(MCPServerRegistered.self, DomainEvent.mcpServerRegistered), entry(MCPServerUpdated.self, DomainEvent.mcpServerUpdated),
-        entry(MCPServerRemoved.self, DomainEvent.mcpServerRemoved), entry(MCPHealthChanged.self, DomainEvent.mcpHealthChanged),
+        entry(MCPServerRegistered.self, DomainEvent.mcpServerRegistered),
+        entry(MCPServerUpdated.self, DomainEvent.mcpServerUpdated),
+        entry(MCPServerRemoved.self, DomainEvent.mcpServerRemoved),
+        entry(MCPHealthChanged.self, DomainEvent.mcpHealthChanged),
         entry(AgentDefined.self, DomainEvent.agentDefined), entry(AgentUpdated.self, DomainEvent.agentUpdated),
         entry(AgentRemoved.self, DomainEvent.agentRemoved), entry(PolicyChanged.self, DomainEvent.policyChanged),
     ])

@@ -3,7 +3,9 @@ import Foundation
 
 extension BinaryWriter {
     /// A dictionary with its keys sorted, so equal states encode to equal bytes.
-    mutating func write<K: Comparable, V>(_ map: [K: V], key: (inout BinaryWriter, K) -> Void, value: (inout BinaryWriter, V) -> Void) {
+    mutating func write<K: Comparable, V>(
+        _ map: [K: V], key: (inout BinaryWriter, K) -> Void, value: (inout BinaryWriter, V) -> Void
+    ) {
         write(UInt64(map.count))
         for k in map.keys.sorted() {
             key(&self, k)
@@ -13,8 +15,10 @@ extension BinaryWriter {
 }
 
 extension BinaryReader {
-    mutating func readMap<K: Hashable, V>(key: (inout BinaryReader) throws(PayloadDecodingError) -> K,
-                                          value: (inout BinaryReader) throws(PayloadDecodingError) -> V) throws(PayloadDecodingError) -> [K: V] {
+    mutating func readMap<K: Hashable, V>(
+        key: (inout BinaryReader) throws(PayloadDecodingError) -> K,
+        value: (inout BinaryReader) throws(PayloadDecodingError) -> V
+    ) throws(PayloadDecodingError) -> [K: V] {
         let count = try readUInt64()
         var map: [K: V] = [:]
         map.reserveCapacity(Int(min(count, 1 << 20)))
@@ -33,6 +37,7 @@ public struct Versioned<Value: Sendable & Equatable & BinaryCodable>: Sendable, 
 
     public init(_ value: Value, seq: UInt64) { (self.value, self.seq) = (value, seq) }
     public func encode(to w: inout BinaryWriter) { w.write(value); w.write(seq) }
-    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(try r.read(), seq: try r.readUInt64()) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(try r.read(), seq: try r.readUInt64())
+    }
 }
-

@@ -22,22 +22,26 @@ struct NameTables {
     private var streams = DenseTable<StreamID>()
 
     /// The route of type number `id`; `slots` gives the slots that want a type, and whether any of them reads bulk text.
-    mutating func route(_ id: UInt32, _ view: EventView, slots: (String) -> (slots: [Int], readsBulkText: Bool)) throws(EventStoreError) -> Route {
+    mutating func route(
+        _ id: UInt32, _ view: EventView, slots: (String) -> (slots: [Int], readsBulkText: Bool)
+    ) throws(EventStoreError) -> Route {
         if let route = routes[Int(id)] { return route }
         let type = try name(id, view)
         let wanted = slots(type)
-        let route = Route(slots: wanted.slots, decoder: EventCatalog.decoder(for: type), readsBulkText: wanted.readsBulkText)
+        let route = Route(
+            slots: wanted.slots, decoder: EventCatalog.decoder(for: type), readsBulkText: wanted.readsBulkText)
         routes.set(route, at: Int(id))
         return route
     }
 
     /// The event's context, its names from the tables.
     mutating func context(_ view: EventView) throws(EventStoreError) -> EventContext {
-        EventContext(seq: view.seq.rawValue, stream: try stream(view.streamNumber, view), revision: view.revision.rawValue,
-                     id: view.id, timeNanoseconds: view.timeNanoseconds,
-                     actor: try view.actorID.map { (id) throws(EventStoreError) in try name(id, view) },
-                     workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try name(id, view) },
-                     correlationID: view.correlationID, causationID: view.causationID)
+        EventContext(
+            seq: view.seq.rawValue, stream: try stream(view.streamNumber, view), revision: view.revision.rawValue,
+            id: view.id, timeNanoseconds: view.timeNanoseconds,
+            actor: try view.actorID.map { (id) throws(EventStoreError) in try name(id, view) },
+            workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try name(id, view) },
+            correlationID: view.correlationID, causationID: view.causationID)
     }
 
     mutating func name(_ id: UInt32, _ view: EventView) throws(EventStoreError) -> String {
@@ -65,7 +69,9 @@ struct DenseTable<Value> {
     /// Remembers `value` as number `i`'s (unless `i` is past the bound).
     mutating func set(_ value: Value, at i: Int) {
         guard i < Self.bound else { return }
-        if i >= values.count { values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count))) }
+        if i >= values.count {
+            values.append(contentsOf: repeatElement(nil, count: max(i - values.count + 1, values.count)))
+        }
         values[i] = value
     }
 }

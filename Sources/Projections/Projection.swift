@@ -14,16 +14,25 @@ public struct EventContext: Sendable, Equatable {
     public let correlationID: UUID?
     public let causationID: UUID?
 
-    public init(seq: UInt64, stream: StreamID, revision: UInt64, id: UUID, timeNanoseconds: Int64, actor: String?, workspace: String?,
-                correlationID: UUID?, causationID: UUID?) {
-        (self.seq, self.stream, self.revision, self.id, self.timeNanoseconds) = (seq, stream, revision, id, timeNanoseconds)
-        (self.actor, self.workspace, self.correlationID, self.causationID) = (actor, workspace, correlationID, causationID)
+    public init(
+        seq: UInt64, stream: StreamID, revision: UInt64, id: UUID, timeNanoseconds: Int64, actor: String?,
+        workspace: String?,
+        correlationID: UUID?, causationID: UUID?
+    ) {
+        (self.seq, self.stream, self.revision, self.id, self.timeNanoseconds) = (
+            seq, stream, revision, id, timeNanoseconds
+        )
+        (self.actor, self.workspace, self.correlationID, self.causationID) = (
+            actor, workspace, correlationID, causationID
+        )
     }
 
     public init(_ e: RecordedEvent) {
-        self.init(seq: e.seq.rawValue, stream: e.stream, revision: e.revision.rawValue, id: e.id, timeNanoseconds: e.timeNanoseconds,
-                  actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
-                  causationID: e.metadata.causationID)
+        self.init(
+            seq: e.seq.rawValue, stream: e.stream, revision: e.revision.rawValue, id: e.id,
+            timeNanoseconds: e.timeNanoseconds,
+            actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
+            causationID: e.metadata.causationID)
     }
 }
 

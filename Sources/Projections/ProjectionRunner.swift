@@ -41,7 +41,10 @@ public final class ProjectionRunner: Sendable {
     ///   - checkpointEveryEvents: how many folded events between checkpoints.
     ///   - sliceEvents: how many events a catch-up folds per hold of the state lock (queries wait at most that long);
     ///     a catch-up longer than one slice decodes the next slices on a second thread meanwhile.
-    public init(store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000, sliceEvents: Int = 4096) {
+    public init(
+        store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000,
+        sliceEvents: Int = 4096
+    ) {
         self.store = store
         self.sliceEvents = UInt64(max(sliceEvents, 1))
         slots = projections.map { $0.makeSlot() }
@@ -73,7 +76,9 @@ public final class ProjectionRunner: Sendable {
         let outcomes = lock.withLock {
             concurrentMap(slots) { slot in
                 Result { () throws -> UInt64 in
-                    let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in try slot.restore(seq: seq, state: state) }
+                    let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in
+                        try slot.restore(seq: seq, state: state)
+                    }
                     return (restored ?? nil) ?? 0
                 }
             }
@@ -156,11 +161,15 @@ public final class ProjectionRunner: Sendable {
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the
     /// projection's events all live there), without touching any runner.
-    public static func state<P: Projection>(of _: P.Type, asOf seq: Seq, in store: EventStore, streams: [StreamID]? = nil) throws -> P.State {
+    public static func state<P: Projection>(
+        of _: P.Type, asOf seq: Seq, in store: EventStore, streams: [StreamID]? = nil
+    ) throws -> P.State {
         var state = P.initial
         var names = NameTables()
         func visit(_ view: EventView) throws -> Bool {
-            let route = try names.route(view.typeID, view) { P.eventTypes.contains($0) ? ([0], P.readsBulkText) : ([], false) }
+            let route = try names.route(view.typeID, view) {
+                P.eventTypes.contains($0) ? ([0], P.readsBulkText) : ([], false)
+            }
             guard !route.slots.isEmpty, let decoder = route.decoder else { return true }
             let outcome = try view.withPayload { decoder.decode($0, skippingBulkText: !route.readsBulkText) }
             if case .event(let event) = outcome { P.apply(event, context: try names.context(view), to: &state) }
@@ -237,7 +246,9 @@ public final class ProjectionRunner: Sendable {
         lock.withLock {
             // Through the buffer: each event is lent to the folds, not copied (no reference counting per field).
             slice.events.withUnsafeBufferPointer { events in
-                for j in events.indices { for i in events[j].route.slots { slots[i].apply(events[j].event, events[j].context) } }
+                for j in events.indices {
+                    for i in events[j].route.slots { slots[i].apply(events[j].event, events[j].context) }
+                }
             }
         }
         if slice.skipped != Skipped() {
@@ -273,5 +284,7 @@ private func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transfor
 
 /// Logbook's read models, run together by the server and the CLI.
 public enum StandardProjections {
-    public static var all: [any Projection.Type] { [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self] }
+    public static var all: [any Projection.Type] {
+        [RegistryProjection.self, ConversationProjection.self, AuditProjection.self, UsageProjection.self]
+    }
 }

@@ -36,10 +36,13 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .conflict: self.init(.conflict, "conflict", error.message)
         case .storage: self.init(.serviceUnavailable, "storage", error.message)
         case .unavailable: self.init(.serviceUnavailable, "tool_server_unavailable", error.message)
-        case .diskFull: self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full", error.message)
-        case .logFull: self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "log_full", error.message)
+        case .diskFull:
+            self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full", error.message)
+        case .logFull:
+            self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "log_full", error.message)
         // nginx's "client closed request": the client gave up, so it rarely sees this.
-        case .cancelled: self.init(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), "cancelled", error.message)
+        case .cancelled:
+            self.init(HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request"), "cancelled", error.message)
         }
     }
 

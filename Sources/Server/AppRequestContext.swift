@@ -23,7 +23,9 @@ public struct AppRequestContext: RequestContext {
 
     /// The caller; routes behind the middleware always have one.
     func caller() throws(APIError) -> Principal {
-        guard let principal else { throw APIError(.unauthorized, "unauthenticated", "send 'Authorization: Bearer <JWT>'") }
+        guard let principal else {
+            throw APIError(.unauthorized, "unauthenticated", "send 'Authorization: Bearer <JWT>'")
+        }
         return principal
     }
 }

@@ -45,9 +45,12 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     storeConfiguration.commitFault = configuration.storeCommitFault
     // Said once, loudly: from here every write fails and /readyz says why.
     storeConfiguration.onWritesRefused = { [logger] error in
-        logger.critical("the log refuses all writes from now on; restart the server once the cause is fixed",
-                        metadata: ["error": .string(error.message), "code": .string(error.code.rawValue),
-                                   "system": .string(error.systemCode.map(String.init) ?? "-")])
+        logger.critical(
+            "the log refuses all writes from now on; restart the server once the cause is fixed",
+            metadata: [
+                "error": .string(error.message), "code": .string(error.code.rawValue),
+                "system": .string(error.systemCode.map(String.init) ?? "-"),
+            ])
     }
     let store = try EventStore.open(storeConfiguration)
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
@@ -58,29 +61,40 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let pool = MCPPool(secrets: engine.secrets, environment: engine.environment)
     // A tool server that fails, and one a restart brings back, shows in the registry's health and the log.
     await pool.setRecorder { [logger] change in
-        do { try await store.append([change.proposed(metadata: EventMetadata(actor: "system:mcp"))], to: "registry/mcp") } catch {
-            logger.warning("recording an MCP server's health failed", metadata: ["server": .string(change.name), "error": .string("\(error)")])
+        do {
+            try await store.append([change.proposed(metadata: EventMetadata(actor: "system:mcp"))], to: "registry/mcp")
+        } catch {
+            logger.warning(
+                "recording an MCP server's health failed",
+                metadata: ["server": .string(change.name), "error": .string("\(error)")])
         }
     }
-    let runtime = AgentRuntime(store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
+    let runtime = AgentRuntime(
+        store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
     // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
     let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
     try await readModels.start()
     // A policy file given to serve is the policy in force from now on: recorded once, when it differs from the log's.
     if configuration.recordsConfiguredPolicy {
         let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
-        if try await runtime.adoptConfiguredPolicy(configuration.policy.rawRoles, actor: "operator:\(user)", reason: "the policy file serve was started with") {
+        if try await runtime.adoptConfiguredPolicy(
+            configuration.policy.rawRoles, actor: "operator:\(user)", reason: "the policy file serve was started with")
+        {
             logger.notice("the policy file differs from the policy in the log: recorded it as a change")
         }
     }
     // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log).
     let open = readModels.read(ConversationProjection.self) { s in
-        s.runs.values.filter { $0.status == .running }.map { OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID) }
+        s.runs.values.filter { $0.status == .running }.map {
+            OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID)
+        }
     }
     if !open.isEmpty {
         let recovered = try await runtime.closeInterruptedRuns(open)
         try await readModels.catchUp()
-        logger.notice("closed runs a stop cut short", metadata: ["runs": "\(recovered.runs)", "toolCallsOfUnknownOutcome": "\(recovered.toolCalls)"])
+        logger.notice(
+            "closed runs a stop cut short",
+            metadata: ["runs": "\(recovered.runs)", "toolCallsOfUnknownOutcome": "\(recovered.toolCalls)"])
     }
     let following = FollowingFlag()
     let follower = Task {
@@ -99,11 +113,14 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     router.add(middleware: InputGuardMiddleware())
     HealthRoutes(store: store, readModels: readModels, following: following).add(to: router)
     router.get("metrics") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
     }
     router.get("openapi.json") { _, _ in
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
@@ -121,6 +138,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "logbook"),
         logger: logger)
-    return LogbookApplication(application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
-                              healthChecks: healthChecks, readModels: readModels)
+    return LogbookApplication(
+        application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
+        healthChecks: healthChecks, readModels: readModels)
 }

@@ -6,7 +6,9 @@ struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let verifier: TokenVerifier
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw APIError(.unauthorized, "unauthenticated", "send 'Authorization: Bearer <JWT>'")
         }
@@ -14,7 +16,8 @@ struct BearerAuthMiddleware: RouterMiddleware {
         var context = context
         do { context.principal = try verifier.verify(token) } catch {
             // The detail goes to the server's log only; the message never quotes the token.
-            context.logger.notice("token refused", metadata: ["reason": .string(error.message), "path": .string(request.uri.path)])
+            context.logger.notice(
+                "token refused", metadata: ["reason": .string(error.message), "path": .string(request.uri.path)])
             throw APIError(error)
         }
         context.token = token

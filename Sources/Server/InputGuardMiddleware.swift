@@ -12,14 +12,20 @@ struct InputGuardMiddleware: RouterMiddleware {
     /// Whether `name` can be an id or name (thread, workspace, registry entry): non-empty, printable, at most
     /// `maxSegmentBytes`. The routes that take names in bodies or queries check them with this too.
     static func isUsableName(_ name: some StringProtocol) -> Bool {
-        !name.isEmpty && name.utf8.count <= maxSegmentBytes && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
+        !name.isEmpty && name.utf8.count <= maxSegmentBytes
+            && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         for (index, raw) in request.uri.path.split(separator: "/").enumerated() {
             let segment = raw.removingPercentEncoding ?? String(raw)
             guard Self.isUsableName(segment) else {
-                throw APIError(.badRequest, "bad_request", "path segment \(index + 1) is not a usable id or name: printable, at most \(Self.maxSegmentBytes) bytes")
+                throw APIError(
+                    .badRequest, "bad_request",
+                    "path segment \(index + 1) is not a usable id or name: printable, at most \(Self.maxSegmentBytes) bytes"
+                )
             }
         }
         if request.uri.queryParameters.contains(where: { $0.value.utf8.contains(0) }) {

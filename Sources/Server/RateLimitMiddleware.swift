@@ -22,11 +22,16 @@ final class RateLimitMiddleware: RouterMiddleware {
 
     init(limit: RateLimit) { self.limit = limit }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let subject = context.principal?.subject else { return try await next(request, context) }
         let wait = take(subject, now: .now)
         if let wait {
-            var error = APIError(.tooManyRequests, "rate_limited", "too many requests from \(subject): at most \(limit.perSecond)/s (bursts of \(Int(limit.burst))); retry in \(wait) s")
+            var error = APIError(
+                .tooManyRequests, "rate_limited",
+                "too many requests from \(subject): at most \(limit.perSecond)/s (bursts of \(Int(limit.burst))); retry in \(wait) s"
+            )
             error.headers[.retryAfter] = String(wait)
             throw error
         }
@@ -50,7 +55,9 @@ final class RateLimitMiddleware: RouterMiddleware {
         }
     }
 
-    private func refilled(_ bucket: (tokens: Double, at: ContinuousClock.Instant), now: ContinuousClock.Instant) -> Double {
+    private func refilled(
+        _ bucket: (tokens: Double, at: ContinuousClock.Instant), now: ContinuousClock.Instant
+    ) -> Double {
         let elapsed = now - bucket.at
         let seconds = elapsed / .seconds(1)
         return min(limit.burst, bucket.tokens + seconds * limit.perSecond)

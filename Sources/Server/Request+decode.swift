@@ -30,7 +30,9 @@ extension Request {
     }
 
     /// Like `decodeJSON`, for a body that may be absent: nil when there is none.
-    func decodeJSONIfPresent<T: Decodable>(_ type: T.Type, context: AppRequestContext, example: String) async throws -> T? {
+    func decodeJSONIfPresent<T: Decodable>(
+        _ type: T.Type, context: AppRequestContext, example: String
+    ) async throws -> T? {
         let body: ByteBuffer
         do { body = try await self.body.collect(upTo: context.maxUploadSize) } catch is NIOTooManyBytesError {
             throw APIError(.contentTooLarge, "too_large", "the body is larger than \(context.maxUploadSize) bytes")
@@ -48,9 +50,12 @@ extension Request {
     /// What is wrong with a body that did not decode: not UTF-8, not JSON, or which field is missing or of the wrong
     /// type — and what works.
     static func explain(_ error: any Error, body: Data, example: String) -> String {
-        guard String(validating: body, as: UTF8.self) != nil else { return "the body is not UTF-8 text; send JSON like \(example)" }
+        guard String(validating: body, as: UTF8.self) != nil else {
+            return "the body is not UTF-8 text; send JSON like \(example)"
+        }
         func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
         }
         let problem: String
         switch error as? DecodingError {
@@ -75,14 +80,19 @@ extension Request {
         case is Bool.Type: "true or false"
         case is Int.Type, is Int64.Type, is UInt64.Type, is Int32.Type: "an integer"
         case is Double.Type, is Float.Type: "a number"
-        default: String(describing: type).hasPrefix("Array") ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
+        default:
+            String(describing: type).hasPrefix("Array")
+                ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
         }
     }
 
     private static func refuseUnknownFields(_ data: Data, known: any KnownFields.Type) throws(APIError) {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
         if let unknown = object.keys.sorted().first(where: { !known.fields.contains($0) }) {
-            throw APIError(.badRequest, "bad_request", "unknown field '\(unknown.prefix(64))'; the fields are \(known.fields.sorted().joined(separator: ", "))")
+            throw APIError(
+                .badRequest, "bad_request",
+                "unknown field '\(unknown.prefix(64))'; the fields are \(known.fields.sorted().joined(separator: ", "))"
+            )
         }
         if let null = object.keys.sorted().first(where: { object[$0] is NSNull && !known.nullable.contains($0) }) {
             throw APIError(.badRequest, "bad_request", "'\(null)' may not be null; leave it out instead")
@@ -90,9 +100,14 @@ extension Request {
         for (field, fields) in known.nestedFields {
             guard let nested = object[field] as? [String: Any] else { continue }
             if let unknown = nested.keys.sorted().first(where: { !fields.contains($0) }) {
-                throw APIError(.badRequest, "bad_request", "unknown field '\(field).\(unknown.prefix(64))'; its fields are \(fields.sorted().joined(separator: ", "))")
+                throw APIError(
+                    .badRequest, "bad_request",
+                    "unknown field '\(field).\(unknown.prefix(64))'; its fields are \(fields.sorted().joined(separator: ", "))"
+                )
             }
-            if let null = nested.keys.sorted().first(where: { nested[$0] is NSNull && !known.nullable.contains("\(field).\($0)") }) {
+            if let null = nested.keys.sorted().first(where: {
+                nested[$0] is NSNull && !known.nullable.contains("\(field).\($0)")
+            }) {
                 throw APIError(.badRequest, "bad_request", "'\(field).\(null)' may not be null; leave it out instead")
             }
         }

@@ -7,7 +7,9 @@ extension Request {
     func integer<T: FixedWidthInteger>(_ name: String, in range: ClosedRange<T>) throws(APIError) -> T? {
         guard let text = uri.queryParameters.get(name) else { return nil }
         guard let value = T(text), range.contains(value) else {
-            throw APIError(.badRequest, "bad_request", "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(40))'")
+            throw APIError(
+                .badRequest, "bad_request",
+                "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(40))'")
         }
         return value
     }

@@ -42,30 +42,41 @@ public struct ServeSettings: Equatable, Sendable {
     /// The largest the log may grow, in bytes (given as `64G`, `500M`, `1T` or a number of bytes).
     public var maxLogSize: Int?
 
-    public init(host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil, issuer: String? = nil,
-                audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
-                compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil, healthCheckInterval: Double? = nil,
-                modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil, defaultMaxTokens: Int? = nil,
-                maxLogSize: Int? = nil) {
+    public init(
+        host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil,
+        issuer: String? = nil,
+        audience: String? = nil, rateLimit: Double? = nil, logLevel: String? = nil, durability: Durability? = nil,
+        compressionLevel: Int? = nil, allowedSecrets: String? = nil, maxTokenLifetime: Double? = nil,
+        healthCheckInterval: Double? = nil,
+        modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil,
+        defaultMaxTokens: Int? = nil,
+        maxLogSize: Int? = nil
+    ) {
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
-        (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (durability, compressionLevel, allowedSecrets, maxTokenLifetime)
+        (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (
+            durability, compressionLevel, allowedSecrets, maxTokenLifetime
+        )
         self.healthCheckInterval = healthCheckInterval
-        (self.modelTimeout, self.modelFirstByteTimeout, self.modelIdleTimeout, self.defaultMaxTokens) = (modelTimeout, modelFirstByteTimeout, modelIdleTimeout, defaultMaxTokens)
+        (self.modelTimeout, self.modelFirstByteTimeout, self.modelIdleTimeout, self.defaultMaxTokens) = (
+            modelTimeout, modelFirstByteTimeout, modelIdleTimeout, defaultMaxTokens
+        )
         self.maxLogSize = maxLogSize
     }
 
-    public static let defaults = ServeSettings(host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
-                                               rateLimit: 20, logLevel: "info", durability: .durable,
-                                               compressionLevel: EventStore.Configuration.defaultCompressionLevel,
-                                               allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
-                                               maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
-                                               healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                                               defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes)
+    public static let defaults = ServeSettings(
+        host: "127.0.0.1", port: 8080, data: "./data", issuer: "logbook", audience: "logbook",
+        rateLimit: 20, logLevel: "info", durability: .durable,
+        compressionLevel: EventStore.Configuration.defaultCompressionLevel,
+        allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
+        maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
+        healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
+        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes)
 
     /// `64G`, `500M`, `1T`, `12K` (powers of 1024) or a number of bytes.
     public static func bytes(_ text: String) -> Double? {
-        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased().replacingOccurrences(of: "IB", with: "")
+            .replacingOccurrences(of: "B", with: "")
         let units: [Character: Double] = ["K": 1024, "M": 1_048_576, "G": 1_073_741_824, "T": 1_099_511_627_776]
         if let last = t.last, let unit = units[last] { return Double(t.dropLast()).map { $0 * unit } }
         return Double(t)
@@ -73,38 +84,52 @@ public struct ServeSettings: Equatable, Sendable {
 
     /// The model calls' deadlines these settings give.
     public var modelDeadlines: ModelDeadlines {
-        func seconds(_ s: Double?, _ fallback: Duration) -> Duration { s.map { .milliseconds(Int64($0 * 1000)) } ?? fallback }
+        func seconds(_ s: Double?, _ fallback: Duration) -> Duration {
+            s.map { .milliseconds(Int64($0 * 1000)) } ?? fallback
+        }
         let d = ModelDeadlines()
-        return ModelDeadlines(total: seconds(modelTimeout, d.total), firstByte: seconds(modelFirstByteTimeout, d.firstByte), idle: seconds(modelIdleTimeout, d.idle))
+        return ModelDeadlines(
+            total: seconds(modelTimeout, d.total), firstByte: seconds(modelFirstByteTimeout, d.firstByte),
+            idle: seconds(modelIdleTimeout, d.idle))
     }
 
     /// The secret scope these settings give (the log's directory is always out of it).
     public var secretScope: SecretScope {
-        SecretScope(allowed: (allowedSecrets ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-                    forbiddenDirectories: data.map { [$0] } ?? [])
+        SecretScope(
+            allowed: (allowedSecrets ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter
+            { !$0.isEmpty },
+            forbiddenDirectories: data.map { [$0] } ?? [])
     }
 
     /// Each setting, its config-file key and its environment variable.
     static let names: [(key: String, variable: String)] = [
-        ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"), ("jwks", "LOGBOOK_JWKS"),
-        ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"), ("logLevel", "LOGBOOK_LOG_LEVEL"),
+        ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"),
+        ("jwks", "LOGBOOK_JWKS"),
+        ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"),
+        ("logLevel", "LOGBOOK_LOG_LEVEL"),
         ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
         ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
         ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"), ("modelTimeout", "LOGBOOK_MODEL_TIMEOUT"),
-        ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"), ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
+        ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"),
+        ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
         ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"), ("maxLogSize", "LOGBOOK_MAX_LOG_SIZE"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
     public func over(_ lower: ServeSettings) -> ServeSettings {
-        ServeSettings(host: host ?? lower.host, port: port ?? lower.port, data: data ?? lower.data, policy: policy ?? lower.policy,
-                      jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
-                      rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
-                      durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel,
-                      allowedSecrets: allowedSecrets ?? lower.allowedSecrets, maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime,
-                      healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval, modelTimeout: modelTimeout ?? lower.modelTimeout,
-                      modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
-                      defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize)
+        ServeSettings(
+            host: host ?? lower.host, port: port ?? lower.port, data: data ?? lower.data,
+            policy: policy ?? lower.policy,
+            jwks: jwks ?? lower.jwks, issuer: issuer ?? lower.issuer, audience: audience ?? lower.audience,
+            rateLimit: rateLimit ?? lower.rateLimit, logLevel: logLevel ?? lower.logLevel,
+            durability: durability ?? lower.durability, compressionLevel: compressionLevel ?? lower.compressionLevel,
+            allowedSecrets: allowedSecrets ?? lower.allowedSecrets,
+            maxTokenLifetime: maxTokenLifetime ?? lower.maxTokenLifetime,
+            healthCheckInterval: healthCheckInterval ?? lower.healthCheckInterval,
+            modelTimeout: modelTimeout ?? lower.modelTimeout,
+            modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout,
+            modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
+            defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize)
     }
 
     /// The settings the environment gives.
@@ -122,13 +147,16 @@ public struct ServeSettings: Equatable, Sendable {
     /// - Throws: `SettingsError` for an unreadable file, bad JSON, an unknown key (a typo would otherwise be ignored)
     ///   or a value of the wrong type.
     public static func file(_ path: String) throws(SettingsError) -> ServeSettings {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SettingsError("cannot read the config file \(path)") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError("cannot read the config file \(path)")
+        }
         guard case .object(let object)? = JSONValue(parsing: String(decoding: data, as: UTF8.self)) else {
             throw SettingsError("\(path) is not a JSON object like {\"port\": 9090, \"policy\": \"policy.json\"}")
         }
         let known = Set(names.map(\.key))
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
-            throw SettingsError("\(path): unknown setting '\(unknown)'; the settings are \(names.map(\.key).joined(separator: ", "))")
+            throw SettingsError(
+                "\(path): unknown setting '\(unknown)'; the settings are \(names.map(\.key).joined(separator: ", "))")
         }
         var settings = ServeSettings()
         for (key, value) in object { try settings.set(key, value, from: "\(path): \(key)") }
@@ -140,14 +168,20 @@ public struct ServeSettings: Equatable, Sendable {
     /// - Throws: `SettingsError` naming the flag (`--compression-level`) of a value that cannot be used.
     public func checked() throws(SettingsError) -> ServeSettings {
         let values: [(key: String, value: JSONValue?)] = [
-            ("host", host.map(JSONValue.string)), ("port", port.map { .number(Double($0)) }), ("data", data.map(JSONValue.string)),
-            ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)), ("issuer", issuer.map(JSONValue.string)),
+            ("host", host.map(JSONValue.string)), ("port", port.map { .number(Double($0)) }),
+            ("data", data.map(JSONValue.string)),
+            ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)),
+            ("issuer", issuer.map(JSONValue.string)),
             ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
             ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
-            ("compressionLevel", compressionLevel.map { .number(Double($0)) }), ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
-            ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)), ("healthCheckInterval", healthCheckInterval.map(JSONValue.number)),
-            ("modelTimeout", modelTimeout.map(JSONValue.number)), ("modelFirstByteTimeout", modelFirstByteTimeout.map(JSONValue.number)),
-            ("modelIdleTimeout", modelIdleTimeout.map(JSONValue.number)), ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
+            ("compressionLevel", compressionLevel.map { .number(Double($0)) }),
+            ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
+            ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)),
+            ("healthCheckInterval", healthCheckInterval.map(JSONValue.number)),
+            ("modelTimeout", modelTimeout.map(JSONValue.number)),
+            ("modelFirstByteTimeout", modelFirstByteTimeout.map(JSONValue.number)),
+            ("modelIdleTimeout", modelIdleTimeout.map(JSONValue.number)),
+            ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
             ("maxLogSize", maxLogSize.map { .number(Double($0)) }),
         ]
         var settings = ServeSettings()
@@ -175,7 +209,9 @@ public struct ServeSettings: Equatable, Sendable {
         case "host": host = try text()
         case "port":
             let n = try number()
-            guard n == n.rounded(), (0...65_535).contains(n) else { throw SettingsError("\(source) must be a port number (0–65535)") }
+            guard n == n.rounded(), (0...65_535).contains(n) else {
+                throw SettingsError("\(source) must be a port number (0–65535)")
+            }
             port = Int(n)
         case "data": data = try text()
         case "policy": policy = try text()
@@ -189,20 +225,27 @@ public struct ServeSettings: Equatable, Sendable {
         case "logLevel": logLevel = try text()
         case "durability":
             let mode = try text()
-            guard let d = Durability(rawValue: mode) else { throw SettingsError("\(source) must be durable or relaxed, not '\(mode)'") }
+            guard let d = Durability(rawValue: mode) else {
+                throw SettingsError("\(source) must be durable or relaxed, not '\(mode)'")
+            }
             durability = d
         case "compressionLevel":
             let n = try number()
             let levels = EventStore.Configuration.compressionLevels
             guard n == n.rounded(), levels.contains(Int(exactly: n) ?? 0) else {
-                throw SettingsError("\(source) must be a zstd level from \(levels.lowerBound) to \(levels.upperBound) (default \(EventStore.Configuration.defaultCompressionLevel))")
+                throw SettingsError(
+                    "\(source) must be a zstd level from \(levels.lowerBound) to \(levels.upperBound) (default \(EventStore.Configuration.defaultCompressionLevel))"
+                )
             }
             compressionLevel = Int(n)
         case "allowedSecrets":
             let list = try text()
-            for pattern in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !pattern.isEmpty {
+            for pattern in list.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) })
+            where !pattern.isEmpty {
                 guard pattern.hasPrefix("env:") || pattern.hasPrefix("file:/") else {
-                    throw SettingsError("\(source): '\(pattern)' is not a secret reference pattern like env:LOGBOOK_SECRET_* or file:/run/secrets/*")
+                    throw SettingsError(
+                        "\(source): '\(pattern)' is not a secret reference pattern like env:LOGBOOK_SECRET_* or file:/run/secrets/*"
+                    )
                 }
             }
             allowedSecrets = list
@@ -224,7 +267,9 @@ public struct ServeSettings: Equatable, Sendable {
             }
         case "defaultMaxTokens":
             let n = try number()
-            guard n == n.rounded(), n >= 0, n <= 1_000_000 else { throw SettingsError("\(source) must be a whole number of tokens (0: the model server's default)") }
+            guard n == n.rounded(), n >= 0, n <= 1_000_000 else {
+                throw SettingsError("\(source) must be a whole number of tokens (0: the model server's default)")
+            }
             defaultMaxTokens = Int(n)
         case "maxLogSize":
             let bytes: Double
@@ -232,7 +277,8 @@ public struct ServeSettings: Equatable, Sendable {
             case .number(let n): bytes = n
             case .string(let s):
                 guard let parsed = Self.bytes(s) else {
-                    throw SettingsError("\(source) must be a size like 64G, 500M or 1T (or a number of bytes), not '\(s.prefix(40))'")
+                    throw SettingsError(
+                        "\(source) must be a size like 64G, 500M or 1T (or a number of bytes), not '\(s.prefix(40))'")
                 }
                 bytes = parsed
             default: throw SettingsError("\(source) must be a size like 64G")

@@ -34,7 +34,9 @@ enum StreamedBody {
                     stop()
                     throw error
                 }
-            } onCancel: { stop() }
+            } onCancel: {
+                stop()
+            }
             try await writer.finish(nil)
         }
     }

@@ -9,7 +9,9 @@ extension ThreadID {
         guard let decoded = percentEncoded ? text.removingPercentEncoding : text else {
             throw APIError(.badRequest, "bad_request", "\(source) holds a malformed percent-escape")
         }
-        do { return try ThreadID(decoded) } catch { throw APIError(.badRequest, "bad_request", "\(source): \(error.message)") }
+        do { return try ThreadID(decoded) } catch {
+            throw APIError(.badRequest, "bad_request", "\(source): \(error.message)")
+        }
     }
 }
 
@@ -27,13 +29,7 @@ enum EntryName {
     static let pattern = "^[A-Za-z0-9_.:@-]{1,64}$"
 
     static func isValid(_ text: some StringProtocol) -> Bool {
-        !text.isEmpty && text.utf8.count <= maxLength && text.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
-            case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "@"): true
-            default: false
-            }
-        }
+        !text.isEmpty && text.utf8.count <= maxLength && text.utf8.allSatisfy(ThreadID.isAllowed)
     }
 }
 
@@ -42,7 +38,9 @@ extension AppRequestContext {
     func entryName(_ parameter: String) throws -> String {
         let raw = try parameters.require(parameter)
         guard let name = raw.removingPercentEncoding, EntryName.isValid(name) else {
-            throw APIError(.badRequest, "bad_request", "the \(parameter) in the path is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
+            throw APIError(
+                .badRequest, "bad_request",
+                "the \(parameter) in the path is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
         }
         return name
     }

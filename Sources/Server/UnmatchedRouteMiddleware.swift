@@ -17,18 +17,27 @@ struct UnmatchedRouteMiddleware: RouterMiddleware {
         }
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as HTTPError where error.status == .notFound {
             let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: true)
             let methods = routes.compactMap { route -> String? in
                 guard route.segments.count == segments.count,
-                      zip(route.segments, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 }) else { return nil }
+                    zip(route.segments, segments).allSatisfy({ $0.hasPrefix("{") || $0 == $1 })
+                else { return nil }
                 return route.method
             }
-            guard !methods.isEmpty else { throw APIError(.notFound, "not_found", "there is no route \(request.uri.path.prefix(200)); GET /openapi.json lists them") }
-            var refused = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed here; use \(Set(methods).sorted().joined(separator: ", "))")
+            guard !methods.isEmpty else {
+                throw APIError(
+                    .notFound, "not_found",
+                    "there is no route \(request.uri.path.prefix(200)); GET /openapi.json lists them")
+            }
+            var refused = APIError(
+                .methodNotAllowed, "method_not_allowed",
+                "\(request.method) is not allowed here; use \(Set(methods).sorted().joined(separator: ", "))")
             refused.headers[.allow] = Set(methods).sorted().joined(separator: ", ")
             throw refused
         }

@@ -42,14 +42,20 @@ await withTaskGroup(of: Void.self) { group in
             while budget.take() {
                 n += 1
                 let events = (0..<(1 + n % 3)).map { i in
-                    ProposedEvent(type: "crash.tick", payload: Data("{\"appender\":\(appender),\"n\":\(n),\"i\":\(i),\"text\":\"\(String(repeating: "lorem ipsum ", count: 1 + (n * 7 + i) % 40))\"}".utf8))
+                    ProposedEvent(
+                        type: "crash.tick",
+                        payload: Data(
+                            "{\"appender\":\(appender),\"n\":\(n),\"i\":\(i),\"text\":\"\(String(repeating: "lorem ipsum ", count: 1 + (n * 7 + i) % 40))\"}"
+                                .utf8))
                 }
                 do {
-                    let result = try await store.append(events, to: stream, expecting: revision.map { .exact($0) } ?? .noStream)
+                    let result = try await store.append(
+                        events, to: stream, expecting: revision.map { .exact($0) } ?? .noStream)
                     revision = result.revision
                     let ids = events.map(\.id.uuidString).joined(separator: ",")
                     // One write(2) per line: lines from concurrent appenders never interleave.
-                    FileHandle.standardOutput.write(Data("ack \(stream) \(result.revision) \(result.firstSeq) \(result.lastSeq) \(ids)\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data("ack \(stream) \(result.revision) \(result.firstSeq) \(result.lastSeq) \(ids)\n".utf8))
                 } catch {
                     FileHandle.standardError.write(Data("append failed: \(error)\n".utf8))
                     exit(1)
@@ -64,5 +70,9 @@ final class AppendBudget: @unchecked Sendable {
     private let lock = NSLock()
     private var left: Int
     init(_ total: Int) { left = total }
-    func take() -> Bool { lock.withLock { left -= 1; return left >= 0 } }
+    func take() -> Bool {
+        lock.withLock {
+            left -= 1; return left >= 0
+        }
+    }
 }

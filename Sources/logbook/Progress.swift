@@ -14,7 +14,8 @@ final class ProgressLine: @unchecked Sendable {
         guard enabled, ContinuousClock.now - lastDraw >= .milliseconds(100) || done == total else { return }
         lastDraw = .now
         let percent = total == 0 ? 100 : Double(done) * 100 / Double(total)
-        FileHandle.standardError.write(Data("\r\(label): \(done)/\(total) (\(String(format: "%.0f", percent))%)\u{1B}[K".utf8))
+        FileHandle.standardError.write(
+            Data("\r\(label): \(done)/\(total) (\(String(format: "%.0f", percent))%)\u{1B}[K".utf8))
     }
 
     /// Clears the line.

@@ -9,7 +9,8 @@ extension StringProtocol {
             switch scalar.value {
             case 0x0A, 0x09: out.unicodeScalars.append(scalar)
             case 0x00..<0x20, 0x7F..<0xA0: out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
-            case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C: out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            case 0x202A...0x202E, 0x2066...0x2069, 0x200E, 0x200F, 0x061C:
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
             default: out.unicodeScalars.append(scalar)
             }
         }
@@ -23,5 +24,7 @@ extension StringProtocol {
 }
 
 extension String {
-    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

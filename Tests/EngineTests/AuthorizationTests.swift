@@ -15,7 +15,9 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-jwt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/mint_tokens.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/mint_tokens.py"
+        ).path
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script, dir.path]
@@ -24,22 +26,28 @@ import Testing
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "minting tokens failed: install PyJWT with ./scripts/setup.sh (pip install 'pyjwt[crypto]')")
+        try #require(
+            process.terminationStatus == 0,
+            "minting tokens failed: install PyJWT with ./scripts/setup.sh (pip install 'pyjwt[crypto]')")
         let minted = try JSONDecoder().decode(Minted.self, from: data)
-        let keys = try [.hmac(try #require(Base64URL.decode(minted.secret[...])))]
+        let keys =
+            try [.hmac(try #require(Base64URL.decode(minted.secret[...])))]
             + VerificationKey.keySet(json: try Data(contentsOf: dir.appendingPathComponent("jwks.json")))
         return (TokenVerifier(keys: keys, issuer: "https://idp.example", audience: "logbook"), minted)
     }
 
     @Test func validTokensOfEachAlgorithmGiveTheirPrincipal() throws {
         let (verifier, minted) = try Self.mint()
-        let expected = Principal(subject: "alice", roles: ["operator"], workspace: "payments", tokenID: "tok-123", expiry: minted.now + 600, issuedAt: minted.now)
+        let expected = Principal(
+            subject: "alice", roles: ["operator"], workspace: "payments", tokenID: "tok-123", expiry: minted.now + 600,
+            issuedAt: minted.now)
         for name in ["hs256", "rs256", "es256", "within_leeway"] {
             var principal = try verifier.verify(try #require(minted.tokens[name]), now: minted.now)
             if name == "within_leeway" { principal.expiry = expected.expiry }
             #expect(principal == expected, "\(name)")
         }
-        #expect(try verifier.verify(try #require(minted.tokens["no_workspace"]), now: minted.now).workspace == "default")
+        #expect(
+            try verifier.verify(try #require(minted.tokens["no_workspace"]), now: minted.now).workspace == "default")
     }
 
     @Test(arguments: [
@@ -70,20 +78,24 @@ import Testing
 
     @Test func weakKeysAreRefusedAtConfiguration() {
         #expect(throws: AuthError.self) { try VerificationKey.hmac(Array("short".utf8)) }
-        #expect(throws: AuthError.self) { try VerificationKey.keySet(json: Data(#"{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}"#.utf8)) }
+        #expect(throws: AuthError.self) {
+            try VerificationKey.keySet(json: Data(#"{"keys":[{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA"}]}"#.utf8))
+        }
         #expect(throws: AuthError.self) { try VerificationKey.keySet(json: Data("[]".utf8)) }
     }
 }
 
 @Suite struct PolicyTests {
-    static let policy = try! Policy(json: Data("""
-        {"roles": {
-            "operator": ["chat", "thread.read:own", "tool.call:time/*", "model.use:*"],
-            "sre": ["tool.call:k8s/get_*", "thread.read:workspace"],
-            "auditor": ["audit.read", "thread.read:all"],
-            "admin": ["*"]
-        }}
-        """.utf8))
+    static let policy = try! Policy(
+        json: Data(
+            """
+            {"roles": {
+                "operator": ["chat", "thread.read:own", "tool.call:time/*", "model.use:*"],
+                "sre": ["tool.call:k8s/get_*", "thread.read:workspace"],
+                "auditor": ["audit.read", "thread.read:all"],
+                "admin": ["*"]
+            }}
+            """.utf8))
 
     static func who(_ roles: [String], workspace: String = "payments") -> Principal {
         Principal(subject: "alice", roles: roles, workspace: workspace, expiry: 0)
@@ -114,9 +126,12 @@ import Testing
     }
 
     @Test func decisionsStayInTheTokensWorkspace() {
-        let verdict = Self.policy.decide(Self.who(["operator"]), action: "chat", resource: "thread/1", workspace: "billing")
+        let verdict = Self.policy.decide(
+            Self.who(["operator"]), action: "chat", resource: "thread/1", workspace: "billing")
         #expect(verdict.decision == .deny && verdict.reason.contains("scoped to workspace 'payments'"))
-        #expect(Self.policy.decide(Self.who(["admin"]), action: "chat", resource: "thread/1", workspace: "billing").decision == .allow)
+        #expect(
+            Self.policy.decide(Self.who(["admin"]), action: "chat", resource: "thread/1", workspace: "billing").decision
+                == .allow)
     }
 
     @Test func globs() {

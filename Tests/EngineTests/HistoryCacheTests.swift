@@ -18,7 +18,8 @@ import Testing
         var heads: [StreamID: AppendResult] = [:]
         for i in 0..<5 {
             let stream = try StreamID("thread/t\(i)")
-            heads[stream] = try await store.append((0..<4).map { _ in UserMessage(text: "hello \(i)").proposed() }, to: stream)
+            heads[stream] = try await store.append(
+                (0..<4).map { _ in UserMessage(text: "hello \(i)").proposed() }, to: stream)
         }
         let cache = HistoryCache(maxEvents: 40)
         for i in 0..<5 {
@@ -35,14 +36,20 @@ import Testing
             small.remember(stream, events: try cache.history(of: stream, in: store).events, revision: 4)
             #expect(small.heldEvents <= 16)
         }
-        #expect(small.holds(try StreamID("thread/t4")) && small.holds(try StreamID("thread/t3")) && !small.holds(try StreamID("thread/t0")))
+        #expect(
+            small.holds(try StreamID("thread/t4")) && small.holds(try StreamID("thread/t3"))
+                && !small.holds(try StreamID("thread/t0")))
 
         // The log moved on behind the cache: the next history has the new events too.
         let t4 = try StreamID("thread/t4")
         try await store.append([UserMessage(text: "later").proposed()], to: t4)
         let later = try small.history(of: t4, in: store)
         #expect(later.events.count == 5 && later.revision == 5)
-        if case .userMessage(let m) = later.events.last?.event { #expect(m.text == "later") } else { Issue.record("the new event is missing") }
+        if case .userMessage(let m) = later.events.last?.event {
+            #expect(m.text == "later")
+        } else {
+            Issue.record("the new event is missing")
+        }
         await store.close()
     }
 }

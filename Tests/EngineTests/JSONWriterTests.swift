@@ -6,7 +6,10 @@ import Testing
 
 /// The hand-written request body against `JSONEncoder`'s: the same JSON for random requests with awkward text.
 @Suite struct JSONWriterTests {
-    static let alphabet: [String] = ["a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "日本", "🙂", "{", "]", ":", ","]
+    static let alphabet: [String] = [
+        "a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "日本", "🙂", "{", "]", ":",
+        ",",
+    ]
 
     static func text(_ rng: inout SeededGenerator) -> String {
         (0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }.joined()
@@ -19,7 +22,11 @@ import Testing
         case 2: .number([0, -1, 3, 0.5, -2.25, 1e-7, 123456.789, 4e20].randomElement(using: &rng)!)
         case 3: .string(text(&rng))
         case 4: .array((0..<Int.random(in: 0...3, using: &rng)).map { _ in value(&rng, depth: depth + 1) })
-        default: .object(Dictionary((0..<Int.random(in: 0...3, using: &rng)).map { _ in (text(&rng), value(&rng, depth: depth + 1)) }, uniquingKeysWith: { a, _ in a }))
+        default:
+            .object(
+                Dictionary(
+                    (0..<Int.random(in: 0...3, using: &rng)).map { _ in (text(&rng), value(&rng, depth: depth + 1)) },
+                    uniquingKeysWith: { a, _ in a }))
         }
     }
 
@@ -28,15 +35,22 @@ import Testing
             switch Int.random(in: 0...4, using: &rng) {
             case 0: .system(text(&rng))
             case 1: .user(text(&rng))
-            case 2: .assistant(Bool.random(using: &rng) ? text(&rng) : nil,
-                               toolCalls: [RequestedToolCall(callID: text(&rng), name: text(&rng), arguments: value(&rng).jsonText)])
+            case 2:
+                .assistant(
+                    Bool.random(using: &rng) ? text(&rng) : nil,
+                    toolCalls: [
+                        RequestedToolCall(callID: text(&rng), name: text(&rng), arguments: value(&rng).jsonText)
+                    ])
             case 3: .tool(callID: text(&rng), output: text(&rng), isError: Bool.random(using: &rng))
             default: .assistant(text(&rng))
             }
         }
-        let tools = (0..<Int.random(in: 0...2, using: &rng)).map { _ in ToolDefinition(name: text(&rng), description: text(&rng), parameters: value(&rng)) }
-        let request = ChatRequest(messages: messages, tools: tools, temperature: Bool.random(using: &rng) ? 0.25 : nil,
-                                  maxOutputTokens: Bool.random(using: &rng) ? Int.random(in: 1...4096, using: &rng) : nil)
+        let tools = (0..<Int.random(in: 0...2, using: &rng)).map { _ in
+            ToolDefinition(name: text(&rng), description: text(&rng), parameters: value(&rng))
+        }
+        let request = ChatRequest(
+            messages: messages, tools: tools, temperature: Bool.random(using: &rng) ? 0.25 : nil,
+            maxOutputTokens: Bool.random(using: &rng) ? Int.random(in: 1...4096, using: &rng) : nil)
         return OpenAIWire.Request(request, model: text(&rng), stream: Bool.random(using: &rng))
     }
 

@@ -15,7 +15,9 @@ import Testing
         /// thread of its own, not the cooperative pool).
         init(mode: String, port: Int? = nil) async throws {
             try MCPStdioTests.requireTimeServer()
-            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_mcp.py").path
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+                "Fixtures/http_mcp.py"
+            ).path
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", script, mode] + (port.map { [String($0)] } ?? [])
             let output = Pipe()
@@ -25,18 +27,23 @@ import Testing
             let text = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
                 Thread.detachNewThread {
                     var line = Data()
-                    while let byte = try? output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data([0x0A]) { line += byte }
+                    while let byte = try? output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty,
+                        byte != Data([0x0A])
+                    { line += byte }
                     continuation.resume(returning: String(decoding: line, as: UTF8.self))
                 }
             }
-            guard text.hasPrefix("port "), let port = Int(text.dropFirst(5)) else { throw MCPError(.unavailable, "fixture said '\(text)'") }
+            guard text.hasPrefix("port "), let port = Int(text.dropFirst(5)) else {
+                throw MCPError(.unavailable, "fixture said '\(text)'")
+            }
             url = "http://127.0.0.1:\(port)/mcp"
         }
 
         /// A started client; retries while the server is still starting.
         func client() async throws -> MCPClient {
             for _ in 0..<100 {
-                let client = MCPClient(serverName: "time-http", connection: try HTTPMCPConnection(name: "time-http", url: url))
+                let client = MCPClient(
+                    serverName: "time-http", connection: try HTTPMCPConnection(name: "time-http", url: url))
                 do {
                     try await client.start(timeout: .seconds(60))
                     return client
@@ -55,10 +62,12 @@ import Testing
 
     /// What `whoami` saw when called with `token` bound for the task.
     static func whoami(_ client: MCPClient, token: String) async throws -> String {
-        return try await MCPCallContext.$bearerToken.withValue(token, operation: { () async throws -> String in
-            let result: MCPToolResult = try await client.callTool("whoami", arguments: .object([:]))
-            return result.text
-        })
+        return try await MCPCallContext.$bearerToken.withValue(
+            token,
+            operation: { () async throws -> String in
+                let result: MCPToolResult = try await client.callTool("whoami", arguments: .object([:]))
+                return result.text
+            })
     }
 
     static func sha256Hex(_ text: String) -> String {
@@ -86,7 +95,8 @@ import Testing
     }
 
     @Test func anUnreachableServerIsUnavailable() async throws {
-        let client = MCPClient(serverName: "nowhere", connection: try HTTPMCPConnection(name: "nowhere", url: "http://127.0.0.1:9/mcp"))
+        let client = MCPClient(
+            serverName: "nowhere", connection: try HTTPMCPConnection(name: "nowhere", url: "http://127.0.0.1:9/mcp"))
         let error = try await #require(throws: MCPError.self) { try await client.start(timeout: .seconds(60)) }
         #expect(error.kind == .unavailable && error.message.contains("nowhere"))
         #expect(throws: MCPError.self) { try HTTPMCPConnection(name: "bad", url: "ftp://x") }

@@ -16,18 +16,22 @@ import Testing
     /// The requests a recording server wrote down: (method, pid, tool name for calls).
     static func requests(_ file: URL) -> [(method: String, pid: Int32, tool: String?)] {
         ((try? String(contentsOf: file, encoding: .utf8))?.split(separator: "\n") ?? []).compactMap { line in
-            guard let r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let method = r["method"] as? String,
-                  let pid = r["pid"] as? Int else { return nil }
+            guard let r = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                let method = r["method"] as? String,
+                let pid = r["pid"] as? Int
+            else { return nil }
             return (method, Int32(pid), (r["params"] as? [String: Any])?["name"] as? String)
         }
     }
 
     static func recordingServer(_ log: URL, name: String = "time") -> MCPServerDefinition {
-        MCPServerDefinition(name: name, transport: .stdio, command: ["python3", MCPStdioTests.fixture, "record", log.path])
+        MCPServerDefinition(
+            name: name, transport: .stdio, command: ["python3", MCPStdioTests.fixture, "record", log.path])
     }
 
     static func temporaryFile() -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-mcp-\(UUID().uuidString).ndjson")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "logbook-mcp-\(UUID().uuidString).ndjson")
         FileManager.default.createFile(atPath: url.path, contents: nil)
         return url
     }
@@ -44,8 +48,11 @@ import Testing
         let reported = Mutex<[MCPHealthChanged]>([])
         await f.pool.setRecorder { change in reported.withLock { $0.append(change) } }
         let call = { (id: String) in
-            f.server.enqueue(.json(body: Wire.completion(toolCall: (id, "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
-                             .json(body: Wire.completion(text: "noon", finish: "stop")))
+            f.server.enqueue(
+                .json(
+                    body: Wire.completion(
+                        toolCall: (id, "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
+                .json(body: Wire.completion(text: "noon", finish: "stop")))
         }
         call("call_1")
         _ = try await f.runtime.chat(ChatTurn(threadID: "k1", text: "time?"), as: AgentRuntimeTests.alice)
@@ -60,12 +67,16 @@ import Testing
         let recovery = ContinuousClock.now - started
         #expect(result.status == .completed)
         let results = try Self.toolResults(f, "k1")
-        #expect(results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output == "12:00 UTC", "\(results.map(\.output))")
+        #expect(
+            results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output == "12:00 UTC",
+            "\(results.map(\.output))")
         let calls = Self.requests(log).filter { $0.method == "tools/call" }
         #expect(calls.count == 2 && calls[1].pid != first, "the second call reached a new process")
         #expect(await f.pool.restarts >= 1)
         let changes = reported.withLock { $0 }
-        #expect(changes.map(\.status) == [.unhealthy, .healthy] && changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
+        #expect(
+            changes.map(\.status) == [.unhealthy, .healthy]
+                && changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
         print("MCPRecoveryTests: a killed stdio server answered again within \(recovery) (the whole turn)")
         await f.close()
     }
@@ -76,16 +87,22 @@ import Testing
         let first = try await MCPHTTPTests.Server(mode: "json")
         await (try await first.client()).close()  // wait until it answers
         let port = try #require(Int(first.url.split(separator: ":").last?.split(separator: "/").first ?? ""))
-        let f = try await Fixture(mcp: MCPServerDefinition(name: "clock", transport: .http, url: first.url)) { $0.streaming = false }
+        let f = try await Fixture(mcp: MCPServerDefinition(name: "clock", transport: .http, url: first.url)) {
+            $0.streaming = false
+        }
         let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "tool.call:clock/*"]])
         var configuration = AgentRuntime.Configuration()
         configuration.environment = ["LOGBOOK_SECRET_RUNTIME_TEST": AgentRuntimeTests.key]
         (configuration.retry, configuration.streaming) = (.none, false)
-        let runtime = AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
-                                   policy: policy, pool: f.pool, configuration: configuration)
+        let runtime = AgentRuntime(
+            store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
+            policy: policy, pool: f.pool, configuration: configuration)
         let call = { (id: String) in
-            f.server.enqueue(.json(body: Wire.completion(toolCall: (id, "clock__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
-                             .json(body: Wire.completion(text: "noon", finish: "stop")))
+            f.server.enqueue(
+                .json(
+                    body: Wire.completion(
+                        toolCall: (id, "clock__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
+                .json(body: Wire.completion(text: "noon", finish: "stop")))
         }
         call("call_1")
         _ = try await runtime.chat(ChatTurn(threadID: "h1", text: "time?"), as: AgentRuntimeTests.alice)
@@ -98,7 +115,9 @@ import Testing
         let restartsBefore = await f.pool.restarts
         _ = try await runtime.chat(ChatTurn(threadID: "h1", text: "and now?"), as: AgentRuntimeTests.alice)
         let results = try Self.toolResults(f, "h1")
-        #expect(results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output.contains("UTC") == true, "\(results.map(\.output))")
+        #expect(
+            results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output.contains("UTC") == true,
+            "\(results.map(\.output))")
         #expect(await f.pool.restarts == restartsBefore + 1, "one re-initialization")
         await f.close()
     }
@@ -108,16 +127,21 @@ import Testing
     @Test func aServerThatKeepsFailingIsBackedOff() async throws {
         let log = Self.temporaryFile()
         defer { try? FileManager.default.removeItem(at: log) }
-        let failing = MCPServerDefinition(name: "broken", transport: .stdio,
-                                          command: ["python3", "-c", "open('\(log.path)', 'a').write('started\\n'); raise SystemExit(3)"])
+        let failing = MCPServerDefinition(
+            name: "broken", transport: .stdio,
+            command: ["python3", "-c", "open('\(log.path)', 'a').write('started\\n'); raise SystemExit(3)"])
         let pool = MCPPool(startTimeout: .seconds(60))
         var messages: [String] = []
         for _ in 0..<3 {
-            do { _ = try await pool.tools(of: failing); Issue.record("a server that exits started") } catch { messages.append(error.message) }
+            do { _ = try await pool.tools(of: failing); Issue.record("a server that exits started") } catch {
+                messages.append(error.message)
+            }
         }
         let starts = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count
         #expect(starts == 2, "started on first use and once more at once; the third use waits (\(messages))")
-        #expect(messages.last?.contains("failed 2 time(s) in a row") == true && messages.last?.contains("tried again in") == true, "\(messages)")
+        #expect(
+            messages.last?.contains("failed 2 time(s) in a row") == true
+                && messages.last?.contains("tried again in") == true, "\(messages)")
         await pool.shutdown()
     }
 
@@ -139,7 +163,8 @@ import Testing
         #expect(lists() == 3, "the TTL passed")
         _ = try await pool.tools(of: server, healthSeq: 9)
         #expect(lists() == 4, "the recorded health moved")
-        _ = try await pool.call(server, tool: "reload_tools", arguments: .object([:]), timeout: .seconds(30), maxResultBytes: 1 << 16)
+        _ = try await pool.call(
+            server, tool: "reload_tools", arguments: .object([:]), timeout: .seconds(30), maxResultBytes: 1 << 16)
         _ = try await pool.tools(of: server, healthSeq: 9)
         #expect(lists() == 5, "the server announced a new list")
         await pool.shutdown()
@@ -155,7 +180,8 @@ import Testing
         _ = try await f.pool.tools(of: Self.recordingServer(log))
         let pid = try #require(Self.requests(log).first?.pid)
         #expect(kill(pid, 0) == 0, "running")
-        try await runtime.changeRegistry(.mcpServerRemoved(MCPServerRemoved(name: "time")), in: "registry/mcp", resource: "mcp:time", as: admin)
+        try await runtime.changeRegistry(
+            .mcpServerRemoved(MCPServerRemoved(name: "time")), in: "registry/mcp", resource: "mcp:time", as: admin)
         var gone = false
         for _ in 0..<200 where !gone {
             gone = kill(pid, 0) != 0

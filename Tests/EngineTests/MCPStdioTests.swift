@@ -6,19 +6,26 @@ import Testing
 @Suite struct MCPStdioTests {
     static let timeServer = ["python3", "-m", "mcp_server_time", "--local-timezone", "UTC"]
     static var fixture: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/misbehaving_mcp.py").path
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/misbehaving_mcp.py"
+        ).path
     }
 
     /// Fails the test unless `mcp-server-time` is installed. Looked up once per process and without importing it: the
     /// `mcp` package takes seconds of CPU to import, which every started server pays anyway.
     static func requireTimeServer() throws {
-        try #require(timeServerInstalled, "mcp-server-time is not installed: run ./scripts/setup.sh (pip install mcp-server-time)")
+        try #require(
+            timeServerInstalled,
+            "mcp-server-time is not installed: run ./scripts/setup.sh (pip install mcp-server-time)")
     }
 
     private static let timeServerInstalled: Bool = {
         let probe = Process()
         probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = ["python3", "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('mcp_server_time') is None)"]
+        probe.arguments = [
+            "python3", "-c",
+            "import importlib.util, sys; sys.exit(importlib.util.find_spec('mcp_server_time') is None)",
+        ]
         probe.standardError = FileHandle.nullDevice
         guard (try? probe.run()) != nil else { return false }
         probe.waitUntilExit()
@@ -40,15 +47,20 @@ import Testing
 
         let now = try await client.callTool("get_current_time", arguments: .object(["timezone": .string("UTC")]))
         #expect(!now.isError && now.text.contains("UTC"), "\(now.text)")
-        let converted = try await client.callTool("convert_time", arguments: .object([
-            "source_timezone": .string("UTC"), "time": .string("12:00"), "target_timezone": .string("Asia/Tokyo"),
-        ]))
+        let converted = try await client.callTool(
+            "convert_time",
+            arguments: .object([
+                "source_timezone": .string("UTC"), "time": .string("12:00"), "target_timezone": .string("Asia/Tokyo"),
+            ]))
         #expect(!converted.isError && converted.text.contains("21:00"), "\(converted.text)")
 
         // Calls overlap: each reply finds its caller.
         try await withThrowingTaskGroup(of: Bool.self) { group in
             for zone in ["Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC"] {
-                group.addTask { try await client.callTool("get_current_time", arguments: .object(["timezone": .string(zone)])).text.contains(zone) }
+                group.addTask {
+                    try await client.callTool("get_current_time", arguments: .object(["timezone": .string(zone)])).text
+                        .contains(zone)
+                }
             }
             for try await matched in group { #expect(matched) }
         }
@@ -59,7 +71,8 @@ import Testing
         try Self.requireTimeServer()
         let client = try await Self.client("time", Self.timeServer)
         do {
-            let result = try await client.callTool("get_current_time", arguments: .object(["timezone": .string("Mars/Olympus_Mons")]))
+            let result = try await client.callTool(
+                "get_current_time", arguments: .object(["timezone": .string("Mars/Olympus_Mons")]))
             #expect(result.isError, "\(result.text)")
         } catch {
             guard case .server = error.kind else { Issue.record("unexpected \(error)"); return }
@@ -70,10 +83,16 @@ import Testing
     @Test func aServerThatCrashesMidCallFailsTheCallWithItsLastWords() async throws {
         let client = try await Self.client("crashy", ["python3", Self.fixture, "crash"])
         #expect(try await client.listTools().map(\.name) == ["poke"])
-        let error = try await #require(throws: MCPError.self) { try await client.callTool("poke", arguments: .object([:])) }
-        #expect(error.kind == .disconnected && error.message.contains("status 3") && error.message.contains("crashing on purpose"), "\(error)")
+        let error = try await #require(throws: MCPError.self) {
+            try await client.callTool("poke", arguments: .object([:]))
+        }
+        #expect(
+            error.kind == .disconnected && error.message.contains("status 3")
+                && error.message.contains("crashing on purpose"), "\(error)")
         // Later calls fail at once, with the same reason.
-        let again = try await #require(throws: MCPError.self) { try await client.callTool("poke", arguments: .object([:])) }
+        let again = try await #require(throws: MCPError.self) {
+            try await client.callTool("poke", arguments: .object([:]))
+        }
         #expect(again.kind == .disconnected)
         await client.close()
     }
@@ -84,7 +103,8 @@ import Testing
         let error = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]), timeout: .milliseconds(300))
         }
-        #expect(error.kind == .timeout && ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
+        #expect(
+            error.kind == .timeout && ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
         await client.close()
     }
 
@@ -96,9 +116,13 @@ import Testing
     }
 
     @Test func aCommandThatDoesNotExistFailsTheHandshakeClearly() async throws {
-        let client = MCPClient(serverName: "ghost", connection: try StdioConnection(name: "ghost", command: ["logbook-no-such-mcp-server"]))
+        let client = MCPClient(
+            serverName: "ghost", connection: try StdioConnection(name: "ghost", command: ["logbook-no-such-mcp-server"])
+        )
         let error = try await #require(throws: MCPError.self) { try await client.start(timeout: .seconds(10)) }
-        #expect(error.kind == .disconnected && error.message.contains("ghost") && error.message.contains("status 127"), "\(error)")
+        #expect(
+            error.kind == .disconnected && error.message.contains("ghost") && error.message.contains("status 127"),
+            "\(error)")
         await client.close()
     }
 }

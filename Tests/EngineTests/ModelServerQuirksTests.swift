@@ -12,9 +12,13 @@ import Testing
     typealias Fixture = AgentRuntimeTests.Fixture
     static let request = OpenAIProviderTests.request
 
-    static func provider(_ server: ScriptedLLMServer, parameters: [String: String] = [:], deadlines: ModelDeadlines = ModelDeadlines()) throws(LLMError) -> HTTPChatProvider {
-        HTTPChatProvider(endpoint: try ModelEndpoint(ModelDefinition(name: "local", provider: "llama.cpp", endpoint: server.baseURL, parameters: parameters)),
-                         deadlines: deadlines, environment: [:])
+    static func provider(
+        _ server: ScriptedLLMServer, parameters: [String: String] = [:], deadlines: ModelDeadlines = ModelDeadlines()
+    ) throws(LLMError) -> HTTPChatProvider {
+        HTTPChatProvider(
+            endpoint: try ModelEndpoint(
+                ModelDefinition(name: "local", provider: "llama.cpp", endpoint: server.baseURL, parameters: parameters)),
+            deadlines: deadlines, environment: [:])
     }
 
     /// llama.cpp repeats the whole name in every delta (and may repeat the arguments so far); OpenAI sends the name
@@ -23,14 +27,26 @@ import Testing
         let server = try await ScriptedLLMServer()
         defer { Task { await server.shutdown() } }
         let arguments = #"{"timezone": "Europe/Warsaw", "format": "24h"}"#
-        let cumulative = [1, 9, 20, arguments.count].map { Wire.chunk(toolCall: (0, "call_c", "time__get_current_time", String(arguments.prefix($0)))) }
-        server.enqueue(.sse(events: Wire.llamaCppToolCall(id: "call_l", name: "time__get_current_time", arguments: arguments, pieces: 7)),
-                       .sse(events: [Wire.chunk(toolCall: (0, "call_o", "time__get_current_time", "")), Wire.chunk(toolCall: (0, nil, nil, String(arguments.prefix(10)))),
-                                     Wire.chunk(toolCall: (0, nil, nil, String(arguments.dropFirst(10)))), Wire.chunk(finish: "tool_calls"), "[DONE]"]),
-                       .sse(events: cumulative + [Wire.chunk(finish: "tool_calls"), "[DONE]"]))
+        let cumulative = [1, 9, 20, arguments.count].map {
+            Wire.chunk(toolCall: (0, "call_c", "time__get_current_time", String(arguments.prefix($0))))
+        }
+        server.enqueue(
+            .sse(
+                events: Wire.llamaCppToolCall(
+                    id: "call_l", name: "time__get_current_time", arguments: arguments, pieces: 7)),
+            .sse(events: [
+                Wire.chunk(toolCall: (0, "call_o", "time__get_current_time", "")),
+                Wire.chunk(toolCall: (0, nil, nil, String(arguments.prefix(10)))),
+                Wire.chunk(toolCall: (0, nil, nil, String(arguments.dropFirst(10)))), Wire.chunk(finish: "tool_calls"),
+                "[DONE]",
+            ]),
+            .sse(events: cumulative + [Wire.chunk(finish: "tool_calls"), "[DONE]"]))
         for id in ["call_l", "call_o", "call_c"] {
             let response = try await Self.provider(server).complete(Self.request, onText: { _ in })
-            #expect(response.toolCalls == [RequestedToolCall(callID: id, name: "time__get_current_time", arguments: arguments)], "\(id): \(response.toolCalls)")
+            #expect(
+                response.toolCalls == [
+                    RequestedToolCall(callID: id, name: "time__get_current_time", arguments: arguments)
+                ], "\(id): \(response.toolCalls)")
         }
     }
 
@@ -41,13 +57,21 @@ import Testing
         let f = try await Fixture { $0.streaming = false }
         let quirky = try await ScriptedLLMServer(quirks: .refusesNullContent)
         defer { Task { await quirky.shutdown() } }
-        try await f.store.append([ModelRegistered(model: ModelDefinition(name: "local", provider: "llama.cpp", endpoint: quirky.baseURL)).proposed(),
-                                  DefaultModelSet(model: "local").proposed()], to: "registry/models")
-        quirky.enqueue(.json(body: Wire.completion(toolCall: ("call_1", "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
-                       .json(body: Wire.completion(text: "It is noon.", finish: "stop")))
+        try await f.store.append(
+            [
+                ModelRegistered(model: ModelDefinition(name: "local", provider: "llama.cpp", endpoint: quirky.baseURL))
+                    .proposed(),
+                DefaultModelSet(model: "local").proposed(),
+            ], to: "registry/models")
+        quirky.enqueue(
+            .json(
+                body: Wire.completion(
+                    toolCall: ("call_1", "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
+            .json(body: Wire.completion(text: "It is noon.", finish: "stop")))
         let result = try await f.runtime.chat(ChatTurn(threadID: "n1", text: "time?"), as: AgentRuntimeTests.alice)
         #expect(result.status == .completed && result.answer == "It is noon.")
-        let second = try #require((quirky.requests.last?.json["messages"] as? [[String: Any]])?.first { $0["tool_calls"] != nil })
+        let second = try #require(
+            (quirky.requests.last?.json["messages"] as? [[String: Any]])?.first { $0["tool_calls"] != nil })
         #expect(second["content"] == nil, "no content key at all: \(second)")
         await f.close()
     }
@@ -57,10 +81,17 @@ import Testing
         try MCPStdioTests.requireTimeServer()
         let f = try await Fixture { $0.streaming = false }
         let admin = EventMetadata(actor: "user:admin", workspace: "payments")
-        try await f.store.append([AgentDefined(agent: AgentDefinition(name: "clock", instructions: "Tell the time.", allowedTools: ["time/*"],
-                                                                      toolChoice: "required")).proposed(metadata: admin)], to: "registry/agents")
+        try await f.store.append(
+            [
+                AgentDefined(
+                    agent: AgentDefinition(
+                        name: "clock", instructions: "Tell the time.", allowedTools: ["time/*"],
+                        toolChoice: "required")
+                ).proposed(metadata: admin)
+            ], to: "registry/agents")
         f.server.enqueue(.json(body: Wire.completion(text: "noon", finish: "stop")))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "tc1", text: "time?", agent: "clock"), as: AgentRuntimeTests.alice)
+        _ = try await f.runtime.chat(
+            ChatTurn(threadID: "tc1", text: "time?", agent: "clock"), as: AgentRuntimeTests.alice)
         #expect(f.server.requests.last?.json["tool_choice"] as? String == "required")
         let recorded = try f.thread("tc1").compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }.first
         #expect(recorded?.parameters["tool_choice"] == "required")
@@ -70,12 +101,16 @@ import Testing
     /// A model without `max_tokens` gets the server's default (a local model otherwise writes until its context is
     /// full); the model's own wins; `parameters.model` is the id on the wire (Hugging Face's `org/name`).
     @Test func answersAreBoundedByDefaultAndTheWireModelIdMayHoldASlash() async throws {
-        let server = try await ScriptedLLMServer(fallback: { _ in .json(body: Wire.completion(text: "ok", finish: "stop")) })
+        let server = try await ScriptedLLMServer(fallback: { _ in
+            .json(body: Wire.completion(text: "ok", finish: "stop"))
+        })
         defer { Task { await server.shutdown() } }
         for (parameters, expected) in [([String: String](), 4096), (["max_tokens": "32"], 32)] {
-            var model = ModelDefinition(name: "local", provider: "vllm", endpoint: server.baseURL, parameters: parameters)
+            var model = ModelDefinition(
+                name: "local", provider: "vllm", endpoint: server.baseURL, parameters: parameters)
             model.parameters["model"] = "Qwen/Qwen2.5-0.5B-Instruct"
-            _ = try await AgentRuntime.standardProvider(model, AgentRuntime.Configuration()).complete(Self.request, onText: nil)
+            _ = try await AgentRuntime.standardProvider(model, AgentRuntime.Configuration()).complete(
+                Self.request, onText: nil)
             #expect(server.requests.last?.json["max_tokens"] as? Int == expected)
             #expect(server.requests.last?.json["model"] as? String == "Qwen/Qwen2.5-0.5B-Instruct")
         }
@@ -88,17 +123,23 @@ import Testing
         defer { Task { await server.shutdown() } }
         let deadlines = ModelDeadlines(total: .seconds(30), firstByte: .milliseconds(300), idle: .milliseconds(300))
         let words = (0..<8).map { Wire.chunk(content: "word\($0) ") } + [Wire.chunk(finish: "stop"), "[DONE]"]
-        server.enqueue(.sse(events: words, wait: .seconds(2)),
-                       .sse(events: words, stallAfter: 3),
-                       .sse(events: words, delay: .milliseconds(100)))
+        server.enqueue(
+            .sse(events: words, wait: .seconds(2)),
+            .sse(events: words, stallAfter: 3),
+            .sse(events: words, delay: .milliseconds(100)))
         var messages: [String] = []
         for _ in 0..<2 {
-            do throws(LLMError) { _ = try await Self.provider(server, deadlines: deadlines).complete(Self.request, onText: { _ in }); Issue.record("no deadline") } catch {
+            do throws(LLMError) {
+                _ = try await Self.provider(server, deadlines: deadlines).complete(Self.request, onText: { _ in });
+                Issue.record("no deadline")
+            } catch {
                 #expect(error.kind == .timeout)
                 messages.append(error.message)
             }
         }
-        #expect(messages.first?.contains("no answer began within") == true && messages.last?.contains("the answer stalled") == true, "\(messages)")
+        #expect(
+            messages.first?.contains("no answer began within") == true
+                && messages.last?.contains("the answer stalled") == true, "\(messages)")
         let steady = try await Self.provider(server, deadlines: deadlines).complete(Self.request, onText: { _ in })
         #expect(steady.text?.hasPrefix("word0 word1") == true, "0.9 s in all, never 0.3 s without a piece")
         // A model's own parameters set its deadlines.
@@ -110,14 +151,21 @@ import Testing
     /// tokens, and the usage read model counts such calls apart.
     @Test func usageAServerDidNotReportIsRecordedAsUnknown() async throws {
         let f = try await Fixture(mcp: nil)
-        f.server.enqueue(.sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), "[DONE]"]),
-                         .sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), Wire.usageChunk(7, 2), "[DONE]"]))
+        f.server.enqueue(
+            .sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), "[DONE]"]),
+            .sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), Wire.usageChunk(7, 2), "[DONE]"]))
         _ = try await f.runtime.chat(ChatTurn(threadID: "u1", text: "hi"), as: AgentRuntimeTests.alice, observer: nil)
-        _ = try await f.runtime.chat(ChatTurn(threadID: "u1", text: "again"), as: AgentRuntimeTests.alice, observer: nil)
+        _ = try await f.runtime.chat(
+            ChatTurn(threadID: "u1", text: "again"), as: AgentRuntimeTests.alice, observer: nil)
         let responses = try f.thread("u1").compactMap { if case .llmResponse(let r) = $0.event { r } else { nil } }
-        #expect(responses.map(\.usageUnknown) == [true, nil] && responses.last?.inputTokens == 7, "\(responses.map(\.usageUnknown))")
-        let usage = try ProjectionRunner.state(of: UsageProjection.self, asOf: f.store.lastSeq, in: f.store, streams: [try StreamID("thread/u1")])
-        let totals = usage.llm.values.reduce(into: LLMUsage()) { $0.calls += $1.calls; $0.callsWithoutUsage += $1.callsWithoutUsage; $0.inputTokens += $1.inputTokens }
+        #expect(
+            responses.map(\.usageUnknown) == [true, nil] && responses.last?.inputTokens == 7,
+            "\(responses.map(\.usageUnknown))")
+        let usage = try ProjectionRunner.state(
+            of: UsageProjection.self, asOf: f.store.lastSeq, in: f.store, streams: [try StreamID("thread/u1")])
+        let totals = usage.llm.values.reduce(into: LLMUsage()) {
+            $0.calls += $1.calls; $0.callsWithoutUsage += $1.callsWithoutUsage; $0.inputTokens += $1.inputTokens
+        }
         #expect(totals.calls == 2 && totals.callsWithoutUsage == 1 && totals.inputTokens == 7)
         await f.close()
     }
@@ -127,15 +175,25 @@ import Testing
     @Test func transportErrorsSayWhatHappened() async throws {
         let server = try await ScriptedLLMServer()
         defer { Task { await server.shutdown() } }
-        server.enqueue(.sse(events: [Wire.chunk(content: "The answer is "), Wire.chunk(content: "forty")], thenClose: true))
-        do throws(LLMError) { _ = try await Self.provider(server).complete(Self.request, onText: nil); Issue.record("a cut stream completed") } catch {
-            #expect(error.message.contains("broke after") && error.message.contains("bytes of the answer"), "\(error.message)")
+        server.enqueue(
+            .sse(events: [Wire.chunk(content: "The answer is "), Wire.chunk(content: "forty")], thenClose: true))
+        do throws(LLMError) {
+            _ = try await Self.provider(server).complete(Self.request, onText: nil);
+            Issue.record("a cut stream completed")
+        } catch {
+            #expect(
+                error.message.contains("broke after") && error.message.contains("bytes of the answer"),
+                "\(error.message)")
             #expect(!error.message.contains("cannot reach"), "\(error.message)")
             print("ModelServerQuirksTests: a stream cut mid-answer: \(error.message)")
         }
-        let nobody = HTTPChatProvider(endpoint: try ModelEndpoint(ModelDefinition(name: "gone", provider: "ollama", endpoint: "http://127.0.0.1:9/v1")),
-                                      environment: [:])
-        do throws(LLMError) { _ = try await nobody.complete(Self.request, onText: nil); Issue.record("answered from nowhere") } catch {
+        let nobody = HTTPChatProvider(
+            endpoint: try ModelEndpoint(
+                ModelDefinition(name: "gone", provider: "ollama", endpoint: "http://127.0.0.1:9/v1")),
+            environment: [:])
+        do throws(LLMError) {
+            _ = try await nobody.complete(Self.request, onText: nil); Issue.record("answered from nowhere")
+        } catch {
             #expect(error.kind == .connection && error.message.contains("cannot reach 127.0.0.1:9"), "\(error.message)")
         }
     }

@@ -18,10 +18,14 @@ import Testing
         try await ReplayTests.record(f)
         var strict = lenient
         strict["operator"] = ["chat", "model.use:*", "thread.read:own"]  // the clock taken away
-        try await f.runtime.changePolicy(PolicyChanged(change: .replaced, roles: strict, reason: "no more clocks"), as: root)
+        try await f.runtime.changePolicy(
+            PolicyChanged(change: .replaced, roles: strict, reason: "no more clocks"), as: root)
         let recorded = try await f.runtime.replay(thread: "t1", as: AgentRuntimeTests.alice)
-        #expect(recorded.divergence == nil && recorded.runsReplayed == 2, "the rules in force then: \(String(describing: recorded.divergence))")
-        let now = try await f.runtime.replay(thread: "t1", as: AgentRuntimeTests.alice, under: try Policy(roles: strict))
+        #expect(
+            recorded.divergence == nil && recorded.runsReplayed == 2,
+            "the rules in force then: \(String(describing: recorded.divergence))")
+        let now = try await f.runtime.replay(
+            thread: "t1", as: AgentRuntimeTests.alice, under: try Policy(roles: strict))
         #expect(now.divergence?.aspect == "authorization", "\(String(describing: now.divergence))")
         await f.close()
     }

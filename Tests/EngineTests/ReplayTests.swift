@@ -14,11 +14,34 @@ import Testing
     /// Two turns on `t1`: a tool call allowed and made, one denied, an answer; then a plain answer.
     static func record(_ f: Fixture) async throws {
         f.server.enqueue(
-            .json(body: Wire.text(["id": "c1", "object": "chat.completion", "model": "gpt-test", "choices": [["index": 0, "finish_reason": "tool_calls", "message": [
-                "role": "assistant", "content": NSNull(), "tool_calls": [
-                    ["id": "call_1", "type": "function", "function": ["name": "time__get_current_time", "arguments": #"{"timezone": "UTC"}"#]],
-                    ["id": "call_2", "type": "function", "function": ["name": "time__convert_time", "arguments": #"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#]],
-                ]]]], "usage": ["prompt_tokens": 100, "completion_tokens": 20]])),
+            .json(
+                body: Wire.text([
+                    "id": "c1", "object": "chat.completion", "model": "gpt-test",
+                    "choices": [
+                        [
+                            "index": 0, "finish_reason": "tool_calls",
+                            "message": [
+                                "role": "assistant", "content": NSNull(),
+                                "tool_calls": [
+                                    [
+                                        "id": "call_1", "type": "function",
+                                        "function": [
+                                            "name": "time__get_current_time", "arguments": #"{"timezone": "UTC"}"#,
+                                        ],
+                                    ],
+                                    [
+                                        "id": "call_2", "type": "function",
+                                        "function": [
+                                            "name": "time__convert_time",
+                                            "arguments":
+                                                #"{"source_timezone":"UTC","time":"12:00","target_timezone":"Asia/Tokyo"}"#,
+                                        ],
+                                    ],
+                                ],
+                            ],
+                        ]
+                    ], "usage": ["prompt_tokens": 100, "completion_tokens": 20],
+                ])),
             .json(body: Wire.completion(text: "It is noon in UTC.", finish: "stop", usage: (150, 8))),
             .json(body: Wire.completion(text: "Tokyo is nine hours ahead.", finish: "stop", usage: (200, 9))))
         _ = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "What time is it?"), as: alice)
@@ -26,11 +49,14 @@ import Testing
     }
 
     /// Another engine over the same log: other instructions or another policy.
-    static func engine(_ f: Fixture, policy: Policy = AgentRuntimeTests.policy, instructions: String? = nil) -> AgentRuntime {
+    static func engine(
+        _ f: Fixture, policy: Policy = AgentRuntimeTests.policy, instructions: String? = nil
+    ) -> AgentRuntime {
         var configuration = AgentRuntime.Configuration()
         if let instructions { configuration.defaultInstructions = instructions }
-        return AgentRuntime(store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
-                            policy: policy, pool: f.pool, configuration: configuration)
+        return AgentRuntime(
+            store: f.store, registry: ProjectionRunner(store: f.store, projections: [RegistryProjection.self]),
+            policy: policy, pool: f.pool, configuration: configuration)
     }
 
     @Test func replayingARecordedThreadReproducesItExactlyWithoutCallingAnything() async throws {
@@ -54,7 +80,8 @@ import Testing
         try MCPStdioTests.requireTimeServer()
         let f = try await Fixture()
         try await Self.record(f)
-        let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").replay(thread: "t1", as: Self.alice)
+        let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").replay(
+            thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
         #expect(d.aspect == "prompt composition" && d.index == 2 && d.recorded?.kind == "llm.request", "\(d)")
         #expect(d.detail.hasPrefix("line 2: instructions.fnv1a="), "\(d.detail)")
@@ -70,7 +97,9 @@ import Testing
         let report = try await Self.engine(f, policy: strict).replay(thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
         #expect(d.aspect == "authorization" && d.index == 4, "\(d)")
-        #expect(d.recorded?.summary.hasPrefix("allow tool.call on tool:time/get_current_time") == true && d.replayed?.summary.hasPrefix("deny tool.call") == true)
+        #expect(
+            d.recorded?.summary.hasPrefix("allow tool.call on tool:time/get_current_time") == true
+                && d.replayed?.summary.hasPrefix("deny tool.call") == true)
         await f.close()
     }
 
@@ -84,23 +113,34 @@ import Testing
 
         let forked = try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
         #expect(forked.atSeq == firstAnswer && forked.workspace == "payments" && forked.owner == "user:alice")
-        await #expect(throws: EngineError.self) { try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice) }
+        await #expect(throws: EngineError.self) {
+            try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
+        }
         await #expect(throws: EngineError.self) { try await f.runtime.fork("t1", at: 1, into: "f2", as: Self.alice) }
 
         // The fork's history is the original's up to the fork point, then its own.
         let inherited = try RunRecorder.history(of: "thread/f1", in: f.store).events.filter { $0.seq <= firstAnswer }
         #expect(inherited.map(\.seq) == original.filter { $0.seq <= firstAnswer }.map(\.seq))
 
-        f.server.enqueue(.json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
+        f.server.enqueue(
+            .json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
         let result = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
         #expect(result.answer == "Berlin is one hour ahead.")
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
-        #expect(sent.compactMap { $0["content"] as? String }.contains("It is noon in UTC."), "the fork's model saw the shared history")
-        #expect(!sent.compactMap { $0["content"] as? String }.contains("And in Tokyo?"), "…and nothing after the fork point")
+        #expect(
+            sent.compactMap { $0["content"] as? String }.contains("It is noon in UTC."),
+            "the fork's model saw the shared history")
+        #expect(
+            !sent.compactMap { $0["content"] as? String }.contains("And in Tokyo?"), "…and nothing after the fork point"
+        )
 
         let diff = try await f.runtime.diff("t1", "f1", as: Self.alice)
-        let sharedSteps = original.filter { $0.seq <= firstAnswer }.compactMap { Step.of($0.event, seq: $0.seq, lookup: { _ in nil }) }.count
-        #expect(diff.shared == sharedSteps && diff.firstDivergence == sharedSteps, "\(diff.shared) \(String(describing: diff.firstDivergence))")
+        let sharedSteps = original.filter { $0.seq <= firstAnswer }.compactMap {
+            Step.of($0.event, seq: $0.seq, lookup: { _ in nil })
+        }.count
+        #expect(
+            diff.shared == sharedSteps && diff.firstDivergence == sharedSteps,
+            "\(diff.shared) \(String(describing: diff.firstDivergence))")
         #expect(diff.a.toolCalls == 1 && diff.b.toolCalls == 1 && diff.a.denials == 1)
         #expect(diff.a.outputTokens == 20 + 8 + 9 && diff.b.outputTokens == 20 + 8 + 7)
         #expect(diff.b.steps.last?.summary.hasPrefix("completed") == true)
@@ -113,7 +153,9 @@ import Testing
         let answer = try #require(original.first { if case .assistantMessage = $0.event { true } else { false } }?.seq)
         try await f.runtime.fork("t1", at: answer, into: "mid", as: Self.alice)
         let cut = try await f.runtime.replay(thread: "mid", as: Self.alice)
-        #expect(cut.divergence?.aspect == "run outcome" && cut.divergence?.recorded == nil && cut.divergence?.detail == "the recording has no step here")
+        #expect(
+            cut.divergence?.aspect == "run outcome" && cut.divergence?.recorded == nil
+                && cut.divergence?.detail == "the recording has no step here")
         await f.close()
     }
 
@@ -122,12 +164,15 @@ import Testing
         let f = try await Fixture()
         try await Self.record(f)
         let original = try f.thread("t1")
-        let asked = try #require(original.first { if case .llmResponse(let r) = $0.event { !r.toolCalls.isEmpty } else { false } }?.seq)
+        let asked = try #require(
+            original.first { if case .llmResponse(let r) = $0.event { !r.toolCalls.isEmpty } else { false } }?.seq)
         try await f.runtime.fork("t1", at: asked, into: "cut", as: Self.alice)
         f.server.enqueue(.json(body: Wire.completion(text: "Let me try again.", finish: "stop")))
         _ = try await f.runtime.chat(ChatTurn(threadID: "cut", text: "Try again"), as: Self.alice)
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
-        #expect(sent.map { $0["role"] as? String } == ["system", "user", "user"], "the unanswered calls are left out: \(sent)")
+        #expect(
+            sent.map { $0["role"] as? String } == ["system", "user", "user"],
+            "the unanswered calls are left out: \(sent)")
         await f.close()
     }
 
@@ -136,21 +181,32 @@ import Testing
         let f = try await Fixture()
         try await Self.record(f)
         let calls = f.server.requests.count
-        let result = try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(toolResults: ["call_1": "03:00 UTC"]),
-                                                        into: "cf1", as: Self.alice)
+        let result = try await f.runtime.counterfactual(
+            thread: "t1", substituting: Substitution(toolResults: ["call_1": "03:00 UTC"]),
+            into: "cf1", as: Self.alice)
         #expect(result.threadID == "cf1" && result.substitution == "tool result call_1: 03:00 UTC")
-        #expect(result.divergence?.aspect == "tool result" && result.divergence?.replayed?.summary.hasSuffix("03:00 UTC") == true, "\(String(describing: result.divergence))")
+        #expect(
+            result.divergence?.aspect == "tool result"
+                && result.divergence?.replayed?.summary.hasSuffix("03:00 UTC") == true,
+            "\(String(describing: result.divergence))")
         #expect(f.server.requests.count == calls, "recorded throughout: the model is not called")
         let events = try f.thread("cf1")
-        guard case .threadForked(let forked)? = events.dropFirst().first?.event else { Issue.record("no thread.forked"); return }
-        #expect(forked.substitution == result.substitution && forked.atSeq == result.forkedAtSeq && forked.fromThreadID == "t1")
+        guard case .threadForked(let forked)? = events.dropFirst().first?.event else {
+            Issue.record("no thread.forked"); return
+        }
+        #expect(
+            forked.substitution == result.substitution && forked.atSeq == result.forkedAtSeq
+                && forked.fromThreadID == "t1")
         #expect(events.contains { if case .toolResult(let r) = $0.event { r.output == "03:00 UTC" } else { false } })
-        #expect(events.last.map { if case .runFinished(let r) = $0.event { r.status == .completed } else { false } } == true)
+        #expect(
+            events.last.map { if case .runFinished(let r) = $0.event { r.status == .completed } else { false } } == true
+        )
         // The next prompt carried the substituted result; the thread reads like any other.
         let diff = try await f.runtime.diff("t1", "cf1", as: Self.alice)
         #expect(diff.aspect == "tool result" && diff.shared > 0)
         await #expect(throws: EngineError.self) {
-            try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(toolResults: ["nope": "x"]), into: "cf2", as: Self.alice)
+            try await f.runtime.counterfactual(
+                thread: "t1", substituting: Substitution(toolResults: ["nope": "x"]), into: "cf2", as: Self.alice)
         }
         await f.close()
     }
@@ -161,24 +217,34 @@ import Testing
         try await Self.record(f)
         let calls = f.server.requests.count
         f.server.enqueue(.json(body: Wire.completion(text: "Arr, 'tis noon.", finish: "stop", usage: (90, 6))))
-        let result = try await f.runtime.counterfactual(thread: "t1", substituting: Substitution(instructions: "You are a pirate.", liveFrom: 2),
-                                                        into: "pirate", as: Self.alice)
-        #expect(result.divergence?.aspect == "prompt composition" && result.divergence?.index == 2, "\(String(describing: result.divergence))")
+        let result = try await f.runtime.counterfactual(
+            thread: "t1", substituting: Substitution(instructions: "You are a pirate.", liveFrom: 2),
+            into: "pirate", as: Self.alice)
+        #expect(
+            result.divergence?.aspect == "prompt composition" && result.divergence?.index == 2,
+            "\(String(describing: result.divergence))")
         #expect(f.server.requests.count == calls + 1, "step 1 from the recording, step 2 live")
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
-        #expect(sent.first?["content"] as? String == "You are a pirate." && sent.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "tool"])
-        let answers = try f.thread("pirate").compactMap { if case .assistantMessage(let a) = $0.event { a.text } else { nil } }
+        #expect(
+            sent.first?["content"] as? String == "You are a pirate."
+                && sent.map { $0["role"] as? String } == ["system", "user", "assistant", "tool", "tool"])
+        let answers = try f.thread("pirate").compactMap {
+            if case .assistantMessage(let a) = $0.event { a.text } else { nil }
+        }
         #expect(answers == ["Arr, 'tis noon."])
         await f.close()
     }
 
-    static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/golden")
+    static let goldenDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/golden")
 
     /// Every golden log under `Tests/Fixtures/golden` is imported into a fresh log and each of its threads replayed by
     /// this engine: zero divergence, or a change to prompts, policy or engine altered what the agent does.
     /// (`LOGBOOK_WRITE_GOLDEN=1 swift test --filter recordsTheGoldenLog` records them again, on purpose.)
     @Test func goldenThreadsReplayWithZeroDivergence() async throws {
-        let files = try FileManager.default.contentsOfDirectory(at: Self.goldenDirectory, includingPropertiesForKeys: nil).filter { $0.pathExtension == "ndjson" }
+        let files = try FileManager.default.contentsOfDirectory(
+            at: Self.goldenDirectory, includingPropertiesForKeys: nil
+        ).filter { $0.pathExtension == "ndjson" }
         try #require(!files.isEmpty, "no golden logs in \(Self.goldenDirectory.path)")
         for file in files {
             let f = try await Fixture(mcp: nil, emptyLog: true)
@@ -186,14 +252,18 @@ import Testing
             let lines = text.split(separator: "\n")
             let imported = try await LogTransfer.import(lines, into: f.store)
             #expect(imported == lines.count && f.store.lastSeq.rawValue == UInt64(lines.count))
-            let threads = Set(lines.compactMap { line -> String? in
-                let stream = (try? JSONDecoder().decode(LogTransfer.Line.self, from: Data(line.utf8)))?.stream ?? ""
-                return stream.hasPrefix("thread/") ? String(stream.dropFirst("thread/".count)) : nil
-            }).sorted()
+            let threads = Set(
+                lines.compactMap { line -> String? in
+                    let stream = (try? JSONDecoder().decode(LogTransfer.Line.self, from: Data(line.utf8)))?.stream ?? ""
+                    return stream.hasPrefix("thread/") ? String(stream.dropFirst("thread/".count)) : nil
+                }
+            ).sorted()
             #expect(threads.count >= 2, "\(file.lastPathComponent): \(threads)")
             for thread in threads {
                 let report = try await f.runtime.replay(thread: thread, as: Self.alice)
-                #expect(report.divergence == nil && report.runsReplayed >= 1, "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
+                #expect(
+                    report.divergence == nil && report.runsReplayed >= 1,
+                    "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
             }
             // The export of the imported log is the golden file, line for line (ids, seqs, times, metadata, data).
             var exported = ""
@@ -210,14 +280,18 @@ import Testing
         try MCPStdioTests.requireTimeServer()
         let f = try await Fixture()
         try await Self.record(f)
-        let end = try #require(try f.thread("t1").first { if case .runFinished = $0.event { true } else { false } }?.seq)
+        let end = try #require(
+            try f.thread("t1").first { if case .runFinished = $0.event { true } else { false } }?.seq)
         try await f.runtime.fork("t1", at: end, into: "f1", as: Self.alice)
-        f.server.enqueue(.json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
+        f.server.enqueue(
+            .json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
         _ = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
         var text = ""
         try LogTransfer.export(from: f.store, write: { text += $0 })
         try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)
-        try text.write(to: Self.goldenDirectory.appendingPathComponent("time-tools-and-fork.ndjson"), atomically: true, encoding: .utf8)
+        try text.write(
+            to: Self.goldenDirectory.appendingPathComponent("time-tools-and-fork.ndjson"), atomically: true,
+            encoding: .utf8)
         await f.close()
     }
 }

@@ -3,7 +3,8 @@ import EventsWorkload
 import Testing
 
 @Suite struct SSEParserTests {
-    static let stream = "data: one\n\n: a comment\r\ndata:two\r\ndata:  three\r\n\r\nevent: done\rid: 7\rdata: [DONE]\r\r"
+    static let stream =
+        "data: one\n\n: a comment\r\ndata:two\r\ndata:  three\r\n\r\nevent: done\rid: 7\rdata: [DONE]\r\r"
     static let expected = [
         ServerSentEvent(event: nil, data: "one", id: nil),
         ServerSentEvent(event: nil, data: "two\n three", id: nil),
@@ -40,6 +41,8 @@ import Testing
 
     @Test func anOverlongLineIsAnError() {
         var parser = SSEParser(maxLineBytes: 16)
-        #expect(throws: SSEParser.LineTooLong.self) { _ = try parser.feed(Array(String(repeating: "x", count: 17).utf8)) }
+        #expect(throws: SSEParser.LineTooLong.self) {
+            _ = try parser.feed(Array(String(repeating: "x", count: 17).utf8))
+        }
     }
 }

@@ -14,11 +14,15 @@ import Testing
             for _ in 0..<64 {
                 group.addTask {
                     try await locks.lock(stream)
-                    inside.value.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+                    inside.value.withLock {
+                        $0.now += 1; $0.most = max($0.most, $0.now)
+                    }
                     for _ in 0..<3 { await Task.yield() }
                     // Held across a real suspension, so the others contend for it meanwhile (not a wait for anything).
                     try? await Task.sleep(for: .microseconds(50))
-                    inside.value.withLock { $0.now -= 1; $0.done += 1 }
+                    inside.value.withLock {
+                        $0.now -= 1; $0.done += 1
+                    }
                     locks.unlock(stream)
                 }
             }
@@ -39,11 +43,12 @@ import Testing
         let order = Shared<[Int]>([])
         var waiters: [Task<Void, any Error>] = []
         for i in 0..<5 {
-            waiters.append(Task {
-                try await locks.lock(stream)
-                order.value.withLock { $0.append(i) }
-                locks.unlock(stream)
-            })
+            waiters.append(
+                Task {
+                    try await locks.lock(stream)
+                    order.value.withLock { $0.append(i) }
+                    locks.unlock(stream)
+                })
             try await waitUntil { locks.waiters(for: stream) == i + 1 }  // the next one asks only once this one waits
         }
         #expect(locks.waiters(for: stream) == 5)

@@ -12,7 +12,9 @@ import Testing
     static func importing(_ lines: [String], rechain: Bool = false) async throws -> Result<Int, any Error> {
         let f = try await AgentRuntimeTests.Fixture(mcp: nil, emptyLog: true)
         let result: Result<Int, any Error>
-        do { result = .success(try await LogTransfer.import(lines, into: f.store, rechain: rechain)) } catch { result = .failure(error) }
+        do { result = .success(try await LogTransfer.import(lines, into: f.store, rechain: rechain)) } catch {
+            result = .failure(error)
+        }
         await f.close()
         return result
     }
@@ -27,8 +29,10 @@ import Testing
 
         // Someone changes who asked for a tool call.
         var edited = lines
-        let index = try #require(edited.firstIndex { $0.contains(#""actor":"user:alice""#) && $0.contains("authz.decided") })
-        edited[index] = edited[index].replacingOccurrences(of: #""actor":"user:alice""#, with: #""actor":"user:mallory""#)
+        let index = try #require(
+            edited.firstIndex { $0.contains(#""actor":"user:alice""#) && $0.contains("authz.decided") })
+        edited[index] = edited[index].replacingOccurrences(
+            of: #""actor":"user:alice""#, with: #""actor":"user:mallory""#)
         let seq = try JSONDecoder().decode(LogTransfer.Line.self, from: Data(edited[index].utf8)).seq
         let refused = Self.refusal(try await Self.importing(edited))
         #expect(refused?.contains("seq \(seq)) was changed after the export") == true, "\(refused ?? "imported")")
@@ -44,7 +48,9 @@ import Testing
         #expect(Self.refusal(try await Self.importing(cut)) != nil)
 
         // Hashes stripped: refused, saying what to do.
-        let stripped = lines.map { $0.replacingOccurrences(of: #","hash":"[0-9a-f]{64}""#, with: "", options: .regularExpression) }
+        let stripped = lines.map {
+            $0.replacingOccurrences(of: #","hash":"[0-9a-f]{64}""#, with: "", options: .regularExpression)
+        }
         #expect(!stripped.contains { $0.contains("\"hash\"") })
         #expect(Self.refusal(try await Self.importing(stripped))?.contains("carries no hash") == true)
         #expect(try await Self.importing(stripped, rechain: true).get() == lines.count)

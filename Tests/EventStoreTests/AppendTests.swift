@@ -71,7 +71,10 @@ import CHashing
         try await store.append([randomEvent(&rng)], to: "s")
         // The retry's expected revision no longer holds; the retry still succeeds with the original positions.
         let retry = try await store.append(events, to: "s", expecting: .noStream)
-        #expect(retry == AppendResult(firstSeq: first.firstSeq, lastSeq: first.lastSeq, revision: 2, wasAlreadyAppended: true))
+        #expect(
+            retry
+                == AppendResult(firstSeq: first.firstSeq, lastSeq: first.lastSeq, revision: 2, wasAlreadyAppended: true)
+        )
         #expect(store.lastSeq == 3)
         await store.close()
     }
@@ -92,7 +95,9 @@ import CHashing
         let e2 = await #expect(throws: EventStoreError.self) { try await store.append([original], to: "elsewhere") }
         #expect(e2?.code == .duplicateEventID)
 
-        let e3 = await #expect(throws: EventStoreError.self) { try await store.append([original, randomEvent(&rng)], to: "s") }
+        let e3 = await #expect(throws: EventStoreError.self) {
+            try await store.append([original, randomEvent(&rng)], to: "s")
+        }
         #expect(e3?.code == .duplicateEventID)
         #expect(e3?.message.contains("mixes new events") == true)
 
@@ -105,7 +110,9 @@ import CHashing
 
     @Test func invalidInputFailsWithActionableErrorsAndLeavesTheLogUnchanged() async throws {
         let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.limits.maxEventBytes = 1000; $0.limits.maxStreamIDBytes = 16 }
+        let store = try EventStore.openForTest(dir.path) {
+            $0.limits.maxEventBytes = 1000; $0.limits.maxStreamIDBytes = 16
+        }
         var rng = SplitMix64(seed: 5)
 
         // Variables, not literals: `StreamID("literal")` is a literal coercion, which traps on invalid ids.
@@ -117,7 +124,9 @@ import CHashing
         #expect(invalidUTF8?.message.contains("not valid UTF-8") == true)
         #expect(try StreamID(utf8: Array("thread/é".utf8)).rawValue == "thread/é")
 
-        let long = await #expect(throws: EventStoreError.self) { try await store.append([randomEvent(&rng)], to: "thread/0123456789abcdef") }
+        let long = await #expect(throws: EventStoreError.self) {
+            try await store.append([randomEvent(&rng)], to: "thread/0123456789abcdef")
+        }
         #expect(long?.code == .invalidArgument)
         #expect(long?.message.contains("limit of 16") == true)
 
@@ -128,7 +137,9 @@ import CHashing
 
         let noEvents = await #expect(throws: EventStoreError.self) { try await store.append([], to: "s") }
         #expect(noEvents?.code == .invalidArgument)
-        let noType = await #expect(throws: EventStoreError.self) { try await store.append([ProposedEvent(type: "", payload: Data())], to: "s") }
+        let noType = await #expect(throws: EventStoreError.self) {
+            try await store.append([ProposedEvent(type: "", payload: Data())], to: "s")
+        }
         #expect(noType?.code == .invalidArgument)
 
         #expect(store.lastSeq == 0)
@@ -169,9 +180,13 @@ import CHashing
         #expect(zip(keys, keys.dropFirst()).allSatisfy { $0.lexicographicallyPrecedes($1) })
         #expect(ids.allSatisfy { $0.uuidString.dropFirst(14).first == "7" }, "version 7")
         // Each ends with this process's node, and its parts lay it out again.
-        #expect(ids.allSatisfy { id in
-            EventID.parts(of: id).map { $0.node == EventID.node && EventID.layout(milliseconds: $0.milliseconds, counter: $0.counter, node: $0.node) == id } ?? false
-        })
+        #expect(
+            ids.allSatisfy { id in
+                EventID.parts(of: id).map {
+                    $0.node == EventID.node
+                        && EventID.layout(milliseconds: $0.milliseconds, counter: $0.counter, node: $0.node) == id
+                } ?? false
+            })
     }
 
     @Test func theLogSurvivesCloseAndReopen() async throws {
@@ -209,7 +224,9 @@ import CHashing
         let bytes = Array("123456789".utf8)
         bytes.withUnsafeBytes { raw in
             #expect(logbook_crc32c(0, raw.baseAddress, raw.count) == 0xE306_9283)
-            #expect(~logbook_crc32c_portable(~0, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count) == 0xE306_9283)
+            #expect(
+                ~logbook_crc32c_portable(~0, raw.baseAddress!.assumingMemoryBound(to: UInt8.self), raw.count)
+                    == 0xE306_9283)
             // Continuing in pieces gives the same as one pass.
             let first = logbook_crc32c(0, raw.baseAddress, 4)
             #expect(logbook_crc32c(first, raw.baseAddress! + 4, 5) == 0xE306_9283)
@@ -231,7 +248,9 @@ import CHashing
         // Back in time, or ahead of the clock: refused, and the log is as it was.
         await #expect(throws: EventStoreError.self) { try await store.append([event(now - 2500)], to: "a") }
         await #expect(throws: EventStoreError.self) { try await store.append([event(now + 1)], to: "a") }
-        await #expect(throws: EventStoreError.self) { try await store.append([event(now - 1000), event(now - 1500)], to: "c") }
+        await #expect(throws: EventStoreError.self) {
+            try await store.append([event(now - 1000), event(now - 1500)], to: "c")
+        }
         #expect(store.lastSeq == 3)
         // Without one, the commit time as always.
         try await store.append([event(nil)], to: "a")

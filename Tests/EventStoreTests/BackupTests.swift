@@ -12,7 +12,9 @@ import Testing
         for i in 0..<300 { try await store.append([randomEvent(&rng)], to: try StreamID("s\(i % 7)")) }
         let before = store.lastSeq
         let events = (0..<400).map { _ in randomEvent(&rng) }
-        let appender = Task { for (i, e) in events.enumerated() { try await store.append([e], to: try StreamID("s\(i % 7)")) } }
+        let appender = Task {
+            for (i, e) in events.enumerated() { try await store.append([e], to: try StreamID("s\(i % 7)")) }
+        }
         let target = backupRoot.path + "/copy"
         let result = try await store.backup(to: target)
         try await appender.value
@@ -26,12 +28,15 @@ import Testing
         let copied = try copy.readAll()
         #expect(copied.count == original.count)
         for (a, b) in zip(original, copied) {
-            #expect(a.id == b.id && a.seq == b.seq && a.stream == b.stream && a.revision == b.revision && a.payload == b.payload)
+            #expect(
+                a.id == b.id && a.seq == b.seq && a.stream == b.stream && a.revision == b.revision
+                    && a.payload == b.payload)
         }
         // The copy is a log in its own right: it appends after its last event, revisions following on.
         let stream = try StreamID("s0")
         let revision = try copy.revision(of: stream)
-        let appended = try await copy.append([randomEvent(&rng)], to: stream, expecting: revision.map { .exact($0) } ?? .noStream)
+        let appended = try await copy.append(
+            [randomEvent(&rng)], to: stream, expecting: revision.map { .exact($0) } ?? .noStream)
         #expect(appended.firstSeq.rawValue == result.lastSeq.rawValue + 1)
         await copy.close()
         await store.close()

@@ -26,7 +26,8 @@ import Testing
                     }
                     let events = (0..<(1 + lane % 4)).map { _ in randomEvent(&rng) }
                     let id = EventID.make()
-                    let result = try await store.append(events, closingWith: Self.naming(events.count, id: id), to: StreamID("thread/\(lane)"))
+                    let result = try await store.append(
+                        events, closingWith: Self.naming(events.count, id: id), to: StreamID("thread/\(lane)"))
                     return (result, events, id)
                 }
             }
@@ -52,7 +53,10 @@ import Testing
         let dir = TemporaryDirectory()
         let store = try EventStore.openForTest(dir.path) { $0.limits.maxEventBytes = 200 }
         try await store.append([ProposedEvent(type: "test.message", payload: Data("{}".utf8))], to: "s")
-        let events = [ProposedEvent(type: "test.message", payload: Data("{}".utf8)), ProposedEvent(type: "test.message", payload: Data("{}".utf8))]
+        let events = [
+            ProposedEvent(type: "test.message", payload: Data("{}".utf8)),
+            ProposedEvent(type: "test.message", payload: Data("{}".utf8)),
+        ]
         let id = EventID.make()
         let first = try await store.append(events, closingWith: Self.naming(2, id: id), to: "t", expecting: .noStream)
         #expect(first == AppendResult(firstSeq: 2, lastSeq: 4, revision: 3, wasAlreadyAppended: false))
@@ -67,15 +71,20 @@ import Testing
         #expect(changed?.code == .duplicateEventID)
 
         let before = store.lastSeq
-        let tooBig: @Sendable (Seq) -> ProposedEvent = { _ in ProposedEvent(type: "test.closing", payload: Data(repeating: 65, count: 500)) }
+        let tooBig: @Sendable (Seq) -> ProposedEvent = { _ in
+            ProposedEvent(type: "test.closing", payload: Data(repeating: 65, count: 500))
+        }
         let oversize = await #expect(throws: EventStoreError.self) {
-            try await store.append([ProposedEvent(type: "test.message", payload: Data("{}".utf8))], closingWith: tooBig, to: "t")
+            try await store.append(
+                [ProposedEvent(type: "test.message", payload: Data("{}".utf8))], closingWith: tooBig, to: "t")
         }
         #expect(oversize?.code == .invalidArgument)
         #expect(oversize?.message.contains("more than the limit of 200") == true)
         let reused = EventID.make()
         let sameID = await #expect(throws: EventStoreError.self) {
-            try await store.append([ProposedEvent(id: reused, type: "test.message", payload: Data("{}".utf8))], closingWith: Self.naming(1, id: reused), to: "t")
+            try await store.append(
+                [ProposedEvent(id: reused, type: "test.message", payload: Data("{}".utf8))],
+                closingWith: Self.naming(1, id: reused), to: "t")
         }
         #expect(sameID?.code == .duplicateEventID)
         #expect(store.lastSeq == before)

@@ -14,12 +14,15 @@ import Testing
     }
 
     static var helperPath: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("StoreCrashHelper").path
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "StoreCrashHelper"
+        ).path
     }
 
     @Test(arguments: ["durable", "relaxed"])
     func everyAcknowledgedAppendSurvivesSIGKILL(mode: String) async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
         let dir = TemporaryDirectory()
         var rng = SplitMix64(seed: propertySeeds(count: 1)[0] &+ (mode == "durable" ? 0 : 1))
         var acknowledged: [Ack] = []
@@ -32,11 +35,15 @@ import Testing
 
             let store = try EventStore.openForTest(dir.path)
             let all = try store.readAll()
-            #expect(all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 }, "gap-free after round \(round)")
+            #expect(
+                all.enumerated().allSatisfy { $0.element.seq.rawValue == UInt64($0.offset) + 1 },
+                "gap-free after round \(round)")
             let bySeq = Dictionary(uniqueKeysWithValues: all.map { ($0.seq.rawValue, $0) })
             for ack in acknowledged {
                 let recorded = (ack.firstSeq...ack.lastSeq).compactMap { bySeq[$0] }
-                #expect(recorded.map(\.id) == ack.ids, "round \(round): acknowledged append at seq \(ack.firstSeq) is missing or different")
+                #expect(
+                    recorded.map(\.id) == ack.ids,
+                    "round \(round): acknowledged append at seq \(ack.firstSeq) is missing or different")
                 #expect(recorded.allSatisfy { $0.stream.rawValue == ack.stream })
                 #expect(recorded.last?.revision.rawValue == ack.revision)
             }
@@ -49,7 +56,8 @@ import Testing
 
     /// Another process (an auditor's `logbook verify`, say) reads and verifies the log while the writer appends.
     @Test func aReadOnlyProcessReadsAndVerifiesWhileAnotherAppends() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the StoreCrashHelper product first")
         let dir = TemporaryDirectory()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.helperPath)
@@ -72,7 +80,10 @@ import Testing
                 try await Task.sleep(for: .milliseconds(5))
             }
         }
-        let reader = try #require(store, "the writer never created the log: \(lastError.map { "\($0)" } ?? ""); helper \(process.isRunning ? "running" : "exited with \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit"))"), started \(ContinuousClock.now - spawned) ago; \(Self.describe(process.processIdentifier)); directory: \((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])")
+        let reader = try #require(
+            store,
+            "the writer never created the log: \(lastError.map { "\($0)" } ?? ""); helper \(process.isRunning ? "running" : "exited with \(process.terminationStatus) (\(process.terminationReason == .uncaughtSignal ? "signal" : "exit"))"), started \(ContinuousClock.now - spawned) ago; \(Self.describe(process.processIdentifier)); directory: \((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? [])"
+        )
 
         // A read-only subscription goes live on the other process's appends (within 2 minutes, or the test fails).
         let subscription = Task { () -> (UInt64?, Int) in
@@ -95,8 +106,10 @@ import Testing
         }
         let (caughtUpAt, liveEvents) = await subscription.value
         watchdog.cancel()
-        #expect(caughtUpAt != nil && liveEvents >= 50,
-                "caught up at \(caughtUpAt.map(String.init) ?? "never"), \(liveEvents) live events; the log's head is \(reader.lastSeq), the writer is \(process.isRunning ? "running" : "gone")")
+        #expect(
+            caughtUpAt != nil && liveEvents >= 50,
+            "caught up at \(caughtUpAt.map(String.init) ?? "never"), \(liveEvents) live events; the log's head is \(reader.lastSeq), the writer is \(process.isRunning ? "running" : "gone")"
+        )
 
         // Verify while the writer goes on, until the log is past both dictionary training points (500 and 3,000).
         var checked: UInt64 = 0
@@ -115,17 +128,26 @@ import Testing
 
     /// What the kernel says a process is doing (state, wait channel, threads), for failure messages.
     static func describe(_ pid: Int32) -> String {
-        func read(_ path: String) -> String { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(in: .whitespacesAndNewlines) }
-        let status = read("/proc/\(pid)/status").split(separator: "\n").filter { $0.hasPrefix("State") || $0.hasPrefix("Threads") || $0.hasPrefix("Name") }
+        func read(_ path: String) -> String {
+            ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "?").trimmingCharacters(
+                in: .whitespacesAndNewlines)
+        }
+        let status = read("/proc/\(pid)/status").split(separator: "\n").filter {
+            $0.hasPrefix("State") || $0.hasPrefix("Threads") || $0.hasPrefix("Name")
+        }
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        let waits = tasks.map { "\($0):\(read("/proc/\(pid)/task/\($0)/wchan")):\(read("/proc/\(pid)/task/\($0)/syscall").prefix(40))" }
-        return "pid \(pid) \(status.joined(separator: ", ")) exe \((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?") threads \(waits)"
+        let waits = tasks.map {
+            "\($0):\(read("/proc/\(pid)/task/\($0)/wchan")):\(read("/proc/\(pid)/task/\($0)/syscall").prefix(40))"
+        }
+        return
+            "pid \(pid) \(status.joined(separator: ", ")) exe \((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?") threads \(waits)"
     }
 
     static func parse(_ line: String) -> Ack? {
         let parts = line.split(separator: " ")
         guard parts.count == 6, parts[0] == "ack", let revision = UInt64(parts[2]), let first = UInt64(parts[3]),
-              let last = UInt64(parts[4]) else { return nil }
+            let last = UInt64(parts[4])
+        else { return nil }
         let ids = parts[5].split(separator: ",").compactMap { UUID(uuidString: String($0)) }
         return Ack(stream: String(parts[1]), revision: revision, firstSeq: first, lastSeq: last, ids: ids)
     }
@@ -149,7 +171,8 @@ import Testing
                     let chunk = reader.availableData
                     if chunk.isEmpty { break }  // EOF: the helper is gone
                     buffer.append(chunk)
-                    acks = buffer.split(separator: UInt8(ascii: "\n")).filter { $0.starts(with: Data("ack ".utf8)) }.count
+                    acks =
+                        buffer.split(separator: UInt8(ascii: "\n")).filter { $0.starts(with: Data("ack ".utf8)) }.count
                     if !killed, acks >= afterAcks {
                         kill(process.processIdentifier, SIGKILL)
                         killed = true

@@ -8,7 +8,9 @@ import Testing
 @Suite struct EventIDIndexTests {
     /// Appends `count` events in appends of 1-4, a third of them with random (v4) ids, the rest from `EventID.make()`.
     /// Returns the appends in order with their results, and how many ids were not above the largest before them.
-    func appendMixed(_ store: EventStore, count: Int, rng: inout SplitMix64, largest: inout EventIDIndex.Key?)
+    func appendMixed(
+        _ store: EventStore, count: Int, rng: inout SplitMix64, largest: inout EventIDIndex.Key?
+    )
         async throws -> (appends: [(StreamID, [ProposedEvent], AppendResult)], outOfOrder: Int)
     {
         var appends: [(StreamID, [ProposedEvent], AppendResult)] = []
@@ -41,7 +43,9 @@ import Testing
     }
 
     func seq(of id: UUID, in store: EventStore) throws -> UInt64? {
-        try store.env.read { (txn) throws(EventStoreError) in try txn.seq(ofEventID: id, lastSeq: try EventStore.lastSeq(txn)) }
+        try store.env.read { (txn) throws(EventStoreError) in
+            try txn.seq(ofEventID: id, lastSeq: try EventStore.lastSeq(txn))
+        }
     }
 
     @Test(arguments: propertySeeds(count: 3))
@@ -58,7 +62,9 @@ import Testing
         appends += more.appends
         outOfOrder += more.outOfOrder
 
-        #expect(try indexedCount(store) == outOfOrder, "only ids at or below the largest before them are indexed (seed \(seed))")
+        #expect(
+            try indexedCount(store) == outOfOrder,
+            "only ids at or below the largest before them are indexed (seed \(seed))")
         #expect(outOfOrder > 150 && outOfOrder < 400, "the mix exercises both paths: \(outOfOrder) of 800 indexed")
         for (_, events, result) in appends {
             for (i, e) in events.enumerated() {
@@ -72,7 +78,9 @@ import Testing
         for _ in 0..<60 {
             let (stream, events, result) = appends.randomElement(using: &rng)!
             let retry = try await store.append(events, to: stream)
-            #expect(retry.wasAlreadyAppended && retry.firstSeq == result.firstSeq && retry.lastSeq == result.lastSeq, "seed \(seed)")
+            #expect(
+                retry.wasAlreadyAppended && retry.firstSeq == result.firstSeq && retry.lastSeq == result.lastSeq,
+                "seed \(seed)")
         }
         var changed = appends[appends.count / 2].1[0]
         changed.payload = Data("{\"changed\":true}".utf8)
@@ -116,7 +124,10 @@ import Testing
         // An indexed (out-of-order) event's entry gone: verify names its seq, and a retry of it is no longer recognised.
         var indexed: (UUID, UInt64)?
         for (_, events, result) in appends where indexed == nil {
-            for (i, e) in events.enumerated() where try store.env.read({ (txn) throws(EventStoreError) in try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id)) != nil }) {
+            for (i, e) in events.enumerated()
+            where try store.env.read({ (txn) throws(EventStoreError) in
+                try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id)) != nil
+            }) {
                 indexed = (e.id, result.firstSeq.rawValue + UInt64(i))
                 break
             }
@@ -139,7 +150,9 @@ import Testing
         try store.env.write { (txn) throws(EventStoreError) in
             for (_, events, result) in appends {
                 for (i, e) in events.enumerated() {
-                    try txn.put(txn.dbs.eventIDs, KeyLayout.uuidKey(e.id), (result.firstSeq.rawValue + UInt64(i)).bigEndianBytes)
+                    try txn.put(
+                        txn.dbs.eventIDs, KeyLayout.uuidKey(e.id), (result.firstSeq.rawValue + UInt64(i)).bigEndianBytes
+                    )
                 }
             }
             try check(mdb_drop(txn.txn, txn.dbs.eventIDMarks!, 0), "emptying the marks", path: txn.path)
@@ -159,7 +172,9 @@ import Testing
         await reader.close()
 
         store = try EventStore.openForTest(dir.path)
-        let format = try store.env.read { (txn) throws(EventStoreError) in try txn.get(txn.dbs.meta, KeyLayout.formatKey).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) } }
+        let format = try store.env.read { (txn) throws(EventStoreError) in
+            try txn.get(txn.dbs.meta, KeyLayout.formatKey).map { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
+        }
         #expect(format == EventStore.formatVersion)
         #expect(try store.env.read { (txn) throws(EventStoreError) in try txn.eventIDMarksFrom() } == 300)
         let before = try indexedCount(store)
@@ -167,7 +182,9 @@ import Testing
         #expect(try indexedCount(store) == before + more.outOfOrder)
         appends += more.appends
         for (_, events, result) in appends {
-            for (i, e) in events.enumerated() { #expect(try seq(of: e.id, in: store) == result.firstSeq.rawValue + UInt64(i)) }
+            for (i, e) in events.enumerated() {
+                #expect(try seq(of: e.id, in: store) == result.firstSeq.rawValue + UInt64(i))
+            }
         }
         for (stream, events, result) in [appends[3], appends[appends.count - 3]] {
             let retry = try await store.append(events, to: stream)
@@ -183,7 +200,10 @@ import Testing
 
     /// The writer's memory of recent in-order ids: exact answers above its floor, "ask the log" at or below it.
     @Test func recentIDsAnswerExactlyAboveTheirFloor() {
-        func key(_ n: UInt64) -> EventIDIndex.Key { EventIDIndex.Key(UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, (n * 2).bigEndian)) { $0.load(as: uuid_t.self) })) }
+        func key(_ n: UInt64) -> EventIDIndex.Key {
+            EventIDIndex.Key(
+                UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, (n * 2).bigEndian)) { $0.load(as: uuid_t.self) }))
+        }
         let recent = RecentEventIDs(capacity: 8, floor: key(0))
         #expect(recent.lookup(key(0)) == .unknown)
         #expect(recent.lookup(key(5)) == .notInOrder)
@@ -195,10 +215,15 @@ import Testing
         #expect(floor > key(0) && floor < key(19))
         for n in UInt64(1)...19 {
             let answer = recent.lookup(key(n))
-            if key(n) <= floor { #expect(answer == .unknown, "\(n)") } else { #expect(answer == .inOrder(100 + n), "\(n)") }
+            if key(n) <= floor {
+                #expect(answer == .unknown, "\(n)")
+            } else {
+                #expect(answer == .inOrder(100 + n), "\(n)")
+            }
         }
         // Between two remembered ids (odd halves) or above them all: not in order.
-        let between = EventIDIndex.Key(UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, UInt64(37).bigEndian)) { $0.load(as: uuid_t.self) }))
+        let between = EventIDIndex.Key(
+            UUID(uuid: withUnsafeBytes(of: (UInt64(1).bigEndian, UInt64(37).bigEndian)) { $0.load(as: uuid_t.self) }))
         #expect(recent.lookup(between) == .notInOrder)
         #expect(recent.lookup(key(40)) == .notInOrder)
     }

@@ -23,10 +23,14 @@ import Testing
         let payload = Data(#"{"text":"the same payload for both"}"#.utf8)
         let correlation = EventID.make()
         // Same stream, type, payload and metadata; one id from this process, one v7 id of another node.
-        let own = ProposedEvent(id: EventID.make(), type: "message.user", payload: payload, metadata: EventMetadata(correlationID: correlation))
-        let foreign = ProposedEvent(id: EventID.make(unixMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000), using: &rng),
-                                    type: "message.user", payload: payload, metadata: EventMetadata(correlationID: correlation))
-        let plain = ProposedEvent(id: UUID(), type: "message.user", payload: payload, metadata: EventMetadata(correlationID: UUID()))
+        let own = ProposedEvent(
+            id: EventID.make(), type: "message.user", payload: payload,
+            metadata: EventMetadata(correlationID: correlation))
+        let foreign = ProposedEvent(
+            id: EventID.make(unixMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000), using: &rng),
+            type: "message.user", payload: payload, metadata: EventMetadata(correlationID: correlation))
+        let plain = ProposedEvent(
+            id: UUID(), type: "message.user", payload: payload, metadata: EventMetadata(correlationID: UUID()))
         var store = try EventStore.openForTest(dir.path)
         for e in [own, foreign, plain] { try await store.append([e], to: "s") }
         // Seq 3 stores the commit's chain hash (each append is its own commit): compare 1 and 2, both without it.
@@ -70,7 +74,9 @@ import Testing
 
     /// A reader loads the nodes when it opens; another process registering its node later is found when a record names it.
     @Test func aReaderOpenedBeforeAnotherWriterReadsThatWritersIds() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CrashTests.helperPath), "build the StoreCrashHelper product first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: CrashTests.helperPath),
+            "build the StoreCrashHelper product first")
         let dir = TemporaryDirectory()
         let first = ProposedEvent(type: "start", payload: Data("{}".utf8))
         do {

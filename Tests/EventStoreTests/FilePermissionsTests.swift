@@ -18,9 +18,12 @@ import Testing
         var rng = SplitMix64(seed: 7)
         try await store.append([randomEvent(&rng)], to: "s")
         #expect(try Self.mode(directory) == 0o700)
-        for file in ["data.mdb", "lock.mdb", "writer.lock"] { #expect(try Self.mode(directory + "/" + file) == 0o600, "\(file)") }
+        for file in ["data.mdb", "lock.mdb", "writer.lock"] {
+            #expect(try Self.mode(directory + "/" + file) == 0o600, "\(file)")
+        }
         _ = try await store.backup(to: backupRoot.path + "/copy")
-        #expect(try Self.mode(backupRoot.path + "/copy") == 0o700 && Self.mode(backupRoot.path + "/copy/data.mdb") == 0o600)
+        #expect(
+            try Self.mode(backupRoot.path + "/copy") == 0o700 && Self.mode(backupRoot.path + "/copy/data.mdb") == 0o600)
         await store.close()
     }
 }

@@ -19,7 +19,8 @@ import Testing
         let dir = TemporaryDirectory()
         _ = try await makeLog(dir, count: 40)
         let opened = try EventStore.openForTest(dir.path)
-        let record = try opened.env.read { (txn) throws(EventStoreError) in Array(try txn.get(txn.dbs.events, target)!) }
+        let record = try opened.env.read { (txn) throws(EventStoreError) in Array(try txn.get(txn.dbs.events, target)!)
+        }
         await opened.close()
         // Every copy: LMDB's copy-on-write leaves stale copies of earlier page versions in the file beside the live one.
         try flipByte(in: dir.path + "/data.mdb", everywhere: record, atOffset: record.count / 2)
@@ -46,9 +47,14 @@ import Testing
             let original = try RecordCodec.decode(txn.get(txn.dbs.events, 5)!, seq: 5, nodes: txn)
             var envelope = original.envelope
             envelope.timeNanoseconds -= 1_000_000_000
-            var bytes = RecordCodec.header(envelope, seq: 5, compression: original.compression, rawLength: original.rawLength, nodes: txn) + Array(original.payload)
+            var bytes =
+                RecordCodec.header(
+                    envelope, seq: 5, compression: original.compression, rawLength: original.rawLength, nodes: txn)
+                + Array(original.payload)
             let previous = RecordCodec.storedHash(try txn.get(txn.dbs.events, 4)!)!
-            bytes.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: SHA256Hasher()) }
+            bytes.withUnsafeMutableBytes {
+                _ = RecordCodec.seal($0, seq: 5, previousHash: previous, hasher: SHA256Hasher())
+            }
             try txn.put(txn.dbs.events, UInt64(5).bigEndianBytes, bytes)
         }
         let report = try store.verify()
@@ -63,21 +69,25 @@ import Testing
         let dir = TemporaryDirectory()
         let store = try EventStore.openForTest(dir.path)
         var rng = SplitMix64(seed: 22)
-        try await store.append([randomEvent(&rng)], to: "s/a")                          // seq 1
-        try await store.append((0..<40).map { _ in randomEvent(&rng) }, to: "s/b")       // seqs 2...41, one commit
-        for _ in 0..<3 { try await store.append([randomEvent(&rng)], to: "s/a") }       // 42, 43, 44
+        try await store.append([randomEvent(&rng)], to: "s/a")  // seq 1
+        try await store.append((0..<40).map { _ in randomEvent(&rng) }, to: "s/b")  // seqs 2...41, one commit
+        for _ in 0..<3 { try await store.append([randomEvent(&rng)], to: "s/a") }  // 42, 43, 44
         let stored = try (1...44).filter { try store.event(at: Seq($0))!.chainHash != nil }
         #expect(stored == [1, 41, 42, 43, 44])
         // The stored hashes are the chain's: recomputed from the genesis hash through every record.
         let hasher = SHA256Hasher()
         var hash = RecordCodec.genesisHash
         for seq in UInt64(1)...44 {
-            hash = try store.env.read { (txn) throws(EventStoreError) in RecordCodec.chainHash(try txn.get(txn.dbs.events, seq)!, seq: seq, previousHash: hash, hasher: hasher) }
+            hash = try store.env.read { (txn) throws(EventStoreError) in
+                RecordCodec.chainHash(try txn.get(txn.dbs.events, seq)!, seq: seq, previousHash: hash, hasher: hasher)
+            }
             if let kept = try store.event(at: Seq(seq))!.chainHash { #expect(kept.bytes == hash, "seq \(seq)") }
         }
         for from: UInt64 in [1, 2, 20, 41, 42, 44] {
             let report = try store.verify(from: Seq(from))
-            #expect(report.isIntact && report.checkedEvents == 45 - from, "from \(from): \(report.firstFailure?.description ?? "")")
+            #expect(
+                report.isIntact && report.checkedEvents == 45 - from,
+                "from \(from): \(report.firstFailure?.description ?? "")")
         }
 
         // Forge event 20 well (valid checksum, its own link from 19): the commit's stored hash at 41 no longer follows.
@@ -85,8 +95,13 @@ import Testing
             let original = try RecordCodec.decode(txn.get(txn.dbs.events, 20)!, seq: 20, nodes: txn)
             var envelope = original.envelope
             envelope.timeNanoseconds -= 1_000_000_000
-            var bytes = RecordCodec.header(envelope, seq: 20, compression: original.compression, rawLength: original.rawLength, nodes: txn) + Array(original.payload)
-            bytes.withUnsafeMutableBytes { RecordCodec.seal($0, seq: 20, previousHash: RecordCodec.genesisHash, hasher: hasher) }
+            var bytes =
+                RecordCodec.header(
+                    envelope, seq: 20, compression: original.compression, rawLength: original.rawLength, nodes: txn)
+                + Array(original.payload)
+            bytes.withUnsafeMutableBytes {
+                RecordCodec.seal($0, seq: 20, previousHash: RecordCodec.genesisHash, hasher: hasher)
+            }
             try txn.put(txn.dbs.events, UInt64(20).bigEndianBytes, bytes)
         }
         let report = try store.verify()
@@ -103,7 +118,9 @@ import Testing
         _ = try await makeLog(dir, count: 3)
         do {
             let store = try EventStore.openForTest(dir.path)
-            try store.env.write { (txn) throws(EventStoreError) in try txn.put(txn.dbs.meta, KeyLayout.formatKey, UInt32(99).bigEndianBytes) }
+            try store.env.write { (txn) throws(EventStoreError) in
+                try txn.put(txn.dbs.meta, KeyLayout.formatKey, UInt32(99).bigEndianBytes)
+            }
             await store.close()
         }
         let error = #expect(throws: EventStoreError.self) { try EventStore.openForTest(dir.path) }
@@ -167,7 +184,8 @@ import Testing
         let streams = try (0..<16).map { try StreamID("conversation/\($0)") }
         for stream in streams { try await store.append([randomEvent(&rng)], to: stream) }
         // Random bytes do not compress: 600 KB cannot fit in a 512 KB map.
-        let large = ProposedEvent(type: "blob", payload: Data((0..<(600 << 10)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
+        let large = ProposedEvent(
+            type: "blob", payload: Data((0..<(600 << 10)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }))
         let small = (0..<16).map { _ in randomEvent(&rng) }
         let writer = try #require(store.writer)
         // Hold the writer inside a transaction (a closing event is built on it) while the small appends and then the
@@ -176,10 +194,14 @@ import Testing
         defer { gate.signal() }  // never leave the writer held, whatever fails
         let opening = randomEvent(&rng)
         let blocker = Task {
-            try await store.append([opening], closingWith: { _ in
-                _ = gate.wait(timeout: .now() + 60)
-                return ProposedEvent(id: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!, type: "gate", payload: Data("{}".utf8))
-            }, to: "gate")
+            try await store.append(
+                [opening],
+                closingWith: { _ in
+                    _ = gate.wait(timeout: .now() + 60)
+                    return ProposedEvent(
+                        id: UUID(uuidString: "00000000-0000-4000-8000-000000000001")!, type: "gate",
+                        payload: Data("{}".utf8))
+                }, to: "gate")
         }
         func waitForQueue(_ count: Int) async throws {
             let deadline = ContinuousClock.now + .seconds(30)
@@ -204,7 +226,8 @@ import Testing
 
         for stream in streams {
             let revision = UInt64(try store.read(stream: stream, maxCount: 1_000).count)
-            let result = try await store.append([randomEvent(&rng)], to: stream, expecting: .exact(StreamRevision(revision)))
+            let result = try await store.append(
+                [randomEvent(&rng)], to: stream, expecting: .exact(StreamRevision(revision)))
             #expect(result.revision == StreamRevision(revision + 1))
         }
         #expect(try store.verify().isIntact)
@@ -232,11 +255,15 @@ import Testing
         #expect(first.storedAfterSeq == 300 && second.storedAfterSeq == 600)
         // At most a quarter of the sample (zstd learns little from less): here far below the 256 KiB maximum.
         let sampleBytes = appended[0..<300].reduce(0) { $0 + $1.payload.count }
-        #expect(first.sizeBytes > 0 && first.sizeBytes <= sampleBytes / 4, "\(first.sizeBytes) B from \(sampleBytes) B of samples")
+        #expect(
+            first.sizeBytes > 0 && first.sizeBytes <= sampleBytes / 4,
+            "\(first.sizeBytes) B from \(sampleBytes) B of samples")
 
         // Records name the dictionary they were written with.
         let kinds = try store.env.read { (txn) throws(EventStoreError) in
-            try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq, nodes: txn).compression }
+            try [1, 301, 601].map { (seq: UInt64) throws(EventStoreError) in
+                try RecordCodec.decode(txn.get(txn.dbs.events, seq)!, seq: seq, nodes: txn).compression
+            }
         }
         #expect(kinds == [.zstd(bare: true), .zstdDictionary(1, bare: true), .zstdDictionary(2, bare: true)])
         let stats = try store.statistics()
@@ -253,7 +280,9 @@ import Testing
 
     @Test func dictionariesAreTrainedAutomaticallyAtEachTrainingPoint() async throws {
         let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200 }
+        let store = try EventStore.openForTest(dir.path) {
+            $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200
+        }
         var rng = SplitMix64(seed: 24)
         for _ in 0..<200 { try await store.append([randomEvent(&rng)], to: "s") }
         // Training runs in the background after the point's event commits; appends go on meanwhile.
@@ -268,7 +297,9 @@ import Testing
         #expect((stats.currentDictionary?.storedAfterSeq ?? 0) >= 600)
         await store.close()
         // Reopened past both points, it trains no more.
-        let reopened = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200 }
+        let reopened = try EventStore.openForTest(dir.path) {
+            $0.dictionaryTrainingPoints = [200, 600]; $0.dictionarySampleEvents = 200
+        }
         for _ in 0..<50 { try await reopened.append([randomEvent(&rng)], to: "s") }
         #expect(try reopened.statistics().dictionaries == 2)
         await reopened.close()
@@ -303,7 +334,7 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         }
         for round in 0..<3 {
             for _ in 0..<300 { try await store.append([randomEvent(&rng)], to: "s") }
-            for _ in 0..<5 { try await store.append([noise()], to: "s") }   // fail in zstd, stored raw
+            for _ in 0..<5 { try await store.append([noise()], to: "s") }  // fail in zstd, stored raw
             try #require(try await store.trainDictionary() != nil, "round \(round)")
             for _ in 0..<20 { try await store.append([randomEvent(&rng)], to: "s") }
         }
@@ -342,7 +373,8 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
             #expect {
                 try EventStore.openForTest(refused.path) { $0.compressionLevel = level }
             } throws: { error in
-                (error as? EventStoreError)?.code == .invalidArgument && "\(error)".contains("compression level \(level)")
+                (error as? EventStoreError)?.code == .invalidArgument
+                    && "\(error)".contains("compression level \(level)")
             }
         }
         #expect(!FileManager.default.fileExists(atPath: refused.path + "/data.mdb"))
@@ -366,18 +398,27 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
             for payload in samples.prefix(50) {
                 for bare in [true, false] {
                     let (compression, stored) = payload.withUnsafeBytes { codec.compress($0, bare: bare) }
-                    guard compression != .none else { continue }  // a short payload that does not shrink without a dictionary
+                    // a short payload that does not shrink without a dictionary
+                    guard compression != .none else { continue }
                     #expect(compression == (dictionary ? .zstdDictionary(3, bare: bare) : .zstd(bare: bare)))
                     compressed += 1
-                    let envelope = RecordCodec.Envelope(streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 5, id: UUID())
-                    var record = RecordCodec.header(envelope, seq: 9, compression: compression, rawLength: payload.count, nodes: EventIDNodes.Table()) + stored
-                    record.withUnsafeMutableBytes { _ = RecordCodec.seal($0, seq: 9, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher()) }
+                    let envelope = RecordCodec.Envelope(
+                        streamNumber: 1, revision: 1, previousSeq: 0, typeSymbol: 1, timeNanoseconds: 5, id: UUID())
+                    var record =
+                        RecordCodec.header(
+                            envelope, seq: 9, compression: compression, rawLength: payload.count,
+                            nodes: EventIDNodes.Table()) + stored
+                    record.withUnsafeMutableBytes {
+                        _ = RecordCodec.seal($0, seq: 9, previousHash: RecordCodec.genesisHash, hasher: SHA256Hasher())
+                    }
                     var readCompression: PayloadCompression?
                     var readPayload: Data?
                     try record.withBytes { (r) throws(EventStoreError) in
                         let d = try RecordCodec.decode(r, seq: 9, nodes: EventIDNodes.Table())
                         readCompression = d.compression
-                        readPayload = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength) { (_) throws(EventStoreError) in nil }
+                        readPayload = try codec.decompress(d.payload, d.compression, rawLength: d.rawLength) {
+                            (_) throws(EventStoreError) in nil
+                        }
                     }
                     #expect(readCompression == compression)
                     #expect(readPayload == payload)
@@ -385,7 +426,9 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
                 }
             }
             #expect(compressed >= 60, "most payloads compress (\(compressed) of 100)")
-            #expect(bareBytes + compressed / 2 * 4 <= fullBytes, "a bare frame saves at least the 4-byte magic number: \(bareBytes) vs \(fullBytes)")
+            #expect(
+                bareBytes + compressed / 2 * 4 <= fullBytes,
+                "a bare frame saves at least the 4-byte magic number: \(bareBytes) vs \(fullBytes)")
         }
     }
 
@@ -406,16 +449,22 @@ func flipByte(in path: String, everywhere needle: [UInt8], atOffset offset: Int)
         var loads = 0
         #expect(throws: EventStoreError.self) {
             try stored.withUnsafeBytes { (s) throws(EventStoreError) in
-                try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in loads += 1; return nil }
+                try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in
+                    loads += 1; return nil
+                }
             }
         }
         let loaded = try stored.withUnsafeBytes { (s) throws(EventStoreError) in
-            try codec.decompress(s, compression, rawLength: payload.count) { (id) throws(EventStoreError) in loads += 1; return id == 7 ? bytes : nil }
+            try codec.decompress(s, compression, rawLength: payload.count) { (id) throws(EventStoreError) in
+                loads += 1; return id == 7 ? bytes : nil
+            }
         }
         #expect(loaded == payload)
         // Registered now: no further loads.
         _ = try stored.withUnsafeBytes { (s) throws(EventStoreError) in
-            try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in loads += 1; return nil }
+            try codec.decompress(s, compression, rawLength: payload.count) { (_) throws(EventStoreError) in
+                loads += 1; return nil
+            }
         }
         #expect(loads == 2)
     }

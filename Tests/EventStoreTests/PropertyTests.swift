@@ -15,7 +15,9 @@ import Testing
     func randomAppendsMatchTheModel(seed: UInt64) async throws {
         let dir = TemporaryDirectory()
         var rng = SplitMix64(seed: seed)
-        let store = try EventStore.openForTest(dir.path) { $0.dictionaryTrainingPoints = [150]; $0.dictionarySampleEvents = 150 }
+        let store = try EventStore.openForTest(dir.path) {
+            $0.dictionaryTrainingPoints = [150]; $0.dictionarySampleEvents = 150
+        }
         var model = Model()
         let streams: [StreamID] = (0..<8).map { try! StreamID("thread/\(seed)-\($0)") }
         for step in 0..<250 {
@@ -26,7 +28,9 @@ import Testing
                 // Retry of an earlier append: same ids, same content, original positions.
                 let earlier = model.appends.randomElement(using: &rng)!
                 let result = try await store.append(earlier.events, to: earlier.stream, expecting: .noStream)
-                #expect(result.firstSeq == earlier.result.firstSeq && result.lastSeq == earlier.result.lastSeq, "seed \(seed) step \(step)")
+                #expect(
+                    result.firstSeq == earlier.result.firstSeq && result.lastSeq == earlier.result.lastSeq,
+                    "seed \(seed) step \(step)")
                 #expect(result.wasAlreadyAppended)
             case 1:
                 // A stale expectation fails and changes nothing.
@@ -37,10 +41,15 @@ import Testing
             default:
                 let events = (0..<Int.random(in: 1...4, using: &rng)).map { _ in randomEvent(&rng) }
                 let expected: ExpectedRevision = head.map { .exact(StreamRevision($0)) } ?? .noStream
-                let result = try await store.append(events, to: stream, expecting: rng.next() % 2 == 0 ? expected : .any)
+                let result = try await store.append(
+                    events, to: stream, expecting: rng.next() % 2 == 0 ? expected : .any)
                 let base = UInt64(model.events.count)
-                #expect(result.firstSeq == Seq(base + 1) && result.lastSeq == Seq(base + UInt64(events.count)), "seed \(seed) step \(step)")
-                for (i, event) in events.enumerated() { model.events.append((stream, (head ?? 0) + UInt64(i) + 1, event)) }
+                #expect(
+                    result.firstSeq == Seq(base + 1) && result.lastSeq == Seq(base + UInt64(events.count)),
+                    "seed \(seed) step \(step)")
+                for (i, event) in events.enumerated() {
+                    model.events.append((stream, (head ?? 0) + UInt64(i) + 1, event))
+                }
                 model.heads[stream] = (head ?? 0) + UInt64(events.count)
                 model.appends.append((events, stream, result))
                 #expect(result.revision == StreamRevision(model.heads[stream]!))

@@ -15,8 +15,11 @@ import Testing
                 let payload = try view.withPayload { Data($0) }
                 let copy = try view.recordedEvent()
                 #expect(copy.payload == payload)
-                #expect(try view.type() == copy.type && view.stream() == copy.stream && view.actor() == copy.metadata.actor)
-                #expect(try view.workspace() == copy.metadata.workspace && view.revision == copy.revision && view.id == copy.id)
+                #expect(
+                    try view.type() == copy.type && view.stream() == copy.stream && view.actor() == copy.metadata.actor)
+                #expect(
+                    try view.workspace() == copy.metadata.workspace && view.revision == copy.revision
+                        && view.id == copy.id)
                 seen.append(copy)
                 return true
             }
@@ -32,7 +35,9 @@ import Testing
         #expect(seqs == (10...20).map { Seq($0) })
         #expect(stoppedAt == 20)
         var ranged: [Seq] = []
-        try store.scan(from: 95, through: 500) { ranged.append($0.seq); return true }
+        try store.scan(from: 95, through: 500) {
+            ranged.append($0.seq); return true
+        }
         #expect(ranged == (95...100).map { Seq($0) })
         // Errors from the closure come out unchanged.
         struct Stop: Error {}
@@ -49,7 +54,10 @@ import Testing
             try await store.append((0...(i % 3)).map { _ in randomEvent(&rng) }, to: stream)
         }
         let all = try store.readAll()
-        for (streams, through) in [(["s/0"], UInt64.max), (["s/1", "s/3"], 200), (["s/2", "s/4", "nope"], 1), (["s/0", "s/1", "s/2", "s/3", "s/4"], 450)] {
+        for (streams, through) in [
+            (["s/0"], UInt64.max), (["s/1", "s/3"], 200), (["s/2", "s/4", "nope"], 1),
+            (["s/0", "s/1", "s/2", "s/3", "s/4"], 450),
+        ] {
             var seen: [RecordedEvent] = []
             try store.scan(streams: streams.map { try StreamID($0) }, through: Seq(through)) { view in
                 seen.append(try view.recordedEvent())
@@ -59,7 +67,9 @@ import Testing
             #expect(seen == expected, "\(streams) through \(through)")
         }
         var stopped: [Seq] = []
-        try store.scan(streams: ["s/0"]) { stopped.append($0.seq); return stopped.count < 3 }
+        try store.scan(streams: ["s/0"]) {
+            stopped.append($0.seq); return stopped.count < 3
+        }
         #expect(stopped.count == 3)
         struct Stop: Error {}
         #expect(throws: Stop.self) { try store.scan(streams: ["s/0"]) { _ in throw Stop() } }

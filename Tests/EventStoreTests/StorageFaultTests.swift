@@ -23,7 +23,9 @@ import Testing
         try await store.append([randomEvent(&rng)], to: "s")
         faults.add(ENOSPC)
         await #expect(throws: EventStoreError.self) { try await store.append([randomEvent(&rng)], to: "s") }
-        do { try await store.append([randomEvent(&rng)], to: "s") } catch { Issue.record("the append after space returned failed: \(error)") }
+        do { try await store.append([randomEvent(&rng)], to: "s") } catch {
+            Issue.record("the append after space returned failed: \(error)")
+        }
         faults.add(ENOSPC)
         do { try await store.append([randomEvent(&rng)], to: "s"); Issue.record("no fault") } catch {
             #expect(error.code == .diskFull && error.message.contains("free disk space"), "\(error)")
@@ -63,8 +65,10 @@ import Testing
         faults.add(EIO)
         await #expect(throws: EventStoreError.self) { try await store.append([randomEvent(&rng)], to: "s") }
         for _ in 0..<3 {
-            do { try await store.append([randomEvent(&rng)], to: "s"); Issue.record("wrote after an I/O error") } catch {
-                #expect(error.code == .closed && error.message.contains("refuses writes after a fatal error"), "\(error)")
+            do { try await store.append([randomEvent(&rng)], to: "s"); Issue.record("wrote after an I/O error") } catch
+            {
+                #expect(
+                    error.code == .closed && error.message.contains("refuses writes after a fatal error"), "\(error)")
             }
         }
         #expect(store.writeRefusal?.code == .closed)
@@ -76,15 +80,23 @@ import Testing
     /// A real file system that runs out of space (tmpfs of 4 MiB, mounted by the test as root): the append that meets
     /// the end fails as a full disk, not as a fatal error, and once a file is deleted the same store writes again.
     @Test func aRealSmallFileSystemFillsAndWritingResumesWhenSpaceIsFreed() async throws {
-        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-smallfs-\(UUID().uuidString)").path
+        let mountPoint = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "logbook-smallfs-\(UUID().uuidString)"
+        ).path
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mountPoint) }
         let mount = Process()
         mount.executableURL = URL(fileURLWithPath: "/bin/mount")
         mount.arguments = ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mountPoint]
         mount.standardError = FileHandle.nullDevice
-        guard (try? mount.run()) != nil, { mount.waitUntilExit(); return mount.terminationStatus == 0 }() else {
-            print("StorageFaultTests: this environment cannot mount a tmpfs (not root?); the real-file-system case did not run")
+        guard (try? mount.run()) != nil,
+            {
+                mount.waitUntilExit(); return mount.terminationStatus == 0
+            }()
+        else {
+            print(
+                "StorageFaultTests: this environment cannot mount a tmpfs (not root?); the real-file-system case did not run"
+            )
             return
         }
         defer {
@@ -112,7 +124,9 @@ import Testing
         try await store.append([ProposedEvent(type: "blob", payload: Data("after".utf8))], to: "s0")
         #expect(store.lastSeq.rawValue == UInt64(appended + 1))
         #expect(try store.verify().isIntact)
-        print("StorageFaultTests: a 4 MiB tmpfs took \(appended) events of 60 KB before the disk was full (\(full?.systemCode.map(String.init) ?? "-"))")
+        print(
+            "StorageFaultTests: a 4 MiB tmpfs took \(appended) events of 60 KB before the disk was full (\(full?.systemCode.map(String.init) ?? "-"))"
+        )
         await store.close()
     }
 }

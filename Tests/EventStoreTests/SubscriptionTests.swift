@@ -50,7 +50,9 @@ import Testing
         try await store.append([event], to: "s")
         var next = await iterator.next()
         while next == .idle(1) { next = await iterator.next() }
-        guard case .event(let e) = next else { Issue.record("expected the appended event, got \(String(describing: next))"); return }
+        guard case .event(let e) = next else {
+            Issue.record("expected the appended event, got \(String(describing: next))"); return
+        }
         #expect(e.id == event.id && e.seq == 2)
         // Cancelled while waiting: the iteration ends, it does not report a timeout.
         let waiting = Task { () -> SubscriptionMessage? in

@@ -33,26 +33,34 @@ func propertySeeds(count: Int = 6) -> [UInt64] {
     return (0..<UInt64(count)).map { 0xC0FFEE &+ $0 &* 7919 }
 }
 
-let words = ["the", "pod", "restarted", "because", "memory", "limit", "was", "exceeded", "kubectl", "get", "pods", "-n",
-             "prod", "latency", "p99", "rose", "after", "deploy", "rollback", "checked", "prometheus", "query", "rate"]
+let words = [
+    "the", "pod", "restarted", "because", "memory", "limit", "was", "exceeded", "kubectl", "get", "pods", "-n",
+    "prod", "latency", "p99", "rose", "after", "deploy", "rollback", "checked", "prometheus", "query", "rate",
+]
 
 /// A realistic event of 40-1500 bytes of JSON with random metadata.
 func randomEvent(_ rng: inout SplitMix64, type: String? = nil) -> ProposedEvent {
     let length = Int.random(in: 5...200, using: &rng)
     let text = (0..<length).map { _ in words.randomElement(using: &rng)! }.joined(separator: " ")
-    let kind = type ?? ["message.user", "message.assistant", "tool.called", "tool.result", "authz.decided"].randomElement(using: &rng)!
+    let kind =
+        type ?? ["message.user", "message.assistant", "tool.called", "tool.result", "authz.decided"].randomElement(
+            using: &rng)!
     let payload = Data("{\"kind\":\"\(kind)\",\"n\":\(rng.next() % 100_000),\"text\":\"\(text)\"}".utf8)
     var metadata = EventMetadata()
     if Bool.random(using: &rng) { metadata.actor = "user:\(["alice", "bob", "carol"].randomElement(using: &rng)!)" }
     if Bool.random(using: &rng) { metadata.workspace = ["ops", "net", "lab"].randomElement(using: &rng)! }
     if Bool.random(using: &rng) { metadata.correlationID = UUID() }
     if Bool.random(using: &rng) { metadata.causationID = UUID() }
-    return ProposedEvent(id: EventID.make(unixMilliseconds: 1_760_000_000_000, using: &rng), type: kind, payload: payload, metadata: metadata)
+    return ProposedEvent(
+        id: EventID.make(unixMilliseconds: 1_760_000_000_000, using: &rng), type: kind, payload: payload,
+        metadata: metadata)
 }
 
 extension EventStore {
     /// Opens a store in `directory` with small test-friendly settings.
-    static func openForTest(_ directory: String, configure: (inout Configuration) -> Void = { _ in }) throws -> EventStore {
+    static func openForTest(
+        _ directory: String, configure: (inout Configuration) -> Void = { _ in }
+    ) throws -> EventStore {
         var configuration = Configuration(directory: directory)
         configuration.dictionaryTrainingPoints = []
         configure(&configuration)
@@ -71,7 +79,10 @@ extension EventStore {
 }
 
 /// Checks that `recorded` is exactly `proposed`, as stored in `stream`.
-func expectSame(_ recorded: RecordedEvent, _ proposed: ProposedEvent, stream: StreamID, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectSame(
+    _ recorded: RecordedEvent, _ proposed: ProposedEvent, stream: StreamID,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(recorded.id == proposed.id, sourceLocation: sourceLocation)
     #expect(recorded.type == proposed.type, sourceLocation: sourceLocation)
     #expect(recorded.payload == proposed.payload, sourceLocation: sourceLocation)

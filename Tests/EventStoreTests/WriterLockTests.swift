@@ -6,7 +6,9 @@ import Testing
 /// beside it; and a writer killed with SIGKILL leaves the log unlocked.
 @Suite(.serialized) struct WriterLockTests {
     @Test func aSecondWriterProcessIsRefusedUntilTheFirstDies() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CrashTests.helperPath), "build the StoreCrashHelper product first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: CrashTests.helperPath),
+            "build the StoreCrashHelper product first")
         let dir = TemporaryDirectory()
         let helper = Process()
         helper.executableURL = URL(fileURLWithPath: CrashTests.helperPath)
@@ -29,8 +31,10 @@ import Testing
             _ = try EventStore.openForTest(dir.path)
             Issue.record("a second writer opened the log")
         } catch let error as EventStoreError {
-            #expect(error.code == .alreadyOpen && error.message.contains("another process") && error.message.contains("pid \(helper.processIdentifier)"),
-                    "\(error.message)")
+            #expect(
+                error.code == .alreadyOpen && error.message.contains("another process")
+                    && error.message.contains("pid \(helper.processIdentifier)"),
+                "\(error.message)")
         }
         var readOnly = EventStore.Configuration(directory: dir.path)
         readOnly.readOnly = true

@@ -17,7 +17,9 @@ import Testing
                     Issue.record("\(proposed.type) did not decode: \(outcome)")
                     continue
                 }
-                #expect(event.proposed(id: proposed.id, metadata: proposed.metadata) == proposed, "binary round trip of \(proposed.type)")
+                #expect(
+                    event.proposed(id: proposed.id, metadata: proposed.metadata) == proposed,
+                    "binary round trip of \(proposed.type)")
                 try expectJSONRoundTrip(event)
                 kinds.insert(proposed.type)
             }
@@ -35,7 +37,10 @@ import Testing
             for proposed in workload.next().events {
                 let decoder = try #require(EventCatalog.decoder(for: proposed.type))
                 guard case .event(let full) = proposed.payload.withUnsafeBytes({ decoder.decode($0) }),
-                      case .event(let light) = proposed.payload.withUnsafeBytes({ decoder.decode($0, skippingBulkText: true) }) else {
+                    case .event(let light) = proposed.payload.withUnsafeBytes({
+                        decoder.decode($0, skippingBulkText: true)
+                    })
+                else {
                     Issue.record("\(proposed.type) did not decode")
                     continue
                 }
@@ -54,7 +59,8 @@ import Testing
                 if light != full { emptied.insert(proposed.type) }
             }
         }
-        #expect(emptied == [UserMessage.typeName, AssistantMessage.typeName, ToolResult.typeName, LLMResponse.typeName])
+        #expect(
+            emptied == [UserMessage.typeName, AssistantMessage.typeName, ToolResult.typeName, LLMResponse.typeName])
     }
 
     @Test func anOlderSchemaIsUpcast() {
@@ -67,17 +73,25 @@ import Testing
         var fork = BinaryWriter()
         fork.write(UInt64(1))  // thread.forked schema version 1: no substitution
         fork.write("t2"); fork.write("t1"); fork.write(UInt64(7)); fork.write("ops"); fork.write("user:bob")
-        #expect(fork.bytes.withUnsafeBytes { EventCatalog.decode(type: "thread.forked", payload: $0) }
-                == .event(.threadForked(ThreadForked(threadID: "t2", fromThreadID: "t1", atSeq: 7, workspace: "ops", owner: "user:bob"))))
+        #expect(
+            fork.bytes.withUnsafeBytes { EventCatalog.decode(type: "thread.forked", payload: $0) }
+                == .event(
+                    .threadForked(
+                        ThreadForked(threadID: "t2", fromThreadID: "t1", atSeq: 7, workspace: "ops", owner: "user:bob"))
+                ))
     }
 
     @Test func unknownTypesNewerSchemasAndGarbageAreReportedNotCrashed() {
         let payload = UserMessage(text: "hi").payload
-        #expect(payload.withUnsafeBytes { EventCatalog.decode(type: "message.shouted", payload: $0) } == .unknownType("message.shouted"))
+        #expect(
+            payload.withUnsafeBytes { EventCatalog.decode(type: "message.shouted", payload: $0) }
+                == .unknownType("message.shouted"))
         var newer = BinaryWriter()
         newer.write(UInt64(9))
         newer.write("from the future")
-        #expect(newer.bytes.withUnsafeBytes { EventCatalog.decode(type: "message.user", payload: $0) } == .newerVersion(type: "message.user", version: 9))
+        #expect(
+            newer.bytes.withUnsafeBytes { EventCatalog.decode(type: "message.user", payload: $0) }
+                == .newerVersion(type: "message.user", version: 9))
 
         // Every truncation of every kind of payload, and random bytes, decode to an outcome: never a crash.
         var workload = DomainWorkload(seed: 7, activeThreads: 4)
@@ -86,10 +100,14 @@ import Testing
             for proposed in workload.next().events {
                 let bytes = Array(proposed.payload)
                 for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 7)) {
-                    let outcome = Array(bytes[..<cut]).withUnsafeBytes { EventCatalog.decode(type: proposed.type, payload: $0) }
+                    let outcome = Array(bytes[..<cut]).withUnsafeBytes {
+                        EventCatalog.decode(type: proposed.type, payload: $0)
+                    }
                     if case .event = outcome, cut < bytes.count - 1 {
                         // A prefix may still decode only if the tail held optional trailing data; it must not equal the original.
-                        #expect(outcome != .event(decodeOrFail(proposed)), "a truncated \(proposed.type) decoded as the original")
+                        #expect(
+                            outcome != .event(decodeOrFail(proposed)),
+                            "a truncated \(proposed.type) decoded as the original")
                     }
                 }
                 let noise = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -99,7 +117,11 @@ import Testing
     }
 
     private func decodeOrFail(_ proposed: ProposedEvent) -> DomainEvent {
-        guard case .event(let e) = proposed.payload.withUnsafeBytes({ EventCatalog.decode(type: proposed.type, payload: $0) }) else {
+        guard
+            case .event(let e) = proposed.payload.withUnsafeBytes({
+                EventCatalog.decode(type: proposed.type, payload: $0)
+            })
+        else {
             preconditionFailure("the generated \(proposed.type) does not decode")
         }
         return e

@@ -26,7 +26,9 @@ public final class ScriptedLLMServer: Sendable {
         /// `delay` apart, after `wait` (a slow first byte). `thenClose` cuts the connection after the last one instead
         /// of ending the response (a stream cut off mid-answer); `stallAfter` stops sending after that many events,
         /// keeping the connection open (a stalled stream).
-        case sse(events: [String], delay: Duration = .zero, thenClose: Bool = false, wait: Duration = .zero, stallAfter: Int? = nil)
+        case sse(
+            events: [String], delay: Duration = .zero, thenClose: Bool = false, wait: Duration = .zero,
+            stallAfter: Int? = nil)
         /// Never answers.
         case hang
         /// Closes the connection without answering.
@@ -39,7 +41,9 @@ public final class ScriptedLLMServer: Sendable {
         public let headers: [(String, String)]
         public let body: String
         public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-        public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+        public var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
     }
 
     private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
@@ -75,9 +79,15 @@ public final class ScriptedLLMServer: Sendable {
     public func shutdown() async { try? await channel.close() }
 
     fileprivate func next(for request: Request) -> Reply {
-        if quirks.contains(.refusesNullContent), (request.json["messages"] as? [[String: Any]])?.contains(where: { $0["content"] is NSNull }) == true {
+        if quirks.contains(.refusesNullContent),
+            (request.json["messages"] as? [[String: Any]])?.contains(where: { $0["content"] is NSNull }) == true
+        {
             state.withLock { $0.requests.append(request) }
-            return .json(status: 500, body: #"{"detail":"7 validation errors for ChatCompletionRequest: messages.1.content: Input should be a valid string"}"#)
+            return .json(
+                status: 500,
+                body:
+                    #"{"detail":"7 validation errors for ChatCompletionRequest: messages.1.content: Input should be a valid string"}"#
+            )
         }
         return state.withLock { s in
             s.requests.append(request)
@@ -108,7 +118,8 @@ private final class Handler: ChannelInboundHandler {
         case .body(var buffer): body += buffer.readString(length: buffer.readableBytes) ?? ""
         case .end:
             guard let head, let server = server.server.withLock({ $0 }) else { return }
-            let request = ScriptedLLMServer.Request(method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
+            let request = ScriptedLLMServer.Request(
+                method: "\(head.method)", uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body)
             respond(server.next(for: request), context: context)
         }
     }
@@ -118,7 +129,12 @@ private final class Handler: ChannelInboundHandler {
         case .json(let status, let text, let extra):
             var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "\(text.utf8.count)")])
             for (k, v) in extra { headers.add(name: k, value: v) }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        HTTPResponseHead(
+                            version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         case .sse(let events, let delay, let thenClose, let wait, let stallAfter):
@@ -128,9 +144,12 @@ private final class Handler: ChannelInboundHandler {
             let sent = stallAfter.map { Array(events.prefix($0)) } ?? events
             context.eventLoop.scheduleTask(in: Self.amount(wait)) {
                 let c = bound.value
-                c.writeAndFlush(handler.value.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+                c.writeAndFlush(
+                    handler.value.wrapOutboundOut(
+                        .head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
                 // A stalled stream sends what it has, then nothing: no end, no close.
-                handler.value.send(sent[...], delay: delay, thenClose: thenClose, stall: stallAfter != nil, context: bound)
+                handler.value.send(
+                    sent[...], delay: delay, thenClose: thenClose, stall: stallAfter != nil, context: bound)
             }
         case .hang:
             break
@@ -139,9 +158,14 @@ private final class Handler: ChannelInboundHandler {
         }
     }
 
-    static func amount(_ d: Duration) -> TimeAmount { .nanoseconds(Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000) }
+    static func amount(_ d: Duration) -> TimeAmount {
+        .nanoseconds(Int64(d.components.seconds) * 1_000_000_000 + d.components.attoseconds / 1_000_000_000)
+    }
 
-    private func send(_ events: ArraySlice<String>, delay: Duration, thenClose: Bool, stall: Bool = false, context: NIOLoopBound<ChannelHandlerContext>) {
+    private func send(
+        _ events: ArraySlice<String>, delay: Duration, thenClose: Bool, stall: Bool = false,
+        context: NIOLoopBound<ChannelHandlerContext>
+    ) {
         let c = context.value
         guard let first = events.first else {
             if stall { return }

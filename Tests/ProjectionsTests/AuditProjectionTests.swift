@@ -10,25 +10,56 @@ import Testing
 
     /// (event, stream, actor, workspace) in log order; seq = index + 1, time = index seconds.
     static let steps: [(DomainEvent, StreamID, String, String?)] = [
-        (.authorizationDecided(AuthorizationDecided(subject: "user:alice", roles: ["operator"], workspace: "ops", action: "chat", resource: "thread/t1",
-                                                     decision: .allow, reason: "operators may chat", rule: "ops-chat")), "thread/t1", "user:alice", "ops"),    // 1
-        (.authorizationDecided(AuthorizationDecided(subject: "user:alice", roles: ["operator"], workspace: "ops", action: "tool.call", resource: "tool:k8s/delete_pod",
-                                                     decision: .deny, reason: "k8s/delete_pod is not allowed")), "thread/t1", "agent:ops", "ops"),             // 2
-        (.toolCalled(ToolCalled(runID: run, callID: "c1", server: "k8s", tool: "logs", arguments: "{\"pod\":\"api-7\"}")), "thread/t1", "agent:ops", "ops"), // 3
-        (.toolResult(ToolResult(runID: run, callID: "c1", server: "k8s", tool: "logs", output: "x", isError: true, latencyMilliseconds: 12)), "thread/t1", "agent:ops", "ops"), // 4
-        (.llmResponse(LLMResponse(runID: run, step: 1, model: "gpt-4o", text: "ok", finishReason: "stop", inputTokens: 5, outputTokens: 6, latencyMilliseconds: 7)),
-         "thread/t1", "agent:ops", "ops"),                                                                                                                      // 5
-        (.modelRegistered(ModelRegistered(model: gpt)), "registry/models", "user:admin", nil),                                                                   // 6
-        (.mcpHealthChanged(MCPHealthChanged(name: "k8s", status: .unhealthy)), "registry/mcp", "system", nil),                                                   // 7: no entry
-        (.modelRemoved(ModelRemoved(name: "gpt-4o")), "registry/models", "user:admin", nil),                                                                     // 8
-        (.authorizationDecided(AuthorizationDecided(subject: "user:bob", roles: ["viewer"], workspace: "net", action: "chat", resource: "thread/t9",
-                                                     decision: .deny, reason: "viewers may not chat")), "thread/t9", "user:bob", "net"),                     // 9
+        (
+            .authorizationDecided(
+                AuthorizationDecided(
+                    subject: "user:alice", roles: ["operator"], workspace: "ops", action: "chat", resource: "thread/t1",
+                    decision: .allow, reason: "operators may chat", rule: "ops-chat")), "thread/t1", "user:alice", "ops"
+        ),  // 1
+        (
+            .authorizationDecided(
+                AuthorizationDecided(
+                    subject: "user:alice", roles: ["operator"], workspace: "ops", action: "tool.call",
+                    resource: "tool:k8s/delete_pod",
+                    decision: .deny, reason: "k8s/delete_pod is not allowed")), "thread/t1", "agent:ops", "ops"
+        ),  // 2
+        (
+            .toolCalled(
+                ToolCalled(runID: run, callID: "c1", server: "k8s", tool: "logs", arguments: "{\"pod\":\"api-7\"}")),
+            "thread/t1", "agent:ops", "ops"
+        ),  // 3
+        (
+            .toolResult(
+                ToolResult(
+                    runID: run, callID: "c1", server: "k8s", tool: "logs", output: "x", isError: true,
+                    latencyMilliseconds: 12)), "thread/t1", "agent:ops", "ops"
+        ),  // 4
+        (
+            .llmResponse(
+                LLMResponse(
+                    runID: run, step: 1, model: "gpt-4o", text: "ok", finishReason: "stop", inputTokens: 5,
+                    outputTokens: 6, latencyMilliseconds: 7)),
+            "thread/t1", "agent:ops", "ops"
+        ),  // 5
+        (.modelRegistered(ModelRegistered(model: gpt)), "registry/models", "user:admin", nil),  // 6
+        // 7: no entry
+        (.mcpHealthChanged(MCPHealthChanged(name: "k8s", status: .unhealthy)), "registry/mcp", "system", nil),
+        (.modelRemoved(ModelRemoved(name: "gpt-4o")), "registry/models", "user:admin", nil),  // 8
+        (
+            .authorizationDecided(
+                AuthorizationDecided(
+                    subject: "user:bob", roles: ["viewer"], workspace: "net", action: "chat", resource: "thread/t9",
+                    decision: .deny, reason: "viewers may not chat")), "thread/t9", "user:bob", "net"
+        ),  // 9
     ]
 
     static func state() -> AuditState {
         var s = AuditProjection.initial
         for (i, (event, stream, actor, workspace)) in steps.enumerated() {
-            AuditProjection.apply(event, context: context(UInt64(i + 1), stream: stream, actor: actor, workspace: workspace, seconds: Int64(i)), to: &s)
+            AuditProjection.apply(
+                event,
+                context: context(UInt64(i + 1), stream: stream, actor: actor, workspace: workspace, seconds: Int64(i)),
+                to: &s)
         }
         return s
     }
@@ -37,25 +68,43 @@ import Testing
 
     @Test func entriesAreRecordedWithEveryField() {
         let all = Self.state().query(AuditQuery(newestFirst: false)).entries
-        let gptJSON = #"{"endpoint":"https://a/v1","environment":"PROD","name":"gpt-4o","parameters":{},"provider":"openai"}"#
-        #expect(all == [
-            AuditEntry(seq: 1, timeNanoseconds: Self.time(0), kind: .authorization, actor: "user:alice", workspace: "ops", action: "chat",
-                       resource: "thread/t1", decision: .allow, reason: "operators may chat"),
-            AuditEntry(seq: 2, timeNanoseconds: Self.time(1), kind: .authorization, actor: "user:alice", workspace: "ops", action: "tool.call",
-                       resource: "tool:k8s/delete_pod", decision: .deny, reason: "k8s/delete_pod is not allowed"),
-            AuditEntry(seq: 3, timeNanoseconds: Self.time(2), kind: .toolCall, actor: "agent:ops", workspace: "ops", action: "tool.call",
-                       resource: "tool:k8s/logs", decision: nil, reason: #"called with {"pod":"api-7"}"#),
-            AuditEntry(seq: 4, timeNanoseconds: Self.time(3), kind: .toolCall, actor: "agent:ops", workspace: "ops", action: "tool.result",
-                       resource: "tool:k8s/logs", decision: nil, reason: "error after 12 ms"),
-            AuditEntry(seq: 5, timeNanoseconds: Self.time(4), kind: .llmCall, actor: "agent:ops", workspace: "ops", action: "llm.call",
-                       resource: "model:gpt-4o", decision: nil, reason: "stop, 5 in / 6 out tokens"),
-            AuditEntry(seq: 6, timeNanoseconds: Self.time(5), kind: .configuration, actor: "user:admin", workspace: "", action: "model.register",
-                       resource: "model:gpt-4o", decision: nil, reason: "model.register", before: nil, after: gptJSON),
-            AuditEntry(seq: 8, timeNanoseconds: Self.time(7), kind: .configuration, actor: "user:admin", workspace: "", action: "model.remove",
-                       resource: "model:gpt-4o", decision: nil, reason: "model.remove", before: gptJSON, after: nil),
-            AuditEntry(seq: 9, timeNanoseconds: Self.time(8), kind: .authorization, actor: "user:bob", workspace: "net", action: "chat",
-                       resource: "thread/t9", decision: .deny, reason: "viewers may not chat"),
-        ])
+        let gptJSON =
+            #"{"endpoint":"https://a/v1","environment":"PROD","name":"gpt-4o","parameters":{},"provider":"openai"}"#
+        #expect(
+            all == [
+                AuditEntry(
+                    seq: 1, timeNanoseconds: Self.time(0), kind: .authorization, actor: "user:alice", workspace: "ops",
+                    action: "chat",
+                    resource: "thread/t1", decision: .allow, reason: "operators may chat"),
+                AuditEntry(
+                    seq: 2, timeNanoseconds: Self.time(1), kind: .authorization, actor: "user:alice", workspace: "ops",
+                    action: "tool.call",
+                    resource: "tool:k8s/delete_pod", decision: .deny, reason: "k8s/delete_pod is not allowed"),
+                AuditEntry(
+                    seq: 3, timeNanoseconds: Self.time(2), kind: .toolCall, actor: "agent:ops", workspace: "ops",
+                    action: "tool.call",
+                    resource: "tool:k8s/logs", decision: nil, reason: #"called with {"pod":"api-7"}"#),
+                AuditEntry(
+                    seq: 4, timeNanoseconds: Self.time(3), kind: .toolCall, actor: "agent:ops", workspace: "ops",
+                    action: "tool.result",
+                    resource: "tool:k8s/logs", decision: nil, reason: "error after 12 ms"),
+                AuditEntry(
+                    seq: 5, timeNanoseconds: Self.time(4), kind: .llmCall, actor: "agent:ops", workspace: "ops",
+                    action: "llm.call",
+                    resource: "model:gpt-4o", decision: nil, reason: "stop, 5 in / 6 out tokens"),
+                AuditEntry(
+                    seq: 6, timeNanoseconds: Self.time(5), kind: .configuration, actor: "user:admin", workspace: "",
+                    action: "model.register",
+                    resource: "model:gpt-4o", decision: nil, reason: "model.register", before: nil, after: gptJSON),
+                AuditEntry(
+                    seq: 8, timeNanoseconds: Self.time(7), kind: .configuration, actor: "user:admin", workspace: "",
+                    action: "model.remove",
+                    resource: "model:gpt-4o", decision: nil, reason: "model.remove", before: gptJSON, after: nil),
+                AuditEntry(
+                    seq: 9, timeNanoseconds: Self.time(8), kind: .authorization, actor: "user:bob", workspace: "net",
+                    action: "chat",
+                    resource: "thread/t9", decision: .deny, reason: "viewers may not chat"),
+            ])
     }
 
     @Test func queriesFilterByEveryFieldAndCombinations() {
@@ -107,7 +156,8 @@ import Testing
         let s = Self.state()
         let restored = try AuditState(binary: s.binaryEncoded)
         #expect(restored == s)
-        #expect(restored.query(AuditQuery(resourcePrefix: "tool:k8s/")) == s.query(AuditQuery(resourcePrefix: "tool:k8s/")))
+        #expect(
+            restored.query(AuditQuery(resourcePrefix: "tool:k8s/")) == s.query(AuditQuery(resourcePrefix: "tool:k8s/")))
         #expect(restored.query(AuditQuery(actor: "user:alice")).entries.count == 2)
     }
 }
@@ -119,22 +169,56 @@ import Testing
         let day = Int(Int64(1_767_225_600) / 86_400)
         let events: [(DomainEvent, StreamID, Int64)] = [
             (.threadStarted(ThreadStarted(threadID: "t1", workspace: "ops", owner: "user:alice")), "thread/t1", 0),
-            (.llmResponse(LLMResponse(runID: run, step: 1, model: "gpt-4o", text: nil, finishReason: "tool_calls", inputTokens: 100, outputTokens: 10, latencyMilliseconds: 1)), "thread/t1", 1),
-            (.llmFailed(LLMFailed(runID: run, step: 2, model: "gpt-4o", error: "500", retryable: true, attempt: 1)), "thread/t1", 2),
-            (.llmResponse(LLMResponse(runID: run, step: 2, model: "gpt-4o", text: "x", finishReason: "stop", inputTokens: 200, outputTokens: 20, latencyMilliseconds: 1)), "thread/t1", 3),
-            (.llmResponse(LLMResponse(runID: run, step: 3, model: "gpt-4o", text: "y", finishReason: "stop", inputTokens: 1, outputTokens: 1, latencyMilliseconds: 1)), "thread/t1", 86_400),
-            (.toolResult(ToolResult(runID: run, callID: "a", server: "k8s", tool: "logs", output: "", isError: false, latencyMilliseconds: 10)), "thread/t1", 4),
-            (.toolResult(ToolResult(runID: run, callID: "b", server: "k8s", tool: "logs", output: "", isError: true, latencyMilliseconds: 30)), "thread/t1", 5),
+            (
+                .llmResponse(
+                    LLMResponse(
+                        runID: run, step: 1, model: "gpt-4o", text: nil, finishReason: "tool_calls", inputTokens: 100,
+                        outputTokens: 10, latencyMilliseconds: 1)), "thread/t1", 1
+            ),
+            (
+                .llmFailed(LLMFailed(runID: run, step: 2, model: "gpt-4o", error: "500", retryable: true, attempt: 1)),
+                "thread/t1", 2
+            ),
+            (
+                .llmResponse(
+                    LLMResponse(
+                        runID: run, step: 2, model: "gpt-4o", text: "x", finishReason: "stop", inputTokens: 200,
+                        outputTokens: 20, latencyMilliseconds: 1)), "thread/t1", 3
+            ),
+            (
+                .llmResponse(
+                    LLMResponse(
+                        runID: run, step: 3, model: "gpt-4o", text: "y", finishReason: "stop", inputTokens: 1,
+                        outputTokens: 1, latencyMilliseconds: 1)), "thread/t1", 86_400
+            ),
+            (
+                .toolResult(
+                    ToolResult(
+                        runID: run, callID: "a", server: "k8s", tool: "logs", output: "", isError: false,
+                        latencyMilliseconds: 10)), "thread/t1", 4
+            ),
+            (
+                .toolResult(
+                    ToolResult(
+                        runID: run, callID: "b", server: "k8s", tool: "logs", output: "", isError: true,
+                        latencyMilliseconds: 30)), "thread/t1", 5
+            ),
         ]
         for (i, (e, stream, seconds)) in events.enumerated() {
-            UsageProjection.apply(e, context: context(UInt64(i + 1), stream: stream, actor: "agent:ops", workspace: "ops", seconds: seconds), to: &s)
+            UsageProjection.apply(
+                e,
+                context: context(UInt64(i + 1), stream: stream, actor: "agent:ops", workspace: "ops", seconds: seconds),
+                to: &s)
         }
         var first = LLMUsage()
         (first.calls, first.failures, first.inputTokens, first.outputTokens) = (2, 1, 300, 30)
         var second = LLMUsage()
         (second.calls, second.inputTokens, second.outputTokens) = (1, 1, 1)
-        #expect(s.llm == [LLMUsageKey(model: "gpt-4o", workspace: "ops", subject: "user:alice", day: day): first,
-                          LLMUsageKey(model: "gpt-4o", workspace: "ops", subject: "user:alice", day: day + 1): second])
+        #expect(
+            s.llm == [
+                LLMUsageKey(model: "gpt-4o", workspace: "ops", subject: "user:alice", day: day): first,
+                LLMUsageKey(model: "gpt-4o", workspace: "ops", subject: "user:alice", day: day + 1): second,
+            ])
         var tool = ToolUsage()
         (tool.calls, tool.errors, tool.totalLatencyMilliseconds, tool.maxLatencyMilliseconds) = (2, 1, 40, 30)
         #expect(s.tools == [ToolKey(server: "k8s", tool: "logs"): tool])

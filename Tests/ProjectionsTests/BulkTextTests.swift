@@ -43,26 +43,31 @@ enum BlindProjection: Projection {
         let store = try openStore(dir)
         var workload = DomainWorkload(seed: 31, activeThreads: 3)
         try await appendWorkload(store, &workload, appends: 60)
-        let written = try store.read(from: 1, maxCount: 100_000).filter { $0.type == UserMessage.typeName }.map { e -> String in
+        let written = try store.read(from: 1, maxCount: 100_000).filter { $0.type == UserMessage.typeName }.map {
+            e -> String in
             guard case .event(.userMessage(let m)) = EventCatalog.decode(e) else { return "?" }
             return m.text
         }
         #expect(written.count > 10 && written.allSatisfy { !$0.isEmpty })
 
-        let both = ProjectionRunner(store: store, projections: [BlindProjection.self, ConversationProjection.self, ReadingProjection.self],
-                                    sliceEvents: sliceEvents)
+        let both = ProjectionRunner(
+            store: store, projections: [BlindProjection.self, ConversationProjection.self, ReadingProjection.self],
+            sliceEvents: sliceEvents)
         try await both.rebuild()
         #expect(both.read(ReadingProjection.self) { $0.texts } == written)
         #expect(both.read(BlindProjection.self) { $0.texts } == written)
 
-        let blind = ProjectionRunner(store: store, projections: [BlindProjection.self, ConversationProjection.self], sliceEvents: sliceEvents)
+        let blind = ProjectionRunner(
+            store: store, projections: [BlindProjection.self, ConversationProjection.self], sliceEvents: sliceEvents)
         try await blind.rebuild()
         #expect(blind.read(BlindProjection.self) { $0.texts } == Array(repeating: "", count: written.count))
         #expect(blind.read(ConversationProjection.self) { $0 } == both.read(ConversationProjection.self) { $0 })
 
         // Time travel decodes as each projection declares.
         #expect(try ProjectionRunner.state(of: ReadingProjection.self, asOf: store.lastSeq, in: store).texts == written)
-        #expect(try ProjectionRunner.state(of: BlindProjection.self, asOf: store.lastSeq, in: store).texts == Array(repeating: "", count: written.count))
+        #expect(
+            try ProjectionRunner.state(of: BlindProjection.self, asOf: store.lastSeq, in: store).texts
+                == Array(repeating: "", count: written.count))
         await store.close()
     }
 }

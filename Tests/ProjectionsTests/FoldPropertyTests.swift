@@ -8,7 +8,8 @@ import Testing
 /// For random workloads: folding incrementally, from a checkpoint plus the tail, and from zero all give the same
 /// states; and the state as of any seq equals a fold of exactly the events up to it.
 @Suite struct FoldPropertyTests {
-    static let seeds: [UInt64] = ProcessInfo.processInfo.environment["LOGBOOK_SEED"].flatMap(UInt64.init).map { [$0] } ?? [11, 12, 13]
+    static let seeds: [UInt64] =
+        ProcessInfo.processInfo.environment["LOGBOOK_SEED"].flatMap(UInt64.init).map { [$0] } ?? [11, 12, 13]
 
     @Test(arguments: seeds)
     func incrementalCheckpointedAndFullFoldsAgree(seed: UInt64) async throws {
@@ -18,7 +19,8 @@ import Testing
         var rng = SeededGenerator(seed: seed)
 
         // Incremental: catch up after each of several bursts, checkpointing at odd intervals.
-        let incremental = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: 37, sliceEvents: 5)
+        let incremental = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: 37, sliceEvents: 5)
         try await incremental.start()
         for _ in 0..<5 {
             try await appendWorkload(store, &workload, appends: Int(rng.next() % 80) + 10)
@@ -28,16 +30,20 @@ import Testing
 
         // From the checkpoint the incremental runner left, plus a tail appended since.
         try await appendWorkload(store, &workload, appends: 60)
-        let checkpointed = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: 1000)
+        let checkpointed = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: 1000)
         let checkpointSeq = try #require(try store.checkpoint(named: "projection/audit")).seq
         let folded = try await checkpointed.start()
-        #expect(folded == store.lastSeq.rawValue - checkpointSeq.rawValue, "only the tail after the checkpoint is folded")
+        #expect(
+            folded == store.lastSeq.rawValue - checkpointSeq.rawValue, "only the tail after the checkpoint is folded")
         try await incremental.catchUp()
 
         // From zero: in one slice, and in many (decoded on a second thread while the first folds).
-        let full = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 1 << 20)
+        let full = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 1 << 20)
         try await full.rebuild()
-        let sliced = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 17)
+        let sliced = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 17)
         try await sliced.rebuild()
 
         let expected = try AllStates(foldingFirst: store.lastSeq.rawValue, of: store)
@@ -46,17 +52,25 @@ import Testing
         #expect(sliced.position == store.lastSeq && sliced.skipped == full.skipped)
         #expect(AllStates(incremental) == expected, "seed \(seed): incremental")
         #expect(AllStates(checkpointed) == expected, "seed \(seed): checkpoint + tail")
-        #expect(expected.audit.count > 100 && !expected.conversations.threads.isEmpty && !expected.registry.models.isEmpty)
+        #expect(
+            expected.audit.count > 100 && !expected.conversations.threads.isEmpty && !expected.registry.models.isEmpty)
 
         // As of random seqs.
         for _ in 0..<4 {
             let n = 1 + rng.next() % store.lastSeq.rawValue
             let asOf = try AllStates(foldingFirst: n, of: store)
-            #expect(try ProjectionRunner.state(of: AuditProjection.self, asOf: Seq(n), in: store) == asOf.audit, "seed \(seed) as of \(n)")
-            #expect(try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(n), in: store) == asOf.conversations)
+            #expect(
+                try ProjectionRunner.state(of: AuditProjection.self, asOf: Seq(n), in: store) == asOf.audit,
+                "seed \(seed) as of \(n)")
+            #expect(
+                try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(n), in: store)
+                    == asOf.conversations)
             #expect(try ProjectionRunner.state(of: UsageProjection.self, asOf: Seq(n), in: store) == asOf.usage)
             #expect(try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(n), in: store) == asOf.registry)
-            #expect(try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(n), in: store, streams: RegistryProjection.streams) == asOf.registry)
+            #expect(
+                try ProjectionRunner.state(
+                    of: RegistryProjection.self, asOf: Seq(n), in: store, streams: RegistryProjection.streams)
+                    == asOf.registry)
         }
         await store.close()
     }
@@ -88,9 +102,12 @@ import Testing
         var newer = BinaryWriter()
         newer.write(UInt64(99))
         newer.write("a field from the future")
-        try await store.append([ProposedEvent(type: "custom.unknown", payload: Data("{}".utf8)),
-                                ProposedEvent(type: UserMessage.typeName, payload: Data(newer.bytes)),
-                                ProposedEvent(type: UserMessage.typeName, payload: Data([1, 0xFF]))], to: "thread/odd")
+        try await store.append(
+            [
+                ProposedEvent(type: "custom.unknown", payload: Data("{}".utf8)),
+                ProposedEvent(type: UserMessage.typeName, payload: Data(newer.bytes)),
+                ProposedEvent(type: UserMessage.typeName, payload: Data([1, 0xFF])),
+            ], to: "thread/odd")
         try await appendWorkload(store, &workload, appends: 10)
         let runner = ProjectionRunner(store: store, projections: StandardProjections.all)
         try await runner.start()
@@ -110,7 +127,9 @@ import Testing
         try await appendWorkload(store, &workload, appends: 60)
         // The victim's id is a random UUID, which the log stores as is (not compactly, as it stores this process's ids).
         let step = workload.next()
-        let events = step.events.map { e in var e = e; e.id = UUID(); return e }
+        let events = step.events.map { e in
+            var e = e; e.id = UUID(); return e
+        }
         let victimSeq = try await store.append(events, to: step.stream).firstSeq
         try await appendWorkload(store, &workload, appends: 60)
         let victim = try #require(try store.read(from: victimSeq, maxCount: 1).first)
@@ -129,7 +148,8 @@ import Testing
         try data.write(to: url)
 
         store = try openStore(dir)
-        let runner = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: sliceEvents)
+        let runner = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: sliceEvents)
         do {
             try await runner.rebuild()
             Issue.record("the rebuild folded a damaged record")

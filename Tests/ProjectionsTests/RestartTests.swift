@@ -9,11 +9,15 @@ import Testing
 /// resumes from the last checkpoint (it does not start over) and ends equal to a rebuild.
 @Suite struct RestartTests {
     static var helperPath: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ProjectionCrashHelper").path
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "ProjectionCrashHelper"
+        ).path
     }
 
     @Test func killedMidCatchUpResumesFromItsCheckpointAndMatchesARebuild() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath), "build the ProjectionCrashHelper product first")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.helperPath),
+            "build the ProjectionCrashHelper product first")
         let dir = TemporaryDirectory()
         do {
             let store = try openStore(dir)
@@ -23,7 +27,9 @@ import Testing
         }
         for round in 0..<3 {
             let lines = try await runAndKill(arguments: [dir.path, "250"], afterLines: 2 + round)
-            #expect(lines.contains { $0.hasPrefix("checkpoint ") }, "round \(round): the helper checkpointed before it was killed")
+            #expect(
+                lines.contains { $0.hasPrefix("checkpoint ") },
+                "round \(round): the helper checkpointed before it was killed")
         }
         let store = try openStore(dir)
         let saved = try #require(try store.checkpoint(named: "projection/conversations")).seq
@@ -60,7 +66,8 @@ import Testing
                     }
                 }
                 process.waitUntilExit()
-                continuation.resume(returning: String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init))
+                continuation.resume(
+                    returning: String(decoding: buffer, as: UTF8.self).split(separator: "\n").map(String.init))
             }
         }
     }

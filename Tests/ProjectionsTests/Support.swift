@@ -8,7 +8,9 @@ import Testing
 final class TemporaryDirectory: @unchecked Sendable {
     let path: String
     init() {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-projections-\(UUID().uuidString)").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("logbook-projections-\(UUID().uuidString)")
+            .path
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -45,7 +47,9 @@ struct AllStates: Equatable {
     /// The states folded from the first `n` events of the log, straight from `Projection.fold`.
     init(foldingFirst n: UInt64, of store: EventStore) throws {
         let events = try store.read(from: 1, maxCount: Int(n))
-        (registry, conversations, audit, usage) = (RegistryProjection.initial, ConversationProjection.initial, AuditProjection.initial, UsageProjection.initial)
+        (registry, conversations, audit, usage) = (
+            RegistryProjection.initial, ConversationProjection.initial, AuditProjection.initial, UsageProjection.initial
+        )
         RegistryProjection.fold(events, into: &registry)
         ConversationProjection.fold(events, into: &conversations)
         AuditProjection.fold(events, into: &audit)
@@ -54,7 +58,12 @@ struct AllStates: Equatable {
 }
 
 /// A context for hand-written scenarios.
-func context(_ seq: UInt64, stream: StreamID = "thread/t1", actor: String? = "user:alice", workspace: String? = "ops", seconds: Int64 = 0) -> EventContext {
-    EventContext(seq: seq, stream: stream, revision: seq, id: UUID(), timeNanoseconds: 1_767_225_600_000_000_000 + seconds * 1_000_000_000,
-                 actor: actor, workspace: workspace, correlationID: nil, causationID: nil)
+func context(
+    _ seq: UInt64, stream: StreamID = "thread/t1", actor: String? = "user:alice", workspace: String? = "ops",
+    seconds: Int64 = 0
+) -> EventContext {
+    EventContext(
+        seq: seq, stream: stream, revision: seq, id: UUID(),
+        timeNanoseconds: 1_767_225_600_000_000_000 + seconds * 1_000_000_000,
+        actor: actor, workspace: workspace, correlationID: nil, causationID: nil)
 }

@@ -20,7 +20,9 @@ import HummingbirdTesting
     static let secret = "crash-recovery-test-secret-0123456789abcdef"
 
     static func freePort() async throws -> Int {
-        let (_, output, _) = try await LiveProcess.run(["python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"])
+        let (_, output, _) = try await LiveProcess.run([
+            "python3", "-c", "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])",
+        ])
         return try #require(Int(output.trimmingCharacters(in: .whitespacesAndNewlines)))
     }
 
@@ -31,42 +33,59 @@ import HummingbirdTesting
     }
 
     @Test func runsAKillCutShortAreClosedOnTheNextStart() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first (swift build --build-tests builds it)")
+        try #require(
+            FileManager.default.isExecutableFile(atPath: CLITests.binary),
+            "build the logbook product first (swift build --build-tests builds it)")
         let llm = try await ScriptedLLMServer(fallback: { _ in .hang })
         llm.enqueue(.json(body: Wire.completion(toolCall: ("call_h", "hang__poke", "{}"), finish: "tool_calls")))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-crash-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-crash-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let port = try await Self.freePort()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CLITests.binary)
-        server.arguments = ["serve", "--data", dir, "--port", String(port), "--rate-limit", "0", "--health-check-interval", "0"]
+        server.arguments = [
+            "serve", "--data", dir, "--port", String(port), "--rate-limit", "0", "--health-check-interval", "0",
+        ]
         server.environment = ProcessInfo.processInfo.environment.merging([
             "LOGBOOK_JWT_SECRET": Self.secret, "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local",
         ]) { _, new in new }
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        let token = DevelopmentToken.mint(secret: Array(Self.secret.utf8), subject: "user:root", roles: ["admin"], workspace: "ops",
-                                          issuer: "logbook", audience: "logbook", lifetime: .seconds(600))
+        let token = DevelopmentToken.mint(
+            secret: Array(Self.secret.utf8), subject: "user:root", roles: ["admin"], workspace: "ops",
+            issuer: "logbook", audience: "logbook", lifetime: .seconds(600))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        func send(_ method: HTTPMethod, _ path: String, _ body: String?, timeout: Duration = .seconds(30)) async throws -> Int {
+        func send(
+            _ method: HTTPMethod, _ path: String, _ body: String?, timeout: Duration = .seconds(30)
+        ) async throws -> Int {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
             request.method = method
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
-            if let body { request.headers.add(name: "Content-Type", value: "application/json"); request.body = .bytes(ByteBuffer(string: body)) }
-            return Int(try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds))).status.code)
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json");
+                request.body = .bytes(ByteBuffer(string: body))
+            }
+            return Int(
+                try await http.execute(request, timeout: .seconds(Int64(timeout.components.seconds))).status.code)
         }
         do {
             for _ in 0..<300 {
                 if (try? await send(.GET, "/healthz", nil, timeout: .seconds(1))) == 200 { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            let hang = #"{"transport": "stdio", "command": ["python3", "\#(DependabilityTests.recordingServer)", "hang"]}"#
+            let hang =
+                #"{"transport": "stdio", "command": ["python3", "\#(DependabilityTests.recordingServer)", "hang"]}"#
             #expect(try await send(.PUT, "/v1/registry/mcp/hang", hang) == 201)
             // Two runs that will not finish: one waits on a tool that never answers, one on a model that never does.
-            let c1 = Task { try? await send(.POST, "/v1/threads/c1/messages", #"{"text": "poke it"}"#, timeout: .seconds(120)) }
+            let c1 = Task {
+                try? await send(.POST, "/v1/threads/c1/messages", #"{"text": "poke it"}"#, timeout: .seconds(120))
+            }
             try await Task.sleep(for: .milliseconds(200))
-            let c2 = Task { try? await send(.POST, "/v1/threads/c2/messages", #"{"text": "think"}"#, timeout: .seconds(120)) }
+            let c2 = Task {
+                try? await send(.POST, "/v1/threads/c2/messages", #"{"text": "think"}"#, timeout: .seconds(120))
+            }
             var inFlight = false
             for _ in 0..<600 where !inFlight {
                 try await Task.sleep(for: .milliseconds(50))
@@ -75,8 +94,12 @@ import HummingbirdTesting
                 guard let store = try? EventStore.open(configuration) else { continue }
                 let events = (try? Self.decoded(store)) ?? []
                 await store.close()
-                let called = events.contains { if case .toolCalled = $0.event { $0.stream == "thread/c1" } else { false } }
-                let asked = events.contains { if case .llmRequest = $0.event { $0.stream == "thread/c2" } else { false } }
+                let called = events.contains {
+                    if case .toolCalled = $0.event { $0.stream == "thread/c1" } else { false }
+                }
+                let asked = events.contains {
+                    if case .llmRequest = $0.event { $0.stream == "thread/c2" } else { false }
+                }
                 inFlight = called && asked
             }
             #expect(inFlight, "both runs got under way")
@@ -91,8 +114,9 @@ import HummingbirdTesting
         try await http.shutdown()
 
         // The next start, in process, on the same log.
-        var configuration = ServerConfiguration(verifier: TokenVerifier(keys: [try .hmac(Array(Self.secret.utf8))], issuer: "logbook", audience: "logbook"),
-                                                policy: try Policy(roles: ["admin": ["*"]]))
+        var configuration = ServerConfiguration(
+            verifier: TokenVerifier(keys: [try .hmac(Array(Self.secret.utf8))], issuer: "logbook", audience: "logbook"),
+            policy: try Policy(roles: ["admin": ["*"]]))
         configuration.dataDirectory = dir
         configuration.healthCheckInterval = nil
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local"]
@@ -101,10 +125,14 @@ import HummingbirdTesting
         let started = events.compactMap { if case .runStarted(let r) = $0.event { r.runID } else { nil } }
         let finished = events.compactMap { if case .runFinished(let r) = $0.event { (r.runID, r.status) } else { nil } }
         let called = events.compactMap { if case .toolCalled(let c) = $0.event { c.callID } else { nil } }
-        let results = events.compactMap { if case .toolResult(let r) = $0.event { (r.callID, r.output, r.isError) } else { nil } }
+        let results = events.compactMap {
+            if case .toolResult(let r) = $0.event { (r.callID, r.output, r.isError) } else { nil }
+        }
         #expect(started.count >= 2 && Set(started) == Set(finished.map(\.0)), "every run has its end")
         #expect(finished.filter { $0.1 == .interrupted }.count == 2, "\(finished)")
-        #expect(Set(called) == Set(results.map(\.0)) && results.contains { $0.0 == "call_h" && $0.2 && $0.1.hasPrefix("outcome unknown") }, "\(results)")
+        #expect(
+            Set(called) == Set(results.map(\.0))
+                && results.contains { $0.0 == "call_h" && $0.2 && $0.1.hasPrefix("outcome unknown") }, "\(results)")
         #expect(events.filter { $0.actor == "system:recovery" }.count == 3)
         let count = app.store.lastSeq
         await app.close()
@@ -118,14 +146,22 @@ import HummingbirdTesting
     /// error makes every write 503 and `/readyz` not ready, saying why.
     @Test func storageFaultsAreToldApartAndReadinessTellsTheTruth() async throws {
         let faults = StorageFaults()
-        try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }, configure: {
-            $0.storeCommitFault = { faults.next() }
-            $0.rateLimit = nil
-        }) { app, _ in
+        try await ServerTests.withServer(
+            answering: { _ in .json(body: ServerTests.completion) },
+            configure: {
+                $0.storeCommitFault = { faults.next() }
+                $0.rateLimit = nil
+            }
+        ) { app, _ in
             try await app.application.test(.router) { client in
-                let alice: HTTPFields = [.authorization: "Bearer \(ServerTests.token())", .contentType: "application/json"]
+                let alice: HTTPFields = [
+                    .authorization: "Bearer \(ServerTests.token())", .contentType: "application/json",
+                ]
                 func chat() async throws -> (HTTPResponse.Status, String?) {
-                    try await client.execute(uri: "/v1/threads/f1/messages", method: .post, headers: alice, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    try await client.execute(
+                        uri: "/v1/threads/f1/messages", method: .post, headers: alice,
+                        body: ByteBuffer(string: #"{"text": "hi"}"#)
+                    ) {
                         ($0.status, ServerTests.errorCode($0.body))
                     }
                 }

@@ -16,7 +16,10 @@ import Testing
 /// its agent, a registry that cannot lose its default model, answers that keep to the document, and streams that wait
 /// for a slow reader instead of buffering for it.
 @Suite(.serialized) struct DependabilityTests {
-    static let admin: HTTPFields = [.authorization: "Bearer \(ServerTests.token(subject: "user:root", roles: ["admin"]))", .contentType: "application/json"]
+    static let admin: HTTPFields = [
+        .authorization: "Bearer \(ServerTests.token(subject: "user:root", roles: ["admin"]))",
+        .contentType: "application/json",
+    ]
     static let alice: HTTPFields = [.authorization: "Bearer \(ServerTests.token())", .contentType: "application/json"]
     /// The engine tests' scripted MCP server, in its recording mode.
     static let recordingServer = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -29,13 +32,17 @@ import Testing
     /// `serve` checks its MCP servers: one registered turns healthy without anyone asking; an administrator can take it
     /// out of use (runs say why they left it out, checks leave it alone) and back; and can list its tools afresh.
     @Test func healthChecksRunAndMaintenanceTakesAServerOutOfUse() async throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-health-\(UUID().uuidString).ndjson")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "logbook-health-\(UUID().uuidString).ndjson")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
-        try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }, configure: {
-            $0.healthCheckInterval = .milliseconds(200)
-            $0.rateLimit = nil
-        }) { app, _ in
+        try await ServerTests.withServer(
+            answering: { _ in .json(body: ServerTests.completion) },
+            configure: {
+                $0.healthCheckInterval = .milliseconds(200)
+                $0.rateLimit = nil
+            }
+        ) { app, _ in
             try await app.application.test(.router) { client in
                 func health() async throws -> String? {
                     try await client.execute(uri: "/v1/registry", method: .get, headers: Self.admin) { r in
@@ -43,40 +50,63 @@ import Testing
                     }
                 }
                 func wait(for status: String) async throws {
-                    for _ in 0..<300 where try await health() != status { try await Task.sleep(for: .milliseconds(100)) }
+                    for _ in 0..<300 where try await health() != status {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                     #expect(try await health() == status)
                 }
-                let server = #"{"transport": "stdio", "command": ["python3", "\#(Self.recordingServer)", "record", "\#(log.path)"]}"#
-                try await client.execute(uri: "/v1/registry/mcp/time", method: .put, headers: Self.admin, body: ByteBuffer(string: server)) {
+                let server =
+                    #"{"transport": "stdio", "command": ["python3", "\#(Self.recordingServer)", "record", "\#(log.path)"]}"#
+                try await client.execute(
+                    uri: "/v1/registry/mcp/time", method: .put, headers: Self.admin, body: ByteBuffer(string: server)
+                ) {
                     #expect($0.status == .created)
                 }
                 try await wait(for: "healthy")
 
-                try await client.execute(uri: "/v1/registry/mcp/time/maintenance", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"maintenance": true, "reason": "upgrading the cluster"}"#)) { #expect($0.status == .ok) }
+                try await client.execute(
+                    uri: "/v1/registry/mcp/time/maintenance", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"maintenance": true, "reason": "upgrading the cluster"}"#)
+                ) { #expect($0.status == .ok) }
                 #expect(try await health() == "maintenance")
-                try await client.execute(uri: "/v1/threads/m1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"text": "time?"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/m1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"text": "time?"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
                 let request = try app.store.read(stream: "thread/m1", maxCount: 100).compactMap { r -> LLMRequest? in
                     if case .event(.llmRequest(let q)) = EventCatalog.decode(r) { q } else { nil }
                 }.first
-                #expect(request?.parameters["tools.unavailable"] == "time: in maintenance: upgrading the cluster", "\(String(describing: request?.parameters))")
+                #expect(
+                    request?.parameters["tools.unavailable"] == "time: in maintenance: upgrading the cluster",
+                    "\(String(describing: request?.parameters))")
                 try await Task.sleep(for: .milliseconds(600))  // three checks' worth
                 #expect(try await health() == "maintenance", "checks leave a server in maintenance alone")
 
-                try await client.execute(uri: "/v1/registry/mcp/time/maintenance", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"maintenance": false}"#)) { #expect($0.status == .ok) }
+                try await client.execute(
+                    uri: "/v1/registry/mcp/time/maintenance", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"maintenance": false}"#)
+                ) { #expect($0.status == .ok) }
                 try await wait(for: "healthy")
-                try await client.execute(uri: "/v1/registry/mcp/time/refresh", method: .post, headers: Self.admin) { r in
-                    let tools = (Self.json(r.body)["tools"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+                try await client.execute(uri: "/v1/registry/mcp/time/refresh", method: .post, headers: Self.admin) {
+                    r in
+                    let tools =
+                        (Self.json(r.body)["tools"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
                     #expect(r.status == .ok && tools.contains("get_current_time"), "\(String(buffer: r.body))")
                 }
-                try await client.execute(uri: "/v1/registry/mcp/ghost/maintenance", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"maintenance": true}"#)) { #expect($0.status == .notFound) }
+                try await client.execute(
+                    uri: "/v1/registry/mcp/ghost/maintenance", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"maintenance": true}"#)
+                ) { #expect($0.status == .notFound) }
             }
-            let changes = try app.store.read(stream: "registry/mcp", maxCount: 1000).compactMap { r -> (String?, HealthStatus)? in
-                if case .event(.mcpHealthChanged(let h)) = EventCatalog.decode(r) { (r.metadata.actor, h.status) } else { nil }
+            let changes = try app.store.read(stream: "registry/mcp", maxCount: 1000).compactMap {
+                r -> (String?, HealthStatus)? in
+                if case .event(.mcpHealthChanged(let h)) = EventCatalog.decode(r) {
+                    (r.metadata.actor, h.status)
+                } else {
+                    nil
+                }
             }
             #expect(changes.contains { $0.0 == "system:health" && $0.1 == .healthy }, "\(changes)")
             #expect(changes.contains { $0.0 == "user:root" && $0.1 == .maintenance })
@@ -89,17 +119,25 @@ import Testing
         try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }) { app, llm in
             try await app.application.test(.router) { client in
                 for (name, instructions) in [("ops", "You are OPS."), ("other", "You are OTHER.")] {
-                    try await client.execute(uri: "/v1/registry/agents/\(name)", method: .put, headers: Self.admin,
-                                             body: ByteBuffer(string: #"{"instructions": "\#(instructions)"}"#)) { #expect($0.status == .created) }
+                    try await client.execute(
+                        uri: "/v1/registry/agents/\(name)", method: .put, headers: Self.admin,
+                        body: ByteBuffer(string: #"{"instructions": "\#(instructions)"}"#)
+                    ) { #expect($0.status == .created) }
                 }
-                func system() -> String? { ((llm.requests.last?.json["messages"] as? [[String: Any]])?.first)?["content"] as? String }
-                let turns: [(String, String, String)] = [("/v1/threads/a1/messages", #"{"text": "hi", "agent": "ops"}"#, "You are OPS."),
-                                                         ("/v1/threads/a1/messages", #"{"text": "again"}"#, "You are OPS."),
-                                                         ("/v1/threads/a1/fork", #"{"threadID": "a1-b", "text": "from the fork"}"#, "You are OPS."),
-                                                         ("/v1/threads/a1/messages", #"{"text": "other", "agent": "other"}"#, "You are OTHER."),
-                                                         ("/v1/threads/a1/messages", #"{"text": "back to the thread's"}"#, "You are OPS.")]
+                func system() -> String? {
+                    ((llm.requests.last?.json["messages"] as? [[String: Any]])?.first)?["content"] as? String
+                }
+                let turns: [(String, String, String)] = [
+                    ("/v1/threads/a1/messages", #"{"text": "hi", "agent": "ops"}"#, "You are OPS."),
+                    ("/v1/threads/a1/messages", #"{"text": "again"}"#, "You are OPS."),
+                    ("/v1/threads/a1/fork", #"{"threadID": "a1-b", "text": "from the fork"}"#, "You are OPS."),
+                    ("/v1/threads/a1/messages", #"{"text": "other", "agent": "other"}"#, "You are OTHER."),
+                    ("/v1/threads/a1/messages", #"{"text": "back to the thread's"}"#, "You are OPS."),
+                ]
                 for (path, body, expected) in turns {
-                    try await client.execute(uri: path, method: .post, headers: Self.alice, body: ByteBuffer(string: body)) { r in
+                    try await client.execute(
+                        uri: path, method: .post, headers: Self.alice, body: ByteBuffer(string: body)
+                    ) { r in
                         #expect(r.status == .ok || r.status == .created, "\(path): \(String(buffer: r.body))")
                     }
                     #expect(system() == expected, "\(path) \(body): \(system() ?? "-")")
@@ -113,23 +151,41 @@ import Testing
         try await ServerTests.withServer { app, llm in
             try await app.application.test(.router) { client in
                 let model = ByteBuffer(string: #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
-                try await client.execute(uri: "/v1/registry/models/m", method: .put, headers: Self.admin, body: model) { #expect($0.status == .created) }
-                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: Self.admin, body: ByteBuffer(string: #"{"model": "m"}"#)) {
+                try await client.execute(uri: "/v1/registry/models/m", method: .put, headers: Self.admin, body: model) {
+                    #expect($0.status == .created)
+                }
+                try await client.execute(
+                    uri: "/v1/registry/default-model", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"model": "m"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
-                try await client.execute(uri: "/v1/registry/agents/ops", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"instructions": "x", "model": "m"}"#)) { #expect($0.status == .created) }
+                try await client.execute(
+                    uri: "/v1/registry/agents/ops", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"instructions": "x", "model": "m"}"#)
+                ) { #expect($0.status == .created) }
                 try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.admin) { r in
                     let message = ((Self.json(r.body)["error"] as? [String: Any])?["message"] as? String) ?? ""
-                    #expect(r.status == .conflict && message.contains("organization's default") && message.contains("agent ops"), "\(message)")
+                    #expect(
+                        r.status == .conflict && message.contains("organization's default")
+                            && message.contains("agent ops"), "\(message)")
                 }
                 // Someone who may not change the registry learns nothing of it: refused by the policy.
-                try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.alice) { #expect($0.status == .forbidden) }
-                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: Self.admin, body: ByteBuffer(string: #"{"model": null}"#)) {
+                try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.alice) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(
+                    uri: "/v1/registry/default-model", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"model": null}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
-                try await client.execute(uri: "/v1/registry/agents/ops", method: .delete, headers: Self.admin) { #expect($0.status == .noContent) }
-                try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.admin) { #expect($0.status == .noContent) }
+                try await client.execute(uri: "/v1/registry/agents/ops", method: .delete, headers: Self.admin) {
+                    #expect($0.status == .noContent)
+                }
+                try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.admin) {
+                    #expect($0.status == .noContent)
+                }
             }
         }
     }
@@ -140,18 +196,29 @@ import Testing
     @Test func answersKeepToTheDocument() async throws {
         try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }) { app, _ in
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
-                for path in ["/v1/threads/t1?at=abc", "/v1/threads/t1?at=0", "/v1/threads?limit=-1", "/v1/threads?limit=1.5", "/v1/threads?limit=201",
-                             "/v1/threads/t1/events?from=abc", "/v1/audit?cursor=-1", "/v1/audit?limit=abc", "/v1/audit?through=", "/v1/audit?workspace=",
-                             "/v1/events?from=9223372036854775808", "/v1/registry?at=x"] {
+                for path in [
+                    "/v1/threads/t1?at=abc", "/v1/threads/t1?at=0", "/v1/threads?limit=-1", "/v1/threads?limit=1.5",
+                    "/v1/threads?limit=201",
+                    "/v1/threads/t1/events?from=abc", "/v1/audit?cursor=-1", "/v1/audit?limit=abc",
+                    "/v1/audit?through=", "/v1/audit?workspace=",
+                    "/v1/events?from=9223372036854775808", "/v1/registry?at=x",
+                ] {
                     try await client.execute(uri: path, method: .get, headers: Self.admin) { r in
-                        #expect(r.status == .badRequest && ServerTests.errorCode(r.body) == "bad_request", "\(path): \(r.status)")
+                        #expect(
+                            r.status == .badRequest && ServerTests.errorCode(r.body) == "bad_request",
+                            "\(path): \(r.status)")
                     }
                 }
                 try await client.execute(uri: "/v1/threads/t1", method: .init("TRACE")!, headers: Self.alice) { r in
-                    #expect(r.status == .methodNotAllowed && r.headers[.allow] == "GET" && ServerTests.errorCode(r.body) == "method_not_allowed")
+                    #expect(
+                        r.status == .methodNotAllowed && r.headers[.allow] == "GET"
+                            && ServerTests.errorCode(r.body) == "method_not_allowed")
                 }
                 try await client.execute(uri: "/v1/threads/t1/messages", method: .delete, headers: Self.alice) { r in
                     #expect(r.status == .methodNotAllowed && r.headers[.allow] == "POST")
@@ -159,14 +226,29 @@ import Testing
                 try await client.execute(uri: "/v1/nothing/here", method: .get, headers: Self.alice) { r in
                     #expect(r.status == .notFound && ServerTests.errorCode(r.body) == "not_found")
                 }
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"text": 42}"#)) { r in
-                    #expect(r.status == .badRequest && String(buffer: r.body).contains("'text' must be a string"), "\(String(buffer: r.body))")
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"text": 42}"#)
+                ) { r in
+                    #expect(
+                        r.status == .badRequest && String(buffer: r.body).contains("'text' must be a string"),
+                        "\(String(buffer: r.body))")
                 }
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"agent": "x"}"#)) { r in
-                    #expect(r.status == .badRequest && String(buffer: r.body).contains("'text' is missing"), "\(String(buffer: r.body))")
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"agent": "x"}"#)
+                ) { r in
+                    #expect(
+                        r.status == .badRequest && String(buffer: r.body).contains("'text' is missing"),
+                        "\(String(buffer: r.body))")
                 }
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice, body: ByteBuffer(bytes: [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D])) { r in
-                    #expect(r.status == .badRequest && String(buffer: r.body).contains("not UTF-8"), "\(String(buffer: r.body))")
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(bytes: [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D])
+                ) { r in
+                    #expect(
+                        r.status == .badRequest && String(buffer: r.body).contains("not UTF-8"),
+                        "\(String(buffer: r.body))")
                 }
             }
         }
@@ -178,10 +260,13 @@ import Testing
             .json(body: Wire.completion(toolCall: ("call_1", "lookup", #"{"q": "x"}"#), finish: "tool_calls"))
         }) { app, _ in
             try await app.application.test(.router) { client in
-                let body = #"{"model": "logbook", "messages": [{"role": "user", "content": "look it up"}], "tools": [{"type": "function", "function": {"name": "lookup"}}]}"#
+                let body =
+                    #"{"model": "logbook", "messages": [{"role": "user", "content": "look it up"}], "tools": [{"type": "function", "function": {"name": "lookup"}}]}"#
                 var headers = Self.alice
                 headers[HTTPField.Name("X-Logbook-Thread")!] = "c1"
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)) { #expect($0.status == .ok) }
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)
+                ) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/v1/threads/c1", method: .get, headers: Self.alice) { r in
                     let run = (Self.json(r.body)["runs"] as? [[String: Any]])?.first
                     #expect(run?["toolCalls"] as? Int == 1, "\(String(buffer: r.body))")
@@ -198,26 +283,33 @@ import Testing
         let frame = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 << 10)
         let router = Router()
         router.get("stream") { _, _ in
-            Response(status: .ok, body: StreamedBody.make { sink in
-                for _ in 0..<3000 {
-                    await sink.send(frame)
-                    produced.add(1, ordering: .relaxed)
-                }
-            })
+            Response(
+                status: .ok,
+                body: StreamedBody.make { sink in
+                    for _ in 0..<3000 {
+                        await sink.send(frame)
+                        produced.add(1, ordering: .relaxed)
+                    }
+                })
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
             let port = try #require(client.port)
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
-                let response = try await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/stream"), timeout: .seconds(60))
+                let response = try await http.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/stream"), timeout: .seconds(60))
                 var iterator = response.body.makeAsyncIterator()
                 var read = 0
                 while read < 10 << 16, let chunk = try await iterator.next() { read += chunk.readableBytes }
                 try await Task.sleep(for: .milliseconds(500))  // the reader stalls
                 let ahead = produced.load(ordering: .relaxed)
-                #expect(ahead < 2000, "the producer ran \(ahead) frames ahead of a reader that took 10 (3,000 without back-pressure)")
-                print("DependabilityTests: a stalled reader that took 10 frames of 64 KiB held its producer at \(ahead) frames")
+                #expect(
+                    ahead < 2000,
+                    "the producer ran \(ahead) frames ahead of a reader that took 10 (3,000 without back-pressure)")
+                print(
+                    "DependabilityTests: a stalled reader that took 10 frames of 64 KiB held its producer at \(ahead) frames"
+                )
             } catch {
                 try? await http.shutdown()
                 throw error

@@ -35,8 +35,11 @@ import Testing
                 let port = try #require(client.port)
                 let admin = "Bearer \(ServerTests.token(subject: "user:root", roles: ["admin"]))"
                 llm.enqueue(.json(body: ServerTests.completion), .json(body: ServerTests.completion))
-                try await client.execute(uri: "/v1/threads/tail-1/messages", method: .post,
-                                         headers: [.authorization: admin, .contentType: "application/json"], body: ByteBuffer(string: #"{"text": "first"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/tail-1/messages", method: .post,
+                    headers: [.authorization: admin, .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"text": "first"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
 
@@ -54,11 +57,15 @@ import Testing
                         if frame.event == "caught-up", !sentSecond {
                             sentSecond = true
                             // A second turn while the tail is open: its events must arrive live, after `caught-up`.
-                            try await client.execute(uri: "/v1/threads/tail-1/messages", method: .post,
-                                                     headers: [.authorization: admin, .contentType: "application/json"],
-                                                     body: ByteBuffer(string: #"{"text": "second"}"#)) { #expect($0.status == .ok) }
+                            try await client.execute(
+                                uri: "/v1/threads/tail-1/messages", method: .post,
+                                headers: [.authorization: admin, .contentType: "application/json"],
+                                body: ByteBuffer(string: #"{"text": "second"}"#)
+                            ) { #expect($0.status == .ok) }
                         }
-                        if sentSecond, frame.event == "run.finished", frame.data.contains("All healthy") == false, seen.filter({ $0.event == "run.finished" }).count == 2 {
+                        if sentSecond, frame.event == "run.finished", frame.data.contains("All healthy") == false,
+                            seen.filter({ $0.event == "run.finished" }).count == 2
+                        {
                             break reading
                         }
                     }
@@ -71,13 +78,17 @@ import Testing
                 #expect(seqs == Array(1...app.store.lastSeq.rawValue).filter { $0 <= seqs.last! })
                 // The backlog (including the tail's own authorization) ends where `caught-up` says; the second turn came live.
                 let marker = try JSONSerialization.jsonObject(with: Data(seen[caughtUp].data.utf8)) as? [String: Any]
-                #expect(seen[..<caughtUp].compactMap { $0.id.flatMap(UInt64.init) }.last.map(Int.init) == marker?["seq"] as? Int)
+                #expect(
+                    seen[..<caughtUp].compactMap { $0.id.flatMap(UInt64.init) }.last.map(Int.init) == marker?["seq"]
+                        as? Int)
                 #expect(seen[..<caughtUp].contains { $0.event == "message.user" && $0.data.contains("first") })
                 #expect(seen[caughtUp...].contains { $0.event == "message.user" && $0.data.contains("second") })
                 // Each frame's data is the event as JSON: seq, stream and type agree with the frame.
                 let last = try #require(seen.last)
                 let json = try #require(try JSONSerialization.jsonObject(with: Data(last.data.utf8)) as? [String: Any])
-                #expect(json["seq"] as? Int == Int(last.id!) && json["type"] as? String == last.event && json["stream"] as? String == "thread/tail-1")
+                #expect(
+                    json["seq"] as? Int == Int(last.id!) && json["type"] as? String == last.event
+                        && json["stream"] as? String == "thread/tail-1")
             }
         }
     }

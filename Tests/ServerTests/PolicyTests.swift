@@ -24,29 +24,45 @@ import Testing
     }
 
     @Test func aChangeDecidesTheNextRequestAndDecisionsNameTheirVersion() async throws {
-        try await ServerTests.withServer(answering: { _ in .json(body: ServerTests.completion) }, configure: {
-            $0.policy = try! Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"]])
-            $0.recordsConfiguredPolicy = true
-        }) { app, _ in
+        try await ServerTests.withServer(
+            answering: { _ in .json(body: ServerTests.completion) },
+            configure: {
+                $0.policy = try! Policy(roles: [
+                    "operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"],
+                ])
+                $0.recordsConfiguredPolicy = true
+            }
+        ) { app, _ in
             let first = try #require(try app.runtime.policyHistory().first?.seq, "the configured policy was recorded")
             // A second engine over the same log stands in for another server: it must see the change too.
-            let other = AgentRuntime(store: app.store, registry: ProjectionRunner(store: app.store, projections: [RegistryProjection.self]),
-                                     policy: try Policy(roles: [:]), pool: MCPPool())
+            let other = AgentRuntime(
+                store: app.store, registry: ProjectionRunner(store: app.store, projections: [RegistryProjection.self]),
+                policy: try Policy(roles: [:]), pool: MCPPool())
             #expect(other.currentPolicy().version == first)
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
                 let before = try Self.decisions(app.store).last { $0.decision.subject == "user:alice" }
                 #expect(before?.decision.policyVersion == first)
 
-                try await client.execute(uri: "/v1/policy/roles/operator", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"permissions": ["thread.read:own"], "reason": "chat paused"}"#)) { r in
+                try await client.execute(
+                    uri: "/v1/policy/roles/operator", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"permissions": ["thread.read:own"], "reason": "chat paused"}"#)
+                ) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
                 }
                 let second = try #require(try app.runtime.policyHistory().last?.seq)
-                #expect(other.currentPolicy().version == second && other.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
-                try await client.execute(uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice, body: ByteBuffer(string: #"{"text": "again"}"#)) {
+                #expect(
+                    other.currentPolicy().version == second
+                        && other.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
+                try await client.execute(
+                    uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice,
+                    body: ByteBuffer(string: #"{"text": "again"}"#)
+                ) {
                     #expect($0.status == .forbidden, "the next request is decided by the new rules")
                 }
                 let after = try Self.decisions(app.store).last { $0.decision.subject == "user:alice" }
@@ -54,31 +70,44 @@ import Testing
 
                 try await client.execute(uri: "/v1/policy?at=\(second - 1)", method: .get, headers: Self.admin) { r in
                     let body = DependabilityTests.json(r.body)
-                    #expect(body["version"] as? Int == Int(first) && (body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
+                    #expect(
+                        body["version"] as? Int == Int(first)
+                            && (body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
                 }
                 try await client.execute(uri: "/v1/policy/history", method: .get, headers: Self.admin) { r in
                     let changes = DependabilityTests.json(r.body)["changes"] as? [[String: Any]] ?? []
-                    #expect(changes.count == 2 && changes.last?["actor"] as? String == "user:root" && changes.last?["reason"] as? String == "chat paused")
-                    #expect(changes.last?["change"] as? String == "role.set" && changes.last?["role"] as? String == "operator")
+                    #expect(
+                        changes.count == 2 && changes.last?["actor"] as? String == "user:root"
+                            && changes.last?["reason"] as? String == "chat paused")
+                    #expect(
+                        changes.last?["change"] as? String == "role.set"
+                            && changes.last?["role"] as? String == "operator")
                 }
-                try await client.execute(uri: "/v1/audit?action=policy.role.set", method: .get, headers: Self.admin) { r in
+                try await client.execute(uri: "/v1/audit?action=policy.role.set", method: .get, headers: Self.admin) {
+                    r in
                     let entries = DependabilityTests.json(r.body)["entries"] as? [[String: Any]] ?? []
-                    #expect(entries.count == 1 && entries.first?["actor"] as? String == "user:root" && (entries.first?["before"] as? String)?.contains("chat") == true,
-                            "the audit trail shows the change and what it replaced: \(entries)")
+                    #expect(
+                        entries.count == 1 && entries.first?["actor"] as? String == "user:root"
+                            && (entries.first?["before"] as? String)?.contains("chat") == true,
+                        "the audit trail shows the change and what it replaced: \(entries)")
                 }
                 // A policy nobody could change again is refused.
-                try await client.execute(uri: "/v1/policy", method: .put, headers: Self.admin,
-                                         body: ByteBuffer(string: #"{"roles": {"operator": ["chat"]}}"#)) { #expect($0.status == .unprocessableContent) }
+                try await client.execute(
+                    uri: "/v1/policy", method: .put, headers: Self.admin,
+                    body: ByteBuffer(string: #"{"roles": {"operator": ["chat"]}}"#)
+                ) { #expect($0.status == .unprocessableContent) }
             }
         }
     }
 
     @Test func aPolicyFileIsRecordedOncePerChange() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-policy-\(UUID().uuidString)").path
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-policy-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func start(_ roles: [String: [String]]) async throws -> Int {
-            var configuration = ServerConfiguration(verifier: TokenVerifier(keys: [try .hmac(ServerTests.secret)], issuer: "test-idp", audience: "logbook"),
-                                                    policy: try Policy(roles: roles))
+            var configuration = ServerConfiguration(
+                verifier: TokenVerifier(keys: [try .hmac(ServerTests.secret)], issuer: "test-idp", audience: "logbook"),
+                policy: try Policy(roles: roles))
             configuration.dataDirectory = dir
             configuration.recordsConfiguredPolicy = true
             configuration.healthCheckInterval = nil

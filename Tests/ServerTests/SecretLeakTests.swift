@@ -26,9 +26,15 @@ import Testing
         let port = try await FreePort.find()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CLITests.binary)
-        server.arguments = ["serve", "--data", dir.appendingPathComponent("data").path, "--port", String(port), "--log-level", "trace", "--rate-limit", "0"]
+        server.arguments = [
+            "serve", "--data", dir.appendingPathComponent("data").path, "--port", String(port), "--log-level", "trace",
+            "--rate-limit", "0",
+        ]
         server.environment = ProcessInfo.processInfo.environment.merging(
-            ["LOGBOOK_JWT_SECRET": jwtSecret, "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model", "LOGBOOK_LLM_API_KEY": apiKey],
+            [
+                "LOGBOOK_JWT_SECRET": jwtSecret, "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model",
+                "LOGBOOK_LLM_API_KEY": apiKey,
+            ],
             uniquingKeysWith: { _, new in new })
         server.standardOutput = try FileHandle(forWritingTo: out)
         server.standardError = try FileHandle(forWritingTo: err)
@@ -38,18 +44,24 @@ import Testing
         let base = "http://127.0.0.1:\(port)"
         let secret = Array(jwtSecret.utf8)
         func token(_ subject: String, lifetime: Int = 600) -> String {
-            DevelopmentToken.mint(secret: secret, subject: subject, roles: ["admin"], workspace: "payments", issuer: "logbook", audience: "logbook",
-                                  lifetime: .seconds(Int64(lifetime)))
+            DevelopmentToken.mint(
+                secret: secret, subject: subject, roles: ["admin"], workspace: "payments", issuer: "logbook",
+                audience: "logbook",
+                lifetime: .seconds(Int64(lifetime)))
         }
         let good = token("user:alice")
         let expired = token("user:bob", lifetime: -3600)
-        let forged = DevelopmentToken.mint(secret: Array("another-secret-of-32-bytes-or-more!".utf8), subject: "user:mallory", roles: ["admin"],
-                                           issuer: "logbook", audience: "logbook")
+        let forged = DevelopmentToken.mint(
+            secret: Array("another-secret-of-32-bytes-or-more!".utf8), subject: "user:mallory", roles: ["admin"],
+            issuer: "logbook", audience: "logbook")
         func call(_ method: String, _ path: String, _ bearer: String, _ body: String? = nil) async throws -> Int {
             var request = HTTPClientRequest(url: base + path)
             request.method = .init(rawValue: method)
             request.headers.add(name: "Authorization", value: "Bearer \(bearer)")
-            if let body { request.headers.add(name: "Content-Type", value: "application/json"); request.body = .bytes(ByteBuffer(string: body)) }
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json");
+                request.body = .bytes(ByteBuffer(string: body))
+            }
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 24)
             return Int(response.status.code)
@@ -60,17 +72,28 @@ import Testing
             up = (try? await call("GET", "/healthz", good)) == 200
             if !up { guard ContinuousClock.now < starting else { break }; try await Task.sleep(for: .milliseconds(50)) }
         }
-        try #require(up, "the server did not start: \(String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))")
+        try #require(
+            up, "the server did not start: \(String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))")
 
-        #expect(try await call("POST", "/v1/threads/leak-1/messages", good, #"{"text": "Are the pods healthy?"}"#) == 200)
-        #expect(try await call("POST", "/v1/threads/leak-1/messages", good, #"{"text": "And now?", "stream": true}"#) == 200)
+        #expect(
+            try await call("POST", "/v1/threads/leak-1/messages", good, #"{"text": "Are the pods healthy?"}"#) == 200)
+        #expect(
+            try await call("POST", "/v1/threads/leak-1/messages", good, #"{"text": "And now?", "stream": true}"#) == 200
+        )
         llm.enqueue(.json(status: 401, body: #"{"error": {"message": "Incorrect API key provided: \#(apiKey)"}}"#))
         #expect(try await call("POST", "/v1/threads/leak-2/messages", good, #"{"text": "Fail, please."}"#) == 502)
         #expect(try await call("GET", "/v1/threads/leak-1", expired) == 401)
         #expect(try await call("GET", "/v1/threads/leak-1", forged) == 401)
         #expect(try await call("GET", "/v1/threads/leak-1", "not-a-jwt.\(apiKey)") == 401)
-        #expect(try await call("POST", "/v1/chat/completions", good, #"{"model": "lab-model", "messages": [{"role": "user", "content": "hi"}]}"#) == 200)
-        #expect(try await call("PUT", "/v1/registry/models/pasted", good, #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "\#(apiKey)"}"#) == 422)
+        #expect(
+            try await call(
+                "POST", "/v1/chat/completions", good,
+                #"{"model": "lab-model", "messages": [{"role": "user", "content": "hi"}]}"#) == 200)
+        #expect(
+            try await call(
+                "PUT", "/v1/registry/models/pasted", good,
+                #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "\#(apiKey)"}"#)
+                == 422)
         #expect(try await call("GET", "/v1/audit/export?format=csv", good) == 200)
         // The model was called with the key: it was used, just never written down.
         #expect(llm.requests.contains { $0.header("Authorization") == "Bearer \(apiKey)" })
@@ -83,13 +106,21 @@ import Testing
 
         let output = String(decoding: try Data(contentsOf: out) + Data(contentsOf: err), as: UTF8.self)
         #expect(output.contains("serving") && output.contains("Server started"), "\(output.prefix(2000))")
-        let export = try await LiveProcess.run([CLITests.binary, "export", "--data", dir.appendingPathComponent("data").path])
+        let export = try await LiveProcess.run([
+            CLITests.binary, "export", "--data", dir.appendingPathComponent("data").path,
+        ])
         try #require(export.status == 0, "\(export.errors)")
-        #expect(export.output.contains("leak-1") && export.output.contains("authz.decided") && export.output.contains("llm.failed"))
-        for (name, secret) in [("the API key", apiKey), ("the JWT secret", jwtSecret), ("a good token", good), ("an expired token", expired),
-                               ("a forged token", forged)] {
+        #expect(
+            export.output.contains("leak-1") && export.output.contains("authz.decided")
+                && export.output.contains("llm.failed"))
+        for (name, secret) in [
+            ("the API key", apiKey), ("the JWT secret", jwtSecret), ("a good token", good),
+            ("an expired token", expired),
+            ("a forged token", forged),
+        ] {
             // A token's signature alone is enough to misuse it: look for it as well as the whole string.
-            let needles = [secret] + (secret.split(separator: ".").count == 3 ? [String(secret.split(separator: ".")[2])] : [])
+            let needles =
+                [secret] + (secret.split(separator: ".").count == 3 ? [String(secret.split(separator: ".")[2])] : [])
             for needle in needles {
                 #expect(!output.contains(needle), "\(name) is in the server's output")
                 #expect(!export.output.contains(needle), "\(name) is in the log")
@@ -108,7 +139,9 @@ enum FreePort {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         guard bound else { throw CancellationError() }
         return Int(UInt16(bigEndian: address.sin_port))

@@ -6,23 +6,33 @@ import Testing
 /// `logbook serve`'s settings: flags over the environment over the config file over the defaults; bad input named.
 @Suite struct ServeSettingsTests {
     func write(_ text: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-settings-\(UUID().uuidString).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "logbook-settings-\(UUID().uuidString).json"
+        ).path
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
 
     @Test func eachSettingComesFromTheHighestLayerThatSetsIt() throws {
-        let path = try write(#"{"port": 9090, "host": "0.0.0.0", "policy": "/etc/logbook/policy.json", "rateLimit": 5, "logLevel": "debug"}"#)
+        let path = try write(
+            #"{"port": 9090, "host": "0.0.0.0", "policy": "/etc/logbook/policy.json", "rateLimit": 5, "logLevel": "debug"}"#
+        )
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try ServeSettings.file(path)
-        let environment = try ServeSettings.environment(["LOGBOOK_PORT": "7070", "LOGBOOK_AUDIENCE": "ops-api", "LOGBOOK_RATE_LIMIT": "0", "HOME": "/root"])
+        let environment = try ServeSettings.environment([
+            "LOGBOOK_PORT": "7070", "LOGBOOK_AUDIENCE": "ops-api", "LOGBOOK_RATE_LIMIT": "0", "HOME": "/root",
+        ])
         let flags = ServeSettings(port: 6060, data: "/srv/log")
         let settings = flags.over(environment).over(file).over(.defaults)
-        #expect(settings == ServeSettings(host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
-                                          issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
-                                          compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets, maxTokenLifetime: 86_400,
-                                          healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                                          defaultMaxTokens: 4096, maxLogSize: 64 << 30))
+        #expect(
+            settings
+                == ServeSettings(
+                    host: "0.0.0.0", port: 6060, data: "/srv/log", policy: "/etc/logbook/policy.json", jwks: nil,
+                    issuer: "logbook", audience: "ops-api", rateLimit: 0, logLevel: "debug", durability: .durable,
+                    compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets,
+                    maxTokenLifetime: 86_400,
+                    healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
+                    defaultMaxTokens: 4096, maxLogSize: 64 << 30))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 
@@ -37,24 +47,34 @@ import Testing
         #expect(settings.durability == .durable && settings.compressionLevel == 9)
         #expect(ServeSettings.defaults.durability == .durable && ServeSettings.defaults.compressionLevel == 3)
 
-        for (variable, value) in [("LOGBOOK_DURABILITY", "fsync"), ("LOGBOOK_COMPRESSION_LEVEL", "0"), ("LOGBOOK_COMPRESSION_LEVEL", "20"),
-                                  ("LOGBOOK_COMPRESSION_LEVEL", "3.5")] {
-            do { _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted") } catch {
+        for (variable, value) in [
+            ("LOGBOOK_DURABILITY", "fsync"), ("LOGBOOK_COMPRESSION_LEVEL", "0"), ("LOGBOOK_COMPRESSION_LEVEL", "20"),
+            ("LOGBOOK_COMPRESSION_LEVEL", "3.5"),
+        ] {
+            do {
+                _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted")
+            } catch {
                 #expect(error.description.contains(variable))
             }
         }
-        do { _ = try ServeSettings(compressionLevel: 22).checked(); Issue.record("--compression-level 22 was accepted") } catch {
+        do {
+            _ = try ServeSettings(compressionLevel: 22).checked(); Issue.record("--compression-level 22 was accepted")
+        } catch {
             #expect(error.description.contains("--compression-level"))
         }
         do { _ = try ServeSettings(port: 70_000).checked(); Issue.record("--port 70000 was accepted") } catch {
             #expect(error.description.contains("--port"))
         }
-        #expect(try ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug").checked() == ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug"))
+        #expect(
+            try ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug").checked()
+                == ServeSettings(port: 8080, rateLimit: 5, logLevel: "debug"))
     }
 
     @Test func badSettingsAreRefusedNamingWhereTheyCameFrom() throws {
         #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_PORT": "eighty"]) }
-        do { _ = try ServeSettings.environment(["LOGBOOK_PORT": "99999"]) } catch { #expect(error.description.contains("LOGBOOK_PORT")) }
+        do { _ = try ServeSettings.environment(["LOGBOOK_PORT": "99999"]) } catch {
+            #expect(error.description.contains("LOGBOOK_PORT"))
+        }
         let typo = try write(#"{"prot": 9090}"#)
         let wrongType = try write(#"{"host": 5}"#)
         let notJSON = try write("port = 9090")
@@ -72,12 +92,21 @@ import Testing
 
     /// A model call's deadlines and default answer length come from every layer; a model's own parameters win over them.
     @Test func modelDeadlinesAndTheDefaultAnswerLengthAreSettings() throws {
-        let settings = try ServeSettings.environment(["LOGBOOK_MODEL_IDLE_TIMEOUT": "5", "LOGBOOK_DEFAULT_MAX_TOKENS": "512"]).over(.defaults)
-        #expect(settings.modelDeadlines == ModelDeadlines(total: .seconds(600), firstByte: .seconds(120), idle: .seconds(5)))
+        let settings = try ServeSettings.environment([
+            "LOGBOOK_MODEL_IDLE_TIMEOUT": "5", "LOGBOOK_DEFAULT_MAX_TOKENS": "512",
+        ]).over(.defaults)
+        #expect(
+            settings.modelDeadlines == ModelDeadlines(total: .seconds(600), firstByte: .seconds(120), idle: .seconds(5))
+        )
         #expect(settings.defaultMaxTokens == 512)
         #expect(settings.modelDeadlines.overridden(by: ["idle_timeout": "30"]).idle == .seconds(30))
-        for (variable, value) in [("LOGBOOK_MODEL_TIMEOUT", "0"), ("LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT", "soon"), ("LOGBOOK_DEFAULT_MAX_TOKENS", "1.5")] {
-            do { _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted") } catch {
+        for (variable, value) in [
+            ("LOGBOOK_MODEL_TIMEOUT", "0"), ("LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT", "soon"),
+            ("LOGBOOK_DEFAULT_MAX_TOKENS", "1.5"),
+        ] {
+            do {
+                _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted")
+            } catch {
                 #expect(error.description.contains(variable))
             }
         }
@@ -89,7 +118,10 @@ import Testing
         #expect(try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": "2T"]).maxLogSize == 2 << 40)
         #expect(try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": "1073741824"]).maxLogSize == 1 << 30)
         for value in ["1M", "lots", "0", "999T"] {
-            do { _ = try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": value]); Issue.record("\(value) was accepted") } catch {
+            do {
+                _ = try ServeSettings.environment(["LOGBOOK_MAX_LOG_SIZE": value]);
+                Issue.record("\(value) was accepted")
+            } catch {
                 #expect(error.description.contains("LOGBOOK_MAX_LOG_SIZE"))
             }
         }

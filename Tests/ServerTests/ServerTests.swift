@@ -11,23 +11,32 @@ import Testing
 /// The HTTP API in process (`app.test(.router)`), on a real log, with a scripted model server on loopback.
 @Suite(.serialized) struct ServerTests {
     static let secret = Array("logbook-server-test-secret-0123456789".utf8)
-    static let completion = #"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"All healthy."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#
+    static let completion =
+        #"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"All healthy."},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#
 
     /// An HS256 token, as an identity provider would issue it.
-    static func token(subject: String = "user:alice", roles: [String] = ["operator"], expiresIn: Int64 = 600) -> String {
-        DevelopmentToken.mint(secret: secret, subject: subject, roles: roles, workspace: "payments", issuer: "test-idp", audience: "logbook",
-                              lifetime: .seconds(expiresIn))
+    static func token(subject: String = "user:alice", roles: [String] = ["operator"], expiresIn: Int64 = 600) -> String
+    {
+        DevelopmentToken.mint(
+            secret: secret, subject: subject, roles: roles, workspace: "payments", issuer: "test-idp",
+            audience: "logbook",
+            lifetime: .seconds(expiresIn))
     }
 
     /// - Parameter answering: the model's reply when none is scripted (default: a 500).
-    static func withServer(answering: (@Sendable (ScriptedLLMServer.Request) -> ScriptedLLMServer.Reply)? = nil,
-                           configure: (inout ServerConfiguration) -> Void = { _ in },
-                           _ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void) async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-server-\(UUID().uuidString)").path
+    static func withServer(
+        answering: (@Sendable (ScriptedLLMServer.Request) -> ScriptedLLMServer.Reply)? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in },
+        _ body: (LogbookApplication, ScriptedLLMServer) async throws -> Void
+    ) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-server-\(UUID().uuidString)")
+            .path
         let llm = try await ScriptedLLMServer(fallback: answering)
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "test-idp", audience: "logbook"),
-            policy: try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"], "auditor": ["audit.read"]]))
+            policy: try Policy(roles: [
+                "operator": ["chat", "model.use:*", "thread.read:own"], "admin": ["*"], "auditor": ["audit.read"],
+            ]))
         configuration.dataDirectory = dir
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
         configuration.engine.retry = .none
@@ -52,18 +61,25 @@ import Testing
             try await app.application.test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/readyz", method: .get) { response in
-                    let body = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let body =
+                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     #expect(response.status == .ok && body?["status"] as? String == "ready")
-                    #expect(body?["behind"] as? Int == 0 && (body?["events"] as? Int).map { $0 >= 0 } == true, "counts are JSON numbers")
+                    #expect(
+                        body?["behind"] as? Int == 0 && (body?["events"] as? Int).map { $0 >= 0 } == true,
+                        "counts are JSON numbers")
                 }
                 try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
                     #expect(response.status == .unauthorized && Self.errorCode(response.body) == "unauthenticated")
                 }
-                try await client.execute(uri: "/v1/threads/t1/events", method: .get, headers: [.authorization: "Bearer not.a.jwt"]) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/events", method: .get, headers: [.authorization: "Bearer not.a.jwt"]
+                ) { response in
                     #expect(response.status == .unauthorized)
                 }
-                try await client.execute(uri: "/v1/threads/t1/events", method: .get,
-                                         headers: [.authorization: "Bearer \(Self.token(expiresIn: -3600))"]) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/events", method: .get,
+                    headers: [.authorization: "Bearer \(Self.token(expiresIn: -3600))"]
+                ) { response in
                     #expect(response.status == .unauthorized && String(buffer: response.body).contains("expired"))
                 }
             }
@@ -75,39 +91,57 @@ import Testing
             llm.enqueue(.json(body: Self.completion))
             let auth: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth,
-                                         body: ByteBuffer(string: #"{"text": "Are the pods healthy?"}"#)) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: auth,
+                    body: ByteBuffer(string: #"{"text": "Are the pods healthy?"}"#)
+                ) { response in
                     #expect(response.status == .ok, "\(String(buffer: response.body))")
-                    let json = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let json =
+                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     #expect(json?["answer"] as? String == "All healthy." && json?["status"] as? String == "completed")
                 }
-                try await client.execute(uri: "/v1/threads/t1/events?limit=100", method: .get, headers: auth) { response in
+                try await client.execute(uri: "/v1/threads/t1/events?limit=100", method: .get, headers: auth) {
+                    response in
                     #expect(response.status == .ok, "\(String(buffer: response.body))")
-                    let json = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    let json =
+                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                     let types = (json?["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
                     #expect(types.prefix(4) == ["authz.decided", "thread.started", "message.user", "authz.decided"])
                     // The read's own authorization is recorded before the page is read, so it is the page's last event.
-                    #expect(types.suffix(2) == ["run.finished", "authz.decided"] && types.contains("message.assistant"), "\(types)")
+                    #expect(
+                        types.suffix(2) == ["run.finished", "authz.decided"] && types.contains("message.assistant"),
+                        "\(types)")
                 }
                 // Someone else's thread: their own-thread permission does not cover it, and the refusal is recorded.
-                try await client.execute(uri: "/v1/threads/t1/events", method: .get,
-                                         headers: [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/events", method: .get,
+                    headers: [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]
+                ) { response in
                     #expect(response.status == .forbidden && Self.errorCode(response.body) == "forbidden")
                 }
-                try await client.execute(uri: "/v1/threads/none/events", method: .get, headers: auth) { #expect($0.status == .notFound) }
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: "not json")) { response in
+                try await client.execute(uri: "/v1/threads/none/events", method: .get, headers: auth) {
+                    #expect($0.status == .notFound)
+                }
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: "not json")
+                ) { response in
                     #expect(response.status == .badRequest && Self.errorCode(response.body) == "bad_request")
                 }
                 let huge = #"{"text": ""# + String(repeating: "x", count: 2 << 20) + #""}"#
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: huge)) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: huge)
+                ) { response in
                     #expect(response.status == .contentTooLarge && Self.errorCode(response.body) == "too_large")
                 }
                 let long = #"{"text": ""# + String(repeating: "y", count: 100 << 10) + #""}"#
-                try await client.execute(uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: long)) { response in
+                try await client.execute(
+                    uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: long)
+                ) { response in
                     #expect(response.status == .contentTooLarge, "a message over the 64 KiB limit")
                 }
             }
-            let denied = try app.store.read(stream: "thread/t1", maxCount: 100).compactMap { r -> AuthorizationDecided? in
+            let denied = try app.store.read(stream: "thread/t1", maxCount: 100).compactMap {
+                r -> AuthorizationDecided? in
                 if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }
             }.last
             #expect(denied?.subject == "user:bob" && denied?.decision == .deny && denied?.action == "thread.read")
@@ -116,17 +150,26 @@ import Testing
 
     @Test func aStreamedChatSendsTextEventsAndDone() async throws {
         try await Self.withServer { app, llm in
-            llm.enqueue(.sse(events: [
-                #"{"choices":[{"index":0,"delta":{"content":"All "}}]}"#, #"{"choices":[{"index":0,"delta":{"content":"healthy."}}]}"#,
-                #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#, "[DONE]",
-            ]))
-            let auth: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json", .accept: "text/event-stream"]
+            llm.enqueue(
+                .sse(events: [
+                    #"{"choices":[{"index":0,"delta":{"content":"All "}}]}"#,
+                    #"{"choices":[{"index":0,"delta":{"content":"healthy."}}]}"#,
+                    #"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#, "[DONE]",
+                ]))
+            let auth: HTTPFields = [
+                .authorization: "Bearer \(Self.token())", .contentType: "application/json",
+                .accept: "text/event-stream",
+            ]
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads/s1/messages", method: .post, headers: auth,
-                                         body: ByteBuffer(string: #"{"text": "status?"}"#)) { response in
+                try await client.execute(
+                    uri: "/v1/threads/s1/messages", method: .post, headers: auth,
+                    body: ByteBuffer(string: #"{"text": "status?"}"#)
+                ) { response in
                     #expect(response.status == .ok && response.headers[.contentType] == "text/event-stream")
                     let text = String(buffer: response.body)
-                    let events = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+                    let events = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map {
+                        String($0.dropFirst(7))
+                    }
                     #expect(events.first == "authz.decided" && events.last == "done", "\(events)")
                     #expect(events.filter { $0 == "text" }.count == 2 && events.contains("message.assistant"))
                     #expect(text.contains(#"data: {"text":"All "}"#))
@@ -137,59 +180,104 @@ import Testing
 
     @Test func theRegistryIsManagedThroughTheAPIAndEveryChangeIsAuthorizedAndRecorded() async throws {
         try await Self.withServer { app, llm in
-            let admin: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))", .contentType: "application/json"]
+            let admin: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))",
+                .contentType: "application/json",
+            ]
             let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
             let pasted = "sk-pasted-raw-key-123456"
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin,
-                                         body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "\#(pasted)"}"#)) { r in
-                    #expect(r.status == .unprocessableContent && !String(buffer: r.body).contains(pasted), "\(String(buffer: r.body))")
+                try await client.execute(
+                    uri: "/v1/registry/models/gpt-test", method: .put, headers: admin,
+                    body: ByteBuffer(
+                        string:
+                            #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "\#(pasted)"}"#)
+                ) { r in
+                    #expect(
+                        r.status == .unprocessableContent && !String(buffer: r.body).contains(pasted),
+                        "\(String(buffer: r.body))")
                 }
-                let model = ByteBuffer(string: #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "environment": "NONPROD"}"#)
-                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model) { #expect($0.status == .created) }
-                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model) { #expect($0.status == .ok) }
-                try await client.execute(uri: "/v1/registry/models/other", method: .put, headers: user, body: model) { r in
+                let model = ByteBuffer(
+                    string: #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "environment": "NONPROD"}"#)
+                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model)
+                { #expect($0.status == .created) }
+                try await client.execute(uri: "/v1/registry/models/gpt-test", method: .put, headers: admin, body: model)
+                { #expect($0.status == .ok) }
+                try await client.execute(uri: "/v1/registry/models/other", method: .put, headers: user, body: model) {
+                    r in
                     #expect(r.status == .forbidden && Self.errorCode(r.body) == "forbidden")
                 }
-                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: admin, body: ByteBuffer(string: #"{"model": "nope"}"#)) {
+                try await client.execute(
+                    uri: "/v1/registry/default-model", method: .put, headers: admin,
+                    body: ByteBuffer(string: #"{"model": "nope"}"#)
+                ) {
                     #expect($0.status == .unprocessableContent)
                 }
-                try await client.execute(uri: "/v1/registry/default-model", method: .put, headers: admin, body: ByteBuffer(string: #"{"model": "gpt-test"}"#)) {
+                try await client.execute(
+                    uri: "/v1/registry/default-model", method: .put, headers: admin,
+                    body: ByteBuffer(string: #"{"model": "gpt-test"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
                 // Reading the registry is a permission of its own (operators have none).
-                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: user) { #expect($0.status == .forbidden) }
-                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: admin) { r in
+                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: admin) {
+                    r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(json?["model"] as? String == "gpt-test" && json?["source"] as? String == "organizationDefault")
+                    #expect(
+                        json?["model"] as? String == "gpt-test" && json?["source"] as? String == "organizationDefault")
                     #expect((json?["provenance"] as? [Int])?.count == 2)
                 }
-                try await client.execute(uri: "/v1/registry/agents/ops", method: .put, headers: admin,
-                                         body: ByteBuffer(string: #"{"instructions": "Be brief.", "allowedTools": ["time/*"]}"#)) { #expect($0.status == .created) }
-                try await client.execute(uri: "/v1/registry/mcp/time", method: .put, headers: admin, body: ByteBuffer(string: #"{"transport": "stdio"}"#)) {
+                try await client.execute(
+                    uri: "/v1/registry/agents/ops", method: .put, headers: admin,
+                    body: ByteBuffer(string: #"{"instructions": "Be brief.", "allowedTools": ["time/*"]}"#)
+                ) { #expect($0.status == .created) }
+                try await client.execute(
+                    uri: "/v1/registry/mcp/time", method: .put, headers: admin,
+                    body: ByteBuffer(string: #"{"transport": "stdio"}"#)
+                ) {
                     #expect($0.status == .unprocessableContent)
                 }
-                try await client.execute(uri: "/v1/registry", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/registry", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
                 try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect((json?["models"] as? [[String: Any]])?.first?["environment"] as? String == "NONPROD")
-                    #expect((json?["agents"] as? [[String: Any]])?.count == 1 && json?["organizationDefault"] as? String == "gpt-test")
+                    #expect(
+                        (json?["agents"] as? [[String: Any]])?.count == 1
+                            && json?["organizationDefault"] as? String == "gpt-test")
                 }
-                try await client.execute(uri: "/v1/registry/models/ghost", method: .delete, headers: admin) { #expect($0.status == .notFound) }
+                try await client.execute(uri: "/v1/registry/models/ghost", method: .delete, headers: admin) {
+                    #expect($0.status == .notFound)
+                }
 
                 // Chat now uses the registered model, not the environment's.
                 llm.enqueue(.json(body: Self.completion))
-                try await client.execute(uri: "/v1/threads/r1/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/r1/messages", method: .post, headers: user,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
                 #expect(llm.requests.last?.json["model"] as? String == "gpt-test")
             }
-            let decisions = try app.store.read(stream: "registry/models", maxCount: 100).compactMap { r -> AuthorizationDecided? in
+            let decisions = try app.store.read(stream: "registry/models", maxCount: 100).compactMap {
+                r -> AuthorizationDecided? in
                 if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }
             }
-            #expect(decisions.contains { $0.subject == "user:alice" && $0.decision == .deny && $0.resource == "model:other" })
-            let changes = try app.store.read(stream: "registry/models", maxCount: 100).filter { $0.type != AuthorizationDecided.typeName }
-            #expect(changes.map(\.type) == ["model.registered", "model.updated", "model.default.set"] && changes.allSatisfy { $0.metadata.actor == "user:root" })
+            #expect(
+                decisions.contains {
+                    $0.subject == "user:alice" && $0.decision == .deny && $0.resource == "model:other"
+                })
+            let changes = try app.store.read(stream: "registry/models", maxCount: 100).filter {
+                $0.type != AuthorizationDecided.typeName
+            }
+            #expect(
+                changes.map(\.type) == ["model.registered", "model.updated", "model.default.set"]
+                    && changes.allSatisfy { $0.metadata.actor == "user:root" })
         }
     }
 
@@ -198,27 +286,49 @@ import Testing
             llm.enqueue(.json(body: Self.completion))
             let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads/m1/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/m1/messages", method: .post, headers: user,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
-                try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }
-                try await client.execute(uri: "/v1/threads/m1/events", method: .get) { #expect($0.status == .unauthorized) }
+                try await client.execute(uri: "/v1/audit", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/v1/threads/m1/events", method: .get) {
+                    #expect($0.status == .unauthorized)
+                }
                 let text = try await client.execute(uri: "/metrics", method: .get) { r in
                     #expect(r.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
                     return String(buffer: r.body)
                 }
-                #expect(text.contains(#"logbook_http_requests_total{method="POST",route="/v1/threads/{thread}/messages",status="200"} 1"#), "\(text)")
+                #expect(
+                    text.contains(
+                        #"logbook_http_requests_total{method="POST",route="/v1/threads/{thread}/messages",status="200"} 1"#
+                    ), "\(text)")
                 #expect(text.contains(#"logbook_http_requests_total{method="GET",route="/v1/audit",status="403"} 1"#))
-                #expect(text.contains(#"logbook_http_requests_total{method="GET",route="/v1/threads/{thread}/events",status="401"} 1"#))
-                #expect(text.contains(#"logbook_http_request_duration_seconds_count{method="POST",route="/v1/threads/{thread}/messages"} 1"#))
-                #expect(text.contains(#"logbook_events_total{type="llm.response"} 1"#) && text.contains(#"logbook_events_total{type="message.user"} 1"#))
+                #expect(
+                    text.contains(
+                        #"logbook_http_requests_total{method="GET",route="/v1/threads/{thread}/events",status="401"} 1"#
+                    ))
+                #expect(
+                    text.contains(
+                        #"logbook_http_request_duration_seconds_count{method="POST",route="/v1/threads/{thread}/messages"} 1"#
+                    ))
+                #expect(
+                    text.contains(#"logbook_events_total{type="llm.response"} 1"#)
+                        && text.contains(#"logbook_events_total{type="message.user"} 1"#))
                 #expect(text.contains("logbook_authz_denials_total 1") && text.contains("logbook_llm_failures_total 0"))
                 #expect(!text.contains("m1"), "no thread id in a label")
                 func gauge(_ name: String) -> Int? {
-                    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.split(separator: " ")[1]) }
+                    text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
+                        Int($0.split(separator: " ")[1])
+                    }
                 }
                 #expect((gauge("logbook_store_commits_total") ?? 0) >= 2)
-                #expect(gauge("logbook_log_durable_seq") == gauge("logbook_log_last_seq"), "a durable log has everything on the device")
+                #expect(
+                    gauge("logbook_log_durable_seq") == gauge("logbook_log_last_seq"),
+                    "a durable log has everything on the device")
                 #expect((gauge("logbook_log_last_seq") ?? 0) > 0)
             }
         }
@@ -230,7 +340,9 @@ import Testing
             let bob: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]
             try await app.application.test(.router) { client in
                 for _ in 0..<2 {
-                    try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { #expect($0.status == .ok) }
+                    try await client.execute(uri: "/v1/threads", method: .get, headers: alice) {
+                        #expect($0.status == .ok)
+                    }
                 }
                 try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { r in
                     #expect(r.status == .tooManyRequests && Self.errorCode(r.body) == "rate_limited")
@@ -245,57 +357,91 @@ import Testing
     @Test func theAuditTrailIsQueriedWithFiltersAndPages() async throws {
         try await Self.withServer { app, llm in
             let user: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
-            let auditor: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:carol", roles: ["auditor"]))"]
+            let auditor: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:carol", roles: ["auditor"]))"
+            ]
             try await app.application.test(.router) { client in
                 for i in 0..<2 {
                     llm.enqueue(.json(body: Self.completion))
-                    try await client.execute(uri: "/v1/threads/a\(i)/messages", method: .post, headers: user, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    try await client.execute(
+                        uri: "/v1/threads/a\(i)/messages", method: .post, headers: user,
+                        body: ByteBuffer(string: #"{"text": "hi"}"#)
+                    ) {
                         #expect($0.status == .ok)
                     }
                 }
-                try await client.execute(uri: "/v1/registry/models/x", method: .put, headers: user,
-                                         body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "http://127.0.0.1:1/v1"}"#)) { #expect($0.status == .forbidden) }
+                try await client.execute(
+                    uri: "/v1/registry/models/x", method: .put, headers: user,
+                    body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "http://127.0.0.1:1/v1"}"#)
+                ) { #expect($0.status == .forbidden) }
 
                 func page(_ query: String) async throws -> (entries: [[String: Any]], next: Int?) {
                     try await client.execute(uri: "/v1/audit?\(query)", method: .get, headers: auditor) { r in
                         #expect(r.status == .ok, "\(String(buffer: r.body))")
-                        let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                        let json =
+                            try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                         return (json?["entries"] as? [[String: Any]] ?? [], json?["next"] as? Int)
                     }
                 }
                 let alice = try await page("actor=user:alice&kind=authorization&limit=100")
-                #expect(alice.entries.count == 5 && alice.entries.allSatisfy { $0["actor"] as? String == "user:alice" }, "\(alice.entries.count)")
+                #expect(
+                    alice.entries.count == 5 && alice.entries.allSatisfy { $0["actor"] as? String == "user:alice" },
+                    "\(alice.entries.count)")
                 let denied = try await page("decision=deny")
                 #expect(denied.entries.map { $0["resource"] as? String } == ["model:x"])
                 let first = try await page("actor=user:alice&limit=2&order=oldest")
                 let next = try #require(first.next)
                 let second = try await page("actor=user:alice&limit=2&order=oldest&cursor=\(next)")
                 let seqs = (first.entries + second.entries).compactMap { $0["seq"] as? Int }
-                #expect(seqs.count == 4 && seqs == seqs.sorted() && Set(seqs).count == 4, "pages continue where the last ended: \(seqs)")
+                #expect(
+                    seqs.count == 4 && seqs == seqs.sorted() && Set(seqs).count == 4,
+                    "pages continue where the last ended: \(seqs)")
 
                 // Export: everything the filters match, as NDJSON and as CSV, equal to the paged answer.
                 let all = try await page("order=oldest&limit=1000")
                 try await client.execute(uri: "/v1/audit/export?order=oldest", method: .get, headers: auditor) { r in
                     #expect(r.status == .ok && r.headers[.contentType] == "application/x-ndjson")
                     let lines = String(buffer: r.body).split(separator: "\n")
-                    let entries = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+                    let entries = lines.compactMap {
+                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                    }
                     let seqs = entries.compactMap { $0["seq"] as? Int }
                     // The same entries, and then the export's own recorded authorization.
-                    #expect(Array(seqs.dropLast()) == all.entries.compactMap { $0["seq"] as? Int } && seqs.count > 10, "\(seqs.count)")
-                    #expect(entries.last?["actor"] as? String == "user:carol" && entries.last?["action"] as? String == "audit.read")
+                    #expect(
+                        Array(seqs.dropLast()) == all.entries.compactMap { $0["seq"] as? Int } && seqs.count > 10,
+                        "\(seqs.count)")
+                    #expect(
+                        entries.last?["actor"] as? String == "user:carol"
+                            && entries.last?["action"] as? String == "audit.read")
                 }
-                try await client.execute(uri: "/v1/audit/export?format=csv&decision=deny", method: .get, headers: auditor) { r in
+                try await client.execute(
+                    uri: "/v1/audit/export?format=csv&decision=deny", method: .get, headers: auditor
+                ) { r in
                     #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/csv") == true)
                     let rows = String(buffer: r.body).components(separatedBy: "\r\n").filter { !$0.isEmpty }
                     #expect(rows.first == "seq,time,kind,actor,workspace,action,resource,decision,reason,before,after")
-                    #expect(rows.count == 2 && rows[1].contains(",user:alice,payments,registry.admin,model:x,deny,"), "\(rows)")
+                    #expect(
+                        rows.count == 2 && rows[1].contains(",user:alice,payments,registry.admin,model:x,deny,"),
+                        "\(rows)")
                 }
-                try await client.execute(uri: "/v1/audit/export?format=xml", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
-                try await client.execute(uri: "/v1/audit/export", method: .get, headers: user) { #expect($0.status == .forbidden) }
-                try await client.execute(uri: "/v1/audit?order=sideways", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
-                try await client.execute(uri: "/v1/audit?from=yesterday", method: .get, headers: auditor) { #expect($0.status == .badRequest) }
-                try await client.execute(uri: "/v1/audit", method: .get, headers: user) { #expect($0.status == .forbidden) }
-                try await client.execute(uri: "/v1/audit?workspace=billing", method: .get, headers: auditor) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/audit/export?format=xml", method: .get, headers: auditor) {
+                    #expect($0.status == .badRequest)
+                }
+                try await client.execute(uri: "/v1/audit/export", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/v1/audit?order=sideways", method: .get, headers: auditor) {
+                    #expect($0.status == .badRequest)
+                }
+                try await client.execute(uri: "/v1/audit?from=yesterday", method: .get, headers: auditor) {
+                    #expect($0.status == .badRequest)
+                }
+                try await client.execute(uri: "/v1/audit", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
+                try await client.execute(uri: "/v1/audit?workspace=billing", method: .get, headers: auditor) {
+                    #expect($0.status == .forbidden)
+                }
             }
         }
     }
@@ -303,17 +449,27 @@ import Testing
     @Test func aThreadIsStartedEmptyThenChattedIn() async throws {
         try await Self.withServer { app, llm in
             let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
-            let auditor: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:eve", roles: ["auditor"]))", .contentType: "application/json"]
+            let auditor: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:eve", roles: ["auditor"]))",
+                .contentType: "application/json",
+            ]
             try await app.application.test(.router) { client in
-                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1", "title": "Latency"}"#)) { r in
+                try await client.execute(
+                    uri: "/v1/threads", method: .post, headers: alice,
+                    body: ByteBuffer(string: #"{"threadID": "n1", "title": "Latency"}"#)
+                ) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(r.status == .created && json?["threadID"] as? String == "n1" && json?["owner"] as? String == "user:alice")
+                    #expect(
+                        r.status == .created && json?["threadID"] as? String == "n1"
+                            && json?["owner"] as? String == "user:alice")
                     #expect(json?["workspace"] as? String == "payments")
                 }
                 // Recorded: the allow and thread.started, atomically, in the thread's stream.
                 let events = try app.store.read(stream: "thread/n1", maxCount: 10).map(\.type)
                 #expect(events == ["authz.decided", "thread.started"])
-                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1"}"#)
+                ) {
                     #expect($0.status == .conflict && Self.errorCode($0.body) == "conflict")
                 }
                 // No body: a fresh id.
@@ -321,13 +477,22 @@ import Testing
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(r.status == .created && (json?["threadID"] as? String)?.hasPrefix("t-") == true)
                 }
-                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)) {
-                    #expect($0.status == .unprocessableContent && String(buffer: $0.body).contains("nobody"), "well-formed, but no such agent")
+                try await client.execute(
+                    uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)
+                ) {
+                    #expect(
+                        $0.status == .unprocessableContent && String(buffer: $0.body).contains("nobody"),
+                        "well-formed, but no such agent")
                 }
-                try await client.execute(uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "a/b"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "a/b"}"#)
+                ) {
                     #expect($0.status == .badRequest)
                 }
-                try await client.execute(uri: "/v1/threads", method: .post, headers: auditor, body: ByteBuffer(string: #"{"threadID": "n2"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads", method: .post, headers: auditor,
+                    body: ByteBuffer(string: #"{"threadID": "n2"}"#)
+                ) {
                     #expect($0.status == .forbidden)
                 }
                 #expect(try app.store.revision(of: "thread/n2") == nil)
@@ -339,10 +504,15 @@ import Testing
                     #expect((json?["messages"] as? [Any])?.isEmpty == true)
                 }
                 llm.enqueue(.json(body: Self.completion))
-                try await client.execute(uri: "/v1/threads/n1/messages", method: .post, headers: alice, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/n1/messages", method: .post, headers: alice,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
-                #expect(try app.store.read(stream: "thread/n1", maxCount: 20).filter { $0.type == "thread.started" }.count == 1)
+                #expect(
+                    try app.store.read(stream: "thread/n1", maxCount: 20).filter { $0.type == "thread.started" }.count
+                        == 1)
             }
         }
     }
@@ -350,29 +520,43 @@ import Testing
     @Test func threadsAreListedAndShownNowOrAsOfASeq() async throws {
         try await Self.withServer { app, llm in
             let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
-            let bob: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:bob"))", .contentType: "application/json"]
+            let bob: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:bob"))", .contentType: "application/json",
+            ]
             try await app.application.test(.router) { client in
                 for (thread, who) in [("l1", alice), ("l2", alice), ("l3", bob)] {
                     llm.enqueue(.json(body: Self.completion))
-                    try await client.execute(uri: "/v1/threads/\(thread)/messages", method: .post, headers: who, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                    try await client.execute(
+                        uri: "/v1/threads/\(thread)/messages", method: .post, headers: who,
+                        body: ByteBuffer(string: #"{"text": "hi"}"#)
+                    ) {
                         #expect($0.status == .ok)
                     }
                 }
                 // Operators read their own threads only: the list is theirs, newest first, paged.
-                let (first, next) = try await client.execute(uri: "/v1/threads?limit=1", method: .get, headers: alice) { r -> ([String], Int64?) in
+                let (first, next) = try await client.execute(uri: "/v1/threads?limit=1", method: .get, headers: alice) {
+                    r -> ([String], Int64?) in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    return ((json?["threads"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }, (json?["next"] as? NSNumber)?.int64Value)
+                    return (
+                        (json?["threads"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String },
+                        (json?["next"] as? NSNumber)?.int64Value
+                    )
                 }
                 #expect(first == ["l2"])
                 let cursor = try #require(next)
-                try await client.execute(uri: "/v1/threads?limit=1&before=\(cursor)", method: .get, headers: alice) { r in
+                try await client.execute(uri: "/v1/threads?limit=1&before=\(cursor)", method: .get, headers: alice) {
+                    r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect((json?["threads"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["l1"] && json?["next"] == nil)
+                    #expect(
+                        (json?["threads"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["l1"]
+                            && json?["next"] == nil)
                 }
 
-                let detail = try await client.execute(uri: "/v1/threads/l1", method: .get, headers: alice) { r -> [String: Any] in
+                let detail = try await client.execute(uri: "/v1/threads/l1", method: .get, headers: alice) {
+                    r -> [String: Any] in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
-                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any] ?? [:]
+                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                        ?? [:]
                 }
                 let messages = detail["messages"] as? [[String: Any]] ?? []
                 #expect(messages.compactMap { $0["kind"] as? String } == ["user", "assistant"])
@@ -384,19 +568,29 @@ import Testing
                     #expect((json?["messages"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["user"])
                     #expect(json?["at"] as? Int == userSeq)
                 }
-                try await client.execute(uri: "/v1/threads/l1?at=1", method: .get, headers: alice) { #expect($0.status == .notFound) }
-                try await client.execute(uri: "/v1/threads/l3", method: .get, headers: alice) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/threads/l1?at=1", method: .get, headers: alice) {
+                    #expect($0.status == .notFound)
+                }
+                try await client.execute(uri: "/v1/threads/l3", method: .get, headers: alice) {
+                    #expect($0.status == .forbidden)
+                }
             }
         }
     }
 
     @Test func administratorsReadTheWholeLog() async throws {
         try await Self.withServer { app, llm in
-            let admin: HTTPFields = [.authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))", .contentType: "application/json"]
+            let admin: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))",
+                .contentType: "application/json",
+            ]
             let user: HTTPFields = [.authorization: "Bearer \(Self.token())"]
             try await app.application.test(.router) { client in
                 llm.enqueue(.json(body: Self.completion))
-                try await client.execute(uri: "/v1/threads/g1/messages", method: .post, headers: admin, body: ByteBuffer(string: #"{"text": "hi"}"#)) {
+                try await client.execute(
+                    uri: "/v1/threads/g1/messages", method: .post, headers: admin,
+                    body: ByteBuffer(string: #"{"text": "hi"}"#)
+                ) {
                     #expect($0.status == .ok)
                 }
                 try await client.execute(uri: "/v1/events?from=1&limit=3", method: .get, headers: admin) { r in
@@ -405,7 +599,9 @@ import Testing
                     #expect(events.compactMap { $0["seq"] as? Int } == [1, 2, 3] && json?["next"] as? Int == 4)
                     #expect(events.first?["stream"] as? String == "thread/g1")
                 }
-                try await client.execute(uri: "/v1/events", method: .get, headers: user) { #expect($0.status == .forbidden) }
+                try await client.execute(uri: "/v1/events", method: .get, headers: user) {
+                    #expect($0.status == .forbidden)
+                }
             }
         }
     }

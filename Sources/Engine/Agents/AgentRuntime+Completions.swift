@@ -20,8 +20,11 @@ public struct CompletionCall: Sendable {
     public var parallelToolCalls: Bool?
     public var responseFormat: JSONValue?
 
-    public init(threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
-                toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil) {
+    public init(
+        threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [],
+        temperature: Double? = nil, maxOutputTokens: Int? = nil,
+        toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil
+    ) {
         (self.threadID, self.model, self.messages, self.tools) = (threadID, model, messages, tools)
         (self.temperature, self.maxOutputTokens) = (temperature, maxOutputTokens)
         (self.toolChoice, self.parallelToolCalls, self.responseFormat) = (toolChoice, parallelToolCalls, responseFormat)
@@ -47,41 +50,58 @@ extension AgentRuntime {
     /// - Throws: `denied` (recorded) for `chat` on the thread or `model.use`; `unknownModel`; `noModel`;
     ///   `sessionExpired`; `llmFailed` (recorded); `storage`; `cancelled` when the caller's task is cancelled while the
     ///   thread's turn ahead of it runs (nothing recorded).
-    public func complete(_ call: CompletionCall, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> CompletionResult {
-        try await forwarding(token) { () async throws(EngineError) -> CompletionResult in try await self.completion(call, as: principal, observer: observer) }
+    public func complete(
+        _ call: CompletionCall, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil
+    ) async throws(EngineError) -> CompletionResult {
+        try await forwarding(token) { () async throws(EngineError) -> CompletionResult in
+            try await self.completion(call, as: principal, observer: observer)
+        }
     }
 
-    private func completion(_ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> CompletionResult {
+    private func completion(
+        _ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?
+    ) async throws(EngineError) -> CompletionResult {
         let stream = try threadStream(call.threadID)
         do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: call.threadID) }
         defer { locks.unlock(stream) }
-        let (opened, gate, started) = try await openTurn(stream, threadID: call.threadID, as: principal, observer: observer)
+        let (opened, gate, started) = try await openTurn(
+            stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened
         defer { remember(recorder) }
 
         let state = try await registryState()
         let definition = try completionModel(named: call.model, registry: state, workspace: recorder.workspace)
-        try await gate.require("model.use", on: definition.name, recorded: "model:\(definition.name)", recordingIn: &recorder)
+        try await gate.require(
+            "model.use", on: definition.name, recorded: "model:\(definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider
-        do { provider = try makeProvider(definition, configuration) } catch { throw EngineError(.noModel, error.message) }
+        do { provider = try makeProvider(definition, configuration) } catch {
+            throw EngineError(.noModel, error.message)
+        }
 
         // The conversation: what the thread holds already, then what is new.
         let known = PromptBuilder.prompt(instructions: "", thread: recorder.history, keepingUnanswered: true)
         let conversation = call.messages.filter { $0.role != .system }
         var shared = 0
-        while shared < min(known.messages.count, conversation.count), Self.sameMessage(known.messages[shared], conversation[shared]) { shared += 1 }
+        while shared < min(known.messages.count, conversation.count),
+            Self.sameMessage(known.messages[shared], conversation[shared])
+        { shared += 1 }
         let runID = EventID.make()
         recorder.correlationID = runID
         let actor = "client:\(principal.subject)"
         var opening: [DomainEvent] = []
         if started == nil {
             let title = conversation.first { $0.role == .user }?.content.map { String($0.prefix(80)) }
-            opening.append(.threadStarted(ThreadStarted(threadID: call.threadID, workspace: recorder.workspace, owner: principal.subject, title: title, agent: nil)))
+            opening.append(
+                .threadStarted(
+                    ThreadStarted(
+                        threadID: call.threadID, workspace: recorder.workspace, owner: principal.subject, title: title,
+                        agent: nil)))
         }
         opening.append(.runStarted(RunStarted(runID: runID, agent: "openai-compatible", model: definition.name)))
         opening += Self.events(for: conversation[shared...], runID: runID, earlier: conversation[..<shared])
         let staged = recorder.stage(opening, actor: actor)
-        let promptSeqs = Array(known.seqs[..<shared]) + zip(opening, staged).filter { Self.isPromptEvent($0.0) }.map(\.1)
+        let promptSeqs =
+            Array(known.seqs[..<shared]) + zip(opening, staged).filter { Self.isPromptEvent($0.0) }.map(\.1)
 
         var parameters: [String: String] = [:]
         let system = call.messages.filter { $0.role == .system }.compactMap(\.content)
@@ -93,47 +113,72 @@ extension AgentRuntime {
         if let p = call.parallelToolCalls { parameters["parallel_tool_calls"] = String(p) }
         if let f = call.responseFormat { parameters["response_format"] = f.jsonText }
         // One commit: the new messages, and the request naming them (and the earlier ones) by seq.
-        let announced = LLMRequest(runID: runID, step: 1, model: definition.name, provider: definition.provider, promptSeqs: promptSeqs, parameters: parameters)
+        let announced = LLMRequest(
+            runID: runID, step: 1, model: definition.name, provider: definition.provider, promptSeqs: promptSeqs,
+            parameters: parameters)
         try await recorder.flush(request: announced, actor: actor)
 
         var settings = configuration
         settings.streaming = observer != nil
-        let run = Run(id: runID, agentActor: actor, instructions: "", model: definition, provider: provider, toolbox: Toolbox(), gate: gate, task: nil,
-                      delegation: Run.Delegation(registry: state, workspace: recorder.workspace, resolver: ModelResolver(environment: configuration.environment),
-                                                 makeProvider: makeProvider, depth: 0))
-        let request = ChatRequest(messages: call.messages, tools: call.tools, temperature: call.temperature, maxOutputTokens: call.maxOutputTokens,
-                                  toolChoice: call.toolChoice, parallelToolCalls: call.parallelToolCalls, responseFormat: call.responseFormat)
+        let run = Run(
+            id: runID, agentActor: actor, instructions: "", model: definition, provider: provider, toolbox: Toolbox(),
+            gate: gate, task: nil,
+            delegation: Run.Delegation(
+                registry: state, workspace: recorder.workspace,
+                resolver: ModelResolver(environment: configuration.environment),
+                makeProvider: makeProvider, depth: 0))
+        let request = ChatRequest(
+            messages: call.messages, tools: call.tools, temperature: call.temperature,
+            maxOutputTokens: call.maxOutputTokens,
+            toolChoice: call.toolChoice, parallelToolCalls: call.parallelToolCalls, responseFormat: call.responseFormat)
         let began = ContinuousClock.now
         let response: ChatResponse
         do {
             response = try await run.call(request, step: 1, recorder: &recorder, configuration: settings)
         } catch {
             let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
-            try await recorder.record([.runFinished(RunFinished(runID: runID, status: status, error: error.message, steps: 1))], actor: actor)
+            try await recorder.record(
+                [.runFinished(RunFinished(runID: runID, status: status, error: error.message, steps: 1))], actor: actor)
             throw EngineError(.llmFailed, error.message)
         }
-        var closing: [DomainEvent] = [.llmResponse(LLMResponse(
-            runID: runID, step: 1, model: response.model, text: response.text, toolCalls: response.toolCalls,
-            finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
-            latencyMilliseconds: (ContinuousClock.now - began).milliseconds, usageUnknown: !response.usage.reported))]
-        if response.toolCalls.isEmpty { closing.append(.assistantMessage(AssistantMessage(runID: runID, text: response.text ?? "", model: response.model))) }
+        var closing: [DomainEvent] = [
+            .llmResponse(
+                LLMResponse(
+                    runID: runID, step: 1, model: response.model, text: response.text, toolCalls: response.toolCalls,
+                    finishReason: response.finishReason.description, inputTokens: response.usage.input,
+                    outputTokens: response.usage.output,
+                    latencyMilliseconds: (ContinuousClock.now - began).milliseconds,
+                    usageUnknown: !response.usage.reported))
+        ]
+        if response.toolCalls.isEmpty {
+            closing.append(
+                .assistantMessage(AssistantMessage(runID: runID, text: response.text ?? "", model: response.model)))
+        }
         closing.append(.runFinished(RunFinished(runID: runID, status: .completed, steps: 1)))
         try await recorder.record(closing, actor: actor)
         return CompletionResult(runID: runID, model: definition.name, response: response)
     }
 
     /// A registered model by name, or the workspace's effective model for `""` / `logbook` / its own name.
-    private func completionModel(named name: String, registry state: RegistryState, workspace: String) throws(EngineError) -> ModelDefinition {
+    private func completionModel(
+        named name: String, registry state: RegistryState, workspace: String
+    ) throws(EngineError) -> ModelDefinition {
         if let model = state.models[name]?.value { return model }
-        let effective = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: nil)
+        let effective = try ModelResolver(environment: configuration.environment).resolve(
+            registry: state, workspace: workspace, agent: nil)
         guard name.isEmpty || name == "logbook" || name == effective.definition.name else {
-            throw EngineError(.unknownModel, "there is no model '\(name)'; GET /v1/models lists them (or ask for 'logbook': the workspace's effective model)")
+            throw EngineError(
+                .unknownModel,
+                "there is no model '\(name)'; GET /v1/models lists them (or ask for 'logbook': the workspace's effective model)"
+            )
         }
         return effective.definition
     }
 
     /// Events that record client messages the thread does not hold yet.
-    private static func events(for messages: ArraySlice<ChatMessage>, runID: UUID, earlier: ArraySlice<ChatMessage>) -> [DomainEvent] {
+    private static func events(
+        for messages: ArraySlice<ChatMessage>, runID: UUID, earlier: ArraySlice<ChatMessage>
+    ) -> [DomainEvent] {
         var toolNames: [String: String] = [:]
         for m in earlier { for c in m.toolCalls { toolNames[c.callID] = c.name } }
         return messages.map { m in
@@ -143,13 +188,18 @@ extension AgentRuntime {
                 return .userMessage(UserMessage(text: m.content ?? ""))
             case .tool:
                 let id = m.toolCallID ?? ""
-                return .toolResult(ToolResult(runID: runID, callID: id, server: "client", tool: toolNames[id] ?? "", output: m.content ?? "",
-                                              isError: m.isError, latencyMilliseconds: 0))
+                return .toolResult(
+                    ToolResult(
+                        runID: runID, callID: id, server: "client", tool: toolNames[id] ?? "", output: m.content ?? "",
+                        isError: m.isError, latencyMilliseconds: 0))
             case .assistant where m.toolCalls.isEmpty:
                 return .assistantMessage(AssistantMessage(runID: runID, text: m.content ?? "", model: "client"))
             case .assistant:
-                return .llmResponse(LLMResponse(runID: runID, step: 0, model: "client", text: m.content, toolCalls: m.toolCalls, finishReason: "tool_calls",
-                                                inputTokens: 0, outputTokens: 0, latencyMilliseconds: 0))
+                return .llmResponse(
+                    LLMResponse(
+                        runID: runID, step: 0, model: "client", text: m.content, toolCalls: m.toolCalls,
+                        finishReason: "tool_calls",
+                        inputTokens: 0, outputTokens: 0, latencyMilliseconds: 0))
             }
         }
     }
@@ -164,6 +214,7 @@ extension AgentRuntime {
     /// The same message, as far as a client can echo it (no content and empty content are alike; a tool result's
     /// error flag is Logbook's own).
     static func sameMessage(_ a: ChatMessage, _ b: ChatMessage) -> Bool {
-        a.role == b.role && (a.content ?? "") == (b.content ?? "") && a.toolCalls == b.toolCalls && a.toolCallID == b.toolCallID
+        a.role == b.role && (a.content ?? "") == (b.content ?? "") && a.toolCalls == b.toolCalls
+            && a.toolCallID == b.toolCallID
     }
 }

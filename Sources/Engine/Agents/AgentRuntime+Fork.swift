@@ -13,27 +13,37 @@ extension AgentRuntime {
     /// - Throws: `notFound` (no source, or one the caller may not see), `denied`, `unprocessable` (fork point), `conflict` (the thread
     ///   exists), `storage`.
     @discardableResult
-    public func fork(_ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
-                     substitution: String? = nil) async throws(EngineError) -> ThreadForked {
+    public func fork(
+        _ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
+        substitution: String? = nil
+    ) async throws(EngineError) -> ThreadForked {
         try await authorizeRead(thread: source, as: principal)
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
         guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
-              case .threadStarted(let started) = root.event, let last = history.last else {
+            case .threadStarted(let started) = root.event, let last = history.last
+        else {
             throw .noThread(source)
         }
         let at = atSeq ?? last.seq
         guard at >= root.seq, at <= last.seq else {
-            throw EngineError(.unprocessable, "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
+            throw EngineError(
+                .unprocessable,
+                "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
         }
         let stream = try threadStream(threadID)
         do {
-            if try store.revision(of: stream) != nil { throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id") }
+            if try store.revision(of: stream) != nil {
+                throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id")
+            }
         } catch let error as EngineError { throw error } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error)")
         }
-        let forked = ThreadForked(threadID: threadID, fromThreadID: source, atSeq: at, workspace: started.workspace, owner: principal.subject,
-                                  substitution: substitution)
-        try await open(stream, in: started.workspace, with: .threadForked(forked), as: principal, ifTaken: "thread '\(threadID)' exists already; fork into a new id")
+        let forked = ThreadForked(
+            threadID: threadID, fromThreadID: source, atSeq: at, workspace: started.workspace, owner: principal.subject,
+            substitution: substitution)
+        try await open(
+            stream, in: started.workspace, with: .threadForked(forked), as: principal,
+            ifTaken: "thread '\(threadID)' exists already; fork into a new id")
         return forked
     }
 }

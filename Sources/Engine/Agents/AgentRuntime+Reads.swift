@@ -18,8 +18,10 @@ struct ThreadOrigin: Sendable, Equatable {
         var started: ThreadOrigin?
         for entry in history {
             switch entry.event {
-            case .threadForked(let f) where f.threadID == threadID: return ThreadOrigin(workspace: f.workspace, owner: f.owner)
-            case .threadStarted(let s) where started == nil: started = ThreadOrigin(workspace: s.workspace, owner: s.owner)
+            case .threadForked(let f) where f.threadID == threadID:
+                return ThreadOrigin(workspace: f.workspace, owner: f.owner)
+            case .threadStarted(let s) where started == nil:
+                started = ThreadOrigin(workspace: s.workspace, owner: s.owner)
             default: continue
             }
         }
@@ -52,9 +54,11 @@ extension AgentRuntime {
         }
         guard let origin = ThreadOrigin.of(threadID, in: events) else { throw .noThread(threadID) }
         do throws(EngineError) {
-            try await authorize("thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue, workspace: origin.workspace,
-                                in: stream, as: principal)
-        } catch where error.kind == .denied && origin.workspace != principal.workspace {
+            try await authorize(
+                "thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue,
+                workspace: origin.workspace,
+                in: stream, as: principal)
+        } catch  where error.kind == .denied && origin.workspace != principal.workspace {
             throw .noThread(threadID)
         }
     }
@@ -64,8 +68,10 @@ extension AgentRuntime {
     /// Authorizes `action` on `resource` in `workspace` for a read outside any thread (audit queries, say), recording
     /// the decision in `stream` (`recorded` names the resource for the audit trail).
     /// - Throws: `denied` (recorded), `storage`.
-    public func authorize(_ action: String, on resource: String, recorded: String? = nil, workspace: String, in stream: StreamID,
-                          as principal: Principal) async throws(EngineError) {
+    public func authorize(
+        _ action: String, on resource: String, recorded: String? = nil, workspace: String, in stream: StreamID,
+        as principal: Principal
+    ) async throws(EngineError) {
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
         let gate = gate(for: principal, in: workspace)
         try await gate.require(action, on: resource, recorded: recorded, recordingIn: &recorder)
@@ -75,6 +81,7 @@ extension AgentRuntime {
     /// The policy's verdict on `action`, recorded nowhere: for choosing between scopes before the one decision a
     /// request records (listing threads: the workspace's or only the caller's own).
     public func wouldAllow(_ action: String, on resource: String, workspace: String, as principal: Principal) -> Bool {
-        currentPolicy().policy.decide(principal, action: action, resource: resource, workspace: workspace).decision == .allow
+        currentPolicy().policy.decide(principal, action: action, resource: resource, workspace: workspace).decision
+            == .allow
     }
 }

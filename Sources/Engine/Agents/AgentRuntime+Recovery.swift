@@ -24,7 +24,8 @@ public struct RecoveredRuns: Sendable, Equatable {
 
 extension AgentRuntime {
     /// The message a tool call cut short by a crash is answered with.
-    static let unknownToolOutcome = "outcome unknown: the server stopped before this call's result was recorded; the tool may or may not have run"
+    static let unknownToolOutcome =
+        "outcome unknown: the server stopped before this call's result was recorded; the tool may or may not have run"
 
     /// Closes the runs a crash or a kill cut short, before the server takes requests: each tool call without a result
     /// gets one that says its outcome is unknown, and each run a `run.finished` with status `interrupted` (workers'
@@ -40,7 +41,9 @@ extension AgentRuntime {
         var byThread: [String: [(seq: UInt64, event: DomainEvent)]] = [:]
         for run in ordered {
             let stream = try threadStream(run.threadID)
-            if byThread[run.threadID] == nil { byThread[run.threadID] = try RunRecorder.ownEvents(of: stream, in: store, from: 1).events }
+            if byThread[run.threadID] == nil {
+                byThread[run.threadID] = try RunRecorder.ownEvents(of: stream, in: store, from: 1).events
+            }
             let events = byThread[run.threadID] ?? []
             // Its own events: what it asked for, what came back, whether it finished after all (the read model may lag).
             var calls: [(callID: String, server: String, tool: String)] = []
@@ -56,20 +59,28 @@ extension AgentRuntime {
                 }
             }
             guard !finished else { continue }
-            let workspace = events.lazy.compactMap { e -> String? in
-                switch e.event {
-                case .threadStarted(let s): s.workspace
-                case .threadForked(let f): f.workspace
-                default: nil
-                }
-            }.first ?? "default"
+            let workspace =
+                events.lazy.compactMap { e -> String? in
+                    switch e.event {
+                    case .threadStarted(let s): s.workspace
+                    case .threadForked(let f): f.workspace
+                    default: nil
+                    }
+                }.first ?? "default"
             let unanswered = calls.filter { !answered.contains($0.callID) }
             var closing: [DomainEvent] = unanswered.map {
-                .toolResult(ToolResult(runID: run.runID, callID: $0.callID, server: $0.server, tool: $0.tool, output: Self.unknownToolOutcome,
-                                       isError: true, latencyMilliseconds: 0))
+                .toolResult(
+                    ToolResult(
+                        runID: run.runID, callID: $0.callID, server: $0.server, tool: $0.tool,
+                        output: Self.unknownToolOutcome,
+                        isError: true, latencyMilliseconds: 0))
             }
-            closing.append(.runFinished(RunFinished(runID: run.runID, status: .interrupted,
-                                                    error: "the server stopped before this run finished; closed when it started again", steps: steps)))
+            closing.append(
+                .runFinished(
+                    RunFinished(
+                        runID: run.runID, status: .interrupted,
+                        error: "the server stopped before this run finished; closed when it started again", steps: steps
+                    )))
             var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
             recorder.correlationID = run.runID
             _ = try await recorder.record(closing, actor: "system:recovery")

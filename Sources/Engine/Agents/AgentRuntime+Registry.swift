@@ -9,7 +9,10 @@ extension AgentRuntime {
 
     /// The registry as it stood after the event at `seq` (a fold of the registry streams up to there).
     public func registry(asOf seq: UInt64) throws(EngineError) -> RegistryState {
-        do { return try ProjectionRunner.state(of: RegistryProjection.self, asOf: Seq(seq), in: store, streams: RegistryProjection.streams) } catch {
+        do {
+            return try ProjectionRunner.state(
+                of: RegistryProjection.self, asOf: Seq(seq), in: store, streams: RegistryProjection.streams)
+        } catch {
             throw EngineError(.storage, "reading the registry as of seq \(seq) failed: \(error)")
         }
     }
@@ -19,20 +22,26 @@ extension AgentRuntime {
     /// the decision and the change go into `stream` together, the change only when allowed. A model's secret
     /// reference must be one the operator allowed (`SecretScope`).
     /// - Throws: `denied` (recorded), `unprocessable` (a secret reference outside the scope), `storage`.
-    public func changeRegistry(_ change: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil,
-                               as principal: Principal) async throws(EngineError) {
-        let model: ModelDefinition? = switch change {
-        case .modelRegistered(let m): m.model
-        case .modelUpdated(let m): m.model
-        default: nil
-        }
-        let server: MCPServerDefinition? = switch change {
-        case .mcpServerRegistered(let m): m.server
-        case .mcpServerUpdated(let m): m.server
-        default: nil
-        }
+    public func changeRegistry(
+        _ change: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil,
+        as principal: Principal
+    ) async throws(EngineError) {
+        let model: ModelDefinition? =
+            switch change {
+            case .modelRegistered(let m): m.model
+            case .modelUpdated(let m): m.model
+            default: nil
+            }
+        let server: MCPServerDefinition? =
+            switch change {
+            case .mcpServerRegistered(let m): m.server
+            case .mcpServerUpdated(let m): m.server
+            default: nil
+            }
         for reference in [model?.secretReference].compactMap({ $0 }) + (server?.headers.values.sorted() ?? []) {
-            do { try configuration.secrets.check(reference) } catch { throw EngineError(.unprocessable, error.description) }
+            do { try configuration.secrets.check(reference) } catch {
+                throw EngineError(.unprocessable, error.description)
+            }
         }
         let workspace = workspace ?? principal.workspace
         var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: nil, history: [])
@@ -52,7 +61,8 @@ extension AgentRuntime {
     /// - Throws: `denied` (recorded), `notFound` (no such server), `unavailable` (it cannot be started or listed),
     ///   `storage`.
     public func refreshTools(of name: String, as principal: Principal) async throws(EngineError) -> [MCPTool] {
-        try await authorize("registry.admin", on: "mcp:\(name)", workspace: principal.workspace, in: "registry/mcp", as: principal)
+        try await authorize(
+            "registry.admin", on: "mcp:\(name)", workspace: principal.workspace, in: "registry/mcp", as: principal)
         guard let server = try await registryState().mcpServers[name]?.definition.value else {
             throw EngineError(.notFound, "no MCP server named '\(name)' is registered")
         }
@@ -68,7 +78,10 @@ extension AgentRuntime {
     /// (using one is).
     public func usableModels(as principal: Principal) async throws(EngineError) -> [Versioned<ModelDefinition>] {
         try await registryState().models.values
-            .filter { [policy = currentPolicy().policy] in policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace).decision == .allow }
+            .filter { [policy = currentPolicy().policy] in
+                policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace)
+                    .decision == .allow
+            }
             .sorted { $0.value.name < $1.value.name }
     }
 }

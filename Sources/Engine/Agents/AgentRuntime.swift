@@ -50,7 +50,8 @@ public final class AgentRuntime: Sendable {
         public var maxToolResultBytes = 256 << 10
         /// Stream the model's answers (text reaches the observer as it is generated).
         public var streaming = true
-        public var defaultInstructions = "You are Logbook, an operations assistant. Answer concisely. Use the tools you are given when they help; say so when a tool fails or is not allowed."
+        public var defaultInstructions =
+            "You are Logbook, an operations assistant. Answer concisely. Use the tools you are given when they help; say so when a tool fails or is not allowed."
         public var environment: [String: String] = ProcessInfo.processInfo.environment
         /// The secrets registry entries may name (checked on registration and on every use).
         public var secrets = SecretScope()
@@ -81,9 +82,14 @@ public final class AgentRuntime: Sendable {
     private let registryCache = Mutex<(revisions: [StreamRevision?], state: RegistryState)?>(nil)
 
     /// - Parameter registry: a runner that includes `RegistryProjection`; it is caught up before each run.
-    public init(store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool, configuration: Configuration = Configuration(),
-                makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider) {
-        (self.store, self.registry, self.configuredPolicy, self.pool, self.configuration, self.makeProvider) = (store, registry, policy, pool, configuration, makeProvider)
+    public init(
+        store: EventStore, registry: ProjectionRunner, policy: Policy, pool: MCPPool,
+        configuration: Configuration = Configuration(),
+        makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider
+    ) {
+        (self.store, self.registry, self.configuredPolicy, self.pool, self.configuration, self.makeProvider) = (
+            store, registry, policy, pool, configuration, makeProvider
+        )
         histories = HistoryCache(maxEvents: configuration.historyCacheEvents)
     }
 
@@ -91,12 +97,18 @@ public final class AgentRuntime: Sendable {
     /// configuration's scope.
     public static let standardProvider: ProviderFactory = { (model, configuration) throws(LLMError) in
         if let reference = model.secretReference {
-            do { try configuration.secrets.check(reference) } catch { throw LLMError(.configuration, "model '\(model.name)': \(error)") }
+            do { try configuration.secrets.check(reference) } catch {
+                throw LLMError(.configuration, "model '\(model.name)': \(error)")
+            }
         }
         var model = model
-        if model.parameters["max_tokens"] == nil, let tokens = configuration.defaultMaxOutputTokens { model.parameters["max_tokens"] = String(tokens) }
-        return HTTPChatProvider(endpoint: try ModelEndpoint(model), deadlines: configuration.modelDeadlines.overridden(by: model.parameters),
-                                environment: configuration.environment)
+        if model.parameters["max_tokens"] == nil, let tokens = configuration.defaultMaxOutputTokens {
+            model.parameters["max_tokens"] = String(tokens)
+        }
+        return HTTPChatProvider(
+            endpoint: try ModelEndpoint(model),
+            deadlines: configuration.modelDeadlines.overridden(by: model.parameters),
+            environment: configuration.environment)
     }
 
     /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
@@ -106,14 +118,21 @@ public final class AgentRuntime: Sendable {
     /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `sessionExpired`;
     ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`; `cancelled`
     ///   when the caller's task is cancelled while the thread's turn ahead of it runs (nothing recorded).
-    public func chat(_ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil) async throws(EngineError) -> RunResult {
-        try await forwarding(token) { () async throws(EngineError) -> RunResult in try await self.run(turn, as: principal, observer: observer) }
+    public func chat(
+        _ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil
+    ) async throws(EngineError) -> RunResult {
+        try await forwarding(token) { () async throws(EngineError) -> RunResult in
+            try await self.run(turn, as: principal, observer: observer)
+        }
     }
 
     /// Runs `body` with the caller's token set for the HTTP MCP servers it calls.
-    func forwarding<T: Sendable>(_ token: String?, _ body: () async throws(EngineError) -> T) async throws(EngineError) -> T {
+    func forwarding<T: Sendable>(
+        _ token: String?, _ body: () async throws(EngineError) -> T
+    ) async throws(EngineError) -> T {
         do {
-            return try await MCPCallContext.$bearerToken.withValue(token, operation: { () async throws -> T in try await body() })
+            return try await MCPCallContext.$bearerToken.withValue(
+                token, operation: { () async throws -> T in try await body() })
         } catch let error as EngineError {
             throw error
         } catch {
@@ -121,25 +140,32 @@ public final class AgentRuntime: Sendable {
         }
     }
 
-    private func run(_ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError) -> RunResult {
+    private func run(
+        _ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
+    ) async throws(EngineError) -> RunResult {
         let stream = try threadStream(turn.threadID)
         do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: turn.threadID) }
         defer { locks.unlock(stream) }
-        let (opened, gate, started) = try await openTurn(stream, threadID: turn.threadID, as: principal, observer: observer)
+        let (opened, gate, started) = try await openTurn(
+            stream, threadID: turn.threadID, as: principal, observer: observer)
         var recorder = opened
         defer { remember(recorder) }
         let workspace = recorder.workspace
 
         var opening: [DomainEvent] = []
         if started == nil {
-            opening.append(.threadStarted(ThreadStarted(threadID: turn.threadID, workspace: workspace, owner: principal.subject,
-                                                        title: turn.title, agent: turn.agent)))
+            opening.append(
+                .threadStarted(
+                    ThreadStarted(
+                        threadID: turn.threadID, workspace: workspace, owner: principal.subject,
+                        title: turn.title, agent: turn.agent)))
         }
         opening.append(.userMessage(UserMessage(text: turn.text)))
         // Staged, to go out with the model request in one commit; recorded at once should the turn end before it.
         recorder.stage(opening, actor: principal.subject)
         do {
-            return try await start(turn, threadAgent: started?.agent, recorder: &recorder, gate: gate, principal: principal)
+            return try await start(
+                turn, threadAgent: started?.agent, recorder: &recorder, gate: gate, principal: principal)
         } catch {
             if error.kind != .storage { _ = try? await recorder.flush() }
             throw error
@@ -149,7 +175,9 @@ public final class AgentRuntime: Sendable {
     /// Resolves the agent — the one the turn names, else the thread's (from its `thread.started`; a fork's is its
     /// source's), else `default` if defined, else the built-in assistant — and its model (authorized), assembles its
     /// tools and runs it.
-    private func start(_ turn: ChatTurn, threadAgent: String?, recorder: inout RunRecorder, gate: Gate, principal: Principal) async throws(EngineError) -> RunResult {
+    private func start(
+        _ turn: ChatTurn, threadAgent: String?, recorder: inout RunRecorder, gate: Gate, principal: Principal
+    ) async throws(EngineError) -> RunResult {
         let workspace = recorder.workspace
         let state = try await registryState()
         let named = turn.agent ?? threadAgent
@@ -157,12 +185,17 @@ public final class AgentRuntime: Sendable {
         let agent = state.agents[agentName]?.value
         if named != nil, agent == nil {
             if turn.agent == nil {
-                throw EngineError(.unprocessable, "this thread's agent '\(agentName)' is no longer defined; name another with \"agent\" (GET /v1/registry lists them)")
+                throw EngineError(
+                    .unprocessable,
+                    "this thread's agent '\(agentName)' is no longer defined; name another with \"agent\" (GET /v1/registry lists them)"
+                )
             }
             throw EngineError.unknownAgent(agentName)
         }
-        let model = try ModelResolver(environment: configuration.environment).resolve(registry: state, workspace: workspace, agent: agent)
-        try await gate.require("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
+        let model = try ModelResolver(environment: configuration.environment).resolve(
+            registry: state, workspace: workspace, agent: agent)
+        try await gate.require(
+            "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider
         do { provider = try makeProvider(model.definition, configuration) } catch {
             throw EngineError(.noModel, error.message)
@@ -173,14 +206,18 @@ public final class AgentRuntime: Sendable {
         let runID = EventID.make()
         recorder.correlationID = runID
         let agentActor = "agent:\(agent?.name ?? "assistant")"
-        recorder.stage([.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))], actor: agentActor)
+        recorder.stage(
+            [.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))],
+            actor: agentActor)
         var toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
         toolbox.add(workers: (agent?.subAgents ?? []).compactMap { state.agents[$0]?.value })
-        let run = Run(id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
-                      model: model.definition, provider: provider, toolbox: toolbox, gate: gate, task: nil,
-                      delegation: Run.Delegation(registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
-                                                 makeProvider: makeProvider, depth: 0),
-                      toolChoice: agent?.toolChoice.map(ToolChoice.init))
+        let run = Run(
+            id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
+            model: model.definition, provider: provider, toolbox: toolbox, gate: gate, task: nil,
+            delegation: Run.Delegation(
+                registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
+                makeProvider: makeProvider, depth: 0),
+            toolChoice: agent?.toolChoice.map(ToolChoice.init))
         return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
     }
 }
@@ -197,26 +234,34 @@ extension AgentRuntime {
     /// model is given the whole conversation, so posting to a thread is reading it), and checks the session. A thread
     /// in another workspace that the caller may not use answers as a missing one would (`notFound`).
     /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
-    func openTurn(_ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?) async throws(EngineError)
-        -> (RunRecorder, Gate, ThreadStarted?) {
+    func openTurn(
+        _ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?
+    ) async throws(EngineError)
+        -> (RunRecorder, Gate, ThreadStarted?)
+    {
         let read = try histories.history(of: stream, in: store)
         let (history, lastActivity) = (read.events, read.lastActivity)
         let started = history.lazy.compactMap { if case .threadStarted(let s) = $0.event { s } else { nil } }.first
         let origin = ThreadOrigin.of(threadID, in: history)
         let workspace = origin?.workspace ?? principal.workspace
-        var recorder = RunRecorder(store: store, stream: stream, workspace: workspace, observer: observer, history: history,
-                                   knownRevision: read.revision?.rawValue ?? 0)
+        var recorder = RunRecorder(
+            store: store, stream: stream, workspace: workspace, observer: observer, history: history,
+            knownRevision: read.revision?.rawValue ?? 0)
         let gate = gate(for: principal, in: workspace)
         do throws(EngineError) {
             try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
             if let origin, origin.owner != principal.subject {
-                try await gate.require("thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue, recordingIn: &recorder)
+                try await gate.require(
+                    "thread.read", on: origin.readScope(for: principal), recorded: stream.rawValue,
+                    recordingIn: &recorder)
             }
-        } catch where error.kind == .denied && workspace != principal.workspace {
+        } catch  where error.kind == .denied && workspace != principal.workspace {
             throw .noThread(threadID)
         }
-        try await checkSession(threadID, lastActivity: lastActivity, alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
-                               principal: principal, recorder: &recorder)
+        try await checkSession(
+            threadID, lastActivity: lastActivity,
+            alreadyExpired: history.last.map { if case .sessionExpired = $0.event { true } else { false } } ?? false,
+            principal: principal, recorder: &recorder)
         return (recorder, gate, started)
     }
 
@@ -233,7 +278,9 @@ extension AgentRuntime {
     /// when a registry stream has moved (three head lookups tell).
     func registryState() async throws(EngineError) -> RegistryState {
         do {
-            let revisions = try RegistryProjection.streams.map { (s) throws(EventStoreError) in try store.revision(of: s) }
+            let revisions = try RegistryProjection.streams.map { (s) throws(EventStoreError) in
+                try store.revision(of: s)
+            }
             if let cached = registryCache.withLock({ $0 }), cached.revisions == revisions { return cached.state }
             try await registry.catchUp()
             let state = registry.read(RegistryProjection.self) { $0 }
@@ -246,8 +293,10 @@ extension AgentRuntime {
 
     /// A thread idle for longer than `sessionIdleTimeout` needs a token issued after its session expired: an older
     /// one is refused (`sessionExpired`) and the expiry recorded (`session.expired`, once per expiry).
-    private func checkSession(_ threadID: String, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,
-                              recorder: inout RunRecorder) async throws(EngineError) {
+    private func checkSession(
+        _ threadID: String, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,
+        recorder: inout RunRecorder
+    ) async throws(EngineError) {
         guard let lastActivity, let timeout = configuration.sessionIdleTimeout else { return }
         let now = configuration.clock()
         let idle = now - lastActivity
@@ -256,8 +305,12 @@ extension AgentRuntime {
         let expiredAt = lastActivity + limit
         if let issued = principal.issuedAt, issued * 1_000_000_000 > expiredAt { return }  // a fresh token
         if !alreadyExpired {
-            try await recorder.record([.sessionExpired(SessionExpired(threadID: threadID, idleSeconds: Int(idle / 1_000_000_000)))], actor: principal.subject)
+            try await recorder.record(
+                [.sessionExpired(SessionExpired(threadID: threadID, idleSeconds: Int(idle / 1_000_000_000)))],
+                actor: principal.subject)
         }
-        throw EngineError(.sessionExpired, "the session on thread \(threadID) expired after \(timeout) idle; sign in again for a fresh token")
+        throw EngineError(
+            .sessionExpired,
+            "the session on thread \(threadID) expired after \(timeout) idle; sign in again for a fresh token")
     }
 }

@@ -44,17 +44,21 @@ extension EngineError {
     /// An append the log refused, kept apart by why: a full disk or log (which an operator can remedy without a
     /// restart, or with a setting) from any other storage failure.
     static func recording(_ error: EventStoreError, _ what: String) -> EngineError {
-        let kind: Kind = switch error.code {
-        case .diskFull: .diskFull
-        case .mapFull: .logFull
-        default: .storage
-        }
+        let kind: Kind =
+            switch error.code {
+            case .diskFull: .diskFull
+            case .mapFull: .logFull
+            default: .storage
+            }
         return EngineError(kind, "\(what) failed: \(error.message)")
     }
 
     /// The caller was cancelled while it waited for the turn ahead of it on `threadID`.
     static func cancelledWaiting(for threadID: String) -> EngineError {
-        EngineError(.cancelled, "the request was cancelled while it waited for the turn ahead of it on thread '\(threadID)'; nothing was recorded, send it again to run it")
+        EngineError(
+            .cancelled,
+            "the request was cancelled while it waited for the turn ahead of it on thread '\(threadID)'; nothing was recorded, send it again to run it"
+        )
     }
 
     /// A request names an agent the registry does not define.

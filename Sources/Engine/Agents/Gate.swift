@@ -13,13 +13,20 @@ struct Gate: Sendable {
     /// The policy's version (the seq of its change in the log), named by every decision.
     var policyVersion: UInt64? = nil
 
-    init(policy: Policy, principal: Principal, workspace: String, hypotheticalFor: String? = nil, policyVersion: UInt64? = nil) {
-        (self.policy, self.principal, self.workspace, self.hypotheticalFor, self.policyVersion) = (policy, principal, workspace, hypotheticalFor, policyVersion)
+    init(
+        policy: Policy, principal: Principal, workspace: String, hypotheticalFor: String? = nil,
+        policyVersion: UInt64? = nil
+    ) {
+        (self.policy, self.principal, self.workspace, self.hypotheticalFor, self.policyVersion) = (
+            policy, principal, workspace, hypotheticalFor, policyVersion
+        )
     }
 
     /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
     /// caller flushes it with (and before) the action it allows. A denial is appended at once.
-    func decide(_ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder) async throws(EngineError) -> Policy.Verdict {
+    func decide(
+        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder
+    ) async throws(EngineError) -> Policy.Verdict {
         let (verdict, event) = judge(action, on: resource, recorded: recorded)
         recorder.stage([.authorizationDecided(event)], actor: principal.subject)
         if verdict.decision == .deny { try await recorder.flush() }
@@ -27,17 +34,26 @@ struct Gate: Sendable {
     }
 
     /// The policy's verdict and the event that records it, recorded nowhere yet.
-    func judge(_ action: String, on resource: String, recorded: String? = nil) -> (Policy.Verdict, AuthorizationDecided) {
+    func judge(_ action: String, on resource: String, recorded: String? = nil) -> (Policy.Verdict, AuthorizationDecided)
+    {
         var verdict = policy.decide(principal, action: action, resource: resource, workspace: workspace)
-        if let asker = hypotheticalFor { verdict.reason = "counterfactual for \(asker), nothing ran: \(verdict.reason)" }
-        return (verdict, AuthorizationDecided(subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
-                                              resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
-                                              rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry,
-                                              policyVersion: hypotheticalFor == nil ? policyVersion : nil))
+        if let asker = hypotheticalFor {
+            verdict.reason = "counterfactual for \(asker), nothing ran: \(verdict.reason)"
+        }
+        return (
+            verdict,
+            AuthorizationDecided(
+                subject: principal.subject, roles: principal.roles, workspace: workspace, action: action,
+                resource: recorded ?? resource, decision: verdict.decision, reason: verdict.reason,
+                rule: verdict.rule, tokenID: principal.tokenID, tokenExpiry: principal.expiry,
+                policyVersion: hypotheticalFor == nil ? policyVersion : nil)
+        )
     }
 
     /// Like `decide`, throwing `denied` (after recording it) when the policy says no.
-    func require(_ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder) async throws(EngineError) {
+    func require(
+        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder
+    ) async throws(EngineError) {
         let verdict = try await decide(action, on: resource, recorded: recorded, recordingIn: &recorder)
         guard verdict.decision == .allow else { throw EngineError(.denied, "not allowed: \(verdict.reason)") }
     }

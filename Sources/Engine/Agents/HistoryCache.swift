@@ -38,7 +38,8 @@ final class HistoryCache: Sendable {
         // From the last revision held: it gives the time of the last event when nothing is new.
         let tail = try RunRecorder.ownEvents(of: stream, in: store, from: cached.revision)
         guard tail.revision != nil, tail.firstRevision == cached.revision else {
-            return try RunRecorder.history(of: stream, in: store)  // the stream is not what the entry says: read it whole
+            // the stream is not what the entry says: read it whole
+            return try RunRecorder.history(of: stream, in: store)
         }
         let known = cached.events.last?.seq ?? 0
         var events = cached.events

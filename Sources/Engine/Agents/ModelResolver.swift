@@ -22,7 +22,9 @@ public struct ModelResolver: Sendable {
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) { self.environment = environment }
 
     /// - Throws: `EngineError.noModel` naming what to configure.
-    public func resolve(registry: RegistryState, workspace: String, agent: AgentDefinition?) throws(EngineError) -> ResolvedModel {
+    public func resolve(
+        registry: RegistryState, workspace: String, agent: AgentDefinition?
+    ) throws(EngineError) -> ResolvedModel {
         if let name = agent?.model {
             guard let model = registry.models[name] else {
                 throw EngineError(.noModel, "agent '\(agent!.name)' uses model '\(name)', which is not registered")
@@ -32,14 +34,23 @@ public struct ModelResolver: Sendable {
         let effective = registry.effectiveModel(workspace: workspace)
         if let problem = effective.problem { throw EngineError(.noModel, problem) }
         if let model = effective.model {
-            return ResolvedModel(definition: model, source: effective.source == .workspaceOverride ? .workspaceOverride : .organizationDefault,
-                                 provenance: effective.provenance)
+            return ResolvedModel(
+                definition: model,
+                source: effective.source == .workspaceOverride ? .workspaceOverride : .organizationDefault,
+                provenance: effective.provenance)
         }
-        guard let base = environment["LOGBOOK_LLM_BASE_URL"], !base.isEmpty, let name = environment["LOGBOOK_LLM_MODEL"], !name.isEmpty else {
-            throw EngineError(.noModel, "no model for workspace '\(workspace)': register one and set the org default, or set LOGBOOK_LLM_BASE_URL and LOGBOOK_LLM_MODEL")
+        guard let base = environment["LOGBOOK_LLM_BASE_URL"], !base.isEmpty,
+            let name = environment["LOGBOOK_LLM_MODEL"], !name.isEmpty
+        else {
+            throw EngineError(
+                .noModel,
+                "no model for workspace '\(workspace)': register one and set the org default, or set LOGBOOK_LLM_BASE_URL and LOGBOOK_LLM_MODEL"
+            )
         }
         let secret = environment["LOGBOOK_LLM_API_KEY"].map { _ in "env:LOGBOOK_LLM_API_KEY" }
-        return ResolvedModel(definition: ModelDefinition(name: name, provider: "openai-compatible", endpoint: base, secretReference: secret, environment: .lab),
-                             source: .environment, provenance: [])
+        return ResolvedModel(
+            definition: ModelDefinition(
+                name: name, provider: "openai-compatible", endpoint: base, secretReference: secret, environment: .lab),
+            source: .environment, provenance: [])
     }
 }

@@ -20,19 +20,28 @@ public enum PromptBuilder {
     /// - Parameter instructions: the agent's instructions, sent first as the system message (not an event of the thread).
     /// - Parameter unanswered: keep tool calls no result answers yet (the OpenAI-compatible endpoint, whose client
     ///   sends the results) instead of leaving them out.
-    public static func prompt(instructions: String, thread events: some Collection<(seq: UInt64, event: DomainEvent)>,
-                              keepingUnanswered unanswered: Bool = false) -> Prompt {
+    public static func prompt(
+        instructions: String, thread events: some Collection<(seq: UInt64, event: DomainEvent)>,
+        keepingUnanswered unanswered: Bool = false
+    ) -> Prompt {
         var nested: Set<UUID> = []
         for (_, event) in events { if case .runStarted(let r) = event, r.parentRunID != nil { nested.insert(r.runID) } }
-        let whole = prompt(instructions: instructions, start: [], events: events) { runID(of: $0).map { !nested.contains($0) } ?? true }
+        let whole = prompt(instructions: instructions, start: [], events: events) {
+            runID(of: $0).map { !nested.contains($0) } ?? true
+        }
         return unanswered ? whole : answeredOnly(whole)
     }
 
     /// The prompt of a worker agent's run: its instructions, the task it was given (the delegating `tool.called`), and
     /// its own run's events.
-    public static func prompt(instructions: String, task: (seq: UInt64, text: String), run: UUID,
-                              thread events: some Collection<(seq: UInt64, event: DomainEvent)>) -> Prompt {
-        answeredOnly(prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events) { runID(of: $0) == run })
+    public static func prompt(
+        instructions: String, task: (seq: UInt64, text: String), run: UUID,
+        thread events: some Collection<(seq: UInt64, event: DomainEvent)>
+    ) -> Prompt {
+        answeredOnly(
+            prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events) {
+                runID(of: $0) == run
+            })
     }
 
     private static func runID(of event: DomainEvent) -> UUID? {
@@ -45,8 +54,11 @@ public enum PromptBuilder {
     }
 
     /// The instructions, `start`, then the message of each event `including` accepts (in one pass, copying nothing).
-    private static func prompt(instructions: String, start: [(UInt64, ChatMessage)], events: some Collection<(seq: UInt64, event: DomainEvent)>,
-                               including: (DomainEvent) -> Bool) -> Prompt {
+    private static func prompt(
+        instructions: String, start: [(UInt64, ChatMessage)],
+        events: some Collection<(seq: UInt64, event: DomainEvent)>,
+        including: (DomainEvent) -> Bool
+    ) -> Prompt {
         var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])
         for (seq, message) in start {
             prompt.messages.append(message)
@@ -76,12 +88,18 @@ public enum PromptBuilder {
     /// result): model APIs refuse a prompt with one. An assistant message left with neither text nor calls goes too.
     static func answeredOnly(_ prompt: Prompt) -> Prompt {
         let answered = Set(prompt.messages.compactMap(\.toolCallID))
-        guard prompt.messages.contains(where: { m in m.toolCalls.contains { !answered.contains($0.callID) } }) else { return prompt }
+        guard prompt.messages.contains(where: { m in m.toolCalls.contains { !answered.contains($0.callID) } }) else {
+            return prompt
+        }
         var result = Prompt(messages: [], seqs: [])
         let offset = prompt.messages.count - prompt.seqs.count  // the system message has no seq
         for (i, var m) in prompt.messages.enumerated() {
             m.toolCalls = m.toolCalls.filter { answered.contains($0.callID) }
-            if m.role == .assistant, m.toolCalls.isEmpty, (m.content ?? "").isEmpty, !prompt.messages[i].toolCalls.isEmpty { continue }
+            if m.role == .assistant, m.toolCalls.isEmpty, (m.content ?? "").isEmpty,
+                !prompt.messages[i].toolCalls.isEmpty
+            {
+                continue
+            }
             result.messages.append(m)
             if i >= offset { result.seqs.append(prompt.seqs[i - offset]) }
         }

@@ -30,7 +30,9 @@ struct Run: Sendable {
         static let maxDepth = 3
     }
 
-    func execute(recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> RunResult {
+    func execute(
+        recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool
+    ) async throws(EngineError) -> RunResult {
         var usage = TokenUsage()
         // What a replay checks the prompt against: the instructions (by hash) and the tools offered (by name).
         var parameters: [String: String] = ["instructions.fnv1a": FNV1a.hex(instructions)]
@@ -38,21 +40,28 @@ struct Run: Sendable {
         let choice = toolbox.definitions.isEmpty ? nil : toolChoice
         if let choice { parameters["tool_choice"] = choice.description }
         if !toolbox.unavailable.isEmpty {
-            parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            parameters["tools.unavailable"] = toolbox.unavailable.sorted { $0.key < $1.key }.map {
+                "\($0.key): \($0.value)"
+            }.joined(separator: "; ")
         }
         let deadline = ContinuousClock.now + c.runBudget
         var toolCalls = 0
         for step in 1...max(c.maxSteps, 1) {
             if ContinuousClock.now > deadline {
-                return try await stop(step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage, recorder: &recorder)
+                return try await stop(
+                    step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage,
+                    recorder: &recorder)
             }
             // The prompt names its events by seq: those still staged (this turn's message, the last step's results)
             // go out in one commit with the request, which gets their seqs from the log.
             let history = recorder.historyWithStaged
-            let prompt = task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: history) }
+            let prompt =
+                task.map { PromptBuilder.prompt(instructions: instructions, task: $0, run: id, thread: history) }
                 ?? PromptBuilder.prompt(instructions: instructions, thread: history)
             let request = ChatRequest(messages: prompt.messages, tools: toolbox.definitions, toolChoice: choice)
-            let announced = LLMRequest(runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs, parameters: parameters)
+            let announced = LLMRequest(
+                runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs,
+                parameters: parameters)
             try await recorder.flush(request: announced, actor: agentActor)
             let started = ContinuousClock.now
             let response: ChatResponse
@@ -60,57 +69,83 @@ struct Run: Sendable {
                 response = try await call(request, step: step, recorder: &recorder, configuration: c)
             } catch {
                 let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
-                try await recorder.record([.runFinished(RunFinished(runID: id, status: status, error: error.message, steps: step))], actor: agentActor)
+                try await recorder.record(
+                    [.runFinished(RunFinished(runID: id, status: status, error: error.message, steps: step))],
+                    actor: agentActor)
                 throw EngineError(.llmFailed, error.message)
             }
             usage.input += response.usage.input
             usage.output += response.usage.output
             usage.reported = usage.reported && response.usage.reported
             let elapsed = ContinuousClock.now - started
-            recorder.stage([.llmResponse(LLMResponse(
-                runID: id, step: step, model: response.model, text: response.text, toolCalls: response.toolCalls,
-                finishReason: response.finishReason.description, inputTokens: response.usage.input, outputTokens: response.usage.output,
-                latencyMilliseconds: elapsed.milliseconds, usageUnknown: !response.usage.reported))], actor: agentActor)
+            recorder.stage(
+                [
+                    .llmResponse(
+                        LLMResponse(
+                            runID: id, step: step, model: response.model, text: response.text,
+                            toolCalls: response.toolCalls,
+                            finishReason: response.finishReason.description, inputTokens: response.usage.input,
+                            outputTokens: response.usage.output,
+                            latencyMilliseconds: elapsed.milliseconds, usageUnknown: !response.usage.reported))
+                ], actor: agentActor)
             guard !response.toolCalls.isEmpty else {
                 let text = response.text ?? ""
                 // A worker's answer goes back to the agent that delegated, as its call's result: not to the user.
-                let answer: [DomainEvent] = task == nil ? [.assistantMessage(AssistantMessage(runID: id, text: text, model: response.model))] : []
-                try await recorder.record(answer + [.runFinished(RunFinished(runID: id, status: .completed, steps: step))], actor: agentActor)
+                let answer: [DomainEvent] =
+                    task == nil
+                    ? [.assistantMessage(AssistantMessage(runID: id, text: text, model: response.model))] : []
+                try await recorder.record(
+                    answer + [.runFinished(RunFinished(runID: id, status: .completed, steps: step))], actor: agentActor)
                 return RunResult(runID: id, status: .completed, answer: text, steps: step, usage: usage)
             }
             for call in response.toolCalls {
                 toolCalls += 1
                 guard toolCalls <= c.maxToolCalls else {
-                    recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
-                                                           output: "not run: the run reached its limit of \(c.maxToolCalls) tool calls", isError: true,
-                                                           latencyMilliseconds: 0))], actor: agentActor)
+                    recorder.stage(
+                        [
+                            .toolResult(
+                                ToolResult(
+                                    runID: id, callID: call.callID, server: "", tool: call.name,
+                                    output: "not run: the run reached its limit of \(c.maxToolCalls) tool calls",
+                                    isError: true,
+                                    latencyMilliseconds: 0))
+                        ], actor: agentActor)
                     continue
                 }
                 try await callTool(call, recorder: &recorder, configuration: c, pool: pool)
             }
             if toolCalls > c.maxToolCalls {
-                return try await stop(step: step, reason: "stopped after \(c.maxToolCalls) tool calls", usage: usage, recorder: &recorder)
+                return try await stop(
+                    step: step, reason: "stopped after \(c.maxToolCalls) tool calls", usage: usage, recorder: &recorder)
             }
         }
-        return try await stop(step: c.maxSteps, reason: "stopped after \(c.maxSteps) steps", usage: usage, recorder: &recorder)
+        return try await stop(
+            step: c.maxSteps, reason: "stopped after \(c.maxSteps) steps", usage: usage, recorder: &recorder)
     }
 
     /// Ends the run at a limit.
-    private func stop(step: Int, reason: String, usage: TokenUsage, recorder: inout RunRecorder) async throws(EngineError) -> RunResult {
-        try await recorder.record([.runFinished(RunFinished(runID: id, status: .limitReached, error: reason, steps: step))], actor: agentActor)
+    private func stop(
+        step: Int, reason: String, usage: TokenUsage, recorder: inout RunRecorder
+    ) async throws(EngineError) -> RunResult {
+        try await recorder.record(
+            [.runFinished(RunFinished(runID: id, status: .limitReached, error: reason, steps: step))], actor: agentActor
+        )
         return RunResult(runID: id, status: .limitReached, answer: nil, steps: step, usage: usage)
     }
 
     /// One model call with retries; each failed attempt is recorded as `llm.failed`.
-    func call(_ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration) async throws(LLMError) -> ChatResponse {
+    func call(
+        _ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration
+    ) async throws(LLMError) -> ChatResponse {
         var failures: [RetryPolicy.Failure] = []
         let provider = provider
         let observer = recorder.observer
         let onText: (@Sendable (String) async -> Void)?
         if c.streaming, let observer { onText = { piece in await observer.text(piece) } } else { onText = nil }
         do {
-            let response = try await c.retry.run({ _ throws(LLMError) in try await provider.complete(request, onText: onText) },
-                                                 onFailure: { failures.append($0) })
+            let response = try await c.retry.run(
+                { _ throws(LLMError) in try await provider.complete(request, onText: onText) },
+                onFailure: { failures.append($0) })
             try? await recordFailures(failures, step: step, recorder: &recorder)
             return response
         } catch {
@@ -119,49 +154,77 @@ struct Run: Sendable {
         }
     }
 
-    private func recordFailures(_ failures: [RetryPolicy.Failure], step: Int, recorder: inout RunRecorder) async throws(EngineError) {
+    private func recordFailures(
+        _ failures: [RetryPolicy.Failure], step: Int, recorder: inout RunRecorder
+    ) async throws(EngineError) {
         guard !failures.isEmpty else { return }
-        try await recorder.record(failures.map {
-            .llmFailed(LLMFailed(runID: id, step: step, model: model.name, error: $0.error.message, retryable: $0.willRetry, attempt: $0.attempt))
-        }, actor: agentActor)
+        try await recorder.record(
+            failures.map {
+                .llmFailed(
+                    LLMFailed(
+                        runID: id, step: step, model: model.name, error: $0.error.message, retryable: $0.willRetry,
+                        attempt: $0.attempt))
+            }, actor: agentActor)
     }
 
     /// Authorizes, makes (or refuses) and records one tool call: an MCP tool, or a delegation to a worker agent. A
     /// failure becomes an error result; the run goes on.
-    private func callTool(_ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
+    private func callTool(
+        _ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration,
+        pool: MCPPool
+    ) async throws(EngineError) {
         guard let entry = toolbox.byWireName[call.name] else {
-            recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: "", tool: call.name,
-                                                   output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))],
-                           actor: agentActor)
+            recorder.stage(
+                [
+                    .toolResult(
+                        ToolResult(
+                            runID: id, callID: call.callID, server: "", tool: call.name,
+                            output: "no tool named \(call.name) is available", isError: true, latencyMilliseconds: 0))
+                ],
+                actor: agentActor)
             return
         }
         let server = entry.server, tool = entry.tool
-        let verdict = try await gate.decide("tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
+        let verdict = try await gate.decide(
+            "tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
         guard verdict.decision == .allow else {
-            recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool,
-                                                   output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))],
-                           actor: agentActor)
+            recorder.stage(
+                [
+                    .toolResult(
+                        ToolResult(
+                            runID: id, callID: call.callID, server: server, tool: tool,
+                            output: "permission denied: \(verdict.reason)", isError: true, latencyMilliseconds: 0))
+                ],
+                actor: agentActor)
             return
         }
         // The allow, the call's announcement and everything before them are durable before the tool runs.
         let calledID = EventID.make()
-        recorder.stage(.toolCalled(ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments)), id: calledID, actor: agentActor)
+        recorder.stage(
+            .toolCalled(
+                ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments)),
+            id: calledID, actor: agentActor)
         let calledSeq = try await recorder.flush().last ?? 0
         let started = ContinuousClock.now
         let output: String, isError: Bool
-        let fromTape: Bool = switch entry {
-        case .recorded: true
-        case .mcp: tape.map { !$0.isLive } ?? false  // a counterfactual before it went live
-        case .agent: false
-        }
+        let fromTape: Bool =
+            switch entry {
+            case .recorded: true
+            case .mcp: tape.map { !$0.isLive } ?? false  // a counterfactual before it went live
+            case .agent: false
+            }
         switch entry {
         case _ where fromTape:
             let recorded = tape?.result(for: call.callID)
-            (output, isError) = (recorded?.output ?? "not in the recording: the original run made no call \(call.callID)", recorded?.isError ?? true)
+            (output, isError) = (
+                recorded?.output ?? "not in the recording: the original run made no call \(call.callID)",
+                recorded?.isError ?? true
+            )
         case .mcp(let definition, _):
             do {
-                let result = try await pool.call(definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
-                                                 timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+                let result = try await pool.call(
+                    definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                    timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
                 (output, isError) = (result.text, result.isError)
             } catch {
                 (output, isError) = ("tool failed: \(error.message)", true)
@@ -169,33 +232,49 @@ struct Run: Sendable {
         case .recorded:
             (output, isError) = ("not in the recording", true)  // unreachable: served from the tape above
         case .agent(let worker):
-            (output, isError) = try await delegate(to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
-                                                   recorder: &recorder, configuration: c, pool: pool)
+            (output, isError) = try await delegate(
+                to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
+                recorder: &recorder, configuration: c, pool: pool)
         }
         let elapsed = ContinuousClock.now - started
-        recorder.stage([.toolResult(ToolResult(runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
-                                               latencyMilliseconds: elapsed.milliseconds))],
-                       actor: agentActor)
+        recorder.stage(
+            [
+                .toolResult(
+                    ToolResult(
+                        runID: id, callID: call.callID, server: server, tool: tool, output: output, isError: isError,
+                        latencyMilliseconds: elapsed.milliseconds))
+            ],
+            actor: agentActor)
     }
 
     /// Runs a worker agent on `task` as a nested run in the same thread: its own model (authorized), tools and sub-agents;
     /// `run.started` names this run as its parent and the delegating call as its cause. Returns its answer as a tool result.
-    private func delegate(to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: UInt64, recorder: inout RunRecorder,
-                          configuration c: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) -> (String, Bool) {
+    private func delegate(
+        to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: UInt64, recorder: inout RunRecorder,
+        configuration c: AgentRuntime.Configuration, pool: MCPPool
+    ) async throws(EngineError) -> (String, Bool) {
         guard let task = JSONValue(parsing: arguments)?["task"]?.stringValue, !task.isEmpty else {
             return ("not run: give the \(worker.name) agent a task (a string)", true)
         }
-        guard delegation.depth < Delegation.maxDepth else { return ("not run: delegation nests deeper than \(Delegation.maxDepth) agents", true) }
+        guard delegation.depth < Delegation.maxDepth else {
+            return ("not run: delegation nests deeper than \(Delegation.maxDepth) agents", true)
+        }
         let model: ResolvedModel
         let provider: any LLMProvider
         do {
-            model = try delegation.resolver.resolve(registry: delegation.registry, workspace: delegation.workspace, agent: worker)
+            model = try delegation.resolver.resolve(
+                registry: delegation.registry, workspace: delegation.workspace, agent: worker)
         } catch {
             return ("delegation failed: \(error.message)", true)
         }
-        let verdict = try await gate.decide("model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
-        guard verdict.decision == .allow else { return ("delegation failed: permission denied: \(verdict.reason)", true) }
-        do { provider = try delegation.makeProvider(model.definition, c) } catch { return ("delegation failed: \(error.message)", true) }
+        let verdict = try await gate.decide(
+            "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
+        guard verdict.decision == .allow else {
+            return ("delegation failed: permission denied: \(verdict.reason)", true)
+        }
+        do { provider = try delegation.makeProvider(model.definition, c) } catch {
+            return ("delegation failed: \(error.message)", true)
+        }
         var tools: Toolbox
         if let tape, !tape.isLive {
             tools = tape.toolbox(forWorker: worker.name)
@@ -209,15 +288,25 @@ struct Run: Sendable {
         recorder.correlationID = childID
         defer { recorder.correlationID = parentCorrelation }
         let actor = "agent:\(worker.name)"
-        recorder.stage([.runStarted(RunStarted(runID: childID, agent: worker.name, model: model.definition.name, parentRunID: id))], actor: actor, causedBy: calledID)
-        let child = Run(id: childID, agentActor: actor, instructions: worker.instructions, model: model.definition, provider: provider, toolbox: tools,
-                        gate: gate, task: (calledSeq, task),
-                        delegation: Delegation(registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
-                                               makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
-                        tape: tape, toolChoice: worker.toolChoice.map(ToolChoice.init))
+        recorder.stage(
+            [
+                .runStarted(
+                    RunStarted(runID: childID, agent: worker.name, model: model.definition.name, parentRunID: id))
+            ], actor: actor, causedBy: calledID)
+        let child = Run(
+            id: childID, agentActor: actor, instructions: worker.instructions, model: model.definition,
+            provider: provider, toolbox: tools,
+            gate: gate, task: (calledSeq, task),
+            delegation: Delegation(
+                registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
+                makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
+            tape: tape, toolChoice: worker.toolChoice.map(ToolChoice.init))
         do {
             let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
-            return (result.answer ?? "the \(worker.name) agent stopped without an answer (\(result.status))", result.status != .completed)
+            return (
+                result.answer ?? "the \(worker.name) agent stopped without an answer (\(result.status))",
+                result.status != .completed
+            )
         } catch {
             if error.kind == .storage { throw error }
             return ("delegation failed: \(error.message)", true)

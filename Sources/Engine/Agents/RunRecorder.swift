@@ -27,14 +27,21 @@ struct RunRecorder {
     static let virtualSeqBase: UInt64 = 1 << 62
     private var virtualSeq = RunRecorder.virtualSeqBase
 
-    init(store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?, history: [(seq: UInt64, event: DomainEvent)],
-         knownRevision: UInt64? = nil) {
-        (self.store, self.stream, self.workspace, self.observer, self.history, self.knownRevision) = (store, stream, workspace, observer, history, knownRevision)
+    init(
+        store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?,
+        history: [(seq: UInt64, event: DomainEvent)],
+        knownRevision: UInt64? = nil
+    ) {
+        (self.store, self.stream, self.workspace, self.observer, self.history, self.knownRevision) = (
+            store, stream, workspace, observer, history, knownRevision
+        )
     }
 
     /// Follows the stream's revision through one append of `count` events.
     private mutating func track(_ result: AppendResult, count: Int) {
-        knownRevision = knownRevision.flatMap { $0 + UInt64(count) == result.revision.rawValue ? result.revision.rawValue : nil }
+        knownRevision = knownRevision.flatMap {
+            $0 + UInt64(count) == result.revision.rawValue ? result.revision.rawValue : nil
+        }
     }
 
     /// Events staged for the next append, with their metadata.
@@ -46,7 +53,8 @@ struct RunRecorder {
     /// - Returns: the seqs the events have in `historyWithStaged` until they are appended (placeholders).
     @discardableResult
     mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) -> [UInt64] {
-        let metadata = EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
+        let metadata = EventMetadata(
+            actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
         let first = Self.stagedSeqBase + UInt64(pending.count)
         pending += events.map { ($0, metadata, EventID.make()) }
         return (0..<UInt64(events.count)).map { first + $0 }
@@ -73,9 +81,14 @@ struct RunRecorder {
     ///   the real one. It may run more than once (on the log's writer), and must be pure.
     /// - Returns: the seq of each event, the closing one last.
     @discardableResult
-    mutating func flush(closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (UInt64) -> UInt64) -> DomainEvent,
-                        actor: String) async throws(EngineError) -> [UInt64] {
-        try await append(closing: (closing, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), EventID.make()))
+    mutating func flush(
+        closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (UInt64) -> UInt64) -> DomainEvent,
+        actor: String
+    ) async throws(EngineError) -> [UInt64] {
+        try await append(
+            closing: (
+                closing, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), EventID.make()
+            ))
     }
 
     /// Appends what is staged; returns the seq of each event.
@@ -86,23 +99,31 @@ struct RunRecorder {
     }
 
     /// Appends everything staged and the closing event, if any (built from the seqs the staged events get).
-    private mutating func append(closing: (build: @Sendable (@Sendable (UInt64) -> UInt64) -> DomainEvent, metadata: EventMetadata, id: UUID)?)
-        async throws(EngineError) -> [UInt64] {
+    private mutating func append(
+        closing: (build: @Sendable (@Sendable (UInt64) -> UInt64) -> DomainEvent, metadata: EventMetadata, id: UUID)?
+    )
+        async throws(EngineError) -> [UInt64]
+    {
         let batch = pending
         pending = []
         let base = Self.stagedSeqBase, count = UInt64(batch.count)
-        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 } }
+        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in
+            { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 }
+        }
         let total = batch.count + (closing == nil ? 0 : 1)
         let first: UInt64
         if let store {
             let proposed = batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }
-            let last = closing.map { c in { @Sendable (first: Seq) in c.build(seqOf(first.rawValue)).proposed(id: c.id, metadata: c.metadata) } }
+            let last = closing.map { c in
+                { @Sendable (first: Seq) in c.build(seqOf(first.rawValue)).proposed(id: c.id, metadata: c.metadata) }
+            }
             do {
-                let result = if let last, !proposed.isEmpty {
-                    try await store.append(proposed, closingWith: last, to: stream)
-                } else {
-                    try await store.append(proposed + (last.map { [$0(Seq(0))] } ?? []), to: stream)
-                }
+                let result =
+                    if let last, !proposed.isEmpty {
+                        try await store.append(proposed, closingWith: last, to: stream)
+                    } else {
+                        try await store.append(proposed + (last.map { [$0(Seq(0))] } ?? []), to: stream)
+                    }
                 track(result, count: total)
                 first = result.firstSeq.rawValue
             } catch {
@@ -119,11 +140,12 @@ struct RunRecorder {
 
     /// Appends what is staged and then `request`, the prompt seqs it names mapped to the seqs they get.
     mutating func flush(request: LLMRequest, actor: String) async throws(EngineError) {
-        try await flush(closingWith: { seqOf in
-            var r = request
-            r.promptSeqs = r.promptSeqs.map(seqOf)
-            return .llmRequest(r)
-        }, actor: actor)
+        try await flush(
+            closingWith: { seqOf in
+                var r = request
+                r.promptSeqs = r.promptSeqs.map(seqOf)
+                return .llmRequest(r)
+            }, actor: actor)
     }
 
     /// Puts events just appended from seq `first` into the history and tells the observer.
@@ -138,7 +160,9 @@ struct RunRecorder {
 
     /// Stages `events` after anything staged and appends them all now.
     @discardableResult
-    mutating func record(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) async throws(EngineError) -> [UInt64] {
+    mutating func record(
+        _ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil
+    ) async throws(EngineError) -> [UInt64] {
         stage(events, actor: actor, causedBy: cause)
         return try await flush()
     }
@@ -158,7 +182,8 @@ struct RunRecorder {
         let own = try ownEvents(of: stream, in: store, from: 1)
         var events = own.events, oldest = own.events, depth = 0
         // A fork's stream opens with the authorization of the fork and `thread.forked`.
-        while let fork = oldest.prefix(4).lazy.compactMap({ if case .threadForked(let f) = $0.event { f } else { nil } }).first {
+        while let fork = oldest.prefix(4).lazy.compactMap({ if case .threadForked(let f) = $0.event { f } else { nil } }
+        ).first {
             depth += 1
             guard depth <= 64 else { throw EngineError(.storage, "\(stream) is forked more than 64 deep") }
             let source: StreamID
@@ -173,8 +198,14 @@ struct RunRecorder {
     }
 
     /// One stream's own events from a revision on, the revisions of the first and last read, and the last one's time.
-    static func ownEvents(of stream: StreamID, in store: EventStore, from start: StreamRevision)
-        throws(EngineError) -> (events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?, firstRevision: StreamRevision?, revision: StreamRevision?) {
+    static func ownEvents(
+        of stream: StreamID, in store: EventStore, from start: StreamRevision
+    )
+        throws(EngineError) -> (
+            events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?, firstRevision: StreamRevision?,
+            revision: StreamRevision?
+        )
+    {
         var events: [(seq: UInt64, event: DomainEvent)] = []
         var lastActivity: Int64?
         var first: StreamRevision?, last: StreamRevision?

@@ -35,7 +35,8 @@ final class ThreadLocks: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let now: Bool? = state.withLock { s in
                     if s.held.insert(stream).inserted { return true }  // released meanwhile: ours at once
-                    if Task.isCancelled { return false }  // cancelled before it queued: `onCancel` found nothing to remove
+                    // cancelled before it queued: `onCancel` found nothing to remove
+                    if Task.isCancelled { return false }
                     s.waiting[stream, default: []].append(Waiter(token: token, continuation: continuation))
                     return nil
                 }
@@ -43,7 +44,9 @@ final class ThreadLocks: Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { s -> Waiter? in
-                guard var queue = s.waiting[stream], let i = queue.firstIndex(where: { $0.token == token }) else { return nil }
+                guard var queue = s.waiting[stream], let i = queue.firstIndex(where: { $0.token == token }) else {
+                    return nil
+                }
                 let waiter = queue.remove(at: i)
                 s.waiting[stream] = queue.isEmpty ? nil : queue
                 return waiter

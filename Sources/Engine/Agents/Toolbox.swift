@@ -40,13 +40,16 @@ struct Toolbox: Sendable {
         var box = Toolbox()
         for (name, entry) in state.mcpServers.sorted(by: { $0.key < $1.key }) {
             // A pattern concerns this server when its part before the first `/` matches the name.
-            guard allowed.contains(where: { Policy.glob($0.split(separator: "/", maxSplits: 1).first ?? "", name[...]) }) else { continue }
+            guard
+                allowed.contains(where: { Policy.glob($0.split(separator: "/", maxSplits: 1).first ?? "", name[...]) })
+            else { continue }
             switch entry.health?.status {
             case .unhealthy?:
                 box.unavailable[name] = "unhealthy: \(entry.health?.detail ?? "failed its last check")"
                 continue
             case .maintenance?:
-                box.unavailable[name] = "in maintenance: \(entry.health?.detail ?? "taken out of use by an administrator")"
+                box.unavailable[name] =
+                    "in maintenance: \(entry.health?.detail ?? "taken out of use by an administrator")"
                 continue
             default: break
             }
@@ -55,7 +58,8 @@ struct Toolbox: Sendable {
                 where allowed.contains(where: { Policy.glob($0[...], "\(name)/\(tool.name)"[...]) }) {
                     let wire = wireName(server: name, tool: tool.name)
                     box.byWireName[wire] = .mcp(entry.definition.value, tool)
-                    box.definitions.append(ToolDefinition(name: wire, description: tool.description, parameters: tool.inputSchema))
+                    box.definitions.append(
+                        ToolDefinition(name: wire, description: tool.description, parameters: tool.inputSchema))
                 }
             } catch {
                 box.unavailable[name] = error.message
@@ -70,10 +74,18 @@ struct Toolbox: Sendable {
             let wire = Self.wireName(server: "agent", tool: worker.name)
             byWireName[wire] = .agent(worker)
             let summary = worker.instructions.split(separator: "\n").first.map(String.init) ?? worker.name
-            definitions.append(ToolDefinition(
-                name: wire, description: "Delegate a task to the \(worker.name) agent: \(summary.prefix(300))",
-                parameters: .object(["type": .string("object"), "required": .array([.string("task")]),
-                                     "properties": .object(["task": .object(["type": .string("string"), "description": .string("What the agent should do, self-contained")])])])))
+            definitions.append(
+                ToolDefinition(
+                    name: wire, description: "Delegate a task to the \(worker.name) agent: \(summary.prefix(300))",
+                    parameters: .object([
+                        "type": .string("object"), "required": .array([.string("task")]),
+                        "properties": .object([
+                            "task": .object([
+                                "type": .string("string"),
+                                "description": .string("What the agent should do, self-contained"),
+                            ])
+                        ]),
+                    ])))
         }
     }
 }

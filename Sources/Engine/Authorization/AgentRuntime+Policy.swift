@@ -25,7 +25,10 @@ extension AgentRuntime {
                 let page = try store.read(stream: Self.policyStream, from: from, maxCount: 1024)
                 for e in page {
                     if case .event(.policyChanged(let change)) = EventCatalog.decode(e) {
-                        records.append(PolicyRecord(seq: e.seq.rawValue, timeNanoseconds: e.timeNanoseconds, actor: e.metadata.actor, change: change))
+                        records.append(
+                            PolicyRecord(
+                                seq: e.seq.rawValue, timeNanoseconds: e.timeNanoseconds, actor: e.metadata.actor,
+                                change: change))
                     }
                 }
                 guard let last = page.last, page.count == 1024 else { break }
@@ -42,7 +45,9 @@ extension AgentRuntime {
     /// decides the next request here too.
     public func currentPolicy() -> (policy: Policy, version: UInt64?) {
         let revision = try? store.revision(of: Self.policyStream)
-        if let cached = policyCache.withLock({ $0 }), cached.revision == revision { return (cached.policy, cached.version) }
+        if let cached = policyCache.withLock({ $0 }), cached.revision == revision {
+            return (cached.policy, cached.version)
+        }
         guard let revision else { return (configuredPolicy, nil) }
         guard let latest = try? policyHistory().last, let policy = try? Policy(roles: latest.change.roles) else {
             // Unreadable: keep deciding by what was last known.
@@ -75,10 +80,15 @@ extension AgentRuntime {
     public func changePolicy(_ change: PolicyChanged, as principal: Principal) async throws(EngineError) -> UInt64 {
         let proposed: Policy
         do { proposed = try Policy(roles: change.roles) } catch { throw EngineError(.invalidArgument, error.message) }
-        guard proposed.roles.values.contains(where: { $0.contains { $0.action == "policy.admin" || $0.action == "*" } }) else {
-            throw EngineError(.unprocessable, "no role of that policy may change it (policy.admin or *): nobody could change it again through the API")
+        guard proposed.roles.values.contains(where: { $0.contains { $0.action == "policy.admin" || $0.action == "*" } })
+        else {
+            throw EngineError(
+                .unprocessable,
+                "no role of that policy may change it (policy.admin or *): nobody could change it again through the API"
+            )
         }
-        var recorder = RunRecorder(store: store, stream: Self.policyStream, workspace: principal.workspace, observer: nil, history: [])
+        var recorder = RunRecorder(
+            store: store, stream: Self.policyStream, workspace: principal.workspace, observer: nil, history: [])
         let gate = gate(for: principal, in: principal.workspace)
         try await gate.require("policy.admin", on: change.role.map { "role:\($0)" } ?? "policy", recordingIn: &recorder)
         let seqs = try await recorder.record([.policyChanged(change)], actor: principal.subject)
@@ -88,12 +98,18 @@ extension AgentRuntime {
     /// Appends `policy` as the one in force, attributed to `actor` (the operator who started the server with a policy
     /// file), unless it is already: a deployment that ships a file records each change of the file once.
     /// - Returns: whether a change was recorded.
-    public func adoptConfiguredPolicy(_ roles: [String: [String]], actor: String, reason: String) async throws(EngineError) -> Bool {
+    public func adoptConfiguredPolicy(
+        _ roles: [String: [String]], actor: String, reason: String
+    ) async throws(EngineError) -> Bool {
         let inForce = try policyHistory().last?.change.roles
         guard inForce != roles else { return false }
         do {
-            try await store.append([PolicyChanged(change: .replaced, roles: roles, reason: reason).proposed(metadata: EventMetadata(actor: actor))],
-                                   to: Self.policyStream)
+            try await store.append(
+                [
+                    PolicyChanged(change: .replaced, roles: roles, reason: reason).proposed(
+                        metadata: EventMetadata(actor: actor))
+                ],
+                to: Self.policyStream)
         } catch {
             throw .recording(error, "recording the configured policy")
         }

@@ -59,8 +59,11 @@ public struct Policy: Sendable, Equatable {
 
     /// Reads a policy file.
     public init(json: Data) throws(AuthError) {
-        guard let file = try? JSONDecoder().decode([String: [String: [String]]].self, from: json), let roles = file["roles"] else {
-            throw AuthError(.configuration, "the policy is not JSON of the form {\"roles\": {\"role\": [\"permission\", …]}}")
+        guard let file = try? JSONDecoder().decode([String: [String: [String]]].self, from: json),
+            let roles = file["roles"]
+        else {
+            throw AuthError(
+                .configuration, "the policy is not JSON of the form {\"roles\": {\"role\": [\"permission\", …]}}")
         }
         try self.init(roles: roles)
     }
@@ -68,14 +71,21 @@ public struct Policy: Sendable, Equatable {
     /// Whether `principal` may do `action` on `resource` in `workspace`.
     public func decide(_ principal: Principal, action: String, resource: String, workspace: String) -> Verdict {
         let granted = principal.roles.flatMap { role in (roles[role] ?? []).map { (role, $0) } }
-        if workspace != principal.workspace, !granted.contains(where: { $0.1.action == "workspace.any" || $0.1.action == "*" }) {
-            return Verdict(decision: .deny, rule: nil, reason: "the token is scoped to workspace '\(principal.workspace)', not '\(workspace)'")
+        if workspace != principal.workspace,
+            !granted.contains(where: { $0.1.action == "workspace.any" || $0.1.action == "*" })
+        {
+            return Verdict(
+                decision: .deny, rule: nil,
+                reason: "the token is scoped to workspace '\(principal.workspace)', not '\(workspace)'")
         }
         for (role, permission) in granted where Self.matches(permission, action: action, resource: resource) {
-            return Verdict(decision: .allow, rule: "\(role): \(permission)", reason: "role '\(role)' grants \(permission)")
+            return Verdict(
+                decision: .allow, rule: "\(role): \(permission)", reason: "role '\(role)' grants \(permission)")
         }
         let held = principal.roles.isEmpty ? "no roles" : "roles \(principal.roles.joined(separator: ", "))"
-        return Verdict(decision: .deny, rule: nil, reason: "\(principal.subject) (\(held)) has no permission for \(action) on \(resource)")
+        return Verdict(
+            decision: .deny, rule: nil,
+            reason: "\(principal.subject) (\(held)) has no permission for \(action) on \(resource)")
     }
 
     static func matches(_ p: Permission, action: String, resource: String) -> Bool {

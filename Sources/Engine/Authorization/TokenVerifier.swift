@@ -13,8 +13,13 @@ public struct Principal: Sendable, Equatable {
     /// The token's `iat`, Unix seconds (nil when it has none: such a token cannot revive an expired session).
     public var issuedAt: Int64?
 
-    public init(subject: String, roles: [String], workspace: String, tokenID: String? = nil, expiry: Int64, issuedAt: Int64? = nil) {
-        (self.subject, self.roles, self.workspace, self.tokenID, self.expiry, self.issuedAt) = (subject, roles, workspace, tokenID, expiry, issuedAt)
+    public init(
+        subject: String, roles: [String], workspace: String, tokenID: String? = nil, expiry: Int64,
+        issuedAt: Int64? = nil
+    ) {
+        (self.subject, self.roles, self.workspace, self.tokenID, self.expiry, self.issuedAt) = (
+            subject, roles, workspace, tokenID, expiry, issuedAt
+        )
     }
 }
 
@@ -33,27 +38,40 @@ public struct TokenVerifier: Sendable {
     /// 24 hours.
     public static let defaultMaxLifetime = Duration.seconds(24 * 3600)
 
-    public init(keys: [VerificationKey], issuer: String, audience: String, leeway: Duration = .seconds(60), defaultWorkspace: String = "default",
-                maxLifetime: Duration = TokenVerifier.defaultMaxLifetime) {
-        (self.keys, self.issuer, self.audience, self.leeway, self.defaultWorkspace) = (keys, issuer, audience, leeway, defaultWorkspace)
+    public init(
+        keys: [VerificationKey], issuer: String, audience: String, leeway: Duration = .seconds(60),
+        defaultWorkspace: String = "default",
+        maxLifetime: Duration = TokenVerifier.defaultMaxLifetime
+    ) {
+        (self.keys, self.issuer, self.audience, self.leeway, self.defaultWorkspace) = (
+            keys, issuer, audience, leeway, defaultWorkspace
+        )
         self.maxLifetime = maxLifetime
     }
 
     /// The principal of a valid token.
     /// - Parameter now: Unix seconds (injected for tests).
-    public func verify(_ token: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(AuthError) -> Principal {
+    public func verify(_ token: String, now: Int64 = Int64(Date().timeIntervalSince1970)) throws(AuthError) -> Principal
+    {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let claimBytes = Base64URL.decode(parts[1]),
-              let signature = Base64URL.decode(parts[2]) else {
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
+            let claimBytes = Base64URL.decode(parts[1]),
+            let signature = Base64URL.decode(parts[2])
+        else {
             throw AuthError(.malformed, "the bearer token is not a JWT (three base64url parts separated by dots)")
         }
         guard let header = try? JSONDecoder().decode(Header.self, from: Data(headerBytes)) else {
             throw AuthError(.malformed, "the token's header is not JSON with an \"alg\"")
         }
-        let candidates = keys.filter { $0.kind.algorithm == header.alg && (header.kid == nil || $0.id == nil || $0.id == header.kid) }
+        let candidates = keys.filter {
+            $0.kind.algorithm == header.alg && (header.kid == nil || $0.id == nil || $0.id == header.kid)
+        }
         guard header.alg != "none", !candidates.isEmpty else {
             let offered = Set(keys.map(\.kind.algorithm)).sorted().joined(separator: ", ")
-            throw AuthError(.unsupportedAlgorithm, "tokens signed with \(header.alg)\(header.kid.map { " (kid \($0))" } ?? "") are not accepted; this server verifies \(offered.isEmpty ? "no tokens (no keys configured)" : offered)")
+            throw AuthError(
+                .unsupportedAlgorithm,
+                "tokens signed with \(header.alg)\(header.kid.map { " (kid \($0))" } ?? "") are not accepted; this server verifies \(offered.isEmpty ? "no tokens (no keys configured)" : offered)"
+            )
         }
         let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))[...]
         guard candidates.contains(where: { $0.verifies(signingInput, signature: signature) }) else {
@@ -62,21 +80,38 @@ public struct TokenVerifier: Sendable {
         guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(claimBytes)) else {
             throw AuthError(.malformed, "the token's claims are not a JSON object of the expected types")
         }
-        guard let subject = claims.sub, !subject.isEmpty else { throw AuthError(.missingClaim, "the token has no subject (sub)") }
-        guard let exp = claims.exp else { throw AuthError(.missingClaim, "the token has no expiry (exp); Logbook accepts only expiring tokens") }
+        guard let subject = claims.sub, !subject.isEmpty else {
+            throw AuthError(.missingClaim, "the token has no subject (sub)")
+        }
+        guard let exp = claims.exp else {
+            throw AuthError(.missingClaim, "the token has no expiry (exp); Logbook accepts only expiring tokens")
+        }
         let skew = leeway.components.seconds
-        guard now < Int64(exp) + skew else { throw AuthError(.expired, "the token expired at \(Int64(exp)) (Unix time); get a fresh one") }
-        if let nbf = claims.nbf, now + skew < Int64(nbf) { throw AuthError(.notYetValid, "the token is not valid before \(Int64(nbf)) (Unix time)") }
+        guard now < Int64(exp) + skew else {
+            throw AuthError(.expired, "the token expired at \(Int64(exp)) (Unix time); get a fresh one")
+        }
+        if let nbf = claims.nbf, now + skew < Int64(nbf) {
+            throw AuthError(.notYetValid, "the token is not valid before \(Int64(nbf)) (Unix time)")
+        }
         let lifetime = Int64(exp) - (claims.iat.map { Int64($0) } ?? now)
         guard lifetime <= maxLifetime.components.seconds + skew else {
-            throw AuthError(.tooLongLived, "the token lives \(lifetime) s (exp − iat); this server accepts at most \(maxLifetime.components.seconds) s")
+            throw AuthError(
+                .tooLongLived,
+                "the token lives \(lifetime) s (exp − iat); this server accepts at most \(maxLifetime.components.seconds) s"
+            )
         }
-        guard claims.iss == issuer else { throw AuthError(.wrongIssuer, "the token was issued by '\(claims.iss ?? "nobody")', not by '\(issuer)'") }
+        guard claims.iss == issuer else {
+            throw AuthError(.wrongIssuer, "the token was issued by '\(claims.iss ?? "nobody")', not by '\(issuer)'")
+        }
         guard claims.aud?.values.contains(audience) == true else {
-            throw AuthError(.wrongAudience, "the token is not meant for '\(audience)' (aud: \(claims.aud?.values.joined(separator: ", ") ?? "none"))")
+            throw AuthError(
+                .wrongAudience,
+                "the token is not meant for '\(audience)' (aud: \(claims.aud?.values.joined(separator: ", ") ?? "none"))"
+            )
         }
-        return Principal(subject: subject, roles: claims.roles ?? [], workspace: claims.workspace ?? defaultWorkspace,
-                         tokenID: claims.jti, expiry: Int64(exp), issuedAt: claims.iat.map { Int64($0) })
+        return Principal(
+            subject: subject, roles: claims.roles ?? [], workspace: claims.workspace ?? defaultWorkspace,
+            tokenID: claims.jti, expiry: Int64(exp), issuedAt: claims.iat.map { Int64($0) })
     }
 
     private struct Header: Decodable {

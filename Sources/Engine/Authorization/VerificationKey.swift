@@ -24,7 +24,9 @@ public struct VerificationKey: Sendable {
 
     /// An HS256 shared secret; at least 32 bytes (RFC 7518 §3.2).
     public static func hmac(_ secret: [UInt8], id: String? = nil) throws(AuthError) -> VerificationKey {
-        guard secret.count >= 32 else { throw AuthError(.configuration, "an HS256 secret must be at least 32 bytes, this one has \(secret.count)") }
+        guard secret.count >= 32 else {
+            throw AuthError(.configuration, "an HS256 secret must be at least 32 bytes, this one has \(secret.count)")
+        }
         return VerificationKey(kind: .hmac, id: id, secret: secret, publicKey: nil)
     }
 
@@ -39,8 +41,10 @@ public struct VerificationKey: Sendable {
             let name = jwk.kid.map { "key '\($0)'" } ?? "key #\(i + 1)"
             switch jwk.kty {
             case "RSA":
-                guard let n = jwk.n.flatMap({ Base64URL.decode(Substring($0)) }), let e = jwk.e.flatMap({ Base64URL.decode(Substring($0)) }),
-                      let key = logbook_rsa_public_key(n, n.count, e, e.count) else {
+                guard let n = jwk.n.flatMap({ Base64URL.decode(Substring($0)) }),
+                    let e = jwk.e.flatMap({ Base64URL.decode(Substring($0)) }),
+                    let key = logbook_rsa_public_key(n, n.count, e, e.count)
+                else {
                     throw AuthError(.configuration, "JWKS \(name): not a valid RSA public key")
                 }
                 guard logbook_key_bits(key) >= 2048 else {
@@ -49,14 +53,21 @@ public struct VerificationKey: Sendable {
                 }
                 keys.append(VerificationKey(kind: .rsa, id: jwk.kid, secret: nil, publicKey: PublicKey(key)))
             case "EC":
-                guard jwk.crv == "P-256" else { throw AuthError(.configuration, "JWKS \(name): curve \(jwk.crv ?? "none") is not supported (P-256 only)") }
-                guard let x = jwk.x.flatMap({ Base64URL.decode(Substring($0)) }), let y = jwk.y.flatMap({ Base64URL.decode(Substring($0)) }),
-                      x.count == 32, y.count == 32, let key = logbook_p256_public_key(x, y) else {
+                guard jwk.crv == "P-256" else {
+                    throw AuthError(
+                        .configuration, "JWKS \(name): curve \(jwk.crv ?? "none") is not supported (P-256 only)")
+                }
+                guard let x = jwk.x.flatMap({ Base64URL.decode(Substring($0)) }),
+                    let y = jwk.y.flatMap({ Base64URL.decode(Substring($0)) }),
+                    x.count == 32, y.count == 32, let key = logbook_p256_public_key(x, y)
+                else {
                     throw AuthError(.configuration, "JWKS \(name): not a valid P-256 public key")
                 }
                 keys.append(VerificationKey(kind: .p256, id: jwk.kid, secret: nil, publicKey: PublicKey(key)))
             case "oct":
-                guard let k = jwk.k.flatMap({ Base64URL.decode(Substring($0)) }) else { throw AuthError(.configuration, "JWKS \(name): bad secret") }
+                guard let k = jwk.k.flatMap({ Base64URL.decode(Substring($0)) }) else {
+                    throw AuthError(.configuration, "JWKS \(name): bad secret")
+                }
                 keys.append(try .hmac(k, id: jwk.kid))
             default:
                 throw AuthError(.configuration, "JWKS \(name): key type \(jwk.kty) is not supported (RSA, EC, oct)")
@@ -72,12 +83,16 @@ public struct VerificationKey: Sendable {
             case .hmac:
                 guard let secret else { return false }
                 var mac = [UInt8](repeating: 0, count: 32)
-                guard logbook_hmac_sha256(secret, secret.count, data.baseAddress, data.count, &mac) == 1, signature.count == 32 else { return false }
+                guard logbook_hmac_sha256(secret, secret.count, data.baseAddress, data.count, &mac) == 1,
+                    signature.count == 32
+                else { return false }
                 return zip(mac, signature).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0  // constant time
             case .rsa:
-                return logbook_verify_rs256(publicKey?.pointer, data.baseAddress, data.count, signature, signature.count) == 1
+                return logbook_verify_rs256(
+                    publicKey?.pointer, data.baseAddress, data.count, signature, signature.count) == 1
             case .p256:
-                return signature.count == 64 && logbook_verify_es256(publicKey?.pointer, data.baseAddress, data.count, signature) == 1
+                return signature.count == 64
+                    && logbook_verify_es256(publicKey?.pointer, data.baseAddress, data.count, signature) == 1
             }
         }
     }

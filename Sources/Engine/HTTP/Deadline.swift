@@ -72,7 +72,9 @@ private final class Race<T: Sendable>: @unchecked Sendable {
 
 extension Duration {
     /// As NIO's time amount (AsyncHTTPClient's request timeouts, event-loop timers), to the nanosecond.
-    var timeAmount: TimeAmount { .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000) }
+    var timeAmount: TimeAmount {
+        .nanoseconds(components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000)
+    }
 
     /// Whole milliseconds.
     var milliseconds: Int { Int(components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000) }

@@ -61,7 +61,8 @@ struct JSONWriter {
         }
     }
 
-    private mutating func container(_ open: Unicode.Scalar, _ close: Unicode.Scalar, _ body: (inout JSONWriter) -> Void) {
+    private mutating func container(_ open: Unicode.Scalar, _ close: Unicode.Scalar, _ body: (inout JSONWriter) -> Void)
+    {
         beginValue()
         bytes.append(UInt8(ascii: open))
         let outer = needsComma

@@ -11,7 +11,9 @@ struct AnthropicChatWire: ChatWire {
     let parameters: [String: String]
 
     func headers(secret: Secret?, streaming: Bool) -> [(String, String)] {
-        var headers = [("anthropic-version", version), ("Accept", streaming ? "text/event-stream" : "application/json")]
+        var headers = [
+            ("anthropic-version", version), ("Accept", streaming ? "text/event-stream" : "application/json"),
+        ]
         if let secret { headers.append(("x-api-key", secret.value)) }
         return headers
     }
@@ -19,8 +21,11 @@ struct AnthropicChatWire: ChatWire {
     func body(_ request: ChatRequest, streaming: Bool) throws(LLMError) -> Data {
         var messages: [Message] = []
         func add(_ role: String, _ block: Block) {
-            if let last = messages.last, last.role == role { messages[messages.count - 1].content.append(block) }
-            else { messages.append(Message(role: role, content: [block])) }
+            if let last = messages.last, last.role == role {
+                messages[messages.count - 1].content.append(block)
+            } else {
+                messages.append(Message(role: role, content: [block]))
+            }
         }
         var system: [String] = []
         for m in request.messages {
@@ -29,14 +34,22 @@ struct AnthropicChatWire: ChatWire {
             case .user: add("user", .text(m.content ?? ""))
             case .assistant:
                 if let text = m.content, !text.isEmpty { add("assistant", .text(text)) }
-                for call in m.toolCalls { add("assistant", .toolUse(id: call.callID, name: call.name, input: JSONValue(parsing: call.arguments) ?? .object([:]))) }
+                for call in m.toolCalls {
+                    add(
+                        "assistant",
+                        .toolUse(
+                            id: call.callID, name: call.name, input: JSONValue(parsing: call.arguments) ?? .object([:]))
+                    )
+                }
             case .tool: add("user", .toolResult(id: m.toolCallID ?? "", content: m.content ?? "", isError: m.isError))
             }
         }
         let wire = Request(
             model: wireModel, max_tokens: request.maxOutputTokens ?? parameters["max_tokens"].flatMap(Int.init) ?? 4096,
             system: system.isEmpty ? nil : system.joined(separator: "\n\n"), messages: messages,
-            tools: request.tools.isEmpty ? nil : request.tools.map { Tool(name: $0.name, description: $0.description, input_schema: $0.parameters) },
+            tools: request.tools.isEmpty
+                ? nil
+                : request.tools.map { Tool(name: $0.name, description: $0.description, input_schema: $0.parameters) },
             tool_choice: request.tools.isEmpty ? nil : request.toolChoice?.anthropic,
             temperature: request.temperature ?? parameters["temperature"].flatMap(Double.init), stream: streaming)
         return try encodeJSON(wire, model: model)
@@ -50,13 +63,18 @@ struct AnthropicChatWire: ChatWire {
             switch block.type {
             case "text": text += block.text ?? ""
             case "tool_use":
-                calls.append(try ToolCallAssembler.checked(id: block.id ?? "", name: block.name ?? "", arguments: (block.input ?? .object([:])).jsonText, model: model))
+                calls.append(
+                    try ToolCallAssembler.checked(
+                        id: block.id ?? "", name: block.name ?? "", arguments: (block.input ?? .object([:])).jsonText,
+                        model: model))
             default: continue
             }
         }
-        return ChatResponse(text: text.isEmpty ? nil : text, toolCalls: calls, finishReason: FinishReason(wire: r.stop_reason),
-                            usage: TokenUsage(input: r.usage?.input_tokens ?? 0, output: r.usage?.output_tokens ?? 0, reported: r.usage != nil),
-                            model: r.model ?? model)
+        return ChatResponse(
+            text: text.isEmpty ? nil : text, toolCalls: calls, finishReason: FinishReason(wire: r.stop_reason),
+            usage: TokenUsage(
+                input: r.usage?.input_tokens ?? 0, output: r.usage?.output_tokens ?? 0, reported: r.usage != nil),
+            model: r.model ?? model)
     }
 
     func streamDecoder() -> any ChatStreamDecoder { AnthropicStreamDecoder(model: model) }
@@ -150,12 +168,15 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
 
     mutating func consume(_ event: ServerSentEvent) throws(LLMError) -> String? {
         guard let json = JSONValue(parsing: event.data) else {
-            throw LLMError(.malformedResponse, "model '\(model)' streamed an event that is not JSON: \(event.data.prefix(200))")
+            throw LLMError(
+                .malformedResponse, "model '\(model)' streamed an event that is not JSON: \(event.data.prefix(200))")
         }
         switch json["type"]?.stringValue ?? event.event {
         case "message_start":
             reported = json["message"]?["model"]?.stringValue
-            if case .number(let n)? = json["message"]?["usage"]?["input_tokens"] { (usage.input, usage.reported) = (Int(n), true) }
+            if case .number(let n)? = json["message"]?["usage"]?["input_tokens"] {
+                (usage.input, usage.reported) = (Int(n), true)
+            }
         case "content_block_start":
             guard case .number(let i)? = json["index"], let block = json["content_block"] else { return nil }
             if block["type"]?.stringValue == "tool_use" {
@@ -177,13 +198,17 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
             }
         case "message_delta":
             if let reason = json["delta"]?["stop_reason"]?.stringValue { stop = reason }
-            if case .number(let n)? = json["usage"]?["output_tokens"] { (usage.output, usage.reported) = (Int(n), true) }
+            if case .number(let n)? = json["usage"]?["output_tokens"] {
+                (usage.output, usage.reported) = (Int(n), true)
+            }
         case "message_stop":
             stopped = true
         case "error":
             let message = json["error"]?["message"]?.stringValue ?? "unknown error"
             let overloaded = json["error"]?["type"]?.stringValue == "overloaded_error"
-            throw LLMError(overloaded ? .status(529) : .malformedResponse, "model '\(model)': the stream failed: \(message)", retryable: overloaded)
+            throw LLMError(
+                overloaded ? .status(529) : .malformedResponse, "model '\(model)': the stream failed: \(message)",
+                retryable: overloaded)
         default:
             break  // ping, content_block_stop, and events added later
         }
@@ -195,6 +220,8 @@ struct AnthropicStreamDecoder: ChatStreamDecoder {
             let t = tools[i]!
             return try ToolCallAssembler.checked(id: t.id, name: t.name, arguments: t.json, model: model)
         }
-        return ChatResponse(text: text.isEmpty ? nil : text, toolCalls: calls, finishReason: FinishReason(wire: stop), usage: usage, model: reported ?? model)
+        return ChatResponse(
+            text: text.isEmpty ? nil : text, toolCalls: calls, finishReason: FinishReason(wire: stop), usage: usage,
+            model: reported ?? model)
     }
 }

@@ -13,8 +13,13 @@ public struct ChatMessage: Sendable, Equatable {
     public var toolCallID: String?
     public var isError: Bool
 
-    public init(role: Role, content: String?, toolCalls: [RequestedToolCall] = [], toolCallID: String? = nil, isError: Bool = false) {
-        (self.role, self.content, self.toolCalls, self.toolCallID, self.isError) = (role, content, toolCalls, toolCallID, isError)
+    public init(
+        role: Role, content: String?, toolCalls: [RequestedToolCall] = [], toolCallID: String? = nil,
+        isError: Bool = false
+    ) {
+        (self.role, self.content, self.toolCalls, self.toolCallID, self.isError) = (
+            role, content, toolCalls, toolCallID, isError
+        )
     }
 
     public static func system(_ text: String) -> Self { Self(role: .system, content: text) }
@@ -51,9 +56,13 @@ public struct ChatRequest: Sendable, Equatable {
     /// OpenAI's `response_format` (JSON mode, a JSON schema), passed as given.
     public var responseFormat: JSONValue?
 
-    public init(messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
-                toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil) {
-        (self.messages, self.tools, self.temperature, self.maxOutputTokens) = (messages, tools, temperature, maxOutputTokens)
+    public init(
+        messages: [ChatMessage], tools: [ToolDefinition] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
+        toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil
+    ) {
+        (self.messages, self.tools, self.temperature, self.maxOutputTokens) = (
+            messages, tools, temperature, maxOutputTokens
+        )
         (self.toolChoice, self.parallelToolCalls, self.responseFormat) = (toolChoice, parallelToolCalls, responseFormat)
     }
 }
@@ -90,7 +99,9 @@ public struct TokenUsage: Sendable, Equatable {
     public var input: Int
     public var output: Int
     public var reported: Bool
-    public init(input: Int = 0, output: Int = 0, reported: Bool = true) { (self.input, self.output, self.reported) = (input, output, reported) }
+    public init(input: Int = 0, output: Int = 0, reported: Bool = true) {
+        (self.input, self.output, self.reported) = (input, output, reported)
+    }
 }
 
 /// A complete answer: text and/or tool calls (with arguments checked to be JSON), usage, and why it stopped.
@@ -102,7 +113,12 @@ public struct ChatResponse: Sendable, Equatable {
     /// The model the provider says answered (may differ from the one asked for, e.g. a dated snapshot).
     public var model: String
 
-    public init(text: String?, toolCalls: [RequestedToolCall] = [], finishReason: FinishReason, usage: TokenUsage = TokenUsage(), model: String) {
-        (self.text, self.toolCalls, self.finishReason, self.usage, self.model) = (text, toolCalls, finishReason, usage, model)
+    public init(
+        text: String?, toolCalls: [RequestedToolCall] = [], finishReason: FinishReason,
+        usage: TokenUsage = TokenUsage(), model: String
+    ) {
+        (self.text, self.toolCalls, self.finishReason, self.usage, self.model) = (
+            text, toolCalls, finishReason, usage, model
+        )
     }
 }

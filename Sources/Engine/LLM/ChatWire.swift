@@ -27,14 +27,21 @@ extension ChatWire {
     func encodeJSON<T: Encodable>(_ value: T, model: String) throws(LLMError) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { throw LLMError(.configuration, "model '\(model)': the request does not encode as JSON") }
+        guard let data = try? encoder.encode(value) else {
+            throw LLMError(.configuration, "model '\(model)': the request does not encode as JSON")
+        }
         return data
     }
 
-    func decodeJSON<T: Decodable>(_ type: T.Type, _ bytes: some Sequence<UInt8>, model: String, what: String) throws(LLMError) -> T {
+    func decodeJSON<T: Decodable>(
+        _ type: T.Type, _ bytes: some Sequence<UInt8>, model: String, what: String
+    ) throws(LLMError) -> T {
         let data = Data(bytes)
         do { return try JSONDecoder().decode(type, from: data) } catch {
-            throw LLMError(.malformedResponse, "model '\(model)' sent \(what) that does not decode: \(String(decoding: data.prefix(200), as: UTF8.self))")
+            throw LLMError(
+                .malformedResponse,
+                "model '\(model)' sent \(what) that does not decode: \(String(decoding: data.prefix(200), as: UTF8.self))"
+            )
         }
     }
 }

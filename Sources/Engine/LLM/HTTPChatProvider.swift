@@ -26,22 +26,39 @@ public struct HTTPChatProvider: LLMProvider {
     ///   - maxResponseBytes: the largest answer accepted (a bigger one is `malformedResponse`).
     ///   - environment: where `env:` secret references are looked up.
     /// One deadline for the whole call (and as long for its first byte and between pieces).
-    public init(endpoint: ModelEndpoint, timeout: Duration, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.init(endpoint: endpoint, deadlines: ModelDeadlines(total: timeout, firstByte: timeout, idle: timeout), environment: environment)
+    public init(
+        endpoint: ModelEndpoint, timeout: Duration, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.init(
+            endpoint: endpoint, deadlines: ModelDeadlines(total: timeout, firstByte: timeout, idle: timeout),
+            environment: environment)
     }
 
-    public init(endpoint: ModelEndpoint, client: HTTPClient = EngineHTTPClient.shared, deadlines: ModelDeadlines = ModelDeadlines(),
-                maxResponseBytes: Int = 16 << 20, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        (self.endpoint, self.client, self.deadlines, self.maxResponseBytes, self.environment) = (endpoint, client, deadlines, maxResponseBytes, environment)
+    public init(
+        endpoint: ModelEndpoint, client: HTTPClient = EngineHTTPClient.shared,
+        deadlines: ModelDeadlines = ModelDeadlines(),
+        maxResponseBytes: Int = 16 << 20, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        (self.endpoint, self.client, self.deadlines, self.maxResponseBytes, self.environment) = (
+            endpoint, client, deadlines, maxResponseBytes, environment
+        )
         let wireModel = endpoint.parameters["model"] ?? endpoint.model
         switch endpoint.wire {
-        case .openAI: wire = OpenAIChatWire(model: endpoint.model, wireModel: wireModel, azure: false, parameters: endpoint.parameters)
-        case .azureOpenAI: wire = OpenAIChatWire(model: endpoint.model, wireModel: wireModel, azure: true, parameters: endpoint.parameters)
-        case .anthropic(let version): wire = AnthropicChatWire(model: endpoint.model, wireModel: wireModel, version: version, parameters: endpoint.parameters)
+        case .openAI:
+            wire = OpenAIChatWire(
+                model: endpoint.model, wireModel: wireModel, azure: false, parameters: endpoint.parameters)
+        case .azureOpenAI:
+            wire = OpenAIChatWire(
+                model: endpoint.model, wireModel: wireModel, azure: true, parameters: endpoint.parameters)
+        case .anthropic(let version):
+            wire = AnthropicChatWire(
+                model: endpoint.model, wireModel: wireModel, version: version, parameters: endpoint.parameters)
         }
     }
 
-    public func complete(_ request: ChatRequest, onText: (@Sendable (String) async -> Void)?) async throws(LLMError) -> ChatResponse {
+    public func complete(
+        _ request: ChatRequest, onText: (@Sendable (String) async -> Void)?
+    ) async throws(LLMError) -> ChatResponse {
         let secret: Secret?
         do { secret = try endpoint.secret?.resolve(environment: environment) } catch {
             throw LLMError(.configuration, "model '\(modelName)': \(error)")
@@ -49,7 +66,9 @@ public struct HTTPChatProvider: LLMProvider {
         var http = HTTPClientRequest(url: endpoint.url.absoluteString)
         http.method = .POST
         http.headers.add(name: "Content-Type", value: "application/json")
-        for (name, value) in wire.headers(secret: secret, streaming: onText != nil) { http.headers.add(name: name, value: value) }
+        for (name, value) in wire.headers(secret: secret, streaming: onText != nil) {
+            http.headers.add(name: name, value: value)
+        }
         http.body = .bytes(ByteBuffer(bytes: try wire.body(request, streaming: onText != nil)))
         let emitted = EmittedFlag()
         let watch = ActivityWatch(deadlines)
@@ -73,40 +92,48 @@ public struct HTTPChatProvider: LLMProvider {
     }
 
     /// Sends the request and reads the answer, reporting its progress to `watch`.
-    private func exchange(_ http: HTTPClientRequest, watch: ActivityWatch, emitted: EmittedFlag,
-                          onText: (@Sendable (String) async -> Void)?) async throws -> ChatResponse {
-                let response = try await client.execute(http, timeout: deadlines.total.timeAmount)
-                watch.answered()
-                guard (200..<300).contains(Int(response.status.code)) else {
-                    let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
-                    throw LLMError.status(Int(response.status.code), body: body, model: modelName, retryAfter: Self.retryAfter(response.headers))
-                }
-                // What came back decides how it is read: some servers stream when not asked to, or answer whole when asked.
-                if response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
-                    return try await streamed(response, watch: watch, onText: { text in
-                        guard let onText else { return }
-                        emitted.set()
-                        await onText(text)
-                    })
-                }
-                var body = ByteBuffer()
-                for try await piece in response.body {
-                    watch.received(piece.readableBytes)
-                    guard body.readableBytes + piece.readableBytes <= maxResponseBytes else {
-                        throw LLMError(.malformedResponse, "model '\(modelName)' answered with more than \(maxResponseBytes) bytes")
-                    }
-                    var piece = piece
-                    body.writeBuffer(&piece)
-                }
-                let whole = try wire.response(body)
-                if let onText, let text = whole.text, !text.isEmpty {
+    private func exchange(
+        _ http: HTTPClientRequest, watch: ActivityWatch, emitted: EmittedFlag,
+        onText: (@Sendable (String) async -> Void)?
+    ) async throws -> ChatResponse {
+        let response = try await client.execute(http, timeout: deadlines.total.timeAmount)
+        watch.answered()
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let body = (try? await response.body.collect(upTo: 64 << 10)).map { String(buffer: $0) } ?? ""
+            throw LLMError.status(
+                Int(response.status.code), body: body, model: modelName, retryAfter: Self.retryAfter(response.headers))
+        }
+        // What came back decides how it is read: some servers stream when not asked to, or answer whole when asked.
+        if response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") == true {
+            return try await streamed(
+                response, watch: watch,
+                onText: { text in
+                    guard let onText else { return }
                     emitted.set()
                     await onText(text)
-                }
-                return whole
+                })
+        }
+        var body = ByteBuffer()
+        for try await piece in response.body {
+            watch.received(piece.readableBytes)
+            guard body.readableBytes + piece.readableBytes <= maxResponseBytes else {
+                throw LLMError(
+                    .malformedResponse, "model '\(modelName)' answered with more than \(maxResponseBytes) bytes")
+            }
+            var piece = piece
+            body.writeBuffer(&piece)
+        }
+        let whole = try wire.response(body)
+        if let onText, let text = whole.text, !text.isEmpty {
+            emitted.set()
+            await onText(text)
+        }
+        return whole
     }
 
-    private func streamed(_ response: HTTPClientResponse, watch: ActivityWatch, onText: @Sendable (String) async -> Void) async throws -> ChatResponse {
+    private func streamed(
+        _ response: HTTPClientResponse, watch: ActivityWatch, onText: @Sendable (String) async -> Void
+    ) async throws -> ChatResponse {
         var parser = SSEParser(maxLineBytes: maxResponseBytes)
         var decoder = wire.streamDecoder()
         var received = 0
@@ -121,7 +148,9 @@ public struct HTTPChatProvider: LLMProvider {
             }
         }
         guard decoder.isComplete else {
-            throw LLMError(.malformedResponse, "model '\(modelName)': the stream ended before the answer was complete", retryable: true)
+            throw LLMError(
+                .malformedResponse, "model '\(modelName)': the stream ended before the answer was complete",
+                retryable: true)
         }
         return try decoder.response()
     }
@@ -130,7 +159,8 @@ public struct HTTPChatProvider: LLMProvider {
     /// come), or which deadline passed.
     private func mapTransportError(_ error: any Error, partial: Bool, received: Int) -> LLMError {
         if let stalled = error as? ActivityWatch.Stalled {
-            let message = stalled.phase == .waitingForAnswer
+            let message =
+                stalled.phase == .waitingForAnswer
                 ? "model '\(modelName)': no answer began within \(deadlines.firstByte) (first_byte_timeout)"
                 : "model '\(modelName)': the answer stalled: nothing for \(deadlines.idle) after \(stalled.bytes) bytes (idle_timeout)"
             return LLMError(.timeout, message, retryable: !partial)
@@ -141,14 +171,22 @@ public struct HTTPChatProvider: LLMProvider {
         if let e = error as? SSEParser.LineTooLong {
             return LLMError(.malformedResponse, "model '\(modelName)': \(e)")
         }
-        if error is DeadlineExceeded || (error as? HTTPClientError) == .deadlineExceeded || (error as? HTTPClientError) == .readTimeout {
-            return LLMError(.timeout, "model '\(modelName)': no complete answer within \(deadlines.total) (timeout; \(received) bytes had come)", retryable: !partial)
+        if error is DeadlineExceeded || (error as? HTTPClientError) == .deadlineExceeded
+            || (error as? HTTPClientError) == .readTimeout
+        {
+            return LLMError(
+                .timeout,
+                "model '\(modelName)': no complete answer within \(deadlines.total) (timeout; \(received) bytes had come)",
+                retryable: !partial)
         }
-        let host = endpoint.url.host.map { "\($0)\(endpoint.url.port.map { ":\($0)" } ?? "")" } ?? endpoint.url.absoluteString
+        let host =
+            endpoint.url.host.map { "\($0)\(endpoint.url.port.map { ":\($0)" } ?? "")" } ?? endpoint.url.absoluteString
         let detail = String(describing: error).prefix(200)
         guard received == 0 else {
-            return LLMError(.connection, "model '\(modelName)': the connection to \(host) broke after \(received) bytes of the answer\(partial ? " (some text had been passed on)" : "") (\(detail))",
-                            retryable: !partial)
+            return LLMError(
+                .connection,
+                "model '\(modelName)': the connection to \(host) broke after \(received) bytes of the answer\(partial ? " (some text had been passed on)" : "") (\(detail))",
+                retryable: !partial)
         }
         return LLMError(.connection, "model '\(modelName)': cannot reach \(host) (\(detail))", retryable: !partial)
     }

@@ -35,21 +35,26 @@ public struct LLMError: Error, Sendable, Equatable, CustomStringConvertible {
     static func status(_ code: Int, body: String, model: String, retryAfter: Duration?) -> LLMError {
         let retryable = code == 408 || code == 409 || code == 429 || code >= 500
         let detail = Self.providerMessage(body)
-        let hint = switch code {
-        case 401, 403: "; check the model's secret reference"
-        case 404: "; check the model's endpoint, deployment and name"
-        case 429: "; the provider is rate limiting"
-        default: ""
-        }
-        return LLMError(.status(code), "model '\(model)': HTTP \(code)\(detail.map { ": \($0)" } ?? "")\(hint)",
-                        retryable: retryable, retryAfter: retryAfter)
+        let hint =
+            switch code {
+            case 401, 403: "; check the model's secret reference"
+            case 404: "; check the model's endpoint, deployment and name"
+            case 429: "; the provider is rate limiting"
+            default: ""
+            }
+        return LLMError(
+            .status(code), "model '\(model)': HTTP \(code)\(detail.map { ": \($0)" } ?? "")\(hint)",
+            retryable: retryable, retryAfter: retryAfter)
     }
 
     /// The `error.message` of an OpenAI- or Anthropic-style error body, or the body's start.
     private static func providerMessage(_ body: String) -> String? {
         let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { return nil }
-        if let json = JSONValue(parsing: trimmed), let message = json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue ?? json["message"]?.stringValue {
+        if let json = JSONValue(parsing: trimmed),
+            let message = json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue
+                ?? json["message"]?.stringValue
+        {
             return String(message.prefix(300))
         }
         return String(trimmed.prefix(300))

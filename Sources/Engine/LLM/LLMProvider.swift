@@ -11,7 +11,9 @@ public protocol LLMProvider: Sendable {
     /// One chat completion. With `onText`, the answer is streamed (SSE) and each text fragment is passed on as it
     /// arrives; the complete response comes back either way. One attempt, no retries (see `RetryPolicy`).
     /// - Throws: `LLMError`; a failure after text was passed on is never `retryable`.
-    func complete(_ request: ChatRequest, onText: (@Sendable (String) async -> Void)?) async throws(LLMError) -> ChatResponse
+    func complete(
+        _ request: ChatRequest, onText: (@Sendable (String) async -> Void)?
+    ) async throws(LLMError) -> ChatResponse
 }
 
 /// How to reach one registered model: where, as whom, with which wire protocol.
@@ -45,30 +47,51 @@ public struct ModelEndpoint: Sendable, Equatable {
         switch model.provider {
         case "openai", "ollama", "vllm", "llama.cpp", "openai-compatible":
             wire = .openAI
-            guard let url = URL(string: base + "/chat/completions"), url.scheme == "http" || url.scheme == "https" else {
-                throw LLMError(.configuration, "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. http://127.0.0.1:11434/v1)")
+            guard let url = URL(string: base + "/chat/completions"), url.scheme == "http" || url.scheme == "https"
+            else {
+                throw LLMError(
+                    .configuration,
+                    "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. http://127.0.0.1:11434/v1)"
+                )
             }
             self.url = url
         case "azure-openai":
-            guard let deployment = model.deployment, !deployment.isEmpty, let apiVersion = model.apiVersion, !apiVersion.isEmpty else {
-                throw LLMError(.configuration, "model '\(model.name)': Azure OpenAI needs a deployment and an API version")
+            guard let deployment = model.deployment, !deployment.isEmpty, let apiVersion = model.apiVersion,
+                !apiVersion.isEmpty
+            else {
+                throw LLMError(
+                    .configuration, "model '\(model.name)': Azure OpenAI needs a deployment and an API version")
             }
             wire = .azureOpenAI(deployment: deployment, apiVersion: apiVersion)
-            let path = "/openai/deployments/\(deployment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? deployment)/chat/completions"
-            guard var components = URLComponents(string: base + path), components.scheme == "https" || components.scheme == "http" else {
-                throw LLMError(.configuration, "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. https://NAME.openai.azure.com)")
+            let path =
+                "/openai/deployments/\(deployment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? deployment)/chat/completions"
+            guard var components = URLComponents(string: base + path),
+                components.scheme == "https" || components.scheme == "http"
+            else {
+                throw LLMError(
+                    .configuration,
+                    "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. https://NAME.openai.azure.com)"
+                )
             }
             components.queryItems = [URLQueryItem(name: "api-version", value: apiVersion)]
-            guard let url = components.url else { throw LLMError(.configuration, "model '\(model.name)': cannot form the Azure URL") }
+            guard let url = components.url else {
+                throw LLMError(.configuration, "model '\(model.name)': cannot form the Azure URL")
+            }
             self.url = url
         case "anthropic":
             wire = .anthropic(version: model.apiVersion ?? "2023-06-01")
             guard let url = URL(string: base + "/v1/messages"), url.scheme == "http" || url.scheme == "https" else {
-                throw LLMError(.configuration, "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. https://api.anthropic.com)")
+                throw LLMError(
+                    .configuration,
+                    "model '\(model.name)': endpoint '\(model.endpoint)' is not an http(s) URL (e.g. https://api.anthropic.com)"
+                )
             }
             self.url = url
         default:
-            throw LLMError(.configuration, "model '\(model.name)': provider '\(model.provider)' is not supported (openai, azure-openai, anthropic, ollama, vllm, llama.cpp, openai-compatible)")
+            throw LLMError(
+                .configuration,
+                "model '\(model.name)': provider '\(model.provider)' is not supported (openai, azure-openai, anthropic, ollama, vllm, llama.cpp, openai-compatible)"
+            )
         }
     }
 }

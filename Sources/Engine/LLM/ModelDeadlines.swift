@@ -18,7 +18,9 @@ public struct ModelDeadlines: Sendable, Equatable {
         func seconds(_ key: String) -> Duration? {
             parameters[key].flatMap(Double.init).flatMap { $0 > 0 ? .milliseconds(Int64($0 * 1000)) : nil }
         }
-        return ModelDeadlines(total: seconds("timeout") ?? total, firstByte: seconds("first_byte_timeout") ?? firstByte, idle: seconds("idle_timeout") ?? idle)
+        return ModelDeadlines(
+            total: seconds("timeout") ?? total, firstByte: seconds("first_byte_timeout") ?? firstByte,
+            idle: seconds("idle_timeout") ?? idle)
     }
 }
 
@@ -49,7 +51,9 @@ final class ActivityWatch: @unchecked Sendable {
     /// Returns only by throwing `Stalled` (or `CancellationError` when the call ends first).
     func watch() async throws -> Never {
         while true {
-            let (limit, since, phase, bytes) = lock.withLock { () -> (Duration, ContinuousClock.Instant, Phase, Int) in (self.phase == .streaming ? deadlines.idle : deadlines.firstByte, last, self.phase, self.bytes) }
+            let (limit, since, phase, bytes) = lock.withLock { () -> (Duration, ContinuousClock.Instant, Phase, Int) in
+                (self.phase == .streaming ? deadlines.idle : deadlines.firstByte, last, self.phase, self.bytes)
+            }
             let elapsed = ContinuousClock.now - since
             if elapsed >= limit { throw Stalled(phase: phase, bytes: bytes) }
             try await Task.sleep(for: min(limit - elapsed + .milliseconds(5), .seconds(1)))

@@ -12,7 +12,9 @@ struct OpenAIChatWire: ChatWire {
 
     func headers(secret: Secret?, streaming: Bool) -> [(String, String)] {
         var headers = [("Accept", streaming ? "text/event-stream" : "application/json")]
-        if let secret { headers.append(azure ? ("api-key", secret.value) : ("Authorization", "Bearer \(secret.value)")) }
+        if let secret {
+            headers.append(azure ? ("api-key", secret.value) : ("Authorization", "Bearer \(secret.value)"))
+        }
         return headers
     }
 
@@ -25,14 +27,19 @@ struct OpenAIChatWire: ChatWire {
 
     func response(_ body: ByteBuffer) throws(LLMError) -> ChatResponse {
         let response = try decodeJSON(OpenAIWire.Response.self, body.readableBytesView, model: model, what: "an answer")
-        guard let choice = response.choices.first else { throw LLMError(.malformedResponse, "model '\(model)' answered with no choices") }
-        let calls = try (choice.message.tool_calls ?? []).map { (c) throws(LLMError) in
-            try ToolCallAssembler.checked(id: c.id, name: c.function.name, arguments: c.function.arguments, model: model)
+        guard let choice = response.choices.first else {
+            throw LLMError(.malformedResponse, "model '\(model)' answered with no choices")
         }
-        return ChatResponse(text: choice.message.content, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
-                            usage: TokenUsage(input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0,
-                                              reported: response.usage != nil),
-                            model: response.model ?? model)
+        let calls = try (choice.message.tool_calls ?? []).map { (c) throws(LLMError) in
+            try ToolCallAssembler.checked(
+                id: c.id, name: c.function.name, arguments: c.function.arguments, model: model)
+        }
+        return ChatResponse(
+            text: choice.message.content, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
+            usage: TokenUsage(
+                input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0,
+                reported: response.usage != nil),
+            model: response.model ?? model)
     }
 
     func streamDecoder() -> any ChatStreamDecoder { OpenAIStreamDecoder(model: model) }
@@ -60,10 +67,14 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
         }
         let chunk: OpenAIWire.Chunk
         do { chunk = try JSONDecoder().decode(OpenAIWire.Chunk.self, from: Data(event.data.utf8)) } catch {
-            throw LLMError(.malformedResponse, "model '\(model)' streamed an event that is not a chat completion chunk: \(event.data.prefix(200))")
+            throw LLMError(
+                .malformedResponse,
+                "model '\(model)' streamed an event that is not a chat completion chunk: \(event.data.prefix(200))")
         }
         if let m = chunk.model { reported = m }
-        if let u = chunk.usage { usage = TokenUsage(input: u.prompt_tokens ?? 0, output: u.completion_tokens ?? 0, reported: true) }
+        if let u = chunk.usage {
+            usage = TokenUsage(input: u.prompt_tokens ?? 0, output: u.completion_tokens ?? 0, reported: true)
+        }
         var piece = ""
         for choice in chunk.choices ?? [] {
             if let content = choice.delta?.content { piece += content }
@@ -75,8 +86,9 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
     }
 
     func response() throws(LLMError) -> ChatResponse {
-        ChatResponse(text: text.isEmpty ? nil : text, toolCalls: try assembler.finish(model: model),
-                     finishReason: FinishReason(wire: finish), usage: usage, model: reported ?? model)
+        ChatResponse(
+            text: text.isEmpty ? nil : text, toolCalls: try assembler.finish(model: model),
+            finishReason: FinishReason(wire: finish), usage: usage, model: reported ?? model)
     }
 }
 
@@ -97,7 +109,14 @@ enum OpenAIWire {
         init(_ r: ChatRequest, model: String, stream: Bool) {
             self.model = model
             messages = r.messages.map(Message.init)
-            tools = r.tools.isEmpty ? nil : r.tools.map { Tool(type: "function", function: .init(name: $0.name, description: $0.description, parameters: $0.parameters)) }
+            tools =
+                r.tools.isEmpty
+                ? nil
+                : r.tools.map {
+                    Tool(
+                        type: "function",
+                        function: .init(name: $0.name, description: $0.description, parameters: $0.parameters))
+                }
             temperature = r.temperature
             max_tokens = r.maxOutputTokens
             self.stream = stream
@@ -119,7 +138,11 @@ enum OpenAIWire {
                 if let parallel_tool_calls { w.member("parallel_tool_calls") { $0.bool(parallel_tool_calls) } }
                 if let response_format { w.member("response_format") { $0.value(response_format) } }
                 w.member("stream") { $0.bool(stream) }
-                if let stream_options { w.member("stream_options") { o in o.object { $0.member("include_usage") { $0.bool(stream_options.include_usage) } } } }
+                if let stream_options {
+                    w.member("stream_options") { o in
+                        o.object { $0.member("include_usage") { $0.bool(stream_options.include_usage) } }
+                    }
+                }
                 if let temperature { w.member("temperature") { $0.number(temperature) } }
                 if let tool_choice { w.member("tool_choice") { $0.value(tool_choice) } }
                 if let tools { w.member("tools") { $0.array(tools) { $0.write($1) } } }
@@ -139,9 +162,12 @@ enum OpenAIWire {
         init(_ m: ChatMessage) {
             role = m.role.rawValue
             content = m.content
-            tool_calls = m.toolCalls.isEmpty ? nil : m.toolCalls.map {
-                ToolCall(id: $0.callID, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
-            }
+            tool_calls =
+                m.toolCalls.isEmpty
+                ? nil
+                : m.toolCalls.map {
+                    ToolCall(id: $0.callID, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
+                }
             tool_call_id = m.toolCallID
         }
 
@@ -229,16 +255,24 @@ struct ToolCallAssembler {
     func finish(model: String) throws(LLMError) -> [RequestedToolCall] {
         try order.map { (index) throws(LLMError) in
             let call = calls[index]!
-            return try Self.checked(id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name, arguments: call.arguments, model: model)
+            return try Self.checked(
+                id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name, arguments: call.arguments,
+                model: model)
         }
     }
 
     /// A tool call whose arguments are a JSON object (empty arguments count as `{}`).
-    static func checked(id: String, name: String, arguments: String, model: String) throws(LLMError) -> RequestedToolCall {
-        guard !name.isEmpty else { throw LLMError(.malformedResponse, "model '\(model)' asked for a tool call without a tool name") }
+    static func checked(
+        id: String, name: String, arguments: String, model: String
+    ) throws(LLMError) -> RequestedToolCall {
+        guard !name.isEmpty else {
+            throw LLMError(.malformedResponse, "model '\(model)' asked for a tool call without a tool name")
+        }
         let text = arguments.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "{}" : arguments
         guard case .object? = JSONValue(parsing: text) else {
-            throw LLMError(.malformedResponse, "model '\(model)' called tool '\(name)' with arguments that are not a JSON object: \(text.prefix(200))")
+            throw LLMError(
+                .malformedResponse,
+                "model '\(model)' called tool '\(name)' with arguments that are not a JSON object: \(text.prefix(200))")
         }
         return RequestedToolCall(callID: id, name: name, arguments: text)
     }

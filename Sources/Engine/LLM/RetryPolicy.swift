@@ -7,9 +7,13 @@ public struct RetryPolicy: Sendable {
     /// No retry starts if its wait would end past this much time since the first attempt.
     public var budget: Duration
 
-    public init(maxAttempts: Int = 4, initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(8),
-                budget: Duration = .seconds(60)) {
-        (self.maxAttempts, self.initialBackoff, self.maxBackoff, self.budget) = (max(maxAttempts, 1), initialBackoff, maxBackoff, budget)
+    public init(
+        maxAttempts: Int = 4, initialBackoff: Duration = .milliseconds(500), maxBackoff: Duration = .seconds(8),
+        budget: Duration = .seconds(60)
+    ) {
+        (self.maxAttempts, self.initialBackoff, self.maxBackoff, self.budget) = (
+            max(maxAttempts, 1), initialBackoff, maxBackoff, budget
+        )
     }
 
     /// No retries.
@@ -27,8 +31,10 @@ public struct RetryPolicy: Sendable {
 
     /// Calls `attempt` until it succeeds, fails for good, or the attempts or the budget run out.
     /// `onFailure` hears of every failed attempt before the wait (the engine records each as `llm.failed`).
-    public func run<T: Sendable>(_ attempt: (Int) async throws(LLMError) -> T,
-                                 onFailure: (Failure) async -> Void = { _ in }) async throws(LLMError) -> T {
+    public func run<T: Sendable>(
+        _ attempt: (Int) async throws(LLMError) -> T,
+        onFailure: (Failure) async -> Void = { _ in }
+    ) async throws(LLMError) -> T {
         let clock = ContinuousClock()
         let start = clock.now
         var n = 1
@@ -37,7 +43,8 @@ public struct RetryPolicy: Sendable {
                 return try await attempt(n)
             } catch {
                 let wait = backoff(after: n, retryAfter: error.retryAfter)
-                let willRetry = error.retryable && n < maxAttempts && !Task.isCancelled && (clock.now - start) + wait <= budget
+                let willRetry =
+                    error.retryable && n < maxAttempts && !Task.isCancelled && (clock.now - start) + wait <= budget
                 await onFailure(Failure(error: error, attempt: n, willRetry: willRetry, wait: willRetry ? wait : .zero))
                 guard willRetry else { throw error }
                 do { try await Task.sleep(for: wait) } catch {

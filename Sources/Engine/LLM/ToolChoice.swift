@@ -28,7 +28,9 @@ public enum ToolChoice: Sendable, Equatable, CustomStringConvertible {
         switch json {
         case .string(let s) where ["auto", "none", "required"].contains(s): self.init(s)
         case .object:
-            guard json["type"]?.stringValue == "function", let name = json["function"]?["name"]?.stringValue, !name.isEmpty else { return nil }
+            guard json["type"]?.stringValue == "function", let name = json["function"]?["name"]?.stringValue,
+                !name.isEmpty
+            else { return nil }
             self = .function(name)
         default: return nil
         }

@@ -35,18 +35,25 @@ public final class HTTPMCPConnection: MCPConnection {
     ///     internal server only.
     ///   - headers: the server's own credentials, sent with every request (an `Authorization` among them wins over
     ///     the caller's token).
-    public init(name: String, url: String, forwardsCallerToken: Bool = true, headers: [(name: String, value: Secret)] = [],
-                client: HTTPClient = EngineHTTPClient.shared, timeout: Duration = .seconds(60), maxMessageBytes: Int = 8 << 20) throws(MCPError) {
-        guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil else {
+    public init(
+        name: String, url: String, forwardsCallerToken: Bool = true, headers: [(name: String, value: Secret)] = [],
+        client: HTTPClient = EngineHTTPClient.shared, timeout: Duration = .seconds(60), maxMessageBytes: Int = 8 << 20
+    ) throws(MCPError) {
+        guard let parsed = URL(string: url), parsed.scheme == "http" || parsed.scheme == "https", parsed.host != nil
+        else {
             throw MCPError(.unavailable, "MCP server '\(name)': '\(url)' is not an http(s) URL")
         }
-        (self.name, self.url, self.client, self.timeout, self.maxMessageBytes) = (name, url, client, timeout, maxMessageBytes)
+        (self.name, self.url, self.client, self.timeout, self.maxMessageBytes) = (
+            name, url, client, timeout, maxMessageBytes
+        )
         (self.forwardsCallerToken, self.headers) = (forwardsCallerToken, headers)
         (incoming, continuation) = AsyncThrowingStream.makeStream(of: Data.self, throwing: (any Error).self)
     }
 
     public func send(_ message: Data) async throws(MCPError) {
-        guard !closed.load(ordering: .acquiring) else { throw MCPError(.disconnected, "MCP server '\(name)' is closed") }
+        guard !closed.load(ordering: .acquiring) else {
+            throw MCPError(.disconnected, "MCP server '\(name)' is closed")
+        }
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -54,7 +61,8 @@ public final class HTTPMCPConnection: MCPConnection {
         request.headers.add(name: "MCP-Protocol-Version", value: MCPClient.clientProtocolVersion)
         if let session = sessionID.withLock({ $0 }) { request.headers.add(name: "Mcp-Session-Id", value: session) }
         for header in headers { request.headers.replaceOrAdd(name: header.name, value: header.value.value) }
-        if forwardsCallerToken, !request.headers.contains(name: "Authorization"), let token = MCPCallContext.bearerToken {
+        if forwardsCallerToken, !request.headers.contains(name: "Authorization"), let token = MCPCallContext.bearerToken
+        {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         request.body = .bytes(ByteBuffer(bytes: message))
@@ -63,19 +71,24 @@ public final class HTTPMCPConnection: MCPConnection {
         do {
             response = try await client.execute(request, timeout: timeout.timeAmount)
         } catch {
-            throw MCPError(.unavailable, "MCP server '\(name)' at \(url) cannot be reached (\(String(describing: error).prefix(200)))")
+            throw MCPError(
+                .unavailable,
+                "MCP server '\(name)' at \(url) cannot be reached (\(String(describing: error).prefix(200)))")
         }
         if let session = response.headers.first(name: "mcp-session-id") { sessionID.withLock { $0 = session } }
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             let body = (try? await response.body.collect(upTo: 4096)).map { String(buffer: $0) } ?? ""
-            let hint = switch status {
-            case 401, 403: ": the server refused the caller's credentials"
-            case 404: ": no such endpoint, or the session ended"
-            default: ""
-            }
+            let hint =
+                switch status {
+                case 401, 403: ": the server refused the caller's credentials"
+                case 404: ": no such endpoint, or the session ended"
+                default: ""
+                }
             let detail = headers.reduce(String(body.prefix(200))) { $1.value.redact($0) }
-            throw MCPError(.server(code: status), "MCP server '\(name)': HTTP \(status)\(hint)\(detail.isEmpty ? "" : " (\(detail))")")
+            throw MCPError(
+                .server(code: status),
+                "MCP server '\(name)': HTTP \(status)\(hint)\(detail.isEmpty ? "" : " (\(detail))")")
         }
         guard status != 202 else { return }  // a notification or response, accepted
         let type = response.headers.first(name: "content-type")?.lowercased() ?? ""
@@ -88,7 +101,9 @@ public final class HTTPMCPConnection: MCPConnection {
                 let body = try await response.body.collect(upTo: maxMessageBytes)
                 if body.readableBytes > 0 { continuation.yield(Data(body.readableBytesView)) }
             } catch {
-                throw MCPError(.protocolViolation, "MCP server '\(name)': the answer could not be read or is larger than \(maxMessageBytes) bytes")
+                throw MCPError(
+                    .protocolViolation,
+                    "MCP server '\(name)': the answer could not be read or is larger than \(maxMessageBytes) bytes")
             }
         }
     }

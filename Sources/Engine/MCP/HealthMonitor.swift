@@ -35,7 +35,8 @@ public struct HealthMonitor: Sendable {
             changes.append(MCPHealthChanged(name: name, status: status, detail: detail))
         }
         if !changes.isEmpty {
-            try await store.append(changes.map { $0.proposed(metadata: EventMetadata(actor: "system:health")) }, to: "registry/mcp")
+            try await store.append(
+                changes.map { $0.proposed(metadata: EventMetadata(actor: "system:health")) }, to: "registry/mcp")
         }
         return changes
     }

@@ -58,13 +58,16 @@ public actor MCPClient {
                 await self?.end(MCPError(.disconnected, "MCP connection failed: \(error)"))
             }
         }
-        let result = try await request("initialize", [
-            "protocolVersion": .string(Self.clientProtocolVersion),
-            "capabilities": .object([:]),
-            "clientInfo": .object(["name": .string("logbook"), "version": .string("0.1")]),
-        ], timeout: timeout)
+        let result = try await request(
+            "initialize",
+            [
+                "protocolVersion": .string(Self.clientProtocolVersion),
+                "capabilities": .object([:]),
+                "clientInfo": .object(["name": .string("logbook"), "version": .string("0.1")]),
+            ], timeout: timeout)
         protocolVersion = result["protocolVersion"]?.stringValue
-        try await connection.send(JSONRPC.encode(JSONRPC.Notification(method: "notifications/initialized", params: nil)))
+        try await connection.send(
+            JSONRPC.encode(JSONRPC.Notification(method: "notifications/initialized", params: nil)))
     }
 
     /// Every tool the server offers (following `nextCursor` pages).
@@ -72,14 +75,18 @@ public actor MCPClient {
         var tools: [MCPTool] = []
         var cursor: String?
         repeat {
-            let result = try await request("tools/list", cursor.map { ["cursor": .string($0)] } ?? [:], timeout: timeout)
+            let result = try await request(
+                "tools/list", cursor.map { ["cursor": .string($0)] } ?? [:], timeout: timeout)
             guard case .array(let list)? = result["tools"] else {
-                throw MCPError(.protocolViolation, "MCP server '\(serverName)' answered tools/list without a tools array")
+                throw MCPError(
+                    .protocolViolation, "MCP server '\(serverName)' answered tools/list without a tools array")
             }
             for item in list {
                 guard let name = item["name"]?.stringValue else { continue }
-                tools.append(MCPTool(name: name, description: item["description"]?.stringValue ?? "",
-                                     inputSchema: item["inputSchema"] ?? .object(["type": .string("object")])))
+                tools.append(
+                    MCPTool(
+                        name: name, description: item["description"]?.stringValue ?? "",
+                        inputSchema: item["inputSchema"] ?? .object(["type": .string("object")])))
             }
             cursor = result["nextCursor"]?.stringValue
         } while cursor != nil && tools.count < 10_000
@@ -87,15 +94,19 @@ public actor MCPClient {
     }
 
     /// Calls a tool. A result longer than `maxResultBytes` is cut there, and says so.
-    public func callTool(_ name: String, arguments: JSONValue, timeout: Duration = .seconds(60),
-                         maxResultBytes: Int = 256 << 10) async throws(MCPError) -> MCPToolResult {
+    public func callTool(
+        _ name: String, arguments: JSONValue, timeout: Duration = .seconds(60),
+        maxResultBytes: Int = 256 << 10
+    ) async throws(MCPError) -> MCPToolResult {
         let result = try await request("tools/call", ["name": .string(name), "arguments": arguments], timeout: timeout)
         var parts: [String] = []
         if case .array(let content)? = result["content"] {
             for item in content {
                 switch item["type"]?.stringValue {
                 case "text": parts.append(item["text"]?.stringValue ?? "")
-                case let other: parts.append("[\(other ?? "unknown") content\(item["mimeType"]?.stringValue.map { ", \($0)" } ?? "")]")
+                case let other:
+                    parts.append(
+                        "[\(other ?? "unknown") content\(item["mimeType"]?.stringValue.map { ", \($0)" } ?? "")]")
                 }
             }
         } else if let structured = result["structuredContent"] {
@@ -104,7 +115,9 @@ public actor MCPClient {
         var text = parts.joined(separator: "\n")
         if text.utf8.count > maxResultBytes {
             let total = text.utf8.count
-            text = String(decoding: text.utf8.prefix(maxResultBytes), as: UTF8.self) + "\n[truncated: \(total) bytes, limit \(maxResultBytes)]"
+            text =
+                String(decoding: text.utf8.prefix(maxResultBytes), as: UTF8.self)
+                + "\n[truncated: \(total) bytes, limit \(maxResultBytes)]"
         }
         if case .bool(true)? = result["isError"] { return MCPToolResult(text: text, isError: true) }
         return MCPToolResult(text: text, isError: false)
@@ -124,14 +137,18 @@ public actor MCPClient {
 
     // MARK: - Requests and replies
 
-    private func request(_ method: String, _ params: [String: JSONValue], timeout: Duration) async throws(MCPError) -> JSONValue {
+    private func request(
+        _ method: String, _ params: [String: JSONValue], timeout: Duration
+    ) async throws(MCPError) -> JSONValue {
         if let ended { throw ended }
         let id = nextID
         nextID += 1
         let message = JSONRPC.encode(JSONRPC.Request(id: id, method: method, params: .object(params)))
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
-            await self?.expire(id, MCPError(.timeout, "MCP server '\(self?.serverName ?? "")' did not answer \(method) within \(timeout)"))
+            await self?.expire(
+                id,
+                MCPError(.timeout, "MCP server '\(self?.serverName ?? "")' did not answer \(method) within \(timeout)"))
         }
         defer { timer.cancel() }
         do {
@@ -139,7 +156,9 @@ public actor MCPClient {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<JSONValue, any Error>) in
                     pending[id] = c
                     Task { [weak self] in
-                        do { try await self?.connection.send(message) } catch { await self?.expire(id, error as? MCPError ?? MCPError(.disconnected, "\(error)")) }
+                        do { try await self?.connection.send(message) } catch {
+                            await self?.expire(id, error as? MCPError ?? MCPError(.disconnected, "\(error)"))
+                        }
                     }
                 }
             } onCancel: {
@@ -164,7 +183,8 @@ public actor MCPClient {
     }
 
     private func receive(_ data: Data) async {
-        guard let message = try? JSONDecoder().decode(JSONRPC.Incoming.self, from: data) else { return }  // not JSON-RPC: ignore
+        // not JSON-RPC: ignore
+        guard let message = try? JSONDecoder().decode(JSONRPC.Incoming.self, from: data) else { return }
         if let method = message.method {
             // A request from the server (ping, sampling, roots…): answer ping, refuse the rest. Notifications: note a
             // changed tool list, ignore the rest.
@@ -172,9 +192,11 @@ public actor MCPClient {
                 if method == "notifications/tools/list_changed" { toolsChanged = true }
                 return
             }
-            let reply = method == "ping"
+            let reply =
+                method == "ping"
                 ? JSONRPC.encode(PingReply(id: id))
-                : JSONRPC.encode(JSONRPC.ErrorReply(id: id, error: .init(code: -32601, message: "Logbook does not offer \(method)")))
+                : JSONRPC.encode(
+                    JSONRPC.ErrorReply(id: id, error: .init(code: -32601, message: "Logbook does not offer \(method)")))
             try? await connection.send(reply)
             return
         }

@@ -43,7 +43,9 @@ public actor MCPPool {
 
     /// Reports each server that starts failing (`unhealthy`, with the reason) and each that a restart brings back
     /// (`healthy`, "restarted after …"): the server appends them to the log.
-    public func setRecorder(_ recorder: @escaping @Sendable (MCPHealthChanged) async -> Void) { self.recorder = recorder }
+    public func setRecorder(_ recorder: @escaping @Sendable (MCPHealthChanged) async -> Void) {
+        self.recorder = recorder
+    }
 
     /// The longest wait before a failing server is tried again.
     public static let maxBackoff = Duration.seconds(60)
@@ -51,9 +53,14 @@ public actor MCPPool {
     /// - Parameters:
     ///   - secrets: the references a server's `headers` may name.
     ///   - environment: where `env:` references are read.
-    public init(toolListTTL: Duration = .seconds(300), startTimeout: Duration = .seconds(30), secrets: SecretScope = SecretScope(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
-        (self.toolListTTL, self.startTimeout, self.secrets, self.environment) = (toolListTTL, startTimeout, secrets, environment)
+    public init(
+        toolListTTL: Duration = .seconds(300), startTimeout: Duration = .seconds(30),
+        secrets: SecretScope = SecretScope(),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        (self.toolListTTL, self.startTimeout, self.secrets, self.environment) = (
+            toolListTTL, startTimeout, secrets, environment
+        )
     }
 
     /// The tools `server` offers, starting its session if needed: cached, and listed again once `toolListTTL` has
@@ -62,7 +69,8 @@ public actor MCPPool {
         try await withSession(server, retryingLost: true) { (pool, session) throws(MCPError) in
             var session = session
             let announced = await session.client.takeToolsChanged()
-            guard announced || pool.clock.now - session.listedAt > pool.toolListTTL || session.healthSeq != healthSeq else { return session.tools }
+            guard announced || pool.clock.now - session.listedAt > pool.toolListTTL || session.healthSeq != healthSeq
+            else { return session.tools }
             session.tools = try await session.client.listTools()
             (session.listedAt, session.healthSeq) = (pool.clock.now, healthSeq)
             pool.sessions[server.name] = session
@@ -73,16 +81,21 @@ public actor MCPPool {
     /// Calls a tool. A session the HTTP server forgot is re-initialized and the call sent once more (the server did
     /// not run it); a server that went away mid-call is not called again for it (it may have run), and is started
     /// again on next use.
-    public func call(_ server: MCPServerDefinition, tool: String, arguments: JSONValue, timeout: Duration,
-                     maxResultBytes: Int) async throws(MCPError) -> MCPToolResult {
+    public func call(
+        _ server: MCPServerDefinition, tool: String, arguments: JSONValue, timeout: Duration,
+        maxResultBytes: Int
+    ) async throws(MCPError) -> MCPToolResult {
         try await withSession(server, retryingLost: false) { (_, session) throws(MCPError) in
-            try await session.client.callTool(tool, arguments: arguments, timeout: timeout, maxResultBytes: maxResultBytes)
+            try await session.client.callTool(
+                tool, arguments: arguments, timeout: timeout, maxResultBytes: maxResultBytes)
         }
     }
 
     /// Checks that `server` answers (starting it if needed).
     public func ping(_ server: MCPServerDefinition, timeout: Duration) async throws(MCPError) {
-        try await withSession(server, retryingLost: true) { (_, session) throws(MCPError) in try await session.client.ping(timeout: timeout) }
+        try await withSession(server, retryingLost: true) { (_, session) throws(MCPError) in
+            try await session.client.ping(timeout: timeout)
+        }
     }
 
     /// Ends a server's session (a registry event touched it, or an administrator asked for fresh tools): its process
@@ -101,8 +114,10 @@ public actor MCPPool {
     /// Runs `body` on the server's session. When the session turns out lost — the server forgot it (HTTP 404), or
     /// (with `retryingLost`, for requests that are safe to repeat) it ended — it is dropped and `body` runs once more
     /// on a fresh one. Any other failure of a session that ended drops it too, so the next use starts it again.
-    private func withSession<T: Sendable>(_ server: MCPServerDefinition, retryingLost: Bool,
-                                          _ body: (isolated MCPPool, Session) async throws(MCPError) -> T) async throws(MCPError) -> T {
+    private func withSession<T: Sendable>(
+        _ server: MCPServerDefinition, retryingLost: Bool,
+        _ body: (isolated MCPPool, Session) async throws(MCPError) -> T
+    ) async throws(MCPError) -> T {
         let session = try await session(for: server)
         do {
             let result = try await body(self, session)
@@ -135,7 +150,10 @@ public actor MCPPool {
         }
         if let backoff = failures[server.name], clock.now < backoff.notBefore {
             let wait = backoff.notBefore - clock.now
-            throw MCPError(.unavailable, "MCP server '\(server.name)' failed \(backoff.count) time(s) in a row (\(backoff.reason)); it is tried again in \(Self.seconds(wait)) s")
+            throw MCPError(
+                .unavailable,
+                "MCP server '\(server.name)' failed \(backoff.count) time(s) in a row (\(backoff.reason)); it is tried again in \(Self.seconds(wait)) s"
+            )
         }
         let connection: any MCPConnection
         do {
@@ -147,11 +165,15 @@ public actor MCPPool {
         let client = MCPClient(serverName: server.name, connection: connection)
         do {
             try await client.start(timeout: startTimeout)
-            let session = Session(definition: server, client: client, tools: try await client.listTools(), listedAt: clock.now, healthSeq: nil)
+            let session = Session(
+                definition: server, client: client, tools: try await client.listTools(), listedAt: clock.now,
+                healthSeq: nil)
             sessions[server.name] = session
             if down.remove(server.name) != nil {
-                await recorder?(MCPHealthChanged(name: server.name, status: .healthy,
-                                                 detail: "restarted after: \(failures[server.name]?.reason ?? "a failure")"))
+                await recorder?(
+                    MCPHealthChanged(
+                        name: server.name, status: .healthy,
+                        detail: "restarted after: \(failures[server.name]?.reason ?? "a failure")"))
             }
             return session
         } catch {
@@ -177,7 +199,8 @@ public actor MCPPool {
                 }
             }
             // The caller's token goes only to internal servers; an external one gets its own credentials, if any.
-            return try HTTPMCPConnection(name: server.name, url: url, forwardsCallerToken: server.isInternal, headers: headers)
+            return try HTTPMCPConnection(
+                name: server.name, url: url, forwardsCallerToken: server.isInternal, headers: headers)
         }
     }
 

@@ -19,7 +19,9 @@ public final class StdioConnection: MCPConnection {
 
     /// Starts `command` (resolved on `PATH`) with `environment` added to this process's.
     /// - Throws: `unavailable` when it cannot be started.
-    public init(name: String, command: [String], environment: [String: String] = [:], maxMessageBytes: Int = 8 << 20) throws(MCPError) {
+    public init(
+        name: String, command: [String], environment: [String: String] = [:], maxMessageBytes: Int = 8 << 20
+    ) throws(MCPError) {
         guard let program = command.first, !program.isEmpty else {
             throw MCPError(.unavailable, "MCP server '\(name)' has no command to start")
         }
@@ -33,7 +35,8 @@ public final class StdioConnection: MCPConnection {
         (process.standardInput, process.standardOutput, process.standardError) = (stdin, stdout, stderr)
         (incoming, continuation) = AsyncThrowingStream.makeStream(of: Data.self, throwing: (any Error).self)
         do { try process.run() } catch {
-            throw MCPError(.unavailable, "MCP server '\(name)': cannot start '\(program)': \(error.localizedDescription)")
+            throw MCPError(
+                .unavailable, "MCP server '\(name)': cannot start '\(program)': \(error.localizedDescription)")
         }
         self.process = process
         stdinPipe = stdin
@@ -59,7 +62,9 @@ public final class StdioConnection: MCPConnection {
     }
 
     public func send(_ message: Data) async throws(MCPError) {
-        guard !closed.load(ordering: .acquiring) else { throw MCPError(.disconnected, "MCP server '\(name)' is closed") }
+        guard !closed.load(ordering: .acquiring) else {
+            throw MCPError(.disconnected, "MCP server '\(name)' is closed")
+        }
         let fd = stdinPipe.fileHandleForWriting.fileDescriptor
         let name = name
         let result: Result<Void, MCPError> = await withCheckedContinuation { c in
@@ -117,13 +122,17 @@ public final class StdioConnection: MCPConnection {
             }
             line.append(contentsOf: buffer[start..<n])
             if line.count > maxMessageBytes {
-                continuation.finish(throwing: MCPError(.protocolViolation, "MCP server '\(name)' sent a message larger than \(maxMessageBytes) bytes"))
+                continuation.finish(
+                    throwing: MCPError(
+                        .protocolViolation, "MCP server '\(name)' sent a message larger than \(maxMessageBytes) bytes"))
                 Task { await close() }
                 return
             }
         }
         process.waitUntilExit()
-        continuation.finish(throwing: closed.load(ordering: .acquiring) ? MCPError(.disconnected, "MCP server '\(name)' was closed") : exited())
+        continuation.finish(
+            throwing: closed.load(ordering: .acquiring)
+                ? MCPError(.disconnected, "MCP server '\(name)' was closed") : exited())
     }
 
     /// How the server ended: its exit status and the tail of its stderr. Only once it has exited.

@@ -18,15 +18,22 @@ public struct Substitution: Sendable, Equatable {
     /// nil: the recording answers every step.
     public var liveFrom: Int?
 
-    public init(instructions: String? = nil, toolResults: [String: String] = [:], policy: Policy? = nil, model: String? = nil, liveFrom: Int? = nil) {
-        (self.instructions, self.toolResults, self.policy, self.model, self.liveFrom) = (instructions, toolResults, policy, model, liveFrom)
+    public init(
+        instructions: String? = nil, toolResults: [String: String] = [:], policy: Policy? = nil, model: String? = nil,
+        liveFrom: Int? = nil
+    ) {
+        (self.instructions, self.toolResults, self.policy, self.model, self.liveFrom) = (
+            instructions, toolResults, policy, model, liveFrom
+        )
     }
 
     /// What it changes, in words (recorded with the fork).
     public var summary: String {
         var parts: [String] = []
         if let instructions { parts.append("instructions: \(instructions.prefix(200))") }
-        for (id, output) in toolResults.sorted(by: { $0.key < $1.key }) { parts.append("tool result \(id): \(output.prefix(200))") }
+        for (id, output) in toolResults.sorted(by: { $0.key < $1.key }) {
+            parts.append("tool result \(id): \(output.prefix(200))")
+        }
         if policy != nil { parts.append("another policy") }
         if let model { parts.append("model: \(model)") }
         if let liveFrom { parts.append("live from step \(liveFrom)") }
@@ -54,21 +61,34 @@ extension AgentRuntime {
     /// - Parameter run: the recorded run (nil: the thread's first).
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `unprocessable` (no such run, an unknown tool call id or model), `denied`,
     ///   `conflict`, `storage`. A substituted policy with a live run is `invalidArgument`.
-    public func counterfactual(thread source: String, run runID: UUID? = nil, substituting substitution: Substitution, into threadID: String,
-                               as principal: Principal, token: String? = nil) async throws(EngineError) -> CounterfactualResult {
+    public func counterfactual(
+        thread source: String, run runID: UUID? = nil, substituting substitution: Substitution, into threadID: String,
+        as principal: Principal, token: String? = nil
+    ) async throws(EngineError) -> CounterfactualResult {
         try await forwarding(token) { () async throws(EngineError) -> CounterfactualResult in
             try await self.runCounterfactual(source, runID, substitution, threadID, principal)
         }
     }
 
-    private func runCounterfactual(_ source: String, _ runID: UUID?, _ substitution: Substitution, _ threadID: String,
-                                   _ principal: Principal) async throws(EngineError) -> CounterfactualResult {
+    private func runCounterfactual(
+        _ source: String, _ runID: UUID?, _ substitution: Substitution, _ threadID: String,
+        _ principal: Principal
+    ) async throws(EngineError) -> CounterfactualResult {
         try await authorizeRead(thread: source, as: principal)
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
-        guard let index = history.firstIndex(where: {
-            if case .runStarted(let r) = $0.event { r.parentRunID == nil && r.agent != "openai-compatible" && (runID == nil || r.runID == runID) } else { false }
-        }) else {
-            throw EngineError(.unprocessable, runID.map { "thread '\(source)' has no run \($0.uuidString.lowercased()) to re-run" } ?? "thread '\(source)' has no run to re-run")
+        guard
+            let index = history.firstIndex(where: {
+                if case .runStarted(let r) = $0.event {
+                    r.parentRunID == nil && r.agent != "openai-compatible" && (runID == nil || r.runID == runID)
+                } else {
+                    false
+                }
+            })
+        else {
+            throw EngineError(
+                .unprocessable,
+                runID.map { "thread '\(source)' has no run \($0.uuidString.lowercased()) to re-run" }
+                    ?? "thread '\(source)' has no run to re-run")
         }
         guard let r = try recordedRun(at: index, of: history) else {
             throw EngineError(.unprocessable, "no recorded chat decision names who asked for that run")
@@ -78,26 +98,36 @@ extension AgentRuntime {
         }
         let live = substitution.liveFrom.map { max($0, 1) } ?? (substitution.model != nil ? 1 : nil)
         if substitution.policy != nil, live != nil {
-            throw EngineError(.invalidArgument, "a substituted policy shapes a recorded re-execution only; a live run (liveFrom, model) is always decided by the server's policy")
+            throw EngineError(
+                .invalidArgument,
+                "a substituted policy shapes a recorded re-execution only; a live run (liveFrom, model) is always decided by the server's policy"
+            )
         }
         var model = r.model
         let current = try await registryState()
         if let name = substitution.model {
-            guard let m = current.models[name]?.value else { throw EngineError(.unprocessable, "there is no model '\(name)'") }
+            guard let m = current.models[name]?.value else {
+                throw EngineError(.unprocessable, "there is no model '\(name)'")
+            }
             model = m
         } else if live != nil, let m = current.models[r.model.name]?.value {
             model = m
         }
 
-        let forked = try await fork(source, at: r.prior.last!.seq, into: threadID, as: principal, substitution: substitution.summary)
+        let forked = try await fork(
+            source, at: r.prior.last!.seq, into: threadID, as: principal, substitution: substitution.summary)
         let stream = try threadStream(threadID)
-        var recorder = RunRecorder(store: store, stream: stream, workspace: forked.workspace, observer: nil,
-                                   history: try RunRecorder.history(of: stream, in: store).events)
+        var recorder = RunRecorder(
+            store: store, stream: stream, workspace: forked.workspace, observer: nil,
+            history: try RunRecorder.history(of: stream, in: store).events)
         let before = recorder.history.count
         // Nothing runs in a recorded re-execution: decide as the recorded asker, marked as hypothetical. A live run is
         // the caller's, under the server's policy, whatever was substituted.
-        let gate = live == nil
-            ? Gate(policy: substitution.policy ?? currentPolicy().policy, principal: r.asker, workspace: forked.workspace, hypotheticalFor: principal.subject)
+        let gate =
+            live == nil
+            ? Gate(
+                policy: substitution.policy ?? currentPolicy().policy, principal: r.asker, workspace: forked.workspace,
+                hypotheticalFor: principal.subject)
             : gate(for: principal, in: forked.workspace)
         let tape = r.tape
         let factory = makeProvider, settings = configuration
@@ -105,29 +135,41 @@ extension AgentRuntime {
         let makeWorkerProvider: ProviderFactory
         var toolbox: Toolbox
         if let live {
-            do { provider = SwitchingProvider(tape: tape, live: try factory(model, settings), liveFrom: live) } catch { throw EngineError(.noModel, error.message) }
-            makeWorkerProvider = { (definition, c) throws(LLMError) in SwitchingProvider(tape: tape, live: try factory(definition, c), liveFrom: live) }
+            do { provider = SwitchingProvider(tape: tape, live: try factory(model, settings), liveFrom: live) } catch {
+                throw EngineError(.noModel, error.message)
+            }
+            makeWorkerProvider = { (definition, c) throws(LLMError) in
+                SwitchingProvider(tape: tape, live: try factory(definition, c), liveFrom: live)
+            }
             toolbox = await Toolbox.assemble(servers: current, allowed: r.agent?.allowedTools ?? ["*"], pool: pool)
             toolbox.add(workers: (r.agent?.subAgents ?? []).compactMap { current.agents[$0]?.value })
         } else {
             provider = ReplayProvider(tape: tape, modelName: model.name)
-            makeWorkerProvider = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
+            makeWorkerProvider = { (definition, _) throws(LLMError) in
+                ReplayProvider(tape: tape, modelName: definition.name)
+            }
             toolbox = tape.toolbox(offering: r.offered)
         }
         let newRunID = EventID.make()
         let actor = "agent:\(r.started.agent)"
-        let run = Run(id: newRunID, agentActor: actor, instructions: substitution.instructions ?? r.agent?.instructions ?? configuration.defaultInstructions,
-                      model: model, provider: provider, toolbox: toolbox, gate: gate, task: nil,
-                      delegation: Run.Delegation(registry: live == nil ? r.registry : current, workspace: forked.workspace,
-                                                 resolver: ModelResolver(environment: configuration.environment), makeProvider: makeWorkerProvider, depth: 0),
-                      tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
+        let run = Run(
+            id: newRunID, agentActor: actor,
+            instructions: substitution.instructions ?? r.agent?.instructions ?? configuration.defaultInstructions,
+            model: model, provider: provider, toolbox: toolbox, gate: gate, task: nil,
+            delegation: Run.Delegation(
+                registry: live == nil ? r.registry : current, workspace: forked.workspace,
+                resolver: ModelResolver(environment: configuration.environment), makeProvider: makeWorkerProvider,
+                depth: 0),
+            tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
         var runSettings = configuration
         runSettings.streaming = false
         if live == nil { runSettings.retry = .none }
         try await run.reexecute(agent: r.started.agent, recorder: &recorder, configuration: runSettings, pool: pool)
         let lookup = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
-        let outcome = Self.compare(r.recorded, Array(recorder.history[before...]), lookup: lookup, runID: r.started.runID)
-        return CounterfactualResult(threadID: threadID, forkedAtSeq: forked.atSeq, substitution: substitution.summary,
-                                    stepsMatched: outcome.matched, divergence: outcome.divergence)
+        let outcome = Self.compare(
+            r.recorded, Array(recorder.history[before...]), lookup: lookup, runID: r.started.runID)
+        return CounterfactualResult(
+            threadID: threadID, forkedAtSeq: forked.atSeq, substitution: substitution.summary,
+            stepsMatched: outcome.matched, divergence: outcome.divergence)
     }
 }

@@ -44,7 +44,9 @@ extension AgentRuntime {
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
     /// - Parameter rules: the policy to re-execute under (a dry run under other rules); nil: each run under the policy
     ///   the log recorded in force when it started (or the one in force now, for a log that recorded none).
-    public func replay(thread threadID: String, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil) async throws(EngineError) -> ReplayReport {
+    public func replay(
+        thread threadID: String, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil
+    ) async throws(EngineError) -> ReplayReport {
         if recordingRead { try await authorizeRead(thread: threadID, as: principal) }
         let stream = try threadStream(threadID)
         let history = try RunRecorder.history(of: stream, in: store).events
@@ -57,7 +59,8 @@ extension AgentRuntime {
                 if started.parentRunID == nil { report.runsSkipped += 1 }
                 continue
             }
-            let outcome = try await replayRun(started, at: index, of: history, bySeq: bySeq, rules: rules, stream: stream)
+            let outcome = try await replayRun(
+                started, at: index, of: history, bySeq: bySeq, rules: rules, stream: stream)
             report.runsReplayed += 1
             report.stepsMatched += outcome.matched
             if let divergence = outcome.divergence {
@@ -86,12 +89,17 @@ extension AgentRuntime {
 
     /// The run that starts at `history[index]` with everything needed to run it again; nil when no recorded `chat`
     /// decision names who asked for it.
-    func recordedRun(at index: Int, of history: [(seq: UInt64, event: DomainEvent)]) throws(EngineError) -> RecordedRun? {
+    func recordedRun(at index: Int, of history: [(seq: UInt64, event: DomainEvent)]) throws(EngineError) -> RecordedRun?
+    {
         guard case .runStarted(let started) = history[index].event else { return nil }
         // The run's input ends with the user message before it; its events run from there to its `run.finished`.
-        let input = history[..<index].lastIndex { if case .userMessage = $0.event { true } else { false } } ?? (index - 1)
+        let input =
+            history[..<index].lastIndex { if case .userMessage = $0.event { true } else { false } } ?? (index - 1)
         // A run cut short (a crash, or a fork made mid-run) ends where the next turn or the fork begins.
-        let end = history[index...].firstIndex { if case .runFinished(let f) = $0.event { f.runID == started.runID } else { false } }
+        let end =
+            history[index...].firstIndex {
+                if case .runFinished(let f) = $0.event { f.runID == started.runID } else { false }
+            }
             ?? history[(index + 1)...].firstIndex { e in
                 switch e.event {
                 case .threadForked, .userMessage: true
@@ -104,51 +112,77 @@ extension AgentRuntime {
         let asked = prior.last { if case .authorizationDecided(let d) = $0.event { d.action == "chat" } else { false } }
         guard case .authorizationDecided(let decision)? = asked?.event else { return nil }
         let registry = try registry(asOf: history[index].seq)
-        let firstRequest = recorded.lazy.compactMap { if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil } }.first
+        let firstRequest = recorded.lazy.compactMap {
+            if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil }
+        }.first
         return RecordedRun(
             started: started, prior: prior, recorded: recorded,
-            asker: Principal(subject: decision.subject, roles: decision.roles, workspace: decision.workspace, tokenID: decision.tokenID,
-                             expiry: decision.tokenExpiry ?? .max),
-            registry: registry, tape: ReplayTape(events: recorded, registry: registry), agent: registry.agents[started.agent]?.value,
-            model: registry.models[started.model]?.value ?? ModelDefinition(name: started.model, provider: "replay", endpoint: "replay:"),
+            asker: Principal(
+                subject: decision.subject, roles: decision.roles, workspace: decision.workspace,
+                tokenID: decision.tokenID,
+                expiry: decision.tokenExpiry ?? .max),
+            registry: registry, tape: ReplayTape(events: recorded, registry: registry),
+            agent: registry.agents[started.agent]?.value,
+            model: registry.models[started.model]?.value
+                ?? ModelDefinition(name: started.model, provider: "replay", endpoint: "replay:"),
             offered: ReplayTape.names(firstRequest?.parameters["tools"]))
     }
 
     /// The first step where two runs' steps differ, if any, and how many matched before it.
-    static func compare(_ recorded: [(seq: UInt64, event: DomainEvent)], _ replayed: [(seq: UInt64, event: DomainEvent)],
-                        lookup: [UInt64: DomainEvent], runID: UUID) -> (matched: Int, divergence: Divergence?) {
+    static func compare(
+        _ recorded: [(seq: UInt64, event: DomainEvent)], _ replayed: [(seq: UInt64, event: DomainEvent)],
+        lookup: [UInt64: DomainEvent], runID: UUID
+    ) -> (matched: Int, divergence: Divergence?) {
         let newBySeq = Dictionary(replayed.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         let old = recorded.compactMap { Step.of($0.event, seq: $0.seq, lookup: { lookup[$0] }) }
         let new = replayed.compactMap { Step.of($0.event, seq: $0.seq, lookup: { newBySeq[$0] ?? lookup[$0] }) }
         for i in 0..<max(old.count, new.count) {
             let a = i < old.count ? old[i] : nil, b = i < new.count ? new[i] : nil
             if a?.kind != b?.kind || a?.key != b?.key {
-                return (i, Divergence(runID: runID.uuidString.lowercased(), index: i, aspect: (a ?? b)!.aspect, recorded: a, replayed: b,
-                                      detail: Step.difference(a, b)))
+                return (
+                    i,
+                    Divergence(
+                        runID: runID.uuidString.lowercased(), index: i, aspect: (a ?? b)!.aspect, recorded: a,
+                        replayed: b,
+                        detail: Step.difference(a, b))
+                )
             }
         }
         return (old.count, nil)
     }
 
-    private func replayRun(_ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)], bySeq: [UInt64: DomainEvent], rules: Policy?,
-                           stream: StreamID) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
+    private func replayRun(
+        _ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)],
+        bySeq: [UInt64: DomainEvent], rules: Policy?,
+        stream: StreamID
+    ) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
         guard let r = try recordedRun(at: index, of: history) else {
-            return (0, Divergence(runID: started.runID.uuidString.lowercased(), index: 0, aspect: "authorization",
-                                  recorded: nil, replayed: nil, detail: "no recorded chat decision names who asked for this run"))
+            return (
+                0,
+                Divergence(
+                    runID: started.runID.uuidString.lowercased(), index: 0, aspect: "authorization",
+                    recorded: nil, replayed: nil, detail: "no recorded chat decision names who asked for this run")
+            )
         }
         let (prior, recorded, tape, model, workspace) = (r.prior, r.recorded, r.tape, r.model, r.asker.workspace)
         var settings = configuration
         (settings.retry, settings.streaming) = (.none, false)
-        let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in ReplayProvider(tape: tape, modelName: definition.name) }
+        let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in
+            ReplayProvider(tape: tape, modelName: definition.name)
+        }
         let inForce = rules == nil ? try policy(asOf: history[index].seq) : nil
-        let gate = Gate(policy: rules ?? inForce?.policy ?? currentPolicy().policy, principal: r.asker, workspace: workspace,
-                        policyVersion: inForce?.version)
-        let run = Run(id: started.runID, agentActor: "agent:\(started.agent)", instructions: r.agent?.instructions ?? configuration.defaultInstructions,
-                      model: model, provider: ReplayProvider(tape: tape, modelName: model.name),
-                      toolbox: tape.toolbox(offering: r.offered), gate: gate, task: nil,
-                      delegation: Run.Delegation(registry: r.registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
-                                                 makeProvider: makeProvider, depth: 0),
-                      tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
+        let gate = Gate(
+            policy: rules ?? inForce?.policy ?? currentPolicy().policy, principal: r.asker, workspace: workspace,
+            policyVersion: inForce?.version)
+        let run = Run(
+            id: started.runID, agentActor: "agent:\(started.agent)",
+            instructions: r.agent?.instructions ?? configuration.defaultInstructions,
+            model: model, provider: ReplayProvider(tape: tape, modelName: model.name),
+            toolbox: tape.toolbox(offering: r.offered), gate: gate, task: nil,
+            delegation: Run.Delegation(
+                registry: r.registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
+                makeProvider: makeProvider, depth: 0),
+            tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
 
         var recorder = RunRecorder(store: nil, stream: stream, workspace: workspace, observer: nil, history: prior)
         try await run.reexecute(agent: started.agent, recorder: &recorder, configuration: settings, pool: pool)
@@ -161,7 +195,9 @@ extension Run {
     /// Runs again what a recorded run did, as `AgentRuntime.run` starts one: `model.use` authorized, `run.started`,
     /// the steps. A run that stops early (a denial, an exhausted recording) keeps what it recorded so far — that is
     /// compared like the rest; only a storage failure is thrown.
-    func reexecute(agent: String, recorder: inout RunRecorder, configuration: AgentRuntime.Configuration, pool: MCPPool) async throws(EngineError) {
+    func reexecute(
+        agent: String, recorder: inout RunRecorder, configuration: AgentRuntime.Configuration, pool: MCPPool
+    ) async throws(EngineError) {
         do throws(EngineError) {
             try await gate.require("model.use", on: model.name, recorded: "model:\(model.name)", recordingIn: &recorder)
             recorder.correlationID = id

@@ -108,12 +108,18 @@ struct ReplayProvider: LLMProvider {
     let modelName: String
     var providerName: String { "replay" }
 
-    func complete(_ request: ChatRequest, onText: (@Sendable (String) async -> Void)?) async throws(LLMError) -> ChatResponse {
+    func complete(
+        _ request: ChatRequest, onText: (@Sendable (String) async -> Void)?
+    ) async throws(LLMError) -> ChatResponse {
         guard let r = tape.nextResponse() else {
-            throw LLMError(.malformedResponse, "the recording has no more model responses: the replay asked the model more often than the original run")
+            throw LLMError(
+                .malformedResponse,
+                "the recording has no more model responses: the replay asked the model more often than the original run"
+            )
         }
-        return ChatResponse(text: r.text, toolCalls: r.toolCalls, finishReason: FinishReason(wire: r.finishReason),
-                            usage: TokenUsage(input: r.inputTokens, output: r.outputTokens), model: r.model)
+        return ChatResponse(
+            text: r.text, toolCalls: r.toolCalls, finishReason: FinishReason(wire: r.finishReason),
+            usage: TokenUsage(input: r.inputTokens, output: r.outputTokens), model: r.model)
     }
 }
 
@@ -126,7 +132,9 @@ struct SwitchingProvider: LLMProvider {
     var modelName: String { live.modelName }
     var providerName: String { live.providerName }
 
-    func complete(_ request: ChatRequest, onText: (@Sendable (String) async -> Void)?) async throws(LLMError) -> ChatResponse {
+    func complete(
+        _ request: ChatRequest, onText: (@Sendable (String) async -> Void)?
+    ) async throws(LLMError) -> ChatResponse {
         if !tape.isLive, tape.served < liveFrom - 1 {
             return try await ReplayProvider(tape: tape, modelName: live.modelName).complete(request, onText: onText)
         }

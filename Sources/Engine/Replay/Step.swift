@@ -19,7 +19,10 @@ public struct Step: Sendable, Equatable, Encodable {
     public static func difference(_ a: Step?, _ b: Step?) -> String {
         guard let a, let b else { return a == nil ? "the recording has no step here" : "the replay has no step here" }
         guard a.kind == b.kind else { return "\(a.kind) where the replay has \(b.kind)" }
-        let (x, y) = (a.key.split(separator: "\n", omittingEmptySubsequences: false), b.key.split(separator: "\n", omittingEmptySubsequences: false))
+        let (x, y) = (
+            a.key.split(separator: "\n", omittingEmptySubsequences: false),
+            b.key.split(separator: "\n", omittingEmptySubsequences: false)
+        )
         for i in 0..<max(x.count, y.count) {
             let l = i < x.count ? String(x[i]) : "", r = i < y.count ? String(y[i]) : ""
             if l != r { return "line \(i + 1): \(l.prefix(300)) ≠ \(r.prefix(300))" }
@@ -47,7 +50,9 @@ public struct Step: Sendable, Equatable, Encodable {
     /// authorizations of reads, which observe the conversation rather than take part in it).
     /// - Parameter lookup: events by seq, to render an `llm.request`'s prompt from the seqs it names.
     public static func of(_ event: DomainEvent, seq: UInt64, lookup: (UInt64) -> DomainEvent?) -> Step? {
-        func step(_ summary: String, _ key: String? = nil) -> Step { Step(seq: seq, kind: event.typeName, summary: summary, key: key ?? summary) }
+        func step(_ summary: String, _ key: String? = nil) -> Step {
+            Step(seq: seq, kind: event.typeName, summary: summary, key: key ?? summary)
+        }
         switch event {
         case .threadStarted, .threadForked:
             return nil
@@ -58,7 +63,9 @@ public struct Step: Sendable, Equatable, Encodable {
         case .assistantMessage(let e):
             return step(e.text)
         case .authorizationDecided(let e):
-            return step("\(e.decision.rawValue) \(e.action) on \(e.resource) for \(e.subject)", "\(e.decision.rawValue) \(e.action) \(e.resource) \(e.rule ?? "-")")
+            return step(
+                "\(e.decision.rawValue) \(e.action) on \(e.resource) for \(e.subject)",
+                "\(e.decision.rawValue) \(e.action) \(e.resource) \(e.rule ?? "-")")
         case .runStarted(let e):
             return step("run of \(e.agent) on \(e.model)\(e.parentRunID == nil ? "" : " (delegated)")")
         case .runFinished(let e):
@@ -68,8 +75,12 @@ public struct Step: Sendable, Equatable, Encodable {
             let rendered = prompt.map { m in
                 "\(m.role.rawValue): \(m.content ?? "")" + m.toolCalls.map { " [\($0.name) \($0.arguments)]" }.joined()
             }.joined(separator: "\n")
-            let parameters = e.parameters.filter { $0.key != "tools.unavailable" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            return step("step \(e.step): \(e.model), \(prompt.count) messages", "\(e.step) \(e.model)\n\(parameters.joined(separator: " "))\n\(rendered)")
+            let parameters = e.parameters.filter { $0.key != "tools.unavailable" }.sorted { $0.key < $1.key }.map {
+                "\($0.key)=\($0.value)"
+            }
+            return step(
+                "step \(e.step): \(e.model), \(prompt.count) messages",
+                "\(e.step) \(e.model)\n\(parameters.joined(separator: " "))\n\(rendered)")
         case .llmResponse(let e):
             let calls = e.toolCalls.map { "\($0.name) \($0.arguments)" }.joined(separator: "; ")
             return step(calls.isEmpty ? (e.text ?? "") : "calls \(calls)", "\(e.text ?? "")|\(calls)|\(e.finishReason)")

@@ -35,10 +35,13 @@ extension AgentRuntime {
         let left = try ThreadDiff.Side.of(a, in: store), right = try ThreadDiff.Side.of(b, in: store)
         let shared = zip(left.steps, right.steps).prefix { $0.seq == $1.seq }.count
         let first = (0..<max(left.steps.count, right.steps.count)).first { i in
-            i >= left.steps.count || i >= right.steps.count || left.steps[i].kind != right.steps[i].kind || left.steps[i].key != right.steps[i].key
+            i >= left.steps.count || i >= right.steps.count || left.steps[i].kind != right.steps[i].kind
+                || left.steps[i].key != right.steps[i].key
         }
         let aspect = first.map { i in (i < left.steps.count ? left.steps[i] : right.steps[i]).aspect }
-        let detail = first.map { i in Step.difference(i < left.steps.count ? left.steps[i] : nil, i < right.steps.count ? right.steps[i] : nil) }
+        let detail = first.map { i in
+            Step.difference(i < left.steps.count ? left.steps[i] : nil, i < right.steps.count ? right.steps[i] : nil)
+        }
         return ThreadDiff(a: left, b: right, shared: shared, firstDivergence: first, aspect: aspect, detail: detail)
     }
 
@@ -52,15 +55,23 @@ extension ThreadDiff.Side {
         let history = try RunRecorder.history(of: stream, in: store).events
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         // The decision that allowed a fork opens its stream, just before `thread.forked`: structure, not a step.
-        let opening = Set(history.indices.filter { i in
-            guard i + 1 < history.count, case .threadForked = history[i + 1].event, case .authorizationDecided = history[i].event else { return false }
-            return true
-        })
-        let steps = history.indices.filter { !opening.contains($0) }.compactMap { Step.of(history[$0].event, seq: history[$0].seq, lookup: { bySeq[$0] }) }
+        let opening = Set(
+            history.indices.filter { i in
+                guard i + 1 < history.count, case .threadForked = history[i + 1].event,
+                    case .authorizationDecided = history[i].event
+                else { return false }
+                return true
+            })
+        let steps = history.indices.filter { !opening.contains($0) }.compactMap {
+            Step.of(history[$0].event, seq: history[$0].seq, lookup: { bySeq[$0] })
+        }
         var side = ThreadDiff.Side(threadID: threadID, steps: steps)
         for (_, event) in history {
             switch event {
-            case .llmResponse(let r): (side.inputTokens, side.outputTokens) = (side.inputTokens + r.inputTokens, side.outputTokens + r.outputTokens)
+            case .llmResponse(let r):
+                (side.inputTokens, side.outputTokens) = (
+                    side.inputTokens + r.inputTokens, side.outputTokens + r.outputTokens
+                )
             case .toolCalled: side.toolCalls += 1
             case .authorizationDecided(let d) where d.decision == .deny: side.denials += 1
             default: break

@@ -26,7 +26,9 @@ public enum SecretReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Reads the secret now.
-    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SecretError) -> Secret {
+    public func resolve(
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(SecretError) -> Secret {
         switch self {
         case .environment(let name):
             guard let value = environment[name], !value.isEmpty else { throw SecretError.missing(self) }

@@ -19,14 +19,20 @@ public struct SecretScope: Sendable, Equatable {
 
     /// What a fresh server allows: variables named `LOGBOOK_SECRET_*`, the fallback model's key, and the providers'
     /// customary key variables; no files.
-    public static let defaultAllowed = ["env:LOGBOOK_SECRET_*", "env:LOGBOOK_LLM_API_KEY", "env:OPENAI_API_KEY", "env:ANTHROPIC_API_KEY",
-                                        "env:AZURE_OPENAI_API_KEY"]
+    public static let defaultAllowed = [
+        "env:LOGBOOK_SECRET_*", "env:LOGBOOK_LLM_API_KEY", "env:OPENAI_API_KEY", "env:ANTHROPIC_API_KEY",
+        "env:AZURE_OPENAI_API_KEY",
+    ]
     /// The server's own secrets.
     public static let serverVariables: Set<String> = ["LOGBOOK_JWT_SECRET"]
 
-    public init(allowed: [String] = SecretScope.defaultAllowed, forbiddenVariables: Set<String> = SecretScope.serverVariables,
-                forbiddenDirectories: [String] = []) {
-        (self.allowed, self.forbiddenVariables, self.forbiddenDirectories) = (allowed, forbiddenVariables, forbiddenDirectories)
+    public init(
+        allowed: [String] = SecretScope.defaultAllowed, forbiddenVariables: Set<String> = SecretScope.serverVariables,
+        forbiddenDirectories: [String] = []
+    ) {
+        (self.allowed, self.forbiddenVariables, self.forbiddenDirectories) = (
+            allowed, forbiddenVariables, forbiddenDirectories
+        )
     }
 
     /// Checks that `text` is a well-formed reference this scope allows.
@@ -45,7 +51,9 @@ public struct SecretScope: Sendable, Equatable {
             }
             canonical = "file:\(resolved)"
         }
-        guard allowed.contains(where: { Policy.glob($0[...], canonical[...]) }) else { throw SecretError.notAllowed(reference, allowed: allowed) }
+        guard allowed.contains(where: { Policy.glob($0[...], canonical[...]) }) else {
+            throw SecretError.notAllowed(reference, allowed: allowed)
+        }
     }
 
     /// `path` absolute, with `.`, `..` and symbolic links resolved.

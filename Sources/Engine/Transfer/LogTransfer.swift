@@ -39,8 +39,10 @@ public enum LogTransfer {
     /// Writes every event from `seq` on, a line each (`write` gets whole lines, newline included).
     /// - Returns: how many events were written.
     @discardableResult
-    public static func export(from store: EventStore, from seq: Seq = 1, write: (String) throws -> Void,
-                              progress: ((_ done: UInt64, _ last: UInt64) -> Void)? = nil) throws -> Int {
+    public static func export(
+        from store: EventStore, from seq: Seq = 1, write: (String) throws -> Void,
+        progress: ((_ done: UInt64, _ last: UInt64) -> Void)? = nil
+    ) throws -> Int {
         let encoder = DomainEvent.jsonEncoder
         let last = store.lastSeq.rawValue
         var next = seq, count = 0
@@ -50,12 +52,14 @@ public enum LogTransfer {
             guard let tail = page.last else { break }
             var text = ""
             for e in page {
-                var line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
-                                actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
-                                causationID: e.metadata.causationID)
+                var line = Line(
+                    seq: e.seq.rawValue, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
+                    actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
+                    causationID: e.metadata.causationID)
                 let body: String
                 if case .event(let domain) = EventCatalog.decode(e), let json = try? domain.json() {
-                    let head = String(decoding: try encoder.encode(line), as: UTF8.self).dropLast()  // its closing brace
+                    // its closing brace
+                    let head = String(decoding: try encoder.encode(line), as: UTF8.self).dropLast()
                     body = head + #","data":"# + String(decoding: json, as: UTF8.self)
                 } else {
                     line.payload = e.payload.base64EncodedString()
@@ -77,10 +81,14 @@ public enum LogTransfer {
     ///   edited on purpose, or made before exports carried hashes); without it such a line stops the import.
     /// - Returns: how many events were imported.
     @discardableResult
-    public static func `import`(_ lines: some Sequence<some StringProtocol>, into store: EventStore, rechain: Bool = false,
-                                progress: ((_ done: Int) -> Void)? = nil) async throws -> Int {
+    public static func `import`(
+        _ lines: some Sequence<some StringProtocol>, into store: EventStore, rechain: Bool = false,
+        progress: ((_ done: Int) -> Void)? = nil
+    ) async throws -> Int {
         guard store.lastSeq.rawValue == 0 else {
-            throw TransferError(description: "the log is not empty (it ends at seq \(store.lastSeq.rawValue)); import into a new data directory")
+            throw TransferError(
+                description:
+                    "the log is not empty (it ends at seq \(store.lastSeq.rawValue)); import into a new data directory")
         }
         let decoder = JSONDecoder()
         var batch: [ProposedEvent] = [], batchStream: String?, batchFirstSeq: UInt64 = 0, count = 0, lineNumber = 0
@@ -89,7 +97,10 @@ public enum LogTransfer {
             guard let stream = batchStream, !batch.isEmpty else { return }
             let result = try await store.append(batch, to: try StreamID(stream))
             guard result.firstSeq.rawValue == batchFirstSeq else {
-                throw TransferError(description: "the export skips seqs before \(batchFirstSeq) (this import gave \(result.firstSeq.rawValue)): export the whole log from seq 1")
+                throw TransferError(
+                    description:
+                        "the export skips seqs before \(batchFirstSeq) (this import gave \(result.firstSeq.rawValue)): export the whole log from seq 1"
+                )
             }
             count += batch.count
             progress?(count)
@@ -106,8 +117,13 @@ public enum LogTransfer {
             }
             let payload: Data
             if let data {
-                guard let event = try EventCatalog.decode(type: line.type, json: try JSONSerialization.data(withJSONObject: data)) else {
-                    throw TransferError(description: "line \(lineNumber): type '\(line.type)' is unknown to this build and has no payload")
+                guard
+                    let event = try EventCatalog.decode(
+                        type: line.type, json: try JSONSerialization.data(withJSONObject: data))
+                else {
+                    throw TransferError(
+                        description:
+                            "line \(lineNumber): type '\(line.type)' is unknown to this build and has no payload")
                 }
                 payload = event.proposed().payload
             } else if let encoded = line.payload, let bytes = Data(base64Encoded: encoded) {
@@ -118,18 +134,23 @@ public enum LogTransfer {
             let (body, written) = TransferChain.split(text)
             let hash = chain.link(body)
             if !rechain, written != hash {
-                throw TransferError(description: written == nil
-                    ? "line \(lineNumber) (seq \(line.seq)) carries no hash: the export was made before exports were chained, or the hashes were removed; import with --rechain to accept it as it is"
-                    : "line \(lineNumber) (seq \(line.seq)) was changed after the export: its hash does not match the event it holds (or an earlier line's); import with --rechain to accept the edit")
+                throw TransferError(
+                    description: written == nil
+                        ? "line \(lineNumber) (seq \(line.seq)) carries no hash: the export was made before exports were chained, or the hashes were removed; import with --rechain to accept it as it is"
+                        : "line \(lineNumber) (seq \(line.seq)) was changed after the export: its hash does not match the event it holds (or an earlier line's); import with --rechain to accept the edit"
+                )
             }
             if line.stream != batchStream || batch.count == 256 {
                 try await flush()
                 (batchStream, batchFirstSeq) = (line.stream, line.seq)
             }
-            batch.append(ProposedEvent(id: line.id, type: line.type, payload: payload,
-                                       metadata: EventMetadata(actor: line.actor, workspace: line.workspace, correlationID: line.correlationID,
-                                                               causationID: line.causationID),
-                                       recordedTime: line.time))
+            batch.append(
+                ProposedEvent(
+                    id: line.id, type: line.type, payload: payload,
+                    metadata: EventMetadata(
+                        actor: line.actor, workspace: line.workspace, correlationID: line.correlationID,
+                        causationID: line.causationID),
+                    recordedTime: line.time))
         }
         try await flush()
         return count
@@ -145,7 +166,9 @@ struct TransferChain {
     /// The next link, in hex: of `body`, the line without `,"hash":"…"}`.
     mutating func link(_ body: some StringProtocol) -> String {
         var bytes = Array(body.utf8)
-        let digest = previous.withUnsafeBytes { p in bytes.withUnsafeMutableBytes { b in hasher.hash(p, UnsafeRawBufferPointer(b)) } }
+        let digest = previous.withUnsafeBytes { p in
+            bytes.withUnsafeMutableBytes { b in hasher.hash(p, UnsafeRawBufferPointer(b)) }
+        }
         previous = digest
         let hex = Array("0123456789abcdef".utf8)
         return String(decoding: digest.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
@@ -160,7 +183,9 @@ struct TransferChain {
         let tail = text.suffix(suffixLength)
         guard tail.hasPrefix(#","hash":""#) else { return (text, nil) }
         let hex = tail.dropFirst(#","hash":""#.count).dropLast(2)
-        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else { return (text, nil) }
+        guard hex.utf8.count == 64, hex.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+            return (text, nil)
+        }
         return (text.dropLast(suffixLength), String(hex))
     }
 }

@@ -20,33 +20,48 @@ enum CheckpointCodec {
         let bound = ZSTD_compressBound(c.state.count)
         out.append(contentsOf: repeatElement(0, count: bound))
         let written = out.withUnsafeMutableBytes { o in
-            c.state.withUnsafeBytes { s in ZSTD_compress(o.baseAddress! + headerBytes, bound, s.baseAddress, s.count, 1) }
+            c.state.withUnsafeBytes { s in ZSTD_compress(o.baseAddress! + headerBytes, bound, s.baseAddress, s.count, 1)
+            }
         }
-        precondition(ZSTD_isError(written) == 0, "zstd cannot compress a checkpoint: \(String(cString: ZSTD_getErrorName(written)))")
+        precondition(
+            ZSTD_isError(written) == 0,
+            "zstd cannot compress a checkpoint: \(String(cString: ZSTD_getErrorName(written)))")
         out.removeSubrange((headerBytes + written)...)
         return out
     }
 
     /// Calls `body` with the checkpoint's seq and state bytes: in place when stored raw, decompressed otherwise.
-    static func withState<T>(name: String, _ v: UnsafeRawBufferPointer, _ body: (Seq, UnsafeRawBufferPointer) throws -> T) throws -> T {
-        guard v.count >= headerBytes else { throw EventStoreError(.corrupt, "checkpoint '\(name)' is truncated; rebuild the projection") }
+    static func withState<T>(
+        name: String, _ v: UnsafeRawBufferPointer, _ body: (Seq, UnsafeRawBufferPointer) throws -> T
+    ) throws -> T {
+        guard v.count >= headerBytes else {
+            throw EventStoreError(.corrupt, "checkpoint '\(name)' is truncated; rebuild the projection")
+        }
         let seq = Seq(v.loadBigEndianUInt64(at: 0))
         let length = v.loadBigEndianUInt64(at: 8)
         let data = UnsafeRawBufferPointer(rebasing: v[headerBytes...])
         switch v[16] {
         case 0:
-            guard UInt64(data.count) == length else { throw EventStoreError(.corrupt, "checkpoint '\(name)' has the wrong length; rebuild the projection") }
+            guard UInt64(data.count) == length else {
+                throw EventStoreError(.corrupt, "checkpoint '\(name)' has the wrong length; rebuild the projection")
+            }
             return try body(seq, data)
         case 1:
-            guard length <= 1 << 34 else { throw EventStoreError(.corrupt, "checkpoint '\(name)' claims \(length) bytes; rebuild the projection") }
+            guard length <= 1 << 34 else {
+                throw EventStoreError(.corrupt, "checkpoint '\(name)' claims \(length) bytes; rebuild the projection")
+            }
             var state = [UInt8](repeating: 0, count: Int(length))
-            let produced = state.withUnsafeMutableBytes { s in ZSTD_decompress(s.baseAddress, s.count, data.baseAddress, data.count) }
+            let produced = state.withUnsafeMutableBytes { s in
+                ZSTD_decompress(s.baseAddress, s.count, data.baseAddress, data.count)
+            }
             guard ZSTD_isError(produced) == 0, produced == Int(length) else {
                 throw EventStoreError(.corrupt, "checkpoint '\(name)' does not decompress; rebuild the projection")
             }
             return try state.withUnsafeBytes { try body(seq, $0) }
         default:
-            throw EventStoreError(.unsupportedFormat, "checkpoint '\(name)' has an unknown form \(v[16]); upgrade Logbook or rebuild the projection")
+            throw EventStoreError(
+                .unsupportedFormat,
+                "checkpoint '\(name)' has an unknown form \(v[16]); upgrade Logbook or rebuild the projection")
         }
     }
 }
@@ -58,7 +73,9 @@ extension EventStore {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                do { try writer.submit(.storeCheckpoints(checkpoints, continuation)) } catch { continuation.resume(throwing: error) }
+                do { try writer.submit(.storeCheckpoints(checkpoints, continuation)) } catch {
+                    continuation.resume(throwing: error)
+                }
             }
         } catch let error as EventStoreError {
             throw error
@@ -70,7 +87,8 @@ extension EventStore {
     /// The checkpoint stored under `name`, or nil.
     public func checkpoint(named name: String) throws(EventStoreError) -> Checkpoint? {
         do {
-            return try withCheckpoint(named: name) { seq, state in Checkpoint(name: name, seq: seq, state: Array(state)) }
+            return try withCheckpoint(named: name) { seq, state in Checkpoint(name: name, seq: seq, state: Array(state))
+            }
         } catch let error as EventStoreError {
             throw error
         } catch {

@@ -23,7 +23,9 @@ public final class SHA256Hasher {
     }()
 
     public init() {
-        guard let context = EVP_MD_CTX_new() else { fatalError("OpenSSL could not allocate a digest context: out of memory") }
+        guard let context = EVP_MD_CTX_new() else {
+            fatalError("OpenSSL could not allocate a digest context: out of memory")
+        }
         self.context = context
     }
 

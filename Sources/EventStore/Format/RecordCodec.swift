@@ -56,15 +56,19 @@ enum RecordCodec {
     }
 
     /// The record's bytes before the stored payload, without chain hash and with the checksum left zero for `seal`.
-    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup) -> [UInt8] {
+    static func header(
+        _ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup
+    ) -> [UInt8] {
         var w = ByteWriter(capacity: 96)
         header(e, seq: seq, compression: compression, rawLength: rawLength, nodes: nodes, into: &w)
         return w.bytes
     }
 
     /// Appends the header to `w`; ids of a node registered in `nodes` are written compactly.
-    static func header(_ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup,
-                       into w: inout ByteWriter) {
+    static func header(
+        _ e: Envelope, seq: UInt64, compression: PayloadCompression, rawLength: Int, nodes: some EventIDNodeLookup,
+        into w: inout ByteWriter
+    ) {
         precondition(e.previousSeq < seq, "a stream's previous event must come before it in the log")
         var flags: UInt8
         switch compression {
@@ -103,14 +107,20 @@ enum RecordCodec {
         record.count > 1 && (record[0] == 1 || record[1] & flagChainHash != 0)
     }
 
-    static func bodyOffset(_ record: UnsafeRawBufferPointer) -> Int { storesHash(record) ? hashedBodyOffset : plainBodyOffset }
+    static func bodyOffset(_ record: UnsafeRawBufferPointer) -> Int {
+        storesHash(record) ? hashedBodyOffset : plainBodyOffset
+    }
 
     /// Fills in the checksum (and the chain hash, when the record has room for it) of a complete record in place;
     /// returns its chain hash.
     @discardableResult
-    static func seal(_ record: UnsafeMutableRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
+    static func seal(
+        _ record: UnsafeMutableRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher
+    ) -> [UInt8] {
         let hash = chainHash(UnsafeRawBufferPointer(record), seq: seq, previousHash: previousHash, hasher: hasher)
-        if storesHash(UnsafeRawBufferPointer(record)) { record.baseAddress!.advanced(by: hashOffset).copyMemory(from: hash, byteCount: 32) }
+        if storesHash(UnsafeRawBufferPointer(record)) {
+            record.baseAddress!.advanced(by: hashOffset).copyMemory(from: hash, byteCount: 32)
+        }
         let crc = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: record[hashOffset...]))
         record.storeBytes(of: crc.littleEndian, toByteOffset: checksumOffset, as: UInt32.self)
         return hash
@@ -131,7 +141,9 @@ enum RecordCodec {
     }
 
     /// The chain hash of a record, given its predecessor's (whether or not the record stores it).
-    static func chainHash(_ record: UnsafeRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
+    static func chainHash(
+        _ record: UnsafeRawBufferPointer, seq: UInt64, previousHash: [UInt8], hasher: SHA256Hasher
+    ) -> [UInt8] {
         var seqBE = seq.bigEndian
         var versionAndFlags = (record[0], record[1] & ~flagChainHash)
         return withUnsafeBytes(of: &seqBE) { seqBytes in
@@ -160,29 +172,41 @@ enum RecordCodec {
     }
 
     /// Parses a record, checking its version and (unless told not to) its checksum.
-    static func decode(_ record: UnsafeRawBufferPointer, seq: UInt64, nodes: some EventIDNodeLookup, verifyChecksum: Bool = true)
+    static func decode(
+        _ record: UnsafeRawBufferPointer, seq: UInt64, nodes: some EventIDNodeLookup, verifyChecksum: Bool = true
+    )
         throws(EventStoreError) -> Decoded
     {
-        guard record.count > plainBodyOffset else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
+        guard record.count > plainBodyOffset else {
+            throw corrupt(seq, "record is \(record.count) bytes, shorter than its header")
+        }
         let version = record[0]
         guard (1...formatVersion).contains(version) else {
             if version > formatVersion {
-                throw EventStoreError(.unsupportedFormat, "event \(seq) has record format \(version); this build reads format \(formatVersion): upgrade Logbook")
+                throw EventStoreError(
+                    .unsupportedFormat,
+                    "event \(seq) has record format \(version); this build reads format \(formatVersion): upgrade Logbook"
+                )
             }
             throw corrupt(seq, "record format \(version) is unknown")
         }
         if verifyChecksum {
             let stored = UInt32(littleEndian: record.loadUnaligned(fromByteOffset: checksumOffset, as: UInt32.self))
             let actual = Checksum.crc32(seq: seq, UnsafeRawBufferPointer(rebasing: record[hashOffset...]))
-            guard stored == actual else { throw corrupt(seq, "checksum mismatch (stored \(stored), computed \(actual))") }
+            guard stored == actual else {
+                throw corrupt(seq, "checksum mismatch (stored \(stored), computed \(actual))")
+            }
         }
         let flags = record[1]
         let hashed = storesHash(record)
         let body = hashed ? hashedBodyOffset : plainBodyOffset
-        guard record.count > body else { throw corrupt(seq, "record is \(record.count) bytes, shorter than its header") }
+        guard record.count > body else {
+            throw corrupt(seq, "record is \(record.count) bytes, shorter than its header")
+        }
         var r = ByteReader(record, offset: body)
         guard let stream = r.varint(), let revision = r.varint(), let distance = r.varint(), distance < seq,
-              let type = r.varint(), type <= UInt32.max else {
+            let type = r.varint(), type <= UInt32.max
+        else {
             throw corrupt(seq, "envelope is truncated")
         }
         let compression: PayloadCompression
@@ -209,8 +233,9 @@ enum RecordCodec {
                 time = t
             }
         }
-        var envelope = Envelope(streamNumber: stream, revision: revision, previousSeq: distance == 0 ? 0 : seq - distance,
-                                typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
+        var envelope = Envelope(
+            streamNumber: stream, revision: revision, previousSeq: distance == 0 ? 0 : seq - distance,
+            typeSymbol: UInt32(type), timeNanoseconds: time, id: id)
         if flags & flagActor != 0 { envelope.actorSymbol = try r.symbol(seq) }
         if flags & flagWorkspace != 0 { envelope.workspaceSymbol = try r.symbol(seq) }
         if flags & flagCorrelation != 0 {
@@ -219,10 +244,13 @@ enum RecordCodec {
         if flags & flagCausation != 0 {
             envelope.causationID = try r.eventID(version: version, nodes: nodes, seq: seq, what: "causation id")
         }
-        guard let rawLength = r.varint(), rawLength <= UInt64(Int32.max) else { throw corrupt(seq, "payload length is truncated") }
+        guard let rawLength = r.varint(), rawLength <= UInt64(Int32.max) else {
+            throw corrupt(seq, "payload length is truncated")
+        }
         let payload = UnsafeRawBufferPointer(rebasing: record[r.offset...])
-        return Decoded(compression: compression, envelope: envelope, rawLength: Int(rawLength), payload: payload,
-                       chainHash: hashed ? UnsafeRawBufferPointer(rebasing: record[hashOffset..<hashedBodyOffset]) : nil)
+        return Decoded(
+            compression: compression, envelope: envelope, rawLength: Int(rawLength), payload: payload,
+            chainHash: hashed ? UnsafeRawBufferPointer(rebasing: record[hashOffset..<hashedBodyOffset]) : nil)
     }
 
     /// For a UUIDv7 id, its time in nanoseconds: the record's time is stored as the (small) difference from it.
@@ -262,14 +290,21 @@ extension ByteReader {
     }
 
     /// An id as record `version` stores it.
-    fileprivate mutating func eventID(version: UInt8, nodes: some EventIDNodeLookup, seq: UInt64, what: String) throws(EventStoreError) -> UUID {
+    fileprivate mutating func eventID(
+        version: UInt8, nodes: some EventIDNodeLookup, seq: UInt64, what: String
+    ) throws(EventStoreError) -> UUID {
         if version >= 3 {
             guard let form = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
             if form != 0 {  // compact: node index + 1, milliseconds since the node's base, counter
-                guard form - 1 <= UInt32.max, let delta = varint(), let counter = varint() else { throw RecordCodec.corrupt(seq, "\(what) is truncated") }
+                guard form - 1 <= UInt32.max, let delta = varint(), let counter = varint() else {
+                    throw RecordCodec.corrupt(seq, "\(what) is truncated")
+                }
                 let node = try nodes.node(at: UInt32(form - 1), seq: seq)
-                let milliseconds = UInt64(bitPattern: Int64(bitPattern: node.baseMilliseconds) &+ RecordCodec.unzigzag(delta))
-                guard counter <= UInt64(EventID.maxCounter), milliseconds < 1 << 48 else { throw RecordCodec.corrupt(seq, "\(what) is out of range") }
+                let milliseconds = UInt64(
+                    bitPattern: Int64(bitPattern: node.baseMilliseconds) &+ RecordCodec.unzigzag(delta))
+                guard counter <= UInt64(EventID.maxCounter), milliseconds < 1 << 48 else {
+                    throw RecordCodec.corrupt(seq, "\(what) is out of range")
+                }
                 return EventID.layout(milliseconds: milliseconds, counter: UInt16(counter), node: node.node)
             }
         }

@@ -94,7 +94,9 @@ final class ZstdCodec: @unchecked Sendable {
         ZSTD_CCtx_setParameter(cctx.raw, ZSTD_c_contentSizeFlag, bare ? 0 : 1)
         ZSTD_CCtx_setParameter(cctx.raw, Self.formatParameter, bare ? Self.magicless : 0)
         let referenced = ZSTD_CCtx_refCDict(cctx.raw, cdict)
-        precondition(ZSTD_isError(referenced) == 0, "zstd refused the dictionary: \(String(cString: ZSTD_getErrorName(referenced)))")
+        precondition(
+            ZSTD_isError(referenced) == 0,
+            "zstd refused the dictionary: \(String(cString: ZSTD_getErrorName(referenced)))")
         // At most input.count - 1 bytes: anything larger is stored raw anyway.
         var written = 0
         let output = [UInt8](unsafeUninitializedCapacity: max(input.count - 1, 0)) { out, count in
@@ -121,7 +123,9 @@ final class ZstdCodec: @unchecked Sendable {
     }
 
     /// The DDict a payload needs (nil for plain zstd), registering it through `load` on first use.
-    private func decompressionDictionary(for compression: PayloadCompression, load: DictionaryLoader) throws(EventStoreError) -> OpaquePointer? {
+    private func decompressionDictionary(
+        for compression: PayloadCompression, load: DictionaryLoader
+    ) throws(EventStoreError) -> OpaquePointer? {
         guard case .zstdDictionary(let id, _) = compression else { return nil }
         if let known = dictionary(id) { return known.decompress }
         guard let bytes = try load(id) else {
@@ -135,10 +139,15 @@ final class ZstdCodec: @unchecked Sendable {
     /// Decompresses a stored payload back to exactly `rawLength` bytes.
     /// `load` fetches a dictionary this codec has not registered yet (one another process trained after this one opened
     /// the log) from the caller's transaction.
-    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
-                    load: DictionaryLoader) throws(EventStoreError) -> Data {
+    func decompress(
+        _ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
+        load: DictionaryLoader
+    ) throws(EventStoreError) -> Data {
         if compression == .none {
-            guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
+            guard stored.count == rawLength else {
+                throw EventStoreError(
+                    .corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)")
+            }
             return Data(stored)
         }
         let ddict = try decompressionDictionary(for: compression, load: load)
@@ -149,7 +158,8 @@ final class ZstdCodec: @unchecked Sendable {
             Self.decompress(dctx.raw, out.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
         }
         if ZSTD_isError(produced) != 0 {
-            throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
+            throw EventStoreError(
+                .corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
         }
         guard produced == rawLength else {
             throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)")
@@ -159,21 +169,30 @@ final class ZstdCodec: @unchecked Sendable {
 
     /// Decompresses a stored payload into `output` (at least `rawLength` bytes) with a context the caller holds.
     /// For scans: no allocation per event.
-    func decompress(_ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
-                    into output: UnsafeMutableRawBufferPointer, context: DecompressionContext,
-                    load: DictionaryLoader) throws(EventStoreError) {
+    func decompress(
+        _ stored: UnsafeRawBufferPointer, _ compression: PayloadCompression, rawLength: Int,
+        into output: UnsafeMutableRawBufferPointer, context: DecompressionContext,
+        load: DictionaryLoader
+    ) throws(EventStoreError) {
         precondition(output.count >= rawLength, "decompression buffer too small")
         if compression == .none {
-            guard stored.count == rawLength else { throw EventStoreError(.corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)") }
+            guard stored.count == rawLength else {
+                throw EventStoreError(
+                    .corrupt, "raw payload length \(stored.count) differs from the recorded \(rawLength)")
+            }
             output.copyMemory(from: stored)
             return
         }
         let ddict = try decompressionDictionary(for: compression, load: load)
-        let produced = Self.decompress(context.pointer.raw, output.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
+        let produced = Self.decompress(
+            context.pointer.raw, output.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
         if ZSTD_isError(produced) != 0 {
-            throw EventStoreError(.corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
+            throw EventStoreError(
+                .corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
         }
-        guard produced == rawLength else { throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)") }
+        guard produced == rawLength else {
+            throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)")
+        }
     }
 
     /// A decompression context lent to one scan, returned to the pool when the scan ends.
@@ -217,7 +236,9 @@ final class ZstdCodec: @unchecked Sendable {
         parameters.splitPoint = 1.0
         let count = UInt32(sizes.count)
         func train(_ trainer: (_ dictionary: UnsafeMutableRawPointer?, _ samples: UnsafeRawPointer?) -> Int) -> Int {
-            dictionary.withUnsafeMutableBytes { dict in joined.withUnsafeBytes { src in trainer(dict.baseAddress, src.baseAddress) } }
+            dictionary.withUnsafeMutableBytes { dict in
+                joined.withUnsafeBytes { src in trainer(dict.baseAddress, src.baseAddress) }
+            }
         }
         var size = train { ZDICT_trainFromBuffer_fastCover($0, capacity, $1, sizes, count, parameters) }
         if ZDICT_isError(size) != 0 { size = train { ZDICT_trainFromBuffer($0, capacity, $1, sizes, count) } }
@@ -232,15 +253,19 @@ final class ZstdCodec: @unchecked Sendable {
     private static let magicless: Int32 = 1
 
     /// One-shot decompression of a full or bare frame (the context's format is set for each call).
-    private static func decompress(_ dctx: OpaquePointer, _ output: UnsafeMutableRawPointer?, _ capacity: Int,
-                                   _ stored: UnsafeRawBufferPointer, _ ddict: OpaquePointer?, bare: Bool) -> Int {
+    private static func decompress(
+        _ dctx: OpaquePointer, _ output: UnsafeMutableRawPointer?, _ capacity: Int,
+        _ stored: UnsafeRawBufferPointer, _ ddict: OpaquePointer?, bare: Bool
+    ) -> Int {
         let set = ZSTD_DCtx_setParameter(dctx, decompressionFormatParameter, bare ? magicless : 0)
         if ZSTD_isError(set) != 0 { return set }
         return ZSTD_decompress_usingDDict(dctx, output, capacity, stored.baseAddress, stored.count, ddict)
     }
 
     private func makeCompressContext() -> Pointer {
-        guard let cctx = ZSTD_createCCtx() else { fatalError("zstd could not allocate a compression context: out of memory") }
+        guard let cctx = ZSTD_createCCtx() else {
+            fatalError("zstd could not allocate a compression context: out of memory")
+        }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0)
@@ -248,7 +273,9 @@ final class ZstdCodec: @unchecked Sendable {
     }
 
     fileprivate func makeDecompressContext() -> Pointer {
-        guard let dctx = ZSTD_createDCtx() else { fatalError("zstd could not allocate a decompression context: out of memory") }
+        guard let dctx = ZSTD_createDCtx() else {
+            fatalError("zstd could not allocate a decompression context: out of memory")
+        }
         return Pointer(raw: dctx)
     }
 }

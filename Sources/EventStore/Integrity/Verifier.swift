@@ -31,14 +31,24 @@ extension EventStore {
     /// (after a few tries on a log that keeps growing, they are skipped: `indexesChecked` says so).
     /// - Parameter progress: called now and then with (checked up to, last seq).
     /// - Complexity: O(N log N).
-    public func verify(from: Seq = 1, through: Seq? = nil, progress: ((Seq, Seq) -> Void)? = nil) throws(EventStoreError) -> VerificationReport {
+    public func verify(
+        from: Seq = 1, through: Seq? = nil, progress: ((Seq, Seq) -> Void)? = nil
+    ) throws(EventStoreError) -> VerificationReport {
         let last = try env.read { (txn) throws(EventStoreError) in try Self.lastSeq(txn) }
         var end = min(through?.rawValue ?? last, last)
         let start = max(from.rawValue, 1)
         var state = VerifyState(expectedSeq: start, wholeLog: start == 1 && end == last, lastStoredHash: start - 1)
         if start > 1 {
-            guard let previous = try env.read({ (txn) throws(EventStoreError) in try txn.chainHash(through: start - 1, hasher: SHA256Hasher()) }) else {
-                return VerificationReport(checkedEvents: 0, firstFailure: .init(seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"), indexesChecked: false)
+            guard
+                let previous = try env.read({ (txn) throws(EventStoreError) in
+                    try txn.chainHash(through: start - 1, hasher: SHA256Hasher())
+                })
+            else {
+                return VerificationReport(
+                    checkedEvents: 0,
+                    firstFailure: .init(
+                        seq: Seq(start - 1), reason: "missing: the range's predecessor is not in the log"),
+                    indexesChecked: false)
             }
             state.previousHash = previous
         }
@@ -69,7 +79,8 @@ extension EventStore {
                 try walk()
             }
         }
-        return VerificationReport(checkedEvents: state.checked, firstFailure: state.failure, indexesChecked: indexesChecked)
+        return VerificationReport(
+            checkedEvents: state.checked, firstFailure: state.failure, indexesChecked: indexesChecked)
     }
 
     /// A range that ends inside a commit is proven only by the hash stored at the commit's end: follows the chain
@@ -78,10 +89,13 @@ extension EventStore {
         guard state.failure == nil, state.lastStoredHash + 1 < state.expectedSeq else { return }
         try env.read { (txn) throws(EventStoreError) in
             try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in
-                var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+                var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in
+                    try c.get(MDB_SET_RANGE, key: k)
+                }
                 while let e = entry {
                     let seq = e.key.loadBigEndianUInt64()
-                    let expected = RecordCodec.chainHash(e.value, seq: seq, previousHash: state.previousHash, hasher: hasher)
+                    let expected = RecordCodec.chainHash(
+                        e.value, seq: seq, previousHash: state.previousHash, hasher: hasher)
                     if let stored = RecordCodec.storedHash(e.value) {
                         if stored != expected { state.fail(seq, state.chainBroken(at: seq)) }
                         return
@@ -93,10 +107,14 @@ extension EventStore {
         }
     }
 
-    private func verifyChunk(_ txn: LMDBTransaction, through end: UInt64, state: inout VerifyState, hasher: SHA256Hasher) throws(EventStoreError) {
+    private func verifyChunk(
+        _ txn: LMDBTransaction, through end: UInt64, state: inout VerifyState, hasher: SHA256Hasher
+    ) throws(EventStoreError) {
         let chunkEnd = min(end, state.expectedSeq + 16_383)
         try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in
-            var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            var entry = try withBigEndian(state.expectedSeq) { (k) throws(EventStoreError) in
+                try c.get(MDB_SET_RANGE, key: k)
+            }
             while state.expectedSeq <= chunkEnd {
                 guard let e = entry, e.key.count == 8 else {
                     state.fail(state.expectedSeq, "missing: the log ends before the last seq")
@@ -119,7 +137,10 @@ extension EventStore {
     }
 
     /// Checks one record; returns what is wrong with it, or nil.
-    private func check(_ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction, state: inout VerifyState, hasher: SHA256Hasher) -> String? {
+    private func check(
+        _ record: UnsafeRawBufferPointer, seq: UInt64, txn: LMDBTransaction, state: inout VerifyState,
+        hasher: SHA256Hasher
+    ) -> String? {
         let d: RecordCodec.Decoded
         do { d = try RecordCodec.decode(record, seq: seq, nodes: txn) } catch { return error.message }
         let expectedHash = RecordCodec.chainHash(record, seq: seq, previousHash: state.previousHash, hasher: hasher)
@@ -136,16 +157,22 @@ extension EventStore {
                     return "stream index has no checkpoint for stream \(e.streamNumber) revision \(e.revision)"
                 }
             }
-            if let problem = try state.checkEventID(e.id, seq: seq, time: e.timeNanoseconds, txn: txn) { return problem }
+            if let problem = try state.checkEventID(e.id, seq: seq, time: e.timeNanoseconds, txn: txn) {
+                return problem
+            }
             _ = try names.stream(e.streamNumber, txn: txn)
             _ = try names.symbol(e.typeSymbol, txn: txn)
             if let previous = state.streams[e.streamNumber] {
-                guard e.revision == previous.revision + 1 else { return "stream \(e.streamNumber) jumps from revision \(previous.revision) to \(e.revision)" }
+                guard e.revision == previous.revision + 1 else {
+                    return "stream \(e.streamNumber) jumps from revision \(previous.revision) to \(e.revision)"
+                }
                 guard e.previousSeq == previous.lastSeq else {
-                    return "links back to seq \(e.previousSeq), but the stream's previous event is seq \(previous.lastSeq)"
+                    return
+                        "links back to seq \(e.previousSeq), but the stream's previous event is seq \(previous.lastSeq)"
                 }
             } else if state.wholeLog, e.revision != 1 || e.previousSeq != 0 {
-                return "stream \(e.streamNumber) starts at revision \(e.revision) (back link \(e.previousSeq)), not at revision 1"
+                return
+                    "stream \(e.streamNumber) starts at revision \(e.revision) (back link \(e.previousSeq)), not at revision 1"
             }
             state.streams[e.streamNumber] = (e.revision, seq)
         } catch {
@@ -154,30 +181,51 @@ extension EventStore {
         return nil
     }
 
-    private func verifyHeads(_ txn: LMDBTransaction, state: VerifyState, events: UInt64) throws(EventStoreError) -> VerificationReport.Failure? {
+    private func verifyHeads(
+        _ txn: LMDBTransaction, state: VerifyState, events: UInt64
+    ) throws(EventStoreError) -> VerificationReport.Failure? {
         let dbs = txn.dbs
         let ids = try txn.count(dbs.eventIDs)
-        if UInt64(ids) != state.indexedIDs { return .init(seq: nil, reason: "the event id index holds \(ids) entries, \(state.indexedIDs) events are indexed") }
+        if UInt64(ids) != state.indexedIDs {
+            return .init(
+                seq: nil, reason: "the event id index holds \(ids) entries, \(state.indexedIDs) events are indexed")
+        }
         if let marks = dbs.eventIDMarks {
             let count = try txn.count(marks)
-            if UInt64(count) != state.marks { return .init(seq: nil, reason: "there are \(count) event id marks, the events call for \(state.marks)") }
+            if UInt64(count) != state.marks {
+                return .init(seq: nil, reason: "there are \(count) event id marks, the events call for \(state.marks)")
+            }
         }
         let checkpoints = state.streams.values.reduce(0) { $0 + ($1.revision - 1) / KeyLayout.checkpointInterval + 1 }
         let indexed = try txn.count(dbs.streamIndex)
-        if UInt64(indexed) != checkpoints { return .init(seq: nil, reason: "the stream index holds \(indexed) checkpoints, the events call for \(checkpoints)") }
-        for (db, name) in [(dbs.streams, "streams"), (dbs.streamNames, "stream names"), (dbs.streamHeads, "stream heads")] {
+        if UInt64(indexed) != checkpoints {
+            return .init(
+                seq: nil, reason: "the stream index holds \(indexed) checkpoints, the events call for \(checkpoints)")
+        }
+        for (db, name) in [
+            (dbs.streams, "streams"), (dbs.streamNames, "stream names"), (dbs.streamHeads, "stream heads"),
+        ] {
             let count = try txn.count(db)
-            if count != state.streams.count { return .init(seq: nil, reason: "\(state.streams.count) streams hold events but there are \(count) \(name)") }
+            if count != state.streams.count {
+                return .init(
+                    seq: nil, reason: "\(state.streams.count) streams hold events but there are \(count) \(name)")
+            }
         }
         return try txn.withCursor(dbs.streams) { (c) throws(EventStoreError) -> VerificationReport.Failure? in
             var entry = try c.get(MDB_FIRST)
             while let e = entry {
                 let name = String(decoding: e.key, as: UTF8.self)
-                guard let head = try txn.streamHead(of: StreamID(unchecked: name)), let seen = state.streams[head.number] else {
+                guard let head = try txn.streamHead(of: StreamID(unchecked: name)),
+                    let seen = state.streams[head.number]
+                else {
                     return .init(seq: nil, reason: "stream '\(name)' has a head but no events")
                 }
                 guard seen.revision == head.revision, seen.lastSeq == head.lastSeq else {
-                    return .init(seq: nil, reason: "stream '\(name)' says revision \(head.revision) at seq \(head.lastSeq), its events end at revision \(seen.revision), seq \(seen.lastSeq)")
+                    return .init(
+                        seq: nil,
+                        reason:
+                            "stream '\(name)' says revision \(head.revision) at seq \(head.lastSeq), its events end at revision \(seen.revision), seq \(seen.lastSeq)"
+                    )
                 }
                 entry = try c.get(MDB_NEXT)
             }
@@ -208,7 +256,8 @@ private struct VerifyState {
     /// What is wrong when the hash stored at `seq` does not follow from the records since the last stored one.
     func chainBroken(at seq: UInt64) -> String {
         let since = lastStoredHash + 1
-        return since >= seq ? "hash chain broken: the stored hash does not follow from the previous record"
+        return since >= seq
+            ? "hash chain broken: the stored hash does not follow from the previous record"
             : "hash chain broken: the stored hash does not follow from events \(since)…\(seq) (it covers them all): one of them was altered"
     }
 }
@@ -222,18 +271,28 @@ extension VerifyState {
 
     /// Checks that the event can be found by its id (indexed, or in order and so found through the marks) and the
     /// mark its seq calls for. Returns what is wrong, or nil.
-    mutating func checkEventID(_ uuid: UUID, seq: UInt64, time: Int64, txn: LMDBTransaction) throws(EventStoreError) -> String? {
-        let inOrder = marksFrom.map { seq > $0 } == true && EventIDIndex.isInOrder(uuid, recordTime: time, after: largestID)
+    mutating func checkEventID(
+        _ uuid: UUID, seq: UInt64, time: Int64, txn: LMDBTransaction
+    ) throws(EventStoreError) -> String? {
+        let inOrder =
+            marksFrom.map { seq > $0 } == true && EventIDIndex.isInOrder(uuid, recordTime: time, after: largestID)
         if let indexed = try txn.get(txn.dbs.eventIDs, KeyLayout.uuidKey(uuid)).map({ $0.loadBigEndianUInt64() }) {
             guard indexed == seq else { return "event id index maps \(uuid) to \(indexed), not to this seq" }
             guard !inOrder else { return "event id \(uuid) is in order, yet the event id index holds it" }
             indexedIDs += 1
         } else {
-            guard inOrder else { return "event id \(uuid) is not in order (a UUIDv7 above the ids before it), yet the event id index does not hold it" }
+            guard inOrder else {
+                return
+                    "event id \(uuid) is not in order (a UUIDv7 above the ids before it), yet the event id index does not hold it"
+            }
             largestID = EventIDIndex.Key(uuid)
         }
-        guard let marksFrom, seq > marksFrom, EventIDIndex.isMarkSeq(seq), let largest = largestID, let marksDB = txn.dbs.eventIDMarks else { return nil }
-        guard try txn.get(marksDB, largest.mark(seq: seq)) != nil else { return "the event id marks have no mark here naming the largest id so far" }
+        guard let marksFrom, seq > marksFrom, EventIDIndex.isMarkSeq(seq), let largest = largestID,
+            let marksDB = txn.dbs.eventIDMarks
+        else { return nil }
+        guard try txn.get(marksDB, largest.mark(seq: seq)) != nil else {
+            return "the event id marks have no mark here naming the largest id so far"
+        }
         marks += 1
         return nil
     }

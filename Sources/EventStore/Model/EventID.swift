@@ -41,8 +41,9 @@ public enum EventID {
 
     /// A UUIDv7 for the given time, with randomness from `generator` (seeded generators give reproducible ids).
     public static func make(unixMilliseconds: UInt64, using generator: inout some RandomNumberGenerator) -> UUID {
-        layout(milliseconds: unixMilliseconds, counter: UInt16.random(in: 0...maxCounter, using: &generator),
-               node: UInt64.random(in: 0...nodeMask, using: &generator))
+        layout(
+            milliseconds: unixMilliseconds, counter: UInt16.random(in: 0...maxCounter, using: &generator),
+            node: UInt64.random(in: 0...nodeMask, using: &generator))
     }
 
     static let maxCounter: UInt16 = 0xFFF
@@ -63,8 +64,11 @@ public enum EventID {
         func byte(_ v: UInt64, _ shift: UInt64) -> UInt8 { UInt8(truncatingIfNeeded: v >> shift) }
         let a = UInt64(counter & maxCounter) | 0x7000
         let b = (node & nodeMask) | (1 << 63)
-        return UUID(uuid: (byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),
-                           byte(milliseconds, 8), byte(milliseconds, 0), byte(a, 8), byte(a, 0),
-                           byte(b, 56), byte(b, 48), byte(b, 40), byte(b, 32), byte(b, 24), byte(b, 16), byte(b, 8), byte(b, 0)))
+        return UUID(
+            uuid: (
+                byte(milliseconds, 40), byte(milliseconds, 32), byte(milliseconds, 24), byte(milliseconds, 16),
+                byte(milliseconds, 8), byte(milliseconds, 0), byte(a, 8), byte(a, 0),
+                byte(b, 56), byte(b, 48), byte(b, 40), byte(b, 32), byte(b, 24), byte(b, 16), byte(b, 8), byte(b, 0)
+            ))
     }
 }

@@ -34,7 +34,10 @@ public struct ProposedEvent: Hashable, Sendable {
     /// the log's times stay in order and never run ahead of its clock; otherwise the append fails.
     public var recordedTime: Int64?
 
-    public init(id: UUID = EventID.make(), type: String, payload: Data, metadata: EventMetadata = EventMetadata(), recordedTime: Int64? = nil) {
+    public init(
+        id: UUID = EventID.make(), type: String, payload: Data, metadata: EventMetadata = EventMetadata(),
+        recordedTime: Int64? = nil
+    ) {
         self.id = id
         self.type = type
         self.payload = payload

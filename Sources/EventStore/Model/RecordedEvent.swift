@@ -36,8 +36,12 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     init(_ bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count == 32, "a chain hash is 32 bytes")
-        words = (bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                 bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        words = (
+            bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+            bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+            bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+            bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        )
     }
 
     /// The 32 bytes of the digest.

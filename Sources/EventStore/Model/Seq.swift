@@ -1,5 +1,7 @@
 /// A position in the global log: 1 for the first event, gap-free and strictly increasing.
-public struct Seq: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+public struct Seq: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+    CustomStringConvertible
+{
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
@@ -11,7 +13,9 @@ public struct Seq: RawRepresentable, Hashable, Comparable, Sendable, Expressible
 }
 
 /// An event's position within its stream: 1 for the stream's first event, contiguous.
-public struct StreamRevision: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral, CustomStringConvertible {
+public struct StreamRevision: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+    CustomStringConvertible
+{
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }

@@ -41,8 +41,11 @@ final class AppendRequest: Sendable {
     /// Unsafe (unchecked) continuation: the writer resumes each exactly once, on every path (`acknowledge`, `failAll`).
     let continuation: UnsafeContinuation<AppendResult, any Error>
 
-    init(stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent], closing: (@Sendable (Seq) -> ProposedEvent)? = nil,
-         continuation: UnsafeContinuation<AppendResult, any Error>) {
+    init(
+        stream: StreamID, expected: ExpectedRevision, events: [PreparedEvent],
+        closing: (@Sendable (Seq) -> ProposedEvent)? = nil,
+        continuation: UnsafeContinuation<AppendResult, any Error>
+    ) {
         self.stream = stream
         self.expected = expected
         self.events = events

@@ -46,9 +46,11 @@ struct BatchWriter {
     ///     updated in `heads`, so pass it uniquely referenced.
     ///   - ids: what the previous batch left (`ids`), nil to read it from the log.
     ///   - end: where the previous batch left the log (`end`), nil to read it from the log.
-    init(txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
-         symbolCache: [String: UInt32], streamCache: consuming [StreamID: StreamHead], ids: EventIDState?,
-         end: LogEnd?) throws(EventStoreError) {
+    init(
+        txn: LMDBTransaction, codec: ZstdCodec, limits: Limits, hasher: SHA256Hasher, now: Int64,
+        symbolCache: [String: UInt32], streamCache: consuming [StreamID: StreamHead], ids: EventIDState?,
+        end: LogEnd?
+    ) throws(EventStoreError) {
         self.txn = txn
         self.dbs = txn.dbs
         self.codec = codec
@@ -58,7 +60,8 @@ struct BatchWriter {
         self.heads = streamCache
         self.now = now
         guard let marks = txn.dbs.eventIDMarks else {
-            throw EventStoreError(.storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
+            throw EventStoreError(
+                .storage, "the log at \(txn.path) was opened for writing without its event id marks; reopen it")
         }
         self.marks = marks
         let start: LogEnd
@@ -74,14 +77,17 @@ struct BatchWriter {
     private static func readEnd(_ txn: LMDBTransaction, hasher: SHA256Hasher) throws(EventStoreError) -> LogEnd {
         let totals = try txn.get(txn.dbs.meta, KeyLayout.totalsKey).flatMap(Totals.init) ?? Totals()
         let last = try txn.withCursor(txn.dbs.events) { (c) throws(EventStoreError) in try c.get(MDB_LAST) }
-        guard let last else { return LogEnd(lastSeq: 0, lastHash: RecordCodec.genesisHash, lastTime: 0, totals: totals) }
+        guard let last else {
+            return LogEnd(lastSeq: 0, lastHash: RecordCodec.genesisHash, lastTime: 0, totals: totals)
+        }
         let lastSeq = last.key.loadBigEndianUInt64()
         let decoded = try RecordCodec.decode(last.value, seq: lastSeq, nodes: txn)
         // The last record of a commit stores its chain hash; recompute it if not.
         var hash = decoded.chainHash.map { Array($0) }
         if hash == nil { hash = try txn.chainHash(through: lastSeq, hasher: hasher) }
         guard let hash else {
-            throw EventStoreError(.corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
+            throw EventStoreError(
+                .corrupt, "the chain hash of the last event (\(lastSeq)) cannot be computed; run 'logbook verify'")
         }
         return LogEnd(lastSeq: lastSeq, lastHash: hash, lastTime: decoded.envelope.timeNanoseconds, totals: totals)
     }
@@ -93,7 +99,10 @@ struct BatchWriter {
         case .storeCheckpoints(let checkpoints, _):
             for c in checkpoints {
                 guard c.seq.rawValue <= lastSeq else {
-                    return .failed(EventStoreError(.invalidArgument, "checkpoint '\(c.name)' is at seq \(c.seq), past the end of the log (\(lastSeq))"))
+                    return .failed(
+                        EventStoreError(
+                            .invalidArgument,
+                            "checkpoint '\(c.name)' is at seq \(c.seq), past the end of the log (\(lastSeq))"))
                 }
             }
             for c in checkpoints { try txn.put(dbs.meta, KeyLayout.checkpointKey(c.name), CheckpointCodec.encode(c)) }
@@ -129,14 +138,22 @@ struct BatchWriter {
         }
         if !existing.isEmpty {
             guard existing.count == events.count else {
-                return .failed(EventStoreError(.duplicateEventID, "event \(events[0].proposed.id) and others: the request mixes new events with events already in the log (e.g. at seq \(existing[0])); retry with exactly the original events or with new ids"))
+                return .failed(
+                    EventStoreError(
+                        .duplicateEventID,
+                        "event \(events[0].proposed.id) and others: the request mixes new events with events already in the log (e.g. at seq \(existing[0])); retry with exactly the original events or with new ids"
+                    ))
             }
             return try replayOfEarlierAppend(r, events, seqs: existing)
         }
         let head = try streamHead(r.stream)
         guard r.expected.isSatisfied(by: head.map { StreamRevision($0.revision) }) else {
             let actual = head.map { "is at revision \($0.revision)" } ?? "does not exist"
-            return .failed(EventStoreError(.wrongExpectedRevision, "append to '\(r.stream)' expected \(r.expected), but the stream \(actual); read the stream and decide again"))
+            return .failed(
+                EventStoreError(
+                    .wrongExpectedRevision,
+                    "append to '\(r.stream)' expected \(r.expected), but the stream \(actual); read the stream and decide again"
+                ))
         }
         let time = max(now, lastTime)
         // Recorded times (restoring an export) must keep the log's times in order and not run ahead of the clock.
@@ -144,7 +161,11 @@ struct BatchWriter {
         for event in events {
             guard let recorded = event.proposed.recordedTime else { previous = time; continue }
             guard recorded >= previous, recorded <= time else {
-                return .failed(EventStoreError(.invalidArgument, "event \(event.proposed.id): its recorded time \(recorded) is \(recorded < previous ? "before the event before it (\(previous))" : "after now (\(time))"); times in the log never go back or ahead of the clock"))
+                return .failed(
+                    EventStoreError(
+                        .invalidArgument,
+                        "event \(event.proposed.id): its recorded time \(recorded) is \(recorded < previous ? "before the event before it (\(previous))" : "after now (\(time))"); times in the log never go back or ahead of the clock"
+                    ))
             }
             previous = recorded
         }
@@ -158,23 +179,33 @@ struct BatchWriter {
         }
         heads[r.stream] = current
         try withBigEndian(current.number) { (key) throws(EventStoreError) in
-            try KeyLayout.withStreamHead(revision: current.revision, lastSeq: current.lastSeq) { (value) throws(EventStoreError) in
+            try KeyLayout.withStreamHead(revision: current.revision, lastSeq: current.lastSeq) {
+                (value) throws(EventStoreError) in
                 try txn.put(dbs.streamHeads, key, value, flags: 0)
             }
         }
         wroteEvents = true
-        return .appended(AppendResult(firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision), wasAlreadyAppended: false))
+        return .appended(
+            AppendResult(
+                firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision),
+                wasAlreadyAppended: false))
     }
 
     /// The request's events, its closing event (if any) built, checked and compressed last. The closing event is
     /// built from the seq its first event has (a retried append) or will have.
-    private func withClosingEvent(_ r: AppendRequest) throws(EventStoreError) -> Result<[PreparedEvent], EventStoreError> {
+    private func withClosingEvent(
+        _ r: AppendRequest
+    ) throws(EventStoreError) -> Result<[PreparedEvent], EventStoreError> {
         guard let closing = r.closing else { return .success(r.events) }
         let firstSeq = try seqOfEventID(r.events[0].proposed.id) ?? lastSeq + 1
         let event = closing(Seq(firstSeq))
         do { try limits.validate(event) } catch { return .failure(error) }
         if r.events.contains(where: { $0.proposed.id == event.id }) {
-            return .failure(EventStoreError(.duplicateEventID, "the closing event of an append to '\(r.stream)' reuses the id \(event.id) of an event before it; give it its own id"))
+            return .failure(
+                EventStoreError(
+                    .duplicateEventID,
+                    "the closing event of an append to '\(r.stream)' reuses the id \(event.id) of an event before it; give it its own id"
+                ))
         }
         let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
         return .success(r.events + [PreparedEvent(proposed: event, compression: compression, stored: stored)])
@@ -186,13 +217,15 @@ struct BatchWriter {
         let seq = lastSeq + 1
         let revision = stream.revision
         let envelope = RecordCodec.Envelope(
-            streamNumber: stream.number, revision: revision, previousSeq: stream.lastSeq, typeSymbol: try symbol(p.type),
+            streamNumber: stream.number, revision: revision, previousSeq: stream.lastSeq,
+            typeSymbol: try symbol(p.type),
             timeNanoseconds: time, id: p.id,
             actorSymbol: try p.metadata.actor.map { (s) throws(EventStoreError) in try symbol(s) },
             workspaceSymbol: try p.metadata.workspace.map { (s) throws(EventStoreError) in try symbol(s) },
             correlationID: p.metadata.correlationID, causationID: p.metadata.causationID)
         scratch.bytes.removeAll(keepingCapacity: true)
-        RecordCodec.header(envelope, seq: seq, compression: event.compression, rawLength: p.payload.count, nodes: txn, into: &scratch)
+        RecordCodec.header(
+            envelope, seq: seq, compression: event.compression, rawLength: p.payload.count, nodes: txn, into: &scratch)
         let header = scratch.bytes
         var hash: [UInt8] = []
         let previous = lastHash
@@ -208,8 +241,10 @@ struct BatchWriter {
             }
             if KeyLayout.isCheckpoint(revision) {
                 // MDB_APPENDDUP: a stream's revisions only grow; LMDB rejects anything else.
-                try txn.put(dbs.streamIndex, stream.number.bigEndianBytes, KeyLayout.streamIndexEntry(revision: revision, seq: seq),
-                            flags: MDB_APPENDDUP)
+                try txn.put(
+                    dbs.streamIndex, stream.number.bigEndianBytes,
+                    KeyLayout.streamIndexEntry(revision: revision, seq: seq),
+                    flags: MDB_APPENDDUP)
             }
             let id = EventIDIndex.Key(p.id)
             if EventIDIndex.isInOrder(p.id, recordTime: time, after: ids.largestInOrder) {
@@ -217,7 +252,9 @@ struct BatchWriter {
                 newInOrderIDs.append((id, seq))
             } else {
                 // Indexed one by one. `MDB_NOOVERWRITE`: an id maps to one seq, forever (the caller checked it is new).
-                try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE) }
+                try KeyLayout.withUUIDKey(p.id) { (k) throws(EventStoreError) in
+                    try txn.put(dbs.eventIDs, k, key, flags: MDB_NOOVERWRITE)
+                }
                 ids.largestIndexed = max(ids.largestIndexed ?? id, id)
             }
             if EventIDIndex.isMarkSeq(seq), let largest = ids.largestInOrder {
@@ -235,30 +272,45 @@ struct BatchWriter {
     }
 
     /// Answers a retried append with its original positions, after checking the content is the same.
-    private func replayOfEarlierAppend(_ r: AppendRequest, _ events: [PreparedEvent], seqs: [UInt64]) throws(EventStoreError) -> Outcome {
+    private func replayOfEarlierAppend(
+        _ r: AppendRequest, _ events: [PreparedEvent], seqs: [UInt64]
+    ) throws(EventStoreError) -> Outcome {
         var lastRevision: UInt64 = 0
         for (event, seq) in zip(events, seqs) {
             guard let stored = try txn.get(dbs.events, seq) else {
-                throw EventStoreError(.corrupt, "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
+                throw EventStoreError(
+                    .corrupt,
+                    "event id \(event.proposed.id) points to seq \(seq), which is missing; run 'logbook verify'")
             }
             let decoded = try RecordCodec.decode(stored, seq: seq, nodes: txn)
-            let payload = try codec.decompress(decoded.payload, decoded.compression, rawLength: decoded.rawLength, load: txn.dictionary)
+            let payload = try codec.decompress(
+                decoded.payload, decoded.compression, rawLength: decoded.rawLength, load: txn.dictionary)
             let e = decoded.envelope
             let p = event.proposed
             let streamNumber = try streamHead(r.stream)?.number
             let typeSymbol = try existingSymbol(p.type)
             let actorSymbol = try p.metadata.actor.flatMap { (s) throws(EventStoreError) in try existingSymbol(s) }
-            let workspaceSymbol = try p.metadata.workspace.flatMap { (s) throws(EventStoreError) in try existingSymbol(s) }
-            let same = e.streamNumber == streamNumber && e.typeSymbol == typeSymbol
+            let workspaceSymbol = try p.metadata.workspace.flatMap { (s) throws(EventStoreError) in
+                try existingSymbol(s)
+            }
+            let same =
+                e.streamNumber == streamNumber && e.typeSymbol == typeSymbol
                 && e.actorSymbol == actorSymbol && e.workspaceSymbol == workspaceSymbol
                 && e.correlationID == p.metadata.correlationID && e.causationID == p.metadata.causationID
                 && payload == p.payload
             guard same else {
-                return .failed(EventStoreError(.duplicateEventID, "event id \(p.id) was appended before (seq \(seq)) with different content; give a new event a new id"))
+                return .failed(
+                    EventStoreError(
+                        .duplicateEventID,
+                        "event id \(p.id) was appended before (seq \(seq)) with different content; give a new event a new id"
+                    ))
             }
             lastRevision = max(lastRevision, e.revision)
         }
-        return .appended(AppendResult(firstSeq: Seq(seqs.min()!), lastSeq: Seq(seqs.max()!), revision: StreamRevision(lastRevision), wasAlreadyAppended: true))
+        return .appended(
+            AppendResult(
+                firstSeq: Seq(seqs.min()!), lastSeq: Seq(seqs.max()!), revision: StreamRevision(lastRevision),
+                wasAlreadyAppended: true))
     }
 
     private func seqOfEventID(_ id: UUID) throws(EventStoreError) -> UInt64? {
@@ -268,7 +320,10 @@ struct BatchWriter {
         if ids.largestInOrder.map({ key > $0 }) ?? true, ids.largestIndexed.map({ key > $0 }) ?? true { return nil }
         switch ids.recent.lookup(key) {
         case .inOrder(let seq): return seq
-        case .notInOrder: return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in try txn.get(dbs.eventIDs, k)?.loadBigEndianUInt64() }
+        case .notInOrder:
+            return try KeyLayout.withUUIDKey(id) { (k) throws(EventStoreError) in
+                try txn.get(dbs.eventIDs, k)?.loadBigEndianUInt64()
+            }
         case .unknown: return try txn.seq(ofEventID: id, lastSeq: lastSeq)
         }
     }
@@ -322,8 +377,10 @@ struct BatchWriter {
             let found = try after.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
             let previous = try found == nil ? c.get(MDB_LAST) : c.get(MDB_PREV)
             guard let key = previous?.key, key.count == KeyLayout.dictionaryPrefix.count + 4,
-                  key.starts(with: KeyLayout.dictionaryPrefix) else { return 0 }
-            return UInt32(bigEndian: key.loadUnaligned(fromByteOffset: KeyLayout.dictionaryPrefix.count, as: UInt32.self))
+                key.starts(with: KeyLayout.dictionaryPrefix)
+            else { return 0 }
+            return UInt32(
+                bigEndian: key.loadUnaligned(fromByteOffset: KeyLayout.dictionaryPrefix.count, as: UInt32.self))
         }
         let id = last + 1
         try txn.put(dbs.meta, KeyLayout.dictionaryKey(id), bytes)

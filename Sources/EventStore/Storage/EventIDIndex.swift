@@ -28,7 +28,9 @@ enum EventIDIndex {
         let low: UInt64
 
         init(_ id: UUID) {
-            (high, low) = withUnsafeBytes(of: id.uuid) { ($0.loadBigEndianUInt64(at: 0), $0.loadBigEndianUInt64(at: 8)) }
+            (high, low) = withUnsafeBytes(of: id.uuid) {
+                ($0.loadBigEndianUInt64(at: 0), $0.loadBigEndianUInt64(at: 8))
+            }
         }
 
         init?(_ bytes: UnsafeRawBufferPointer) {
@@ -76,13 +78,16 @@ extension LMDBTransaction {
         if let seq = try KeyLayout.withUUIDKey(id, { (k) throws(EventStoreError) in try get(dbs.eventIDs, k) }) {
             return seq.loadBigEndianUInt64()
         }
-        guard EventIDIndex.milliseconds(ofVersion7: id) != nil, let marks = dbs.eventIDMarks, let marksFrom = try eventIDMarksFrom() else { return nil }
+        guard EventIDIndex.milliseconds(ofVersion7: id) != nil, let marks = dbs.eventIDMarks,
+            let marksFrom = try eventIDMarksFrom()
+        else { return nil }
         // The first mark whose largest id reaches `id` closes the window that would hold it; past the last mark, the tail.
         let key = EventIDIndex.Key(id).mark(seq: 0)
         let window: ClosedRange<UInt64>? = try withCursor(marks) { (c) throws(EventStoreError) in
             if let mark = try key.withBytes({ (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }) {
                 let end = mark.key.loadBigEndianUInt64(at: 16)
-                return max(end > EventIDIndex.markInterval ? end - EventIDIndex.markInterval + 1 : 1, marksFrom + 1)...end
+                return max(
+                    end > EventIDIndex.markInterval ? end - EventIDIndex.markInterval + 1 : 1, marksFrom + 1)...end
             }
             let after = try c.get(MDB_LAST).map { $0.key.loadBigEndianUInt64(at: 16) } ?? marksFrom
             return after < lastSeq ? (after + 1)...lastSeq : nil
@@ -100,7 +105,9 @@ extension LMDBTransaction {
         try withCursor(marks) { (c) throws(EventStoreError) in
             // Marks sort by seq too (their ids never shrink): the last one before `end`.
             var entry = try c.get(MDB_LAST)
-            while let e = entry, e.key.count == 24, e.key.loadBigEndianUInt64(at: 16) >= end { entry = try c.get(MDB_PREV) }
+            while let e = entry, e.key.count == 24, e.key.loadBigEndianUInt64(at: 16) >= end {
+                entry = try c.get(MDB_PREV)
+            }
             if let e = entry, e.key.count == 24 {
                 largest = EventIDIndex.Key(e.key)
                 from = e.key.loadBigEndianUInt64(at: 16) + 1
@@ -108,7 +115,9 @@ extension LMDBTransaction {
         }
         if from < end {
             _ = try firstSeq(in: from...(end - 1)) { (e) -> Bool in
-                if EventIDIndex.isInOrder(e.id, recordTime: e.timeNanoseconds, after: largest) { largest = EventIDIndex.Key(e.id) }
+                if EventIDIndex.isInOrder(e.id, recordTime: e.timeNanoseconds, after: largest) {
+                    largest = EventIDIndex.Key(e.id)
+                }
                 return false
             }
         }
@@ -117,13 +126,19 @@ extension LMDBTransaction {
 
     /// The largest id in `event_ids`, or nil when it is empty.
     func largestIndexedEventID() throws(EventStoreError) -> EventIDIndex.Key? {
-        try withCursor(dbs.eventIDs) { (c) throws(EventStoreError) in try c.get(MDB_LAST).flatMap { EventIDIndex.Key($0.key) } }
+        try withCursor(dbs.eventIDs) { (c) throws(EventStoreError) in
+            try c.get(MDB_LAST).flatMap { EventIDIndex.Key($0.key) }
+        }
     }
 
     /// The first seq in `range` whose envelope satisfies `matches` (records are read and checksummed, not decompressed).
-    private func firstSeq(in range: ClosedRange<UInt64>, where matches: (RecordCodec.Envelope) -> Bool) throws(EventStoreError) -> UInt64? {
+    private func firstSeq(
+        in range: ClosedRange<UInt64>, where matches: (RecordCodec.Envelope) -> Bool
+    ) throws(EventStoreError) -> UInt64? {
         try withCursor(dbs.events) { (c) throws(EventStoreError) in
-            var entry = try withBigEndian(range.lowerBound) { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
+            var entry = try withBigEndian(range.lowerBound) { (k) throws(EventStoreError) in
+                try c.get(MDB_SET_RANGE, key: k)
+            }
             while let e = entry {
                 let seq = e.key.loadBigEndianUInt64()
                 guard seq <= range.upperBound else { return nil }

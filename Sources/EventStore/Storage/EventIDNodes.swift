@@ -65,13 +65,23 @@ final class EventIDNodes: Sendable {
             var entry = try Self.keyPrefix.withBytes { (k) throws(EventStoreError) in try c.get(MDB_SET_RANGE, key: k) }
             while let e = entry, e.key.starts(with: Self.keyPrefix) {
                 guard e.key.count == Self.keyPrefix.count + 4, e.value.count == 16 else {
-                    throw EventStoreError(.corrupt, "id node entry of \(e.key.count) and \(e.value.count) bytes is malformed; run 'logbook verify'")
+                    throw EventStoreError(
+                        .corrupt,
+                        "id node entry of \(e.key.count) and \(e.value.count) bytes is malformed; run 'logbook verify'")
                 }
-                let index = UInt32(bigEndian: UnsafeRawBufferPointer(rebasing: e.key[Self.keyPrefix.count...]).loadUnaligned(as: UInt32.self))
+                let index = UInt32(
+                    bigEndian: UnsafeRawBufferPointer(rebasing: e.key[Self.keyPrefix.count...]).loadUnaligned(
+                        as: UInt32.self))
                 guard index == found.count else {
-                    throw EventStoreError(.corrupt, "id node \(found.count) is missing (the next is \(index)); run 'logbook verify' and restore from a backup")
+                    throw EventStoreError(
+                        .corrupt,
+                        "id node \(found.count) is missing (the next is \(index)); run 'logbook verify' and restore from a backup"
+                    )
                 }
-                found.append(EventIDNode(index: index, node: e.value.loadBigEndianUInt64(at: 0), baseMilliseconds: e.value.loadBigEndianUInt64(at: 8)))
+                found.append(
+                    EventIDNode(
+                        index: index, node: e.value.loadBigEndianUInt64(at: 0),
+                        baseMilliseconds: e.value.loadBigEndianUInt64(at: 8)))
                 entry = try c.get(MDB_NEXT)
             }
             return found
@@ -84,7 +94,8 @@ final class EventIDNodes: Sendable {
         try load(txn)
         let known = current
         guard known.registered(node: node) == nil else { return }
-        try txn.put(txn.dbs.meta, Self.key(UInt32(known.byIndex.count)), node.bigEndianBytes + milliseconds.bigEndianBytes)
+        try txn.put(
+            txn.dbs.meta, Self.key(UInt32(known.byIndex.count)), node.bigEndianBytes + milliseconds.bigEndianBytes)
     }
 }
 

@@ -59,8 +59,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         let lastSeq: UInt64?
     }
 
-    init(env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
-         onRefusal: (@Sendable (EventStoreError) -> Void)? = nil, onCommit: @escaping @Sendable (UInt64) -> Void) {
+    init(
+        env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
+        onRefusal: (@Sendable (EventStoreError) -> Void)? = nil, onCommit: @escaping @Sendable (UInt64) -> Void
+    ) {
         self.onRefusal = onRefusal
         self.env = env
         self.codec = codec
@@ -84,7 +86,11 @@ final class GroupCommitWriter: @unchecked Sendable {
                 return .success(true)
             }
             if p.queuedEvents + request.eventCount > limits.maxQueuedEvents {
-                return .failure(EventStoreError(.overloaded, "the writer has \(p.queuedEvents) events queued (limit \(limits.maxQueuedEvents)); retry after a moment"))
+                return .failure(
+                    EventStoreError(
+                        .overloaded,
+                        "the writer has \(p.queuedEvents) events queued (limit \(limits.maxQueuedEvents)); retry after a moment"
+                    ))
             }
             p.requests.append(request)
             p.queuedEvents += request.eventCount
@@ -144,7 +150,13 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// what this process believes it committed.
     func refuseWrites(after error: EventStoreError) {
         let first = pending.withLock { p in
-            defer { if p.refusal == nil { p.refusal = EventStoreError(.closed, "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it") } }
+            defer {
+                if p.refusal == nil {
+                    p.refusal = EventStoreError(
+                        .closed,
+                        "the log at \(env.path) refuses writes after a fatal error: \(error.message); reopen it")
+                }
+            }
             return p.refusal == nil
         }
         if first { onRefusal?(error) }
@@ -182,9 +194,10 @@ final class GroupCommitWriter: @unchecked Sendable {
                     defer { bodyDone = .now }
                     var cache: [StreamID: StreamHead] = [:]
                     swap(&cache, &streamCache)
-                    var writer = try BatchWriter(txn: txn, codec: codec, limits: limits, hasher: hasher,
-                                                 now: clock(), symbolCache: symbolCache, streamCache: consume cache, ids: eventIDs,
-                                                 end: end)
+                    var writer = try BatchWriter(
+                        txn: txn, codec: codec, limits: limits, hasher: hasher,
+                        now: clock(), symbolCache: symbolCache, streamCache: consume cache, ids: eventIDs,
+                        end: end)
                     let results = try batch.map { (request) throws(EventStoreError) in try writer.apply(request) }
                     try writer.finish()
                     return (results, writer)
@@ -200,7 +213,9 @@ final class GroupCommitWriter: @unchecked Sendable {
                     m.commitTime += committed - bodyDone
                 }
                 apply(outcome.1)
-                acknowledge(Committed(batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil))
+                acknowledge(
+                    Committed(
+                        batch: batch, results: outcome.0, lastSeq: outcome.1.wroteEvents ? outcome.1.lastSeq : nil))
                 return
             } catch let error where error.code == .mapFull {
                 do {
@@ -215,11 +230,16 @@ final class GroupCommitWriter: @unchecked Sendable {
                 // A file system that accepts part of a write when nearly full reports EIO, not ENOSPC (tmpfs did): with no
                 // space left on the device that is a full disk — the commit was aborted, the log is as it was, and
                 // writes go on once space is freed. Any other I/O error, or a damaged log, stops writing.
-                let error = error.systemCode == EIO && FreeSpace.isExhausted(at: env.path)
-                    ? EventStoreError(.diskFull, "no space left on the device holding \(env.path) (a write was cut short); free disk space and retry; the log is unchanged",
-                                      systemCode: ENOSPC)
+                let error =
+                    error.systemCode == EIO && FreeSpace.isExhausted(at: env.path)
+                    ? EventStoreError(
+                        .diskFull,
+                        "no space left on the device holding \(env.path) (a write was cut short); free disk space and retry; the log is unchanged",
+                        systemCode: ENOSPC)
                     : error
-                if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt { refuseWrites(after: error) }
+                if error.systemCode == MDB_PANIC || error.systemCode == EIO || error.code == .corrupt {
+                    refuseWrites(after: error)
+                }
                 failAll(batch, error)
                 return
             }
@@ -237,7 +257,9 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         // A new dictionary that cannot be loaded now (out of memory) is not used: new records keep the current one, and
         // the stored dictionary is loaded when the log is next opened. (It used to end the process.)
-        if let dictionary = writer.storedDictionary, codec.register(dictionaryID: dictionary.info.id, bytes: dictionary.bytes) {
+        if let dictionary = writer.storedDictionary,
+            codec.register(dictionaryID: dictionary.info.id, bytes: dictionary.bytes)
+        {
             codec.currentDictionaryID = dictionary.info.id
         }
     }
@@ -277,8 +299,9 @@ public struct WriterStatistics: Sendable, Equatable {
 
     /// What happened between `earlier` and these counters (the largest commit stays the overall largest).
     public func since(_ earlier: WriterStatistics) -> WriterStatistics {
-        WriterStatistics(commits: commits - earlier.commits, requests: requests - earlier.requests, events: events - earlier.events,
-                         largestCommitEvents: largestCommitEvents, writeTime: writeTime - earlier.writeTime,
-                         commitTime: commitTime - earlier.commitTime)
+        WriterStatistics(
+            commits: commits - earlier.commits, requests: requests - earlier.requests, events: events - earlier.events,
+            largestCommitEvents: largestCommitEvents, writeTime: writeTime - earlier.writeTime,
+            commitTime: commitTime - earlier.commitTime)
     }
 }

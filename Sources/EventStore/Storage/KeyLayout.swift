@@ -33,8 +33,10 @@ enum KeyLayout {
 
     /// stream_heads value: last revision ‖ seq of the last event, both u64 big-endian; built on the stack (the writer
     /// puts one per append).
-    static func withStreamHead<T>(revision: UInt64, lastSeq: UInt64,
-                                  _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+    static func withStreamHead<T>(
+        revision: UInt64, lastSeq: UInt64,
+        _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T
+    ) throws(EventStoreError) -> T {
         var value = (revision.bigEndian, lastSeq.bigEndian)
         return try withUnsafeBytes(of: &value, body)
     }
@@ -44,14 +46,20 @@ enum KeyLayout {
     }
 
     /// stream_index duplicate value: revision ‖ seq, both u64 big-endian, so duplicates sort by revision.
-    static func streamIndexEntry(revision: UInt64, seq: UInt64) -> [UInt8] { revision.bigEndianBytes + seq.bigEndianBytes }
+    static func streamIndexEntry(revision: UInt64, seq: UInt64) -> [UInt8] {
+        revision.bigEndianBytes + seq.bigEndianBytes
+    }
 
     static func uuidKey(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
 
     /// Calls `body` with the 16 bytes of `id`, without allocating.
     @inline(__always)
-    static func withUUIDKey<T>(_ id: UUID, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
-        let result: Result<T, EventStoreError> = withUnsafeBytes(of: id.uuid) { raw in Result { () throws(EventStoreError) -> T in try body(raw) } }
+    static func withUUIDKey<T>(
+        _ id: UUID, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T
+    ) throws(EventStoreError) -> T {
+        let result: Result<T, EventStoreError> = withUnsafeBytes(of: id.uuid) { raw in
+            Result { () throws(EventStoreError) -> T in try body(raw) }
+        }
         return try result.get()
     }
 }
@@ -62,7 +70,9 @@ struct Totals: Equatable {
     var storedPayloadBytes: UInt64 = 0
     var recordBytes: UInt64 = 0
 
-    var encoded: [UInt8] { rawPayloadBytes.bigEndianBytes + storedPayloadBytes.bigEndianBytes + recordBytes.bigEndianBytes }
+    var encoded: [UInt8] {
+        rawPayloadBytes.bigEndianBytes + storedPayloadBytes.bigEndianBytes + recordBytes.bigEndianBytes
+    }
 
     init() {}
     init?(_ v: UnsafeRawBufferPointer) {
@@ -81,7 +91,9 @@ extension LMDBTransaction {
     /// The head of `stream` (number, last revision, last seq), or nil when the stream does not exist.
     func streamHead(of stream: StreamID) throws(EventStoreError) -> StreamHead? {
         guard let number = try get(dbs.streams, Array(stream.rawValue.utf8)) else { return nil }
-        guard number.count == 8 else { throw EventStoreError(.corrupt, "the number of stream '\(stream)' is malformed; run 'logbook verify'") }
+        guard number.count == 8 else {
+            throw EventStoreError(.corrupt, "the number of stream '\(stream)' is malformed; run 'logbook verify'")
+        }
         let n = number.loadBigEndianUInt64()
         guard let head = try get(dbs.streamHeads, n).flatMap(KeyLayout.decodeStreamHead) else {
             throw EventStoreError(.corrupt, "stream '\(stream)' has no head; run 'logbook verify'")
@@ -95,7 +107,8 @@ extension LMDBTransaction {
             try number.bigEndianBytes.withBytes { (k) throws(EventStoreError) in
                 try KeyLayout.streamIndexEntry(revision: revision, seq: 0).withBytes { (v) throws(EventStoreError) in
                     guard let found = try c.get(MDB_GET_BOTH_RANGE, key: k, value: v), found.value.count == 16,
-                          found.value.loadBigEndianUInt64(at: 0) == revision else { return nil }
+                        found.value.loadBigEndianUInt64(at: 0) == revision
+                    else { return nil }
                     return found.value.loadBigEndianUInt64(at: 8)
                 }
             }

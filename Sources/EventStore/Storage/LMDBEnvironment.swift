@@ -71,18 +71,25 @@ final class LMDBEnvironment: @unchecked Sendable {
         let fm = FileManager.default
         if readOnly {
             guard fm.fileExists(atPath: directory + "/data.mdb") else {
-                throw EventStoreError(.storage, "no Logbook log at \(directory): check --data, or append events to create one")
+                throw EventStoreError(
+                    .storage, "no Logbook log at \(directory): check --data, or append events to create one")
             }
         } else {
             // The log holds everyone's conversations: only its owner reads it (0700 for a directory made here, 0600 files).
-            do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
-                throw EventStoreError(.storage, "cannot create the log directory \(directory): \(error.localizedDescription)")
+            do {
+                try fm.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw EventStoreError(
+                    .storage, "cannot create the log directory \(directory): \(error.localizedDescription)")
             }
         }
         let canonical = URL(fileURLWithPath: directory).standardizedFileURL.resolvingSymlinksInPath().path
         let inserted = Self.openPaths.withLock { $0.insert(canonical).inserted }
         guard inserted else {
-            throw EventStoreError(.alreadyOpen, "the log at \(directory) is already open in this process; share the open EventStore instead")
+            throw EventStoreError(
+                .alreadyOpen,
+                "the log at \(directory) is already open in this process; share the open EventStore instead")
         }
         var lockFD: Int32 = -1
         if !readOnly {
@@ -136,16 +143,23 @@ final class LMDBEnvironment: @unchecked Sendable {
     private static func lockForWriting(_ directory: String) throws(EventStoreError) -> Int32 {
         let path = directory + "/writer.lock"
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw EventStoreError(.storage, "cannot open \(path): errno \(errno); check the directory's permissions") }
+        guard fd >= 0 else {
+            throw EventStoreError(.storage, "cannot open \(path): errno \(errno); check the directory's permissions")
+        }
         // The lock file names its holder. When that is this process, which does not have the log open (`openPaths`),
         // the lock is held by a child this process is starting: between fork and exec a child shares the lock's open
         // file (O_CLOEXEC drops it only at exec). Wait that out, briefly; any other holder is refused at once.
         let deadline = ContinuousClock.now + .seconds(2)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let holder =
+                (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             guard holder == String(getpid()), ContinuousClock.now < deadline else {
                 Glibc.close(fd)
-                throw EventStoreError(.alreadyOpen, "the log at \(directory) is open for writing by another process\(holder.isEmpty ? "" : " (pid \(holder))"); stop it, or open the log read-only (logbook's reading commands do)")
+                throw EventStoreError(
+                    .alreadyOpen,
+                    "the log at \(directory) is open for writing by another process\(holder.isEmpty ? "" : " (pid \(holder))"); stop it, or open the log read-only (logbook's reading commands do)"
+                )
             }
             usleep(1_000)
         }
@@ -155,14 +169,18 @@ final class LMDBEnvironment: @unchecked Sendable {
         return fd
     }
 
-    private static func openDatabases(_ env: OpaquePointer, path: String, create: Bool) throws(EventStoreError) -> LMDBDatabases {
+    private static func openDatabases(
+        _ env: OpaquePointer, path: String, create: Bool
+    ) throws(EventStoreError) -> LMDBDatabases {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, create ? 0 : UInt32(MDB_RDONLY), &txn), "opening the databases", path: path)
         func open(_ name: String, _ flags: Int32) throws(EventStoreError) -> MDB_dbi {
             var dbi = MDB_dbi()
             let rc = mdb_dbi_open(txn, name, UInt32(flags | (create ? MDB_CREATE : 0)), &dbi)
             if rc == MDB_NOTFOUND {
-                throw EventStoreError(.unsupportedFormat, "\(path) holds an LMDB environment without Logbook's '\(name)' database; it is not a Logbook log")
+                throw EventStoreError(
+                    .unsupportedFormat,
+                    "\(path) holds an LMDB environment without Logbook's '\(name)' database; it is not a Logbook log")
             }
             try check(rc, "opening database '\(name)'", path: path)
             return dbi
@@ -174,7 +192,8 @@ final class LMDBEnvironment: @unchecked Sendable {
             if rc != MDB_NOTFOUND { try check(rc, "opening database 'event_id_marks'", path: path) }
             let marks: MDB_dbi? = rc == MDB_NOTFOUND ? nil : marksDBI
             let dbs = LMDBDatabases(
-                events: try open("events", 0), streams: try open("streams", 0), streamNames: try open("stream_names", 0),
+                events: try open("events", 0), streams: try open("streams", 0),
+                streamNames: try open("stream_names", 0),
                 streamHeads: try open("stream_heads", 0),
                 streamIndex: try open("stream_index", MDB_DUPSORT | MDB_DUPFIXED), eventIDs: try open("event_ids", 0),
                 eventIDMarks: marks,
@@ -219,7 +238,8 @@ final class LMDBEnvironment: @unchecked Sendable {
             defer { pthread_rwlock_unlock(gate) }
             try check(rc, "starting a read", path: path)
             defer { mdb_txn_abort(txn) }
-            return try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
+            return try body(
+                LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
         }
     }
 
@@ -237,7 +257,8 @@ final class LMDBEnvironment: @unchecked Sendable {
         pthread_rwlock_rdlock(gate)
         defer { pthread_rwlock_unlock(gate) }
         if isClosed { throw EventStoreError(.closed, "the log at \(path) is closed") }
-        try check(mdb_env_copy2(env, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(directory)", path: path)
+        try check(
+            mdb_env_copy2(env, directory, compact ? UInt32(MDB_CP_COMPACT) : 0), "copying to \(directory)", path: path)
     }
 
     /// Runs `body` in a write transaction and commits it; aborts on a thrown error. Only the writer thread calls this.
@@ -252,7 +273,8 @@ final class LMDBEnvironment: @unchecked Sendable {
             try check(rc, "starting a write", path: path)
             let result: T
             do {
-                result = try body(LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
+                result = try body(
+                    LMDBTransaction(txn: txn!, dbs: dbs, path: path, idNodes: idNodes, knownIDNodes: idNodes.current))
             } catch {
                 mdb_txn_abort(txn)
                 throw error

@@ -1,6 +1,6 @@
 import CLMDB
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Maps an LMDB or errno return code of one C call to an `EventStoreError` that says what to do.
@@ -8,22 +8,33 @@ func lmdbError(_ rc: Int32, _ operation: String, path: String) -> EventStoreErro
     let reason = String(cString: mdb_strerror(rc))
     switch rc {
     case MDB_MAP_FULL:
-        return EventStoreError(.mapFull, "the log at \(path) reached its maximum size while \(operation) (\(reason)); "
-            + "raise the log's maximum size (serve --max-log-size or LOGBOOK_MAX_LOG_SIZE; Limits.maxMapSizeBytes) and restart; the log is unchanged",
+        return EventStoreError(
+            .mapFull,
+            "the log at \(path) reached its maximum size while \(operation) (\(reason)); "
+                + "raise the log's maximum size (serve --max-log-size or LOGBOOK_MAX_LOG_SIZE; Limits.maxMapSizeBytes) and restart; the log is unchanged",
             systemCode: rc)
     case ENOSPC:
-        return EventStoreError(.diskFull, "no space left on the device holding \(path) while \(operation); "
-            + "free disk space and retry; the log is unchanged", systemCode: rc)
+        return EventStoreError(
+            .diskFull,
+            "no space left on the device holding \(path) while \(operation); "
+                + "free disk space and retry; the log is unchanged", systemCode: rc)
     case MDB_VERSION_MISMATCH, MDB_INVALID:
-        return EventStoreError(.unsupportedFormat, "\(path) is not an LMDB environment this build can read (\(reason))", systemCode: rc)
+        return EventStoreError(
+            .unsupportedFormat, "\(path) is not an LMDB environment this build can read (\(reason))", systemCode: rc)
     case MDB_CORRUPTED, MDB_PAGE_NOTFOUND:
-        return EventStoreError(.corrupt, "the log at \(path) is corrupted (\(reason)) while \(operation); "
-            + "run 'logbook verify' and restore from a backup", systemCode: rc)
+        return EventStoreError(
+            .corrupt,
+            "the log at \(path) is corrupted (\(reason)) while \(operation); "
+                + "run 'logbook verify' and restore from a backup", systemCode: rc)
     case MDB_READERS_FULL:
-        return EventStoreError(.storage, "too many concurrent readers of \(path) while \(operation); "
-            + "raise Limits.maxReaders or close idle readers", systemCode: rc)
+        return EventStoreError(
+            .storage,
+            "too many concurrent readers of \(path) while \(operation); "
+                + "raise Limits.maxReaders or close idle readers", systemCode: rc)
     case EACCES, EROFS:
-        return EventStoreError(.storage, "permission denied on \(path) while \(operation); check the directory's owner and mode", systemCode: rc)
+        return EventStoreError(
+            .storage, "permission denied on \(path) while \(operation); check the directory's owner and mode",
+            systemCode: rc)
     default:
         return EventStoreError(.storage, "\(operation) failed on \(path): \(reason)", systemCode: rc)
     }
@@ -46,7 +57,9 @@ extension MDB_val {
 
 /// Calls `body` with the 8 big-endian bytes of `value`: keys sort numerically under LMDB's memcmp order.
 @inline(__always)
-func withBigEndian<T>(_ value: UInt64, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T) throws(EventStoreError) -> T {
+func withBigEndian<T>(
+    _ value: UInt64, _ body: (UnsafeRawBufferPointer) throws(EventStoreError) -> T
+) throws(EventStoreError) -> T {
     var be = value.bigEndian
     return try withUnsafeBytes(of: &be) { (raw) throws(EventStoreError) -> T in try body(raw) }
 }

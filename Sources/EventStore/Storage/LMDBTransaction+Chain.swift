@@ -6,7 +6,8 @@ extension LMDBTransaction {
     func chainHash(through seq: UInt64, hasher: SHA256Hasher) throws(EventStoreError) -> [UInt8]? {
         guard seq > 0 else { return RecordCodec.genesisHash }
         return try withCursor(dbs.events) { (c) throws(EventStoreError) -> [UInt8]? in
-            guard var entry = try withBigEndian(seq, { (k) throws(EventStoreError) in try c.get(MDB_SET_KEY, key: k) }) else { return nil }
+            guard var entry = try withBigEndian(seq, { (k) throws(EventStoreError) in try c.get(MDB_SET_KEY, key: k) })
+            else { return nil }
             var hash = RecordCodec.genesisHash
             var from: UInt64 = 1
             while true {

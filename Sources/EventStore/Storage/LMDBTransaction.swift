@@ -26,15 +26,19 @@ struct LMDBTransaction {
         try withBigEndian(key) { (k) throws(EventStoreError) in try get(db, k) }
     }
 
-    func put(_ db: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: Int32) throws(EventStoreError) {
+    func put(
+        _ db: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: Int32
+    ) throws(EventStoreError) {
         var k = MDB_val(key)
         var v = MDB_val(value)
         try check(mdb_put(txn, db, &k, &v, UInt32(flags)), "writing", path: path)
     }
 
     /// Reserves `count` bytes under `key` and lets `fill` write them in place (saves one copy of every record).
-    func reserve(_ db: MDB_dbi, _ key: UnsafeRawBufferPointer, count: Int, flags: Int32,
-                 _ fill: (UnsafeMutableRawBufferPointer) -> Void) throws(EventStoreError) {
+    func reserve(
+        _ db: MDB_dbi, _ key: UnsafeRawBufferPointer, count: Int, flags: Int32,
+        _ fill: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(EventStoreError) {
         var k = MDB_val(key)
         var v = MDB_val(mv_size: count, mv_data: nil)
         try check(mdb_put(txn, db, &k, &v, UInt32(flags | MDB_RESERVE)), "writing", path: path)
@@ -70,7 +74,9 @@ struct LMDBCursor {
     let path: String
 
     /// Moves the cursor (`MDB_FIRST`, `MDB_NEXT`, `MDB_SET_RANGE`, …) and returns the entry there, or nil at the end.
-    func get(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer? = nil)
+    func get(
+        _ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, value: UnsafeRawBufferPointer? = nil
+    )
         throws(EventStoreError) -> (key: LMDBBytes, value: LMDBBytes)?
     {
         var k = key.map(MDB_val.init) ?? MDB_val()

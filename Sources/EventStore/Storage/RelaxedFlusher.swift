@@ -23,8 +23,10 @@ final class RelaxedFlusher: Sendable {
     private let onFailure: @Sendable (EventStoreError) -> Void
 
     /// Flushes once now, so that `flushedThrough` starts at the log's head, then every `interval`.
-    init(env: LMDBEnvironment, head: HeadWatcher, interval: Duration,
-         onFailure: @escaping @Sendable (EventStoreError) -> Void) throws(EventStoreError) {
+    init(
+        env: LMDBEnvironment, head: HeadWatcher, interval: Duration,
+        onFailure: @escaping @Sendable (EventStoreError) -> Void
+    ) throws(EventStoreError) {
         let start = head.head
         try env.sync()
         state = Mutex(State(flushed: start))

@@ -63,7 +63,8 @@ public struct Subscription: AsyncSequence, Sendable {
                 let head = store.currentHead()
                 if next <= head {
                     if caughtUp, head - next + 1 > store.limits.maxSubscriberLagEvents {
-                        return end(.subscriberTooSlow(lagEvents: head - next + 1, limit: store.limits.maxSubscriberLagEvents))
+                        return end(
+                            .subscriberTooSlow(lagEvents: head - next + 1, limit: store.limits.maxSubscriberLagEvents))
                     }
                     do {
                         buffer = try store.read(from: Seq(next), maxCount: store.limits.subscriptionChunkEvents)
@@ -72,7 +73,10 @@ public struct Subscription: AsyncSequence, Sendable {
                     }
                     bufferIndex = 0
                     guard let last = buffer.last else {
-                        return end(.failed(EventStoreError(.corrupt, "event \(next) is missing below the head \(head); run 'logbook verify'")))
+                        return end(
+                            .failed(
+                                EventStoreError(
+                                    .corrupt, "event \(next) is missing below the head \(head); run 'logbook verify'")))
                     }
                     next = last.seq.rawValue + 1
                     continue

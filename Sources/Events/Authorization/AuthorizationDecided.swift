@@ -29,10 +29,17 @@ public struct AuthorizationDecided: EventPayload {
     /// 2 added `policyVersion`.
     public static let schemaVersion: UInt64 = 2
 
-    public init(subject: String, roles: [String], workspace: String, action: String, resource: String, decision: Decision,
-                reason: String, rule: String? = nil, tokenID: String? = nil, tokenExpiry: Int64? = nil, policyVersion: UInt64? = nil) {
-        (self.subject, self.roles, self.workspace, self.action, self.resource) = (subject, roles, workspace, action, resource)
-        (self.decision, self.reason, self.rule, self.tokenID, self.tokenExpiry) = (decision, reason, rule, tokenID, tokenExpiry)
+    public init(
+        subject: String, roles: [String], workspace: String, action: String, resource: String, decision: Decision,
+        reason: String, rule: String? = nil, tokenID: String? = nil, tokenExpiry: Int64? = nil,
+        policyVersion: UInt64? = nil
+    ) {
+        (self.subject, self.roles, self.workspace, self.action, self.resource) = (
+            subject, roles, workspace, action, resource
+        )
+        (self.decision, self.reason, self.rule, self.tokenID, self.tokenExpiry) = (
+            decision, reason, rule, tokenID, tokenExpiry
+        )
         self.policyVersion = policyVersion
     }
 
@@ -43,17 +50,29 @@ public struct AuthorizationDecided: EventPayload {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(subject: try r.readString(), roles: try r.readStrings(), workspace: try r.readString(), action: try r.readString(),
-                  resource: try r.readString(), decision: try r.read(), reason: try r.readString(), rule: try r.readOptionalString(),
-                  tokenID: try r.readOptionalString(), tokenExpiry: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readInt64() },
-                  policyVersion: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() })
+        self.init(
+            subject: try r.readString(), roles: try r.readStrings(), workspace: try r.readString(),
+            action: try r.readString(),
+            resource: try r.readString(), decision: try r.read(), reason: try r.readString(),
+            rule: try r.readOptionalString(),
+            tokenID: try r.readOptionalString(),
+            tokenExpiry: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readInt64() },
+            policyVersion: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() })
     }
 
     /// Version 1 had no `policyVersion`.
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> AuthorizationDecided {
-        guard version == 1 else { throw PayloadDecodingError("authz.decided has no upcast from schema version \(version)") }
-        return AuthorizationDecided(subject: try r.readString(), roles: try r.readStrings(), workspace: try r.readString(), action: try r.readString(),
-                                    resource: try r.readString(), decision: try r.read(), reason: try r.readString(), rule: try r.readOptionalString(),
-                                    tokenID: try r.readOptionalString(), tokenExpiry: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readInt64() })
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> AuthorizationDecided {
+        guard version == 1 else {
+            throw PayloadDecodingError("authz.decided has no upcast from schema version \(version)")
+        }
+        return AuthorizationDecided(
+            subject: try r.readString(), roles: try r.readStrings(), workspace: try r.readString(),
+            action: try r.readString(),
+            resource: try r.readString(), decision: try r.read(), reason: try r.readString(),
+            rule: try r.readOptionalString(),
+            tokenID: try r.readOptionalString(),
+            tokenExpiry: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readInt64() })
     }
 }

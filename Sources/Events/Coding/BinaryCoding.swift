@@ -36,7 +36,9 @@ public struct BinaryWriter: Sendable {
     public mutating func write(_ v: Int64) { write(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
     public mutating func write(_ v: Int) { write(Int64(v)) }
     public mutating func write(_ v: Bool) { bytes.append(v ? 1 : 0) }
-    public mutating func write(_ v: Double) { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func write(_ v: Double) {
+        withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+    }
 
     public mutating func write(_ s: String) {
         var s = s
@@ -96,7 +98,9 @@ public struct BinaryReader {
     /// When true, `readBulkText` skips its bytes and gives "" (see `readBulkText`).
     public let skipsBulkText: Bool
 
-    public init(_ buffer: UnsafeRawBufferPointer, skipsBulkText: Bool = false) { (self.buffer, self.skipsBulkText) = (buffer, skipsBulkText) }
+    public init(_ buffer: UnsafeRawBufferPointer, skipsBulkText: Bool = false) {
+        (self.buffer, self.skipsBulkText) = (buffer, skipsBulkText)
+    }
 
     /// True when every byte was read: fields added to a type after this payload was written are absent.
     public var isAtEnd: Bool { offset >= buffer.count }
@@ -145,7 +149,9 @@ public struct BinaryReader {
     /// A string's bytes, not yet decoded.
     private mutating func readStringBytes() throws(PayloadDecodingError) -> UnsafeRawBufferPointer {
         let count = try readUInt64()
-        guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("string of \(count) bytes runs past the payload") }
+        guard count <= UInt64(buffer.count - offset) else {
+            throw PayloadDecodingError("string of \(count) bytes runs past the payload")
+        }
         return try readBytes(Int(count))
     }
 
@@ -164,41 +170,61 @@ public struct BinaryReader {
         UUID(uuid: try readBytes(16).loadUnaligned(as: uuid_t.self))
     }
 
-    public mutating func read<T: BinaryCodable>(_: T.Type = T.self) throws(PayloadDecodingError) -> T { try T(from: &self) }
+    public mutating func read<T: BinaryCodable>(_: T.Type = T.self) throws(PayloadDecodingError) -> T {
+        try T(from: &self)
+    }
 
     /// The next `count` bytes, as they are (valid as long as the buffer being read).
-    public mutating func readRaw(_ count: Int) throws(PayloadDecodingError) -> UnsafeRawBufferPointer { try readBytes(count) }
+    public mutating func readRaw(_ count: Int) throws(PayloadDecodingError) -> UnsafeRawBufferPointer {
+        try readBytes(count)
+    }
 
     /// An array written with `write(block:)`.
     public mutating func readInt32Block() throws(PayloadDecodingError) -> [Int32] {
         let count = try readUInt64()
-        guard count <= UInt64(buffer.count - offset) / 4 else { throw PayloadDecodingError("block of \(count) numbers runs past the payload") }
+        guard count <= UInt64(buffer.count - offset) / 4 else {
+            throw PayloadDecodingError("block of \(count) numbers runs past the payload")
+        }
         let raw = try readBytes(Int(count) * 4)
         return [Int32](unsafeUninitializedCapacity: Int(count)) { out, initialized in
-            for i in 0..<Int(count) { out[i] = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self)) }
+            for i in 0..<Int(count) {
+                out[i] = Int32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+            }
             initialized = Int(count)
         }
     }
 
-    public mutating func readOptional<T>(_ body: (inout BinaryReader) throws(PayloadDecodingError) -> T) throws(PayloadDecodingError) -> T? {
+    public mutating func readOptional<T>(
+        _ body: (inout BinaryReader) throws(PayloadDecodingError) -> T
+    ) throws(PayloadDecodingError) -> T? {
         try readBool() ? try body(&self) : nil
     }
 
-    public mutating func readArray<T>(_ body: (inout BinaryReader) throws(PayloadDecodingError) -> T) throws(PayloadDecodingError) -> [T] {
+    public mutating func readArray<T>(
+        _ body: (inout BinaryReader) throws(PayloadDecodingError) -> T
+    ) throws(PayloadDecodingError) -> [T] {
         let count = try readUInt64()
-        guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("array of \(count) elements runs past the payload") }
+        guard count <= UInt64(buffer.count - offset) else {
+            throw PayloadDecodingError("array of \(count) elements runs past the payload")
+        }
         var result: [T] = []
         result.reserveCapacity(Int(count))
         for _ in 0..<count { result.append(try body(&self)) }
         return result
     }
 
-    public mutating func readStrings() throws(PayloadDecodingError) -> [String] { try readArray { (r) throws(PayloadDecodingError) in try r.readString() } }
-    public mutating func readOptionalString() throws(PayloadDecodingError) -> String? { try readOptional { (r) throws(PayloadDecodingError) in try r.readString() } }
+    public mutating func readStrings() throws(PayloadDecodingError) -> [String] {
+        try readArray { (r) throws(PayloadDecodingError) in try r.readString() }
+    }
+    public mutating func readOptionalString() throws(PayloadDecodingError) -> String? {
+        try readOptional { (r) throws(PayloadDecodingError) in try r.readString() }
+    }
 
     public mutating func readStringMap() throws(PayloadDecodingError) -> [String: String] {
         let count = try readUInt64()
-        guard count <= UInt64(buffer.count - offset) else { throw PayloadDecodingError("map of \(count) entries runs past the payload") }
+        guard count <= UInt64(buffer.count - offset) else {
+            throw PayloadDecodingError("map of \(count) entries runs past the payload")
+        }
         var map: [String: String] = [:]
         map.reserveCapacity(Int(count))
         for _ in 0..<count {

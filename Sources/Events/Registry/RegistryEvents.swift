@@ -18,21 +18,29 @@ public struct ModelDefinition: Codable, Sendable, Equatable, BinaryCodable {
     public var environment: DeploymentEnvironment
     public var parameters: [String: String]
 
-    public init(name: String, provider: String, endpoint: String, deployment: String? = nil, apiVersion: String? = nil,
-                secretReference: String? = nil, environment: DeploymentEnvironment = .lab, parameters: [String: String] = [:]) {
-        (self.name, self.provider, self.endpoint, self.deployment, self.apiVersion) = (name, provider, endpoint, deployment, apiVersion)
+    public init(
+        name: String, provider: String, endpoint: String, deployment: String? = nil, apiVersion: String? = nil,
+        secretReference: String? = nil, environment: DeploymentEnvironment = .lab, parameters: [String: String] = [:]
+    ) {
+        (self.name, self.provider, self.endpoint, self.deployment, self.apiVersion) = (
+            name, provider, endpoint, deployment, apiVersion
+        )
         (self.secretReference, self.environment, self.parameters) = (secretReference, environment, parameters)
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(name); w.write(provider); w.write(endpoint); w.write(deployment); w.write(apiVersion); w.write(secretReference)
+        w.write(name); w.write(provider); w.write(endpoint); w.write(deployment); w.write(apiVersion);
+        w.write(secretReference)
         w.write(environment); w.write(parameters)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(name: try r.readString(), provider: try r.readString(), endpoint: try r.readString(), deployment: try r.readOptionalString(),
-                  apiVersion: try r.readOptionalString(), secretReference: try r.readOptionalString(), environment: try r.read(),
-                  parameters: try r.readStringMap())
+        self.init(
+            name: try r.readString(), provider: try r.readString(), endpoint: try r.readString(),
+            deployment: try r.readOptionalString(),
+            apiVersion: try r.readOptionalString(), secretReference: try r.readOptionalString(),
+            environment: try r.read(),
+            parameters: try r.readStringMap())
     }
 }
 
@@ -92,9 +100,13 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable, BinaryCodable {
     /// credentials, e.g. `["Authorization": "env:LOGBOOK_SECRET_VENDOR_TOKEN"]`.
     public var headers: [String: String]
 
-    public init(name: String, transport: MCPTransport, command: [String] = [], url: String? = nil, isInternal: Bool = true,
-                headers: [String: String] = [:]) {
-        (self.name, self.transport, self.command, self.url, self.isInternal, self.headers) = (name, transport, command, url, isInternal, headers)
+    public init(
+        name: String, transport: MCPTransport, command: [String] = [], url: String? = nil, isInternal: Bool = true,
+        headers: [String: String] = [:]
+    ) {
+        (self.name, self.transport, self.command, self.url, self.isInternal, self.headers) = (
+            name, transport, command, url, isInternal, headers
+        )
     }
 
     public func encode(to w: inout BinaryWriter) {
@@ -102,14 +114,18 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable, BinaryCodable {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(name: try r.readString(), transport: try r.read(), command: try r.readStrings(), url: try r.readOptionalString(),
-                  isInternal: try r.readBool(), headers: try r.readStringMap())
+        self.init(
+            name: try r.readString(), transport: try r.read(), command: try r.readStrings(),
+            url: try r.readOptionalString(),
+            isInternal: try r.readBool(), headers: try r.readStringMap())
     }
 
     /// Layout 1 (before `headers`).
     static func version1(from r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerDefinition {
-        MCPServerDefinition(name: try r.readString(), transport: try r.read(), command: try r.readStrings(), url: try r.readOptionalString(),
-                            isInternal: try r.readBool())
+        MCPServerDefinition(
+            name: try r.readString(), transport: try r.read(), command: try r.readStrings(),
+            url: try r.readOptionalString(),
+            isInternal: try r.readBool())
     }
 
     private enum CodingKeys: String, CodingKey { case name, transport, command, url, isInternal, headers }
@@ -128,10 +144,13 @@ public struct MCPServerDefinition: Codable, Sendable, Equatable, BinaryCodable {
     /// JSON without `headers` (exports made before it) has none.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(name: try c.decode(String.self, forKey: .name), transport: try c.decode(MCPTransport.self, forKey: .transport),
-                  command: try c.decodeIfPresent([String].self, forKey: .command) ?? [], url: try c.decodeIfPresent(String.self, forKey: .url),
-                  isInternal: try c.decodeIfPresent(Bool.self, forKey: .isInternal) ?? true,
-                  headers: try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:])
+        self.init(
+            name: try c.decode(String.self, forKey: .name),
+            transport: try c.decode(MCPTransport.self, forKey: .transport),
+            command: try c.decodeIfPresent([String].self, forKey: .command) ?? [],
+            url: try c.decodeIfPresent(String.self, forKey: .url),
+            isInternal: try c.decodeIfPresent(Bool.self, forKey: .isInternal) ?? true,
+            headers: try c.decodeIfPresent([String: String].self, forKey: .headers) ?? [:])
     }
 }
 
@@ -143,8 +162,12 @@ public struct MCPServerRegistered: EventPayload {
     public init(server: MCPServerDefinition) { self.server = server }
     public func encode(to w: inout BinaryWriter) { w.write(server) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerRegistered {
-        guard version == 1 else { throw PayloadDecodingError("mcp.registered has no upcast from schema version \(version)") }
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> MCPServerRegistered {
+        guard version == 1 else {
+            throw PayloadDecodingError("mcp.registered has no upcast from schema version \(version)")
+        }
         return MCPServerRegistered(server: try MCPServerDefinition.version1(from: &r))
     }
 }
@@ -157,8 +180,12 @@ public struct MCPServerUpdated: EventPayload {
     public init(server: MCPServerDefinition) { self.server = server }
     public func encode(to w: inout BinaryWriter) { w.write(server) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.read()) }
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> MCPServerUpdated {
-        guard version == 1 else { throw PayloadDecodingError("mcp.updated has no upcast from schema version \(version)") }
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> MCPServerUpdated {
+        guard version == 1 else {
+            throw PayloadDecodingError("mcp.updated has no upcast from schema version \(version)")
+        }
         return MCPServerUpdated(server: try MCPServerDefinition.version1(from: &r))
     }
 }
@@ -184,7 +211,9 @@ public struct MCPHealthChanged: EventPayload {
     public var status: HealthStatus
     public var detail: String?
 
-    public init(name: String, status: HealthStatus, detail: String? = nil) { (self.name, self.status, self.detail) = (name, status, detail) }
+    public init(name: String, status: HealthStatus, detail: String? = nil) {
+        (self.name, self.status, self.detail) = (name, status, detail)
+    }
     public func encode(to w: inout BinaryWriter) { w.write(name); w.write(status); w.write(detail) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(name: try r.readString(), status: try r.read(), detail: try r.readOptionalString())
@@ -202,25 +231,32 @@ public struct AgentDefinition: Codable, Sendable, Equatable, BinaryCodable {
     public var subAgents: [String]
     public var toolChoice: String?
 
-    public init(name: String, instructions: String, model: String? = nil, allowedTools: [String] = [], subAgents: [String] = [],
-                toolChoice: String? = nil) {
-        (self.name, self.instructions, self.model, self.allowedTools, self.subAgents) = (name, instructions, model, allowedTools, subAgents)
+    public init(
+        name: String, instructions: String, model: String? = nil, allowedTools: [String] = [], subAgents: [String] = [],
+        toolChoice: String? = nil
+    ) {
+        (self.name, self.instructions, self.model, self.allowedTools, self.subAgents) = (
+            name, instructions, model, allowedTools, subAgents
+        )
         self.toolChoice = toolChoice
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(name); w.write(instructions); w.write(model); w.write(allowedTools); w.write(subAgents); w.write(toolChoice)
+        w.write(name); w.write(instructions); w.write(model); w.write(allowedTools); w.write(subAgents);
+        w.write(toolChoice)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
-                  allowedTools: try r.readStrings(), subAgents: try r.readStrings(), toolChoice: try r.readOptionalString())
+        self.init(
+            name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
+            allowedTools: try r.readStrings(), subAgents: try r.readStrings(), toolChoice: try r.readOptionalString())
     }
 
     /// Layout 1 (before `toolChoice`).
     static func version1(from r: inout BinaryReader) throws(PayloadDecodingError) -> AgentDefinition {
-        AgentDefinition(name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
-                        allowedTools: try r.readStrings(), subAgents: try r.readStrings())
+        AgentDefinition(
+            name: try r.readString(), instructions: try r.readString(), model: try r.readOptionalString(),
+            allowedTools: try r.readStrings(), subAgents: try r.readStrings())
     }
 }
 
@@ -232,8 +268,12 @@ public struct AgentDefined: EventPayload {
     public init(agent: AgentDefinition) { self.agent = agent }
     public func encode(to w: inout BinaryWriter) { w.write(agent) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> AgentDefined {
-        guard version == 1 else { throw PayloadDecodingError("agent.defined has no upcast from schema version \(version)") }
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> AgentDefined {
+        guard version == 1 else {
+            throw PayloadDecodingError("agent.defined has no upcast from schema version \(version)")
+        }
         return AgentDefined(agent: try AgentDefinition.version1(from: &r))
     }
 }
@@ -246,8 +286,12 @@ public struct AgentUpdated: EventPayload {
     public init(agent: AgentDefinition) { self.agent = agent }
     public func encode(to w: inout BinaryWriter) { w.write(agent) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(agent: try r.read()) }
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> AgentUpdated {
-        guard version == 1 else { throw PayloadDecodingError("agent.updated has no upcast from schema version \(version)") }
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> AgentUpdated {
+        guard version == 1 else {
+            throw PayloadDecodingError("agent.updated has no upcast from schema version \(version)")
+        }
         return AgentUpdated(agent: try AgentDefinition.version1(from: &r))
     }
 }

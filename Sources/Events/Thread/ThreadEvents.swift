@@ -20,8 +20,9 @@ public struct ThreadStarted: EventPayload {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(threadID: try r.readString(), workspace: try r.readString(), owner: try r.readString(),
-                  title: try r.readOptionalString(), agent: try r.readOptionalString())
+        self.init(
+            threadID: try r.readString(), workspace: try r.readString(), owner: try r.readString(),
+            title: try r.readOptionalString(), agent: try r.readOptionalString())
     }
 }
 
@@ -42,7 +43,8 @@ public struct UserMessage: EventPayload {
     }
 
     /// Version 1 had the text only.
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> UserMessage {
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> UserMessage
+    {
         guard version == 1 else { throw PayloadDecodingError("message.user has no schema version \(version)") }
         return UserMessage(text: try r.readBulkText())
     }
@@ -82,8 +84,9 @@ public struct RunStarted: EventPayload {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), agent: try r.readString(), model: try r.readString(),
-                  parentRunID: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUUID() })
+        self.init(
+            runID: try r.readUUID(), agent: try r.readString(), model: try r.readString(),
+            parentRunID: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUUID() })
     }
 }
 
@@ -109,7 +112,8 @@ public struct RunFinished: EventPayload {
     public func encode(to w: inout BinaryWriter) { w.write(runID); w.write(status); w.write(error); w.write(steps) }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), status: try r.read(), error: try r.readOptionalString(), steps: try r.readInt())
+        self.init(
+            runID: try r.readUUID(), status: try r.read(), error: try r.readOptionalString(), steps: try r.readInt())
     }
 }
 
@@ -124,17 +128,25 @@ public struct LLMRequest: EventPayload {
     /// Sampling parameters and the like, as sent.
     public var parameters: [String: String]
 
-    public init(runID: UUID, step: Int, model: String, provider: String, promptSeqs: [UInt64], parameters: [String: String] = [:]) {
-        (self.runID, self.step, self.model, self.provider, self.promptSeqs, self.parameters) = (runID, step, model, provider, promptSeqs, parameters)
+    public init(
+        runID: UUID, step: Int, model: String, provider: String, promptSeqs: [UInt64],
+        parameters: [String: String] = [:]
+    ) {
+        (self.runID, self.step, self.model, self.provider, self.promptSeqs, self.parameters) = (
+            runID, step, model, provider, promptSeqs, parameters
+        )
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(runID); w.write(step); w.write(model); w.write(provider); w.write(promptSeqs) { $0.write($1) }; w.write(parameters)
+        w.write(runID); w.write(step); w.write(model); w.write(provider); w.write(promptSeqs) { $0.write($1) };
+        w.write(parameters)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), provider: try r.readString(),
-                  promptSeqs: try r.readArray { (r) throws(PayloadDecodingError) in try r.readUInt64() }, parameters: try r.readStringMap())
+        self.init(
+            runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), provider: try r.readString(),
+            promptSeqs: try r.readArray { (r) throws(PayloadDecodingError) in try r.readUInt64() },
+            parameters: try r.readStringMap())
     }
 }
 
@@ -145,7 +157,9 @@ public struct RequestedToolCall: Codable, Sendable, Equatable, BinaryCodable {
     /// The arguments as JSON text, as the model produced them.
     public var arguments: String
 
-    public init(callID: String, name: String, arguments: String) { (self.callID, self.name, self.arguments) = (callID, name, arguments) }
+    public init(callID: String, name: String, arguments: String) {
+        (self.callID, self.name, self.arguments) = (callID, name, arguments)
+    }
     public func encode(to w: inout BinaryWriter) { w.write(callID); w.write(name); w.write(arguments) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(callID: try r.readString(), name: try r.readString(), arguments: try r.readBulkText())
@@ -169,30 +183,47 @@ public struct LLMResponse: EventPayload {
     /// are then zero for want of figures, not because the call used none (nil: reported).
     public var usageUnknown: Bool?
 
-    public init(runID: UUID, step: Int, model: String, text: String?, toolCalls: [RequestedToolCall] = [], finishReason: String,
-                inputTokens: Int, outputTokens: Int, latencyMilliseconds: Int, usageUnknown: Bool? = nil) {
-        (self.runID, self.step, self.model, self.text, self.toolCalls, self.finishReason) = (runID, step, model, text, toolCalls, finishReason)
-        (self.inputTokens, self.outputTokens, self.latencyMilliseconds) = (inputTokens, outputTokens, latencyMilliseconds)
+    public init(
+        runID: UUID, step: Int, model: String, text: String?, toolCalls: [RequestedToolCall] = [], finishReason: String,
+        inputTokens: Int, outputTokens: Int, latencyMilliseconds: Int, usageUnknown: Bool? = nil
+    ) {
+        (self.runID, self.step, self.model, self.text, self.toolCalls, self.finishReason) = (
+            runID, step, model, text, toolCalls, finishReason
+        )
+        (self.inputTokens, self.outputTokens, self.latencyMilliseconds) = (
+            inputTokens, outputTokens, latencyMilliseconds
+        )
         self.usageUnknown = usageUnknown == true ? true : nil
     }
 
     public func encode(to w: inout BinaryWriter) {
         w.write(runID); w.write(step); w.write(model); w.write(text); w.write(toolCalls) { $0.write($1) }
-        w.write(finishReason); w.write(inputTokens); w.write(outputTokens); w.write(latencyMilliseconds); w.write(usageUnknown == true)
+        w.write(finishReason); w.write(inputTokens); w.write(outputTokens); w.write(latencyMilliseconds);
+        w.write(usageUnknown == true)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalBulkText(),
-                  toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() }, finishReason: try r.readString(),
-                  inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt(), usageUnknown: try r.readBool())
+        self.init(
+            runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(),
+            text: try r.readOptionalBulkText(),
+            toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() },
+            finishReason: try r.readString(),
+            inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt(),
+            usageUnknown: try r.readBool())
     }
 
     /// Version 1 had no `usageUnknown`.
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> LLMResponse {
-        guard version == 1 else { throw PayloadDecodingError("llm.response has no upcast from schema version \(version)") }
-        return LLMResponse(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), text: try r.readOptionalBulkText(),
-                           toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() }, finishReason: try r.readString(),
-                           inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt())
+    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> LLMResponse
+    {
+        guard version == 1 else {
+            throw PayloadDecodingError("llm.response has no upcast from schema version \(version)")
+        }
+        return LLMResponse(
+            runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(),
+            text: try r.readOptionalBulkText(),
+            toolCalls: try r.readArray { (r) throws(PayloadDecodingError) in try r.read() },
+            finishReason: try r.readString(),
+            inputTokens: try r.readInt(), outputTokens: try r.readInt(), latencyMilliseconds: try r.readInt())
     }
 }
 
@@ -206,14 +237,19 @@ public struct LLMFailed: EventPayload {
     public var attempt: Int
 
     public init(runID: UUID, step: Int, model: String, error: String, retryable: Bool, attempt: Int) {
-        (self.runID, self.step, self.model, self.error, self.retryable, self.attempt) = (runID, step, model, error, retryable, attempt)
+        (self.runID, self.step, self.model, self.error, self.retryable, self.attempt) = (
+            runID, step, model, error, retryable, attempt
+        )
     }
 
-    public func encode(to w: inout BinaryWriter) { w.write(runID); w.write(step); w.write(model); w.write(error); w.write(retryable); w.write(attempt) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(runID); w.write(step); w.write(model); w.write(error); w.write(retryable); w.write(attempt)
+    }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), error: try r.readString(),
-                  retryable: try r.readBool(), attempt: try r.readInt())
+        self.init(
+            runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), error: try r.readString(),
+            retryable: try r.readBool(), attempt: try r.readInt())
     }
 }
 
@@ -231,11 +267,14 @@ public struct ToolCalled: EventPayload {
         (self.runID, self.callID, self.server, self.tool, self.arguments) = (runID, callID, server, tool, arguments)
     }
 
-    public func encode(to w: inout BinaryWriter) { w.write(runID); w.write(callID); w.write(server); w.write(tool); w.write(arguments) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(runID); w.write(callID); w.write(server); w.write(tool); w.write(arguments)
+    }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), callID: try r.readString(), server: try r.readString(), tool: try r.readString(),
-                  arguments: try r.readString())
+        self.init(
+            runID: try r.readUUID(), callID: try r.readString(), server: try r.readString(), tool: try r.readString(),
+            arguments: try r.readString())
     }
 }
 
@@ -249,18 +288,25 @@ public struct ToolResult: EventPayload {
     public var isError: Bool
     public var latencyMilliseconds: Int
 
-    public init(runID: UUID, callID: String, server: String, tool: String, output: String, isError: Bool, latencyMilliseconds: Int) {
-        (self.runID, self.callID, self.server, self.tool, self.output, self.isError) = (runID, callID, server, tool, output, isError)
+    public init(
+        runID: UUID, callID: String, server: String, tool: String, output: String, isError: Bool,
+        latencyMilliseconds: Int
+    ) {
+        (self.runID, self.callID, self.server, self.tool, self.output, self.isError) = (
+            runID, callID, server, tool, output, isError
+        )
         self.latencyMilliseconds = latencyMilliseconds
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(runID); w.write(callID); w.write(server); w.write(tool); w.write(output); w.write(isError); w.write(latencyMilliseconds)
+        w.write(runID); w.write(callID); w.write(server); w.write(tool); w.write(output); w.write(isError);
+        w.write(latencyMilliseconds)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(runID: try r.readUUID(), callID: try r.readString(), server: try r.readString(), tool: try r.readString(),
-                  output: try r.readBulkText(), isError: try r.readBool(), latencyMilliseconds: try r.readInt())
+        self.init(
+            runID: try r.readUUID(), callID: try r.readString(), server: try r.readString(), tool: try r.readString(),
+            output: try r.readBulkText(), isError: try r.readBool(), latencyMilliseconds: try r.readInt())
     }
 }
 
@@ -278,25 +324,37 @@ public struct ThreadForked: EventPayload {
     /// For a counterfactual run: what it changed from the recording (nil for a plain fork).
     public var substitution: String?
 
-    public init(threadID: String, fromThreadID: String, atSeq: UInt64, workspace: String, owner: String, substitution: String? = nil) {
-        (self.threadID, self.fromThreadID, self.atSeq, self.workspace, self.owner) = (threadID, fromThreadID, atSeq, workspace, owner)
+    public init(
+        threadID: String, fromThreadID: String, atSeq: UInt64, workspace: String, owner: String,
+        substitution: String? = nil
+    ) {
+        (self.threadID, self.fromThreadID, self.atSeq, self.workspace, self.owner) = (
+            threadID, fromThreadID, atSeq, workspace, owner
+        )
         self.substitution = substitution
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(threadID); w.write(fromThreadID); w.write(atSeq); w.write(workspace); w.write(owner); w.write(substitution)
+        w.write(threadID); w.write(fromThreadID); w.write(atSeq); w.write(workspace); w.write(owner);
+        w.write(substitution)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
-                  workspace: try r.readString(), owner: try r.readString(), substitution: try r.readOptionalString())
+        self.init(
+            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
+            workspace: try r.readString(), owner: try r.readString(), substitution: try r.readOptionalString())
     }
 
     /// Version 1 had no substitution.
-    public static func upcast(from version: UInt64, _ r: inout BinaryReader) throws(PayloadDecodingError) -> ThreadForked {
-        guard version == 1 else { throw PayloadDecodingError("thread.forked has no upcast from schema version \(version)") }
-        return ThreadForked(threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
-                            workspace: try r.readString(), owner: try r.readString())
+    public static func upcast(
+        from version: UInt64, _ r: inout BinaryReader
+    ) throws(PayloadDecodingError) -> ThreadForked {
+        guard version == 1 else {
+            throw PayloadDecodingError("thread.forked has no upcast from schema version \(version)")
+        }
+        return ThreadForked(
+            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
+            workspace: try r.readString(), owner: try r.readString())
     }
 }
 

@@ -16,13 +16,19 @@ public struct ThreadID: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// Validates `text` as a thread id.
     /// - Throws: `ThreadIDError` saying what is wrong with it (the id is quoted only when it is printable and short).
     public init(_ text: String) throws(ThreadIDError) {
-        guard !text.isEmpty else { throw ThreadIDError("a thread id is empty; give 1 to \(Self.maxBytes) characters of A-Z a-z 0-9 - _ . : @") }
+        guard !text.isEmpty else {
+            throw ThreadIDError("a thread id is empty; give 1 to \(Self.maxBytes) characters of A-Z a-z 0-9 - _ . : @")
+        }
         guard text.utf8.count <= Self.maxBytes else {
             throw ThreadIDError("a thread id is \(text.utf8.count) bytes long; the limit is \(Self.maxBytes)")
         }
         guard text.utf8.allSatisfy(Self.isAllowed), text != ".", text != ".." else {
-            let shown = text.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F } ? "'\(text)'" : "the id given"
-            throw ThreadIDError("\(shown) is not a thread id: use only A-Z a-z 0-9 - _ . : @ (no spaces, '/', '%' or control characters)")
+            let shown =
+                text.unicodeScalars.allSatisfy { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F }
+                ? "'\(text)'" : "the id given"
+            throw ThreadIDError(
+                "\(shown) is not a thread id: use only A-Z a-z 0-9 - _ . : @ (no spaces, '/', '%' or control characters)"
+            )
         }
         rawValue = text
     }
@@ -42,12 +48,16 @@ public struct ThreadID: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// The thread's stream: `thread/<id>`.
     public var stream: StreamID {
         // Valid by construction: non-empty, no NUL.
-        do { return try StreamID("thread/\(rawValue)") } catch { preconditionFailure("thread id '\(rawValue)' makes no stream id: \(error)") }
+        do { return try StreamID("thread/\(rawValue)") } catch {
+            preconditionFailure("thread id '\(rawValue)' makes no stream id: \(error)")
+        }
     }
 
     /// The thread whose stream `stream` is, if it is a thread's.
     public init?(stream: StreamID) {
-        guard stream.rawValue.hasPrefix("thread/"), let id = try? ThreadID(String(stream.rawValue.dropFirst("thread/".count))) else { return nil }
+        guard stream.rawValue.hasPrefix("thread/"),
+            let id = try? ThreadID(String(stream.rawValue.dropFirst("thread/".count)))
+        else { return nil }
         self = id
     }
 
@@ -56,9 +66,13 @@ public struct ThreadID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     private init(unchecked rawValue: String) { self.rawValue = rawValue }
 
-    private static func isAllowed(_ byte: UInt8) -> Bool {
+    /// Whether `byte` may be part of an id: an ASCII letter or digit, or one of `-_.:@` (thread ids, and the names of
+    /// registry entries and workspaces).
+    public static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
         case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "@"): true
         default: false
         }

@@ -23,10 +23,17 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public var before: String?
     public var after: String?
 
-    public init(seq: UInt64, timeNanoseconds: Int64, kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
-                decision: Decision?, reason: String, before: String? = nil, after: String? = nil) {
-        (self.seq, self.timeNanoseconds, self.kind, self.actor, self.workspace, self.action) = (seq, timeNanoseconds, kind, actor, workspace, action)
-        (self.resource, self.decision, self.reason, self.before, self.after) = (resource, decision, reason, before, after)
+    public init(
+        seq: UInt64, timeNanoseconds: Int64, kind: AuditKind, actor: String, workspace: String, action: String,
+        resource: String,
+        decision: Decision?, reason: String, before: String? = nil, after: String? = nil
+    ) {
+        (self.seq, self.timeNanoseconds, self.kind, self.actor, self.workspace, self.action) = (
+            seq, timeNanoseconds, kind, actor, workspace, action
+        )
+        (self.resource, self.decision, self.reason, self.before, self.after) = (
+            resource, decision, reason, before, after
+        )
     }
 }
 
@@ -37,7 +44,8 @@ public enum AuditProjection: Projection {
     /// 2: policy changes are configuration entries.
     public static let version: UInt64 = 2
     public static let eventTypes: Set<String> = RegistryProjection.eventTypes.union([
-        AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName, LLMFailed.typeName, PolicyChanged.typeName,
+        AuthorizationDecided.typeName, ToolCalled.typeName, ToolResult.typeName, LLMResponse.typeName,
+        LLMFailed.typeName, PolicyChanged.typeName,
     ])
     public static let initial = AuditState()
     /// Message bodies, answers and tool outputs stay in the log.
@@ -48,30 +56,48 @@ public enum AuditProjection: Projection {
         let workspace = c.workspace ?? ""
         switch event {
         case .authorizationDecided(let e):
-            s.add(c, .authorization, actor: e.subject, workspace: e.workspace, action: e.action, resource: e.resource,
-                  decision: e.decision, reason: e.reason)
+            s.add(
+                c, .authorization, actor: e.subject, workspace: e.workspace, action: e.action, resource: e.resource,
+                decision: e.decision, reason: e.reason)
         case .toolCalled(let e):
             let reason = s.text("called with ", e.arguments)
-            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.call", resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
+            s.add(
+                c, .toolCall, actor: actor, workspace: workspace, action: "tool.call",
+                resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
         case .toolResult(let e):
             let reason = s.text(e.isError ? "error after " : "ok after ", String(e.latencyMilliseconds), " ms")
-            s.add(c, .toolCall, actor: actor, workspace: workspace, action: "tool.result", resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
+            s.add(
+                c, .toolCall, actor: actor, workspace: workspace, action: "tool.result",
+                resource: "tool:\(e.server)/\(e.tool)", reasonText: reason)
         case .llmResponse(let e):
-            let reason = s.text(e.finishReason, ", ", String(e.inputTokens), " in / ", String(e.outputTokens), " out tokens")
-            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)", reasonText: reason)
+            let reason = s.text(
+                e.finishReason, ", ", String(e.inputTokens), " in / ", String(e.outputTokens), " out tokens")
+            s.add(
+                c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)",
+                reasonText: reason)
         case .llmFailed(let e):
-            s.add(c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)", reason: "failed: \(e.error)")
-        case .modelRegistered(let e): s.configure(c, actor, workspace, "model.register", "model:\(e.model.name)", json(e.model))
-        case .modelUpdated(let e): s.configure(c, actor, workspace, "model.update", "model:\(e.model.name)", json(e.model))
+            s.add(
+                c, .llmCall, actor: actor, workspace: workspace, action: "llm.call", resource: "model:\(e.model)",
+                reason: "failed: \(e.error)")
+        case .modelRegistered(let e):
+            s.configure(c, actor, workspace, "model.register", "model:\(e.model.name)", json(e.model))
+        case .modelUpdated(let e):
+            s.configure(c, actor, workspace, "model.update", "model:\(e.model.name)", json(e.model))
         case .modelRemoved(let e): s.configure(c, actor, workspace, "model.remove", "model:\(e.name)", nil)
         case .defaultModelSet(let e):
-            s.configure(c, actor, workspace, "model.default.set", e.workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model",
-                        e.model.map { "\"\($0)\"" })
-        case .mcpServerRegistered(let e): s.configure(c, actor, workspace, "mcp.register", "mcp:\(e.server.name)", json(e.server))
-        case .mcpServerUpdated(let e): s.configure(c, actor, workspace, "mcp.update", "mcp:\(e.server.name)", json(e.server))
+            s.configure(
+                c, actor, workspace, "model.default.set",
+                e.workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model",
+                e.model.map { "\"\($0)\"" })
+        case .mcpServerRegistered(let e):
+            s.configure(c, actor, workspace, "mcp.register", "mcp:\(e.server.name)", json(e.server))
+        case .mcpServerUpdated(let e):
+            s.configure(c, actor, workspace, "mcp.update", "mcp:\(e.server.name)", json(e.server))
         case .mcpServerRemoved(let e): s.configure(c, actor, workspace, "mcp.remove", "mcp:\(e.name)", nil)
-        case .agentDefined(let e): s.configure(c, actor, workspace, "agent.define", "agent:\(e.agent.name)", json(e.agent))
-        case .agentUpdated(let e): s.configure(c, actor, workspace, "agent.update", "agent:\(e.agent.name)", json(e.agent))
+        case .agentDefined(let e):
+            s.configure(c, actor, workspace, "agent.define", "agent:\(e.agent.name)", json(e.agent))
+        case .agentUpdated(let e):
+            s.configure(c, actor, workspace, "agent.update", "agent:\(e.agent.name)", json(e.agent))
         case .agentRemoved(let e): s.configure(c, actor, workspace, "agent.remove", "agent:\(e.name)", nil)
         case .policyChanged(let e):
             // Before and after are the whole policy, so every change shows what it replaced.
@@ -130,7 +156,9 @@ public struct AuditState: Sendable, BinaryCodable {
         var actor: Name = ("", -1), workspace: Name = ("", -1), action: Name = ("", -1), resource: Name = ("", -1)
 
         /// The last number of `name` in this field, if it is the same name.
-        static func reuse(_ last: Name, for name: String) -> Int32? { last.id >= 0 && last.name == name ? last.id : nil }
+        static func reuse(_ last: Name, for name: String) -> Int32? {
+            last.id >= 0 && last.name == name ? last.id : nil
+        }
     }
 
     mutating func intern(_ s: String) -> Int32 {
@@ -143,28 +171,43 @@ public struct AuditState: Sendable, BinaryCodable {
 
     func id(of s: String) -> Int32? { stringIDs[s] }
 
-    mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
-                      decision: Decision? = nil, reason: String, before: String? = nil, after: String? = nil) {
-        add(c, kind, actor: actor, workspace: workspace, action: action, resource: resource, decision: decision, reasonText: text(reason),
+    mutating func add(
+        _ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
+        decision: Decision? = nil, reason: String, before: String? = nil, after: String? = nil
+    ) {
+        add(
+            c, kind, actor: actor, workspace: workspace, action: action, resource: resource, decision: decision,
+            reasonText: text(reason),
             before: before, after: after)
     }
 
     /// `reasonText` was already stored with `text(…)`: built from parts without an intermediate string.
-    mutating func add(_ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
-                      decision: Decision? = nil, reasonText: Int32, before: String? = nil, after: String? = nil) {
-        let ids = (actor: LastNames.reuse(last.actor, for: actor) ?? intern(actor), workspace: LastNames.reuse(last.workspace, for: workspace) ?? intern(workspace),
-                   action: LastNames.reuse(last.action, for: action) ?? intern(action), resource: LastNames.reuse(last.resource, for: resource) ?? intern(resource))
-        last = LastNames(actor: (actor, ids.actor), workspace: (workspace, ids.workspace), action: (action, ids.action), resource: (resource, ids.resource))
-        let record = Record(seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: ids.actor, workspace: ids.workspace,
-                            action: ids.action, resource: ids.resource, reason: reasonText,
-                            before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
-                            decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
+    mutating func add(
+        _ c: EventContext, _ kind: AuditKind, actor: String, workspace: String, action: String, resource: String,
+        decision: Decision? = nil, reasonText: Int32, before: String? = nil, after: String? = nil
+    ) {
+        let ids = (
+            actor: LastNames.reuse(last.actor, for: actor) ?? intern(actor),
+            workspace: LastNames.reuse(last.workspace, for: workspace) ?? intern(workspace),
+            action: LastNames.reuse(last.action, for: action) ?? intern(action),
+            resource: LastNames.reuse(last.resource, for: resource) ?? intern(resource)
+        )
+        last = LastNames(
+            actor: (actor, ids.actor), workspace: (workspace, ids.workspace), action: (action, ids.action),
+            resource: (resource, ids.resource))
+        let record = Record(
+            seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: ids.actor, workspace: ids.workspace,
+            action: ids.action, resource: ids.resource, reason: reasonText,
+            before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
+            decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
         index(record, at: Int32(records.count))
         records.append(record)
     }
 
     /// Stores the concatenation of the parts as one text; returns its number.
-    mutating func text(_ a: String, _ b: String = "", _ c: String = "", _ d: String = "", _ e: String = "", _ f: String = "") -> Int32 {
+    mutating func text(
+        _ a: String, _ b: String = "", _ c: String = "", _ d: String = "", _ e: String = "", _ f: String = ""
+    ) -> Int32 {
         textBytes.append(contentsOf: a.utf8)
         if !b.isEmpty { textBytes.append(contentsOf: b.utf8) }
         if !c.isEmpty { textBytes.append(contentsOf: c.utf8) }
@@ -180,9 +223,12 @@ public struct AuditState: Sendable, BinaryCodable {
         return String(decoding: textBytes[start..<Int(textEnds[Int(i)])], as: UTF8.self)
     }
 
-    mutating func configure(_ c: EventContext, _ actor: String, _ workspace: String, _ action: String, _ resource: String, _ after: String?) {
+    mutating func configure(
+        _ c: EventContext, _ actor: String, _ workspace: String, _ action: String, _ resource: String, _ after: String?
+    ) {
         let before = definitions[resource]
-        add(c, .configuration, actor: actor, workspace: workspace, action: action, resource: resource, reason: action,
+        add(
+            c, .configuration, actor: actor, workspace: workspace, action: action, resource: resource, reason: action,
             before: before, after: after)
         definitions[resource] = after
     }
@@ -197,10 +243,12 @@ public struct AuditState: Sendable, BinaryCodable {
 
     func entry(at position: Int) -> AuditEntry {
         let r = records[position]
-        return AuditEntry(seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)], workspace: strings[Int(r.workspace)],
-                          action: strings[Int(r.action)], resource: strings[Int(r.resource)],
-                          decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: text(at: r.reason),
-                          before: r.before < 0 ? nil : text(at: r.before), after: r.after < 0 ? nil : text(at: r.after))
+        return AuditEntry(
+            seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)],
+            workspace: strings[Int(r.workspace)],
+            action: strings[Int(r.action)], resource: strings[Int(r.resource)],
+            decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: text(at: r.reason),
+            before: r.before < 0 ? nil : text(at: r.before), after: r.after < 0 ? nil : text(at: r.after))
     }
 
     // MARK: Coding: fixed-size records and index blocks, so a checkpoint loads at memory speed
@@ -245,7 +293,9 @@ public struct AuditState: Sendable, BinaryCodable {
         let textCount = try r.readUInt64()
         textBytes = Array(try r.readRaw(Int(clamping: textCount)))
         textEnds = try r.readInt32Block().map { UInt32(bitPattern: $0) }
-        guard textEnds.last.map({ Int($0) == textBytes.count }) ?? textBytes.isEmpty else { throw PayloadDecodingError("audit texts do not add up") }
+        guard textEnds.last.map({ Int($0) == textBytes.count }) ?? textBytes.isEmpty else {
+            throw PayloadDecodingError("audit texts do not add up")
+        }
         let count = Int(clamping: try r.readUInt64())
         let raw = try r.readRaw(count * Self.recordBytes)
         let (names, free) = (Int32(strings.count), Int32(textEnds.count))
@@ -253,15 +303,22 @@ public struct AuditState: Sendable, BinaryCodable {
         records = [Record](unsafeUninitializedCapacity: count) { out, initialized in
             for i in 0..<count {
                 let o = i * Self.recordBytes
-                func id(_ j: Int) -> Int32 { Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20 + 4 * j, as: Int32.self)) }
+                func id(_ j: Int) -> Int32 {
+                    Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 20 + 4 * j, as: Int32.self))
+                }
                 let kind = Int(raw[o + 16])
-                let record = Record(seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
-                                    time: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: Int64.self)),
-                                    kind: kind < AuditKind.cases.count ? AuditKind.cases[kind] : .authorization,
-                                    actor: id(0), workspace: id(1), action: id(2), resource: id(3), reason: id(4), before: id(5), after: id(6),
-                                    decision: min(raw[o + 17], 2))
-                valid = valid && kind < AuditKind.cases.count && (0..<names).contains(record.actor) && (0..<names).contains(record.workspace)
-                    && (0..<names).contains(record.action) && (0..<names).contains(record.resource) && (0..<free).contains(record.reason)
+                let record = Record(
+                    seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                    time: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 8, as: Int64.self)),
+                    kind: kind < AuditKind.cases.count ? AuditKind.cases[kind] : .authorization,
+                    actor: id(0), workspace: id(1), action: id(2), resource: id(3), reason: id(4), before: id(5),
+                    after: id(6),
+                    decision: min(raw[o + 17], 2))
+                valid =
+                    valid && kind < AuditKind.cases.count && (0..<names).contains(record.actor)
+                    && (0..<names).contains(record.workspace)
+                    && (0..<names).contains(record.action) && (0..<names).contains(record.resource)
+                    && (0..<free).contains(record.reason)
                     && (-1..<free).contains(record.before) && (-1..<free).contains(record.after)
                 out.baseAddress!.advanced(by: i).initialize(to: record)
                 initialized = i + 1
@@ -273,10 +330,16 @@ public struct AuditState: Sendable, BinaryCodable {
             var index = NameIndex()
             for _ in 0..<keys {
                 let key = try r.readInt64()
-                guard key >= 0, key < Int64(limit) else { throw PayloadDecodingError("an audit index names \(key), past its table") }
+                guard key >= 0, key < Int64(limit) else {
+                    throw PayloadDecodingError("an audit index names \(key), past its table")
+                }
                 let positions = try r.readInt32Block()
-                guard positions.allSatisfy({ $0 >= 0 && Int($0) < count }) else { throw PayloadDecodingError("an audit index points past the entries") }
-                guard zip(positions, positions.dropFirst()).allSatisfy({ $0 < $1 }) else { throw PayloadDecodingError("an audit index is out of order") }
+                guard positions.allSatisfy({ $0 >= 0 && Int($0) < count }) else {
+                    throw PayloadDecodingError("an audit index points past the entries")
+                }
+                guard zip(positions, positions.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw PayloadDecodingError("an audit index is out of order")
+                }
                 index.set(positions, for: Int32(key))
             }
             return index
@@ -286,8 +349,9 @@ public struct AuditState: Sendable, BinaryCodable {
         byAction = try readIndex(&r, keys: names)
         byResource = try readIndex(&r, keys: names)
         byDecision = try readIndex(&r, keys: 3)
-        definitions = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() },
-                                    value: { (r) throws(PayloadDecodingError) in try r.readString() })
+        definitions = try r.readMap(
+            key: { (r) throws(PayloadDecodingError) in try r.readString() },
+            value: { (r) throws(PayloadDecodingError) in try r.readString() })
     }
 }
 
@@ -295,7 +359,8 @@ extension AuditState: Equatable {
     /// Equal trails: the same entries, pending definitions and indexes.
     public static func == (a: AuditState, b: AuditState) -> Bool {
         a.strings == b.strings && a.textBytes == b.textBytes && a.textEnds == b.textEnds && a.records == b.records
-            && a.definitions == b.definitions && a.byActor == b.byActor && a.byWorkspace == b.byWorkspace && a.byAction == b.byAction
+            && a.definitions == b.definitions && a.byActor == b.byActor && a.byWorkspace == b.byWorkspace
+            && a.byAction == b.byAction
             && a.byResource == b.byResource && a.byDecision == b.byDecision
     }
 }

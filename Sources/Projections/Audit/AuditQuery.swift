@@ -18,11 +18,17 @@ public struct AuditQuery: Sendable, Equatable {
     /// Continue after this seq: the `nextCursor` of the previous page.
     public var cursor: UInt64?
 
-    public init(actor: String? = nil, workspace: String? = nil, action: String? = nil, resourcePrefix: String? = nil,
-                decision: Decision? = nil, kind: AuditKind? = nil, from: Int64? = nil, through: Int64? = nil,
-                newestFirst: Bool = true, limit: Int = 100, cursor: UInt64? = nil) {
-        (self.actor, self.workspace, self.action, self.resourcePrefix, self.decision) = (actor, workspace, action, resourcePrefix, decision)
-        (self.kind, self.from, self.through, self.newestFirst, self.limit, self.cursor) = (kind, from, through, newestFirst, limit, cursor)
+    public init(
+        actor: String? = nil, workspace: String? = nil, action: String? = nil, resourcePrefix: String? = nil,
+        decision: Decision? = nil, kind: AuditKind? = nil, from: Int64? = nil, through: Int64? = nil,
+        newestFirst: Bool = true, limit: Int = 100, cursor: UInt64? = nil
+    ) {
+        (self.actor, self.workspace, self.action, self.resourcePrefix, self.decision) = (
+            actor, workspace, action, resourcePrefix, decision
+        )
+        (self.kind, self.from, self.through, self.newestFirst, self.limit, self.cursor) = (
+            kind, from, through, newestFirst, limit, cursor
+        )
     }
 }
 
@@ -46,7 +52,9 @@ extension AuditState {
             lists.append(list)
             return true
         }
-        guard use(q.actor, byActor), use(q.workspace, byWorkspace), use(q.action, byAction) else { return AuditPage(entries: [], nextCursor: nil) }
+        guard use(q.actor, byActor), use(q.workspace, byWorkspace), use(q.action, byAction) else {
+            return AuditPage(entries: [], nextCursor: nil)
+        }
         if let decision = q.decision {
             let list = byDecision[decision == .allow ? 1 : 2]
             guard !list.isEmpty else { return AuditPage(entries: [], nextCursor: nil) }
@@ -63,8 +71,11 @@ extension AuditState {
         if let from = q.from { lower = max(lower, candidates.firstIndex(in: self) { $0.time >= from }) }
         if let through = q.through { upper = min(upper, candidates.firstIndex(in: self) { $0.time > through }) }
         if let cursor = q.cursor {
-            if q.newestFirst { upper = min(upper, candidates.firstIndex(in: self) { $0.seq >= cursor }) }
-            else { lower = max(lower, candidates.firstIndex(in: self) { $0.seq > cursor }) }
+            if q.newestFirst {
+                upper = min(upper, candidates.firstIndex(in: self) { $0.seq >= cursor })
+            } else {
+                lower = max(lower, candidates.firstIndex(in: self) { $0.seq > cursor })
+            }
         }
         var entries: [AuditEntry] = []
         var i = q.newestFirst ? upper - 1 : lower

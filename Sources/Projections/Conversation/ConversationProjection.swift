@@ -10,8 +10,10 @@ public enum ConversationProjection: Projection {
     /// its model asked the client for.
     public static let version: UInt64 = 3
     public static let eventTypes: Set<String> = [
-        ThreadStarted.typeName, ThreadForked.typeName, UserMessage.typeName, AssistantMessage.typeName, RunStarted.typeName,
-        RunFinished.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolCalled.typeName, ToolResult.typeName, SessionExpired.typeName,
+        ThreadStarted.typeName, ThreadForked.typeName, UserMessage.typeName, AssistantMessage.typeName,
+        RunStarted.typeName,
+        RunFinished.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolCalled.typeName, ToolResult.typeName,
+        SessionExpired.typeName,
     ]
     public static let initial = ConversationState()
     /// Message bodies, answers and tool outputs stay in the log.
@@ -28,12 +30,14 @@ public enum ConversationProjection: Projection {
         let threadID = threadID(of: c.stream.rawValue)
         switch event {
         case .threadStarted(let e):
-            s.threads[threadID] = ThreadSummary(id: threadID, workspace: e.workspace, owner: e.owner, title: e.title,
-                                                createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
+            s.threads[threadID] = ThreadSummary(
+                id: threadID, workspace: e.workspace, owner: e.owner, title: e.title,
+                createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
             return
         case .threadForked(let e):
-            var summary = ThreadSummary(id: threadID, workspace: e.workspace, owner: e.owner, title: s.threads[e.fromThreadID]?.title,
-                                        createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
+            var summary = ThreadSummary(
+                id: threadID, workspace: e.workspace, owner: e.owner, title: s.threads[e.fromThreadID]?.title,
+                createdNanoseconds: c.timeNanoseconds, lastActivityNanoseconds: c.timeNanoseconds)
             summary.forkedFrom = e.fromThreadID
             summary.forkedAtSeq = e.atSeq
             s.threads[threadID] = summary
@@ -62,14 +66,17 @@ public enum ConversationProjection: Projection {
             message(.error, e.model)
             s.runs[e.runID]?.failures += 1
         case .runStarted(let e):
-            s.runs[e.runID] = RunSummary(id: e.runID, threadID: threadID, agent: e.agent, model: e.model, parentRunID: e.parentRunID,
-                                         startedSeq: c.seq)
+            s.runs[e.runID] = RunSummary(
+                id: e.runID, threadID: threadID, agent: e.agent, model: e.model, parentRunID: e.parentRunID,
+                startedSeq: c.seq)
             s.threads.values[t].runCount += 1
         case .llmResponse(let e):
             if let r = s.runs.index(forKey: e.runID) {
                 s.runs.values[r].llmCalls += 1
                 // The client runs the tools its model asks for (no `tool.called`): the request is the call.
-                if s.runs.values[r].agent == "openai-compatible", e.model != "client" { s.runs.values[r].toolCalls += e.toolCalls.count }
+                if s.runs.values[r].agent == "openai-compatible", e.model != "client" {
+                    s.runs.values[r].toolCalls += e.toolCalls.count
+                }
                 s.runs.values[r].inputTokens += e.inputTokens
                 s.runs.values[r].outputTokens += e.outputTokens
             }
@@ -108,20 +115,26 @@ public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
     public var inputTokens = 0
     public var outputTokens = 0
 
-    public init(id: String, workspace: String, owner: String, title: String?, createdNanoseconds: Int64, lastActivityNanoseconds: Int64) {
+    public init(
+        id: String, workspace: String, owner: String, title: String?, createdNanoseconds: Int64,
+        lastActivityNanoseconds: Int64
+    ) {
         (self.id, self.workspace, self.owner, self.title) = (id, workspace, owner, title)
         (self.createdNanoseconds, self.lastActivityNanoseconds) = (createdNanoseconds, lastActivityNanoseconds)
     }
 
     public func encode(to w: inout BinaryWriter) {
-        w.write(id); w.write(workspace); w.write(owner); w.write(title); w.write(createdNanoseconds); w.write(lastActivityNanoseconds)
+        w.write(id); w.write(workspace); w.write(owner); w.write(title); w.write(createdNanoseconds);
+        w.write(lastActivityNanoseconds)
         w.write(messageCount); w.write(status); w.write(forkedFrom); w.write(forkedAtSeq) { $0.write($1) }
         w.write(runCount); w.write(inputTokens); w.write(outputTokens)
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(id: try r.readString(), workspace: try r.readString(), owner: try r.readString(), title: try r.readOptionalString(),
-                  createdNanoseconds: try r.readInt64(), lastActivityNanoseconds: try r.readInt64())
+        self.init(
+            id: try r.readString(), workspace: try r.readString(), owner: try r.readString(),
+            title: try r.readOptionalString(),
+            createdNanoseconds: try r.readInt64(), lastActivityNanoseconds: try r.readInt64())
         messageCount = try r.readInt()
         status = try r.read()
         forkedFrom = try r.readOptionalString()
@@ -144,7 +157,9 @@ public struct MessageRef: Sendable, Equatable {
     public var kind: MessageKind
     public var label: String?
 
-    public init(seq: UInt64, kind: MessageKind, label: String?) { (self.seq, self.kind, self.label) = (seq, kind, label) }
+    public init(seq: UInt64, kind: MessageKind, label: String?) {
+        (self.seq, self.kind, self.label) = (seq, kind, label)
+    }
 }
 
 public enum RunState: String, Sendable, Codable, BinaryCodableEnum {
@@ -179,7 +194,9 @@ public struct RunSummary: Sendable, Equatable {
     public var finishedSeq: UInt64?
 
     public init(id: UUID, threadID: String, agent: String, model: String, parentRunID: UUID?, startedSeq: UInt64) {
-        (self.id, self.threadID, self.agent, self.model, self.parentRunID, self.startedSeq) = (id, threadID, agent, model, parentRunID, startedSeq)
+        (self.id, self.threadID, self.agent, self.model, self.parentRunID, self.startedSeq) = (
+            id, threadID, agent, model, parentRunID, startedSeq
+        )
     }
 }
 
@@ -192,7 +209,9 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
 
     /// Threads of a workspace, most recently active first.
     public func threads(workspace: String) -> [ThreadSummary] {
-        threads.values.filter { $0.workspace == workspace }.sorted { ($0.lastActivityNanoseconds, $0.id) > ($1.lastActivityNanoseconds, $1.id) }
+        threads.values.filter { $0.workspace == workspace }.sorted {
+            ($0.lastActivityNanoseconds, $0.id) > ($1.lastActivityNanoseconds, $1.id)
+        }
     }
 
     // Messages are encoded as fixed-size blocks (seq, kind, label index into a table of the few distinct labels):
@@ -203,10 +222,12 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
         w.write(threads, key: { $0.write($1) }, value: { $0.write($1) })
         var labels: [String: Int32] = [:]
         var table: [String] = []
-        for refs in messages.values { for label in refs.lazy.compactMap(\.label) where labels[label] == nil {
-            labels[label] = Int32(table.count)
-            table.append(label)
-        } }
+        for refs in messages.values {
+            for label in refs.lazy.compactMap(\.label) where labels[label] == nil {
+                labels[label] = Int32(table.count)
+                table.append(label)
+            }
+        }
         w.write(table)
         w.write(UInt64(messages.count))
         for thread in messages.keys.sorted() {
@@ -219,7 +240,8 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
                     let o = i * Self.messageBytes
                     out.storeBytes(of: m.seq.littleEndian, toByteOffset: o, as: UInt64.self)
                     out[o + 8] = UInt8(MessageKind.cases.firstIndex(of: m.kind)!)
-                    out.storeBytes(of: (m.label.flatMap { labels[$0] } ?? -1).littleEndian, toByteOffset: o + 9, as: Int32.self)
+                    out.storeBytes(
+                        of: (m.label.flatMap { labels[$0] } ?? -1).littleEndian, toByteOffset: o + 9, as: Int32.self)
                 }
             }
             raw.withUnsafeBytes { w.writeRaw($0) }
@@ -245,16 +267,23 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
         raw.withUnsafeMutableBytes { out in
             for (i, id) in ids.enumerated() {
                 let run = runs[id]!, o = i * Self.runBytes
-                withUnsafeBytes(of: run.id.uuid) { out.baseAddress!.advanced(by: o).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                withUnsafeBytes(of: run.id.uuid) {
+                    out.baseAddress!.advanced(by: o).copyMemory(from: $0.baseAddress!, byteCount: 16)
+                }
                 if let parent = run.parentRunID {
-                    withUnsafeBytes(of: parent.uuid) { out.baseAddress!.advanced(by: o + 16).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+                    withUnsafeBytes(of: parent.uuid) {
+                        out.baseAddress!.advanced(by: o + 16).copyMemory(from: $0.baseAddress!, byteCount: 16)
+                    }
                 }
                 out.storeBytes(of: number(run.threadID).littleEndian, toByteOffset: o + 32, as: Int32.self)
                 out.storeBytes(of: number(run.agent).littleEndian, toByteOffset: o + 36, as: Int32.self)
                 out.storeBytes(of: number(run.model).littleEndian, toByteOffset: o + 40, as: Int32.self)
                 out[o + 44] = UInt8(RunState.cases.firstIndex(of: run.status)!)
-                out[o + 45] = (run.parentRunID == nil ? 0 : RunFlag.parent) | (run.finishedSeq == nil ? 0 : RunFlag.finished)
-                for (k, v) in [run.steps, run.llmCalls, run.toolCalls, run.failures, run.inputTokens, run.outputTokens].enumerated() {
+                out[o + 45] =
+                    (run.parentRunID == nil ? 0 : RunFlag.parent) | (run.finishedSeq == nil ? 0 : RunFlag.finished)
+                for (k, v) in [run.steps, run.llmCalls, run.toolCalls, run.failures, run.inputTokens, run.outputTokens]
+                    .enumerated()
+                {
                     out.storeBytes(of: Int64(v).littleEndian, toByteOffset: o + 46 + 8 * k, as: Int64.self)
                 }
                 out.storeBytes(of: run.startedSeq.littleEndian, toByteOffset: o + 94, as: UInt64.self)
@@ -269,7 +298,9 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
     private mutating func decodeRuns(from r: inout BinaryReader) throws(PayloadDecodingError) {
         let names = try r.readStrings()
         let count = Int(clamping: try r.readUInt64())
-        guard count <= Int.max / Self.runBytes else { throw PayloadDecodingError("\(count) runs cannot fit the checkpoint") }
+        guard count <= Int.max / Self.runBytes else {
+            throw PayloadDecodingError("\(count) runs cannot fit the checkpoint")
+        }
         let raw = try r.readRaw(count * Self.runBytes)
         runs.reserveCapacity(count)
         func name(_ o: Int) throws(PayloadDecodingError) -> String {
@@ -281,15 +312,22 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
         for i in 0..<count {
             let o = i * Self.runBytes
             let status = Int(raw[o + 44]), flags = raw[o + 45]
-            guard status < RunState.cases.count else { throw PayloadDecodingError("a run has an unknown status \(status)") }
-            var run = RunSummary(id: UUID(uuid: raw.loadUnaligned(fromByteOffset: o, as: uuid_t.self)), threadID: try name(o + 32), agent: try name(o + 36),
-                                 model: try name(o + 40),
-                                 parentRunID: flags & RunFlag.parent == 0 ? nil : UUID(uuid: raw.loadUnaligned(fromByteOffset: o + 16, as: uuid_t.self)),
-                                 startedSeq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 94, as: UInt64.self)))
+            guard status < RunState.cases.count else {
+                throw PayloadDecodingError("a run has an unknown status \(status)")
+            }
+            var run = RunSummary(
+                id: UUID(uuid: raw.loadUnaligned(fromByteOffset: o, as: uuid_t.self)), threadID: try name(o + 32),
+                agent: try name(o + 36),
+                model: try name(o + 40),
+                parentRunID: flags & RunFlag.parent == 0
+                    ? nil : UUID(uuid: raw.loadUnaligned(fromByteOffset: o + 16, as: uuid_t.self)),
+                startedSeq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 94, as: UInt64.self)))
             run.status = RunState.cases[status]
             (run.steps, run.llmCalls, run.toolCalls) = (int(o + 46), int(o + 54), int(o + 62))
             (run.failures, run.inputTokens, run.outputTokens) = (int(o + 70), int(o + 78), int(o + 86))
-            if flags & RunFlag.finished != 0 { run.finishedSeq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 102, as: UInt64.self)) }
+            if flags & RunFlag.finished != 0 {
+                run.finishedSeq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 102, as: UInt64.self))
+            }
             runs[run.id] = run
         }
     }
@@ -311,10 +349,11 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
                     let kind = Int(raw[o + 8])
                     let label = Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 9, as: Int32.self)))
                     valid = valid && kind < MessageKind.cases.count && label < table.count && label >= -1
-                    out.baseAddress!.advanced(by: i).initialize(to: MessageRef(
-                        seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
-                        kind: MessageKind.cases[min(kind, MessageKind.cases.count - 1)],
-                        label: label >= 0 && label < table.count ? table[label] : nil))
+                    out.baseAddress!.advanced(by: i).initialize(
+                        to: MessageRef(
+                            seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                            kind: MessageKind.cases[min(kind, MessageKind.cases.count - 1)],
+                            label: label >= 0 && label < table.count ? table[label] : nil))
                     initialized = i + 1
                 }
             }

@@ -26,14 +26,21 @@ public enum RegistryProjection: Projection {
         case .modelRemoved(let e): s.models[e.name] = nil
         case .defaultModelSet(let e):
             let value = e.model.map { Versioned($0, seq: c.seq) }
-            if let workspace = e.workspace { s.workspaceDefaults[workspace] = value } else { s.organizationDefault = value }
+            if let workspace = e.workspace {
+                s.workspaceDefaults[workspace] = value
+            } else {
+                s.organizationDefault = value
+            }
         case .mcpServerRegistered(let e):
-            s.mcpServers[e.server.name] = MCPServerEntry(definition: Versioned(e.server, seq: c.seq), health: s.mcpServers[e.server.name]?.health)
+            s.mcpServers[e.server.name] = MCPServerEntry(
+                definition: Versioned(e.server, seq: c.seq), health: s.mcpServers[e.server.name]?.health)
         case .mcpServerUpdated(let e):
-            s.mcpServers[e.server.name] = MCPServerEntry(definition: Versioned(e.server, seq: c.seq), health: s.mcpServers[e.server.name]?.health)
+            s.mcpServers[e.server.name] = MCPServerEntry(
+                definition: Versioned(e.server, seq: c.seq), health: s.mcpServers[e.server.name]?.health)
         case .mcpServerRemoved(let e): s.mcpServers[e.name] = nil
         case .mcpHealthChanged(let e):
-            s.mcpServers[e.name]?.health = HealthRecord(status: e.status, detail: e.detail, checkedAtNanoseconds: c.timeNanoseconds, seq: c.seq)
+            s.mcpServers[e.name]?.health = HealthRecord(
+                status: e.status, detail: e.detail, checkedAtNanoseconds: c.timeNanoseconds, seq: c.seq)
         case .agentDefined(let e): s.agents[e.agent.name] = Versioned(e.agent, seq: c.seq)
         case .agentUpdated(let e): s.agents[e.agent.name] = Versioned(e.agent, seq: c.seq)
         case .agentRemoved(let e): s.agents[e.name] = nil
@@ -48,12 +55,16 @@ public struct HealthRecord: Sendable, Equatable, BinaryCodable {
     public var checkedAtNanoseconds: Int64
     public var seq: UInt64
 
-    public func encode(to w: inout BinaryWriter) { w.write(status); w.write(detail); w.write(checkedAtNanoseconds); w.write(seq) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(status); w.write(detail); w.write(checkedAtNanoseconds); w.write(seq)
+    }
     public init(status: HealthStatus, detail: String?, checkedAtNanoseconds: Int64, seq: UInt64) {
         (self.status, self.detail, self.checkedAtNanoseconds, self.seq) = (status, detail, checkedAtNanoseconds, seq)
     }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(status: try r.read(), detail: try r.readOptionalString(), checkedAtNanoseconds: try r.readInt64(), seq: try r.readUInt64())
+        self.init(
+            status: try r.read(), detail: try r.readOptionalString(), checkedAtNanoseconds: try r.readInt64(),
+            seq: try r.readUInt64())
     }
 }
 
@@ -62,10 +73,13 @@ public struct MCPServerEntry: Sendable, Equatable, BinaryCodable {
     /// nil until the first health check.
     public var health: HealthRecord?
 
-    public init(definition: Versioned<MCPServerDefinition>, health: HealthRecord?) { (self.definition, self.health) = (definition, health) }
+    public init(definition: Versioned<MCPServerDefinition>, health: HealthRecord?) {
+        (self.definition, self.health) = (definition, health)
+    }
     public func encode(to w: inout BinaryWriter) { w.write(definition); w.write(health) { $0.write($1) } }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(definition: try r.read(), health: try r.readOptional { (r) throws(PayloadDecodingError) in try r.read() })
+        self.init(
+            definition: try r.read(), health: try r.readOptional { (r) throws(PayloadDecodingError) in try r.read() })
     }
 }
 
@@ -99,15 +113,22 @@ public struct RegistryState: Sendable, Equatable, BinaryCodable {
     /// `provenance` lists the seqs of the events that made it so (the default or override, the model's definition).
     public func effectiveModel(workspace: String) -> EffectiveModel {
         let (choice, source): (Versioned<String>?, EffectiveModel.Source) =
-            if let o = workspaceDefaults[workspace] { (o, .workspaceOverride) }
-            else if let d = organizationDefault { (d, .organizationDefault) }
-            else { (nil, .unset) }
-        guard let choice else { return EffectiveModel(name: nil, model: nil, source: .unset, provenance: [], problem: nil) }
-        guard let model = models[choice.value] else {
-            return EffectiveModel(name: choice.value, model: nil, source: source, provenance: [choice.seq],
-                                  problem: "the \(source == .workspaceOverride ? "workspace override" : "organization default") names model '\(choice.value)', which is not registered")
+            if let o = workspaceDefaults[workspace] { (o, .workspaceOverride) } else if let d = organizationDefault {
+                (d, .organizationDefault)
+            } else { (nil, .unset) }
+        guard let choice else {
+            return EffectiveModel(name: nil, model: nil, source: .unset, provenance: [], problem: nil)
         }
-        return EffectiveModel(name: choice.value, model: model.value, source: source, provenance: [choice.seq, model.seq].sorted(), problem: nil)
+        guard let model = models[choice.value] else {
+            return EffectiveModel(
+                name: choice.value, model: nil, source: source, provenance: [choice.seq],
+                problem:
+                    "the \(source == .workspaceOverride ? "workspace override" : "organization default") names model '\(choice.value)', which is not registered"
+            )
+        }
+        return EffectiveModel(
+            name: choice.value, model: model.value, source: source, provenance: [choice.seq, model.seq].sorted(),
+            problem: nil)
     }
 }
 

@@ -7,7 +7,9 @@ public enum UsageProjection: Projection {
     public static let name = "usage"
     /// 2: calls whose server reported no usage are counted apart (`callsWithoutUsage`).
     public static let version: UInt64 = 2
-    public static let eventTypes: Set<String> = [ThreadStarted.typeName, ThreadForked.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolResult.typeName]
+    public static let eventTypes: Set<String> = [
+        ThreadStarted.typeName, ThreadForked.typeName, LLMResponse.typeName, LLMFailed.typeName, ToolResult.typeName,
+    ]
     public static let initial = UsageState()
     /// Message bodies, answers and tool outputs stay in the log.
     public static let readsBulkText = false
@@ -19,13 +21,20 @@ public enum UsageProjection: Projection {
         case .threadStarted(let e): s.owners[c.stream.rawValue] = e.owner
         case .threadForked(let e): s.owners[c.stream.rawValue] = e.owner
         case .llmResponse(let e):
-            let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
-            s.llm[key, default: LLMUsage()].add(inputTokens: e.inputTokens, outputTokens: e.outputTokens, reported: e.usageUnknown != true)  // one hash lookup
+            let key = LLMUsageKey(
+                model: e.model, workspace: c.workspace ?? "",
+                subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
+            s.llm[key, default: LLMUsage()].add(
+                // one hash lookup
+                inputTokens: e.inputTokens, outputTokens: e.outputTokens, reported: e.usageUnknown != true)
         case .llmFailed(let e):
-            let key = LLMUsageKey(model: e.model, workspace: c.workspace ?? "", subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
+            let key = LLMUsageKey(
+                model: e.model, workspace: c.workspace ?? "",
+                subject: s.owners[c.stream.rawValue] ?? c.actor ?? "unknown", day: day)
             s.llm[key, default: LLMUsage()].failures += 1
         case .toolResult(let e):
-            s.tools[ToolKey(server: e.server, tool: e.tool), default: ToolUsage()].add(isError: e.isError, latencyMilliseconds: e.latencyMilliseconds)
+            s.tools[ToolKey(server: e.server, tool: e.tool), default: ToolUsage()].add(
+                isError: e.isError, latencyMilliseconds: e.latencyMilliseconds)
         default: break
         }
     }
@@ -38,11 +47,16 @@ public struct LLMUsageKey: Hashable, Comparable, Sendable, BinaryCodable {
     /// Days since the Unix epoch (UTC).
     public var day: Int
 
-    public static func < (a: Self, b: Self) -> Bool { (a.model, a.workspace, a.subject, a.day) < (b.model, b.workspace, b.subject, b.day) }
+    public static func < (a: Self, b: Self) -> Bool {
+        (a.model, a.workspace, a.subject, a.day) < (b.model, b.workspace, b.subject, b.day)
+    }
     public func encode(to w: inout BinaryWriter) { w.write(model); w.write(workspace); w.write(subject); w.write(day) }
-    public init(model: String, workspace: String, subject: String, day: Int) { (self.model, self.workspace, self.subject, self.day) = (model, workspace, subject, day) }
+    public init(model: String, workspace: String, subject: String, day: Int) {
+        (self.model, self.workspace, self.subject, self.day) = (model, workspace, subject, day)
+    }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(model: try r.readString(), workspace: try r.readString(), subject: try r.readString(), day: try r.readInt())
+        self.init(
+            model: try r.readString(), workspace: try r.readString(), subject: try r.readString(), day: try r.readInt())
     }
 }
 
@@ -59,9 +73,13 @@ public struct LLMUsage: Sendable, Equatable, BinaryCodable {
         self.outputTokens += outputTokens
         if !reported { callsWithoutUsage += 1 }
     }
-    public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(failures); w.write(inputTokens); w.write(outputTokens); w.write(callsWithoutUsage) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(calls); w.write(failures); w.write(inputTokens); w.write(outputTokens); w.write(callsWithoutUsage)
+    }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        (calls, failures, inputTokens, outputTokens) = (try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt())
+        (calls, failures, inputTokens, outputTokens) = (
+            try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt()
+        )
         callsWithoutUsage = try r.readInt()
     }
 }
@@ -72,7 +90,9 @@ public struct ToolKey: Hashable, Comparable, Sendable, BinaryCodable {
     public init(server: String, tool: String) { (self.server, self.tool) = (server, tool) }
     public static func < (a: Self, b: Self) -> Bool { (a.server, a.tool) < (b.server, b.tool) }
     public func encode(to w: inout BinaryWriter) { w.write(server); w.write(tool) }
-    public init(from r: inout BinaryReader) throws(PayloadDecodingError) { self.init(server: try r.readString(), tool: try r.readString()) }
+    public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
+        self.init(server: try r.readString(), tool: try r.readString())
+    }
 }
 
 public struct ToolUsage: Sendable, Equatable, BinaryCodable {
@@ -86,9 +106,13 @@ public struct ToolUsage: Sendable, Equatable, BinaryCodable {
         totalLatencyMilliseconds += latencyMilliseconds
         maxLatencyMilliseconds = max(maxLatencyMilliseconds, latencyMilliseconds)
     }
-    public func encode(to w: inout BinaryWriter) { w.write(calls); w.write(errors); w.write(totalLatencyMilliseconds); w.write(maxLatencyMilliseconds) }
+    public func encode(to w: inout BinaryWriter) {
+        w.write(calls); w.write(errors); w.write(totalLatencyMilliseconds); w.write(maxLatencyMilliseconds)
+    }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        (calls, errors, totalLatencyMilliseconds, maxLatencyMilliseconds) = (try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt())
+        (calls, errors, totalLatencyMilliseconds, maxLatencyMilliseconds) = (
+            try r.readInt(), try r.readInt(), try r.readInt(), try r.readInt()
+        )
     }
 }
 
@@ -107,8 +131,14 @@ public struct UsageState: Sendable, Equatable, BinaryCodable {
     }
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        llm = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.read() }, value: { (r) throws(PayloadDecodingError) in try r.read() })
-        tools = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.read() }, value: { (r) throws(PayloadDecodingError) in try r.read() })
-        owners = try r.readMap(key: { (r) throws(PayloadDecodingError) in try r.readString() }, value: { (r) throws(PayloadDecodingError) in try r.readString() })
+        llm = try r.readMap(
+            key: { (r) throws(PayloadDecodingError) in try r.read() },
+            value: { (r) throws(PayloadDecodingError) in try r.read() })
+        tools = try r.readMap(
+            key: { (r) throws(PayloadDecodingError) in try r.read() },
+            value: { (r) throws(PayloadDecodingError) in try r.read() })
+        owners = try r.readMap(
+            key: { (r) throws(PayloadDecodingError) in try r.readString() },
+            value: { (r) throws(PayloadDecodingError) in try r.readString() })
     }
 }

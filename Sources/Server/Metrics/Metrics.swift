@@ -66,7 +66,9 @@ final class Metrics: Sendable {
             }
             state.withLock { s in
                 s.events.merge(events, uniquingKeysWith: +)
-                (s.llmFailures, s.toolErrors, s.denials) = (s.llmFailures + llmFailures, s.toolErrors + toolErrors, s.denials + denials)
+                (s.llmFailures, s.toolErrors, s.denials) = (
+                    s.llmFailures + llmFailures, s.toolErrors + toolErrors, s.denials + denials
+                )
             }
         }
     }
@@ -77,19 +79,30 @@ final class Metrics: Sendable {
         let s = state.withLock { $0 }
         let writer = store.writerStatistics
         var out = ""
-        func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
-        func label(_ v: String) -> String { v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") }
+        func family(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func label(_ v: String) -> String {
+            v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                .replacingOccurrences(of: "\n", with: "\\n")
+        }
 
         family("logbook_http_requests_total", "counter", "HTTP requests answered, by method, route and status.")
-        for (key, statuses) in s.requests.sorted(by: { ($0.key.route, $0.key.method) < ($1.key.route, $1.key.method) }) {
+        for (key, statuses) in s.requests.sorted(by: { ($0.key.route, $0.key.method) < ($1.key.route, $1.key.method) })
+        {
             for (status, n) in statuses.sorted(by: { $0.key < $1.key }) {
-                out += "logbook_http_requests_total{method=\"\(key.method)\",route=\"\(label(key.route))\",status=\"\(status)\"} \(n)\n"
+                out +=
+                    "logbook_http_requests_total{method=\"\(key.method)\",route=\"\(label(key.route))\",status=\"\(status)\"} \(n)\n"
             }
         }
-        family("logbook_http_request_duration_seconds", "histogram", "Time to answer (to the first byte of a streamed body), by route.")
+        family(
+            "logbook_http_request_duration_seconds", "histogram",
+            "Time to answer (to the first byte of a streamed body), by route.")
         for (key, h) in s.latency.sorted(by: { ($0.key.route, $0.key.method) < ($1.key.route, $1.key.method) }) {
             let labels = "method=\"\(key.method)\",route=\"\(label(key.route))\""
-            for (bound, n) in zip(Self.buckets, h.counts) { out += "logbook_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(n)\n" }
+            for (bound, n) in zip(Self.buckets, h.counts) {
+                out += "logbook_http_request_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(n)\n"
+            }
             out += "logbook_http_request_duration_seconds_bucket{\(labels),le=\"+Inf\"} \(h.count)\n"
             out += "logbook_http_request_duration_seconds_sum{\(labels)} \(h.sum)\n"
             out += "logbook_http_request_duration_seconds_count{\(labels)} \(h.count)\n"
@@ -100,16 +113,29 @@ final class Metrics: Sendable {
         }
         let commitSeconds = writer.commitTime / .seconds(1)
         one("logbook_log_last_seq", "gauge", "The seq of the log's last event.", store.lastSeq.rawValue)
-        one("logbook_log_durable_seq", "gauge", "The last seq known to be on the device (below last_seq only in relaxed durability, until the next flush).", store.durableSeq.rawValue)
+        one(
+            "logbook_log_durable_seq", "gauge",
+            "The last seq known to be on the device (below last_seq only in relaxed durability, until the next flush).",
+            store.durableSeq.rawValue)
         one("logbook_store_commits_total", "counter", "Write transactions committed (group commits).", writer.commits)
         one("logbook_store_append_requests_total", "counter", "Append calls committed.", writer.requests)
         one("logbook_store_appended_events_total", "counter", "Events committed by this process.", writer.events)
-        one("logbook_store_largest_commit_events", "gauge", "The most events one group commit held.", writer.largestCommitEvents)
-        one("logbook_store_commit_seconds_total", "counter", "Time spent committing (writing and flushing pages).", commitSeconds)
-        family("logbook_events_total", "counter", "Events appended since start, by type (model calls: llm.response; tool calls: tool.called).")
-        for (type, n) in s.events.sorted(by: { $0.key < $1.key }) { out += "logbook_events_total{type=\"\(label(type))\"} \(n)\n" }
+        one(
+            "logbook_store_largest_commit_events", "gauge", "The most events one group commit held.",
+            writer.largestCommitEvents)
+        one(
+            "logbook_store_commit_seconds_total", "counter", "Time spent committing (writing and flushing pages).",
+            commitSeconds)
+        family(
+            "logbook_events_total", "counter",
+            "Events appended since start, by type (model calls: llm.response; tool calls: tool.called).")
+        for (type, n) in s.events.sorted(by: { $0.key < $1.key }) {
+            out += "logbook_events_total{type=\"\(label(type))\"} \(n)\n"
+        }
         one("logbook_llm_failures_total", "counter", "Failed model call attempts since start.", s.llmFailures)
-        one("logbook_tool_errors_total", "counter", "Tool results that were errors (failed, refused, timed out) since start.", s.toolErrors)
+        one(
+            "logbook_tool_errors_total", "counter",
+            "Tool results that were errors (failed, refused, timed out) since start.", s.toolErrors)
         one("logbook_authz_denials_total", "counter", "Authorization denials since start.", s.denials)
         return out
     }

@@ -6,11 +6,14 @@ struct MetricsMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
     let metrics: Metrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let started = ContinuousClock.now
         func record(_ status: Int) {
-            metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status,
-                            seconds: (ContinuousClock.now - started) / .seconds(1))
+            metrics.request(
+                method: request.method.rawValue, route: context.endpointPath ?? "unmatched", status: status,
+                seconds: (ContinuousClock.now - started) / .seconds(1))
         }
         do {
             let response = try await next(request, context)

@@ -26,38 +26,54 @@ struct OpenAIRoutes {
     func models(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize("chat", on: "models", recorded: "models", workspace: principal.workspace, in: "access/models", as: principal)
+            try await runtime.authorize(
+                "chat", on: "models", recorded: "models", workspace: principal.workspace, in: "access/models",
+                as: principal)
         }
         let usable: [Versioned<ModelDefinition>]
         do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
-        let list = OpenAIWire.ModelList(data: usable.map { m in
-            let created = ((try? store.event(at: Seq(m.seq))) ?? nil)?.timeNanoseconds ?? 0
-            return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
-        })
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: JSON.string(list))))
+        let list = OpenAIWire.ModelList(
+            data: usable.map { m in
+                let created = ((try? store.event(at: Seq(m.seq))) ?? nil)?.timeNanoseconds ?? 0
+                return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
+            })
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: JSON.string(list))))
     }
 
     func complete(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let body = try await request.decodeJSON(OpenAIWire.Request.self, context: context,
-                                                example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
-        let threadID = try request.headers[Self.threadHeader].map { (t) throws(APIError) in try ThreadID.parse(t, from: "X-Logbook-Thread").rawValue }
+        let body = try await request.decodeJSON(
+            OpenAIWire.Request.self, context: context,
+            example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
+        let threadID =
+            try request.headers[Self.threadHeader].map { (t) throws(APIError) in
+                try ThreadID.parse(t, from: "X-Logbook-Thread").rawValue
+            }
             ?? ThreadID.fresh("chatcmpl").rawValue
         let call = try body.call(threadID: threadID)
         let created = Int(Date().timeIntervalSince1970)
         var headers: HTTPFields = [Self.threadHeader: threadID]
         guard body.stream == true else {
             let result: CompletionResult
-            do { result = try await runtime.complete(call, as: principal, token: context.token) } catch { throw APIError(error) }
+            do { result = try await runtime.complete(call, as: principal, token: context.token) } catch {
+                throw APIError(error)
+            }
             let r = result.response
             let completion = OpenAIWire.Completion(
                 id: "chatcmpl-\(result.runID.uuidString.lowercased())", created: created, model: result.model,
-                choices: [.init(message: .init(content: r.toolCalls.isEmpty ? (r.text ?? "") : r.text,
-                                               tool_calls: r.toolCalls.isEmpty ? nil : r.toolCalls.map(Self.wire)),
-                                finish_reason: r.finishReason.description)],
+                choices: [
+                    .init(
+                        message: .init(
+                            content: r.toolCalls.isEmpty ? (r.text ?? "") : r.text,
+                            tool_calls: r.toolCalls.isEmpty ? nil : r.toolCalls.map(Self.wire)),
+                        finish_reason: r.finishReason.description)
+                ],
                 usage: .init(r.usage))
             headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSON.string(completion))))
+            return Response(
+                status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: JSON.string(completion))))
         }
         let id = "chatcmpl-\(UUID().uuidString.lowercased())"
         let model = body.model
@@ -68,19 +84,29 @@ struct OpenAIRoutes {
         let stream = StreamedBody.make { sink in
             await sink.send(chunk(.init(role: "assistant", content: "")))
             do throws(EngineError) {
-                let result = try await runtime.complete(call, as: principal, token: token, observer: TextObserver { piece in
-                    await sink.send(chunk(.init(content: piece)))
-                })
+                let result = try await runtime.complete(
+                    call, as: principal, token: token,
+                    observer: TextObserver { piece in
+                        await sink.send(chunk(.init(content: piece)))
+                    })
                 let r = result.response
                 if !r.toolCalls.isEmpty {
-                    let calls = r.toolCalls.enumerated().map { OpenAIWire.Chunk.IndexedToolCall(index: $0.offset, id: $0.element.callID, function: .init(name: $0.element.name, arguments: $0.element.arguments)) }
+                    let calls = r.toolCalls.enumerated().map {
+                        OpenAIWire.Chunk.IndexedToolCall(
+                            index: $0.offset, id: $0.element.callID,
+                            function: .init(name: $0.element.name, arguments: $0.element.arguments))
+                    }
                     await sink.send(chunk(.init(tool_calls: calls)))
                 }
                 await sink.send(chunk(.init(), finish: r.finishReason.description))
                 if includeUsage { await sink.send(chunk(nil, usage: .init(r.usage))) }
             } catch {
                 let api = APIError(error)
-                await sink.send(ByteBuffer(string: "data: \(JSON.string(["error": ["code": api.code, "message": api.message, "type": api.code]]))\n\n"))
+                await sink.send(
+                    ByteBuffer(
+                        string:
+                            "data: \(JSON.string(["error": ["code": api.code, "message": api.message, "type": api.code]]))\n\n"
+                    ))
             }
             await sink.send(ByteBuffer(string: "data: [DONE]\n\n"))
         }
@@ -108,8 +134,12 @@ struct ChunkFramer: Sendable {
     let model: String
 
     /// A chunk with one choice carrying `delta` (none when nil: the closing usage chunk).
-    func callAsFunction(_ delta: OpenAIWire.Chunk.Delta?, finish: String? = nil, usage: OpenAIWire.Usage? = nil) -> ByteBuffer {
-        let c = OpenAIWire.Chunk(id: id, created: created, model: model, choices: delta.map { [.init(delta: $0, finish_reason: finish)] } ?? [], usage: usage)
+    func callAsFunction(
+        _ delta: OpenAIWire.Chunk.Delta?, finish: String? = nil, usage: OpenAIWire.Usage? = nil
+    ) -> ByteBuffer {
+        let c = OpenAIWire.Chunk(
+            id: id, created: created, model: model,
+            choices: delta.map { [.init(delta: $0, finish_reason: finish)] } ?? [], usage: usage)
         return ByteBuffer(string: "data: \(JSON.string(c))\n\n")
     }
 }

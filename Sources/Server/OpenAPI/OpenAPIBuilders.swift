@@ -15,7 +15,9 @@ enum Schema {
     static func string(pattern: String) -> JSONValue { ["type": "string", "pattern": .string(pattern)] }
     static func ref(_ name: String) -> JSONValue { ["$ref": .string("#/components/schemas/\(name)")] }
     static func array(_ items: JSONValue) -> JSONValue { ["type": "array", "items": items] }
-    static func oneOf(_ values: [String]) -> JSONValue { ["type": "string", "enum": .array(values.map(JSONValue.string))] }
+    static func oneOf(_ values: [String]) -> JSONValue {
+        ["type": "string", "enum": .array(values.map(JSONValue.string))]
+    }
     static func integer(minimum: Int, maximum: Int? = nil) -> JSONValue {
         var s: [String: JSONValue] = ["type": "integer", "format": "int64", "minimum": .number(Double(minimum))]
         if let maximum { s["maximum"] = .number(Double(maximum)) }
@@ -44,8 +46,10 @@ enum Schema {
 
     /// An object with `properties`; `required` are always present (the others are left out when they have no value).
     /// `closed`: a request body whose other fields are refused (`KnownFields`).
-    static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil,
-                       example: JSONValue? = nil, closed: Bool = false) -> JSONValue {
+    static func object(
+        _ properties: [String: JSONValue], required: [String] = [], description: String? = nil,
+        example: JSONValue? = nil, closed: Bool = false
+    ) -> JSONValue {
         var s: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
         if closed { s["additionalProperties"] = false }
         if let example { s["example"] = example }
@@ -65,13 +69,16 @@ struct Parameter {
 
     /// A path capture naming a registry entry or a workspace (`EntryName`).
     static func path(_ name: String, _ description: String, example: JSONValue? = nil) -> Parameter {
-        Parameter(name: name, location: "path", schema: Schema.entryName,
-                  description: description + " 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @.", example: example)
+        Parameter(
+            name: name, location: "path", schema: Schema.entryName,
+            description: description + " 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @.", example: example)
     }
 
     /// A thread id in the path (`ThreadID`: 1–128 of A-Z a-z 0-9 - _ . : @).
     static func threadPath(_ name: String, _ description: String, example: JSONValue? = nil) -> Parameter {
-        Parameter(name: name, location: "path", schema: Schema.threadID, description: description + " " + Schema.threadIDRule, example: example)
+        Parameter(
+            name: name, location: "path", schema: Schema.threadID, description: description + " " + Schema.threadIDRule,
+            example: example)
     }
 
     static func query(_ name: String, _ schema: JSONValue, _ description: String) -> Parameter {
@@ -79,8 +86,10 @@ struct Parameter {
     }
 
     var json: JSONValue {
-        var p: [String: JSONValue] = ["name": .string(name), "in": .string(location), "required": .bool(location == "path"),
-                                      "schema": schema, "description": .string(description)]
+        var p: [String: JSONValue] = [
+            "name": .string(name), "in": .string(location), "required": .bool(location == "path"),
+            "schema": schema, "description": .string(description),
+        ]
         if let example { p["example"] = example }
         return .object(p)
     }
@@ -104,7 +113,8 @@ enum Answer {
         case .json(let schema): ["application/json": ["schema": schema]]
         case .empty: nil
         case .events: ["text/event-stream": ["schema": Schema.ref("SSEFrame")]]
-        case .jsonOrEvents(let schema): ["application/json": ["schema": schema], "text/event-stream": ["schema": Schema.ref("SSEFrame")]]
+        case .jsonOrEvents(let schema):
+            ["application/json": ["schema": schema], "text/event-stream": ["schema": Schema.ref("SSEFrame")]]
         case .media(let types): .object(Dictionary(uniqueKeysWithValues: types.map { ($0, ["schema": Schema.string]) }))
         }
     }
@@ -135,7 +145,8 @@ struct Operation {
         429: "The caller's rate limit is spent; retry after `Retry-After` seconds.",
         502: "The model provider failed; the failure is recorded.",
         503: "No model is configured, or the log is unavailable.",
-        507: "The log cannot grow: `disk_full` (free space on its device: writes resume by themselves) or `log_full` (raise `--max-log-size`).",
+        507:
+            "The log cannot grow: `disk_full` (free space on its device: writes resume by themselves) or `log_full` (raise `--max-log-size`).",
     ]
 
     var json: JSONValue {
@@ -149,15 +160,29 @@ struct Operation {
         // records a decision (so a full disk or log refuses it).
         let statuses = Set(errors + (authenticated ? [401, 429, 507] : []) + (parameters.isEmpty ? [] : [400]))
         for status in statuses {
-            var r: [String: JSONValue] = ["description": .string(Self.errorMeanings[status] ?? "An error."),
-                                          "content": ["application/json": ["schema": Schema.ref("Error")]]]
-            if status == 429 { r["headers"] = ["Retry-After": ["schema": ["type": "integer"], "description": "Seconds until a request is allowed."]] }
+            var r: [String: JSONValue] = [
+                "description": .string(Self.errorMeanings[status] ?? "An error."),
+                "content": ["application/json": ["schema": Schema.ref("Error")]],
+            ]
+            if status == 429 {
+                r["headers"] = [
+                    "Retry-After": [
+                        "schema": ["type": "integer"], "description": "Seconds until a request is allowed.",
+                    ]
+                ]
+            }
             responses[String(status)] = .object(r)
         }
-        var o: [String: JSONValue] = ["summary": .string(summary), "responses": .object(responses),
-                                      "operationId": .string(operationID)]
+        var o: [String: JSONValue] = [
+            "summary": .string(summary), "responses": .object(responses),
+            "operationId": .string(operationID),
+        ]
         if !parameters.isEmpty { o["parameters"] = .array(parameters.map(\.json)) }
-        if let body { o["requestBody"] = ["required": .bool(body.required), "content": ["application/json": ["schema": body.schema]]] }
+        if let body {
+            o["requestBody"] = [
+                "required": .bool(body.required), "content": ["application/json": ["schema": body.schema]],
+            ]
+        }
         o["security"] = authenticated ? [["bearer": []]] : []
         return .object(o)
     }

@@ -32,12 +32,23 @@ struct AuditRoutes {
         let after: String?
 
         init(_ e: AuditEntry) {
-            (seq, time, kind, actor, workspace) = (e.seq, Timestamp.rfc3339(e.timeNanoseconds), e.kind.rawValue, e.actor, e.workspace)
-            (action, resource, decision, reason, before, after) = (e.action, e.resource, e.decision?.rawValue, e.reason, e.before, e.after)
+            (seq, time, kind, actor, workspace) = (
+                e.seq, Timestamp.rfc3339(e.timeNanoseconds), e.kind.rawValue, e.actor, e.workspace
+            )
+            (action, resource, decision, reason, before, after) = (
+                e.action, e.resource, e.decision?.rawValue, e.reason, e.before, e.after
+            )
         }
 
-        static let columns = ["seq", "time", "kind", "actor", "workspace", "action", "resource", "decision", "reason", "before", "after"]
-        var cells: [String] { [String(seq), time, kind, actor, workspace, action, resource, decision ?? "", reason, before ?? "", after ?? ""] }
+        static let columns = [
+            "seq", "time", "kind", "actor", "workspace", "action", "resource", "decision", "reason", "before", "after",
+        ]
+        var cells: [String] {
+            [
+                String(seq), time, kind, actor, workspace, action, resource, decision ?? "", reason, before ?? "",
+                after ?? "",
+            ]
+        }
     }
 
     struct PageBody: ResponseEncodable, Encodable {
@@ -57,7 +68,9 @@ struct AuditRoutes {
     /// `=`, `+`, `-`, `@`) is prefixed with `'`.
     func export(request: Request, context: AppRequestContext) async throws -> Response {
         let format = request.uri.queryParameters.get("format") ?? "ndjson"
-        guard format == "ndjson" || format == "csv" else { throw APIError(.badRequest, "bad_request", "format is 'ndjson' or 'csv'") }
+        guard format == "ndjson" || format == "csv" else {
+            throw APIError(.badRequest, "bad_request", "format is 'ndjson' or 'csv'")
+        }
         var q = try await authorizedQuery(request, context)
         q.limit = 1000
         let audit = audit
@@ -79,7 +92,9 @@ struct AuditRoutes {
             try await writer.finish(nil)
         }
         let type = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson"
-        return Response(status: .ok, headers: [.contentType: type, .contentDisposition: "attachment; filename=\"audit.\(format)\""], body: body)
+        return Response(
+            status: .ok,
+            headers: [.contentType: type, .contentDisposition: "attachment; filename=\"audit.\(format)\""], body: body)
     }
 
     /// The query the request's parameters ask for, once `audit.read` on its workspace is allowed (and recorded) and the
@@ -93,18 +108,24 @@ struct AuditRoutes {
         func formed(_ name: String) -> String? { p.get(name).map { String($0) } }
         let workspace = formed("workspace") ?? principal.workspace
         guard EntryName.isValid(workspace) else {
-            throw APIError(.badRequest, "bad_request", "workspace is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
+            throw APIError(
+                .badRequest, "bad_request", "workspace is 1 to \(EntryName.maxLength) of A-Z a-z 0-9 - _ . : @")
         }
-        var q = AuditQuery(actor: filter("actor"), workspace: workspace, action: filter("action"),
-                           resourcePrefix: filter("resource"), limit: try request.integer("limit", in: 1...1000) ?? 100,
-                           cursor: try request.integer("cursor", in: 0...UInt64(Int64.max)))
+        var q = AuditQuery(
+            actor: filter("actor"), workspace: workspace, action: filter("action"),
+            resourcePrefix: filter("resource"), limit: try request.integer("limit", in: 1...1000) ?? 100,
+            cursor: try request.integer("cursor", in: 0...UInt64(Int64.max)))
         if let d = formed("decision") {
-            guard let decision = Decision(rawValue: String(d)) else { throw APIError(.badRequest, "bad_request", "decision is 'allow' or 'deny'") }
+            guard let decision = Decision(rawValue: String(d)) else {
+                throw APIError(.badRequest, "bad_request", "decision is 'allow' or 'deny'")
+            }
             q.decision = decision
         }
         if let k = formed("kind") {
             guard let kind = AuditKind(rawValue: String(k)) else {
-                throw APIError(.badRequest, "bad_request", "kind is one of \(AuditKind.cases.map(\.rawValue).joined(separator: ", "))")
+                throw APIError(
+                    .badRequest, "bad_request",
+                    "kind is one of \(AuditKind.cases.map(\.rawValue).joined(separator: ", "))")
             }
             q.kind = kind
         }
@@ -116,11 +137,15 @@ struct AuditRoutes {
         default: throw APIError(.badRequest, "bad_request", "order is 'newest' or 'oldest'")
         }
         do throws(EngineError) {
-            try await runtime.authorize("audit.read", on: workspace, recorded: "audit:\(workspace)", workspace: workspace, in: "access/audit", as: principal)
+            try await runtime.authorize(
+                "audit.read", on: workspace, recorded: "audit:\(workspace)", workspace: workspace, in: "access/audit",
+                as: principal)
         } catch {
             throw APIError(error)
         }
-        do { try await audit.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the audit trail could not be brought up to date") }
+        do { try await audit.catchUp() } catch {
+            throw APIError(.serviceUnavailable, "storage", "the audit trail could not be brought up to date")
+        }
         return q
     }
 
@@ -128,7 +153,9 @@ struct AuditRoutes {
     /// after 2262) are clamped, which filters the same.
     static func time(_ text: String, _ name: String) throws -> Int64 {
         let formatter = ISO8601DateFormatter()
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+        for options: ISO8601DateFormatter.Options in [
+            [.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime],
+        ] {
             formatter.formatOptions = options
             if let date = formatter.date(from: text) {
                 let nanoseconds = (date.timeIntervalSince1970 * 1e9).rounded()

@@ -34,9 +34,15 @@ struct ConversationRoutes {
         let outputTokens: Int
 
         init(_ t: ThreadSummary) {
-            (id, workspace, owner, title, messageCount, status) = (t.id, t.workspace, t.owner, t.title, t.messageCount, t.status.rawValue)
-            (created, lastActivity) = (Timestamp.rfc3339(t.createdNanoseconds), Timestamp.rfc3339(t.lastActivityNanoseconds))
-            (forkedFrom, runCount, inputTokens, outputTokens) = (t.forkedFrom, t.runCount, t.inputTokens, t.outputTokens)
+            (id, workspace, owner, title, messageCount, status) = (
+                t.id, t.workspace, t.owner, t.title, t.messageCount, t.status.rawValue
+            )
+            (created, lastActivity) = (
+                Timestamp.rfc3339(t.createdNanoseconds), Timestamp.rfc3339(t.lastActivityNanoseconds)
+            )
+            (forkedFrom, runCount, inputTokens, outputTokens) = (
+                t.forkedFrom, t.runCount, t.inputTokens, t.outputTokens
+            )
         }
     }
 
@@ -64,12 +70,19 @@ struct ConversationRoutes {
     /// An empty thread in the caller's workspace (a fresh id unless one is given); 201, or 409 if the id is taken.
     func create(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let body = try await request.decodeJSONIfPresent(CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
-        let threadID = try body?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? ThreadID.fresh().rawValue
+        let body = try await request.decodeJSONIfPresent(
+            CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
+        let threadID =
+            try body?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
+            ?? ThreadID.fresh().rawValue
         let started: ThreadStarted
-        do { started = try await runtime.startThread(threadID, title: body?.title, agent: body?.agent, as: principal) } catch { throw APIError(error) }
-        var response = try CreatedBody(threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
-                                       agent: started.agent).response(from: request, context: context)
+        do {
+            started = try await runtime.startThread(threadID, title: body?.title, agent: body?.agent, as: principal)
+        } catch { throw APIError(error) }
+        var response = try CreatedBody(
+            threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
+            agent: started.agent
+        ).response(from: request, context: context)
         response.status = .created
         return response
     }
@@ -82,15 +95,21 @@ struct ConversationRoutes {
         let before = try request.integer("before", in: Int64.min...Int64.max) ?? .max
         let ownOnly = !runtime.wouldAllow("thread.read", on: "workspace", workspace: principal.workspace, as: principal)
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize("thread.read", on: ownOnly ? "own" : "workspace", recorded: "threads:\(principal.workspace)",
-                                        workspace: principal.workspace, in: "access/threads", as: principal)
+            try await runtime.authorize(
+                "thread.read", on: ownOnly ? "own" : "workspace", recorded: "threads:\(principal.workspace)",
+                workspace: principal.workspace, in: "access/threads", as: principal)
         }
-        do { try await readModels.catchUp() } catch { throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date") }
+        do { try await readModels.catchUp() } catch {
+            throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date")
+        }
         let threads = readModels.read(ConversationProjection.self) { s in
-            s.threads(workspace: principal.workspace).filter { (!ownOnly || $0.owner == principal.subject) && $0.lastActivityNanoseconds < before }
+            s.threads(workspace: principal.workspace).filter {
+                (!ownOnly || $0.owner == principal.subject) && $0.lastActivityNanoseconds < before
+            }
         }.sorted { $0.lastActivityNanoseconds > $1.lastActivityNanoseconds }
         let page = threads.prefix(limit)
-        return ListBody(threads: page.map(ThreadBody.init), next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
+        return ListBody(
+            threads: page.map(ThreadBody.init), next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
     }
 
     struct MessageBody: Encodable {
@@ -124,12 +143,15 @@ struct ConversationRoutes {
         let principal = try context.caller()
         let thread = try context.threadID()
         let threadID = thread.rawValue
-        try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
+        try await APIError.engine { () async throws(EngineError) in
+            try await runtime.authorizeRead(thread: threadID, as: principal)
+        }
         let at = try request.integer("at", in: 1...UInt64(Int64.max))
         let state: ConversationState
         do {
             if let at {
-                state = try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [thread.stream])
+                state = try ProjectionRunner.state(
+                    of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [thread.stream])
             } else {
                 try await readModels.catchUp()
                 state = readModels.read(ConversationProjection.self) { s in
@@ -144,16 +166,22 @@ struct ConversationRoutes {
             throw APIError(.serviceUnavailable, "storage", "the thread could not be read")
         }
         guard let summary = state.threads[threadID] else {
-            throw APIError(.notFound, "not_found", at.map { "thread '\(threadID)' did not exist yet at seq \($0)" } ?? "there is no thread '\(threadID)'")
+            throw APIError(
+                .notFound, "not_found",
+                at.map { "thread '\(threadID)' did not exist yet at seq \($0)" } ?? "there is no thread '\(threadID)'")
         }
         let runs = state.runs.values.filter { $0.threadID == threadID }.sorted { $0.startedSeq < $1.startedSeq }
         return DetailBody(
             thread: ThreadBody(summary),
-            messages: (state.messages[threadID] ?? []).map { MessageBody(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label) },
+            messages: (state.messages[threadID] ?? []).map {
+                MessageBody(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label)
+            },
             runs: runs.map { r in
-                RunBody(id: r.id.uuidString.lowercased(), agent: r.agent, model: r.model, parentRunID: r.parentRunID?.uuidString.lowercased(),
-                        status: r.status.rawValue, steps: r.steps, toolCalls: r.toolCalls, failures: r.failures,
-                        inputTokens: r.inputTokens, outputTokens: r.outputTokens)
+                RunBody(
+                    id: r.id.uuidString.lowercased(), agent: r.agent, model: r.model,
+                    parentRunID: r.parentRunID?.uuidString.lowercased(),
+                    status: r.status.rawValue, steps: r.steps, toolCalls: r.toolCalls, failures: r.failures,
+                    inputTokens: r.inputTokens, outputTokens: r.outputTokens)
             },
             at: at)
     }

@@ -37,17 +37,28 @@ struct DebugRoutes {
     func fork(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let source = try context.threadID()
-        let body = try await request.decodeJSON(ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
-        let threadID = try body.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue } ?? source.derived("fork").rawValue
+        let body = try await request.decodeJSON(
+            ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
+        let threadID =
+            try body.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
+            ?? source.derived("fork").rawValue
         let forked: Events.ThreadForked
-        forked = try await APIError.engine { () async throws(EngineError) in try await runtime.fork(source.rawValue, at: body.at, into: threadID, as: principal) }
+        forked = try await APIError.engine { () async throws(EngineError) in
+            try await runtime.fork(source.rawValue, at: body.at, into: threadID, as: principal)
+        }
         var run: ThreadRoutes.RunBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            do { run = ThreadRoutes.RunBody(try await runtime.chat(ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token)) } catch {
+            do {
+                run = ThreadRoutes.RunBody(
+                    try await runtime.chat(
+                        ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token
+                    ))
+            } catch {
                 throw APIError(error)
             }
         }
-        let answer = ForkedBody(threadID: forked.threadID, forkedFrom: forked.fromThreadID, atSeq: forked.atSeq, run: run)
+        let answer = ForkedBody(
+            threadID: forked.threadID, forkedFrom: forked.fromThreadID, atSeq: forked.atSeq, run: run)
         var response = try answer.response(from: request, context: context)
         response.status = .created
         return response
@@ -55,7 +66,9 @@ struct DebugRoutes {
 
     struct ReplayRequest: KnownFields {
         static let fields: Set<String> = ["mode", "run", "threadID", "substitution"]
-        static let nestedFields: [String: Set<String>] = ["substitution": ["instructions", "toolResults", "policy", "model", "liveFrom"]]
+        static let nestedFields: [String: Set<String>] = [
+            "substitution": ["instructions", "toolResults", "policy", "model", "liveFrom"]
+        ]
         static let nullable: Set<String> = ["substitution.policy"]
         /// `recorded` (default) or `counterfactual`.
         let mode: String?
@@ -81,11 +94,15 @@ struct DebugRoutes {
         let principal = try context.caller()
         let thread = try context.threadID()
         let threadID = thread.rawValue
-        let ask = try await request.decodeJSONIfPresent(ReplayRequest.self, context: context,
-                                                        example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
+        let ask = try await request.decodeJSONIfPresent(
+            ReplayRequest.self, context: context,
+            example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
         // Checked whatever the mode, as the document says (a recorded replay makes no thread of its own).
-        if let live = ask?.substitution?.liveFrom, live < 0 { throw APIError(.badRequest, "bad_request", "substitution.liveFrom is a step number, 0 or more") }
-        let newThread = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
+        if let live = ask?.substitution?.liveFrom, live < 0 {
+            throw APIError(.badRequest, "bad_request", "substitution.liveFrom is a step number, 0 or more")
+        }
+        let newThread = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue
+        }
         var policy: Policy?
         if let document = ask?.substitution?.policy {
             do { policy = try Policy(json: Data(document.jsonText.utf8)) } catch {
@@ -94,15 +111,20 @@ struct DebugRoutes {
         }
         switch ask?.mode ?? "recorded" {
         case "recorded":
-            let report = try await APIError.engine { () async throws(EngineError) in try await runtime.replay(thread: threadID, as: principal) }
+            let report = try await APIError.engine { () async throws(EngineError) in
+                try await runtime.replay(thread: threadID, as: principal)
+            }
             return try Encoded(report).response(from: request, context: context)
         case "counterfactual":
             let s = ask?.substitution
-            let substitution = Substitution(instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
-                                            model: s?.model, liveFrom: s?.liveFrom)
+            let substitution = Substitution(
+                instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
+                model: s?.model, liveFrom: s?.liveFrom)
             let newID = newThread ?? thread.derived("cf").rawValue
             let result = try await APIError.engine { () async throws(EngineError) in
-                try await runtime.counterfactual(thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal, token: context.token)
+                try await runtime.counterfactual(
+                    thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal,
+                    token: context.token)
             }
             var response = try Encoded(result).response(from: request, context: context)
             response.status = .created
@@ -112,11 +134,11 @@ struct DebugRoutes {
         }
     }
 
-
     func diff(request: Request, context: AppRequestContext) async throws -> Encoded<ThreadDiff> {
         let principal = try context.caller()
         let (a, b) = (try context.threadID().rawValue, try context.threadID("other").rawValue)
-        return Encoded(try await APIError.engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
+        return Encoded(
+            try await APIError.engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
     }
 
     /// An engine value as the JSON answer.

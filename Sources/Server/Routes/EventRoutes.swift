@@ -45,8 +45,12 @@ struct EventRoutes {
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
         let events: [RecordedEvent]
-        do { events = try store.read(from: Seq(from), maxCount: limit) } catch { throw APIError(.serviceUnavailable, "storage", error.message) }
-        return PageBody(events: events.map(EventBody.init), next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
+        do { events = try store.read(from: Seq(from), maxCount: limit) } catch {
+            throw APIError(.serviceUnavailable, "storage", error.message)
+        }
+        return PageBody(
+            events: events.map(EventBody.init),
+            next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
     }
 
     /// How often an idle tail sends an SSE comment: a reader that has gone is found out (the write fails) within this.
@@ -62,21 +66,29 @@ struct EventRoutes {
             // Pulled one message per write (the merge with the shutdown signal pulls on demand, it does not buffer).
             for await message in subscription.cancelOnGracefulShutdown() {
                 switch message {
-                case .event(let e): try await writer.write(SSE.frame(event: e.type, id: String(e.seq.rawValue), data: JSON.string(EventBody(e))))
-                case .caughtUp(let seq): try await writer.write(SSE.frame(event: "caught-up", data: JSON.string(["seq": seq.rawValue])))
+                case .event(let e):
+                    try await writer.write(
+                        SSE.frame(event: e.type, id: String(e.seq.rawValue), data: JSON.string(EventBody(e))))
+                case .caughtUp(let seq):
+                    try await writer.write(SSE.frame(event: "caught-up", data: JSON.string(["seq": seq.rawValue])))
                 case .idle: try await writer.write(ByteBuffer(string: ": idle\n\n"))
-                case .dropped(let reason): try await writer.write(SSE.frame(event: "dropped", data: JSON.string(["reason": reason.description])))
+                case .dropped(let reason):
+                    try await writer.write(
+                        SSE.frame(event: "dropped", data: JSON.string(["reason": reason.description])))
                 }
             }
             try await writer.finish(nil)
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
     }
 
     private func authorize(_ context: AppRequestContext) async throws {
         let principal = try context.caller()
         do throws(EngineError) {
-            try await runtime.authorize("events.read", on: "log", recorded: "events", workspace: principal.workspace, in: "access/events", as: principal)
+            try await runtime.authorize(
+                "events.read", on: "log", recorded: "events", workspace: principal.workspace, in: "access/events",
+                as: principal)
         } catch { throw APIError(error) }
     }
 }

@@ -17,17 +17,23 @@ struct HealthRoutes {
         router.get("readyz") { _, _ -> ReadyBody in
             let events: UInt64
             do { events = try store.statistics().events } catch {
-                throw APIError(.serviceUnavailable, "not_ready", "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
+                throw APIError(
+                    .serviceUnavailable, "not_ready",
+                    "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
             }
             if let refusal = store.writeRefusal {
                 throw APIError(.serviceUnavailable, "not_ready", "the log refuses writes: \(refusal.message)")
             }
             guard following.isSet else {
-                throw APIError(.serviceUnavailable, "not_ready", "the read models stopped following the log; see the server's output and restart it")
+                throw APIError(
+                    .serviceUnavailable, "not_ready",
+                    "the read models stopped following the log; see the server's output and restart it")
             }
             let behind = store.lastSeq.rawValue - min(readModels.position.rawValue, store.lastSeq.rawValue)
             guard behind <= Self.maxLag else {
-                throw APIError(.serviceUnavailable, "not_ready", "the read models are \(behind) events behind the log; they are catching up")
+                throw APIError(
+                    .serviceUnavailable, "not_ready",
+                    "the read models are \(behind) events behind the log; they are catching up")
             }
             return ReadyBody(status: "ready", events: events, behind: behind)
         }

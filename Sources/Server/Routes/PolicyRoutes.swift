@@ -67,17 +67,21 @@ struct PolicyRoutes {
 
     func replace(request: Request, context: AppRequestContext) async throws -> Changed {
         let principal = try context.caller()
-        let body = try await request.decodeJSON(ReplaceBody.self, context: context, example: #"{"roles": {"operator": ["chat", "thread.read:own"]}, "reason": "…"}"#)
+        let body = try await request.decodeJSON(
+            ReplaceBody.self, context: context,
+            example: #"{"roles": {"operator": ["chat", "thread.read:own"]}, "reason": "…"}"#)
         return try await change(PolicyChanged(change: .replaced, roles: body.roles, reason: body.reason), as: principal)
     }
 
     func setRole(request: Request, context: AppRequestContext) async throws -> Changed {
         let principal = try context.caller()
         let role = try context.entryName("role")
-        let body = try await request.decodeJSON(RoleBody.self, context: context, example: #"{"permissions": ["chat", "model.use:*"], "reason": "…"}"#)
+        let body = try await request.decodeJSON(
+            RoleBody.self, context: context, example: #"{"permissions": ["chat", "model.use:*"], "reason": "…"}"#)
         var roles = runtime.currentPolicy().policy.rawRoles
         roles[role] = body.permissions
-        return try await change(PolicyChanged(change: .roleSet, role: role, roles: roles, reason: body.reason), as: principal)
+        return try await change(
+            PolicyChanged(change: .roleSet, role: role, roles: roles, reason: body.reason), as: principal)
     }
 
     func removeRole(request: Request, context: AppRequestContext) async throws -> Response {
@@ -86,14 +90,18 @@ struct PolicyRoutes {
         var roles = runtime.currentPolicy().policy.rawRoles
         guard roles.removeValue(forKey: role) != nil else {
             // Only someone who may change the policy learns which roles exist.
-            guard runtime.wouldAllow("policy.admin", on: "role:\(role)", workspace: principal.workspace, as: principal) else {
+            guard runtime.wouldAllow("policy.admin", on: "role:\(role)", workspace: principal.workspace, as: principal)
+            else {
                 try await authorize("policy.admin", on: "role:\(role)", as: principal)
                 throw APIError(.forbidden, "forbidden", "not allowed")
             }
             throw APIError(.notFound, "not_found", "there is no role '\(role)'")
         }
-        _ = try await change(PolicyChanged(change: .roleRemoved, role: role, roles: roles, reason: request.uri.queryParameters.get("reason").map { String($0) }),
-                             as: principal)
+        _ = try await change(
+            PolicyChanged(
+                change: .roleRemoved, role: role, roles: roles,
+                reason: request.uri.queryParameters.get("reason").map { String($0) }),
+            as: principal)
         return Response(status: .noContent)
     }
 
@@ -101,20 +109,27 @@ struct PolicyRoutes {
         let principal = try context.caller()
         try await authorize("policy.admin", on: "policy/history", as: principal)
         let records = try await APIError.engine { () async throws(EngineError) in try runtime.policyHistory() }
-        return HistoryBody(changes: records.map { r in
-            .init(version: r.seq, time: Timestamp.rfc3339(r.timeNanoseconds), actor: r.actor, change: r.change.change.rawValue, role: r.change.role,
-                  reason: r.change.reason, roles: r.change.roles)
-        })
+        return HistoryBody(
+            changes: records.map { r in
+                .init(
+                    version: r.seq, time: Timestamp.rfc3339(r.timeNanoseconds), actor: r.actor,
+                    change: r.change.change.rawValue, role: r.change.role,
+                    reason: r.change.reason, roles: r.change.roles)
+            })
     }
 
     private func change(_ change: PolicyChanged, as principal: Principal) async throws(APIError) -> Changed {
-        Changed(version: try await APIError.engine { () async throws(EngineError) in try await runtime.changePolicy(change, as: principal) })
+        Changed(
+            version: try await APIError.engine { () async throws(EngineError) in
+                try await runtime.changePolicy(change, as: principal)
+            })
     }
 
     /// `action` on `resource` in the caller's workspace, recorded in `access/policy`.
     private func authorize(_ action: String, on resource: String, as principal: Principal) async throws(APIError) {
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize(action, on: resource, workspace: principal.workspace, in: "access/policy", as: principal)
+            try await runtime.authorize(
+                action, on: resource, workspace: principal.workspace, in: "access/policy", as: principal)
         }
     }
 }

@@ -16,7 +16,10 @@ struct RegistryRoutes {
         group.get("registry", use: show)
         group.put("registry/models/:name", use: putModel)
         group.delete("registry/models/:name") { request, context in
-            try await remove(context, stream: "registry/models", kind: "model", exists: { $0.models[$1] != nil }, inUse: Self.uses(of:in:)) {
+            try await remove(
+                context, stream: "registry/models", kind: "model", exists: { $0.models[$1] != nil },
+                inUse: Self.uses(of:in:)
+            ) {
                 .modelRemoved(ModelRemoved(name: $0))
             }
         }
@@ -25,13 +28,17 @@ struct RegistryRoutes {
         group.get("workspaces/:workspace/effective-model", use: effectiveModel)
         group.put("registry/mcp/:name", use: putMCP)
         group.delete("registry/mcp/:name") { request, context in
-            try await remove(context, stream: "registry/mcp", kind: "mcp", exists: { $0.mcpServers[$1] != nil }) { .mcpServerRemoved(MCPServerRemoved(name: $0)) }
+            try await remove(context, stream: "registry/mcp", kind: "mcp", exists: { $0.mcpServers[$1] != nil }) {
+                .mcpServerRemoved(MCPServerRemoved(name: $0))
+            }
         }
         group.put("registry/mcp/:name/maintenance", use: putMaintenance)
         group.post("registry/mcp/:name/refresh", use: refresh)
         group.put("registry/agents/:name", use: putAgent)
         group.delete("registry/agents/:name") { request, context in
-            try await remove(context, stream: "registry/agents", kind: "agent", exists: { $0.agents[$1] != nil }) { .agentRemoved(AgentRemoved(name: $0)) }
+            try await remove(context, stream: "registry/agents", kind: "agent", exists: { $0.agents[$1] != nil }) {
+                .agentRemoved(AgentRemoved(name: $0))
+            }
         }
     }
 
@@ -52,17 +59,26 @@ struct RegistryRoutes {
         let principal = try context.caller()
         try await authorizeRead(in: principal.workspace, as: principal)
         let s = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max)))
-        let visible = s.workspaceDefaults.filter { runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal) }
+        let visible = s.workspaceDefaults.filter {
+            runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal)
+        }
         return RegistryBody(
-            models: s.models.values.map(\.value).sorted { $0.name < $1.name }, organizationDefault: s.organizationDefault?.value,
+            models: s.models.values.map(\.value).sorted { $0.name < $1.name },
+            organizationDefault: s.organizationDefault?.value,
             workspaceDefaults: visible.mapValues(\.value),
-            mcpServers: s.mcpServers.values.map { .init(definition: $0.definition.value, health: $0.health?.status.rawValue ?? "unknown", healthDetail: $0.health?.detail) }
-                .sorted { $0.definition.name < $1.definition.name },
+            mcpServers: s.mcpServers.values.map {
+                .init(
+                    definition: $0.definition.value, health: $0.health?.status.rawValue ?? "unknown",
+                    healthDetail: $0.health?.detail)
+            }
+            .sorted { $0.definition.name < $1.definition.name },
             agents: s.agents.values.map(\.value).sorted { $0.name < $1.name })
     }
 
     struct ModelBody: KnownFields {
-        static let fields: Set<String> = ["provider", "endpoint", "deployment", "apiVersion", "secretReference", "environment", "parameters"]
+        static let fields: Set<String> = [
+            "provider", "endpoint", "deployment", "apiVersion", "secretReference", "environment", "parameters",
+        ]
         let provider: String
         let endpoint: String
         let deployment: String?
@@ -76,27 +92,41 @@ struct RegistryRoutes {
     func putModel(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
-        let body = try await decode(ModelBody.self, request, context, example: #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "env:OPENAI_API_KEY"}"#)
+        let body = try await decode(
+            ModelBody.self, request, context,
+            example:
+                #"{"provider": "openai", "endpoint": "https://api.openai.com/v1", "secretReference": "env:OPENAI_API_KEY"}"#
+        )
         var parameters: [String: String] = [:]
         for (key, value) in body.parameters ?? [:] {
             switch value {
             case .string(let s): parameters[key] = s
             case .bool(let b): parameters[key] = String(b)
             case .number: parameters[key] = value.jsonText
-            default: throw APIError(.unprocessableContent, "invalid_model", "parameters.\(key.prefix(64)) must be a string, a number or true/false")
+            default:
+                throw APIError(
+                    .unprocessableContent, "invalid_model",
+                    "parameters.\(key.prefix(64)) must be a string, a number or true/false")
             }
         }
         for key in ["max_tokens", "timeout", "first_byte_timeout", "idle_timeout"] {
             if let text = parameters[key], (Double(text) ?? 0) <= 0 {
-                throw APIError(.unprocessableContent, "invalid_model", "parameters.\(key) must be a number above 0, not '\(text.prefix(40))'")
+                throw APIError(
+                    .unprocessableContent, "invalid_model",
+                    "parameters.\(key) must be a number above 0, not '\(text.prefix(40))'")
             }
         }
-        let model = ModelDefinition(name: name, provider: body.provider, endpoint: body.endpoint, deployment: body.deployment, apiVersion: body.apiVersion,
-                                    secretReference: body.secretReference, environment: body.environment ?? .lab, parameters: parameters)
-        do { _ = try ModelEndpoint(model) } catch { throw APIError(.unprocessableContent, "invalid_model", error.message) }
+        let model = ModelDefinition(
+            name: name, provider: body.provider, endpoint: body.endpoint, deployment: body.deployment,
+            apiVersion: body.apiVersion,
+            secretReference: body.secretReference, environment: body.environment ?? .lab, parameters: parameters)
+        do { _ = try ModelEndpoint(model) } catch {
+            throw APIError(.unprocessableContent, "invalid_model", error.message)
+        }
         let exists = try await state().models[name] != nil
-        try await change(exists ? .modelUpdated(ModelUpdated(model: model)) : .modelRegistered(ModelRegistered(model: model)),
-                         in: "registry/models", resource: "model:\(name)", as: principal)
+        try await change(
+            exists ? .modelUpdated(ModelUpdated(model: model)) : .modelRegistered(ModelRegistered(model: model)),
+            in: "registry/models", resource: "model:\(name)", as: principal)
         return Response(status: exists ? .ok : .created)
     }
 
@@ -114,8 +144,10 @@ struct RegistryRoutes {
         if let model = body.model, try await state().models[model] == nil {
             throw APIError(.unprocessableContent, "unknown_model", "no model named '\(model)' is registered")
         }
-        try await change(.defaultModelSet(DefaultModelSet(workspace: workspace, model: body.model)), in: "registry/models",
-                         resource: workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model", workspace: workspace, as: principal)
+        try await change(
+            .defaultModelSet(DefaultModelSet(workspace: workspace, model: body.model)), in: "registry/models",
+            resource: workspace.map { "workspace:\($0)/default-model" } ?? "org/default-model", workspace: workspace,
+            as: principal)
         return Response(status: .ok)
     }
 
@@ -130,7 +162,8 @@ struct RegistryRoutes {
         let principal = try context.caller()
         let workspace = try context.entryName("workspace")
         try await authorizeRead(in: workspace, as: principal)
-        let e = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max))).effectiveModel(workspace: workspace)
+        let e = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max))).effectiveModel(
+            workspace: workspace)
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
 
@@ -147,22 +180,31 @@ struct RegistryRoutes {
     func putMCP(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
-        let body = try await decode(MCPBody.self, request, context, example: #"{"transport": "stdio", "command": ["mcp-server-time"]}"#)
+        let body = try await decode(
+            MCPBody.self, request, context, example: #"{"transport": "stdio", "command": ["mcp-server-time"]}"#)
         switch body.transport {
         case .stdio where (body.command ?? []).isEmpty:
-            throw APIError(.unprocessableContent, "invalid_mcp", "a stdio server needs a command, e.g. [\"mcp-server-time\"]")
+            throw APIError(
+                .unprocessableContent, "invalid_mcp", "a stdio server needs a command, e.g. [\"mcp-server-time\"]")
         case .http where body.url.flatMap(URL.init(string:)).map { $0.scheme == "http" || $0.scheme == "https" } != true:
             throw APIError(.unprocessableContent, "invalid_mcp", "an http server needs an http(s) url")
         default: break
         }
-        for header in (body.headers ?? [:]).keys where header.isEmpty || !header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) {
-            throw APIError(.unprocessableContent, "invalid_mcp", "header names are printable ASCII without spaces or ':'")
+        for header in (body.headers ?? [:]).keys
+        where header.isEmpty || !header.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ":") }) {
+            throw APIError(
+                .unprocessableContent, "invalid_mcp", "header names are printable ASCII without spaces or ':'")
         }
-        let server = MCPServerDefinition(name: name, transport: body.transport, command: body.command ?? [], url: body.url, isInternal: body.isInternal ?? true,
-                                         headers: body.headers ?? [:])
+        let server = MCPServerDefinition(
+            name: name, transport: body.transport, command: body.command ?? [], url: body.url,
+            isInternal: body.isInternal ?? true,
+            headers: body.headers ?? [:])
         let exists = try await state().mcpServers[name] != nil
-        try await change(exists ? .mcpServerUpdated(MCPServerUpdated(server: server)) : .mcpServerRegistered(MCPServerRegistered(server: server)),
-                         in: "registry/mcp", resource: "mcp:\(name)", as: principal)
+        try await change(
+            exists
+                ? .mcpServerUpdated(MCPServerUpdated(server: server))
+                : .mcpServerRegistered(MCPServerRegistered(server: server)),
+            in: "registry/mcp", resource: "mcp:\(name)", as: principal)
         return Response(status: exists ? .ok : .created)
     }
 
@@ -177,10 +219,16 @@ struct RegistryRoutes {
     func putMaintenance(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
-        let body = try await decode(MaintenanceBody.self, request, context, example: #"{"maintenance": true, "reason": "upgrading the cluster"}"#)
-        guard try await state().mcpServers[name] != nil else { throw APIError(.notFound, "not_found", "no MCP server named '\(name)' is registered") }
-        let change = MCPHealthChanged(name: name, status: body.maintenance ? .maintenance : .unknown,
-                                      detail: body.reason.map { String($0.prefix(500)) } ?? (body.maintenance ? "maintenance" : "back from maintenance"))
+        let body = try await decode(
+            MaintenanceBody.self, request, context,
+            example: #"{"maintenance": true, "reason": "upgrading the cluster"}"#)
+        guard try await state().mcpServers[name] != nil else {
+            throw APIError(.notFound, "not_found", "no MCP server named '\(name)' is registered")
+        }
+        let change = MCPHealthChanged(
+            name: name, status: body.maintenance ? .maintenance : .unknown,
+            detail: body.reason.map { String($0.prefix(500)) }
+                ?? (body.maintenance ? "maintenance" : "back from maintenance"))
         try await self.change(.mcpHealthChanged(change), in: "registry/mcp", resource: "mcp:\(name)", as: principal)
         return Response(status: .ok)
     }
@@ -197,7 +245,9 @@ struct RegistryRoutes {
     func refresh(request: Request, context: AppRequestContext) async throws -> ToolsBody {
         let principal = try context.caller()
         let name = try context.entryName("name")
-        let tools = try await APIError.engine { () async throws(EngineError) in try await runtime.refreshTools(of: name, as: principal) }
+        let tools = try await APIError.engine { () async throws(EngineError) in
+            try await runtime.refreshTools(of: name, as: principal)
+        }
         return ToolsBody(tools: tools.map { .init(name: $0.name, description: $0.description) })
     }
 
@@ -214,15 +264,22 @@ struct RegistryRoutes {
     func putAgent(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
-        let body = try await decode(AgentBody.self, request, context, example: #"{"instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]}"#)
+        let body = try await decode(
+            AgentBody.self, request, context,
+            example: #"{"instructions": "You help with Kubernetes.", "allowedTools": ["k8s/*"]}"#)
         if let choice = body.toolChoice, choice.isEmpty || choice.utf8.count > 128 {
-            throw APIError(.unprocessableContent, "invalid_agent", "toolChoice is auto, none, required, or a tool's wire name (server__tool)")
+            throw APIError(
+                .unprocessableContent, "invalid_agent",
+                "toolChoice is auto, none, required, or a tool's wire name (server__tool)")
         }
-        let agent = AgentDefinition(name: name, instructions: body.instructions, model: body.model, allowedTools: body.allowedTools ?? [], subAgents: body.subAgents ?? [],
-                                    toolChoice: body.toolChoice)
+        let agent = AgentDefinition(
+            name: name, instructions: body.instructions, model: body.model, allowedTools: body.allowedTools ?? [],
+            subAgents: body.subAgents ?? [],
+            toolChoice: body.toolChoice)
         let exists = try await state().agents[name] != nil
-        try await change(exists ? .agentUpdated(AgentUpdated(agent: agent)) : .agentDefined(AgentDefined(agent: agent)),
-                         in: "registry/agents", resource: "agent:\(name)", as: principal)
+        try await change(
+            exists ? .agentUpdated(AgentUpdated(agent: agent)) : .agentDefined(AgentDefined(agent: agent)),
+            in: "registry/agents", resource: "agent:\(name)", as: principal)
         return Response(status: exists ? .ok : .created)
     }
 
@@ -237,16 +294,27 @@ struct RegistryRoutes {
 
     /// Removes an entry; one that something still uses (`inUse` names what) is refused with 409, so no later chat
     /// fails for want of it: change those first.
-    private func remove(_ context: AppRequestContext, stream: StreamID, kind: String, exists: (RegistryState, String) -> Bool,
-                        inUse: (String, RegistryState) -> [String] = { _, _ in [] }, _ event: (String) -> DomainEvent) async throws -> Response {
+    private func remove(
+        _ context: AppRequestContext, stream: StreamID, kind: String, exists: (RegistryState, String) -> Bool,
+        inUse: (String, RegistryState) -> [String] = { _, _ in [] }, _ event: (String) -> DomainEvent
+    ) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
         let current = try await state()
-        guard exists(current, name) else { throw APIError(.notFound, "not_found", "no \(kind) named '\(name)' is registered") }
+        guard exists(current, name) else {
+            throw APIError(.notFound, "not_found", "no \(kind) named '\(name)' is registered")
+        }
         // Only someone who may change the registry learns what uses the entry; anyone else is refused by the gate below.
         let users = inUse(name, current)
-        guard users.isEmpty || !runtime.wouldAllow("registry.admin", on: "\(kind):\(name)", workspace: principal.workspace, as: principal) else {
-            throw APIError(.conflict, "in_use", "\(kind) '\(name)' is in use by \(users.joined(separator: ", ")); point those at another \(kind) (or clear them) first")
+        guard
+            users.isEmpty
+                || !runtime.wouldAllow(
+                    "registry.admin", on: "\(kind):\(name)", workspace: principal.workspace, as: principal)
+        else {
+            throw APIError(
+                .conflict, "in_use",
+                "\(kind) '\(name)' is in use by \(users.joined(separator: ", ")); point those at another \(kind) (or clear them) first"
+            )
         }
         try await change(event(name), in: stream, resource: "\(kind):\(name)", as: principal)
         return Response(status: .noContent)
@@ -261,18 +329,27 @@ struct RegistryRoutes {
     }
 
     /// Records a change as `principal`, decided in `workspace` (nil: the caller's own; organization-wide entries).
-    private func change(_ event: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil, as principal: Principal) async throws(APIError) {
-        do { try await runtime.changeRegistry(event, in: stream, resource: resource, workspace: workspace, as: principal) } catch { throw APIError(error) }
+    private func change(
+        _ event: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil, as principal: Principal
+    ) async throws(APIError) {
+        do {
+            try await runtime.changeRegistry(event, in: stream, resource: resource, workspace: workspace, as: principal)
+        } catch { throw APIError(error) }
     }
 
     /// `registry.read` in `workspace`, recorded in `access/registry`.
     private func authorizeRead(in workspace: String, as principal: Principal) async throws(APIError) {
-        do { try await runtime.authorize("registry.read", on: "registry", workspace: workspace, in: "access/registry", as: principal) } catch {
+        do {
+            try await runtime.authorize(
+                "registry.read", on: "registry", workspace: workspace, in: "access/registry", as: principal)
+        } catch {
             throw APIError(error)
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppRequestContext, example: String) async throws -> T {
+    private func decode<T: Decodable>(
+        _ type: T.Type, _ request: Request, _ context: AppRequestContext, example: String
+    ) async throws -> T {
         try await request.decodeJSON(type, context: context, example: example)
     }
 }

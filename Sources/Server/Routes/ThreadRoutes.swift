@@ -44,32 +44,40 @@ struct ThreadRoutes {
     func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let threadID = try context.threadID().rawValue
-        let body = try await request.decodeJSON(MessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
+        let body = try await request.decodeJSON(
+            MessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
         guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError(.badRequest, "bad_request", "the message text is empty")
         }
         guard body.text.utf8.count <= maxMessageBytes else {
-            throw APIError(.contentTooLarge, "too_large", "the message is \(body.text.utf8.count) bytes; the limit is \(maxMessageBytes)")
+            throw APIError(
+                .contentTooLarge, "too_large",
+                "the message is \(body.text.utf8.count) bytes; the limit is \(maxMessageBytes)")
         }
         let turn = ChatTurn(threadID: threadID, text: body.text, agent: body.agent, title: body.title)
         let streaming = body.stream == true || request.headers[.accept]?.contains("text/event-stream") == true
         guard streaming else {
             let result: RunResult
-            do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch { throw APIError(error) }
+            do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch {
+                throw APIError(error)
+            }
             return try RunBody(result).response(from: request, context: context)
         }
         let runtime = runtime
         let token = context.token
         let frames = StreamedBody.make { sink in
             do throws(EngineError) {
-                let result = try await runtime.chat(turn, as: principal, token: token, observer: SSEObserver(sink: sink))
+                let result = try await runtime.chat(
+                    turn, as: principal, token: token, observer: SSEObserver(sink: sink))
                 await sink.send(SSE.frame(event: "done", data: JSON.string(RunBody(result))))
             } catch {
                 let api = APIError(error)
-                await sink.send(SSE.frame(event: "error", data: JSON.string(["error": ["code": api.code, "message": api.message]])))
+                await sink.send(
+                    SSE.frame(event: "error", data: JSON.string(["error": ["code": api.code, "message": api.message]])))
             }
         }
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: frames)
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: frames)
     }
 
     struct EventBody: Encodable {
@@ -94,14 +102,17 @@ struct ThreadRoutes {
         let threadID = thread.rawValue
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
-        try await APIError.engine { () async throws(EngineError) in try await runtime.authorizeRead(thread: threadID, as: principal) }
+        try await APIError.engine { () async throws(EngineError) in
+            try await runtime.authorizeRead(thread: threadID, as: principal)
+        }
         let page: [RecordedEvent]
         do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
         let events = page.map { e in
-            EventBody(seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
-                      time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: JSON.data(of: e))
+            EventBody(
+                seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
+                time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: JSON.data(of: e))
         }
         return EventsPage(events: events, next: page.count == limit ? page.last.map { $0.revision.rawValue + 1 } : nil)
     }

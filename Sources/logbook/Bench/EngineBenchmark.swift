@@ -37,9 +37,12 @@ struct EngineBenchCommand: AsyncParsableCommand {
         configuration.durability = relaxed ? .relaxed : .durable
         let store = try EventStore.open(configuration)
         let model = ModelDefinition(name: "bench-model", provider: "openai-compatible", endpoint: llm.baseURL)
-        try await store.append([ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()], to: "registry/models")
-        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
-                                   policy: try Policy(roles: ["operator": ["chat", "model.use:*"]]), pool: MCPPool())
+        try await store.append(
+            [ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()],
+            to: "registry/models")
+        let runtime = AgentRuntime(
+            store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+            policy: try Policy(roles: ["operator": ["chat", "model.use:*"]]), pool: MCPPool())
         // The provider the engine makes for the model (its default max_tokens and deadlines), so both sides send the same body.
         let provider = try AgentRuntime.standardProvider(model, AgentRuntime.Configuration())
         let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
@@ -52,7 +55,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
 
         print("## logbook bench engine")
         print("")
-        print("model: loopback OpenAI-compatible server answering at once; \(turns) turns per row; log \(relaxed ? "relaxed" : "durable") in \(options.data)")
+        print(
+            "model: loopback OpenAI-compatible server answering at once; \(turns) turns per row; log \(relaxed ? "relaxed" : "durable") in \(options.data)"
+        )
         print("")
         print("| what | concurrent | per second | p50 ms | p99 ms | CPU ms each |")
         print("|---|---:|---:|---:|---:|---:|")
@@ -70,22 +75,34 @@ struct EngineBenchCommand: AsyncParsableCommand {
                 guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
             }
             writerPhases[lanes] = store.writerStatistics.since(writerBefore)
-            for (name, figures) in [("model called directly", direct[lanes]!), ("full turn through the engine", engine[lanes]!)] {
-                print("| \(name) | \(lanes) | \(f(figures.rate)) | \(f(figures.p50, 3)) | \(f(figures.p99, 3)) | \(f(figures.cpuMilliseconds, 3)) |")
+            for (name, figures) in [
+                ("model called directly", direct[lanes]!), ("full turn through the engine", engine[lanes]!),
+            ] {
+                print(
+                    "| \(name) | \(lanes) | \(f(figures.rate)) | \(f(figures.p50, 3)) | \(f(figures.p99, 3)) | \(f(figures.cpuMilliseconds, 3)) |"
+                )
             }
         }
         print("")
         let (oneCall, oneTurn) = (direct[1]!, engine[1]!)
         let (manyCalls, manyTurns) = (direct[64]!, engine[64]!)
-        print("engine overhead per turn, 1 conversation: p50 \(f(oneTurn.p50 - oneCall.p50, 3)) ms beyond the direct call (target ≤ 1 ms); turns' p99 minus direct calls' p99 \(f(oneTurn.p99 - oneCall.p99, 3)) ms")
-        print("64 conversations: both cores busy, so latency is mostly queueing; the engine's CPU per turn is \(f(manyTurns.cpuMilliseconds - manyCalls.cpuMilliseconds, 3)) ms beyond a direct call's (\(f(manyTurns.cpuMilliseconds, 3)) against \(f(manyCalls.cpuMilliseconds, 3)) ms, this process's CPU time per operation: the loopback model, the HTTP client, the engine and the log)")
+        print(
+            "engine overhead per turn, 1 conversation: p50 \(f(oneTurn.p50 - oneCall.p50, 3)) ms beyond the direct call (target ≤ 1 ms); turns' p99 minus direct calls' p99 \(f(oneTurn.p99 - oneCall.p99, 3)) ms"
+        )
+        print(
+            "64 conversations: both cores busy, so latency is mostly queueing; the engine's CPU per turn is \(f(manyTurns.cpuMilliseconds - manyCalls.cpuMilliseconds, 3)) ms beyond a direct call's (\(f(manyTurns.cpuMilliseconds, 3)) against \(f(manyCalls.cpuMilliseconds, 3)) ms, this process's CPU time per operation: the loopback model, the HTTP client, the engine and the log)"
+        )
         for lanes in [1, 64] {
             let w = writerPhases[lanes]!
             let commits = Double(max(w.commits, 1))
-            print("writer, \(lanes) concurrent: \(w.commits) commits of \(f(w.meanCommitEvents, 1)) events; per commit \(f(w.writeTime.milliseconds / commits, 3)) ms filling + \(f(w.commitTime.milliseconds / commits, 3)) ms committing")
+            print(
+                "writer, \(lanes) concurrent: \(w.commits) commits of \(f(w.meanCommitEvents, 1)) events; per commit \(f(w.writeTime.milliseconds / commits, 3)) ms filling + \(f(w.commitTime.milliseconds / commits, 3)) ms committing"
+            )
         }
         let writer = store.writerStatistics
-        print("appends: \(writer.requests) in \(writer.commits) commits (\(f(writer.meanCommitEvents, 1)) events per commit), \(store.lastSeq) events")
+        print(
+            "appends: \(writer.requests) in \(writer.commits) commits (\(f(writer.meanCommitEvents, 1)) events per commit), \(store.lastSeq) events"
+        )
         await store.close()
         await llm.shutdown()
     }
@@ -96,24 +113,33 @@ struct EngineBenchCommand: AsyncParsableCommand {
     static func directPrompts(turns: Int, instructions: String) -> [ChatRequest] {
         (0..<turns).map { i in
             let earlier = (i - i % 20)..<i
-            return ChatRequest(messages: [.system(instructions)]
-                + earlier.flatMap { [ChatMessage.user(Self.message(turn: $0)), .assistant(LoopbackLLM.answerText)] }
-                + [.user(Self.message(turn: i))])
+            return ChatRequest(
+                messages: [.system(instructions)]
+                    + earlier.flatMap {
+                        [ChatMessage.user(Self.message(turn: $0)), .assistant(LoopbackLLM.answerText)]
+                    }
+                    + [.user(Self.message(turn: i))])
         }
     }
 
     /// Makes sure the direct calls send the model what the engine sends: the bodies of a conversation's first three
     /// turns through the engine against those of the matching direct calls, byte for byte.
-    static func checkPrompts(_ prompts: [ChatRequest], sent: SentBodies, engine: (Int) async throws -> Void,
-                             direct: (Int) async throws -> Void) async throws {
+    static func checkPrompts(
+        _ prompts: [ChatRequest], sent: SentBodies, engine: (Int) async throws -> Void,
+        direct: (Int) async throws -> Void
+    ) async throws {
         for i in 0..<min(3, prompts.count) {
             let viaEngine = try await sent.capture { try await engine(i) }
             let viaDirect = try await sent.capture { try await direct(i) }
             guard viaEngine.count == 1, viaDirect.count == 1 else {
-                throw Failure("turn \(i): the loopback model received \(viaEngine.count) request(s) from the engine and \(viaDirect.count) from the direct call, not one each")
+                throw Failure(
+                    "turn \(i): the loopback model received \(viaEngine.count) request(s) from the engine and \(viaDirect.count) from the direct call, not one each"
+                )
             }
             guard viaEngine == viaDirect else {
-                throw Failure("turn \(i): the direct call would not send the model what the engine sends, so the comparison would be unfair:\n engine: \(viaEngine)\n direct: \(viaDirect)")
+                throw Failure(
+                    "turn \(i): the direct call would not send the model what the engine sends, so the comparison would be unfair:\n engine: \(viaEngine)\n direct: \(viaDirect)"
+                )
             }
         }
     }
@@ -130,7 +156,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
     }
 
     /// Runs `total` operations over `lanes` concurrent tasks (each lane in order) and times each.
-    static func measure(lanes: Int, total: Int, _ operation: @escaping @Sendable (Int, Int) async throws -> Void) async throws -> Figures {
+    static func measure(
+        lanes: Int, total: Int, _ operation: @escaping @Sendable (Int, Int) async throws -> Void
+    ) async throws -> Figures {
         let perLane = max(total / lanes, 1)
         let cpuBefore = cpuSeconds()
         let started = ContinuousClock.now
@@ -152,9 +180,10 @@ struct EngineBenchCommand: AsyncParsableCommand {
             return all.sorted()
         }
         let elapsed = (ContinuousClock.now - started).seconds
-        return Figures(rate: Double(latencies.count) / elapsed, p50: latencies[latencies.count / 2],
-                       p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
-                       cpuMilliseconds: (cpuSeconds() - cpuBefore) * 1000 / Double(latencies.count))
+        return Figures(
+            rate: Double(latencies.count) / elapsed, p50: latencies[latencies.count / 2],
+            p99: latencies[min(latencies.count - 1, latencies.count * 99 / 100)],
+            cpuMilliseconds: (cpuSeconds() - cpuBefore) * 1000 / Double(latencies.count))
     }
 }
 

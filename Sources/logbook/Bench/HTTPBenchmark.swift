@@ -24,9 +24,13 @@ struct HTTPBenchCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataOptions
     @Option(help: "Chat turns (and reads) per row.") var requests = 2_000
-    @Option(help: ArgumentHelp("The shared workload: its generator (run with -T 200 -K 20 --seed 42) or a JSON file it wrote.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "The shared workload: its generator (run with -T 200 -K 20 --seed 42) or a JSON file it wrote.",
+            valueName: "FILE"))
     var workload = "../shared/bench/workload/workload.py"
-    @Option(help: "Clients replaying the workload at once (1: sequential, as the reference figures).") var workloadClients = 1
+    @Option(help: "Clients replaying the workload at once (1: sequential, as the reference figures).")
+    var workloadClients = 1
     @Flag(help: "Skip the shared workload.") var skipWorkload = false
 
     func run() async throws {
@@ -34,21 +38,29 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench http' a new or empty directory")
         }
         let turns = skipWorkload ? nil : try SharedWorkload.load(workload)
-        let llm = try await LoopbackLLM(reply: { body in turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? LoopbackLLM.answer })
+        let llm = try await LoopbackLLM(reply: { body in
+            turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? LoopbackLLM.answer
+        })
         let server = try await BenchServer.start(data: options.data)
         let api = server.client
-        try await api.send("PUT", "/v1/registry/models/bench-model", #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
+        try await api.send(
+            "PUT", "/v1/registry/models/bench-model",
+            #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
         try await api.send("PUT", "/v1/registry/default-model", #"{"model": "bench-model"}"#)
 
         print("## logbook bench http")
         print("")
-        print("server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data); model: loopback OpenAI-compatible, answers at once")
+        print(
+            "server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data); model: loopback OpenAI-compatible, answers at once"
+        )
         print("")
         print("| request | concurrent | per second | p50 ms | p99 ms |")
         print("|---|---:|---:|---:|---:|")
         for lanes in [1, 64] {
             let chat = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { lane, i in
-                try await api.send("POST", "/v1/threads/h\(lanes)-\(lane)-\(i / 20)/messages", #"{"text": "Are the payments pods healthy? (\#(i))"}"#)
+                try await api.send(
+                    "POST", "/v1/threads/h\(lanes)-\(lane)-\(i / 20)/messages",
+                    #"{"text": "Are the payments pods healthy? (\#(i))"}"#)
             }
             print("| chat turn (POST messages) | \(lanes) | \(f(chat.rate)) | \(f(chat.p50, 3)) | \(f(chat.p99, 3)) |")
         }
@@ -60,7 +72,9 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             let audit = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { _, _ in
                 try await api.send("GET", "/v1/audit?actor=user:bench&action=chat&limit=50")
             }
-            print("| audit query (one actor and action, 50) | \(lanes) | \(f(audit.rate)) | \(f(audit.p50, 3)) | \(f(audit.p99, 3)) |")
+            print(
+                "| audit query (one actor and action, 50) | \(lanes) | \(f(audit.rate)) | \(f(audit.p50, 3)) | \(f(audit.p99, 3)) |"
+            )
         }
         if let turns { try await replay(turns, through: server) }
         await server.stop()
@@ -76,7 +90,9 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         let started = ContinuousClock.now
         // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
         for round in workload.rounds {
-            for batch in stride(from: 0, to: round.count, by: workloadClients).map({ Array(round[$0..<min($0 + workloadClients, round.count)]) }) {
+            for batch in stride(from: 0, to: round.count, by: workloadClients).map({
+                Array(round[$0..<min($0 + workloadClients, round.count)])
+            }) {
                 let updated = try await withThrowingTaskGroup(of: (String, [ChatWire.Message]).self) { group in
                     for turn in batch {
                         let history = histories[turn.thread] ?? []
@@ -99,7 +115,8 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         for thread in threads {
             let stream = try ThreadID(thread).stream
             let t0 = ContinuousClock.now
-            _ = try ProjectionRunner.state(of: ConversationProjection.self, asOf: server.store.lastSeq, in: server.store, streams: [stream])
+            _ = try ProjectionRunner.state(
+                of: ConversationProjection.self, asOf: server.store.lastSeq, in: server.store, streams: [stream])
             folded.append((ContinuousClock.now - t0).seconds * 1000)
             let t1 = ContinuousClock.now
             try await api.send("GET", "/v1/threads/\(thread)")
@@ -110,19 +127,33 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         print("")
         print("### shared workload (\(workload.source))")
         print("")
-        print("\(workload.turns.count) turns, \(workload.toolTurns) with a tool call, \(workload.messageCount) messages, \(workload.contentBytes) bytes of text; sha256 \(workload.sha256)")
+        print(
+            "\(workload.turns.count) turns, \(workload.toolTurns) with a tool call, \(workload.messageCount) messages, \(workload.contentBytes) bytes of text; sha256 \(workload.sha256)"
+        )
         print("")
         print("| figure | value |")
         print("|---|---:|")
-        print("| turns/s (\(workloadClients == 1 ? "sequential" : "\(workloadClients) clients"), through /v1/chat/completions) | \(f(Double(workload.turns.count) / seconds, 1)) |")
+        print(
+            "| turns/s (\(workloadClients == 1 ? "sequential" : "\(workloadClients) clients"), through /v1/chat/completions) | \(f(Double(workload.turns.count) / seconds, 1)) |"
+        )
         print("| messages stored (user, tool call, tool result, answer; each once) | \(stored) |")
-        print("| events appended (with model requests/responses, authorizations, runs) | \(server.store.lastSeq.rawValue - seqBefore) |")
-        print("| bytes on disk per stored message (data file pages in use) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |")
+        print(
+            "| events appended (with model requests/responses, authorizations, runs) | \(server.store.lastSeq.rawValue - seqBefore) |"
+        )
+        print(
+            "| bytes on disk per stored message (data file pages in use) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |"
+        )
         print("| … per byte of message text | \(f(Double(usedBytes) / Double(max(workload.contentBytes, 1)), 2)) |")
-        print("| thread state load, in process, p50 / p99 ms | \(f(folded[folded.count / 2], 3)) / \(f(folded[folded.count * 99 / 100], 3)) |")
-        print("| GET /v1/threads/{id}, p50 / p99 ms | \(f(fetched[fetched.count / 2], 3)) / \(f(fetched[fetched.count * 99 / 100], 3)) |")
+        print(
+            "| thread state load, in process, p50 / p99 ms | \(f(folded[folded.count / 2], 3)) / \(f(folded[folded.count * 99 / 100], 3)) |"
+        )
+        print(
+            "| GET /v1/threads/{id}, p50 / p99 ms | \(f(fetched[fetched.count / 2], 3)) / \(f(fetched[fetched.count * 99 / 100], 3)) |"
+        )
         print("")
-        print("reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50")
+        print(
+            "reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50"
+        )
     }
 }
 
@@ -136,14 +167,17 @@ struct BenchServer {
     static func start(data: String) async throws -> BenchServer {
         var secret = [UInt8](repeating: 0, count: 32)
         for i in secret.indices { secret[i] = .random(in: 0...255) }
-        var configuration = ServerConfiguration(verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "logbook", audience: "logbook"),
-                                                policy: try Policy(roles: ["admin": ["*"]]))
+        var configuration = ServerConfiguration(
+            verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "logbook", audience: "logbook"),
+            policy: try Policy(roles: ["admin": ["*"]]))
         configuration.dataDirectory = data
         configuration.port = try await freePort()
         configuration.rateLimit = nil
         let app = try await buildApplication(configuration: configuration)
         let task = Task { try await app.application.runService() }
-        let token = DevelopmentToken.mint(secret: secret, subject: "user:bench", roles: ["admin"], workspace: "payments", issuer: "logbook", audience: "logbook")
+        let token = DevelopmentToken.mint(
+            secret: secret, subject: "user:bench", roles: ["admin"], workspace: "payments", issuer: "logbook",
+            audience: "logbook")
         let client = BenchClient(base: "http://127.0.0.1:\(configuration.port)", token: token)
         for _ in 0..<100 {
             if (try? await client.send("GET", "/healthz")) != nil { break }
@@ -160,7 +194,9 @@ struct BenchServer {
 
     /// A port nothing listens on (bound and released).
     static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(
+            host: "127.0.0.1", port: 0
+        ).get()
         let port = channel.localAddress?.port ?? 0
         try await channel.close()
         return port
@@ -173,7 +209,9 @@ struct BenchClient: Sendable {
     let token: String
 
     @discardableResult
-    func send(_ method: String, _ path: String, _ json: String? = nil, headers: [(String, String)] = []) async throws -> ByteBuffer {
+    func send(
+        _ method: String, _ path: String, _ json: String? = nil, headers: [(String, String)] = []
+    ) async throws -> ByteBuffer {
         var request = HTTPClientRequest(url: base + path)
         request.method = .init(rawValue: method)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")

@@ -14,7 +14,10 @@ final class LoopbackLLM: Sendable {
 
     /// The text of the default answer.
     static let answerText = "All pods in payments are healthy."
-    static let answer = #"{"id":"chatcmpl-bench","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":""# + answerText + #""},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
+    static let answer =
+        #"{"id":"chatcmpl-bench","object":"chat.completion","model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":""#
+        + answerText
+        + #""},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
 
     /// - Parameter reply: the completion's JSON for a request's body (default: `answer`).
     init(reply: @escaping @Sendable (ByteBuffer) -> String = { _ in LoopbackLLM.answer }) async throws {
@@ -50,8 +53,12 @@ final class LoopbackLLM: Sendable {
 
         private func respond(_ context: ChannelHandlerContext) {
             let body = ByteBuffer(string: reply(request))
-            let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)")])
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+            let headers = HTTPHeaders([
+                ("Content-Type", "application/json"), ("Content-Length", "\(body.readableBytes)"),
+            ])
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil
+            )
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
@@ -96,8 +103,9 @@ enum ChatWire {
 
     /// A completion's JSON: `message` as the model's one choice.
     static func completion(_ message: Message, finish: String, model: String) -> String {
-        let body = Completion(model: model, choices: [.init(message: message, finish_reason: finish)],
-                              usage: .init(prompt_tokens: 100, completion_tokens: 50, total_tokens: 150))
+        let body = Completion(
+            model: model, choices: [.init(message: message, finish_reason: finish)],
+            usage: .init(prompt_tokens: 100, completion_tokens: 50, total_tokens: 150))
         return String(decoding: (try? JSONEncoder().encode(body)) ?? Data(), as: UTF8.self)
     }
 

@@ -18,7 +18,9 @@ struct MCPBenchCommand: AsyncParsableCommand {
     @Option(help: "Timed calls per client (after 50 untimed).") var calls = 2_000
 
     func run() async throws {
-        guard let args = JSONValue(parsing: arguments), case .object = args else { throw Failure("--arguments must be a JSON object") }
+        guard let args = JSONValue(parsing: arguments), case .object = args else {
+            throw Failure("--arguments must be a JSON object")
+        }
         let argv = command.split(separator: " ").map(String.init)
         let bare = try bareClient(argv)
         let client = MCPClient(serverName: "bench", connection: try StdioConnection(name: "bench", command: argv))
@@ -51,28 +53,28 @@ struct MCPBenchCommand: AsyncParsableCommand {
     /// Times the calls with a bare Python client (line in, line out) and returns its p50 and p99 in milliseconds.
     private func bareClient(_ argv: [String]) throws -> (p50: Double, p99: Double) {
         let script = #"""
-        import json, subprocess, sys, time
-        argv, tool, arguments, n = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
-        def rpc(i, method, params):
-            p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n").encode())
-            while True:
-                reply = json.loads(p.stdout.readline())
-                if reply.get("id") == i:
-                    return reply
-        rpc(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bare", "version": "0"}})
-        p.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
-        for i in range(50):
-            rpc(i + 1, "tools/call", {"name": tool, "arguments": arguments})
-        times = []
-        for i in range(n):
-            t = time.perf_counter()
-            rpc(1000 + i, "tools/call", {"name": tool, "arguments": arguments})
-            times.append((time.perf_counter() - t) * 1000)
-        p.terminate()
-        times.sort()
-        print(json.dumps({"p50": times[len(times) // 2], "p99": times[min(len(times) - 1, len(times) * 99 // 100)]}))
-        """#
+            import json, subprocess, sys, time
+            argv, tool, arguments, n = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+            p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+            def rpc(i, method, params):
+                p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": i, "method": method, "params": params}) + "\n").encode())
+                while True:
+                    reply = json.loads(p.stdout.readline())
+                    if reply.get("id") == i:
+                        return reply
+            rpc(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bare", "version": "0"}})
+            p.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+            for i in range(50):
+                rpc(i + 1, "tools/call", {"name": tool, "arguments": arguments})
+            times = []
+            for i in range(n):
+                t = time.perf_counter()
+                rpc(1000 + i, "tools/call", {"name": tool, "arguments": arguments})
+                times.append((time.perf_counter() - t) * 1000)
+            p.terminate()
+            times.sort()
+            print(json.dumps({"p50": times[len(times) // 2], "p99": times[min(len(times) - 1, len(times) * 99 // 100)]}))
+            """#
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let argvJSON = String(decoding: try JSONSerialization.data(withJSONObject: argv), as: UTF8.self)
@@ -82,8 +84,10 @@ struct MCPBenchCommand: AsyncParsableCommand {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0, let figures = try JSONSerialization.jsonObject(with: data) as? [String: Double],
-              let p50 = figures["p50"], let p99 = figures["p99"] else {
+        guard process.terminationStatus == 0,
+            let figures = try JSONSerialization.jsonObject(with: data) as? [String: Double],
+            let p50 = figures["p50"], let p99 = figures["p99"]
+        else {
             throw Failure("the bare client failed (is python3 there and does '\(command)' start?)")
         }
         return (p50, p99)

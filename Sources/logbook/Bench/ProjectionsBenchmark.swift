@@ -26,11 +26,15 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard events >= 10_000 else { throw ValidationError("--events must be at least 10000") }
-        guard startups >= 1, queries >= 1, rebuilds >= 1 else { throw ValidationError("--startups, --queries and --rebuilds must be at least 1") }
+        guard startups >= 1, queries >= 1, rebuilds >= 1 else {
+            throw ValidationError("--startups, --queries and --rebuilds must be at least 1")
+        }
     }
 
     func run() async throws {
-        let reference = try reference.map { ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8)) }
+        let reference = try reference.map {
+            ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8))
+        }
         var configuration = EventStore.Configuration(directory: options.data)
         configuration.durability = .relaxed  // writing the test log is set-up, not what is measured
         let store = try EventStore.open(configuration)
@@ -56,9 +60,13 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         let (rebuildSeconds, rebuildCPU) = runs[rebuilds / 2]
         var clock = Stopwatch()
         let rate = Double(total) / rebuildSeconds
-        print("rebuild of all projections (registry, conversations, audit, usage): \(f(rebuildSeconds, 2)) s, \(f(rate)) events/s "
-              + "(median of \(rebuilds); range \(f(Double(total) / runs.last!.seconds))–\(f(Double(total) / runs[0].seconds)); \(f(Double(total) / rebuildCPU)) events per CPU-s)")
-        print("resident memory after rebuild: \(f(Double(residentBytes()) / 1e6, 1)) MB (peak \(f(Double(peakResidentBytes()) / 1e6, 1)) MB)")
+        print(
+            "rebuild of all projections (registry, conversations, audit, usage): \(f(rebuildSeconds, 2)) s, \(f(rate)) events/s "
+                + "(median of \(rebuilds); range \(f(Double(total) / runs.last!.seconds))–\(f(Double(total) / runs[0].seconds)); \(f(Double(total) / rebuildCPU)) events per CPU-s)"
+        )
+        print(
+            "resident memory after rebuild: \(f(Double(residentBytes()) / 1e6, 1)) MB (peak \(f(Double(peakResidentBytes()) / 1e6, 1)) MB)"
+        )
         if runner.skipped != ProjectionRunner.Skipped() { print("skipped events: \(runner.skipped)") }
         // Each projection alone, and decoding alone: where the rebuild time goes.
         for projection in StandardProjections.all + [DecodeOnly.self] {
@@ -75,16 +83,21 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         try await runner.checkpoint()
         let checkpointSeconds = clock.lap()
         let slowestQuery = querying.stop()
-        let checkpointBytes = StandardProjections.all.compactMap { try? store.withCheckpoint(named: "projection/\($0.name)") { $1.count } }.reduce(0, +)
-        print("checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state; "
-              + "slowest audit query meanwhile \(f(slowestQuery * 1000, 1)) ms")
+        let checkpointBytes = StandardProjections.all.compactMap {
+            try? store.withCheckpoint(named: "projection/\($0.name)") { $1.count }
+        }.reduce(0, +)
+        print(
+            "checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state; "
+                + "slowest audit query meanwhile \(f(slowestQuery * 1000, 1)) ms")
         var startupTimes: [Double] = []
         for _ in 0..<startups {
             let fresh = ProjectionRunner(store: store, projections: StandardProjections.all)
             clock = Stopwatch()
             let folded = try await fresh.start()
             startupTimes.append(clock.lap() * 1000)
-            guard folded == 0, fresh.position == store.lastSeq else { throw Failure("start-up from the checkpoint folded \(folded) events") }
+            guard folded == 0, fresh.position == store.lastSeq else {
+                throw Failure("start-up from the checkpoint folded \(folded) events")
+            }
         }
         startupTimes.sort()
         // Where start-up goes: reading each checkpoint, and decoding its state.
@@ -97,36 +110,52 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
             guard let size else { continue }
             print("  \(projection.name): \(f(Double(size) / 1e6, 1)) MB, loaded in \(f(clock.lap() * 1000, 1)) ms")
         }
-        print("start-up from checkpoint: median \(f(startupTimes[startups / 2], 1)) ms, max \(f(startupTimes[startups - 1], 1)) ms (\(startups) runs)")
+        print(
+            "start-up from checkpoint: median \(f(startupTimes[startups / 2], 1)) ms, max \(f(startupTimes[startups - 1], 1)) ms (\(startups) runs)"
+        )
 
         // Audit queries.
         let audit = runner
         let entries = audit.read(AuditProjection.self) { $0.count }
         let actors = DomainWorkload.users.map { "user:\($0)" }
         let (start, end) = audit.read(AuditProjection.self) { s in
-            (s.query(AuditQuery(newestFirst: false, limit: 1)).entries.first?.timeNanoseconds ?? 0, s.query(AuditQuery(limit: 1)).entries.first?.timeNanoseconds ?? 0)
+            (
+                s.query(AuditQuery(newestFirst: false, limit: 1)).entries.first?.timeNanoseconds ?? 0,
+                s.query(AuditQuery(limit: 1)).entries.first?.timeNanoseconds ?? 0
+            )
         }
         var rng = SeededGenerator(seed: 5)
         let selective = try time(queries) { i in
-            let page = audit.read(AuditProjection.self) { $0.query(AuditQuery(actor: actors[i % actors.count], limit: 100)) }
+            let page = audit.read(AuditProjection.self) {
+                $0.query(AuditQuery(actor: actors[i % actors.count], limit: 100))
+            }
             return page.entries.count
         }
         let hour: Int64 = 3_600_000_000_000
         let ranged = try time(queries) { _ in
             let from = start + Int64(rng.next() % UInt64(max(end - start - hour, 1)))
-            let page = audit.read(AuditProjection.self) { $0.query(AuditQuery(from: from, through: from + hour, limit: 100)) }
+            let page = audit.read(AuditProjection.self) {
+                $0.query(AuditQuery(from: from, through: from + hour, limit: 100))
+            }
             return page.entries.count
         }
         let combined = try time(queries) { i in
             let page = audit.read(AuditProjection.self) {
-                $0.query(AuditQuery(workspace: DomainWorkload.workspaces[i % 5], resourcePrefix: "tool:k8s/", decision: .deny, limit: 50))
+                $0.query(
+                    AuditQuery(
+                        workspace: DomainWorkload.workspaces[i % 5], resourcePrefix: "tool:k8s/", decision: .deny,
+                        limit: 50))
             }
             return page.entries.count
         }
         print("audit trail: \(entries) entries")
-        print("audit query, one actor over the whole log, newest 100: p50 \(f(selective.p50, 3)) ms, p99 \(f(selective.p99, 3)) ms")
+        print(
+            "audit query, one actor over the whole log, newest 100: p50 \(f(selective.p50, 3)) ms, p99 \(f(selective.p99, 3)) ms"
+        )
         print("audit query, a one-hour time range, 100: p50 \(f(ranged.p50, 3)) ms, p99 \(f(ranged.p99, 3)) ms")
-        print("audit query, workspace + resource prefix + denied, 50: p50 \(f(combined.p50, 3)) ms, p99 \(f(combined.p99, 3)) ms")
+        print(
+            "audit query, workspace + resource prefix + denied, 50: p50 \(f(combined.p50, 3)) ms, p99 \(f(combined.p99, 3)) ms"
+        )
         if let scan = reference?.scanEventsPerSecond {
             print("")
             print("| target | logbook | C reference | ratio | goal |")
@@ -192,8 +221,9 @@ func peakResidentBytes() -> Int { procStatus("VmHWM:") }
 
 private func procStatus(_ field: String) -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-          let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+        let kb = Int(line.split(separator: " ").dropFirst().first ?? "")
+    else { return 0 }
     return kb * 1024
 }
 

@@ -29,16 +29,21 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         configuration.durability = .relaxed  // recording is set-up here, not what is measured
         let store = try EventStore.open(configuration)
         let model = ModelDefinition(name: "bench-model", provider: "openai-compatible", endpoint: llm.baseURL)
-        try await store.append([ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()], to: "registry/models")
+        try await store.append(
+            [ModelRegistered(model: model).proposed(), DefaultModelSet(model: "bench-model").proposed()],
+            to: "registry/models")
         let policy = try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]])
         let pool = MCPPool()
-        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]), policy: policy, pool: pool)
+        let runtime = AgentRuntime(
+            store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+            policy: policy, pool: pool)
         let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
 
         let progress = ProgressLine("recording")
         let turns = max(messages / 2, 1)
         for turn in 0..<turns {
-            _ = try await runtime.chat(ChatTurn(threadID: "long", text: "Turn \(turn): are the payments pods healthy?"), as: principal)
+            _ = try await runtime.chat(
+                ChatTurn(threadID: "long", text: "Turn \(turn): are the payments pods healthy?"), as: principal)
             progress.update(UInt64(turn + 1), of: UInt64(turns))
         }
         progress.finish()
@@ -51,7 +56,8 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         for _ in 0..<samples {
             let at = seqs.randomElement(using: &generator)!
             let started = ContinuousClock.now
-            let state = try ProjectionRunner.state(of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [stream])
+            let state = try ProjectionRunner.state(
+                of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [stream])
             latencies.append((ContinuousClock.now - started) / .milliseconds(1))
             checked += state.messages["long"]?.count ?? 0
         }
@@ -66,9 +72,15 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         print("")
         print("| what | p50 ms | p99 ms | max ms |")
         print("|---|---|---|---|")
-        print("| thread as of a random seq | \(f(latencies[latencies.count / 2], 3)) | \(f(latencies[min(latencies.count - 1, latencies.count * 99 / 100)], 3)) | \(f(latencies.last!, 3)) |")
+        print(
+            "| thread as of a random seq | \(f(latencies[latencies.count / 2], 3)) | \(f(latencies[min(latencies.count - 1, latencies.count * 99 / 100)], 3)) | \(f(latencies.last!, 3)) |"
+        )
         print("")
-        print("target: p99 ≤ 5 ms for a 1,000-message thread (\(checked / max(samples, 1)) messages on average in the views)")
-        print("recorded re-execution: \(report.runsReplayed) runs, \(report.stepsMatched) steps in \(f(seconds, 2)) s = \(f(Double(report.stepsMatched) / seconds)) steps/s; divergence: \(report.divergence.map { "\($0.aspect) at step \($0.index)" } ?? "none")")
+        print(
+            "target: p99 ≤ 5 ms for a 1,000-message thread (\(checked / max(samples, 1)) messages on average in the views)"
+        )
+        print(
+            "recorded re-execution: \(report.runsReplayed) runs, \(report.stepsMatched) steps in \(f(seconds, 2)) s = \(f(Double(report.stepsMatched) / seconds)) steps/s; divergence: \(report.divergence.map { "\($0.aspect) at step \($0.index)" } ?? "none")"
+        )
     }
 }

@@ -49,66 +49,100 @@ struct SharedWorkload: Sendable {
         var jsonPath = path
         if path.hasSuffix(".py") {
             guard FileManager.default.fileExists(atPath: path) else {
-                throw Failure("no workload generator at \(path): run from the checkout with ../shared beside it, pass --workload FILE, or --skip-workload")
+                throw Failure(
+                    "no workload generator at \(path): run from the checkout with ../shared beside it, pass --workload FILE, or --skip-workload"
+                )
             }
-            jsonPath = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-workload-\(UUID().uuidString).json").path
+            jsonPath =
+                FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "logbook-workload-\(UUID().uuidString).json"
+                ).path
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", path, "-T", "200", "-K", "20", "--seed", "42", "-o", jsonPath]
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw Failure("the workload generator \(path) failed (status \(process.terminationStatus))") }
+            guard process.terminationStatus == 0 else {
+                throw Failure("the workload generator \(path) failed (status \(process.terminationStatus))")
+            }
         }
         defer { if jsonPath != path { try? FileManager.default.removeItem(atPath: jsonPath) } }
         let data = try Data(contentsOf: URL(fileURLWithPath: jsonPath))
         let file = try JSONDecoder().decode(File.self, from: data)
-        guard file.format == "agent-workload/v1" else { throw Failure("\(path): format \(file.format), expected agent-workload/v1") }
+        guard file.format == "agent-workload/v1" else {
+            throw Failure("\(path): format \(file.format), expected agent-workload/v1")
+        }
         var replies: [String: String] = [:]
         for t in file.turns {
-            let answer = ChatWire.completion(.init(role: "assistant", content: t.assistant), finish: "stop", model: "workload")
+            let answer = ChatWire.completion(
+                .init(role: "assistant", content: t.assistant), finish: "stop", model: "workload")
             if let call = t.tool_call {
-                let toolCall = ChatWire.Message.ToolCall(id: call.id, function: .init(name: call.name, arguments: call.args.jsonText))
-                replies[t.user] = ChatWire.completion(.init(role: "assistant", tool_calls: [toolCall]), finish: "tool_calls", model: "workload")
+                let toolCall = ChatWire.Message.ToolCall(
+                    id: call.id, function: .init(name: call.name, arguments: call.args.jsonText))
+                replies[t.user] = ChatWire.completion(
+                    .init(role: "assistant", tool_calls: [toolCall]), finish: "tool_calls", model: "workload")
                 replies[call.result] = answer
             } else {
                 replies[t.user] = answer
             }
         }
-        return SharedWorkload(turns: file.turns, contentBytes: file.stats.content_bytes, messageCount: file.stats.messages, toolTurns: file.stats.tool_turns,
-                              sha256: sha256(data), source: path, replies: replies)
+        return SharedWorkload(
+            turns: file.turns, contentBytes: file.stats.content_bytes, messageCount: file.stats.messages,
+            toolTurns: file.stats.tool_turns,
+            sha256: sha256(data), source: path, replies: replies)
     }
 
     /// The scripted model: the reply for the request's last message, else the benchmark's usual answer.
     static func reply(to body: ByteBuffer, in replies: [String: String]) -> String {
-        guard let text = ChatWire.request(body)?.messages.last?.content, let reply = replies[text] else { return LoopbackLLM.answer }
+        guard let text = ChatWire.request(body)?.messages.last?.content, let reply = replies[text] else {
+            return LoopbackLLM.answer
+        }
         return reply
     }
 
-    static let tools: [JSONValue] = [["type": "function", "function": [
-        "name": "http_get", "description": "Fetch a URL.",
-        "parameters": ["type": "object", "properties": ["url": ["type": "string"]], "required": ["url"]]]]]
+    static let tools: [JSONValue] = [
+        [
+            "type": "function",
+            "function": [
+                "name": "http_get", "description": "Fetch a URL.",
+                "parameters": ["type": "object", "properties": ["url": ["type": "string"]], "required": ["url"]],
+            ],
+        ]
+    ]
 
     /// One turn as an OpenAI client with its own tool plays it: the user message; for a tool turn, the model's tool
     /// call, the tool's result sent back; the answer. Returns the thread's messages after the turn.
-    static func play(_ turn: Turn, after history: [ChatWire.Message], api: BenchClient) async throws -> [ChatWire.Message] {
+    static func play(
+        _ turn: Turn, after history: [ChatWire.Message], api: BenchClient
+    ) async throws -> [ChatWire.Message] {
         var messages = history + [ChatWire.Message(role: "user", content: turn.user)]
         func complete() async throws -> ChatWire.Message {
-            let body = String(decoding: try JSONEncoder().encode(ChatWire.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
-            let answer = try await api.send("POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", turn.thread)])
-            guard let message = try JSONDecoder().decode(ChatWire.Completion.self, from: Data(answer.readableBytesView)).choices.first?.message else {
+            let body = String(
+                decoding: try JSONEncoder().encode(
+                    ChatWire.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
+            let answer = try await api.send(
+                "POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", turn.thread)])
+            guard
+                let message = try JSONDecoder().decode(ChatWire.Completion.self, from: Data(answer.readableBytesView))
+                    .choices.first?.message
+            else {
                 throw Failure("turn \(turn.turn) of \(turn.thread): no message in the answer")
             }
             return message
         }
         var message = try await complete()
         if let call = turn.tool_call {
-            guard let calls = message.tool_calls, !calls.isEmpty else { throw Failure("turn \(turn.turn) of \(turn.thread): the model did not call the tool") }
+            guard let calls = message.tool_calls, !calls.isEmpty else {
+                throw Failure("turn \(turn.turn) of \(turn.thread): the model did not call the tool")
+            }
             messages.append(ChatWire.Message(role: "assistant", tool_calls: calls))
             messages.append(ChatWire.Message(role: "tool", content: call.result, tool_call_id: call.id))
             message = try await complete()
         }
-        guard message.content == turn.assistant else { throw Failure("turn \(turn.turn) of \(turn.thread): unexpected answer") }
+        guard message.content == turn.assistant else {
+            throw Failure("turn \(turn.turn) of \(turn.thread): unexpected answer")
+        }
         messages.append(ChatWire.Message(role: "assistant", content: turn.assistant))
         return messages
     }

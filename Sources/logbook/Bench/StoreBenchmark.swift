@@ -93,7 +93,9 @@ struct StoreBenchmark {
         }
         results.viewSeconds = clock.lap()
         guard viewed == results.scanEvents, viewedBytes == results.scanRawBytes else {
-            throw Failure("scan saw \(viewed) events (\(viewedBytes) bytes), read saw \(results.scanEvents) (\(results.scanRawBytes) bytes)")
+            throw Failure(
+                "scan saw \(viewed) events (\(viewedBytes) bytes), read saw \(results.scanEvents) (\(results.scanRawBytes) bytes)"
+            )
         }
 
         var rng = SystemRandomNumberGenerator()
@@ -107,7 +109,9 @@ struct StoreBenchmark {
     }
 
     /// Appends `slice` with `appenders` tasks, each appending one event at a time and awaiting its acknowledgement.
-    private func appendPhase(_ store: EventStore, _ slice: ArraySlice<Workload.Event>, appenders: Int) async throws -> AppendPhase {
+    private func appendPhase(
+        _ store: EventStore, _ slice: ArraySlice<Workload.Event>, appenders: Int
+    ) async throws -> AppendPhase {
         let events = Array(slice)
         let cursor = Cursor()
         let progress = ProgressLine("appending with \(appenders) appender\(appenders == 1 ? "" : "s")")
@@ -140,9 +144,11 @@ struct StoreBenchmark {
         let seconds = clock.lap()
         progress.finish()
         let writer = store.writerStatistics
-        return AppendPhase(appenders: appenders, events: events.count, seconds: seconds, cpuSeconds: cpuSeconds() - cpuBefore,
-                           latencies: latencies.sorted(), commits: writer.commits - writerBefore.commits,
-                           writeTime: writer.writeTime - writerBefore.writeTime, commitTime: writer.commitTime - writerBefore.commitTime)
+        return AppendPhase(
+            appenders: appenders, events: events.count, seconds: seconds, cpuSeconds: cpuSeconds() - cpuBefore,
+            latencies: latencies.sorted(), commits: writer.commits - writerBefore.commits,
+            writeTime: writer.writeTime - writerBefore.writeTime,
+            commitTime: writer.commitTime - writerBefore.commitTime)
     }
 }
 
@@ -160,7 +166,8 @@ struct Stopwatch {
 func cpuSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+        usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 extension Duration {

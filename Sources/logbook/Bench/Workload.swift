@@ -31,16 +31,20 @@ struct Workload {
                 key.withUnsafeMutableBufferPointer { k in lw_next(generator, out.baseAddress, k.baseAddress, &type) }
             }
             let uuid = Data(key[0..<16])
-            let stream = streams[uuid] ?? {
-                let id = StreamID(generated: "thread/" + uuid.map { String(format: "%02x", $0) }.joined())
-                streams[uuid] = id
-                return id
-            }()
-            let typeName = types[type] ?? {
-                let name = String(cString: lw_type_name(type))
-                types[type] = name
-                return name
-            }()
+            let stream =
+                streams[uuid]
+                ?? {
+                    let id = StreamID(generated: "thread/" + uuid.map { String(format: "%02x", $0) }.joined())
+                    streams[uuid] = id
+                    return id
+                }()
+            let typeName =
+                types[type]
+                ?? {
+                    let name = String(cString: lw_type_name(type))
+                    types[type] = name
+                    return name
+                }()
             let payload = buffer.withUnsafeBytes { Data($0.prefix(length)) }
             events.append(Event(stream: stream, type: typeName, payload: payload))
             if i % 10_000 == 0 { progress(i) }

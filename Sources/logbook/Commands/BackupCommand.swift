@@ -4,14 +4,18 @@ import Foundation
 
 struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "backup", abstract: "Write a consistent, compacted copy of the log to a new directory, then verify it.",
+        commandName: "backup",
+        abstract: "Write a consistent, compacted copy of the log to a new directory, then verify it.",
         discussion: """
             Works while a server has the log open: the copy is one read transaction, appends go on. The copy is a \
             complete log (`logbook serve --data DEST` serves it). Exits 1 if the copy does not verify.
             """)
 
     @OptionGroup var options: DataOptions
-    @Option(name: .customLong("to"), help: ArgumentHelp("The new directory (must not exist, or be empty).", valueName: "DEST")) var destination: String
+    @Option(
+        name: .customLong("to"),
+        help: ArgumentHelp("The new directory (must not exist, or be empty).", valueName: "DEST")) var destination:
+        String
     @Flag(help: "Skip verifying the copy.") var noVerify = false
 
     private func megabytes(_ bytes: Int) -> String { String(format: "%.1f MB", Double(bytes) / 1e6) }
@@ -27,7 +31,9 @@ struct BackupCommand: AsyncParsableCommand {
         }
         await store.close()
         let seconds = (ContinuousClock.now - started) / .seconds(1)
-        print("backup: \(result.lastSeq.rawValue) events to \(destination), \(megabytes(result.bytes)) (the log's file: \(megabytes(original.fileBytes))), \(String(format: "%.2f", seconds)) s")
+        print(
+            "backup: \(result.lastSeq.rawValue) events to \(destination), \(megabytes(result.bytes)) (the log's file: \(megabytes(original.fileBytes))), \(String(format: "%.2f", seconds)) s"
+        )
         guard !noVerify else { return }
         var configuration = EventStore.Configuration(directory: destination)
         configuration.readOnly = true

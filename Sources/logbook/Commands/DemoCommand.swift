@@ -19,7 +19,8 @@ struct DemoCommand: AsyncParsableCommand {
             verify of the log. The log stays in --data for `logbook events`, `tail`, `serve`…
             """)
 
-    @Option(help: ArgumentHelp("Where the demo's log goes (must not hold one).", valueName: "DIR")) var data = "./demo-data"
+    @Option(help: ArgumentHelp("Where the demo's log goes (must not hold one).", valueName: "DIR")) var data =
+        "./demo-data"
 
     func run() async throws {
         if FileManager.default.fileExists(atPath: data + "/data.mdb") {
@@ -30,8 +31,10 @@ struct DemoCommand: AsyncParsableCommand {
         let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
         try await registry.start()
         let pool = MCPPool()
-        let roles = ["admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:time/*", "thread.read:own"],
-                     "intern": ["chat", "model.use:*", "thread.read:own"]]
+        let roles = [
+            "admin": ["*"], "sre": ["chat", "model.use:*", "tool.call:time/*", "thread.read:own"],
+            "intern": ["chat", "model.use:*", "thread.read:own"],
+        ]
         let policy = try Policy(roles: roles)
         // Beside the log, so the commands printed below (replay, serve) decide as the demo did.
         let policyFile = URL(fileURLWithPath: data).appendingPathComponent("demo-policy.json").path
@@ -47,27 +50,51 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             section("1. The registry (each change authorized and recorded as user:admin)")
             let hasClock = Self.onPath("mcp-server-time")
-            try await runtime.changeRegistry(.modelRegistered(ModelRegistered(model: ModelDefinition(name: "scripted", provider: "openai-compatible", endpoint: llm.baseURL))),
-                                             in: "registry/models", resource: "model:scripted", as: admin)
-            try await runtime.changeRegistry(.defaultModelSet(DefaultModelSet(model: "scripted")), in: "registry/models", resource: "org/default-model", as: admin)
+            try await runtime.changeRegistry(
+                .modelRegistered(
+                    ModelRegistered(
+                        model: ModelDefinition(name: "scripted", provider: "openai-compatible", endpoint: llm.baseURL))),
+                in: "registry/models", resource: "model:scripted", as: admin)
+            try await runtime.changeRegistry(
+                .defaultModelSet(DefaultModelSet(model: "scripted")), in: "registry/models",
+                resource: "org/default-model", as: admin)
             if hasClock {
-                try await runtime.changeRegistry(.mcpServerRegistered(MCPServerRegistered(server: MCPServerDefinition(name: "time", transport: .stdio, command: ["mcp-server-time", "--local-timezone", "UTC"]))),
-                                                 in: "registry/mcp", resource: "mcp:time", as: admin)
+                try await runtime.changeRegistry(
+                    .mcpServerRegistered(
+                        MCPServerRegistered(
+                            server: MCPServerDefinition(
+                                name: "time", transport: .stdio,
+                                command: ["mcp-server-time", "--local-timezone", "UTC"]))),
+                    in: "registry/mcp", resource: "mcp:time", as: admin)
             }
-            try await runtime.changeRegistry(.agentDefined(AgentDefined(agent: AgentDefinition(name: "ops", instructions: "You answer operators tersely.", allowedTools: ["time/*"]))),
-                                             in: "registry/agents", resource: "agent:ops", as: admin)
-            say("model 'scripted' (org default) at \(llm.baseURL); agent 'ops'; MCP server 'time': \(hasClock ? "mcp-server-time over stdio" : "not installed (pip install mcp-server-time), so no tool calls")")
+            try await runtime.changeRegistry(
+                .agentDefined(
+                    AgentDefined(
+                        agent: AgentDefinition(
+                            name: "ops", instructions: "You answer operators tersely.", allowedTools: ["time/*"]))),
+                in: "registry/agents", resource: "agent:ops", as: admin)
+            say(
+                "model 'scripted' (org default) at \(llm.baseURL); agent 'ops'; MCP server 'time': \(hasClock ? "mcp-server-time over stdio" : "not installed (pip install mcp-server-time), so no tool calls")"
+            )
 
             let printer = ChatPrinter(notes: .standardOutput)
-            for (n, who, principal, thread) in [(2, "alice (role sre: may call time/*)", alice, "demo-alice"), (3, "bob (role intern: may not)", bob, "demo-bob")] {
+            for (n, who, principal, thread) in [
+                (2, "alice (role sre: may call time/*)", alice, "demo-alice"),
+                (3, "bob (role intern: may not)", bob, "demo-bob"),
+            ] {
                 section("\(n). \(who) asks: What time is it in Tokyo?")
-                let result = try await runtime.chat(ChatTurn(threadID: thread, text: "What time is it in Tokyo?", agent: "ops"), as: principal,
-                                                    observer: EmbeddedChat.Observer(printer: printer))
-                printer.done(status: result.status.rawValue, answer: result.answer, steps: result.steps, input: result.usage.input, output: result.usage.output)
+                let result = try await runtime.chat(
+                    ChatTurn(threadID: thread, text: "What time is it in Tokyo?", agent: "ops"), as: principal,
+                    observer: EmbeddedChat.Observer(printer: printer))
+                printer.done(
+                    status: result.status.rawValue, answer: result.answer, steps: result.steps,
+                    input: result.usage.input, output: result.usage.output)
             }
 
             section("4. bob's thread, as the log holds it (logbook events --data \(data) --stream thread/demo-bob)")
-            for event in try store.read(stream: try ThreadID("demo-bob").stream, maxCount: 100) { say(EventsCommand.text(event)) }
+            for event in try store.read(stream: try ThreadID("demo-bob").stream, maxCount: 100) {
+                say(EventsCommand.text(event))
+            }
 
             section("5. The audit trail (logbook audit, or GET /v1/audit, once served)")
             let trail = ProjectionRunner(store: store, projections: [AuditProjection.self])
@@ -79,18 +106,28 @@ struct DemoCommand: AsyncParsableCommand {
                 let decision: String = e.decision?.rawValue ?? "-"
                 return [String(e.seq), e.actor, e.action, e.resource, decision]
             }
-            FileHandle.standardOutput.write(Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))
+            FileHandle.standardOutput.write(
+                Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))
 
-            section("6. Replay: this engine re-runs each thread against its recording, under the policy the log recorded (logbook replay demo-alice --data \(data))")
+            section(
+                "6. Replay: this engine re-runs each thread against its recording, under the policy the log recorded (logbook replay demo-alice --data \(data))"
+            )
             for thread in ["demo-alice", "demo-bob"] {
                 let report = try await runtime.replay(thread: thread, as: admin)
-                say("\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")")
+                say(
+                    "\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")"
+                )
             }
 
             section("7. Verify: checksums, hash chain, indexes")
             let verification = try store.verify()
-            say(verification.isIntact ? "intact: \(verification.checkedEvents) events" : "FAILED: \(String(describing: verification.firstFailure))")
-            say("\nThe log is in \(data): logbook serve --data \(data) --policy \(policyFile) serves it; logbook tail --data \(data) shows its end.")
+            say(
+                verification.isIntact
+                    ? "intact: \(verification.checkedEvents) events"
+                    : "FAILED: \(String(describing: verification.firstFailure))")
+            say(
+                "\nThe log is in \(data): logbook serve --data \(data) --policy \(policyFile) serves it; logbook tail --data \(data) shows its end."
+            )
         } catch {
             await pool.shutdown(); await store.close(); await llm.shutdown()
             throw error
@@ -106,7 +143,9 @@ struct DemoCommand: AsyncParsableCommand {
     private func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 
     static func onPath(_ program: String) -> Bool {
-        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(program)") }
+        (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
+            FileManager.default.isExecutableFile(atPath: "\($0)/\(program)")
+        }
     }
 
     /// The scripted model: asked the time with the clock tool on offer, it calls it for Tokyo; given the tool's
@@ -114,15 +153,24 @@ struct DemoCommand: AsyncParsableCommand {
     @Sendable static func reply(_ body: ByteBuffer) -> String {
         let request = ChatWire.request(body)
         let tools = (request?.tools ?? []).compactMap { $0["function"]?["name"]?.stringValue }
-        let answer = { (text: String) in ChatWire.completion(.init(role: "assistant", content: text), finish: "stop", model: "scripted") }
+        let answer = { (text: String) in
+            ChatWire.completion(.init(role: "assistant", content: text), finish: "stop", model: "scripted")
+        }
         if let last = request?.messages.last, last.role == "tool" {
             let content = last.content ?? ""
-            guard let datetime = JSONValue(parsing: content)?["datetime"]?.stringValue else { return answer("I could not read the clock: \(content.prefix(120))") }
-            return answer("In Tokyo it is \(datetime.prefix(16).replacingOccurrences(of: "T", with: " ")) (from the time server).")
+            guard let datetime = JSONValue(parsing: content)?["datetime"]?.stringValue else {
+                return answer("I could not read the clock: \(content.prefix(120))")
+            }
+            return answer(
+                "In Tokyo it is \(datetime.prefix(16).replacingOccurrences(of: "T", with: " ")) (from the time server)."
+            )
         }
         if let clock = tools.first(where: { $0.hasSuffix("get_current_time") }) {
-            let call = ChatWire.Message.ToolCall(id: "call_\(UUID().uuidString.prefix(8))", function: .init(name: clock, arguments: #"{"timezone":"Asia/Tokyo"}"#))
-            return ChatWire.completion(.init(role: "assistant", tool_calls: [call]), finish: "tool_calls", model: "scripted")
+            let call = ChatWire.Message.ToolCall(
+                id: "call_\(UUID().uuidString.prefix(8))",
+                function: .init(name: clock, arguments: #"{"timezone":"Asia/Tokyo"}"#))
+            return ChatWire.completion(
+                .init(role: "assistant", tool_calls: [call]), finish: "tool_calls", model: "scripted")
         }
         return answer("I have no clock tool here, so I cannot tell the time.")
     }

@@ -4,7 +4,8 @@ import Events
 import Foundation
 
 struct EventsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print events of the log or of one stream.")
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "Print events of the log or of one stream.")
 
     @OptionGroup var options: DataOptions
     @Option(help: "The first seq to print (or, with --stream, the first revision).") var from: UInt64 = 1
@@ -33,7 +34,8 @@ struct EventsCommand: AsyncParsableCommand {
         while remaining > 0 {
             let chunk: [RecordedEvent]
             if let stream {
-                chunk = try store.read(stream: try StreamID(stream), from: StreamRevision(position), maxCount: min(remaining, 1000))
+                chunk = try store.read(
+                    stream: try StreamID(stream), from: StreamRevision(position), maxCount: min(remaining, 1000))
             } else {
                 chunk = try store.read(from: Seq(position), maxCount: min(remaining, 1000))
             }
@@ -50,7 +52,9 @@ struct EventsCommand: AsyncParsableCommand {
         let text = EventJSON.embeddablePayload(e).map { String($0) } ?? "(\(e.payload.count) bytes of binary)"
         var preview = String(text.prefix(120)).replacingOccurrences(of: "\n", with: " ")
         if text.count > 120 { preview += "…" }
-        return ["\(e.seq)", time, "\(e.stream)#\(e.revision)", e.type, who.isEmpty ? "-" : who, preview].map(\.terminalSafeLine).joined(separator: "\t")
+        return ["\(e.seq)", time, "\(e.stream)#\(e.revision)", e.type, who.isEmpty ? "-" : who, preview].map(
+            \.terminalSafeLine
+        ).joined(separator: "\t")
     }
 }
 
@@ -83,11 +87,13 @@ enum EventJSON {
 
     static func line(_ e: RecordedEvent) throws -> String {
         let embedded = embeddablePayload(e)
-        let line = Line(seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
-                        time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
-                        workspace: e.metadata.workspace, correlationID: e.metadata.correlationID, causationID: e.metadata.causationID,
-                        hash: e.chainHash?.description,
-                        payload: embedded == nil ? e.payload.base64EncodedString() : nil)
+        let line = Line(
+            seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
+            time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
+            workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
+            causationID: e.metadata.causationID,
+            hash: e.chainHash?.description,
+            payload: embedded == nil ? e.payload.base64EncodedString() : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var text = String(decoding: try encoder.encode(line), as: UTF8.self)
@@ -108,9 +114,15 @@ enum EventJSON {
     }
 
     private static func embeddableJSON(_ payload: Data) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]) else { return nil }
-        if !payload.contains(UInt8(ascii: "\n")) && !payload.contains(UInt8(ascii: "\r")) { return String(decoding: payload, as: UTF8.self) }
-        guard let compact = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else { return nil }
+        guard let object = try? JSONSerialization.jsonObject(with: payload, options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        if !payload.contains(UInt8(ascii: "\n")) && !payload.contains(UInt8(ascii: "\r")) {
+            return String(decoding: payload, as: UTF8.self)
+        }
+        guard let compact = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else {
+            return nil
+        }
         return String(decoding: compact, as: UTF8.self)
     }
 }

@@ -5,7 +5,9 @@ import Projections
 
 struct RebuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rebuild", abstract: "Fold every projection (registry, conversations, audit trail, usage) from the first event and store their checkpoints.",
+        commandName: "rebuild",
+        abstract:
+            "Fold every projection (registry, conversations, audit trail, usage) from the first event and store their checkpoints.",
         discussion: """
             The server catches its read models up from their checkpoints at start, and rebuilds one whose fold changed \
             version by itself; this forces it, e.g. to check a suspect checkpoint. Needs the log to itself (stop the \
@@ -15,7 +17,8 @@ struct RebuildCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: DataOptions
-    @Flag(help: "Compare the stored checkpoints (caught up) with a fold from the first event, storing nothing.") var check = false
+    @Flag(help: "Compare the stored checkpoints (caught up) with a fold from the first event, storing nothing.")
+    var check = false
 
     func run() async throws {
         if check { return try await checkCheckpoints() }
@@ -29,9 +32,13 @@ struct RebuildCommand: AsyncParsableCommand {
             try await runner.checkpoint()
             let seconds = (ContinuousClock.now - started) / .seconds(1)
             let skipped = runner.skipped
-            print("rebuild: \(folded) events folded into \(StandardProjections.all.map { $0.name }.joined(separator: ", ")) in \(String(format: "%.2f", seconds)) s; checkpoints stored at seq \(runner.position.rawValue)")
+            print(
+                "rebuild: \(folded) events folded into \(StandardProjections.all.map { $0.name }.joined(separator: ", ")) in \(String(format: "%.2f", seconds)) s; checkpoints stored at seq \(runner.position.rawValue)"
+            )
             if skipped != ProjectionRunner.Skipped() {
-                print("rebuild: skipped \(skipped.unknownType) of unknown types, \(skipped.newerVersion) of newer schemas, \(skipped.malformed) malformed")
+                print(
+                    "rebuild: skipped \(skipped.unknownType) of unknown types, \(skipped.newerVersion) of newer schemas, \(skipped.malformed) malformed"
+                )
             }
         } catch {
             progress.finish()
@@ -45,7 +52,8 @@ struct RebuildCommand: AsyncParsableCommand {
     /// compares the states.
     private func checkCheckpoints() async throws {
         let store = try options.openReadOnly()
-        let fromCheckpoints = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
+        let fromCheckpoints = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
         let fromZero = ProjectionRunner(store: store, projections: StandardProjections.all, checkpointEveryEvents: .max)
         let progress = ProgressLine("folding")
         do {
@@ -63,12 +71,18 @@ struct RebuildCommand: AsyncParsableCommand {
             throw error
         }
         await store.close()
-        guard fromCheckpoints.position == fromZero.position else { throw Failure("rebuild --check: the log kept growing; try again") }
-        func same<P: Projection>(_: P.Type) -> Bool { fromCheckpoints.read(P.self) { $0 } == fromZero.read(P.self) { $0 } }
+        guard fromCheckpoints.position == fromZero.position else {
+            throw Failure("rebuild --check: the log kept growing; try again")
+        }
+        func same<P: Projection>(_: P.Type) -> Bool {
+            fromCheckpoints.read(P.self) { $0 } == fromZero.read(P.self) { $0 }
+        }
         var differing: [String] = []
         for projection in StandardProjections.all {
             let agrees = same(projection)
-            print("rebuild --check: \(projection.name): \(agrees ? "the checkpoint agrees with a fold from the first event" : "DIFFERS from a fold from the first event: run `logbook rebuild` with the server stopped")")
+            print(
+                "rebuild --check: \(projection.name): \(agrees ? "the checkpoint agrees with a fold from the first event" : "DIFFERS from a fold from the first event: run `logbook rebuild` with the server stopped")"
+            )
             if !agrees { differing.append(projection.name) }
         }
         print("rebuild --check: compared at seq \(fromZero.position.rawValue)")

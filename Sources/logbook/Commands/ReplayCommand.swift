@@ -7,7 +7,8 @@ import Server
 
 struct ReplayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "replay", abstract: "Step through a thread, or re-execute it against its recording and report the first divergence.",
+        commandName: "replay",
+        abstract: "Step through a thread, or re-execute it against its recording and report the first divergence.",
         discussion: """
             --step prints each step of the thread (a fork's inherited history included) with the state it leaves: \
             messages, tokens, tool calls, denials. Without it, the thread's runs are re-executed by this build with \
@@ -20,9 +21,13 @@ struct ReplayCommand: AsyncParsableCommand {
     @OptionGroup var options: DataOptions
     @Argument(help: "The thread's id.") var thread: String
     @Flag(help: "Walk the thread step by step instead of re-executing it.") var step = false
-    @Option(help: ArgumentHelp("The policy to re-execute under (JSON roles → permissions); default: the server's (LOGBOOK_POLICY or the config file's).", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "The policy to re-execute under (JSON roles → permissions); default: the server's (LOGBOOK_POLICY or the config file's).",
+            valueName: "FILE"))
     var policy: String?
-    @Option(help: ArgumentHelp("The config file whose `policy` to use (default $LOGBOOK_CONFIG).", valueName: "FILE")) var config: String?
+    @Option(help: ArgumentHelp("The config file whose `policy` to use (default $LOGBOOK_CONFIG).", valueName: "FILE"))
+    var config: String?
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
@@ -49,7 +54,9 @@ struct ReplayCommand: AsyncParsableCommand {
             default: break
             }
             let summary = s.summary.replacingOccurrences(of: "\n", with: " ")
-            print("\(i + 1)\tseq \(s.seq)\t\(s.kind)\t\(summary.prefix(100).terminalSafeLine)\(summary.count > 100 ? "…" : "")")
+            print(
+                "\(i + 1)\tseq \(s.seq)\t\(s.kind)\t\(summary.prefix(100).terminalSafeLine)\(summary.count > 100 ? "…" : "")"
+            )
             print("\t\tstate: \(messages) messages, \(toolCalls) tool calls, \(denials) denials")
         }
         print("\(side.steps.count) steps; \(side.inputTokens) input and \(side.outputTokens) output tokens")
@@ -60,7 +67,9 @@ struct ReplayCommand: AsyncParsableCommand {
         if let policy { return policy }
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["LOGBOOK_POLICY"], !path.isEmpty { return path }
-        if let file = config ?? environment["LOGBOOK_CONFIG"], let path = try ServeSettings.file(file).policy { return path }
+        if let file = config ?? environment["LOGBOOK_CONFIG"], let path = try ServeSettings.file(file).policy {
+            return path
+        }
         return nil
     }
 
@@ -72,7 +81,9 @@ struct ReplayCommand: AsyncParsableCommand {
         let recordsPolicy = ((try? store.revision(of: AgentRuntime.policyStream)) ?? nil) != nil
         var rules: Policy?
         if let path = try policyFile(), policy != nil || !recordsPolicy {
-            do { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch let error as AuthError {
+            do { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch let error
+                as AuthError
+            {
                 await store.close()
                 throw Failure("replay: the policy \(path): \(error.message)")
             } catch {
@@ -81,15 +92,20 @@ struct ReplayCommand: AsyncParsableCommand {
             }
         } else if !recordsPolicy {
             await store.close()
-            throw Failure("replay: this log records no policy, so re-execution needs one to check the recorded decisions against: give --policy FILE (or set LOGBOOK_POLICY, or a config file with \"policy\", as for serve)")
+            throw Failure(
+                "replay: this log records no policy, so re-execution needs one to check the recorded decisions against: give --policy FILE (or set LOGBOOK_POLICY, or a config file with \"policy\", as for serve)"
+            )
         }
         let pool = MCPPool()
-        let runtime = AgentRuntime(store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
-                                   policy: try rules ?? Policy(roles: [:]), pool: pool)
+        let runtime = AgentRuntime(
+            store: store, registry: ProjectionRunner(store: store, projections: [RegistryProjection.self]),
+            policy: try rules ?? Policy(roles: [:]), pool: pool)
         let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
         let principal = Principal(subject: "cli:\(user)", roles: ["logbook-cli"], workspace: "*", expiry: .max)
         let report: ReplayReport
-        do { report = try await runtime.replay(thread: thread, as: principal, recordingRead: false, under: rules) } catch {
+        do {
+            report = try await runtime.replay(thread: thread, as: principal, recordingRead: false, under: rules)
+        } catch {
             await pool.shutdown(); await store.close()
             throw Failure("replay: \(error.message)")
         }
@@ -105,7 +121,9 @@ struct ReplayCommand: AsyncParsableCommand {
             print("  replayed: \(d.replayed.map { "\($0.kind) \($0.summary)".terminalSafeLine } ?? "(nothing)")")
             print("  \(d.detail.terminalSafeLine)")
         } else {
-            print("replay: \(report.runsReplayed) runs, \(report.stepsMatched) steps reproduced exactly\(report.runsSkipped > 0 ? " (\(report.runsSkipped) OpenAI-compatible runs skipped)" : "")")
+            print(
+                "replay: \(report.runsReplayed) runs, \(report.stepsMatched) steps reproduced exactly\(report.runsSkipped > 0 ? " (\(report.runsSkipped) OpenAI-compatible runs skipped)" : "")"
+            )
         }
         if report.divergence != nil { throw ExitCode(1) }
     }

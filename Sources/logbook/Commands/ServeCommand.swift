@@ -31,60 +31,104 @@ struct ServeCommand: AsyncParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("The log's directory (default ./data).", valueName: "DIR")) var data: String?
-    @Option(help: ArgumentHelp("Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel); default $LOGBOOK_CONFIG.", valueName: "FILE"))
+    @Option(
+        help: ArgumentHelp(
+            "Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel); default $LOGBOOK_CONFIG.",
+            valueName: "FILE"))
     var config: String?
     @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default 8080).") var port: Int?
-    @Option(help: ArgumentHelp("The policy (JSON): roles and their permissions.", valueName: "FILE")) var policy: String?
+    @Option(help: ArgumentHelp("The policy (JSON): roles and their permissions.", valueName: "FILE")) var policy:
+        String?
     @Option(help: ArgumentHelp("Public keys (JWKS) for RS256/ES256 tokens.", valueName: "FILE")) var jwks: String?
     @Option(help: "The issuer tokens must name (default logbook).") var issuer: String?
     @Option(help: "The audience tokens must name (default logbook).") var audience: String?
-    @Option(help: ArgumentHelp("Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "Requests per second per subject, in bursts of twice as many; 0 for no limit (default 20).", valueName: "N")
+    )
     var rateLimit: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
-    @Option(help: ArgumentHelp("durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups).", valueName: "MODE"),
-            transform: { (text: String) throws -> Durability in
-                guard let mode = Durability(rawValue: text) else { throw ValidationError("--durability must be durable or relaxed, not '\(text)'") }
-                return mode
-            })
+    @Option(
+        help: ArgumentHelp(
+            "durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups).",
+            valueName: "MODE"),
+        transform: { (text: String) throws -> Durability in
+            guard let mode = Durability(rawValue: text) else {
+                throw ValidationError("--durability must be durable or relaxed, not '\(text)'")
+            }
+            return mode
+        })
     var durability: Durability?
-    @Option(help: ArgumentHelp("The zstd level new events are compressed at, 1-19 (default 3): higher stores fewer bytes for more CPU per append.", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "The zstd level new events are compressed at, 1-19 (default 3): higher stores fewer bytes for more CPU per append.",
+            valueName: "N"))
     var compressionLevel: Int?
-    @Option(help: ArgumentHelp("The secret references registry entries may name, comma-separated patterns (default \(SecretScope.defaultAllowed.joined(separator: ","))).", valueName: "LIST"))
+    @Option(
+        help: ArgumentHelp(
+            "The secret references registry entries may name, comma-separated patterns (default \(SecretScope.defaultAllowed.joined(separator: ","))).",
+            valueName: "LIST"))
     var allowedSecrets: String?
-    @Option(help: ArgumentHelp("The longest lifetime (exp − iat) a token may have, in seconds (default 86400).", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "The longest lifetime (exp − iat) a token may have, in seconds (default 86400).", valueName: "SECONDS"))
     var maxTokenLifetime: Double?
-    @Option(help: ArgumentHelp("Seconds between health checks of the MCP servers; 0 for none (default 30).", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds between health checks of the MCP servers; 0 for none (default 30).", valueName: "SECONDS"))
     var healthCheckInterval: Double?
-    @Option(help: ArgumentHelp("A model call's whole deadline in seconds, unless the model's parameters set `timeout` (default 600).", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "A model call's whole deadline in seconds, unless the model's parameters set `timeout` (default 600).",
+            valueName: "SECONDS"))
     var modelTimeout: Double?
-    @Option(help: ArgumentHelp("Seconds a model call waits for its answer to begin (`first_byte_timeout`; default 120).", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a model call waits for its answer to begin (`first_byte_timeout`; default 120).",
+            valueName: "SECONDS"))
     var modelFirstByteTimeout: Double?
-    @Option(help: ArgumentHelp("Seconds a streamed answer may pause between pieces (`idle_timeout`; default 60).", valueName: "SECONDS"))
+    @Option(
+        help: ArgumentHelp(
+            "Seconds a streamed answer may pause between pieces (`idle_timeout`; default 60).", valueName: "SECONDS"))
     var modelIdleTimeout: Double?
-    @Option(help: ArgumentHelp("The most tokens an answer may have when neither the call nor the model's `max_tokens` says; 0 for the model server's default (default 4096).", valueName: "N"))
+    @Option(
+        help: ArgumentHelp(
+            "The most tokens an answer may have when neither the call nor the model's `max_tokens` says; 0 for the model server's default (default 4096).",
+            valueName: "N"))
     var defaultMaxTokens: Int?
-    @Option(help: ArgumentHelp("The largest the log may grow: 64G, 500M, 1T… (default 64G).", valueName: "SIZE"),
-            transform: { (text: String) throws -> Int in
-                guard let bytes = ServeSettings.bytes(text) else { throw ValidationError("--max-log-size must be a size like 64G, 500M or 1T, not '\(text)'") }
-                return Int(bytes)
-            })
+    @Option(
+        help: ArgumentHelp("The largest the log may grow: 64G, 500M, 1T… (default 64G).", valueName: "SIZE"),
+        transform: { (text: String) throws -> Int in
+            guard let bytes = ServeSettings.bytes(text) else {
+                throw ValidationError("--max-log-size must be a size like 64G, 500M or 1T, not '\(text)'")
+            }
+            return Int(bytes)
+        })
     var maxLogSize: Int?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
         let environment = ProcessInfo.processInfo.environment
-        let flags = ServeSettings(host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
-                                  rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
-                                  allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime, healthCheckInterval: healthCheckInterval,
-                                  modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout, modelIdleTimeout: modelIdleTimeout,
-                                  defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize)
+        let flags = ServeSettings(
+            host: host, port: port, data: data, policy: policy, jwks: jwks, issuer: issuer, audience: audience,
+            rateLimit: rateLimit, logLevel: logLevel, durability: durability, compressionLevel: compressionLevel,
+            allowedSecrets: allowedSecrets, maxTokenLifetime: maxTokenLifetime,
+            healthCheckInterval: healthCheckInterval,
+            modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout,
+            modelIdleTimeout: modelIdleTimeout,
+            defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize)
         do {
             let flags = try flags.checked()
-            let file = try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
+            let file =
+                try (config ?? environment["LOGBOOK_CONFIG"]).map { (path) throws(SettingsError) in
+                    try ServeSettings.file(path)
+                } ?? ServeSettings()
             let settings = flags.over(try ServeSettings.environment(environment)).over(file).over(.defaults)
             guard Logger.Level(rawValue: settings.logLevel ?? "") != nil else {
-                throw ValidationError("the log level must be trace, debug, info, notice, warning, error or critical, not '\(settings.logLevel ?? "")'")
+                throw ValidationError(
+                    "the log level must be trace, debug, info, notice, warning, error or critical, not '\(settings.logLevel ?? "")'"
+                )
             }
             return settings
         } catch let error as SettingsError {
@@ -98,7 +142,9 @@ struct ServeCommand: AsyncParsableCommand {
         let (policy, jwks, issuer, audience, rateLimit) = (s.policy, s.jwks, s.issuer!, s.audience!, s.rateLimit!)
         var keys: [VerificationKey] = []
         var developmentSecret: [UInt8]?
-        if let secret = ProcessInfo.processInfo.environment["LOGBOOK_JWT_SECRET"] { keys.append(try .hmac(Array(secret.utf8))) }
+        if let secret = ProcessInfo.processInfo.environment["LOGBOOK_JWT_SECRET"] {
+            keys.append(try .hmac(Array(secret.utf8)))
+        }
         if let jwks { keys += try VerificationKey.keySet(json: try Data(contentsOf: URL(fileURLWithPath: jwks))) }
         if keys.isEmpty {
             let secret = try Self.developmentSecret(in: data)
@@ -106,17 +152,21 @@ struct ServeCommand: AsyncParsableCommand {
             developmentSecret = secret
         }
         let rules: Policy
-        if let policy { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: policy))) } else {
+        if let policy {
+            rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: policy)))
+        } else {
             rules = try Policy(roles: ["admin": ["*"]])
         }
-        let verifier = TokenVerifier(keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
+        let verifier = TokenVerifier(
+            keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
         configuration.recordsConfiguredPolicy = policy != nil
         configuration.engine.secrets = s.secretScope
         configuration.engine.modelDeadlines = s.modelDeadlines
         configuration.maxLogSizeBytes = s.maxLogSize!
         configuration.engine.defaultMaxOutputTokens = s.defaultMaxTokens! > 0 ? s.defaultMaxTokens : nil
-        configuration.healthCheckInterval = s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
+        configuration.healthCheckInterval =
+            s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
         (configuration.host, configuration.port, configuration.dataDirectory) = (host, port, data)
         configuration.rateLimit = rateLimit > 0 ? RateLimit(perSecond: rateLimit, burst: rateLimit * 2) : nil
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
@@ -125,11 +175,14 @@ struct ServeCommand: AsyncParsableCommand {
         let app = try await buildApplication(configuration: configuration)
         var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
         if configuration.durability == .relaxed {
-            banner += "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"
+            banner +=
+                "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"
         }
         if let developmentSecret {
-            let token = DevelopmentToken.mint(secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
-            banner += "logbook: development mode (no LOGBOOK_JWT_SECRET or --jwks); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
+            let token = DevelopmentToken.mint(
+                secret: developmentSecret, subject: "user:dev", roles: ["admin"], issuer: issuer, audience: audience)
+            banner +=
+                "logbook: development mode (no LOGBOOK_JWT_SECRET or --jwks); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
         }
         FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: a script can read the token at once
         do { try await app.application.runService() } catch {
@@ -147,7 +200,9 @@ struct ServeCommand: AsyncParsableCommand {
         var secret = [UInt8](repeating: 0, count: 32)
         var rng = SystemRandomNumberGenerator()
         for i in secret.indices { secret[i] = UInt8.random(in: 0...255, using: &rng) }
-        guard FileManager.default.createFile(atPath: path, contents: Data(secret), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(atPath: path, contents: Data(secret), attributes: [.posixPermissions: 0o600])
+        else {
             throw Failure("cannot write \(path)")
         }
         return secret

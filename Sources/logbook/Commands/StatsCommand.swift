@@ -4,7 +4,8 @@ import Foundation
 import Server
 
 struct StatsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Show the size, shape and compression of a log.")
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Show the size, shape and compression of a log.")
 
     @OptionGroup var options: DataOptions
     @Flag(help: "Print JSON instead of text.") var json = false
@@ -14,7 +15,9 @@ struct StatsCommand: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         let settings: ServeSettings
         do {
-            let file = try environment["LOGBOOK_CONFIG"].map { (path) throws(SettingsError) in try ServeSettings.file(path) } ?? ServeSettings()
+            let file =
+                try environment["LOGBOOK_CONFIG"].map { (path) throws(SettingsError) in try ServeSettings.file(path) }
+                ?? ServeSettings()
             settings = try ServeSettings.environment(environment).over(file).over(.defaults)
         } catch { throw ValidationError(error.description) }
         var configuration = EventStore.Configuration(directory: options.data)
@@ -33,17 +36,28 @@ struct StatsCommand: AsyncParsableCommand {
         print("log:                \(options.data) (format \(stats.formatVersion))")
         print("events:             \(stats.events)")
         print("streams:            \(stats.streams)")
-        print("data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes)) of at most \(mb(stats.maxMapSizeBytes)) (--max-log-size)")
-        print("per event:          \(String(format: "%.1f", stats.usedBytesPerEvent)) bytes in use (records, indexes, pages)")
-        print("payloads:           \(mb(Int(stats.rawPayloadBytes))) raw, \(mb(Int(stats.storedPayloadBytes))) stored, ratio \(String(format: "%.2f", stats.compressionRatio))")
-        let pages = stats.pagesByDatabase.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        print(
+            "data file:          \(mb(stats.fileBytes)) on disk, \(mb(stats.usedBytes)) in use, map \(mb(stats.mapSizeBytes)) of at most \(mb(stats.maxMapSizeBytes)) (--max-log-size)"
+        )
+        print(
+            "per event:          \(String(format: "%.1f", stats.usedBytesPerEvent)) bytes in use (records, indexes, pages)"
+        )
+        print(
+            "payloads:           \(mb(Int(stats.rawPayloadBytes))) raw, \(mb(Int(stats.storedPayloadBytes))) stored, ratio \(String(format: "%.2f", stats.compressionRatio))"
+        )
+        let pages = stats.pagesByDatabase.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+            separator: ", ")
         print("pages:              \(pages)")
         if let d = stats.currentDictionary {
-            print("dictionary:         #\(d.id), \(d.sizeBytes) bytes, used after seq \(d.storedAfterSeq) (\(stats.dictionaries) in the log)")
+            print(
+                "dictionary:         #\(d.id), \(d.sizeBytes) bytes, used after seq \(d.storedAfterSeq) (\(stats.dictionaries) in the log)"
+            )
         } else {
             print("dictionary:         none yet (one is trained once the log holds 4096 events)")
         }
-        print("writers:            \(stats.idNodes) process\(stats.idNodes == 1 ? "" : "es") registered (their event ids are stored compactly)")
+        print(
+            "writers:            \(stats.idNodes) process\(stats.idNodes == 1 ? "" : "es") registered (their event ids are stored compactly)"
+        )
     }
 }
 

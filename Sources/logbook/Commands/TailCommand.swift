@@ -6,11 +6,13 @@ import Foundation
 /// same log too (the log is opened read-only and polled).
 struct TailCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tail", abstract: "Print the last events of the log; with -f, keep printing them as they are appended.",
+        commandName: "tail",
+        abstract: "Print the last events of the log; with -f, keep printing them as they are appended.",
         discussion: "Works on a log a server has open. Stop following with Ctrl-C.")
 
     @OptionGroup var options: DataOptions
-    @Option(name: [.customShort("n"), .long], help: "How many of the last events to print first.") var lines: UInt64 = 20
+    @Option(name: [.customShort("n"), .long], help: "How many of the last events to print first.") var lines: UInt64 =
+        20
     @Flag(name: .shortAndLong, help: "Follow: print events as they are appended.") var follow = false
     @Option(help: "Only streams starting with this (e.g. thread/ or access/).") var stream: String?
     @Flag(help: "Print one JSON object per line (NDJSON).") var json = false
@@ -26,7 +28,8 @@ struct TailCommand: AsyncParsableCommand {
             case .event(let e):
                 guard stream.map({ e.stream.rawValue.hasPrefix($0) }) ?? true else { continue }
                 // Unbuffered: a pipe sees each event as it comes.
-                FileHandle.standardOutput.write(Data(((json ? try EventJSON.line(e) : EventsCommand.text(e)) + "\n").utf8))
+                FileHandle.standardOutput.write(
+                    Data(((json ? try EventJSON.line(e) : EventsCommand.text(e)) + "\n").utf8))
             case .caughtUp:
                 if !follow { await store.close(); return }
             case .idle:

@@ -16,11 +16,14 @@ struct TokenCommand: ParsableCommand {
     @Option(help: "The workspace the token is scoped to.") var workspace = "default"
     @Option(help: "The issuer (iss); must match `serve --issuer`.") var issuer = "logbook"
     @Option(help: "The audience (aud); must match `serve --audience`.") var audience = "logbook"
-    @Option(help: "Hours until it expires, at most 24 (what `serve --max-token-lifetime` accepts by default).") var hours = 12
+    @Option(help: "Hours until it expires, at most 24 (what `serve --max-token-lifetime` accepts by default).")
+    var hours = 12
 
     func validate() throws {
         guard hours > 0 && hours <= 24 else {
-            throw ValidationError("--hours must be between 1 and 24: a server refuses tokens that live longer than its --max-token-lifetime (24 hours unless raised)")
+            throw ValidationError(
+                "--hours must be between 1 and 24: a server refuses tokens that live longer than its --max-token-lifetime (24 hours unless raised)"
+            )
         }
     }
 
@@ -31,9 +34,14 @@ struct TokenCommand: ParsableCommand {
         } else if let data = FileManager.default.contents(atPath: options.data + "/dev-jwt-secret"), data.count >= 32 {
             secret = [UInt8](data)
         } else {
-            throw Failure("no secret: set LOGBOOK_JWT_SECRET, or run 'logbook serve --data \(options.data)' once in development mode to make one")
+            throw Failure(
+                "no secret: set LOGBOOK_JWT_SECRET, or run 'logbook serve --data \(options.data)' once in development mode to make one"
+            )
         }
-        print(DevelopmentToken.mint(secret: secret, subject: subject, roles: roles, workspace: workspace, issuer: issuer, audience: audience,
-                                    lifetime: .seconds(hours * 3600)))
+        print(
+            DevelopmentToken.mint(
+                secret: secret, subject: subject, roles: roles, workspace: workspace, issuer: issuer,
+                audience: audience,
+                lifetime: .seconds(hours * 3600)))
     }
 }

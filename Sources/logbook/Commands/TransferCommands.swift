@@ -5,7 +5,8 @@ import Foundation
 
 struct ExportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "export", abstract: "Write the log as NDJSON, one event a line (ids, seqs, streams, metadata, JSON data).",
+        commandName: "export",
+        abstract: "Write the log as NDJSON, one event a line (ids, seqs, streams, metadata, JSON data).",
         discussion: """
             Works on a log a server has open (read-only). `logbook import` reads it back into a new data directory. \
             --zstd (or an --out name ending in .zst) compresses it as it is written.
@@ -13,7 +14,9 @@ struct ExportCommand: AsyncParsableCommand {
 
     @OptionGroup var options: DataOptions
     @Option(help: "The first seq to write.") var from: UInt64 = 1
-    @Option(help: ArgumentHelp("Write here instead of standard output (replaced atomically when done).", valueName: "FILE")) var out: String?
+    @Option(
+        help: ArgumentHelp("Write here instead of standard output (replaced atomically when done).", valueName: "FILE"))
+    var out: String?
     @Flag(help: "Compress with zstd.") var zstd = false
 
     func run() async throws {
@@ -22,15 +25,22 @@ struct ExportCommand: AsyncParsableCommand {
         let compress = zstd || out?.hasSuffix(".zst") == true
         do {
             let partial = out.map { $0 + ".partial" }
-            if let partial, !FileManager.default.createFile(atPath: partial, contents: nil) { throw Failure("cannot write \(partial)") }
-            let handle = try partial.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? FileHandle.standardOutput
+            if let partial, !FileManager.default.createFile(atPath: partial, contents: nil) {
+                throw Failure("cannot write \(partial)")
+            }
+            let handle =
+                try partial.map { try FileHandle(forWritingTo: URL(fileURLWithPath: $0)) } ?? FileHandle.standardOutput
             let compressor = compress ? try ZstdStream.Writer { handle.write($0) } : nil
             // Lines are gathered into blocks of about 1 MiB: one write (and one compression step) per block.
             var block = Data()
-            let count = try LogTransfer.export(from: store, from: Seq(from), write: { line in
-                block.append(contentsOf: line.utf8)
-                if block.count >= 1 << 20 { try compressor?.write(block) ?? handle.write(block); block.removeAll(keepingCapacity: true) }
-            }, progress: progress.update)
+            let count = try LogTransfer.export(
+                from: store, from: Seq(from),
+                write: { line in
+                    block.append(contentsOf: line.utf8)
+                    if block.count >= 1 << 20 {
+                        try compressor?.write(block) ?? handle.write(block); block.removeAll(keepingCapacity: true)
+                    }
+                }, progress: progress.update)
             try compressor?.write(block) ?? handle.write(block)
             try compressor?.finish()
             progress.finish()
@@ -39,7 +49,8 @@ struct ExportCommand: AsyncParsableCommand {
                 try handle.close()
                 _ = try? FileManager.default.removeItem(atPath: out)
                 try FileManager.default.moveItem(atPath: partial, toPath: out)
-                FileHandle.standardError.write(Data("export: \(count) events to \(out)\(compress ? " (zstd)" : "")\n".utf8))
+                FileHandle.standardError.write(
+                    Data("export: \(count) events to \(out)\(compress ? " (zstd)" : "")\n".utf8))
             }
         } catch {
             await store.close()
@@ -51,21 +62,32 @@ struct ExportCommand: AsyncParsableCommand {
 
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "import", abstract: "Read an NDJSON export (plain or zstd) into a new log: same ids, seqs, times, streams and metadata.",
-        discussion: "Streams the export (memory does not grow with it) into DIR.importing, flushes, and moves it to DIR when complete: a failed import leaves nothing.")
+        commandName: "import",
+        abstract: "Read an NDJSON export (plain or zstd) into a new log: same ids, seqs, times, streams and metadata.",
+        discussion:
+            "Streams the export (memory does not grow with it) into DIR.importing, flushes, and moves it to DIR when complete: a failed import leaves nothing."
+    )
 
     @OptionGroup var options: DataOptions
-    @Argument(help: ArgumentHelp("The export (`-` for standard input), plain or zstd-compressed.", valueName: "FILE")) var file: String
-    @Flag(help: "Accept lines whose hash is missing or does not match what they hold (an export edited on purpose, or made before exports carried hashes).")
+    @Argument(help: ArgumentHelp("The export (`-` for standard input), plain or zstd-compressed.", valueName: "FILE"))
+    var file: String
+    @Flag(
+        help:
+            "Accept lines whose hash is missing or does not match what they hold (an export edited on purpose, or made before exports carried hashes)."
+    )
     var rechain = false
 
     func run() async throws {
         let input: FileHandle
-        if file == "-" { input = .standardInput } else {
+        if file == "-" {
+            input = .standardInput
+        } else {
             guard let handle = FileHandle(forReadingAtPath: file) else { throw Failure("import: cannot read \(file)") }
             input = handle
         }
-        let size = file == "-" ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int).map(UInt64.init)
+        let size =
+            file == "-"
+            ? nil : (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int).map(UInt64.init)
         let lines = try ExportLines(input)
         // Into a sibling directory, moved into place once complete and on disk: a failed import leaves nothing half
         // done. Relaxed commits and one flush at the end (an import is all or nothing anyway).
@@ -80,9 +102,11 @@ struct ImportCommand: AsyncParsableCommand {
         let store = try EventStore.open(configuration)
         let progress = ProgressLine("importing")
         do {
-            let count = try await LogTransfer.import(lines, into: store, rechain: rechain, progress: { _ in
-                if let size { progress.update(min(lines.bytesRead, size), of: size) }
-            })
+            let count = try await LogTransfer.import(
+                lines, into: store, rechain: rechain,
+                progress: { _ in
+                    if let size { progress.update(min(lines.bytesRead, size), of: size) }
+                })
             try lines.finish()
             try store.sync()
             await store.close()

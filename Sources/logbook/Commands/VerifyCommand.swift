@@ -23,10 +23,16 @@ struct VerifyCommand: AsyncParsableCommand {
         await store.close()
         let seconds = (ContinuousClock.now - started) / .seconds(1)
         if let failure = report.firstFailure {
-            FileHandle.standardError.write(Data("verify: FAILED at \(failure) (\(report.checkedEvents) events before it are intact)\n".utf8))
+            FileHandle.standardError.write(
+                Data("verify: FAILED at \(failure) (\(report.checkedEvents) events before it are intact)\n".utf8))
             throw ExitCode(1)
         }
-        let scope = report.indexesChecked ? "" : (from == 1 && through == nil ? "; the log kept growing, so index sizes and stream heads were not compared" : "; range only, indexes as a whole not compared")
+        let scope =
+            report.indexesChecked
+            ? ""
+            : (from == 1 && through == nil
+                ? "; the log kept growing, so index sizes and stream heads were not compared"
+                : "; range only, indexes as a whole not compared")
         print("verify: OK, \(report.checkedEvents) events intact (\(String(format: "%.2f", seconds)) s)\(scope)")
     }
 }

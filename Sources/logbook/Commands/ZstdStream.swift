@@ -77,7 +77,9 @@ enum ZstdStream {
                     let produced = try output.withUnsafeMutableBytes { out -> Int in
                         var buffer = ZSTD_outBuffer(dst: out.baseAddress, size: out.count, pos: 0)
                         pending = ZSTD_decompressStream(context, &buffer, &input)
-                        if ZSTD_isError(pending) != 0 { throw Failure("the export is damaged: zstd: \(String(cString: ZSTD_getErrorName(pending)))") }
+                        if ZSTD_isError(pending) != 0 {
+                            throw Failure("the export is damaged: zstd: \(String(cString: ZSTD_getErrorName(pending)))")
+                        }
                         return buffer.pos
                     }
                     result.append(contentsOf: output[0..<produced])

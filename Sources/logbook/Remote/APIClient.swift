@@ -10,10 +10,12 @@ import NIOHTTP1
 struct ServerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The server (default: $LOGBOOK_SERVER, else http://127.0.0.1:8080).", valueName: "URL"))
     var server: String?
-    @Option(help: ArgumentHelp("""
-        A bearer JWT (default: $LOGBOOK_TOKEN, else an admin token minted from $LOGBOOK_JWT_SECRET or ./data/dev-jwt-secret, \
-        as `logbook token` does).
-        """, valueName: "JWT"))
+    @Option(
+        help: ArgumentHelp(
+            """
+            A bearer JWT (default: $LOGBOOK_TOKEN, else an admin token minted from $LOGBOOK_JWT_SECRET or ./data/dev-jwt-secret, \
+            as `logbook token` does).
+            """, valueName: "JWT"))
     var token: String?
 
     func client() throws -> APIClient {
@@ -24,11 +26,18 @@ struct ServerOptions: ParsableArguments {
         }
         if let token = token ?? environment["LOGBOOK_TOKEN"] { return APIClient(base: base, token: token) }
         let secret: [UInt8]
-        if let value = environment["LOGBOOK_JWT_SECRET"] { secret = Array(value.utf8) }
-        else if let data = FileManager.default.contents(atPath: "./data/dev-jwt-secret"), data.count >= 32 { secret = [UInt8](data) }
-        else { throw Failure("no token: pass --token or set LOGBOOK_TOKEN (e.g. from 'logbook token')") }
-        return APIClient(base: base, token: DevelopmentToken.mint(secret: secret, subject: "user:dev", roles: ["admin"], workspace: "default",
-                                                                   issuer: "logbook", audience: "logbook", lifetime: .seconds(3600)))
+        if let value = environment["LOGBOOK_JWT_SECRET"] {
+            secret = Array(value.utf8)
+        } else if let data = FileManager.default.contents(atPath: "./data/dev-jwt-secret"), data.count >= 32 {
+            secret = [UInt8](data)
+        } else {
+            throw Failure("no token: pass --token or set LOGBOOK_TOKEN (e.g. from 'logbook token')")
+        }
+        return APIClient(
+            base: base,
+            token: DevelopmentToken.mint(
+                secret: secret, subject: "user:dev", roles: ["admin"], workspace: "default",
+                issuer: "logbook", audience: "logbook", lifetime: .seconds(3600)))
     }
 }
 
@@ -57,7 +66,9 @@ struct APIClient: Sendable {
         /// The body as `T`; an answer of another shape is a `Failure` (a server of another version, most likely).
         func decode<T: Decodable>(_: T.Type) throws -> T {
             do { return try JSONDecoder().decode(T.self, from: body) } catch {
-                throw Failure("the server's answer is not what this logbook expects (\(T.self)): \(String(decoding: body.prefix(200), as: UTF8.self))")
+                throw Failure(
+                    "the server's answer is not what this logbook expects (\(T.self)): \(String(decoding: body.prefix(200), as: UTF8.self))"
+                )
             }
         }
     }
@@ -78,7 +89,9 @@ struct APIClient: Sendable {
     }
 
     /// Sends a request whose answer is server-sent events, calling `frame` with each (event, data) as it arrives.
-    func stream(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, frame: (String, Data) async throws -> Void) async throws {
+    func stream(
+        _ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, frame: (String, Data) async throws -> Void
+    ) async throws {
         var request = try request(method, path, body: body)
         request.headers.add(name: "Accept", value: "text/event-stream")
         try await ensureReachable()
@@ -87,7 +100,10 @@ struct APIClient: Sendable {
             throw Failure("cannot reach \(base): \(error); is 'logbook serve' running?")
         }
         guard response.status.code / 100 == 2 else {
-            throw Self.failure(Answer(status: Int(response.status.code), body: Data(buffer: try await response.body.collect(upTo: 1 << 20))))
+            throw Self.failure(
+                Answer(
+                    status: Int(response.status.code),
+                    body: Data(buffer: try await response.body.collect(upTo: 1 << 20))))
         }
         var pending = ""
         for try await chunk in response.body {
@@ -118,13 +134,15 @@ struct APIClient: Sendable {
 
     static func failure(_ answer: Answer) -> Failure {
         guard let error = try? answer.decode(APIBody.Error.self).error else {
-            return Failure("the server answered \(answer.status): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+            return Failure(
+                "the server answered \(answer.status): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
         }
         return Failure("the server answered \(answer.status) \(error.code): \(error.message)")
     }
 
     /// A path segment or query value, percent-encoded.
     static func escape(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))
+            ?? text
     }
 }

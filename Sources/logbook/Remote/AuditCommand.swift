@@ -6,7 +6,8 @@ import Foundation
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit", abstract: "Query the audit trail of a running server: a table, --json (NDJSON) or --csv.",
-        discussion: "The table shows one page (--limit, then --cursor to go on); --json and --csv print every matching entry.")
+        discussion:
+            "The table shows one page (--limit, then --cursor to go on); --json and --csv print every matching entry.")
 
     @OptionGroup var remote: ServerOptions
     @Option(help: "Only this subject's entries.") var actor: String?
@@ -30,9 +31,11 @@ struct AuditCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try remote.client()
-        var query: [(String, String)] = [("actor", actor), ("workspace", workspace), ("action", action), ("resource", resource),
-                                         ("decision", decision), ("kind", kind), ("from", from), ("through", through)]
-            .compactMap { name, value in value.map { (name, $0) } }
+        var query: [(String, String)] = [
+            ("actor", actor), ("workspace", workspace), ("action", action), ("resource", resource),
+            ("decision", decision), ("kind", kind), ("from", from), ("through", through),
+        ]
+        .compactMap { name, value in value.map { (name, $0) } }
         query.append(("order", oldest ? "oldest" : "newest"))
         if json || csv {
             query.append(("format", csv ? "csv" : "ndjson"))
@@ -44,9 +47,11 @@ struct AuditCommand: AsyncParsableCommand {
         if let cursor { query.append(("cursor", String(cursor))) }
         let answer = try await client.send(.GET, "/v1/audit?" + Self.encode(query))
         let page = try answer.decode(APIBody.AuditPage.self)
-        Table.print(["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"], page.entries.map { e in
-            [String(e.seq), e.time, e.actor, e.action, e.resource, e.decision ?? "-", String(e.reason.prefix(80))]
-        })
+        Table.print(
+            ["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"],
+            page.entries.map { e in
+                [String(e.seq), e.time, e.actor, e.action, e.resource, e.decision ?? "-", String(e.reason.prefix(80))]
+            })
         if let next = page.next { FileHandle.standardError.write(Data("more: --cursor \(next)\n".utf8)) }
     }
 
@@ -57,7 +62,8 @@ struct AuditCommand: AsyncParsableCommand {
 
 /// `logbook threads`: the caller's threads on a running server, most recently active first.
 struct ThreadsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "threads", abstract: "List threads on a running server, most recent first.")
+    static let configuration = CommandConfiguration(
+        commandName: "threads", abstract: "List threads on a running server, most recent first.")
 
     @OptionGroup var remote: ServerOptions
     @Option(help: "At most this many.") var limit = 50
@@ -66,8 +72,10 @@ struct ThreadsCommand: AsyncParsableCommand {
     func run() async throws {
         let answer = try await remote.client().send(.GET, "/v1/threads?limit=\(limit)")
         if json { return print(String(decoding: answer.body, as: UTF8.self)) }
-        Table.print(["ID", "OWNER", "LAST ACTIVITY", "MESSAGES", "RUNS", "STATUS", "TITLE"], try answer.decode(APIBody.ThreadList.self).threads.map { t in
-            [t.id, t.owner, t.lastActivity, String(t.messageCount), String(t.runCount), t.status, t.title ?? ""]
-        })
+        Table.print(
+            ["ID", "OWNER", "LAST ACTIVITY", "MESSAGES", "RUNS", "STATUS", "TITLE"],
+            try answer.decode(APIBody.ThreadList.self).threads.map { t in
+                [t.id, t.owner, t.lastActivity, String(t.messageCount), String(t.runCount), t.status, t.title ?? ""]
+            })
     }
 }

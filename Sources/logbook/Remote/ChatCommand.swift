@@ -10,7 +10,8 @@ import Synchronization
 /// answer streams as the model writes it; tool calls, their results and denials show as they are recorded.
 struct ChatCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "chat", abstract: "Chat with an agent, through a running server or on a log in this process (streamed).",
+        commandName: "chat",
+        abstract: "Chat with an agent, through a running server or on a log in this process (streamed).",
         discussion: """
             Reads messages line by line until end of input or '/quit'. With --message, sends one and exits (for \
             scripts). With --data DIR the engine runs here on that log (no server may have it open), as $USER with \
@@ -18,19 +19,26 @@ struct ChatCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var remote: ServerOptions
-    @Option(help: ArgumentHelp("Chat on the log in DIR in this process instead of through a server.", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("Chat on the log in DIR in this process instead of through a server.", valueName: "DIR"))
+    var data: String?
     @Option(help: "The thread (default: a new one).") var thread: String?
     @Option(help: "The agent (default: the workspace's).") var agent: String?
     @Option(help: "Send this one message and exit.") var message: String?
 
     func validate() throws {
-        if data != nil, remote.server != nil || remote.token != nil { throw ValidationError("--data chats in this process; drop --server and --token") }
+        if data != nil, remote.server != nil || remote.token != nil {
+            throw ValidationError("--data chats in this process; drop --server and --token")
+        }
     }
 
     func run() async throws {
         let threadID = thread ?? "chat-\(UUID().uuidString.prefix(8).lowercased())"
         let backend: any ChatBackend
-        if let data { backend = try await EmbeddedChat(directory: data) } else { backend = RemoteChat(client: try remote.client()) }
+        if let data {
+            backend = try await EmbeddedChat(directory: data)
+        } else {
+            backend = RemoteChat(client: try remote.client())
+        }
         do { try await converse(backend, threadID: threadID) } catch {
             await backend.close()
             throw error
@@ -81,21 +89,29 @@ final class ChatPrinter: Sendable {
     func show(_ event: DomainEvent) {
         switch event {
         case .toolCalled(let c): note("→ \(c.server)/\(c.tool) \(c.arguments)")
-        case .toolResult(let r): note("\(r.isError ? "✗" : "←") \(r.output.replacingOccurrences(of: "\n", with: " ").prefix(160))")
-        case .authorizationDecided(let d) where d.decision == .deny: note("denied: \(d.action) on \(d.resource): \(d.reason)")
+        case .toolResult(let r):
+            note("\(r.isError ? "✗" : "←") \(r.output.replacingOccurrences(of: "\n", with: " ").prefix(160))")
+        case .authorizationDecided(let d) where d.decision == .deny:
+            note("denied: \(d.action) on \(d.resource): \(d.reason)")
         default: break
         }
     }
 
     func done(status: String, answer: String?, steps: Int, input: Int, output: Int) {
-        let streamed = wroteText.withLock { wrote in defer { wrote = false }; return wrote }
+        let streamed = wroteText.withLock { wrote in
+            defer { wrote = false }; return wrote
+        }
         let tail = streamed ? "\n" : answer.map { $0.terminalSafe + "\n" } ?? ""
         FileHandle.standardOutput.write(Data(tail.utf8))
         notes.write(Data("(\(status), \(steps) steps, \(input)+\(output) tokens)\n".utf8))
     }
 
     private func note(_ text: String) {
-        if wroteText.withLock({ wrote in defer { wrote = false }; return wrote }) { FileHandle.standardOutput.write(Data("\n".utf8)) }
+        if wroteText.withLock({ wrote in
+            defer { wrote = false }; return wrote
+        }) {
+            FileHandle.standardOutput.write(Data("\n".utf8))
+        }
         notes.write(Data("  \(text.terminalSafeLine)\n".utf8))
     }
 }
@@ -113,7 +129,9 @@ struct RemoteChat: ChatBackend {
             case "text": printer.text(try JSONDecoder().decode(APIBody.Text.self, from: data).text)
             case "done":
                 let run = try JSONDecoder().decode(APIBody.Run.self, from: data)
-                printer.done(status: run.status, answer: run.answer, steps: run.steps, input: run.inputTokens, output: run.outputTokens)
+                printer.done(
+                    status: run.status, answer: run.answer, steps: run.steps, input: run.inputTokens,
+                    output: run.outputTokens)
             case "error":
                 let error = try? JSONDecoder().decode(APIBody.Error.self, from: data).error
                 throw Failure("\(error?.code ?? "error"): \(error?.message ?? String(decoding: data, as: UTF8.self))")
@@ -144,19 +162,27 @@ struct EmbeddedChat: ChatBackend {
             throw error
         }
         pool = MCPPool()
-        runtime = AgentRuntime(store: store, registry: registry, policy: try Policy(roles: ["local": ["*"]]), pool: pool)
+        runtime = AgentRuntime(
+            store: store, registry: registry, policy: try Policy(roles: ["local": ["*"]]), pool: pool)
         let user = ProcessInfo.processInfo.environment["USER"] ?? "local"
         // Issued now: a session that expired while nobody chatted is renewed by starting the command again.
-        principal = Principal(subject: "user:\(user)", roles: ["local"], workspace: "default", expiry: .max,
-                              issuedAt: Int64(Date().timeIntervalSince1970))
+        principal = Principal(
+            subject: "user:\(user)", roles: ["local"], workspace: "default", expiry: .max,
+            issuedAt: Int64(Date().timeIntervalSince1970))
     }
 
     func turn(_ text: String, thread: String, agent: String?) async throws {
         let result: RunResult
-        do { result = try await runtime.chat(ChatTurn(threadID: thread, text: text, agent: agent), as: principal, observer: Observer(printer: printer)) } catch {
+        do {
+            result = try await runtime.chat(
+                ChatTurn(threadID: thread, text: text, agent: agent), as: principal,
+                observer: Observer(printer: printer))
+        } catch {
             throw Failure(error.message)
         }
-        printer.done(status: result.status.rawValue, answer: result.answer, steps: result.steps, input: result.usage.input, output: result.usage.output)
+        printer.done(
+            status: result.status.rawValue, answer: result.answer, steps: result.steps, input: result.usage.input,
+            output: result.usage.output)
     }
 
     func close() async {

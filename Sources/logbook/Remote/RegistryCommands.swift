@@ -16,9 +16,11 @@ struct ModelsCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let registry = try await Registry.fetch(remote, json: json) else { return }
-            Table.print(["NAME", "PROVIDER", "ENDPOINT", "ENV", "SECRET"], registry.models.map { m in
-                [m.name, m.provider, m.endpoint, m.environment.rawValue, m.secretReference ?? "-"]
-            })
+            Table.print(
+                ["NAME", "PROVIDER", "ENDPOINT", "ENV", "SECRET"],
+                registry.models.map { m in
+                    [m.name, m.provider, m.endpoint, m.environment.rawValue, m.secretReference ?? "-"]
+                })
             print("org default: \(registry.organizationDefault ?? "(none)")")
             for (workspace, model) in registry.workspaceDefaults.sorted(by: { $0.key < $1.key }) {
                 print("workspace \(workspace): \(model)")
@@ -30,7 +32,8 @@ struct ModelsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register or update a model.")
         @OptionGroup var remote: ServerOptions
         @Argument(help: "The model's name.") var name: String
-        @Option(help: "openai, azure-openai, anthropic, ollama, vllm, llama.cpp or openai-compatible.") var provider: String
+        @Option(help: "openai, azure-openai, anthropic, ollama, vllm, llama.cpp or openai-compatible.") var provider:
+            String
         @Option(help: "The base URL, e.g. https://api.openai.com/v1.") var endpoint: String
         @Option(help: "Azure: the deployment.") var deployment: String?
         @Option(help: "Azure or Anthropic: the API version.") var apiVersion: String?
@@ -38,9 +41,11 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "LAB, NONPROD or PROD.") var environment: String?
 
         func run() async throws {
-            let body = APIBody.Model(provider: provider, endpoint: endpoint, deployment: deployment, apiVersion: apiVersion,
-                                     secretReference: secret, environment: environment)
-            let answer = try await remote.client().send(.PUT, "/v1/registry/models/\(APIClient.escape(name))", body: body)
+            let body = APIBody.Model(
+                provider: provider, endpoint: endpoint, deployment: deployment, apiVersion: apiVersion,
+                secretReference: secret, environment: environment)
+            let answer = try await remote.client().send(
+                .PUT, "/v1/registry/models/\(APIClient.escape(name))", body: body)
             print("model \(name) \(answer.status == 201 ? "registered" : "updated")")
         }
     }
@@ -54,7 +59,8 @@ struct ModelsCommand: AsyncParsableCommand {
     }
 
     struct Default: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the org default model (or a workspace's); --clear removes it.")
+        static let configuration = CommandConfiguration(
+            abstract: "Set the org default model (or a workspace's); --clear removes it.")
         @OptionGroup var remote: ServerOptions
         @Argument(help: "The model (registered).") var model: String?
         @Option(help: "Set this workspace's override instead of the org default.") var workspace: String?
@@ -65,7 +71,8 @@ struct ModelsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let path = workspace.map { "/v1/workspaces/\(APIClient.escape($0))/default-model" } ?? "/v1/registry/default-model"
+            let path =
+                workspace.map { "/v1/workspaces/\(APIClient.escape($0))/default-model" } ?? "/v1/registry/default-model"
             try await remote.client().send(.PUT, path, body: APIBody.DefaultModel(model: model))
             print("\(workspace.map { "workspace \($0)" } ?? "org") default: \(model ?? "(cleared)")")
         }
@@ -84,28 +91,40 @@ struct MCPCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let registry = try await Registry.fetch(remote, json: json) else { return }
-            Table.print(["NAME", "TRANSPORT", "COMMAND / URL", "INTERNAL", "HEALTH"], registry.mcpServers.map { s in
-                let d = s.definition
-                return [d.name, d.transport.rawValue, d.url ?? d.command.joined(separator: " "), d.isInternal ? "yes" : "no",
-                        ([s.health] + [s.healthDetail].compactMap { $0 }).joined(separator: ": ")]
-            })
+            Table.print(
+                ["NAME", "TRANSPORT", "COMMAND / URL", "INTERNAL", "HEALTH"],
+                registry.mcpServers.map { s in
+                    let d = s.definition
+                    return [
+                        d.name, d.transport.rawValue, d.url ?? d.command.joined(separator: " "),
+                        d.isInternal ? "yes" : "no",
+                        ([s.health] + [s.healthDetail].compactMap { $0 }).joined(separator: ": "),
+                    ]
+                })
         }
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Register or update an MCP server: a command (stdio) or a URL (streamable HTTP).")
+        static let configuration = CommandConfiguration(
+            abstract: "Register or update an MCP server: a command (stdio) or a URL (streamable HTTP).")
         @OptionGroup var remote: ServerOptions
         @Argument(help: "The server's name.") var name: String
         @Option(help: "Streamable HTTP: the server's URL.") var url: String?
         @Flag(help: "An external server (tools reach outside the organization).") var external = false
-        @Argument(parsing: .postTerminator, help: "stdio: the command and its arguments, after --.") var command: [String] = []
+        @Argument(parsing: .postTerminator, help: "stdio: the command and its arguments, after --.") var command:
+            [String] = []
 
         func validate() throws {
-            guard (url == nil) != command.isEmpty else { throw ValidationError("give a --url, or a command after --, e.g. logbook mcp set time -- mcp-server-time") }
+            guard (url == nil) != command.isEmpty else {
+                throw ValidationError(
+                    "give a --url, or a command after --, e.g. logbook mcp set time -- mcp-server-time")
+            }
         }
 
         func run() async throws {
-            let body = APIBody.MCPServer(transport: url == nil ? "stdio" : "http", command: url == nil ? command : nil, url: url, isInternal: !external)
+            let body = APIBody.MCPServer(
+                transport: url == nil ? "stdio" : "http", command: url == nil ? command : nil, url: url,
+                isInternal: !external)
             let answer = try await remote.client().send(.PUT, "/v1/registry/mcp/\(APIClient.escape(name))", body: body)
             print("mcp server \(name) \(answer.status == 201 ? "registered" : "updated")")
         }
@@ -132,9 +151,14 @@ struct AgentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let registry = try await Registry.fetch(remote, json: json) else { return }
-            Table.print(["NAME", "MODEL", "TOOLS", "SUB-AGENTS", "INSTRUCTIONS"], registry.agents.map { a in
-                [a.name, a.model ?? "(default)", a.allowedTools.joined(separator: ","), a.subAgents.joined(separator: ","), String(a.instructions.prefix(60))]
-            })
+            Table.print(
+                ["NAME", "MODEL", "TOOLS", "SUB-AGENTS", "INSTRUCTIONS"],
+                registry.agents.map { a in
+                    [
+                        a.name, a.model ?? "(default)", a.allowedTools.joined(separator: ","),
+                        a.subAgents.joined(separator: ","), String(a.instructions.prefix(60)),
+                    ]
+                })
         }
     }
 
@@ -144,12 +168,16 @@ struct AgentsCommand: AsyncParsableCommand {
         @Argument(help: "The agent's name.") var name: String
         @Option(help: "Its instructions (system prompt).") var instructions: String
         @Option(help: "Its model (default: the workspace's).") var model: String?
-        @Option(name: .customLong("tool"), help: "A tool pattern it may call, server/tool (repeat).") var tools: [String] = []
-        @Option(name: .customLong("sub-agent"), help: "An agent it may delegate to (repeat).") var subAgents: [String] = []
+        @Option(name: .customLong("tool"), help: "A tool pattern it may call, server/tool (repeat).") var tools:
+            [String] = []
+        @Option(name: .customLong("sub-agent"), help: "An agent it may delegate to (repeat).") var subAgents: [String] =
+            []
 
         func run() async throws {
-            let body = APIBody.Agent(instructions: instructions, model: model, allowedTools: tools, subAgents: subAgents)
-            let answer = try await remote.client().send(.PUT, "/v1/registry/agents/\(APIClient.escape(name))", body: body)
+            let body = APIBody.Agent(
+                instructions: instructions, model: model, allowedTools: tools, subAgents: subAgents)
+            let answer = try await remote.client().send(
+                .PUT, "/v1/registry/agents/\(APIClient.escape(name))", body: body)
             print("agent \(name) \(answer.status == 201 ? "defined" : "updated")")
         }
     }
@@ -186,8 +214,10 @@ enum Table {
         let all = ([header] + rows).map { $0.map(\.terminalSafeLine) }
         let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
         return all.map { row in
-            row.indices.map { i in i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ") + "\n"
+            row.indices.map { i in
+                i == row.count - 1 ? row[i] : row[i].padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }
+            .joined(separator: "  ") + "\n"
         }.joined()
     }
 }
