@@ -1,6 +1,6 @@
 import ArgumentParser
-import Engine
 import EventStore
+import Events
 import Foundation
 
 struct ExportCommand: AsyncParsableCommand {

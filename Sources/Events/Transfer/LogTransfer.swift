@@ -1,5 +1,4 @@
 import EventStore
-import Events
 import Foundation
 
 /// The log as NDJSON, one event a line, in seq order: what `logbook export` writes and `logbook import` reads, and
