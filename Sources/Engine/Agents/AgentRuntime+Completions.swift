@@ -85,7 +85,7 @@ extension AgentRuntime {
         while shared < min(known.messages.count, conversation.count),
             Self.sameMessage(known.messages[shared], conversation[shared])
         { shared += 1 }
-        let runID = EventID.make()
+        let runID = configuration.makeID()
         recorder.correlationID = runID
         let actor = "client:\(principal.subject)"
         var opening: [DomainEvent] = []
@@ -131,7 +131,7 @@ extension AgentRuntime {
             messages: call.messages, tools: call.tools, temperature: call.temperature,
             maxOutputTokens: call.maxOutputTokens,
             toolChoice: call.toolChoice, parallelToolCalls: call.parallelToolCalls, responseFormat: call.responseFormat)
-        let began = ContinuousClock.now
+        let began = configuration.now()
         let response: ChatResponse
         do {
             response = try await run.call(request, step: 1, recorder: &recorder, configuration: settings)
@@ -147,7 +147,7 @@ extension AgentRuntime {
                     runID: runID, step: 1, model: response.model, text: response.text, toolCalls: response.toolCalls,
                     finishReason: response.finishReason.description, inputTokens: response.usage.input,
                     outputTokens: response.usage.output,
-                    latencyMilliseconds: (ContinuousClock.now - began).milliseconds,
+                    latencyMilliseconds: (configuration.now() - began).milliseconds,
                     usageUnknown: !response.usage.reported))
         ]
         if response.toolCalls.isEmpty {

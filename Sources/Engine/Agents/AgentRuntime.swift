@@ -62,6 +62,10 @@ public final class AgentRuntime: Sendable {
         public var historyCacheEvents = 100_000
         /// Now, in nanoseconds since the epoch (injected by tests).
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
+        /// The monotonic clock runs measure their budget and latencies with (injected by tests).
+        public var now: @Sendable () -> ContinuousClock.Instant = { .now }
+        /// Where run ids and tool-call ids come from (injected by tests; time-ordered event ids by default).
+        public var makeID: @Sendable () -> UUID = { EventID.make() }
         public init() {}
     }
 
@@ -203,7 +207,7 @@ public final class AgentRuntime: Sendable {
 
         // A run id is made like an event id: time-ordered, and stored in a few bytes as the correlation id of every
         // event of the run (`EventIDNodes`).
-        let runID = EventID.make()
+        let runID = configuration.makeID()
         recorder.correlationID = runID
         let agentActor = "agent:\(agent?.name ?? "assistant")"
         recorder.stage(

@@ -44,10 +44,10 @@ struct Run: Sendable {
                 "\($0.key): \($0.value)"
             }.joined(separator: "; ")
         }
-        let deadline = ContinuousClock.now + c.runBudget
+        let deadline = c.now() + c.runBudget
         var toolCalls = 0
         for step in 1...max(c.maxSteps, 1) {
-            if ContinuousClock.now > deadline {
+            if c.now() > deadline {
                 return try await stop(
                     step: step - 1, reason: "stopped after \(c.runBudget): the run's time budget", usage: usage,
                     recorder: &recorder)
@@ -63,7 +63,7 @@ struct Run: Sendable {
                 runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs,
                 parameters: parameters)
             try await recorder.flush(request: announced, actor: agentActor)
-            let started = ContinuousClock.now
+            let started = c.now()
             let response: ChatResponse
             do {
                 response = try await call(request, step: step, recorder: &recorder, configuration: c)
@@ -77,7 +77,7 @@ struct Run: Sendable {
             usage.input += response.usage.input
             usage.output += response.usage.output
             usage.reported = usage.reported && response.usage.reported
-            let elapsed = ContinuousClock.now - started
+            let elapsed = c.now() - started
             recorder.stage(
                 [
                     .llmResponse(
@@ -199,13 +199,13 @@ struct Run: Sendable {
             return
         }
         // The allow, the call's announcement and everything before them are durable before the tool runs.
-        let calledID = EventID.make()
+        let calledID = c.makeID()
         recorder.stage(
             .toolCalled(
                 ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments)),
             id: calledID, actor: agentActor)
         let calledSeq = try await recorder.flush().last ?? 0
-        let started = ContinuousClock.now
+        let started = c.now()
         let output: String, isError: Bool
         let fromTape: Bool =
             switch entry {
@@ -236,7 +236,7 @@ struct Run: Sendable {
                 to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
                 recorder: &recorder, configuration: c, pool: pool)
         }
-        let elapsed = ContinuousClock.now - started
+        let elapsed = c.now() - started
         recorder.stage(
             [
                 .toolResult(
@@ -283,7 +283,7 @@ struct Run: Sendable {
             tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
         }
 
-        let childID = EventID.make()
+        let childID = c.makeID()
         let parentCorrelation = recorder.correlationID
         recorder.correlationID = childID
         defer { recorder.correlationID = parentCorrelation }

@@ -150,7 +150,7 @@ extension AgentRuntime {
             }
             toolbox = tape.toolbox(offering: r.offered)
         }
-        let newRunID = EventID.make()
+        let newRunID = configuration.makeID()
         let actor = "agent:\(r.started.agent)"
         let run = Run(
             id: newRunID, agentActor: actor,
