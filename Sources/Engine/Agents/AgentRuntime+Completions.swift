@@ -75,7 +75,7 @@ extension AgentRuntime {
             "model.use", on: definition.name, recorded: "model:\(definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider
         do { provider = try makeProvider(definition, configuration) } catch {
-            throw EngineError(.noModel, error.message)
+            throw EngineError(.noModel, error.message, cause: error)
         }
 
         // The conversation: what the thread holds already, then what is new.
@@ -139,7 +139,7 @@ extension AgentRuntime {
             let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
             try await recorder.record(
                 [.runFinished(RunFinished(runID: runID, status: status, error: error.message, steps: 1))], actor: actor)
-            throw EngineError(.llmFailed, error.message)
+            throw EngineError(.llmFailed, error.message, cause: error)
         }
         var closing: [DomainEvent] = [
             .llmResponse(

@@ -68,7 +68,7 @@ extension AgentRuntime {
         }
         await pool.invalidate(name)
         do { return try await pool.tools(of: server) } catch {
-            throw EngineError(.unavailable, error.message)
+            throw EngineError(.unavailable, error.message, cause: error)
         }
     }
 }

@@ -140,7 +140,7 @@ public final class AgentRuntime: Sendable {
         } catch let error as EngineError {
             throw error
         } catch {
-            throw EngineError(.storage, "the run failed: \(error)")
+            throw EngineError(.storage, "the run failed: \(error)", cause: error)
         }
     }
 
@@ -202,7 +202,7 @@ public final class AgentRuntime: Sendable {
             "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider
         do { provider = try makeProvider(model.definition, configuration) } catch {
-            throw EngineError(.noModel, error.message)
+            throw EngineError(.noModel, error.message, cause: error)
         }
 
         // A run id is made like an event id: time-ordered, and stored in a few bytes as the correlation id of every

@@ -36,8 +36,17 @@ public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
-    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    /// The error underneath (the log's, a model provider's, an MCP server's), kept for logs and for callers that
+    /// tell causes apart; the message already says what to do.
+    public var cause: (any Error & Sendable)?
+
+    public init(_ kind: Kind, _ message: String, cause: (any Error & Sendable)? = nil) {
+        (self.kind, self.message, self.cause) = (kind, message, cause)
+    }
     public var description: String { message }
+
+    /// Equal kind and message (the cause is context, not identity).
+    public static func == (a: EngineError, b: EngineError) -> Bool { a.kind == b.kind && a.message == b.message }
 }
 
 extension EngineError {
@@ -50,7 +59,7 @@ extension EngineError {
             case .mapFull: .logFull
             default: .storage
             }
-        return EngineError(kind, "\(what) failed: \(error.message)")
+        return EngineError(kind, "\(what) failed: \(error.message)", cause: error)
     }
 
     /// The caller was cancelled while it waited for the turn ahead of it on `threadID`.

@@ -72,7 +72,7 @@ struct Run: Sendable {
                 try await recorder.record(
                     [.runFinished(RunFinished(runID: id, status: status, error: error.message, steps: step))],
                     actor: agentActor)
-                throw EngineError(.llmFailed, error.message)
+                throw EngineError(.llmFailed, error.message, cause: error)
             }
             usage.input += response.usage.input
             usage.output += response.usage.output

@@ -136,7 +136,7 @@ extension AgentRuntime {
         var toolbox: Toolbox
         if let live {
             do { provider = SwitchingProvider(tape: tape, live: try factory(model, settings), liveFrom: live) } catch {
-                throw EngineError(.noModel, error.message)
+                throw EngineError(.noModel, error.message, cause: error)
             }
             makeWorkerProvider = { (definition, c) throws(LLMError) in
                 SwitchingProvider(tape: tape, live: try factory(definition, c), liveFrom: live)
