@@ -92,7 +92,9 @@ import Testing
         let observer = Observer()
         let result = try await f.runtime.chat(
             ChatTurn(threadID: "t1", text: "What time is it?", title: "time"), as: Self.alice, observer: observer)
-        #expect(result.status == .completed && result.answer == "It is noon in UTC." && result.steps == 2)
+        #expect(result.status == .completed)
+        #expect(result.answer == "It is noon in UTC.")
+        #expect(result.steps == 2)
         #expect(result.usage == TokenUsage(input: 250, output: 28))
         #expect(await observer.pieces == ["It is ", "noon in UTC."])
 
@@ -113,8 +115,10 @@ import Testing
             decisions[3].resource == "tool:time/convert_time"
                 && decisions.allSatisfy { $0.subject == "user:alice" && $0.tokenID == "tok-1" })
         let results = events.compactMap { if case .toolResult(let r) = $0.event { r } else { nil } }
-        #expect(!results[0].isError && results[0].output.contains("UTC"), "\(results[0].output)")
-        #expect(results[1].isError && results[1].output.hasPrefix("permission denied"))
+        #expect(!results[0].isError, "\(results[0].output)")
+        #expect(results[0].output.contains("UTC"), "\(results[0].output)")
+        #expect(results[1].isError)
+        #expect(results[1].output.hasPrefix("permission denied"))
         let called = events.compactMap { if case .toolCalled(let c) = $0.event { c.tool } else { nil } }
         #expect(called == ["get_current_time"], "a denied tool is never called")
 
@@ -185,8 +189,9 @@ import Testing
         #expect(userSeqs.contains(outside.firstSeq.rawValue))
         #expect(last.promptSeqs.filter { userSeqs.contains($0) } == userSeqs)
         let sent = try #require(f.server.requests.last?.body)
-        #expect(
-            sent.contains("a note from outside") && sent.contains("first answer") && sent.contains("second question"))
+        #expect(sent.contains("a note from outside"))
+        #expect(sent.contains("first answer"))
+        #expect(sent.contains("second question"))
         await f.close()
     }
 
@@ -231,9 +236,11 @@ import Testing
         #expect(error.kind == .llmFailed)
         let events = try f.thread("t3")
         let failures = events.compactMap { if case .llmFailed(let e) = $0.event { e } else { nil } }
-        #expect(failures.map(\.attempt) == [1, 2, 3] && failures.map(\.retryable) == [true, true, false])
+        #expect(failures.map(\.attempt) == [1, 2, 3])
+        #expect(failures.map(\.retryable) == [true, true, false])
         guard case .runFinished(let finished)? = events.last?.event else { Issue.record("the run has no end"); return }
-        #expect(finished.status == .failed && finished.error?.contains("503") == true)
+        #expect(finished.status == .failed)
+        #expect(finished.error?.contains("503") == true)
         await f.close()
     }
 
@@ -267,10 +274,12 @@ import Testing
             let error = try await #require(throws: EngineError.self) {
                 try await f.runtime.chat(ChatTurn(threadID: "s1", text: "stale"), as: Self.alice)
             }
-            #expect(error.kind == .sessionExpired && error.message.contains("fresh token"), "attempt \(attempt)")
+            #expect(error.kind == .sessionExpired, "attempt \(attempt)")
+            #expect(error.message.contains("fresh token"), "attempt \(attempt)")
         }
         let expiries = try f.thread("s1").compactMap { if case .sessionExpired(let e) = $0.event { e } else { nil } }
-        #expect(expiries.count == 1 && expiries[0].idleSeconds >= 119, "recorded once per expiry")
+        #expect(expiries.count == 1, "recorded once per expiry")
+        #expect(expiries[0].idleSeconds >= 119, "recorded once per expiry")
 
         var fresh = Self.alice
         fresh.issuedAt = Int64(Date().timeIntervalSince1970) + 120
@@ -350,7 +359,8 @@ import Testing
             .json(body: Wire.completion(text: "Netops says 21:00.", finish: "stop")))
         let result = try await runtime.chat(
             ChatTurn(threadID: "d1", text: "Time in Tokyo?", agent: "ops"), as: Self.alice)
-        #expect(result.status == .completed && result.answer == "Netops says 21:00.")
+        #expect(result.status == .completed)
+        #expect(result.answer == "Netops says 21:00.")
 
         let recorded = try f.store.read(stream: "thread/d1", maxCount: 1000)
         let events = recorded.compactMap { r -> (RecordedEvent, DomainEvent)? in
@@ -375,7 +385,8 @@ import Testing
             "the worker answers its caller, not the user")
         let delegated = try #require(
             events.compactMap { if case .toolResult(let r) = $0.1, r.server == "agent" { r } else { nil } }.first)
-        #expect(delegated.output == "It is 21:00 in Tokyo." && !delegated.isError)
+        #expect(delegated.output == "It is 21:00 in Tokyo.")
+        #expect(!delegated.isError)
 
         let sent = f.server.requests.map {
             ($0.json["messages"] as? [[String: Any]] ?? []).map { $0["role"] as? String ?? "" }
@@ -397,7 +408,13 @@ import Testing
         let calls = f.server.requests.count
         let report = try await runtime.replay(thread: "d1", as: Self.alice)
         #expect(
-            report.divergence == nil && report.runsReplayed == 1 && report.stepsMatched > 15,
+            report.divergence == nil,
+            "\(String(describing: report.divergence)) \(report.stepsMatched)")
+        #expect(
+            report.runsReplayed == 1,
+            "\(String(describing: report.divergence)) \(report.stepsMatched)")
+        #expect(
+            report.stepsMatched > 15,
             "\(String(describing: report.divergence)) \(report.stepsMatched)")
         #expect(f.server.requests.count == calls)
         await f.close()
@@ -409,9 +426,9 @@ import Testing
             "LOGBOOK_LLM_API_KEY": "k",
         ])
         let resolved = try resolver.resolve(registry: RegistryState(), workspace: "w", agent: nil)
-        #expect(
-            resolved.source == .environment && resolved.definition.name == "llama3"
-                && resolved.definition.secretReference == "env:LOGBOOK_LLM_API_KEY")
+        #expect(resolved.source == .environment)
+        #expect(resolved.definition.name == "llama3")
+        #expect(resolved.definition.secretReference == "env:LOGBOOK_LLM_API_KEY")
         #expect(throws: EngineError.self) {
             try ModelResolver(environment: [:]).resolve(registry: RegistryState(), workspace: "w", agent: nil)
         }

@@ -56,14 +56,14 @@ import Testing
                     model: "claude-sonnet-test"))
 
         let sent = try #require(server.requests.first)
-        #expect(
-            sent.uri == "/v1/messages" && sent.header("x-api-key") == Self.key
-                && sent.header("anthropic-version") == "2023-06-01")
+        #expect(sent.uri == "/v1/messages")
+        #expect(sent.header("x-api-key") == Self.key)
+        #expect(sent.header("anthropic-version") == "2023-06-01")
         #expect(sent.header("Authorization") == nil)
         let body = sent.json
-        #expect(
-            body["model"] as? String == "claude-sonnet-test" && body["system"] as? String == "Be brief."
-                && body["max_tokens"] as? Int == 4096)
+        #expect(body["model"] as? String == "claude-sonnet-test")
+        #expect(body["system"] as? String == "Be brief.")
+        #expect(body["max_tokens"] as? Int == 4096)
         let messages = try #require(body["messages"] as? [[String: Any]])
         #expect(
             messages.map { $0["role"] as? String } == ["user", "assistant", "user"],
@@ -73,9 +73,11 @@ import Testing
         #expect((assistant[1]["input"] as? [String: Any])?["timezone"] as? String == "Asia/Tokyo")
         let results = try #require(messages[2]["content"] as? [[String: Any]])
         #expect(results.map { $0["tool_use_id"] as? String } == ["toolu_1", "toolu_2"])
-        #expect(results[0]["is_error"] == nil && results[1]["is_error"] as? Bool == true)
+        #expect(results[0]["is_error"] == nil)
+        #expect(results[1]["is_error"] as? Bool == true)
         let tools = try #require(body["tools"] as? [[String: Any]])
-        #expect(tools.first?["name"] as? String == "time__get_current_time" && tools.first?["input_schema"] != nil)
+        #expect(tools.first?["name"] as? String == "time__get_current_time")
+        #expect(tools.first?["input_schema"] != nil)
     }
 
     @Test func aStreamedAnswerWithToolUse() async throws {
@@ -121,9 +123,9 @@ import Testing
         let pieces = Pieces()
         let response = try await Self.provider(server).complete(Self.request) { await pieces.add($0) }
         #expect(await pieces.all == ["Let me ", "look."])
-        #expect(
-            response.text == "Let me look." && response.finishReason == .toolCalls
-                && response.usage == TokenUsage(input: 25, output: 33))
+        #expect(response.text == "Let me look.")
+        #expect(response.finishReason == .toolCalls)
+        #expect(response.usage == TokenUsage(input: 25, output: 33))
         #expect(
             response.toolCalls == [
                 RequestedToolCall(
@@ -143,7 +145,8 @@ import Testing
         let overloaded = try await #require(throws: LLMError.self) {
             try await Self.provider(server).complete(Self.request) { _ in }
         }
-        #expect(overloaded.retryable && overloaded.message.contains("Overloaded"))
+        #expect(overloaded.retryable)
+        #expect(overloaded.message.contains("Overloaded"))
         server.enqueue(.sse(events: [Self.frame("message_start", ["message": ["model": "m"]])], thenClose: true))
         let cut = try await #require(throws: LLMError.self) {
             try await Self.provider(server).complete(Self.request) { _ in }

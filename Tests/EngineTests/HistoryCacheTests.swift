@@ -25,7 +25,8 @@ import Testing
         for i in 0..<5 {
             let stream = try StreamID("thread/t\(i)")
             let history = try cache.history(of: stream, in: store)
-            #expect(history.events.count == 4 && history.revision == 4)
+            #expect(history.events.count == 4)
+            #expect(history.revision == 4)
             cache.remember(stream, events: history.events, revision: try #require(history.revision))
         }
         #expect(cache.heldEvents == 20)
@@ -36,15 +37,16 @@ import Testing
             small.remember(stream, events: try cache.history(of: stream, in: store).events, revision: 4)
             #expect(small.heldEvents <= 16)
         }
-        #expect(
-            small.holds(try StreamID("thread/t4")) && small.holds(try StreamID("thread/t3"))
-                && !small.holds(try StreamID("thread/t0")))
+        #expect(small.holds(try StreamID("thread/t4")))
+        #expect(small.holds(try StreamID("thread/t3")))
+        #expect(!small.holds(try StreamID("thread/t0")))
 
         // The log moved on behind the cache: the next history has the new events too.
         let t4 = try StreamID("thread/t4")
         try await store.append([UserMessage(text: "later").proposed()], to: t4)
         let later = try small.history(of: t4, in: store)
-        #expect(later.events.count == 5 && later.revision == 5)
+        #expect(later.events.count == 5)
+        #expect(later.revision == 5)
         if case .userMessage(let m) = later.events.last?.event {
             #expect(m.text == "later")
         } else {

@@ -86,7 +86,8 @@ import Testing
         let tools = try await client.listTools().map(\.name)
         #expect(Set(tools).isSuperset(of: ["get_current_time", "convert_time", "whoami"]), "\(tools)")
         let now = try await client.callTool("get_current_time", arguments: .object(["timezone": .string("UTC")]))
-        #expect(!now.isError && now.text.contains("UTC"))
+        #expect(!now.isError)
+        #expect(now.text.contains("UTC"))
 
         #expect(try await client.callTool("whoami", arguments: .object([:])).text == "none")
         let seen = try await Self.whoami(client, token: "tok-abc.def")
@@ -98,7 +99,8 @@ import Testing
         let client = MCPClient(
             serverName: "nowhere", connection: try HTTPMCPConnection(name: "nowhere", url: "http://127.0.0.1:9/mcp"))
         let error = try await #require(throws: MCPError.self) { try await client.start(timeout: .seconds(60)) }
-        #expect(error.kind == .unavailable && error.message.contains("nowhere"))
+        #expect(error.kind == .unavailable)
+        #expect(error.message.contains("nowhere"))
         #expect(throws: MCPError.self) { try HTTPMCPConnection(name: "bad", url: "ftp://x") }
     }
 }

@@ -71,12 +71,12 @@ import Testing
             results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output == "12:00 UTC",
             "\(results.map(\.output))")
         let calls = Self.requests(log).filter { $0.method == "tools/call" }
-        #expect(calls.count == 2 && calls[1].pid != first, "the second call reached a new process")
+        #expect(calls.count == 2, "the second call reached a new process")
+        #expect(calls[1].pid != first, "the second call reached a new process")
         #expect(await f.pool.restarts >= 1)
         let changes = reported.withLock { $0 }
-        #expect(
-            changes.map(\.status) == [.unhealthy, .healthy]
-                && changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
+        #expect(changes.map(\.status) == [.unhealthy, .healthy], "\(changes)")
+        #expect(changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
         print("MCPRecoveryTests: a killed stdio server answered again within \(recovery) (the whole turn)")
         await f.close()
     }
@@ -139,9 +139,8 @@ import Testing
         }
         let starts = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").count
         #expect(starts == 2, "started on first use and once more at once; the third use waits (\(messages))")
-        #expect(
-            messages.last?.contains("failed 2 time(s) in a row") == true
-                && messages.last?.contains("tried again in") == true, "\(messages)")
+        #expect(messages.last?.contains("failed 2 time(s) in a row") == true, "\(messages)")
+        #expect(messages.last?.contains("tried again in") == true, "\(messages)")
         await pool.shutdown()
     }
 

@@ -46,13 +46,15 @@ import Testing
         #expect(tools.first { $0.name == "get_current_time" }?.inputSchema["properties"]?["timezone"] != nil)
 
         let now = try await client.callTool("get_current_time", arguments: .object(["timezone": .string("UTC")]))
-        #expect(!now.isError && now.text.contains("UTC"), "\(now.text)")
+        #expect(!now.isError, "\(now.text)")
+        #expect(now.text.contains("UTC"), "\(now.text)")
         let converted = try await client.callTool(
             "convert_time",
             arguments: .object([
                 "source_timezone": .string("UTC"), "time": .string("12:00"), "target_timezone": .string("Asia/Tokyo"),
             ]))
-        #expect(!converted.isError && converted.text.contains("21:00"), "\(converted.text)")
+        #expect(!converted.isError, "\(converted.text)")
+        #expect(converted.text.contains("21:00"), "\(converted.text)")
 
         // Calls overlap: each reply finds its caller.
         try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -86,9 +88,9 @@ import Testing
         let error = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]))
         }
-        #expect(
-            error.kind == .disconnected && error.message.contains("status 3")
-                && error.message.contains("crashing on purpose"), "\(error)")
+        #expect(error.kind == .disconnected, "\(error)")
+        #expect(error.message.contains("status 3"), "\(error)")
+        #expect(error.message.contains("crashing on purpose"), "\(error)")
         // Later calls fail at once, with the same reason.
         let again = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]))
@@ -103,15 +105,16 @@ import Testing
         let error = try await #require(throws: MCPError.self) {
             try await client.callTool("poke", arguments: .object([:]), timeout: .milliseconds(300))
         }
-        #expect(
-            error.kind == .timeout && ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
+        #expect(error.kind == .timeout, "the deadline cut the call short")
+        #expect(ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
         await client.close()
     }
 
     @Test func anOversizeResultIsCutAtTheLimitAndSaysSo() async throws {
         let client = try await Self.client("flood", ["python3", Self.fixture, "flood"])
         let result = try await client.callTool("poke", arguments: .object([:]), maxResultBytes: 1000)
-        #expect(result.text.utf8.count < 1100 && result.text.hasSuffix("[truncated: \(2 << 20) bytes, limit 1000]"))
+        #expect(result.text.utf8.count < 1100)
+        #expect(result.text.hasSuffix("[truncated: \(2 << 20) bytes, limit 1000]"))
         await client.close()
     }
 
@@ -121,7 +124,13 @@ import Testing
         )
         let error = try await #require(throws: MCPError.self) { try await client.start(timeout: .seconds(10)) }
         #expect(
-            error.kind == .disconnected && error.message.contains("ghost") && error.message.contains("status 127"),
+            error.kind == .disconnected,
+            "\(error)")
+        #expect(
+            error.message.contains("ghost"),
+            "\(error)")
+        #expect(
+            error.message.contains("status 127"),
             "\(error)")
         await client.close()
     }

@@ -69,7 +69,8 @@ import Testing
                     toolCall: ("call_1", "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
             .json(body: Wire.completion(text: "It is noon.", finish: "stop")))
         let result = try await f.runtime.chat(ChatTurn(threadID: "n1", text: "time?"), as: AgentRuntimeTests.alice)
-        #expect(result.status == .completed && result.answer == "It is noon.")
+        #expect(result.status == .completed)
+        #expect(result.answer == "It is noon.")
         let second = try #require(
             (quirky.requests.last?.json["messages"] as? [[String: Any]])?.first { $0["tool_calls"] != nil })
         #expect(second["content"] == nil, "no content key at all: \(second)")
@@ -137,9 +138,8 @@ import Testing
                 messages.append(error.message)
             }
         }
-        #expect(
-            messages.first?.contains("no answer began within") == true
-                && messages.last?.contains("the answer stalled") == true, "\(messages)")
+        #expect(messages.first?.contains("no answer began within") == true, "\(messages)")
+        #expect(messages.last?.contains("the answer stalled") == true, "\(messages)")
         let steady = try await Self.provider(server, deadlines: deadlines).complete(Self.request, onText: { _ in })
         #expect(steady.text?.hasPrefix("word0 word1") == true, "0.9 s in all, never 0.3 s without a piece")
         // A model's own parameters set its deadlines.
@@ -159,14 +159,19 @@ import Testing
             ChatTurn(threadID: "u1", text: "again"), as: AgentRuntimeTests.alice, observer: nil)
         let responses = try f.thread("u1").compactMap { if case .llmResponse(let r) = $0.event { r } else { nil } }
         #expect(
-            responses.map(\.usageUnknown) == [true, nil] && responses.last?.inputTokens == 7,
+            responses.map(\.usageUnknown) == [true, nil],
+            "\(responses.map(\.usageUnknown))")
+        #expect(
+            responses.last?.inputTokens == 7,
             "\(responses.map(\.usageUnknown))")
         let usage = try ProjectionRunner.state(
             of: UsageProjection.self, asOf: f.store.lastSeq, in: f.store, streams: [try StreamID("thread/u1")])
         let totals = usage.llm.values.reduce(into: LLMUsage()) {
             $0.calls += $1.calls; $0.callsWithoutUsage += $1.callsWithoutUsage; $0.inputTokens += $1.inputTokens
         }
-        #expect(totals.calls == 2 && totals.callsWithoutUsage == 1 && totals.inputTokens == 7)
+        #expect(totals.calls == 2)
+        #expect(totals.callsWithoutUsage == 1)
+        #expect(totals.inputTokens == 7)
         await f.close()
     }
 
@@ -182,7 +187,10 @@ import Testing
             Issue.record("a cut stream completed")
         } catch {
             #expect(
-                error.message.contains("broke after") && error.message.contains("bytes of the answer"),
+                error.message.contains("broke after"),
+                "\(error.message)")
+            #expect(
+                error.message.contains("bytes of the answer"),
                 "\(error.message)")
             #expect(!error.message.contains("cannot reach"), "\(error.message)")
             print("ModelServerQuirksTests: a stream cut mid-answer: \(error.message)")
@@ -194,7 +202,8 @@ import Testing
         do throws(LLMError) {
             _ = try await nobody.complete(Self.request, onText: nil); Issue.record("answered from nowhere")
         } catch {
-            #expect(error.kind == .connection && error.message.contains("cannot reach 127.0.0.1:9"), "\(error.message)")
+            #expect(error.kind == .connection, "\(error.message)")
+            #expect(error.message.contains("cannot reach 127.0.0.1:9"), "\(error.message)")
         }
     }
 }

@@ -43,9 +43,11 @@ import Testing
                     model: "gpt-test-0613"))
 
         let sent = try #require(server.requests.first)
-        #expect(sent.method == "POST" && sent.uri == "/v1/chat/completions")
+        #expect(sent.method == "POST")
+        #expect(sent.uri == "/v1/chat/completions")
         #expect(sent.header("Authorization") == "Bearer \(Self.key)")
-        #expect(sent.json["model"] as? String == "gpt-test" && sent.json["stream"] as? Bool == false)
+        #expect(sent.json["model"] as? String == "gpt-test")
+        #expect(sent.json["stream"] as? Bool == false)
         let messages = try #require(sent.json["messages"] as? [[String: Any]])
         #expect(messages.map { $0["role"] as? String } == ["system", "user"])
         let tools = try #require(sent.json["tools"] as? [[String: Any]])
@@ -76,9 +78,11 @@ import Testing
                 RequestedToolCall(callID: "call_a", name: "get_current_time", arguments: "{\"timezone\": \"UTC\"}"),
                 RequestedToolCall(callID: "call_b", name: "convert_time", arguments: "{\"time\":\"12:00\"}"),
             ])
-        #expect(response.finishReason == .toolCalls && response.usage == TokenUsage(input: 30, output: 9))
+        #expect(response.finishReason == .toolCalls)
+        #expect(response.usage == TokenUsage(input: 30, output: 9))
         let sent = try #require(server.requests.first)
-        #expect(sent.json["stream"] as? Bool == true && sent.header("Accept") == "text/event-stream")
+        #expect(sent.json["stream"] as? Bool == true)
+        #expect(sent.header("Accept") == "text/event-stream")
     }
 
     @Test func azureOpenAIUsesTheDeploymentURLAndTheAPIKeyHeader() async throws {
@@ -91,7 +95,8 @@ import Testing
         _ = try await Self.provider(server, model: model).complete(Self.request, onText: nil)
         let sent = try #require(server.requests.first)
         #expect(sent.uri == "/openai/deployments/gpt4o-eu/chat/completions?api-version=2024-06-01")
-        #expect(sent.header("api-key") == Self.key && sent.header("Authorization") == nil)
+        #expect(sent.header("api-key") == Self.key)
+        #expect(sent.header("Authorization") == nil)
     }
 
     @Test func anAuthenticationFailureNamesTheFixAndNeverTheKey() async throws {
@@ -101,8 +106,10 @@ import Testing
         let error = try await #require(throws: LLMError.self) {
             try await Self.provider(server).complete(Self.request, onText: nil)
         }
-        #expect(error.kind == .status(401) && !error.retryable)
-        #expect(!error.message.contains(Self.key) && error.message.contains("secret reference"), "\(error.message)")
+        #expect(error.kind == .status(401))
+        #expect(!error.retryable)
+        #expect(!error.message.contains(Self.key), "\(error.message)")
+        #expect(error.message.contains("secret reference"), "\(error.message)")
     }
 
     @Test func rateLimitsAndServerErrorsAreRetriedWithBackoffUntilTheyPass() async throws {
@@ -121,9 +128,9 @@ import Testing
             onFailure: { await failures.add($0) })
         #expect(response.text == "finally")
         let seen = await failures.all
-        #expect(
-            seen.map(\.error.kind) == [.status(429), .status(503)] && seen.map(\.attempt) == [1, 2]
-                && seen.allSatisfy(\.willRetry))
+        #expect(seen.map(\.error.kind) == [.status(429), .status(503)])
+        #expect(seen.map(\.attempt) == [1, 2])
+        #expect(seen.allSatisfy { $0.willRetry })
         #expect(seen[0].wait >= .milliseconds(50), "Retry-After is honoured")
         #expect(server.requests.count == 3)
     }
@@ -157,7 +164,8 @@ import Testing
         let badArguments = try await #require(throws: LLMError.self) {
             try await provider.complete(Self.request, onText: nil)
         }
-        #expect(badArguments.kind == .malformedResponse && badArguments.message.contains("not a JSON object"))
+        #expect(badArguments.kind == .malformedResponse)
+        #expect(badArguments.message.contains("not a JSON object"))
         server.enqueue(.sse(events: [Wire.chunk(content: "par"), "{\"choices\": 42}"]))
         #expect(
             try await #require(throws: LLMError.self) { try await provider.complete(Self.request) { _ in } }.kind
@@ -183,7 +191,8 @@ import Testing
         let error = try await #require(throws: LLMError.self) {
             try await Self.provider(server, timeout: .milliseconds(300)).complete(Self.request, onText: nil)
         }
-        #expect(error.kind == .timeout && error.retryable)
+        #expect(error.kind == .timeout)
+        #expect(error.retryable)
         // The server never answers: any bound shows the deadline ended the call. A generous one, because the whole
         // suite runs in parallel on two cores and other tests' synchronous work can hold the timer back for seconds.
         #expect(ContinuousClock.now - started < .seconds(90), "the deadline cut the call short")
@@ -231,7 +240,9 @@ import Testing
             try await HTTPChatProvider(endpoint: try ModelEndpoint(model), timeout: .seconds(60)).complete(
                 Self.request, onText: nil)
         }
-        #expect(error.kind == .connection && error.retryable && error.message.contains("127.0.0.1:\(port)"), "\(error)")
+        #expect(error.kind == .connection, "\(error)")
+        #expect(error.retryable, "\(error)")
+        #expect(error.message.contains("127.0.0.1:\(port)"), "\(error)")
     }
 
     @Test func misconfiguredModelsAreRefusedWithAReason() throws {
@@ -260,7 +271,8 @@ import Testing
             try await HTTPChatProvider(endpoint: try ModelEndpoint(model), environment: [:]).complete(
                 Self.request, onText: nil)
         }
-        #expect(error.kind == .configuration && error.message.contains("LOGBOOK_TEST_UNSET_KEY"))
+        #expect(error.kind == .configuration)
+        #expect(error.message.contains("LOGBOOK_TEST_UNSET_KEY"))
     }
 }
 

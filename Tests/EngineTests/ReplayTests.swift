@@ -68,7 +68,8 @@ import Testing
 
         let report = try await f.runtime.replay(thread: "t1", as: Self.alice)
         #expect(report.divergence == nil, "\(String(describing: report.divergence))")
-        #expect(report.runsReplayed == 2 && report.runsSkipped == 0)
+        #expect(report.runsReplayed == 2)
+        #expect(report.runsSkipped == 0)
         // model.use, run.started, request, response, 2×(authz + tool), tool.called, request, response, answer, finished; then 6 more.
         #expect(report.stepsMatched == 13 + 6, "\(report.stepsMatched)")
         #expect(f.server.requests.count == calls, "a replay never calls the model")
@@ -83,9 +84,12 @@ import Testing
         let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").replay(
             thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
-        #expect(d.aspect == "prompt composition" && d.index == 2 && d.recorded?.kind == "llm.request", "\(d)")
+        #expect(d.aspect == "prompt composition", "\(d)")
+        #expect(d.index == 2, "\(d)")
+        #expect(d.recorded?.kind == "llm.request", "\(d)")
         #expect(d.detail.hasPrefix("line 2: instructions.fnv1a="), "\(d.detail)")
-        #expect(report.runsReplayed == 1 && report.stepsMatched == 2)
+        #expect(report.runsReplayed == 1)
+        #expect(report.stepsMatched == 2)
         await f.close()
     }
 
@@ -96,10 +100,10 @@ import Testing
         let strict = try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]])
         let report = try await Self.engine(f, policy: strict).replay(thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
-        #expect(d.aspect == "authorization" && d.index == 4, "\(d)")
-        #expect(
-            d.recorded?.summary.hasPrefix("allow tool.call on tool:time/get_current_time") == true
-                && d.replayed?.summary.hasPrefix("deny tool.call") == true)
+        #expect(d.aspect == "authorization", "\(d)")
+        #expect(d.index == 4, "\(d)")
+        #expect(d.recorded?.summary.hasPrefix("allow tool.call on tool:time/get_current_time") == true)
+        #expect(d.replayed?.summary.hasPrefix("deny tool.call") == true)
         await f.close()
     }
 
@@ -112,7 +116,9 @@ import Testing
         let firstAnswer = try #require(original.first { if case .runFinished = $0.event { true } else { false } }?.seq)
 
         let forked = try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
-        #expect(forked.atSeq == firstAnswer && forked.workspace == "payments" && forked.owner == "user:alice")
+        #expect(forked.atSeq == firstAnswer)
+        #expect(forked.workspace == "payments")
+        #expect(forked.owner == "user:alice")
         await #expect(throws: EngineError.self) {
             try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
         }
@@ -139,23 +145,30 @@ import Testing
             Step.of($0.event, seq: $0.seq, lookup: { _ in nil })
         }.count
         #expect(
-            diff.shared == sharedSteps && diff.firstDivergence == sharedSteps,
+            diff.shared == sharedSteps,
             "\(diff.shared) \(String(describing: diff.firstDivergence))")
-        #expect(diff.a.toolCalls == 1 && diff.b.toolCalls == 1 && diff.a.denials == 1)
-        #expect(diff.a.outputTokens == 20 + 8 + 9 && diff.b.outputTokens == 20 + 8 + 7)
+        #expect(
+            diff.firstDivergence == sharedSteps,
+            "\(diff.shared) \(String(describing: diff.firstDivergence))")
+        #expect(diff.a.toolCalls == 1)
+        #expect(diff.b.toolCalls == 1)
+        #expect(diff.a.denials == 1)
+        #expect(diff.a.outputTokens == 20 + 8 + 9)
+        #expect(diff.b.outputTokens == 20 + 8 + 7)
         #expect(diff.b.steps.last?.summary.hasPrefix("completed") == true)
 
         // A fork of a fork replays like any thread.
         let report = try await f.runtime.replay(thread: "f1", as: Self.alice)
-        #expect(report.divergence == nil && report.runsReplayed == 2, "\(String(describing: report.divergence))")
+        #expect(report.divergence == nil, "\(String(describing: report.divergence))")
+        #expect(report.runsReplayed == 2, "\(String(describing: report.divergence))")
 
         // A fork made mid-run cut the run short: the replay finishes it, and says the recording stopped there.
         let answer = try #require(original.first { if case .assistantMessage = $0.event { true } else { false } }?.seq)
         try await f.runtime.fork("t1", at: answer, into: "mid", as: Self.alice)
         let cut = try await f.runtime.replay(thread: "mid", as: Self.alice)
-        #expect(
-            cut.divergence?.aspect == "run outcome" && cut.divergence?.recorded == nil
-                && cut.divergence?.detail == "the recording has no step here")
+        #expect(cut.divergence?.aspect == "run outcome")
+        #expect(cut.divergence?.recorded == nil)
+        #expect(cut.divergence?.detail == "the recording has no step here")
         await f.close()
     }
 
@@ -184,26 +197,30 @@ import Testing
         let result = try await f.runtime.counterfactual(
             thread: "t1", substituting: Substitution(toolResults: ["call_1": "03:00 UTC"]),
             into: "cf1", as: Self.alice)
-        #expect(result.threadID == "cf1" && result.substitution == "tool result call_1: 03:00 UTC")
+        #expect(result.threadID == "cf1")
+        #expect(result.substitution == "tool result call_1: 03:00 UTC")
         #expect(
-            result.divergence?.aspect == "tool result"
-                && result.divergence?.replayed?.summary.hasSuffix("03:00 UTC") == true,
+            result.divergence?.aspect == "tool result",
+            "\(String(describing: result.divergence))")
+        #expect(
+            result.divergence?.replayed?.summary.hasSuffix("03:00 UTC") == true,
             "\(String(describing: result.divergence))")
         #expect(f.server.requests.count == calls, "recorded throughout: the model is not called")
         let events = try f.thread("cf1")
         guard case .threadForked(let forked)? = events.dropFirst().first?.event else {
             Issue.record("no thread.forked"); return
         }
-        #expect(
-            forked.substitution == result.substitution && forked.atSeq == result.forkedAtSeq
-                && forked.fromThreadID == "t1")
+        #expect(forked.substitution == result.substitution)
+        #expect(forked.atSeq == result.forkedAtSeq)
+        #expect(forked.fromThreadID == "t1")
         #expect(events.contains { if case .toolResult(let r) = $0.event { r.output == "03:00 UTC" } else { false } })
         #expect(
             events.last.map { if case .runFinished(let r) = $0.event { r.status == .completed } else { false } } == true
         )
         // The next prompt carried the substituted result; the thread reads like any other.
         let diff = try await f.runtime.diff("t1", "cf1", as: Self.alice)
-        #expect(diff.aspect == "tool result" && diff.shared > 0)
+        #expect(diff.aspect == "tool result")
+        #expect(diff.shared > 0)
         await #expect(throws: EngineError.self) {
             try await f.runtime.counterfactual(
                 thread: "t1", substituting: Substitution(toolResults: ["nope": "x"]), into: "cf2", as: Self.alice)
@@ -221,7 +238,10 @@ import Testing
             thread: "t1", substituting: Substitution(instructions: "You are a pirate.", liveFrom: 2),
             into: "pirate", as: Self.alice)
         #expect(
-            result.divergence?.aspect == "prompt composition" && result.divergence?.index == 2,
+            result.divergence?.aspect == "prompt composition",
+            "\(String(describing: result.divergence))")
+        #expect(
+            result.divergence?.index == 2,
             "\(String(describing: result.divergence))")
         #expect(f.server.requests.count == calls + 1, "step 1 from the recording, step 2 live")
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
@@ -251,7 +271,8 @@ import Testing
             let text = try String(contentsOf: file, encoding: .utf8)
             let lines = text.split(separator: "\n")
             let imported = try await LogTransfer.import(lines, into: f.store)
-            #expect(imported == lines.count && f.store.lastSeq.rawValue == UInt64(lines.count))
+            #expect(imported == lines.count)
+            #expect(f.store.lastSeq.rawValue == UInt64(lines.count))
             let threads = Set(
                 lines.compactMap { line -> String? in
                     let stream = (try? JSONDecoder().decode(LogTransfer.Line.self, from: Data(line.utf8)))?.stream ?? ""
@@ -262,7 +283,10 @@ import Testing
             for thread in threads {
                 let report = try await f.runtime.replay(thread: thread, as: Self.alice)
                 #expect(
-                    report.divergence == nil && report.runsReplayed >= 1,
+                    report.divergence == nil,
+                    "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
+                #expect(
+                    report.runsReplayed >= 1,
                     "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
             }
             // The export of the imported log is the golden file, line for line (ids, seqs, times, metadata, data).

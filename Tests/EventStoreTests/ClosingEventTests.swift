@@ -41,7 +41,9 @@ import Testing
             let recorded = try store.read(from: result.firstSeq, maxCount: events.count + 1)
             for (r, p) in zip(recorded, events) { #expect(r.id == p.id && r.payload == p.payload) }
             let closing = try #require(recorded.last)
-            #expect(closing.id == id && closing.seq == result.lastSeq && closing.type == "test.closing")
+            #expect(closing.id == id)
+            #expect(closing.seq == result.lastSeq)
+            #expect(closing.type == "test.closing")
             let named = (0..<UInt64(events.count)).map { String(result.firstSeq.rawValue + $0) }.joined(separator: ",")
             #expect(String(decoding: closing.payload, as: UTF8.self) == "{\"names\":[\(named)]}")
         }

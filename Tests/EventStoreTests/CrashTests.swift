@@ -107,7 +107,11 @@ import Testing
         let (caughtUpAt, liveEvents) = await subscription.value
         watchdog.cancel()
         #expect(
-            caughtUpAt != nil && liveEvents >= 50,
+            caughtUpAt != nil,
+            "caught up at \(caughtUpAt.map(String.init) ?? "never"), \(liveEvents) live events; the log's head is \(reader.lastSeq), the writer is \(process.isRunning ? "running" : "gone")"
+        )
+        #expect(
+            liveEvents >= 50,
             "caught up at \(caughtUpAt.map(String.init) ?? "never"), \(liveEvents) live events; the log's head is \(reader.lastSeq), the writer is \(process.isRunning ? "running" : "gone")"
         )
 

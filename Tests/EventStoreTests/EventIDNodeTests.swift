@@ -39,7 +39,8 @@ import Testing
         #expect(foreignBytes - ownBytes >= 9, "\(ownBytes) vs \(foreignBytes) bytes")
         #expect(try registeredNodes(store) == 1)
         let stats = try store.statistics()
-        #expect(stats.idNodes == 1 && stats.formatVersion == EventStore.formatVersion)
+        #expect(stats.idNodes == 1)
+        #expect(stats.formatVersion == EventStore.formatVersion)
         await store.close()
 
         for _ in 0..<3 {  // reopening in the same process registers nothing new
@@ -50,7 +51,8 @@ import Testing
             #expect(try store.verify().isIntact)
             // A retry of the compact one is recognised.
             let retry = try await store.append([own], to: "s")
-            #expect(retry.wasAlreadyAppended && retry.firstSeq == 1)
+            #expect(retry.wasAlreadyAppended)
+            #expect(retry.firstSeq == 1)
             #expect(try registeredNodes(store) == 1)
             await store.close()
         }

@@ -86,7 +86,10 @@ import Testing
         for from: UInt64 in [1, 2, 20, 41, 42, 44] {
             let report = try store.verify(from: Seq(from))
             #expect(
-                report.isIntact && report.checkedEvents == 45 - from,
+                report.isIntact,
+                "from \(from): \(report.firstFailure?.description ?? "")")
+            #expect(
+                report.checkedEvents == 45 - from,
                 "from \(from): \(report.firstFailure?.description ?? "")")
         }
 
@@ -251,12 +254,17 @@ import Testing
         try await appendSome(300)
         let second = try #require(try await store.trainDictionary())
         try await appendSome(50)
-        #expect(first.id == 1 && second.id == 2)
-        #expect(first.storedAfterSeq == 300 && second.storedAfterSeq == 600)
+        #expect(first.id == 1)
+        #expect(second.id == 2)
+        #expect(first.storedAfterSeq == 300)
+        #expect(second.storedAfterSeq == 600)
         // At most a quarter of the sample (zstd learns little from less): here far below the 256 KiB maximum.
         let sampleBytes = appended[0..<300].reduce(0) { $0 + $1.payload.count }
         #expect(
-            first.sizeBytes > 0 && first.sizeBytes <= sampleBytes / 4,
+            first.sizeBytes > 0,
+            "\(first.sizeBytes) B from \(sampleBytes) B of samples")
+        #expect(
+            first.sizeBytes <= sampleBytes / 4,
             "\(first.sizeBytes) B from \(sampleBytes) B of samples")
 
         // Records name the dictionary they were written with.

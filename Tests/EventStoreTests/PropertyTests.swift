@@ -29,7 +29,10 @@ import Testing
                 let earlier = model.appends.randomElement(using: &rng)!
                 let result = try await store.append(earlier.events, to: earlier.stream, expecting: .noStream)
                 #expect(
-                    result.firstSeq == earlier.result.firstSeq && result.lastSeq == earlier.result.lastSeq,
+                    result.firstSeq == earlier.result.firstSeq,
+                    "seed \(seed) step \(step)")
+                #expect(
+                    result.lastSeq == earlier.result.lastSeq,
                     "seed \(seed) step \(step)")
                 #expect(result.wasAlreadyAppended)
             case 1:
@@ -45,7 +48,10 @@ import Testing
                     events, to: stream, expecting: rng.next() % 2 == 0 ? expected : .any)
                 let base = UInt64(model.events.count)
                 #expect(
-                    result.firstSeq == Seq(base + 1) && result.lastSeq == Seq(base + UInt64(events.count)),
+                    result.firstSeq == Seq(base + 1),
+                    "seed \(seed) step \(step)")
+                #expect(
+                    result.lastSeq == Seq(base + UInt64(events.count)),
                     "seed \(seed) step \(step)")
                 for (i, event) in events.enumerated() {
                     model.events.append((stream, (head ?? 0) + UInt64(i) + 1, event))

@@ -53,7 +53,8 @@ import Testing
         guard case .event(let e) = next else {
             Issue.record("expected the appended event, got \(String(describing: next))"); return
         }
-        #expect(e.id == event.id && e.seq == 2)
+        #expect(e.id == event.id)
+        #expect(e.seq == 2)
         // Cancelled while waiting: the iteration ends, it does not report a timeout.
         let waiting = Task { () -> SubscriptionMessage? in
             var it = store.subscribe(from: 3, heartbeat: .seconds(30)).makeAsyncIterator()

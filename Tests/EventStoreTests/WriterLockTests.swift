@@ -32,8 +32,13 @@ import Testing
             Issue.record("a second writer opened the log")
         } catch let error as EventStoreError {
             #expect(
-                error.code == .alreadyOpen && error.message.contains("another process")
-                    && error.message.contains("pid \(helper.processIdentifier)"),
+                error.code == .alreadyOpen,
+                "\(error.message)")
+            #expect(
+                error.message.contains("another process"),
+                "\(error.message)")
+            #expect(
+                error.message.contains("pid \(helper.processIdentifier)"),
                 "\(error.message)")
         }
         var readOnly = EventStore.Configuration(directory: dir.path)

@@ -48,7 +48,8 @@ enum BlindProjection: Projection {
             guard case .event(.userMessage(let m)) = EventCatalog.decode(e) else { return "?" }
             return m.text
         }
-        #expect(written.count > 10 && written.allSatisfy { !$0.isEmpty })
+        #expect(written.count > 10)
+        #expect(written.allSatisfy { !$0.isEmpty })
 
         let both = ProjectionRunner(
             store: store, projections: [BlindProjection.self, ConversationProjection.self, ReadingProjection.self],

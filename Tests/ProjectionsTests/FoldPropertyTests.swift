@@ -49,11 +49,13 @@ import Testing
         let expected = try AllStates(foldingFirst: store.lastSeq.rawValue, of: store)
         #expect(AllStates(full) == expected, "seed \(seed): rebuild")
         #expect(AllStates(sliced) == expected, "seed \(seed): rebuild in slices")
-        #expect(sliced.position == store.lastSeq && sliced.skipped == full.skipped)
+        #expect(sliced.position == store.lastSeq)
+        #expect(sliced.skipped == full.skipped)
         #expect(AllStates(incremental) == expected, "seed \(seed): incremental")
         #expect(AllStates(checkpointed) == expected, "seed \(seed): checkpoint + tail")
-        #expect(
-            expected.audit.count > 100 && !expected.conversations.threads.isEmpty && !expected.registry.models.isEmpty)
+        #expect(expected.audit.count > 100)
+        #expect(!expected.conversations.threads.isEmpty)
+        #expect(!expected.registry.models.isEmpty)
 
         // As of random seqs.
         for _ in 0..<4 {
@@ -154,7 +156,8 @@ import Testing
             try await runner.rebuild()
             Issue.record("the rebuild folded a damaged record")
         } catch let error as EventStoreError {
-            #expect(error.code == .corrupt && error.message.contains("event \(victim.seq)"), "\(error)")
+            #expect(error.code == .corrupt, "\(error)")
+            #expect(error.message.contains("event \(victim.seq)"), "\(error)")
         }
         #expect(runner.position.rawValue < victim.seq.rawValue)
         await store.close()

@@ -51,9 +51,9 @@ import Testing
                         .contains("registered"))
                 #expect(try await run(["models", "default", "scripted"]).contains("org default: scripted"))
                 let models = try await run(["models", "list"])
-                #expect(
-                    models.contains("scripted") && models.contains(llm.baseURL)
-                        && models.contains("org default: scripted"))
+                #expect(models.contains("scripted"))
+                #expect(models.contains(llm.baseURL))
+                #expect(models.contains("org default: scripted"))
                 #expect(
                     try await run(["mcp", "set", "time", "--", "mcp-server-time", "--local-timezone", "UTC"]).contains(
                         "registered"))
@@ -70,12 +70,19 @@ import Testing
                 let refused = try await Self.logbook(
                     ["models", "set", "bad", "--provider", "nope", "--endpoint", "http://x"], port: port, token: admin)
                 #expect(
-                    refused.status != 0 && refused.errors.contains("422") && refused.errors.contains("not supported"),
+                    refused.status != 0,
+                    "\(refused.errors)")
+                #expect(
+                    refused.errors.contains("422"),
+                    "\(refused.errors)")
+                #expect(
+                    refused.errors.contains("not supported"),
                     "\(refused.errors)")
                 // A token without the permission: 403, recorded.
                 let operatorToken = ServerTests.token()
                 let denied = try await Self.logbook(["models", "remove", "scripted"], port: port, token: operatorToken)
-                #expect(denied.status != 0 && denied.errors.contains("403"), "\(denied.errors)")
+                #expect(denied.status != 0, "\(denied.errors)")
+                #expect(denied.errors.contains("403"), "\(denied.errors)")
 
                 // Chat (streamed): the answer on standard output, the run's summary on standard error.
                 llm.enqueue(
@@ -85,21 +92,26 @@ import Testing
                     ]))
                 let (chatStatus, answer, summary) = try await Self.logbook(
                     ["chat", "--thread", "cli-1", "--message", "How are the pods?"], port: port, token: admin)
-                #expect(chatStatus == 0 && answer == "All green.\n", "\(answer) \(summary)")
-                #expect(summary.contains("completed") && summary.contains("9+2 tokens"))
+                #expect(chatStatus == 0, "\(answer) \(summary)")
+                #expect(answer == "All green.\n", "\(answer) \(summary)")
+                #expect(summary.contains("completed"))
+                #expect(summary.contains("9+2 tokens"))
                 #expect(try await run(["threads"]).contains("cli-1"))
 
                 // Audit: the denial above, as a table and as CSV.
                 let table = try await run(["audit", "--decision", "deny"])
-                #expect(table.contains("registry.admin") && table.contains("user:alice"))
+                #expect(table.contains("registry.admin"))
+                #expect(table.contains("user:alice"))
                 let csv = try await run(["audit", "--actor", "user:alice", "--csv"])
-                #expect(csv.hasPrefix("seq,time,kind,actor") && csv.contains("deny"))
+                #expect(csv.hasPrefix("seq,time,kind,actor"))
+                #expect(csv.contains("deny"))
 
                 // Tail (the log, read-only beside the server) and backup (a verified copy while the server runs).
                 let dataDirectory = app.store.directory
                 let tail = try await Self.logbook(["tail", "-n", "5", "--data", dataDirectory, "--json"])
                 let lines = tail.output.split(separator: "\n")
-                #expect(tail.status == 0 && lines.count == 5, "\(tail.errors)")
+                #expect(tail.status == 0, "\(tail.errors)")
+                #expect(lines.count == 5, "\(tail.errors)")
                 #expect(
                     lines.last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?[
                         "seq"] as? Int == Int(app.store.lastSeq.rawValue))
@@ -108,7 +120,8 @@ import Testing
                 ).path
                 defer { try? FileManager.default.removeItem(atPath: backupDirectory) }
                 let backup = try await Self.logbook(["backup", "--data", dataDirectory, "--to", backupDirectory])
-                #expect(backup.status == 0 && backup.output.contains("verified"), "\(backup.errors)")
+                #expect(backup.status == 0, "\(backup.errors)")
+                #expect(backup.output.contains("verified"), "\(backup.errors)")
 
                 // Export (zstd) and import into a new log: its plain export is the original's, byte for byte (times too).
                 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -127,16 +140,17 @@ import Testing
                 }
                 let compressed = try Data(contentsOf: URL(fileURLWithPath: scratch + "/log.ndjson.zst"))
                 let plain = try Data(contentsOf: URL(fileURLWithPath: scratch + "/log.ndjson"))
-                #expect(compressed.prefix(4) == Data([0x28, 0xB5, 0x2F, 0xFD]) && compressed.count < plain.count / 3)
+                #expect(compressed.prefix(4) == Data([0x28, 0xB5, 0x2F, 0xFD]))
+                #expect(compressed.count < plain.count / 3)
                 #expect(try Data(contentsOf: URL(fileURLWithPath: scratch + "/again.ndjson")) == plain)
                 // A damaged export is refused, saying so.
                 try compressed.prefix(compressed.count / 2).write(to: URL(fileURLWithPath: scratch + "/cut.zst"))
                 let cut = try await Self.logbook(["import", "--data", scratch + "/cut", scratch + "/cut.zst"])
-                #expect(cut.status != 0 && cut.errors.contains("truncated"))
+                #expect(cut.status != 0)
+                #expect(cut.errors.contains("truncated"))
                 // …and leaves nothing behind: an import is moved into place only once complete.
-                #expect(
-                    !FileManager.default.fileExists(atPath: scratch + "/cut")
-                        && !FileManager.default.fileExists(atPath: scratch + "/cut.importing"))
+                #expect(!FileManager.default.fileExists(atPath: scratch + "/cut"))
+                #expect(!FileManager.default.fileExists(atPath: scratch + "/cut.importing"))
             }
         }
     }
@@ -167,7 +181,10 @@ import Testing
                 for (status, output, errors) in outputs {
                     #expect(status == 0, "\(errors)")
                     #expect(
-                        output.contains("evil") && (output.contains("\\x1b[2J") || output.contains("\\u001b[2J")),
+                        output.contains("evil"),
+                        "\(output)")
+                    #expect(
+                        (output.contains("\\x1b[2J") || output.contains("\\u001b[2J")),
                         "\(output)")
                     #expect(
                         !output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E },
@@ -202,8 +219,8 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: policy) }
             let before = app.store.lastSeq
             let replay = try await Self.logbook(["replay", "r1", "--data", data, "--policy", policy])
-            #expect(
-                replay.status == 0 && replay.output.contains("reproduced exactly"), "\(replay.output) \(replay.errors)")
+            #expect(replay.status == 0, "\(replay.output) \(replay.errors)")
+            #expect(replay.output.contains("reproduced exactly"), "\(replay.output) \(replay.errors)")
             let fromSetting = try await LiveProcess.run([
                 "/usr/bin/env", "LOGBOOK_POLICY=\(policy)", Self.binary, "replay", "r1", "--data", data,
             ])
@@ -213,11 +230,20 @@ import Testing
                 data,
             ])
             #expect(
-                none.status != 0 && none.errors.contains("give --policy FILE") && !none.errors.contains("USAGE"),
+                none.status != 0,
+                "\(none.errors)")
+            #expect(
+                none.errors.contains("give --policy FILE"),
+                "\(none.errors)")
+            #expect(
+                !none.errors.contains("USAGE"),
                 "\(none.errors)")
             let check = try await Self.logbook(["rebuild", "--check", "--data", data])
             #expect(
-                check.status == 0 && check.output.contains("conversations: the checkpoint agrees"),
+                check.status == 0,
+                "\(check.output) \(check.errors)")
+            #expect(
+                check.output.contains("conversations: the checkpoint agrees"),
                 "\(check.output) \(check.errors)")
             #expect(app.store.lastSeq == before, "nothing was appended")
             let events = try await Self.logbook(["events", "--data", data, "--json", "--limit", "3"])
@@ -243,16 +269,24 @@ import Testing
                         .contains("role sre"))
                 let shown = try await run(["policy", "show"])
                 #expect(
-                    shown.contains("sre") && shown.contains("tool.call:time/*") && shown.contains("version: "),
+                    shown.contains("sre"),
+                    "\(shown)")
+                #expect(
+                    shown.contains("tool.call:time/*"),
+                    "\(shown)")
+                #expect(
+                    shown.contains("version: "),
                     "\(shown)")
                 #expect(try await run(["policy", "remove-role", "sre"]).contains("removed"))
                 let history = try await run(["policy", "history"])
-                #expect(
-                    history.contains("role.set") && history.contains("role.removed") && history.contains("on call")
-                        && history.contains("user:root"), "\(history)")
+                #expect(history.contains("role.set"), "\(history)")
+                #expect(history.contains("role.removed"), "\(history)")
+                #expect(history.contains("on call"), "\(history)")
+                #expect(history.contains("user:root"), "\(history)")
                 let refused = try await Self.logbook(
                     ["policy", "set-role", "x", "chat"], port: port, token: ServerTests.token())
-                #expect(refused.status != 0 && refused.errors.contains("403"), "\(refused.errors)")
+                #expect(refused.status != 0, "\(refused.errors)")
+                #expect(refused.errors.contains("403"), "\(refused.errors)")
             }
         }
     }
@@ -275,28 +309,33 @@ import Testing
         let chat = try await LiveProcess.run(
             [Self.binary, "chat", "--data", dir, "--thread", "local-1", "--message", "Anything odd?"],
             environment: environment)
-        #expect(chat.status == 0 && chat.output == "All quiet.\n", "\(chat.errors)")
-        #expect(chat.errors.contains("completed") && chat.errors.contains("7+2 tokens"))
+        #expect(chat.status == 0, "\(chat.errors)")
+        #expect(chat.output == "All quiet.\n", "\(chat.errors)")
+        #expect(chat.errors.contains("completed"))
+        #expect(chat.errors.contains("7+2 tokens"))
         let events = try await LiveProcess.run([
             Self.binary, "events", "--data", dir, "--stream", "thread/local-1", "--json",
         ])
-        #expect(
-            events.output.contains("Anything odd?") && events.output.contains("user:carol")
-                && events.output.contains("run.finished"))
+        #expect(events.output.contains("Anything odd?"))
+        #expect(events.output.contains("user:carol"))
+        #expect(events.output.contains("run.finished"))
 
         let rebuild = try await LiveProcess.run([Self.binary, "rebuild", "--data", dir])
         let total = try await LiveProcess.run([Self.binary, "stats", "--data", dir, "--json"])
         let count =
             (try JSONSerialization.jsonObject(with: Data(total.output.utf8)) as? [String: Any])?["events"] as? Int ?? -1
         #expect(
-            rebuild.status == 0 && rebuild.output.contains("\(count) events folded"),
+            rebuild.status == 0,
+            "\(rebuild.output) \(rebuild.errors)")
+        #expect(
+            rebuild.output.contains("\(count) events folded"),
             "\(rebuild.output) \(rebuild.errors)")
 
         let holder = try EventStore.open(EventStore.Configuration(directory: dir))
         let refused = try await LiveProcess.run(
             [Self.binary, "chat", "--data", dir, "--message", "again"], environment: environment)
-        #expect(
-            refused.status != 0 && refused.errors.contains("open for writing by another process"), "\(refused.errors)")
+        #expect(refused.status != 0, "\(refused.errors)")
+        #expect(refused.errors.contains("open for writing by another process"), "\(refused.errors)")
         await holder.close()
         await llm.shutdown()
     }
@@ -311,16 +350,23 @@ import Testing
         let demo = try await LiveProcess.run([Self.binary, "demo", "--data", dir])
         #expect(demo.status == 0, "\(demo.errors)")
         #expect(
-            demo.output.contains("→ time/get_current_time") && demo.output.contains("(from the time server)"),
+            demo.output.contains("→ time/get_current_time"),
+            "\(demo.output.prefix(3000))")
+        #expect(
+            demo.output.contains("(from the time server)"),
             "\(demo.output.prefix(3000))")
         #expect(demo.output.contains("denied: tool.call on tool:time/get_current_time: user:bob"))
-        #expect(demo.output.components(separatedBy: "no divergence").count == 3 && demo.output.contains("intact: "))
+        #expect(demo.output.components(separatedBy: "no divergence").count == 3)
+        #expect(demo.output.contains("intact: "))
         let again = try await LiveProcess.run([Self.binary, "demo", "--data", dir])
-        #expect(again.status != 0 && again.errors.contains("already holds a log"))
+        #expect(again.status != 0)
+        #expect(again.errors.contains("already holds a log"))
     }
 
     @Test func withoutAServerTheRemoteCommandsSayWhatToDo() async throws {
         let (status, _, errors) = try await Self.logbook(["models", "list"], port: 1, token: "x")
-        #expect(status != 0 && errors.contains("cannot reach http://127.0.0.1:1") && errors.contains("logbook serve"))
+        #expect(status != 0)
+        #expect(errors.contains("cannot reach http://127.0.0.1:1"))
+        #expect(errors.contains("logbook serve"))
     }
 }

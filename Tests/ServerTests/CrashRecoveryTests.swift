@@ -128,7 +128,8 @@ import HummingbirdTesting
         let results = events.compactMap {
             if case .toolResult(let r) = $0.event { (r.callID, r.output, r.isError) } else { nil }
         }
-        #expect(started.count >= 2 && Set(started) == Set(finished.map(\.0)), "every run has its end")
+        #expect(started.count >= 2, "every run has its end")
+        #expect(Set(started) == Set(finished.map(\.0)), "every run has its end")
         #expect(finished.filter { $0.1 == .interrupted }.count == 2, "\(finished)")
         #expect(
             Set(called) == Set(results.map(\.0))
@@ -170,15 +171,18 @@ import HummingbirdTesting
                 }
                 faults.add(ENOSPC)
                 let full = try await chat()
-                #expect(full.0.code == 507 && full.1 == "disk_full", "\(full)")
+                #expect(full.0.code == 507, "\(full)")
+                #expect(full.1 == "disk_full", "\(full)")
                 #expect(try await ready().0 == .ok, "a full disk is not a fault of the server")
                 #expect(try await chat().0 == .ok, "writes resume once space is free")
                 faults.add(EIO)
                 _ = try await chat()
                 let broken = try await chat()
-                #expect(broken.0 == .serviceUnavailable && broken.1 == "storage", "\(broken)")
+                #expect(broken.0 == .serviceUnavailable, "\(broken)")
+                #expect(broken.1 == "storage", "\(broken)")
                 let (status, body) = try await ready()
-                #expect(status == .serviceUnavailable && body.contains("refuses writes"), "\(body)")
+                #expect(status == .serviceUnavailable, "\(body)")
+                #expect(body.contains("refuses writes"), "\(body)")
             }
         }
     }

@@ -34,7 +34,8 @@ import Testing
                 ) { r in
                     #expect(r.status == .created, "\(String(buffer: r.body))")
                     let body = Self.json(r.body)
-                    #expect(body["threadID"] as? String == "t1-b" && body["atSeq"] as? Int == Int(end))
+                    #expect(body["threadID"] as? String == "t1-b")
+                    #expect(body["atSeq"] as? Int == Int(end))
                     #expect((body["run"] as? [String: Any])?["answer"] as? String == "Still healthy.")
                 }
                 try await client.execute(
@@ -53,13 +54,15 @@ import Testing
                 try await client.execute(uri: "/v1/threads/t1-b/replay", method: .post, headers: auth) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
                     let body = Self.json(r.body)
-                    #expect(body["runsReplayed"] as? Int == 2 && body["divergence"] == nil, "\(body)")
+                    #expect(body["runsReplayed"] as? Int == 2, "\(body)")
+                    #expect(body["divergence"] == nil, "\(body)")
                 }
                 try await client.execute(uri: "/v1/threads/t1/diff/t1-b", method: .get, headers: auth) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
                     let body = Self.json(r.body)
                     let shared = try #require(body["shared"] as? Int)
-                    #expect(shared > 3 && body["firstDivergence"] as? Int == shared, "\(body)")
+                    #expect(shared > 3, "\(body)")
+                    #expect(body["firstDivergence"] as? Int == shared, "\(body)")
                     #expect(
                         ((body["b"] as? [String: Any])?["steps"] as? [[String: Any]])?.last?["summary"] as? String
                             == "completed after 1 steps")
@@ -74,16 +77,14 @@ import Testing
                 ) { r in
                     #expect(r.status == .created, "\(String(buffer: r.body))")
                     let body = Self.json(r.body)
-                    #expect(
-                        body["threadID"] as? String == "t1-cf"
-                            && body["substitution"] as? String == "instructions: Be brief.")
+                    #expect(body["threadID"] as? String == "t1-cf")
+                    #expect(body["substitution"] as? String == "instructions: Be brief.")
                     #expect(
                         (body["divergence"] as? [String: Any])?["aspect"] as? String == "prompt composition", "\(body)")
                 }
                 try await client.execute(uri: "/v1/threads/t1-cf", method: .get, headers: auth) { r in
-                    #expect(
-                        r.status == .ok
-                            && (Self.json(r.body)["thread"] as? [String: Any])?["forkedFrom"] as? String == "t1")
+                    #expect(r.status == .ok)
+                    #expect((Self.json(r.body)["thread"] as? [String: Any])?["forkedFrom"] as? String == "t1")
                 }
                 try await client.execute(
                     uri: "/v1/threads/t1/replay", method: .post, headers: auth,

@@ -28,9 +28,8 @@ import Testing
                     #expect($0.status == .ok, "\(String(buffer: $0.body))")
                 }
                 let sent = try #require(llm.requests.last?.json)
-                #expect(
-                    (sent["tool_choice"] as? [String: Any])?["type"] as? String == "function"
-                        && sent["parallel_tool_calls"] as? Bool == false)
+                #expect((sent["tool_choice"] as? [String: Any])?["type"] as? String == "function")
+                #expect(sent["parallel_tool_calls"] as? Bool == false)
                 #expect((sent["response_format"] as? [String: Any])?["type"] as? String == "json_object")
                 let unknown =
                     #"{"model": "logbook", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "lookup"}}], "tool_choice": {"type": "function", "function": {"name": "other"}}}"#
@@ -80,7 +79,10 @@ import Testing
                         body: ByteBuffer(string: body)
                     ) { r in
                         #expect(
-                            r.status == .unprocessableContent && String(buffer: r.body).contains(field),
+                            r.status == .unprocessableContent,
+                            "\(String(buffer: r.body))")
+                        #expect(
+                            String(buffer: r.body).contains(field),
                             "\(String(buffer: r.body))")
                     }
                 }

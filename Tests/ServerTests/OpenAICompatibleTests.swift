@@ -61,19 +61,19 @@ import Testing
                 #expect(
                     saw.first.finish == "tool_calls" && saw.first.tool == "get_time"
                         && saw.first.arguments == #"{"zone":"Asia/Tokyo"}"#)
-                #expect(saw.first.call_id == "call_1" && saw.first.prompt_tokens == 30)
-                #expect(
-                    saw.second.text == "It is noon." && saw.second.finish == "stop" && saw.second.completion_tokens == 3
-                )
+                #expect(saw.first.call_id == "call_1")
+                #expect(saw.first.prompt_tokens == 30)
+                #expect(saw.second.text == "It is noon.")
+                #expect(saw.second.finish == "stop")
+                #expect(saw.second.completion_tokens == 3)
                 #expect(saw.unknown_model.hasPrefix("NotFoundError"), "\(saw.unknown_model)")
 
                 // What the model was sent: the client's system message and tools, and on the second call its tool's result.
                 let sent = llm.requests.map(\.json)
                 try #require(sent.count == 2)
                 let firstMessages = sent[0]["messages"] as? [[String: Any]] ?? []
-                #expect(
-                    firstMessages.first?["role"] as? String == "system"
-                        && firstMessages.first?["content"] as? String == "You are terse.")
+                #expect(firstMessages.first?["role"] as? String == "system")
+                #expect(firstMessages.first?["content"] as? String == "You are terse.")
                 #expect(
                     ((sent[0]["tools"] as? [[String: Any]])?.first?["function"] as? [String: Any])?["name"] as? String
                         == "get_time")
@@ -89,9 +89,9 @@ import Testing
                 }
                 #expect(decoded.filter { if case .userMessage = $0.1 { true } else { false } }.count == 1)
                 let toolResults = decoded.compactMap { if case .toolResult(let r) = $0.1 { r } else { nil } }
-                #expect(
-                    toolResults.map(\.server) == ["client"] && toolResults.map(\.tool) == ["get_time"]
-                        && toolResults.map(\.output) == ["12:00 JST"])
+                #expect(toolResults.map(\.server) == ["client"])
+                #expect(toolResults.map(\.tool) == ["get_time"])
+                #expect(toolResults.map(\.output) == ["12:00 JST"])
                 let requests = decoded.compactMap { if case .llmRequest(let r) = $0.1 { r } else { nil } }
                 try #require(requests.count == 2)
                 let userSeq = decoded.first { if case .userMessage = $0.1 { true } else { false } }?.0
@@ -101,9 +101,8 @@ import Testing
                 let resultSeq = decoded.first { if case .toolResult = $0.1 { true } else { false } }?.0
                 #expect(requests[0].promptSeqs == [userSeq].compactMap { $0 })
                 #expect(requests[1].promptSeqs == [userSeq, responseSeq, resultSeq].compactMap { $0 })
-                #expect(
-                    requests[0].parameters["system"] == "You are terse."
-                        && requests[0].parameters["tools"] == "get_time")
+                #expect(requests[0].parameters["system"] == "You are terse.")
+                #expect(requests[0].parameters["tools"] == "get_time")
                 let answers = decoded.compactMap { if case .assistantMessage(let a) = $0.1 { a.text } else { nil } }
                 #expect(answers == ["It is noon."])
                 let decisions = decoded.compactMap {
@@ -134,7 +133,10 @@ import Testing
                     try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: buffer)
                     { response in
                         #expect(
-                            response.status == .badRequest && ServerTests.errorCode(response.body) == "bad_request",
+                            response.status == .badRequest,
+                            "\(body)")
+                        #expect(
+                            ServerTests.errorCode(response.body) == "bad_request",
                             "\(body)")
                         #expect(String(buffer: response.body).contains(fragment), "\(String(buffer: response.body))")
                     }
@@ -147,13 +149,15 @@ import Testing
                 withThread[OpenAIRoutes.threadHeader] = "audited"
                 try await client.execute(uri: "/v1/chat/completions", method: .post, headers: withThread, body: buffer)
                 { response in
-                    #expect(response.status == .forbidden && ServerTests.errorCode(response.body) == "forbidden")
+                    #expect(response.status == .forbidden)
+                    #expect(ServerTests.errorCode(response.body) == "forbidden")
                 }
                 let recorded = try app.store.read(stream: StreamID("thread/audited"), maxCount: 10).compactMap {
                     e -> AuthorizationDecided? in
                     if case .event(.authorizationDecided(let d)) = EventCatalog.decode(e) { d } else { nil }
                 }
-                #expect(recorded.map(\.decision) == [.deny] && recorded.first?.subject == "user:carol")
+                #expect(recorded.map(\.decision) == [.deny])
+                #expect(recorded.first?.subject == "user:carol")
                 #expect(llm.requests.isEmpty)
             }
         }

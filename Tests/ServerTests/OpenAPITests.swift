@@ -21,7 +21,8 @@ import Testing
                         try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
                     #expect(document["openapi"] as? String == "3.0.3")
                     let paths = try #require(document["paths"] as? [String: [String: Any]])
-                    #expect(paths["/v1/threads/{thread}/messages"]?["post"] != nil && paths["/healthz"]?["get"] != nil)
+                    #expect(paths["/v1/threads/{thread}/messages"]?["post"] != nil)
+                    #expect(paths["/healthz"]?["get"] != nil)
                     let schemas = try #require((document["components"] as? [String: Any])?["schemas"] as? [String: Any])
                     var references: [String] = []
                     Self.collectReferences(document, into: &references)
@@ -33,7 +34,8 @@ import Testing
                     let operationIDs = paths.values.flatMap(\.values).compactMap {
                         ($0 as? [String: Any])?["operationId"] as? String
                     }
-                    #expect(Set(operationIDs).count == operationIDs.count && operationIDs.count == app.routes.count)
+                    #expect(Set(operationIDs).count == operationIDs.count)
+                    #expect(operationIDs.count == app.routes.count)
                 }
             }
         }

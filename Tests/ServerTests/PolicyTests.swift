@@ -56,9 +56,8 @@ import Testing
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
                 }
                 let second = try #require(try app.runtime.policyHistory().last?.seq)
-                #expect(
-                    other.currentPolicy().version == second
-                        && other.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
+                #expect(other.currentPolicy().version == second)
+                #expect(other.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
                 try await client.execute(
                     uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice,
                     body: ByteBuffer(string: #"{"text": "again"}"#)
@@ -66,29 +65,33 @@ import Testing
                     #expect($0.status == .forbidden, "the next request is decided by the new rules")
                 }
                 let after = try Self.decisions(app.store).last { $0.decision.subject == "user:alice" }
-                #expect(after?.decision.policyVersion == second && after?.decision.decision == .deny)
+                #expect(after?.decision.policyVersion == second)
+                #expect(after?.decision.decision == .deny)
 
                 try await client.execute(uri: "/v1/policy?at=\(second - 1)", method: .get, headers: Self.admin) { r in
                     let body = DependabilityTests.json(r.body)
-                    #expect(
-                        body["version"] as? Int == Int(first)
-                            && (body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
+                    #expect(body["version"] as? Int == Int(first))
+                    #expect((body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
                 }
                 try await client.execute(uri: "/v1/policy/history", method: .get, headers: Self.admin) { r in
                     let changes = DependabilityTests.json(r.body)["changes"] as? [[String: Any]] ?? []
-                    #expect(
-                        changes.count == 2 && changes.last?["actor"] as? String == "user:root"
-                            && changes.last?["reason"] as? String == "chat paused")
-                    #expect(
-                        changes.last?["change"] as? String == "role.set"
-                            && changes.last?["role"] as? String == "operator")
+                    #expect(changes.count == 2)
+                    #expect(changes.last?["actor"] as? String == "user:root")
+                    #expect(changes.last?["reason"] as? String == "chat paused")
+                    #expect(changes.last?["change"] as? String == "role.set")
+                    #expect(changes.last?["role"] as? String == "operator")
                 }
                 try await client.execute(uri: "/v1/audit?action=policy.role.set", method: .get, headers: Self.admin) {
                     r in
                     let entries = DependabilityTests.json(r.body)["entries"] as? [[String: Any]] ?? []
                     #expect(
-                        entries.count == 1 && entries.first?["actor"] as? String == "user:root"
-                            && (entries.first?["before"] as? String)?.contains("chat") == true,
+                        entries.count == 1,
+                        "the audit trail shows the change and what it replaced: \(entries)")
+                    #expect(
+                        entries.first?["actor"] as? String == "user:root",
+                        "the audit trail shows the change and what it replaced: \(entries)")
+                    #expect(
+                        (entries.first?["before"] as? String)?.contains("chat") == true,
                         "the audit trail shows the change and what it replaced: \(entries)")
                 }
                 // A policy nobody could change again is refused.

@@ -105,14 +105,15 @@ import Testing
         await llm.shutdown()
 
         let output = String(decoding: try Data(contentsOf: out) + Data(contentsOf: err), as: UTF8.self)
-        #expect(output.contains("serving") && output.contains("Server started"), "\(output.prefix(2000))")
+        #expect(output.contains("serving"), "\(output.prefix(2000))")
+        #expect(output.contains("Server started"), "\(output.prefix(2000))")
         let export = try await LiveProcess.run([
             CLITests.binary, "export", "--data", dir.appendingPathComponent("data").path,
         ])
         try #require(export.status == 0, "\(export.errors)")
-        #expect(
-            export.output.contains("leak-1") && export.output.contains("authz.decided")
-                && export.output.contains("llm.failed"))
+        #expect(export.output.contains("leak-1"))
+        #expect(export.output.contains("authz.decided"))
+        #expect(export.output.contains("llm.failed"))
         for (name, secret) in [
             ("the API key", apiKey), ("the JWT secret", jwtSecret), ("a good token", good),
             ("an expired token", expired),

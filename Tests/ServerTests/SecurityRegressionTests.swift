@@ -95,8 +95,10 @@ import Testing
                         uri: "/v1/registry/models/leak", method: .put, headers: admin, body: ByteBuffer(string: body)
                     ) { r in
                         #expect(
-                            r.status == .unprocessableContent
-                                && Self.message(r.body).contains("not one this server allows"),
+                            r.status == .unprocessableContent,
+                            "\(reference): \(r.status)")
+                        #expect(
+                            Self.message(r.body).contains("not one this server allows"),
                             "\(reference): \(r.status)")
                     }
                 }
@@ -125,7 +127,10 @@ import Testing
                     body: ByteBuffer(string: #"{"text": "hi"}"#)
                 ) { r in
                     #expect(
-                        r.status == .serviceUnavailable && Self.message(r.body).contains("not one this server allows"),
+                        r.status == .serviceUnavailable,
+                        "\(r.status) \(Self.message(r.body))")
+                    #expect(
+                        Self.message(r.body).contains("not one this server allows"),
                         "\(r.status) \(Self.message(r.body))")
                 }
             }
@@ -157,7 +162,10 @@ import Testing
                 try await client.execute(uri: "/v1/registry", method: .get, headers: registrar) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(
-                        r.status == .ok && (json?["workspaceDefaults"] as? [String: String]) == ["payments": "m"],
+                        r.status == .ok,
+                        "\(String(buffer: r.body))")
+                    #expect(
+                        (json?["workspaceDefaults"] as? [String: String]) == ["payments": "m"],
                         "\(String(buffer: r.body))")
                 }
                 try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
@@ -200,9 +208,8 @@ import Testing
                         )
                     }
                 }
-                #expect(
-                    answers["/v1/threads/t1"]?.0 == .notFound
-                        && answers["/v1/threads/t1"]?.0 == answers["/v1/threads/nope"]?.0)
+                #expect(answers["/v1/threads/t1"]?.0 == .notFound)
+                #expect(answers["/v1/threads/t1"]?.0 == answers["/v1/threads/nope"]?.0)
                 #expect(answers["/v1/threads/t1"]?.1 == answers["/v1/threads/nope"]?.1, "\(answers)")
                 #expect(
                     try Self.decisions(app, after: before).contains { $0.subject == "user:eve" && $0.decision == .deny }
@@ -221,7 +228,8 @@ import Testing
                         uri: "/v1/threads", method: .get, headers: [.authorization: "Bearer \(token)"]
                     ) { r in
                         let text = String(buffer: r.body)
-                        #expect(r.status == .unauthorized && Self.message(r.body) == "invalid token", "\(text)")
+                        #expect(r.status == .unauthorized, "\(text)")
+                        #expect(Self.message(r.body) == "invalid token", "\(text)")
                         #expect(
                             !["test-idp", "HS256", "audience", "issuer", "elsewhere"].contains { text.contains($0) },
                             "\(text)")
@@ -315,7 +323,10 @@ import Testing
                     try await client.execute(uri: path, method: .post, headers: alice, body: ByteBuffer(string: body)) {
                         r in
                         #expect(
-                            r.status == .badRequest && Self.message(r.body).contains("unknown field '\(field)'"),
+                            r.status == .badRequest,
+                            "\(path) \(body): \(r.status) \(Self.message(r.body))")
+                        #expect(
+                            Self.message(r.body).contains("unknown field '\(field)'"),
                             "\(path) \(body): \(r.status) \(Self.message(r.body))")
                     }
                 }
@@ -328,9 +339,9 @@ import Testing
                 let before = app.store.lastSeq
                 try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { #expect($0.status == .ok) }
                 let listing = try Self.decisions(app, after: before)
-                #expect(
-                    listing.count == 1 && listing.first?.decision == .allow
-                        && listing.first?.resource == "threads:payments", "\(listing)")
+                #expect(listing.count == 1, "\(listing)")
+                #expect(listing.first?.decision == .allow, "\(listing)")
+                #expect(listing.first?.resource == "threads:payments", "\(listing)")
             }
         }
     }

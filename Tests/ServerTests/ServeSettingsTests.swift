@@ -40,12 +40,15 @@ import Testing
         let path = try write(#"{"durability": "relaxed", "compressionLevel": 5}"#)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try ServeSettings.file(path)
-        #expect(file.durability == .relaxed && file.compressionLevel == 5)
+        #expect(file.durability == .relaxed)
+        #expect(file.compressionLevel == 5)
         let environment = try ServeSettings.environment(["LOGBOOK_COMPRESSION_LEVEL": "9"])
         let flags = try ServeSettings(durability: .durable).checked()
         let settings = flags.over(environment).over(file).over(.defaults)
-        #expect(settings.durability == .durable && settings.compressionLevel == 9)
-        #expect(ServeSettings.defaults.durability == .durable && ServeSettings.defaults.compressionLevel == 3)
+        #expect(settings.durability == .durable)
+        #expect(settings.compressionLevel == 9)
+        #expect(ServeSettings.defaults.durability == .durable)
+        #expect(ServeSettings.defaults.compressionLevel == 3)
 
         for (variable, value) in [
             ("LOGBOOK_DURABILITY", "fsync"), ("LOGBOOK_COMPRESSION_LEVEL", "0"), ("LOGBOOK_COMPRESSION_LEVEL", "20"),

@@ -63,13 +63,15 @@ import Testing
                 try await client.execute(uri: "/readyz", method: .get) { response in
                     let body =
                         try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
-                    #expect(response.status == .ok && body?["status"] as? String == "ready")
+                    #expect(response.status == .ok)
+                    #expect(body?["status"] as? String == "ready")
                     #expect(
                         body?["behind"] as? Int == 0 && (body?["events"] as? Int).map { $0 >= 0 } == true,
                         "counts are JSON numbers")
                 }
                 try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
-                    #expect(response.status == .unauthorized && Self.errorCode(response.body) == "unauthenticated")
+                    #expect(response.status == .unauthorized)
+                    #expect(Self.errorCode(response.body) == "unauthenticated")
                 }
                 try await client.execute(
                     uri: "/v1/threads/t1/events", method: .get, headers: [.authorization: "Bearer not.a.jwt"]
@@ -80,7 +82,8 @@ import Testing
                     uri: "/v1/threads/t1/events", method: .get,
                     headers: [.authorization: "Bearer \(Self.token(expiresIn: -3600))"]
                 ) { response in
-                    #expect(response.status == .unauthorized && String(buffer: response.body).contains("expired"))
+                    #expect(response.status == .unauthorized)
+                    #expect(String(buffer: response.body).contains("expired"))
                 }
             }
         }
@@ -98,7 +101,8 @@ import Testing
                     #expect(response.status == .ok, "\(String(buffer: response.body))")
                     let json =
                         try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
-                    #expect(json?["answer"] as? String == "All healthy." && json?["status"] as? String == "completed")
+                    #expect(json?["answer"] as? String == "All healthy.")
+                    #expect(json?["status"] as? String == "completed")
                 }
                 try await client.execute(uri: "/v1/threads/t1/events?limit=100", method: .get, headers: auth) {
                     response in
@@ -109,7 +113,10 @@ import Testing
                     #expect(types.prefix(4) == ["authz.decided", "thread.started", "message.user", "authz.decided"])
                     // The read's own authorization is recorded before the page is read, so it is the page's last event.
                     #expect(
-                        types.suffix(2) == ["run.finished", "authz.decided"] && types.contains("message.assistant"),
+                        types.suffix(2) == ["run.finished", "authz.decided"],
+                        "\(types)")
+                    #expect(
+                        types.contains("message.assistant"),
                         "\(types)")
                 }
                 // Someone else's thread: their own-thread permission does not cover it, and the refusal is recorded.
@@ -117,7 +124,8 @@ import Testing
                     uri: "/v1/threads/t1/events", method: .get,
                     headers: [.authorization: "Bearer \(Self.token(subject: "user:bob"))"]
                 ) { response in
-                    #expect(response.status == .forbidden && Self.errorCode(response.body) == "forbidden")
+                    #expect(response.status == .forbidden)
+                    #expect(Self.errorCode(response.body) == "forbidden")
                 }
                 try await client.execute(uri: "/v1/threads/none/events", method: .get, headers: auth) {
                     #expect($0.status == .notFound)
@@ -125,13 +133,15 @@ import Testing
                 try await client.execute(
                     uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: "not json")
                 ) { response in
-                    #expect(response.status == .badRequest && Self.errorCode(response.body) == "bad_request")
+                    #expect(response.status == .badRequest)
+                    #expect(Self.errorCode(response.body) == "bad_request")
                 }
                 let huge = #"{"text": ""# + String(repeating: "x", count: 2 << 20) + #""}"#
                 try await client.execute(
                     uri: "/v1/threads/t1/messages", method: .post, headers: auth, body: ByteBuffer(string: huge)
                 ) { response in
-                    #expect(response.status == .contentTooLarge && Self.errorCode(response.body) == "too_large")
+                    #expect(response.status == .contentTooLarge)
+                    #expect(Self.errorCode(response.body) == "too_large")
                 }
                 let long = #"{"text": ""# + String(repeating: "y", count: 100 << 10) + #""}"#
                 try await client.execute(
@@ -144,7 +154,9 @@ import Testing
                 r -> AuthorizationDecided? in
                 if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { d } else { nil }
             }.last
-            #expect(denied?.subject == "user:bob" && denied?.decision == .deny && denied?.action == "thread.read")
+            #expect(denied?.subject == "user:bob")
+            #expect(denied?.decision == .deny)
+            #expect(denied?.action == "thread.read")
         }
     }
 
@@ -165,13 +177,16 @@ import Testing
                     uri: "/v1/threads/s1/messages", method: .post, headers: auth,
                     body: ByteBuffer(string: #"{"text": "status?"}"#)
                 ) { response in
-                    #expect(response.status == .ok && response.headers[.contentType] == "text/event-stream")
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "text/event-stream")
                     let text = String(buffer: response.body)
                     let events = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map {
                         String($0.dropFirst(7))
                     }
-                    #expect(events.first == "authz.decided" && events.last == "done", "\(events)")
-                    #expect(events.filter { $0 == "text" }.count == 2 && events.contains("message.assistant"))
+                    #expect(events.first == "authz.decided", "\(events)")
+                    #expect(events.last == "done", "\(events)")
+                    #expect(events.filter { $0 == "text" }.count == 2)
+                    #expect(events.contains("message.assistant"))
                     #expect(text.contains(#"data: {"text":"All "}"#))
                 }
             }
@@ -194,7 +209,10 @@ import Testing
                             #"{"provider": "openai", "endpoint": "\#(llm.baseURL)", "secretReference": "\#(pasted)"}"#)
                 ) { r in
                     #expect(
-                        r.status == .unprocessableContent && !String(buffer: r.body).contains(pasted),
+                        r.status == .unprocessableContent,
+                        "\(String(buffer: r.body))")
+                    #expect(
+                        !String(buffer: r.body).contains(pasted),
                         "\(String(buffer: r.body))")
                 }
                 let model = ByteBuffer(
@@ -205,7 +223,8 @@ import Testing
                 { #expect($0.status == .ok) }
                 try await client.execute(uri: "/v1/registry/models/other", method: .put, headers: user, body: model) {
                     r in
-                    #expect(r.status == .forbidden && Self.errorCode(r.body) == "forbidden")
+                    #expect(r.status == .forbidden)
+                    #expect(Self.errorCode(r.body) == "forbidden")
                 }
                 try await client.execute(
                     uri: "/v1/registry/default-model", method: .put, headers: admin,
@@ -226,8 +245,8 @@ import Testing
                 try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: admin) {
                     r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(
-                        json?["model"] as? String == "gpt-test" && json?["source"] as? String == "organizationDefault")
+                    #expect(json?["model"] as? String == "gpt-test")
+                    #expect(json?["source"] as? String == "organizationDefault")
                     #expect((json?["provenance"] as? [Int])?.count == 2)
                 }
                 try await client.execute(
@@ -246,9 +265,8 @@ import Testing
                 try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect((json?["models"] as? [[String: Any]])?.first?["environment"] as? String == "NONPROD")
-                    #expect(
-                        (json?["agents"] as? [[String: Any]])?.count == 1
-                            && json?["organizationDefault"] as? String == "gpt-test")
+                    #expect((json?["agents"] as? [[String: Any]])?.count == 1)
+                    #expect(json?["organizationDefault"] as? String == "gpt-test")
                 }
                 try await client.execute(uri: "/v1/registry/models/ghost", method: .delete, headers: admin) {
                     #expect($0.status == .notFound)
@@ -318,7 +336,8 @@ import Testing
                 #expect(
                     text.contains(#"logbook_events_total{type="llm.response"} 1"#)
                         && text.contains(#"logbook_events_total{type="message.user"} 1"#))
-                #expect(text.contains("logbook_authz_denials_total 1") && text.contains("logbook_llm_failures_total 0"))
+                #expect(text.contains("logbook_authz_denials_total 1"))
+                #expect(text.contains("logbook_llm_failures_total 0"))
                 #expect(!text.contains("m1"), "no thread id in a label")
                 func gauge(_ name: String) -> Int? {
                     text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
@@ -345,7 +364,8 @@ import Testing
                     }
                 }
                 try await client.execute(uri: "/v1/threads", method: .get, headers: alice) { r in
-                    #expect(r.status == .tooManyRequests && Self.errorCode(r.body) == "rate_limited")
+                    #expect(r.status == .tooManyRequests)
+                    #expect(Self.errorCode(r.body) == "rate_limited")
                     #expect(r.headers[.retryAfter] == "2", "one token refills in 2 s at 0.5/s")
                 }
                 try await client.execute(uri: "/v1/threads", method: .get, headers: bob) { #expect($0.status == .ok) }
@@ -394,13 +414,20 @@ import Testing
                 let second = try await page("actor=user:alice&limit=2&order=oldest&cursor=\(next)")
                 let seqs = (first.entries + second.entries).compactMap { $0["seq"] as? Int }
                 #expect(
-                    seqs.count == 4 && seqs == seqs.sorted() && Set(seqs).count == 4,
+                    seqs.count == 4,
+                    "pages continue where the last ended: \(seqs)")
+                #expect(
+                    seqs == seqs.sorted(),
+                    "pages continue where the last ended: \(seqs)")
+                #expect(
+                    Set(seqs).count == 4,
                     "pages continue where the last ended: \(seqs)")
 
                 // Export: everything the filters match, as NDJSON and as CSV, equal to the paged answer.
                 let all = try await page("order=oldest&limit=1000")
                 try await client.execute(uri: "/v1/audit/export?order=oldest", method: .get, headers: auditor) { r in
-                    #expect(r.status == .ok && r.headers[.contentType] == "application/x-ndjson")
+                    #expect(r.status == .ok)
+                    #expect(r.headers[.contentType] == "application/x-ndjson")
                     let lines = String(buffer: r.body).split(separator: "\n")
                     let entries = lines.compactMap {
                         (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
@@ -410,18 +437,21 @@ import Testing
                     #expect(
                         Array(seqs.dropLast()) == all.entries.compactMap { $0["seq"] as? Int } && seqs.count > 10,
                         "\(seqs.count)")
-                    #expect(
-                        entries.last?["actor"] as? String == "user:carol"
-                            && entries.last?["action"] as? String == "audit.read")
+                    #expect(entries.last?["actor"] as? String == "user:carol")
+                    #expect(entries.last?["action"] as? String == "audit.read")
                 }
                 try await client.execute(
                     uri: "/v1/audit/export?format=csv&decision=deny", method: .get, headers: auditor
                 ) { r in
-                    #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/csv") == true)
+                    #expect(r.status == .ok)
+                    #expect(r.headers[.contentType]?.hasPrefix("text/csv") == true)
                     let rows = String(buffer: r.body).components(separatedBy: "\r\n").filter { !$0.isEmpty }
                     #expect(rows.first == "seq,time,kind,actor,workspace,action,resource,decision,reason,before,after")
                     #expect(
-                        rows.count == 2 && rows[1].contains(",user:alice,payments,registry.admin,model:x,deny,"),
+                        rows.count == 2,
+                        "\(rows)")
+                    #expect(
+                        rows[1].contains(",user:alice,payments,registry.admin,model:x,deny,"),
                         "\(rows)")
                 }
                 try await client.execute(uri: "/v1/audit/export?format=xml", method: .get, headers: auditor) {
@@ -459,9 +489,9 @@ import Testing
                     body: ByteBuffer(string: #"{"threadID": "n1", "title": "Latency"}"#)
                 ) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(
-                        r.status == .created && json?["threadID"] as? String == "n1"
-                            && json?["owner"] as? String == "user:alice")
+                    #expect(r.status == .created)
+                    #expect(json?["threadID"] as? String == "n1")
+                    #expect(json?["owner"] as? String == "user:alice")
                     #expect(json?["workspace"] as? String == "payments")
                 }
                 // Recorded: the allow and thread.started, atomically, in the thread's stream.
@@ -470,18 +500,23 @@ import Testing
                 try await client.execute(
                     uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"threadID": "n1"}"#)
                 ) {
-                    #expect($0.status == .conflict && Self.errorCode($0.body) == "conflict")
+                    #expect($0.status == .conflict)
+                    #expect(Self.errorCode($0.body) == "conflict")
                 }
                 // No body: a fresh id.
                 try await client.execute(uri: "/v1/threads", method: .post, headers: alice) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(r.status == .created && (json?["threadID"] as? String)?.hasPrefix("t-") == true)
+                    #expect(r.status == .created)
+                    #expect((json?["threadID"] as? String)?.hasPrefix("t-") == true)
                 }
                 try await client.execute(
                     uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)
                 ) {
                     #expect(
-                        $0.status == .unprocessableContent && String(buffer: $0.body).contains("nobody"),
+                        $0.status == .unprocessableContent,
+                        "well-formed, but no such agent")
+                    #expect(
+                        String(buffer: $0.body).contains("nobody"),
                         "well-formed, but no such agent")
                 }
                 try await client.execute(
@@ -500,7 +535,8 @@ import Testing
                 // The empty thread shows, then takes messages like any.
                 try await client.execute(uri: "/v1/threads/n1", method: .get, headers: alice) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(r.status == .ok && (json?["thread"] as? [String: Any])?["title"] as? String == "Latency")
+                    #expect(r.status == .ok)
+                    #expect((json?["thread"] as? [String: Any])?["title"] as? String == "Latency")
                     #expect((json?["messages"] as? [Any])?.isEmpty == true)
                 }
                 llm.enqueue(.json(body: Self.completion))
@@ -596,7 +632,8 @@ import Testing
                 try await client.execute(uri: "/v1/events?from=1&limit=3", method: .get, headers: admin) { r in
                     let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     let events = json?["events"] as? [[String: Any]] ?? []
-                    #expect(events.compactMap { $0["seq"] as? Int } == [1, 2, 3] && json?["next"] as? Int == 4)
+                    #expect(events.compactMap { $0["seq"] as? Int } == [1, 2, 3])
+                    #expect(json?["next"] as? Int == 4)
                     #expect(events.first?["stream"] as? String == "thread/g1")
                 }
                 try await client.execute(uri: "/v1/events", method: .get, headers: user) {
