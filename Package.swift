@@ -75,7 +75,7 @@ let package = Package(
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload", "CHashing", "Events", "EventsWorkload", "Projections", "Engine", "Server",
+                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

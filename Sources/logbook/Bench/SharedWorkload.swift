@@ -1,4 +1,3 @@
-import CHashing
 import Engine
 import EventStore
 import Events
@@ -169,9 +168,7 @@ struct SharedWorkload: Sendable {
 
     /// SHA-256 (OpenSSL) as hex, to compare with the figure the workload's README gives.
     private static func sha256(_ data: Data) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        data.withUnsafeBytes { raw in _ = EVP_Digest(raw.baseAddress, raw.count, &digest, &length, EVP_sha256(), nil) }
+        let digest = data.withUnsafeBytes { SHA256Hasher().hash($0) }
         return digest.map { String(format: "%02x", $0) }.joined()
     }
 }
