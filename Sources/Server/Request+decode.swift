@@ -87,29 +87,29 @@ extension Request {
     }
 
     private static func refuseUnknownFields(_ data: Data, known: any KnownFields.Type) throws(APIError) {
+        // Only the keys are looked at, so Foundation's parser (cheaper than decoding every value into a typed tree).
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
-        if let unknown = object.keys.sorted().first(where: { !known.fields.contains($0) }) {
-            throw APIError(
-                .badRequest, "bad_request",
-                "unknown field '\(unknown.prefix(64))'; the fields are \(known.fields.sorted().joined(separator: ", "))"
-            )
-        }
-        if let null = object.keys.sorted().first(where: { object[$0] is NSNull && !known.nullable.contains($0) }) {
-            throw APIError(.badRequest, "bad_request", "'\(null)' may not be null; leave it out instead")
-        }
+        try refuse(object, fields: known.fields, nullable: known.nullable, path: "")
         for (field, fields) in known.nestedFields {
             guard let nested = object[field] as? [String: Any] else { continue }
-            if let unknown = nested.keys.sorted().first(where: { !fields.contains($0) }) {
-                throw APIError(
-                    .badRequest, "bad_request",
-                    "unknown field '\(field).\(unknown.prefix(64))'; its fields are \(fields.sorted().joined(separator: ", "))"
-                )
-            }
-            if let null = nested.keys.sorted().first(where: {
-                nested[$0] is NSNull && !known.nullable.contains("\(field).\($0)")
-            }) {
-                throw APIError(.badRequest, "bad_request", "'\(field).\(null)' may not be null; leave it out instead")
-            }
+            try refuse(nested, fields: fields, nullable: known.nullable, path: field + ".")
+        }
+    }
+
+    /// Refuses the first (in key order) field of `object` not in `fields`, then the first null not in `nullable`;
+    /// `path` prefixes nested names ("model.") in `nullable` and in the message.
+    private static func refuse(
+        _ object: [String: Any], fields: Set<String>, nullable: Set<String>, path: String
+    ) throws(APIError) {
+        let keys = object.keys.sorted()
+        if let unknown = keys.first(where: { !fields.contains($0) }) {
+            let which = path.isEmpty ? "the fields are" : "its fields are"
+            throw APIError(
+                .badRequest, "bad_request",
+                "unknown field '\(path)\(unknown.prefix(64))'; \(which) \(fields.sorted().joined(separator: ", "))")
+        }
+        if let null = keys.first(where: { object[$0] is NSNull && !nullable.contains(path + $0) }) {
+            throw APIError(.badRequest, "bad_request", "'\(path)\(null)' may not be null; leave it out instead")
         }
     }
 }
