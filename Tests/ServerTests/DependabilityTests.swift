@@ -232,38 +232,17 @@ import Testing
                     #expect(r.status == .notFound)
                     #expect(ServerTests.errorCode(r.body) == "not_found")
                 }
-                try await client.execute(
-                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
-                    body: ByteBuffer(string: #"{"text": 42}"#)
-                ) { r in
-                    #expect(
-                        r.status == .badRequest,
-                        "\(String(buffer: r.body))")
-                    #expect(
-                        String(buffer: r.body).contains("'text' must be a string"),
-                        "\(String(buffer: r.body))")
-                }
-                try await client.execute(
-                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
-                    body: ByteBuffer(string: #"{"agent": "x"}"#)
-                ) { r in
-                    #expect(
-                        r.status == .badRequest,
-                        "\(String(buffer: r.body))")
-                    #expect(
-                        String(buffer: r.body).contains("'text' is missing"),
-                        "\(String(buffer: r.body))")
-                }
-                try await client.execute(
-                    uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice,
-                    body: ByteBuffer(bytes: [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D])
-                ) { r in
-                    #expect(
-                        r.status == .badRequest,
-                        "\(String(buffer: r.body))")
-                    #expect(
-                        String(buffer: r.body).contains("not UTF-8"),
-                        "\(String(buffer: r.body))")
+                for (body, says) in [
+                    (ByteBuffer(string: #"{"text": 42}"#), "'text' must be a string"),
+                    (ByteBuffer(string: #"{"agent": "x"}"#), "'text' is missing"),
+                    (ByteBuffer(bytes: [0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D]), "not UTF-8"),
+                ] {
+                    try await client.execute(
+                        uri: "/v1/threads/t1/messages", method: .post, headers: Self.alice, body: body
+                    ) { r in
+                        #expect(r.status == .badRequest, "\(String(buffer: r.body))")
+                        #expect(String(buffer: r.body).contains(says), "\(String(buffer: r.body))")
+                    }
                 }
             }
         }
