@@ -116,7 +116,7 @@ extension EventStore {
     ) throws -> Seq {
         let end = through?.rawValue ?? UInt64.max
         var next = max(from.rawValue, 1)
-        let context = codec.borrowDecompressionContext()
+        let context = try codec.borrowDecompressionContext()
         var stopped = false
         while !stopped, next <= end {
             let delivered = try env.read { (txn) throws(EventStoreError) -> Result<UInt64, any Error> in
@@ -165,7 +165,7 @@ extension EventStore {
     /// - Complexity: O(n log N) for the streams' n events.
     public func scan(streams: [StreamID], through: Seq? = nil, _ body: (EventView) throws -> Bool) throws {
         let end = through?.rawValue ?? UInt64.max
-        let context = codec.borrowDecompressionContext()
+        let context = try codec.borrowDecompressionContext()
         let outcome = try env.read { (txn) throws(EventStoreError) -> Result<Void, any Error> in
             // Record pointers stay valid for the read transaction (they point into the map): each is decoded once.
             var records: [(seq: UInt64, decoded: RecordCodec.Decoded)] = []

@@ -53,6 +53,12 @@ public final class EventStore: Sendable {
         /// Called once when a fatal error (an I/O error, a damaged log) makes the store refuse every later write,
         /// with that error: the server logs it and turns not ready.
         public var onWritesRefused: (@Sendable (EventStoreError) -> Void)?
+        /// Called when background work fails (training a dictionary, when the process is at its memory limit):
+        /// nothing is lost, appends go on with the dictionary they had; the server logs it.
+        public var onBackgroundFailure: (@Sendable (EventStoreError) -> Void)?
+        /// Faults to inject, for tests: asked with the size of each allocation the store makes fallibly (payloads
+        /// read back, a dictionary's training sample; 0 for a zstd context); true fails it as if `malloc` had said no.
+        public var allocationFault: (@Sendable (Int) -> Bool)?
         /// Faults to inject, for tests: asked before each commit, a non-nil errno or LMDB code fails it as if
         /// `mdb_txn_commit` had returned it (the transaction is aborted; the log is unchanged).
         public var commitFault: (@Sendable () -> Int32?)?
@@ -105,7 +111,8 @@ public final class EventStore: Sendable {
         env = try LMDBEnvironment(
             directory: configuration.directory, limits: limits,
             durability: configuration.durability, readOnly: configuration.readOnly)
-        codec = ZstdCodec(level: Int32(configuration.compressionLevel))
+        codec = ZstdCodec(
+            level: Int32(configuration.compressionLevel), memory: FallibleMemory(fault: configuration.allocationFault))
         do throws(EventStoreError) {
             if !configuration.readOnly {
                 try Self.initializeFormat(env)
@@ -301,7 +308,7 @@ public final class EventStore: Sendable {
         }
         return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
             try limits.validate(event)
-            let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
+            let (compression, stored) = try codec.compress(event.payload)
             return PreparedEvent(proposed: event, compression: compression, stored: stored)
         }
     }
@@ -317,9 +324,7 @@ public final class EventStore: Sendable {
         // Up to a second of CPU: on a thread of its own, not one of the cooperative pool's (one per core), which the
         // appending tasks need meanwhile.
         let trained = try await Self.onOwnThread { [self] () throws(EventStoreError) in
-            ZstdCodec.trainDictionary(
-                samples: try recentPayloads(count: configuration.dictionarySampleEvents),
-                capacity: configuration.dictionaryCapacityBytes)
+            try trainOnRecentPayloads()
         }
         guard let bytes = trained else { return nil }
         do {
@@ -341,8 +346,17 @@ public final class EventStore: Sendable {
             return !running
         }
         guard start else { return }
+        let report = configuration.onBackgroundFailure
         Task.detached(priority: .utility) { [weak self] in
-            _ = try? await self?.trainDictionary()
+            do throws(EventStoreError) { _ = try await self?.trainDictionary() } catch {
+                // A store closed while it trained has nothing to report.
+                if error.code != .closed {
+                    report?(
+                        EventStoreError(
+                            error.code, "training a compression dictionary failed: \(error.message)",
+                            systemCode: error.systemCode))
+                }
+            }
             self?.trainingState.withLock { $0 = false }
         }
     }
@@ -357,11 +371,32 @@ public final class EventStore: Sendable {
         return try result.get()
     }
 
-    private func recentPayloads(count: Int) throws(EventStoreError) -> [Data] {
+    /// A dictionary trained on the last `dictionarySampleEvents` payloads, gathered end to end in one buffer that
+    /// fails with `outOfMemory` (rather than trapping) when the process is at its memory limit.
+    private func trainOnRecentPayloads() throws(EventStoreError) -> [UInt8]? {
         let last = head.head
-        guard last > 0 else { return [] }
-        let from = last > UInt64(count) ? last - UInt64(count) + 1 : 1
-        return try read(from: Seq(from), maxCount: count).map(\.payload)
+        let count = UInt64(configuration.dictionarySampleEvents)
+        guard last > 0, count > 0 else { return nil }
+        var samples = try FallibleMemory.Buffer(
+            capacity: 1 << 20, memory: codec.memory, purpose: "a dictionary's training sample")
+        var sizes: [Int] = []
+        do {
+            try scan(from: Seq(last > count ? last - count + 1 : 1), through: Seq(last)) { view in
+                try view.withPayload { payload in
+                    if !payload.isEmpty {
+                        try samples.append(payload)
+                        sizes.append(payload.count)
+                    }
+                }
+                return true
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw EventStoreError(.storage, "reading the dictionary's training sample failed: \(error)")
+        }
+        return try codec.trainDictionary(
+            samples: samples.bytes, sizes: sizes, capacity: configuration.dictionaryCapacityBytes)
     }
 
     // MARK: - Format

@@ -29,6 +29,8 @@ public struct EventStoreError: Error, Sendable, Equatable, CustomStringConvertib
         public static let closed = Code("closed")
         /// The same directory is already open in this process.
         public static let alreadyOpen = Code("already_open")
+        /// The process could not allocate the memory an operation needed (it is at its limit); nothing was changed.
+        public static let outOfMemory = Code("out_of_memory")
         /// Any other storage failure (I/O error, permissions, LMDB failures).
         public static let storage = Code("storage")
     }

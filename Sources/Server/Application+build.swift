@@ -52,6 +52,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
                 "system": .string(error.systemCode.map(String.init) ?? "-"),
             ])
     }
+    storeConfiguration.onBackgroundFailure = { [logger] error in
+        logger.error(
+            "background work of the log failed; appends go on",
+            metadata: ["error": .string(error.message), "code": .string(error.code.rawValue)])
+    }
     let store = try EventStore.open(storeConfiguration)
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()

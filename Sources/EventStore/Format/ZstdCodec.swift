@@ -41,7 +41,13 @@ final class ZstdCodec: @unchecked Sendable {
     private let dictionaries = Mutex<[UInt32: Dictionary]>([:])
     private let currentID = Mutex<UInt32?>(nil)
 
-    init(level: Int32 = 3) { self.level = level }
+    /// Where payloads read back and dictionary training get their memory.
+    let memory: FallibleMemory
+
+    init(level: Int32 = 3, memory: FallibleMemory = FallibleMemory()) {
+        self.level = level
+        self.memory = memory
+    }
 
     deinit {
         for c in compressContexts.withLock({ $0 }) { ZSTD_freeCCtx(c.raw) }
@@ -82,10 +88,13 @@ final class ZstdCodec: @unchecked Sendable {
 
     /// Compresses `input` with the current dictionary; keeps it raw when compression does not make it smaller.
     /// `bare: false` writes a full frame (magic number and content size), as format 1 did.
-    func compress(_ input: UnsafeRawBufferPointer, bare: Bool = true) -> (PayloadCompression, [UInt8]) {
+    /// - Throws: `outOfMemory` when zstd cannot allocate a context.
+    func compress(
+        _ input: UnsafeRawBufferPointer, bare: Bool = true
+    ) throws(EventStoreError) -> (PayloadCompression, [UInt8]) {
         let dictionaryID = currentDictionaryID
         let cdict = dictionaryID.flatMap { id in dictionary(id)?.compress }
-        let cctx = compressContexts.withLock { $0.popLast() } ?? makeCompressContext()
+        let cctx = try takeCompressContext()
         defer { compressContexts.withLock { $0.append(cctx) } }
         // A context whose last compression failed (the payload did not shrink: "destination too small") is left
         // mid-frame, and then refuses a new dictionary (`stage_wrong`) and would compress with the previous one.
@@ -108,6 +117,11 @@ final class ZstdCodec: @unchecked Sendable {
         }
         if let dictionaryID, cdict != nil { return (.zstdDictionary(dictionaryID, bare: bare), output) }
         return (.zstd(bare: bare), output)
+    }
+
+    /// `compress` of a payload held in `Data`.
+    func compress(_ payload: Data) throws(EventStoreError) -> (PayloadCompression, [UInt8]) {
+        try payload.withUnsafeBytes { raw in Result { () throws(EventStoreError) in try compress(raw) } }.get()
     }
 
     /// Reads a dictionary's stored bytes by id; nil when the log does not hold it.
@@ -151,20 +165,20 @@ final class ZstdCodec: @unchecked Sendable {
             return Data(stored)
         }
         let ddict = try decompressionDictionary(for: compression, load: load)
-        let dctx = decompressContexts.withLock { $0.popLast() } ?? makeDecompressContext()
+        let dctx = try takeDecompressContext()
         defer { decompressContexts.withLock { $0.append(dctx) } }
-        var data = Data(count: rawLength)
-        let produced = data.withUnsafeMutableBytes { out in
-            Self.decompress(dctx.raw, out.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
+        return try memory.data(rawLength, for: "an event's payload") { (out) throws(EventStoreError) in
+            let produced = Self.decompress(
+                dctx.raw, out.baseAddress, rawLength, stored, ddict, bare: compression.isBare)
+            if ZSTD_isError(produced) != 0 {
+                throw EventStoreError(
+                    .corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
+            }
+            guard produced == rawLength else {
+                throw EventStoreError(
+                    .corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)")
+            }
         }
-        if ZSTD_isError(produced) != 0 {
-            throw EventStoreError(
-                .corrupt, "payload does not decompress: \(String(cString: ZSTD_getErrorName(produced)))")
-        }
-        guard produced == rawLength else {
-            throw EventStoreError(.corrupt, "payload decompressed to \(produced) bytes, the record says \(rawLength)")
-        }
-        return data
     }
 
     /// Decompresses a stored payload into `output` (at least `rawLength` bytes) with a context the caller holds.
@@ -199,35 +213,34 @@ final class ZstdCodec: @unchecked Sendable {
     final class DecompressionContext {
         fileprivate let pointer: Pointer
         private let codec: ZstdCodec
-        fileprivate init(_ codec: ZstdCodec) {
+        fileprivate init(_ codec: ZstdCodec) throws(EventStoreError) {
             self.codec = codec
-            pointer = codec.decompressContexts.withLock { $0.popLast() } ?? codec.makeDecompressContext()
+            pointer = try codec.takeDecompressContext()
         }
         deinit { codec.decompressContexts.withLock { $0.append(pointer) } }
     }
 
-    func borrowDecompressionContext() -> DecompressionContext { DecompressionContext(self) }
+    func borrowDecompressionContext() throws(EventStoreError) -> DecompressionContext {
+        try DecompressionContext(self)
+    }
 
-    /// Trains a dictionary of at most `capacity` bytes, and at most a quarter of the samples' bytes (zstd learns
-    /// little from a sample smaller than a few times its dictionary), on `samples`; nil when zstd finds too little to
-    /// learn from.
+    /// Trains a dictionary of at most `capacity` bytes, and at most a quarter of the sample's bytes (zstd learns
+    /// little from a sample smaller than a few times its dictionary), on `samples` (payloads end to end, `sizes` long
+    /// each); nil when zstd finds too little to learn from.
     ///
     /// zstd's fastCover trainer with fixed parameters (segments of 2,048 bytes, 8-byte d-mers, acceleration 4), not
     /// `ZDICT_trainFromBuffer`, which runs the same trainer four times over to choose the segment size: on the
     /// benchmark's events 0.40 s instead of 2.7 s for 32,768 payloads, and 187.0 bytes per event stored instead of
-    /// 188.9 (`docs/event-store.md`). Falls back to `ZDICT_trainFromBuffer` if fastCover refuses the sample.
-    static func trainDictionary(samples: [Data], capacity requested: Int) -> [UInt8]? {
-        var joined = [UInt8]()
-        joined.reserveCapacity(samples.reduce(0) { $0 + $1.count })
-        var sizes = [Int]()
-        sizes.reserveCapacity(samples.count)
-        for sample in samples where !sample.isEmpty {
-            joined.append(contentsOf: sample)
-            sizes.append(sample.count)
-        }
+    /// 188.9 (`docs/event-store.md`). Falls back to `ZDICT_trainFromBuffer` if fastCover refuses the sample. zstd's
+    /// own tables are `malloc`ed, so a process at its memory limit gets nil from zstd rather than a trap.
+    /// - Throws: `outOfMemory` when the dictionary's buffer cannot be allocated.
+    func trainDictionary(
+        samples: UnsafeRawBufferPointer, sizes: [Int], capacity requested: Int
+    ) throws(EventStoreError) -> [UInt8]? {
         guard sizes.count >= 8 else { return nil }
-        let capacity = min(requested, max(joined.count / 4, 1024))
-        var dictionary = [UInt8](repeating: 0, count: capacity)
+        let capacity = min(requested, max(samples.count / 4, 1024))
+        let dictionary = try memory.allocate(capacity, for: "a compression dictionary")
+        defer { free(dictionary) }
         var parameters = ZDICT_fastCover_params_t()
         parameters.k = UInt32(min(2048, capacity))
         parameters.d = 8
@@ -235,15 +248,13 @@ final class ZstdCodec: @unchecked Sendable {
         parameters.accel = 4
         parameters.splitPoint = 1.0
         let count = UInt32(sizes.count)
-        func train(_ trainer: (_ dictionary: UnsafeMutableRawPointer?, _ samples: UnsafeRawPointer?) -> Int) -> Int {
-            dictionary.withUnsafeMutableBytes { dict in
-                joined.withUnsafeBytes { src in trainer(dict.baseAddress, src.baseAddress) }
-            }
+        var size = ZDICT_trainFromBuffer_fastCover(
+            dictionary, capacity, samples.baseAddress, sizes, count, parameters)
+        if ZDICT_isError(size) != 0 {
+            size = ZDICT_trainFromBuffer(dictionary, capacity, samples.baseAddress, sizes, count)
         }
-        var size = train { ZDICT_trainFromBuffer_fastCover($0, capacity, $1, sizes, count, parameters) }
-        if ZDICT_isError(size) != 0 { size = train { ZDICT_trainFromBuffer($0, capacity, $1, sizes, count) } }
         if ZDICT_isError(size) != 0 { return nil }
-        return Array(dictionary[..<size])
+        return Array(UnsafeRawBufferPointer(start: dictionary, count: size))
     }
 
     /// zstd's experimental `ZSTD_c_format` / `ZSTD_d_format` and `ZSTD_f_zstd1_magicless` (stable since zstd 1.4;
@@ -262,9 +273,24 @@ final class ZstdCodec: @unchecked Sendable {
         return ZSTD_decompress_usingDDict(dctx, output, capacity, stored.baseAddress, stored.count, ddict)
     }
 
-    private func makeCompressContext() -> Pointer {
-        guard let cctx = ZSTD_createCCtx() else {
-            fatalError("zstd could not allocate a compression context: out of memory")
+    /// A pooled compression context, or a new one.
+    private func takeCompressContext() throws(EventStoreError) -> Pointer {
+        if let pooled = compressContexts.withLock({ $0.popLast() }) { return pooled }
+        return try makeCompressContext()
+    }
+
+    /// A pooled decompression context, or a new one.
+    fileprivate func takeDecompressContext() throws(EventStoreError) -> Pointer {
+        if let pooled = decompressContexts.withLock({ $0.popLast() }) { return pooled }
+        return try makeDecompressContext()
+    }
+
+    private func makeCompressContext() throws(EventStoreError) -> Pointer {
+        guard memory.fault?(0) != true, let cctx = ZSTD_createCCtx() else {
+            throw EventStoreError(
+                .outOfMemory,
+                "zstd could not allocate a compression context: the process is at its memory limit; nothing was changed, give it more memory"
+            )
         }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
@@ -272,9 +298,12 @@ final class ZstdCodec: @unchecked Sendable {
         return Pointer(raw: cctx)
     }
 
-    fileprivate func makeDecompressContext() -> Pointer {
-        guard let dctx = ZSTD_createDCtx() else {
-            fatalError("zstd could not allocate a decompression context: out of memory")
+    private func makeDecompressContext() throws(EventStoreError) -> Pointer {
+        guard memory.fault?(0) != true, let dctx = ZSTD_createDCtx() else {
+            throw EventStoreError(
+                .outOfMemory,
+                "zstd could not allocate a decompression context: the process is at its memory limit; nothing was changed, give it more memory"
+            )
         }
         return Pointer(raw: dctx)
     }

@@ -207,7 +207,7 @@ struct BatchWriter {
                     "the closing event of an append to '\(r.stream)' reuses the id \(event.id) of an event before it; give it its own id"
                 ))
         }
-        let (compression, stored) = event.payload.withUnsafeBytes { codec.compress($0) }
+        let (compression, stored) = try codec.compress(event.payload)
         return .success(r.events + [PreparedEvent(proposed: event, compression: compression, stored: stored)])
     }
 
