@@ -47,7 +47,7 @@ extension EventStore {
             var current: DictionaryInfo?
             if let id = codec.currentDictionaryID, let bytes = dictionaries.first(where: { $0.0 == id })?.1 {
                 let seq = try txn.get(dbs.meta, KeyLayout.dictionarySeqKey(id)).map { $0.loadBigEndianUInt64() } ?? 0
-                current = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: seq)
+                current = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: Seq(seq))
             }
             try txn.idNodes.load(txn)
             let pages = [

@@ -268,7 +268,7 @@ public struct DomainWorkload: Sendable {
             runEvents.append(
                 LLMRequest(
                     runID: run, step: steps, model: model, provider: "openai",
-                    promptSeqs: [t.lastSeqGuess], parameters: ["temperature": "0.2"]
+                    promptSeqs: [Seq(t.lastSeqGuess)], parameters: ["temperature": "0.2"]
                 ).proposed(metadata: runMeta))
             if rng.next() % 30 == 0 {
                 runEvents.append(

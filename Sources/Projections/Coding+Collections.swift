@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 
@@ -33,11 +34,11 @@ extension BinaryReader {
 /// A value and the seq of the event that set it: the provenance of every registry entry.
 public struct Versioned<Value: Sendable & Equatable & BinaryCodable>: Sendable, Equatable, BinaryCodable {
     public var value: Value
-    public var seq: UInt64
+    public var seq: Seq
 
-    public init(_ value: Value, seq: UInt64) { (self.value, self.seq) = (value, seq) }
+    public init(_ value: Value, seq: Seq) { (self.value, self.seq) = (value, seq) }
     public func encode(to w: inout BinaryWriter) { w.write(value); w.write(seq) }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
-        self.init(try r.read(), seq: try r.readUInt64())
+        self.init(try r.read(), seq: try r.readSeq())
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 
 /// The envelope of a folded event: where and when it was recorded, and by whom.
 public struct EventContext: Sendable, Equatable {
-    public let seq: UInt64
+    public let seq: Seq
     public let stream: StreamID
     public let revision: UInt64
     public let id: UUID
@@ -15,7 +15,7 @@ public struct EventContext: Sendable, Equatable {
     public let causationID: UUID?
 
     public init(
-        seq: UInt64, stream: StreamID, revision: UInt64, id: UUID, timeNanoseconds: Int64, actor: String?,
+        seq: Seq, stream: StreamID, revision: UInt64, id: UUID, timeNanoseconds: Int64, actor: String?,
         workspace: String?,
         correlationID: UUID?, causationID: UUID?
     ) {
@@ -29,7 +29,7 @@ public struct EventContext: Sendable, Equatable {
 
     public init(_ e: RecordedEvent) {
         self.init(
-            seq: e.seq.rawValue, stream: e.stream, revision: e.revision.rawValue, id: e.id,
+            seq: e.seq, stream: e.stream, revision: e.revision.rawValue, id: e.id,
             timeNanoseconds: e.timeNanoseconds,
             actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
             causationID: e.metadata.causationID)

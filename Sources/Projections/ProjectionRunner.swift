@@ -79,7 +79,7 @@ public final class ProjectionRunner: Sendable {
                     let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in
                         try slot.restore(seq: seq, state: state)
                     }
-                    return (restored ?? nil) ?? 0
+                    return ((restored ?? nil) ?? 0).rawValue
                 }
             }
         }
@@ -155,7 +155,7 @@ public final class ProjectionRunner: Sendable {
             return p.position
         }
         guard seq > 0 else { return }
-        let snapshots = lock.withLock { slots.map { $0.snapshot(through: seq) } }
+        let snapshots = lock.withLock { slots.map { $0.snapshot(through: Seq(seq)) } }
         try await store.storeCheckpoints(concurrentMap(snapshots) { $0() })
     }
 

@@ -11,10 +11,10 @@ protocol ProjectionSlot: AnyObject, Sendable {
     func apply(_ event: DomainEvent, _ context: EventContext)
     /// The state at `position` (every event up to it was offered to this projection), to encode as a checkpoint
     /// outside the runner's lock: the closure holds a copy, which costs nothing until a fold changes the state.
-    func snapshot(through position: UInt64) -> @Sendable () -> Checkpoint
+    func snapshot(through position: Seq) -> @Sendable () -> Checkpoint
     /// Restores the state from checkpoint bytes; returns the seq, or nil when they are of another projection version
     /// (then the state stays initial).
-    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64?
+    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> Seq?
     func reset()
 }
 
@@ -27,7 +27,7 @@ extension Projection {
 final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
     private var value = P.initial
     /// The last seq this state reflects.
-    private var seq: UInt64 = 0
+    private var seq: Seq = 0
 
     var name: String { P.name }
     var checkpointName: String { "projection/\(P.name)" }
@@ -42,21 +42,21 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
 
     func read<T>(_ body: (P.State) throws -> T) rethrows -> T { try body(value) }
 
-    func snapshot(through position: UInt64) -> @Sendable () -> Checkpoint {
+    func snapshot(through position: Seq) -> @Sendable () -> Checkpoint {
         seq = max(seq, position)
         let (state, seq, name, version) = (value, seq, checkpointName, P.version)
         return {
             var w = BinaryWriter(capacity: 1 << 16)
             w.write(version)
             state.encode(to: &w)
-            return Checkpoint(name: name, seq: Seq(seq), state: w.bytes)
+            return Checkpoint(name: name, seq: seq, state: w.bytes)
         }
     }
 
-    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> UInt64? {
+    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> Seq? {
         var r = BinaryReader(state)
         guard try r.readUInt64() == P.version else { return nil }
-        (value, self.seq) = (try P.State(from: &r), seq.rawValue)
+        (value, self.seq) = (try P.State(from: &r), seq)
         return self.seq
     }
 

@@ -1,3 +1,4 @@
+import EventStore
 import Hummingbird
 
 extension Request {
@@ -12,5 +13,11 @@ extension Request {
                 "\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text.prefix(40))'")
         }
         return value
+    }
+
+    /// The query parameter `name` as a position in the log (`lowest` ... Int64.max), or nil when absent.
+    /// - Throws: 400 naming the parameter when it is not such a number.
+    func seq(_ name: String, lowest: UInt64 = 1) throws(APIError) -> Seq? {
+        try integer(name, in: lowest...UInt64(Int64.max)).map { Seq($0) }
     }
 }

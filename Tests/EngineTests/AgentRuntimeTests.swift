@@ -58,9 +58,9 @@ import Testing
                 policy: AgentRuntimeTests.policy, pool: pool, configuration: engine)
         }
 
-        func thread(_ id: String) throws -> [(seq: UInt64, event: DomainEvent)] {
+        func thread(_ id: String) throws -> [(seq: Seq, event: DomainEvent)] {
             try store.read(stream: try StreamID("thread/\(id)"), maxCount: 10_000).compactMap { r in
-                if case .event(let e) = EventCatalog.decode(r) { (r.seq.rawValue, e) } else { nil }
+                if case .event(let e) = EventCatalog.decode(r) { (r.seq, e) } else { nil }
             }
         }
 
@@ -107,7 +107,7 @@ import Testing
                 "authz.decided", "tool.result",  // convert_time: denied, never made
                 "llm.request", "llm.response", "message.assistant", "run.finished",
             ])
-        #expect(await observer.seqs == events.map(\.seq), "the observer heard of every event, in log order")
+        #expect(await observer.seqs == events.map(\.seq.rawValue), "the observer heard of every event, in log order")
         let decisions = events.compactMap { if case .authorizationDecided(let d) = $0.event { d } else { nil } }
         #expect(decisions.map(\.action) == ["chat", "model.use", "tool.call", "tool.call"])
         #expect(decisions.map(\.decision) == [.allow, .allow, .allow, .deny])
@@ -186,7 +186,7 @@ import Testing
         let requests = events.compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }
         let last = try #require(requests.last)
         let userSeqs = events.filter { if case .userMessage = $0.event { true } else { false } }.map(\.seq)
-        #expect(userSeqs.contains(outside.firstSeq.rawValue))
+        #expect(userSeqs.contains(outside.firstSeq))
         #expect(last.promptSeqs.filter { userSeqs.contains($0) } == userSeqs)
         let sent = try #require(f.server.requests.last?.body)
         #expect(sent.contains("a note from outside"))

@@ -7,8 +7,8 @@ import Testing
 /// The history cache stays within its bound, evicting the threads used longest ago, and a history it hands out is
 /// the thread's whole history even when the log moved on.
 @Suite struct HistoryCacheTests {
-    static func events(_ n: Int, from seq: UInt64) -> [(seq: UInt64, event: DomainEvent)] {
-        (0..<UInt64(n)).map { (seq + $0, .userMessage(UserMessage(text: "m\(seq + $0)"))) }
+    static func events(_ n: Int, from seq: UInt64) -> [(seq: Seq, event: DomainEvent)] {
+        (0..<UInt64(n)).map { (Seq(seq + $0), .userMessage(UserMessage(text: "m\(seq + $0)"))) }
     }
 
     @Test func theCacheKeepsWithinItsBoundAndEvictsTheLeastRecentlyUsed() async throws {

@@ -109,7 +109,7 @@ import Testing
 
     @Test func queriesFilterByEveryFieldAndCombinations() {
         let s = Self.state()
-        func seqs(_ q: AuditQuery) -> [UInt64] { s.query(q).entries.map(\.seq) }
+        func seqs(_ q: AuditQuery) -> [Seq] { s.query(q).entries.map(\.seq) }
         #expect(seqs(AuditQuery()) == [9, 8, 6, 5, 4, 3, 2, 1])
         #expect(seqs(AuditQuery(actor: "user:alice")) == [2, 1])
         #expect(seqs(AuditQuery(actor: "agent:ops", newestFirst: false)) == [3, 4, 5])
@@ -129,7 +129,7 @@ import Testing
 
     @Test func pagesWithACursorInBothDirections() {
         let s = Self.state()
-        var seen: [UInt64] = []
+        var seen: [Seq] = []
         var query = AuditQuery(limit: 3)
         var pages = 0
         while true {

@@ -156,7 +156,7 @@ import Testing
                 id: id, threadID: names[Int(rng.next() % 6)], agent: names[Int(rng.next() % 6)],
                 model: names[Int(rng.next() % 6)],
                 parentRunID: ids.isEmpty || rng.next() % 3 == 0 ? nil : ids[Int(rng.next() % UInt64(ids.count))],
-                startedSeq: rng.next() % (1 << 40))
+                startedSeq: Seq(rng.next() % (1 << 40)))
             run.status = [RunState.running, .completed, .failed, .cancelled, .limitReached][i % 5]
             (run.steps, run.llmCalls, run.toolCalls) = (
                 Int(rng.next() % 100), Int(rng.next() % 1000), Int(truncatingIfNeeded: rng.next())

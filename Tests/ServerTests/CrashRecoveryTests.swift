@@ -87,7 +87,8 @@ import HummingbirdTesting
                 try? await send(.POST, "/v1/threads/c2/messages", #"{"text": "think"}"#, timeout: .seconds(120))
             }
             var inFlight = false
-            for _ in 0..<600 where !inFlight {
+            // Up to 2 minutes: on a loaded machine (the whole suite at once) 30 s was not always enough.
+            for _ in 0..<2400 where !inFlight {
                 try await Task.sleep(for: .milliseconds(50))
                 var configuration = EventStore.Configuration(directory: dir)
                 configuration.readOnly = true

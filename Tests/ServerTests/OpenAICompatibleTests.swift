@@ -84,8 +84,8 @@ import Testing
                 // The thread records each message once; the second request names the first's by seq.
                 let thread = try #require(saw.thread)
                 let events = try app.store.read(stream: try StreamID("thread/\(thread)"), maxCount: 100)
-                let decoded = events.compactMap { e -> (UInt64, DomainEvent)? in
-                    if case .event(let d) = EventCatalog.decode(e) { (e.seq.rawValue, d) } else { nil }
+                let decoded = events.compactMap { e -> (Seq, DomainEvent)? in
+                    if case .event(let d) = EventCatalog.decode(e) { (e.seq, d) } else { nil }
                 }
                 #expect(decoded.filter { if case .userMessage = $0.1 { true } else { false } }.count == 1)
                 let toolResults = decoded.compactMap { if case .toolResult(let r) = $0.1 { r } else { nil } }

@@ -17,9 +17,9 @@ import Testing
     static let admin = DependabilityTests.admin
     static let alice = DependabilityTests.alice
 
-    static func decisions(_ store: EventStore) throws -> [(seq: UInt64, decision: AuthorizationDecided)] {
+    static func decisions(_ store: EventStore) throws -> [(seq: Seq, decision: AuthorizationDecided)] {
         try store.read(from: 1, maxCount: 100_000).compactMap { r in
-            if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { (r.seq.rawValue, d) } else { nil }
+            if case .event(.authorizationDecided(let d)) = EventCatalog.decode(r) { (r.seq, d) } else { nil }
         }
     }
 
@@ -70,7 +70,7 @@ import Testing
 
                 try await client.execute(uri: "/v1/policy?at=\(second - 1)", method: .get, headers: Self.admin) { r in
                     let body = DependabilityTests.json(r.body)
-                    #expect(body["version"] as? Int == Int(first))
+                    #expect(body["version"] as? Int == Int(first.rawValue))
                     #expect((body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
                 }
                 try await client.execute(uri: "/v1/policy/history", method: .get, headers: Self.admin) { r in

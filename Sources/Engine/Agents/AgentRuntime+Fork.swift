@@ -14,7 +14,7 @@ extension AgentRuntime {
     ///   exists), `storage`.
     @discardableResult
     public func fork(
-        _ source: String, at atSeq: UInt64?, into threadID: String, as principal: Principal,
+        _ source: String, at atSeq: Seq?, into threadID: String, as principal: Principal,
         substitution: String? = nil
     ) async throws(EngineError) -> ThreadForked {
         try await authorizeRead(thread: source, as: principal)

@@ -14,7 +14,7 @@ struct ThreadOrigin: Sendable, Equatable {
 
     /// The origin of `threadID` in its history (a fork's history begins with what it inherits, then its own
     /// `thread.forked`); nil for a thread not started yet.
-    static func of(_ threadID: String, in history: some Sequence<(seq: UInt64, event: DomainEvent)>) -> ThreadOrigin? {
+    static func of(_ threadID: String, in history: some Sequence<(seq: Seq, event: DomainEvent)>) -> ThreadOrigin? {
         var started: ThreadOrigin?
         for entry in history {
             switch entry.event {
@@ -49,8 +49,8 @@ extension AgentRuntime {
         do { opening = try store.read(stream: stream, from: 1, maxCount: 16) } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")
         }
-        let events = opening.compactMap { e -> (seq: UInt64, event: DomainEvent)? in
-            if case .event(let event) = EventCatalog.decode(e) { (e.seq.rawValue, event) } else { nil }
+        let events = opening.compactMap { e -> (seq: Seq, event: DomainEvent)? in
+            if case .event(let event) = EventCatalog.decode(e) { (e.seq, event) } else { nil }
         }
         guard let origin = ThreadOrigin.of(threadID, in: events) else { throw .noThread(threadID) }
         do throws(EngineError) {

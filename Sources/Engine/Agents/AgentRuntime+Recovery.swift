@@ -38,7 +38,7 @@ extension AgentRuntime {
     public func closeInterruptedRuns(_ runs: [OpenRun]) async throws(EngineError) -> RecoveredRuns {
         var recovered = RecoveredRuns()
         let ordered = runs.filter { $0.parentRunID != nil } + runs.filter { $0.parentRunID == nil }
-        var byThread: [String: [(seq: UInt64, event: DomainEvent)]] = [:]
+        var byThread: [String: [(seq: Seq, event: DomainEvent)]] = [:]
         for run in ordered {
             let stream = try threadStream(run.threadID)
             if byThread[run.threadID] == nil {

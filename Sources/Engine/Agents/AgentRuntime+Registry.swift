@@ -8,10 +8,10 @@ extension AgentRuntime {
     public func registry() async throws(EngineError) -> RegistryState { try await registryState() }
 
     /// The registry as it stood after the event at `seq` (a fold of the registry streams up to there).
-    public func registry(asOf seq: UInt64) throws(EngineError) -> RegistryState {
+    public func registry(asOf seq: Seq) throws(EngineError) -> RegistryState {
         do {
             return try ProjectionRunner.state(
-                of: RegistryProjection.self, asOf: Seq(seq), in: store, streams: RegistryProjection.streams)
+                of: RegistryProjection.self, asOf: seq, in: store, streams: RegistryProjection.streams)
         } catch {
             throw EngineError(.storage, "reading the registry as of seq \(seq) failed: \(error)")
         }

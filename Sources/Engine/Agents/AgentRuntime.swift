@@ -76,7 +76,7 @@ public final class AgentRuntime: Sendable {
     /// The policy that decides while the log holds none (`serve`'s file, or the development default).
     let configuredPolicy: Policy
     /// The policy in force as last read from the log, and the `policy` stream's revision it was read at.
-    let policyCache = Mutex<(revision: StreamRevision?, policy: Policy, version: UInt64?)?>(nil)
+    let policyCache = Mutex<(revision: StreamRevision?, policy: Policy, version: Seq?)?>(nil)
     let pool: MCPPool
     let configuration: Configuration
     let makeProvider: ProviderFactory

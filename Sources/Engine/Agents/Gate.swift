@@ -11,11 +11,11 @@ struct Gate: Sendable {
     /// verdicts say so in their reason, so the audit trail never reads them as grants of the server's policy.
     var hypotheticalFor: String? = nil
     /// The policy's version (the seq of its change in the log), named by every decision.
-    var policyVersion: UInt64? = nil
+    var policyVersion: Seq? = nil
 
     init(
         policy: Policy, principal: Principal, workspace: String, hypotheticalFor: String? = nil,
-        policyVersion: UInt64? = nil
+        policyVersion: Seq? = nil
     ) {
         (self.policy, self.principal, self.workspace, self.hypotheticalFor, self.policyVersion) = (
             policy, principal, workspace, hypotheticalFor, policyVersion

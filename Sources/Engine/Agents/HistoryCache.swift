@@ -10,7 +10,7 @@ import Synchronization
 /// the thread whole.
 final class HistoryCache: Sendable {
     private struct Entry {
-        var events: [(seq: UInt64, event: DomainEvent)]
+        var events: [(seq: Seq, event: DomainEvent)]
         var revision: StreamRevision
         var lastUse: UInt64
     }
@@ -49,7 +49,7 @@ final class HistoryCache: Sendable {
     }
 
     /// Keeps a thread's history as of `revision` of its stream.
-    func remember(_ stream: StreamID, events: [(seq: UInt64, event: DomainEvent)], revision: StreamRevision) {
+    func remember(_ stream: StreamID, events: [(seq: Seq, event: DomainEvent)], revision: StreamRevision) {
         guard events.count <= maxEvents / 4 else { return forget(stream) }
         state.withLock { s in
             s.tick += 1

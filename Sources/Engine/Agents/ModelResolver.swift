@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 import Projections
@@ -10,7 +11,7 @@ public struct ResolvedModel: Sendable, Equatable {
     public var definition: ModelDefinition
     public var source: Source
     /// Seqs of the registry events that decided it (empty for the environment fallback).
-    public var provenance: [UInt64]
+    public var provenance: [Seq]
 }
 
 /// Model resolution: the agent's own model, else the workspace override, else the org default (registry), else the

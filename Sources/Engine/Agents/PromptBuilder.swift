@@ -12,7 +12,7 @@ import Foundation
 public enum PromptBuilder {
     public struct Prompt: Sendable, Equatable {
         public var messages: [ChatMessage]
-        public var seqs: [UInt64]
+        public var seqs: [Seq]
     }
 
     /// The prompt of a thread's own agent. Runs delegated to worker agents (`run.started` with a parent) are left
@@ -21,7 +21,7 @@ public enum PromptBuilder {
     /// - Parameter unanswered: keep tool calls no result answers yet (the OpenAI-compatible endpoint, whose client
     ///   sends the results) instead of leaving them out.
     public static func prompt(
-        instructions: String, thread events: some Collection<(seq: UInt64, event: DomainEvent)>,
+        instructions: String, thread events: some Collection<(seq: Seq, event: DomainEvent)>,
         keepingUnanswered unanswered: Bool = false
     ) -> Prompt {
         var nested: Set<UUID> = []
@@ -35,8 +35,8 @@ public enum PromptBuilder {
     /// The prompt of a worker agent's run: its instructions, the task it was given (the delegating `tool.called`), and
     /// its own run's events.
     public static func prompt(
-        instructions: String, task: (seq: UInt64, text: String), run: UUID,
-        thread events: some Collection<(seq: UInt64, event: DomainEvent)>
+        instructions: String, task: (seq: Seq, text: String), run: UUID,
+        thread events: some Collection<(seq: Seq, event: DomainEvent)>
     ) -> Prompt {
         answeredOnly(
             prompt(instructions: instructions, start: [(task.seq, .user(task.text))], events: events) {
@@ -55,8 +55,8 @@ public enum PromptBuilder {
 
     /// The instructions, `start`, then the message of each event `including` accepts (in one pass, copying nothing).
     private static func prompt(
-        instructions: String, start: [(UInt64, ChatMessage)],
-        events: some Collection<(seq: UInt64, event: DomainEvent)>,
+        instructions: String, start: [(Seq, ChatMessage)],
+        events: some Collection<(seq: Seq, event: DomainEvent)>,
         including: (DomainEvent) -> Bool
     ) -> Prompt {
         var prompt = Prompt(messages: instructions.isEmpty ? [] : [.system(instructions)], seqs: [])

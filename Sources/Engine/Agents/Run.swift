@@ -13,10 +13,10 @@ struct Run: Sendable {
     let toolbox: Toolbox
     let gate: Gate
     /// For a worker agent's run: the task it was given and the seq of the call that delegated it.
-    var task: (seq: UInt64, text: String)?
+    var task: (seq: Seq, text: String)?
     let delegation: Delegation
-    /// In a replay: where tool results and workers' toolboxes come from (nil: the world).
-    var tape: ReplayTape? = nil
+    /// Where tool calls are answered and workers' toolboxes come from: the world, or a replay's recording.
+    var world: any ToolWorld = LiveWorld()
     /// The agent's `toolChoice` (sent only with tools to choose from).
     var toolChoice: ToolChoice? = nil
 
@@ -207,34 +207,26 @@ struct Run: Sendable {
         let calledSeq = try await recorder.flush().last ?? 0
         let started = c.now()
         let output: String, isError: Bool
-        let fromTape: Bool =
+        if let answered = world.answer(callID: call.callID, entry: entry) {
+            (output, isError) = answered
+        } else {
             switch entry {
-            case .recorded: true
-            case .mcp: tape.map { !$0.isLive } ?? false  // a counterfactual before it went live
-            case .agent: false
+            case .mcp(let definition, _):
+                do {
+                    let result = try await pool.call(
+                        definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                        timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+                    (output, isError) = (result.text, result.isError)
+                } catch {
+                    (output, isError) = ("tool failed: \(error.message)", true)
+                }
+            case .recorded(let server, let tool):
+                (output, isError) = ("\(server)/\(tool) is a recorded tool and nothing recorded answers it", true)
+            case .agent(let worker):
+                (output, isError) = try await delegate(
+                    to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
+                    recorder: &recorder, configuration: c, pool: pool)
             }
-        switch entry {
-        case _ where fromTape:
-            let recorded = tape?.result(for: call.callID)
-            (output, isError) = (
-                recorded?.output ?? "not in the recording: the original run made no call \(call.callID)",
-                recorded?.isError ?? true
-            )
-        case .mcp(let definition, _):
-            do {
-                let result = try await pool.call(
-                    definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
-                    timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
-                (output, isError) = (result.text, result.isError)
-            } catch {
-                (output, isError) = ("tool failed: \(error.message)", true)
-            }
-        case .recorded:
-            (output, isError) = ("not in the recording", true)  // unreachable: served from the tape above
-        case .agent(let worker):
-            (output, isError) = try await delegate(
-                to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
-                recorder: &recorder, configuration: c, pool: pool)
         }
         let elapsed = c.now() - started
         recorder.stage(
@@ -250,7 +242,7 @@ struct Run: Sendable {
     /// Runs a worker agent on `task` as a nested run in the same thread: its own model (authorized), tools and sub-agents;
     /// `run.started` names this run as its parent and the delegating call as its cause. Returns its answer as a tool result.
     private func delegate(
-        to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: UInt64, recorder: inout RunRecorder,
+        to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: Seq, recorder: inout RunRecorder,
         configuration c: AgentRuntime.Configuration, pool: MCPPool
     ) async throws(EngineError) -> (String, Bool) {
         guard let task = JSONValue(parsing: arguments)?["task"]?.stringValue, !task.isEmpty else {
@@ -275,13 +267,7 @@ struct Run: Sendable {
         do { provider = try delegation.makeProvider(model.definition, c) } catch {
             return ("delegation failed: \(error.message)", true)
         }
-        var tools: Toolbox
-        if let tape, !tape.isLive {
-            tools = tape.toolbox(forWorker: worker.name)
-        } else {
-            tools = await Toolbox.assemble(servers: delegation.registry, allowed: worker.allowedTools, pool: pool)
-            tools.add(workers: worker.subAgents.compactMap { delegation.registry.agents[$0]?.value })
-        }
+        let tools = await world.toolbox(forWorker: worker, registry: delegation.registry, pool: pool)
 
         let childID = c.makeID()
         let parentCorrelation = recorder.correlationID
@@ -300,7 +286,7 @@ struct Run: Sendable {
             delegation: Delegation(
                 registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
                 makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
-            tape: tape, toolChoice: worker.toolChoice.map(ToolChoice.init))
+            world: world, toolChoice: worker.toolChoice.map(ToolChoice.init))
         do {
             let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
             return (

@@ -18,18 +18,18 @@ struct RunRecorder {
     let workspace: String
     let observer: (any RunObserver)?
     var correlationID: UUID?
-    private(set) var history: [(seq: UInt64, event: DomainEvent)]
+    private(set) var history: [(seq: Seq, event: DomainEvent)]
     /// The revision of the stream's last event (0: none yet) while every append since the history was read followed
     /// the one before; nil once one did not (someone else appended in between) or when the history's revision is unknown.
     private(set) var knownRevision: UInt64?
 
     /// Seqs a dry run gives its events: far above any real seq, so prompts can name both kinds without clashing.
-    static let virtualSeqBase: UInt64 = 1 << 62
+    static let virtualSeqBase = Seq(1 << 62)
     private var virtualSeq = RunRecorder.virtualSeqBase
 
     init(
         store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?,
-        history: [(seq: UInt64, event: DomainEvent)],
+        history: [(seq: Seq, event: DomainEvent)],
         knownRevision: UInt64? = nil
     ) {
         (self.store, self.stream, self.workspace, self.observer, self.history, self.knownRevision) = (
@@ -52,7 +52,7 @@ struct RunRecorder {
     /// or authorizes: a model call, a tool call.
     /// - Returns: the seqs the events have in `historyWithStaged` until they are appended (placeholders).
     @discardableResult
-    mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) -> [UInt64] {
+    mutating func stage(_ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil) -> [Seq] {
         let metadata = EventMetadata(
             actor: actor, workspace: workspace, correlationID: correlationID, causationID: cause)
         let first = Self.stagedSeqBase + UInt64(pending.count)
@@ -67,11 +67,11 @@ struct RunRecorder {
 
     /// Seqs under which staged events appear in `historyWithStaged`: `stagedSeqBase + i` for the i-th staged event.
     /// Above the dry runs' seqs (`virtualSeqBase`), so neither is mistaken for the other.
-    static let stagedSeqBase: UInt64 = 1 << 63
+    static let stagedSeqBase = Seq(1 << 63)
 
     /// The history, then the staged events under placeholder seqs: what the next prompt is built from. A
     /// `flush(closingWith:actor:)` maps the placeholders the prompt names to the seqs the events get.
-    var historyWithStaged: FlattenSequence<[[(seq: UInt64, event: DomainEvent)]]> {
+    var historyWithStaged: FlattenSequence<[[(seq: Seq, event: DomainEvent)]]> {
         [history, pending.enumerated().map { (Self.stagedSeqBase + UInt64($0.offset), $0.element.event) }].joined()
     }
 
@@ -82,9 +82,9 @@ struct RunRecorder {
     /// - Returns: the seq of each event, the closing one last.
     @discardableResult
     mutating func flush(
-        closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (UInt64) -> UInt64) -> DomainEvent,
+        closingWith closing: @escaping @Sendable (_ seqOf: @Sendable (Seq) -> Seq) -> DomainEvent,
         actor: String
-    ) async throws(EngineError) -> [UInt64] {
+    ) async throws(EngineError) -> [Seq] {
         try await append(
             closing: (
                 closing, EventMetadata(actor: actor, workspace: workspace, correlationID: correlationID), EventID.make()
@@ -93,29 +93,29 @@ struct RunRecorder {
 
     /// Appends what is staged; returns the seq of each event.
     @discardableResult
-    mutating func flush() async throws(EngineError) -> [UInt64] {
+    mutating func flush() async throws(EngineError) -> [Seq] {
         guard !pending.isEmpty else { return [] }
         return try await append(closing: nil)
     }
 
     /// Appends everything staged and the closing event, if any (built from the seqs the staged events get).
     private mutating func append(
-        closing: (build: @Sendable (@Sendable (UInt64) -> UInt64) -> DomainEvent, metadata: EventMetadata, id: UUID)?
+        closing: (build: @Sendable (@Sendable (Seq) -> Seq) -> DomainEvent, metadata: EventMetadata, id: UUID)?
     )
-        async throws(EngineError) -> [UInt64]
+        async throws(EngineError) -> [Seq]
     {
         let batch = pending
         pending = []
         let base = Self.stagedSeqBase, count = UInt64(batch.count)
-        let seqOf: @Sendable (UInt64) -> @Sendable (UInt64) -> UInt64 = { first in
+        let seqOf: @Sendable (Seq) -> @Sendable (Seq) -> Seq = { first in
             { $0 >= base && $0 - base < count ? first + ($0 - base) : $0 }
         }
         let total = batch.count + (closing == nil ? 0 : 1)
-        let first: UInt64
+        let first: Seq
         if let store {
             let proposed = batch.map { $0.event.proposed(id: $0.id, metadata: $0.metadata) }
             let last = closing.map { c in
-                { @Sendable (first: Seq) in c.build(seqOf(first.rawValue)).proposed(id: c.id, metadata: c.metadata) }
+                { @Sendable (first: Seq) in c.build(seqOf(first)).proposed(id: c.id, metadata: c.metadata) }
             }
             do {
                 let result =
@@ -125,14 +125,14 @@ struct RunRecorder {
                         try await store.append(proposed + (last.map { [$0(Seq(0))] } ?? []), to: stream)
                     }
                 track(result, count: total)
-                first = result.firstSeq.rawValue
+                first = result.firstSeq
             } catch {
                 let types = batch.map(\.event.typeName) + (closing == nil ? [] : ["its closing event"])
                 throw .recording(error, "recording \(types.joined(separator: ", ")) in \(stream)")
             }
         } else {
             first = virtualSeq
-            virtualSeq += UInt64(total)
+            virtualSeq = virtualSeq + UInt64(total)
         }
         let events = batch.map(\.event) + (closing.map { [$0.build(seqOf(first))] } ?? [])
         return await appended(events, from: first)
@@ -149,11 +149,11 @@ struct RunRecorder {
     }
 
     /// Puts events just appended from seq `first` into the history and tells the observer.
-    private mutating func appended(_ events: [DomainEvent], from first: UInt64) async -> [UInt64] {
+    private mutating func appended(_ events: [DomainEvent], from first: Seq) async -> [Seq] {
         let seqs = (0..<UInt64(events.count)).map { first + $0 }
         for (event, seq) in zip(events, seqs) {
             history.append((seq, event))
-            await observer?.appended(event, seq: Seq(seq))
+            await observer?.appended(event, seq: seq)
         }
         return seqs
     }
@@ -162,14 +162,14 @@ struct RunRecorder {
     @discardableResult
     mutating func record(
         _ events: [DomainEvent], actor: String, causedBy cause: UUID? = nil
-    ) async throws(EngineError) -> [UInt64] {
+    ) async throws(EngineError) -> [Seq] {
         stage(events, actor: actor, causedBy: cause)
         return try await flush()
     }
 
     /// A thread's decoded history, when its last event was appended and its own stream's revision.
     struct History {
-        var events: [(seq: UInt64, event: DomainEvent)]
+        var events: [(seq: Seq, event: DomainEvent)]
         /// When the stream's last event was appended (ns since the epoch; nil for a new thread).
         var lastActivity: Int64?
         /// The revision of the stream's last event (nil for a new thread).
@@ -202,11 +202,11 @@ struct RunRecorder {
         of stream: StreamID, in store: EventStore, from start: StreamRevision
     )
         throws(EngineError) -> (
-            events: [(seq: UInt64, event: DomainEvent)], lastActivity: Int64?, firstRevision: StreamRevision?,
+            events: [(seq: Seq, event: DomainEvent)], lastActivity: Int64?, firstRevision: StreamRevision?,
             revision: StreamRevision?
         )
     {
-        var events: [(seq: UInt64, event: DomainEvent)] = []
+        var events: [(seq: Seq, event: DomainEvent)] = []
         var lastActivity: Int64?
         var first: StreamRevision?, last: StreamRevision?
         var revision = start
@@ -217,7 +217,7 @@ struct RunRecorder {
                     lastActivity = recorded.timeNanoseconds
                     if first == nil { first = recorded.revision }
                     last = recorded.revision
-                    if case .event(let e) = EventCatalog.decode(recorded) { events.append((recorded.seq.rawValue, e)) }
+                    if case .event(let e) = EventCatalog.decode(recorded) { events.append((recorded.seq, e)) }
                 }
                 guard let final = page.last, page.count == 1024 else { break }
                 revision = StreamRevision(final.revision.rawValue + 1)

@@ -5,7 +5,7 @@ import Foundation
 /// One change of the policy, as the log holds it.
 public struct PolicyRecord: Sendable, Equatable {
     /// The change's seq: the version of the policy it made.
-    public var seq: UInt64
+    public var seq: Seq
     public var timeNanoseconds: Int64
     public var actor: String?
     public var change: PolicyChanged
@@ -27,7 +27,7 @@ extension AgentRuntime {
                     if case .event(.policyChanged(let change)) = EventCatalog.decode(e) {
                         records.append(
                             PolicyRecord(
-                                seq: e.seq.rawValue, timeNanoseconds: e.timeNanoseconds, actor: e.metadata.actor,
+                                seq: e.seq, timeNanoseconds: e.timeNanoseconds, actor: e.metadata.actor,
                                 change: change))
                     }
                 }
@@ -43,7 +43,7 @@ extension AgentRuntime {
     /// The policy in force and its version (the seq of its change; nil while the log holds none and the server's
     /// configured policy decides). Read from the log when the `policy` stream moved, so a change made by any server
     /// decides the next request here too.
-    public func currentPolicy() -> (policy: Policy, version: UInt64?) {
+    public func currentPolicy() -> (policy: Policy, version: Seq?) {
         let revision = try? store.revision(of: Self.policyStream)
         if let cached = policyCache.withLock({ $0 }), cached.revision == revision {
             return (cached.policy, cached.version)
@@ -58,7 +58,7 @@ extension AgentRuntime {
     }
 
     /// The policy as it stood just after `seq` (nil: the log held none yet).
-    public func policy(asOf seq: UInt64) throws(EngineError) -> (policy: Policy, version: UInt64)? {
+    public func policy(asOf seq: Seq) throws(EngineError) -> (policy: Policy, version: Seq)? {
         guard let record = try policyHistory().last(where: { $0.seq <= seq }) else { return nil }
         do { return (try Policy(roles: record.change.roles), record.seq) } catch {
             throw EngineError(.storage, "the policy recorded at seq \(record.seq) does not parse: \(error.message)")
@@ -77,7 +77,7 @@ extension AgentRuntime {
     /// - Throws: `denied` (recorded), `invalidArgument` (a permission that does not parse), `unprocessable` (a policy
     ///   no role of which may change it again: nobody could undo it through the API), `storage`.
     @discardableResult
-    public func changePolicy(_ change: PolicyChanged, as principal: Principal) async throws(EngineError) -> UInt64 {
+    public func changePolicy(_ change: PolicyChanged, as principal: Principal) async throws(EngineError) -> Seq {
         let proposed: Policy
         do { proposed = try Policy(roles: change.roles) } catch { throw EngineError(.invalidArgument, error.message) }
         guard proposed.roles.values.contains(where: { $0.contains { $0.action == "policy.admin" || $0.action == "*" } })

@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 
@@ -17,7 +18,7 @@ public actor MCPPool {
         var tools: [MCPTool]
         var listedAt: ContinuousClock.Instant
         /// The seq of the health record the tools were listed under (nil: none yet).
-        var healthSeq: UInt64?
+        var healthSeq: Seq?
     }
 
     /// A server's recent failures, for the backoff before it is started again.
@@ -65,7 +66,7 @@ public actor MCPPool {
 
     /// The tools `server` offers, starting its session if needed: cached, and listed again once `toolListTTL` has
     /// passed, the server announced a change, or `healthSeq` (the seq of its latest recorded health) moved.
-    public func tools(of server: MCPServerDefinition, healthSeq: UInt64? = nil) async throws(MCPError) -> [MCPTool] {
+    public func tools(of server: MCPServerDefinition, healthSeq: Seq? = nil) async throws(MCPError) -> [MCPTool] {
         try await withSession(server, retryingLost: true) { (pool, session) throws(MCPError) in
             var session = session
             let announced = await session.client.takeToolsChanged()

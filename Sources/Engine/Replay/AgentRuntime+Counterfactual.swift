@@ -44,7 +44,7 @@ public struct Substitution: Sendable, Equatable {
 /// What a counterfactual run did: the new thread and where it parted from the recording.
 public struct CounterfactualResult: Sendable, Encodable, Equatable {
     public var threadID: String
-    public var forkedAtSeq: UInt64
+    public var forkedAtSeq: Seq
     public var substitution: String
     public var stepsMatched: Int
     public var divergence: Divergence?
@@ -160,7 +160,7 @@ extension AgentRuntime {
                 registry: live == nil ? r.registry : current, workspace: forked.workspace,
                 resolver: ModelResolver(environment: configuration.environment), makeProvider: makeWorkerProvider,
                 depth: 0),
-            tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
+            world: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
         var runSettings = configuration
         runSettings.streaming = false
         if live == nil { runSettings.retry = .none }

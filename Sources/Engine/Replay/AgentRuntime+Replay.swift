@@ -75,8 +75,8 @@ extension AgentRuntime {
     struct RecordedRun {
         let started: RunStarted
         /// The history before the run (through the user message that started it), and the run's own events.
-        let prior: [(seq: UInt64, event: DomainEvent)]
-        let recorded: [(seq: UInt64, event: DomainEvent)]
+        let prior: [(seq: Seq, event: DomainEvent)]
+        let recorded: [(seq: Seq, event: DomainEvent)]
         /// Who asked for it (from the recorded `chat` decision).
         let asker: Principal
         let registry: RegistryState
@@ -89,8 +89,7 @@ extension AgentRuntime {
 
     /// The run that starts at `history[index]` with everything needed to run it again; nil when no recorded `chat`
     /// decision names who asked for it.
-    func recordedRun(at index: Int, of history: [(seq: UInt64, event: DomainEvent)]) throws(EngineError) -> RecordedRun?
-    {
+    func recordedRun(at index: Int, of history: [(seq: Seq, event: DomainEvent)]) throws(EngineError) -> RecordedRun? {
         guard case .runStarted(let started) = history[index].event else { return nil }
         // The run's input ends with the user message before it; its events run from there to its `run.finished`.
         let input =
@@ -130,8 +129,8 @@ extension AgentRuntime {
 
     /// The first step where two runs' steps differ, if any, and how many matched before it.
     static func compare(
-        _ recorded: [(seq: UInt64, event: DomainEvent)], _ replayed: [(seq: UInt64, event: DomainEvent)],
-        lookup: [UInt64: DomainEvent], runID: UUID
+        _ recorded: [(seq: Seq, event: DomainEvent)], _ replayed: [(seq: Seq, event: DomainEvent)],
+        lookup: [Seq: DomainEvent], runID: UUID
     ) -> (matched: Int, divergence: Divergence?) {
         let newBySeq = Dictionary(replayed.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         let old = recorded.compactMap { Step.of($0.event, seq: $0.seq, lookup: { lookup[$0] }) }
@@ -152,8 +151,8 @@ extension AgentRuntime {
     }
 
     private func replayRun(
-        _ started: RunStarted, at index: Int, of history: [(seq: UInt64, event: DomainEvent)],
-        bySeq: [UInt64: DomainEvent], rules: Policy?,
+        _ started: RunStarted, at index: Int, of history: [(seq: Seq, event: DomainEvent)],
+        bySeq: [Seq: DomainEvent], rules: Policy?,
         stream: StreamID
     ) async throws(EngineError) -> (matched: Int, divergence: Divergence?) {
         guard let r = try recordedRun(at: index, of: history) else {
@@ -182,7 +181,7 @@ extension AgentRuntime {
             delegation: Run.Delegation(
                 registry: r.registry, workspace: workspace, resolver: ModelResolver(environment: [:]),
                 makeProvider: makeProvider, depth: 0),
-            tape: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
+            world: tape, toolChoice: r.agent?.toolChoice.map(ToolChoice.init))
 
         var recorder = RunRecorder(store: nil, stream: stream, workspace: workspace, observer: nil, history: prior)
         try await run.reexecute(agent: started.agent, recorder: &recorder, configuration: settings, pool: pool)

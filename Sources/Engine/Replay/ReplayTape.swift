@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 import Projections
@@ -22,7 +23,7 @@ final class ReplayTape: Sendable {
     /// - Parameters:
     ///   - events: the recorded run's events (its nested runs' included), in order.
     ///   - registry: the registry as of the run (worker agents' definitions).
-    init(events: [(seq: UInt64, event: DomainEvent)], registry: RegistryState) {
+    init(events: [(seq: Seq, event: DomainEvent)], registry: RegistryState) {
         var responses: [LLMResponse] = [], results: [String: ToolResult] = [:], nested: [String: [[String]]] = [:]
         var agentOfRun: [UUID: String] = [:], offered: Set<UUID> = []
         for (_, event) in events {
@@ -99,6 +100,29 @@ final class ReplayTape: Sendable {
             return first
         }
         return toolbox(offering: names)
+    }
+}
+
+extension ReplayTape: ToolWorld {
+    /// Recorded tools are answered from the recording; an MCP tool too until a counterfactual goes live; worker agents
+    /// run (their runs are replayed in turn).
+    func answer(callID: String, entry: Toolbox.Entry) -> (output: String, isError: Bool)? {
+        switch entry {
+        case .recorded: break
+        case .mcp: if isLive { return nil }
+        case .agent: return nil
+        }
+        let recorded = result(for: callID)
+        return (
+            recorded?.output ?? "not in the recording: the original run made no call \(callID)",
+            recorded?.isError ?? true
+        )
+    }
+
+    /// The tools the recording shows the worker's next run was offered; once live, what the registry gives it now.
+    func toolbox(forWorker worker: AgentDefinition, registry: RegistryState, pool: MCPPool) async -> Toolbox {
+        if isLive { return await LiveWorld().toolbox(forWorker: worker, registry: registry, pool: pool) }
+        return toolbox(forWorker: worker.name)
     }
 }
 

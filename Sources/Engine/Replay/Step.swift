@@ -1,10 +1,11 @@
+import EventStore
 import Events
 import Foundation
 
 /// One step of a conversation as replay and diff compare it: what happened, without ids, seqs, times or latencies.
 public struct Step: Sendable, Equatable, Encodable {
     /// The event's seq (a replayed step's is virtual: ≥ 2^62).
-    public var seq: UInt64
+    public var seq: Seq
     /// The event's type (`llm.request`, `tool.called`, …).
     public var kind: String
     /// The step for people: `allow tool.call on tool:time/now`, `time/now {"zone":"UTC"}`, the answer's text…
@@ -49,7 +50,7 @@ public struct Step: Sendable, Equatable, Encodable {
     /// The step an event is (nil for events that only give structure — thread start, fork — and for the recorded
     /// authorizations of reads, which observe the conversation rather than take part in it).
     /// - Parameter lookup: events by seq, to render an `llm.request`'s prompt from the seqs it names.
-    public static func of(_ event: DomainEvent, seq: UInt64, lookup: (UInt64) -> DomainEvent?) -> Step? {
+    public static func of(_ event: DomainEvent, seq: Seq, lookup: (Seq) -> DomainEvent?) -> Step? {
         func step(_ summary: String, _ key: String? = nil) -> Step {
             Step(seq: seq, kind: event.typeName, summary: summary, key: key ?? summary)
         }

@@ -23,3 +23,27 @@ public struct StreamRevision: RawRepresentable, Hashable, Comparable, Sendable, 
     public static func < (a: StreamRevision, b: StreamRevision) -> Bool { a.rawValue < b.rawValue }
     public var description: String { String(rawValue) }
 }
+
+/// A seq or a revision is a bare number in JSON (and in any other Codable format), as the API has always written it.
+extension Seq: Codable {
+    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(UInt64.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}
+
+extension Seq {
+    /// The position `n` after this one.
+    public static func + (seq: Seq, n: UInt64) -> Seq { Seq(seq.rawValue + n) }
+    /// How many positions `b` is before `a` (`a` ≥ `b`).
+    public static func - (a: Seq, b: Seq) -> UInt64 { a.rawValue - b.rawValue }
+}
+
+extension StreamRevision: Codable {
+    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(UInt64.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

@@ -61,7 +61,7 @@ public struct DictionaryInfo: Hashable, Sendable, Codable {
     public let id: UInt32
     public let sizeBytes: Int
     /// The last seq in the log when it was stored; records after it may use it.
-    public let storedAfterSeq: UInt64
+    public let storedAfterSeq: Seq
 }
 
 /// A projection's saved state: what it had folded up to `seq`, in the projection's own encoding.

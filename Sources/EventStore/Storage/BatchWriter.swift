@@ -386,7 +386,7 @@ struct BatchWriter {
         try txn.put(dbs.meta, KeyLayout.dictionaryKey(id), bytes)
         try txn.put(dbs.meta, KeyLayout.dictionarySeqKey(id), lastSeq.bigEndianBytes)
         try txn.put(dbs.meta, KeyLayout.currentDictionaryKey, id.bigEndianBytes)
-        let info = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: lastSeq)
+        let info = DictionaryInfo(id: id, sizeBytes: bytes.count, storedAfterSeq: Seq(lastSeq))
         storedDictionary = (info, bytes)
         return .dictionary(info)
     }

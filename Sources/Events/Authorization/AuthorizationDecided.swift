@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 
 public enum Decision: String, Codable, Sendable, BinaryCodableEnum {
@@ -24,7 +25,7 @@ public struct AuthorizationDecided: EventPayload {
     public var tokenExpiry: Int64?
     /// The policy the decision was made under: the seq of its `policy.changed` (nil: the server's configured policy,
     /// before the log held one, or a decision older than policy versions).
-    public var policyVersion: UInt64?
+    public var policyVersion: Seq?
 
     /// 2 added `policyVersion`.
     public static let schemaVersion: UInt64 = 2
@@ -32,7 +33,7 @@ public struct AuthorizationDecided: EventPayload {
     public init(
         subject: String, roles: [String], workspace: String, action: String, resource: String, decision: Decision,
         reason: String, rule: String? = nil, tokenID: String? = nil, tokenExpiry: Int64? = nil,
-        policyVersion: UInt64? = nil
+        policyVersion: Seq? = nil
     ) {
         (self.subject, self.roles, self.workspace, self.action, self.resource) = (
             subject, roles, workspace, action, resource
@@ -57,7 +58,7 @@ public struct AuthorizationDecided: EventPayload {
             rule: try r.readOptionalString(),
             tokenID: try r.readOptionalString(),
             tokenExpiry: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readInt64() },
-            policyVersion: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() })
+            policyVersion: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readSeq() })
     }
 
     /// Version 1 had no `policyVersion`.

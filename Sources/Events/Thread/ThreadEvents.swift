@@ -1,3 +1,4 @@
+import EventStore
 import Foundation
 
 /// A conversation began. The first event of stream `thread/<threadID>`.
@@ -124,12 +125,12 @@ public struct LLMRequest: EventPayload {
     public var step: Int
     public var model: String
     public var provider: String
-    public var promptSeqs: [UInt64]
+    public var promptSeqs: [Seq]
     /// Sampling parameters and the like, as sent.
     public var parameters: [String: String]
 
     public init(
-        runID: UUID, step: Int, model: String, provider: String, promptSeqs: [UInt64],
+        runID: UUID, step: Int, model: String, provider: String, promptSeqs: [Seq],
         parameters: [String: String] = [:]
     ) {
         (self.runID, self.step, self.model, self.provider, self.promptSeqs, self.parameters) = (
@@ -145,7 +146,7 @@ public struct LLMRequest: EventPayload {
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(
             runID: try r.readUUID(), step: try r.readInt(), model: try r.readString(), provider: try r.readString(),
-            promptSeqs: try r.readArray { (r) throws(PayloadDecodingError) in try r.readUInt64() },
+            promptSeqs: try r.readArray { (r) throws(PayloadDecodingError) in try r.readSeq() },
             parameters: try r.readStringMap())
     }
 }
@@ -318,14 +319,14 @@ public struct ThreadForked: EventPayload {
     public static let schemaVersion: UInt64 = 2
     public var threadID: String
     public var fromThreadID: String
-    public var atSeq: UInt64
+    public var atSeq: Seq
     public var workspace: String
     public var owner: String
     /// For a counterfactual run: what it changed from the recording (nil for a plain fork).
     public var substitution: String?
 
     public init(
-        threadID: String, fromThreadID: String, atSeq: UInt64, workspace: String, owner: String,
+        threadID: String, fromThreadID: String, atSeq: Seq, workspace: String, owner: String,
         substitution: String? = nil
     ) {
         (self.threadID, self.fromThreadID, self.atSeq, self.workspace, self.owner) = (
@@ -341,7 +342,7 @@ public struct ThreadForked: EventPayload {
 
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(
-            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
+            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readSeq(),
             workspace: try r.readString(), owner: try r.readString(), substitution: try r.readOptionalString())
     }
 
@@ -353,7 +354,7 @@ public struct ThreadForked: EventPayload {
             throw PayloadDecodingError("thread.forked has no upcast from schema version \(version)")
         }
         return ThreadForked(
-            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readUInt64(),
+            threadID: try r.readString(), fromThreadID: try r.readString(), atSeq: try r.readSeq(),
             workspace: try r.readString(), owner: try r.readString())
     }
 }

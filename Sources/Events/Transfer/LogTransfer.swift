@@ -14,7 +14,7 @@ import Foundation
 /// they could the log's own: proof against a deliberate rewrite needs a signed checkpoint.)
 public enum LogTransfer {
     public struct Line: Codable, Sendable {
-        public var seq: UInt64
+        public var seq: Seq
         public var stream: String
         public var id: UUID
         public var type: String
@@ -52,7 +52,7 @@ public enum LogTransfer {
             var text = ""
             for e in page {
                 var line = Line(
-                    seq: e.seq.rawValue, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
+                    seq: e.seq, stream: e.stream.rawValue, id: e.id, type: e.type, time: e.timeNanoseconds,
                     actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
                     causationID: e.metadata.causationID)
                 let body: String
@@ -90,15 +90,15 @@ public enum LogTransfer {
                     "the log is not empty (it ends at seq \(store.lastSeq.rawValue)); import into a new data directory")
         }
         let decoder = JSONDecoder()
-        var batch: [ProposedEvent] = [], batchStream: String?, batchFirstSeq: UInt64 = 0, count = 0, lineNumber = 0
+        var batch: [ProposedEvent] = [], batchStream: String?, batchFirstSeq: Seq = 0, count = 0, lineNumber = 0
         var chain = TransferChain()
         func flush() async throws {
             guard let stream = batchStream, !batch.isEmpty else { return }
             let result = try await store.append(batch, to: try StreamID(stream))
-            guard result.firstSeq.rawValue == batchFirstSeq else {
+            guard result.firstSeq == batchFirstSeq else {
                 throw TransferError(
                     description:
-                        "the export skips seqs before \(batchFirstSeq) (this import gave \(result.firstSeq.rawValue)): export the whole log from seq 1"
+                        "the export skips seqs before \(batchFirstSeq) (this import gave \(result.firstSeq)): export the whole log from seq 1"
                 )
             }
             count += batch.count

@@ -9,7 +9,7 @@ public enum AuditKind: String, Sendable, Codable, BinaryCodableEnum {
 
 /// An audit trail entry, as queries return it.
 public struct AuditEntry: Sendable, Equatable, Codable {
-    public var seq: UInt64
+    public var seq: Seq
     public var timeNanoseconds: Int64
     public var kind: AuditKind
     public var actor: String
@@ -24,7 +24,7 @@ public struct AuditEntry: Sendable, Equatable, Codable {
     public var after: String?
 
     public init(
-        seq: UInt64, timeNanoseconds: Int64, kind: AuditKind, actor: String, workspace: String, action: String,
+        seq: Seq, timeNanoseconds: Int64, kind: AuditKind, actor: String, workspace: String, action: String,
         resource: String,
         decision: Decision?, reason: String, before: String? = nil, after: String? = nil
     ) {
@@ -196,7 +196,7 @@ public struct AuditState: Sendable, BinaryCodable {
             actor: (actor, ids.actor), workspace: (workspace, ids.workspace), action: (action, ids.action),
             resource: (resource, ids.resource))
         let record = Record(
-            seq: c.seq, time: c.timeNanoseconds, kind: kind, actor: ids.actor, workspace: ids.workspace,
+            seq: c.seq.rawValue, time: c.timeNanoseconds, kind: kind, actor: ids.actor, workspace: ids.workspace,
             action: ids.action, resource: ids.resource, reason: reasonText,
             before: before.map { text($0) } ?? -1, after: after.map { text($0) } ?? -1,
             decision: decision.map { $0 == .allow ? 1 : 2 } ?? 0)
@@ -244,7 +244,7 @@ public struct AuditState: Sendable, BinaryCodable {
     func entry(at position: Int) -> AuditEntry {
         let r = records[position]
         return AuditEntry(
-            seq: r.seq, timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)],
+            seq: Seq(r.seq), timeNanoseconds: r.time, kind: r.kind, actor: strings[Int(r.actor)],
             workspace: strings[Int(r.workspace)],
             action: strings[Int(r.action)], resource: strings[Int(r.resource)],
             decision: r.decision == 0 ? nil : (r.decision == 1 ? .allow : .deny), reason: text(at: r.reason),

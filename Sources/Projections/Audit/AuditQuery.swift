@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 
@@ -16,12 +17,12 @@ public struct AuditQuery: Sendable, Equatable {
     /// At most this many entries (1...1000).
     public var limit = 100
     /// Continue after this seq: the `nextCursor` of the previous page.
-    public var cursor: UInt64?
+    public var cursor: Seq?
 
     public init(
         actor: String? = nil, workspace: String? = nil, action: String? = nil, resourcePrefix: String? = nil,
         decision: Decision? = nil, kind: AuditKind? = nil, from: Int64? = nil, through: Int64? = nil,
-        newestFirst: Bool = true, limit: Int = 100, cursor: UInt64? = nil
+        newestFirst: Bool = true, limit: Int = 100, cursor: Seq? = nil
     ) {
         (self.actor, self.workspace, self.action, self.resourcePrefix, self.decision) = (
             actor, workspace, action, resourcePrefix, decision
@@ -35,7 +36,7 @@ public struct AuditQuery: Sendable, Equatable {
 public struct AuditPage: Sendable, Equatable {
     public var entries: [AuditEntry]
     /// Pass as `cursor` for the next page; nil when this page is the last.
-    public var nextCursor: UInt64?
+    public var nextCursor: Seq?
 }
 
 extension AuditState {
@@ -70,7 +71,7 @@ extension AuditState {
         // Narrow by time and cursor with binary searches: positions, seqs and times all grow together.
         if let from = q.from { lower = max(lower, candidates.firstIndex(in: self) { $0.time >= from }) }
         if let through = q.through { upper = min(upper, candidates.firstIndex(in: self) { $0.time > through }) }
-        if let cursor = q.cursor {
+        if let cursor = q.cursor?.rawValue {
             if q.newestFirst {
                 upper = min(upper, candidates.firstIndex(in: self) { $0.seq >= cursor })
             } else {

@@ -110,7 +110,7 @@ public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
     public var messageCount = 0
     public var status = ThreadStatus.active
     public var forkedFrom: String?
-    public var forkedAtSeq: UInt64?
+    public var forkedAtSeq: Seq?
     public var runCount = 0
     public var inputTokens = 0
     public var outputTokens = 0
@@ -138,7 +138,7 @@ public struct ThreadSummary: Sendable, Equatable, BinaryCodable {
         messageCount = try r.readInt()
         status = try r.read()
         forkedFrom = try r.readOptionalString()
-        forkedAtSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUInt64() }
+        forkedAtSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readSeq() }
         runCount = try r.readInt()
         inputTokens = try r.readInt()
         outputTokens = try r.readInt()
@@ -153,11 +153,11 @@ public enum MessageKind: String, Sendable, Codable, BinaryCodableEnum {
 /// A message of a thread: its seq in the log (its content is there), its kind, and a short label (model, tool).
 /// (Checkpointed as fixed-size blocks by `ConversationState`.)
 public struct MessageRef: Sendable, Equatable {
-    public var seq: UInt64
+    public var seq: Seq
     public var kind: MessageKind
     public var label: String?
 
-    public init(seq: UInt64, kind: MessageKind, label: String?) {
+    public init(seq: Seq, kind: MessageKind, label: String?) {
         (self.seq, self.kind, self.label) = (seq, kind, label)
     }
 }
@@ -190,10 +190,10 @@ public struct RunSummary: Sendable, Equatable {
     public var failures = 0
     public var inputTokens = 0
     public var outputTokens = 0
-    public var startedSeq: UInt64
-    public var finishedSeq: UInt64?
+    public var startedSeq: Seq
+    public var finishedSeq: Seq?
 
-    public init(id: UUID, threadID: String, agent: String, model: String, parentRunID: UUID?, startedSeq: UInt64) {
+    public init(id: UUID, threadID: String, agent: String, model: String, parentRunID: UUID?, startedSeq: Seq) {
         (self.id, self.threadID, self.agent, self.model, self.parentRunID, self.startedSeq) = (
             id, threadID, agent, model, parentRunID, startedSeq
         )
@@ -238,7 +238,7 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
             raw.withUnsafeMutableBytes { out in
                 for (i, m) in refs.enumerated() {
                     let o = i * Self.messageBytes
-                    out.storeBytes(of: m.seq.littleEndian, toByteOffset: o, as: UInt64.self)
+                    out.storeBytes(of: m.seq.rawValue.littleEndian, toByteOffset: o, as: UInt64.self)
                     out[o + 8] = UInt8(MessageKind.cases.firstIndex(of: m.kind)!)
                     out.storeBytes(
                         of: (m.label.flatMap { labels[$0] } ?? -1).littleEndian, toByteOffset: o + 9, as: Int32.self)
@@ -286,8 +286,8 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
                 {
                     out.storeBytes(of: Int64(v).littleEndian, toByteOffset: o + 46 + 8 * k, as: Int64.self)
                 }
-                out.storeBytes(of: run.startedSeq.littleEndian, toByteOffset: o + 94, as: UInt64.self)
-                out.storeBytes(of: (run.finishedSeq ?? 0).littleEndian, toByteOffset: o + 102, as: UInt64.self)
+                out.storeBytes(of: run.startedSeq.rawValue.littleEndian, toByteOffset: o + 94, as: UInt64.self)
+                out.storeBytes(of: (run.finishedSeq ?? 0).rawValue.littleEndian, toByteOffset: o + 102, as: UInt64.self)
             }
         }
         w.write(names)
@@ -321,12 +321,12 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
                 model: try name(o + 40),
                 parentRunID: flags & RunFlag.parent == 0
                     ? nil : UUID(uuid: raw.loadUnaligned(fromByteOffset: o + 16, as: uuid_t.self)),
-                startedSeq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 94, as: UInt64.self)))
+                startedSeq: Seq(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 94, as: UInt64.self))))
             run.status = RunState.cases[status]
             (run.steps, run.llmCalls, run.toolCalls) = (int(o + 46), int(o + 54), int(o + 62))
             (run.failures, run.inputTokens, run.outputTokens) = (int(o + 70), int(o + 78), int(o + 86))
             if flags & RunFlag.finished != 0 {
-                run.finishedSeq = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 102, as: UInt64.self))
+                run.finishedSeq = Seq(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o + 102, as: UInt64.self)))
             }
             runs[run.id] = run
         }
@@ -351,7 +351,7 @@ public struct ConversationState: Sendable, Equatable, BinaryCodable {
                     valid = valid && kind < MessageKind.cases.count && label < table.count && label >= -1
                     out.baseAddress!.advanced(by: i).initialize(
                         to: MessageRef(
-                            seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self)),
+                            seq: Seq(UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt64.self))),
                             kind: MessageKind.cases[min(kind, MessageKind.cases.count - 1)],
                             label: label >= 0 && label < table.count ? table[label] : nil))
                     initialized = i + 1

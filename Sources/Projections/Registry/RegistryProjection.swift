@@ -53,18 +53,18 @@ public struct HealthRecord: Sendable, Equatable, BinaryCodable {
     public var status: HealthStatus
     public var detail: String?
     public var checkedAtNanoseconds: Int64
-    public var seq: UInt64
+    public var seq: Seq
 
     public func encode(to w: inout BinaryWriter) {
         w.write(status); w.write(detail); w.write(checkedAtNanoseconds); w.write(seq)
     }
-    public init(status: HealthStatus, detail: String?, checkedAtNanoseconds: Int64, seq: UInt64) {
+    public init(status: HealthStatus, detail: String?, checkedAtNanoseconds: Int64, seq: Seq) {
         (self.status, self.detail, self.checkedAtNanoseconds, self.seq) = (status, detail, checkedAtNanoseconds, seq)
     }
     public init(from r: inout BinaryReader) throws(PayloadDecodingError) {
         self.init(
             status: try r.read(), detail: try r.readOptionalString(), checkedAtNanoseconds: try r.readInt64(),
-            seq: try r.readUInt64())
+            seq: try r.readSeq())
     }
 }
 
@@ -139,11 +139,11 @@ public struct EffectiveModel: Sendable, Equatable {
     public let model: ModelDefinition?
     public let source: Source
     /// Seqs of the events that decided it, oldest first.
-    public let provenance: [UInt64]
+    public let provenance: [Seq]
     /// Set when the choice points at a model that is not registered.
     public let problem: String?
 
-    public init(name: String?, model: ModelDefinition?, source: Source, provenance: [UInt64], problem: String?) {
+    public init(name: String?, model: ModelDefinition?, source: Source, provenance: [Seq], problem: String?) {
         (self.name, self.model, self.source, self.provenance, self.problem) = (name, model, source, provenance, problem)
     }
 }

@@ -34,7 +34,7 @@ struct OpenAIRoutes {
         do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
         let list = OpenAIWire.ModelList(
             data: usable.map { m in
-                let created = ((try? store.event(at: Seq(m.seq))) ?? nil)?.timeNanoseconds ?? 0
+                let created = ((try? store.event(at: m.seq)) ?? nil)?.timeNanoseconds ?? 0
                 return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
             })
         return Response(

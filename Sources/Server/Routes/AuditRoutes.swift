@@ -19,7 +19,7 @@ struct AuditRoutes {
     }
 
     struct EntryBody: Encodable {
-        let seq: UInt64
+        let seq: Seq
         let time: String
         let kind: String
         let actor: String
@@ -45,7 +45,8 @@ struct AuditRoutes {
         ]
         var cells: [String] {
             [
-                String(seq), time, kind, actor, workspace, action, resource, decision ?? "", reason, before ?? "",
+                String(seq.rawValue), time, kind, actor, workspace, action, resource, decision ?? "", reason,
+                before ?? "",
                 after ?? "",
             ]
         }
@@ -54,7 +55,7 @@ struct AuditRoutes {
     struct PageBody: ResponseEncodable, Encodable {
         let entries: [EntryBody]
         /// Pass as `cursor` for the next page; nil on the last.
-        let next: UInt64?
+        let next: Seq?
     }
 
     func query(request: Request, context: AppRequestContext) async throws -> PageBody {
@@ -114,7 +115,7 @@ struct AuditRoutes {
         var q = AuditQuery(
             actor: filter("actor"), workspace: workspace, action: filter("action"),
             resourcePrefix: filter("resource"), limit: try request.integer("limit", in: 1...1000) ?? 100,
-            cursor: try request.integer("cursor", in: 0...UInt64(Int64.max)))
+            cursor: try request.seq("cursor", lowest: 0))
         if let d = formed("decision") {
             guard let decision = Decision(rawValue: String(d)) else {
                 throw APIError(.badRequest, "bad_request", "decision is 'allow' or 'deny'")

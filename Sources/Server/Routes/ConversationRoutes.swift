@@ -113,7 +113,7 @@ struct ConversationRoutes {
     }
 
     struct MessageBody: Encodable {
-        let seq: UInt64
+        let seq: Seq
         let kind: String
         let label: String?
     }
@@ -136,7 +136,7 @@ struct ConversationRoutes {
         let messages: [MessageBody]
         let runs: [RunBody]
         /// The seq this view is as of (nil: now).
-        let at: UInt64?
+        let at: Seq?
     }
 
     func show(request: Request, context: AppRequestContext) async throws -> DetailBody {
@@ -146,12 +146,12 @@ struct ConversationRoutes {
         try await APIError.engine { () async throws(EngineError) in
             try await runtime.authorizeRead(thread: threadID, as: principal)
         }
-        let at = try request.integer("at", in: 1...UInt64(Int64.max))
+        let at = try request.seq("at")
         let state: ConversationState
         do {
             if let at {
                 state = try ProjectionRunner.state(
-                    of: ConversationProjection.self, asOf: Seq(at), in: store, streams: [thread.stream])
+                    of: ConversationProjection.self, asOf: at, in: store, streams: [thread.stream])
             } else {
                 try await readModels.catchUp()
                 state = readModels.read(ConversationProjection.self) { s in

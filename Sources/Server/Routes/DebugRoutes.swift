@@ -1,3 +1,4 @@
+import EventStore
 import Engine
 import Foundation
 import Events
@@ -18,7 +19,7 @@ struct DebugRoutes {
     struct ForkBody: KnownFields {
         static let fields: Set<String> = ["at", "threadID", "text", "agent"]
         /// The last shared event's seq (default: the whole thread).
-        let at: UInt64?
+        let at: Seq?
         /// The new thread's id (default: a fresh one).
         let threadID: String?
         /// A message to continue the fork with at once (an edited or injected input).
@@ -29,7 +30,7 @@ struct DebugRoutes {
     struct ForkedBody: ResponseEncodable, Encodable {
         let threadID: String
         let forkedFrom: String
-        let atSeq: UInt64
+        let atSeq: Seq
         /// The run the message started (when one was given).
         let run: ThreadRoutes.RunBody?
     }

@@ -18,9 +18,9 @@ struct EventRoutes {
     }
 
     struct EventBody: Encodable {
-        let seq: UInt64
+        let seq: Seq
         let stream: String
-        let revision: UInt64
+        let revision: StreamRevision
         let type: String
         let time: String
         let actor: String?
@@ -28,7 +28,7 @@ struct EventRoutes {
         let data: JSONValue?
 
         init(_ e: RecordedEvent) {
-            (seq, stream, revision, type) = (e.seq.rawValue, e.stream.rawValue, e.revision.rawValue, e.type)
+            (seq, stream, revision, type) = (e.seq, e.stream.rawValue, e.revision, e.type)
             (time, actor, workspace) = (Timestamp.rfc3339(e.timeNanoseconds), e.metadata.actor, e.metadata.workspace)
             data = JSON.data(of: e)
         }
@@ -37,20 +37,20 @@ struct EventRoutes {
     struct PageBody: ResponseEncodable, Encodable {
         let events: [EventBody]
         /// The seq to ask for next; nil at the end of the log.
-        let next: UInt64?
+        let next: Seq?
     }
 
     func page(request: Request, context: AppRequestContext) async throws -> PageBody {
         try await authorize(context)
-        let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
+        let from = try request.seq("from") ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
         let events: [RecordedEvent]
-        do { events = try store.read(from: Seq(from), maxCount: limit) } catch {
+        do { events = try store.read(from: from, maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
         return PageBody(
             events: events.map(EventBody.init),
-            next: events.count == limit ? events.last.map { $0.seq.rawValue + 1 } : nil)
+            next: events.count == limit ? events.last.map(\.seq.next) : nil)
     }
 
     /// How often an idle tail sends an SSE comment: a reader that has gone is found out (the write fails) within this.

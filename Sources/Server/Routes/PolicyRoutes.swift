@@ -21,7 +21,7 @@ struct PolicyRoutes {
 
     struct PolicyBody: ResponseEncodable, Encodable {
         /// The seq of the change that made it (nil: the server's configured policy; the log holds none).
-        let version: UInt64?
+        let version: Seq?
         let roles: [String: [String]]
     }
 
@@ -38,12 +38,12 @@ struct PolicyRoutes {
     }
 
     struct Changed: ResponseEncodable, Encodable {
-        let version: UInt64
+        let version: Seq
     }
 
     struct HistoryBody: ResponseEncodable, Encodable {
         struct Change: Encodable {
-            let version: UInt64
+            let version: Seq
             let time: String
             let actor: String?
             let change: String
@@ -57,7 +57,7 @@ struct PolicyRoutes {
     func show(request: Request, context: AppRequestContext) async throws -> PolicyBody {
         let principal = try context.caller()
         try await authorize("registry.read", on: "policy", as: principal)
-        if let at = try request.integer("at", in: 1...UInt64(Int64.max)) {
+        if let at = try request.seq("at") {
             let then = try await APIError.engine { () async throws(EngineError) in try runtime.policy(asOf: at) }
             return PolicyBody(version: then?.version, roles: then?.policy.rawRoles ?? [:])
         }

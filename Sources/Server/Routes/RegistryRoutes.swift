@@ -58,7 +58,7 @@ struct RegistryRoutes {
     func show(request: Request, context: AppRequestContext) async throws -> RegistryBody {
         let principal = try context.caller()
         try await authorizeRead(in: principal.workspace, as: principal)
-        let s = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max)))
+        let s = try await state(at: try request.seq("at"))
         let visible = s.workspaceDefaults.filter {
             runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal)
         }
@@ -154,7 +154,7 @@ struct RegistryRoutes {
     struct EffectiveBody: ResponseEncodable, Encodable {
         let model: String?
         let source: String
-        let provenance: [UInt64]
+        let provenance: [Seq]
         let problem: String?
     }
 
@@ -162,7 +162,7 @@ struct RegistryRoutes {
         let principal = try context.caller()
         let workspace = try context.entryName("workspace")
         try await authorizeRead(in: workspace, as: principal)
-        let e = try await state(at: try request.integer("at", in: 1...UInt64(Int64.max))).effectiveModel(
+        let e = try await state(at: try request.seq("at")).effectiveModel(
             workspace: workspace)
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
@@ -321,7 +321,7 @@ struct RegistryRoutes {
     }
 
     /// The registry now, or as of a seq.
-    private func state(at seq: UInt64? = nil) async throws(APIError) -> RegistryState {
+    private func state(at seq: Seq? = nil) async throws(APIError) -> RegistryState {
         do throws(EngineError) {
             if let seq { return try runtime.registry(asOf: seq) }
             return try await runtime.registry()

@@ -81,8 +81,8 @@ struct ThreadRoutes {
     }
 
     struct EventBody: Encodable {
-        let seq: UInt64
-        let revision: UInt64
+        let seq: Seq
+        let revision: StreamRevision
         let type: String
         let time: String
         let actor: String?
@@ -92,7 +92,7 @@ struct ThreadRoutes {
     struct EventsPage: ResponseEncodable, Encodable {
         let events: [EventBody]
         /// The revision to ask for next (`from`), nil at the end.
-        let next: UInt64?
+        let next: StreamRevision?
     }
 
     /// A page of the thread's events (`from` revision, `limit` ≤ 1000). Authorized as `thread.read` and recorded.
@@ -111,9 +111,11 @@ struct ThreadRoutes {
         }
         let events = page.map { e in
             EventBody(
-                seq: e.seq.rawValue, revision: e.revision.rawValue, type: e.type,
+                seq: e.seq, revision: e.revision, type: e.type,
                 time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: JSON.data(of: e))
         }
-        return EventsPage(events: events, next: page.count == limit ? page.last.map { $0.revision.rawValue + 1 } : nil)
+        return EventsPage(
+            events: events, next: page.count == limit ? page.last.map { StreamRevision($0.revision.rawValue + 1) } : nil
+        )
     }
 }

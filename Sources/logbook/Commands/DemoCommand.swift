@@ -104,7 +104,7 @@ struct DemoCommand: AsyncParsableCommand {
             let entries = trail.read(AuditProjection.self) { $0.query(query) }.entries
             let rows: [[String]] = entries.map { (e: AuditEntry) -> [String] in
                 let decision: String = e.decision?.rawValue ?? "-"
-                return [String(e.seq), e.actor, e.action, e.resource, decision]
+                return [e.seq.description, e.actor, e.action, e.resource, decision]
             }
             FileHandle.standardOutput.write(
                 Data(Table.render(["SEQ", "ACTOR", "ACTION", "RESOURCE", "DECISION"], rows).utf8))

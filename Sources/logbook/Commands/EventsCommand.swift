@@ -70,9 +70,9 @@ extension ISO8601DateFormatter {
 /// name it), or the stored bytes in base64 under `payload` when they are not JSON (as the export does).
 enum EventJSON {
     struct Line: Encodable {
-        let seq: UInt64
+        let seq: Seq
         let stream: String
-        let revision: UInt64
+        let revision: StreamRevision
         let id: UUID
         let type: String
         let time: String
@@ -88,7 +88,7 @@ enum EventJSON {
     static func line(_ e: RecordedEvent) throws -> String {
         let embedded = embeddablePayload(e)
         let line = Line(
-            seq: e.seq.rawValue, stream: e.stream.rawValue, revision: e.revision.rawValue, id: e.id, type: e.type,
+            seq: e.seq, stream: e.stream.rawValue, revision: e.revision, id: e.id, type: e.type,
             time: ISO8601DateFormatter.withFractions.string(from: e.time), actor: e.metadata.actor,
             workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
             causationID: e.metadata.causationID,

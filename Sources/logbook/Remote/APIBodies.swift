@@ -1,3 +1,4 @@
+import EventStore
 import Events
 import Foundation
 
@@ -10,7 +11,7 @@ enum APIBody {
 
     struct AuditPage: Decodable {
         struct Entry: Decodable {
-            let seq: UInt64
+            let seq: Seq
             let time: String
             let actor: String
             let action: String

@@ -50,7 +50,10 @@ struct AuditCommand: AsyncParsableCommand {
         Table.print(
             ["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"],
             page.entries.map { e in
-                [String(e.seq), e.time, e.actor, e.action, e.resource, e.decision ?? "-", String(e.reason.prefix(80))]
+                [
+                    e.seq.description, e.time, e.actor, e.action, e.resource, e.decision ?? "-",
+                    String(e.reason.prefix(80)),
+                ]
             })
         if let next = page.next { FileHandle.standardError.write(Data("more: --cursor \(next)\n".utf8)) }
     }
