@@ -37,7 +37,7 @@ struct NameTables {
     /// The event's context, its names from the tables.
     mutating func context(_ view: EventView) throws(EventStoreError) -> EventContext {
         EventContext(
-            seq: view.seq, stream: try stream(view.streamNumber, view), revision: view.revision.rawValue,
+            seq: view.seq, stream: try stream(view.streamNumber, view), revision: view.revision,
             id: view.id, timeNanoseconds: view.timeNanoseconds,
             actor: try view.actorID.map { (id) throws(EventStoreError) in try name(id, view) },
             workspace: try view.workspaceID.map { (id) throws(EventStoreError) in try name(id, view) },

@@ -6,7 +6,7 @@ import Foundation
 public struct EventContext: Sendable, Equatable {
     public let seq: Seq
     public let stream: StreamID
-    public let revision: UInt64
+    public let revision: StreamRevision
     public let id: UUID
     public let timeNanoseconds: Int64
     public let actor: String?
@@ -15,7 +15,7 @@ public struct EventContext: Sendable, Equatable {
     public let causationID: UUID?
 
     public init(
-        seq: Seq, stream: StreamID, revision: UInt64, id: UUID, timeNanoseconds: Int64, actor: String?,
+        seq: Seq, stream: StreamID, revision: StreamRevision, id: UUID, timeNanoseconds: Int64, actor: String?,
         workspace: String?,
         correlationID: UUID?, causationID: UUID?
     ) {
@@ -29,7 +29,7 @@ public struct EventContext: Sendable, Equatable {
 
     public init(_ e: RecordedEvent) {
         self.init(
-            seq: e.seq, stream: e.stream, revision: e.revision.rawValue, id: e.id,
+            seq: e.seq, stream: e.stream, revision: e.revision, id: e.id,
             timeNanoseconds: e.timeNanoseconds,
             actor: e.metadata.actor, workspace: e.metadata.workspace, correlationID: e.metadata.correlationID,
             causationID: e.metadata.causationID)

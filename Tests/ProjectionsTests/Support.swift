@@ -63,7 +63,7 @@ func context(
     seconds: Int64 = 0
 ) -> EventContext {
     EventContext(
-        seq: Seq(seq), stream: stream, revision: seq, id: UUID(),
+        seq: Seq(seq), stream: stream, revision: StreamRevision(seq), id: UUID(),
         timeNanoseconds: 1_767_225_600_000_000_000 + seconds * 1_000_000_000,
         actor: actor, workspace: workspace, correlationID: nil, causationID: nil)
 }

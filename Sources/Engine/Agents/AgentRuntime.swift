@@ -250,7 +250,7 @@ extension AgentRuntime {
         let workspace = origin?.workspace ?? principal.workspace
         var recorder = RunRecorder(
             store: store, stream: stream, workspace: workspace, observer: observer, history: history,
-            knownRevision: read.revision?.rawValue ?? 0)
+            knownRevision: read.revision ?? 0)
         let gate = gate(for: principal, in: workspace)
         do throws(EngineError) {
             try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
@@ -272,7 +272,7 @@ extension AgentRuntime {
     /// Keeps a turn's thread history for the next turn, when the recorder knows which revision it ends at.
     func remember(_ recorder: RunRecorder) {
         if let revision = recorder.knownRevision, revision > 0 {
-            histories.remember(recorder.stream, events: recorder.history, revision: StreamRevision(revision))
+            histories.remember(recorder.stream, events: recorder.history, revision: revision)
         } else {
             histories.forget(recorder.stream)
         }

@@ -21,7 +21,7 @@ struct RunRecorder {
     private(set) var history: [(seq: Seq, event: DomainEvent)]
     /// The revision of the stream's last event (0: none yet) while every append since the history was read followed
     /// the one before; nil once one did not (someone else appended in between) or when the history's revision is unknown.
-    private(set) var knownRevision: UInt64?
+    private(set) var knownRevision: StreamRevision?
 
     /// Seqs a dry run gives its events: far above any real seq, so prompts can name both kinds without clashing.
     static let virtualSeqBase = Seq(1 << 62)
@@ -30,7 +30,7 @@ struct RunRecorder {
     init(
         store: EventStore?, stream: StreamID, workspace: String, observer: (any RunObserver)?,
         history: [(seq: Seq, event: DomainEvent)],
-        knownRevision: UInt64? = nil
+        knownRevision: StreamRevision? = nil
     ) {
         (self.store, self.stream, self.workspace, self.observer, self.history, self.knownRevision) = (
             store, stream, workspace, observer, history, knownRevision
@@ -40,7 +40,7 @@ struct RunRecorder {
     /// Follows the stream's revision through one append of `count` events.
     private mutating func track(_ result: AppendResult, count: Int) {
         knownRevision = knownRevision.flatMap {
-            $0 + UInt64(count) == result.revision.rawValue ? result.revision.rawValue : nil
+            $0.rawValue + UInt64(count) == result.revision.rawValue ? result.revision : nil
         }
     }
 
