@@ -33,6 +33,10 @@ let package = Package(
         // The domain vocabulary: one type per event kind, binary payloads, JSON at the edges.
         .target(name: "Events", dependencies: ["EventStore"]),
 
+        // The OpenAI Chat Completions JSON, for the engine's client, the server's compatible endpoint, the demo and the
+        // benchmarks alike.
+        .target(name: "OpenAIWire", dependencies: ["Events"]),
+
         // Read models: pure folds of the log, with checkpoints, time travel and indexed audit queries.
         .target(name: "Projections", dependencies: ["EventStore", "Events"]),
 
@@ -44,7 +48,7 @@ let package = Package(
         .target(
             name: "Engine",
             dependencies: [
-                "EventStore", "Events", "Projections", "CCrypto",
+                "EventStore", "Events", "Projections", "CCrypto", "OpenAIWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,13 +60,25 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "EventStore", "Events", "Projections",
+                "Engine", "EventStore", "Events", "Projections", "OpenAIWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 // AsyncChannel: streamed answers written with back-pressure (a run waits for its slow reader).
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+            ]
+        ),
+
+        // An OpenAI-compatible model on loopback that answers as scripted (NIO, real SSE): the tests' model server, the
+        // benchmarks' and the demo's.
+        .target(
+            name: "LoopbackModel",
+            dependencies: [
+                "OpenAIWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
 
@@ -75,7 +91,8 @@ let package = Package(
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine", "Server",
+                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine", "Server", "OpenAIWire",
+                "LoopbackModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -93,15 +110,14 @@ let package = Package(
 
         .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
         .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
-        .testTarget(name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
-        // Test peers shared by the engine's and the server's tests (an OpenAI-compatible server on NIO).
+        .testTarget(
+            name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
+        // Test helpers shared by the engine's and the server's tests: the wire bodies a real server sends, built
+        // independently of the product's wire types (a test peer sharing the client's types could not catch a mistake
+        // both make), and the loopback model server.
         .target(
             name: "LogbookTestSupport",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            dependencies: ["LoopbackModel"],
             path: "Tests/LogbookTestSupport"
         ),
         .testTarget(
@@ -119,6 +135,7 @@ let package = Package(
             name: "EngineTests",
             dependencies: [
                 "Engine", "EventsWorkload", "EventStore", "Events", "Projections", "CHashing", "LogbookTestSupport",
+                "OpenAIWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

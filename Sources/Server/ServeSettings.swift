@@ -1,5 +1,6 @@
 import Engine
 import EventStore
+import Events
 import Foundation
 
 /// How `logbook serve` is set up, layered (highest first): its flags, the environment (`LOGBOOK_HOST`, …), a JSON

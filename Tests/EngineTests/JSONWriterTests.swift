@@ -2,6 +2,7 @@
 import Events
 import EventsWorkload
 import Foundation
+import OpenAIWire
 import Testing
 
 /// The hand-written request body against `JSONEncoder`'s: the same JSON for random requests with awkward text.
@@ -30,7 +31,7 @@ import Testing
         }
     }
 
-    static func request(_ rng: inout SeededGenerator) -> OpenAIWire.Request {
+    static func request(_ rng: inout SeededGenerator) -> ChatCompletions.Request {
         let messages: [ChatMessage] = (0..<Int.random(in: 1...6, using: &rng)).map { _ in
             switch Int.random(in: 0...4, using: &rng) {
             case 0: .system(text(&rng))
@@ -51,7 +52,7 @@ import Testing
         let request = ChatRequest(
             messages: messages, tools: tools, temperature: Bool.random(using: &rng) ? 0.25 : nil,
             maxOutputTokens: Bool.random(using: &rng) ? Int.random(in: 1...4096, using: &rng) : nil)
-        return OpenAIWire.Request(request, model: text(&rng), stream: Bool.random(using: &rng))
+        return ChatCompletions.Request(request, model: text(&rng), stream: Bool.random(using: &rng))
     }
 
     @Test(arguments: 0..<8) func theWrittenBodyIsTheJSONTheEncoderMakes(seed: UInt64) throws {

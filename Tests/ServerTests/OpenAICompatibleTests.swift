@@ -128,6 +128,10 @@ import Testing
                         "'messages[0].content' is not valid: content parts of type 'image_url' are not supported"
                     ),
                     (#"{"messages": "#, "the body is not JSON"),
+                    (
+                        #"{"model": "x", "messages": [{"role": "system", "content": null, "tool_calls": [{"id": "", "function": {"name": "", "arguments": ""}}]}]}"#,
+                        "messages[0].tool_calls[0]: 'type' is missing"
+                    ),
                 ] {
                     let (headers, buffer) = post(ServerTests.token(), body)
                     try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: buffer)

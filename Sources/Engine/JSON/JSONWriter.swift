@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// Writes compact JSON straight into bytes: for the request body of every model call, where `JSONEncoder` cost more

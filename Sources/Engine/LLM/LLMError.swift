@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// Why an LLM call failed, with a message fit for the log and the user: never a key, a token or a header.

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// Whether and which tool the model must call: OpenAI's `tool_choice`, which an agent definition or a client of the

@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// JSON-RPC 2.0 messages as MCP uses them (one JSON object per message).

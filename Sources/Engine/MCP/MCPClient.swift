@@ -1,3 +1,4 @@
+import Events
 import Foundation
 
 /// A tool an MCP server offers.

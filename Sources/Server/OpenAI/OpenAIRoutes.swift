@@ -4,6 +4,7 @@ import Events
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OpenAIWire
 import Projections
 
 /// The OpenAI-compatible endpoint, so the official SDKs and LangChain's ChatOpenAI work unchanged (the JWT is the
@@ -32,7 +33,7 @@ struct OpenAIRoutes {
         }
         let usable: [Versioned<ModelDefinition>]
         do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
-        let list = OpenAIWire.ModelList(
+        let list = ChatCompletions.ModelList(
             data: usable.map { m in
                 let created = ((try? store.event(at: m.seq)) ?? nil)?.timeNanoseconds ?? 0
                 return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
@@ -45,7 +46,7 @@ struct OpenAIRoutes {
     func complete(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let body = try await request.decodeJSON(
-            OpenAIWire.Request.self, context: context,
+            ChatCompletions.Request.self, context: context,
             example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
         let threadID =
             try request.headers[Self.threadHeader].map { (t) throws(APIError) in
@@ -61,12 +62,12 @@ struct OpenAIRoutes {
                 throw APIError(error)
             }
             let r = result.response
-            let completion = OpenAIWire.Completion(
+            let completion = ChatCompletions.Completion(
                 id: "chatcmpl-\(result.runID.uuidString.lowercased())", created: created, model: result.model,
                 choices: [
                     .init(
                         message: .init(
-                            content: r.toolCalls.isEmpty ? (r.text ?? "") : r.text,
+                            role: "assistant", content: r.toolCalls.isEmpty ? (r.text ?? "") : r.text,
                             tool_calls: r.toolCalls.isEmpty ? nil : r.toolCalls.map(Self.wire)),
                         finish_reason: r.finishReason.description)
                 ],
@@ -92,9 +93,9 @@ struct OpenAIRoutes {
                 let r = result.response
                 if !r.toolCalls.isEmpty {
                     let calls = r.toolCalls.enumerated().map {
-                        OpenAIWire.Chunk.IndexedToolCall(
-                            index: $0.offset, id: $0.element.callID,
-                            function: .init(name: $0.element.name, arguments: $0.element.arguments))
+                        ChatCompletions.Chunk.ToolCallDelta(
+                            index: $0.offset, id: $0.element.callID, name: $0.element.name,
+                            arguments: $0.element.arguments)
                     }
                     await sink.send(chunk(.init(tool_calls: calls)))
                 }
@@ -115,8 +116,8 @@ struct OpenAIRoutes {
         return Response(status: .ok, headers: headers, body: stream)
     }
 
-    static func wire(_ call: RequestedToolCall) -> OpenAIWire.ToolCall {
-        OpenAIWire.ToolCall(id: call.callID, function: .init(name: call.name, arguments: call.arguments))
+    static func wire(_ call: RequestedToolCall) -> ChatCompletions.ToolCall {
+        ChatCompletions.ToolCall(id: call.callID, function: .init(name: call.name, arguments: call.arguments))
     }
 }
 
@@ -135,9 +136,9 @@ struct ChunkFramer: Sendable {
 
     /// A chunk with one choice carrying `delta` (none when nil: the closing usage chunk).
     func callAsFunction(
-        _ delta: OpenAIWire.Chunk.Delta?, finish: String? = nil, usage: OpenAIWire.Usage? = nil
+        _ delta: ChatCompletions.Chunk.Delta?, finish: String? = nil, usage: ChatCompletions.Usage? = nil
     ) -> ByteBuffer {
-        let c = OpenAIWire.Chunk(
+        let c = ChatCompletions.Chunk(
             id: id, created: created, model: model,
             choices: delta.map { [.init(delta: $0, finish_reason: finish)] } ?? [], usage: usage)
         return ByteBuffer(string: "data: \(JSON.string(c))\n\n")

@@ -1,4 +1,5 @@
 import Engine
+import Events
 
 /// Schema pieces for the OpenAPI document (JSON Schema as OpenAPI 3.0 writes it).
 enum Schema {

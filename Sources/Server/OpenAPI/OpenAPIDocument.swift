@@ -1,4 +1,5 @@
 import Engine
+import Events
 import Projections
 
 /// The OpenAPI 3.0 document served at `/openapi.json`: every route the server has (a test checks the router against

@@ -1,4 +1,5 @@
 import Engine
+import Events
 import Projections
 
 /// The bodies the API sends and accepts, as component schemas. Each mirrors an `Encodable`/`Decodable` type of the

@@ -3,6 +3,7 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import LoopbackModel
 import NIOCore
 import Projections
 import Synchronization
@@ -29,9 +30,9 @@ struct EngineBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench engine' a new or empty directory")
         }
         let sent = SentBodies()
-        let llm = try await LoopbackLLM(reply: { body in
+        let llm = try await BenchModel.start(reply: { body in
             sent.record(body)
-            return LoopbackLLM.answer
+            return BenchModel.answer
         })
         var configuration = EventStore.Configuration(directory: options.data)
         configuration.durability = relaxed ? .relaxed : .durable
@@ -116,7 +117,7 @@ struct EngineBenchCommand: AsyncParsableCommand {
             return ChatRequest(
                 messages: [.system(instructions)]
                     + earlier.flatMap {
-                        [ChatMessage.user(Self.message(turn: $0)), .assistant(LoopbackLLM.answerText)]
+                        [ChatMessage.user(Self.message(turn: $0)), .assistant(BenchModel.answerText)]
                     }
                     + [.user(Self.message(turn: i))])
         }
@@ -191,8 +192,8 @@ struct EngineBenchCommand: AsyncParsableCommand {
 final class SentBodies: Sendable {
     private let bodies = Mutex<[String]?>(nil)
 
-    func record(_ body: ByteBuffer) {
-        bodies.withLock { $0?.append(String(buffer: body)) }
+    func record(_ body: String) {
+        bodies.withLock { $0?.append(body) }
     }
 
     /// The bodies received while `body` ran.

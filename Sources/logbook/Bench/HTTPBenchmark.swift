@@ -4,8 +4,10 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import LoopbackModel
 import NIOCore
 import NIOPosix
+import OpenAIWire
 import Projections
 import Server
 
@@ -38,8 +40,8 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench http' a new or empty directory")
         }
         let turns = skipWorkload ? nil : try SharedWorkload.load(workload)
-        let llm = try await LoopbackLLM(reply: { body in
-            turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? LoopbackLLM.answer
+        let llm = try await BenchModel.start(reply: { body in
+            turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? BenchModel.answer
         })
         let server = try await BenchServer.start(data: options.data)
         let api = server.client
@@ -86,19 +88,19 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         let api = server.client
         let before = try server.store.statistics()
         let seqBefore = server.store.lastSeq.rawValue
-        var histories: [String: [ChatWire.Message]] = [:]
+        var histories: [String: [ChatCompletions.Message]] = [:]
         let started = ContinuousClock.now
         // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
         for round in workload.rounds {
             for batch in stride(from: 0, to: round.count, by: workloadClients).map({
                 Array(round[$0..<min($0 + workloadClients, round.count)])
             }) {
-                let updated = try await withThrowingTaskGroup(of: (String, [ChatWire.Message]).self) { group in
+                let updated = try await withThrowingTaskGroup(of: (String, [ChatCompletions.Message]).self) { group in
                     for turn in batch {
                         let history = histories[turn.thread] ?? []
                         group.addTask { (turn.thread, try await SharedWorkload.play(turn, after: history, api: api)) }
                     }
-                    var all: [(String, [ChatWire.Message])] = []
+                    var all: [(String, [ChatCompletions.Message])] = []
                     for try await result in group { all.append(result) }
                     return all
                 }

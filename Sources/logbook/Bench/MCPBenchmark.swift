@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Events
 import Foundation
 
 struct MCPBenchCommand: AsyncParsableCommand {

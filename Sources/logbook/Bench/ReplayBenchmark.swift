@@ -3,6 +3,7 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import LoopbackModel
 import Projections
 
 struct ReplayBenchCommand: AsyncParsableCommand {
@@ -24,7 +25,7 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
             throw Failure("\(options.data) already holds a log; give 'bench replay' a new or empty directory")
         }
-        let llm = try await LoopbackLLM()
+        let llm = try await BenchModel.start()
         var configuration = EventStore.Configuration(directory: options.data)
         configuration.durability = .relaxed  // recording is set-up here, not what is measured
         let store = try EventStore.open(configuration)

@@ -2,7 +2,9 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import LoopbackModel
 import NIOCore
+import OpenAIWire
 
 /// The shared conversation workload of `../shared/bench/workload` (format `agent-workload/v1`): turns of threads, each
 /// a user message, maybe one tool call with its result, and the assistant's answer.
@@ -74,12 +76,12 @@ struct SharedWorkload: Sendable {
         }
         var replies: [String: String] = [:]
         for t in file.turns {
-            let answer = ChatWire.completion(
+            let answer = ScriptedLLMServer.completion(
                 .init(role: "assistant", content: t.assistant), finish: "stop", model: "workload")
             if let call = t.tool_call {
-                let toolCall = ChatWire.Message.ToolCall(
+                let toolCall = ChatCompletions.ToolCall(
                     id: call.id, function: .init(name: call.name, arguments: call.args.jsonText))
-                replies[t.user] = ChatWire.completion(
+                replies[t.user] = ScriptedLLMServer.completion(
                     .init(role: "assistant", tool_calls: [toolCall]), finish: "tool_calls", model: "workload")
                 replies[call.result] = answer
             } else {
@@ -93,38 +95,38 @@ struct SharedWorkload: Sendable {
     }
 
     /// The scripted model: the reply for the request's last message, else the benchmark's usual answer.
-    static func reply(to body: ByteBuffer, in replies: [String: String]) -> String {
-        guard let text = ChatWire.request(body)?.messages.last?.content, let reply = replies[text] else {
-            return LoopbackLLM.answer
+    static func reply(to body: String, in replies: [String: String]) -> String {
+        let request = try? JSONDecoder().decode(ChatCompletions.Request.self, from: Data(body.utf8))
+        guard let text = request?.messages.last?.text, let reply = replies[text] else {
+            return BenchModel.answer
         }
         return reply
     }
 
-    static let tools: [JSONValue] = [
-        [
-            "type": "function",
-            "function": [
-                "name": "http_get", "description": "Fetch a URL.",
-                "parameters": ["type": "object", "properties": ["url": ["type": "string"]], "required": ["url"]],
-            ],
-        ]
+    static let tools = [
+        ChatCompletions.Tool(
+            function: .init(
+                name: "http_get", description: "Fetch a URL.",
+                parameters: ["type": "object", "properties": ["url": ["type": "string"]], "required": ["url"]]))
     ]
 
     /// One turn as an OpenAI client with its own tool plays it: the user message; for a tool turn, the model's tool
     /// call, the tool's result sent back; the answer. Returns the thread's messages after the turn.
     static func play(
-        _ turn: Turn, after history: [ChatWire.Message], api: BenchClient
-    ) async throws -> [ChatWire.Message] {
-        var messages = history + [ChatWire.Message(role: "user", content: turn.user)]
-        func complete() async throws -> ChatWire.Message {
+        _ turn: Turn, after history: [ChatCompletions.Message], api: BenchClient
+    ) async throws -> [ChatCompletions.Message] {
+        var messages = history + [ChatCompletions.Message(role: "user", content: turn.user)]
+        func complete() async throws -> ChatCompletions.Message {
             let body = String(
                 decoding: try JSONEncoder().encode(
-                    ChatWire.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
+                    ChatCompletions.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
             let answer = try await api.send(
                 "POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", turn.thread)])
             guard
-                let message = try JSONDecoder().decode(ChatWire.Completion.self, from: Data(answer.readableBytesView))
-                    .choices.first?.message
+                let message = try JSONDecoder().decode(
+                    ChatCompletions.Completion.self, from: Data(answer.readableBytesView)
+                )
+                .choices.first?.message
             else {
                 throw Failure("turn \(turn.turn) of \(turn.thread): no message in the answer")
             }
@@ -135,14 +137,14 @@ struct SharedWorkload: Sendable {
             guard let calls = message.tool_calls, !calls.isEmpty else {
                 throw Failure("turn \(turn.turn) of \(turn.thread): the model did not call the tool")
             }
-            messages.append(ChatWire.Message(role: "assistant", tool_calls: calls))
-            messages.append(ChatWire.Message(role: "tool", content: call.result, tool_call_id: call.id))
+            messages.append(ChatCompletions.Message(role: "assistant", tool_calls: calls))
+            messages.append(ChatCompletions.Message(role: "tool", content: call.result, tool_call_id: call.id))
             message = try await complete()
         }
-        guard message.content == turn.assistant else {
+        guard message.text == turn.assistant else {
             throw Failure("turn \(turn.turn) of \(turn.thread): unexpected answer")
         }
-        messages.append(ChatWire.Message(role: "assistant", content: turn.assistant))
+        messages.append(ChatCompletions.Message(role: "assistant", content: turn.assistant))
         return messages
     }
 

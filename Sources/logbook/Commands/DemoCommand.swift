@@ -3,7 +3,9 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import LoopbackModel
 import NIOCore
+import OpenAIWire
 import Projections
 
 /// `logbook demo`: the whole pipeline in one command, without an API key — a scripted model on loopback, the real
@@ -26,7 +28,7 @@ struct DemoCommand: AsyncParsableCommand {
         if FileManager.default.fileExists(atPath: data + "/data.mdb") {
             throw Failure("\(data) already holds a log; give 'logbook demo' a new directory (--data)")
         }
-        let llm = try await LoopbackLLM(reply: Self.reply)
+        let llm = try await ScriptedLLMServer(recordsRequests: false) { .json(body: Self.reply($0)) }
         let store = try EventStore.open(EventStore.Configuration(directory: data))
         let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
         try await registry.start()
@@ -150,14 +152,14 @@ struct DemoCommand: AsyncParsableCommand {
 
     /// The scripted model: asked the time with the clock tool on offer, it calls it for Tokyo; given the tool's
     /// answer, it reads the time out of it; refused the tool (or without it), it says so.
-    @Sendable static func reply(_ body: ByteBuffer) -> String {
-        let request = ChatWire.request(body)
-        let tools = (request?.tools ?? []).compactMap { $0["function"]?["name"]?.stringValue }
+    @Sendable static func reply(_ sent: ScriptedLLMServer.Request) -> String {
+        let request = sent.chatCompletion
+        let tools = (request?.tools ?? []).map(\.function.name)
         let answer = { (text: String) in
-            ChatWire.completion(.init(role: "assistant", content: text), finish: "stop", model: "scripted")
+            ScriptedLLMServer.completion(.init(role: "assistant", content: text), finish: "stop", model: "scripted")
         }
         if let last = request?.messages.last, last.role == "tool" {
-            let content = last.content ?? ""
+            let content = last.text ?? ""
             guard let datetime = JSONValue(parsing: content)?["datetime"]?.stringValue else {
                 return answer("I could not read the clock: \(content.prefix(120))")
             }
@@ -166,10 +168,10 @@ struct DemoCommand: AsyncParsableCommand {
             )
         }
         if let clock = tools.first(where: { $0.hasSuffix("get_current_time") }) {
-            let call = ChatWire.Message.ToolCall(
+            let call = ChatCompletions.ToolCall(
                 id: "call_\(UUID().uuidString.prefix(8))",
                 function: .init(name: clock, arguments: #"{"timezone":"Asia/Tokyo"}"#))
-            return ChatWire.completion(
+            return ScriptedLLMServer.completion(
                 .init(role: "assistant", tool_calls: [call]), finish: "tool_calls", model: "scripted")
         }
         return answer("I have no clock tool here, so I cannot tell the time.")

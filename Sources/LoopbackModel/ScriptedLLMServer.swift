@@ -4,9 +4,10 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// An OpenAI-compatible HTTP server for the tests, on 127.0.0.1 and a free port. It answers each request with the next
-/// scripted reply, speaking the real wire format (JSON bodies; `text/event-stream` with `data:` events sent as chunks,
-/// with delays), and records every request so a test can check what the client sent.
+/// An OpenAI-compatible HTTP server on 127.0.0.1 and a free port, for the tests, the benchmarks and the demo. It
+/// answers each request with the next scripted reply (or what `fallback` makes of the request), speaking the real wire
+/// format (JSON bodies; `text/event-stream` with `data:` events sent as chunks, with delays), and records every request
+/// so a test can check what the client sent (unless told not to: a benchmark sends hundreds of thousands).
 ///
 /// Real servers' quirks are a reply's shape (`Wire.llamaCppToolCall` streams a tool call as llama.cpp does; an SSE
 /// reply without a usage chunk is llama.cpp ignoring `stream_options`; `wait` a slow first byte; `stallAfter` a
@@ -49,15 +50,20 @@ public final class ScriptedLLMServer: Sendable {
     private let state = Mutex<(replies: [Reply], requests: [Request])>(([], []))
     private let fallback: (@Sendable (Request) -> Reply)?
     private let quirks: Quirks
+    private let recordsRequests: Bool
     private let channel: any Channel
     public let port: Int
 
     public var baseURL: String { "http://127.0.0.1:\(port)/v1" }
     public var requests: [Request] { state.withLock { $0.requests } }
 
-    /// - Parameter fallback: the reply when none is scripted (default: a 500 saying so).
-    public init(quirks: Quirks = [], fallback: (@Sendable (Request) -> Reply)? = nil) async throws {
-        (self.fallback, self.quirks) = (fallback, quirks)
+    /// - Parameters:
+    ///   - recordsRequests: keep every request for `requests` (off for a benchmark, whose requests would pile up).
+    ///   - fallback: the reply when none is scripted (default: a 500 saying so).
+    public init(
+        quirks: Quirks = [], recordsRequests: Bool = true, fallback: (@Sendable (Request) -> Reply)? = nil
+    ) async throws {
+        (self.fallback, self.quirks, self.recordsRequests) = (fallback, quirks, recordsRequests)
         let box = ServerBox()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -90,7 +96,7 @@ public final class ScriptedLLMServer: Sendable {
             )
         }
         return state.withLock { s in
-            s.requests.append(request)
+            if recordsRequests { s.requests.append(request) }
             guard s.replies.isEmpty else { return s.replies.removeFirst() }
             return fallback?(request) ?? .json(status: 500, body: #"{"error":{"message":"no scripted reply"}}"#)
         }

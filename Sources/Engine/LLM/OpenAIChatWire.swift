@@ -1,6 +1,7 @@
 import Events
 import Foundation
 import NIOCore
+import OpenAIWire
 
 /// Chat Completions (OpenAI, Azure OpenAI, Ollama, vLLM, llama.cpp): `Authorization: Bearer` or Azure's `api-key`.
 struct OpenAIChatWire: ChatWire {
@@ -19,14 +20,15 @@ struct OpenAIChatWire: ChatWire {
     }
 
     func body(_ request: ChatRequest, streaming: Bool) throws(LLMError) -> Data {
-        var wire = OpenAIWire.Request(request, model: wireModel, stream: streaming)
+        var wire = ChatCompletions.Request(request, model: wireModel, stream: streaming)
         if wire.temperature == nil, let t = parameters["temperature"].flatMap(Double.init) { wire.temperature = t }
         if wire.max_tokens == nil, let m = parameters["max_tokens"].flatMap(Int.init) { wire.max_tokens = m }
         return wire.json
     }
 
     func response(_ body: ByteBuffer) throws(LLMError) -> ChatResponse {
-        let response = try decodeJSON(OpenAIWire.Response.self, body.readableBytesView, model: model, what: "an answer")
+        let response = try decodeJSON(
+            ChatCompletions.Completion.self, body.readableBytesView, model: model, what: "an answer")
         guard let choice = response.choices.first else {
             throw LLMError(.malformedResponse, "model '\(model)' answered with no choices")
         }
@@ -35,7 +37,7 @@ struct OpenAIChatWire: ChatWire {
                 id: c.id, name: c.function.name, arguments: c.function.arguments, model: model)
         }
         return ChatResponse(
-            text: choice.message.content, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
+            text: choice.message.text, toolCalls: calls, finishReason: FinishReason(wire: choice.finish_reason),
             usage: TokenUsage(
                 input: response.usage?.prompt_tokens ?? 0, output: response.usage?.completion_tokens ?? 0,
                 reported: response.usage != nil),
@@ -65,8 +67,8 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
         if let json = JSONValue(parsing: event.data), json["error"] != nil {
             throw LLMError.status(500, body: event.data, model: model, retryAfter: nil)
         }
-        let chunk: OpenAIWire.Chunk
-        do { chunk = try JSONDecoder().decode(OpenAIWire.Chunk.self, from: Data(event.data.utf8)) } catch {
+        let chunk: ChatCompletions.Chunk
+        do { chunk = try JSONDecoder().decode(ChatCompletions.Chunk.self, from: Data(event.data.utf8)) } catch {
             throw LLMError(
                 .malformedResponse,
                 "model '\(model)' streamed an event that is not a chat completion chunk: \(event.data.prefix(200))")
@@ -92,135 +94,59 @@ struct OpenAIStreamDecoder: ChatStreamDecoder {
     }
 }
 
-/// The JSON of OpenAI's Chat Completions API (also spoken by Azure OpenAI, Ollama, vLLM and llama.cpp's server).
-enum OpenAIWire {
-    struct Request: Encodable {
-        var model: String
-        var messages: [Message]
-        var tools: [Tool]?
-        var temperature: Double?
-        var max_tokens: Int?
-        var stream: Bool
-        var stream_options: StreamOptions?
-        var tool_choice: JSONValue?
-        var parallel_tool_calls: Bool?
-        var response_format: JSONValue?
-
-        init(_ r: ChatRequest, model: String, stream: Bool) {
-            self.model = model
-            messages = r.messages.map(Message.init)
-            tools =
-                r.tools.isEmpty
-                ? nil
-                : r.tools.map {
-                    Tool(
-                        type: "function",
-                        function: .init(name: $0.name, description: $0.description, parameters: $0.parameters))
-                }
-            temperature = r.temperature
-            max_tokens = r.maxOutputTokens
-            self.stream = stream
-            stream_options = stream ? StreamOptions(include_usage: true) : nil
-            // A choice only means something with tools to choose from (servers refuse one without).
-            tool_choice = tools == nil ? nil : r.toolChoice?.openAI
-            parallel_tool_calls = tools == nil ? nil : r.parallelToolCalls
-            response_format = r.responseFormat
-        }
-
-        /// The body as compact JSON, keys sorted: what `JSONEncoder` makes of it, written directly (a prompt of a long
-        /// thread took `JSONEncoder` longer than the rest of the turn's own work).
-        var json: Data {
-            var w = JSONWriter(capacity: 256 + messages.reduce(0) { $0 + 64 + ($1.content?.utf8.count ?? 0) })
-            w.object { w in
-                if let max_tokens { w.member("max_tokens") { $0.int(max_tokens) } }
-                w.member("messages") { $0.array(messages) { $0.write($1) } }
-                w.member("model") { $0.string(model) }
-                if let parallel_tool_calls { w.member("parallel_tool_calls") { $0.bool(parallel_tool_calls) } }
-                if let response_format { w.member("response_format") { $0.value(response_format) } }
-                w.member("stream") { $0.bool(stream) }
-                if let stream_options {
-                    w.member("stream_options") { o in
-                        o.object { $0.member("include_usage") { $0.bool(stream_options.include_usage) } }
-                    }
-                }
-                if let temperature { w.member("temperature") { $0.number(temperature) } }
-                if let tool_choice { w.member("tool_choice") { $0.value(tool_choice) } }
-                if let tools { w.member("tools") { $0.array(tools) { $0.write($1) } } }
+extension ChatCompletions.Request {
+    /// The body Logbook sends for `r`: tools and their choice only when there are tools (servers refuse a choice
+    /// without), usage asked for when streaming.
+    init(_ r: ChatRequest, model: String, stream: Bool) {
+        let tools =
+            r.tools.isEmpty
+            ? nil
+            : r.tools.map {
+                ChatCompletions.Tool(
+                    function: .init(name: $0.name, description: $0.description, parameters: $0.parameters))
             }
-            return w.data
-        }
+        self.init(
+            model: model, messages: r.messages.map(ChatCompletions.Message.init), tools: tools, stream: stream,
+            temperature: r.temperature, max_tokens: r.maxOutputTokens,
+            stream_options: stream ? StreamOptions(include_usage: true) : nil,
+            tool_choice: tools == nil ? nil : r.toolChoice?.openAI,
+            parallel_tool_calls: tools == nil ? nil : r.parallelToolCalls, response_format: r.responseFormat)
     }
 
-    struct StreamOptions: Encodable { var include_usage: Bool }
+    /// The body as compact JSON, keys sorted: what `JSONEncoder` makes of it, written directly (a prompt of a long
+    /// thread took `JSONEncoder` longer than the rest of the turn's own work).
+    var json: Data {
+        var w = JSONWriter(capacity: 256 + messages.reduce(0) { $0 + 64 + ($1.text?.utf8.count ?? 0) })
+        w.object { w in
+            if let max_completion_tokens { w.member("max_completion_tokens") { $0.int(max_completion_tokens) } }
+            if let max_tokens { w.member("max_tokens") { $0.int(max_tokens) } }
+            w.member("messages") { $0.array(messages) { $0.write($1) } }
+            w.member("model") { $0.string(model) }
+            if let parallel_tool_calls { w.member("parallel_tool_calls") { $0.bool(parallel_tool_calls) } }
+            if let response_format { w.member("response_format") { $0.value(response_format) } }
+            if let stream { w.member("stream") { $0.bool(stream) } }
+            if let include = stream_options?.include_usage {
+                w.member("stream_options") { o in o.object { $0.member("include_usage") { $0.bool(include) } } }
+            }
+            if let temperature { w.member("temperature") { $0.number(temperature) } }
+            if let tool_choice { w.member("tool_choice") { $0.value(tool_choice) } }
+            if let tools { w.member("tools") { $0.array(tools) { $0.write($1) } } }
+        }
+        return w.data
+    }
+}
 
-    struct Message: Encodable {
-        var role: String
-        var content: String?
-        var tool_calls: [ToolCall]?
-        var tool_call_id: String?
-
-        init(_ m: ChatMessage) {
-            role = m.role.rawValue
-            content = m.content
-            tool_calls =
-                m.toolCalls.isEmpty
+extension ChatCompletions.Message {
+    /// A message of the engine's prompt.
+    init(_ m: ChatMessage) {
+        self.init(
+            role: m.role.rawValue, content: m.content,
+            tool_calls: m.toolCalls.isEmpty
                 ? nil
                 : m.toolCalls.map {
-                    ToolCall(id: $0.callID, type: "function", function: .init(name: $0.name, arguments: $0.arguments))
-                }
-            tool_call_id = m.toolCallID
-        }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(role, forKey: .role)
-            // An assistant message with only tool calls has no `content`: llama.cpp refuses `null` there (500), and
-            // every server takes it left out.
-            try c.encodeIfPresent(content, forKey: .content)
-            try c.encodeIfPresent(tool_calls, forKey: .tool_calls)
-            try c.encodeIfPresent(tool_call_id, forKey: .tool_call_id)
-        }
-
-        enum CodingKeys: String, CodingKey { case role, content, tool_calls, tool_call_id }
-    }
-
-    struct ToolCall: Codable {
-        var id: String
-        var type: String
-        var function: Function
-        struct Function: Codable { var name: String; var arguments: String }
-    }
-
-    struct Tool: Encodable {
-        var type: String
-        var function: Function
-        struct Function: Encodable { var name: String; var description: String; var parameters: JSONValue }
-    }
-
-    struct Usage: Decodable { var prompt_tokens: Int?; var completion_tokens: Int? }
-
-    /// A non-streamed answer.
-    struct Response: Decodable {
-        var model: String?
-        var choices: [Choice]
-        var usage: Usage?
-        struct Choice: Decodable { var message: ResponseMessage; var finish_reason: String? }
-        struct ResponseMessage: Decodable { var content: String?; var tool_calls: [ToolCall]? }
-    }
-
-    /// One `data:` chunk of a streamed answer.
-    struct Chunk: Decodable {
-        var model: String?
-        var choices: [Choice]?
-        var usage: Usage?
-        struct Choice: Decodable { var delta: Delta?; var finish_reason: String? }
-        struct Delta: Decodable { var content: String?; var tool_calls: [ToolCallDelta]? }
-        struct ToolCallDelta: Decodable {
-            var index: Int?
-            var id: String?
-            var function: FunctionDelta?
-        }
-        struct FunctionDelta: Decodable { var name: String?; var arguments: String? }
+                    ChatCompletions.ToolCall(id: $0.callID, function: .init(name: $0.name, arguments: $0.arguments))
+                },
+            tool_call_id: m.toolCallID)
     }
 }
 
@@ -234,7 +160,7 @@ struct ToolCallAssembler {
     private var calls: [Int: (id: String, name: String, arguments: String)] = [:]
     private var order: [Int] = []
 
-    mutating func add(_ delta: OpenAIWire.Chunk.ToolCallDelta) {
+    mutating func add(_ delta: ChatCompletions.Chunk.ToolCallDelta) {
         let index = delta.index ?? (order.last ?? 0)
         if calls[index] == nil {
             calls[index] = ("", "", "")
@@ -280,9 +206,9 @@ struct ToolCallAssembler {
 
 extension JSONWriter {
     /// A message of a request body (keys sorted; `content` left out when there is none: llama.cpp refuses `null`).
-    mutating func write(_ m: OpenAIWire.Message) {
+    mutating func write(_ m: ChatCompletions.Message) {
         object { w in
-            if let c = m.content { w.member("content") { $0.string(c) } }
+            if let c = m.text { w.member("content") { $0.string(c) } }
             w.member("role") { $0.string(m.role) }
             if let id = m.tool_call_id { w.member("tool_call_id") { $0.string(id) } }
             if let calls = m.tool_calls {
@@ -296,7 +222,7 @@ extension JSONWriter {
                                 }
                             }
                             w.member("id") { $0.string(call.id) }
-                            w.member("type") { $0.string(call.type) }
+                            if let type = call.type { w.member("type") { $0.string(type) } }
                         }
                     }
                 }
@@ -305,13 +231,13 @@ extension JSONWriter {
     }
 
     /// A tool offered in a request body.
-    mutating func write(_ t: OpenAIWire.Tool) {
+    mutating func write(_ t: ChatCompletions.Tool) {
         object { w in
             w.member("function") { w in
                 w.object { w in
-                    w.member("description") { $0.string(t.function.description) }
+                    if let description = t.function.description { w.member("description") { $0.string(description) } }
                     w.member("name") { $0.string(t.function.name) }
-                    w.member("parameters") { $0.value(t.function.parameters) }
+                    if let parameters = t.function.parameters { w.member("parameters") { $0.value(parameters) } }
                 }
             }
             w.member("type") { $0.string(t.type) }
