@@ -88,15 +88,33 @@ let package = Package(
         // The event generator of ../shared/bench/limits/limits.c, so `logbook bench store` measures the same bytes.
         .target(name: "CWorkload"),
 
+        // What the CLI's commands share with the benchmarks' (options, failures, a progress line).
+        .target(
+            name: "CommandSupport",
+            dependencies: ["EventStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // `logbook bench`: the benchmarks, apart from the production commands; the only user of the C workload.
+        .target(
+            name: "LogbookBench",
+            dependencies: [
+                "CommandSupport", "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine",
+                "Server", "OpenAIWire", "LoopbackModel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+
         .executableTarget(
             name: "logbook",
             dependencies: [
-                "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine", "Server", "OpenAIWire",
-                "LoopbackModel",
+                "CommandSupport", "LogbookBench", "EventStore", "Events", "Projections", "Engine", "Server",
+                "OpenAIWire", "LoopbackModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EventStore
 import Foundation
+import LogbookBench
 
 @main
 struct Logbook: AsyncParsableCommand {
@@ -15,27 +16,4 @@ struct Logbook: AsyncParsableCommand {
             ModelsCommand.self, MCPCommand.self, AgentsCommand.self, PolicyCommand.self, BenchCommand.self,
         ]
     )
-}
-
-/// `--data DIR`, shared by every command that works on a log.
-struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The log's directory.", valueName: "DIR"))
-    var data: String = "./data"
-
-    /// Opens the log read-only; the error says what to check when there is none.
-    func openReadOnly() throws -> EventStore {
-        var configuration = EventStore.Configuration(directory: data)
-        configuration.readOnly = true
-        return try EventStore.open(configuration)
-    }
-}
-
-/// Ends the command with `message` on standard error and a non-zero exit status.
-struct Failure: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
-
-extension EventStoreError: LocalizedError {
-    public var errorDescription: String? { message }
 }

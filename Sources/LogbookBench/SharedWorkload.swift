@@ -1,3 +1,4 @@
+import CommandSupport
 import Engine
 import EventStore
 import Events

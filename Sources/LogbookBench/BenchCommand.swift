@@ -1,9 +1,13 @@
 import ArgumentParser
+import CommandSupport
 import EventStore
 import Foundation
 
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `logbook bench`: the benchmarks, each a subcommand, built apart from the rest of the CLI.
+public struct BenchCommand: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure Logbook on this machine (build with -c release).",
         subcommands: [
             StoreBenchCommand.self, ReadBenchCommand.self, ProjectionsBenchCommand.self, MCPBenchCommand.self,
