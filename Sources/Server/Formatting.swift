@@ -21,7 +21,7 @@ struct SSEObserver: RunObserver {
     let sink: StreamedBody.Sink
 
     func text(_ piece: String) async {
-        await sink.send(SSE.frame(event: "text", data: JSON.string(["text": piece])))
+        await sink.send(SSE.frame(event: "text", data: JSON.string(TextFrameBody(text: piece))))
     }
 
     func appended(_ event: DomainEvent, seq: Seq) async {

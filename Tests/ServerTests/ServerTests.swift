@@ -52,9 +52,17 @@ import Testing
     }
 
     static func errorCode(_ body: ByteBuffer) -> String? {
-        ((try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any])
-            .flatMap { $0["error"] as? [String: Any] }?["code"] as? String
+        (try? decode(ErrorBody.self, body))?.error.code
     }
+
+    /// A body as the API type it should be; the error names the type and shows the body.
+    static func decode<T: Decodable>(_ type: T.Type, _ body: ByteBuffer) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(body.readableBytesView)) } catch {
+            throw DecodingFailure(description: "not a \(type): \(error); the body: \(String(buffer: body).prefix(500))")
+        }
+    }
+
+    struct DecodingFailure: Error, CustomStringConvertible { let description: String }
 
     @Test func healthNeedsNoTokenEverythingElseDoes() async throws {
         try await Self.withServer { app, _ in
@@ -263,10 +271,10 @@ import Testing
                     #expect($0.status == .forbidden)
                 }
                 try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect((json?["models"] as? [[String: Any]])?.first?["environment"] as? String == "NONPROD")
-                    #expect((json?["agents"] as? [[String: Any]])?.count == 1)
-                    #expect(json?["organizationDefault"] as? String == "gpt-test")
+                    let registry = try Self.decode(RegistryBody.self, r.body)
+                    #expect(registry.models.first?.environment == .nonprod)
+                    #expect(registry.agents.count == 1)
+                    #expect(registry.organizationDefault == "gpt-test")
                 }
                 try await client.execute(uri: "/v1/registry/models/ghost", method: .delete, headers: admin) {
                     #expect($0.status == .notFound)
@@ -395,24 +403,22 @@ import Testing
                     body: ByteBuffer(string: #"{"provider": "openai", "endpoint": "http://127.0.0.1:1/v1"}"#)
                 ) { #expect($0.status == .forbidden) }
 
-                func page(_ query: String) async throws -> (entries: [[String: Any]], next: Int?) {
+                func page(_ query: String) async throws -> AuditPageBody {
                     try await client.execute(uri: "/v1/audit?\(query)", method: .get, headers: auditor) { r in
                         #expect(r.status == .ok, "\(String(buffer: r.body))")
-                        let json =
-                            try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                        return (json?["entries"] as? [[String: Any]] ?? [], json?["next"] as? Int)
+                        return try Self.decode(AuditPageBody.self, r.body)
                     }
                 }
                 let alice = try await page("actor=user:alice&kind=authorization&limit=100")
                 #expect(
-                    alice.entries.count == 5 && alice.entries.allSatisfy { $0["actor"] as? String == "user:alice" },
+                    alice.entries.count == 5 && alice.entries.allSatisfy { $0.actor == "user:alice" },
                     "\(alice.entries.count)")
                 let denied = try await page("decision=deny")
-                #expect(denied.entries.map { $0["resource"] as? String } == ["model:x"])
+                #expect(denied.entries.map(\.resource) == ["model:x"])
                 let first = try await page("actor=user:alice&limit=2&order=oldest")
                 let next = try #require(first.next)
                 let second = try await page("actor=user:alice&limit=2&order=oldest&cursor=\(next)")
-                let seqs = (first.entries + second.entries).compactMap { $0["seq"] as? Int }
+                let seqs = (first.entries + second.entries).map(\.seq)
                 #expect(
                     seqs.count == 4,
                     "pages continue where the last ended: \(seqs)")
@@ -429,16 +435,13 @@ import Testing
                     #expect(r.status == .ok)
                     #expect(r.headers[.contentType] == "application/x-ndjson")
                     let lines = String(buffer: r.body).split(separator: "\n")
-                    let entries = lines.compactMap {
-                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-                    }
-                    let seqs = entries.compactMap { $0["seq"] as? Int }
+                    let entries = try lines.map { try JSONDecoder().decode(AuditEntryBody.self, from: Data($0.utf8)) }
+                    let seqs = entries.map(\.seq)
                     // The same entries, and then the export's own recorded authorization.
-                    #expect(
-                        Array(seqs.dropLast()) == all.entries.compactMap { $0["seq"] as? Int } && seqs.count > 10,
-                        "\(seqs.count)")
-                    #expect(entries.last?["actor"] as? String == "user:carol")
-                    #expect(entries.last?["action"] as? String == "audit.read")
+                    #expect(Array(seqs.dropLast()) == all.entries.map(\.seq))
+                    #expect(seqs.count > 10, "\(seqs.count)")
+                    #expect(entries.last?.actor == "user:carol")
+                    #expect(entries.last?.action == "audit.read")
                 }
                 try await client.execute(
                     uri: "/v1/audit/export?format=csv&decision=deny", method: .get, headers: auditor
@@ -572,20 +575,16 @@ import Testing
                 // Operators read their own threads only: the list is theirs, newest first, paged.
                 let (first, next) = try await client.execute(uri: "/v1/threads?limit=1", method: .get, headers: alice) {
                     r -> ([String], Int64?) in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    return (
-                        (json?["threads"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String },
-                        (json?["next"] as? NSNumber)?.int64Value
-                    )
+                    let list = try Self.decode(ThreadListBody.self, r.body)
+                    return (list.threads.map(\.id), list.next)
                 }
                 #expect(first == ["l2"])
                 let cursor = try #require(next)
                 try await client.execute(uri: "/v1/threads?limit=1&before=\(cursor)", method: .get, headers: alice) {
                     r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(
-                        (json?["threads"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ["l1"]
-                            && json?["next"] == nil)
+                    let list = try Self.decode(ThreadListBody.self, r.body)
+                    #expect(list.threads.map(\.id) == ["l1"])
+                    #expect(list.next == nil)
                 }
 
                 let detail = try await client.execute(uri: "/v1/threads/l1", method: .get, headers: alice) {

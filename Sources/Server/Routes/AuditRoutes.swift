@@ -18,50 +18,10 @@ struct AuditRoutes {
         group.get("audit/export", use: export)
     }
 
-    struct EntryBody: Encodable {
-        let seq: Seq
-        let time: String
-        let kind: String
-        let actor: String
-        let workspace: String
-        let action: String
-        let resource: String
-        let decision: String?
-        let reason: String
-        let before: String?
-        let after: String?
-
-        init(_ e: AuditEntry) {
-            (seq, time, kind, actor, workspace) = (
-                e.seq, Timestamp.rfc3339(e.timeNanoseconds), e.kind.rawValue, e.actor, e.workspace
-            )
-            (action, resource, decision, reason, before, after) = (
-                e.action, e.resource, e.decision?.rawValue, e.reason, e.before, e.after
-            )
-        }
-
-        static let columns = [
-            "seq", "time", "kind", "actor", "workspace", "action", "resource", "decision", "reason", "before", "after",
-        ]
-        var cells: [String] {
-            [
-                String(seq.rawValue), time, kind, actor, workspace, action, resource, decision ?? "", reason,
-                before ?? "",
-                after ?? "",
-            ]
-        }
-    }
-
-    struct PageBody: ResponseEncodable, Encodable {
-        let entries: [EntryBody]
-        /// Pass as `cursor` for the next page; nil on the last.
-        let next: Seq?
-    }
-
-    func query(request: Request, context: AppRequestContext) async throws -> PageBody {
+    func query(request: Request, context: AppRequestContext) async throws -> AuditPageBody {
         let q = try await authorizedQuery(request, context)
         let page = audit.read(AuditProjection.self) { $0.query(q) }
-        return PageBody(entries: page.entries.map(EntryBody.init), next: page.nextCursor)
+        return AuditPageBody(entries: page.entries.map(AuditEntryBody.init), next: page.nextCursor)
     }
 
     /// Every entry the filters match (no `limit`, no page), streamed as NDJSON (`format=ndjson`, the default) or CSV
@@ -79,11 +39,11 @@ struct AuditRoutes {
         // export.
         let body = ResponseBody { [q] writer in
             var q = q
-            if format == "csv" { try await writer.write(ByteBuffer(string: CSV.row(EntryBody.columns))) }
+            if format == "csv" { try await writer.write(ByteBuffer(string: CSV.row(AuditEntryBody.columns))) }
             while true {
                 let page = audit.read(AuditProjection.self) { $0.query(q) }
                 let text = page.entries.map { e in
-                    let body = EntryBody(e)
+                    let body = AuditEntryBody(e)
                     return format == "csv" ? CSV.row(body.cells) : JSON.string(body) + "\n"
                 }.joined()
                 try await writer.write(ByteBuffer(string: text))

@@ -19,39 +19,6 @@ struct ConversationRoutes {
         group.get("threads/:thread", use: show)
     }
 
-    struct ThreadBody: Encodable {
-        let id: String
-        let workspace: String
-        let owner: String
-        let title: String?
-        let created: String
-        let lastActivity: String
-        let messageCount: Int
-        let status: String
-        let forkedFrom: String?
-        let runCount: Int
-        let inputTokens: Int
-        let outputTokens: Int
-
-        init(_ t: ThreadSummary) {
-            (id, workspace, owner, title, messageCount, status) = (
-                t.id, t.workspace, t.owner, t.title, t.messageCount, t.status.rawValue
-            )
-            (created, lastActivity) = (
-                Timestamp.rfc3339(t.createdNanoseconds), Timestamp.rfc3339(t.lastActivityNanoseconds)
-            )
-            (forkedFrom, runCount, inputTokens, outputTokens) = (
-                t.forkedFrom, t.runCount, t.inputTokens, t.outputTokens
-            )
-        }
-    }
-
-    struct ListBody: ResponseEncodable, Encodable {
-        let threads: [ThreadBody]
-        /// Pass as `before` for the next (older) page; nil on the last.
-        let next: Int64?
-    }
-
     struct CreateBody: KnownFields {
         static let fields: Set<String> = ["threadID", "title", "agent"]
         let threadID: String?
@@ -89,7 +56,7 @@ struct ConversationRoutes {
 
     /// Everyone's threads in the workspace with `thread.read:workspace`, else the caller's own (`thread.read:own`):
     /// one decision recorded, on the widest scope the policy grants.
-    func list(request: Request, context: AppRequestContext) async throws -> ListBody {
+    func list(request: Request, context: AppRequestContext) async throws -> ThreadListBody {
         let principal = try context.caller()
         let limit = try request.integer("limit", in: 1...200) ?? 50
         let before = try request.integer("before", in: Int64.min...Int64.max) ?? .max
@@ -108,8 +75,9 @@ struct ConversationRoutes {
             }
         }.sorted { $0.lastActivityNanoseconds > $1.lastActivityNanoseconds }
         let page = threads.prefix(limit)
-        return ListBody(
-            threads: page.map(ThreadBody.init), next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
+        return ThreadListBody(
+            threads: page.map(ThreadSummaryBody.init),
+            next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
     }
 
     struct MessageBody: Encodable {
@@ -132,7 +100,7 @@ struct ConversationRoutes {
     }
 
     struct DetailBody: ResponseEncodable, Encodable {
-        let thread: ThreadBody
+        let thread: ThreadSummaryBody
         let messages: [MessageBody]
         let runs: [RunBody]
         /// The seq this view is as of (nil: now).
@@ -172,7 +140,7 @@ struct ConversationRoutes {
         }
         let runs = state.runs.values.filter { $0.threadID == threadID }.sorted { $0.startedSeq < $1.startedSeq }
         return DetailBody(
-            thread: ThreadBody(summary),
+            thread: ThreadSummaryBody(summary),
             messages: (state.messages[threadID] ?? []).map {
                 MessageBody(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label)
             },

@@ -32,7 +32,7 @@ struct DebugRoutes {
         let forkedFrom: String
         let atSeq: Seq
         /// The run the message started (when one was given).
-        let run: ThreadRoutes.RunBody?
+        let run: RunResultBody?
     }
 
     func fork(request: Request, context: AppRequestContext) async throws -> Response {
@@ -47,10 +47,10 @@ struct DebugRoutes {
         forked = try await APIError.engine { () async throws(EngineError) in
             try await runtime.fork(source.rawValue, at: body.at, into: threadID, as: principal)
         }
-        var run: ThreadRoutes.RunBody?
+        var run: RunResultBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do {
-                run = ThreadRoutes.RunBody(
+                run = RunResultBody(
                     try await runtime.chat(
                         ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token
                     ))

@@ -42,19 +42,6 @@ struct RegistryRoutes {
         }
     }
 
-    struct RegistryBody: ResponseEncodable, Encodable {
-        struct Server: Encodable {
-            let definition: MCPServerDefinition
-            let health: String
-            let healthDetail: String?
-        }
-        let models: [ModelDefinition]
-        let organizationDefault: String?
-        let workspaceDefaults: [String: String]
-        let mcpServers: [Server]
-        let agents: [AgentDefinition]
-    }
-
     func show(request: Request, context: AppRequestContext) async throws -> RegistryBody {
         let principal = try context.caller()
         try await authorizeRead(in: principal.workspace, as: principal)

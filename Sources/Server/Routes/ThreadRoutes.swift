@@ -15,28 +15,6 @@ struct ThreadRoutes {
         group.get("threads/:thread/events", use: events)
     }
 
-    struct MessageBody: KnownFields {
-        static let fields: Set<String> = ["text", "agent", "title", "stream"]
-        let text: String
-        let agent: String?
-        let title: String?
-        let stream: Bool?
-    }
-
-    struct RunBody: ResponseEncodable, Encodable {
-        let runID: String
-        let status: String
-        let answer: String?
-        let steps: Int
-        let inputTokens: Int
-        let outputTokens: Int
-
-        init(_ r: RunResult) {
-            (runID, status, answer, steps) = (r.runID.uuidString.lowercased(), r.status.rawValue, r.answer, r.steps)
-            (inputTokens, outputTokens) = (r.usage.input, r.usage.output)
-        }
-    }
-
     /// Runs the thread's agent on the message. With `"stream": true` (or `Accept: text/event-stream`) the answer is SSE:
     /// `text` frames as the model writes, a frame per event as it is recorded, then `done` (or `error`). A client
     /// that disconnects cancels the run, which is recorded as cancelled; one still waiting for the thread's turn ahead
@@ -45,7 +23,7 @@ struct ThreadRoutes {
         let principal = try context.caller()
         let threadID = try context.threadID().rawValue
         let body = try await request.decodeJSON(
-            MessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
+            PostMessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
         guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError(.badRequest, "bad_request", "the message text is empty")
         }
@@ -61,7 +39,7 @@ struct ThreadRoutes {
             do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch {
                 throw APIError(error)
             }
-            return try RunBody(result).response(from: request, context: context)
+            return try RunResultBody(result).response(from: request, context: context)
         }
         let runtime = runtime
         let token = context.token
@@ -69,7 +47,7 @@ struct ThreadRoutes {
             do throws(EngineError) {
                 let result = try await runtime.chat(
                     turn, as: principal, token: token, observer: SSEObserver(sink: sink))
-                await sink.send(SSE.frame(event: "done", data: JSON.string(RunBody(result))))
+                await sink.send(SSE.frame(event: "done", data: JSON.string(RunResultBody(result))))
             } catch {
                 let api = APIError(error)
                 await sink.send(

@@ -2,71 +2,8 @@ import EventStore
 import Events
 import Foundation
 
-/// The server's answers and requests, as the CLI reads and sends them (the fields it uses).
+/// The registry changes the CLI sends (the server's answers and its other bodies are `Server`'s API types).
 enum APIBody {
-    struct Error: Decodable {
-        struct Detail: Decodable { let code: String; let message: String }
-        let error: Detail
-    }
-
-    struct AuditPage: Decodable {
-        struct Entry: Decodable {
-            let seq: Seq
-            let time: String
-            let actor: String
-            let action: String
-            let resource: String
-            let decision: String?
-            let reason: String
-        }
-        let entries: [Entry]
-        let next: UInt64?
-    }
-
-    struct ThreadList: Decodable {
-        struct Thread: Decodable {
-            let id: String
-            let owner: String
-            let lastActivity: String
-            let messageCount: Int
-            let runCount: Int
-            let status: String
-            let title: String?
-        }
-        let threads: [Thread]
-    }
-
-    struct Registry: Decodable {
-        struct Server: Decodable {
-            let definition: MCPServerDefinition
-            let health: String
-            let healthDetail: String?
-        }
-        let models: [ModelDefinition]
-        let organizationDefault: String?
-        let workspaceDefaults: [String: String]
-        let mcpServers: [Server]
-        let agents: [AgentDefinition]
-    }
-
-    /// A finished run (the `done` frame of a streamed chat).
-    struct Run: Decodable {
-        let status: String
-        let answer: String?
-        let steps: Int
-        let inputTokens: Int
-        let outputTokens: Int
-    }
-
-    /// A piece of the answer (a `text` frame).
-    struct Text: Decodable { let text: String }
-
-    struct Message: Encodable {
-        let text: String
-        let agent: String?
-        var stream = true
-    }
-
     struct Model: Encodable {
         let provider: String
         let endpoint: String

@@ -5,6 +5,7 @@ import Engine
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Server
 
 /// `--server` and `--token`, shared by the commands that work through a running server's API (so what they do is
 /// authorized and recorded like any caller's).
@@ -134,7 +135,7 @@ struct APIClient: Sendable {
     }
 
     static func failure(_ answer: Answer) -> Failure {
-        guard let error = try? answer.decode(APIBody.Error.self).error else {
+        guard let error = try? answer.decode(ErrorBody.self).error else {
             return Failure(
                 "the server answered \(answer.status): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
         }

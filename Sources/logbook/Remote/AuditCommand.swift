@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Server
 
 /// `logbook audit`: the audit trail through a running server, with the API's filters; the query is itself authorized
 /// (`audit.read`) and recorded.
@@ -46,7 +47,7 @@ struct AuditCommand: AsyncParsableCommand {
         query.append(("limit", String(limit)))
         if let cursor { query.append(("cursor", String(cursor))) }
         let answer = try await client.send(.GET, "/v1/audit?" + Self.encode(query))
-        let page = try answer.decode(APIBody.AuditPage.self)
+        let page = try answer.decode(AuditPageBody.self)
         Table.print(
             ["SEQ", "TIME", "ACTOR", "ACTION", "RESOURCE", "DECISION", "REASON"],
             page.entries.map { e in
@@ -77,7 +78,7 @@ struct ThreadsCommand: AsyncParsableCommand {
         if json { return print(String(decoding: answer.body, as: UTF8.self)) }
         Table.print(
             ["ID", "OWNER", "LAST ACTIVITY", "MESSAGES", "RUNS", "STATUS", "TITLE"],
-            try answer.decode(APIBody.ThreadList.self).threads.map { t in
+            try answer.decode(ThreadListBody.self).threads.map { t in
                 [t.id, t.owner, t.lastActivity, String(t.messageCount), String(t.runCount), t.status, t.title ?? ""]
             })
     }

@@ -5,6 +5,7 @@ import EventStore
 import Events
 import Foundation
 import Projections
+import Server
 import Synchronization
 
 /// `logbook chat`: a terminal chat with a thread's agent, through a running server or on a log in this process. The
@@ -124,17 +125,17 @@ struct RemoteChat: ChatBackend {
     var place: String { client.base }
 
     func turn(_ text: String, thread: String, agent: String?) async throws {
-        let body = APIBody.Message(text: text, agent: agent)
+        let body = PostMessageBody(text: text, agent: agent, stream: true)
         try await client.stream(.POST, "/v1/threads/\(APIClient.escape(thread))/messages", body: body) { event, data in
             switch event {
-            case "text": printer.text(try JSONDecoder().decode(APIBody.Text.self, from: data).text)
+            case "text": printer.text(try JSONDecoder().decode(TextFrameBody.self, from: data).text)
             case "done":
-                let run = try JSONDecoder().decode(APIBody.Run.self, from: data)
+                let run = try JSONDecoder().decode(RunResultBody.self, from: data)
                 printer.done(
                     status: run.status, answer: run.answer, steps: run.steps, input: run.inputTokens,
                     output: run.outputTokens)
             case "error":
-                let error = try? JSONDecoder().decode(APIBody.Error.self, from: data).error
+                let error = try? JSONDecoder().decode(ErrorBody.self, from: data).error
                 throw Failure("\(error?.code ?? "error"): \(error?.message ?? String(decoding: data, as: UTF8.self))")
             default:
                 // Every other frame is an event as it was recorded.

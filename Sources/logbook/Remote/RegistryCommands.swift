@@ -1,6 +1,7 @@
 import ArgumentParser
 import Events
 import Foundation
+import Server
 
 /// `logbook models|mcp|agents`: the registry, through a running server (each change authorized and recorded as the
 /// token's subject).
@@ -199,10 +200,10 @@ enum Registry {
         print("\(label) \(name) removed")
     }
 
-    static func fetch(_ remote: ServerOptions, json: Bool) async throws -> APIBody.Registry? {
+    static func fetch(_ remote: ServerOptions, json: Bool) async throws -> RegistryBody? {
         let answer = try await remote.client().send(.GET, "/v1/registry")
         if json { print(String(decoding: answer.body, as: UTF8.self)); return nil }
-        return try answer.decode(APIBody.Registry.self)
+        return try answer.decode(RegistryBody.self)
     }
 }
 
