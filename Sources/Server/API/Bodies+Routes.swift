@@ -5,6 +5,8 @@ extension AuditPageBody: ResponseEncodable {}
 extension ThreadListBody: ResponseEncodable {}
 extension RunResultBody: ResponseEncodable {}
 extension RegistryBody: ResponseEncodable {}
+extension LogPageBody: ResponseEncodable {}
+extension ThreadEventsPageBody: ResponseEncodable {}
 
 extension PostMessageBody: KnownFields {
     static let fields: Set<String> = ["text", "agent", "title", "stream"]

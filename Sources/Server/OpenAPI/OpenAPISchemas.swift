@@ -28,15 +28,8 @@ enum OpenAPISchemas {
                 "inputTokens": Schema.count, "outputTokens": Schema.count,
             ],
             required: ["runID", "status", "steps", "inputTokens", "outputTokens"], description: "A finished run."),
-        "ThreadEvent": Schema.object(
-            [
-                "seq": Schema.integer, "revision": Schema.integer, "type": Schema.string, "time": Schema.dateTime,
-                "actor": Schema.string,
-                "data": Schema.any,
-            ],
-            required: ["seq", "revision", "type", "time"]),
         "ThreadEvents": Schema.object(
-            ["events": Schema.array(Schema.ref("ThreadEvent")), "next": Schema.integer], required: ["events"]),
+            ["events": Schema.array(Schema.ref("Event")), "next": Schema.integer], required: ["events"]),
 
         // Threads (ConversationRoutes)
         "NewThread": Schema.object(
@@ -88,15 +81,15 @@ enum OpenAPISchemas {
             required: ["thread", "messages", "runs"]),
 
         // The log (EventRoutes)
-        "LogEvent": Schema.object(
+        "Event": Schema.object(
             [
                 "seq": Schema.integer, "stream": Schema.string, "revision": Schema.integer, "type": Schema.string,
-                "time": Schema.dateTime,
-                "actor": Schema.string, "workspace": Schema.string, "data": Schema.any,
+                "time": Schema.dateTime, "actor": Schema.string, "workspace": Schema.string, "data": Schema.any,
             ],
-            required: ["seq", "stream", "revision", "type", "time"]),
+            required: ["seq", "stream", "revision", "type", "time"],
+            description: "An event of the log: its envelope, and its payload as JSON (`data`)."),
         "LogPage": Schema.object(
-            ["events": Schema.array(Schema.ref("LogEvent")), "next": Schema.integer], required: ["events"]),
+            ["events": Schema.array(Schema.ref("Event")), "next": Schema.integer], required: ["events"]),
 
         // Audit (AuditRoutes)
         "AuditEntry": Schema.object(

@@ -17,30 +17,7 @@ struct EventRoutes {
         group.get("events/stream", use: tail)
     }
 
-    struct EventBody: Encodable {
-        let seq: Seq
-        let stream: String
-        let revision: StreamRevision
-        let type: String
-        let time: String
-        let actor: String?
-        let workspace: String?
-        let data: JSONValue?
-
-        init(_ e: RecordedEvent) {
-            (seq, stream, revision, type) = (e.seq, e.stream.rawValue, e.revision, e.type)
-            (time, actor, workspace) = (Timestamp.rfc3339(e.timeNanoseconds), e.metadata.actor, e.metadata.workspace)
-            data = JSON.data(of: e)
-        }
-    }
-
-    struct PageBody: ResponseEncodable, Encodable {
-        let events: [EventBody]
-        /// The seq to ask for next; nil at the end of the log.
-        let next: Seq?
-    }
-
-    func page(request: Request, context: AppRequestContext) async throws -> PageBody {
+    func page(request: Request, context: AppRequestContext) async throws -> LogPageBody {
         try await authorize(context)
         let from = try request.seq("from") ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
@@ -48,7 +25,7 @@ struct EventRoutes {
         do { events = try store.read(from: from, maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
-        return PageBody(
+        return LogPageBody(
             events: events.map(EventBody.init),
             next: events.count == limit ? events.last.map(\.seq.next) : nil)
     }

@@ -58,23 +58,8 @@ struct ThreadRoutes {
             status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: frames)
     }
 
-    struct EventBody: Encodable {
-        let seq: Seq
-        let revision: StreamRevision
-        let type: String
-        let time: String
-        let actor: String?
-        let data: JSONValue?
-    }
-
-    struct EventsPage: ResponseEncodable, Encodable {
-        let events: [EventBody]
-        /// The revision to ask for next (`from`), nil at the end.
-        let next: StreamRevision?
-    }
-
     /// A page of the thread's events (`from` revision, `limit` ≤ 1000). Authorized as `thread.read` and recorded.
-    func events(request: Request, context: AppRequestContext) async throws -> EventsPage {
+    func events(request: Request, context: AppRequestContext) async throws -> ThreadEventsPageBody {
         let principal = try context.caller()
         let thread = try context.threadID()
         let threadID = thread.rawValue
@@ -87,13 +72,8 @@ struct ThreadRoutes {
         do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
             throw APIError(.serviceUnavailable, "storage", error.message)
         }
-        let events = page.map { e in
-            EventBody(
-                seq: e.seq, revision: e.revision, type: e.type,
-                time: Timestamp.rfc3339(e.timeNanoseconds), actor: e.metadata.actor, data: JSON.data(of: e))
-        }
-        return EventsPage(
-            events: events, next: page.count == limit ? page.last.map { StreamRevision($0.revision.rawValue + 1) } : nil
-        )
+        return ThreadEventsPageBody(
+            events: page.map(EventBody.init),
+            next: page.count == limit ? page.last.map { StreamRevision($0.revision.rawValue + 1) } : nil)
     }
 }
