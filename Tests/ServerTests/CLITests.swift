@@ -78,6 +78,12 @@ import Testing
                 #expect(
                     refused.errors.contains("not supported"),
                     "\(refused.errors)")
+                // An environment the registry does not know is refused before anything is sent.
+                let unknown = try await Self.logbook(
+                    ["models", "set", "bad", "--provider", "openai", "--endpoint", "http://x", "--environment", "QA"],
+                    port: port, token: admin)
+                #expect(unknown.status != 0, "\(unknown.errors)")
+                #expect(unknown.errors.contains("LAB, NONPROD or PROD, not 'QA'"), "\(unknown.errors)")
                 // A token without the permission: 403, recorded.
                 let operatorToken = ServerTests.token()
                 let denied = try await Self.logbook(["models", "remove", "scripted"], port: port, token: operatorToken)

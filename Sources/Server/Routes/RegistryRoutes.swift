@@ -62,20 +62,6 @@ struct RegistryRoutes {
             agents: s.agents.values.map(\.value).sorted { $0.name < $1.name })
     }
 
-    struct ModelBody: KnownFields {
-        static let fields: Set<String> = [
-            "provider", "endpoint", "deployment", "apiVersion", "secretReference", "environment", "parameters",
-        ]
-        let provider: String
-        let endpoint: String
-        let deployment: String?
-        let apiVersion: String?
-        let secretReference: String?
-        let environment: DeploymentEnvironment?
-        /// Strings, numbers or booleans (`{"max_tokens": 512, "temperature": 0.2}`), kept as text.
-        let parameters: [String: JSONValue]?
-    }
-
     func putModel(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
@@ -117,17 +103,11 @@ struct RegistryRoutes {
         return Response(status: exists ? .ok : .created)
     }
 
-    struct DefaultBody: KnownFields {
-        static let fields: Set<String> = ["model"]
-        static let nullable: Set<String> = ["model"]
-        let model: String?
-    }
-
     /// The org default (`/registry/default-model`) or a workspace's override; `{"model": null}` clears it.
     func putDefault(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let workspace = try context.parameters.get("workspace").map { _ in try context.entryName("workspace") }
-        let body = try await decode(DefaultBody.self, request, context, example: #"{"model": "gpt-4o"}"#)
+        let body = try await decode(DefaultModelBody.self, request, context, example: #"{"model": "gpt-4o"}"#)
         if let model = body.model, try await state().models[model] == nil {
             throw APIError(.unprocessableContent, "unknown_model", "no model named '\(model)' is registered")
         }
@@ -154,21 +134,11 @@ struct RegistryRoutes {
         return EffectiveBody(model: e.name, source: e.source.rawValue, provenance: e.provenance, problem: e.problem)
     }
 
-    struct MCPBody: KnownFields {
-        static let fields: Set<String> = ["transport", "command", "url", "isInternal", "headers"]
-        let transport: MCPTransport
-        let command: [String]?
-        let url: String?
-        let isInternal: Bool?
-        /// Header name → secret reference: an external server's own credentials.
-        let headers: [String: String]?
-    }
-
     func putMCP(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let name = try context.entryName("name")
         let body = try await decode(
-            MCPBody.self, request, context, example: #"{"transport": "stdio", "command": ["mcp-server-time"]}"#)
+            MCPServerBody.self, request, context, example: #"{"transport": "stdio", "command": ["mcp-server-time"]}"#)
         switch body.transport {
         case .stdio where (body.command ?? []).isEmpty:
             throw APIError(
@@ -193,12 +163,6 @@ struct RegistryRoutes {
                 : .mcpServerRegistered(MCPServerRegistered(server: server)),
             in: "registry/mcp", resource: "mcp:\(name)", as: principal)
         return Response(status: exists ? .ok : .created)
-    }
-
-    struct MaintenanceBody: KnownFields {
-        static let fields: Set<String> = ["maintenance", "reason"]
-        let maintenance: Bool
-        let reason: String?
     }
 
     /// Takes a server out of use (`{"maintenance": true, "reason": "…"}`: runs leave it out, health checks leave it
@@ -236,16 +200,6 @@ struct RegistryRoutes {
             try await runtime.refreshTools(of: name, as: principal)
         }
         return ToolsBody(tools: tools.map { .init(name: $0.name, description: $0.description) })
-    }
-
-    struct AgentBody: KnownFields {
-        static let fields: Set<String> = ["instructions", "model", "allowedTools", "subAgents", "toolChoice"]
-        let instructions: String
-        let model: String?
-        let allowedTools: [String]?
-        let subAgents: [String]?
-        /// `auto`, `none`, `required`, or a tool's wire name (`server__tool`): whether the agent must call a tool.
-        let toolChoice: String?
     }
 
     func putAgent(request: Request, context: AppRequestContext) async throws -> Response {

@@ -42,9 +42,15 @@ struct ModelsCommand: AsyncParsableCommand {
         @Option(help: "LAB, NONPROD or PROD.") var environment: String?
 
         func run() async throws {
-            let body = APIBody.Model(
+            let body = ModelBody(
                 provider: provider, endpoint: endpoint, deployment: deployment, apiVersion: apiVersion,
-                secretReference: secret, environment: environment)
+                secretReference: secret,
+                environment: try environment.map { (name) throws in
+                    guard let known = DeploymentEnvironment(rawValue: name) else {
+                        throw ValidationError("--environment is LAB, NONPROD or PROD, not '\(name)'")
+                    }
+                    return known
+                })
             let answer = try await remote.client().send(
                 .PUT, "/v1/registry/models/\(APIClient.escape(name))", body: body)
             print("model \(name) \(answer.status == 201 ? "registered" : "updated")")
@@ -74,7 +80,7 @@ struct ModelsCommand: AsyncParsableCommand {
         func run() async throws {
             let path =
                 workspace.map { "/v1/workspaces/\(APIClient.escape($0))/default-model" } ?? "/v1/registry/default-model"
-            try await remote.client().send(.PUT, path, body: APIBody.DefaultModel(model: model))
+            try await remote.client().send(.PUT, path, body: DefaultModelBody(model: model))
             print("\(workspace.map { "workspace \($0)" } ?? "org") default: \(model ?? "(cleared)")")
         }
     }
@@ -123,8 +129,8 @@ struct MCPCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let body = APIBody.MCPServer(
-                transport: url == nil ? "stdio" : "http", command: url == nil ? command : nil, url: url,
+            let body = MCPServerBody(
+                transport: url == nil ? .stdio : .http, command: url == nil ? command : nil, url: url,
                 isInternal: !external)
             let answer = try await remote.client().send(.PUT, "/v1/registry/mcp/\(APIClient.escape(name))", body: body)
             print("mcp server \(name) \(answer.status == 201 ? "registered" : "updated")")
@@ -175,8 +181,7 @@ struct AgentsCommand: AsyncParsableCommand {
             []
 
         func run() async throws {
-            let body = APIBody.Agent(
-                instructions: instructions, model: model, allowedTools: tools, subAgents: subAgents)
+            let body = AgentBody(instructions: instructions, model: model, allowedTools: tools, subAgents: subAgents)
             let answer = try await remote.client().send(
                 .PUT, "/v1/registry/agents/\(APIClient.escape(name))", body: body)
             print("agent \(name) \(answer.status == 201 ? "defined" : "updated")")
