@@ -50,7 +50,8 @@ struct EngineBenchCommand: AsyncParsableCommand {
         let principal = Principal(subject: "user:bench", roles: ["operator"], workspace: "payments", expiry: Int64.max)
         let prompts = Self.directPrompts(turns: turns, instructions: AgentRuntime.Configuration().defaultInstructions)
         try await Self.checkPrompts(prompts, sent: sent) { i in
-            _ = try await runtime.chat(ChatTurn(threadID: "bench-check", text: Self.message(turn: i)), as: principal)
+            _ = try await runtime.conversations.chat(
+                ChatTurn(threadID: "bench-check", text: Self.message(turn: i)), as: principal)
         } direct: { i in
             _ = try await provider.complete(prompts[i], onText: nil)
         }
@@ -73,7 +74,7 @@ struct EngineBenchCommand: AsyncParsableCommand {
             let writerBefore = store.writerStatistics
             engine[lanes] = try await Self.measure(lanes: lanes, total: turns) { lane, i in
                 let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: Self.message(turn: i))
-                let result = try await runtime.chat(turn, as: principal)
+                let result = try await runtime.conversations.chat(turn, as: principal)
                 guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
             }
             writerPhases[lanes] = store.writerStatistics.since(writerBefore)

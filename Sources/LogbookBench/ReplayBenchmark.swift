@@ -44,7 +44,7 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         let progress = ProgressLine("recording")
         let turns = max(messages / 2, 1)
         for turn in 0..<turns {
-            _ = try await runtime.chat(
+            _ = try await runtime.conversations.chat(
                 ChatTurn(threadID: "long", text: "Turn \(turn): are the payments pods healthy?"), as: principal)
             progress.update(UInt64(turn + 1), of: UInt64(turns))
         }
@@ -65,7 +65,7 @@ struct ReplayBenchCommand: AsyncParsableCommand {
         }
         latencies.sort()
         let replayStarted = ContinuousClock.now
-        let report = try await runtime.replay(thread: "long", as: principal)
+        let report = try await runtime.debugger.replay(thread: "long", as: principal)
         let seconds = (ContinuousClock.now - replayStarted) / .seconds(1)
         await pool.shutdown()
         await store.close()

@@ -82,7 +82,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // A policy file given to serve is the policy in force from now on: recorded once, when it differs from the log's.
     if configuration.recordsConfiguredPolicy {
         let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
-        if try await runtime.adoptConfiguredPolicy(
+        if try await runtime.access.adoptConfiguredPolicy(
             configuration.policy.rawRoles, actor: "operator:\(user)", reason: "the policy file serve was started with")
         {
             logger.notice("the policy file differs from the policy in the log: recorded it as a change")
@@ -95,7 +95,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         }
     }
     if !open.isEmpty {
-        let recovered = try await runtime.closeInterruptedRuns(open)
+        let recovered = try await runtime.conversations.closeInterruptedRuns(open)
         try await readModels.catchUp()
         logger.notice(
             "closed runs a stop cut short",

@@ -90,7 +90,7 @@ import Testing
                 Wire.usageChunk(150, 8), "[DONE]",
             ]))
         let observer = Observer()
-        let result = try await f.runtime.chat(
+        let result = try await f.runtime.conversations.chat(
             ChatTurn(threadID: "t1", text: "What time is it?", title: "time"), as: Self.alice, observer: observer)
         #expect(result.status == .completed)
         #expect(result.answer == "It is noon in UTC.")
@@ -145,7 +145,7 @@ import Testing
         let stranger = Principal(
             subject: "user:mallory", roles: ["visitor"], workspace: "payments", expiry: 4_000_000_000)
         let error = try await #require(throws: EngineError.self) {
-            try await f.runtime.chat(ChatTurn(threadID: "t2", text: "hi"), as: stranger)
+            try await f.runtime.conversations.chat(ChatTurn(threadID: "t2", text: "hi"), as: stranger)
         }
         #expect(error.kind == .denied)
         let events = try f.thread("t2")
@@ -162,7 +162,7 @@ import Testing
             .json(body: Wire.completion(text: "first answer", finish: "stop")),
             .json(body: Wire.completion(text: "second answer", finish: "stop")))
         let before = f.store.writerStatistics.commits
-        _ = try await f.runtime.chat(ChatTurn(threadID: "t9", text: "first question"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "t9", text: "first question"), as: Self.alice)
         #expect(f.store.writerStatistics.commits - before == 2)
         var events = try f.thread("t9")
         #expect(
@@ -181,7 +181,7 @@ import Testing
                     metadata: EventMetadata(actor: "user:bob", workspace: "payments"))
             ],
             to: "thread/t9")
-        _ = try await f.runtime.chat(ChatTurn(threadID: "t9", text: "second question"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "t9", text: "second question"), as: Self.alice)
         events = try f.thread("t9")
         let requests = events.compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }
         let last = try #require(requests.last)
@@ -205,11 +205,12 @@ import Testing
                 ],
                 delay: .milliseconds(300)))
         let first = Task {
-            try await f.runtime.chat(ChatTurn(threadID: "t-busy", text: "first question"), as: Self.alice)
+            try await f.runtime.conversations.chat(ChatTurn(threadID: "t-busy", text: "first question"), as: Self.alice)
         }
         try await waitUntil { f.server.requests.count == 1 }
         let second = Task {
-            try await f.runtime.chat(ChatTurn(threadID: "t-busy", text: "second question"), as: Self.alice)
+            try await f.runtime.conversations.chat(
+                ChatTurn(threadID: "t-busy", text: "second question"), as: Self.alice)
         }
         let stream = try StreamID("thread/t-busy")
         try await waitUntil { f.runtime.locks.waiters(for: stream) == 1 }
@@ -231,7 +232,7 @@ import Testing
         )
         for _ in 0..<3 { f.server.enqueue(.json(status: 503, body: #"{"error":{"message":"overloaded"}}"#)) }
         let error = try await #require(throws: EngineError.self) {
-            try await f.runtime.chat(ChatTurn(threadID: "t3", text: "hi"), as: Self.alice)
+            try await f.runtime.conversations.chat(ChatTurn(threadID: "t3", text: "hi"), as: Self.alice)
         }
         #expect(error.kind == .llmFailed)
         let events = try f.thread("t3")
@@ -249,7 +250,7 @@ import Testing
         let f = try await Fixture(mcp: broken)
         f.server.enqueue(
             .json(body: Wire.completion(text: "I cannot check tools right now.", finish: "stop", usage: (10, 5))))
-        let result = try await f.runtime.chat(ChatTurn(threadID: "t4", text: "time?"), as: Self.alice)
+        let result = try await f.runtime.conversations.chat(ChatTurn(threadID: "t4", text: "time?"), as: Self.alice)
         #expect(result.status == .completed)
         let request = try #require(
             f.thread("t4").compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }.first)
@@ -265,14 +266,14 @@ import Testing
             c.clock = { Int64(Date().timeIntervalSince1970 * 1e9) + skew.withLock { $0 } }
         }
         for _ in 0..<4 { f.server.enqueue(.json(body: Wire.completion(text: "ok", finish: "stop", usage: (1, 1)))) }
-        _ = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "first"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "s1", text: "first"), as: Self.alice)
         skew.withLock { $0 = 30_000_000_000 }
-        _ = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "30 s later"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "s1", text: "30 s later"), as: Self.alice)
 
         skew.withLock { $0 = 120_000_000_000 }  // two minutes idle
         for attempt in 0..<2 {
             let error = try await #require(throws: EngineError.self) {
-                try await f.runtime.chat(ChatTurn(threadID: "s1", text: "stale"), as: Self.alice)
+                try await f.runtime.conversations.chat(ChatTurn(threadID: "s1", text: "stale"), as: Self.alice)
             }
             #expect(error.kind == .sessionExpired, "attempt \(attempt)")
             #expect(error.message.contains("fresh token"), "attempt \(attempt)")
@@ -283,7 +284,8 @@ import Testing
 
         var fresh = Self.alice
         fresh.issuedAt = Int64(Date().timeIntervalSince1970) + 120
-        let result = try await f.runtime.chat(ChatTurn(threadID: "s1", text: "signed in again"), as: fresh)
+        let result = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "s1", text: "signed in again"), as: fresh)
         #expect(result.status == .completed)
         await f.close()
     }
@@ -309,7 +311,8 @@ import Testing
             .json(body: Wire.completion(toolCall: ("call_w", "clock__whoami", "{}"), finish: "tool_calls")),
             .json(body: Wire.completion(text: "done", finish: "stop")))
         let token = "eyJ.caller-token.sig"
-        _ = try await runtime.chat(ChatTurn(threadID: "w1", text: "who am I?"), as: Self.alice, token: token)
+        _ = try await runtime.conversations.chat(
+            ChatTurn(threadID: "w1", text: "who am I?"), as: Self.alice, token: token)
         let result = try #require(
             f.thread("w1").compactMap { if case .toolResult(let r) = $0.event { r } else { nil } }.first)
         #expect(
@@ -357,7 +360,7 @@ import Testing
             ),
             .json(body: Wire.completion(text: "It is 21:00 in Tokyo.", finish: "stop")),
             .json(body: Wire.completion(text: "Netops says 21:00.", finish: "stop")))
-        let result = try await runtime.chat(
+        let result = try await runtime.conversations.chat(
             ChatTurn(threadID: "d1", text: "Time in Tokyo?", agent: "ops"), as: Self.alice)
         #expect(result.status == .completed)
         #expect(result.answer == "Netops says 21:00.")
@@ -406,7 +409,7 @@ import Testing
 
         // The recorded re-execution replays the nested run inside the one that delegated it, step for step.
         let calls = f.server.requests.count
-        let report = try await runtime.replay(thread: "d1", as: Self.alice)
+        let report = try await runtime.debugger.replay(thread: "d1", as: Self.alice)
         #expect(
             report.divergence == nil,
             "\(String(describing: report.divergence)) \(report.stepsMatched)")

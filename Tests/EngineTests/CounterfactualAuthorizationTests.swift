@@ -72,10 +72,12 @@ import Testing
             .json(body: Wire.completion(text: "done", finish: "stop")))
         let grantAll = Substitution(policy: try Policy(roles: ["viewer": ["*"]]), liveFrom: 1)
         await #expect(throws: EngineError.self) {
-            _ = try await runtime.counterfactual(thread: "t1", substituting: grantAll, into: "cf-grant", as: Self.bob)
+            _ = try await runtime.debugger.counterfactual(
+                thread: "t1", substituting: grantAll, into: "cf-grant", as: Self.bob)
         }
         do throws(EngineError) {
-            _ = try await runtime.counterfactual(thread: "t1", substituting: grantAll, into: "cf-grant", as: Self.bob)
+            _ = try await runtime.debugger.counterfactual(
+                thread: "t1", substituting: grantAll, into: "cf-grant", as: Self.bob)
         } catch {
             #expect(error.kind == .invalidArgument)
             #expect(error.message.contains("recorded re-execution only"))
@@ -101,7 +103,7 @@ import Testing
         let runtime = Self.engine(f, policy: try Policy(roles: ["viewer": ["thread.read:workspace", "chat"]]))
         let (toolCalls, modelCalls) = (Self.lines(calls).count, f.server.requests.count)
         let lenient = try Policy(roles: ["operator": ["*"]])
-        let result = try await runtime.counterfactual(
+        let result = try await runtime.debugger.counterfactual(
             thread: "t1", substituting: Substitution(policy: lenient), into: "cf-dry", as: Self.bob)
         #expect(result.divergence?.aspect == "authorization", "the lenient policy allows the call the recording denied")
         #expect(Self.lines(calls).count == toolCalls, "nothing ran")
@@ -154,7 +156,7 @@ import Testing
                 "case \(i): viewer \(granted), substituted policy \(substituted != nil), liveFrom \(String(describing: liveFrom)), model \(model ?? "-")"
             var failure: EngineError?
             do throws(EngineError) {
-                _ = try await runtime.counterfactual(
+                _ = try await runtime.debugger.counterfactual(
                     thread: "t1", substituting: substitution, into: "cf-\(i)", as: Self.bob)
             } catch { failure = error }
 

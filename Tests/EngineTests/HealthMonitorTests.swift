@@ -36,7 +36,7 @@ import Testing
 
         // A run offers the healthy server's tools and says the unhealthy one was left out.
         f.server.enqueue(.json(body: Wire.completion(text: "ok", finish: "stop", usage: (1, 1))))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "h1", text: "hi"), as: AgentRuntimeTests.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "h1", text: "hi"), as: AgentRuntimeTests.alice)
         let offered = (f.server.requests.last?.json["tools"] as? [[String: Any]])?.compactMap {
             ($0["function"] as? [String: Any])?["name"] as? String
         }

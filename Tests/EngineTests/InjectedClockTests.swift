@@ -34,7 +34,8 @@ import Testing
         f.server.enqueue(
             .json(body: Wire.completion(toolCall: ("call_1", "nowhere__nothing", "{}"), finish: "tool_calls")))
         f.server.enqueue(.json(body: Wire.completion(text: "never asked", finish: "stop")))
-        let result = try await f.runtime.chat(ChatTurn(threadID: "c1", text: "hi"), as: AgentRuntimeTests.alice)
+        let result = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "c1", text: "hi"), as: AgentRuntimeTests.alice)
         #expect(result.status == .limitReached, "\(result)")
         #expect(f.server.requests.count == 1, "no second step began after the budget")
         let started = try f.thread("c1").compactMap { if case .runStarted(let r) = $0.event { r.runID } else { nil } }

@@ -55,7 +55,7 @@ import Testing
                 .json(body: Wire.completion(text: "noon", finish: "stop")))
         }
         call("call_1")
-        _ = try await f.runtime.chat(ChatTurn(threadID: "k1", text: "time?"), as: AgentRuntimeTests.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "k1", text: "time?"), as: AgentRuntimeTests.alice)
         let first = try #require(Self.requests(log).first { $0.method == "tools/call" }?.pid)
         #expect(kill(first, SIGKILL) == 0)
         // Wait until the process is gone (its exit reaches the client as the end of its output).
@@ -63,7 +63,8 @@ import Testing
 
         call("call_2")
         let started = ContinuousClock.now
-        let result = try await f.runtime.chat(ChatTurn(threadID: "k1", text: "and now?"), as: AgentRuntimeTests.alice)
+        let result = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "k1", text: "and now?"), as: AgentRuntimeTests.alice)
         let recovery = ContinuousClock.now - started
         #expect(result.status == .completed)
         let results = try Self.toolResults(f, "k1")
@@ -105,7 +106,7 @@ import Testing
                 .json(body: Wire.completion(text: "noon", finish: "stop")))
         }
         call("call_1")
-        _ = try await runtime.chat(ChatTurn(threadID: "h1", text: "time?"), as: AgentRuntimeTests.alice)
+        _ = try await runtime.conversations.chat(ChatTurn(threadID: "h1", text: "time?"), as: AgentRuntimeTests.alice)
         first.stop()
         let second = try await MCPHTTPTests.Server(mode: "json", port: port)
         defer { second.stop() }
@@ -113,7 +114,8 @@ import Testing
 
         call("call_2")
         let restartsBefore = await f.pool.restarts
-        _ = try await runtime.chat(ChatTurn(threadID: "h1", text: "and now?"), as: AgentRuntimeTests.alice)
+        _ = try await runtime.conversations.chat(
+            ChatTurn(threadID: "h1", text: "and now?"), as: AgentRuntimeTests.alice)
         let results = try Self.toolResults(f, "h1")
         #expect(
             results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output.contains("UTC") == true,
@@ -179,7 +181,7 @@ import Testing
         _ = try await f.pool.tools(of: Self.recordingServer(log))
         let pid = try #require(Self.requests(log).first?.pid)
         #expect(kill(pid, 0) == 0, "running")
-        try await runtime.changeRegistry(
+        try await runtime.registry.changeRegistry(
             .mcpServerRemoved(MCPServerRemoved(name: "time")), in: "registry/mcp", resource: "mcp:time", as: admin)
         var gone = false
         for _ in 0..<200 where !gone {

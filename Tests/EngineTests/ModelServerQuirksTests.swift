@@ -68,7 +68,8 @@ import Testing
                 body: Wire.completion(
                     toolCall: ("call_1", "time__get_current_time", #"{"timezone": "UTC"}"#), finish: "tool_calls")),
             .json(body: Wire.completion(text: "It is noon.", finish: "stop")))
-        let result = try await f.runtime.chat(ChatTurn(threadID: "n1", text: "time?"), as: AgentRuntimeTests.alice)
+        let result = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "n1", text: "time?"), as: AgentRuntimeTests.alice)
         #expect(result.status == .completed)
         #expect(result.answer == "It is noon.")
         let second = try #require(
@@ -91,7 +92,7 @@ import Testing
                 ).proposed(metadata: admin)
             ], to: "registry/agents")
         f.server.enqueue(.json(body: Wire.completion(text: "noon", finish: "stop")))
-        _ = try await f.runtime.chat(
+        _ = try await f.runtime.conversations.chat(
             ChatTurn(threadID: "tc1", text: "time?", agent: "clock"), as: AgentRuntimeTests.alice)
         #expect(f.server.requests.last?.json["tool_choice"] as? String == "required")
         let recorded = try f.thread("tc1").compactMap { if case .llmRequest(let r) = $0.event { r } else { nil } }.first
@@ -154,8 +155,9 @@ import Testing
         f.server.enqueue(
             .sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), "[DONE]"]),
             .sse(events: [Wire.chunk(content: "Hi."), Wire.chunk(finish: "stop"), Wire.usageChunk(7, 2), "[DONE]"]))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "u1", text: "hi"), as: AgentRuntimeTests.alice, observer: nil)
-        _ = try await f.runtime.chat(
+        _ = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "u1", text: "hi"), as: AgentRuntimeTests.alice, observer: nil)
+        _ = try await f.runtime.conversations.chat(
             ChatTurn(threadID: "u1", text: "again"), as: AgentRuntimeTests.alice, observer: nil)
         let responses = try f.thread("u1").compactMap { if case .llmResponse(let r) = $0.event { r } else { nil } }
         #expect(

@@ -44,8 +44,8 @@ import Testing
                 ])),
             .json(body: Wire.completion(text: "It is noon in UTC.", finish: "stop", usage: (150, 8))),
             .json(body: Wire.completion(text: "Tokyo is nine hours ahead.", finish: "stop", usage: (200, 9))))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "What time is it?"), as: alice)
-        _ = try await f.runtime.chat(ChatTurn(threadID: "t1", text: "And in Tokyo?"), as: alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "t1", text: "What time is it?"), as: alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "t1", text: "And in Tokyo?"), as: alice)
     }
 
     /// Another engine over the same log: other instructions or another policy.
@@ -66,7 +66,7 @@ import Testing
         let calls = f.server.requests.count
         let head = f.store.lastSeq
 
-        let report = try await f.runtime.replay(thread: "t1", as: Self.alice)
+        let report = try await f.runtime.debugger.replay(thread: "t1", as: Self.alice)
         #expect(report.divergence == nil, "\(String(describing: report.divergence))")
         #expect(report.runsReplayed == 2)
         #expect(report.runsSkipped == 0)
@@ -81,7 +81,7 @@ import Testing
         try MCPStdioTests.requireTimeServer()
         let f = try await Fixture()
         try await Self.record(f)
-        let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").replay(
+        let report = try await Self.engine(f, instructions: "You are a pirate. Answer in rhymes.").debugger.replay(
             thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
         #expect(d.aspect == "prompt composition", "\(d)")
@@ -98,7 +98,7 @@ import Testing
         let f = try await Fixture()
         try await Self.record(f)
         let strict = try Policy(roles: ["operator": ["chat", "model.use:*", "thread.read:own"]])
-        let report = try await Self.engine(f, policy: strict).replay(thread: "t1", as: Self.alice)
+        let report = try await Self.engine(f, policy: strict).debugger.replay(thread: "t1", as: Self.alice)
         let d = try #require(report.divergence)
         #expect(d.aspect == "authorization", "\(d)")
         #expect(d.index == 4, "\(d)")
@@ -115,14 +115,16 @@ import Testing
         // The fork point: the end of the first turn.
         let firstAnswer = try #require(original.first { if case .runFinished = $0.event { true } else { false } }?.seq)
 
-        let forked = try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
+        let forked = try await f.runtime.debugger.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
         #expect(forked.atSeq == firstAnswer)
         #expect(forked.workspace == "payments")
         #expect(forked.owner == "user:alice")
         await #expect(throws: EngineError.self) {
-            try await f.runtime.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
+            try await f.runtime.debugger.fork("t1", at: firstAnswer, into: "f1", as: Self.alice)
         }
-        await #expect(throws: EngineError.self) { try await f.runtime.fork("t1", at: 1, into: "f2", as: Self.alice) }
+        await #expect(throws: EngineError.self) {
+            try await f.runtime.debugger.fork("t1", at: 1, into: "f2", as: Self.alice)
+        }
 
         // The fork's history is the original's up to the fork point, then its own.
         let inherited = try RunRecorder.history(of: "thread/f1", in: f.store).events.filter { $0.seq <= firstAnswer }
@@ -130,7 +132,8 @@ import Testing
 
         f.server.enqueue(
             .json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
-        let result = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
+        let result = try await f.runtime.conversations.chat(
+            ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
         #expect(result.answer == "Berlin is one hour ahead.")
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
         #expect(
@@ -140,7 +143,7 @@ import Testing
             !sent.compactMap { $0["content"] as? String }.contains("And in Tokyo?"), "…and nothing after the fork point"
         )
 
-        let diff = try await f.runtime.diff("t1", "f1", as: Self.alice)
+        let diff = try await f.runtime.debugger.diff("t1", "f1", as: Self.alice)
         let sharedSteps = original.filter { $0.seq <= firstAnswer }.compactMap {
             Step.of($0.event, seq: $0.seq, lookup: { _ in nil })
         }.count
@@ -158,14 +161,14 @@ import Testing
         #expect(diff.b.steps.last?.summary.hasPrefix("completed") == true)
 
         // A fork of a fork replays like any thread.
-        let report = try await f.runtime.replay(thread: "f1", as: Self.alice)
+        let report = try await f.runtime.debugger.replay(thread: "f1", as: Self.alice)
         #expect(report.divergence == nil, "\(String(describing: report.divergence))")
         #expect(report.runsReplayed == 2, "\(String(describing: report.divergence))")
 
         // A fork made mid-run cut the run short: the replay finishes it, and says the recording stopped there.
         let answer = try #require(original.first { if case .assistantMessage = $0.event { true } else { false } }?.seq)
-        try await f.runtime.fork("t1", at: answer, into: "mid", as: Self.alice)
-        let cut = try await f.runtime.replay(thread: "mid", as: Self.alice)
+        try await f.runtime.debugger.fork("t1", at: answer, into: "mid", as: Self.alice)
+        let cut = try await f.runtime.debugger.replay(thread: "mid", as: Self.alice)
         #expect(cut.divergence?.aspect == "run outcome")
         #expect(cut.divergence?.recorded == nil)
         #expect(cut.divergence?.detail == "the recording has no step here")
@@ -179,9 +182,9 @@ import Testing
         let original = try f.thread("t1")
         let asked = try #require(
             original.first { if case .llmResponse(let r) = $0.event { !r.toolCalls.isEmpty } else { false } }?.seq)
-        try await f.runtime.fork("t1", at: asked, into: "cut", as: Self.alice)
+        try await f.runtime.debugger.fork("t1", at: asked, into: "cut", as: Self.alice)
         f.server.enqueue(.json(body: Wire.completion(text: "Let me try again.", finish: "stop")))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "cut", text: "Try again"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "cut", text: "Try again"), as: Self.alice)
         let sent = try #require(f.server.requests.last?.json["messages"] as? [[String: Any]])
         #expect(
             sent.map { $0["role"] as? String } == ["system", "user", "user"],
@@ -194,7 +197,7 @@ import Testing
         let f = try await Fixture()
         try await Self.record(f)
         let calls = f.server.requests.count
-        let result = try await f.runtime.counterfactual(
+        let result = try await f.runtime.debugger.counterfactual(
             thread: "t1", substituting: Substitution(toolResults: ["call_1": "03:00 UTC"]),
             into: "cf1", as: Self.alice)
         #expect(result.threadID == "cf1")
@@ -218,11 +221,11 @@ import Testing
             events.last.map { if case .runFinished(let r) = $0.event { r.status == .completed } else { false } } == true
         )
         // The next prompt carried the substituted result; the thread reads like any other.
-        let diff = try await f.runtime.diff("t1", "cf1", as: Self.alice)
+        let diff = try await f.runtime.debugger.diff("t1", "cf1", as: Self.alice)
         #expect(diff.aspect == "tool result")
         #expect(diff.shared > 0)
         await #expect(throws: EngineError.self) {
-            try await f.runtime.counterfactual(
+            try await f.runtime.debugger.counterfactual(
                 thread: "t1", substituting: Substitution(toolResults: ["nope": "x"]), into: "cf2", as: Self.alice)
         }
         await f.close()
@@ -234,7 +237,7 @@ import Testing
         try await Self.record(f)
         let calls = f.server.requests.count
         f.server.enqueue(.json(body: Wire.completion(text: "Arr, 'tis noon.", finish: "stop", usage: (90, 6))))
-        let result = try await f.runtime.counterfactual(
+        let result = try await f.runtime.debugger.counterfactual(
             thread: "t1", substituting: Substitution(instructions: "You are a pirate.", liveFrom: 2),
             into: "pirate", as: Self.alice)
         #expect(
@@ -281,7 +284,7 @@ import Testing
             ).sorted()
             #expect(threads.count >= 2, "\(file.lastPathComponent): \(threads)")
             for thread in threads {
-                let report = try await f.runtime.replay(thread: thread, as: Self.alice)
+                let report = try await f.runtime.debugger.replay(thread: thread, as: Self.alice)
                 #expect(
                     report.divergence == nil,
                     "\(file.lastPathComponent) \(thread): \(String(describing: report.divergence))")
@@ -306,10 +309,10 @@ import Testing
         try await Self.record(f)
         let end = try #require(
             try f.thread("t1").first { if case .runFinished = $0.event { true } else { false } }?.seq)
-        try await f.runtime.fork("t1", at: end, into: "f1", as: Self.alice)
+        try await f.runtime.debugger.fork("t1", at: end, into: "f1", as: Self.alice)
         f.server.enqueue(
             .json(body: Wire.completion(text: "Berlin is one hour ahead.", finish: "stop", usage: (210, 7))))
-        _ = try await f.runtime.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
+        _ = try await f.runtime.conversations.chat(ChatTurn(threadID: "f1", text: "And in Berlin?"), as: Self.alice)
         var text = ""
         try LogTransfer.export(from: f.store, write: { text += $0 })
         try FileManager.default.createDirectory(at: Self.goldenDirectory, withIntermediateDirectories: true)

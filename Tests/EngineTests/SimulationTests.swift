@@ -39,7 +39,8 @@ import Testing
             let turn = ChatTurn(threadID: "sim-\(run % 6)", text: "question \(run)")
             let principal = principals[Int(rng.next() % UInt64(principals.count))]
             do {
-                let result = try await f.runtime.chat(turn, as: principal, token: tokens[run % tokens.count])
+                let result = try await f.runtime.conversations.chat(
+                    turn, as: principal, token: tokens[run % tokens.count])
                 outcomes["\(result.status)", default: 0] += 1
             } catch {
                 outcomes["\(error.kind)", default: 0] += 1

@@ -33,7 +33,7 @@ import Testing
         f.server.enqueue(
             .json(body: Wire.completion(toolCall: ("call_w", "clock__whoami", "{}"), finish: "tool_calls")),
             .json(body: Wire.completion(text: "done", finish: "stop")))
-        _ = try await runtime.chat(
+        _ = try await runtime.conversations.chat(
             ChatTurn(threadID: "w1", text: "who am I?"), as: AgentRuntimeTests.alice, token: token)
         let result = try #require(
             f.thread("w1").compactMap { if case .toolResult(let r) = $0.event { r } else { nil } }.first)

@@ -33,12 +33,13 @@ import Testing
                 $0.recordsConfiguredPolicy = true
             }
         ) { app, _ in
-            let first = try #require(try app.runtime.policyHistory().first?.seq, "the configured policy was recorded")
+            let first = try #require(
+                try app.runtime.access.policyHistory().first?.seq, "the configured policy was recorded")
             // A second engine over the same log stands in for another server: it must see the change too.
             let other = AgentRuntime(
                 store: app.store, registry: ProjectionRunner(store: app.store, projections: [RegistryProjection.self]),
                 policy: try Policy(roles: [:]), pool: MCPPool())
-            #expect(other.currentPolicy().version == first)
+            #expect(other.access.currentPolicy().version == first)
             try await app.application.test(.router) { client in
                 try await client.execute(
                     uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice,
@@ -55,9 +56,9 @@ import Testing
                 ) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
                 }
-                let second = try #require(try app.runtime.policyHistory().last?.seq)
-                #expect(other.currentPolicy().version == second)
-                #expect(other.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
+                let second = try #require(try app.runtime.access.policyHistory().last?.seq)
+                #expect(other.access.currentPolicy().version == second)
+                #expect(other.access.currentPolicy().policy.rawRoles["operator"] == ["thread.read:own"])
                 try await client.execute(
                     uri: "/v1/threads/p1/messages", method: .post, headers: Self.alice,
                     body: ByteBuffer(string: #"{"text": "again"}"#)
@@ -115,7 +116,7 @@ import Testing
             configuration.recordsConfiguredPolicy = true
             configuration.healthCheckInterval = nil
             let app = try await buildApplication(configuration: configuration)
-            let count = try app.runtime.policyHistory().count
+            let count = try app.runtime.access.policyHistory().count
             await app.close()
             return count
         }

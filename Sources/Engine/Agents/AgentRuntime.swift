@@ -28,10 +28,16 @@ public struct RunResult: Sendable, Equatable {
     public var usage: TokenUsage
 }
 
-/// Runs agents: resolves the model, calls it, calls the tools it asks for, and records every step — the user's
-/// message, each authorization decision (before the action it gates), each model request (by the seqs of its prompt)
-/// and response or failure, each tool call and result — in the thread's stream. A denied tool call is never made: the
-/// model gets a permission-denied result instead. Runs on one thread are serialized.
+/// The engine: what its services share (the log, the registry's read model, the policy in force, the tool pool, the
+/// configuration, per-thread locks and the history cache), and the services themselves, one job each:
+/// `conversations` (chat, the OpenAI-compatible completion, threads, closing runs a crash cut short), `debugger`
+/// (replay, fork, diff, counterfactuals), `registry` (models, MCP servers, agents), `access` (the policy and the
+/// authorization of reads).
+///
+/// A run resolves the model, calls it, calls the tools it asks for, and records every step — the user's message, each
+/// authorization decision (before the action it gates), each model request (by the seqs of its prompt) and response or
+/// failure, each tool call and result — in the thread's stream. A denied tool call is never made: the model gets a
+/// permission-denied result instead. Runs on one thread are serialized.
 public final class AgentRuntime: Sendable {
     public struct Configuration: Sendable {
         public var maxSteps = 8
@@ -72,7 +78,7 @@ public final class AgentRuntime: Sendable {
     public typealias ProviderFactory = @Sendable (ModelDefinition, Configuration) throws(LLMError) -> any LLMProvider
 
     let store: EventStore
-    private let registry: ProjectionRunner
+    private let registryRunner: ProjectionRunner
     /// The policy that decides while the log holds none (`serve`'s file, or the development default).
     let configuredPolicy: Policy
     /// The policy in force as last read from the log, and the `policy` stream's revision it was read at.
@@ -91,7 +97,7 @@ public final class AgentRuntime: Sendable {
         configuration: Configuration = Configuration(),
         makeProvider: @escaping ProviderFactory = AgentRuntime.standardProvider
     ) {
-        (self.store, self.registry, self.configuredPolicy, self.pool, self.configuration, self.makeProvider) = (
+        (self.store, registryRunner, self.configuredPolicy, self.pool, self.configuration, self.makeProvider) = (
             store, registry, policy, pool, configuration, makeProvider
         )
         histories = HistoryCache(maxEvents: configuration.historyCacheEvents)
@@ -115,20 +121,14 @@ public final class AgentRuntime: Sendable {
             environment: configuration.environment)
     }
 
-    /// Appends the user's message to the thread (starting it if new) and runs the agent until it answers, fails, or
-    /// reaches `maxSteps`.
-    /// - Parameter token: the caller's bearer token, forwarded to HTTP MCP servers so the systems behind them check
-    ///   the caller themselves (never recorded).
-    /// - Throws: `denied` (recorded) when the principal may not chat here or use the model; `sessionExpired`;
-    ///   `noModel`; `llmFailed` when the model fails for good (the run is recorded as failed); `storage`; `cancelled`
-    ///   when the caller's task is cancelled while the thread's turn ahead of it runs (nothing recorded).
-    public func chat(
-        _ turn: ChatTurn, as principal: Principal, token: String? = nil, observer: (any RunObserver)? = nil
-    ) async throws(EngineError) -> RunResult {
-        try await forwarding(token) { () async throws(EngineError) -> RunResult in
-            try await self.run(turn, as: principal, observer: observer)
-        }
-    }
+    /// Chat, the OpenAI-compatible completion, threads, and closing runs a crash cut short.
+    public var conversations: Conversations { Conversations(engine: self) }
+    /// Replay, fork, diff and counterfactual runs of recorded threads.
+    public var debugger: Debugger { Debugger(engine: self) }
+    /// The registry of models, MCP servers and agents: reads as of any seq, and changes.
+    public var registry: RegistryService { RegistryService(engine: self) }
+    /// The policy in force (and its history), and the authorization of reads.
+    public var access: AccessControl { AccessControl(engine: self) }
 
     /// Runs `body` with the caller's token set for the HTTP MCP servers it calls.
     func forwarding<T: Sendable>(
@@ -142,87 +142,6 @@ public final class AgentRuntime: Sendable {
         } catch {
             throw EngineError(.storage, "the run failed: \(error)", cause: error)
         }
-    }
-
-    private func run(
-        _ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
-    ) async throws(EngineError) -> RunResult {
-        let stream = try threadStream(turn.threadID)
-        do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: turn.threadID) }
-        defer { locks.unlock(stream) }
-        let (opened, gate, started) = try await openTurn(
-            stream, threadID: turn.threadID, as: principal, observer: observer)
-        var recorder = opened
-        defer { remember(recorder) }
-        let workspace = recorder.workspace
-
-        var opening: [DomainEvent] = []
-        if started == nil {
-            opening.append(
-                .threadStarted(
-                    ThreadStarted(
-                        threadID: turn.threadID, workspace: workspace, owner: principal.subject,
-                        title: turn.title, agent: turn.agent)))
-        }
-        opening.append(.userMessage(UserMessage(text: turn.text)))
-        // Staged, to go out with the model request in one commit; recorded at once should the turn end before it.
-        recorder.stage(opening, actor: principal.subject)
-        do {
-            return try await start(
-                turn, threadAgent: started?.agent, recorder: &recorder, gate: gate, principal: principal)
-        } catch {
-            if error.kind != .storage { _ = try? await recorder.flush() }
-            throw error
-        }
-    }
-
-    /// Resolves the agent — the one the turn names, else the thread's (from its `thread.started`; a fork's is its
-    /// source's), else `default` if defined, else the built-in assistant — and its model (authorized), assembles its
-    /// tools and runs it.
-    private func start(
-        _ turn: ChatTurn, threadAgent: String?, recorder: inout RunRecorder, gate: Gate, principal: Principal
-    ) async throws(EngineError) -> RunResult {
-        let workspace = recorder.workspace
-        let state = try await registryState()
-        let named = turn.agent ?? threadAgent
-        let agentName = named ?? "default"
-        let agent = state.agents[agentName]?.value
-        if named != nil, agent == nil {
-            if turn.agent == nil {
-                throw EngineError(
-                    .unprocessable,
-                    "this thread's agent '\(agentName)' is no longer defined; name another with \"agent\" (GET /v1/registry lists them)"
-                )
-            }
-            throw EngineError.unknownAgent(agentName)
-        }
-        let model = try ModelResolver(environment: configuration.environment).resolve(
-            registry: state, workspace: workspace, agent: agent)
-        try await gate.require(
-            "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
-        let provider: any LLMProvider
-        do { provider = try makeProvider(model.definition, configuration) } catch {
-            throw EngineError(.noModel, error.message, cause: error)
-        }
-
-        // A run id is made like an event id: time-ordered, and stored in a few bytes as the correlation id of every
-        // event of the run (`EventIDNodes`).
-        let runID = configuration.makeID()
-        recorder.correlationID = runID
-        let agentActor = "agent:\(agent?.name ?? "assistant")"
-        recorder.stage(
-            [.runStarted(RunStarted(runID: runID, agent: agent?.name ?? "assistant", model: model.definition.name))],
-            actor: agentActor)
-        var toolbox = await Toolbox.assemble(servers: state, allowed: agent?.allowedTools ?? ["*"], pool: pool)
-        toolbox.add(workers: (agent?.subAgents ?? []).compactMap { state.agents[$0]?.value })
-        let run = Run(
-            id: runID, agentActor: agentActor, instructions: agent?.instructions ?? configuration.defaultInstructions,
-            model: model.definition, provider: provider, toolbox: toolbox, gate: gate, task: nil,
-            delegation: Run.Delegation(
-                registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
-                makeProvider: makeProvider, depth: 0),
-            toolChoice: agent?.toolChoice.map(ToolChoice.init))
-        return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
     }
 }
 
@@ -251,7 +170,7 @@ extension AgentRuntime {
         var recorder = RunRecorder(
             store: store, stream: stream, workspace: workspace, observer: observer, history: history,
             knownRevision: read.revision ?? 0)
-        let gate = gate(for: principal, in: workspace)
+        let gate = access.gate(for: principal, in: workspace)
         do throws(EngineError) {
             try await gate.require("chat", on: stream.rawValue, recordingIn: &recorder)
             if let origin, origin.owner != principal.subject {
@@ -286,8 +205,8 @@ extension AgentRuntime {
                 try store.revision(of: s)
             }
             if let cached = registryCache.withLock({ $0 }), cached.revisions == revisions { return cached.state }
-            try await registry.catchUp()
-            let state = registry.read(RegistryProjection.self) { $0 }
+            try await registryRunner.catchUp()
+            let state = registryRunner.read(RegistryProjection.self) { $0 }
             registryCache.withLock { $0 = (revisions, state) }
             return state
         } catch {

@@ -25,13 +25,13 @@ public struct ThreadDiff: Sendable, Encodable, Equatable {
     public var detail: String?
 }
 
-extension AgentRuntime {
+extension Debugger {
     /// Compares two threads step by step (a fork's inherited history included). Reading each is authorized as
     /// `thread.read` and recorded.
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
     public func diff(_ a: String, _ b: String, as principal: Principal) async throws(EngineError) -> ThreadDiff {
-        try await authorizeRead(thread: a, as: principal)
-        try await authorizeRead(thread: b, as: principal)
+        try await engine.access.authorizeRead(thread: a, as: principal)
+        try await engine.access.authorizeRead(thread: b, as: principal)
         let left = try ThreadDiff.Side.of(a, in: store), right = try ThreadDiff.Side.of(b, in: store)
         let shared = zip(left.steps, right.steps).prefix { $0.seq == $1.seq }.count
         let first = (0..<max(left.steps.count, right.steps.count)).first { i in

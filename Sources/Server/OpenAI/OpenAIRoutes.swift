@@ -27,12 +27,12 @@ struct OpenAIRoutes {
     func models(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 "chat", on: "models", recorded: "models", workspace: principal.workspace, in: "access/models",
                 as: principal)
         }
         let usable: [Versioned<ModelDefinition>]
-        do { usable = try await runtime.usableModels(as: principal) } catch { throw APIError(error) }
+        do { usable = try await runtime.registry.usableModels(as: principal) } catch { throw APIError(error) }
         let list = ChatCompletions.ModelList(
             data: usable.map { m in
                 let created = ((try? store.event(at: m.seq)) ?? nil)?.timeNanoseconds ?? 0
@@ -58,7 +58,7 @@ struct OpenAIRoutes {
         var headers: HTTPFields = [Self.threadHeader: threadID]
         guard body.stream == true else {
             let result: CompletionResult
-            do { result = try await runtime.complete(call, as: principal, token: context.token) } catch {
+            do { result = try await runtime.conversations.complete(call, as: principal, token: context.token) } catch {
                 throw APIError(error)
             }
             let r = result.response
@@ -85,7 +85,7 @@ struct OpenAIRoutes {
         let stream = StreamedBody.make { sink in
             await sink.send(chunk(.init(role: "assistant", content: "")))
             do throws(EngineError) {
-                let result = try await runtime.complete(
+                let result = try await runtime.conversations.complete(
                     call, as: principal, token: token,
                     observer: TextObserver { piece in
                         await sink.send(chunk(.init(content: piece)))

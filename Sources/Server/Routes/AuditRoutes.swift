@@ -98,7 +98,7 @@ struct AuditRoutes {
         default: throw APIError(.badRequest, "bad_request", "order is 'newest' or 'oldest'")
         }
         do throws(EngineError) {
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 "audit.read", on: workspace, recorded: "audit:\(workspace)", workspace: workspace, in: "access/audit",
                 as: principal)
         } catch {

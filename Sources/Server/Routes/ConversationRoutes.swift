@@ -44,7 +44,8 @@ struct ConversationRoutes {
             ?? ThreadID.fresh().rawValue
         let started: ThreadStarted
         do {
-            started = try await runtime.startThread(threadID, title: body?.title, agent: body?.agent, as: principal)
+            started = try await runtime.conversations.startThread(
+                threadID, title: body?.title, agent: body?.agent, as: principal)
         } catch { throw APIError(error) }
         var response = try CreatedBody(
             threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
@@ -60,9 +61,10 @@ struct ConversationRoutes {
         let principal = try context.caller()
         let limit = try request.integer("limit", in: 1...200) ?? 50
         let before = try request.integer("before", in: Int64.min...Int64.max) ?? .max
-        let ownOnly = !runtime.wouldAllow("thread.read", on: "workspace", workspace: principal.workspace, as: principal)
+        let ownOnly = !runtime.access.wouldAllow(
+            "thread.read", on: "workspace", workspace: principal.workspace, as: principal)
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 "thread.read", on: ownOnly ? "own" : "workspace", recorded: "threads:\(principal.workspace)",
                 workspace: principal.workspace, in: "access/threads", as: principal)
         }
@@ -112,7 +114,7 @@ struct ConversationRoutes {
         let thread = try context.threadID()
         let threadID = thread.rawValue
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorizeRead(thread: threadID, as: principal)
+            try await runtime.access.authorizeRead(thread: threadID, as: principal)
         }
         let at = try request.seq("at")
         let state: ConversationState

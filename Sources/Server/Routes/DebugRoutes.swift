@@ -45,13 +45,13 @@ struct DebugRoutes {
             ?? source.derived("fork").rawValue
         let forked: Events.ThreadForked
         forked = try await APIError.engine { () async throws(EngineError) in
-            try await runtime.fork(source.rawValue, at: body.at, into: threadID, as: principal)
+            try await runtime.debugger.fork(source.rawValue, at: body.at, into: threadID, as: principal)
         }
         var run: RunResultBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             do {
                 run = RunResultBody(
-                    try await runtime.chat(
+                    try await runtime.conversations.chat(
                         ChatTurn(threadID: threadID, text: text, agent: body.agent), as: principal, token: context.token
                     ))
             } catch {
@@ -113,7 +113,7 @@ struct DebugRoutes {
         switch ask?.mode ?? "recorded" {
         case "recorded":
             let report = try await APIError.engine { () async throws(EngineError) in
-                try await runtime.replay(thread: threadID, as: principal)
+                try await runtime.debugger.replay(thread: threadID, as: principal)
             }
             return try Encoded(report).response(from: request, context: context)
         case "counterfactual":
@@ -123,7 +123,7 @@ struct DebugRoutes {
                 model: s?.model, liveFrom: s?.liveFrom)
             let newID = newThread ?? thread.derived("cf").rawValue
             let result = try await APIError.engine { () async throws(EngineError) in
-                try await runtime.counterfactual(
+                try await runtime.debugger.counterfactual(
                     thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal,
                     token: context.token)
             }
@@ -139,7 +139,9 @@ struct DebugRoutes {
         let principal = try context.caller()
         let (a, b) = (try context.threadID().rawValue, try context.threadID("other").rawValue)
         return Encoded(
-            try await APIError.engine { () async throws(EngineError) in try await runtime.diff(a, b, as: principal) })
+            try await APIError.engine { () async throws(EngineError) in
+                try await runtime.debugger.diff(a, b, as: principal)
+            })
     }
 
     /// An engine value as the JSON answer.

@@ -63,7 +63,7 @@ struct EventRoutes {
     private func authorize(_ context: AppRequestContext) async throws {
         let principal = try context.caller()
         do throws(EngineError) {
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 "events.read", on: "log", recorded: "events", workspace: principal.workspace, in: "access/events",
                 as: principal)
         } catch { throw APIError(error) }

@@ -58,10 +58,10 @@ struct PolicyRoutes {
         let principal = try context.caller()
         try await authorize("registry.read", on: "policy", as: principal)
         if let at = try request.seq("at") {
-            let then = try await APIError.engine { () async throws(EngineError) in try runtime.policy(asOf: at) }
+            let then = try await APIError.engine { () async throws(EngineError) in try runtime.access.policy(asOf: at) }
             return PolicyBody(version: then?.version, roles: then?.policy.rawRoles ?? [:])
         }
-        let (policy, version) = runtime.currentPolicy()
+        let (policy, version) = runtime.access.currentPolicy()
         return PolicyBody(version: version, roles: policy.rawRoles)
     }
 
@@ -78,7 +78,7 @@ struct PolicyRoutes {
         let role = try context.entryName("role")
         let body = try await request.decodeJSON(
             RoleBody.self, context: context, example: #"{"permissions": ["chat", "model.use:*"], "reason": "…"}"#)
-        var roles = runtime.currentPolicy().policy.rawRoles
+        var roles = runtime.access.currentPolicy().policy.rawRoles
         roles[role] = body.permissions
         return try await change(
             PolicyChanged(change: .roleSet, role: role, roles: roles, reason: body.reason), as: principal)
@@ -87,10 +87,12 @@ struct PolicyRoutes {
     func removeRole(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let role = try context.entryName("role")
-        var roles = runtime.currentPolicy().policy.rawRoles
+        var roles = runtime.access.currentPolicy().policy.rawRoles
         guard roles.removeValue(forKey: role) != nil else {
             // Only someone who may change the policy learns which roles exist.
-            guard runtime.wouldAllow("policy.admin", on: "role:\(role)", workspace: principal.workspace, as: principal)
+            guard
+                runtime.access.wouldAllow(
+                    "policy.admin", on: "role:\(role)", workspace: principal.workspace, as: principal)
             else {
                 try await authorize("policy.admin", on: "role:\(role)", as: principal)
                 throw APIError(.forbidden, "forbidden", "not allowed")
@@ -108,7 +110,7 @@ struct PolicyRoutes {
     func history(request: Request, context: AppRequestContext) async throws -> HistoryBody {
         let principal = try context.caller()
         try await authorize("policy.admin", on: "policy/history", as: principal)
-        let records = try await APIError.engine { () async throws(EngineError) in try runtime.policyHistory() }
+        let records = try await APIError.engine { () async throws(EngineError) in try runtime.access.policyHistory() }
         return HistoryBody(
             changes: records.map { r in
                 .init(
@@ -121,14 +123,14 @@ struct PolicyRoutes {
     private func change(_ change: PolicyChanged, as principal: Principal) async throws(APIError) -> Changed {
         Changed(
             version: try await APIError.engine { () async throws(EngineError) in
-                try await runtime.changePolicy(change, as: principal)
+                try await runtime.access.changePolicy(change, as: principal)
             })
     }
 
     /// `action` on `resource` in the caller's workspace, recorded in `access/policy`.
     private func authorize(_ action: String, on resource: String, as principal: Principal) async throws(APIError) {
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 action, on: resource, workspace: principal.workspace, in: "access/policy", as: principal)
         }
     }

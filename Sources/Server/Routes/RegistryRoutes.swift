@@ -47,7 +47,7 @@ struct RegistryRoutes {
         try await authorizeRead(in: principal.workspace, as: principal)
         let s = try await state(at: try request.seq("at"))
         let visible = s.workspaceDefaults.filter {
-            runtime.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal)
+            runtime.access.wouldAllow("registry.read", on: "registry", workspace: $0.key, as: principal)
         }
         return RegistryBody(
             models: s.models.values.map(\.value).sorted { $0.name < $1.name },
@@ -197,7 +197,7 @@ struct RegistryRoutes {
         let principal = try context.caller()
         let name = try context.entryName("name")
         let tools = try await APIError.engine { () async throws(EngineError) in
-            try await runtime.refreshTools(of: name, as: principal)
+            try await runtime.registry.refreshTools(of: name, as: principal)
         }
         return ToolsBody(tools: tools.map { .init(name: $0.name, description: $0.description) })
     }
@@ -249,7 +249,7 @@ struct RegistryRoutes {
         let users = inUse(name, current)
         guard
             users.isEmpty
-                || !runtime.wouldAllow(
+                || !runtime.access.wouldAllow(
                     "registry.admin", on: "\(kind):\(name)", workspace: principal.workspace, as: principal)
         else {
             throw APIError(
@@ -264,8 +264,8 @@ struct RegistryRoutes {
     /// The registry now, or as of a seq.
     private func state(at seq: Seq? = nil) async throws(APIError) -> RegistryState {
         do throws(EngineError) {
-            if let seq { return try runtime.registry(asOf: seq) }
-            return try await runtime.registry()
+            if let seq { return try runtime.registry.state(asOf: seq) }
+            return try await runtime.registry.state()
         } catch { throw APIError(error) }
     }
 
@@ -274,14 +274,15 @@ struct RegistryRoutes {
         _ event: DomainEvent, in stream: StreamID, resource: String, workspace: String? = nil, as principal: Principal
     ) async throws(APIError) {
         do {
-            try await runtime.changeRegistry(event, in: stream, resource: resource, workspace: workspace, as: principal)
+            try await runtime.registry.changeRegistry(
+                event, in: stream, resource: resource, workspace: workspace, as: principal)
         } catch { throw APIError(error) }
     }
 
     /// `registry.read` in `workspace`, recorded in `access/registry`.
     private func authorizeRead(in workspace: String, as principal: Principal) async throws(APIError) {
         do {
-            try await runtime.authorize(
+            try await runtime.access.authorize(
                 "registry.read", on: "registry", workspace: workspace, in: "access/registry", as: principal)
         } catch {
             throw APIError(error)

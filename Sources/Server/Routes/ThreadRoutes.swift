@@ -36,7 +36,7 @@ struct ThreadRoutes {
         let streaming = body.stream == true || request.headers[.accept]?.contains("text/event-stream") == true
         guard streaming else {
             let result: RunResult
-            do { result = try await runtime.chat(turn, as: principal, token: context.token) } catch {
+            do { result = try await runtime.conversations.chat(turn, as: principal, token: context.token) } catch {
                 throw APIError(error)
             }
             return try RunResultBody(result).response(from: request, context: context)
@@ -45,7 +45,7 @@ struct ThreadRoutes {
         let token = context.token
         let frames = StreamedBody.make { sink in
             do throws(EngineError) {
-                let result = try await runtime.chat(
+                let result = try await runtime.conversations.chat(
                     turn, as: principal, token: token, observer: SSEObserver(sink: sink))
                 await sink.send(SSE.frame(event: "done", data: JSON.string(RunResultBody(result))))
             } catch {
@@ -66,7 +66,7 @@ struct ThreadRoutes {
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.authorizeRead(thread: threadID, as: principal)
+            try await runtime.access.authorizeRead(thread: threadID, as: principal)
         }
         let page: [RecordedEvent]
         do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {

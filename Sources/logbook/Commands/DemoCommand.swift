@@ -46,23 +46,23 @@ struct DemoCommand: AsyncParsableCommand {
         try encoder.encode(["roles": roles]).write(to: URL(fileURLWithPath: policyFile))
         let runtime = AgentRuntime(store: store, registry: registry, policy: policy, pool: pool)
         // The policy is in the log, like the rest of the configuration: replay needs no file.
-        _ = try await runtime.adoptConfiguredPolicy(roles, actor: "user:admin", reason: "the demo's policy")
+        _ = try await runtime.access.adoptConfiguredPolicy(roles, actor: "user:admin", reason: "the demo's policy")
         let admin = Principal(subject: "user:admin", roles: ["admin"], workspace: "ops", expiry: .max)
         let alice = Principal(subject: "user:alice", roles: ["sre"], workspace: "ops", expiry: .max)
         let bob = Principal(subject: "user:bob", roles: ["intern"], workspace: "ops", expiry: .max)
         do {
             section("1. The registry (each change authorized and recorded as user:admin)")
             let hasClock = Self.onPath("mcp-server-time")
-            try await runtime.changeRegistry(
+            try await runtime.registry.changeRegistry(
                 .modelRegistered(
                     ModelRegistered(
                         model: ModelDefinition(name: "scripted", provider: "openai-compatible", endpoint: llm.baseURL))),
                 in: "registry/models", resource: "model:scripted", as: admin)
-            try await runtime.changeRegistry(
+            try await runtime.registry.changeRegistry(
                 .defaultModelSet(DefaultModelSet(model: "scripted")), in: "registry/models",
                 resource: "org/default-model", as: admin)
             if hasClock {
-                try await runtime.changeRegistry(
+                try await runtime.registry.changeRegistry(
                     .mcpServerRegistered(
                         MCPServerRegistered(
                             server: MCPServerDefinition(
@@ -70,7 +70,7 @@ struct DemoCommand: AsyncParsableCommand {
                                 command: ["mcp-server-time", "--local-timezone", "UTC"]))),
                     in: "registry/mcp", resource: "mcp:time", as: admin)
             }
-            try await runtime.changeRegistry(
+            try await runtime.registry.changeRegistry(
                 .agentDefined(
                     AgentDefined(
                         agent: AgentDefinition(
@@ -86,7 +86,7 @@ struct DemoCommand: AsyncParsableCommand {
                 (3, "bob (role intern: may not)", bob, "demo-bob"),
             ] {
                 section("\(n). \(who) asks: What time is it in Tokyo?")
-                let result = try await runtime.chat(
+                let result = try await runtime.conversations.chat(
                     ChatTurn(threadID: thread, text: "What time is it in Tokyo?", agent: "ops"), as: principal,
                     observer: EmbeddedChat.Observer(printer: printer))
                 printer.done(
@@ -116,7 +116,7 @@ struct DemoCommand: AsyncParsableCommand {
                 "6. Replay: this engine re-runs each thread against its recording, under the policy the log recorded (logbook replay demo-alice --data \(data))"
             )
             for thread in ["demo-alice", "demo-bob"] {
-                let report = try await runtime.replay(thread: thread, as: admin)
+                let report = try await runtime.debugger.replay(thread: thread, as: admin)
                 say(
                     "\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")"
                 )

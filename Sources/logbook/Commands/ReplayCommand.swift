@@ -79,7 +79,7 @@ struct ReplayCommand: AsyncParsableCommand {
         let store = try options.openReadOnly()
         // A policy given here decides every run (a dry run under other rules); without one, each run is decided by the
         // policy the log recorded in force when it started — or, for a log that recorded none, the server's setting.
-        let recordsPolicy = ((try? store.revision(of: AgentRuntime.policyStream)) ?? nil) != nil
+        let recordsPolicy = ((try? store.revision(of: AccessControl.policyStream)) ?? nil) != nil
         var rules: Policy?
         if let path = try policyFile(), policy != nil || !recordsPolicy {
             do { rules = try Policy(json: try Data(contentsOf: URL(fileURLWithPath: path))) } catch let error
@@ -105,7 +105,8 @@ struct ReplayCommand: AsyncParsableCommand {
         let principal = Principal(subject: "cli:\(user)", roles: ["logbook-cli"], workspace: "*", expiry: .max)
         let report: ReplayReport
         do {
-            report = try await runtime.replay(thread: thread, as: principal, recordingRead: false, under: rules)
+            report = try await runtime.debugger.replay(
+                thread: thread, as: principal, recordingRead: false, under: rules)
         } catch {
             await pool.shutdown(); await store.close()
             throw Failure("replay: \(error.message)")

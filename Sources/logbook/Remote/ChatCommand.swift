@@ -176,7 +176,7 @@ struct EmbeddedChat: ChatBackend {
     func turn(_ text: String, thread: String, agent: String?) async throws {
         let result: RunResult
         do {
-            result = try await runtime.chat(
+            result = try await runtime.conversations.chat(
                 ChatTurn(threadID: thread, text: text, agent: agent), as: principal,
                 observer: Observer(printer: printer))
         } catch {

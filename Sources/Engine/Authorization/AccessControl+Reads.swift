@@ -37,7 +37,7 @@ extension EngineError {
     }
 }
 
-extension AgentRuntime {
+extension AccessControl {
     /// Authorizes reading a thread and records the decision (`authz.decided` in the thread's stream): its owner needs
     /// `thread.read:own`, someone else in its workspace `thread.read:workspace`, anyone else `thread.read:all`.
     /// - Throws: `invalidArgument` for an id that is not a thread id; `notFound` when there is no such thread, or it
@@ -64,7 +64,7 @@ extension AgentRuntime {
     }
 }
 
-extension AgentRuntime {
+extension AccessControl {
     /// Authorizes `action` on `resource` in `workspace` for a read outside any thread (audit queries, say), recording
     /// the decision in `stream` (`recorded` names the resource for the audit trail).
     /// - Throws: `denied` (recorded), `storage`.

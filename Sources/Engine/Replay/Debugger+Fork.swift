@@ -2,7 +2,7 @@ import EventStore
 import Events
 import Foundation
 
-extension AgentRuntime {
+extension Debugger {
     /// Starts `threadID` as a fork of `source`: it shares the source's history up to `atSeq` by reference (its first
     /// event is `thread.forked`; nothing is copied) and continues on its own from there, in the source's workspace,
     /// owned by the caller. Reading the source is authorized as `thread.read`, the new thread as `chat`; both
@@ -17,7 +17,7 @@ extension AgentRuntime {
         _ source: String, at atSeq: Seq?, into threadID: String, as principal: Principal,
         substitution: String? = nil
     ) async throws(EngineError) -> ThreadForked {
-        try await authorizeRead(thread: source, as: principal)
+        try await engine.access.authorizeRead(thread: source, as: principal)
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
         guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
             case .threadStarted(let started) = root.event, let last = history.last
@@ -41,7 +41,7 @@ extension AgentRuntime {
         let forked = ThreadForked(
             threadID: threadID, fromThreadID: source, atSeq: at, workspace: started.workspace, owner: principal.subject,
             substitution: substitution)
-        try await open(
+        try await engine.conversations.open(
             stream, in: started.workspace, with: .threadForked(forked), as: principal,
             ifTaken: "thread '\(threadID)' exists already; fork into a new id")
         return forked

@@ -3,12 +3,12 @@ import Events
 import Foundation
 import Projections
 
-extension AgentRuntime {
+extension RegistryService {
     /// The registry as it stands.
-    public func registry() async throws(EngineError) -> RegistryState { try await registryState() }
+    public func state() async throws(EngineError) -> RegistryState { try await registryState() }
 
     /// The registry as it stood after the event at `seq` (a fold of the registry streams up to there).
-    public func registry(asOf seq: Seq) throws(EngineError) -> RegistryState {
+    public func state(asOf seq: Seq) throws(EngineError) -> RegistryState {
         do {
             return try ProjectionRunner.state(
                 of: RegistryProjection.self, asOf: seq, in: store, streams: RegistryProjection.streams)
@@ -61,7 +61,7 @@ extension AgentRuntime {
     /// - Throws: `denied` (recorded), `notFound` (no such server), `unavailable` (it cannot be started or listed),
     ///   `storage`.
     public func refreshTools(of name: String, as principal: Principal) async throws(EngineError) -> [MCPTool] {
-        try await authorize(
+        try await engine.access.authorize(
             "registry.admin", on: "mcp:\(name)", workspace: principal.workspace, in: "registry/mcp", as: principal)
         guard let server = try await registryState().mcpServers[name]?.definition.value else {
             throw EngineError(.notFound, "no MCP server named '\(name)' is registered")
@@ -73,12 +73,12 @@ extension AgentRuntime {
     }
 }
 
-extension AgentRuntime {
+extension RegistryService {
     /// The registered models `principal` may use (`model.use`), by name; a listing, so the checks are not recorded
     /// (using one is).
     public func usableModels(as principal: Principal) async throws(EngineError) -> [Versioned<ModelDefinition>] {
         try await registryState().models.values
-            .filter { [policy = currentPolicy().policy] in
+            .filter { [policy = engine.access.currentPolicy().policy] in
                 policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace)
                     .decision == .allow
             }

@@ -32,7 +32,7 @@ public struct ReplayReport: Sendable, Encodable, Equatable {
     public var divergence: Divergence?
 }
 
-extension AgentRuntime {
+extension Debugger {
     /// Recorded re-execution: runs this engine (its code, instructions and the current policy) over each run of a
     /// recorded thread, with the recorded model responses and tool results served back in order — no network, no
     /// tools run, nothing appended — and compares the new steps with the recorded ones, stopping at the first
@@ -47,7 +47,7 @@ extension AgentRuntime {
     public func replay(
         thread threadID: String, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil
     ) async throws(EngineError) -> ReplayReport {
-        if recordingRead { try await authorizeRead(thread: threadID, as: principal) }
+        if recordingRead { try await engine.access.authorizeRead(thread: threadID, as: principal) }
         let stream = try threadStream(threadID)
         let history = try RunRecorder.history(of: stream, in: store).events
         guard !history.isEmpty else { throw .noThread(threadID) }
@@ -110,7 +110,7 @@ extension AgentRuntime {
         let recorded = Array(history[(input + 1)...end])
         let asked = prior.last { if case .authorizationDecided(let d) = $0.event { d.action == "chat" } else { false } }
         guard case .authorizationDecided(let decision)? = asked?.event else { return nil }
-        let registry = try registry(asOf: history[index].seq)
+        let registry = try engine.registry.state(asOf: history[index].seq)
         let firstRequest = recorded.lazy.compactMap {
             if case .llmRequest(let r) = $0.event, r.runID == started.runID { r } else { nil }
         }.first
@@ -166,12 +166,13 @@ extension AgentRuntime {
         let (prior, recorded, tape, model, workspace) = (r.prior, r.recorded, r.tape, r.model, r.asker.workspace)
         var settings = configuration
         (settings.retry, settings.streaming) = (.none, false)
-        let makeProvider: ProviderFactory = { (definition, _) throws(LLMError) in
+        let makeProvider: AgentRuntime.ProviderFactory = { (definition, _) throws(LLMError) in
             ReplayProvider(tape: tape, modelName: definition.name)
         }
-        let inForce = rules == nil ? try policy(asOf: history[index].seq) : nil
+        let inForce = rules == nil ? try engine.access.policy(asOf: history[index].seq) : nil
         let gate = Gate(
-            policy: rules ?? inForce?.policy ?? currentPolicy().policy, principal: r.asker, workspace: workspace,
+            policy: rules ?? inForce?.policy ?? engine.access.currentPolicy().policy, principal: r.asker,
+            workspace: workspace,
             policyVersion: inForce?.version)
         let run = Run(
             id: started.runID, agentActor: "agent:\(started.agent)",

@@ -39,7 +39,7 @@ public struct CompletionResult: Sendable {
     public var response: ChatResponse
 }
 
-extension AgentRuntime {
+extension Conversations {
     /// One model call on the caller's conversation, recorded like any chat — the OpenAI-compatible endpoint. Logbook
     /// does not run tools here: tool calls go back to the client, whose results arrive as `tool` messages next time.
     ///
@@ -64,7 +64,7 @@ extension AgentRuntime {
         let stream = try threadStream(call.threadID)
         do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: call.threadID) }
         defer { locks.unlock(stream) }
-        let (opened, gate, started) = try await openTurn(
+        let (opened, gate, started) = try await engine.openTurn(
             stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened
         defer { remember(recorder) }

@@ -11,7 +11,7 @@ public struct PolicyRecord: Sendable, Equatable {
     public var change: PolicyChanged
 }
 
-extension AgentRuntime {
+extension AccessControl {
     /// The stream of the policy's changes.
     public static let policyStream: StreamID = "policy"
 
@@ -45,15 +45,15 @@ extension AgentRuntime {
     /// decides the next request here too.
     public func currentPolicy() -> (policy: Policy, version: Seq?) {
         let revision = try? store.revision(of: Self.policyStream)
-        if let cached = policyCache.withLock({ $0 }), cached.revision == revision {
+        if let cached = engine.policyCache.withLock({ $0 }), cached.revision == revision {
             return (cached.policy, cached.version)
         }
-        guard let revision else { return (configuredPolicy, nil) }
+        guard let revision else { return (engine.configuredPolicy, nil) }
         guard let latest = try? policyHistory().last, let policy = try? Policy(roles: latest.change.roles) else {
             // Unreadable: keep deciding by what was last known.
-            return policyCache.withLock { $0.map { ($0.policy, $0.version) } } ?? (configuredPolicy, nil)
+            return engine.policyCache.withLock { $0.map { ($0.policy, $0.version) } } ?? (engine.configuredPolicy, nil)
         }
-        policyCache.withLock { $0 = (revision, policy, latest.seq) }
+        engine.policyCache.withLock { $0 = (revision, policy, latest.seq) }
         return (policy, latest.seq)
     }
 

@@ -50,7 +50,7 @@ public struct CounterfactualResult: Sendable, Encodable, Equatable {
     public var divergence: Divergence?
 }
 
-extension AgentRuntime {
+extension Debugger {
     /// Runs one recorded run of `thread` again with `substitution`, into a new thread `threadID` that forks the
     /// original just before the run (the fork records what was substituted) and holds the new run's events. The
     /// recording answers the model and the tools up to `liveFrom`. Without `liveFrom` (or a substituted model) nothing
@@ -74,7 +74,7 @@ extension AgentRuntime {
         _ source: String, _ runID: UUID?, _ substitution: Substitution, _ threadID: String,
         _ principal: Principal
     ) async throws(EngineError) -> CounterfactualResult {
-        try await authorizeRead(thread: source, as: principal)
+        try await engine.access.authorizeRead(thread: source, as: principal)
         let history = try RunRecorder.history(of: try threadStream(source), in: store).events
         guard
             let index = history.firstIndex(where: {
@@ -126,13 +126,14 @@ extension AgentRuntime {
         let gate =
             live == nil
             ? Gate(
-                policy: substitution.policy ?? currentPolicy().policy, principal: r.asker, workspace: forked.workspace,
+                policy: substitution.policy ?? engine.access.currentPolicy().policy, principal: r.asker,
+                workspace: forked.workspace,
                 hypotheticalFor: principal.subject)
             : gate(for: principal, in: forked.workspace)
         let tape = r.tape
         let factory = makeProvider, settings = configuration
         let provider: any LLMProvider
-        let makeWorkerProvider: ProviderFactory
+        let makeWorkerProvider: AgentRuntime.ProviderFactory
         var toolbox: Toolbox
         if let live {
             do { provider = SwitchingProvider(tape: tape, live: try factory(model, settings), liveFrom: live) } catch {

@@ -22,7 +22,7 @@ public struct RecoveredRuns: Sendable, Equatable {
     public var toolCalls = 0
 }
 
-extension AgentRuntime {
+extension Conversations {
     /// The message a tool call cut short by a crash is answered with.
     static let unknownToolOutcome =
         "outcome unknown: the server stopped before this call's result was recorded; the tool may or may not have run"

@@ -2,7 +2,7 @@ import EventStore
 import Events
 import Foundation
 
-extension AgentRuntime {
+extension Conversations {
     /// Starts an empty thread in the caller's workspace, owned by the caller: `chat` on it is authorized, and the
     /// decision appended with `thread.started`, atomically (a denial in `access/threads`). Messages follow with `chat`.
     /// - Throws: `denied`, `conflict` (the thread exists), `invalidArgument` (an unknown agent), `storage`.
