@@ -225,7 +225,7 @@ public struct DomainWorkload: Sendable {
 
     private mutating func turn(in index: Int) {
         var t = threads[index]
-        let stream = "thread/\(t.id)"
+        let stream = ThreadID.streamPrefix + t.id
         let m = meta(actor: t.owner, workspace: t.workspace)
         var events: [ProposedEvent] = []
         if !t.started {
@@ -333,7 +333,7 @@ public struct DomainWorkload: Sendable {
             threadCounter += 1
             let forkID = "\(t.id)-fork\(threadCounter)"
             emit(
-                "thread/\(forkID)",
+                ThreadID.streamPrefix + forkID,
                 [
                     ThreadForked(
                         threadID: forkID, fromThreadID: t.id, atSeq: 0, workspace: t.workspace,

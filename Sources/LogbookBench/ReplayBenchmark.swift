@@ -49,7 +49,7 @@ struct ReplayBenchCommand: AsyncParsableCommand {
             progress.update(UInt64(turn + 1), of: UInt64(turns))
         }
         progress.finish()
-        let stream: StreamID = "thread/long"
+        let stream = ("long" as ThreadID).stream
         let seqs = try store.read(stream: stream, maxCount: 1_000_000).map(\.seq.rawValue)
 
         var latencies: [Double] = []

@@ -1,5 +1,6 @@
 import CWorkload
 import EventStore
+import Events
 import EventsWorkload
 import Foundation
 
@@ -34,7 +35,7 @@ struct Workload {
             let stream =
                 streams[uuid]
                 ?? {
-                    let id = StreamID(generated: "thread/" + uuid.map { String(format: "%02x", $0) }.joined())
+                    let id = StreamID(generated: ThreadID.streamPrefix + uuid.map { String(format: "%02x", $0) }.joined())
                     streams[uuid] = id
                     return id
                 }()

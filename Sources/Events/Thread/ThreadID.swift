@@ -48,21 +48,24 @@ public struct ThreadID: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// The thread's stream: `thread/<id>`.
     public var stream: StreamID {
         // Valid by construction: non-empty, no NUL.
-        do { return try StreamID("thread/\(rawValue)") } catch {
+        do { return try StreamID(Self.streamPrefix + rawValue) } catch {
             preconditionFailure("thread id '\(rawValue)' makes no stream id: \(error)")
         }
     }
 
     /// The thread whose stream `stream` is, if it is a thread's.
     public init?(stream: StreamID) {
-        guard stream.rawValue.hasPrefix("thread/"),
-            let id = try? ThreadID(String(stream.rawValue.dropFirst("thread/".count)))
+        guard stream.rawValue.hasPrefix(Self.streamPrefix),
+            let id = try? ThreadID(String(stream.rawValue.dropFirst(Self.streamPrefix.count)))
         else { return nil }
         self = id
     }
 
     public var description: String { rawValue }
     public static func < (a: ThreadID, b: ThreadID) -> Bool { a.rawValue < b.rawValue }
+
+    /// The prefix of every thread's stream name.
+    public static let streamPrefix = "thread/"
 
     private init(unchecked rawValue: String) { self.rawValue = rawValue }
 
@@ -84,4 +87,11 @@ public struct ThreadIDError: Error, Sendable, Equatable, CustomStringConvertible
     public let message: String
     init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// A literal id (in code and tests) is checked like any other; an invalid literal is a programming error.
+extension ThreadID: ExpressibleByStringLiteral {
+    public init(stringLiteral text: String) {
+        do { try self.init(text) } catch { preconditionFailure("the literal '\(text)' is not a thread id: \(error)") }
+    }
 }

@@ -18,7 +18,7 @@ public enum ConversationProjection: Projection {
     public static let initial = ConversationState()
     /// Message bodies, answers and tool outputs stay in the log.
     public static let readsBulkText = false
-    static let threadPrefix = "thread/"
+    static let threadPrefix = ThreadID.streamPrefix
 
     /// The thread a stream holds: its name after `thread/` (cut by bytes: no walk over characters).
     static func threadID(of stream: String) -> String {
