@@ -35,7 +35,8 @@ struct Workload {
             let stream =
                 streams[uuid]
                 ?? {
-                    let id = StreamID(generated: ThreadID.streamPrefix + uuid.map { String(format: "%02x", $0) }.joined())
+                    let id = StreamID(
+                        generated: ThreadID.streamPrefix + uuid.map { String(format: "%02x", $0) }.joined())
                     streams[uuid] = id
                     return id
                 }()
