@@ -91,7 +91,7 @@ let package = Package(
         // What the CLI's commands share with the benchmarks' (options, failures, a progress line).
         .target(
             name: "CommandSupport",
-            dependencies: ["EventStore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["EventStore", "Events", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // `logbook bench`: the benchmarks, apart from the production commands; the only user of the C workload.

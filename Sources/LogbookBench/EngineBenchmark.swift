@@ -73,7 +73,8 @@ struct EngineBenchCommand: AsyncParsableCommand {
             }
             let writerBefore = store.writerStatistics
             engine[lanes] = try await Self.measure(lanes: lanes, total: turns) { lane, i in
-                let turn = ChatTurn(threadID: "bench-\(lanes)-\(lane)-\(i / 20)", text: Self.message(turn: i))
+                let turn = ChatTurn(
+                    threadID: try ThreadID("bench-\(lanes)-\(lane)-\(i / 20)"), text: Self.message(turn: i))
                 let result = try await runtime.conversations.chat(turn, as: principal)
                 guard result.status == .completed else { throw Failure("a turn ended \(result.status)") }
             }

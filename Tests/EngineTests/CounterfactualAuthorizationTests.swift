@@ -157,7 +157,7 @@ import Testing
             var failure: EngineError?
             do throws(EngineError) {
                 _ = try await runtime.debugger.counterfactual(
-                    thread: "t1", substituting: substitution, into: "cf-\(i)", as: Self.bob)
+                    thread: "t1", substituting: substitution, into: try! ThreadID("cf-\(i)"), as: Self.bob)
             } catch { failure = error }
 
             let madeCalls = Self.lines(calls)[toolCalls...]

@@ -277,9 +277,9 @@ import Testing
             #expect(imported == lines.count)
             #expect(f.store.lastSeq.rawValue == UInt64(lines.count))
             let threads = Set(
-                lines.compactMap { line -> String? in
+                lines.compactMap { line -> ThreadID? in
                     let stream = (try? JSONDecoder().decode(LogTransfer.Line.self, from: Data(line.utf8)))?.stream ?? ""
-                    return stream.hasPrefix("thread/") ? String(stream.dropFirst("thread/".count)) : nil
+                    return (try? StreamID(stream)).flatMap(ThreadID.init(stream:))
                 }
             ).sorted()
             #expect(threads.count >= 2, "\(file.lastPathComponent): \(threads)")

@@ -36,7 +36,7 @@ import Testing
         for run in 0..<24 {
             f.server.clear()
             f.server.enqueue(Self.script(&rng))
-            let turn = ChatTurn(threadID: "sim-\(run % 6)", text: "question \(run)")
+            let turn = ChatTurn(threadID: try ThreadID("sim-\(run % 6)"), text: "question \(run)")
             let principal = principals[Int(rng.next() % UInt64(principals.count))]
             do {
                 let result = try await f.runtime.conversations.chat(

@@ -6,14 +6,14 @@ import Synchronization
 
 /// One user message to a thread.
 public struct ChatTurn: Sendable {
-    public var threadID: String
+    public var threadID: ThreadID
     public var text: String
     /// The registered agent to answer (nil: `default` if registered, else the built-in assistant).
     public var agent: String?
     /// The title of a new thread.
     public var title: String?
 
-    public init(threadID: String, text: String, agent: String? = nil, title: String? = nil) {
+    public init(threadID: ThreadID, text: String, agent: String? = nil, title: String? = nil) {
         (self.threadID, self.text, self.agent, self.title) = (threadID, text, agent, title)
     }
 }
@@ -146,11 +146,6 @@ public final class AgentRuntime: Sendable {
 }
 
 extension AgentRuntime {
-    /// The stream of a thread.
-    /// - Throws: `invalidArgument` when `threadID` is not a thread id (`ThreadID`).
-    func threadStream(_ threadID: String) throws(EngineError) -> StreamID {
-        do { return try ThreadID(threadID).stream } catch { throw EngineError(.invalidArgument, error.message) }
-    }
 
     /// The start of every turn on a thread (the caller holds the thread's lock): reads its history, authorizes `chat`
     /// in the thread's workspace (a new thread's is the caller's) and, on someone else's thread, `thread.read` too (the
@@ -158,7 +153,7 @@ extension AgentRuntime {
     /// in another workspace that the caller may not use answers as a missing one would (`notFound`).
     /// - Returns: a recorder over the history, the gate, and the thread's `thread.started` (nil: a new thread).
     func openTurn(
-        _ stream: StreamID, threadID: String, as principal: Principal, observer: (any RunObserver)?
+        _ stream: StreamID, threadID: ThreadID, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError)
         -> (RunRecorder, Gate, ThreadStarted?)
     {
@@ -217,7 +212,7 @@ extension AgentRuntime {
     /// A thread idle for longer than `sessionIdleTimeout` needs a token issued after its session expired: an older
     /// one is refused (`sessionExpired`) and the expiry recorded (`session.expired`, once per expiry).
     private func checkSession(
-        _ threadID: String, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,
+        _ threadID: ThreadID, lastActivity: Int64?, alreadyExpired: Bool, principal: Principal,
         recorder: inout RunRecorder
     ) async throws(EngineError) {
         guard let lastActivity, let timeout = configuration.sessionIdleTimeout else { return }
@@ -229,7 +224,7 @@ extension AgentRuntime {
         if let issued = principal.issuedAt, issued * 1_000_000_000 > expiredAt { return }  // a fresh token
         if !alreadyExpired {
             try await recorder.record(
-                [.sessionExpired(SessionExpired(threadID: threadID, idleSeconds: Int(idle / 1_000_000_000)))],
+                [.sessionExpired(SessionExpired(threadID: threadID.rawValue, idleSeconds: Int(idle / 1_000_000_000)))],
                 actor: principal.subject)
         }
         throw EngineError(

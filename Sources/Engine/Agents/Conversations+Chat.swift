@@ -23,7 +23,7 @@ extension Conversations {
     private func run(
         _ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> RunResult {
-        let stream = try threadStream(turn.threadID)
+        let stream = turn.threadID.stream
         do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: turn.threadID) }
         defer { locks.unlock(stream) }
         let (opened, gate, started) = try await engine.openTurn(
@@ -37,7 +37,7 @@ extension Conversations {
             opening.append(
                 .threadStarted(
                     ThreadStarted(
-                        threadID: turn.threadID, workspace: workspace, owner: principal.subject,
+                        threadID: turn.threadID.rawValue, workspace: workspace, owner: principal.subject,
                         title: turn.title, agent: turn.agent)))
         }
         opening.append(.userMessage(UserMessage(text: turn.text)))

@@ -7,7 +7,7 @@ import Projections
 /// and all), the caller's own tools, and a registered model.
 public struct CompletionCall: Sendable {
     /// The thread that records the call (the conversation's earlier calls, when the client names it again).
-    public var threadID: String
+    public var threadID: ThreadID
     /// A registered model's name; empty or `logbook` means the workspace's effective model.
     public var model: String
     public var messages: [ChatMessage]
@@ -21,7 +21,7 @@ public struct CompletionCall: Sendable {
     public var responseFormat: JSONValue?
 
     public init(
-        threadID: String, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [],
+        threadID: ThreadID, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [],
         temperature: Double? = nil, maxOutputTokens: Int? = nil,
         toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil
     ) {
@@ -61,7 +61,7 @@ extension Conversations {
     private func completion(
         _ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> CompletionResult {
-        let stream = try threadStream(call.threadID)
+        let stream = call.threadID.stream
         do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: call.threadID) }
         defer { locks.unlock(stream) }
         let (opened, gate, started) = try await engine.openTurn(
@@ -94,7 +94,8 @@ extension Conversations {
             opening.append(
                 .threadStarted(
                     ThreadStarted(
-                        threadID: call.threadID, workspace: recorder.workspace, owner: principal.subject, title: title,
+                        threadID: call.threadID.rawValue, workspace: recorder.workspace, owner: principal.subject,
+                        title: title,
                         agent: nil)))
         }
         opening.append(.runStarted(RunStarted(runID: runID, agent: "openai-compatible", model: definition.name)))

@@ -40,7 +40,10 @@ extension Conversations {
         let ordered = runs.filter { $0.parentRunID != nil } + runs.filter { $0.parentRunID == nil }
         var byThread: [String: [(seq: Seq, event: DomainEvent)]] = [:]
         for run in ordered {
-            let stream = try threadStream(run.threadID)
+            let stream: StreamID
+            do { stream = try ThreadID(run.threadID).stream } catch {
+                throw EngineError(.invalidArgument, error.message)
+            }
             if byThread[run.threadID] == nil {
                 byThread[run.threadID] = try RunRecorder.ownEvents(of: stream, in: store, from: 1).events
             }

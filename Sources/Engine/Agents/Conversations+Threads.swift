@@ -7,12 +7,13 @@ extension Conversations {
     /// decision appended with `thread.started`, atomically (a denial in `access/threads`). Messages follow with `chat`.
     /// - Throws: `denied`, `conflict` (the thread exists), `invalidArgument` (an unknown agent), `storage`.
     public func startThread(
-        _ threadID: String, title: String?, agent: String?, as principal: Principal
+        _ threadID: ThreadID, title: String?, agent: String?, as principal: Principal
     ) async throws(EngineError) -> ThreadStarted {
-        let stream = try threadStream(threadID)
+        let stream = threadID.stream
         if let agent, try await registryState().agents[agent] == nil { throw EngineError.unknownAgent(agent) }
         let started = ThreadStarted(
-            threadID: threadID, workspace: principal.workspace, owner: principal.subject, title: title, agent: agent)
+            threadID: threadID.rawValue, workspace: principal.workspace, owner: principal.subject, title: title,
+            agent: agent)
         try await open(
             stream, in: principal.workspace, with: .threadStarted(started), as: principal,
             ifTaken: "thread '\(threadID)' exists already; choose another id")

@@ -1,4 +1,5 @@
 import EventStore
+import Events
 
 /// Why the engine could not run (or finish) a request. The message says what to do.
 public struct EngineError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -63,7 +64,7 @@ extension EngineError {
     }
 
     /// The caller was cancelled while it waited for the turn ahead of it on `threadID`.
-    static func cancelledWaiting(for threadID: String) -> EngineError {
+    static func cancelledWaiting(for threadID: ThreadID) -> EngineError {
         EngineError(
             .cancelled,
             "the request was cancelled while it waited for the turn ahead of it on thread '\(threadID)'; nothing was recorded, send it again to run it"

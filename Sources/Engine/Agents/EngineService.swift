@@ -23,7 +23,6 @@ extension EngineService {
         try await engine.forwarding(token, body)
     }
 
-    func threadStream(_ threadID: String) throws(EngineError) -> StreamID { try engine.threadStream(threadID) }
     func registryState() async throws(EngineError) -> RegistryState { try await engine.registryState() }
     func remember(_ recorder: RunRecorder) { engine.remember(recorder) }
     /// The gate that decides for `principal` in `workspace` under the policy in force.

@@ -14,11 +14,11 @@ struct ThreadOrigin: Sendable, Equatable {
 
     /// The origin of `threadID` in its history (a fork's history begins with what it inherits, then its own
     /// `thread.forked`); nil for a thread not started yet.
-    static func of(_ threadID: String, in history: some Sequence<(seq: Seq, event: DomainEvent)>) -> ThreadOrigin? {
+    static func of(_ threadID: ThreadID, in history: some Sequence<(seq: Seq, event: DomainEvent)>) -> ThreadOrigin? {
         var started: ThreadOrigin?
         for entry in history {
             switch entry.event {
-            case .threadForked(let f) where f.threadID == threadID:
+            case .threadForked(let f) where f.threadID == threadID.rawValue:
                 return ThreadOrigin(workspace: f.workspace, owner: f.owner)
             case .threadStarted(let s) where started == nil:
                 started = ThreadOrigin(workspace: s.workspace, owner: s.owner)
@@ -32,7 +32,7 @@ struct ThreadOrigin: Sendable, Equatable {
 extension EngineError {
     /// The one answer for a thread that does not exist and for one in another workspace the caller may not see, so
     /// that an outsider cannot tell which ids exist.
-    static func noThread(_ threadID: String) -> EngineError {
+    static func noThread(_ threadID: ThreadID) -> EngineError {
         EngineError(.notFound, "there is no thread '\(threadID)' that you can see")
     }
 }
@@ -43,8 +43,8 @@ extension AccessControl {
     /// - Throws: `invalidArgument` for an id that is not a thread id; `notFound` when there is no such thread, or it
     ///   is in another workspace and the caller may not read it (the denial recorded all the same); `denied`
     ///   (recorded) when the policy says no.
-    public func authorizeRead(thread threadID: String, as principal: Principal) async throws(EngineError) {
-        let stream = try threadStream(threadID)
+    public func authorizeRead(thread threadID: ThreadID, as principal: Principal) async throws(EngineError) {
+        let stream = threadID.stream
         let opening: [RecordedEvent]
         do { opening = try store.read(stream: stream, from: 1, maxCount: 16) } catch {
             throw EngineError(.storage, "reading \(stream) failed: \(error.message)")

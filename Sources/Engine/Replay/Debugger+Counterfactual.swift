@@ -62,7 +62,8 @@ extension Debugger {
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `unprocessable` (no such run, an unknown tool call id or model), `denied`,
     ///   `conflict`, `storage`. A substituted policy with a live run is `invalidArgument`.
     public func counterfactual(
-        thread source: String, run runID: UUID? = nil, substituting substitution: Substitution, into threadID: String,
+        thread source: ThreadID, run runID: UUID? = nil, substituting substitution: Substitution,
+        into threadID: ThreadID,
         as principal: Principal, token: String? = nil
     ) async throws(EngineError) -> CounterfactualResult {
         try await forwarding(token) { () async throws(EngineError) -> CounterfactualResult in
@@ -71,11 +72,11 @@ extension Debugger {
     }
 
     private func runCounterfactual(
-        _ source: String, _ runID: UUID?, _ substitution: Substitution, _ threadID: String,
+        _ source: ThreadID, _ runID: UUID?, _ substitution: Substitution, _ threadID: ThreadID,
         _ principal: Principal
     ) async throws(EngineError) -> CounterfactualResult {
         try await engine.access.authorizeRead(thread: source, as: principal)
-        let history = try RunRecorder.history(of: try threadStream(source), in: store).events
+        let history = try RunRecorder.history(of: source.stream, in: store).events
         guard
             let index = history.firstIndex(where: {
                 if case .runStarted(let r) = $0.event {
@@ -116,7 +117,7 @@ extension Debugger {
 
         let forked = try await fork(
             source, at: r.prior.last!.seq, into: threadID, as: principal, substitution: substitution.summary)
-        let stream = try threadStream(threadID)
+        let stream = threadID.stream
         var recorder = RunRecorder(
             store: store, stream: stream, workspace: forked.workspace, observer: nil,
             history: try RunRecorder.history(of: stream, in: store).events)
@@ -170,7 +171,7 @@ extension Debugger {
         let outcome = Self.compare(
             r.recorded, Array(recorder.history[before...]), lookup: lookup, runID: r.started.runID)
         return CounterfactualResult(
-            threadID: threadID, forkedAtSeq: forked.atSeq, substitution: substitution.summary,
+            threadID: threadID.rawValue, forkedAtSeq: forked.atSeq, substitution: substitution.summary,
             stepsMatched: outcome.matched, divergence: outcome.divergence)
     }
 }

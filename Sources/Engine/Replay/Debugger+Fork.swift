@@ -14,11 +14,11 @@ extension Debugger {
     ///   exists), `storage`.
     @discardableResult
     public func fork(
-        _ source: String, at atSeq: Seq?, into threadID: String, as principal: Principal,
+        _ source: ThreadID, at atSeq: Seq?, into threadID: ThreadID, as principal: Principal,
         substitution: String? = nil
     ) async throws(EngineError) -> ThreadForked {
         try await engine.access.authorizeRead(thread: source, as: principal)
-        let history = try RunRecorder.history(of: try threadStream(source), in: store).events
+        let history = try RunRecorder.history(of: source.stream, in: store).events
         guard let root = history.first(where: { if case .threadStarted = $0.event { true } else { false } }),
             case .threadStarted(let started) = root.event, let last = history.last
         else {
@@ -30,7 +30,7 @@ extension Debugger {
                 .unprocessable,
                 "seq \(at) is outside thread '\(source)' (its history runs from seq \(root.seq) to \(last.seq))")
         }
-        let stream = try threadStream(threadID)
+        let stream = threadID.stream
         do {
             if try store.revision(of: stream) != nil {
                 throw EngineError(.conflict, "thread '\(threadID)' exists already; fork into a new id")
@@ -39,7 +39,8 @@ extension Debugger {
             throw EngineError(.storage, "reading \(stream) failed: \(error)")
         }
         let forked = ThreadForked(
-            threadID: threadID, fromThreadID: source, atSeq: at, workspace: started.workspace, owner: principal.subject,
+            threadID: threadID.rawValue, fromThreadID: source.rawValue, atSeq: at, workspace: started.workspace,
+            owner: principal.subject,
             substitution: substitution)
         try await engine.conversations.open(
             stream, in: started.workspace, with: .threadForked(forked), as: principal,

@@ -45,13 +45,14 @@ extension Debugger {
     /// - Parameter rules: the policy to re-execute under (a dry run under other rules); nil: each run under the policy
     ///   the log recorded in force when it started (or the one in force now, for a log that recorded none).
     public func replay(
-        thread threadID: String, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil
+        thread threadID: ThreadID, as principal: Principal, recordingRead: Bool = true, under rules: Policy? = nil
     ) async throws(EngineError) -> ReplayReport {
         if recordingRead { try await engine.access.authorizeRead(thread: threadID, as: principal) }
-        let stream = try threadStream(threadID)
+        let stream = threadID.stream
         let history = try RunRecorder.history(of: stream, in: store).events
         guard !history.isEmpty else { throw .noThread(threadID) }
-        var report = ReplayReport(threadID: threadID, runsReplayed: 0, runsSkipped: 0, stepsMatched: 0, divergence: nil)
+        var report = ReplayReport(
+            threadID: threadID.rawValue, runsReplayed: 0, runsSkipped: 0, stepsMatched: 0, divergence: nil)
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         for (index, entry) in history.enumerated() {
             guard case .runStarted(let started) = entry.event else { continue }

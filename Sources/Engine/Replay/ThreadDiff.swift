@@ -29,7 +29,7 @@ extension Debugger {
     /// Compares two threads step by step (a fork's inherited history included). Reading each is authorized as
     /// `thread.read` and recorded.
     /// - Throws: `invalidArgument` (not a thread id), `notFound`, `denied`, `storage`.
-    public func diff(_ a: String, _ b: String, as principal: Principal) async throws(EngineError) -> ThreadDiff {
+    public func diff(_ a: ThreadID, _ b: ThreadID, as principal: Principal) async throws(EngineError) -> ThreadDiff {
         try await engine.access.authorizeRead(thread: a, as: principal)
         try await engine.access.authorizeRead(thread: b, as: principal)
         let left = try ThreadDiff.Side.of(a, in: store), right = try ThreadDiff.Side.of(b, in: store)
@@ -49,9 +49,8 @@ extension Debugger {
 
 extension ThreadDiff.Side {
     /// A thread's steps and totals, read straight from the log (no authorization: for tools that own the log).
-    public static func of(_ threadID: String, in store: EventStore) throws(EngineError) -> ThreadDiff.Side {
-        let stream: StreamID
-        do { stream = try ThreadID(threadID).stream } catch { throw EngineError(.invalidArgument, error.message) }
+    public static func of(_ threadID: ThreadID, in store: EventStore) throws(EngineError) -> ThreadDiff.Side {
+        let stream = threadID.stream
         let history = try RunRecorder.history(of: stream, in: store).events
         let bySeq = Dictionary(history.map { ($0.seq, $0.event) }, uniquingKeysWith: { a, _ in a })
         // The decision that allowed a fork opens its stream, just before `thread.forked`: structure, not a step.
@@ -65,7 +64,7 @@ extension ThreadDiff.Side {
         let steps = history.indices.filter { !opening.contains($0) }.compactMap {
             Step.of(history[$0].event, seq: history[$0].seq, lookup: { bySeq[$0] })
         }
-        var side = ThreadDiff.Side(threadID: threadID, steps: steps)
+        var side = ThreadDiff.Side(threadID: threadID.rawValue, steps: steps)
         for (_, event) in history {
             switch event {
             case .llmResponse(let r):

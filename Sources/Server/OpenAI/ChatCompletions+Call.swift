@@ -9,7 +9,7 @@ extension ChatCompletions.Usage {
 
 extension ChatCompletions.Request {
     /// The engine's view of the request; a message the engine cannot take is a 400 naming it.
-    func call(threadID: String) throws(APIError) -> CompletionCall {
+    func call(threadID: ThreadID) throws(APIError) -> CompletionCall {
         guard !messages.isEmpty else {
             throw APIError(.badRequest, "bad_request", "'messages' is empty; send at least one user message")
         }

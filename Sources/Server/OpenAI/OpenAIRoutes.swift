@@ -50,12 +50,12 @@ struct OpenAIRoutes {
             example: #"{"model": "logbook", "messages": [{"role": "user", "content": "…"}]}"#)
         let threadID =
             try request.headers[Self.threadHeader].map { (t) throws(APIError) in
-                try ThreadID.parse(t, from: "X-Logbook-Thread").rawValue
+                try ThreadID.parse(t, from: "X-Logbook-Thread")
             }
-            ?? ThreadID.fresh("chatcmpl").rawValue
+            ?? ThreadID.fresh("chatcmpl")
         let call = try body.call(threadID: threadID)
         let created = Int(Date().timeIntervalSince1970)
-        var headers: HTTPFields = [Self.threadHeader: threadID]
+        var headers: HTTPFields = [Self.threadHeader: threadID.rawValue]
         guard body.stream == true else {
             let result: CompletionResult
             do { result = try await runtime.conversations.complete(call, as: principal, token: context.token) } catch {

@@ -40,8 +40,8 @@ struct ConversationRoutes {
         let body = try await request.decodeJSONIfPresent(
             CreateBody.self, context: context, example: #"{"title": "optional", "agent": "optional"}"#)
         let threadID =
-            try body?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
-            ?? ThreadID.fresh().rawValue
+            try body?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID") }
+            ?? ThreadID.fresh()
         let started: ThreadStarted
         do {
             started = try await runtime.conversations.startThread(
@@ -114,7 +114,7 @@ struct ConversationRoutes {
         let thread = try context.threadID()
         let threadID = thread.rawValue
         try await APIError.engine { () async throws(EngineError) in
-            try await runtime.access.authorizeRead(thread: threadID, as: principal)
+            try await runtime.access.authorizeRead(thread: thread, as: principal)
         }
         let at = try request.seq("at")
         let state: ConversationState

@@ -41,11 +41,11 @@ struct DebugRoutes {
         let body = try await request.decodeJSON(
             ForkBody.self, context: context, example: #"{"at": 42, "threadID": "optional", "text": "optional"}"#)
         let threadID =
-            try body.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue }
-            ?? source.derived("fork").rawValue
+            try body.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID") }
+            ?? source.derived("fork")
         let forked: Events.ThreadForked
         forked = try await APIError.engine { () async throws(EngineError) in
-            try await runtime.debugger.fork(source.rawValue, at: body.at, into: threadID, as: principal)
+            try await runtime.debugger.fork(source, at: body.at, into: threadID, as: principal)
         }
         var run: RunResultBody?
         if let text = body.text, !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
@@ -94,7 +94,7 @@ struct DebugRoutes {
     func replay(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
         let thread = try context.threadID()
-        let threadID = thread.rawValue
+        let threadID = thread
         let ask = try await request.decodeJSONIfPresent(
             ReplayRequest.self, context: context,
             example: #"{"mode": "counterfactual", "substitution": {"instructions": "…", "liveFrom": 2}}"#)
@@ -102,7 +102,7 @@ struct DebugRoutes {
         if let live = ask?.substitution?.liveFrom, live < 0 {
             throw APIError(.badRequest, "bad_request", "substitution.liveFrom is a step number, 0 or more")
         }
-        let newThread = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID").rawValue
+        let newThread = try ask?.threadID.map { (t) throws(APIError) in try ThreadID.parse(t, from: "threadID")
         }
         var policy: Policy?
         if let document = ask?.substitution?.policy {
@@ -121,7 +121,7 @@ struct DebugRoutes {
             let substitution = Substitution(
                 instructions: s?.instructions, toolResults: s?.toolResults ?? [:], policy: policy,
                 model: s?.model, liveFrom: s?.liveFrom)
-            let newID = newThread ?? thread.derived("cf").rawValue
+            let newID = newThread ?? thread.derived("cf")
             let result = try await APIError.engine { () async throws(EngineError) in
                 try await runtime.debugger.counterfactual(
                     thread: threadID, run: ask?.run, substituting: substitution, into: newID, as: principal,
@@ -137,7 +137,7 @@ struct DebugRoutes {
 
     func diff(request: Request, context: AppRequestContext) async throws -> Encoded<ThreadDiff> {
         let principal = try context.caller()
-        let (a, b) = (try context.threadID().rawValue, try context.threadID("other").rawValue)
+        let (a, b) = (try context.threadID(), try context.threadID("other"))
         return Encoded(
             try await APIError.engine { () async throws(EngineError) in
                 try await runtime.debugger.diff(a, b, as: principal)

@@ -21,7 +21,7 @@ struct ThreadRoutes {
     /// of it leaves the queue, and nothing is recorded.
     func postMessage(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
-        let threadID = try context.threadID().rawValue
+        let threadID = try context.threadID()
         let body = try await request.decodeJSON(
             PostMessageBody.self, context: context, example: #"{"text": "…", "agent": "optional", "stream": false}"#)
         guard !body.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -62,7 +62,7 @@ struct ThreadRoutes {
     func events(request: Request, context: AppRequestContext) async throws -> ThreadEventsPageBody {
         let principal = try context.caller()
         let thread = try context.threadID()
-        let threadID = thread.rawValue
+        let threadID = thread
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
         try await APIError.engine { () async throws(EngineError) in

@@ -81,10 +81,11 @@ struct DemoCommand: AsyncParsableCommand {
             )
 
             let printer = ChatPrinter(notes: .standardOutput)
-            for (n, who, principal, thread) in [
+            let turns: [(Int, String, Principal, ThreadID)] = [
                 (2, "alice (role sre: may call time/*)", alice, "demo-alice"),
                 (3, "bob (role intern: may not)", bob, "demo-bob"),
-            ] {
+            ]
+            for (n, who, principal, thread) in turns {
                 section("\(n). \(who) asks: What time is it in Tokyo?")
                 let result = try await runtime.conversations.chat(
                     ChatTurn(threadID: thread, text: "What time is it in Tokyo?", agent: "ops"), as: principal,
@@ -115,7 +116,7 @@ struct DemoCommand: AsyncParsableCommand {
             section(
                 "6. Replay: this engine re-runs each thread against its recording, under the policy the log recorded (logbook replay demo-alice --data \(data))"
             )
-            for thread in ["demo-alice", "demo-bob"] {
+            for thread: ThreadID in ["demo-alice", "demo-bob"] {
                 let report = try await runtime.debugger.replay(thread: thread, as: admin)
                 say(
                     "\(thread): \(report.runsReplayed) run(s), \(report.stepsMatched) steps matched, \(report.divergence.map { "diverged: \($0.aspect)" } ?? "no divergence")"

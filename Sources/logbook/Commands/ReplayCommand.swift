@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandSupport
 import Engine
+import Events
 import EventStore
 import Foundation
 import Projections
@@ -20,7 +21,7 @@ struct ReplayCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: DataOptions
-    @Argument(help: "The thread's id.") var thread: String
+    @Argument(help: "The thread's id (A-Z a-z 0-9 - _ . : @).") var thread: ThreadID
     @Flag(help: "Walk the thread step by step instead of re-executing it.") var step = false
     @Option(
         help: ArgumentHelp(

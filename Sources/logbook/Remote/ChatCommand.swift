@@ -174,10 +174,12 @@ struct EmbeddedChat: ChatBackend {
     }
 
     func turn(_ text: String, thread: String, agent: String?) async throws {
+        let id: ThreadID
+        do { id = try ThreadID(thread) } catch { throw Failure(error.message) }
         let result: RunResult
         do {
             result = try await runtime.conversations.chat(
-                ChatTurn(threadID: thread, text: text, agent: agent), as: principal,
+                ChatTurn(threadID: id, text: text, agent: agent), as: principal,
                 observer: Observer(printer: printer))
         } catch {
             throw Failure(error.message)
