@@ -129,13 +129,13 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     }
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
-    ThreadRoutes(runtime: runtime, store: store, maxMessageBytes: configuration.maxMessageBytes).add(to: v1)
+    ThreadRoutes(
+        runtime: runtime, store: store, readModels: readModels, maxMessageBytes: configuration.maxMessageBytes
+    ).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
     AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
-    ConversationRoutes(runtime: runtime, store: store, readModels: readModels).add(to: v1)
     EventRoutes(runtime: runtime, store: store).add(to: v1)
     OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
-    DebugRoutes(runtime: runtime).add(to: v1)
     PolicyRoutes(runtime: runtime).add(to: v1)
 
     let routes = router.routes.map(\.description)

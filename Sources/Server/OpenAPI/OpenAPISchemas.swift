@@ -17,7 +17,7 @@ enum OpenAPISchemas {
             ["event": Schema.string, "id": Schema.string, "data": Schema.string], required: ["data"],
             description: "One server-sent event; `data` is JSON (or `[DONE]` on the OpenAI-compatible stream)."),
 
-        // Chat (ThreadRoutes)
+        // Chat (ThreadRoutes+Messages)
         "ChatMessage": Schema.object(
             ["text": Schema.text, "agent": Schema.entryName, "title": Schema.string, "stream": Schema.boolean],
             required: ["text"],
@@ -31,7 +31,7 @@ enum OpenAPISchemas {
         "ThreadEvents": Schema.object(
             ["events": Schema.array(Schema.ref("Event")), "next": Schema.integer], required: ["events"]),
 
-        // Threads (ConversationRoutes)
+        // Threads (ThreadRoutes+Conversation)
         "NewThread": Schema.object(
             ["threadID": Schema.threadID, "title": Schema.string, "agent": Schema.entryName],
             description:
@@ -242,7 +242,7 @@ enum OpenAPISchemas {
             ],
             required: ["changes"]),
 
-        // Debugging (DebugRoutes)
+        // Debugging (ThreadRoutes+Debugging)
         "ForkRequest": Schema.object(
             [
                 "at": Schema.integer(minimum: 1), "threadID": Schema.threadID, "text": Schema.string,

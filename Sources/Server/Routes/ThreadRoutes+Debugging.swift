@@ -1,21 +1,10 @@
-import EventStore
 import Engine
-import Foundation
+import EventStore
 import Events
+import Foundation
 import Hummingbird
 
-/// Debugging a conversation after the fact: `POST /v1/threads/{thread}/fork` (a new thread sharing its history up to
-/// a seq, optionally continued at once with a new message), `POST /v1/threads/{thread}/replay` (recorded
-/// re-execution with a divergence report) and `GET /v1/threads/{a}/diff/{b}`. All authorized and recorded.
-struct DebugRoutes {
-    let runtime: AgentRuntime
-
-    func add(to group: RouterGroup<AppRequestContext>) {
-        group.post("threads/:thread/fork", use: fork)
-        group.post("threads/:thread/replay", use: replay)
-        group.get("threads/:thread/diff/:other", use: diff)
-    }
-
+extension ThreadRoutes {
     struct ForkBody: KnownFields {
         static let fields: Set<String> = ["at", "threadID", "text", "agent"]
         /// The last shared event's seq (default: the whole thread).

@@ -5,20 +5,7 @@ import Foundation
 import Hummingbird
 import Projections
 
-/// Threads: `POST /v1/threads` (start an empty one), and as the conversation projection sees them: `GET /v1/threads`
-/// (the caller's workspace, most recent first, paged) and `GET /v1/threads/{thread}` (summary, messages, runs;
-/// `?at=<seq>` for the thread as it stood then).
-struct ConversationRoutes {
-    let runtime: AgentRuntime
-    let store: EventStore
-    let readModels: ProjectionRunner
-
-    func add(to group: RouterGroup<AppRequestContext>) {
-        group.post("threads", use: create)
-        group.get("threads", use: list)
-        group.get("threads/:thread", use: show)
-    }
-
+extension ThreadRoutes {
     struct CreateBody: KnownFields {
         static let fields: Set<String> = ["threadID", "title", "agent"]
         let threadID: String?
