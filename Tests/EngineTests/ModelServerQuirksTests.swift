@@ -206,6 +206,7 @@ import Testing
         } catch {
             #expect(error.kind == .connection, "\(error.message)")
             #expect(error.message.contains("cannot reach 127.0.0.1:9"), "\(error.message)")
+            #expect(error.cause != nil, "the HTTP client's error is kept beside the message")
         }
     }
 }

@@ -108,7 +108,7 @@ public final class AgentRuntime: Sendable {
     public static let standardProvider: ProviderFactory = { (model, configuration) throws(LLMError) in
         if let reference = model.secretReference {
             do { try configuration.secrets.check(reference) } catch {
-                throw LLMError(.configuration, "model '\(model.name)': \(error)")
+                throw LLMError(.configuration, "model '\(model.name)': \(error)", cause: error)
             }
         }
         var model = model

@@ -61,7 +61,7 @@ public struct HTTPChatProvider: LLMProvider {
     ) async throws(LLMError) -> ChatResponse {
         let secret: Secret?
         do { secret = try endpoint.secret?.resolve(environment: environment) } catch {
-            throw LLMError(.configuration, "model '\(modelName)': \(error)")
+            throw LLMError(.configuration, "model '\(modelName)': \(error)", cause: error)
         }
         var http = HTTPClientRequest(url: endpoint.url.absoluteString)
         http.method = .POST
@@ -163,7 +163,7 @@ public struct HTTPChatProvider: LLMProvider {
                 stalled.phase == .waitingForAnswer
                 ? "model '\(modelName)': no answer began within \(deadlines.firstByte) (first_byte_timeout)"
                 : "model '\(modelName)': the answer stalled: nothing for \(deadlines.idle) after \(stalled.bytes) bytes (idle_timeout)"
-            return LLMError(.timeout, message, retryable: !partial)
+            return LLMError(.timeout, message, retryable: !partial, cause: error)
         }
         if Task.isCancelled || error is CancellationError {
             return LLMError(.cancelled, "model '\(modelName)': the call was cancelled")
@@ -177,7 +177,7 @@ public struct HTTPChatProvider: LLMProvider {
             return LLMError(
                 .timeout,
                 "model '\(modelName)': no complete answer within \(deadlines.total) (timeout; \(received) bytes had come)",
-                retryable: !partial)
+                retryable: !partial, cause: error)
         }
         let host =
             endpoint.url.host.map { "\($0)\(endpoint.url.port.map { ":\($0)" } ?? "")" } ?? endpoint.url.absoluteString
@@ -186,9 +186,10 @@ public struct HTTPChatProvider: LLMProvider {
             return LLMError(
                 .connection,
                 "model '\(modelName)': the connection to \(host) broke after \(received) bytes of the answer\(partial ? " (some text had been passed on)" : "") (\(detail))",
-                retryable: !partial)
+                retryable: !partial, cause: error)
         }
-        return LLMError(.connection, "model '\(modelName)': cannot reach \(host) (\(detail))", retryable: !partial)
+        return LLMError(
+            .connection, "model '\(modelName)': cannot reach \(host) (\(detail))", retryable: !partial, cause: error)
     }
 
     /// `Retry-After` as seconds or an HTTP date.

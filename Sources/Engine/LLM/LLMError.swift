@@ -25,9 +25,21 @@ public struct LLMError: Error, Sendable, Equatable, CustomStringConvertible {
     public var retryable: Bool
     /// How long the provider asked us to wait (`Retry-After`).
     public var retryAfter: Duration?
+    /// The error underneath (the HTTP client's, the secret's), kept for logs and for callers that tell causes apart.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ kind: Kind, _ message: String, retryable: Bool = false, retryAfter: Duration? = nil) {
-        (self.kind, self.message, self.retryable, self.retryAfter) = (kind, message, retryable, retryAfter)
+    public init(
+        _ kind: Kind, _ message: String, retryable: Bool = false, retryAfter: Duration? = nil,
+        cause: (any Error & Sendable)? = nil
+    ) {
+        (self.kind, self.message, self.retryable, self.retryAfter, self.cause) = (
+            kind, message, retryable, retryAfter, cause
+        )
+    }
+
+    /// Equal in everything but the cause (context, not identity).
+    public static func == (a: LLMError, b: LLMError) -> Bool {
+        a.kind == b.kind && a.message == b.message && a.retryable == b.retryable && a.retryAfter == b.retryAfter
     }
 
     public var description: String { message }

@@ -41,7 +41,7 @@ public struct ModelEndpoint: Sendable, Equatable {
         provider = model.provider
         parameters = model.parameters
         do { secret = try model.secretReference.map { (s) throws(SecretError) in try SecretReference(s) } } catch {
-            throw LLMError(.configuration, "model '\(model.name)': \(error)")
+            throw LLMError(.configuration, "model '\(model.name)': \(error)", cause: error)
         }
         let base = model.endpoint.hasSuffix("/") ? String(model.endpoint.dropLast()) : model.endpoint
         switch model.provider {

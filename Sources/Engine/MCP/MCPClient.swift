@@ -56,7 +56,7 @@ public actor MCPClient {
             } catch let error as MCPError {
                 await self?.end(error)
             } catch {
-                await self?.end(MCPError(.disconnected, "MCP connection failed: \(error)"))
+                await self?.end(MCPError(.disconnected, "MCP connection failed: \(error)", cause: error))
             }
         }
         let result = try await request(
@@ -158,7 +158,8 @@ public actor MCPClient {
                     pending[id] = c
                     Task { [weak self] in
                         do { try await self?.connection.send(message) } catch {
-                            await self?.expire(id, error as? MCPError ?? MCPError(.disconnected, "\(error)"))
+                            await self?.expire(
+                                id, error as? MCPError ?? MCPError(.disconnected, "\(error)", cause: error))
                         }
                     }
                 }
@@ -168,7 +169,7 @@ public actor MCPClient {
         } catch let error as MCPError {
             throw error
         } catch {
-            throw MCPError(.disconnected, "MCP server '\(serverName)': \(error)")
+            throw MCPError(.disconnected, "MCP server '\(serverName)': \(error)", cause: error)
         }
     }
 

@@ -15,7 +15,14 @@ public struct MCPError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var kind: Kind
     public var message: String
+    /// The error underneath (the connection's, the process's), kept for logs and for callers that tell causes apart.
+    public var cause: (any Error & Sendable)?
 
-    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
+    public init(_ kind: Kind, _ message: String, cause: (any Error & Sendable)? = nil) {
+        (self.kind, self.message, self.cause) = (kind, message, cause)
+    }
     public var description: String { message }
+
+    /// Equal kind and message (the cause is context, not identity).
+    public static func == (a: MCPError, b: MCPError) -> Bool { a.kind == b.kind && a.message == b.message }
 }

@@ -196,7 +196,8 @@ public actor MCPPool {
                     try secrets.check(reference)
                     headers.append((header, try SecretReference(reference).resolve(environment: environment)))
                 } catch {
-                    throw MCPError(.unavailable, "MCP server '\(server.name)': header \(header): \(error)")
+                    throw MCPError(
+                        .unavailable, "MCP server '\(server.name)': header \(header): \(error)", cause: error)
                 }
             }
             // The caller's token goes only to internal servers; an external one gets its own credentials, if any.
