@@ -135,7 +135,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     RegistryRoutes(runtime: runtime).add(to: v1)
     AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
     EventRoutes(runtime: runtime, store: store).add(to: v1)
-    OpenAIRoutes(runtime: runtime, store: store).add(to: v1)
+    OpenAIRoutes(runtime: runtime).add(to: v1)
     PolicyRoutes(runtime: runtime).add(to: v1)
 
     let routes = router.routes.map(\.description)

@@ -20,6 +20,18 @@ extension Conversations {
         return started
     }
 
+    /// A page of a thread's events from `revision` (at most `limit`), for a caller who may read the thread (the
+    /// decision is recorded).
+    /// - Throws: what `authorizeRead` throws; `storage` when the log cannot be read.
+    public func events(
+        of thread: ThreadID, from revision: StreamRevision, limit: Int, as principal: Principal
+    ) async throws(EngineError) -> [RecordedEvent] {
+        try await engine.access.authorizeRead(thread: thread, as: principal)
+        do { return try store.read(stream: thread.stream, from: revision, maxCount: limit) } catch {
+            throw EngineError(.storage, "reading thread '\(thread)' failed: \(error.message)", cause: error)
+        }
+    }
+
     /// Starts a new thread's stream with `first` and the `chat` decision on it, atomically; a denial is recorded in
     /// `access/threads` instead and thrown. Throws `conflict` with `ifTaken` when the stream exists.
     func open(

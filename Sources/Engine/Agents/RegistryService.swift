@@ -76,12 +76,25 @@ extension RegistryService {
 extension RegistryService {
     /// The registered models `principal` may use (`model.use`), by name; a listing, so the checks are not recorded
     /// (using one is).
-    public func usableModels(as principal: Principal) async throws(EngineError) -> [Versioned<ModelDefinition>] {
+    public func usableModels(as principal: Principal) async throws(EngineError) -> [UsableModel] {
         try await registryState().models.values
             .filter { [policy = engine.access.currentPolicy().policy] in
                 policy.decide(principal, action: "model.use", resource: $0.value.name, workspace: principal.workspace)
                     .decision == .allow
             }
             .sorted { $0.value.name < $1.value.name }
+            .map { entry in
+                let registered = ((try? store.event(at: entry.seq)) ?? nil)?.timeNanoseconds
+                return UsableModel(definition: entry.value, seq: entry.seq, registeredNanoseconds: registered ?? 0)
+            }
     }
+}
+
+/// A model a caller may use, and when its definition was recorded.
+public struct UsableModel: Sendable, Equatable {
+    public var definition: ModelDefinition
+    /// The seq of the event that defined it as it is.
+    public var seq: Seq
+    /// When that event was recorded (ns since the epoch).
+    public var registeredNanoseconds: Int64
 }

@@ -13,7 +13,6 @@ import Projections
 /// header, else a new one per call; the answer names it in the same header.
 struct OpenAIRoutes {
     let runtime: AgentRuntime
-    let store: EventStore
 
     static let threadHeader = HTTPField.Name("X-Logbook-Thread")!
 
@@ -31,12 +30,14 @@ struct OpenAIRoutes {
                 "chat", on: "models", recorded: "models", workspace: principal.workspace, in: "access/models",
                 as: principal)
         }
-        let usable: [Versioned<ModelDefinition>]
-        do { usable = try await runtime.registry.usableModels(as: principal) } catch { throw APIError(error) }
+        let usable = try await APIError.engine { () async throws(EngineError) in
+            try await runtime.registry.usableModels(as: principal)
+        }
         let list = ChatCompletions.ModelList(
             data: usable.map { m in
-                let created = ((try? store.event(at: m.seq)) ?? nil)?.timeNanoseconds ?? 0
-                return .init(id: m.value.name, created: Int(created / 1_000_000_000), owned_by: m.value.provider)
+                .init(
+                    id: m.definition.name, created: Int(m.registeredNanoseconds / 1_000_000_000),
+                    owned_by: m.definition.provider)
             })
         return Response(
             status: .ok, headers: [.contentType: "application/json"],

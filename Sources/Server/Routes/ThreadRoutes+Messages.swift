@@ -52,15 +52,11 @@ extension ThreadRoutes {
     func events(request: Request, context: AppRequestContext) async throws -> ThreadEventsPageBody {
         let principal = try context.caller()
         let thread = try context.threadID()
-        let threadID = thread
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? 1
         let limit = try request.integer("limit", in: 1...1000) ?? 100
-        try await APIError.engine { () async throws(EngineError) in
-            try await runtime.access.authorizeRead(thread: threadID, as: principal)
-        }
-        let page: [RecordedEvent]
-        do { page = try store.read(stream: thread.stream, from: StreamRevision(max(from, 1)), maxCount: limit) } catch {
-            throw APIError(.serviceUnavailable, "storage", error.message)
+        let page = try await APIError.engine { () async throws(EngineError) in
+            try await runtime.conversations.events(
+                of: thread, from: StreamRevision(from), limit: limit, as: principal)
         }
         return ThreadEventsPageBody(
             events: page.map(EventBody.init),
