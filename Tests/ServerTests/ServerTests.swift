@@ -69,13 +69,11 @@ import Testing
             try await app.application.test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/readyz", method: .get) { response in
-                    let body =
-                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                    // Decoding as the type checks the counts are JSON numbers.
+                    let body = try Self.decode(HealthRoutes.ReadyBody.self, response.body)
                     #expect(response.status == .ok)
-                    #expect(body?["status"] as? String == "ready")
-                    #expect(
-                        body?["behind"] as? Int == 0 && (body?["events"] as? Int).map { $0 >= 0 } == true,
-                        "counts are JSON numbers")
+                    #expect(body.status == "ready")
+                    #expect(body.behind == 0)
                 }
                 try await client.execute(uri: "/v1/threads/t1/events", method: .get) { response in
                     #expect(response.status == .unauthorized)
@@ -107,17 +105,14 @@ import Testing
                     body: ByteBuffer(string: #"{"text": "Are the pods healthy?"}"#)
                 ) { response in
                     #expect(response.status == .ok, "\(String(buffer: response.body))")
-                    let json =
-                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
-                    #expect(json?["answer"] as? String == "All healthy.")
-                    #expect(json?["status"] as? String == "completed")
+                    let run = try Self.decode(RunResultBody.self, response.body)
+                    #expect(run.answer == "All healthy.")
+                    #expect(run.status == "completed")
                 }
                 try await client.execute(uri: "/v1/threads/t1/events?limit=100", method: .get, headers: auth) {
                     response in
                     #expect(response.status == .ok, "\(String(buffer: response.body))")
-                    let json =
-                        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
-                    let types = (json?["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+                    let types = try Self.decode(ThreadEventsPageBody.self, response.body).events.map(\.type)
                     #expect(types.prefix(4) == ["authz.decided", "thread.started", "message.user", "authz.decided"])
                     // The read's own authorization is recorded before the page is read, so it is the page's last event.
                     #expect(
@@ -252,10 +247,10 @@ import Testing
                 }
                 try await client.execute(uri: "/v1/workspaces/payments/effective-model", method: .get, headers: admin) {
                     r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(json?["model"] as? String == "gpt-test")
-                    #expect(json?["source"] as? String == "organizationDefault")
-                    #expect((json?["provenance"] as? [Int])?.count == 2)
+                    let effective = try Self.decode(RegistryRoutes.EffectiveBody.self, r.body)
+                    #expect(effective.model == "gpt-test")
+                    #expect(effective.source == "organizationDefault")
+                    #expect(effective.provenance.count == 2)
                 }
                 try await client.execute(
                     uri: "/v1/registry/agents/ops", method: .put, headers: admin,
@@ -491,11 +486,11 @@ import Testing
                     uri: "/v1/threads", method: .post, headers: alice,
                     body: ByteBuffer(string: #"{"threadID": "n1", "title": "Latency"}"#)
                 ) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(r.status == .created)
-                    #expect(json?["threadID"] as? String == "n1")
-                    #expect(json?["owner"] as? String == "user:alice")
-                    #expect(json?["workspace"] as? String == "payments")
+                    let created = try Self.decode(ThreadCreatedBody.self, r.body)
+                    #expect(created.threadID == "n1")
+                    #expect(created.owner == "user:alice")
+                    #expect(created.workspace == "payments")
                 }
                 // Recorded: the allow and thread.started, atomically, in the thread's stream.
                 let events = try app.store.read(stream: "thread/n1", maxCount: 10).map(\.type)
@@ -508,9 +503,9 @@ import Testing
                 }
                 // No body: a fresh id.
                 try await client.execute(uri: "/v1/threads", method: .post, headers: alice) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(r.status == .created)
-                    #expect((json?["threadID"] as? String)?.hasPrefix("t-") == true)
+                    let created = try Self.decode(ThreadCreatedBody.self, r.body)
+                    #expect(created.threadID.hasPrefix("t-"))
                 }
                 try await client.execute(
                     uri: "/v1/threads", method: .post, headers: alice, body: ByteBuffer(string: #"{"agent": "nobody"}"#)
@@ -537,10 +532,10 @@ import Testing
                 #expect(try app.store.read(stream: "access/threads", maxCount: 10).count == 1)
                 // The empty thread shows, then takes messages like any.
                 try await client.execute(uri: "/v1/threads/n1", method: .get, headers: alice) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
                     #expect(r.status == .ok)
-                    #expect((json?["thread"] as? [String: Any])?["title"] as? String == "Latency")
-                    #expect((json?["messages"] as? [Any])?.isEmpty == true)
+                    let detail = try Self.decode(ThreadDetailBody.self, r.body)
+                    #expect(detail.thread.title == "Latency")
+                    #expect(detail.messages.isEmpty)
                 }
                 llm.enqueue(.json(body: Self.completion))
                 try await client.execute(
@@ -588,20 +583,18 @@ import Testing
                 }
 
                 let detail = try await client.execute(uri: "/v1/threads/l1", method: .get, headers: alice) {
-                    r -> [String: Any] in
+                    r -> ThreadDetailBody in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
-                    return try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                        ?? [:]
+                    return try Self.decode(ThreadDetailBody.self, r.body)
                 }
-                let messages = detail["messages"] as? [[String: Any]] ?? []
-                #expect(messages.compactMap { $0["kind"] as? String } == ["user", "assistant"])
-                #expect((detail["runs"] as? [[String: Any]])?.first?["status"] as? String == "completed")
+                #expect(detail.messages.map(\.kind) == ["user", "assistant"])
+                #expect(detail.runs.first?.status == "completed")
                 // As of the user's message: the answer had not come yet.
-                let userSeq = try #require(messages.first?["seq"] as? Int)
+                let userSeq = try #require(detail.messages.first?.seq)
                 try await client.execute(uri: "/v1/threads/l1?at=\(userSeq)", method: .get, headers: alice) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect((json?["messages"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } == ["user"])
-                    #expect(json?["at"] as? Int == userSeq)
+                    let asOf = try Self.decode(ThreadDetailBody.self, r.body)
+                    #expect(asOf.messages.map(\.kind) == ["user"])
+                    #expect(asOf.at == userSeq)
                 }
                 try await client.execute(uri: "/v1/threads/l1?at=1", method: .get, headers: alice) {
                     #expect($0.status == .notFound)
@@ -629,11 +622,10 @@ import Testing
                     #expect($0.status == .ok)
                 }
                 try await client.execute(uri: "/v1/events?from=1&limit=3", method: .get, headers: admin) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    let events = json?["events"] as? [[String: Any]] ?? []
-                    #expect(events.compactMap { $0["seq"] as? Int } == [1, 2, 3])
-                    #expect(json?["next"] as? Int == 4)
-                    #expect(events.first?["stream"] as? String == "thread/g1")
+                    let page = try Self.decode(LogPageBody.self, r.body)
+                    #expect(page.events.map(\.seq) == [1, 2, 3])
+                    #expect(page.next == 4)
+                    #expect(page.events.first?.stream == "thread/g1")
                 }
                 try await client.execute(uri: "/v1/events", method: .get, headers: user) {
                     #expect($0.status == .forbidden)

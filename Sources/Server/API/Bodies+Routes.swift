@@ -6,6 +6,8 @@ extension ThreadListBody: ResponseEncodable {}
 extension RunResultBody: ResponseEncodable {}
 extension RegistryBody: ResponseEncodable {}
 extension LogPageBody: ResponseEncodable {}
+extension ThreadCreatedBody: ResponseEncodable {}
+extension ThreadDetailBody: ResponseEncodable {}
 extension ThreadEventsPageBody: ResponseEncodable {}
 
 extension PostMessageBody: KnownFields {

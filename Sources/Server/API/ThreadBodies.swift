@@ -66,3 +66,40 @@ public struct RunResultBody: Codable, Sendable {
 public struct TextFrameBody: Codable, Sendable {
     public let text: String
 }
+
+/// `POST /v1/threads`' answer: the new, empty thread.
+public struct ThreadCreatedBody: Codable, Sendable {
+    public let threadID: String
+    public let workspace: String
+    public let owner: String
+    public let title: String?
+    public let agent: String?
+}
+
+/// `GET /v1/threads/{id}`: the thread, its messages and its runs (as of `at` when asked).
+public struct ThreadDetailBody: Codable, Sendable {
+    /// A message of the thread, by the seq of its event.
+    public struct Message: Codable, Sendable {
+        public let seq: Seq
+        public let kind: String
+        public let label: String?
+    }
+    /// A run on the thread and what it did.
+    public struct Run: Codable, Sendable {
+        public let id: String
+        public let agent: String
+        public let model: String
+        public let parentRunID: String?
+        public let status: String
+        public let steps: Int
+        public let toolCalls: Int
+        public let failures: Int
+        public let inputTokens: Int
+        public let outputTokens: Int
+    }
+    public let thread: ThreadSummaryBody
+    public let messages: [Message]
+    public let runs: [Run]
+    /// The seq this view is as of (nil: now).
+    public let at: Seq?
+}

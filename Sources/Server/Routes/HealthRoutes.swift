@@ -40,7 +40,7 @@ struct HealthRoutes {
     }
 
     /// `/readyz`'s answer: the log's event count and how many of them the read models have yet to fold.
-    struct ReadyBody: ResponseEncodable, Encodable {
+    struct ReadyBody: ResponseEncodable, Codable {
         let status: String
         let events: UInt64
         let behind: UInt64

@@ -118,7 +118,7 @@ struct RegistryRoutes {
         return Response(status: .ok)
     }
 
-    struct EffectiveBody: ResponseEncodable, Encodable {
+    struct EffectiveBody: ResponseEncodable, Codable {
         let model: String?
         let source: String
         let provenance: [Seq]

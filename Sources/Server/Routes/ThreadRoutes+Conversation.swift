@@ -13,14 +13,6 @@ extension ThreadRoutes {
         let agent: String?
     }
 
-    struct CreatedBody: ResponseEncodable, Encodable {
-        let threadID: String
-        let workspace: String
-        let owner: String
-        let title: String?
-        let agent: String?
-    }
-
     /// An empty thread in the caller's workspace (a fresh id unless one is given); 201, or 409 if the id is taken.
     func create(request: Request, context: AppRequestContext) async throws -> Response {
         let principal = try context.caller()
@@ -34,7 +26,7 @@ extension ThreadRoutes {
             started = try await runtime.conversations.startThread(
                 threadID, title: body?.title, agent: body?.agent, as: principal)
         } catch { throw APIError(error) }
-        var response = try CreatedBody(
+        var response = try ThreadCreatedBody(
             threadID: started.threadID, workspace: started.workspace, owner: started.owner, title: started.title,
             agent: started.agent
         ).response(from: request, context: context)
@@ -69,34 +61,7 @@ extension ThreadRoutes {
             next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
     }
 
-    struct MessageBody: Encodable {
-        let seq: Seq
-        let kind: String
-        let label: String?
-    }
-
-    struct RunBody: Encodable {
-        let id: String
-        let agent: String
-        let model: String
-        let parentRunID: String?
-        let status: String
-        let steps: Int
-        let toolCalls: Int
-        let failures: Int
-        let inputTokens: Int
-        let outputTokens: Int
-    }
-
-    struct DetailBody: ResponseEncodable, Encodable {
-        let thread: ThreadSummaryBody
-        let messages: [MessageBody]
-        let runs: [RunBody]
-        /// The seq this view is as of (nil: now).
-        let at: Seq?
-    }
-
-    func show(request: Request, context: AppRequestContext) async throws -> DetailBody {
+    func show(request: Request, context: AppRequestContext) async throws -> ThreadDetailBody {
         let principal = try context.caller()
         let thread = try context.threadID()
         let threadID = thread.rawValue
@@ -128,13 +93,13 @@ extension ThreadRoutes {
                 at.map { "thread '\(threadID)' did not exist yet at seq \($0)" } ?? "there is no thread '\(threadID)'")
         }
         let runs = state.runs.values.filter { $0.threadID == threadID }.sorted { $0.startedSeq < $1.startedSeq }
-        return DetailBody(
+        return ThreadDetailBody(
             thread: ThreadSummaryBody(summary),
             messages: (state.messages[threadID] ?? []).map {
-                MessageBody(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label)
+                ThreadDetailBody.Message(seq: $0.seq, kind: $0.kind.rawValue, label: $0.label)
             },
             runs: runs.map { r in
-                RunBody(
+                ThreadDetailBody.Run(
                     id: r.id.uuidString.lowercased(), agent: r.agent, model: r.model,
                     parentRunID: r.parentRunID?.uuidString.lowercased(),
                     status: r.status.rawValue, steps: r.steps, toolCalls: r.toolCalls, failures: r.failures,
