@@ -46,7 +46,7 @@ import Testing
             try await app.application.test(.router) { client in
                 func health() async throws -> String? {
                     try await client.execute(uri: "/v1/registry", method: .get, headers: Self.admin) { r in
-                        ((Self.json(r.body)["mcpServers"] as? [[String: Any]])?.first)?["health"] as? String
+                        try ServerTests.decode(RegistryBody.self, r.body).mcpServers.first?.health
                     }
                 }
                 func wait(for status: String) async throws {
@@ -91,9 +91,8 @@ import Testing
                 try await wait(for: "healthy")
                 try await client.execute(uri: "/v1/registry/mcp/time/refresh", method: .post, headers: Self.admin) {
                     r in
-                    let tools =
-                        (Self.json(r.body)["tools"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
+                    let tools = try ServerTests.decode(RegistryRoutes.ToolsBody.self, r.body).tools.map(\.name)
                     #expect(tools.contains("get_current_time"), "\(String(buffer: r.body))")
                 }
                 try await client.execute(
@@ -166,7 +165,7 @@ import Testing
                     body: ByteBuffer(string: #"{"instructions": "x", "model": "m"}"#)
                 ) { #expect($0.status == .created) }
                 try await client.execute(uri: "/v1/registry/models/m", method: .delete, headers: Self.admin) { r in
-                    let message = ((Self.json(r.body)["error"] as? [String: Any])?["message"] as? String) ?? ""
+                    let message = try ServerTests.decode(ErrorBody.self, r.body).error.message
                     #expect(r.status == .conflict, "\(message)")
                     #expect(message.contains("organization's default"), "\(message)")
                     #expect(message.contains("agent ops"), "\(message)")
@@ -262,8 +261,8 @@ import Testing
                     uri: "/v1/chat/completions", method: .post, headers: headers, body: ByteBuffer(string: body)
                 ) { #expect($0.status == .ok) }
                 try await client.execute(uri: "/v1/threads/c1", method: .get, headers: Self.alice) { r in
-                    let run = (Self.json(r.body)["runs"] as? [[String: Any]])?.first
-                    #expect(run?["toolCalls"] as? Int == 1, "\(String(buffer: r.body))")
+                    let run = try ServerTests.decode(ThreadDetailBody.self, r.body).runs.first
+                    #expect(run?.toolCalls == 1, "\(String(buffer: r.body))")
                 }
             }
         }

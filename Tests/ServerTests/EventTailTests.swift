@@ -86,10 +86,10 @@ import Testing
                 #expect(seen[caughtUp...].contains { $0.event == "message.user" && $0.data.contains("second") })
                 // Each frame's data is the event as JSON: seq, stream and type agree with the frame.
                 let last = try #require(seen.last)
-                let json = try #require(try JSONSerialization.jsonObject(with: Data(last.data.utf8)) as? [String: Any])
-                #expect(json["seq"] as? Int == Int(last.id!))
-                #expect(json["type"] as? String == last.event)
-                #expect(json["stream"] as? String == "thread/tail-1")
+                let event = try JSONDecoder().decode(EventBody.self, from: Data(last.data.utf8))
+                #expect(event.seq.description == last.id)
+                #expect(event.type == last.event)
+                #expect(event.stream == "thread/tail-1")
             }
         }
     }

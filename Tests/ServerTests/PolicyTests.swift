@@ -70,29 +70,29 @@ import Testing
                 #expect(after?.decision.decision == .deny)
 
                 try await client.execute(uri: "/v1/policy?at=\(second - 1)", method: .get, headers: Self.admin) { r in
-                    let body = DependabilityTests.json(r.body)
-                    #expect(body["version"] as? Int == Int(first.rawValue))
-                    #expect((body["roles"] as? [String: [String]])?["operator"]?.contains("chat") == true)
+                    let body = try ServerTests.decode(PolicyRoutes.PolicyBody.self, r.body)
+                    #expect(body.version == first)
+                    #expect(body.roles["operator"]?.contains("chat") == true)
                 }
                 try await client.execute(uri: "/v1/policy/history", method: .get, headers: Self.admin) { r in
-                    let changes = DependabilityTests.json(r.body)["changes"] as? [[String: Any]] ?? []
+                    let changes = try ServerTests.decode(PolicyRoutes.HistoryBody.self, r.body).changes
                     #expect(changes.count == 2)
-                    #expect(changes.last?["actor"] as? String == "user:root")
-                    #expect(changes.last?["reason"] as? String == "chat paused")
-                    #expect(changes.last?["change"] as? String == "role.set")
-                    #expect(changes.last?["role"] as? String == "operator")
+                    #expect(changes.last?.actor == "user:root")
+                    #expect(changes.last?.reason == "chat paused")
+                    #expect(changes.last?.change == "role.set")
+                    #expect(changes.last?.role == "operator")
                 }
                 try await client.execute(uri: "/v1/audit?action=policy.role.set", method: .get, headers: Self.admin) {
                     r in
-                    let entries = DependabilityTests.json(r.body)["entries"] as? [[String: Any]] ?? []
+                    let entries = try ServerTests.decode(AuditPageBody.self, r.body).entries
                     #expect(
                         entries.count == 1,
                         "the audit trail shows the change and what it replaced: \(entries)")
                     #expect(
-                        entries.first?["actor"] as? String == "user:root",
+                        entries.first?.actor == "user:root",
                         "the audit trail shows the change and what it replaced: \(entries)")
                     #expect(
-                        (entries.first?["before"] as? String)?.contains("chat") == true,
+                        entries.first?.before?.contains("chat") == true,
                         "the audit trail shows the change and what it replaced: \(entries)")
                 }
                 // A policy nobody could change again is refused.

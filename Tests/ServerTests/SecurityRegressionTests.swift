@@ -27,8 +27,7 @@ import Testing
     }
 
     static func message(_ body: ByteBuffer) -> String {
-        (((try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any])?["error"]
-            as? [String: Any])?["message"] as? String ?? ""
+        (try? ServerTests.decode(ErrorBody.self, body))?.error.message ?? ""
     }
 
     static func decisions(_ app: LogbookApplication, after seq: Seq) throws -> [AuthorizationDecided] {
@@ -160,17 +159,13 @@ import Testing
                     ) { #expect($0.status == .ok) }
                 }
                 try await client.execute(uri: "/v1/registry", method: .get, headers: registrar) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect(
-                        r.status == .ok,
-                        "\(String(buffer: r.body))")
-                    #expect(
-                        (json?["workspaceDefaults"] as? [String: String]) == ["payments": "m"],
-                        "\(String(buffer: r.body))")
+                    #expect(r.status == .ok, "\(String(buffer: r.body))")
+                    let registry = try ServerTests.decode(RegistryBody.self, r.body)
+                    #expect(registry.workspaceDefaults == ["payments": "m"], "\(String(buffer: r.body))")
                 }
                 try await client.execute(uri: "/v1/registry", method: .get, headers: admin) { r in
-                    let json = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
-                    #expect((json?["workspaceDefaults"] as? [String: String]) == ["payments": "m", "retail": "m"])
+                    let registry = try ServerTests.decode(RegistryBody.self, r.body)
+                    #expect(registry.workspaceDefaults == ["payments": "m", "retail": "m"])
                 }
                 try await client.execute(uri: "/v1/workspaces/retail/effective-model", method: .get, headers: registrar)
                 { #expect($0.status == .forbidden) }

@@ -19,7 +19,7 @@ struct PolicyRoutes {
         group.delete("policy/roles/:role", use: removeRole)
     }
 
-    struct PolicyBody: ResponseEncodable, Encodable {
+    struct PolicyBody: ResponseEncodable, Codable {
         /// The seq of the change that made it (nil: the server's configured policy; the log holds none).
         let version: Seq?
         let roles: [String: [String]]
@@ -41,8 +41,8 @@ struct PolicyRoutes {
         let version: Seq
     }
 
-    struct HistoryBody: ResponseEncodable, Encodable {
-        struct Change: Encodable {
+    struct HistoryBody: ResponseEncodable, Codable {
+        struct Change: Codable {
             let version: Seq
             let time: String
             let actor: String?

@@ -184,8 +184,8 @@ struct RegistryRoutes {
         return Response(status: .ok)
     }
 
-    struct ToolsBody: ResponseEncodable, Encodable {
-        struct Tool: Encodable {
+    struct ToolsBody: ResponseEncodable, Codable {
+        struct Tool: Codable {
             let name: String
             let description: String
         }
