@@ -10,10 +10,6 @@ import Testing
 
 /// Fork, replay and diff through the API.
 @Suite(.serialized) struct DebugRoutesTests {
-    static func json(_ body: ByteBuffer) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
-    }
-
     @Test func aThreadIsForkedReplayedAndDiffed() async throws {
         try await ServerTests.withServer { app, llm in
             let auth: HTTPFields = [.authorization: "Bearer \(ServerTests.token())", .contentType: "application/json"]
@@ -33,10 +29,10 @@ import Testing
                     body: ByteBuffer(string: #"{"at": \#(end), "threadID": "t1-b", "text": "Still?"}"#)
                 ) { r in
                     #expect(r.status == .created, "\(String(buffer: r.body))")
-                    let body = Self.json(r.body)
-                    #expect(body["threadID"] as? String == "t1-b")
-                    #expect(body["atSeq"] as? Int == Int(end))
-                    #expect((body["run"] as? [String: Any])?["answer"] as? String == "Still healthy.")
+                    let forked = try ServerTests.decode(ThreadRoutes.ForkedBody.self, r.body)
+                    #expect(forked.threadID == "t1-b")
+                    #expect(forked.atSeq.rawValue == end)
+                    #expect(forked.run?.answer == "Still healthy.")
                 }
                 try await client.execute(
                     uri: "/v1/threads/t1/fork", method: .post, headers: auth,
@@ -53,19 +49,16 @@ import Testing
                 }
                 try await client.execute(uri: "/v1/threads/t1-b/replay", method: .post, headers: auth) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
-                    let body = Self.json(r.body)
-                    #expect(body["runsReplayed"] as? Int == 2, "\(body)")
-                    #expect(body["divergence"] == nil, "\(body)")
+                    let report = try ServerTests.decode(ReplayReport.self, r.body)
+                    #expect(report.runsReplayed == 2, "\(report)")
+                    #expect(report.divergence == nil, "\(report)")
                 }
                 try await client.execute(uri: "/v1/threads/t1/diff/t1-b", method: .get, headers: auth) { r in
                     #expect(r.status == .ok, "\(String(buffer: r.body))")
-                    let body = Self.json(r.body)
-                    let shared = try #require(body["shared"] as? Int)
-                    #expect(shared > 3, "\(body)")
-                    #expect(body["firstDivergence"] as? Int == shared, "\(body)")
-                    #expect(
-                        ((body["b"] as? [String: Any])?["steps"] as? [[String: Any]])?.last?["summary"] as? String
-                            == "completed after 1 steps")
+                    let diff = try ServerTests.decode(ThreadDiff.self, r.body)
+                    #expect(diff.shared > 3, "\(diff)")
+                    #expect(diff.firstDivergence == diff.shared, "\(diff)")
+                    #expect(diff.b.steps.last?.summary == "completed after 1 steps")
                 }
                 // A counterfactual: other instructions, recorded answers: a new thread that says what changed.
                 try await client.execute(
@@ -76,15 +69,15 @@ import Testing
                     )
                 ) { r in
                     #expect(r.status == .created, "\(String(buffer: r.body))")
-                    let body = Self.json(r.body)
-                    #expect(body["threadID"] as? String == "t1-cf")
-                    #expect(body["substitution"] as? String == "instructions: Be brief.")
-                    #expect(
-                        (body["divergence"] as? [String: Any])?["aspect"] as? String == "prompt composition", "\(body)")
+                    let result = try ServerTests.decode(CounterfactualResult.self, r.body)
+                    #expect(result.threadID == "t1-cf")
+                    #expect(result.substitution == "instructions: Be brief.")
+                    #expect(result.divergence?.aspect == "prompt composition", "\(result)")
                 }
                 try await client.execute(uri: "/v1/threads/t1-cf", method: .get, headers: auth) { r in
                     #expect(r.status == .ok)
-                    #expect((Self.json(r.body)["thread"] as? [String: Any])?["forkedFrom"] as? String == "t1")
+                    let detail = try ServerTests.decode(ThreadDetailBody.self, r.body)
+                    #expect(detail.thread.forkedFrom == "t1")
                 }
                 try await client.execute(
                     uri: "/v1/threads/t1/replay", method: .post, headers: auth,

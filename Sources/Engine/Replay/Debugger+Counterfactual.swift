@@ -42,7 +42,7 @@ public struct Substitution: Sendable, Equatable {
 }
 
 /// What a counterfactual run did: the new thread and where it parted from the recording.
-public struct CounterfactualResult: Sendable, Encodable, Equatable {
+public struct CounterfactualResult: Sendable, Codable, Equatable {
     public var threadID: String
     public var forkedAtSeq: Seq
     public var substitution: String

@@ -4,7 +4,7 @@ import Foundation
 import Projections
 
 /// Where a replay first differed from the recording.
-public struct Divergence: Sendable, Encodable, Equatable {
+public struct Divergence: Sendable, Codable, Equatable {
     /// The recorded run (its id) in which it happened.
     public var runID: String
     /// The position among the run's steps (0-based).
@@ -19,7 +19,7 @@ public struct Divergence: Sendable, Encodable, Equatable {
 }
 
 /// What a recorded re-execution found.
-public struct ReplayReport: Sendable, Encodable, Equatable {
+public struct ReplayReport: Sendable, Codable, Equatable {
     public var threadID: String
     /// The thread's runs that were re-executed (up to and including a diverging one).
     public var runsReplayed: Int

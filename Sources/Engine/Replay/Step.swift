@@ -3,7 +3,7 @@ import Events
 import Foundation
 
 /// One step of a conversation as replay and diff compare it: what happened, without ids, seqs, times or latencies.
-public struct Step: Sendable, Equatable, Encodable {
+public struct Step: Sendable, Equatable, Codable {
     /// The event's seq (a replayed step's is virtual: ≥ 2^62).
     public var seq: Seq
     /// The event's type (`llm.request`, `tool.called`, …).
@@ -11,8 +11,9 @@ public struct Step: Sendable, Equatable, Encodable {
     /// The step for people: `allow tool.call on tool:time/now`, `time/now {"zone":"UTC"}`, the answer's text…
     public var summary: String
     /// What is compared: two steps are the same when their kinds and keys are. (Not part of the JSON: for a model
-    /// request it is the whole rendered prompt; `difference(from:)` points at the line that differs.)
-    public var key: String
+    /// request it is the whole rendered prompt; `difference(from:)` points at the line that differs. A step read back
+    /// from JSON has none.)
+    public var key: String = ""
 
     enum CodingKeys: String, CodingKey { case seq, kind, summary }
 

@@ -3,8 +3,8 @@ import Events
 import Foundation
 
 /// Two threads side by side (an original and its fork, say): their steps, what they cost, and where they part.
-public struct ThreadDiff: Sendable, Encodable, Equatable {
-    public struct Side: Sendable, Encodable, Equatable {
+public struct ThreadDiff: Sendable, Codable, Equatable {
+    public struct Side: Sendable, Codable, Equatable {
         public var threadID: String
         public var steps: [Step]
         public var inputTokens = 0

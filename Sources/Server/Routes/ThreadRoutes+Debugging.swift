@@ -16,7 +16,7 @@ extension ThreadRoutes {
         let agent: String?
     }
 
-    struct ForkedBody: ResponseEncodable, Encodable {
+    struct ForkedBody: ResponseEncodable, Codable {
         let threadID: String
         let forkedFrom: String
         let atSeq: Seq
