@@ -10,10 +10,10 @@ enum BenchModel {
         + answerText
         + #""},"finish_reason":"stop"}],"usage":{"prompt_tokens":42,"completion_tokens":8,"total_tokens":50}}"#
 
-    /// A server answering each request's body with `reply`'s JSON; it keeps no requests.
+    /// A server answering each request with `reply`'s JSON; it keeps no requests.
     static func start(
-        reply: @escaping @Sendable (String) -> String = { _ in BenchModel.answer }
+        reply: @escaping @Sendable (ScriptedLLMServer.Request) -> String = { _ in BenchModel.answer }
     ) async throws -> ScriptedLLMServer {
-        try await ScriptedLLMServer(recordsRequests: false) { .json(body: reply($0.body)) }
+        try await ScriptedLLMServer(recordsRequests: false) { .json(body: reply($0)) }
     }
 }

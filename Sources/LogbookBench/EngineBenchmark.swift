@@ -31,8 +31,8 @@ struct EngineBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench engine' a new or empty directory")
         }
         let sent = SentBodies()
-        let llm = try await BenchModel.start(reply: { body in
-            sent.record(body)
+        let llm = try await BenchModel.start(reply: { request in
+            sent.record(request.body)
             return BenchModel.answer
         })
         var configuration = EventStore.Configuration(directory: options.data)

@@ -41,8 +41,8 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             throw Failure("\(options.data) already holds a log; give 'bench http' a new or empty directory")
         }
         let turns = skipWorkload ? nil : try SharedWorkload.load(workload)
-        let llm = try await BenchModel.start(reply: { body in
-            turns.map { SharedWorkload.reply(to: body, in: $0.replies) } ?? BenchModel.answer
+        let llm = try await BenchModel.start(reply: { request in
+            turns.map { SharedWorkload.reply(to: request, in: $0.replies) } ?? BenchModel.answer
         })
         let server = try await BenchServer.start(data: options.data)
         let api = server.client

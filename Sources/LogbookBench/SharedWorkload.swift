@@ -96,9 +96,8 @@ struct SharedWorkload: Sendable {
     }
 
     /// The scripted model: the reply for the request's last message, else the benchmark's usual answer.
-    static func reply(to body: String, in replies: [String: String]) -> String {
-        let request = try? JSONDecoder().decode(ChatCompletions.Request.self, from: Data(body.utf8))
-        guard let text = request?.messages.last?.text, let reply = replies[text] else {
+    static func reply(to request: ScriptedLLMServer.Request, in replies: [String: String]) -> String {
+        guard let text = request.chatCompletion?.messages.last?.text, let reply = replies[text] else {
             return BenchModel.answer
         }
         return reply

@@ -10,24 +10,13 @@ public struct CompletionCall: Sendable {
     public var threadID: ThreadID
     /// A registered model's name; empty or `logbook` means the workspace's effective model.
     public var model: String
-    public var messages: [ChatMessage]
-    /// The client's tools: the model may ask for them; the client runs them (Logbook records the calls and results).
-    public var tools: [ToolDefinition]
-    public var temperature: Double?
-    public var maxOutputTokens: Int?
-    /// The client's `tool_choice`, `parallel_tool_calls` and `response_format`, passed to the model and recorded.
-    public var toolChoice: ToolChoice?
-    public var parallelToolCalls: Bool?
-    public var responseFormat: JSONValue?
+    /// The conversation and the client's own tools (the model may ask for them; the client runs them, Logbook records
+    /// the calls and results), with the client's sampling, `tool_choice`, `parallel_tool_calls` and
+    /// `response_format`, passed to the model as they are and recorded.
+    public var request: ChatRequest
 
-    public init(
-        threadID: ThreadID, model: String, messages: [ChatMessage], tools: [ToolDefinition] = [],
-        temperature: Double? = nil, maxOutputTokens: Int? = nil,
-        toolChoice: ToolChoice? = nil, parallelToolCalls: Bool? = nil, responseFormat: JSONValue? = nil
-    ) {
-        (self.threadID, self.model, self.messages, self.tools) = (threadID, model, messages, tools)
-        (self.temperature, self.maxOutputTokens) = (temperature, maxOutputTokens)
-        (self.toolChoice, self.parallelToolCalls, self.responseFormat) = (toolChoice, parallelToolCalls, responseFormat)
+    public init(threadID: ThreadID, model: String, request: ChatRequest) {
+        (self.threadID, self.model, self.request) = (threadID, model, request)
     }
 }
 
@@ -80,7 +69,8 @@ extension Conversations {
 
         // The conversation: what the thread holds already, then what is new.
         let known = PromptBuilder.prompt(instructions: "", thread: recorder.history, keepingUnanswered: true)
-        let conversation = call.messages.filter { $0.role != .system }
+        let request = call.request
+        let conversation = request.messages.filter { $0.role != .system }
         var shared = 0
         while shared < min(known.messages.count, conversation.count),
             Self.sameMessage(known.messages[shared], conversation[shared])
@@ -105,14 +95,14 @@ extension Conversations {
             Array(known.seqs[..<shared]) + zip(opening, staged).filter { Self.isPromptEvent($0.0) }.map(\.1)
 
         var parameters: [String: String] = [:]
-        let system = call.messages.filter { $0.role == .system }.compactMap(\.content)
+        let system = request.messages.filter { $0.role == .system }.compactMap(\.content)
         if !system.isEmpty { parameters["system"] = system.joined(separator: "\n\n") }
-        if !call.tools.isEmpty { parameters["tools"] = call.tools.map(\.name).joined(separator: ",") }
-        if let t = call.temperature { parameters["temperature"] = String(t) }
-        if let m = call.maxOutputTokens { parameters["max_tokens"] = String(m) }
-        if let c = call.toolChoice { parameters["tool_choice"] = c.description }
-        if let p = call.parallelToolCalls { parameters["parallel_tool_calls"] = String(p) }
-        if let f = call.responseFormat { parameters["response_format"] = f.jsonText }
+        if !request.tools.isEmpty { parameters["tools"] = request.tools.map(\.name).joined(separator: ",") }
+        if let t = request.temperature { parameters["temperature"] = String(t) }
+        if let m = request.maxOutputTokens { parameters["max_tokens"] = String(m) }
+        if let c = request.toolChoice { parameters["tool_choice"] = c.description }
+        if let p = request.parallelToolCalls { parameters["parallel_tool_calls"] = String(p) }
+        if let f = request.responseFormat { parameters["response_format"] = f.jsonText }
         // One commit: the new messages, and the request naming them (and the earlier ones) by seq.
         let announced = LLMRequest(
             runID: runID, step: 1, model: definition.name, provider: definition.provider, promptSeqs: promptSeqs,
@@ -128,10 +118,6 @@ extension Conversations {
                 registry: state, workspace: recorder.workspace,
                 resolver: ModelResolver(environment: configuration.environment),
                 makeProvider: makeProvider, depth: 0))
-        let request = ChatRequest(
-            messages: call.messages, tools: call.tools, temperature: call.temperature,
-            maxOutputTokens: call.maxOutputTokens,
-            toolChoice: call.toolChoice, parallelToolCalls: call.parallelToolCalls, responseFormat: call.responseFormat)
         let began = configuration.now()
         let response: ChatResponse
         do {

@@ -14,9 +14,14 @@ struct FallibleMemory: Sendable {
         _ count: Int, for purpose: @autoclosure () -> String
     ) throws(EventStoreError) -> UnsafeMutableRawPointer {
         if fault?(count) != true, let pointer = malloc(max(count, 1)) { return pointer }
-        throw EventStoreError(
+        throw Self.refused(count, for: purpose())
+    }
+
+    /// The error for memory `malloc` or `realloc` (or zstd) would not give: `count` bytes, when known, for `purpose`.
+    static func refused(_ count: Int? = nil, for purpose: String) -> EventStoreError {
+        EventStoreError(
             .outOfMemory,
-            "could not allocate \(count) bytes for \(purpose()): the process is at its memory limit; nothing was changed, give it more memory"
+            "could not allocate \(count.map { "\($0) bytes for " } ?? "")\(purpose): the process is at its memory limit; nothing was changed, give it more memory"
         )
     }
 
@@ -62,10 +67,7 @@ struct FallibleMemory: Sendable {
             guard needed > capacity else { return }
             let grown = max(needed, capacity * 2)
             guard memory.fault?(grown) != true, let moved = realloc(base, grown) else {
-                throw EventStoreError(
-                    .outOfMemory,
-                    "could not grow \(purpose) to \(grown) bytes: the process is at its memory limit; nothing was changed, give it more memory"
-                )
+                throw FallibleMemory.refused(grown, for: purpose)
             }
             base = moved
             capacity = grown

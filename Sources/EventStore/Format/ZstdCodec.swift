@@ -287,10 +287,7 @@ final class ZstdCodec: @unchecked Sendable {
 
     private func makeCompressContext() throws(EventStoreError) -> Pointer {
         guard memory.fault?(0) != true, let cctx = ZSTD_createCCtx() else {
-            throw EventStoreError(
-                .outOfMemory,
-                "zstd could not allocate a compression context: the process is at its memory limit; nothing was changed, give it more memory"
-            )
+            throw FallibleMemory.refused(for: "a zstd compression context")
         }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)
@@ -300,10 +297,7 @@ final class ZstdCodec: @unchecked Sendable {
 
     private func makeDecompressContext() throws(EventStoreError) -> Pointer {
         guard memory.fault?(0) != true, let dctx = ZSTD_createDCtx() else {
-            throw EventStoreError(
-                .outOfMemory,
-                "zstd could not allocate a decompression context: the process is at its memory limit; nothing was changed, give it more memory"
-            )
+            throw FallibleMemory.refused(for: "a zstd decompression context")
         }
         return Pointer(raw: dctx)
     }

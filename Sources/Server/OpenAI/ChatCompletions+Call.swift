@@ -71,9 +71,11 @@ extension ChatCompletions.Request {
                 "'response_format' is an object with a \"type\" (\"text\", \"json_object\" or \"json_schema\")")
         }
         return CompletionCall(
-            threadID: threadID, model: model, messages: converted, tools: definitions, temperature: temperature,
-            maxOutputTokens: max_completion_tokens ?? max_tokens, toolChoice: choice,
-            parallelToolCalls: parallel_tool_calls,
-            responseFormat: response_format == .null ? nil : response_format)
+            threadID: threadID, model: model,
+            request: ChatRequest(
+                messages: converted, tools: definitions, temperature: temperature,
+                maxOutputTokens: max_completion_tokens ?? max_tokens, toolChoice: choice,
+                parallelToolCalls: parallel_tool_calls, responseFormat: response_format == .null ? nil : response_format
+            ))
     }
 }
