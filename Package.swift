@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-async-algorithms", exact: "1.1.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. Only EventStore imports these.
@@ -29,6 +30,17 @@ let package = Package(
 
         // The generic append-only log. Deliberately free of NIO/HTTP so it builds and tests in seconds.
         .target(name: "EventStore", dependencies: ["CLMDB", "CZstd", "CHashing"]),
+
+        // The same log shared by several servers on PostgreSQL: appends serialized on the log's head row, each server's
+        // own LMDB copy following it. The only target with postgres-nio.
+        .target(
+            name: "PostgresLog",
+            dependencies: [
+                "EventStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // The domain vocabulary: one type per event kind, binary payloads, JSON at the edges.
         .target(name: "Events", dependencies: ["EventStore"]),
@@ -111,7 +123,7 @@ let package = Package(
             name: "logbook",
             dependencies: [
                 "CommandSupport", "LogbookBench", "EventStore", "Events", "Projections", "Engine", "Server",
-                "OpenAIWire", "LoopbackModel",
+                "OpenAIWire", "LoopbackModel", "PostgresLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -126,7 +138,9 @@ let package = Package(
         // Catches projections up with frequent checkpoints; the restart test SIGKILLs it mid-way.
         .executableTarget(name: "ProjectionCrashHelper", dependencies: ["Projections"]),
 
-        .testTarget(name: "EventStoreTests", dependencies: ["EventStore", "StoreCrashHelper"]),
+        .testTarget(
+            name: "EventStoreTests", dependencies: ["EventStore", "PostgresLog", "LogbookTestSupport", "StoreCrashHelper"]
+        ),
         .testTarget(name: "EventsTests", dependencies: ["Events", "EventsWorkload"]),
         .testTarget(
             name: "ProjectionsTests", dependencies: ["Projections", "EventsWorkload", "ProjectionCrashHelper"]),
@@ -135,13 +149,18 @@ let package = Package(
         // both make), and the loopback model server.
         .target(
             name: "LogbookTestSupport",
-            dependencies: ["LoopbackModel"],
+            dependencies: [
+                "LoopbackModel", "EventStore", "PostgresLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/LogbookTestSupport"
         ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "EventStore", "Events", "LogbookTestSupport",
+                "Server", "Engine", "EventStore", "Events", "LogbookTestSupport", "PostgresLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

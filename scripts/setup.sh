@@ -2,14 +2,22 @@
 # Installs what a fresh Debian machine lacks to build and test Logbook (Debian packages, PyPI test peers).
 # Idempotent; safe to run again.
 set -euo pipefail
-packages=(liblmdb-dev libzstd-dev libssl-dev libcurl4-openssl-dev lmdb-utils pkg-config)
+# postgresql: the server the PostgreSQL tests start privately (scripts/postgres.sh); never started as a service.
+packages=(liblmdb-dev libzstd-dev libssl-dev libcurl4-openssl-dev lmdb-utils pkg-config postgresql)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}" >&2
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    # The tests start a private PostgreSQL cluster of their own: the package need not create and start a system one
+    # (confold keeps this setting when the package brings its own).
+    if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q "install ok installed"; then
+        $SUDO mkdir -p /etc/postgresql-common
+        [ -e /etc/postgresql-common/createcluster.conf ] \
+            || echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 fi
 
 # Test peers from PyPI: a real MCP server (stdio), PyJWT (mints the tokens the engine's tests verify), the official

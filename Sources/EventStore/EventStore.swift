@@ -62,6 +62,10 @@ public final class EventStore: Sendable {
         /// Faults to inject, for tests: asked before each commit, a non-nil errno or LMDB code fails it as if
         /// `mdb_txn_commit` had returned it (the transaction is aborted; the log is unchanged).
         public var commitFault: (@Sendable () -> Int32?)?
+        /// The shared log this store is a copy of (several servers on one PostgreSQL log): appends go there and come
+        /// back in its order; reads stay local. The directory then holds this server's copy only, which can be
+        /// deleted (it is made again from the shared log) and never serves as a log of its own.
+        public var shared: (any SharedLog)?
 
         public init(directory: String) { self.directory = directory }
     }
@@ -116,6 +120,7 @@ public final class EventStore: Sendable {
         do throws(EventStoreError) {
             if !configuration.readOnly {
                 try Self.initializeFormat(env)
+                try Self.checkCopy(env, of: configuration.shared, path: configuration.directory)
                 let now = UInt64(max(configuration.clock(), 0) / 1_000_000)
                 try env.write { (txn) throws(EventStoreError) in
                     try txn.idNodes.register(EventID.node, now: now, txn: txn)
@@ -264,6 +269,21 @@ public final class EventStore: Sendable {
         expecting expected: ExpectedRevision
     ) async throws(EventStoreError) -> AppendResult {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
+        if let shared = configuration.shared {
+            try validate(events, stream: stream, extra: closing == nil ? 0 : 1)
+            let limits = self.limits
+            var checked: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?
+            if let closing {
+                checked = { (seq: Seq) throws(EventStoreError) -> ProposedEvent in
+                    let event = closing(seq)
+                    try limits.validate(event)
+                    return event
+                }
+            }
+            let result = try await shared.append(events, closing: checked, to: stream, expecting: expected)
+            try await shared.bringUp(self, through: result.lastSeq)
+            return result
+        }
         let prepared = try prepare(events, stream: stream, extra: closing == nil ? 0 : 1)
         do {
             return try await withUnsafeThrowingContinuation { continuation in
@@ -287,6 +307,15 @@ public final class EventStore: Sendable {
     private func prepare(
         _ events: [ProposedEvent], stream: StreamID, extra: Int
     ) throws(EventStoreError) -> [PreparedEvent] {
+        try validate(events, stream: stream, extra: extra)
+        return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
+            let (compression, stored) = try codec.compress(event.payload)
+            return PreparedEvent(proposed: event, compression: compression, stored: stored)
+        }
+    }
+
+    /// Checks an append against the limits: counts, sizes, names, ids unique within it.
+    private func validate(_ events: [ProposedEvent], stream: StreamID, extra: Int) throws(EventStoreError) {
         guard !events.isEmpty else {
             throw EventStoreError(.invalidArgument, "append to '\(stream)' carries no events; send at least one")
         }
@@ -306,11 +335,7 @@ public final class EventStore: Sendable {
             throw EventStoreError(
                 .duplicateEventID, "an event id appears twice in one append to '\(stream)'; give each event its own id")
         }
-        return try events.map { (event) throws(EventStoreError) -> PreparedEvent in
-            try limits.validate(event)
-            let (compression, stored) = try codec.compress(event.payload)
-            return PreparedEvent(proposed: event, compression: compression, stored: stored)
-        }
+        for event in events { try limits.validate(event) }
     }
 
     // MARK: - Dictionaries

@@ -31,6 +31,9 @@ public struct EventStoreError: Error, Sendable, Equatable, CustomStringConvertib
         public static let alreadyOpen = Code("already_open")
         /// The process could not allocate the memory an operation needed (it is at its limit); nothing was changed.
         public static let outOfMemory = Code("out_of_memory")
+        /// The shared log (PostgreSQL) cannot be reached or failed mid-way; whether the append happened is unknown:
+        /// retry with the same event ids, which finds out.
+        public static let unavailable = Code("unavailable")
         /// Any other storage failure (I/O error, permissions, LMDB failures).
         public static let storage = Code("storage")
     }

@@ -46,7 +46,7 @@ public struct Limits: Sendable, Equatable {
 
 extension Limits {
     /// Checks an event's names and size against the limits.
-    func validate(_ event: ProposedEvent) throws(EventStoreError) {
+    public func validate(_ event: ProposedEvent) throws(EventStoreError) {
         try validateName(event.type, "event type", of: event)
         if let actor = event.metadata.actor { try validateName(actor, "actor", of: event) }
         if let workspace = event.metadata.workspace { try validateName(workspace, "workspace", of: event) }

@@ -1,5 +1,6 @@
 import Engine
 import EventStore
+import Events
 import Foundation
 import Hummingbird
 import Logging
@@ -29,6 +30,7 @@ public struct LogbookApplication: Sendable {
         _ = await healthChecks?.result
         await pool.shutdown()
         try? await readModels.checkpoint()
+        await store.shared?.close()
         await store.close()
     }
 }
@@ -43,6 +45,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     storeConfiguration.compressionLevel = configuration.compressionLevel
     storeConfiguration.limits.maxMapSizeBytes = configuration.maxLogSizeBytes
     storeConfiguration.commitFault = configuration.storeCommitFault
+    storeConfiguration.shared = configuration.shared
     // Said once, loudly: from here every write fails and /readyz says why.
     storeConfiguration.onWritesRefused = { [logger] error in
         logger.critical(
@@ -58,6 +61,15 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
             metadata: ["error": .string(error.message), "code": .string(error.code.rawValue)])
     }
     let store = try EventStore.open(storeConfiguration)
+    if let shared = configuration.shared {
+        // This server's copy: brought up to the shared log's end before anything reads it, then kept up.
+        let before = store.lastSeq
+        try await store.catchUp()
+        shared.follow(store)
+        logger.notice(
+            "following the shared log",
+            metadata: ["copied": "\(store.lastSeq - before)", "position": "\(store.lastSeq)"])
+    }
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
     var engine = configuration.engine
@@ -88,10 +100,28 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
             logger.notice("the policy file differs from the policy in the log: recorded it as a change")
         }
     }
-    // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log).
-    let open = readModels.read(ConversationProjection.self) { s in
+    // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log). On a
+    // shared log, only the runs on threads no server holds: the others are running on another server.
+    var open = readModels.read(ConversationProjection.self) { s in
         s.runs.values.filter { $0.status == .running }.map {
             OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID)
+        }
+    }
+    var holds: [SharedHold] = []
+    if let shared = configuration.shared, !open.isEmpty {
+        var free: Set<String> = []
+        for thread in Set(open.map(\.threadID)) {
+            guard let stream = try? ThreadID(thread).stream, let hold = try await shared.tryHold(stream) else {
+                continue
+            }
+            holds.append(hold)
+            free.insert(thread)
+        }
+        open = open.filter { free.contains($0.threadID) }
+    }
+    defer {
+        if let shared = configuration.shared {
+            Task { [holds] in for hold in holds { await shared.release(hold) } }
         }
     }
     if !open.isEmpty {

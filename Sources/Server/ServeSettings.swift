@@ -10,8 +10,11 @@ import Foundation
 public struct ServeSettings: Equatable, Sendable {
     public var host: String?
     public var port: Int?
-    /// The log's directory.
+    /// The log's directory; with `store`, this server's copy of the shared log.
     public var data: String?
+    /// The log several servers share: `postgres://user@host:port/database` (nil: the log in `data` is the log).
+    /// Its password comes from the environment (`PGPASSWORD`, or `LOGBOOK_STORE`), never from a config file.
+    public var store: String?
     /// The policy file (JSON: roles → permissions).
     public var policy: String?
     /// Public keys (JWKS file) for RS256/ES256 tokens.
@@ -51,8 +54,9 @@ public struct ServeSettings: Equatable, Sendable {
         healthCheckInterval: Double? = nil,
         modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil,
         defaultMaxTokens: Int? = nil,
-        maxLogSize: Int? = nil
+        maxLogSize: Int? = nil, store: String? = nil
     ) {
+        self.store = store
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
         (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (
@@ -114,6 +118,7 @@ public struct ServeSettings: Equatable, Sendable {
         ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"),
         ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
         ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"), ("maxLogSize", "LOGBOOK_MAX_LOG_SIZE"),
+        ("store", "LOGBOOK_STORE"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -130,7 +135,8 @@ public struct ServeSettings: Equatable, Sendable {
             modelTimeout: modelTimeout ?? lower.modelTimeout,
             modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
-            defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize)
+            defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize,
+            store: store ?? lower.store)
     }
 
     /// The settings the environment gives.
@@ -161,6 +167,10 @@ public struct ServeSettings: Equatable, Sendable {
         }
         var settings = ServeSettings()
         for (key, value) in object { try settings.set(key, value, from: "\(path): \(key)") }
+        if let store = settings.store, URLComponents(string: store)?.password != nil {
+            throw SettingsError(
+                "\(path): store carries a password; a config file is no place for one: give it in PGPASSWORD")
+        }
         return settings
     }
 
@@ -184,6 +194,7 @@ public struct ServeSettings: Equatable, Sendable {
             ("modelIdleTimeout", modelIdleTimeout.map(JSONValue.number)),
             ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
             ("maxLogSize", maxLogSize.map { .number(Double($0)) }),
+            ("store", store.map(JSONValue.string)),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -215,6 +226,14 @@ public struct ServeSettings: Equatable, Sendable {
             }
             port = Int(n)
         case "data": data = try text()
+        case "store":
+            let url = try text()
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw SettingsError(
+                    "\(source) must be a postgres:// URL like postgres://logbook@db:5432/logbook (the embedded log is --data DIR)"
+                )
+            }
+            store = url
         case "policy": policy = try text()
         case "jwks": jwks = try text()
         case "issuer": issuer = try text()

@@ -8,8 +8,11 @@ import Logging
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// The log's directory (created when missing).
+    /// The log's directory (created when missing). With `shared`, this server's copy of the shared log.
     public var dataDirectory = "./data"
+    /// The log several servers share (`serve --store postgres://…`): the application follows it, takes threads
+    /// across servers for runs, and closes it when it stops. Nil: the log in `dataDirectory` is the log.
+    public var shared: (any SharedLog)?
     /// Whether an append is acknowledged once flushed to the device (`durable`) or once written and flushed within a
     /// second (`relaxed`, see `Durability.relaxed`).
     public var durability = Durability.durable

@@ -4,9 +4,9 @@ import Testing
 import CHashing
 
 @Suite struct AppendTests {
-    @Test func appendedEventsReadBackExactlyWithPositions() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func appendedEventsReadBackExactlyWithPositions(_ backend: Backend) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 1)
         let a = (0..<3).map { _ in randomEvent(&rng) }
         let b = (0..<2).map { _ in randomEvent(&rng) }
@@ -30,12 +30,14 @@ import CHashing
         #expect(try store.revision(of: "thread/a") == 3)
         #expect(try store.revision(of: "thread/none") == nil)
         #expect(store.lastSeq == 5)
-        await store.close()
+        await log.close()
     }
 
-    @Test func wrongExpectedRevisionNamesBothSidesAndWritesNothing() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func wrongExpectedRevisionNamesBothSidesAndWritesNothing(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 2)
         try await store.append([randomEvent(&rng), randomEvent(&rng)], to: "s", expecting: .noStream)
 
@@ -59,12 +61,14 @@ import CHashing
         #expect(try await store.append([randomEvent(&rng)], to: "s", expecting: .exact(2)).revision == 3)
         #expect(try await store.append([randomEvent(&rng)], to: "s", expecting: .streamExists).revision == 4)
         #expect(try await store.append([randomEvent(&rng)], to: "s", expecting: .any).revision == 5)
-        await store.close()
+        await log.close()
     }
 
-    @Test func reappendingTheSameEventsReturnsTheOriginalPositions() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func reappendingTheSameEventsReturnsTheOriginalPositions(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 3)
         let events = [randomEvent(&rng), randomEvent(&rng)]
         let first = try await store.append(events, to: "s", expecting: .noStream)
@@ -76,12 +80,14 @@ import CHashing
                 == AppendResult(firstSeq: first.firstSeq, lastSeq: first.lastSeq, revision: 2, wasAlreadyAppended: true)
         )
         #expect(store.lastSeq == 3)
-        await store.close()
+        await log.close()
     }
 
-    @Test func reusedIDWithOtherContentOrMixedRequestsAreRejected() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func reusedIDWithOtherContentOrMixedRequestsAreRejected(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 4)
         let original = randomEvent(&rng)
         try await store.append([original], to: "s")
@@ -105,14 +111,16 @@ import CHashing
         let e4 = await #expect(throws: EventStoreError.self) { try await store.append([fresh, fresh], to: "s") }
         #expect(e4?.code == .duplicateEventID)
         #expect(store.lastSeq == 1)
-        await store.close()
+        await log.close()
     }
 
-    @Test func invalidInputFailsWithActionableErrorsAndLeavesTheLogUnchanged() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) {
+    @Test(arguments: Backend.all) func invalidInputFailsWithActionableErrorsAndLeavesTheLogUnchanged(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend) {
             $0.limits.maxEventBytes = 1000; $0.limits.maxStreamIDBytes = 16
         }
+        let store = log.store
         var rng = SplitMix64(seed: 5)
 
         // Variables, not literals: `StreamID("literal")` is a literal coercion, which traps on invalid ids.
@@ -144,12 +152,14 @@ import CHashing
 
         #expect(store.lastSeq == 0)
         #expect(try store.verify().isIntact)
-        await store.close()
+        await log.close()
     }
 
-    @Test func readingAStreamFromAnyRevisionReturnsExactlyThatSlice() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func readingAStreamFromAnyRevisionReturnsExactlyThatSlice(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 7)
         // Two streams interleaved, long enough to span several checkpoints (every 32 revisions).
         var appended: [StreamID: [UUID]] = ["long": [], "other": []]
@@ -171,7 +181,7 @@ import CHashing
             }
         }
         #expect(try store.verify().isIntact)
-        await store.close()
+        await log.close()
     }
 
     @Test func eventIDsFromOneProcessOnlyGrow() {

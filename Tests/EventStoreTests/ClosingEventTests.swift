@@ -12,9 +12,11 @@ import Testing
         }
     }
 
-    @Test func theClosingEventNamesTheSeqsItsEventsGotAmongConcurrentAppends() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func theClosingEventNamesTheSeqsItsEventsGotAmongConcurrentAppends(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         // Appends to other streams race with the closing appends, so seqs cannot be guessed ahead.
         let results = try await withThrowingTaskGroup(of: (AppendResult, [ProposedEvent], UUID)?.self) { group in
             for lane in 0..<16 {
@@ -48,12 +50,14 @@ import Testing
             #expect(String(decoding: closing.payload, as: UTF8.self) == "{\"names\":[\(named)]}")
         }
         #expect(try store.verify().isIntact)
-        await store.close()
+        await log.close()
     }
 
-    @Test func aRetryIsRecognisedAndABadClosingEventFailsAloneWritingNothing() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.limits.maxEventBytes = 200 }
+    @Test(arguments: Backend.all) func aRetryIsRecognisedAndABadClosingEventFailsAloneWritingNothing(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend) { $0.limits.maxEventBytes = 200 }
+        let store = log.store
         try await store.append([ProposedEvent(type: "test.message", payload: Data("{}".utf8))], to: "s")
         let events = [
             ProposedEvent(type: "test.message", payload: Data("{}".utf8)),
@@ -91,6 +95,6 @@ import Testing
         #expect(sameID?.code == .duplicateEventID)
         #expect(store.lastSeq == before)
         #expect(try store.verify().isIntact)
-        await store.close()
+        await log.close()
     }
 }

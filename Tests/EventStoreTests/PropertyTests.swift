@@ -11,13 +11,13 @@ import Testing
         var appends: [(events: [ProposedEvent], stream: StreamID, result: AppendResult)] = []
     }
 
-    @Test(arguments: propertySeeds())
-    func randomAppendsMatchTheModel(seed: UInt64) async throws {
-        let dir = TemporaryDirectory()
+    @Test(arguments: propertySeeds(), Backend.all)
+    func randomAppendsMatchTheModel(seed: UInt64, backend: Backend) async throws {
         var rng = SplitMix64(seed: seed)
-        let store = try EventStore.openForTest(dir.path) {
+        let log = try await TestLog(backend) {
             $0.dictionaryTrainingPoints = [150]; $0.dictionarySampleEvents = 150
         }
+        let store = log.store
         var model = Model()
         let streams: [StreamID] = (0..<8).map { try! StreamID("thread/\(seed)-\($0)") }
         for step in 0..<250 {
@@ -64,9 +64,18 @@ import Testing
         try check(store, against: model, seed: seed)
         await store.close()
         // The same after reopening.
-        let reopened = try EventStore.openForTest(dir.path)
+        let reopened = try log.openAgain()
         try check(reopened, against: model, seed: seed)
         await reopened.close()
+        if let shared = log.shared {
+            // A new server's copy, made from the shared log alone, holds the same.
+            let other = TemporaryDirectory()
+            let copy = try log.openAgain(directory: other.path)
+            try await shared.bringUp(copy, through: Seq(UInt64(model.events.count)))
+            try check(copy, against: model, seed: seed)
+            await copy.close()
+            await shared.close()
+        }
     }
 
     private func check(_ store: EventStore, against model: Model, seed: UInt64) throws {
@@ -88,9 +97,9 @@ import Testing
         #expect(report.indexesChecked, "a quiet log gets the whole-log checks too")
     }
 
-    @Test func concurrentAppendersNeverLoseOrDuplicateAnEvent() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func concurrentAppendersNeverLoseOrDuplicateAnEvent(_ backend: Backend) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         let tasks = 64, appendsPerTask = 25
         let results = try await withThrowingTaskGroup(of: [(StreamID, [UUID], AppendResult)].self) { group in
             for t in 0..<tasks {
@@ -121,6 +130,6 @@ import Testing
             #expect(seqs.allSatisfy { bySeq[$0]?.stream == stream })
         }
         #expect(try store.verify().isIntact)
-        await store.close()
+        await log.close()
     }
 }

@@ -3,9 +3,9 @@ import Testing
 @testable import EventStore
 
 @Suite struct ScanTests {
-    @Test func scanSeesExactlyWhatReadReturnsAcrossChunks() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func scanSeesExactlyWhatReadReturnsAcrossChunks(_ backend: Backend) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 30)
         for i in 0..<100 { try await store.append([randomEvent(&rng)], to: try StreamID("s/\(i % 4)")) }
         let all = try store.readAll()
@@ -43,12 +43,14 @@ import Testing
         // Errors from the closure come out unchanged.
         struct Stop: Error {}
         #expect(throws: Stop.self) { try store.scan { _ in throw Stop() } }
-        await store.close()
+        await log.close()
     }
 
-    @Test func aScanOfSomeStreamsSeesTheirEventsInLogOrderUpToASeq() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func aScanOfSomeStreamsSeesTheirEventsInLogOrderUpToASeq(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 31)
         for i in 0..<300 {
             let stream = try StreamID("s/\(Int(rng.next() % 5))")
@@ -74,6 +76,6 @@ import Testing
         #expect(stopped.count == 3)
         struct Stop: Error {}
         #expect(throws: Stop.self) { try store.scan(streams: ["s/0"]) { _ in throw Stop() } }
-        await store.close()
+        await log.close()
     }
 }

@@ -3,9 +3,10 @@ import Testing
 @testable import EventStore
 
 @Suite struct SubscriptionTests {
-    @Test func deliversBacklogThenCaughtUpThenLiveEventsInOrder() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.limits.subscriptionChunkEvents = 4 }
+    @Test(arguments: Backend.all) func deliversBacklogThenCaughtUpThenLiveEventsInOrder(_ backend: Backend) async throws
+    {
+        let log = try await TestLog(backend) { $0.limits.subscriptionChunkEvents = 4 }
+        let store = log.store
         var rng = SplitMix64(seed: 10)
         for _ in 0..<10 { try await store.append([randomEvent(&rng)], to: "s") }
 
@@ -30,14 +31,16 @@ import Testing
         }
         try await appender.value
         #expect(received == live.map(\.id))
-        await store.close()
+        await log.close()
         #expect(await iterator.next() == .dropped(.storeClosed))
         #expect(await iterator.next() == nil)
     }
 
-    @Test func aHeartbeatReportsIdleWaitsAndLiveEventsStillArrive() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func aHeartbeatReportsIdleWaitsAndLiveEventsStillArrive(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         var rng = SplitMix64(seed: 12)
         try await store.append([randomEvent(&rng)], to: "s")
         var iterator = store.subscribe(from: 1, heartbeat: .milliseconds(20)).makeAsyncIterator()
@@ -64,7 +67,7 @@ import Testing
         while store.head.waiterCount == 0 { await Task.yield() }  // it is waiting for an append
         waiting.cancel()
         #expect(await waiting.value == nil)
-        await store.close()
+        await log.close()
     }
 
     @Test func caughtUpMarksTheHeadExactlyOnce() async throws {
@@ -89,9 +92,11 @@ import Testing
         await store.close()
     }
 
-    @Test func aSubscriberThatFallsTooFarBehindIsDroppedWithTheReason() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path) { $0.limits.maxSubscriberLagEvents = 5 }
+    @Test(arguments: Backend.all) func aSubscriberThatFallsTooFarBehindIsDroppedWithTheReason(
+        _ backend: Backend
+    ) async throws {
+        let log = try await TestLog(backend) { $0.limits.maxSubscriberLagEvents = 5 }
+        let store = log.store
         var rng = SplitMix64(seed: 12)
         try await store.append([randomEvent(&rng)], to: "s")
         var iterator = store.subscribe(from: 1).makeAsyncIterator()
@@ -103,12 +108,12 @@ import Testing
         #expect(message == .dropped(.subscriberTooSlow(lagEvents: 10, limit: 5)))
         if case .dropped(let reason)? = message { #expect(reason.description.contains("resubscribe")) }
         #expect(await iterator.next() == nil)
-        await store.close()
+        await log.close()
     }
 
-    @Test func cancellingTheConsumerEndsAWaitingSubscription() async throws {
-        let dir = TemporaryDirectory()
-        let store = try EventStore.openForTest(dir.path)
+    @Test(arguments: Backend.all) func cancellingTheConsumerEndsAWaitingSubscription(_ backend: Backend) async throws {
+        let log = try await TestLog(backend)
+        let store = log.store
         let consumer = Task {
             var count = 0
             for await _ in store.subscribe() { count += 1 }
@@ -118,6 +123,6 @@ import Testing
         while store.head.waiterCount == 0 { await Task.yield() }
         consumer.cancel()
         #expect(await consumer.value == 1)  // just the caughtUp marker
-        await store.close()
+        await log.close()
     }
 }

@@ -24,8 +24,8 @@ extension Conversations {
         _ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> RunResult {
         let stream = turn.threadID.stream
-        do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: turn.threadID) }
-        defer { locks.unlock(stream) }
+        let taken = try await engine.takeThread(turn.threadID)
+        defer { engine.release(taken) }
         let (opened, gate, started) = try await engine.openTurn(
             stream, threadID: turn.threadID, as: principal, observer: observer)
         var recorder = opened

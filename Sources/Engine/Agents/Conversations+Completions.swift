@@ -51,8 +51,8 @@ extension Conversations {
         _ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> CompletionResult {
         let stream = call.threadID.stream
-        do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: call.threadID) }
-        defer { locks.unlock(stream) }
+        let taken = try await engine.takeThread(call.threadID)
+        defer { engine.release(taken) }
         let (opened, gate, started) = try await engine.openTurn(
             stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened

@@ -1,4 +1,5 @@
 import EventStore
+import Events
 import Synchronization
 
 /// Serializes runs per thread: one lock per thread stream, handed to waiters in the order they came.
@@ -72,4 +73,48 @@ final class ThreadLocks: Sendable {
 
     /// Runs waiting for the lock of `stream` (for tests).
     func waiters(for stream: StreamID) -> Int { state.withLock { $0.waiting[stream]?.count ?? 0 } }
+}
+
+/// A thread taken for one run (`AgentRuntime.takeThread`).
+struct ThreadTurn: Sendable {
+    let threadID: ThreadID
+    /// The thread's hold across servers, on a shared log.
+    let hold: SharedHold?
+}
+
+extension AgentRuntime {
+    /// Takes `threadID` for one run: this server's lock (its runs on the thread go in the order they came) and, on a
+    /// shared log, the thread's hold across every server, after which the copy is brought up to the log's end so the
+    /// run sees every turn before it. Give it back with `release`.
+    /// - Throws: `cancelled` when the caller gave up while waiting; `storage` when the shared log cannot be reached.
+    func takeThread(_ threadID: ThreadID) async throws(EngineError) -> ThreadTurn {
+        let stream = threadID.stream
+        do { try await locks.lock(stream) } catch { throw .cancelledWaiting(for: threadID) }
+        guard let shared = store.shared else { return ThreadTurn(threadID: threadID, hold: nil) }
+        do throws(EventStoreError) {
+            let hold = try await shared.hold(stream)
+            do { try await store.catchUp() } catch {
+                await shared.release(hold)
+                throw error
+            }
+            return ThreadTurn(threadID: threadID, hold: hold)
+        } catch {
+            locks.unlock(stream)
+            if Task.isCancelled { throw .cancelledWaiting(for: threadID) }
+            throw .recording(error, "taking thread '\(threadID)' for a run across servers")
+        }
+    }
+
+    /// Gives the thread back: the hold across servers first, then this server's lock (so the next run here finds
+    /// the thread free everywhere).
+    func release(_ turn: ThreadTurn) {
+        guard let hold = turn.hold, let shared = store.shared else {
+            locks.unlock(turn.threadID.stream)
+            return
+        }
+        Task {
+            await shared.release(hold)
+            locks.unlock(turn.threadID.stream)
+        }
+    }
 }

@@ -18,7 +18,8 @@ public enum ExpectedRevision: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    func isSatisfied(by current: StreamRevision?) -> Bool {
+    /// Whether a stream at `current` (nil: no stream) meets the expectation.
+    public func isSatisfied(by current: StreamRevision?) -> Bool {
         switch self {
         case .any: true
         case .noStream: current == nil

@@ -28,6 +28,13 @@ public struct AppendResult: Hashable, Sendable {
     public let revision: StreamRevision
     /// True when every event was already in the log and nothing was written (an idempotent retry).
     public let wasAlreadyAppended: Bool
+
+    public init(firstSeq: Seq, lastSeq: Seq, revision: StreamRevision, wasAlreadyAppended: Bool) {
+        self.firstSeq = firstSeq
+        self.lastSeq = lastSeq
+        self.revision = revision
+        self.wasAlreadyAppended = wasAlreadyAppended
+    }
 }
 
 /// A SHA-256 digest of the hash chain, held inline (no allocation per event).

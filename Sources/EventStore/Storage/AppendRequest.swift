@@ -7,6 +7,13 @@ struct PreparedEvent: Sendable {
     let stored: [UInt8]
 }
 
+/// An event of the shared log, compressed for its copy.
+struct PreparedCopy: Sendable {
+    let seq: UInt64
+    let stream: StreamID
+    let event: PreparedEvent
+}
+
 /// Work for the writer thread. Each request is answered exactly once, through its continuation.
 enum WriterRequest: Sendable {
     case append(AppendRequest)
@@ -14,10 +21,15 @@ enum WriterRequest: Sendable {
     case storeDictionary([UInt8], CheckedContinuation<DictionaryInfo, any Error>)
     /// Store projection checkpoints, all in the one transaction.
     case storeCheckpoints([Checkpoint], CheckedContinuation<Void, any Error>)
+    /// Write events of the shared log into its copy, at their positions (`EventStore.copy`).
+    case copy([PreparedCopy], CheckedContinuation<Void, any Error>)
 
     var eventCount: Int {
-        if case .append(let r) = self { return r.eventCount }
-        return 0
+        switch self {
+        case .append(let r): r.eventCount
+        case .copy(let events, _): events.count
+        default: 0
+        }
     }
 
     func fail(_ error: EventStoreError) {
@@ -25,6 +37,7 @@ enum WriterRequest: Sendable {
         case .append(let r): r.continuation.resume(throwing: error)
         case .storeDictionary(_, let c): c.resume(throwing: error)
         case .storeCheckpoints(_, let c): c.resume(throwing: error)
+        case .copy(_, let c): c.resume(throwing: error)
         }
     }
 }

@@ -107,6 +107,7 @@ struct BatchWriter {
             }
             for c in checkpoints { try txn.put(dbs.meta, KeyLayout.checkpointKey(c.name), CheckpointCodec.encode(c)) }
             return .stored
+        case .copy(let events, _): return try copy(events)
         }
     }
 
@@ -189,6 +190,43 @@ struct BatchWriter {
             AppendResult(
                 firstSeq: Seq(firstSeq), lastSeq: Seq(lastSeq), revision: StreamRevision(current.revision),
                 wasAlreadyAppended: false))
+    }
+
+    /// Writes events of the shared log at their positions, which must follow on from the copy's last one. The shared
+    /// log checked revisions and ids; times are the shared log's.
+    private mutating func copy(_ events: [PreparedCopy]) throws(EventStoreError) -> Outcome {
+        guard let first = events.first, first.seq == lastSeq + 1 else {
+            return .failed(
+                EventStoreError(
+                    .invalidArgument,
+                    "the copy ends at seq \(lastSeq) but the events copied into it start at \(events.first?.seq ?? 0); copy from \(lastSeq + 1)"
+                ))
+        }
+        for (offset, e) in events.enumerated() where e.seq != first.seq + UInt64(offset) {
+            return .failed(
+                EventStoreError(
+                    .invalidArgument, "the events copied skip from seq \(e.seq - 1) to \(e.seq); copy them in order"))
+        }
+        var touched: [StreamID: StreamHead] = [:]
+        for e in events {
+            var current: StreamHead
+            if let head = try streamHead(e.stream) { current = head } else { current = try startStream(e.stream) }
+            current.revision += 1
+            try write(e.event, stream: current, time: e.event.proposed.recordedTime ?? now)
+            current.lastSeq = lastSeq
+            heads[e.stream] = current
+            touched[e.stream] = current
+        }
+        for current in touched.values {
+            try withBigEndian(current.number) { (key) throws(EventStoreError) in
+                try KeyLayout.withStreamHead(revision: current.revision, lastSeq: current.lastSeq) {
+                    (value) throws(EventStoreError) in
+                    try txn.put(dbs.streamHeads, key, value, flags: 0)
+                }
+            }
+        }
+        wroteEvents = true
+        return .stored
     }
 
     /// The request's events, its closing event (if any) built, checked and compressed last. The closing event is

@@ -7,6 +7,8 @@ enum KeyLayout {
     static let formatKey = Array("format".utf8)
     /// meta: running totals, see `Totals`.
     static let totalsKey = Array("totals".utf8)
+    /// The id of the shared log a copy follows (`SharedLog.logID`), 16 bytes; absent in a log of its own.
+    static let sharedLogKey = Array("shared-log".utf8)
     /// meta: the dictionary new records use (u32 big-endian).
     static let currentDictionaryKey = Array("dictionary.current".utf8)
     /// meta: prefix of `dictionary/<u32 big-endian id>` → trained dictionary bytes.

@@ -4,7 +4,7 @@ import Projections
 import Synchronization
 
 /// `/healthz` (the process answers) and `/readyz` (the log is open, readable and writable — a fatal write error makes
-/// it refuse writes until the server restarts — and the read models follow it). No authentication.
+/// it refuse writes until the server restarts — a shared log's database answers, and the read models follow it). No authentication.
 struct HealthRoutes {
     let store: EventStore
     let readModels: ProjectionRunner
@@ -20,6 +20,13 @@ struct HealthRoutes {
                 throw APIError(
                     .serviceUnavailable, "not_ready",
                     "the log is not readable: \((error as? EventStoreError)?.message ?? "\(error)")")
+            }
+            if let shared = store.shared {
+                do { _ = try await shared.lastSeq() } catch {
+                    throw APIError(
+                        .serviceUnavailable, "not_ready",
+                        "the shared log cannot be reached: \((error as? EventStoreError)?.message ?? "\(error)")")
+                }
             }
             if let refusal = store.writeRefusal {
                 throw APIError(.serviceUnavailable, "not_ready", "the log refuses writes: \(refusal.message)")

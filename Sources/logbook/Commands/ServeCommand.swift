@@ -5,16 +5,21 @@ import EventStore
 import Foundation
 import Hummingbird
 import Logging
+import PostgresLog
 import Server
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP API on the embedded log.",
+        abstract: "Run the HTTP API on the embedded log, or on a log several servers share (--store).",
         discussion: """
             Callers present a JWT: HS256 with the secret in $LOGBOOK_JWT_SECRET (at least 32 bytes), or RS256/ES256 \
             with the keys of --jwks. The policy file maps roles to permissions (see docs/engine.md). The model comes \
             from the registry, or from $LOGBOOK_LLM_BASE_URL and $LOGBOOK_LLM_MODEL (and $LOGBOOK_LLM_API_KEY).
+
+            With --store postgres://…, several servers share one log on PostgreSQL (docs/postgres.md): each keeps a copy \
+            in its --data directory and follows the others' appends; give them all the same LOGBOOK_JWT_SECRET or \
+            --jwks.
 
             Without a secret, keys or policy (development), it makes a secret in DIR/dev-jwt-secret, allows the \
             'admin' role everything, and prints a token to use.
@@ -23,15 +28,22 @@ struct ServeCommand: AsyncParsableCommand {
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
             LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME, \
             LOGBOOK_HEALTH_CHECK_INTERVAL, LOGBOOK_MODEL_TIMEOUT, LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT, LOGBOOK_MODEL_IDLE_TIMEOUT, \
-            LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
+            LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE, LOGBOOK_STORE), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
             policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
             maxTokenLifetime, healthCheckInterval, modelTimeout, modelFirstByteTimeout, modelIdleTimeout, \
-            defaultMaxTokens, maxLogSize), else the default. \
+            defaultMaxTokens, maxLogSize, store), else the default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
 
-    @Option(help: ArgumentHelp("The log's directory (default ./data).", valueName: "DIR")) var data: String?
+    @Option(
+        help: ArgumentHelp("The log's directory (default ./data); with --store, this server's copy.", valueName: "DIR"))
+    var data: String?
+    @Option(
+        help: ArgumentHelp(
+            "A log shared by several servers, on PostgreSQL: postgres://user@host:5432/database (password: PGPASSWORD).",
+            valueName: "URL"))
+    var store: String?
     @Option(
         help: ArgumentHelp(
             "Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel); default $LOGBOOK_CONFIG.",
@@ -118,7 +130,7 @@ struct ServeCommand: AsyncParsableCommand {
             healthCheckInterval: healthCheckInterval,
             modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout,
-            defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize)
+            defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize, store: store)
         do {
             let flags = try flags.checked()
             let file =
@@ -173,8 +185,20 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.logLevel = Logger.Level(rawValue: s.logLevel!) ?? .info
         configuration.durability = s.durability!
         configuration.compressionLevel = s.compressionLevel!
-        let app = try await buildApplication(configuration: configuration)
-        var banner = "logbook: serving \(data) on http://\(host):\(port)\n"
+        var served = data
+        if let store = s.store {
+            let location = try PostgresLocation(store)
+            var logger = Logger(label: "logbook.postgres")
+            logger.logLevel = configuration.logLevel
+            configuration.shared = try await PostgresLog.connect(location, logger: logger)
+            served = "the shared log \(location) (this server's copy in \(data))"
+        }
+        let app: LogbookApplication
+        do { app = try await buildApplication(configuration: configuration) } catch {
+            await configuration.shared?.close()
+            throw error
+        }
+        var banner = "logbook: serving \(served) on http://\(host):\(port)\n"
         if configuration.durability == .relaxed {
             banner +=
                 "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"

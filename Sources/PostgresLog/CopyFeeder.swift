@@ -1,0 +1,89 @@
+import EventStore
+import Foundation
+import Synchronization
+
+/// Brings a server's copy up with the shared log: reads the rows after the copy's last position, checks each one's
+/// chain hash against the one before it (a row changed in the database is refused, naming its position), and
+/// writes them into the copy. One pull runs at a time; callers that arrive meanwhile wait for it and pull again
+/// only if it did not reach what they need.
+final class CopyFeeder: Sendable {
+    private struct State {
+        var pull: Task<Void, any Error>?
+        /// Counts pulls, so that a finished pull clears only itself.
+        var pulls: UInt64 = 0
+        /// The chain hash at the copy's last position, once read.
+        var chain: (position: UInt64, hash: [UInt8])?
+    }
+
+    private let state = Mutex(State())
+    static let pageRows = 1_000
+
+    /// Returns once `copy` holds `target` (nil: everything committed when the call began).
+    func bringUp(_ copy: EventStore, through target: UInt64?, from log: PostgresLog) async throws(EventStoreError) {
+        var pulledOnce = false
+        while true {
+            if let target, copy.lastSeq.rawValue >= target { return }
+            if target == nil, pulledOnce { return }
+            // A pull that began before this call may have read the log before what the caller waits for: it is
+            // awaited, and then a pull of the caller's own is made (the pull clears itself from `state` as it ends,
+            // so the loop never spins on a finished one).
+            let (task, started) = state.withLock { s -> (Task<Void, any Error>, Bool) in
+                if let pull = s.pull { return (pull, false) }
+                s.pulls += 1
+                let number = s.pulls
+                let pull = Task {
+                    defer { self.state.withLock { if $0.pulls == number { $0.pull = nil } } }
+                    try await self.pull(into: copy, from: log)
+                }
+                s.pull = pull
+                return (pull, true)
+            }
+            switch await task.result {
+            case .success: pulledOnce = pulledOnce || started
+            case .failure(let error as EventStoreError): throw error
+            case .failure(let error): throw PostgresLog.unavailable("copying new events", error)
+            }
+        }
+    }
+
+    private func pull(into copy: EventStore, from log: PostgresLog) async throws {
+        while true {
+            let last = copy.lastSeq.rawValue
+            var chain: [UInt8]
+            if let known = state.withLock({ $0.chain }), known.position == last {
+                chain = known.hash
+            } else {
+                chain = try await log.chain(at: last)
+            }
+            let rows = try await log.rows(from: last + 1, maxCount: Self.pageRows)
+            guard !rows.isEmpty else { return }
+            let hasher = SHA256Hasher()
+            var events: [CopiedEvent] = []
+            events.reserveCapacity(rows.count)
+            for (offset, row) in rows.enumerated() {
+                guard row.position == last + 1 + UInt64(offset) else {
+                    throw EventStoreError(
+                        .corrupt,
+                        "the shared log has no event at position \(last + 1 + UInt64(offset)) (the next is at \(row.position)); run 'logbook verify --store'"
+                    )
+                }
+                let expected = row.expectedChain(after: chain, hasher: hasher)
+                guard expected == row.chain else {
+                    // What the chain vouches for is copied; the changed row and what follows it are not.
+                    try await copy.copy(events)
+                    throw EventStoreError(
+                        .corrupt,
+                        "the shared log's event at position \(row.position) does not match its chain hash: it was changed after it was appended; run 'logbook verify --store'"
+                    )
+                }
+                chain = expected
+                events.append(
+                    CopiedEvent(seq: Seq(row.position), stream: try StreamID(row.stream), event: row.proposed))
+            }
+            try await copy.copy(events)
+            let end = (rows.last!.position, chain)
+            state.withLock { $0.chain = end }
+            if rows.count < Self.pageRows { return }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+import EventStore
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Group commit on the shared log: the appends queued in this process while a transaction runs go together into
+/// the next one. One transaction takes the head row's lock, checks each append (ids, expected revision) against the
+/// log as every server left it, assigns the next positions, hashes the chain, inserts, moves the head, notifies and
+/// commits; an append that fails its own checks fails alone.
+final class GroupAppender: Sendable {
+    struct Pending: Sendable {
+        let events: [ProposedEvent]
+        let closing: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?
+        let stream: StreamID
+        let expected: ExpectedRevision
+        let continuation: CheckedContinuation<AppendResult, any Error>
+
+        var eventCount: Int { events.count + (closing == nil ? 0 : 1) }
+    }
+
+    private struct Queue {
+        var pending: [Pending] = []
+        var events = 0
+        var draining = false
+    }
+
+    /// At most this many events wait (beyond that appends fail with `overloaded`), and at most this many go into one
+    /// transaction.
+    static let maxQueuedEvents = 262_144
+    static let maxTransactionEvents = 8_192
+
+    private let queue = Mutex(Queue())
+    private let client: PostgresClient
+    private let logger: Logger
+    private let timeout: Duration
+    private let clock: @Sendable () -> Int64
+
+    init(
+        client: PostgresClient, logger: Logger, timeout: Duration,
+        clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
+    ) {
+        self.client = client
+        self.logger = logger
+        self.timeout = timeout
+        self.clock = clock
+    }
+
+    func submit(
+        _ events: [ProposedEvent], closing: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?,
+        to stream: StreamID,
+        expecting expected: ExpectedRevision
+    ) async throws(EventStoreError) -> AppendResult {
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                let pending = Pending(
+                    events: events, closing: closing, stream: stream, expected: expected, continuation: continuation)
+                let start = queue.withLock { q -> Bool? in
+                    guard q.events + pending.eventCount <= Self.maxQueuedEvents else { return nil }
+                    q.pending.append(pending)
+                    q.events += pending.eventCount
+                    defer { q.draining = true }
+                    return !q.draining
+                }
+                switch start {
+                case nil:
+                    continuation.resume(
+                        throwing: EventStoreError(
+                            .overloaded,
+                            "\(Self.maxQueuedEvents) events already wait for the shared log; retry later"))
+                case true?: Task { await self.drain() }
+                case false?: break
+                }
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw PostgresLog.unavailable("appending to '\(stream)'", error)
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = queue.withLock { q -> [Pending] in
+                var count = 0, events = 0
+                while count < q.pending.count,
+                    count == 0 || events + q.pending[count].eventCount <= Self.maxTransactionEvents
+                {
+                    events += q.pending[count].eventCount
+                    count += 1
+                }
+                let batch = Array(q.pending.prefix(count))
+                q.pending.removeFirst(count)
+                q.events -= events
+                if batch.isEmpty { q.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            await commit(batch)
+        }
+    }
+
+    private func commit(_ batch: [Pending]) async {
+        let now = clock()
+        do {
+            let outcomes = try await PostgresLog.withDeadline(timeout, "appending \(batch.count) requests") {
+                [client, logger] in
+                try await client.withTransaction(logger: logger) { connection in
+                    var transaction = AppendTransaction(connection: connection, logger: logger, now: now)
+                    return try await transaction.run(batch)
+                }
+            }
+            for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(with: outcome) }
+        } catch {
+            for pending in batch { pending.continuation.resume(throwing: error) }
+        }
+    }
+}
+
+/// One append transaction: what the log holds as it goes, and the rows it will write.
+private struct AppendTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+    let now: Int64
+    private var position: UInt64 = 0
+    private var chain: [UInt8] = []
+    private var lastTime: Int64 = 0
+    private var known: [UUID: LogRow] = [:]
+    private var revisions: [String: UInt64] = [:]
+    private var rows: [LogRow] = []
+    private var touchedStreams: Set<String> = []
+    private let hasher = SHA256Hasher()
+
+    init(connection: PostgresConnection, logger: Logger, now: Int64) {
+        self.connection = connection
+        self.logger = logger
+        self.now = now
+    }
+
+    mutating func run(_ batch: [GroupAppender.Pending]) async throws -> [Result<AppendResult, any Error>] {
+        let head = try await connection.query(
+            "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
+        var found = false
+        for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
+            (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
+        }
+        guard found else {
+            throw EventStoreError(.corrupt, "the shared log's head row is missing; the tables were changed by hand")
+        }
+        let ids = batch.flatMap { $0.events.map(\.id) }
+        for row in try await PostgresLog.decodeRows(
+            connection.query(
+                "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = ANY(\(ids))", logger: logger))
+        {
+            known[row.id] = row
+        }
+        let streams = Array(Set(batch.map(\.stream.rawValue)))
+        let current = try await connection.query(
+            "SELECT stream, revision FROM logbook_streams WHERE stream = ANY(\(streams))", logger: logger)
+        for try await (stream, revision) in current.decode((String, Int64).self) {
+            revisions[stream] = UInt64(revision)
+        }
+
+        var outcomes: [Result<AppendResult, any Error>] = []
+        for pending in batch {
+            do { outcomes.append(.success(try await plan(pending))) } catch { outcomes.append(.failure(error)) }
+        }
+        guard !rows.isEmpty else { return outcomes }
+        try await write()
+        return outcomes
+    }
+
+    /// Checks one append and adds its rows; throws the append's own failure (nothing of it is written then).
+    private mutating func plan(_ p: GroupAppender.Pending) async throws -> AppendResult {
+        let stream = p.stream.rawValue
+        let earlier = p.events.map { known[$0.id] }
+        if let first = earlier.first ?? nil {
+            guard earlier.allSatisfy({ $0 != nil }) else {
+                throw EventStoreError(
+                    .duplicateEventID,
+                    "event \(p.events[0].id) and others: the request mixes new events with events already in the log (e.g. at seq \(first.position)); retry with exactly the original events or with new ids"
+                )
+            }
+            var all = zip(p.events, earlier.map { $0! }).map { ($0, $1) }
+            if let closing = p.closing {
+                let event = try closing(Seq(first.position))
+                guard let row = try await lookUp(event.id) else {
+                    throw EventStoreError(
+                        .duplicateEventID,
+                        "the events of an append to '\(stream)' are in the log but its closing event \(event.id) is not; retry with new ids"
+                    )
+                }
+                all.append((event, row))
+            }
+            for (event, row) in all where !row.holds(event, in: stream) {
+                throw EventStoreError(
+                    .duplicateEventID,
+                    "event id \(event.id) was appended before (seq \(row.position)) with different content; give a new event a new id"
+                )
+            }
+            return AppendResult(
+                firstSeq: Seq(all.map(\.1.position).min()!), lastSeq: Seq(all.map(\.1.position).max()!),
+                revision: StreamRevision(all.map(\.1.revision).max()!), wasAlreadyAppended: true)
+        }
+        let revision = revisions[stream]
+        guard p.expected.isSatisfied(by: revision.map { StreamRevision($0) }) else {
+            let actual = revision.map { "is at revision \($0)" } ?? "does not exist"
+            throw EventStoreError(
+                .wrongExpectedRevision,
+                "append to '\(stream)' expected \(p.expected), but the stream \(actual); read the stream and decide again"
+            )
+        }
+        let firstSeq = position + 1
+        var events = p.events
+        if let closing = p.closing {
+            let event = try closing(Seq(firstSeq))
+            guard !events.contains(where: { $0.id == event.id }), known[event.id] == nil else {
+                throw EventStoreError(
+                    .duplicateEventID,
+                    "the closing event of an append to '\(stream)' reuses the id \(event.id); give it its own id")
+            }
+            events.append(event)
+        }
+        let time = max(now, lastTime)
+        var previousTime = lastTime
+        for event in events {
+            guard let recorded = event.recordedTime else { continue }
+            guard recorded >= previousTime else {
+                throw EventStoreError(
+                    .invalidArgument,
+                    "event \(event.id): its recorded time \(recorded) is before the event before it (\(previousTime)); times in the log never go back"
+                )
+            }
+            previousTime = recorded
+        }
+        var next = revision ?? 0
+        for event in events {
+            next += 1
+            position += 1
+            let eventTime = event.recordedTime ?? time
+            chain = LogRow.chainHash(
+                previous: chain, position: position, id: event.id, stream: stream, revision: next, event: event,
+                time: eventTime, hasher: hasher)
+            let row = LogRow(
+                position: position, id: event.id, stream: stream, revision: next, type: event.type, time: eventTime,
+                actor: event.metadata.actor, workspace: event.metadata.workspace,
+                correlationID: event.metadata.correlationID, causationID: event.metadata.causationID,
+                payload: event.payload, chain: chain)
+            rows.append(row)
+            known[event.id] = row
+            lastTime = eventTime
+        }
+        revisions[stream] = next
+        touchedStreams.insert(stream)
+        return AppendResult(
+            firstSeq: Seq(firstSeq), lastSeq: Seq(position), revision: StreamRevision(next), wasAlreadyAppended: false)
+    }
+
+    /// A row by event id: from this transaction, or from the log.
+    private mutating func lookUp(_ id: UUID) async throws -> LogRow? {
+        if let row = known[id] { return row }
+        let found = try await PostgresLog.decodeRows(
+            connection.query(
+                "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = \(id)", logger: logger))
+        for row in found { known[row.id] = row }
+        return found.first
+    }
+
+    /// Inserts the rows, sets the streams' revisions, moves the head and notifies.
+    private func write() async throws {
+        for chunk in stride(from: 0, to: rows.count, by: 1_000).map({ rows[$0..<min($0 + 1_000, rows.count)] }) {
+            var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
+            var binds = PostgresBindings(capacity: chunk.count * 12)
+            for (i, row) in chunk.enumerated() {
+                let b = i * 12
+                sql += (i == 0 ? "(" : ",(") + (1...12).map { "$\(b + $0)" }.joined(separator: ",") + ")"
+                binds.append(Int64(row.position))
+                binds.append(row.id)
+                binds.append(row.stream)
+                binds.append(Int64(row.revision))
+                binds.append(row.type)
+                binds.append(row.time)
+                binds.append(row.actor)
+                binds.append(row.workspace)
+                binds.append(row.correlationID)
+                binds.append(row.causationID)
+                try binds.append(row.payload)
+                try binds.append(Data(row.chain))
+            }
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        }
+        var sql = "INSERT INTO logbook_streams (stream, revision) VALUES "
+        var binds = PostgresBindings(capacity: touchedStreams.count * 2)
+        for (i, stream) in touchedStreams.sorted().enumerated() {
+            sql += (i == 0 ? "" : ",") + "($\(i * 2 + 1),$\(i * 2 + 2))"
+            binds.append(stream)
+            binds.append(Int64(revisions[stream]!))
+        }
+        sql += " ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision"
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        try await connection.query(
+            """
+            UPDATE logbook_log SET position = \(Int64(position)), chain = \(Data(chain)), time_ns = \(lastTime)
+            WHERE id = 1
+            """, logger: logger)
+        try await connection.query(
+            "SELECT pg_notify(\(PostgresLog.channel), \(String(position)))", logger: logger)
+    }
+}

@@ -1,0 +1,243 @@
+import EventStore
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The log on PostgreSQL, shared by several Logbook servers: each server's `EventStore` is a copy of it that follows
+/// it (`EventStore.Configuration.shared`).
+///
+/// Appends are serialized on the log's head row (`logbook_log`, locked `FOR UPDATE` in each append transaction), so
+/// positions are dense and in commit order: a reader that follows `position > cursor` never skips a row that commits
+/// late, which a bare `SEQUENCE` would allow. Each process batches the appends queued behind it into one transaction
+/// (group commit). The transaction notifies `logbook_appended`; copies listen, and also look every
+/// `pollInterval`, always reading from their own last position, so a lost notification or a reconnect loses nothing.
+///
+/// ```swift
+/// let shared = try await PostgresLog.connect(PostgresLocation("postgres://logbook@db/logbook"))
+/// var configuration = EventStore.Configuration(directory: "./data")
+/// configuration.shared = shared
+/// let store = try EventStore.open(configuration)
+/// shared.follow(store)
+/// ```
+public final class PostgresLog: SharedLog {
+    public let logID: UUID
+    public let location: PostgresLocation
+    let client: PostgresClient
+    let logger: Logger
+    /// How long one operation may wait for the database before it fails with `unavailable`.
+    let timeout: Duration
+    private let runner: Task<Void, Never>
+    let appender: GroupAppender
+    let feeder = CopyFeeder()
+    private let followers = Mutex<[Task<Void, Never>]>([])
+    /// The renewals of this process's holds, by token.
+    let renewals = Mutex<[UUID: Task<Void, Never>]>([:])
+    /// How long a hold lasts unless renewed (renewed every third of it).
+    public let holdLease: Duration
+    /// How often a copy looks for new events when no notification came.
+    public let pollInterval: Duration
+
+    /// The channel each append transaction notifies, with its last position.
+    static let channel = "logbook_appended"
+    /// The schema version this build writes and reads.
+    static let schemaVersion = 1
+
+    /// Connects, and creates the log's tables when the database has none (several servers may start at once).
+    /// - Throws: `unavailable` when the database cannot be reached in `timeout`; `unsupportedFormat` for tables of a
+    ///   newer Logbook.
+    public static func connect(
+        _ location: PostgresLocation, timeout: Duration = .seconds(10), pollInterval: Duration = .seconds(1),
+        holdLease: Duration = .seconds(15), logger: Logger = Logger(label: "logbook.postgres")
+    ) async throws(EventStoreError) -> PostgresLog {
+        let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
+        let runner = Task { await client.run() }
+        do {
+            let logID = try await Self.withDeadline(timeout, "connecting to \(location)") {
+                try await Schema.create(client, logger: logger)
+            }
+            return PostgresLog(
+                logID: logID, location: location, client: client, runner: runner, timeout: timeout,
+                pollInterval: pollInterval, holdLease: holdLease, logger: logger)
+        } catch {
+            runner.cancel()
+            throw error
+        }
+    }
+
+    private init(
+        logID: UUID, location: PostgresLocation, client: PostgresClient, runner: Task<Void, Never>, timeout: Duration,
+        pollInterval: Duration, holdLease: Duration, logger: Logger
+    ) {
+        self.holdLease = holdLease
+        self.logID = logID
+        self.location = location
+        self.client = client
+        self.runner = runner
+        self.timeout = timeout
+        self.pollInterval = pollInterval
+        self.logger = logger
+        appender = GroupAppender(client: client, logger: logger, timeout: timeout)
+    }
+
+    /// Stops following and closes the connections.
+    public func close() async {
+        let tasks = followers.withLock { tasks in
+            defer { tasks = [] }
+            return tasks
+        }
+        let holds = renewals.withLock { r in
+            defer { r = [:] }
+            return Array(r.values)
+        }
+        for task in tasks + holds {
+            task.cancel()
+            await task.value
+        }
+        runner.cancel()
+        await runner.value
+    }
+
+    // MARK: - SharedLog
+
+    public func append(
+        _ events: [ProposedEvent], closing: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?,
+        to stream: StreamID,
+        expecting expected: ExpectedRevision
+    ) async throws(EventStoreError) -> AppendResult {
+        try await appender.submit(events, closing: closing, to: stream, expecting: expected)
+    }
+
+    public func bringUp(_ copy: EventStore, through seq: Seq?) async throws(EventStoreError) {
+        try await feeder.bringUp(copy, through: seq?.rawValue, from: self)
+    }
+
+    /// Keeps `copy` up with the log until `close`: woken by each append's notification, and every `pollInterval`.
+    public func follow(_ copy: EventStore) {
+        let listener = Task { [self] in
+            while !Task.isCancelled {
+                do {
+                    try await client.withConnection { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            try? await feeder.bringUp(copy, through: nil, from: self)
+                            for try await _ in notifications {
+                                try? await feeder.bringUp(copy, through: nil, from: self)
+                            }
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.warning("listening for appends failed; listening again", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: pollInterval)
+            }
+        }
+        let poller = Task { [self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: pollInterval)
+                do { try await feeder.bringUp(copy, through: nil, from: self) } catch {
+                    logger.warning("copying new events failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        followers.withLock { $0 += [listener, poller] }
+    }
+
+    // MARK: - Reading
+
+    /// The last position (0 for an empty log).
+    public func lastSeq() async throws(EventStoreError) -> Seq {
+        try await withDeadline("reading the log's head") {
+            let rows = try await self.client.query("SELECT position FROM logbook_log WHERE id = 1")
+            for try await position in rows.decode(Int64.self) { return Seq(UInt64(position)) }
+            return Seq(0)
+        }
+    }
+
+    /// Up to `maxCount` rows from `position` on, in order.
+    func rows(from position: UInt64, maxCount: Int) async throws(EventStoreError) -> [LogRow] {
+        try await withDeadline("reading events from position \(position)") {
+            let query: PostgresQuery = """
+                SELECT \(unescaped: LogRow.columns) FROM logbook_events
+                WHERE position >= \(Int64(position)) ORDER BY position LIMIT \(maxCount)
+                """
+            return try await Self.decodeRows(self.client.query(query))
+        }
+    }
+
+    /// The chain hash stored at `position` (the genesis hash for 0).
+    func chain(at position: UInt64) async throws(EventStoreError) -> [UInt8] {
+        guard position > 0 else { return [UInt8](repeating: 0, count: 32) }
+        return try await withDeadline("reading the chain hash at \(position)") {
+            let rows = try await self.client.query(
+                "SELECT chain FROM logbook_events WHERE position = \(Int64(position))")
+            for try await chain in rows.decode(Data.self) { return [UInt8](chain) }
+            throw EventStoreError(
+                .corrupt, "the shared log has no event at position \(position); run 'logbook verify --store'")
+        }
+    }
+
+    static func decodeRows(_ rows: PostgresRowSequence) async throws -> [LogRow] {
+        var result: [LogRow] = []
+        for try await row in rows {
+            let (position, id, stream, revision, type, time, actor, workspace, correlation, causation, payload, chain) =
+                try row.decode(
+                    (Int64, UUID, String, Int64, String, Int64, String?, String?, UUID?, UUID?, Data, Data).self)
+            result.append(
+                LogRow(
+                    position: UInt64(position), id: id, stream: stream, revision: UInt64(revision), type: type,
+                    time: time, actor: actor, workspace: workspace, correlationID: correlation,
+                    causationID: causation, payload: payload, chain: [UInt8](chain)))
+        }
+        return result
+    }
+
+    // MARK: - Deadlines and errors
+
+    func withDeadline<T: Sendable>(
+        _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(EventStoreError) -> T {
+        try await Self.withDeadline(timeout, what, body)
+    }
+
+    /// Runs `body`, failing with `unavailable` when the database does not answer within `timeout` or the connection
+    /// fails; an `EventStoreError` from `body` passes through.
+    static func withDeadline<T: Sendable>(
+        _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws(EventStoreError) -> T {
+        do {
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask { try await body() }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let value = first else {
+                    throw EventStoreError(
+                        .unavailable,
+                        "the shared log's database did not answer within \(timeout) (\(what)); check that PostgreSQL is running and reachable, then retry"
+                    )
+                }
+                return value
+            }
+        } catch let error as EventStoreError {
+            throw error
+        } catch {
+            throw unavailable(what, error)
+        }
+    }
+
+    /// The error for a failed database call: the server's message when it sent one, never the query's parameters.
+    static func unavailable(_ what: String, _ error: any Error) -> EventStoreError {
+        let reason: String
+        if let error = error as? PSQLError {
+            reason = error.serverInfo?[.message] ?? error.code.description
+        } else {
+            reason = "\(type(of: error))"
+        }
+        return EventStoreError(
+            .unavailable,
+            "the shared log's database failed while \(what) (\(reason)); nothing is known to have changed: retry")
+    }
+}
