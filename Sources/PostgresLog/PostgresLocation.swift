@@ -84,6 +84,9 @@ public struct PostgresLocation: Sendable, CustomStringConvertible {
             }
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 16
+        // A server that stops in the middle of an append transaction (hung, or cut off from the database) holds
+        // the log's head row, and with it every server's appends: the database ends such a transaction after this.
+        configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "10s")]
         return configuration
     }
 }

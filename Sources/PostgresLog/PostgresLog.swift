@@ -47,7 +47,7 @@ public final class PostgresLog: SharedLog {
     /// - Throws: `unavailable` when the database cannot be reached in `timeout`; `unsupportedFormat` for tables of a
     ///   newer Logbook.
     public static func connect(
-        _ location: PostgresLocation, timeout: Duration = .seconds(10), pollInterval: Duration = .seconds(1),
+        _ location: PostgresLocation, timeout: Duration = .seconds(5), pollInterval: Duration = .seconds(1),
         holdLease: Duration = .seconds(15), logger: Logger = Logger(label: "logbook.postgres")
     ) async throws(EventStoreError) -> PostgresLog {
         let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
@@ -201,30 +201,45 @@ public final class PostgresLog: SharedLog {
     }
 
     /// Runs `body`, failing with `unavailable` when the database does not answer within `timeout` or the connection
-    /// fails; an `EventStoreError` from `body` passes through.
+    /// fails; an `EventStoreError` from `body` passes through. The deadline holds even when `body` does not stop on
+    /// cancellation (a query waiting for a connection the pool is still making): `body` is then cancelled and left to
+    /// end on its own, and the caller goes on.
     static func withDeadline<T: Sendable>(
         _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws(EventStoreError) -> T {
-        do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body() }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
+        let work = Task { try await body() }
+        let outcome: Result<T, any Error>? = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, any Error>?, Never>) in
+                let pending = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(continuation)
+                let finish = { @Sendable (outcome: Result<T, any Error>?) in
+                    pending.withLock { c in
+                        c?.resume(returning: outcome)
+                        c = nil
+                    }
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw EventStoreError(
-                        .unavailable,
-                        "the shared log's database did not answer within \(timeout) (\(what)); check that PostgreSQL is running and reachable, then retry"
-                    )
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    finish(nil)
                 }
-                return value
+                Task {
+                    let result = await work.result
+                    timer.cancel()
+                    finish(result)
+                }
             }
-        } catch let error as EventStoreError {
-            throw error
-        } catch {
-            throw unavailable(what, error)
+        } onCancel: {
+            work.cancel()
+        }
+        switch outcome {
+        case .success(let value)?: return value
+        case .failure(let error as EventStoreError)?: throw error
+        case .failure(let error)?: throw unavailable(what, error)
+        case nil:
+            work.cancel()
+            throw EventStoreError(
+                .unavailable,
+                "the shared log's database did not answer within \(timeout) (\(what)); check that PostgreSQL is running and reachable, then retry"
+            )
         }
     }
 

@@ -20,18 +20,27 @@ public struct LogbookApplication: Sendable {
     /// Checks the MCP servers now and then (nil: not configured).
     let healthChecks: Task<Void, Never>?
     let readModels: ProjectionRunner
+    let logger: Logger
 
     /// Stops following the log and the MCP servers, checkpoints the read models (so the next start folds only what
     /// is newer), and closes the log.
     public func close() async {
+        logger.info("stopping: following the log and checking the MCP servers")
         follower.cancel()
         _ = await follower.result
         healthChecks?.cancel()
         _ = await healthChecks?.result
+        logger.info("stopping: the MCP servers")
         await pool.shutdown()
+        logger.info("stopping: checkpointing the read models")
         try? await readModels.checkpoint()
-        await store.shared?.close()
+        if let shared = store.shared {
+            logger.info("stopping: the shared log's connections")
+            await shared.close()
+        }
+        logger.info("stopping: closing the log")
         await store.close()
+        logger.notice("stopped")
     }
 }
 
@@ -175,5 +184,5 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         logger: logger)
     return LogbookApplication(
         application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
-        healthChecks: healthChecks, readModels: readModels)
+        healthChecks: healthChecks, readModels: readModels, logger: logger)
 }

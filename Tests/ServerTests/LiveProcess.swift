@@ -20,10 +20,23 @@ enum LiveProcess {
         process.currentDirectoryURL = dir
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
-        let status = try await withCheckedThrowingContinuation {
-            (continuation: CheckedContinuation<Int32, any Error>) in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
+        try process.run()
+        // Waited for here rather than by `terminationHandler`: Foundation's reaper has been seen to leave a child
+        // that ran `runuser` (scripts/postgres.sh as root) unreaped, and the test then hung.
+        let pid = process.processIdentifier
+        var status: Int32 = 0
+        while true {
+            var raw: Int32 = 0
+            let reaped = waitpid(pid, &raw, WNOHANG)
+            if reaped == pid {
+                status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+                break
+            }
+            if reaped == -1, !process.isRunning {
+                status = process.terminationStatus
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
         }
         return (status, try String(contentsOf: out, encoding: .utf8), try String(contentsOf: err, encoding: .utf8))
     }

@@ -8,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import PostgresLog
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// Several `logbook serve` processes on one PostgreSQL database: one log, served by all of them.
@@ -56,9 +57,14 @@ struct SharedLogServerTests {
             process.waitUntilExit()
         }
 
-        func stop() {
+        /// SIGTERM, and whether it stopped within 20 seconds (else it is killed).
+        @discardableResult
+        func stop() -> Bool {
             process.terminate()
-            process.waitUntilExit()
+            for _ in 0..<400 where process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+            guard process.isRunning else { return true }
+            kill()
+            return false
         }
     }
 
@@ -227,4 +233,209 @@ struct SharedLogServerTests {
         }
         #expect(runs == 6)
     }
+    /// Posts turns to `server` on threads `prefix-0`, `prefix-1`, … one after another until `stop` says so: each
+    /// outcome, with the run's id when it was acknowledged.
+    static func load(
+        _ http: HTTPClient, _ server: Server, prefix: String, stop: @escaping @Sendable () -> Bool
+    ) async -> [(thread: String, status: Int, runID: String?, body: String)] {
+        var outcomes: [(String, Int, String?, String)] = []
+        var i = 0
+        while !stop() {
+            let thread = "\(prefix)-\(i)"
+            i += 1
+            do {
+                let r = try await send(
+                    http, server, .POST, "/v1/threads/\(thread)/messages", #"{"text": "hello"}"#, timeout: 30)
+                let runID = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])?["runID"]
+                outcomes.append((thread, r.status, runID as? String, r.body))
+            } catch {
+                outcomes.append((thread, 0, nil, "\(error)"))
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        return outcomes
+    }
+
+    /// The runs the copy's events show finished, by id (lowercased, as the API gives them).
+    static func finishedRuns(_ events: [RecordedEvent]) -> Set<String> {
+        Set(
+            events.compactMap { e -> String? in
+                guard case .event(.runFinished(let r)) = EventCatalog.decode(e) else { return nil }
+                return r.runID.uuidString.lowercased()
+            })
+    }
+
+    /// A server killed (SIGKILL) in the middle of appends: every turn it acknowledged is in the log, and the other
+    /// server goes on serving.
+    @Test func aServerKilledMidAppendsLosesNothingItAcknowledged() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
+        let location = try await PostgresTestServer.newDatabase()
+        let llm = try await Self.model()
+        let (a, b) = (
+            try await Server(store: "\(location)", llm: llm), try await Server(store: "\(location)", llm: llm)
+        )
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer {
+            for server in [a, b] {
+                server.kill()
+                server.remove()
+            }
+        }
+        do {
+            try await Self.waitUntilReady(http, a)
+            try await Self.waitUntilReady(http, b)
+            let stopped = StopFlag()
+            let loads = (0..<2).map { n in
+                Task { await Self.load(http, a, prefix: "k\(n)", stop: { stopped.isSet }) }
+            }
+            try await Task.sleep(for: .milliseconds(1500))
+            a.kill()
+            stopped.set()
+            var outcomes: [(thread: String, status: Int, runID: String?, body: String)] = []
+            for load in loads { outcomes += await load.value }
+            let acknowledged = outcomes.compactMap { $0.status == 200 ? $0.runID : nil }
+            #expect(acknowledged.count >= 2, "turns were acknowledged before the kill: \(outcomes.map(\.status))")
+
+            let after = try await Self.send(http, b, .POST, "/v1/threads/after/messages", #"{"text": "still there?"}"#)
+            #expect(after.status == 200, "the other server serves on: \(after.body)")
+            b.stop()
+            let events = try Self.events(in: b.dir)
+            let finished = Self.finishedRuns(events)
+            for runID in acknowledged { #expect(finished.contains(runID), "acknowledged run \(runID) is in the log") }
+            #expect(events.map(\.seq.rawValue) == Array(1...UInt64(events.count)))
+        } catch {
+            try? await http.shutdown()
+            await llm.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+        await llm.shutdown()
+    }
+
+    /// PostgreSQL stopped and started again under load: callers get a 503 that says why, /readyz says 503 while it
+    /// is away, nothing acknowledged is lost, and both servers' copies (following by LISTEN and polling) hold the
+    /// same log afterwards.
+    @Test func postgresStoppedAndRestartedUnderLoadLosesNothing() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
+        let cluster = try await PrivateCluster.start()
+        let llm = try await Self.model()
+        let (a, b) = (try await Server(store: cluster.url, llm: llm), try await Server(store: cluster.url, llm: llm))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer {
+            for server in [a, b] {
+                server.kill()
+                server.remove()
+            }
+        }
+        do {
+            try await Self.waitUntilReady(http, a)
+            try await Self.waitUntilReady(http, b)
+            let stopped = StopFlag()
+            let load = Task { await Self.load(http, a, prefix: "o", stop: { stopped.isSet }) }
+            try await Task.sleep(for: .milliseconds(800))
+            try await cluster.pause()
+            var notReady: (status: Int, body: String)?
+            for _ in 0..<300 {
+                let r = try await Self.send(http, a, .GET, "/readyz", timeout: 15)
+                if r.status == 503 {
+                    notReady = r
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(notReady?.body.contains("the shared log cannot be reached") == true, "\(notReady?.body ?? "")")
+            try await Task.sleep(for: .seconds(1))
+            try await cluster.resume()
+            var ready = false
+            for _ in 0..<600 where !ready {
+                ready = (try? await Self.send(http, a, .GET, "/readyz", timeout: 15))?.status == 200
+                if !ready { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(ready, "ready again once the database is back")
+            try await Task.sleep(for: .seconds(1))
+            stopped.set()
+            let outcomes = await load.value
+            let statuses = Set(outcomes.map(\.status))
+            #expect(statuses.isSubset(of: [200, 503]), "\(outcomes.filter { $0.status != 200 }.map(\.body))")
+            #expect(outcomes.contains { $0.status == 503 }, "the outage was seen")
+            for o in outcomes where o.status == 503 { #expect(o.body.contains("storage"), "\(o.body)") }
+            #expect(outcomes.last?.status == 200, "turns succeed again after the outage")
+
+            // B followed through the outage: the same log as A once both have caught up.
+            let head = try await Self.send(http, a, .GET, "/readyz").body
+            var same = false
+            for _ in 0..<200 where !same {
+                let events = { (body: String) in
+                    (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["events"] as? Int
+                }
+                let (ea, eb) = (
+                    events(try await Self.send(http, a, .GET, "/readyz").body),
+                    events(try await Self.send(http, b, .GET, "/readyz").body)
+                )
+                same = ea != nil && ea == eb
+                if !same { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(same, "the other server's copy caught up after the outage: \(head)")
+            #expect(a.stop(), "stops on SIGTERM after the outage: \(a.output.suffix(2000))")
+            #expect(b.stop(), "stops on SIGTERM after the outage")
+            let (copyA, copyB) = (try Self.events(in: a.dir), try Self.events(in: b.dir))
+            #expect(copyA.map(\.id) == copyB.map(\.id))
+            #expect(copyA.map(\.seq.rawValue) == Array(1...UInt64(copyA.count)))
+            let finished = Self.finishedRuns(copyA)
+            for o in outcomes where o.status == 200 {
+                #expect(o.runID.map(finished.contains) == true, "acknowledged turn on \(o.thread) is in the log")
+            }
+        } catch {
+            try? await http.shutdown()
+            await llm.shutdown()
+            await cluster.remove()
+            throw error
+        }
+        try await http.shutdown()
+        await llm.shutdown()
+        await cluster.remove()
+    }
+}
+
+/// A PostgreSQL cluster of one test's own (`scripts/postgres.sh`), which it may stop and start again.
+final class PrivateCluster: Sendable {
+    let dir: String
+    let port: Int
+    let bin: String
+    var url: String { "postgres://logbook@127.0.0.1:\(port)/postgres?sslmode=disable" }
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/postgres.sh").path
+
+    private init(dir: String, port: Int, bin: String) {
+        (self.dir, self.port, self.bin) = (dir, port, bin)
+    }
+
+    static func start() async throws -> PrivateCluster {
+        let started = try await LiveProcess.run([
+            "bash", "-c", "source \(script) && postgres_start && echo \"$POSTGRES_DIR $POSTGRES_PORT $POSTGRES_BIN\"",
+        ])
+        let parts = started.output.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard started.status == 0, parts.count == 3, let port = Int(parts[1]) else {
+            throw EventStoreError(.unavailable, "a private PostgreSQL did not start: \(started.errors)")
+        }
+        return PrivateCluster(dir: parts[0], port: port, bin: parts[2])
+    }
+
+    private func run(_ function: String) async throws {
+        let r = try await LiveProcess.run(
+            ["bash", "-c", "source \(Self.script) && \(function)"],
+            environment: ["POSTGRES_DIR": dir, "POSTGRES_BIN": bin, "POSTGRES_PORT": String(port)])
+        guard r.status == 0 else { throw EventStoreError(.unavailable, "\(function) failed: \(r.errors)") }
+    }
+
+    func pause() async throws { try await run("postgres_pause") }
+    func resume() async throws { try await run("postgres_resume") }
+    func remove() async { try? await run("postgres_stop") }
+}
+
+/// Tells the load loops to stop.
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
