@@ -111,7 +111,7 @@ let package = Package(
             name: "LogbookBench",
             dependencies: [
                 "CommandSupport", "EventStore", "CWorkload", "Events", "EventsWorkload", "Projections", "Engine",
-                "Server", "OpenAIWire", "LoopbackModel",
+                "Server", "OpenAIWire", "LoopbackModel", "PostgresLog",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

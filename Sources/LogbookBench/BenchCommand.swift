@@ -2,6 +2,8 @@ import ArgumentParser
 import CommandSupport
 import EventStore
 import Foundation
+import Logging
+import PostgresLog
 
 /// `logbook bench`: the benchmarks, each a subcommand, built apart from the rest of the CLI.
 public struct BenchCommand: AsyncParsableCommand {
@@ -24,7 +26,11 @@ struct StoreBenchCommand: AsyncParsableCommand {
             Appends the C reference benchmark's events (../shared/bench/limits, same generator and seed) to a new log in \
             --data with 1, 16 and 256 concurrent appenders, each appending one event at a time and awaiting its \
             acknowledgement; then reads it all back, reads random events, and reports bytes on disk. The log stays in \
-            --data for 'logbook stats' and 'logbook verify'. With --reference, compares with the C figures.
+            --data for 'logbook stats' and 'logbook verify'. With --reference, compares with the C figures. \
+            With --store postgres://…, appends go to the shared log on PostgreSQL (an empty database) and --data is \
+            this process's copy; then PostgreSQL's own pgbench inserts rows of the same size into the same database, \
+            with as many clients as appenders and as many rows as events, each row its own durable commit, and both \
+            are printed side by side.
             """)
 
     @OptionGroup var options: DataOptions
@@ -38,6 +44,11 @@ struct StoreBenchCommand: AsyncParsableCommand {
     var compressionLevel = EventStore.Configuration.defaultCompressionLevel
     @Option(help: ArgumentHelp("The C reference benchmark's markdown output, to compare against.", valueName: "FILE"))
     var reference: String?
+    @Option(
+        help: ArgumentHelp(
+            "Append to the shared log on PostgreSQL (an empty database), next to pgbench on the same database.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    var store: String?
 
     func validate() throws {
         guard events >= 10_000 else { throw ValidationError("--events must be at least 10000") }
@@ -55,11 +66,34 @@ struct StoreBenchCommand: AsyncParsableCommand {
         let reference = try reference.map {
             ReferenceFigures(markdown: try String(contentsOfFile: $0, encoding: .utf8))
         }
-        let benchmark = StoreBenchmark(
+        var benchmark = StoreBenchmark(
             directory: options.data, events: events, pointReads: pointReads,
             durability: relaxed ? .relaxed : .durable, compressionLevel: compressionLevel)
-        let results = try await benchmark.run()
-        results.print(against: reference)
+        guard let store else {
+            let results = try await benchmark.run()
+            results.print(against: reference)
+            return
+        }
+        var logger = Logger(label: "logbook.postgres")
+        logger.logLevel = .error
+        let shared = try await PostgresLog.connect(PostgresLocation(store), logger: logger)
+        do {
+            guard try await shared.lastSeq() == 0 else {
+                throw Failure("the shared log at \(shared.location) is not empty; give 'bench store' an empty database")
+            }
+            benchmark.shared = shared
+            let results = try await benchmark.run()
+            let statistics = try await shared.statistics()
+            FileHandle.standardError.write(Data("running pgbench on the same database…\n".utf8))
+            let pgbench = try PgBench(url: store, payloadBytes: Int(results.generatedMeanBytes))
+                .run(phases: results.appends.map { ($0.appenders, $0.events) })
+            await shared.close()
+            results.print(against: reference)
+            results.printShared(statistics, pgbench: pgbench)
+        } catch {
+            await shared.close()
+            throw error
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import EventStore
 import Foundation
+import PostgresLog
 
 extension StoreBenchmark.Results {
     /// Prints the figures, and the ratios to the C reference where it is given.
@@ -88,5 +89,31 @@ extension StoreBenchmark.Results {
                 "| bytes on disk per event vs C with stream index | \(f(s.usedBytesPerEvent, 1)) | \(f(c, 1)) | \(f(s.usedBytesPerEvent / c, 2)) | (context) |"
             )
         }
+    }
+}
+
+extension StoreBenchmark.Results {
+    /// The shared log's figures: appends next to pgbench's durable inserts on the same database, and its size.
+    func printShared(_ statistics: SharedLogStatistics, pgbench: [PgBench.Figures]) {
+        Swift.print("")
+        Swift.print("## the shared log on PostgreSQL, next to pgbench on the same database")
+        Swift.print("")
+        Swift.print(
+            "Appends above went through PostgreSQL (group commit per process, one transaction per group); reads are of this process's copy. pgbench: one INSERT of a \(f(generatedMeanBytes, 0))-byte row per transaction, each commit durable."
+        )
+        Swift.print("")
+        Swift.print(
+            "| concurrency | logbook appends/s | pgbench inserts/s | ratio | logbook p50 ms | pgbench mean ms | goal |")
+        Swift.print("|---:|---:|---:|---:|---:|---:|---|")
+        for (a, b) in zip(appends, pgbench) {
+            let p50 = a.latencies.isEmpty ? 0 : a.latencies[a.latencies.count / 2].milliseconds
+            Swift.print(
+                "| \(a.appenders) | \(f(a.eventsPerSecond)) | \(f(b.transactionsPerSecond)) | \(f(a.eventsPerSecond / b.transactionsPerSecond, 2)) | \(f(p50, 2)) | \(f(b.latencyMilliseconds, 2)) | \(a.appenders == 256 ? "≥ 0.50" : "(context)") |"
+            )
+        }
+        Swift.print("")
+        Swift.print(
+            "on PostgreSQL: \(statistics.events) events, \(f(Double(statistics.totalBytes) / 1e6, 1)) MB in the log's tables (\(f(Double(statistics.totalBytes) / Double(max(statistics.events, 1)), 1)) bytes per event; payloads \(f(Double(statistics.payloadBytes) / Double(max(statistics.events, 1)), 1)) bytes per event as appended)"
+        )
     }
 }

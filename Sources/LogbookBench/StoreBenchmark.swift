@@ -10,6 +10,8 @@ struct StoreBenchmark {
     let pointReads: Int
     let durability: Durability
     var compressionLevel = EventStore.Configuration.defaultCompressionLevel
+    /// Appends go to this shared log (PostgreSQL), and reads to the copy in `directory`.
+    var shared: (any SharedLog)? = nil
 
     struct AppendPhase {
         let appenders: Int
@@ -49,6 +51,7 @@ struct StoreBenchmark {
         var configuration = EventStore.Configuration(directory: directory)
         configuration.durability = durability
         configuration.compressionLevel = compressionLevel
+        configuration.shared = shared
         let store = try EventStore.open(configuration)
         results.durability = durability
         results.compressionLevel = compressionLevel

@@ -55,35 +55,24 @@ final class CopyFeeder: Sendable {
             } else {
                 chain = try await log.chain(at: last)
             }
-            let rows = try await log.rows(from: last + 1, maxCount: Self.pageRows)
-            guard !rows.isEmpty else { return }
-            let hasher = SHA256Hasher()
-            var events: [CopiedEvent] = []
-            events.reserveCapacity(rows.count)
-            for (offset, row) in rows.enumerated() {
-                guard row.position == last + 1 + UInt64(offset) else {
-                    throw EventStoreError(
-                        .corrupt,
-                        "the shared log has no event at position \(last + 1 + UInt64(offset)) (the next is at \(row.position)); run 'logbook verify --store'"
-                    )
-                }
-                let expected = row.expectedChain(after: chain, hasher: hasher)
-                guard expected == row.chain else {
-                    // What the chain vouches for is copied; the changed row and what follows it are not.
-                    try await copy.copy(events)
-                    throw EventStoreError(
-                        .corrupt,
-                        "the shared log's event at position \(row.position) does not match its chain hash: it was changed after it was appended; run 'logbook verify --store'"
-                    )
-                }
-                chain = expected
-                events.append(
-                    CopiedEvent(seq: Seq(row.position), stream: try StreamID(row.stream), event: row.proposed))
+            let page = try await log.verifiedPage(from: last + 1, previous: chain, maxCount: Self.pageRows)
+            let events = try page.rows.map { (row) throws(EventStoreError) in
+                CopiedEvent(seq: Seq(row.position), stream: try StreamID(row.stream), event: row.proposed)
             }
+            if let failure = page.failure {
+                // What the chain vouches for is copied; the broken row and what follows it are not.
+                try await copy.copy(events)
+                throw EventStoreError(
+                    .corrupt,
+                    "the shared log's row at position \(failure.seq.map { "\($0)" } ?? "?") \(failure.reason); run 'logbook verify --store'"
+                )
+            }
+            guard let lastRow = page.rows.last else { return }
+            chain = page.chain
             try await copy.copy(events)
-            let end = (rows.last!.position, chain)
+            let end = (lastRow.position, chain)
             state.withLock { $0.chain = end }
-            if rows.count < Self.pageRows { return }
+            if page.rows.count < Self.pageRows { return }
         }
     }
 }

@@ -268,6 +268,19 @@ private struct AppendTransaction {
 
     /// Inserts the rows, sets the streams' revisions, moves the head and notifies.
     private func write() async throws {
+        try await RowWriter.write(
+            rows, revisions: touchedStreams.sorted().map { ($0, revisions[$0]!) },
+            head: (position, chain, lastTime), on: connection, logger: logger)
+    }
+}
+
+/// Writes checked rows inside an append transaction that holds the head row: what an append and a copy into the
+/// log (`PostgresLog.copyIn`) share.
+enum RowWriter {
+    static func write(
+        _ rows: [LogRow], revisions: [(stream: String, revision: UInt64)],
+        head: (position: UInt64, chain: [UInt8], time: Int64), on connection: PostgresConnection, logger: Logger
+    ) async throws {
         for chunk in stride(from: 0, to: rows.count, by: 1_000).map({ rows[$0..<min($0 + 1_000, rows.count)] }) {
             var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
             var binds = PostgresBindings(capacity: chunk.count * 12)
@@ -289,21 +302,25 @@ private struct AppendTransaction {
             }
             try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
-        var sql = "INSERT INTO logbook_streams (stream, revision) VALUES "
-        var binds = PostgresBindings(capacity: touchedStreams.count * 2)
-        for (i, stream) in touchedStreams.sorted().enumerated() {
-            sql += (i == 0 ? "" : ",") + "($\(i * 2 + 1),$\(i * 2 + 2))"
-            binds.append(stream)
-            binds.append(Int64(revisions[stream]!))
+        for chunk in stride(from: 0, to: revisions.count, by: 1_000).map({
+            revisions[$0..<min($0 + 1_000, revisions.count)]
+        }) {
+            var sql = "INSERT INTO logbook_streams (stream, revision) VALUES "
+            var binds = PostgresBindings(capacity: chunk.count * 2)
+            for (i, entry) in chunk.enumerated() {
+                sql += (i == 0 ? "" : ",") + "($\(i * 2 + 1),$\(i * 2 + 2))"
+                binds.append(entry.stream)
+                binds.append(Int64(entry.revision))
+            }
+            sql += " ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision"
+            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
-        sql += " ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision"
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         try await connection.query(
             """
-            UPDATE logbook_log SET position = \(Int64(position)), chain = \(Data(chain)), time_ns = \(lastTime)
-            WHERE id = 1
+            UPDATE logbook_log SET position = \(Int64(head.position)), chain = \(Data(head.chain)),
+            time_ns = \(head.time) WHERE id = 1
             """, logger: logger)
         try await connection.query(
-            "SELECT pg_notify(\(PostgresLog.channel), \(String(position)))", logger: logger)
+            "SELECT pg_notify(\(PostgresLog.channel), \(String(head.position)))", logger: logger)
     }
 }

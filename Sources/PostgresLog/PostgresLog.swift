@@ -218,7 +218,7 @@ public final class PostgresLog: SharedLog {
                     }
                 }
                 let timer = Task {
-                    try? await Task.sleep(for: timeout)
+                    do { try await Task.sleep(for: timeout) } catch { return }  // cancelled: `work` ended first
                     finish(nil)
                 }
                 Task {

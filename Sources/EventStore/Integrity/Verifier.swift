@@ -12,6 +12,17 @@ public struct VerificationReport: Sendable, Equatable {
         public var seq: Seq?
         public var reason: String
         public var description: String { seq.map { "event \($0): \(reason)" } ?? reason }
+
+        public init(seq: Seq?, reason: String) {
+            self.seq = seq
+            self.reason = reason
+        }
+    }
+
+    public init(checkedEvents: UInt64, firstFailure: Failure? = nil, indexesChecked: Bool = false) {
+        self.checkedEvents = checkedEvents
+        self.firstFailure = firstFailure
+        self.indexesChecked = indexesChecked
     }
 
     /// Whether the whole-log checks (index sizes, stream heads) ran: only over the whole log, and not when it kept

@@ -9,6 +9,7 @@ struct EventsCommand: AsyncParsableCommand {
         commandName: "events", abstract: "Print events of the log or of one stream.")
 
     @OptionGroup var options: DataOptions
+    @OptionGroup var shared: SharedLogOptions
     @Option(help: "The first seq to print (or, with --stream, the first revision).") var from: UInt64 = 1
     @Option(help: "At most this many events.") var limit: Int = 100
     @Option(help: "Print only this stream, in revision order.") var stream: String?
@@ -19,14 +20,14 @@ struct EventsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let store = try options.openReadOnly()
+        let log = try await shared.open(options)
         do {
-            try printEvents(store)
+            try printEvents(log.store)
         } catch {
-            await store.close()
+            await log.close()
             throw error
         }
-        await store.close()
+        await log.close()
     }
 
     private func printEvents(_ store: EventStore) throws {

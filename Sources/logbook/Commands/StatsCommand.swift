@@ -2,6 +2,7 @@ import ArgumentParser
 import CommandSupport
 import EventStore
 import Foundation
+import PostgresLog
 import Server
 
 struct StatsCommand: AsyncParsableCommand {
@@ -9,9 +10,20 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats", abstract: "Show the size, shape and compression of a log.")
 
     @OptionGroup var options: DataOptions
+    @OptionGroup var shared: SharedLogOptions
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
+        if let log = try await shared.connect() {
+            let stats: SharedLogStatistics
+            do { stats = try await log.statistics() } catch {
+                await log.close()
+                throw error
+            }
+            await log.close()
+            printShared(stats)
+            return
+        }
         // The maximum is a setting of whoever opens the log: show the one `serve` would use here.
         let environment = ProcessInfo.processInfo.environment
         let settings: ServeSettings
@@ -59,6 +71,27 @@ struct StatsCommand: AsyncParsableCommand {
         print(
             "writers:            \(stats.idNodes) process\(stats.idNodes == 1 ? "" : "es") registered (their event ids are stored compactly)"
         )
+    }
+
+    /// The shared log on PostgreSQL: its events and streams, and the tables' size on disk.
+    private func printShared(_ stats: SharedLogStatistics) {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: (try? encoder.encode(stats)) ?? Data(), as: UTF8.self))
+            return
+        }
+        let mb = { (bytes: UInt64) in String(format: "%.1f MB", Double(bytes) / 1e6) }
+        print("log:                the shared log \(stats.logID.uuidString.lowercased()) on PostgreSQL")
+        print("events:             \(stats.events)")
+        print("streams:            \(stats.streams)")
+        print("payloads:           \(mb(stats.payloadBytes)) as appended")
+        for (table, bytes) in stats.tableBytes.sorted(by: { $0.key < $1.key }) {
+            print("\((table + ":").padding(toLength: 20, withPad: " ", startingAt: 0))\(mb(bytes)) on disk")
+        }
+        let perEvent = stats.events == 0 ? 0 : Double(stats.totalBytes) / Double(stats.events)
+        print(
+            "total:              \(mb(stats.totalBytes)) on disk, \(String(format: "%.0f", perEvent)) bytes per event")
     }
 }
 

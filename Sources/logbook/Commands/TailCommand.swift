@@ -12,6 +12,7 @@ struct TailCommand: AsyncParsableCommand {
         discussion: "Works on a log a server has open. Stop following with Ctrl-C.")
 
     @OptionGroup var options: DataOptions
+    @OptionGroup var shared: SharedLogOptions
     @Option(name: [.customShort("n"), .long], help: "How many of the last events to print first.") var lines: UInt64 =
         20
     @Flag(name: .shortAndLong, help: "Follow: print events as they are appended.") var follow = false
@@ -19,9 +20,10 @@ struct TailCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per line (NDJSON).") var json = false
 
     func run() async throws {
-        var configuration = EventStore.Configuration(directory: options.data)
-        configuration.readOnly = true
-        let store = try EventStore.open(configuration)
+        let log = try await shared.open(options)
+        let store = log.store
+        // A copy of a shared log: kept up with what every server appends.
+        if follow { log.shared?.follow(store) }
         let last = store.lastSeq.rawValue
         let start = last >= lines ? last - lines + 1 : 1
         for await message in store.subscribe(from: Seq(start)) {
@@ -32,14 +34,14 @@ struct TailCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(
                     Data(((json ? try EventJSON.line(e) : EventsCommand.text(e)) + "\n").utf8))
             case .caughtUp:
-                if !follow { await store.close(); return }
+                if !follow { await log.close(); return }
             case .idle:
                 continue
             case .dropped(let reason):
-                await store.close()
+                await log.close()
                 throw Failure("tail: \(reason)")
             }
         }
-        await store.close()
+        await log.close()
     }
 }

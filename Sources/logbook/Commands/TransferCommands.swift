@@ -14,6 +14,7 @@ struct ExportCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var options: DataOptions
+    @OptionGroup var shared: SharedLogOptions
     @Option(help: "The first seq to write.") var from: UInt64 = 1
     @Option(
         help: ArgumentHelp("Write here instead of standard output (replaced atomically when done).", valueName: "FILE"))
@@ -21,7 +22,8 @@ struct ExportCommand: AsyncParsableCommand {
     @Flag(help: "Compress with zstd.") var zstd = false
 
     func run() async throws {
-        let store = try options.openReadOnly()
+        let log = try await shared.open(options)
+        let store = log.store
         let progress = ProgressLine("exporting")
         let compress = zstd || out?.hasSuffix(".zst") == true
         do {
@@ -54,10 +56,10 @@ struct ExportCommand: AsyncParsableCommand {
                     Data("export: \(count) events to \(out)\(compress ? " (zstd)" : "")\n".utf8))
             }
         } catch {
-            await store.close()
+            await log.close()
             throw error
         }
-        await store.close()
+        await log.close()
     }
 }
 
