@@ -34,6 +34,9 @@ public struct EventStoreError: Error, Sendable, Equatable, CustomStringConvertib
         /// The shared log (PostgreSQL) cannot be reached or failed mid-way; whether the append happened is unknown:
         /// retry with the same event ids, which finds out.
         public static let unavailable = Code("unavailable")
+        /// The append was made under a hold of its stream (`SharedHold.current`) that another server has taken since
+        /// (this one was paused past the lease, or cut off): nothing was appended, and the run that made it must stop.
+        public static let holdLost = Code("hold_lost")
         /// Any other storage failure (I/O error, permissions, LMDB failures).
         public static let storage = Code("storage")
     }

@@ -14,6 +14,8 @@ final class GroupAppender: Sendable {
         let closing: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?
         let stream: StreamID
         let expected: ExpectedRevision
+        /// The token of the hold the append was made under (`SharedHold.current`, for this stream).
+        let fence: UUID?
         let continuation: CheckedContinuation<AppendResult, any Error>
 
         var eventCount: Int { events.count + (closing == nil ? 0 : 1) }
@@ -51,10 +53,12 @@ final class GroupAppender: Sendable {
         to stream: StreamID,
         expecting expected: ExpectedRevision
     ) async throws(EventStoreError) -> AppendResult {
+        let fence = SharedHold.current.flatMap { $0.stream == stream ? $0.token : nil }
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 let pending = Pending(
-                    events: events, closing: closing, stream: stream, expected: expected, continuation: continuation)
+                    events: events, closing: closing, stream: stream, expected: expected, fence: fence,
+                    continuation: continuation)
                 let start = queue.withLock { q -> Bool? in
                     guard q.events + pending.eventCount <= Self.maxQueuedEvents else { return nil }
                     q.pending.append(pending)
@@ -127,6 +131,8 @@ private struct AppendTransaction {
     private var lastTime: Int64 = 0
     private var known: [UUID: LogRow] = [:]
     private var revisions: [String: UInt64] = [:]
+    /// Who holds the fenced streams now, by token.
+    private var holders: [String: UUID] = [:]
     private var rows: [LogRow] = []
     private var touchedStreams: Set<String> = []
     private let hasher = SHA256Hasher()
@@ -159,6 +165,14 @@ private struct AppendTransaction {
             "SELECT stream, revision FROM logbook_streams WHERE stream = ANY(\(streams))", logger: logger)
         for try await (stream, revision) in current.decode((String, Int64).self) {
             revisions[stream] = UInt64(revision)
+        }
+        // Fenced appends: the holds are read under a share lock, so a server taking one of these streams now waits
+        // for this transaction, and its run then sees what this one appends.
+        let fenced = Array(Set(batch.compactMap { $0.fence == nil ? nil : $0.stream.rawValue }))
+        if !fenced.isEmpty {
+            let holds = try await connection.query(
+                "SELECT stream, token FROM logbook_holds WHERE stream = ANY(\(fenced)) FOR SHARE", logger: logger)
+            for try await (stream, token) in holds.decode((String, UUID).self) { holders[stream] = token }
         }
 
         var outcomes: [Result<AppendResult, any Error>] = []
@@ -201,6 +215,12 @@ private struct AppendTransaction {
             return AppendResult(
                 firstSeq: Seq(all.map(\.1.position).min()!), lastSeq: Seq(all.map(\.1.position).max()!),
                 revision: StreamRevision(all.map(\.1.revision).max()!), wasAlreadyAppended: true)
+        }
+        if let fence = p.fence, holders[stream] != fence {
+            throw EventStoreError(
+                .holdLost,
+                "another server has taken '\(stream)' since this one took it for the run (this server was paused or cut off longer than the hold's lease); nothing was appended: the run stops, post the turn again"
+            )
         }
         let revision = revisions[stream]
         guard p.expected.isSatisfied(by: revision.map { StreamRevision($0) }) else {

@@ -135,4 +135,38 @@ struct SharedLogTests {
         await second.close()
         await log.close()
     }
+
+    /// A hold is a fencing token: an append made under a hold that another server has taken since is refused, and
+    /// nothing of it is written; under the current hold, or outside any, appends go on.
+    @Test func anAppendUnderALostHoldIsRefused() async throws {
+        let log = try await TestLog(.postgres)
+        let shared = try #require(log.shared)
+        let stream = try StreamID("thread/fenced")
+        let hold = try await shared.hold(stream)
+        let event = { ProposedEvent(type: "t", payload: Data("x".utf8)) }
+        try await SharedHold.$current.withValue(hold) {
+            _ = try await log.store.append([event()], to: stream)
+        }
+        // Another server takes the thread (this one was paused past its lease): the row's token changes.
+        let taker = UUID()
+        try await PostgresTestServer.withClient(shared.location) { client in
+            try await client.query(
+                "UPDATE logbook_holds SET token = \(taker) WHERE stream = \(stream.rawValue)")
+        }
+        let lost = await #expect(throws: EventStoreError.self) {
+            try await SharedHold.$current.withValue(hold) {
+                _ = try await log.store.append([event(), event()], to: stream)
+            }
+        }
+        #expect(lost?.code == .holdLost, "\(String(describing: lost))")
+        #expect(try await shared.lastSeq() == 1, "nothing of it was written")
+        // The new holder appends; an append to another stream under the lost hold is not fenced by it.
+        try await SharedHold.$current.withValue(SharedHold(stream: stream, token: taker)) {
+            _ = try await log.store.append([event()], to: stream)
+            _ = try await log.store.append([event()], to: "thread/other")
+        }
+        #expect(try await shared.lastSeq() == 3)
+        await shared.release(hold)
+        await log.close()
+    }
 }

@@ -23,9 +23,16 @@ extension Conversations {
     private func run(
         _ turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> RunResult {
+        try await engine.withThread(turn.threadID) { () async throws(EngineError) -> RunResult in
+            try await self.run(taken: turn, as: principal, observer: observer)
+        }
+    }
+
+    /// The run, once its thread is taken.
+    private func run(
+        taken turn: ChatTurn, as principal: Principal, observer: (any RunObserver)?
+    ) async throws(EngineError) -> RunResult {
         let stream = turn.threadID.stream
-        let taken = try await engine.takeThread(turn.threadID)
-        defer { engine.release(taken) }
         let (opened, gate, started) = try await engine.openTurn(
             stream, threadID: turn.threadID, as: principal, observer: observer)
         var recorder = opened

@@ -50,9 +50,16 @@ extension Conversations {
     private func completion(
         _ call: CompletionCall, as principal: Principal, observer: (any RunObserver)?
     ) async throws(EngineError) -> CompletionResult {
+        try await engine.withThread(call.threadID) { () async throws(EngineError) -> CompletionResult in
+            try await self.completion(taken: call, as: principal, observer: observer)
+        }
+    }
+
+    /// The call, once its thread is taken.
+    private func completion(
+        taken call: CompletionCall, as principal: Principal, observer: (any RunObserver)?
+    ) async throws(EngineError) -> CompletionResult {
         let stream = call.threadID.stream
-        let taken = try await engine.takeThread(call.threadID)
-        defer { engine.release(taken) }
         let (opened, gate, started) = try await engine.openTurn(
             stream, threadID: call.threadID, as: principal, observer: observer)
         var recorder = opened

@@ -58,6 +58,7 @@ extension EngineError {
             switch error.code {
             case .diskFull: .diskFull
             case .mapFull: .logFull
+            case .holdLost: .conflict
             default: .storage
             }
         return EngineError(kind, "\(what) failed: \(error.message)", cause: error)

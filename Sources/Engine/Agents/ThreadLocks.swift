@@ -80,6 +80,19 @@ struct ThreadTurn: Sendable {
     let threadID: ThreadID
     /// The thread's hold across servers, on a shared log.
     let hold: SharedHold?
+
+    /// Runs `body` under the hold (`SharedHold.current`): the shared log then appends its events to the thread only
+    /// while this server still holds it, and refuses them (`holdLost`, a conflict) once another server has taken it.
+    func fencing<R>(_ body: () async throws(EngineError) -> R) async throws(EngineError) -> R {
+        guard let hold else { return try await body() }
+        do {
+            return try await SharedHold.$current.withValue(hold) { try await body() }
+        } catch let error as EngineError {
+            throw error
+        } catch {
+            throw EngineError(.storage, "the run on '\(threadID)' failed: \(error)")
+        }
+    }
 }
 
 extension AgentRuntime {
@@ -103,6 +116,14 @@ extension AgentRuntime {
             if Task.isCancelled { throw .cancelledWaiting(for: threadID) }
             throw .recording(error, "taking thread '\(threadID)' for a run across servers")
         }
+    }
+
+    /// Runs `body` with `threadID` taken (`takeThread`) and its hold fencing the run's appends (`ThreadTurn.fencing`),
+    /// then gives the thread back.
+    func withThread<R>(_ threadID: ThreadID, _ body: () async throws(EngineError) -> R) async throws(EngineError) -> R {
+        let taken = try await takeThread(threadID)
+        defer { release(taken) }
+        return try await taken.fencing(body)
     }
 
     /// Gives the thread back: the hold across servers first, then this server's lock (so the next run here finds

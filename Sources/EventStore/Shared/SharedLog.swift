@@ -55,6 +55,11 @@ public struct SharedHold: Sendable, Hashable {
         self.stream = stream
         self.token = token
     }
+
+    /// The hold the current task works under (the engine sets it around a run). A shared log appends the task's
+    /// events to the held stream only while this hold is still the stream's (a fencing token): once another server
+    /// has taken the stream, they fail with `holdLost` and nothing is written.
+    @TaskLocal public static var current: SharedHold?
 }
 
 /// One event of the shared log, at its position there, for its copy.
