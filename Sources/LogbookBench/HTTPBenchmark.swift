@@ -8,7 +8,9 @@ import Foundation
 import LoopbackModel
 import NIOCore
 import NIOPosix
+import Logging
 import OpenAIWire
+import PostgresLog
 import Projections
 import Server
 
@@ -22,7 +24,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             concurrent clients, GET /v1/threads/{id} and a selective audit query. Then replays the shared workload \
             (../shared/bench/workload: 200 threads × 20 turns, round-robin, seed 42) through /v1/chat/completions — \
             each user message, tool call, tool result and answer recorded once — and prints turns/s, bytes on disk per \
-            stored message and thread state-load latency, to compare with other systems on the same workload.
+            stored message and thread state-load latency, to compare with other systems on the same workload.             With --store postgres://… (an empty database), two servers run on that shared log (their copies in             --data/a and --data/b): the chat and read rows go to the first, the workload's threads alternate between             them, and bytes per message are the log's tables in PostgreSQL.
             """)
 
     @OptionGroup var options: DataOptions
@@ -35,6 +37,11 @@ struct HTTPBenchCommand: AsyncParsableCommand {
     @Option(help: "Clients replaying the workload at once (1: sequential, as the reference figures).")
     var workloadClients = 1
     @Flag(help: "Skip the shared workload.") var skipWorkload = false
+    @Option(
+        help: ArgumentHelp(
+            "Run two servers on the shared log on PostgreSQL (an empty database) instead of one on LMDB.",
+            valueName: "postgres://USER@HOST:PORT/DB"))
+    var store: String?
 
     func run() async throws {
         if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
@@ -44,17 +51,34 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         let llm = try await BenchModel.start(reply: { request in
             turns.map { SharedWorkload.reply(to: request, in: $0.replies) } ?? BenchModel.answer
         })
-        let server = try await BenchServer.start(data: options.data)
+        let servers = try await startServers()
+        let server = servers[0]
         let api = server.client
         try await api.send(
             "PUT", "/v1/registry/models/bench-model",
             #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
         try await api.send("PUT", "/v1/registry/default-model", #"{"model": "bench-model"}"#)
+        // The other server uses the model once its copy has the registry change (within the follow delay).
+        let registry = try await api.send("GET", "/v1/registry")
+        for other in servers.dropFirst() {
+            var seen = false
+            for _ in 0..<100 where !seen {
+                let theirs = try? await other.client.send("GET", "/v1/registry")
+                seen = theirs.map { Self.sameJSON($0, registry) } ?? false
+                if !seen { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            guard seen else {
+                let theirs = (try? await other.client.send("GET", "/v1/registry")).map { String(buffer: $0) } ?? "-"
+                throw Failure(
+                    "the second server did not see the registry change within 5 s: \(theirs), not \(String(buffer: registry))"
+                )
+            }
+        }
 
         print("## logbook bench http")
         print("")
         print(
-            "server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data); model: loopback OpenAI-compatible, answers at once"
+            "\(store == nil ? "server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data)" : "two servers on 127.0.0.1 sharing one log on PostgreSQL (\(servers[0].shared?.location.description ?? "")); chat and read rows through the first") ; model: loopback OpenAI-compatible, answers at once"
         )
         print("")
         print("| request | concurrent | per second | p50 ms | p99 ms |")
@@ -79,16 +103,48 @@ struct HTTPBenchCommand: AsyncParsableCommand {
                 "| audit query (one actor and action, 50) | \(lanes) | \(f(audit.rate)) | \(f(audit.p50, 3)) | \(f(audit.p99, 3)) |"
             )
         }
-        if let turns { try await replay(turns, through: server) }
-        await server.stop()
+        if let turns { try await replay(turns, through: servers) }
+        for server in servers { await server.stop() }
         await llm.shutdown()
     }
 
+    /// Whether two JSON bodies hold the same value (keys in any order).
+    static func sameJSON(_ a: ByteBuffer, _ b: ByteBuffer) -> Bool {
+        let parse = { (x: ByteBuffer) in try? JSONSerialization.jsonObject(with: Data(buffer: x)) as? NSDictionary }
+        guard let x = parse(a), let y = parse(b) else { return false }
+        return x.isEqual(y)
+    }
+
+    /// One server on LMDB in --data, or with --store two on the shared log (copies in --data/a and --data/b), with
+    /// one signing secret so that one token serves both.
+    private func startServers() async throws -> [BenchServer] {
+        guard let store else { return [try await BenchServer.start(data: options.data)] }
+        var secret = [UInt8](repeating: 0, count: 32)
+        for i in secret.indices { secret[i] = .random(in: 0...255) }
+        var logger = Logger(label: "logbook.postgres")
+        logger.logLevel = .error
+        var servers: [BenchServer] = []
+        for name in ["a", "b"] {
+            let shared = try await PostgresLog.connect(PostgresLocation(store), logger: logger)
+            if servers.isEmpty, try await shared.lastSeq() != 0 {
+                await shared.close()
+                throw Failure("the shared log at \(shared.location) is not empty; give 'bench http' an empty database")
+            }
+            servers.append(try await BenchServer.start(data: options.data + "/" + name, shared: shared, secret: secret))
+        }
+        return servers
+    }
+
     /// The shared workload through `/v1/chat/completions`, as an OpenAI client with its own tool would send it.
-    private func replay(_ workload: SharedWorkload, through server: BenchServer) async throws {
+    private func replay(_ workload: SharedWorkload, through servers: [BenchServer]) async throws {
+        let server = servers[0]
         let api = server.client
         let before = try server.store.statistics()
+        let sharedBefore = try await server.shared?.statistics()
         let seqBefore = server.store.lastSeq.rawValue
+        let threadNames = Array(Set(workload.turns.map(\.thread))).sorted()
+        let serverOf = Dictionary(
+            uniqueKeysWithValues: threadNames.enumerated().map { ($1, servers[$0 % servers.count].client) })
         var histories: [String: [ChatCompletions.Message]] = [:]
         let started = ContinuousClock.now
         // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
@@ -99,6 +155,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
                 let updated = try await withThrowingTaskGroup(of: (String, [ChatCompletions.Message]).self) { group in
                     for turn in batch {
                         let history = histories[turn.thread] ?? []
+                        let api = serverOf[turn.thread] ?? api
                         group.addTask { (turn.thread, try await SharedWorkload.play(turn, after: history, api: api)) }
                     }
                     var all: [(String, [ChatCompletions.Message])] = []
@@ -109,6 +166,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             }
         }
         let seconds = (ContinuousClock.now - started).seconds
+        try await server.store.catchUp()  // the other server's turns, on a shared log
         let after = try server.store.statistics()
         let stored = try SharedWorkload.countMessages(in: server.store, after: seqBefore)
         // State load: a thread's conversation as of now, folded from its stream (what GET /v1/threads/{id} and the
@@ -126,7 +184,10 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             fetched.append((ContinuousClock.now - t1).seconds * 1000)
         }
         folded.sort(); fetched.sort()
-        let usedBytes = after.usedBytes - before.usedBytes
+        var usedBytes = after.usedBytes - before.usedBytes
+        if let shared = server.shared, let sharedBefore {
+            usedBytes = Int(try await shared.statistics().totalBytes) - Int(sharedBefore.totalBytes)
+        }
         print("")
         print("### shared workload (\(workload.source))")
         print("")
@@ -144,7 +205,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             "| events appended (with model requests/responses, authorizations, runs) | \(server.store.lastSeq.rawValue - seqBefore) |"
         )
         print(
-            "| bytes on disk per stored message (data file pages in use) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |"
+            "| bytes on disk per stored message (\(server.shared == nil ? "data file pages in use" : "the log's tables in PostgreSQL, with indexes")) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |"
         )
         print("| … per byte of message text | \(f(Double(usedBytes) / Double(max(workload.contentBytes, 1)), 2)) |")
         print(
@@ -155,7 +216,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         )
         print("")
         print(
-            "reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50"
+            "reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50; LangGraph + PostgresSaver ≈ 11,300 bytes per message, ≈ 29 turns/s sequential"
         )
     }
 }
@@ -166,17 +227,26 @@ struct BenchServer {
     let task: Task<Void, any Error>
     let client: BenchClient
     var store: EventStore { app.store }
+    var shared: PostgresLog? { store.shared as? PostgresLog }
 
-    static func start(data: String) async throws -> BenchServer {
-        var secret = [UInt8](repeating: 0, count: 32)
-        for i in secret.indices { secret[i] = .random(in: 0...255) }
+    /// - Parameters:
+    ///   - shared: the shared log this server's copy in `data` follows (nil: a log of its own).
+    ///   - secret: the tokens' signing secret (nil: a random one).
+    static func start(data: String, shared: PostgresLog? = nil, secret: [UInt8]? = nil) async throws -> BenchServer {
+        var secret = secret ?? [UInt8](repeating: 0, count: 32)
+        if secret.allSatisfy({ $0 == 0 }) { for i in secret.indices { secret[i] = .random(in: 0...255) } }
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "logbook", audience: "logbook"),
             policy: try Policy(roles: ["admin": ["*"]]))
         configuration.dataDirectory = data
         configuration.port = try await freePort()
         configuration.rateLimit = nil
-        let app = try await buildApplication(configuration: configuration)
+        configuration.shared = shared
+        let app: LogbookApplication
+        do { app = try await buildApplication(configuration: configuration) } catch {
+            await shared?.close()
+            throw error
+        }
         let task = Task { try await app.application.runService() }
         let token = DevelopmentToken.mint(
             secret: secret, subject: "user:bench", roles: ["admin"], workspace: "payments", issuer: "logbook",

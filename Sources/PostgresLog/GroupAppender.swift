@@ -153,18 +153,28 @@ private struct AppendTransaction {
         guard found else {
             throw EventStoreError(.corrupt, "the shared log's head row is missing; the tables were changed by hand")
         }
+        // One round trip for the streams' revisions and which ids are in the log already (rare: a retry); the rows
+        // of those are read only then.
         let ids = batch.flatMap { $0.events.map(\.id) }
-        for row in try await PostgresLog.decodeRows(
-            connection.query(
-                "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = ANY(\(ids))", logger: logger))
-        {
-            known[row.id] = row
-        }
         let streams = Array(Set(batch.map(\.stream.rawValue)))
-        let current = try await connection.query(
-            "SELECT stream, revision FROM logbook_streams WHERE stream = ANY(\(streams))", logger: logger)
-        for try await (stream, revision) in current.decode((String, Int64).self) {
-            revisions[stream] = UInt64(revision)
+        let lookup = try await connection.query(
+            """
+            SELECT stream, revision, NULL::uuid FROM logbook_streams WHERE stream = ANY(\(streams))
+            UNION ALL SELECT NULL, NULL, event_id FROM logbook_events WHERE event_id = ANY(\(ids))
+            """, logger: logger)
+        var retried: [UUID] = []
+        for try await (stream, revision, id) in lookup.decode((String?, Int64?, UUID?).self) {
+            if let stream, let revision { revisions[stream] = UInt64(revision) }
+            if let id { retried.append(id) }
+        }
+        if !retried.isEmpty {
+            for row in try await PostgresLog.decodeRows(
+                connection.query(
+                    "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = ANY(\(retried))",
+                    logger: logger))
+            {
+                known[row.id] = row
+            }
         }
         // Fenced appends: the holds are read under a share lock, so a server taking one of these streams now waits
         // for this transaction, and its run then sees what this one appends.
@@ -301,46 +311,60 @@ enum RowWriter {
         _ rows: [LogRow], revisions: [(stream: String, revision: UInt64)],
         head: (position: UInt64, chain: [UInt8], time: Int64), on connection: PostgresConnection, logger: Logger
     ) async throws {
-        for chunk in stride(from: 0, to: rows.count, by: 1_000).map({ rows[$0..<min($0 + 1_000, rows.count)] }) {
-            var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
+        // All but the last 1,000 rows in statements of their own (a statement takes at most 65,535 parameters); the
+        // last rows, the streams' revisions, the head and the notification in one statement: one round trip for an
+        // append of up to 1,000 events (what a transaction costs is mostly its round trips).
+        let chunks = stride(from: 0, to: rows.count, by: 1_000).map { rows[$0..<min($0 + 1_000, rows.count)] }
+        for chunk in chunks.dropLast() {
             var binds = PostgresBindings(capacity: chunk.count * 12)
-            for (i, row) in chunk.enumerated() {
-                let b = i * 12
-                sql += (i == 0 ? "(" : ",(") + (1...12).map { "$\(b + $0)" }.joined(separator: ",") + ")"
-                binds.append(Int64(row.position))
-                binds.append(row.id)
-                binds.append(row.stream)
-                binds.append(Int64(row.revision))
-                binds.append(row.type)
-                binds.append(row.time)
-                binds.append(row.actor)
-                binds.append(row.workspace)
-                binds.append(row.correlationID)
-                binds.append(row.causationID)
-                try binds.append(row.payload)
-                try binds.append(Data(row.chain))
-            }
+            let sql = try insertEvents(chunk, into: &binds)
             try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
+        var binds = PostgresBindings(capacity: (chunks.last?.count ?? 0) * 12 + revisions.count * 2 + 4)
+        var sql = "WITH e AS (" + (try insertEvents(chunks.last ?? [], into: &binds)) + ")"
         for chunk in stride(from: 0, to: revisions.count, by: 1_000).map({
             revisions[$0..<min($0 + 1_000, revisions.count)]
         }) {
-            var sql = "INSERT INTO logbook_streams (stream, revision) VALUES "
-            var binds = PostgresBindings(capacity: chunk.count * 2)
+            sql += ", s\(binds.count) AS (INSERT INTO logbook_streams (stream, revision) VALUES "
             for (i, entry) in chunk.enumerated() {
-                sql += (i == 0 ? "" : ",") + "($\(i * 2 + 1),$\(i * 2 + 2))"
+                sql += (i == 0 ? "" : ",") + "($\(binds.count + 1),$\(binds.count + 2))"
                 binds.append(entry.stream)
                 binds.append(Int64(entry.revision))
             }
-            sql += " ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision"
-            try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            sql += " ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision)"
         }
-        try await connection.query(
+        let n = binds.count
+        sql += """
+            , h AS (UPDATE logbook_log SET position = $\(n + 1), chain = $\(n + 2), time_ns = $\(n + 3) WHERE id = 1)
+            SELECT pg_notify($\(n + 4), $\(n + 5))
             """
-            UPDATE logbook_log SET position = \(Int64(head.position)), chain = \(Data(head.chain)),
-            time_ns = \(head.time) WHERE id = 1
-            """, logger: logger)
-        try await connection.query(
-            "SELECT pg_notify(\(PostgresLog.channel), \(String(head.position)))", logger: logger)
+        binds.append(Int64(head.position))
+        try binds.append(Data(head.chain))
+        binds.append(head.time)
+        binds.append(PostgresLog.channel)
+        binds.append(String(head.position))
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+    }
+
+    /// `INSERT INTO logbook_events … VALUES …` for `rows`, their values appended to `binds`.
+    private static func insertEvents(_ rows: ArraySlice<LogRow>, into binds: inout PostgresBindings) throws -> String {
+        var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
+        for (i, row) in rows.enumerated() {
+            let b = binds.count
+            sql += (i == 0 ? "(" : ",(") + (1...12).map { "$\(b + $0)" }.joined(separator: ",") + ")"
+            binds.append(Int64(row.position))
+            binds.append(row.id)
+            binds.append(row.stream)
+            binds.append(Int64(row.revision))
+            binds.append(row.type)
+            binds.append(row.time)
+            binds.append(row.actor)
+            binds.append(row.workspace)
+            binds.append(row.correlationID)
+            binds.append(row.causationID)
+            try binds.append(row.payload)
+            try binds.append(Data(row.chain))
+        }
+        return sql
     }
 }
