@@ -52,16 +52,24 @@ struct SharedLogServerTests {
             try? FileManager.default.removeItem(atPath: dir + ".log")
         }
 
+        /// SIGKILL, and reaped here within a bounded wait (`waitUntilExit` spins forever when Foundation's reaper
+        /// misses the child, as it has been seen to).
         func kill() {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            let pid = process.processIdentifier
+            Foundation.kill(pid, SIGKILL)
+            for _ in 0..<500 {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid || !process.isRunning { return }
+                usleep(10_000)
+            }
         }
 
         /// SIGTERM, and whether it stopped within 20 seconds (else it is killed).
+        /// Waits without blocking a thread of the cooperative pool (other tests run on it meanwhile).
         @discardableResult
-        func stop() -> Bool {
+        func stop() async -> Bool {
             process.terminate()
-            for _ in 0..<400 where process.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+            for _ in 0..<400 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
             guard process.isRunning else { return true }
             kill()
             return false
@@ -211,8 +219,8 @@ struct SharedLogServerTests {
         }
         #expect(count == last && count > 0)
 
-        a.stop()
-        b.stop()
+        await a.stop()
+        await b.stop()
         let (copyA, copyB) = (try Self.events(in: a.dir), try Self.events(in: b.dir))
         #expect(UInt64(copyA.count) == UInt64(last) && copyA.map(\.id) == copyB.map(\.id), "both copies hold the log")
         // The thread posted to through both servers: each run's events come together, never interleaved.
@@ -298,7 +306,7 @@ struct SharedLogServerTests {
 
             let after = try await Self.send(http, b, .POST, "/v1/threads/after/messages", #"{"text": "still there?"}"#)
             #expect(after.status == 200, "the other server serves on: \(after.body)")
-            b.stop()
+            await b.stop()
             let events = try Self.events(in: b.dir)
             let finished = Self.finishedRuns(events)
             for runID in acknowledged { #expect(finished.contains(runID), "acknowledged run \(runID) is in the log") }
@@ -376,8 +384,8 @@ struct SharedLogServerTests {
                 if !same { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(same, "the other server's copy caught up after the outage: \(head)")
-            #expect(a.stop(), "stops on SIGTERM after the outage: \(a.output.suffix(2000))")
-            #expect(b.stop(), "stops on SIGTERM after the outage")
+            #expect(await a.stop(), "stops on SIGTERM after the outage: \(a.output.suffix(2000))")
+            #expect(await b.stop(), "stops on SIGTERM after the outage")
             let (copyA, copyB) = (try Self.events(in: a.dir), try Self.events(in: b.dir))
             #expect(copyA.map(\.id) == copyB.map(\.id))
             #expect(copyA.map(\.seq.rawValue) == Array(1...UInt64(copyA.count)))
