@@ -2,7 +2,6 @@ import ArgumentParser
 import CommandSupport
 import EventStore
 import Foundation
-import Logging
 import PostgresLog
 
 /// `logbook bench`: the benchmarks, each a subcommand, built apart from the rest of the CLI.
@@ -74,26 +73,18 @@ struct StoreBenchCommand: AsyncParsableCommand {
             results.print(against: reference)
             return
         }
-        var logger = Logger(label: "logbook.postgres")
-        logger.logLevel = .error
-        let shared = try await PostgresLog.connect(PostgresLocation(store), logger: logger)
-        do {
+        let (results, statistics) = try await PostgresLog.with(store) { shared in
             guard try await shared.lastSeq() == 0 else {
                 throw Failure("the shared log at \(shared.location) is not empty; give 'bench store' an empty database")
             }
             benchmark.shared = shared
-            let results = try await benchmark.run()
-            let statistics = try await shared.statistics()
-            FileHandle.standardError.write(Data("running pgbench on the same database…\n".utf8))
-            let pgbench = try PgBench(url: store, payloadBytes: Int(results.generatedMeanBytes))
-                .run(phases: results.appends.map { ($0.appenders, $0.events) })
-            await shared.close()
-            results.print(against: reference)
-            results.printShared(statistics, pgbench: pgbench)
-        } catch {
-            await shared.close()
-            throw error
+            return (try await benchmark.run(), try await shared.statistics())
         }
+        FileHandle.standardError.write(Data("running pgbench on the same database…\n".utf8))
+        let pgbench = try PgBench(url: store, payloadBytes: Int(results.generatedMeanBytes))
+            .run(phases: results.appends.map { ($0.appenders, $0.events) })
+        results.print(against: reference)
+        results.printShared(statistics, pgbench: pgbench)
     }
 }
 

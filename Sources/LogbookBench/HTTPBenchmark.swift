@@ -8,7 +8,6 @@ import Foundation
 import LoopbackModel
 import NIOCore
 import NIOPosix
-import Logging
 import OpenAIWire
 import PostgresLog
 import Projections
@@ -24,7 +23,10 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             concurrent clients, GET /v1/threads/{id} and a selective audit query. Then replays the shared workload \
             (../shared/bench/workload: 200 threads × 20 turns, round-robin, seed 42) through /v1/chat/completions — \
             each user message, tool call, tool result and answer recorded once — and prints turns/s, bytes on disk per \
-            stored message and thread state-load latency, to compare with other systems on the same workload.             With --store postgres://… (an empty database), two servers run on that shared log (their copies in             --data/a and --data/b): the chat and read rows go to the first, the workload's threads alternate between             them, and bytes per message are the log's tables in PostgreSQL.
+            stored message and thread state-load latency, to compare with other systems on the same workload. \
+            With --store postgres://… (an empty database), two servers run on that shared log (their copies in \
+            --data/a and --data/b): the chat and read rows go to the first, the workload's threads alternate between \
+            them, and bytes per message are the log's tables in PostgreSQL.
             """)
 
     @OptionGroup var options: DataOptions
@@ -61,16 +63,15 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         // The other server uses the model once its copy has the registry change (within the follow delay).
         let registry = try await api.send("GET", "/v1/registry")
         for other in servers.dropFirst() {
-            var seen = false
-            for _ in 0..<100 where !seen {
-                let theirs = try? await other.client.send("GET", "/v1/registry")
-                seen = theirs.map { Self.sameJSON($0, registry) } ?? false
-                if !seen { try await Task.sleep(for: .milliseconds(50)) }
+            var theirs: ByteBuffer?
+            for _ in 0..<100 {
+                theirs = try? await other.client.send("GET", "/v1/registry")
+                if let theirs, Self.sameJSON(theirs, registry) { break }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            guard seen else {
-                let theirs = (try? await other.client.send("GET", "/v1/registry")).map { String(buffer: $0) } ?? "-"
+            guard let theirs, Self.sameJSON(theirs, registry) else {
                 throw Failure(
-                    "the second server did not see the registry change within 5 s: \(theirs), not \(String(buffer: registry))"
+                    "the second server did not see the registry change within 5 s: \(theirs.map { String(buffer: $0) } ?? "-"), not \(String(buffer: registry))"
                 )
             }
         }
@@ -119,13 +120,10 @@ struct HTTPBenchCommand: AsyncParsableCommand {
     /// one signing secret so that one token serves both.
     private func startServers() async throws -> [BenchServer] {
         guard let store else { return [try await BenchServer.start(data: options.data)] }
-        var secret = [UInt8](repeating: 0, count: 32)
-        for i in secret.indices { secret[i] = .random(in: 0...255) }
-        var logger = Logger(label: "logbook.postgres")
-        logger.logLevel = .error
+        let secret = BenchServer.randomSecret()
         var servers: [BenchServer] = []
         for name in ["a", "b"] {
-            let shared = try await PostgresLog.connect(PostgresLocation(store), logger: logger)
+            let shared = try await PostgresLog.connect(store, logLevel: .error)
             if servers.isEmpty, try await shared.lastSeq() != 0 {
                 await shared.close()
                 throw Failure("the shared log at \(shared.location) is not empty; give 'bench http' an empty database")
@@ -231,10 +229,10 @@ struct BenchServer {
 
     /// - Parameters:
     ///   - shared: the shared log this server's copy in `data` follows (nil: a log of its own).
-    ///   - secret: the tokens' signing secret (nil: a random one).
-    static func start(data: String, shared: PostgresLog? = nil, secret: [UInt8]? = nil) async throws -> BenchServer {
-        var secret = secret ?? [UInt8](repeating: 0, count: 32)
-        if secret.allSatisfy({ $0 == 0 }) { for i in secret.indices { secret[i] = .random(in: 0...255) } }
+    ///   - secret: the tokens' signing secret.
+    static func start(
+        data: String, shared: PostgresLog? = nil, secret: [UInt8] = randomSecret()
+    ) async throws -> BenchServer {
         var configuration = ServerConfiguration(
             verifier: TokenVerifier(keys: [try .hmac(secret)], issuer: "logbook", audience: "logbook"),
             policy: try Policy(roles: ["admin": ["*"]]))
@@ -258,6 +256,9 @@ struct BenchServer {
         }
         return BenchServer(app: app, task: task, client: client)
     }
+
+    /// 32 random bytes, a token signing secret.
+    static func randomSecret() -> [UInt8] { (0..<32).map { _ in .random(in: 0...255) } }
 
     func stop() async {
         task.cancel()

@@ -65,6 +65,28 @@ public final class PostgresLog: SharedLog {
         }
     }
 
+    /// Connects to `url` (`postgres://…`) with a logger at `logLevel`: what the commands use.
+    public static func connect(_ url: String, logLevel: Logger.Level) async throws -> PostgresLog {
+        var logger = Logger(label: "logbook.postgres")
+        logger.logLevel = logLevel
+        return try await connect(PostgresLocation(url), logger: logger)
+    }
+
+    /// Connects to `url`, runs `body` with the log, and closes it after, also when `body` throws.
+    public static func with<T>(
+        _ url: String, logLevel: Logger.Level = .error, _ body: (PostgresLog) async throws -> T
+    ) async throws -> T {
+        let log = try await connect(url, logLevel: logLevel)
+        do {
+            let result = try await body(log)
+            await log.close()
+            return result
+        } catch {
+            await log.close()
+            throw error
+        }
+    }
+
     private init(
         logID: UUID, location: PostgresLocation, client: PostgresClient, runner: Task<Void, Never>, timeout: Duration,
         pollInterval: Duration, holdLease: Duration, logger: Logger

@@ -132,10 +132,19 @@ struct SharedLogServerTests {
     }
 
     @Test func twoServersServeOneLogAndNeverInterleaveAThreadsTurns() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
         let location = try await PostgresTestServer.newDatabase()
-        let store = "\(location)"
-        let llm = try await Self.model()
+        try await Self.withTwoServers(store: "\(location)") { http, a, b in
+            try await Self.twoServers(a, b, location: location, http: http)
+        }
+    }
+
+    /// Two `logbook serve` processes on `store` with one scripted model, both ready; after `body` (also when it
+    /// throws) they are killed and removed, and the client and the model shut down.
+    static func withTwoServers(
+        store: String, _ body: (HTTPClient, Server, Server) async throws -> Void
+    ) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
+        let llm = try await model()
         let (a, b) = (try await Server(store: store, llm: llm), try await Server(store: store, llm: llm))
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer {
@@ -145,7 +154,9 @@ struct SharedLogServerTests {
             }
         }
         do {
-            try await Self.twoServers(a, b, location: location, http: http)
+            try await waitUntilReady(http, a)
+            try await waitUntilReady(http, b)
+            try await body(http, a, b)
         } catch {
             try? await http.shutdown()
             await llm.shutdown()
@@ -156,9 +167,6 @@ struct SharedLogServerTests {
     }
 
     static func twoServers(_ a: Server, _ b: Server, location: PostgresLocation, http: HTTPClient) async throws {
-        try await Self.waitUntilReady(http, a)
-        try await Self.waitUntilReady(http, b)
-
         // A tool server registered through one server is used through the other.
         let time = #"{"transport": "stdio", "command": ["mcp-server-time", "--local-timezone", "UTC"]}"#
         #expect(try await Self.send(http, a, .PUT, "/v1/registry/mcp/time", time).status == 201)
@@ -276,22 +284,8 @@ struct SharedLogServerTests {
     /// A server killed (SIGKILL) in the middle of appends: every turn it acknowledged is in the log, and the other
     /// server goes on serving.
     @Test func aServerKilledMidAppendsLosesNothingItAcknowledged() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
         let location = try await PostgresTestServer.newDatabase()
-        let llm = try await Self.model()
-        let (a, b) = (
-            try await Server(store: "\(location)", llm: llm), try await Server(store: "\(location)", llm: llm)
-        )
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer {
-            for server in [a, b] {
-                server.kill()
-                server.remove()
-            }
-        }
-        do {
-            try await Self.waitUntilReady(http, a)
-            try await Self.waitUntilReady(http, b)
+        try await Self.withTwoServers(store: "\(location)") { http, a, b in
             let stopped = StopFlag()
             let loads = (0..<2).map { n in
                 Task { await Self.load(http, a, prefix: "k\(n)", stop: { stopped.isSet }) }
@@ -311,96 +305,76 @@ struct SharedLogServerTests {
             let finished = Self.finishedRuns(events)
             for runID in acknowledged { #expect(finished.contains(runID), "acknowledged run \(runID) is in the log") }
             #expect(events.map(\.seq.rawValue) == Array(1...UInt64(events.count)))
-        } catch {
-            try? await http.shutdown()
-            await llm.shutdown()
-            throw error
         }
-        try await http.shutdown()
-        await llm.shutdown()
     }
 
     /// PostgreSQL stopped and started again under load: callers get a 503 that says why, /readyz says 503 while it
     /// is away, nothing acknowledged is lost, and both servers' copies (following by LISTEN and polling) hold the
     /// same log afterwards.
     @Test func postgresStoppedAndRestartedUnderLoadLosesNothing() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
         let cluster = try await PrivateCluster.start()
-        let llm = try await Self.model()
-        let (a, b) = (try await Server(store: cluster.url, llm: llm), try await Server(store: cluster.url, llm: llm))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer {
-            for server in [a, b] {
-                server.kill()
-                server.remove()
-            }
-        }
         do {
-            try await Self.waitUntilReady(http, a)
-            try await Self.waitUntilReady(http, b)
-            let stopped = StopFlag()
-            let load = Task { await Self.load(http, a, prefix: "o", stop: { stopped.isSet }) }
-            try await Task.sleep(for: .milliseconds(800))
-            try await cluster.pause()
-            var notReady: (status: Int, body: String)?
-            for _ in 0..<300 {
-                let r = try await Self.send(http, a, .GET, "/readyz", timeout: 15)
-                if r.status == 503 {
-                    notReady = r
-                    break
+            try await Self.withTwoServers(store: cluster.url) { http, a, b in
+                let stopped = StopFlag()
+                let load = Task { await Self.load(http, a, prefix: "o", stop: { stopped.isSet }) }
+                try await Task.sleep(for: .milliseconds(800))
+                try await cluster.pause()
+                var notReady: (status: Int, body: String)?
+                for _ in 0..<300 {
+                    let r = try await Self.send(http, a, .GET, "/readyz", timeout: 15)
+                    if r.status == 503 {
+                        notReady = r
+                        break
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
                 }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(notReady?.body.contains("the shared log cannot be reached") == true, "\(notReady?.body ?? "")")
-            try await Task.sleep(for: .seconds(1))
-            try await cluster.resume()
-            var ready = false
-            for _ in 0..<600 where !ready {
-                ready = (try? await Self.send(http, a, .GET, "/readyz", timeout: 15))?.status == 200
-                if !ready { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(ready, "ready again once the database is back")
-            try await Task.sleep(for: .seconds(1))
-            stopped.set()
-            let outcomes = await load.value
-            let statuses = Set(outcomes.map(\.status))
-            #expect(statuses.isSubset(of: [200, 503]), "\(outcomes.filter { $0.status != 200 }.map(\.body))")
-            #expect(outcomes.contains { $0.status == 503 }, "the outage was seen")
-            for o in outcomes where o.status == 503 { #expect(o.body.contains("storage"), "\(o.body)") }
-            #expect(outcomes.last?.status == 200, "turns succeed again after the outage")
+                #expect(notReady?.body.contains("the shared log cannot be reached") == true, "\(notReady?.body ?? "")")
+                try await Task.sleep(for: .seconds(1))
+                try await cluster.resume()
+                var ready = false
+                for _ in 0..<600 where !ready {
+                    ready = (try? await Self.send(http, a, .GET, "/readyz", timeout: 15))?.status == 200
+                    if !ready { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(ready, "ready again once the database is back")
+                try await Task.sleep(for: .seconds(1))
+                stopped.set()
+                let outcomes = await load.value
+                let statuses = Set(outcomes.map(\.status))
+                #expect(statuses.isSubset(of: [200, 503]), "\(outcomes.filter { $0.status != 200 }.map(\.body))")
+                #expect(outcomes.contains { $0.status == 503 }, "the outage was seen")
+                for o in outcomes where o.status == 503 { #expect(o.body.contains("storage"), "\(o.body)") }
+                #expect(outcomes.last?.status == 200, "turns succeed again after the outage")
 
-            // B followed through the outage: the same log as A once both have caught up.
-            let head = try await Self.send(http, a, .GET, "/readyz").body
-            var same = false
-            for _ in 0..<200 where !same {
-                let events = { (body: String) in
-                    (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["events"] as? Int
+                // B followed through the outage: the same log as A once both have caught up.
+                let head = try await Self.send(http, a, .GET, "/readyz").body
+                var same = false
+                for _ in 0..<200 where !same {
+                    let events = { (body: String) in
+                        (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["events"] as? Int
+                    }
+                    let (ea, eb) = (
+                        events(try await Self.send(http, a, .GET, "/readyz").body),
+                        events(try await Self.send(http, b, .GET, "/readyz").body)
+                    )
+                    same = ea != nil && ea == eb
+                    if !same { try await Task.sleep(for: .milliseconds(50)) }
                 }
-                let (ea, eb) = (
-                    events(try await Self.send(http, a, .GET, "/readyz").body),
-                    events(try await Self.send(http, b, .GET, "/readyz").body)
-                )
-                same = ea != nil && ea == eb
-                if !same { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(same, "the other server's copy caught up after the outage: \(head)")
-            #expect(await a.stop(), "stops on SIGTERM after the outage: \(a.output.suffix(2000))")
-            #expect(await b.stop(), "stops on SIGTERM after the outage")
-            let (copyA, copyB) = (try Self.events(in: a.dir), try Self.events(in: b.dir))
-            #expect(copyA.map(\.id) == copyB.map(\.id))
-            #expect(copyA.map(\.seq.rawValue) == Array(1...UInt64(copyA.count)))
-            let finished = Self.finishedRuns(copyA)
-            for o in outcomes where o.status == 200 {
-                #expect(o.runID.map(finished.contains) == true, "acknowledged turn on \(o.thread) is in the log")
+                #expect(same, "the other server's copy caught up after the outage: \(head)")
+                #expect(await a.stop(), "stops on SIGTERM after the outage: \(a.output.suffix(2000))")
+                #expect(await b.stop(), "stops on SIGTERM after the outage")
+                let (copyA, copyB) = (try Self.events(in: a.dir), try Self.events(in: b.dir))
+                #expect(copyA.map(\.id) == copyB.map(\.id))
+                #expect(copyA.map(\.seq.rawValue) == Array(1...UInt64(copyA.count)))
+                let finished = Self.finishedRuns(copyA)
+                for o in outcomes where o.status == 200 {
+                    #expect(o.runID.map(finished.contains) == true, "acknowledged turn on \(o.thread) is in the log")
+                }
             }
         } catch {
-            try? await http.shutdown()
-            await llm.shutdown()
             await cluster.remove()
             throw error
         }
-        try await http.shutdown()
-        await llm.shutdown()
         await cluster.remove()
     }
 }

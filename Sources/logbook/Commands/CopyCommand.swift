@@ -2,7 +2,6 @@ import ArgumentParser
 import CommandSupport
 import EventStore
 import Foundation
-import Logging
 import PostgresLog
 
 /// `logbook copy --from DIR --to postgres://…` (and back): moves a log between the embedded store and the shared log
@@ -39,22 +38,10 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "logbook.postgres")
-        logger.logLevel = .error
         if Self.isShared(to) {
-            let shared = try await PostgresLog.connect(PostgresLocation(to), logger: logger)
-            do { try await Self.copy(from: from, into: shared) } catch {
-                await shared.close()
-                throw error
-            }
-            await shared.close()
+            try await PostgresLog.with(to) { try await Self.copy(from: from, into: $0) }
         } else {
-            let shared = try await PostgresLog.connect(PostgresLocation(from), logger: logger)
-            do { try await Self.copy(from: shared, named: from, into: to) } catch {
-                await shared.close()
-                throw error
-            }
-            await shared.close()
+            try await PostgresLog.with(from) { try await Self.copy(from: $0, into: to) }
         }
     }
 
@@ -119,7 +106,7 @@ struct CopyCommand: AsyncParsableCommand {
     }
 
     /// The shared log → a new DIR.
-    static func copy(from shared: PostgresLog, named url: String, into directory: String) async throws {
+    static func copy(from shared: PostgresLog, into directory: String) async throws {
         let target = URL(fileURLWithPath: directory).standardizedFileURL.path
         if let existing = try? FileManager.default.contentsOfDirectory(atPath: target), !existing.isEmpty {
             throw Failure("copy: \(directory) is not empty; copy into a new data directory")

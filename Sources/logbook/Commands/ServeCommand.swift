@@ -187,11 +187,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.compressionLevel = s.compressionLevel!
         var served = data
         if let store = s.store {
-            let location = try PostgresLocation(store)
-            var logger = Logger(label: "logbook.postgres")
-            logger.logLevel = configuration.logLevel
-            configuration.shared = try await PostgresLog.connect(location, logger: logger)
-            served = "the shared log \(location) (this server's copy in \(data))"
+            let shared = try await PostgresLog.connect(store, logLevel: configuration.logLevel)
+            configuration.shared = shared
+            served = "the shared log \(shared.location) (this server's copy in \(data))"
         }
         let app: LogbookApplication
         do { app = try await buildApplication(configuration: configuration) } catch {

@@ -2,7 +2,6 @@ import ArgumentParser
 import CommandSupport
 import EventStore
 import Foundation
-import Logging
 import PostgresLog
 
 /// `--store URL` for the commands that read a log (`events`, `export`, `stats`, `tail`, `verify`): the log several
@@ -26,17 +25,10 @@ struct SharedLogOptions: ParsableArguments {
         store ?? ProcessInfo.processInfo.environment["LOGBOOK_STORE"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
-    /// Connects to the shared log (nil when none is named).
-    func connect() async throws -> PostgresLog? {
-        guard let location else { return nil }
-        var logger = Logger(label: "logbook.postgres")
-        logger.logLevel = .error
-        return try await PostgresLog.connect(PostgresLocation(location), logger: logger)
-    }
-
     /// The log to read: `--data` read-only, or with `--store` the local copy brought up to the shared log's end.
     func open(_ data: DataOptions) async throws -> OpenedLog {
-        guard let shared = try await connect() else { return OpenedLog(store: try data.openReadOnly(), shared: nil) }
+        guard let location else { return OpenedLog(store: try data.openReadOnly(), shared: nil) }
+        let shared = try await PostgresLog.connect(location, logLevel: .error)
         do {
             let directory = copy ?? Self.cacheDirectory(for: shared.logID)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

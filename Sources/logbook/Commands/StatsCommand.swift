@@ -14,14 +14,8 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of text.") var json = false
 
     func run() async throws {
-        if let log = try await shared.connect() {
-            let stats: SharedLogStatistics
-            do { stats = try await log.statistics() } catch {
-                await log.close()
-                throw error
-            }
-            await log.close()
-            printShared(stats)
+        if let location = shared.location {
+            printShared(try await PostgresLog.with(location) { try await $0.statistics() })
             return
         }
         // The maximum is a setting of whoever opens the log: show the one `serve` would use here.

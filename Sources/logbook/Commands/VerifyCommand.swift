@@ -19,16 +19,12 @@ struct VerifyCommand: AsyncParsableCommand {
         let progress = ProgressLine("verifying")
         let started = ContinuousClock.now
         let report: VerificationReport
-        if let log = try await shared.connect() {
+        if let location = shared.location {
             // The shared log itself, on PostgreSQL: every row's chain hash, dense positions and revisions, the head.
-            do {
-                report = try await log.forEachVerified(
+            report = try await PostgresLog.with(location) { log in
+                try await log.forEachVerified(
                     from: from, through: through, progress: { progress.update($0, of: $1) }, { _ in })
-            } catch {
-                await log.close()
-                throw error
             }
-            await log.close()
         } else {
             let store = try options.openReadOnly()
             report = try store.verify(from: Seq(from), through: through.map { Seq($0) }) { done, total in
