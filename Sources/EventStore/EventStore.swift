@@ -387,7 +387,7 @@ public final class EventStore: Sendable {
     }
 
     /// Runs blocking work (a commit's wait, seconds of CPU) on a thread of its own, not on the cooperative pool.
-    private static func onOwnThread<T: Sendable, E: Error>(
+    static func onOwnThread<T: Sendable, E: Error>(
         _ work: @escaping @Sendable () throws(E) -> T
     ) async throws(E) -> T {
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, E>, Never>) in

@@ -113,7 +113,7 @@ extension StoreBenchmark.Results {
         }
         Swift.print("")
         Swift.print(
-            "on PostgreSQL: \(statistics.events) events, \(f(Double(statistics.totalBytes) / 1e6, 1)) MB in the log's tables (\(f(Double(statistics.totalBytes) / Double(max(statistics.events, 1)), 1)) bytes per event; payloads \(f(Double(statistics.payloadBytes) / Double(max(statistics.events, 1)), 1)) bytes per event as appended)"
+            "on PostgreSQL: \(statistics.events) events, \(f(Double(statistics.totalBytes) / 1e6, 1)) MB in the log's tables (\(f(Double(statistics.totalBytes) / Double(max(statistics.events, 1)), 1)) bytes per event; payloads \(f(Double(statistics.rawPayloadBytes) / Double(max(statistics.events, 1)), 1)) bytes per event as appended, \(f(Double(statistics.payloadBytes) / Double(max(statistics.events, 1)), 1)) stored)"
         )
     }
 }

@@ -5,7 +5,9 @@ import Synchronization
 /// Brings a server's copy up with the shared log: reads the rows after the copy's last position, checks each one's
 /// chain hash against the one before it (a row changed in the database is refused, naming its position), and
 /// writes them into the copy. One pull runs at a time; callers that arrive meanwhile wait for it and pull again
-/// only if it did not reach what they need.
+/// only if it did not reach what they need. The rows this process has just committed are offered to it
+/// (`remember`), so that bringing the copy up after an append reads nothing back from the database unless another
+/// server's rows came in between.
 final class CopyFeeder: Sendable {
     private struct State {
         var pull: Task<Void, any Error>?
@@ -13,10 +15,41 @@ final class CopyFeeder: Sendable {
         var pulls: UInt64 = 0
         /// The chain hash at the copy's last position, once read.
         var chain: (position: UInt64, hash: [UInt8])?
+        /// Rows this process committed and the copy may not hold yet, by position.
+        var recent: [UInt64: LogRow] = [:]
     }
 
     private let state = Mutex(State())
     static let pageRows = 1_000
+    /// At most this many committed rows wait in `recent` (beyond that they are read back from the database).
+    static let maxRecentRows = 16_384
+
+    /// Offers rows this process has just committed, so that the copy need not read them back.
+    func remember(_ rows: [LogRow]) {
+        state.withLock { s in
+            if s.recent.count + rows.count > Self.maxRecentRows {
+                let held = s.chain?.position ?? 0
+                s.recent = s.recent.filter { $0.key > held }
+                if s.recent.count + rows.count > Self.maxRecentRows { s.recent = [:] }
+            }
+            if rows.count <= Self.maxRecentRows {
+                for row in rows { s.recent[row.position] = row }
+            }
+        }
+    }
+
+    /// The committed rows from `position` on, without a gap (up to a page), taken out of `recent`.
+    private func takeRecent(from position: UInt64) -> [LogRow] {
+        state.withLock { s in
+            var rows: [LogRow] = []
+            var next = position
+            while rows.count < Self.pageRows, let row = s.recent.removeValue(forKey: next) {
+                rows.append(row)
+                next += 1
+            }
+            return rows
+        }
+    }
 
     /// Returns once `copy` holds `target` (nil: everything committed when the call began).
     func bringUp(_ copy: EventStore, through target: UInt64?, from log: PostgresLog) async throws(EventStoreError) {
@@ -33,7 +66,7 @@ final class CopyFeeder: Sendable {
                 let number = s.pulls
                 let pull = Task {
                     defer { self.state.withLock { if $0.pulls == number { $0.pull = nil } } }
-                    try await self.pull(into: copy, from: log)
+                    try await self.pull(into: copy, from: log, until: target)
                 }
                 s.pull = pull
                 return (pull, true)
@@ -46,7 +79,8 @@ final class CopyFeeder: Sendable {
         }
     }
 
-    private func pull(into copy: EventStore, from log: PostgresLog) async throws {
+    /// Copies pages until the log's end, or, with a `target`, until the copy holds it.
+    private func pull(into copy: EventStore, from log: PostgresLog, until target: UInt64?) async throws {
         while true {
             let last = copy.lastSeq.rawValue
             var chain: [UInt8]
@@ -55,7 +89,11 @@ final class CopyFeeder: Sendable {
             } else {
                 chain = try await log.chain(at: last)
             }
-            let page = try await log.verifiedPage(from: last + 1, previous: chain, maxCount: Self.pageRows)
+            let recent = takeRecent(from: last + 1)
+            let page =
+                recent.isEmpty
+                ? try await log.verifiedPage(from: last + 1, previous: chain, maxCount: Self.pageRows)
+                : PostgresLog.checked(recent, from: last + 1, previous: chain)
             let events = try page.rows.map { (row) throws(EventStoreError) in
                 CopiedEvent(seq: Seq(row.position), stream: try StreamID(row.stream), event: row.proposed)
             }
@@ -72,7 +110,8 @@ final class CopyFeeder: Sendable {
             try await copy.copy(events)
             let end = (lastRow.position, chain)
             state.withLock { $0.chain = end }
-            if page.rows.count < Self.pageRows { return }
+            if let target, lastRow.position >= target { return }
+            if recent.isEmpty, page.rows.count < Self.pageRows { return }
         }
     }
 }

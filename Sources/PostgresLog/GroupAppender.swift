@@ -11,6 +11,8 @@ import Synchronization
 final class GroupAppender: Sendable {
     struct Pending: Sendable {
         let events: [ProposedEvent]
+        /// The events' payloads as stored, compressed by the appending task before it queued.
+        let stored: [PayloadCompressor.Stored]
         let closing: (@Sendable (Seq) throws(EventStoreError) -> ProposedEvent)?
         let stream: StreamID
         let expected: ExpectedRevision
@@ -37,12 +39,16 @@ final class GroupAppender: Sendable {
     private let logger: Logger
     private let timeout: Duration
     private let clock: @Sendable () -> Int64
+    private let compression: SharedCompression
+    private let feeder: CopyFeeder
 
     init(
-        client: PostgresClient, logger: Logger, timeout: Duration,
+        client: PostgresClient, compression: SharedCompression, feeder: CopyFeeder, logger: Logger, timeout: Duration,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
     ) {
         self.client = client
+        self.compression = compression
+        self.feeder = feeder
         self.logger = logger
         self.timeout = timeout
         self.clock = clock
@@ -54,10 +60,13 @@ final class GroupAppender: Sendable {
         expecting expected: ExpectedRevision
     ) async throws(EventStoreError) -> AppendResult {
         let fence = SharedHold.current.flatMap { $0.stream == stream ? $0.token : nil }
+        var stored: [PayloadCompressor.Stored] = []
+        stored.reserveCapacity(events.count)
+        for event in events { stored.append(try compression.compress(event.payload)) }
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 let pending = Pending(
-                    events: events, closing: closing, stream: stream, expected: expected, fence: fence,
+                    events: events, stored: stored, closing: closing, stream: stream, expected: expected, fence: fence,
                     continuation: continuation)
                 let start = queue.withLock { q -> Bool? in
                     guard q.events + pending.eventCount <= Self.maxQueuedEvents else { return nil }
@@ -107,14 +116,19 @@ final class GroupAppender: Sendable {
     private func commit(_ batch: [Pending]) async {
         let now = clock()
         do {
-            let outcomes = try await PostgresLog.withDeadline(timeout, "appending \(batch.count) requests") {
-                [client, logger] in
+            let (outcomes, rows) = try await PostgresLog.withDeadline(timeout, "appending \(batch.count) requests") {
+                [client, logger, compression] in
                 try await client.withTransaction(logger: logger) { connection in
-                    var transaction = AppendTransaction(connection: connection, logger: logger, now: now)
+                    var transaction = AppendTransaction(
+                        connection: connection, compression: compression, logger: logger, now: now)
                     return try await transaction.run(batch)
                 }
             }
+            feeder.remember(rows)
             for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(with: outcome) }
+            if let end = outcomes.compactMap({ try? $0.get().lastSeq.rawValue }).max() {
+                compression.appended(through: end)
+            }
         } catch {
             for pending in batch { pending.continuation.resume(throwing: error) }
         }
@@ -124,6 +138,7 @@ final class GroupAppender: Sendable {
 /// One append transaction: what the log holds as it goes, and the rows it will write.
 private struct AppendTransaction {
     let connection: PostgresConnection
+    let compression: SharedCompression
     let logger: Logger
     let now: Int64
     private var position: UInt64 = 0
@@ -137,61 +152,59 @@ private struct AppendTransaction {
     private var touchedStreams: Set<String> = []
     private let hasher = SHA256Hasher()
 
-    init(connection: PostgresConnection, logger: Logger, now: Int64) {
+    init(connection: PostgresConnection, compression: SharedCompression, logger: Logger, now: Int64) {
         self.connection = connection
+        self.compression = compression
         self.logger = logger
         self.now = now
     }
 
-    mutating func run(_ batch: [GroupAppender.Pending]) async throws -> [Result<AppendResult, any Error>] {
-        let head = try await connection.query(
-            "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
+    /// Checks and writes the batch; returns each append's outcome, and the rows written.
+    mutating func run(
+        _ batch: [GroupAppender.Pending]
+    ) async throws -> ([Result<AppendResult, any Error>], [LogRow]) {
+        // One round trip: the head under its lock, then the streams' revisions, the ids already in the log (rare: a
+        // retry; their rows are read only then) and the fenced streams' holds (`logbook_take_head`).
+        let ids = batch.flatMap { $0.events.map(\.id) }
+        let streams = Array(Set(batch.map(\.stream.rawValue)))
+        let fenced = Array(Set(batch.compactMap { $0.fence == nil ? nil : $0.stream.rawValue }))
+        let taken = try await connection.query(
+            "SELECT kind, name, number, other, hash, token FROM logbook_take_head(\(streams), \(ids), \(fenced))",
+            logger: logger)
         var found = false
-        for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
-            (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
+        var retried: [UUID] = []
+        for try await (kind, name, number, other, hash, token) in taken.decode(
+            (Int16, String?, Int64?, Int64?, Data?, UUID?).self)
+        {
+            switch (kind, name, number, other, hash, token) {
+            case (0, _, let position?, let time?, let chain?, _):
+                (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
+            case (1, let stream?, let revision?, _, _, _): revisions[stream] = UInt64(revision)
+            case (2, _, _, _, _, let id?): retried.append(id)
+            // Fenced appends: the holds are read under a share lock, so a server taking one of these streams now
+            // waits for this transaction, and its run then sees what this one appends.
+            case (3, let stream?, _, _, _, let token?): holders[stream] = token
+            default: throw EventStoreError(.corrupt, "logbook_take_head answered a row of kind \(kind) it never makes")
+            }
         }
         guard found else {
             throw EventStoreError(.corrupt, "the shared log's head row is missing; the tables were changed by hand")
         }
-        // One round trip for the streams' revisions and which ids are in the log already (rare: a retry); the rows
-        // of those are read only then.
-        let ids = batch.flatMap { $0.events.map(\.id) }
-        let streams = Array(Set(batch.map(\.stream.rawValue)))
-        let lookup = try await connection.query(
-            """
-            SELECT stream, revision, NULL::uuid FROM logbook_streams WHERE stream = ANY(\(streams))
-            UNION ALL SELECT NULL, NULL, event_id FROM logbook_events WHERE event_id = ANY(\(ids))
-            """, logger: logger)
-        var retried: [UUID] = []
-        for try await (stream, revision, id) in lookup.decode((String?, Int64?, UUID?).self) {
-            if let stream, let revision { revisions[stream] = UInt64(revision) }
-            if let id { retried.append(id) }
-        }
         if !retried.isEmpty {
-            for row in try await PostgresLog.decodeRows(
-                connection.query(
-                    "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = ANY(\(retried))",
-                    logger: logger))
+            for row in try await read(
+                "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = ANY(\(retried))")
             {
                 known[row.id] = row
             }
-        }
-        // Fenced appends: the holds are read under a share lock, so a server taking one of these streams now waits
-        // for this transaction, and its run then sees what this one appends.
-        let fenced = Array(Set(batch.compactMap { $0.fence == nil ? nil : $0.stream.rawValue }))
-        if !fenced.isEmpty {
-            let holds = try await connection.query(
-                "SELECT stream, token FROM logbook_holds WHERE stream = ANY(\(fenced)) FOR SHARE", logger: logger)
-            for try await (stream, token) in holds.decode((String, UUID).self) { holders[stream] = token }
         }
 
         var outcomes: [Result<AppendResult, any Error>] = []
         for pending in batch {
             do { outcomes.append(.success(try await plan(pending))) } catch { outcomes.append(.failure(error)) }
         }
-        guard !rows.isEmpty else { return outcomes }
+        guard !rows.isEmpty else { return (outcomes, []) }
         try await write()
-        return outcomes
+        return (outcomes, rows)
     }
 
     /// Checks one append and adds its rows; throws the append's own failure (nothing of it is written then).
@@ -242,6 +255,7 @@ private struct AppendTransaction {
         }
         let firstSeq = position + 1
         var events = p.events
+        var stored = p.stored
         if let closing = p.closing {
             let event = try closing(Seq(firstSeq))
             guard !events.contains(where: { $0.id == event.id }), known[event.id] == nil else {
@@ -250,6 +264,7 @@ private struct AppendTransaction {
                     "the closing event of an append to '\(stream)' reuses the id \(event.id); give it its own id")
             }
             events.append(event)
+            stored.append(try compression.compress(event.payload))
         }
         let time = max(now, lastTime)
         var previousTime = lastTime
@@ -264,7 +279,7 @@ private struct AppendTransaction {
             previousTime = recorded
         }
         var next = revision ?? 0
-        for event in events {
+        for (event, stored) in zip(events, stored) {
             next += 1
             position += 1
             let eventTime = event.recordedTime ?? time
@@ -272,10 +287,8 @@ private struct AppendTransaction {
                 previous: chain, position: position, id: event.id, stream: stream, revision: next, event: event,
                 time: eventTime, hasher: hasher)
             let row = LogRow(
-                position: position, id: event.id, stream: stream, revision: next, type: event.type, time: eventTime,
-                actor: event.metadata.actor, workspace: event.metadata.workspace,
-                correlationID: event.metadata.correlationID, causationID: event.metadata.causationID,
-                payload: event.payload, chain: chain)
+                event: event, stored: stored, stream: stream, position: position, revision: next, time: eventTime,
+                chain: chain)
             rows.append(row)
             known[event.id] = row
             lastTime = eventTime
@@ -289,11 +302,16 @@ private struct AppendTransaction {
     /// A row by event id: from this transaction, or from the log.
     private mutating func lookUp(_ id: UUID) async throws -> LogRow? {
         if let row = known[id] { return row }
-        let found = try await PostgresLog.decodeRows(
-            connection.query(
-                "SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = \(id)", logger: logger))
+        let found = try await read("SELECT \(unescaped: LogRow.columns) FROM logbook_events WHERE event_id = \(id)")
         for row in found { known[row.id] = row }
         return found.first
+    }
+
+    /// Rows read in this transaction, their payloads decompressed.
+    private func read(_ query: PostgresQuery) async throws -> [LogRow] {
+        try await compression.decode(connection.query(query, logger: logger)) { [connection, logger] in
+            try await connection.query($0, logger: logger)
+        }
     }
 
     /// Inserts the rows, sets the streams' revisions, moves the head and notifies.
@@ -316,11 +334,11 @@ enum RowWriter {
         // append of up to 1,000 events (what a transaction costs is mostly its round trips).
         let chunks = stride(from: 0, to: rows.count, by: 1_000).map { rows[$0..<min($0 + 1_000, rows.count)] }
         for chunk in chunks.dropLast() {
-            var binds = PostgresBindings(capacity: chunk.count * 12)
+            var binds = PostgresBindings(capacity: chunk.count * 14)
             let sql = try insertEvents(chunk, into: &binds)
             try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
-        var binds = PostgresBindings(capacity: (chunks.last?.count ?? 0) * 12 + revisions.count * 2 + 4)
+        var binds = PostgresBindings(capacity: (chunks.last?.count ?? 0) * 14 + revisions.count * 2 + 4)
         var sql = "WITH e AS (" + (try insertEvents(chunks.last ?? [], into: &binds)) + ")"
         for chunk in stride(from: 0, to: revisions.count, by: 1_000).map({
             revisions[$0..<min($0 + 1_000, revisions.count)]
@@ -351,7 +369,7 @@ enum RowWriter {
         var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
         for (i, row) in rows.enumerated() {
             let b = binds.count
-            sql += (i == 0 ? "(" : ",(") + (1...12).map { "$\(b + $0)" }.joined(separator: ",") + ")"
+            sql += (i == 0 ? "(" : ",(") + (1...14).map { "$\(b + $0)" }.joined(separator: ",") + ")"
             binds.append(Int64(row.position))
             binds.append(row.id)
             binds.append(row.stream)
@@ -362,8 +380,10 @@ enum RowWriter {
             binds.append(row.workspace)
             binds.append(row.correlationID)
             binds.append(row.causationID)
-            try binds.append(row.payload)
+            try binds.append(row.stored.bytes)
             try binds.append(Data(row.chain))
+            binds.append(SharedCompression.column(row.stored.codec))
+            binds.append(Int32(row.stored.rawLength))
         }
         return sql
     }

@@ -1,8 +1,8 @@
 import EventStore
 import Foundation
 
-/// One event as the shared log stores it: a column per envelope field (so SQL can read the log), the payload as
-/// appended, and the chain hash that links it to the event before it.
+/// One event as the shared log stores it: a column per envelope field (so SQL can read the log), the payload
+/// compressed (`SharedCompression`), and the chain hash that links it to the event before it.
 struct LogRow: Sendable {
     var position: UInt64
     var id: UUID
@@ -14,11 +14,16 @@ struct LogRow: Sendable {
     var workspace: String?
     var correlationID: UUID?
     var causationID: UUID?
+    /// The payload as appended (empty when `damage` says why it could not be read back).
     var payload: Data
+    /// The payload as stored.
+    var stored: PayloadCompressor.Stored
     var chain: [UInt8]
+    /// Why the stored payload could not be decompressed (a row read back from a damaged table).
+    var damage: String?
 
     static let columns =
-        "position, event_id, stream, revision, type, time_ns, actor, workspace, correlation_id, causation_id, payload, chain"
+        "position, event_id, stream, revision, type, time_ns, actor, workspace, correlation_id, causation_id, payload, chain, codec, payload_length"
 
     /// SHA-256(previous chain hash ‖ the row's fields, each fixed-width or length-prefixed, big-endian): every field
     /// the row holds, so any change to a stored row, or a row removed or moved, breaks the chain from there on.
@@ -68,6 +73,30 @@ struct LogRow: Sendable {
             recordedTime: time)
     }
 
+    init(
+        position: UInt64, id: UUID, stream: String, revision: UInt64, type: String, time: Int64, actor: String?,
+        workspace: String?, correlationID: UUID?, causationID: UUID?, payload: Data,
+        stored: PayloadCompressor.Stored, chain: [UInt8]
+    ) {
+        (self.position, self.id, self.stream, self.revision, self.type, self.time) =
+            (position, id, stream, revision, type, time)
+        (self.actor, self.workspace, self.correlationID, self.causationID) =
+            (actor, workspace, correlationID, causationID)
+        (self.payload, self.stored, self.chain) = (payload, stored, chain)
+    }
+
+    /// The row for `event`, appended at `position` as revision `revision` of `stream`.
+    init(
+        event: ProposedEvent, stored: PayloadCompressor.Stored, stream: String, position: UInt64, revision: UInt64,
+        time: Int64, chain: [UInt8]
+    ) {
+        self.init(
+            position: position, id: event.id, stream: stream, revision: revision, type: event.type, time: time,
+            actor: event.metadata.actor, workspace: event.metadata.workspace,
+            correlationID: event.metadata.correlationID, causationID: event.metadata.causationID,
+            payload: event.payload, stored: stored, chain: chain)
+    }
+
     /// The chain hash this row should have after `previous`.
     func expectedChain(after previous: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
         Self.chainHash(
@@ -77,7 +106,7 @@ struct LogRow: Sendable {
 
     /// Whether `event`, appended to `stream`, is what this row holds (an idempotent retry).
     func holds(_ event: ProposedEvent, in stream: String) -> Bool {
-        self.stream == stream && type == event.type && actor == event.metadata.actor
+        damage == nil && self.stream == stream && type == event.type && actor == event.metadata.actor
             && workspace == event.metadata.workspace && correlationID == event.metadata.correlationID
             && causationID == event.metadata.causationID && payload == event.payload
     }

@@ -21,7 +21,11 @@ extension PostgresLog {
     ) async throws(EventStoreError)
         -> VerifiedPage
     {
-        let rows = try await rows(from: position, maxCount: maxCount)
+        Self.checked(try await rows(from: position, maxCount: maxCount), from: position, previous: previous)
+    }
+
+    /// `rows`, which should start at `position`, checked one by one against the chain hash before each.
+    static func checked(_ rows: [LogRow], from position: UInt64, previous: [UInt8]) -> VerifiedPage {
         let hasher = SHA256Hasher()
         var page = VerifiedPage(chain: previous)
         page.rows.reserveCapacity(rows.count)
@@ -30,6 +34,10 @@ extension PostgresLog {
             guard row.position == expected else {
                 page.failure = .init(
                     seq: Seq(expected), reason: "missing: the shared log's next event is at position \(row.position)")
+                return page
+            }
+            if let damage = row.damage {
+                page.failure = .init(seq: Seq(row.position), reason: "has a payload that cannot be read: \(damage)")
                 return page
             }
             let hash = row.expectedChain(after: page.chain, hasher: hasher)
@@ -140,7 +148,11 @@ extension PostgresLog {
     /// - Throws: `invalidArgument` when the events do not follow on from the log's end; `unavailable`.
     public func copyIn(_ events: [CopiedEvent]) async throws(EventStoreError) {
         guard let first = events.first else { return }
-        try await withDeadline("copying \(events.count) events in at position \(first.seq)") { [client, logger] in
+        var stored: [PayloadCompressor.Stored] = []
+        stored.reserveCapacity(events.count)
+        for e in events { stored.append(try compression.compress(e.event.payload)) }
+        let end = try await withDeadline("copying \(events.count) events in at position \(first.seq)") {
+            [client, logger, stored] in
             try await client.withTransaction(logger: logger) { connection in
                 let head = try await connection.query(
                     "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
@@ -167,7 +179,7 @@ extension PostgresLog {
                 let hasher = SHA256Hasher()
                 var rows: [LogRow] = []
                 rows.reserveCapacity(events.count)
-                for e in events {
+                for (e, stored) in zip(events, stored) {
                     guard e.seq.rawValue == position + 1 else {
                         throw EventStoreError(
                             .invalidArgument, "event \(e.event.id) is at \(e.seq), expected \(position + 1)")
@@ -187,19 +199,18 @@ extension PostgresLog {
                         event: e.event, time: eventTime, hasher: hasher)
                     rows.append(
                         LogRow(
-                            position: position, id: e.event.id, stream: stream, revision: revision, type: e.event.type,
-                            time: eventTime, actor: e.event.metadata.actor, workspace: e.event.metadata.workspace,
-                            correlationID: e.event.metadata.correlationID,
-                            causationID: e.event.metadata.causationID, payload: e.event.payload, chain: chain))
+                            event: e.event, stored: stored, stream: stream, position: position, revision: revision,
+                            time: eventTime, chain: chain))
                     revisions[stream] = revision
                     time = eventTime
                 }
                 try await RowWriter.write(
                     rows, revisions: streams.sorted().map { ($0, revisions[$0]!) }, head: (position, chain, time),
                     on: connection, logger: logger)
-                return true
+                return position
             }
         }
+        compression.appended(through: end)
     }
 
     /// The id of the event at `position` (nil past the end).
@@ -218,8 +229,12 @@ public struct SharedLogStatistics: Sendable, Codable {
     public var logID: UUID
     public var events: UInt64
     public var streams: UInt64
-    /// The payloads' bytes as stored (as appended: PostgreSQL may compress large values itself).
+    /// The payloads' bytes as stored (compressed; PostgreSQL may compress large values further itself).
     public var payloadBytes: UInt64
+    /// The payloads' bytes as appended.
+    public var rawPayloadBytes: UInt64
+    /// How many compression dictionaries the log holds.
+    public var dictionaries: UInt64
     /// Each table's size on disk with its indexes and TOAST (`pg_total_relation_size`).
     public var tableBytes: [String: UInt64]
 
@@ -229,19 +244,27 @@ public struct SharedLogStatistics: Sendable, Codable {
 extension PostgresLog {
     public func statistics() async throws(EventStoreError) -> SharedLogStatistics {
         try await withDeadline("reading the log's statistics") { [client, logID] in
-            var stats = SharedLogStatistics(logID: logID, events: 0, streams: 0, payloadBytes: 0, tableBytes: [:])
+            var stats = SharedLogStatistics(
+                logID: logID, events: 0, streams: 0, payloadBytes: 0, rawPayloadBytes: 0, dictionaries: 0,
+                tableBytes: [:])
             let counts = try await client.query(
                 """
                 SELECT (SELECT position FROM logbook_log WHERE id = 1), (SELECT count(*) FROM logbook_streams),
-                       (SELECT coalesce(sum(octet_length(payload)), 0)::bigint FROM logbook_events)
+                       p.stored, p.raw, (SELECT count(*) FROM logbook_dictionaries)
+                FROM (SELECT coalesce(sum(octet_length(payload)), 0)::bigint AS stored,
+                             coalesce(sum(coalesce(payload_length, octet_length(payload))), 0)::bigint AS raw
+                      FROM logbook_events) AS p
                 """)
-            for try await (events, streams, payload) in counts.decode((Int64, Int64, Int64).self) {
+            for try await (events, streams, payload, raw, dictionaries) in counts.decode(
+                (Int64, Int64, Int64, Int64, Int64).self)
+            {
                 (stats.events, stats.streams, stats.payloadBytes) = (UInt64(events), UInt64(streams), UInt64(payload))
+                (stats.rawPayloadBytes, stats.dictionaries) = (UInt64(raw), UInt64(dictionaries))
             }
             let sizes = try await client.query(
                 """
                 SELECT t, pg_total_relation_size(t)::bigint FROM unnest(ARRAY['logbook_log', 'logbook_streams',
-                'logbook_events', 'logbook_holds']) AS t
+                'logbook_events', 'logbook_holds', 'logbook_dictionaries']) AS t
                 """)
             for try await (table, bytes) in sizes.decode((String, Int64).self) {
                 stats.tableBytes[table] = UInt64(bytes)

@@ -29,6 +29,7 @@ public final class PostgresLog: SharedLog {
     let timeout: Duration
     private let runner: Task<Void, Never>
     let appender: GroupAppender
+    let compression: SharedCompression
     let feeder = CopyFeeder()
     private let followers = Mutex<[Task<Void, Never>]>([])
     /// The renewals of this process's holds, by token.
@@ -41,7 +42,9 @@ public final class PostgresLog: SharedLog {
     /// The channel each append transaction notifies, with its last position.
     static let channel = "logbook_appended"
     /// The schema version this build writes and reads.
-    static let schemaVersion = 1
+    /// 2: payloads compressed (`codec`, `payload_length`, `logbook_dictionaries`); a log of version 1 is upgraded
+    /// in place (its rows stay as they are: raw).
+    static let schemaVersion = 2
 
     /// Connects, and creates the log's tables when the database has none (several servers may start at once).
     /// - Throws: `unavailable` when the database cannot be reached in `timeout`; `unsupportedFormat` for tables of a
@@ -56,9 +59,13 @@ public final class PostgresLog: SharedLog {
             let logID = try await Self.withDeadline(timeout, "connecting to \(location)") {
                 try await Schema.create(client, logger: logger)
             }
-            return PostgresLog(
+            let log = PostgresLog(
                 logID: logID, location: location, client: client, runner: runner, timeout: timeout,
                 pollInterval: pollInterval, holdLease: holdLease, logger: logger)
+            try await Self.withDeadline(timeout, "loading the log's compression dictionaries") {
+                try await log.compression.loadNewer { try await client.query($0, logger: logger) }
+            }
+            return log
         } catch {
             runner.cancel()
             throw error
@@ -99,7 +106,9 @@ public final class PostgresLog: SharedLog {
         self.timeout = timeout
         self.pollInterval = pollInterval
         self.logger = logger
-        appender = GroupAppender(client: client, logger: logger, timeout: timeout)
+        compression = SharedCompression(client: client, logger: logger, timeout: timeout)
+        appender = GroupAppender(
+            client: client, compression: compression, feeder: feeder, logger: logger, timeout: timeout)
     }
 
     /// Stops following and closes the connections.
@@ -116,6 +125,7 @@ public final class PostgresLog: SharedLog {
             task.cancel()
             await task.value
         }
+        await compression.close()
         runner.cancel()
         await runner.value
     }
@@ -183,7 +193,7 @@ public final class PostgresLog: SharedLog {
                 SELECT \(unescaped: LogRow.columns) FROM logbook_events
                 WHERE position >= \(Int64(position)) ORDER BY position LIMIT \(maxCount)
                 """
-            return try await Self.decodeRows(self.client.query(query))
+            return try await self.compression.decode(self.client.query(query)) { try await self.client.query($0) }
         }
     }
 
@@ -197,21 +207,6 @@ public final class PostgresLog: SharedLog {
             throw EventStoreError(
                 .corrupt, "the shared log has no event at position \(position); run 'logbook verify --store'")
         }
-    }
-
-    static func decodeRows(_ rows: PostgresRowSequence) async throws -> [LogRow] {
-        var result: [LogRow] = []
-        for try await row in rows {
-            let (position, id, stream, revision, type, time, actor, workspace, correlation, causation, payload, chain) =
-                try row.decode(
-                    (Int64, UUID, String, Int64, String, Int64, String?, String?, UUID?, UUID?, Data, Data).self)
-            result.append(
-                LogRow(
-                    position: UInt64(position), id: id, stream: stream, revision: UInt64(revision), type: type,
-                    time: time, actor: actor, workspace: workspace, correlationID: correlation,
-                    causationID: causation, payload: payload, chain: [UInt8](chain)))
-        }
-        return result
     }
 
     // MARK: - Deadlines and errors

@@ -5,7 +5,8 @@ import PostgresNIO
 
 /// The shared log's tables. `logbook_log` is the head: one row, locked by every append transaction, with the last
 /// position, its chain hash and time. `logbook_events` holds the events by position; `logbook_streams` each
-/// stream's revision (for expected-revision checks); `logbook_holds` the streams (threads) a server runs on now.
+/// stream's revision (for expected-revision checks); `logbook_holds` the streams (threads) a server runs on now;
+/// `logbook_dictionaries` the payloads' compression dictionaries (`SharedCompression`).
 enum Schema {
     static let statements = [
         """
@@ -37,7 +38,17 @@ enum Schema {
             correlation_id uuid,
             causation_id uuid,
             payload bytea NOT NULL,
-            chain bytea NOT NULL
+            chain bytea NOT NULL,
+            codec integer NOT NULL DEFAULT 0,
+            payload_length integer
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS logbook_dictionaries (
+            id integer PRIMARY KEY,
+            bytes bytea NOT NULL,
+            position bigint NOT NULL,
+            time_ns bigint NOT NULL
         )
         """,
         """
@@ -47,6 +58,36 @@ enum Schema {
             expires_at timestamptz NOT NULL
         )
         """,
+        // An append transaction's first statement: takes the head and then, under its lock, reads what the append
+        // checks — the streams' revisions, which event ids are taken (a retry), and the fenced streams' holds (under
+        // a share lock). One round trip; a function because each of its statements reads a fresh snapshot (a
+        // VOLATILE function's do), so they see every append committed while it waited for the head. One statement
+        // alone would read them as of before the wait.
+        """
+        CREATE OR REPLACE FUNCTION logbook_take_head(streams text[], ids uuid[], fenced text[])
+        RETURNS TABLE (kind smallint, name text, number bigint, other bigint, hash bytea, token uuid)
+        LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+            RETURN QUERY SELECT 0::smallint, NULL::text, l.position, l.time_ns, l.chain, NULL::uuid
+                FROM logbook_log l WHERE l.id = 1 FOR UPDATE;
+            RETURN QUERY SELECT 1::smallint, s.stream, s.revision, NULL::bigint, NULL::bytea, NULL::uuid
+                FROM logbook_streams s WHERE s.stream = ANY(streams);
+            RETURN QUERY SELECT 2::smallint, NULL::text, NULL::bigint, NULL::bigint, NULL::bytea, e.event_id
+                FROM logbook_events e WHERE e.event_id = ANY(ids);
+            IF cardinality(fenced) > 0 THEN
+                RETURN QUERY SELECT 3::smallint, h.stream, NULL::bigint, NULL::bigint, NULL::bytea, h.token
+                    FROM logbook_holds h WHERE h.stream = ANY(fenced) FOR SHARE;
+            END IF;
+        END
+        $$
+        """,
+    ]
+
+    /// What upgrades tables of version 1 (payloads stored raw, without these columns; their rows stay raw). Run
+    /// only then: `ALTER TABLE` locks the table against every append, even when it changes nothing.
+    static let fromVersion1 = [
+        "ALTER TABLE logbook_events ADD COLUMN IF NOT EXISTS codec integer NOT NULL DEFAULT 0",
+        "ALTER TABLE logbook_events ADD COLUMN IF NOT EXISTS payload_length integer",
     ]
 
     /// Serializes schema creation among servers starting at once (`CREATE TABLE IF NOT EXISTS` alone races).
@@ -64,17 +105,25 @@ enum Schema {
                 VALUES (1, \(UUID()), \(Int32(PostgresLog.schemaVersion)), 0, \(genesis), 0)
                 ON CONFLICT (id) DO NOTHING
                 """, logger: logger)
+            var head: (UUID, Int32)?
             let rows = try await c.query("SELECT log_id, schema_version FROM logbook_log WHERE id = 1", logger: logger)
-            for try await (id, version) in rows.decode((UUID, Int32).self) {
-                guard version <= PostgresLog.schemaVersion else {
-                    throw EventStoreError(
-                        .unsupportedFormat,
-                        "the shared log's tables have schema version \(version); this build reads up to \(PostgresLog.schemaVersion): upgrade Logbook"
-                    )
-                }
-                return id
+            for try await row in rows.decode((UUID, Int32).self) { head = row }
+            guard let (id, version) = head else {
+                throw EventStoreError(.corrupt, "the shared log's head row is missing after it was created")
             }
-            throw EventStoreError(.corrupt, "the shared log's head row is missing after it was created")
+            guard version <= PostgresLog.schemaVersion else {
+                throw EventStoreError(
+                    .unsupportedFormat,
+                    "the shared log's tables have schema version \(version); this build reads up to \(PostgresLog.schemaVersion): upgrade Logbook"
+                )
+            }
+            if version < PostgresLog.schemaVersion {
+                for statement in fromVersion1 { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                try await c.query(
+                    "UPDATE logbook_log SET schema_version = \(Int32(PostgresLog.schemaVersion)) WHERE id = 1",
+                    logger: logger)
+            }
+            return id
         }
     }
 }

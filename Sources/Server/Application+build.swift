@@ -19,6 +19,8 @@ public struct LogbookApplication: Sendable {
     let follower: Task<Void, Never>
     /// Checks the MCP servers now and then (nil: not configured).
     let healthChecks: Task<Void, Never>?
+    /// Closes runs other servers left open (a shared log only).
+    let sweeper: Task<Void, Never>?
     let readModels: ProjectionRunner
     let logger: Logger
 
@@ -30,6 +32,8 @@ public struct LogbookApplication: Sendable {
         _ = await follower.result
         healthChecks?.cancel()
         _ = await healthChecks?.result
+        sweeper?.cancel()
+        _ = await sweeper?.result
         logger.info("stopping: the MCP servers")
         await pool.shutdown()
         logger.info("stopping: checkpointing the read models")
@@ -110,36 +114,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         }
     }
     // Runs a crash cut short end now, before anyone is served: nothing can be running yet (one writer per log). On a
-    // shared log, only the runs on threads no server holds: the others are running on another server.
-    var open = readModels.read(ConversationProjection.self) { s in
-        s.runs.values.filter { $0.status == .running }.map {
-            OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID)
-        }
-    }
-    var holds: [SharedHold] = []
-    if let shared = configuration.shared, !open.isEmpty {
-        var free: Set<String> = []
-        for thread in Set(open.map(\.threadID)) {
-            guard let stream = try? ThreadID(thread).stream, let hold = try await shared.tryHold(stream) else {
-                continue
-            }
-            holds.append(hold)
-            free.insert(thread)
-        }
-        open = open.filter { free.contains($0.threadID) }
-    }
-    defer {
-        if let shared = configuration.shared {
-            Task { [holds] in for hold in holds { await shared.release(hold) } }
-        }
-    }
-    if !open.isEmpty {
-        let recovered = try await runtime.conversations.closeInterruptedRuns(open)
-        try await readModels.catchUp()
-        logger.notice(
-            "closed runs a stop cut short",
-            metadata: ["runs": "\(recovered.runs)", "toolCallsOfUnknownOutcome": "\(recovered.toolCalls)"])
-    }
+    // shared log, only the runs on threads no server holds (the others are running on another server), and again
+    // every few seconds while serving: a server that crashes leaves its runs open while the others serve on.
+    let abandoned = AbandonedRuns(runtime: runtime, readModels: readModels, store: store, logger: logger)
+    try await abandoned.close()
+    let sweeper = store.shared == nil ? nil : Task { await abandoned.sweep() }
     let following = FollowingFlag()
     let follower = Task {
         _ = try? await readModels.follow()
@@ -184,5 +163,5 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         logger: logger)
     return LogbookApplication(
         application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
-        healthChecks: healthChecks, readModels: readModels, logger: logger)
+        healthChecks: healthChecks, sweeper: sweeper, readModels: readModels, logger: logger)
 }

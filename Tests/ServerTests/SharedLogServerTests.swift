@@ -104,11 +104,15 @@ struct SharedLogServerTests {
         Issue.record("the server on port \(server.port) did not get ready: \(server.output)")
     }
 
-    /// The model: asked about the time, it calls the clock; given a tool's result or anything else, it answers.
+    /// The model: asked about the time, it calls the clock; told to hang on, it never answers; given a tool's
+    /// result or anything else, it answers.
     static func model() async throws -> ScriptedLLMServer {
         try await ScriptedLLMServer(fallback: { request in
             let messages = request.json["messages"] as? [[String: Any]] ?? []
             let last = messages.last ?? [:]
+            if last["role"] as? String == "user", (last["content"] as? String)?.contains("hang on") == true {
+                return .hang
+            }
             if last["role"] as? String == "user", (last["content"] as? String)?.contains("time") == true {
                 return .json(
                     body: Wire.completion(
@@ -305,6 +309,37 @@ struct SharedLogServerTests {
             let finished = Self.finishedRuns(events)
             for runID in acknowledged { #expect(finished.contains(runID), "acknowledged run \(runID) is in the log") }
             #expect(events.map(\.seq.rawValue) == Array(1...UInt64(events.count)))
+        }
+    }
+
+    /// A server killed in the middle of a run leaves it open; another server, serving on, closes it as interrupted
+    /// once the dead server's hold has lapsed (15 s), without a restart of any server.
+    @Test func aRunLeftOpenByAKilledServerIsClosedByAnotherWhileItServes() async throws {
+        let location = try await PostgresTestServer.newDatabase()
+        try await Self.withTwoServers(store: "\(location)") { http, a, b in
+            let hanging = Task {
+                try? await Self.send(http, a, .POST, "/v1/threads/stuck/messages", #"{"text": "hang on"}"#, timeout: 90)
+            }
+            func runs() async throws -> [String] {
+                let r = try await Self.send(http, b, .GET, "/v1/threads/stuck")
+                let body = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
+                return (body?["runs"] as? [[String: Any]] ?? []).compactMap { $0["status"] as? String }
+            }
+            var seen: [String] = []
+            for _ in 0..<200 where seen != ["running"] {
+                seen = try await runs()
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(seen == ["running"], "the other server sees the run under way")
+            a.kill()
+            hanging.cancel()
+            for _ in 0..<120 where seen != ["interrupted"] {
+                try await Task.sleep(for: .milliseconds(500))
+                seen = try await runs()
+            }
+            #expect(seen == ["interrupted"], "the surviving server closed the dead server's run")
+            let next = try await Self.send(http, b, .POST, "/v1/threads/stuck/messages", #"{"text": "again"}"#)
+            #expect(next.status == 200, "the thread takes turns again: \(next.body)")
         }
     }
 

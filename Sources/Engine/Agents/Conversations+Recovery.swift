@@ -20,6 +20,8 @@ public struct RecoveredRuns: Sendable, Equatable {
     public var runs = 0
     /// Tool calls given a result that says their outcome is unknown.
     public var toolCalls = 0
+
+    public init() {}
 }
 
 extension Conversations {
@@ -32,7 +34,8 @@ extension Conversations {
     /// runs before the runs that delegated them), appended as `system:recovery` to the run's thread. Running again
     /// finds nothing more to close.
     ///
-    /// Call it only while no run can be in flight (at start-up): a run it is given is taken to have stopped.
+    /// Call it only while no run can be in flight on the runs' threads — at start-up, or on a shared log under the
+    /// thread's hold (`AbandonedRuns`): a run it is given is taken to have stopped.
     /// - Parameter runs: the runs the conversation read model shows still running.
     /// - Throws: `storage`.
     public func closeInterruptedRuns(_ runs: [OpenRun]) async throws(EngineError) -> RecoveredRuns {

@@ -127,6 +127,9 @@ final class ZstdCodec: @unchecked Sendable {
     /// Reads a dictionary's stored bytes by id; nil when the log does not hold it.
     typealias DictionaryLoader = (UInt32) throws(EventStoreError) -> [UInt8]?
 
+    /// Whether dictionary `id` is registered.
+    func hasDictionary(_ id: UInt32) -> Bool { dictionary(id) != nil }
+
     /// The registered dictionary `id`, if any.
     ///
     /// Copies the entry out of the lock before projecting a field: Swift 6.3.1 miscompiles optional chaining on a struct

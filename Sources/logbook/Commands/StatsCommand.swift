@@ -79,7 +79,13 @@ struct StatsCommand: AsyncParsableCommand {
         print("log:                the shared log \(stats.logID.uuidString.lowercased()) on PostgreSQL")
         print("events:             \(stats.events)")
         print("streams:            \(stats.streams)")
-        print("payloads:           \(mb(stats.payloadBytes)) as appended")
+        let ratio = stats.payloadBytes == 0 ? 1 : Double(stats.rawPayloadBytes) / Double(stats.payloadBytes)
+        print(
+            "payloads:           \(mb(stats.rawPayloadBytes)) as appended, \(mb(stats.payloadBytes)) stored (zstd, \(String(format: "%.2f", ratio))×)"
+        )
+        print(
+            "dictionaries:       \(stats.dictionaries == 0 ? "none yet (one is trained once the log holds 4096 events)" : "\(stats.dictionaries)")"
+        )
         for (table, bytes) in stats.tableBytes.sorted(by: { $0.key < $1.key }) {
             print("\((table + ":").padding(toLength: 20, withPad: " ", startingAt: 0))\(mb(bytes)) on disk")
         }
