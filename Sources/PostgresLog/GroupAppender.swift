@@ -163,28 +163,36 @@ private struct AppendTransaction {
     mutating func run(
         _ batch: [GroupAppender.Pending]
     ) async throws -> ([Result<AppendResult, any Error>], [LogRow]) {
-        // One round trip: the head under its lock, then the streams' revisions, the ids already in the log (rare: a
-        // retry; their rows are read only then) and the fenced streams' holds (`logbook_take_head`).
+        // The head under its lock first, in a statement of its own: a statement reads the log as of its start
+        // (READ COMMITTED), so the lookups after it see every append committed while this one waited for the head.
+        // (A PL/pgSQL function doing both, whose statements each read a fresh snapshot, saves that round trip but
+        // measured slower as the table grew: 6,000 appends/s at 256 appenders where this does 14,000.)
+        var found = false
+        let head = try await connection.query(
+            "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
+        for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
+            (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
+        }
+        // One round trip for the streams' revisions, which ids are in the log already (rare: a retry; the rows of
+        // those are read only then) and the holds of fenced appends, read under a share lock: a server taking one
+        // of these streams now waits for this transaction, and its run then sees what this one appends.
         let ids = batch.flatMap { $0.events.map(\.id) }
         let streams = Array(Set(batch.map(\.stream.rawValue)))
         let fenced = Array(Set(batch.compactMap { $0.fence == nil ? nil : $0.stream.rawValue }))
-        let taken = try await connection.query(
-            "SELECT kind, name, number, other, hash, token FROM logbook_take_head(\(streams), \(ids), \(fenced))",
-            logger: logger)
-        var found = false
+        let lookup = try await connection.query(
+            """
+            WITH h AS (SELECT stream, token FROM logbook_holds WHERE stream = ANY(\(fenced)) FOR SHARE)
+            SELECT stream, revision, NULL::uuid FROM logbook_streams WHERE stream = ANY(\(streams))
+            UNION ALL SELECT NULL, NULL, event_id FROM logbook_events WHERE event_id = ANY(\(ids))
+            UNION ALL SELECT stream, NULL, token FROM h
+            """, logger: logger)
         var retried: [UUID] = []
-        for try await (kind, name, number, other, hash, token) in taken.decode(
-            (Int16, String?, Int64?, Int64?, Data?, UUID?).self)
-        {
-            switch (kind, name, number, other, hash, token) {
-            case (0, _, let position?, let time?, let chain?, _):
-                (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
-            case (1, let stream?, let revision?, _, _, _): revisions[stream] = UInt64(revision)
-            case (2, _, _, _, _, let id?): retried.append(id)
-            // Fenced appends: the holds are read under a share lock, so a server taking one of these streams now
-            // waits for this transaction, and its run then sees what this one appends.
-            case (3, let stream?, _, _, _, let token?): holders[stream] = token
-            default: throw EventStoreError(.corrupt, "logbook_take_head answered a row of kind \(kind) it never makes")
+        for try await (stream, revision, id) in lookup.decode((String?, Int64?, UUID?).self) {
+            switch (stream, revision, id) {
+            case (let stream?, let revision?, _): revisions[stream] = UInt64(revision)
+            case (nil, _, let id?): retried.append(id)
+            case (let stream?, nil, let token?): holders[stream] = token
+            default: throw EventStoreError(.corrupt, "the append's lookup answered a row it never makes")
             }
         }
         guard found else {
