@@ -144,7 +144,8 @@ public final class PostgresLog: SharedLog {
         try await feeder.bringUp(copy, through: seq?.rawValue, from: self)
     }
 
-    /// Keeps `copy` up with the log until `close`: woken by each append's notification, and every `pollInterval`.
+    /// Keeps `copy` up with the log until `close`: woken by each append's notification (unless the copy already holds
+    /// what it announces), and every `pollInterval`.
     public func follow(_ copy: EventStore) {
         let listener = Task { [self] in
             while !Task.isCancelled {
@@ -152,8 +153,12 @@ public final class PostgresLog: SharedLog {
                     try await client.withConnection { connection in
                         try await connection.listen(on: Self.channel) { notifications in
                             try? await feeder.bringUp(copy, through: nil, from: self)
-                            for try await _ in notifications {
-                                try? await feeder.bringUp(copy, through: nil, from: self)
+                            // A notification carries the log's end after that append: one this copy already holds
+                            // (this server's own append, copied as it was acknowledged) needs no read.
+                            for try await notification in notifications {
+                                let end = UInt64(notification.payload)
+                                if let end, copy.lastSeq.rawValue >= end { continue }
+                                try? await feeder.bringUp(copy, through: end, from: self)
                             }
                         }
                     }

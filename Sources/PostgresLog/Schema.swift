@@ -7,8 +7,9 @@ import PostgresNIO
 /// position, its chain hash and time. `logbook_events` holds the events by position, its fixed-width columns widest
 /// first and the variable ones last, so that a row carries no alignment padding (it did: 10 bytes of a ~290-byte row
 /// on the shared workload); `logbook_streams` each stream's revision (for expected-revision checks); `logbook_holds`
-/// the streams (threads) a server runs on now; `logbook_dictionaries` the payloads' compression dictionaries
-/// (`SharedCompression`).
+/// the streams (threads) a server runs on now (unlogged: a hold is a lease, taking and giving one up waits for no
+/// flush of the write-ahead log, and a crash of the database ends every lease); `logbook_dictionaries` the payloads'
+/// compression dictionaries (`SharedCompression`).
 enum Schema {
     static let statements = [
         """
@@ -54,7 +55,7 @@ enum Schema {
         )
         """,
         """
-        CREATE TABLE IF NOT EXISTS logbook_holds (
+        CREATE UNLOGGED TABLE IF NOT EXISTS logbook_holds (
             stream text PRIMARY KEY,
             token uuid NOT NULL,
             expires_at timestamptz NOT NULL
@@ -96,6 +97,15 @@ enum Schema {
                     "the shared log's tables have schema version \(version); this build reads up to \(PostgresLog.schemaVersion): upgrade Logbook"
                 )
             }
+            // Holds were logged tables before: made unlogged (the table holds a row per thread running now).
+            try await c.query(
+                """
+                DO $$ BEGIN
+                    IF (SELECT relpersistence FROM pg_class WHERE oid = 'logbook_holds'::regclass) = 'p' THEN
+                        ALTER TABLE logbook_holds SET UNLOGGED;
+                    END IF;
+                END $$
+                """, logger: logger)
             if version < PostgresLog.schemaVersion {
                 for statement in fromVersion1 { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
                 try await c.query(

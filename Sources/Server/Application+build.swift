@@ -44,6 +44,7 @@ public struct LogbookApplication: Sendable {
         }
         logger.info("stopping: closing the log")
         await store.close()
+        if store.shared != nil { SharedCopy.close(store.directory) }
         logger.notice("stopped")
     }
 }
@@ -59,6 +60,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     storeConfiguration.limits.maxMapSizeBytes = configuration.maxLogSizeBytes
     storeConfiguration.commitFault = configuration.storeCommitFault
     storeConfiguration.shared = configuration.shared
+    if configuration.shared != nil {
+        // The copy of a shared log: flushed in the background, made again after the machine stopped (`SharedCopy`).
+        storeConfiguration.durability = .relaxed
+        try SharedCopy.open(configuration.dataDirectory, logger: logger)
+    }
     // Said once, loudly: from here every write fails and /readyz says why.
     storeConfiguration.onWritesRefused = { [logger] error in
         logger.critical(

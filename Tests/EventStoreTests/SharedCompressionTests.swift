@@ -29,8 +29,18 @@ struct SharedCompressionTests {
         let dictionaries = try await waitForDictionary(location)
         #expect(dictionaries == 1)
 
-        // A's appends from now on use the dictionary; B learns of it from the rows it copies.
-        try await append(20, through: storeA)
+        // A's appends use the dictionary once A has loaded what it stored; B learns of it from the rows it copies.
+        var lastCodec: Int32 = 0
+        for _ in 0..<100 where lastCodec != 1 {
+            try await append(20, through: storeA)
+            lastCodec = try await PostgresTestServer.withClient(location) { client in
+                var codec: Int32 = 0
+                let rows = try await client.query("SELECT codec FROM logbook_events ORDER BY position DESC LIMIT 1")
+                for try await c in rows.decode(Int32.self) { codec = c }
+                return codec
+            }
+        }
+        #expect(lastCodec == 1, "A compresses with the dictionary it trained")
         try await b.bringUp(storeB, through: try await b.lastSeq())
         let before = try await b.lastSeq().rawValue
         try await append(20, through: storeB)
@@ -98,8 +108,8 @@ struct SharedCompressionTests {
         await log.close()
     }
 
-    /// Tables of schema version 1 (payloads raw, no codec columns) are upgraded when a server connects: the old
-    /// rows verify and read as before, and new rows are compressed.
+    /// Tables of schema version 1 (payloads raw, no codec columns, holds logged) are upgraded when a server connects:
+    /// the old rows verify and read as before, new rows are compressed, and holds become an unlogged table.
     @Test func aLogOfVersion1IsUpgradedInPlace() async throws {
         let log = try await TestLog(.postgres)
         var rng = SplitMix64(seed: 33)
@@ -111,6 +121,7 @@ struct SharedCompressionTests {
             try await client.query("ALTER TABLE logbook_events DROP COLUMN codec, DROP COLUMN payload_length")
             try await client.query("DROP TABLE logbook_dictionaries")
             try await client.query("UPDATE logbook_log SET schema_version = 1")
+            try await client.query("ALTER TABLE logbook_holds SET LOGGED")
         }
         let upgraded = try await PostgresLog.connect(location)
         let copy = TemporaryDirectory()
@@ -121,14 +132,19 @@ struct SharedCompressionTests {
         let report = try await upgraded.forEachVerified { read += $0.map(\.event.payload) }
         #expect(report.isIntact)
         #expect(read == events.map(\.payload) + [long.payload])
-        let (version, codec) = try await PostgresTestServer.withClient(location) { client in
-            var result: (Int32, Int32) = (0, 0)
+        let (version, codec, holds) = try await PostgresTestServer.withClient(location) { client in
+            var result: (Int32, Int32, String) = (0, 0, "")
             let rows = try await client.query(
-                "SELECT schema_version, (SELECT codec FROM logbook_events WHERE position = 4) FROM logbook_log")
-            for try await row in rows.decode((Int32, Int32).self) { result = row }
+                """
+                SELECT schema_version, (SELECT codec FROM logbook_events WHERE position = 4),
+                       (SELECT relpersistence::text FROM pg_class WHERE oid = 'logbook_holds'::regclass)
+                FROM logbook_log
+                """)
+            for try await row in rows.decode((Int32, Int32, String).self) { result = row }
             return result
         }
         #expect(version == 2)
+        #expect(holds == "u", "holds are leases: an unlogged table")
         #expect(codec == -1, "the new row is compressed (zstd, no dictionary yet)")
         await store.close()
         await upgraded.close()
