@@ -87,7 +87,9 @@ struct StatsCommand: AsyncParsableCommand {
             "dictionaries:       \(stats.dictionaries == 0 ? "none yet (one is trained once the log holds 4096 events)" : "\(stats.dictionaries)")"
         )
         for (table, bytes) in stats.tableBytes.sorted(by: { $0.key < $1.key }) {
-            print("\((table + ":").padding(toLength: 20, withPad: " ", startingAt: 0))\(mb(bytes)) on disk")
+            let label = table + ":"
+            print(
+                "\(label.padding(toLength: max(20, label.count + 1), withPad: " ", startingAt: 0))\(mb(bytes)) on disk")
         }
         let perEvent = stats.events == 0 ? 0 : Double(stats.totalBytes) / Double(stats.events)
         print(
