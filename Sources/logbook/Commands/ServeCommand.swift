@@ -64,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
     @Option(
         help: ArgumentHelp(
-            "durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups).",
+            "durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups). With --store, appends are as durable as PostgreSQL makes them, and this server's copy is always relaxed (made again after a crash of the machine).",
             valueName: "MODE"),
         transform: { (text: String) throws -> Durability in
             guard let mode = Durability(rawValue: text) else {
@@ -197,7 +197,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw error
         }
         var banner = "logbook: serving \(served) on http://\(host):\(port)\n"
-        if configuration.durability == .relaxed {
+        if configuration.durability == .relaxed, configuration.shared == nil {
             banner +=
                 "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"
         }
