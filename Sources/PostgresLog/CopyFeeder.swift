@@ -109,7 +109,11 @@ final class CopyFeeder: Sendable {
             chain = page.chain
             try await copy.copy(events)
             let end = (lastRow.position, chain)
-            state.withLock { $0.chain = end }
+            state.withLock { s in
+                s.chain = end
+                // Rows of this process read back from the database (another server's came first) are not needed.
+                if !s.recent.isEmpty { s.recent = s.recent.filter { $0.key > end.0 } }
+            }
             if let target, lastRow.position >= target { return }
             if recent.isEmpty, page.rows.count < Self.pageRows { return }
         }

@@ -61,6 +61,8 @@ enum Schema {
             expires_at timestamptz NOT NULL
         )
         """,
+        // A function one build of schema 2 made (87ddb55) and the next dropped (docs/notebook, 2026-12-07).
+        "DROP FUNCTION IF EXISTS logbook_take_head(text[], uuid[], text[])",
     ]
 
     /// What upgrades tables of version 1 (payloads stored raw, without these columns; their rows stay raw). Run
