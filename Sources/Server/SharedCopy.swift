@@ -30,8 +30,11 @@ enum SharedCopy {
                 metadata: ["directory": "\(directory)"])
         }
         if let boot = bootID() {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            // Made here first, the directory gets the log's own permissions (only its owner reads it).
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             try Data(boot.utf8).write(to: marker, options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: marker.path)
         }
         return removed
     }

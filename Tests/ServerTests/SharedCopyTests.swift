@@ -8,6 +8,19 @@ import Testing
 /// A shared log's copy is written unflushed; one that was open when the machine stopped is made again.
 @Suite(.enabled(if: SharedCopy.bootID() != nil, "the system does not give a boot id"))
 struct SharedCopyTests {
+    /// A copy directory made by `SharedCopy.open` is private like the log's own (0700), its marker 0600.
+    @Test func aNewCopyDirectoryIsPrivate() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-copy-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let dir = parent.appendingPathComponent("data").path
+        try SharedCopy.open(dir, logger: Logger(label: "test"))
+        let permissions = { (path: String) in
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+        }
+        #expect(try permissions(dir) == 0o700)
+        #expect(try permissions("\(dir)/\(SharedCopy.markerName)") == 0o600)
+    }
+
     @Test func aCopyOpenWhenTheMachineStoppedIsRemovedAndOneOpenAcrossAProcessCrashIsKept() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-copy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: path, withIntermediateDirectories: true)
