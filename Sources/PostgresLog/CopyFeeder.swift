@@ -27,11 +27,9 @@ final class CopyFeeder: Sendable {
     /// Offers rows this process has just committed, so that the copy need not read them back.
     func remember(_ rows: [LogRow]) {
         state.withLock { s in
-            if s.recent.count + rows.count > Self.maxRecentRows {
-                let held = s.chain?.position ?? 0
-                s.recent = s.recent.filter { $0.key > held }
-                if s.recent.count + rows.count > Self.maxRecentRows { s.recent = [:] }
-            }
+            // Rows the copy has read back from the database leave on each pull; beyond the bound (a copy far behind)
+            // the rows are left to be read back too.
+            if s.recent.count + rows.count > Self.maxRecentRows { s.recent = [:] }
             if rows.count <= Self.maxRecentRows {
                 for row in rows { s.recent[row.position] = row }
             }

@@ -126,9 +126,7 @@ final class GroupAppender: Sendable {
             }
             feeder.remember(rows)
             for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(with: outcome) }
-            if let end = outcomes.compactMap({ try? $0.get().lastSeq.rawValue }).max() {
-                compression.appended(through: end)
-            }
+            if let end = rows.last?.position { compression.appended(through: end) }
         } catch {
             for pending in batch { pending.continuation.resume(throwing: error) }
         }
@@ -167,12 +165,7 @@ private struct AppendTransaction {
         // (READ COMMITTED), so the lookups after it see every append committed while this one waited for the head.
         // (A PL/pgSQL function doing both, whose statements each read a fresh snapshot, saves that round trip but
         // measured slower as the table grew: 6,000 appends/s at 256 appenders where this does 14,000.)
-        var found = false
-        let head = try await connection.query(
-            "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
-        for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
-            (self.position, self.chain, lastTime, found) = (UInt64(position), [UInt8](chain), time, true)
-        }
+        (position, chain, lastTime) = try await RowWriter.takeHead(on: connection, logger: logger)
         // One round trip for the streams' revisions, which ids are in the log already (rare: a retry; the rows of
         // those are read only then) and the holds of fenced appends, read under a share lock: a server taking one
         // of these streams now waits for this transaction, and its run then sees what this one appends.
@@ -194,9 +187,6 @@ private struct AppendTransaction {
             case (let stream?, nil, let token?): holders[stream] = token
             default: throw EventStoreError(.corrupt, "the append's lookup answered a row it never makes")
             }
-        }
-        guard found else {
-            throw EventStoreError(.corrupt, "the shared log's head row is missing; the tables were changed by hand")
         }
         if !retried.isEmpty {
             for row in try await read(
@@ -291,12 +281,10 @@ private struct AppendTransaction {
             next += 1
             position += 1
             let eventTime = event.recordedTime ?? time
-            chain = LogRow.chainHash(
-                previous: chain, position: position, id: event.id, stream: stream, revision: next, event: event,
-                time: eventTime, hasher: hasher)
             let row = LogRow(
                 event: event, stored: stored, stream: stream, position: position, revision: next, time: eventTime,
-                chain: chain)
+                after: chain, hasher: hasher)
+            chain = row.chain
             rows.append(row)
             known[event.id] = row
             lastTime = eventTime
@@ -330,9 +318,25 @@ private struct AppendTransaction {
     }
 }
 
-/// Writes checked rows inside an append transaction that holds the head row: what an append and a copy into the
-/// log (`PostgresLog.copyIn`) share.
+/// Takes the head row and writes checked rows under it: what an append and a copy into the log
+/// (`PostgresLog.copyIn`) share.
 enum RowWriter {
+    /// Locks the log's head row for this transaction and reads it: the last position, its chain hash and time.
+    static func takeHead(
+        on connection: PostgresConnection, logger: Logger
+    ) async throws -> (position: UInt64, chain: [UInt8], time: Int64) {
+        let head = try await connection.query(
+            "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
+        var taken: (UInt64, [UInt8], Int64)?
+        for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
+            taken = (UInt64(position), [UInt8](chain), time)
+        }
+        guard let taken else {
+            throw EventStoreError(.corrupt, "the shared log's head row is missing; the tables were changed by hand")
+        }
+        return taken
+    }
+
     static func write(
         _ rows: [LogRow], revisions: [(stream: String, revision: UInt64)],
         head: (position: UInt64, chain: [UInt8], time: Int64), on connection: PostgresConnection, logger: Logger

@@ -20,7 +20,7 @@ struct LogRow: Sendable {
     var stored: PayloadCompressor.Stored
     var chain: [UInt8]
     /// Why the stored payload could not be decompressed (a row read back from a damaged table).
-    var damage: String?
+    var damage: String? = nil
 
     static let columns =
         "position, event_id, stream, revision, type, time_ns, actor, workspace, correlation_id, causation_id, payload, chain, codec, payload_length"
@@ -73,30 +73,6 @@ struct LogRow: Sendable {
             recordedTime: time)
     }
 
-    init(
-        position: UInt64, id: UUID, stream: String, revision: UInt64, type: String, time: Int64, actor: String?,
-        workspace: String?, correlationID: UUID?, causationID: UUID?, payload: Data,
-        stored: PayloadCompressor.Stored, chain: [UInt8]
-    ) {
-        (self.position, self.id, self.stream, self.revision, self.type, self.time) =
-            (position, id, stream, revision, type, time)
-        (self.actor, self.workspace, self.correlationID, self.causationID) =
-            (actor, workspace, correlationID, causationID)
-        (self.payload, self.stored, self.chain) = (payload, stored, chain)
-    }
-
-    /// The row for `event`, appended at `position` as revision `revision` of `stream`.
-    init(
-        event: ProposedEvent, stored: PayloadCompressor.Stored, stream: String, position: UInt64, revision: UInt64,
-        time: Int64, chain: [UInt8]
-    ) {
-        self.init(
-            position: position, id: event.id, stream: stream, revision: revision, type: event.type, time: time,
-            actor: event.metadata.actor, workspace: event.metadata.workspace,
-            correlationID: event.metadata.correlationID, causationID: event.metadata.causationID,
-            payload: event.payload, stored: stored, chain: chain)
-    }
-
     /// The chain hash this row should have after `previous`.
     func expectedChain(after previous: [UInt8], hasher: SHA256Hasher) -> [UInt8] {
         Self.chainHash(
@@ -109,5 +85,22 @@ struct LogRow: Sendable {
         damage == nil && self.stream == stream && type == event.type && actor == event.metadata.actor
             && workspace == event.metadata.workspace && correlationID == event.metadata.correlationID
             && causationID == event.metadata.causationID && payload == event.payload
+    }
+}
+
+extension LogRow {
+    /// The row for `event`, appended at `position` as revision `revision` of `stream`, chained after `previous`.
+    init(
+        event: ProposedEvent, stored: PayloadCompressor.Stored, stream: String, position: UInt64, revision: UInt64,
+        time: Int64, after previous: [UInt8], hasher: SHA256Hasher
+    ) {
+        self.init(
+            position: position, id: event.id, stream: stream, revision: revision, type: event.type, time: time,
+            actor: event.metadata.actor, workspace: event.metadata.workspace,
+            correlationID: event.metadata.correlationID, causationID: event.metadata.causationID,
+            payload: event.payload, stored: stored,
+            chain: Self.chainHash(
+                previous: previous, position: position, id: event.id, stream: stream, revision: revision,
+                event: event, time: time, hasher: hasher))
     }
 }

@@ -154,15 +154,7 @@ extension PostgresLog {
         let end = try await withDeadline("copying \(events.count) events in at position \(first.seq)") {
             [client, logger, stored] in
             try await client.withTransaction(logger: logger) { connection in
-                let head = try await connection.query(
-                    "SELECT position, chain, time_ns FROM logbook_log WHERE id = 1 FOR UPDATE", logger: logger)
-                var state: (position: UInt64, chain: [UInt8], time: Int64)?
-                for try await (position, chain, time) in head.decode((Int64, Data, Int64).self) {
-                    state = (UInt64(position), [UInt8](chain), time)
-                }
-                guard var (position, chain, time) = state else {
-                    throw EventStoreError(.corrupt, "the shared log's head row is missing")
-                }
+                var (position, chain, time) = try await RowWriter.takeHead(on: connection, logger: logger)
                 guard first.seq.rawValue == position + 1 else {
                     throw EventStoreError(
                         .invalidArgument,
@@ -194,13 +186,11 @@ extension PostgresLog {
                     let stream = e.stream.rawValue
                     let revision = (revisions[stream] ?? 0) + 1
                     position += 1
-                    chain = LogRow.chainHash(
-                        previous: chain, position: position, id: e.event.id, stream: stream, revision: revision,
-                        event: e.event, time: eventTime, hasher: hasher)
-                    rows.append(
-                        LogRow(
-                            event: e.event, stored: stored, stream: stream, position: position, revision: revision,
-                            time: eventTime, chain: chain))
+                    let row = LogRow(
+                        event: e.event, stored: stored, stream: stream, position: position, revision: revision,
+                        time: eventTime, after: chain, hasher: hasher)
+                    rows.append(row)
+                    chain = row.chain
                     revisions[stream] = revision
                     time = eventTime
                 }

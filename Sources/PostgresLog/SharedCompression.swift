@@ -101,21 +101,14 @@ final class SharedCompression: Sendable {
     /// Registers the dictionaries the database holds beyond the newest this process knows, and compresses with the
     /// newest from then on: at start, and when a row names one this process has not seen.
     func loadNewer(query: (PostgresQuery) async throws -> PostgresRowSequence) async throws {
-        let known = newest.withLock { $0 }
-        try await load(nil, above: known, query: query)
+        try await load([], query: query)
     }
 
-    private func load(
-        _ ids: [UInt32]?, above known: UInt32 = 0, query: (PostgresQuery) async throws -> PostgresRowSequence
-    ) async throws {
-        let rows =
-            if let ids {
-                try await query(
-                    "SELECT id, bytes FROM logbook_dictionaries WHERE id = ANY(\(ids.map { Int32($0) })) OR id > \(Int32(newest.withLock { $0 }))"
-                )
-            } else {
-                try await query("SELECT id, bytes FROM logbook_dictionaries WHERE id > \(Int32(known))")
-            }
+    /// Registers dictionaries `ids` and every one newer than the newest this process knows.
+    private func load(_ ids: [UInt32], query: (PostgresQuery) async throws -> PostgresRowSequence) async throws {
+        let known = Int32(newest.withLock { $0 })
+        let rows = try await query(
+            "SELECT id, bytes FROM logbook_dictionaries WHERE id = ANY(\(ids.map { Int32($0) })) OR id > \(known)")
         for try await (id, bytes) in rows.decode((Int32, Data).self) {
             let id = UInt32(id)
             guard compressor.register(dictionary: id, bytes: [UInt8](bytes)) else {
