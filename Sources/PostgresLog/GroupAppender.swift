@@ -40,14 +40,17 @@ final class GroupAppender: Sendable {
     private let timeout: Duration
     private let clock: @Sendable () -> Int64
     private let compression: SharedCompression
+    private let names: SharedNames
     private let feeder: CopyFeeder
 
     init(
-        client: PostgresClient, compression: SharedCompression, feeder: CopyFeeder, logger: Logger, timeout: Duration,
+        client: PostgresClient, compression: SharedCompression, names: SharedNames, feeder: CopyFeeder,
+        logger: Logger, timeout: Duration,
         clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
     ) {
         self.client = client
         self.compression = compression
+        self.names = names
         self.feeder = feeder
         self.logger = logger
         self.timeout = timeout
@@ -116,14 +119,16 @@ final class GroupAppender: Sendable {
     private func commit(_ batch: [Pending]) async {
         let now = clock()
         do {
-            let (outcomes, rows) = try await PostgresLog.withDeadline(timeout, "appending \(batch.count) requests") {
-                [client, logger, compression] in
+            let (outcomes, rows, given) = try await PostgresLog.withDeadline(
+                timeout, "appending \(batch.count) requests"
+            ) { [client, logger, compression, names] in
                 try await client.withTransaction(logger: logger) { connection in
                     var transaction = AppendTransaction(
-                        connection: connection, compression: compression, logger: logger, now: now)
+                        connection: connection, compression: compression, names: names, logger: logger, now: now)
                     return try await transaction.run(batch)
                 }
             }
+            names.remember(given)
             feeder.remember(rows)
             for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(with: outcome) }
             if let end = rows.last?.position { compression.appended(through: end) }
@@ -137,6 +142,7 @@ final class GroupAppender: Sendable {
 private struct AppendTransaction {
     let connection: PostgresConnection
     let compression: SharedCompression
+    let names: SharedNames
     let logger: Logger
     let now: Int64
     private var position: UInt64 = 0
@@ -150,17 +156,20 @@ private struct AppendTransaction {
     private var touchedStreams: Set<String> = []
     private let hasher = SHA256Hasher()
 
-    init(connection: PostgresConnection, compression: SharedCompression, logger: Logger, now: Int64) {
+    init(
+        connection: PostgresConnection, compression: SharedCompression, names: SharedNames, logger: Logger, now: Int64
+    ) {
         self.connection = connection
         self.compression = compression
+        self.names = names
         self.logger = logger
         self.now = now
     }
 
-    /// Checks and writes the batch; returns each append's outcome, and the rows written.
+    /// Checks and writes the batch; returns each append's outcome, the rows written and the names they gave.
     mutating func run(
         _ batch: [GroupAppender.Pending]
-    ) async throws -> ([Result<AppendResult, any Error>], [LogRow]) {
+    ) async throws -> ([Result<AppendResult, any Error>], [LogRow], SharedNames.Assignment) {
         // The head under its lock first, in a statement of its own: a statement reads the log as of its start
         // (READ COMMITTED), so the lookups after it see every append committed while this one waited for the head.
         // (A PL/pgSQL function doing both, whose statements each read a fresh snapshot, saves that round trip but
@@ -200,9 +209,8 @@ private struct AppendTransaction {
         for pending in batch {
             do { outcomes.append(.success(try await plan(pending))) } catch { outcomes.append(.failure(error)) }
         }
-        guard !rows.isEmpty else { return (outcomes, []) }
-        try await write()
-        return (outcomes, rows)
+        guard !rows.isEmpty else { return (outcomes, [], .init()) }
+        return (outcomes, rows, try await write())
     }
 
     /// Checks one append and adds its rows; throws the append's own failure (nothing of it is written then).
@@ -277,6 +285,7 @@ private struct AppendTransaction {
             previousTime = recorded
         }
         var next = revision ?? 0
+        try LogRow.checkRevision(next + UInt64(events.count), of: stream)
         for (event, stored) in zip(events, stored) {
             next += 1
             position += 1
@@ -303,18 +312,18 @@ private struct AppendTransaction {
         return found.first
     }
 
-    /// Rows read in this transaction, their payloads decompressed.
+    /// Rows read in this transaction, with their names and payloads.
     private func read(_ query: PostgresQuery) async throws -> [LogRow] {
-        try await compression.decode(connection.query(query, logger: logger)) { [connection, logger] in
-            try await connection.query($0, logger: logger)
+        try await LogRow.decode(connection.query(query, logger: logger), names: names, compression: compression) {
+            [connection, logger] in try await connection.query($0, logger: logger)
         }
     }
 
-    /// Inserts the rows, sets the streams' revisions, moves the head and notifies.
-    private func write() async throws {
+    /// Inserts the rows, sets the streams' revisions, moves the head and notifies; returns the names it gave.
+    private func write() async throws -> SharedNames.Assignment {
         try await RowWriter.write(
             rows, revisions: touchedStreams.sorted().map { ($0, revisions[$0]!) },
-            head: (position, chain, lastTime), on: connection, logger: logger)
+            head: (position, chain, lastTime), names: names, on: connection, logger: logger)
     }
 }
 
@@ -337,21 +346,45 @@ enum RowWriter {
         return taken
     }
 
+    /// Writes `rows` (names given ids as needed), the streams' revisions and the head, and notifies; returns the
+    /// names given, for the caller to remember once the transaction has committed.
     static func write(
         _ rows: [LogRow], revisions: [(stream: String, revision: UInt64)],
-        head: (position: UInt64, chain: [UInt8], time: Int64), on connection: PostgresConnection, logger: Logger
-    ) async throws {
+        head: (position: UInt64, chain: [UInt8], time: Int64), names: SharedNames, on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> SharedNames.Assignment {
+        var used: Set<String> = []
+        for row in rows {
+            used.insert(row.stream)
+            used.insert(row.type)
+            if let actor = row.actor { used.insert(actor) }
+            if let workspace = row.workspace { used.insert(workspace) }
+        }
+        let assignment = try await names.assign(used, on: connection, logger: logger)
+        let ids = assignment.ids
         // All but the last 1,000 rows in statements of their own (a statement takes at most 65,535 parameters); the
-        // last rows, the streams' revisions, the head and the notification in one statement: one round trip for an
-        // append of up to 1,000 events (what a transaction costs is mostly its round trips).
+        // last rows, the new names, the streams' revisions, the head and the notification in one statement: one
+        // round trip for an append of up to 1,000 events (what a transaction costs is mostly its round trips).
         let chunks = stride(from: 0, to: rows.count, by: 1_000).map { rows[$0..<min($0 + 1_000, rows.count)] }
         for chunk in chunks.dropLast() {
             var binds = PostgresBindings(capacity: chunk.count * 14)
-            let sql = try insertEvents(chunk, into: &binds)
+            let sql = try insertEvents(chunk, ids: ids, into: &binds)
             try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
         }
-        var binds = PostgresBindings(capacity: (chunks.last?.count ?? 0) * 14 + revisions.count * 2 + 4)
-        var sql = "WITH e AS (" + (try insertEvents(chunks.last ?? [], into: &binds)) + ")"
+        var binds = PostgresBindings(
+            capacity: (chunks.last?.count ?? 0) * 14 + assignment.new.count * 2 + revisions.count * 2 + 5)
+        var sql = "WITH e AS (" + (try insertEvents(chunks.last ?? [], ids: ids, into: &binds)) + ")"
+        for chunk in stride(from: 0, to: assignment.new.count, by: 1_000).map({
+            assignment.new[$0..<min($0 + 1_000, assignment.new.count)]
+        }) {
+            sql += ", n\(binds.count) AS (INSERT INTO logbook_names (id, name) VALUES "
+            for (i, entry) in chunk.enumerated() {
+                sql += (i == 0 ? "" : ",") + "($\(binds.count + 1),$\(binds.count + 2))"
+                binds.append(entry.id)
+                binds.append(entry.name)
+            }
+            sql += ")"
+        }
         for chunk in stride(from: 0, to: revisions.count, by: 1_000).map({
             revisions[$0..<min($0 + 1_000, revisions.count)]
         }) {
@@ -374,22 +407,25 @@ enum RowWriter {
         binds.append(PostgresLog.channel)
         binds.append(String(head.position))
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+        return assignment
     }
 
-    /// `INSERT INTO logbook_events … VALUES …` for `rows`, their values appended to `binds`.
-    private static func insertEvents(_ rows: ArraySlice<LogRow>, into binds: inout PostgresBindings) throws -> String {
+    /// `INSERT INTO logbook_events … VALUES …` for `rows`, their values appended to `binds`; `ids` holds each name's.
+    private static func insertEvents(
+        _ rows: ArraySlice<LogRow>, ids: [String: Int32], into binds: inout PostgresBindings
+    ) throws -> String {
         var sql = "INSERT INTO logbook_events (\(LogRow.columns)) VALUES "
         for (i, row) in rows.enumerated() {
             let b = binds.count
             sql += (i == 0 ? "(" : ",(") + (1...14).map { "$\(b + $0)" }.joined(separator: ",") + ")"
             binds.append(Int64(row.position))
             binds.append(row.id)
-            binds.append(row.stream)
-            binds.append(Int64(row.revision))
-            binds.append(row.type)
+            binds.append(ids[row.stream]!)
+            binds.append(Int32(row.revision))
+            binds.append(ids[row.type]!)
             binds.append(row.time)
-            binds.append(row.actor)
-            binds.append(row.workspace)
+            binds.append(row.actor.map { ids[$0]! })
+            binds.append(row.workspace.map { ids[$0]! })
             binds.append(row.correlationID)
             binds.append(row.causationID)
             try binds.append(row.stored.bytes)

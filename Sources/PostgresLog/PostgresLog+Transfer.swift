@@ -37,7 +37,7 @@ extension PostgresLog {
                 return page
             }
             if let damage = row.damage {
-                page.failure = .init(seq: Seq(row.position), reason: "has a payload that cannot be read: \(damage)")
+                page.failure = .init(seq: Seq(row.position), reason: "cannot be read: \(damage)")
                 return page
             }
             let hash = row.expectedChain(after: page.chain, hasher: hasher)
@@ -152,7 +152,7 @@ extension PostgresLog {
         stored.reserveCapacity(events.count)
         for e in events { stored.append(try compression.compress(e.event.payload)) }
         let end = try await withDeadline("copying \(events.count) events in at position \(first.seq)") {
-            [client, logger, stored] in
+            [client, logger, stored, self] in
             try await client.withTransaction(logger: logger) { connection in
                 var (position, chain, time) = try await RowWriter.takeHead(on: connection, logger: logger)
                 guard first.seq.rawValue == position + 1 else {
@@ -185,6 +185,7 @@ extension PostgresLog {
                     }
                     let stream = e.stream.rawValue
                     let revision = (revisions[stream] ?? 0) + 1
+                    try LogRow.checkRevision(revision, of: stream)
                     position += 1
                     let row = LogRow(
                         event: e.event, stored: stored, stream: stream, position: position, revision: revision,
@@ -194,13 +195,14 @@ extension PostgresLog {
                     revisions[stream] = revision
                     time = eventTime
                 }
-                try await RowWriter.write(
+                let names = try await RowWriter.write(
                     rows, revisions: streams.sorted().map { ($0, revisions[$0]!) }, head: (position, chain, time),
-                    on: connection, logger: logger)
-                return position
+                    names: self.names, on: connection, logger: logger)
+                return (position, names)
             }
         }
-        compression.appended(through: end)
+        names.remember(end.1)
+        compression.appended(through: end.0)
     }
 
     /// The id of the event at `position` (nil past the end).
@@ -254,7 +256,7 @@ extension PostgresLog {
             let sizes = try await client.query(
                 """
                 SELECT t, pg_total_relation_size(t)::bigint FROM unnest(ARRAY['logbook_log', 'logbook_streams',
-                'logbook_events', 'logbook_holds', 'logbook_dictionaries']) AS t
+                'logbook_events', 'logbook_names', 'logbook_holds', 'logbook_dictionaries']) AS t
                 """)
             for try await (table, bytes) in sizes.decode((String, Int64).self) {
                 stats.tableBytes[table] = UInt64(bytes)

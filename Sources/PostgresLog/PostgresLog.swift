@@ -30,6 +30,7 @@ public final class PostgresLog: SharedLog {
     private let runner: Task<Void, Never>
     let appender: GroupAppender
     let compression: SharedCompression
+    let names = SharedNames()
     let feeder = CopyFeeder()
     private let followers = Mutex<[Task<Void, Never>]>([])
     /// The renewals of this process's holds, by token.
@@ -44,7 +45,9 @@ public final class PostgresLog: SharedLog {
     /// The schema version this build writes and reads.
     /// 2: payloads compressed (`codec`, `payload_length`, `logbook_dictionaries`); a log of version 1 is upgraded
     /// in place (its rows stay as they are: raw).
-    static let schemaVersion = 2
+    /// 3: names (stream, type, actor, workspace) as numbers into `logbook_names`; a log of version 1 or 2 is written
+    /// again into the new table at connect.
+    static let schemaVersion = 3
 
     /// Connects, and creates the log's tables when the database has none (several servers may start at once).
     /// - Throws: `unavailable` when the database cannot be reached in `timeout`; `unsupportedFormat` for tables of a
@@ -56,7 +59,20 @@ public final class PostgresLog: SharedLog {
         let client = PostgresClient(configuration: location.clientConfiguration, backgroundLogger: logger)
         let runner = Task { await client.run() }
         do {
-            let logID = try await Self.withDeadline(timeout, "connecting to \(location)") {
+            let version = try await Self.withDeadline(timeout, "connecting to \(location)") {
+                try await Schema.version(client, logger: logger)
+            }
+            // Tables of an earlier version are written again: that takes longer than connecting.
+            let upgrading = version.map { $0 < Self.schemaVersion } ?? false
+            if upgrading {
+                logger.notice(
+                    "upgrading the shared log's tables from schema version \(version!) to \(Self.schemaVersion); appends wait until it is done"
+                )
+            }
+            let logID = try await Self.withDeadline(
+                upgrading ? Schema.upgradeDeadline : timeout,
+                upgrading ? "upgrading the tables at \(location)" : "connecting to \(location)"
+            ) {
                 try await Schema.create(client, logger: logger)
             }
             let log = PostgresLog(
@@ -108,7 +124,7 @@ public final class PostgresLog: SharedLog {
         self.logger = logger
         compression = SharedCompression(client: client, logger: logger, timeout: timeout)
         appender = GroupAppender(
-            client: client, compression: compression, feeder: feeder, logger: logger, timeout: timeout)
+            client: client, compression: compression, names: names, feeder: feeder, logger: logger, timeout: timeout)
     }
 
     /// Stops following and closes the connections.
@@ -145,7 +161,7 @@ public final class PostgresLog: SharedLog {
     }
 
     /// Keeps `copy` up with the log until `close`: woken by each append's notification (unless the copy already holds
-    /// what it announces), and every `pollInterval`.
+    /// what it announces), and every `pollInterval`. Every ten minutes it also deletes holds that ended an hour ago.
     public func follow(_ copy: EventStore) {
         let listener = Task { [self] in
             while !Task.isCancelled {
@@ -170,10 +186,17 @@ public final class PostgresLog: SharedLog {
             }
         }
         let poller = Task { [self] in
+            var lastPurge = ContinuousClock.now
             while !Task.isCancelled {
                 try? await Task.sleep(for: pollInterval)
                 do { try await feeder.bringUp(copy, through: nil, from: self) } catch {
                     logger.warning("copying new events failed", metadata: ["error": "\(error)"])
+                }
+                if lastPurge.duration(to: .now) > .seconds(600) {
+                    lastPurge = .now
+                    do { try await purgeHolds() } catch {
+                        logger.warning("deleting ended holds failed", metadata: ["error": "\(error)"])
+                    }
                 }
             }
         }
@@ -198,7 +221,9 @@ public final class PostgresLog: SharedLog {
                 SELECT \(unescaped: LogRow.columns) FROM logbook_events
                 WHERE position >= \(Int64(position)) ORDER BY position LIMIT \(maxCount)
                 """
-            return try await self.compression.decode(self.client.query(query)) { try await self.client.query($0) }
+            return try await LogRow.decode(
+                self.client.query(query), names: self.names, compression: self.compression
+            ) { try await self.client.query($0) }
         }
     }
 

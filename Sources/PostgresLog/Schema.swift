@@ -4,13 +4,35 @@ import Logging
 import PostgresNIO
 
 /// The shared log's tables. `logbook_log` is the head: one row, locked by every append transaction, with the last
-/// position, its chain hash and time. `logbook_events` holds the events by position, its fixed-width columns widest
-/// first and the variable ones last, so that a row carries no alignment padding (it did: 10 bytes of a ~290-byte row
-/// on the shared workload); `logbook_streams` each stream's revision (for expected-revision checks); `logbook_holds`
-/// the streams (threads) a server runs on now (unlogged: a hold is a lease, taking and giving one up waits for no
-/// flush of the write-ahead log, and a crash of the database ends every lease); `logbook_dictionaries` the payloads'
-/// compression dictionaries (`SharedCompression`).
+/// position, its chain hash and time. `logbook_events` holds the events by position: names as numbers into
+/// `logbook_names` (`SharedNames`; the view `logbook_events_named` shows them as text), fixed-width columns widest
+/// first and the variable ones last, so that a row carries no alignment padding, and both indexes packed full (their
+/// keys grow: positions, and UUIDv7 event ids). `logbook_streams` holds each stream's revision (for expected-revision
+/// checks); `logbook_holds` the streams (threads) a server runs on now (unlogged: a hold is a lease, taking and giving
+/// one up waits for no flush of the write-ahead log, and a crash of the database ends every lease);
+/// `logbook_dictionaries` the payloads' compression dictionaries (`SharedCompression`).
 enum Schema {
+    static let events = """
+        CREATE TABLE IF NOT EXISTS logbook_events (
+            position bigint NOT NULL,
+            time_ns bigint NOT NULL,
+            revision integer NOT NULL,
+            payload_length integer NOT NULL,
+            stream_id integer NOT NULL,
+            type_id integer NOT NULL,
+            actor_id integer,
+            workspace_id integer,
+            codec smallint NOT NULL,
+            event_id uuid NOT NULL,
+            correlation_id uuid,
+            causation_id uuid,
+            chain bytea NOT NULL,
+            payload bytea NOT NULL,
+            CONSTRAINT logbook_events_pkey PRIMARY KEY (position) WITH (fillfactor = 100),
+            CONSTRAINT logbook_events_event_id_key UNIQUE (event_id) WITH (fillfactor = 100)
+        )
+        """
+
     static let statements = [
         """
         CREATE TABLE IF NOT EXISTS logbook_log (
@@ -29,23 +51,12 @@ enum Schema {
         )
         """,
         """
-        CREATE TABLE IF NOT EXISTS logbook_events (
-            position bigint PRIMARY KEY,
-            revision bigint NOT NULL,
-            time_ns bigint NOT NULL,
-            codec integer NOT NULL DEFAULT 0,
-            payload_length integer,
-            event_id uuid NOT NULL UNIQUE,
-            correlation_id uuid,
-            causation_id uuid,
-            stream text NOT NULL,
-            type text NOT NULL,
-            actor text,
-            workspace text,
-            chain bytea NOT NULL,
-            payload bytea NOT NULL
+        CREATE TABLE IF NOT EXISTS logbook_names (
+            id integer PRIMARY KEY,
+            name text NOT NULL UNIQUE
         )
         """,
+        events,
         """
         CREATE TABLE IF NOT EXISTS logbook_dictionaries (
             id integer PRIMARY KEY,
@@ -65,17 +76,72 @@ enum Schema {
         "DROP FUNCTION IF EXISTS logbook_take_head(text[], uuid[], text[])",
     ]
 
-    /// What upgrades tables of version 1 (payloads stored raw, without these columns; their rows stay raw). Run
-    /// only then: `ALTER TABLE` locks the table against every append, even when it changes nothing.
+    /// The events with their names as text, for people and tools reading the log with SQL.
+    static let view = """
+        CREATE OR REPLACE VIEW logbook_events_named AS
+        SELECT e.position, e.event_id, s.name AS stream, e.revision, t.name AS type, e.time_ns, a.name AS actor,
+               w.name AS workspace, e.correlation_id, e.causation_id, e.payload, e.chain, e.codec, e.payload_length
+        FROM logbook_events e
+        JOIN logbook_names s ON s.id = e.stream_id
+        JOIN logbook_names t ON t.id = e.type_id
+        LEFT JOIN logbook_names a ON a.id = e.actor_id
+        LEFT JOIN logbook_names w ON w.id = e.workspace_id
+        """
+
+    /// What upgrades tables of version 1 to version 2 (payloads compressed; the old rows stay raw). Run only then:
+    /// `ALTER TABLE` locks the table against every append, even when it changes nothing.
     static let fromVersion1 = [
         "ALTER TABLE logbook_events ADD COLUMN IF NOT EXISTS codec integer NOT NULL DEFAULT 0",
         "ALTER TABLE logbook_events ADD COLUMN IF NOT EXISTS payload_length integer",
     ]
 
+    /// What upgrades tables of version 2 to version 3 (names as numbers): the events are written again into the new
+    /// table, in one transaction that holds the head (appends wait for it; a log of a million events takes some
+    /// seconds).
+    static let fromVersion2 = [
+        "SELECT 1 FROM logbook_log WHERE id = 1 FOR UPDATE",
+        "ALTER TABLE logbook_events RENAME TO logbook_events_v2",
+        "ALTER INDEX logbook_events_pkey RENAME TO logbook_events_v2_pkey",
+        "ALTER INDEX logbook_events_event_id_key RENAME TO logbook_events_v2_event_id_key",
+        """
+        INSERT INTO logbook_names (id, name)
+        SELECT row_number() OVER (ORDER BY name), name FROM (
+            SELECT stream AS name FROM logbook_events_v2 UNION SELECT type FROM logbook_events_v2
+            UNION SELECT actor FROM logbook_events_v2 WHERE actor IS NOT NULL
+            UNION SELECT workspace FROM logbook_events_v2 WHERE workspace IS NOT NULL) n
+        """,
+        events,
+        """
+        INSERT INTO logbook_events (position, time_ns, revision, payload_length, stream_id, type_id, actor_id,
+            workspace_id, codec, event_id, correlation_id, causation_id, chain, payload)
+        SELECT e.position, e.time_ns, e.revision, coalesce(e.payload_length, length(e.payload)), s.id, t.id, a.id,
+               w.id, e.codec, e.event_id, e.correlation_id, e.causation_id, e.chain, e.payload
+        FROM logbook_events_v2 e
+        JOIN logbook_names s ON s.name = e.stream
+        JOIN logbook_names t ON t.name = e.type
+        LEFT JOIN logbook_names a ON a.name = e.actor
+        LEFT JOIN logbook_names w ON w.name = e.workspace
+        ORDER BY e.position
+        """,
+        "DROP TABLE logbook_events_v2",
+    ]
+
     /// Serializes schema creation among servers starting at once (`CREATE TABLE IF NOT EXISTS` alone races).
     static let creationLock: Int64 = 0x6c6f_6762_6f6f_6b01
 
-    /// Creates what is missing and returns the log's id.
+    /// The schema version of the tables in the database (nil: there are none yet).
+    static func version(_ client: PostgresClient, logger: Logger) async throws -> Int32? {
+        let exists = try await client.query("SELECT to_regclass('logbook_log') IS NOT NULL", logger: logger)
+        for try await exists in exists.decode(Bool.self) where !exists { return nil }
+        let rows = try await client.query("SELECT schema_version FROM logbook_log WHERE id = 1", logger: logger)
+        for try await version in rows.decode(Int32.self) { return version }
+        return nil
+    }
+
+    /// How long an upgrade may take: it writes every event again (a million events took 6 s here).
+    static let upgradeDeadline = Duration.seconds(3_600)
+
+    /// Creates what is missing, upgrades tables of an earlier version, and returns the log's id.
     static func create(_ client: PostgresClient, logger: Logger) async throws -> UUID {
         try await client.withTransaction(logger: logger) { c in
             try await c.query("SELECT pg_advisory_xact_lock(\(creationLock))", logger: logger)
@@ -108,8 +174,14 @@ enum Schema {
                     END IF;
                 END $$
                 """, logger: logger)
-            if version < PostgresLog.schemaVersion {
+            if version < 2 {
                 for statement in fromVersion1 { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            }
+            if version < 3 {
+                for statement in fromVersion2 { try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            }
+            try await c.query(PostgresQuery(unsafeSQL: view), logger: logger)
+            if version < PostgresLog.schemaVersion {
                 try await c.query(
                     "UPDATE logbook_log SET schema_version = \(Int32(PostgresLog.schemaVersion)) WHERE id = 1",
                     logger: logger)

@@ -6,7 +6,8 @@ import Synchronization
 
 /// How the shared log stores payloads: zstd with dictionaries trained on the log's own events, as the embedded store
 /// does. Dictionaries live in `logbook_dictionaries` (id, bytes, the position the log had reached), each inserted and
-/// committed before any row uses it and never changed; a row names the one its payload was compressed with (`codec`:
+/// committed before any row uses it and never changed (at most `Int16.max`: the `codec` column is a smallint; three
+/// are trained); a row names the one its payload was compressed with (`codec`:
 /// 0 raw, -1 zstd without dictionary, n > 0 dictionary n) and the payload's length as appended. Every server
 /// compresses with the newest dictionary it knows and learns of newer ones from the rows it reads. The chain hashes
 /// the payload as appended, so a dictionary changed in the database breaks the chain of every row that uses it.
@@ -43,15 +44,15 @@ final class SharedCompression: Sendable {
 
     // MARK: - Codec column
 
-    static func column(_ codec: PayloadCompressor.Codec) -> Int32 {
+    static func column(_ codec: PayloadCompressor.Codec) -> Int16 {
         switch codec {
         case .raw: 0
         case .zstd: -1
-        case .dictionary(let id): Int32(id)
+        case .dictionary(let id): Int16(id)
         }
     }
 
-    static func codec(_ column: Int32) -> PayloadCompressor.Codec {
+    static func codec(_ column: Int16) -> PayloadCompressor.Codec {
         switch column {
         case 0: .raw
         case ..<0: .zstd
@@ -65,37 +66,18 @@ final class SharedCompression: Sendable {
         try compressor.compress(payload)
     }
 
-    /// Rows as `LogRow.columns` selects them, their payloads decompressed. A dictionary this process does not know
-    /// yet is read through `query` (the caller's connection or the pool). A payload that does not decompress leaves
-    /// its row `damaged` (with an empty payload), for the caller to report by position.
-    func decode(
-        _ sequence: PostgresRowSequence, query: (PostgresQuery) async throws -> PostgresRowSequence
-    ) async throws -> [LogRow] {
-        var rows: [LogRow] = []
+    /// Decompresses payloads as stored. A dictionary this process does not know yet is read through `query` (the
+    /// caller's connection or the pool). A payload that does not decompress is a failure of its own, for the caller
+    /// to report by position.
+    func decompress(
+        _ stored: [PayloadCompressor.Stored], query: (PostgresQuery) async throws -> PostgresRowSequence
+    ) async throws -> [Result<Data, EventStoreError>] {
         var needed: Set<UInt32> = []
-        for try await row in sequence {
-            let (
-                position, id, stream, revision, type, time, actor, workspace, correlation, causation, payload, chain,
-                codec, length
-            ) = try row.decode(
-                (Int64, UUID, String, Int64, String, Int64, String?, String?, UUID?, UUID?, Data, Data, Int32, Int32?)
-                    .self)
-            let stored = PayloadCompressor.Stored(
-                bytes: payload, codec: Self.codec(codec), rawLength: length.map(Int.init) ?? payload.count)
-            if case .dictionary(let n) = stored.codec, !compressor.knows(dictionary: n) { needed.insert(n) }
-            rows.append(
-                LogRow(
-                    position: UInt64(position), id: id, stream: stream, revision: UInt64(revision), type: type,
-                    time: time, actor: actor, workspace: workspace, correlationID: correlation,
-                    causationID: causation, payload: Data(), stored: stored, chain: [UInt8](chain)))
+        for s in stored {
+            if case .dictionary(let n) = s.codec, !compressor.knows(dictionary: n) { needed.insert(n) }
         }
         if !needed.isEmpty { try await load(needed.sorted(), query: query) }
-        for i in rows.indices {
-            do { rows[i].payload = try compressor.decompress(rows[i].stored) } catch {
-                rows[i].damage = error.message
-            }
-        }
-        return rows
+        return stored.map { s in Result { () throws(EventStoreError) in try compressor.decompress(s) } }
     }
 
     /// Registers the dictionaries the database holds beyond the newest this process knows, and compresses with the
@@ -144,16 +126,23 @@ final class SharedCompression: Sendable {
     /// id first (then that one is used). A failure is logged: appends go on with the dictionary they had.
     private func train(id: UInt32, at position: UInt64) async {
         do {
-            let rows = try await PostgresLog.withDeadline(.seconds(60), "reading a dictionary's training sample") {
+            let sample = try await PostgresLog.withDeadline(.seconds(60), "reading a dictionary's training sample") {
                 [client] in
-                try await self.decode(
-                    client.query(
-                        "SELECT \(unescaped: LogRow.columns) FROM logbook_events ORDER BY position DESC LIMIT \(Self.sampleEvents)"
-                    ), query: { try await client.query($0) })
+                let stored = try await client.query(
+                    """
+                    SELECT payload, codec, payload_length FROM logbook_events
+                    ORDER BY position DESC LIMIT \(Self.sampleEvents)
+                    """)
+                var rows: [PayloadCompressor.Stored] = []
+                for try await (payload, codec, length) in stored.decode((Data, Int16, Int32).self) {
+                    rows.append(.init(bytes: payload, codec: Self.codec(codec), rawLength: Int(length)))
+                }
+                return try await self.decompress(rows, query: { try await client.query($0) }).compactMap {
+                    try? $0.get()
+                }
             }
             guard
-                let bytes = try await compressor.trainDictionary(
-                    on: rows.filter { $0.damage == nil }.map(\.payload), capacity: Self.capacityBytes)
+                let bytes = try await compressor.trainDictionary(on: sample, capacity: Self.capacityBytes)
             else { return }
             try await PostgresLog.withDeadline(timeout, "storing a compression dictionary") { [client, logger] in
                 try await client.query(

@@ -108,46 +108,97 @@ struct SharedCompressionTests {
         await log.close()
     }
 
-    /// Tables of schema version 1 (payloads raw, no codec columns, holds logged) are upgraded when a server connects:
-    /// the old rows verify and read as before, new rows are compressed, and holds become an unlogged table.
-    @Test func aLogOfVersion1IsUpgradedInPlace() async throws {
+    /// Tables of schema version 1 (payloads raw, no codec columns, holds logged) and 2 (names as text) are upgraded
+    /// when a server connects: the old rows verify and read as before, new rows are compressed and name their names by
+    /// number, the view shows them as text, and holds become an unlogged table.
+    @Test(arguments: [1, 2]) func aLogOfAnEarlierVersionIsUpgradedInPlace(version: Int) async throws {
         let log = try await TestLog(.postgres)
         var rng = SplitMix64(seed: 33)
-        let events = (0..<3).map { _ in ProposedEvent(type: "t", payload: Data("x\(rng.next() % 10)".utf8)) }
+        let events = (0..<3).map { _ in
+            ProposedEvent(
+                type: "t", payload: Data("x\(rng.next() % 10)".utf8), metadata: EventMetadata(actor: "user:alice"))
+        }
         try await log.store.append(events, to: "s")
         let location = log.shared!.location
         await log.close()
         try await PostgresTestServer.withClient(location) { client in
-            try await client.query("ALTER TABLE logbook_events DROP COLUMN codec, DROP COLUMN payload_length")
-            try await client.query("DROP TABLE logbook_dictionaries")
-            try await client.query("UPDATE logbook_log SET schema_version = 1")
-            try await client.query("ALTER TABLE logbook_holds SET LOGGED")
+            // The tables as version 2 had them: names as text, in the order that version wrote its columns.
+            try await client.query(
+                """
+                CREATE TABLE old AS SELECT position, revision, time_ns, codec::integer AS codec, payload_length,
+                    event_id, correlation_id, causation_id, stream, type, actor, workspace, chain, payload
+                FROM logbook_events_named
+                """)
+            try await client.query("DROP VIEW logbook_events_named")
+            try await client.query("DROP TABLE logbook_events, logbook_names")
+            try await client.query("ALTER TABLE old RENAME TO logbook_events")
+            try await client.query("ALTER TABLE logbook_events ADD PRIMARY KEY (position), ADD UNIQUE (event_id)")
+            try await client.query("UPDATE logbook_log SET schema_version = 2")
+            if version == 1 {
+                try await client.query("ALTER TABLE logbook_events DROP COLUMN codec, DROP COLUMN payload_length")
+                try await client.query("DROP TABLE logbook_dictionaries")
+                try await client.query("UPDATE logbook_log SET schema_version = 1")
+                try await client.query("ALTER TABLE logbook_holds SET LOGGED")
+            }
         }
         let upgraded = try await PostgresLog.connect(location)
         let copy = TemporaryDirectory()
         let store = try EventStore.openForTest(copy.path) { $0.shared = upgraded }
-        let long = randomEvent(&rng)
+        let long = ProposedEvent(type: "long", payload: Data(String(repeating: "a longer payload ", count: 40).utf8))
         try await store.append([long], to: "s", expecting: .exact(3))
-        var read: [Data] = []
-        let report = try await upgraded.forEachVerified { read += $0.map(\.event.payload) }
+        var read: [CopiedEvent] = []
+        let report = try await upgraded.forEachVerified { read += $0 }
         #expect(report.isIntact)
-        #expect(read == events.map(\.payload) + [long.payload])
-        let (version, codec, holds) = try await PostgresTestServer.withClient(location) { client in
-            var result: (Int32, Int32, String) = (0, 0, "")
+        #expect(read.map(\.event.payload) == events.map(\.payload) + [long.payload])
+        #expect(read.map(\.event.metadata.actor) == ["user:alice", "user:alice", "user:alice", nil])
+        #expect(read.allSatisfy { $0.stream == "s" })
+        let (schema, codec, holds, names) = try await PostgresTestServer.withClient(location) { client in
+            var result: (Int32, Int16, String, String) = (0, 0, "", "")
             let rows = try await client.query(
                 """
                 SELECT schema_version, (SELECT codec FROM logbook_events WHERE position = 4),
-                       (SELECT relpersistence::text FROM pg_class WHERE oid = 'logbook_holds'::regclass)
+                       (SELECT relpersistence::text FROM pg_class WHERE oid = 'logbook_holds'::regclass),
+                       (SELECT string_agg(stream || ' ' || type || ' ' || coalesce(actor, '-'), ',' ORDER BY position)
+                        FROM logbook_events_named)
                 FROM logbook_log
                 """)
-            for try await row in rows.decode((Int32, Int32, String).self) { result = row }
+            for try await row in rows.decode((Int32, Int16, String, String).self) { result = row }
             return result
         }
-        #expect(version == 2)
+        #expect(schema == 3)
         #expect(holds == "u", "holds are leases: an unlogged table")
         #expect(codec == -1, "the new row is compressed (zstd, no dictionary yet)")
+        #expect(names == "s t user:alice,s t user:alice,s t user:alice,s long -")
         await store.close()
         await upgraded.close()
+    }
+
+    /// A name changed in `logbook_names` breaks the chain at the first row that names it; a row naming an id the
+    /// table does not hold cannot be read, and verify says which.
+    @Test func aNameChangedOrMissingIsFoundByVerify() async throws {
+        let log = try await TestLog(.postgres)
+        try await log.store.append([ProposedEvent(type: "a", payload: Data("1".utf8))], to: "s1")
+        try await log.store.append([ProposedEvent(type: "b", payload: Data("2".utf8))], to: "s2")
+        try await log.store.append([ProposedEvent(type: "a", payload: Data("3".utf8))], to: "s2")
+        let location = log.shared!.location
+        await log.close()
+        try await PostgresTestServer.withClient(location) { client in
+            try await client.query("UPDATE logbook_names SET name = 'c' WHERE name = 'b'")
+        }
+        let reader = try await PostgresLog.connect(location)
+        let changed = try await reader.forEachVerified { _ in }
+        #expect(changed.firstFailure?.seq == 2, "\(String(describing: changed.firstFailure))")
+        await reader.close()
+        try await PostgresTestServer.withClient(location) { client in
+            try await client.query("UPDATE logbook_names SET name = 'b' WHERE name = 'c'")
+            try await client.query("UPDATE logbook_events SET type_id = 999 WHERE position = 3")
+        }
+        let second = try await PostgresLog.connect(location)
+        let missing = try await second.forEachVerified { _ in }
+        #expect(missing.firstFailure?.seq == 3)
+        #expect(missing.firstFailure?.reason.contains("999, which logbook_names does not hold") == true)
+        #expect(missing.checkedEvents == 2)
+        await second.close()
     }
 
     /// Waits (up to 20 s) for the log to hold a dictionary; returns how many it holds.

@@ -169,4 +169,58 @@ struct SharedLogTests {
         await shared.release(hold)
         await log.close()
     }
+
+    /// One server at a time holds a thread; giving it up lets another take it at once (the row stays, its lease
+    /// ended); ended holds are deleted by `purgeHolds`, held ones are not.
+    @Test func aHoldGivenUpIsTakenAtOnceAndPurgedWhenEnded() async throws {
+        let log = try await TestLog(.postgres)
+        let a = try #require(log.shared)
+        let b = try await PostgresLog.connect(a.location)
+        let (one, two) = (try StreamID("thread/one"), try StreamID("thread/two"))
+        let held = try #require(try await a.tryHold(one))
+        #expect(try await b.tryHold(one) == nil, "a held thread is not taken")
+        await a.release(held)
+        let taken = try #require(try await b.tryHold(one), "a thread given up is taken at once")
+        let other = try #require(try await a.tryHold(two))
+        await b.release(taken)
+        func rows() async throws -> [String] {
+            try await PostgresTestServer.withClient(a.location) { client in
+                var streams: [String] = []
+                for try await s in try await client.query("SELECT stream FROM logbook_holds ORDER BY stream").decode(
+                    String.self)
+                {
+                    streams.append(s)
+                }
+                return streams
+            }
+        }
+        #expect(try await rows() == ["thread/one", "thread/two"])
+        try await a.purgeHolds(endedMoreThan: .zero)
+        #expect(try await rows() == ["thread/two"], "the ended hold is deleted, the held one stays")
+        #expect(try await b.tryHold(two) == nil)
+        await a.release(other)
+        await b.close()
+        await log.close()
+    }
+
+    /// A stream of the shared log holds at most 2,147,483,647 events (its revision is an integer column): an append
+    /// past that fails alone, with what to do, and writes nothing.
+    @Test func anAppendPastAStreamsLastRevisionFailsAlone() async throws {
+        let log = try await TestLog(.postgres)
+        let shared = try #require(log.shared)
+        let event = { ProposedEvent(type: "t", payload: Data("x".utf8)) }
+        try await log.store.append([event()], to: "full")
+        try await PostgresTestServer.withClient(shared.location) { client in
+            try await client.query("UPDATE logbook_streams SET revision = 2147483646 WHERE stream = 'full'")
+        }
+        let past = await #expect(throws: EventStoreError.self) {
+            _ = try await shared.append([event(), event()], closing: nil, to: "full", expecting: .any)
+        }
+        #expect(past?.code == .invalidArgument)
+        #expect(past?.message.contains("holds at most 2147483647 events") == true, "\(String(describing: past))")
+        let last = try await shared.append([event()], closing: nil, to: "full", expecting: .any)
+        #expect(last.revision == StreamRevision(2_147_483_647))
+        #expect(last.firstSeq == 2, "nothing of the failed append was written")
+        await log.close()
+    }
 }
