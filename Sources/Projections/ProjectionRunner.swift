@@ -41,13 +41,32 @@ public final class ProjectionRunner: Sendable {
     ///   - checkpointEveryEvents: how many folded events between checkpoints.
     ///   - sliceEvents: how many events a catch-up folds per hold of the state lock (queries wait at most that long);
     ///     a catch-up longer than one slice decodes the next slices on a second thread meanwhile.
-    public init(
+    public convenience init(
         store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000,
         sliceEvents: Int = 4096
     ) {
+        self.init(
+            store: store, slots: projections.map { $0.makeSlot() }, checkpointEveryEvents: checkpointEveryEvents,
+            sliceEvents: sliceEvents)
+    }
+
+    /// A runner that keeps the audit trail on disk, in `tables/audit` (`OrderedTables`, beside the log): its memory
+    /// then holds at most a checkpoint interval's audit entries. The other projections stay in memory.
+    /// - Throws: when the tables cannot be opened or created.
+    public convenience init(
+        store: EventStore, projections: [any Projection.Type], tables: String, checkpointEveryEvents: UInt64 = 100_000,
+        sliceEvents: Int = 4096
+    ) throws {
+        let slots = try projections.map { (p) throws -> any ProjectionSlot in
+            p == AuditProjection.self ? try AuditTrailSlot(directory: tables + "/audit") : p.makeSlot()
+        }
+        self.init(store: store, slots: slots, checkpointEveryEvents: checkpointEveryEvents, sliceEvents: sliceEvents)
+    }
+
+    private init(store: EventStore, slots: [any ProjectionSlot], checkpointEveryEvents: UInt64, sliceEvents: Int) {
         self.store = store
         self.sliceEvents = UInt64(max(sliceEvents, 1))
-        slots = projections.map { $0.makeSlot() }
+        self.slots = slots
         precondition(Set(slots.map(\.name)).count == slots.count, "projection names must be unique")
         var index: [String: [Int]] = [:]
         for (i, slot) in slots.enumerated() { for type in slot.eventTypes { index[type, default: []].append(i) } }
@@ -62,9 +81,32 @@ public final class ProjectionRunner: Sendable {
     /// Runs `body` with the current state of projection `P`, under its lock.
     public func read<P: Projection, T>(_: P.Type, _ body: (P.State) throws -> T) rethrows -> T {
         guard let slot = slots.first(where: { $0.name == P.name }) as? Slot<P> else {
-            preconditionFailure("projection \(P.name) is not run by this runner")
+            preconditionFailure(
+                "projection \(P.name) is not run in memory by this runner (the audit trail: queryAudit)")
         }
         return try lock.withLock { try slot.read(body) }
+    }
+
+    /// Answers an audit query, from memory or from the tables on disk, whichever this runner keeps.
+    public func queryAudit(_ q: AuditQuery) throws -> AuditPage {
+        try lock.withLock {
+            if let trail = slots.first(where: { $0 is AuditTrailSlot }) as? AuditTrailSlot { return try trail.query(q) }
+            guard let slot = slots.first(where: { $0.name == AuditProjection.name }) as? Slot<AuditProjection> else {
+                preconditionFailure("the audit projection is not run by this runner")
+            }
+            return slot.read { $0.query(q) }
+        }
+    }
+
+    /// How many entries the audit trail holds.
+    public func auditEntryCount() throws -> Int {
+        try lock.withLock {
+            if let trail = slots.first(where: { $0 is AuditTrailSlot }) as? AuditTrailSlot { return try trail.count() }
+            guard let slot = slots.first(where: { $0.name == AuditProjection.name }) as? Slot<AuditProjection> else {
+                preconditionFailure("the audit projection is not run by this runner")
+            }
+            return slot.read { $0.count }
+        }
     }
 
     /// Loads the stored checkpoints (those of the current projection versions), then folds the log up to its end.
@@ -73,9 +115,16 @@ public final class ProjectionRunner: Sendable {
     public func start(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         // The checkpoints load at once, one per core: each restores its own slot (disjoint state), and start-up takes
         // about as long as the largest instead of the sum.
+        let logEnd = store.lastSeq
         let outcomes = lock.withLock {
             concurrentMap(slots) { slot in
                 Result { () throws -> UInt64 in
+                    if slot.storesItself {
+                        return try slot.restoreStored(logEnd: logEnd) {
+                            try store.read(from: $0, maxCount: 1).first?.id
+                        }
+                        .rawValue
+                    }
                     let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in
                         try slot.restore(seq: seq, state: state)
                     }
@@ -92,7 +141,7 @@ public final class ProjectionRunner: Sendable {
     /// Drops every state and folds the whole log again.
     @discardableResult
     public func rebuild(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
-        lock.withLock { for slot in slots { slot.reset() } }
+        try lock.withLock { for slot in slots { try slot.reset() } }
         progress.withLock { $0 = Progress() }
         return try await catchUp(progress: report)
     }
@@ -155,8 +204,13 @@ public final class ProjectionRunner: Sendable {
             return p.position
         }
         guard seq > 0 else { return }
-        let snapshots = lock.withLock { slots.map { $0.snapshot(through: Seq(seq)) } }
+        let snapshots = lock.withLock { slots.filter { !$0.storesItself }.map { $0.snapshot(through: Seq(seq)) } }
         try await store.storeCheckpoints(concurrentMap(snapshots) { $0() })
+        // Slots on disk write what they folded since the last checkpoint, with the position, under the lock (a query
+        // waits for it: it reads the tables and what is still in memory together).
+        guard slots.contains(where: \.storesItself) else { return }
+        let id = try store.read(from: Seq(seq), maxCount: 1).first?.id
+        try lock.withLock { for slot in slots where slot.storesItself { try slot.store(through: Seq(seq), id: id) } }
     }
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the

@@ -1,4 +1,5 @@
 import EventStore
+import Foundation
 import Events
 
 /// One projection's state inside a runner, type-erased so a runner holds several.
@@ -15,7 +16,22 @@ protocol ProjectionSlot: AnyObject, Sendable {
     /// Restores the state from checkpoint bytes; returns the seq, or nil when they are of another projection version
     /// (then the state stays initial).
     func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> Seq?
-    func reset()
+    func reset() throws
+    /// Whether the slot keeps its state in storage of its own (`restoreStored`, `store`) instead of the log's
+    /// checkpoints (`snapshot`, `restore`).
+    var storesItself: Bool { get }
+    /// Loads the stored state; returns the seq it reflects. It starts over (and returns 0) when there is none, or when
+    /// it is not of this log: ahead of `logEnd`, or the event at its seq is not the one it was stored after
+    /// (`idAt`: the id of the log's event at a seq).
+    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq
+    /// Stores the state at `position` (every event up to it was offered to this slot), `id` the event's there.
+    func store(through position: Seq, id: UUID?) throws
+}
+
+extension ProjectionSlot {
+    var storesItself: Bool { false }
+    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq { 0 }
+    func store(through position: Seq, id: UUID?) throws {}
 }
 
 extension Projection {

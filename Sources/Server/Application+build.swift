@@ -107,8 +107,11 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     }
     let runtime = AgentRuntime(
         store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
-    // The read models (audit trail, conversations): from their checkpoints, then live (checkpointed as they go).
-    let readModels = ProjectionRunner(store: store, projections: [AuditProjection.self, ConversationProjection.self])
+    // The read models: the audit trail on disk beside the log (`read-models/audit`), conversations in memory; from their
+    // checkpoints, then live (checkpointed as they go).
+    let readModels = try ProjectionRunner(
+        store: store, projections: [AuditProjection.self, ConversationProjection.self],
+        tables: store.directory + "/read-models")
     try await readModels.start()
     // A policy file given to serve is the policy in force from now on: recorded once, when it differs from the log's.
     if configuration.recordsConfiguredPolicy {

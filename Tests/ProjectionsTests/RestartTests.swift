@@ -44,6 +44,39 @@ import Testing
         await store.close()
     }
 
+    /// The same with the audit trail on disk: the tables are never ahead of or inconsistent with their recorded
+    /// position, a new runner resumes from it, and its trail answers as a rebuild in memory does.
+    @Test func killedMidCatchUpWithTheAuditOnDiskResumesFromItsTables() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath))
+        let dir = TemporaryDirectory()
+        let tables = dir.path + "/read-models"
+        do {
+            let store = try openStore(dir)
+            var workload = DomainWorkload(seed: 37, activeThreads: 16)
+            try await appendWorkload(store, &workload, appends: 1500)
+            await store.close()
+        }
+        for round in 0..<3 {
+            let lines = try await runAndKill(arguments: [dir.path, "250", tables], afterLines: 2 + round)
+            #expect(lines.contains { $0.hasPrefix("checkpoint ") }, "round \(round): the helper checkpointed")
+        }
+        let store = try openStore(dir)
+        let resumed = try ProjectionRunner(store: store, projections: StandardProjections.all, tables: tables)
+        let folded = try await resumed.start()
+        #expect(folded > 0 && folded < store.lastSeq.rawValue, "resumed from a stored position, not from zero")
+        let rebuilt = ProjectionRunner(store: store, projections: StandardProjections.all)
+        try await rebuilt.rebuild()
+        for newestFirst in [true, false] {
+            let q = AuditQuery(newestFirst: newestFirst, limit: 1000)
+            let expected = try AuditTablesTests.pages(q, rebuilt.queryAudit)
+            #expect(try AuditTablesTests.pages(q, resumed.queryAudit) == expected)
+            #expect(expected.map(\.entries.count).reduce(0, +) > 1_000)
+        }
+        #expect(
+            resumed.read(ConversationProjection.self) { $0 } == rebuilt.read(ConversationProjection.self) { $0 })
+        await store.close()
+    }
+
     /// Runs the helper until it printed `afterLines` lines, SIGKILLs it, and returns the lines.
     func runAndKill(arguments: [String], afterLines: Int) async throws -> [String] {
         let process = Process()

@@ -20,7 +20,7 @@ struct AuditRoutes {
 
     func query(request: Request, context: AppRequestContext) async throws -> AuditPageBody {
         let q = try await authorizedQuery(request, context)
-        let page = audit.read(AuditProjection.self) { $0.query(q) }
+        let page = try audit.queryAudit(q)
         return AuditPageBody(entries: page.entries.map(AuditEntryBody.init), next: page.nextCursor)
     }
 
@@ -41,7 +41,7 @@ struct AuditRoutes {
             var q = q
             if format == "csv" { try await writer.write(ByteBuffer(string: CSV.row(AuditEntryBody.columns))) }
             while true {
-                let page = audit.read(AuditProjection.self) { $0.query(q) }
+                let page = try audit.queryAudit(q)
                 let text = page.entries.map { e in
                     let body = AuditEntryBody(e)
                     return format == "csv" ? CSV.row(body.cells) : JSON.string(body) + "\n"

@@ -105,7 +105,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await trail.start()
             var query = AuditQuery(workspace: "ops", limit: 100)
             query.newestFirst = false
-            let entries = trail.read(AuditProjection.self) { $0.query(query) }.entries
+            let entries = try trail.queryAudit(query).entries
             let rows: [[String]] = entries.map { (e: AuditEntry) -> [String] in
                 let decision: String = e.decision?.rawValue ?? "-"
                 return [e.seq.description, e.actor, e.action, e.resource, decision]
