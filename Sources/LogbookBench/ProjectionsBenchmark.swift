@@ -51,8 +51,8 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         }
         print("resident memory before the projections: \(residentSummary())")
 
-        // Full rebuilds, as the server keeps the read models: the audit trail on disk (written at each checkpoint, every
-        // 100,000 events), the others in memory; the median of `rebuilds` is reported, as the C reference reports the
+        // Full rebuilds, as the server keeps the read models: the audit trail and the conversations on disk (written at
+        // each checkpoint, every 100,000 events), the registry and usage in memory; the median of `rebuilds` is reported, as the C reference reports the
         // median of its three runs.
         let tables = options.data + "/read-models"
         let runner = try ProjectionRunner(store: store, projections: StandardProjections.all, tables: tables)
@@ -91,15 +91,19 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         try await runner.checkpoint()
         let checkpointSeconds = clock.lap()
         let slowestQuery = querying.stop()
-        let inMemory = StandardProjections.all.filter { $0 != AuditProjection.self }
+        // The audit trail and the conversations are on disk (their tables); the others in the log's checkpoints.
+        let inMemory = StandardProjections.all.filter {
+            $0 != AuditProjection.self && $0 != ConversationProjection.self
+        }
         let checkpointBytes = inMemory.compactMap {
             try? store.withCheckpoint(named: "projection/\($0.name)") { $1.count }
         }.reduce(0, +)
-        let tableBytes =
-            (try? FileManager.default.attributesOfItem(atPath: tables + "/audit/data.mdb")[.size] as? Int) ?? 0
+        let tableBytes = ["audit", "conversations"].map {
+            (try? FileManager.default.attributesOfItem(atPath: tables + "/\($0)/data.mdb")[.size] as? Int) ?? 0
+        }
         print(
             "checkpoint: \(f(checkpointSeconds * 1000, 1)) ms to store, \(f(Double(checkpointBytes) / 1e6, 1)) MB of state in the log's checkpoints, "
-                + "\(f(Double(tableBytes) / 1e6, 1)) MB of audit tables on disk; slowest audit query meanwhile \(f(slowestQuery * 1000, 1)) ms"
+                + "tables on disk: audit \(f(Double(tableBytes[0]) / 1e6, 1)) MB, conversations \(f(Double(tableBytes[1]) / 1e6, 1)) MB; slowest audit query meanwhile \(f(slowestQuery * 1000, 1)) ms"
         )
         print("resident memory after the checkpoint: \(residentSummary())")
         var startupTimes: [Double] = []
@@ -162,6 +166,18 @@ struct ProjectionsBenchCommand: AsyncParsableCommand {
         print(
             "audit query, workspace + resource prefix + denied, 50: p50 \(f(combined.p50, 3)) ms, p99 \(f(combined.p99, 3)) ms"
         )
+        // Thread state loads: one thread's summary, messages and runs, as GET /v1/threads/{id} reads them.
+        let threadIDs = try DomainWorkload.workspaces.flatMap { w in
+            try audit.threads(workspace: w, limit: 1_000).threads.map(\.id)
+        }
+        if !threadIDs.isEmpty {
+            let loads = try time(queries) { i in
+                try audit.conversation(of: threadIDs[(i * 7_919) % threadIDs.count])?.messages.count ?? 0
+            }
+            print(
+                "thread state load (of \(threadIDs.count) threads): p50 \(f(loads.p50, 3)) ms, p99 \(f(loads.p99, 3)) ms"
+            )
+        }
         print("resident memory after the queries: \(residentSummary())")
         if let scan = reference?.scanEventsPerSecond {
             print("")

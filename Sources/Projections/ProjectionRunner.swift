@@ -50,15 +50,20 @@ public final class ProjectionRunner: Sendable {
             sliceEvents: sliceEvents)
     }
 
-    /// A runner that keeps the audit trail on disk, in `tables/audit` (`OrderedTables`, beside the log): its memory
-    /// then holds at most a checkpoint interval's audit entries. The other projections stay in memory.
+    /// A runner that keeps the audit trail and the conversations on disk, in `tables/audit` and
+    /// `tables/conversations` (`OrderedTables`, beside the log): its memory then holds at most what a checkpoint
+    /// interval added or touched. The registry and usage stay in memory (they are small).
     /// - Throws: when the tables cannot be opened or created.
     public convenience init(
         store: EventStore, projections: [any Projection.Type], tables: String, checkpointEveryEvents: UInt64 = 100_000,
         sliceEvents: Int = 4096
     ) throws {
         let slots = try projections.map { (p) throws -> any ProjectionSlot in
-            p == AuditProjection.self ? try AuditTrailSlot(directory: tables + "/audit") : p.makeSlot()
+            switch p {
+            case is AuditProjection.Type: try AuditTrailSlot(directory: tables + "/audit")
+            case is ConversationProjection.Type: try StoredConversationsSlot(directory: tables + "/conversations")
+            default: p.makeSlot()
+            }
         }
         self.init(store: store, slots: slots, checkpointEveryEvents: checkpointEveryEvents, sliceEvents: sliceEvents)
     }
@@ -96,6 +101,47 @@ public final class ProjectionRunner: Sendable {
             }
             return slot.read { $0.query(q) }
         }
+    }
+
+    /// One thread's summary, messages and runs, from memory or the tables (nil: no such thread).
+    public func conversation(of threadID: String) throws -> ConversationState? {
+        try lock.withLock {
+            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
+                return try stored.conversation(threadID)
+            }
+            return conversations.read { $0.conversation(threadID) }
+        }
+    }
+
+    /// A page of `workspace`'s threads last active before `before`, most recent first (ties: the larger id first),
+    /// those `include` accepts, and whether more follow.
+    public func threads(
+        workspace: String, before: Int64 = .max, limit: Int, include: (ThreadSummary) -> Bool = { _ in true }
+    ) throws -> (threads: [ThreadSummary], more: Bool) {
+        try lock.withLock {
+            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
+                return try stored.threads(workspace: workspace, before: before, limit: limit, include: include)
+            }
+            return conversations.read {
+                $0.threads(workspace: workspace, before: before, limit: limit, include: include)
+            }
+        }
+    }
+
+    /// The runs still running (what a crash may have left open).
+    public func openRuns() throws -> [RunSummary] {
+        try lock.withLock {
+            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
+                return try stored.openRuns()
+            }
+            return conversations.read { $0.runs.values.filter { $0.status == .running } }
+        }
+    }
+
+    private var conversations: Slot<ConversationProjection> {
+        guard let slot = slots.first(where: { $0.name == ConversationProjection.name }) as? Slot<ConversationProjection>
+        else { preconditionFailure("the conversation projection is not run by this runner") }
+        return slot
     }
 
     /// How many entries the audit trail holds.

@@ -78,3 +78,23 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
 
     func reset() { (value, seq) = (P.initial, 0) }
 }
+
+/// A slot that keeps projection `P`'s state in tables of its own (`restoreStored`, `store`), not in the log's
+/// checkpoints.
+protocol StoredProjectionSlot: ProjectionSlot {
+    associatedtype P: Projection
+}
+
+extension StoredProjectionSlot {
+    var name: String { P.name }
+    var checkpointName: String { "projection/\(P.name)" }
+    var eventTypes: Set<String> { P.eventTypes }
+    var readsBulkText: Bool { P.readsBulkText }
+    var storesItself: Bool { true }
+
+    func snapshot(through position: Seq) -> @Sendable () -> Checkpoint {
+        preconditionFailure("\(P.name) is stored in its own tables (store(through:id:)), not in a checkpoint")
+    }
+
+    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> Seq? { nil }
+}

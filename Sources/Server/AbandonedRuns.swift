@@ -24,10 +24,8 @@ struct AbandonedRuns: Sendable {
     /// Closes what it can; logs what it closed.
     @discardableResult
     func close() async throws -> RecoveredRuns {
-        let open = readModels.read(ConversationProjection.self) { s in
-            s.runs.values.filter { $0.status == .running }.map {
-                OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID)
-            }
+        let open = try readModels.openRuns().map {
+            OpenRun(threadID: $0.threadID, runID: $0.id, parentRunID: $0.parentRunID)
         }
         guard !open.isEmpty else { return RecoveredRuns() }
         var recovered = RecoveredRuns()

@@ -107,8 +107,8 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     }
     let runtime = AgentRuntime(
         store: store, registry: registry, policy: configuration.policy, pool: pool, configuration: engine)
-    // The read models: the audit trail on disk beside the log (`read-models/audit`), conversations in memory; from their
-    // checkpoints, then live (checkpointed as they go).
+    // The read models, on disk beside the log (`read-models/audit`, `read-models/conversations`): from where they were
+    // last written, then live (written at each checkpoint).
     let readModels = try ProjectionRunner(
         store: store, projections: [AuditProjection.self, ConversationProjection.self],
         tables: store.directory + "/read-models")

@@ -43,17 +43,8 @@ import Testing
     }
 
     @Test func theTrailOnDiskAnswersAsTheTrailInMemory() async throws {
-        let dir = TemporaryDirectory()
-        let tables = TemporaryDirectory()
-        let store = try openStore(dir)
-        var workload = DomainWorkload(seed: 41, activeThreads: 12)
-        try await appendWorkload(store, &workload, appends: 1_200)
-        let memory = ProjectionRunner(store: store, projections: StandardProjections.all)
-        try await memory.start()
-        // A checkpoint every 97 events: most entries on disk, the last ones in memory.
-        let disk = try ProjectionRunner(
-            store: store, projections: StandardProjections.all, tables: tables.path, checkpointEveryEvents: 97)
-        try await disk.start()
+        var both = try await MemoryAndDisk(seed: 41)
+        let (store, memory, disk) = (both.store, both.memory, both.disk)
         let all = try memory.queryAudit(AuditQuery(newestFirst: false, limit: 1000))
         let (first, last) = (all.entries.first!.timeNanoseconds, all.entries.last!.timeNanoseconds)
         #expect(try disk.auditEntryCount() == (try memory.auditEntryCount()))
@@ -69,14 +60,11 @@ import Testing
         }
         try compare(disk, "split between disk and memory")
         // More events: some of them folded into memory only, after the last checkpoint.
-        try await appendWorkload(store, &workload, appends: 50)
-        try await memory.catchUp()
-        try await disk.catchUp()
+        try await both.append(50)
         try compare(disk, "after catching up")
         try await disk.checkpoint()
         // A new runner starts from the tables, folding nothing the tables hold.
-        let restarted = try ProjectionRunner(
-            store: store, projections: StandardProjections.all, tables: tables.path, checkpointEveryEvents: 97)
+        let restarted = try MemoryAndDisk.diskRunner(store, both.tables.path)
         #expect(try await restarted.start() == 0, "everything was in the tables and the checkpoints")
         try compare(restarted, "restarted from the tables")
         try await restarted.rebuild()
@@ -85,8 +73,8 @@ import Testing
         let attributes = { (path: String) in
             (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
         }
-        #expect(try attributes(tables.path + "/audit") == 0o700)
-        #expect(try attributes(tables.path + "/audit/data.mdb") == 0o600)
+        #expect(try attributes(both.tables.path + "/audit") == 0o700)
+        #expect(try attributes(both.tables.path + "/audit/data.mdb") == 0o600)
         await store.close()
     }
 }

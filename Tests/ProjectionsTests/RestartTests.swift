@@ -44,8 +44,8 @@ import Testing
         await store.close()
     }
 
-    /// The same with the audit trail on disk: the tables are never ahead of or inconsistent with their recorded
-    /// position, a new runner resumes from it, and its trail answers as a rebuild in memory does.
+    /// The same with the audit trail and the conversations on disk: the tables are never ahead of or inconsistent with
+    /// their recorded position, a new runner resumes from it, and it answers as a rebuild in memory does.
     @Test func killedMidCatchUpWithTheAuditOnDiskResumesFromItsTables() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath))
         let dir = TemporaryDirectory()
@@ -72,8 +72,11 @@ import Testing
             #expect(try AuditTablesTests.pages(q, resumed.queryAudit) == expected)
             #expect(expected.map(\.entries.count).reduce(0, +) > 1_000)
         }
+        let threads = rebuilt.read(ConversationProjection.self) { Array($0.threads.keys) }
+        #expect(threads.count > 10)
         #expect(
-            resumed.read(ConversationProjection.self) { $0 } == rebuilt.read(ConversationProjection.self) { $0 })
+            try ConversationTablesTests.Answers(resumed, threads: threads)
+                == ConversationTablesTests.Answers(rebuilt, threads: threads))
         await store.close()
     }
 

@@ -30,6 +30,39 @@ func appendWorkload(_ store: EventStore, _ workload: inout DomainWorkload, appen
     }
 }
 
+/// A log of a seeded workload with two runners caught up on it: one in memory, one with its read models in tables
+/// (a checkpoint every 97 events: most of the state on disk, the rest in memory).
+struct MemoryAndDisk {
+    let dir = TemporaryDirectory()
+    let tables = TemporaryDirectory()
+    let store: EventStore
+    var workload: DomainWorkload
+    let memory: ProjectionRunner
+    let disk: ProjectionRunner
+
+    init(seed: UInt64) async throws {
+        store = try openStore(dir)
+        workload = DomainWorkload(seed: seed, activeThreads: 12)
+        try await appendWorkload(store, &workload, appends: 1_200)
+        memory = ProjectionRunner(store: store, projections: StandardProjections.all)
+        try await memory.start()
+        disk = try Self.diskRunner(store, tables.path)
+        try await disk.start()
+    }
+
+    static func diskRunner(_ store: EventStore, _ tables: String) throws -> ProjectionRunner {
+        try ProjectionRunner(
+            store: store, projections: StandardProjections.all, tables: tables, checkpointEveryEvents: 97)
+    }
+
+    /// More events, folded by both runners (into memory only, on the disk runner, until its next checkpoint).
+    mutating func append(_ appends: Int) async throws {
+        try await appendWorkload(store, &workload, appends: appends)
+        try await memory.catchUp()
+        try await disk.catchUp()
+    }
+}
+
 /// All four standard projections' states of a runner, for comparison.
 struct AllStates: Equatable {
     var registry: RegistryState

@@ -35,28 +35,39 @@ public final class OrderedTables: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
 
     /// Opens (or creates, 0700) the tables in `directory`. `mapBytes` is the most they may hold (address space,
-    /// not disk: the file grows as they do).
-    public init(directory: String, tables: [Definition], mapBytes: Int = 64 << 30) throws(EventStoreError) {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw EventStoreError(
-                .storage, "cannot create the read model directory \(directory): \(error.localizedDescription)")
+    /// not disk: the file grows as they do). `readOnly`: opens existing tables for reading only (beside a process
+    /// that writes them), and fails when there are none.
+    public init(
+        directory: String, tables: [Definition], mapBytes: Int = 64 << 30, readOnly: Bool = false
+    ) throws(EventStoreError) {
+        if readOnly {
+            guard FileManager.default.fileExists(atPath: directory + "/data.mdb") else {
+                throw EventStoreError(.storage, "there are no read model tables in \(directory)")
+            }
+        } else {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw EventStoreError(
+                    .storage, "cannot create the read model directory \(directory): \(error.localizedDescription)")
+            }
         }
         var pointer: OpaquePointer?
         do throws(EventStoreError) {
             try Self.check(mdb_env_create(&pointer), "creating the environment", directory)
             try Self.check(mdb_env_set_maxdbs(pointer, MDB_dbi(tables.count + 1)), "configuring", directory)
             try Self.check(mdb_env_set_mapsize(pointer, mapBytes), "configuring", directory)
-            try Self.check(mdb_env_open(pointer, directory, UInt32(MDB_NOTLS), 0o600), "opening", directory)
+            let flags = MDB_NOTLS | (readOnly ? MDB_RDONLY : 0)
+            try Self.check(mdb_env_open(pointer, directory, UInt32(flags), 0o600), "opening", directory)
             var txn: OpaquePointer?
-            try Self.check(mdb_txn_begin(pointer, nil, 0, &txn), "opening the tables", directory)
+            try Self.check(
+                mdb_txn_begin(pointer, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "opening the tables", directory)
             var dbis: [String: MDB_dbi] = [:]
             do throws(EventStoreError) {
                 for table in tables {
                     var dbi = MDB_dbi()
-                    let flags = MDB_CREATE | (table.duplicates ? MDB_DUPSORT : 0)
+                    let flags = (readOnly ? 0 : MDB_CREATE) | (table.duplicates ? MDB_DUPSORT : 0)
                     try Self.check(
                         mdb_dbi_open(txn, table.name, UInt32(flags), &dbi), "opening \(table.name)", directory)
                     dbis[table.name] = dbi
@@ -289,6 +300,16 @@ public struct TableWriter {
                 try OrderedTables.check(
                     mdb_put(reader.txn, reader.dbi(table), &kv, &vv, UInt32(flags)), "writing \(table)", reader.path)
             }
+        }
+    }
+
+    /// Removes `key` (with all its values) from `table`; nothing when it is not there.
+    public func delete(_ table: String, key: [UInt8]) throws {
+        try key.withUnsafeBytes { k in
+            var kv = MDB_val(k)
+            let rc = mdb_del(reader.txn, reader.dbi(table), &kv, nil)
+            if rc == MDB_NOTFOUND { return }
+            try OrderedTables.check(rc, "deleting from \(table)", reader.path)
         }
     }
 

@@ -21,8 +21,8 @@ final class AuditTables: Sendable {
     ]
     private static let indexes = ["by_actor", "by_workspace", "by_action", "by_resource", "by_decision"]
 
-    init(directory: String) throws {
-        tables = try OrderedTables(directory: directory, tables: Self.definitions)
+    init(directory: String, readOnly: Bool = false) throws {
+        tables = try OrderedTables(directory: directory, tables: Self.definitions, readOnly: readOnly)
     }
 
     /// What the tables were last written as of: the position, the id of the log's event there, and the fold's

@@ -7,7 +7,8 @@ import Foundation
 /// one transaction. Memory holds at most a checkpoint interval's entries, whatever the trail's length.
 ///
 /// Invariant (as for every slot): every method is called with the runner's lock held.
-final class AuditTrailSlot: ProjectionSlot, @unchecked Sendable {
+final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
+    typealias P = AuditProjection
     private let tables: AuditTables
     private var tail = AuditProjection.initial
     /// The last seq the tables and the tail reflect, and the one the tables were written through.
@@ -18,23 +19,11 @@ final class AuditTrailSlot: ProjectionSlot, @unchecked Sendable {
         tables = try AuditTables(directory: directory)
     }
 
-    var name: String { AuditProjection.name }
-    var checkpointName: String { "projection/\(AuditProjection.name)" }
-    var eventTypes: Set<String> { AuditProjection.eventTypes }
-    var readsBulkText: Bool { AuditProjection.readsBulkText }
-    var storesItself: Bool { true }
-
     func apply(_ event: DomainEvent, _ context: EventContext) {
         guard context.seq > seq else { return }
         AuditProjection.apply(event, context: context, to: &tail)
         seq = context.seq
     }
-
-    func snapshot(through position: Seq) -> @Sendable () -> Checkpoint {
-        preconditionFailure("the audit trail on disk stores itself (store(through:))")
-    }
-
-    func restore(seq: Seq, state: UnsafeRawBufferPointer) throws -> Seq? { nil }
 
     func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq {
         guard let (position, id, definitions) = try tables.load(), position <= logEnd,

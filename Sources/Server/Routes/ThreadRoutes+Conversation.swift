@@ -50,15 +50,17 @@ extension ThreadRoutes {
         do { try await readModels.catchUp() } catch {
             throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date")
         }
-        let threads = readModels.read(ConversationProjection.self) { s in
-            s.threads(workspace: principal.workspace).filter {
-                (!ownOnly || $0.owner == principal.subject) && $0.lastActivityNanoseconds < before
+        let page: (threads: [ThreadSummary], more: Bool)
+        do {
+            page = try readModels.threads(workspace: principal.workspace, before: before, limit: limit) {
+                !ownOnly || $0.owner == principal.subject
             }
-        }.sorted { $0.lastActivityNanoseconds > $1.lastActivityNanoseconds }
-        let page = threads.prefix(limit)
+        } catch {
+            throw APIError(.serviceUnavailable, "storage", "the threads could not be read")
+        }
         return ThreadListBody(
-            threads: page.map(ThreadSummaryBody.init),
-            next: threads.count > limit ? page.last?.lastActivityNanoseconds : nil)
+            threads: page.threads.map(ThreadSummaryBody.init),
+            next: page.more ? page.threads.last?.lastActivityNanoseconds : nil)
     }
 
     func show(request: Request, context: AppRequestContext) async throws -> ThreadDetailBody {
@@ -76,13 +78,7 @@ extension ThreadRoutes {
                     of: ConversationProjection.self, asOf: at, in: store, streams: [thread.stream])
             } else {
                 try await readModels.catchUp()
-                state = readModels.read(ConversationProjection.self) { s in
-                    var one = ConversationState()
-                    one.threads[threadID] = s.threads[threadID]
-                    one.messages[threadID] = s.messages[threadID]
-                    one.runs = s.runs.filter { $0.value.threadID == threadID }
-                    return one
-                }
+                state = try readModels.conversation(of: threadID) ?? ConversationState()
             }
         } catch {
             throw APIError(.serviceUnavailable, "storage", "the thread could not be read")

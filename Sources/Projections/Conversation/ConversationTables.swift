@@ -1,0 +1,241 @@
+import EventStore
+import Events
+import Foundation
+
+/// The conversations' state on disk (`OrderedTables`), as of `position`: each thread's summary, its messages by seq, its
+/// runs, an index of each workspace's threads by last activity (for the newest-first thread list) and the runs still
+/// running (for the runs a crash left open). What `ConversationState` holds in memory, stored: a query reads the
+/// threads it returns, and memory does not grow with the number of threads.
+final class ConversationTables: Sendable {
+    let tables: OrderedTables
+
+    /// Raise when the stored layout or what the fold writes changes: tables of another version are rebuilt.
+    static let version: UInt64 = 1
+
+    static let definitions: [OrderedTables.Definition] = [
+        .init("meta"), .init("threads"), .init("activity"), .init("messages"), .init("runs"),
+        .init("runs_by_thread", duplicates: true), .init("open_runs"),
+    ]
+
+    init(directory: String, readOnly: Bool = false) throws {
+        tables = try OrderedTables(directory: directory, tables: Self.definitions, readOnly: readOnly)
+    }
+
+    /// The position the tables were written through and the id of the log's event there (nil: empty, or of another
+    /// version).
+    func load() throws -> (position: Seq, id: UUID?)? {
+        try tables.read { r in
+            guard let version = try r.get("meta", key: Array("version".utf8)),
+                AuditTables.uint(version) == Self.version,
+                let position = try r.get("meta", key: Array("position".utf8))
+            else { return nil }
+            let id = try r.get("meta", key: Array("event".utf8)).flatMap { b in
+                b.count == 16 ? UUID(uuid: b.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }) : nil
+            }
+            return (Seq(AuditTables.uint(position)), id)
+        }
+    }
+
+    func clear() throws {
+        try tables.write { w in for table in Self.definitions { try w.clear(table.name) } }
+    }
+
+    // MARK: - Writing
+
+    /// Writes what the fold changed since the last write (`changed`: the threads and runs it touched, whole, and
+    /// the messages it added) and the position, in one transaction.
+    func write(_ changed: ConversationState, through position: Seq, id: UUID?) throws {
+        try tables.write { w in
+            let r = w.reader
+            for (threadID, summary) in changed.threads {
+                let key = Self.threadKey(threadID)
+                if let old = try r.get("threads", key: key).map(Self.summary) {
+                    try w.delete("activity", key: Self.activityKey(old))
+                }
+                try w.put("threads", key: key, value: Self.bytes(summary))
+                try w.put("activity", key: Self.activityKey(summary), value: [])
+            }
+            for (threadID, refs) in changed.messages {
+                let thread = Self.threadKey(threadID)
+                for ref in refs {
+                    try w.put("messages", key: thread + AuditTables.bytes(ref.seq.rawValue), value: Self.bytes(ref))
+                }
+            }
+            for (runID, run) in changed.runs {
+                let key = Self.uuid(runID)
+                if try r.get("runs", key: key) == nil {
+                    try w.put("runs_by_thread", key: Self.threadKey(run.threadID), value: key)
+                }
+                try w.put("runs", key: key, value: Self.bytes(run))
+                if run.status == .running {
+                    try w.put("open_runs", key: key, value: [])
+                } else {
+                    try w.delete("open_runs", key: key)
+                }
+            }
+            try w.put("meta", key: Array("position".utf8), value: AuditTables.bytes(position.rawValue))
+            try w.put("meta", key: Array("event".utf8), value: AuditTables.bytes(id))
+            try w.put("meta", key: Array("version".utf8), value: AuditTables.bytes(Self.version))
+        }
+    }
+
+    // MARK: - Reading
+
+    func thread(_ threadID: String) throws -> ThreadSummary? {
+        try tables.read { try $0.get("threads", key: Self.threadKey(threadID)).map(Self.summary) }
+    }
+
+    func run(_ id: UUID) throws -> RunSummary? {
+        try tables.read { try $0.get("runs", key: Self.uuid(id)).map(Self.run) }
+    }
+
+    /// A thread's summary, messages and runs (nil: no such thread).
+    func conversation(_ threadID: String) throws -> ConversationState? {
+        try tables.read { r in
+            let key = Self.threadKey(threadID)
+            guard let summary = try r.get("threads", key: key).map(Self.summary) else { return nil }
+            var state = ConversationState()
+            state.threads[threadID] = summary
+            var refs: [MessageRef] = []
+            try r.scan("messages", from: key) { k, v in
+                guard k.count == key.count + 8, k.starts(with: key) else { return false }
+                refs.append(try Self.message(seq: AuditTables.uint([UInt8](k.suffix(8))), [UInt8](v)))
+                return true
+            }
+            if !refs.isEmpty { state.messages[threadID] = refs }
+            var ids: [[UInt8]] = []
+            try r.scanValues("runs_by_thread", key: key) {
+                ids.append([UInt8]($0)); return true
+            }
+            for id in ids {
+                if let run = try r.get("runs", key: id).map(Self.run) { state.runs[run.id] = run }
+            }
+            return state
+        }
+    }
+
+    /// Threads of `workspace` whose last activity is before `before`, most recent first (ties: the larger id first),
+    /// passing `include`, at most `limit`.
+    func threads(
+        workspace: String, before: Int64, limit: Int, include: (ThreadSummary) -> Bool
+    ) throws -> [ThreadSummary] {
+        try tables.read { r in
+            var found: [ThreadSummary] = []
+            let prefix = Self.workspacePrefix(workspace)
+            // The last key before (workspace, before): reverse from the first key at or after it.
+            try r.scan("activity", from: prefix + Self.time(before), reverse: true) { key, _ in
+                guard key.starts(with: prefix) else { return false }
+                let threadID = String(decoding: key.dropFirst(prefix.count + 8 + 1), as: UTF8.self)
+                guard let summary = try r.get("threads", key: Self.threadKey(threadID)).map(Self.summary) else {
+                    return true
+                }
+                guard summary.lastActivityNanoseconds < before else { return true }
+                if summary.workspace == workspace, include(summary) { found.append(summary) }
+                return found.count < limit
+            }
+            return found
+        }
+    }
+
+    /// The runs still running.
+    func openRuns() throws -> [RunSummary] {
+        try tables.read { r in
+            var ids: [[UInt8]] = []
+            try r.scan("open_runs") { key, _ in
+                ids.append([UInt8](key))
+                return true
+            }
+            return try ids.compactMap { try r.get("runs", key: $0).map(Self.run) }
+        }
+    }
+
+    // MARK: - Keys and values
+
+    /// A thread's key: its id's length and bytes (ids are at most 128 bytes), so that one thread's messages (key and
+    /// seq) never interleave with those of a thread whose id it starts.
+    static func threadKey(_ threadID: String) -> [UInt8] { [UInt8(min(threadID.utf8.count, 255))] + threadID.utf8 }
+    static func uuid(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
+
+    /// A workspace's part of an `activity` key: its length (u16) and bytes, or past 300 bytes (keys hold at most
+    /// 511) its first 292 and their FNV-1a hash; a thread found by a long prefix is checked against its summary.
+    static func workspacePrefix(_ workspace: String) -> [UInt8] {
+        var bytes = Array(workspace.utf8)
+        if bytes.count > 300 {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+            bytes = Array(bytes.prefix(292)) + AuditTables.bytes(hash)
+        }
+        return withUnsafeBytes(of: UInt16(bytes.count).bigEndian) { Array($0) } + bytes
+    }
+
+    /// A time as 8 bytes that sort as the times do (the sign bit flipped).
+    static func time(_ t: Int64) -> [UInt8] { AuditTables.bytes(UInt64(bitPattern: t) ^ (1 << 63)) }
+
+    static func activityKey(_ s: ThreadSummary) -> [UInt8] {
+        workspacePrefix(s.workspace) + time(s.lastActivityNanoseconds) + threadKey(s.id)
+    }
+
+    static func bytes(_ s: ThreadSummary) -> [UInt8] {
+        var w = BinaryWriter(capacity: 96)
+        s.encode(to: &w)
+        return w.bytes
+    }
+
+    static func summary(_ b: [UInt8]) throws -> ThreadSummary {
+        try b.withUnsafeBytes { raw in
+            var r = BinaryReader(raw)
+            return try ThreadSummary(from: &r)
+        }
+    }
+
+    static func bytes(_ m: MessageRef) -> [UInt8] {
+        var w = BinaryWriter(capacity: 24)
+        w.write(UInt64(MessageKind.cases.firstIndex(of: m.kind)!))
+        w.write(m.label)
+        return w.bytes
+    }
+
+    static func message(seq: UInt64, _ b: [UInt8]) throws -> MessageRef {
+        try b.withUnsafeBytes { raw in
+            var r = BinaryReader(raw)
+            let kind = Int(try r.readUInt64())
+            guard kind < MessageKind.cases.count else { throw PayloadDecodingError("a message has kind \(kind)") }
+            return MessageRef(seq: Seq(seq), kind: MessageKind.cases[kind], label: try r.readOptionalString())
+        }
+    }
+
+    static func bytes(_ run: RunSummary) -> [UInt8] {
+        var w = BinaryWriter(capacity: 96)
+        w.write(run.id)
+        w.write(run.threadID)
+        w.write(run.agent)
+        w.write(run.model)
+        w.write(run.parentRunID) { $0.write($1) }
+        w.write(UInt64(RunState.cases.firstIndex(of: run.status)!))
+        for v in [run.steps, run.llmCalls, run.toolCalls, run.failures, run.inputTokens, run.outputTokens] {
+            w.write(v)
+        }
+        w.write(run.startedSeq)
+        w.write(run.finishedSeq) { $0.write($1) }
+        return w.bytes
+    }
+
+    static func run(_ b: [UInt8]) throws -> RunSummary {
+        try b.withUnsafeBytes { raw in
+            var r = BinaryReader(raw)
+            var run = RunSummary(
+                id: try r.readUUID(), threadID: try r.readString(), agent: try r.readString(),
+                model: try r.readString(),
+                parentRunID: try r.readOptional { (r) throws(PayloadDecodingError) in try r.readUUID() },
+                startedSeq: 0)
+            let status = Int(try r.readUInt64())
+            guard status < RunState.cases.count else { throw PayloadDecodingError("a run has status \(status)") }
+            run.status = RunState.cases[status]
+            (run.steps, run.llmCalls, run.toolCalls) = (try r.readInt(), try r.readInt(), try r.readInt())
+            (run.failures, run.inputTokens, run.outputTokens) = (try r.readInt(), try r.readInt(), try r.readInt())
+            run.startedSeq = try r.readSeq()
+            run.finishedSeq = try r.readOptional { (r) throws(PayloadDecodingError) in try r.readSeq() }
+            return run
+        }
+    }
+}
