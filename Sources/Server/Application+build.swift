@@ -111,7 +111,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // last written, then live (written at each checkpoint).
     let readModels = try ProjectionRunner(
         store: store, projections: [AuditProjection.self, ConversationProjection.self],
-        tables: store.directory + "/read-models")
+        tables: store.directory + "/read-models", checkpointEveryEvents: configuration.checkpointEvents)
     try await readModels.start()
     // A policy file given to serve is the policy in force from now on: recorded once, when it differs from the log's.
     if configuration.recordsConfiguredPolicy {

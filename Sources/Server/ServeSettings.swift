@@ -45,6 +45,9 @@ public struct ServeSettings: Equatable, Sendable {
     public var defaultMaxTokens: Int?
     /// The largest the log may grow, in bytes (given as `64G`, `500M`, `1T` or a number of bytes).
     public var maxLogSize: Int?
+    /// Events between checkpoints of the read models: the most whose changes they hold in memory before writing them
+    /// to their tables on disk (what bounds their memory; a restart folds at most this many again).
+    public var checkpointEvents: Int?
 
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil,
@@ -54,9 +57,10 @@ public struct ServeSettings: Equatable, Sendable {
         healthCheckInterval: Double? = nil,
         modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil,
         defaultMaxTokens: Int? = nil,
-        maxLogSize: Int? = nil, store: String? = nil
+        maxLogSize: Int? = nil, store: String? = nil, checkpointEvents: Int? = nil
     ) {
         self.store = store
+        self.checkpointEvents = checkpointEvents
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
         (self.durability, self.compressionLevel, self.allowedSecrets, self.maxTokenLifetime) = (
@@ -76,7 +80,7 @@ public struct ServeSettings: Equatable, Sendable {
         allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
         maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
         healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes)
+        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes, checkpointEvents: 100_000)
 
     /// `64G`, `500M`, `1T`, `12K` (powers of 1024) or a number of bytes.
     public static func bytes(_ text: String) -> Double? {
@@ -118,7 +122,7 @@ public struct ServeSettings: Equatable, Sendable {
         ("modelFirstByteTimeout", "LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT"),
         ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
         ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"), ("maxLogSize", "LOGBOOK_MAX_LOG_SIZE"),
-        ("store", "LOGBOOK_STORE"),
+        ("store", "LOGBOOK_STORE"), ("checkpointEvents", "LOGBOOK_CHECKPOINT_EVENTS"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -136,7 +140,7 @@ public struct ServeSettings: Equatable, Sendable {
             modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
             defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize,
-            store: store ?? lower.store)
+            store: store ?? lower.store, checkpointEvents: checkpointEvents ?? lower.checkpointEvents)
     }
 
     /// The settings the environment gives.
@@ -195,6 +199,7 @@ public struct ServeSettings: Equatable, Sendable {
             ("defaultMaxTokens", defaultMaxTokens.map { .number(Double($0)) }),
             ("maxLogSize", maxLogSize.map { .number(Double($0)) }),
             ("store", store.map(JSONValue.string)),
+            ("checkpointEvents", checkpointEvents.map { .number(Double($0)) }),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -308,6 +313,12 @@ public struct ServeSettings: Equatable, Sendable {
                 throw SettingsError("\(source) must be between 64M and 128T, not \(Int(bytes)) bytes")
             }
             maxLogSize = Int(bytes)
+        case "checkpointEvents":
+            let n = try number()
+            guard n == n.rounded(), n >= 1_000, n <= 100_000_000 else {
+                throw SettingsError("\(source) must be a whole number of events from 1000 to 100000000")
+            }
+            checkpointEvents = Int(n)
         default: break
         }
     }

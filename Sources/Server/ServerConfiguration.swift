@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var engine = AgentRuntime.Configuration()
     /// The longest user message accepted, in bytes.
     public var maxMessageBytes = 64 << 10
+    /// Events between checkpoints of the read models (`ServeSettings.checkpointEvents`).
+    public var checkpointEvents: UInt64 = 100_000
     /// Requests per subject (nil: unlimited). The default suits people and scripts; raise it for integrations.
     public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 40)
     /// How often the MCP servers are checked (`HealthMonitor`; nil: never).

@@ -32,7 +32,7 @@ import Testing
                     compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets,
                     maxTokenLifetime: 86_400,
                     healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                    defaultMaxTokens: 4096, maxLogSize: 64 << 30))
+                    defaultMaxTokens: 4096, maxLogSize: 64 << 30, checkpointEvents: 100_000))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 
@@ -111,6 +111,20 @@ import Testing
                 _ = try ServeSettings.environment([variable: value]); Issue.record("\(variable)=\(value) was accepted")
             } catch {
                 #expect(error.description.contains(variable))
+            }
+        }
+    }
+
+    /// How many events the read models hold in memory between checkpoints is a setting, checked.
+    @Test func theReadModelsCheckpointIntervalIsASetting() throws {
+        #expect(try ServeSettings.environment(["LOGBOOK_CHECKPOINT_EVENTS": "20000"]).checkpointEvents == 20_000)
+        #expect(ServeSettings.defaults.checkpointEvents == 100_000)
+        for value in ["10", "1500.5", "lots", "200000000"] {
+            do {
+                _ = try ServeSettings.environment(["LOGBOOK_CHECKPOINT_EVENTS": value])
+                Issue.record("\(value) was accepted")
+            } catch {
+                #expect(error.description.contains("LOGBOOK_CHECKPOINT_EVENTS"))
             }
         }
     }

@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
             LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE, LOGBOOK_STORE), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
             policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
             maxTokenLifetime, healthCheckInterval, modelTimeout, modelFirstByteTimeout, modelIdleTimeout, \
-            defaultMaxTokens, maxLogSize, store), else the default. \
+            defaultMaxTokens, maxLogSize, store, checkpointEvents), else the default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
@@ -119,6 +119,11 @@ struct ServeCommand: AsyncParsableCommand {
             return Int(bytes)
         })
     var maxLogSize: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Events between checkpoints of the read models: the most whose changes they hold in memory before writing them to disk (default 100000).",
+            valueName: "N"))
+    var checkpointEvents: Int?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
@@ -130,7 +135,8 @@ struct ServeCommand: AsyncParsableCommand {
             healthCheckInterval: healthCheckInterval,
             modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout,
-            defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize, store: store)
+            defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize, store: store,
+            checkpointEvents: checkpointEvents)
         do {
             let flags = try flags.checked()
             let file =
@@ -177,6 +183,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.engine.secrets = s.secretScope
         configuration.engine.modelDeadlines = s.modelDeadlines
         configuration.maxLogSizeBytes = s.maxLogSize!
+        configuration.checkpointEvents = UInt64(s.checkpointEvents!)
         configuration.engine.defaultMaxOutputTokens = s.defaultMaxTokens! > 0 ? s.defaultMaxTokens : nil
         configuration.healthCheckInterval =
             s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
