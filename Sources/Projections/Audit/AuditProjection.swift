@@ -234,6 +234,21 @@ public struct AuditState: Sendable, BinaryCodable {
         return Int32(textEnds.count - 1)
     }
 
+    /// Writes text `i` as `BinaryWriter.write(String)` would (length, then UTF-8), without making a String.
+    func writeText(_ i: Int32, to w: inout BinaryWriter) {
+        let start = i == 0 ? 0 : Int(textEnds[Int(i) - 1])
+        let end = Int(textEnds[Int(i)])
+        w.write(UInt64(end - start))
+        textBytes.withUnsafeBytes { w.writeRaw(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+    }
+
+    /// Writes optional text `i` (-1: none) as `BinaryWriter.write(String?)` would.
+    func writeOptionalText(_ i: Int32, to w: inout BinaryWriter) {
+        w.write(i >= 0)  // as `write(_: T?, _:)`: 1 and the value, or 0
+        guard i >= 0 else { return }
+        writeText(i, to: &w)
+    }
+
     private func text(at i: Int32) -> String {
         let start = i == 0 ? 0 : Int(textEnds[Int(i) - 1])
         return String(decoding: textBytes[start..<Int(textEnds[Int(i)])], as: UTF8.self)

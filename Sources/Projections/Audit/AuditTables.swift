@@ -56,9 +56,11 @@ final class AuditTables: Sendable {
     func append(_ tail: AuditState, through position: Seq, id eventID: UUID?) throws {
         try tables.write { w in
             var next = UInt32(try w.reader.count("names"))
-            var ids: [String: UInt32] = [:]
-            func id(_ name: String) throws -> UInt32 {
-                if let id = ids[name] { return id }
+            // The tail's names by its own numbers → numbers on disk, each looked up (or given) once.
+            var ids = [UInt32?](repeating: nil, count: tail.strings.count)
+            func id(_ local: Int32) throws -> UInt32 {
+                if let id = ids[Int(local)] { return id }
+                let name = tail.strings[Int(local)]
                 let key = Self.nameKey(name)
                 let id: UInt32
                 if let stored = try w.reader.get("names", key: key) {
@@ -69,32 +71,31 @@ final class AuditTables: Sendable {
                     try w.put("names", key: key, value: Self.bytes(UInt64(id)))
                     try w.put("name_of", key: Self.bytes(id), value: Array(name.utf8))
                 }
-                ids[name] = id
+                ids[Int(local)] = id
                 return id
             }
-            for i in 0..<tail.count {
-                let e = tail.entry(at: i)
+            for record in tail.records {
                 let names = (
-                    actor: try id(e.actor), workspace: try id(e.workspace), action: try id(e.action),
-                    resource: try id(e.resource)
+                    actor: try id(record.actor), workspace: try id(record.workspace), action: try id(record.action),
+                    resource: try id(record.resource)
                 )
-                var value = BinaryWriter(capacity: 64 + e.reason.utf8.count)
-                value.write(e.timeNanoseconds)
-                value.write(UInt64(AuditKind.cases.firstIndex(of: e.kind)!))
-                value.write(UInt64(Self.decisionNumber(e.decision)))
+                // As `entry(seq:_:name:)` reads it: time, kind, decision, the four names, reason, before, after.
+                var value = BinaryWriter(capacity: 128)
+                value.write(record.time)
+                value.write(UInt64(AuditKind.cases.firstIndex(of: record.kind)!))
+                value.write(UInt64(record.decision))
                 for n in [names.actor, names.workspace, names.action, names.resource] { value.write(UInt64(n)) }
-                value.write(e.reason)
-                value.write(e.before)
-                value.write(e.after)
-                let seq = Self.bytes(e.seq.rawValue)
+                tail.writeText(record.reason, to: &value)
+                tail.writeOptionalText(record.before, to: &value)
+                tail.writeOptionalText(record.after, to: &value)
+                let seq = Self.bytes(record.seq)
                 // Seqs only grow: each entry goes at the end of its table and of its keys' lists.
                 try w.put("records", key: seq, value: value.bytes, appending: true)
                 try w.put("by_actor", key: Self.bytes(names.actor), value: seq, appending: true)
                 try w.put("by_workspace", key: Self.bytes(names.workspace), value: seq, appending: true)
                 try w.put("by_action", key: Self.bytes(names.action), value: seq, appending: true)
                 try w.put("by_resource", key: Self.bytes(names.resource), value: seq, appending: true)
-                try w.put(
-                    "by_decision", key: Self.bytes(Self.decisionNumber(e.decision)), value: seq, appending: true)
+                try w.put("by_decision", key: Self.bytes(UInt32(record.decision)), value: seq, appending: true)
             }
             var definitions = BinaryWriter()
             definitions.write(tail.definitionsByResource)
