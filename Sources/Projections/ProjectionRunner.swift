@@ -251,7 +251,13 @@ public final class ProjectionRunner: Sendable {
         }
         guard seq > 0 else { return }
         let snapshots = lock.withLock { slots.filter { !$0.storesItself }.map { $0.snapshot(through: Seq(seq)) } }
-        try await store.storeCheckpoints(concurrentMap(snapshots) { $0() })
+        // A projection now kept in tables may have a checkpoint in the log from before (a build that kept it in
+        // memory): removed, as it is never read again (71 MB at a million events).
+        let stale = slots.filter { slot in
+            slot.storesItself
+                && ((try? store.withCheckpoint(named: slot.checkpointName) { _, _ in true }) ?? nil) != nil
+        }.map(\.checkpointName)
+        try await store.storeCheckpoints(concurrentMap(snapshots) { $0() }, removing: stale)
         // Slots on disk write what they folded since the last checkpoint, with the position, under the lock (a query
         // waits for it: it reads the tables and what is still in memory together).
         guard slots.contains(where: \.storesItself) else { return }

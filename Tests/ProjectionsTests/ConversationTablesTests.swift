@@ -93,4 +93,18 @@ import Testing
         #expect(differing.first { $0.projection == "conversations" }?.difference != nil, "\(differing)")
         await store.close()
     }
+
+    /// The checkpoints a build that kept the audit trail and the conversations in memory left in the log are removed
+    /// at the first checkpoint of a runner that keeps them in tables; the others stay.
+    @Test func checkpointsLeftFromMemoryAreRemovedOnceInTables() async throws {
+        let both = try await MemoryAndDisk(seed: 53)
+        try await both.memory.checkpoint()
+        let names = StandardProjections.all.map { "projection/\($0.name)" }
+        #expect(try names.allSatisfy { try both.store.checkpoint(named: $0) != nil })
+        try await both.disk.checkpoint()
+        #expect(try both.store.checkpoint(named: "projection/audit") == nil)
+        #expect(try both.store.checkpoint(named: "projection/conversations") == nil)
+        #expect(try both.store.checkpoint(named: "projection/usage") != nil)
+        #expect(try both.store.checkpoint(named: "projection/registry") != nil)
+    }
 }

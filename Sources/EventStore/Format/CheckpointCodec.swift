@@ -67,13 +67,16 @@ enum CheckpointCodec {
 }
 
 extension EventStore {
-    /// Stores projection checkpoints atomically (all or none), through the writer like every write.
+    /// Stores projection checkpoints and removes the ones named in `removing`, atomically (all or none), through the
+    /// writer like every write.
     /// - Throws: `invalidArgument` when a checkpoint's seq is past the end of the log; storage errors.
-    public func storeCheckpoints(_ checkpoints: [Checkpoint]) async throws(EventStoreError) {
+    public func storeCheckpoints(
+        _ checkpoints: [Checkpoint], removing removed: [String] = []
+    ) async throws(EventStoreError) {
         guard let writer else { throw EventStoreError(.closed, "the log at \(env.path) is open read-only") }
         do {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                do { try writer.submit(.storeCheckpoints(checkpoints, continuation)) } catch {
+                do { try writer.submit(.storeCheckpoints(checkpoints, removing: removed, continuation)) } catch {
                     continuation.resume(throwing: error)
                 }
             }

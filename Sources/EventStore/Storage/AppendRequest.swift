@@ -19,8 +19,8 @@ enum WriterRequest: Sendable {
     case append(AppendRequest)
     /// Store a trained dictionary and make it the one new records use.
     case storeDictionary([UInt8], CheckedContinuation<DictionaryInfo, any Error>)
-    /// Store projection checkpoints, all in the one transaction.
-    case storeCheckpoints([Checkpoint], CheckedContinuation<Void, any Error>)
+    /// Store projection checkpoints and remove others by name, all in the one transaction.
+    case storeCheckpoints([Checkpoint], removing: [String], CheckedContinuation<Void, any Error>)
     /// Write events of the shared log into its copy, at their positions (`EventStore.copy`).
     case copy([PreparedCopy], CheckedContinuation<Void, any Error>)
 
@@ -36,7 +36,7 @@ enum WriterRequest: Sendable {
         switch self {
         case .append(let r): r.continuation.resume(throwing: error)
         case .storeDictionary(_, let c): c.resume(throwing: error)
-        case .storeCheckpoints(_, let c): c.resume(throwing: error)
+        case .storeCheckpoints(_, _, let c): c.resume(throwing: error)
         case .copy(_, let c): c.resume(throwing: error)
         }
     }

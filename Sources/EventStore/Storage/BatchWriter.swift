@@ -96,7 +96,7 @@ struct BatchWriter {
         switch request {
         case .append(let r): return try append(r)
         case .storeDictionary(let bytes, _): return try storeDictionary(bytes)
-        case .storeCheckpoints(let checkpoints, _):
+        case .storeCheckpoints(let checkpoints, let removed, _):
             for c in checkpoints {
                 guard c.seq.rawValue <= lastSeq else {
                     return .failed(
@@ -106,6 +106,7 @@ struct BatchWriter {
                 }
             }
             for c in checkpoints { try txn.put(dbs.meta, KeyLayout.checkpointKey(c.name), CheckpointCodec.encode(c)) }
+            for name in removed { try txn.delete(dbs.meta, KeyLayout.checkpointKey(name)) }
             return .stored
         case .copy(let events, _): return try copy(events)
         }

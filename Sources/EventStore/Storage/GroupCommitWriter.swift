@@ -271,7 +271,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             switch (request, outcome) {
             case (.append(let r), .appended(let result)): r.continuation.resume(returning: result)
             case (.storeDictionary(_, let c), .dictionary(let info)): c.resume(returning: info)
-            case (.storeCheckpoints(_, let c), .stored): c.resume()
+            case (.storeCheckpoints(_, _, let c), .stored): c.resume()
             case (.copy(_, let c), .stored): c.resume()
             case (_, .failed(let error)): request.fail(error)
             default: preconditionFailure("writer outcome does not match its request")

@@ -93,6 +93,15 @@ extension LMDBTransaction {
         try key.withBytes { (k) throws(EventStoreError) in try get(db, k) }
     }
 
+    /// Removes `key` from `db`; nothing when it is not there.
+    func delete(_ db: MDB_dbi, _ key: [UInt8]) throws(EventStoreError) {
+        try key.withBytes { (k) throws(EventStoreError) in
+            var kv = MDB_val(k)
+            let rc = mdb_del(txn, db, &kv, nil)
+            if rc != MDB_NOTFOUND { try check(rc, "deleting", path: path) }
+        }
+    }
+
     func put(_ db: MDB_dbi, _ key: [UInt8], _ value: [UInt8], flags: Int32 = 0) throws(EventStoreError) {
         try key.withBytes { (k) throws(EventStoreError) in
             try value.withBytes { (v) throws(EventStoreError) in try put(db, k, v, flags: flags) }
