@@ -94,22 +94,17 @@ public final class ProjectionRunner: Sendable {
 
     /// Answers an audit query, from memory or from the tables on disk, whichever this runner keeps.
     public func queryAudit(_ q: AuditQuery) throws -> AuditPage {
-        try lock.withLock {
-            if let trail = slots.first(where: { $0 is AuditTrailSlot }) as? AuditTrailSlot { return try trail.query(q) }
-            guard let slot = slots.first(where: { $0.name == AuditProjection.name }) as? Slot<AuditProjection> else {
-                preconditionFailure("the audit projection is not run by this runner")
-            }
-            return slot.read { $0.query(q) }
+        try lock.withLock { () throws -> AuditPage in
+            if let trail = slot(AuditTrailSlot.self) { return try trail.query(q) }
+            return inMemory(AuditProjection.self).read { $0.query(q) }
         }
     }
 
     /// One thread's summary, messages and runs, from memory or the tables (nil: no such thread).
     public func conversation(of threadID: String) throws -> ConversationState? {
         try lock.withLock {
-            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
-                return try stored.conversation(threadID)
-            }
-            return conversations.read { $0.conversation(threadID) }
+            if let stored = slot(StoredConversationsSlot.self) { return try stored.conversation(threadID) }
+            return inMemory(ConversationProjection.self).read { $0.conversation(threadID) }
         }
     }
 
@@ -119,10 +114,10 @@ public final class ProjectionRunner: Sendable {
         workspace: String, before: Int64 = .max, limit: Int, include: (ThreadSummary) -> Bool = { _ in true }
     ) throws -> (threads: [ThreadSummary], more: Bool) {
         try lock.withLock {
-            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
+            if let stored = slot(StoredConversationsSlot.self) {
                 return try stored.threads(workspace: workspace, before: before, limit: limit, include: include)
             }
-            return conversations.read {
+            return inMemory(ConversationProjection.self).read {
                 $0.threads(workspace: workspace, before: before, limit: limit, include: include)
             }
         }
@@ -131,27 +126,27 @@ public final class ProjectionRunner: Sendable {
     /// The runs still running (what a crash may have left open).
     public func openRuns() throws -> [RunSummary] {
         try lock.withLock {
-            if let stored = slots.first(where: { $0 is StoredConversationsSlot }) as? StoredConversationsSlot {
-                return try stored.openRuns()
-            }
-            return conversations.read { $0.runs.values.filter { $0.status == .running } }
+            if let stored = slot(StoredConversationsSlot.self) { return try stored.openRuns() }
+            return inMemory(ConversationProjection.self).read { $0.runs.values.filter { $0.status == .running } }
         }
     }
 
-    private var conversations: Slot<ConversationProjection> {
-        guard let slot = slots.first(where: { $0.name == ConversationProjection.name }) as? Slot<ConversationProjection>
-        else { preconditionFailure("the conversation projection is not run by this runner") }
+    /// This runner's slot of type `S`, if it has one.
+    private func slot<S: ProjectionSlot>(_: S.Type) -> S? { slots.lazy.compactMap { $0 as? S }.first }
+
+    /// The in-memory slot of `P`: asking a runner about a projection it does not run is a programming error.
+    private func inMemory<P: Projection>(_: P.Type) -> Slot<P> {
+        guard let slot = slot(Slot<P>.self) else {
+            preconditionFailure("projection \(P.name) is not run by this runner")
+        }
         return slot
     }
 
     /// How many entries the audit trail holds.
     public func auditEntryCount() throws -> Int {
         try lock.withLock {
-            if let trail = slots.first(where: { $0 is AuditTrailSlot }) as? AuditTrailSlot { return try trail.count() }
-            guard let slot = slots.first(where: { $0.name == AuditProjection.name }) as? Slot<AuditProjection> else {
-                preconditionFailure("the audit projection is not run by this runner")
-            }
-            return slot.read { $0.count }
+            if let trail = slot(AuditTrailSlot.self) { return try trail.count() }
+            return inMemory(AuditProjection.self).read { $0.count }
         }
     }
 
@@ -166,10 +161,12 @@ public final class ProjectionRunner: Sendable {
             concurrentMap(slots) { slot in
                 Result { () throws -> UInt64 in
                     if slot.storesItself {
-                        return try slot.restoreStored(logEnd: logEnd) {
-                            try store.read(from: $0, maxCount: 1).first?.id
-                        }
-                        .rawValue
+                        // Tables of this log: not ahead of it, and written after the event the log holds there (not
+                        // another log's, nor the tables of a log since restored from an older backup).
+                        return try slot.restoreStored { position, id in
+                            try position <= logEnd
+                                && (position == 0 || store.read(from: position, maxCount: 1).first?.id == id)
+                        }.rawValue
                     }
                     let restored = try store.withCheckpoint(named: slot.checkpointName) { seq, state in
                         try slot.restore(seq: seq, state: state)
@@ -252,11 +249,8 @@ public final class ProjectionRunner: Sendable {
         guard seq > 0 else { return }
         let snapshots = lock.withLock { slots.filter { !$0.storesItself }.map { $0.snapshot(through: Seq(seq)) } }
         // A projection now kept in tables may have a checkpoint in the log from before (a build that kept it in
-        // memory): removed, as it is never read again (71 MB at a million events).
-        let stale = slots.filter { slot in
-            slot.storesItself
-                && ((try? store.withCheckpoint(named: slot.checkpointName) { _, _ in true }) ?? nil) != nil
-        }.map(\.checkpointName)
+        // memory): removed, as it is never read again (71 MB at a million events); removing none costs a lookup.
+        let stale = slots.filter(\.storesItself).map(\.checkpointName)
         try await store.storeCheckpoints(concurrentMap(snapshots) { $0() }, removing: stale)
         // Slots on disk write what they folded since the last checkpoint, with the position, under the lock (a query
         // waits for it: it reads the tables and what is still in memory together).

@@ -21,16 +21,16 @@ protocol ProjectionSlot: AnyObject, Sendable {
     /// checkpoints (`snapshot`, `restore`).
     var storesItself: Bool { get }
     /// Loads the stored state; returns the seq it reflects. It starts over (and returns 0) when there is none, or when
-    /// it is not of this log: ahead of `logEnd`, or the event at its seq is not the one it was stored after
-    /// (`idAt`: the id of the log's event at a seq).
-    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq
+    /// `accepts` refuses its position and the id of the event it was stored after (the runner's check that it is of
+    /// this log).
+    func restoreStored(accepting accepts: (Seq, UUID?) throws -> Bool) throws -> Seq
     /// Stores the state at `position` (every event up to it was offered to this slot), `id` the event's there.
     func store(through position: Seq, id: UUID?) throws
 }
 
 extension ProjectionSlot {
     var storesItself: Bool { false }
-    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq { 0 }
+    func restoreStored(accepting accepts: (Seq, UUID?) throws -> Bool) throws -> Seq { 0 }
     func store(through position: Seq, id: UUID?) throws {}
 }
 

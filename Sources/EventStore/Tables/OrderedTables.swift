@@ -138,15 +138,9 @@ public final class OrderedTables: @unchecked Sendable {
         TableReader(txn: txn, dbis: dbis, duplicates: duplicates, path: path)
     }
 
-    /// Bytes of the data file in use (pages written).
-    public func usedBytes() throws -> Int {
-        try read { _ in
-            var info = MDB_envinfo()
-            var stat = MDB_stat()
-            mdb_env_info(env, &info)
-            mdb_env_stat(env, &stat)
-            return (info.me_last_pgno + 1) * Int(stat.ms_psize)
-        }
+    /// Empties every table, in one transaction.
+    public func clear() throws {
+        try write { w in for table in dbis.keys { try w.clear(table) } }
     }
 
     private var closedError: EventStoreError { EventStoreError(.closed, "the read model tables at \(path) are closed") }

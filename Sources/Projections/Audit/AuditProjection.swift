@@ -150,14 +150,6 @@ public struct AuditState: Sendable, BinaryCodable {
     /// The current definition (JSON) of each configured resource: what the next change's `before` will be.
     var definitionsByResource: [String: String] { definitions }
 
-    /// A trail without entries that goes on from this one: the same definitions (what an entry's `before` needs), no
-    /// entries (they are on disk: `AuditTables`).
-    func continuing() -> AuditState {
-        var next = AuditState()
-        next.definitions = definitions
-        return next
-    }
-
     /// A trail without entries that goes on from stored definitions.
     init(continuingFrom definitions: [String: String]) {
         self.definitions = definitions

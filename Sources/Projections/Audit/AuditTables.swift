@@ -19,7 +19,6 @@ final class AuditTables: Sendable {
         .init("by_action", duplicates: true), .init("by_resource", duplicates: true),
         .init("by_decision", duplicates: true),
     ]
-    private static let indexes = ["by_actor", "by_workspace", "by_action", "by_resource", "by_decision"]
 
     init(directory: String, readOnly: Bool = false) throws {
         tables = try OrderedTables(directory: directory, tables: Self.definitions, readOnly: readOnly)
@@ -29,25 +28,14 @@ final class AuditTables: Sendable {
     /// current definitions (nil: empty tables, or tables of another version).
     func load() throws -> (position: Seq, id: UUID?, definitions: [String: String])? {
         try tables.read { r in
-            guard let version = try r.get("meta", key: Array("version".utf8)), Self.uint(version) == Self.version,
-                let position = try r.get("meta", key: Array("position".utf8)),
+            guard let (position, id) = try TablePosition.load(r, version: Self.version),
                 let definitions = try r.get("meta", key: Array("definitions".utf8))
             else { return nil }
             let map = try definitions.withUnsafeBytes { raw in
                 var reader = BinaryReader(raw)
                 return try reader.readStringMap()
             }
-            let id = try r.get("meta", key: Array("event".utf8)).flatMap { b in
-                b.count == 16 ? UUID(uuid: b.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }) : nil
-            }
-            return (Seq(Self.uint(position)), id, map)
-        }
-    }
-
-    /// Empties every table (a rebuild starts from zero).
-    func clear() throws {
-        try tables.write { w in
-            for table in Self.definitions { try w.clear(table.name) }
+            return (position, id, map)
         }
     }
 
@@ -64,12 +52,12 @@ final class AuditTables: Sendable {
                 let key = Self.nameKey(name)
                 let id: UInt32
                 if let stored = try w.reader.get("names", key: key) {
-                    id = UInt32(Self.uint(stored))
+                    id = UInt32(TableKey.uint(stored))
                 } else {
                     id = next
                     next += 1
-                    try w.put("names", key: key, value: Self.bytes(UInt64(id)))
-                    try w.put("name_of", key: Self.bytes(id), value: Array(name.utf8))
+                    try w.put("names", key: key, value: TableKey.bytes(UInt64(id)))
+                    try w.put("name_of", key: TableKey.bytes(id), value: Array(name.utf8))
                 }
                 ids[Int(local)] = id
                 return id
@@ -88,23 +76,24 @@ final class AuditTables: Sendable {
                 tail.writeText(record.reason, to: &value)
                 tail.writeOptionalText(record.before, to: &value)
                 tail.writeOptionalText(record.after, to: &value)
-                let seq = Self.bytes(record.seq)
+                let seq = TableKey.bytes(record.seq)
                 // Seqs only grow: each entry goes at the end of its table and of its keys' lists.
                 try w.put("records", key: seq, value: value.bytes, appending: true)
-                try w.put("by_actor", key: Self.bytes(names.actor), value: seq, appending: true)
-                try w.put("by_workspace", key: Self.bytes(names.workspace), value: seq, appending: true)
-                try w.put("by_action", key: Self.bytes(names.action), value: seq, appending: true)
-                try w.put("by_resource", key: Self.bytes(names.resource), value: seq, appending: true)
-                try w.put("by_decision", key: Self.bytes(UInt32(record.decision)), value: seq, appending: true)
+                try w.put("by_actor", key: TableKey.bytes(names.actor), value: seq, appending: true)
+                try w.put("by_workspace", key: TableKey.bytes(names.workspace), value: seq, appending: true)
+                try w.put("by_action", key: TableKey.bytes(names.action), value: seq, appending: true)
+                try w.put("by_resource", key: TableKey.bytes(names.resource), value: seq, appending: true)
+                try w.put("by_decision", key: TableKey.bytes(UInt32(record.decision)), value: seq, appending: true)
             }
             var definitions = BinaryWriter()
             definitions.write(tail.definitionsByResource)
             try w.put("meta", key: Array("definitions".utf8), value: definitions.bytes)
-            try w.put("meta", key: Array("position".utf8), value: Self.bytes(position.rawValue))
-            try w.put("meta", key: Array("event".utf8), value: Self.bytes(eventID))
-            try w.put("meta", key: Array("version".utf8), value: Self.bytes(Self.version))
+            try TablePosition.write(w, position: position, id: eventID, version: Self.version)
         }
     }
+
+    /// Empties every table (a rebuild starts from zero).
+    func clear() throws { try tables.clear() }
 
     // MARK: - Queries
 
@@ -116,12 +105,13 @@ final class AuditTables: Sendable {
             var names: [UInt32: String] = [:]
             func name(_ id: UInt32) throws -> String {
                 if let known = names[id] { return known }
-                let found = try r.get("name_of", key: Self.bytes(id)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                let found =
+                    try r.get("name_of", key: TableKey.bytes(id)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 names[id] = found
                 return found
             }
             func nameID(_ name: String) throws -> [UInt8]? {
-                try r.get("names", key: Self.nameKey(name)).map { Self.bytes(UInt32(Self.uint($0))) }
+                try r.get("names", key: Self.nameKey(name)).map { TableKey.bytes(UInt32(TableKey.uint($0))) }
             }
             // Candidate lists: (table, key) of each equality filter; the shortest is walked.
             var lists: [(table: String, key: [UInt8], count: Int)] = []
@@ -131,7 +121,7 @@ final class AuditTables: Sendable {
                 lists.append((table, key, try r.count(table, key: key)))
             }
             if let decision = q.decision {
-                let key = Self.bytes(Self.decisionNumber(decision))
+                let key = TableKey.bytes(Self.decisionNumber(decision))
                 lists.append(("by_decision", key, try r.count("by_decision", key: key)))
             }
             var resources: [[UInt8]] = []
@@ -141,8 +131,8 @@ final class AuditTables: Sendable {
                 for (mark, start) in [(UInt8(0), bytes), (1, Array(bytes.prefix(400)))] {
                     try r.scan("names", from: [mark] + start) { key, id in
                         guard key.first == mark, key.dropFirst().starts(with: start) else { return false }
-                        let id = UInt32(Self.uint([UInt8](id)))
-                        if try mark == 0 || name(id).hasPrefix(prefix) { resources.append(Self.bytes(id)) }
+                        let id = UInt32(TableKey.uint([UInt8](id)))
+                        if try mark == 0 || name(id).hasPrefix(prefix) { resources.append(TableKey.bytes(id)) }
                         return true
                     }
                 }
@@ -172,7 +162,7 @@ final class AuditTables: Sendable {
             // Visits one candidate; false stops the walk.
             func visit(_ seq: UInt64) throws -> Bool {
                 guard seq >= lower, seq <= upper else { return false }
-                guard let bytes = try r.get("records", key: Self.bytes(seq)) else { return true }
+                guard let bytes = try r.get("records", key: TableKey.bytes(seq)) else { return true }
                 let entry = try Self.entry(seq: seq, bytes, name: name)
                 guard Self.matches(entry, q) else { return true }
                 if entries.count == limit {
@@ -184,15 +174,15 @@ final class AuditTables: Sendable {
             }
             let (start, reverse) = q.newestFirst ? (upper, true) : (lower, false)
             if let list = lists.min(by: { $0.count < $1.count }) {
-                try r.scanValues(list.table, key: list.key, from: Self.bytes(start), reverse: reverse) {
-                    try visit(Self.uint([UInt8]($0)))
+                try r.scanValues(list.table, key: list.key, from: TableKey.bytes(start), reverse: reverse) {
+                    try visit(TableKey.uint([UInt8]($0)))
                 }
             } else if !resources.isEmpty {
                 // Several resources match the prefix: their lists within the bounds, merged in seq order.
                 var merged: [UInt64] = []
                 for key in resources {
-                    try r.scanValues("by_resource", key: key, from: Self.bytes(start), reverse: reverse) { value in
-                        let seq = Self.uint([UInt8](value))
+                    try r.scanValues("by_resource", key: key, from: TableKey.bytes(start), reverse: reverse) { value in
+                        let seq = TableKey.uint([UInt8](value))
                         guard seq >= lower, seq <= upper else { return false }
                         merged.append(seq)
                         return true
@@ -201,8 +191,8 @@ final class AuditTables: Sendable {
                 merged.sort(by: reverse ? (>) : (<))
                 for seq in merged { guard try visit(seq) else { break } }
             } else {
-                try r.scan("records", from: Self.bytes(start), reverse: reverse) { key, _ in
-                    try visit(Self.uint([UInt8](key)))
+                try r.scan("records", from: TableKey.bytes(start), reverse: reverse) { key, _ in
+                    try visit(TableKey.uint([UInt8](key)))
                 }
             }
             return AuditPage(entries: entries, nextCursor: more ? entries.last?.seq : nil)
@@ -219,7 +209,7 @@ final class AuditTables: Sendable {
         /// Whether the first entry at or after `seq` satisfies `predicate` (true when there is none).
         func holds(from seq: UInt64) throws -> Bool {
             var result = true
-            try r.scan("records", from: bytes(seq)) { _, value in
+            try r.scan("records", from: TableKey.bytes(seq)) { _, value in
                 var reader = BinaryReader(value)
                 result = predicate(try reader.readInt64())
                 return false
@@ -228,7 +218,7 @@ final class AuditTables: Sendable {
         }
         var last: UInt64 = 0
         try r.scan("records", reverse: true) { key, _ in
-            last = uint([UInt8](key))
+            last = TableKey.uint([UInt8](key))
             return false
         }
         var (lo, hi) = (UInt64(0), last + 1)
@@ -278,18 +268,8 @@ final class AuditTables: Sendable {
     static func nameKey(_ name: String) -> [UInt8] {
         let bytes = Array(name.utf8)
         guard bytes.count > 400 else { return [0] + bytes }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return [1] + bytes.prefix(400) + Self.bytes(hash)
+        return [1] + bytes.prefix(400) + TableKey.hash(bytes)
     }
 
     private static func decisionNumber(_ d: Decision?) -> UInt32 { d.map { $0 == .allow ? 1 : 2 } ?? 0 }
-
-    static func bytes(_ id: UUID?) -> [UInt8] {
-        guard let id else { return [0] }
-        return withUnsafeBytes(of: id.uuid) { Array($0) }
-    }
-    static func bytes(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
-    static func bytes(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v.bigEndian) { Array($0) } }
-    static func uint(_ b: [UInt8]) -> UInt64 { b.reduce(0) { $0 << 8 | UInt64($1) } }
 }

@@ -25,12 +25,8 @@ final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
         seq = context.seq
     }
 
-    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq {
-        guard let (position, id, definitions) = try tables.load(), position <= logEnd,
-            try position == 0 || idAt(position) == id
-        else {
-            // Empty, of another version, or not of this log (ahead of it: a log restored from an older backup; another
-            // event at its position: another log in this directory): from zero.
+    func restoreStored(accepting accepts: (Seq, UUID?) throws -> Bool) throws -> Seq {
+        guard let (position, id, definitions) = try tables.load(), try accepts(position, id) else {
             try reset()
             return 0
         }
@@ -42,7 +38,7 @@ final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
         seq = max(seq, position)
         guard seq > stored || tail.count > 0 else { return }
         try tables.append(tail, through: seq, id: id)
-        (tail, stored) = (tail.continuing(), seq)
+        (tail, stored) = (AuditState(continuingFrom: tail.definitionsByResource), seq)
     }
 
     func reset() throws {

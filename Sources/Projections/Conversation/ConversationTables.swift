@@ -24,21 +24,11 @@ final class ConversationTables: Sendable {
     /// The position the tables were written through and the id of the log's event there (nil: empty, or of another
     /// version).
     func load() throws -> (position: Seq, id: UUID?)? {
-        try tables.read { r in
-            guard let version = try r.get("meta", key: Array("version".utf8)),
-                AuditTables.uint(version) == Self.version,
-                let position = try r.get("meta", key: Array("position".utf8))
-            else { return nil }
-            let id = try r.get("meta", key: Array("event".utf8)).flatMap { b in
-                b.count == 16 ? UUID(uuid: b.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }) : nil
-            }
-            return (Seq(AuditTables.uint(position)), id)
-        }
+        try tables.read { try TablePosition.load($0, version: Self.version) }
     }
 
-    func clear() throws {
-        try tables.write { w in for table in Self.definitions { try w.clear(table.name) } }
-    }
+    /// Empties every table (a rebuild starts from zero).
+    func clear() throws { try tables.clear() }
 
     // MARK: - Writing
 
@@ -58,11 +48,11 @@ final class ConversationTables: Sendable {
             for (threadID, refs) in changed.messages {
                 let thread = Self.threadKey(threadID)
                 for ref in refs {
-                    try w.put("messages", key: thread + AuditTables.bytes(ref.seq.rawValue), value: Self.bytes(ref))
+                    try w.put("messages", key: thread + TableKey.bytes(ref.seq.rawValue), value: Self.bytes(ref))
                 }
             }
             for (runID, run) in changed.runs {
-                let key = Self.uuid(runID)
+                let key = TableKey.bytes(runID)
                 if try r.get("runs", key: key) == nil {
                     try w.put("runs_by_thread", key: Self.threadKey(run.threadID), value: key)
                 }
@@ -73,9 +63,7 @@ final class ConversationTables: Sendable {
                     try w.delete("open_runs", key: key)
                 }
             }
-            try w.put("meta", key: Array("position".utf8), value: AuditTables.bytes(position.rawValue))
-            try w.put("meta", key: Array("event".utf8), value: AuditTables.bytes(id))
-            try w.put("meta", key: Array("version".utf8), value: AuditTables.bytes(Self.version))
+            try TablePosition.write(w, position: position, id: id, version: Self.version)
         }
     }
 
@@ -86,7 +74,7 @@ final class ConversationTables: Sendable {
     }
 
     func run(_ id: UUID) throws -> RunSummary? {
-        try tables.read { try $0.get("runs", key: Self.uuid(id)).map(Self.run) }
+        try tables.read { try $0.get("runs", key: TableKey.bytes(id)).map(Self.run) }
     }
 
     /// A thread's summary, messages and runs (nil: no such thread).
@@ -99,7 +87,7 @@ final class ConversationTables: Sendable {
             var refs: [MessageRef] = []
             try r.scan("messages", from: key) { k, v in
                 guard k.count == key.count + 8, k.starts(with: key) else { return false }
-                refs.append(try Self.message(seq: AuditTables.uint([UInt8](k.suffix(8))), [UInt8](v)))
+                refs.append(try Self.message(seq: TableKey.uint([UInt8](k.suffix(8))), [UInt8](v)))
                 return true
             }
             if !refs.isEmpty { state.messages[threadID] = refs }
@@ -154,22 +142,19 @@ final class ConversationTables: Sendable {
     /// A thread's key: its id's length and bytes (ids are at most 128 bytes), so that one thread's messages (key and
     /// seq) never interleave with those of a thread whose id it starts.
     static func threadKey(_ threadID: String) -> [UInt8] { [UInt8(min(threadID.utf8.count, 255))] + threadID.utf8 }
-    static func uuid(_ id: UUID) -> [UInt8] { withUnsafeBytes(of: id.uuid) { Array($0) } }
 
     /// A workspace's part of an `activity` key: its length (u16) and bytes, or past 300 bytes (keys hold at most
     /// 511) its first 292 and their FNV-1a hash; a thread found by a long prefix is checked against its summary.
     static func workspacePrefix(_ workspace: String) -> [UInt8] {
         var bytes = Array(workspace.utf8)
         if bytes.count > 300 {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-            bytes = Array(bytes.prefix(292)) + AuditTables.bytes(hash)
+            bytes = Array(bytes.prefix(292)) + TableKey.hash(bytes)
         }
         return withUnsafeBytes(of: UInt16(bytes.count).bigEndian) { Array($0) } + bytes
     }
 
     /// A time as 8 bytes that sort as the times do (the sign bit flipped).
-    static func time(_ t: Int64) -> [UInt8] { AuditTables.bytes(UInt64(bitPattern: t) ^ (1 << 63)) }
+    static func time(_ t: Int64) -> [UInt8] { TableKey.bytes(UInt64(bitPattern: t) ^ (1 << 63)) }
 
     static func activityKey(_ s: ThreadSummary) -> [UInt8] {
         workspacePrefix(s.workspace) + time(s.lastActivityNanoseconds) + threadKey(s.id)

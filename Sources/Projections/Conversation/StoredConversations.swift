@@ -55,10 +55,8 @@ final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
         }
     }
 
-    func restoreStored(logEnd: Seq, idAt: (Seq) throws -> UUID?) throws -> Seq {
-        guard let (position, id) = try tables.load(), position <= logEnd, try position == 0 || idAt(position) == id
-        else {
-            // Empty, of another version, or not of this log: from zero.
+    func restoreStored(accepting accepts: (Seq, UUID?) throws -> Bool) throws -> Seq {
+        guard let (position, id) = try tables.load(), try accepts(position, id) else {
             try reset()
             return 0
         }
