@@ -7,7 +7,8 @@ import Synchronization
 /// decoded once for all of them), follows the log live, and checkpoints as it goes, so a restart replays only the
 /// events since the last checkpoint.
 ///
-/// Queries run against the current state under a lock (`read`), without copying it.
+/// Queries run against the current state under its projection's lock (`read`), without copying it; each projection
+/// has its own, so a catch-up folds them on several threads at once.
 public final class ProjectionRunner: Sendable {
     /// Events that were not folded, by reason: unknown type, newer schema, or bytes that do not decode.
     public struct Skipped: Sendable, Equatable {
@@ -20,15 +21,17 @@ public final class ProjectionRunner: Sendable {
         }
     }
 
-    private let store: EventStore
-    private let slots: [any ProjectionSlot]
+    let store: EventStore
+    let slots: [any ProjectionSlot]
     private let slotsByType: [String: [Int]]
-    private let checkpointEveryEvents: UInt64
+    let checkpointEveryEvents: UInt64
     private let progress = Mutex(Progress())
-    /// Guards every slot's state: held while folding a slice of events, storing a checkpoint, or answering `read`.
-    private let lock = NSLock()
-    /// Events folded per hold of `lock` during catch-up (queries wait at most this long), and decoded ahead per slice.
-    private let sliceEvents: UInt64
+    /// Guard the slots' states, one per slot (same index): held while folding a slice of events into it, storing its
+    /// checkpoint, or answering a query from it.
+    let locks: [NSLock]
+    /// Events folded per hold of a slot's lock during catch-up (queries wait at most this long), and decoded ahead per
+    /// slice.
+    let sliceEvents: UInt64
 
     private struct Progress {
         var position: UInt64 = 0
@@ -72,6 +75,7 @@ public final class ProjectionRunner: Sendable {
         self.store = store
         self.sliceEvents = UInt64(max(sliceEvents, 1))
         self.slots = slots
+        locks = slots.map { _ in NSLock() }
         precondition(Set(slots.map(\.name)).count == slots.count, "projection names must be unique")
         var index: [String: [Int]] = [:]
         for (i, slot) in slots.enumerated() { for type in slot.eventTypes { index[type, default: []].append(i) } }
@@ -85,27 +89,23 @@ public final class ProjectionRunner: Sendable {
 
     /// Runs `body` with the current state of projection `P`, under its lock.
     public func read<P: Projection, T>(_: P.Type, _ body: (P.State) throws -> T) rethrows -> T {
-        guard let slot = slots.first(where: { $0.name == P.name }) as? Slot<P> else {
+        guard let found = try locked(Slot<P>.self, { try $0.read(body) }) else {
             preconditionFailure(
                 "projection \(P.name) is not run in memory by this runner (the audit trail: queryAudit)")
         }
-        return try lock.withLock { try slot.read(body) }
+        return found
     }
 
     /// Answers an audit query, from memory or from the tables on disk, whichever this runner keeps.
     public func queryAudit(_ q: AuditQuery) throws -> AuditPage {
-        try lock.withLock { () throws -> AuditPage in
-            if let trail = slot(AuditTrailSlot.self) { return try trail.query(q) }
-            return inMemory(AuditProjection.self).read { $0.query(q) }
-        }
+        if let page = try locked(AuditTrailSlot.self, { try $0.query(q) }) { return page }
+        return read(AuditProjection.self) { $0.query(q) }
     }
 
     /// One thread's summary, messages and runs, from memory or the tables (nil: no such thread).
     public func conversation(of threadID: String) throws -> ConversationState? {
-        try lock.withLock {
-            if let stored = slot(StoredConversationsSlot.self) { return try stored.conversation(threadID) }
-            return inMemory(ConversationProjection.self).read { $0.conversation(threadID) }
-        }
+        if let stored = try locked(StoredConversationsSlot.self, { try $0.conversation(threadID) }) { return stored }
+        return read(ConversationProjection.self) { $0.conversation(threadID) }
     }
 
     /// A page of `workspace`'s threads last active before `before`, most recent first (ties: the larger id first),
@@ -113,41 +113,31 @@ public final class ProjectionRunner: Sendable {
     public func threads(
         workspace: String, before: Int64 = .max, limit: Int, include: (ThreadSummary) -> Bool = { _ in true }
     ) throws -> (threads: [ThreadSummary], more: Bool) {
-        try lock.withLock {
-            if let stored = slot(StoredConversationsSlot.self) {
-                return try stored.threads(workspace: workspace, before: before, limit: limit, include: include)
-            }
-            return inMemory(ConversationProjection.self).read {
-                $0.threads(workspace: workspace, before: before, limit: limit, include: include)
-            }
+        let stored = try locked(StoredConversationsSlot.self) {
+            try $0.threads(workspace: workspace, before: before, limit: limit, include: include)
+        }
+        if let stored { return stored }
+        return read(ConversationProjection.self) {
+            $0.threads(workspace: workspace, before: before, limit: limit, include: include)
         }
     }
 
     /// The runs still running (what a crash may have left open).
     public func openRuns() throws -> [RunSummary] {
-        try lock.withLock {
-            if let stored = slot(StoredConversationsSlot.self) { return try stored.openRuns() }
-            return inMemory(ConversationProjection.self).read { $0.runs.values.filter { $0.status == .running } }
-        }
+        if let stored = try locked(StoredConversationsSlot.self, { try $0.openRuns() }) { return stored }
+        return read(ConversationProjection.self) { $0.runs.values.filter { $0.status == .running } }
     }
 
-    /// This runner's slot of type `S`, if it has one.
-    private func slot<S: ProjectionSlot>(_: S.Type) -> S? { slots.lazy.compactMap { $0 as? S }.first }
-
-    /// The in-memory slot of `P`: asking a runner about a projection it does not run is a programming error.
-    private func inMemory<P: Projection>(_: P.Type) -> Slot<P> {
-        guard let slot = slot(Slot<P>.self) else {
-            preconditionFailure("projection \(P.name) is not run by this runner")
-        }
-        return slot
+    /// `body` with this runner's slot of type `S` under its lock; nil when there is none.
+    private func locked<S: ProjectionSlot, T>(_: S.Type, _ body: (S) throws -> T) rethrows -> T? {
+        guard let i = slots.firstIndex(where: { $0 is S }) else { return nil }
+        return try locks[i].withLock { try body(slots[i] as! S) }
     }
 
     /// How many entries the audit trail holds.
     public func auditEntryCount() throws -> Int {
-        try lock.withLock {
-            if let trail = slot(AuditTrailSlot.self) { return try trail.count() }
-            return inMemory(AuditProjection.self).read { $0.count }
-        }
+        if let count = try locked(AuditTrailSlot.self, { try $0.count() }) { return count }
+        return read(AuditProjection.self) { $0.count }
     }
 
     /// Loads the stored checkpoints (those of the current projection versions), then folds the log up to its end.
@@ -157,8 +147,8 @@ public final class ProjectionRunner: Sendable {
         // The checkpoints load at once, one per core: each restores its own slot (disjoint state), and start-up takes
         // about as long as the largest instead of the sum.
         let logEnd = store.lastSeq
-        let outcomes = lock.withLock {
-            concurrentMap(slots) { slot in
+        let outcomes = concurrentMap(Array(zip(slots, locks))) { slot, lock in
+            lock.withLock {
                 Result { () throws -> UInt64 in
                     if slot.storesItself {
                         // Tables of this log: not ahead of it, and written after the event the log holds there (not
@@ -184,7 +174,7 @@ public final class ProjectionRunner: Sendable {
     /// Drops every state and folds the whole log again.
     @discardableResult
     public func rebuild(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
-        try lock.withLock { for slot in slots { try slot.reset() } }
+        for (slot, lock) in zip(slots, locks) { try lock.withLock { try slot.reset() } }
         progress.withLock { $0 = Progress() }
         return try await catchUp(progress: report)
     }
@@ -194,25 +184,44 @@ public final class ProjectionRunner: Sendable {
     @discardableResult
     public func catchUp(progress report: ((Seq, Seq) -> Void)? = nil) async throws -> UInt64 {
         let end = store.lastSeq.rawValue
-        var folded: UInt64 = 0
-        while true {
-            let from = progress.withLock { $0.position } + 1
-            guard from <= end else { break }
-            let (sum, overflow) = from.addingReportingOverflow(checkpointEveryEvents - 1)
-            let through = overflow ? end : min(end, sum)
-            let read = try fold(from: from, through: through)
-            folded += read
-            let due = progress.withLock { p -> Bool in
-                p.position = max(p.position, through)
-                p.sinceCheckpoint += read
-                return p.sinceCheckpoint >= checkpointEveryEvents
+        let (start, since) = progress.withLock { ($0.position, $0.sinceCheckpoint) }
+        guard start < end else { return 0 }
+        var last = start
+        if end - start <= sliceEvents {
+            var names = NameTables()
+            let slice = try decode(from: start + 1, through: end, names: &names)
+            for i in slots.indices { apply(slice, slot: i) }
+            _ = account(slice)
+        } else {
+            // Checkpoints every `checkpointEveryEvents` counted from the last one, stored as the folds pass them.
+            let (sum, overflow) = start.addingReportingOverflow(
+                max(checkpointEveryEvents - min(since, checkpointEveryEvents), 1))
+            let first = overflow ? .max : sum
+            let (checkpoints, threads) = foldConcurrently(from: start + 1, through: end, checkpointsFrom: first)
+            // Returns only once no thread folds any more (they stop at their next slice when this stops listening).
+            defer { threads.wait() }
+            for try await checkpoint in checkpoints {
+                try await storeInLog(checkpoint.snapshots)
+                progress.withLock { p in
+                    p.position = max(p.position, checkpoint.seq)
+                    p.sinceCheckpoint = 0
+                }
+                last = checkpoint.seq
+                report?(Seq(checkpoint.seq), Seq(end))
             }
-            report?(Seq(through), Seq(end))
-            // Every `checkpointEveryEvents`, not every call: a catch-up of a few events (a query reading its own
-            // writes) must not rewrite every projection's state.
-            if due { try await checkpoint() }
+            // Cancelled, the stream ends early: the folds may not have reached the end.
+            try Task.checkCancellation()
         }
-        return folded
+        let due = progress.withLock { p -> Bool in
+            p.position = max(p.position, end)
+            p.sinceCheckpoint = (last == start ? since : 0) + (end - last)
+            return p.sinceCheckpoint >= checkpointEveryEvents
+        }
+        report?(Seq(end), Seq(end))
+        // Every `checkpointEveryEvents`, not every call: a catch-up of a few events (a query reading its own writes)
+        // must not rewrite every projection's state.
+        if due { try await checkpoint() }
+        return end - start
     }
 
     /// Follows the log from the current position: folds each event as it is appended, checkpointing every
@@ -221,7 +230,7 @@ public final class ProjectionRunner: Sendable {
         for await message in store.subscribe(from: position.next) {
             switch message {
             case .event(let e):
-                lock.withLock { fold(e) }
+                fold(e)
                 let due = progress.withLock { p -> Bool in
                     p.position = e.seq.rawValue
                     p.sinceCheckpoint += 1
@@ -239,24 +248,41 @@ public final class ProjectionRunner: Sendable {
         }
     }
 
-    /// Stores every projection's state at the current position, atomically. Queries wait only while the states are
-    /// copied (copy-on-write: no bytes move); they are encoded outside the lock, one per core.
+    /// Stores every projection's state at the current position: those in memory in the log's checkpoints, in one
+    /// transaction (queries wait only while the states are copied, copy-on-write: no bytes move; they are encoded
+    /// outside the locks, one per core); those in tables of their own each in its own, at once.
     public func checkpoint() async throws {
         let seq = progress.withLock { p -> UInt64 in
             p.sinceCheckpoint = 0
             return p.position
         }
         guard seq > 0 else { return }
-        let snapshots = lock.withLock { slots.filter { !$0.storesItself }.map { $0.snapshot(through: Seq(seq)) } }
+        let snapshots = zip(slots, locks).filter { !$0.0.storesItself }.map { slot, lock in
+            lock.withLock { slot.snapshot(through: Seq(seq)) }
+        }
+        try await storeInLog(snapshots)
+        // Slots on disk write what they folded since the last checkpoint, with the position, each under its lock (a
+        // query of it waits: it reads the tables and what is still in memory together), at once (separate files).
+        let stored = zip(slots, locks).filter { $0.0.storesItself }
+        guard !stored.isEmpty else { return }
+        let id = try store.read(from: Seq(seq), maxCount: 1).first?.id
+        for outcome in concurrentMap(
+            stored,
+            { slot, lock in
+                lock.withLock { Result { try slot.store(through: Seq(seq), id: id) } }
+            })
+        {
+            try outcome.get()
+        }
+    }
+
+    /// Encodes the snapshots of the slots in memory, one per core, and stores them in the log's checkpoints in one
+    /// transaction.
+    func storeInLog(_ snapshots: [@Sendable () -> Checkpoint]) async throws {
         // A projection now kept in tables may have a checkpoint in the log from before (a build that kept it in
         // memory): removed, as it is never read again (71 MB at a million events); removing none costs a lookup.
         let stale = slots.filter(\.storesItself).map(\.checkpointName)
         try await store.storeCheckpoints(concurrentMap(snapshots) { $0() }, removing: stale)
-        // Slots on disk write what they folded since the last checkpoint, with the position, under the lock (a query
-        // waits for it: it reads the tables and what is still in memory together).
-        guard slots.contains(where: \.storesItself) else { return }
-        let id = try store.read(from: Seq(seq), maxCount: 1).first?.id
-        try lock.withLock { for slot in slots where slot.storesItself { try slot.store(through: Seq(seq), id: id) } }
     }
 
     /// The state of projection `P` as of `seq`: a fold of the log's first `seq` events (or of `streams` only, when the
@@ -285,44 +311,14 @@ public final class ProjectionRunner: Sendable {
 
     // MARK: - Folding
 
-    /// Folds the events `from...through`, slice by slice. Over more than one slice, a second thread decodes the next
-    /// slices (scan, decompress, decode: about half the work) while this one folds: two stages on two cores.
-    /// (Two decoding threads measured no faster: the fold is then the longer stage.)
-    /// - Returns: how many events were read.
-    private func fold(from: UInt64, through: UInt64) throws -> UInt64 {
-        if through - from < sliceEvents {
-            var names = NameTables()
-            return apply(try decode(from: from, through: through, names: &names))
-        }
-        // Eight slices of slack (~10 MB): a stall of either thread (another process, a page fault burst) does not idle the other.
-        let queue = SliceQueue(capacity: 8)
-        let thread = Thread { [self] in
-            Thread.current.name = "logbook-decode"
-            var names = NameTables()
-            var next = from
-            while next <= through {
-                let end = min(through, next + sliceEvents - 1)
-                let slice = Result { try decode(from: next, through: end, names: &names) }
-                guard queue.put(slice) else { return }
-                guard case .success = slice else { return }
-                next = end + 1
-            }
-            queue.finish()
-        }
-        thread.start()
-        defer { queue.abandon() }
-        var read: UInt64 = 0
-        while let slice = queue.take() { read += apply(try slice.get()) }
-        return read
-    }
-
     /// Scans and decodes a slice of the log for the slots that want each event.
-    private func decode(from: UInt64, through: UInt64, names: inout NameTables) throws -> DecodedSlice {
-        var slice = DecodedSlice()
+    func decode(from: UInt64, through: UInt64, names: inout NameTables) throws -> DecodedSlice {
+        var slice = DecodedSlice(through: through, slots: slots.count)
         slice.events.reserveCapacity(Int(through - from + 1))
         do {
             try store.scan(from: Seq(from), through: Seq(through)) { view in
                 slice.read += 1
+                slice.lastID = view.id
                 let route = try names.route(view.typeID, view) { type in
                     let slots = slotsByType[type] ?? []
                     return (slots, slots.contains { self.slots[$0].readsBulkText })
@@ -334,23 +330,25 @@ public final class ProjectionRunner: Sendable {
                 guard !route.slots.isEmpty else { return true }
                 let outcome = try view.withPayload { decoder.decode($0, skippingBulkText: !route.readsBulkText) }
                 guard let event = slice.skipped.count(outcome) else { return true }
-                slice.events.append(DecodedEvent(event: event, context: try names.context(view), route: route))
+                for i in route.slots { slice.bySlot[i].append(Int32(slice.events.count)) }
+                slice.events.append(DecodedEvent(event: event, context: try names.context(view)))
                 return true
             }
         }
         return slice
     }
 
-    /// Folds a decoded slice into the slots it names, under the state lock. Returns how many events the slice read.
-    private func apply(_ slice: DecodedSlice) -> UInt64 {
-        lock.withLock {
-            // Through the buffer: each event is lent to the folds, not copied (no reference counting per field).
-            slice.events.withUnsafeBufferPointer { events in
-                for j in events.indices {
-                    for i in events[j].route.slots { slots[i].apply(events[j].event, events[j].context) }
-                }
-            }
+    /// Folds the events of a decoded slice that slot `i` wants into it, under its lock.
+    func apply(_ slice: DecodedSlice, slot i: Int) {
+        let slot = slots[i]
+        locks[i].withLock {
+            // Through the buffer: each event is lent to the fold, not copied (no reference counting per field).
+            slice.events.withUnsafeBufferPointer { slot.apply($0, at: slice.bySlot[i]) }
         }
+    }
+
+    /// Counts what a slice skipped; returns how many events it read.
+    func account(_ slice: DecodedSlice) -> UInt64 {
         if slice.skipped != Skipped() {
             progress.withLock { $0.skipped.add(slice.skipped) }
         }
@@ -364,7 +362,7 @@ public final class ProjectionRunner: Sendable {
         }
         guard let event = count(EventCatalog.decode(e)) else { return }
         let context = EventContext(e)
-        for i in interested { slots[i].apply(event, context) }
+        for i in interested { locks[i].withLock { slots[i].apply(event, context) } }
     }
 
     private func count(_ outcome: EventCatalog.Outcome) -> DomainEvent? {
@@ -373,7 +371,7 @@ public final class ProjectionRunner: Sendable {
 }
 
 /// `transform` of each element, all at once, one per core; in the elements' order.
-private func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transform: @Sendable (T) -> U) -> [U] {
+func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transform: @Sendable (T) -> U) -> [U] {
     let results = Mutex([U?](repeating: nil, count: elements.count))
     DispatchQueue.concurrentPerform(iterations: elements.count) { i in
         let result = transform(elements[i])

@@ -10,8 +10,11 @@ protocol ProjectionSlot: AnyObject, Sendable {
     var readsBulkText: Bool { get }
     /// Folds the event unless the state already holds it (it was restored from a later checkpoint).
     func apply(_ event: DomainEvent, _ context: EventContext)
+    /// Folds `events[p]` for each `p` of `positions` (ascending), as `apply(_:_:)` does each: a catch-up's slice in one
+    /// call, each event lent from the buffer, not copied.
+    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32])
     /// The state at `position` (every event up to it was offered to this projection), to encode as a checkpoint
-    /// outside the runner's lock: the closure holds a copy, which costs nothing until a fold changes the state.
+    /// outside the slot's lock: the closure holds a copy, which costs nothing until a fold changes the state.
     func snapshot(through position: Seq) -> @Sendable () -> Checkpoint
     /// Restores the state from checkpoint bytes; returns the seq, or nil when they are of another projection version
     /// (then the state stays initial).
@@ -38,8 +41,9 @@ extension Projection {
     static func makeSlot() -> any ProjectionSlot { Slot<Self>() }
 }
 
-/// One projection's state. Invariant: every method is called with the runner's lock held, which is what makes the
-/// unsynchronized `var`s safe (`@unchecked Sendable`); one lock per runner, not per event and projection.
+/// One projection's state. Invariant: every method is called with the runner's lock for this slot held, which is what
+/// makes the unsynchronized `var`s safe (`@unchecked Sendable`); one lock per projection, taken per slice, not per
+/// event.
 final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
     private var value = P.initial
     /// The last seq this state reflects.
@@ -54,6 +58,20 @@ final class Slot<P: Projection>: ProjectionSlot, @unchecked Sendable {
         guard context.seq > seq else { return }
         P.apply(event, context: context, to: &value)
         seq = context.seq
+    }
+
+    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32]) {
+        // Folded into a local (moved out and back: still uniquely referenced), so that no access to this object is
+        // under way while the events are read from the buffer, which then lends them without a copy.
+        var state = P.initial
+        swap(&state, &value)
+        defer { swap(&state, &value) }
+        for p in positions {
+            let event = events.baseAddress! + Int(p)
+            guard event.pointee.context.seq > seq else { continue }
+            P.apply(event.pointee.event, context: event.pointee.context, to: &state)
+            seq = event.pointee.context.seq
+        }
     }
 
     func read<T>(_ body: (P.State) throws -> T) rethrows -> T { try body(value) }

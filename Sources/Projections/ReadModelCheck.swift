@@ -60,7 +60,7 @@ public enum ReadModelCheck {
             outcome.difference = "thread '\(threadID)' differs"
             return outcome
         }
-        let stored = try tables.tables.read { try $0.count("threads") }
+        let stored = try tables.threadCount()
         if stored != folded.threads.count {
             outcome.difference = "the tables hold \(stored) threads, the fold \(folded.threads.count)"
         } else if try Set(tables.openRuns().map(\.id))

@@ -6,20 +6,21 @@ import Foundation
 /// are of this log). Written in the same transaction as what they describe.
 enum TablePosition {
     /// The position and event id, or nil when the tables are empty or of another layout version.
-    static func load(_ r: TableReader, version: UInt64) throws -> (position: Seq, id: UUID?)? {
-        guard let stored = try r.get("meta", key: Array("version".utf8)), TableKey.uint(stored) == version,
-            let position = try r.get("meta", key: Array("position".utf8))
+    static func load(_ r: TableReader, meta: OrderedTables.Table, version: UInt64) throws -> (position: Seq, id: UUID?)?
+    {
+        guard let stored = try r.get(meta, key: Array("version".utf8)), TableKey.uint(stored) == version,
+            let position = try r.get(meta, key: Array("position".utf8))
         else { return nil }
-        let id = try r.get("meta", key: Array("event".utf8)).flatMap { b in
+        let id = try r.get(meta, key: Array("event".utf8)).flatMap { b in
             b.count == 16 ? UUID(uuid: b.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }) : nil
         }
         return (Seq(TableKey.uint(position)), id)
     }
 
-    static func write(_ w: TableWriter, position: Seq, id: UUID?, version: UInt64) throws {
-        try w.put("meta", key: Array("position".utf8), value: TableKey.bytes(position.rawValue))
-        try w.put("meta", key: Array("event".utf8), value: TableKey.bytes(id))
-        try w.put("meta", key: Array("version".utf8), value: TableKey.bytes(version))
+    static func write(_ w: TableWriter, meta: OrderedTables.Table, position: Seq, id: UUID?, version: UInt64) throws {
+        try w.put(meta, key: Array("position".utf8), value: TableKey.bytes(position.rawValue))
+        try w.put(meta, key: Array("event".utf8), value: TableKey.bytes(id))
+        try w.put(meta, key: Array("version".utf8), value: TableKey.bytes(version))
     }
 }
 

@@ -77,15 +77,16 @@ import Testing
         #expect(agreeing.allSatisfy { $0.difference == nil && $0.position == store.lastSeq }, "\(agreeing)")
         do {
             let conversations = try OrderedTables(directory: tables.path + "/conversations", tables: [.init("threads")])
+            let threads = conversations.table("threads")
             var first: [UInt8]?
             try conversations.read { r in
-                try r.scan("threads") { key, _ in
+                try r.scan(threads) { key, _ in
                     first = [UInt8](key)
                     return false
                 }
             }
             let key = try #require(first)
-            try conversations.write { w in try w.delete("threads", key: key) }
+            try conversations.write { w in try w.delete(threads, key: key) }
             conversations.close()
         }
         let differing = try ReadModelCheck.check(store: store, tables: tables.path)

@@ -22,11 +22,19 @@ import Testing
         let incremental = ProjectionRunner(
             store: store, projections: StandardProjections.all, checkpointEveryEvents: 37, sliceEvents: 5)
         try await incremental.start()
+        // And with no checkpoint during a catch-up (only those asked for), each burst folded in slices by several
+        // threads.
+        let unbounded = ProjectionRunner(
+            store: store, projections: StandardProjections.all, checkpointEveryEvents: .max, sliceEvents: 7)
         for _ in 0..<5 {
             try await appendWorkload(store, &workload, appends: Int(rng.next() % 80) + 10)
             try await incremental.catchUp()
+            try await unbounded.catchUp()
+            try await unbounded.checkpoint()
         }
         #expect(incremental.position == store.lastSeq)
+        #expect(unbounded.position == store.lastSeq)
+        #expect(AllStates(unbounded) == AllStates(incremental), "seed \(seed): catch-ups without checkpoints")
 
         // From the checkpoint the incremental runner left, plus a tail appended since.
         try await appendWorkload(store, &workload, appends: 60)

@@ -11,24 +11,50 @@ import Synchronization
 /// the last committed write and never wait for one.
 ///
 /// ```swift
-/// let tables = try OrderedTables(directory: "./data/read-models/audit", tables: [.init("records"), .init("by_actor", duplicates: true)])
-/// try tables.write { w in try w.put("records", key: seqKey, value: record) }
-/// let record = try tables.read { r in try r.get("records", key: seqKey) }
+/// let tables = try OrderedTables(directory: "./data/read-models/audit", tables: [.init("records"), .init("by_actor", duplicates: .fixedSize)])
+/// let records = tables.table("records")
+/// try tables.write { w in try w.put(records, key: seqKey, value: record) }
+/// let record = try tables.read { r in try r.get(records, key: seqKey) }
 /// ```
 public final class OrderedTables: @unchecked Sendable {
     /// A table's name and whether it keeps duplicates (sorted values under one key, each at most 511 bytes).
     public struct Definition: Sendable {
         public var name: String
-        public var duplicates: Bool
-        public init(_ name: String, duplicates: Bool = false) {
+        public var duplicates: Duplicates
+        public init(_ name: String, duplicates: Duplicates = .none) {
             (self.name, self.duplicates) = (name, duplicates)
         }
+
+        var flags: UInt32 {
+            switch duplicates {
+            case .none: 0
+            case .sorted: UInt32(MDB_DUPSORT)
+            case .fixedSize: UInt32(MDB_DUPSORT | MDB_DUPFIXED)
+            }
+        }
+    }
+
+    /// Whether a table keeps several values under one key.
+    public enum Duplicates: Sendable {
+        /// One value per key.
+        case none
+        /// Sorted values under a key.
+        case sorted
+        /// Sorted values of one size under a key, packed (an index of seqs: no per-value overhead), which
+        /// `TableWriter.append(_:key:values:)` adds many at a time.
+        case fixedSize
+    }
+
+    /// A table of these tables, resolved once by `table(_:)` (a write or read names it without a lookup by name).
+    public struct Table: Sendable {
+        public let name: String
+        let dbi: MDB_dbi
+        let duplicates: Duplicates
     }
 
     public let path: String
     private let env: OpaquePointer
-    private let dbis: [String: MDB_dbi]
-    private let duplicates: Set<String>
+    private let tablesByName: [String: Table]
     /// Held shared by transactions, exclusively by `close`.
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let writer = NSLock()
@@ -36,7 +62,9 @@ public final class OrderedTables: @unchecked Sendable {
 
     /// Opens (or creates, 0700) the tables in `directory`. `mapBytes` is the most they may hold (address space,
     /// not disk: the file grows as they do). `readOnly`: opens existing tables for reading only (beside a process
-    /// that writes them), and fails when there are none.
+    /// that writes them), and fails when there are none. Tables stored with other duplicate settings than `tables`
+    /// define (an older layout) are all emptied and made anew (read-only: the open fails), as a read model is rebuilt
+    /// from the log.
     public init(
         directory: String, tables: [Definition], mapBytes: Int = 64 << 30, readOnly: Bool = false
     ) throws(EventStoreError) {
@@ -60,33 +88,67 @@ public final class OrderedTables: @unchecked Sendable {
             try Self.check(mdb_env_set_mapsize(pointer, mapBytes), "configuring", directory)
             let flags = MDB_NOTLS | (readOnly ? MDB_RDONLY : 0)
             try Self.check(mdb_env_open(pointer, directory, UInt32(flags), 0o600), "opening", directory)
-            var txn: OpaquePointer?
-            try Self.check(
-                mdb_txn_begin(pointer, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "opening the tables", directory)
-            var dbis: [String: MDB_dbi] = [:]
-            do throws(EventStoreError) {
-                for table in tables {
-                    var dbi = MDB_dbi()
-                    let flags = (readOnly ? 0 : MDB_CREATE) | (table.duplicates ? MDB_DUPSORT : 0)
-                    try Self.check(
-                        mdb_dbi_open(txn, table.name, UInt32(flags), &dbi), "opening \(table.name)", directory)
-                    dbis[table.name] = dbi
-                }
-                try Self.check(mdb_txn_commit(txn), "opening the tables", directory)
-            } catch {
-                mdb_txn_abort(txn)
-                throw error
-            }
-            self.dbis = dbis
+            tablesByName = try Self.open(pointer!, tables, readOnly: readOnly, directory)
         } catch {
             mdb_env_close(pointer)
             throw error
         }
         env = pointer!
         path = directory
-        duplicates = Set(tables.filter(\.duplicates).map(\.name))
         gate = .allocate(capacity: 1)
         pthread_rwlock_init(gate, nil)
+    }
+
+    /// Opens (creates) each table, in one transaction; when one is stored with other flags than its definition's,
+    /// deletes them all and creates them anew.
+    private static func open(
+        _ env: OpaquePointer, _ tables: [Definition], readOnly: Bool, _ directory: String
+    ) throws(EventStoreError) -> [String: Table] {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "opening the tables", directory)
+        do throws(EventStoreError) {
+            var opened: [String: Table] = [:]
+            var mismatched = false
+            for table in tables {
+                var dbi = MDB_dbi()
+                let create = readOnly ? 0 : UInt32(MDB_CREATE)
+                try check(mdb_dbi_open(txn, table.name, create | table.flags, &dbi), "opening \(table.name)", directory)
+                var stored: UInt32 = 0
+                try check(mdb_dbi_flags(txn, dbi, &stored), "opening \(table.name)", directory)
+                if stored & UInt32(MDB_DUPSORT | MDB_DUPFIXED) != table.flags { mismatched = true }
+                opened[table.name] = Table(name: table.name, dbi: dbi, duplicates: table.duplicates)
+            }
+            if mismatched {
+                guard !readOnly else {
+                    throw EventStoreError(
+                        .storage,
+                        "the read model tables in \(directory) are of an older layout: start the server (or run `logbook rebuild`) to rebuild them"
+                    )
+                }
+                for table in opened.values {
+                    try check(mdb_drop(txn, table.dbi, 1), "deleting \(table.name) (of an older layout)", directory)
+                }
+                opened = [:]
+                for table in tables {
+                    var dbi = MDB_dbi()
+                    try check(
+                        mdb_dbi_open(txn, table.name, UInt32(MDB_CREATE) | table.flags, &dbi),
+                        "creating \(table.name)", directory)
+                    opened[table.name] = Table(name: table.name, dbi: dbi, duplicates: table.duplicates)
+                }
+            }
+            try check(mdb_txn_commit(txn), "opening the tables", directory)
+            return opened
+        } catch {
+            mdb_txn_abort(txn)
+            throw error
+        }
+    }
+
+    /// The table named `name` (one of the definitions the tables were opened with).
+    public func table(_ name: String) -> Table {
+        guard let table = tablesByName[name] else { preconditionFailure("no table '\(name)' in \(path)") }
+        return table
     }
 
     deinit {
@@ -134,13 +196,11 @@ public final class OrderedTables: @unchecked Sendable {
         return try body(reader(txn!))
     }
 
-    private func reader(_ txn: OpaquePointer) -> TableReader {
-        TableReader(txn: txn, dbis: dbis, duplicates: duplicates, path: path)
-    }
+    private func reader(_ txn: OpaquePointer) -> TableReader { TableReader(txn: txn, path: path) }
 
     /// Empties every table, in one transaction.
     public func clear() throws {
-        try write { w in for table in dbis.keys { try w.clear(table) } }
+        try write { w in for table in tablesByName.values { try w.clear(table) } }
     }
 
     private var closedError: EventStoreError { EventStoreError(.closed, "the read model tables at \(path) are closed") }
@@ -165,24 +225,18 @@ public final class OrderedTables: @unchecked Sendable {
 
 /// Reads inside `OrderedTables.read` or `write`. Bytes handed to a closure are valid only during it.
 public struct TableReader {
+    public typealias Table = OrderedTables.Table
     let txn: OpaquePointer
-    let dbis: [String: MDB_dbi]
-    let duplicates: Set<String>
     let path: String
 
-    func dbi(_ table: String) -> MDB_dbi {
-        guard let dbi = dbis[table] else { preconditionFailure("no table '\(table)' in \(path)") }
-        return dbi
-    }
-
     /// The value under `key` (the first, in a table with duplicates), copied out.
-    public func get(_ table: String, key: [UInt8]) throws -> [UInt8]? {
+    public func get(_ table: Table, key: [UInt8]) throws -> [UInt8]? {
         try key.withUnsafeBytes { k in
             var kv = MDB_val(k)
             var v = MDB_val()
-            let rc = mdb_get(txn, dbi(table), &kv, &v)
+            let rc = mdb_get(txn, table.dbi, &kv, &v)
             if rc == MDB_NOTFOUND { return nil }
-            try OrderedTables.check(rc, "reading \(table)", path)
+            try OrderedTables.check(rc, "reading \(table.name)", path)
             return [UInt8](v.bytes)
         }
     }
@@ -191,7 +245,7 @@ public struct TableReader {
     /// key ≤ `from`; nil: the first or last key), while `body` returns true. With duplicates, every value of a key is
     /// visited, in value order (reverse: descending).
     public func scan(
-        _ table: String, from: [UInt8]? = nil, reverse: Bool = false,
+        _ table: Table, from: [UInt8]? = nil, reverse: Bool = false,
         _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         try withCursor(table) { cursor in
@@ -201,7 +255,7 @@ public struct TableReader {
                 if reverse {
                     if let (key, _) = entry {
                         if from.withUnsafeBytes({ $0.elementsEqual(key) }) {
-                            if duplicates.contains(table) { entry = try cursor.get(MDB_LAST_DUP) }
+                            if table.duplicates != .none { entry = try cursor.get(MDB_LAST_DUP) }
                         } else {
                             entry = try cursor.get(MDB_PREV)
                         }
@@ -222,7 +276,7 @@ public struct TableReader {
     /// The values under `key` in a table with duplicates, in order (`reverse`: descending), starting at the first ≥
     /// `from` (reverse: the last ≤ `from`; nil: the first or last), while `body` returns true.
     public func scanValues(
-        _ table: String, key: [UInt8], from: [UInt8]? = nil, reverse: Bool = false,
+        _ table: Table, key: [UInt8], from: [UInt8]? = nil, reverse: Bool = false,
         _ body: (_ value: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         try withCursor(table) { cursor in
@@ -252,27 +306,27 @@ public struct TableReader {
     }
 
     /// How many values `key` holds in a table with duplicates (1 or 0 in one without).
-    public func count(_ table: String, key: [UInt8]) throws -> Int {
+    public func count(_ table: Table, key: [UInt8]) throws -> Int {
         try withCursor(table) { cursor in
             try key.withUnsafeBytes { k in
                 guard try cursor.get(MDB_SET_KEY, key: k) != nil else { return 0 }
                 var n = 0
-                try OrderedTables.check(mdb_cursor_count(cursor.cursor, &n), "counting \(table)", path)
+                try OrderedTables.check(mdb_cursor_count(cursor.cursor, &n), "counting \(table.name)", path)
                 return n
             }
         }
     }
 
     /// How many entries `table` holds.
-    public func count(_ table: String) throws -> Int {
+    public func count(_ table: Table) throws -> Int {
         var stat = MDB_stat()
-        try OrderedTables.check(mdb_stat(txn, dbi(table), &stat), "reading statistics", path)
+        try OrderedTables.check(mdb_stat(txn, table.dbi, &stat), "reading statistics", path)
         return stat.ms_entries
     }
 
-    func withCursor<T>(_ table: String, _ body: (TableCursor) throws -> T) throws -> T {
+    func withCursor<T>(_ table: Table, _ body: (TableCursor) throws -> T) throws -> T {
         var cursor: OpaquePointer?
-        try OrderedTables.check(mdb_cursor_open(txn, dbi(table), &cursor), "opening a cursor on \(table)", path)
+        try OrderedTables.check(mdb_cursor_open(txn, table.dbi, &cursor), "opening a cursor on \(table.name)", path)
         defer { mdb_cursor_close(cursor) }
         return try body(TableCursor(cursor: cursor!, path: path))
     }
@@ -280,36 +334,69 @@ public struct TableReader {
 
 /// Writes inside `OrderedTables.write`; reads there see them.
 public struct TableWriter {
+    public typealias Table = OrderedTables.Table
     public let reader: TableReader
 
     /// Stores `value` under `key` (replacing it; in a table with duplicates, adding it to the key's values).
     /// `appending`: the key is past every key of the table (with duplicates: the value past every value of the key),
     /// which LMDB then writes at the end without searching (a row out of order fails the write).
-    public func put(_ table: String, key: [UInt8], value: [UInt8], appending: Bool = false) throws {
-        let flags = appending ? (reader.duplicates.contains(table) ? MDB_APPENDDUP : MDB_APPEND) : 0
+    public func put(_ table: Table, key: [UInt8], value: [UInt8], appending: Bool = false) throws {
+        let flags = appending ? (table.duplicates == .none ? MDB_APPEND : MDB_APPENDDUP) : 0
         try key.withUnsafeBytes { k in
             try value.withUnsafeBytes { v in
                 var kv = MDB_val(k)
                 var vv = MDB_val(v)
                 try OrderedTables.check(
-                    mdb_put(reader.txn, reader.dbi(table), &kv, &vv, UInt32(flags)), "writing \(table)", reader.path)
+                    mdb_put(reader.txn, table.dbi, &kv, &vv, UInt32(flags)), "writing \(table.name)", reader.path)
+            }
+        }
+    }
+
+    /// Adds `values` — `count` values of `size` bytes each, packed, ascending, all past the key's last — to `key`'s
+    /// values in a table of `.fixedSize` duplicates, in one call (LMDB's `MDB_MULTIPLE`: no search per value).
+    public func append(
+        _ table: Table, key: [UInt8], values: UnsafeRawBufferPointer, size: Int
+    ) throws {
+        precondition(table.duplicates == .fixedSize && size > 0 && values.count % size == 0)
+        guard !values.isEmpty else { return }
+        var cursor: OpaquePointer?
+        try OrderedTables.check(
+            mdb_cursor_open(reader.txn, table.dbi, &cursor), "opening a cursor on \(table.name)", reader.path)
+        defer { mdb_cursor_close(cursor) }
+        try key.withUnsafeBytes { k in
+            var written = 0
+            let count = values.count / size
+            while written < count {
+                var kv = MDB_val(k)
+                var data = (
+                    MDB_val(
+                        mv_size: size, mv_data: UnsafeMutableRawPointer(mutating: values.baseAddress! + written * size)),
+                    MDB_val(mv_size: count - written, mv_data: nil)
+                )
+                try withUnsafeMutableBytes(of: &data) { pair in
+                    let vals = pair.baseAddress!.assumingMemoryBound(to: MDB_val.self)
+                    try OrderedTables.check(
+                        mdb_cursor_put(cursor, &kv, vals, UInt32(MDB_MULTIPLE | MDB_APPENDDUP)),
+                        "writing \(table.name)", reader.path)
+                    written += vals[1].mv_size
+                }
             }
         }
     }
 
     /// Removes `key` (with all its values) from `table`; nothing when it is not there.
-    public func delete(_ table: String, key: [UInt8]) throws {
+    public func delete(_ table: Table, key: [UInt8]) throws {
         try key.withUnsafeBytes { k in
             var kv = MDB_val(k)
-            let rc = mdb_del(reader.txn, reader.dbi(table), &kv, nil)
+            let rc = mdb_del(reader.txn, table.dbi, &kv, nil)
             if rc == MDB_NOTFOUND { return }
-            try OrderedTables.check(rc, "deleting from \(table)", reader.path)
+            try OrderedTables.check(rc, "deleting from \(table.name)", reader.path)
         }
     }
 
     /// Empties `table`.
-    public func clear(_ table: String) throws {
-        try OrderedTables.check(mdb_drop(reader.txn, reader.dbi(table), 0), "emptying \(table)", reader.path)
+    public func clear(_ table: Table) throws {
+        try OrderedTables.check(mdb_drop(reader.txn, table.dbi, 0), "emptying \(table.name)", reader.path)
     }
 }
 

@@ -11,25 +11,41 @@ final class AuditTables: Sendable {
 
     /// Raise when the stored layout or what the fold writes changes: tables of another version are emptied and
     /// rebuilt from the log.
-    static let version: UInt64 = 1
+    static let version: UInt64 = 3
 
     static let definitions: [OrderedTables.Definition] = [
         .init("meta"), .init("records"), .init("names"), .init("name_of"),
-        .init("by_actor", duplicates: true), .init("by_workspace", duplicates: true),
-        .init("by_action", duplicates: true), .init("by_resource", duplicates: true),
-        .init("by_decision", duplicates: true),
+        .init("by_actor"), .init("by_workspace"), .init("by_action"), .init("by_resource"), .init("by_decision"),
     ]
+
+    /// The tables, resolved once.
+    private struct Handles: Sendable {
+        let meta, records, names, nameOf: OrderedTables.Table
+        let byActor, byWorkspace, byAction, byResource, byDecision: PostingLists
+        init(_ t: OrderedTables) {
+            (meta, records, names, nameOf) = (t.table("meta"), t.table("records"), t.table("names"), t.table("name_of"))
+            (byActor, byWorkspace) = (
+                PostingLists(table: t.table("by_actor")), PostingLists(table: t.table("by_workspace"))
+            )
+            (byAction, byResource) = (
+                PostingLists(table: t.table("by_action")), PostingLists(table: t.table("by_resource"))
+            )
+            byDecision = PostingLists(table: t.table("by_decision"))
+        }
+    }
+    private let table: Handles
 
     init(directory: String, readOnly: Bool = false) throws {
         tables = try OrderedTables(directory: directory, tables: Self.definitions, readOnly: readOnly)
+        table = Handles(tables)
     }
 
     /// What the tables were last written as of: the position, the id of the log's event there, and the fold's
     /// current definitions (nil: empty tables, or tables of another version).
     func load() throws -> (position: Seq, id: UUID?, definitions: [String: String])? {
         try tables.read { r in
-            guard let (position, id) = try TablePosition.load(r, version: Self.version),
-                let definitions = try r.get("meta", key: Array("definitions".utf8))
+            guard let (position, id) = try TablePosition.load(r, meta: table.meta, version: Self.version),
+                let definitions = try r.get(table.meta, key: Array("definitions".utf8))
             else { return nil }
             let map = try definitions.withUnsafeBytes { raw in
                 var reader = BinaryReader(raw)
@@ -43,7 +59,7 @@ final class AuditTables: Sendable {
     /// transaction: after a crash the tables are as of the old position or the new one, never between.
     func append(_ tail: AuditState, through position: Seq, id eventID: UUID?) throws {
         try tables.write { w in
-            var next = UInt32(try w.reader.count("names"))
+            var next = UInt32(try w.reader.count(table.names))
             // The tail's names by its own numbers → numbers on disk, each looked up (or given) once.
             var ids = [UInt32?](repeating: nil, count: tail.strings.count)
             func id(_ local: Int32) throws -> UInt32 {
@@ -51,17 +67,19 @@ final class AuditTables: Sendable {
                 let name = tail.strings[Int(local)]
                 let key = Self.nameKey(name)
                 let id: UInt32
-                if let stored = try w.reader.get("names", key: key) {
+                if let stored = try w.reader.get(table.names, key: key) {
                     id = UInt32(TableKey.uint(stored))
                 } else {
                     id = next
                     next += 1
-                    try w.put("names", key: key, value: TableKey.bytes(UInt64(id)))
-                    try w.put("name_of", key: TableKey.bytes(id), value: Array(name.utf8))
+                    try w.put(table.names, key: key, value: TableKey.bytes(UInt64(id)))
+                    try w.put(table.nameOf, key: TableKey.bytes(id), value: Array(name.utf8))
                 }
                 ids[Int(local)] = id
                 return id
             }
+            // Each index's seqs grouped by key, written a key at a time (packed, in one call per key and index).
+            var postings = Postings(names: tail.strings.count)
             for record in tail.records {
                 let names = (
                     actor: try id(record.actor), workspace: try id(record.workspace), action: try id(record.action),
@@ -76,19 +94,43 @@ final class AuditTables: Sendable {
                 tail.writeText(record.reason, to: &value)
                 tail.writeOptionalText(record.before, to: &value)
                 tail.writeOptionalText(record.after, to: &value)
-                let seq = TableKey.bytes(record.seq)
                 // Seqs only grow: each entry goes at the end of its table and of its keys' lists.
-                try w.put("records", key: seq, value: value.bytes, appending: true)
-                try w.put("by_actor", key: TableKey.bytes(names.actor), value: seq, appending: true)
-                try w.put("by_workspace", key: TableKey.bytes(names.workspace), value: seq, appending: true)
-                try w.put("by_action", key: TableKey.bytes(names.action), value: seq, appending: true)
-                try w.put("by_resource", key: TableKey.bytes(names.resource), value: seq, appending: true)
-                try w.put("by_decision", key: TableKey.bytes(UInt32(record.decision)), value: seq, appending: true)
+                try w.put(table.records, key: TableKey.bytes(record.seq), value: value.bytes, appending: true)
+                postings.add(record)
+            }
+            for (index, lists) in [
+                (table.byActor, postings.actor), (table.byWorkspace, postings.workspace),
+                (table.byAction, postings.action), (table.byResource, postings.resource),
+            ] {
+                for (local, seqs) in lists.enumerated() where !seqs.isEmpty {
+                    try index.append(w, list: TableKey.bytes(try id(Int32(local))), seqs: seqs)
+                }
+            }
+            for (decision, seqs) in postings.decision.enumerated() where !seqs.isEmpty {
+                try table.byDecision.append(w, list: TableKey.bytes(UInt32(decision)), seqs: seqs)
             }
             var definitions = BinaryWriter()
             definitions.write(tail.definitionsByResource)
-            try w.put("meta", key: Array("definitions".utf8), value: definitions.bytes)
-            try TablePosition.write(w, position: position, id: eventID, version: Self.version)
+            try w.put(table.meta, key: Array("definitions".utf8), value: definitions.bytes)
+            try TablePosition.write(w, meta: table.meta, position: position, id: eventID, version: Self.version)
+        }
+    }
+
+    /// The seqs of a tail's entries under each of their names (by the tail's numbers) and decisions.
+    private struct Postings {
+        var actor, workspace, action, resource: [[UInt64]]
+        var decision: [[UInt64]] = [[], [], []]
+        init(names: Int) {
+            actor = Array(repeating: [], count: names)
+            (workspace, action, resource) = (actor, actor, actor)
+        }
+        mutating func add(_ record: AuditState.Record) {
+            let seq = record.seq
+            actor[Int(record.actor)].append(seq)
+            workspace[Int(record.workspace)].append(seq)
+            action[Int(record.action)].append(seq)
+            resource[Int(record.resource)].append(seq)
+            decision[Int(record.decision)].append(seq)
         }
     }
 
@@ -106,45 +148,47 @@ final class AuditTables: Sendable {
             func name(_ id: UInt32) throws -> String {
                 if let known = names[id] { return known }
                 let found =
-                    try r.get("name_of", key: TableKey.bytes(id)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                    try r.get(table.nameOf, key: TableKey.bytes(id)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 names[id] = found
                 return found
             }
             func nameID(_ name: String) throws -> [UInt8]? {
-                try r.get("names", key: Self.nameKey(name)).map { TableKey.bytes(UInt32(TableKey.uint($0))) }
+                try r.get(table.names, key: Self.nameKey(name)).map { TableKey.bytes(UInt32(TableKey.uint($0))) }
             }
             // Candidate lists: (table, key) of each equality filter; the shortest is walked.
-            var lists: [(table: String, key: [UInt8], count: Int)] = []
-            for (value, table) in [(q.actor, "by_actor"), (q.workspace, "by_workspace"), (q.action, "by_action")] {
+            var lists: [(index: PostingLists, key: [UInt8], count: Int)] = []
+            for (value, index) in [
+                (q.actor, table.byActor), (q.workspace, table.byWorkspace), (q.action, table.byAction),
+            ] {
                 guard let value else { continue }
                 guard let key = try nameID(value) else { return AuditPage(entries: [], nextCursor: nil) }
-                lists.append((table, key, try r.count(table, key: key)))
+                lists.append((index, key, try index.count(r, list: key)))
             }
             if let decision = q.decision {
                 let key = TableKey.bytes(Self.decisionNumber(decision))
-                lists.append(("by_decision", key, try r.count("by_decision", key: key)))
+                lists.append((table.byDecision, key, try table.byDecision.count(r, list: key)))
             }
             var resources: [[UInt8]] = []
             if let prefix = q.resourcePrefix, lists.isEmpty {
                 // Short names sort under 0 by their bytes, long ones under 1 by their first 400 (`nameKey`).
                 let bytes = Array(prefix.utf8)
                 for (mark, start) in [(UInt8(0), bytes), (1, Array(bytes.prefix(400)))] {
-                    try r.scan("names", from: [mark] + start) { key, id in
+                    try r.scan(table.names, from: [mark] + start) { key, id in
                         guard key.first == mark, key.dropFirst().starts(with: start) else { return false }
                         let id = UInt32(TableKey.uint([UInt8](id)))
                         if try mark == 0 || name(id).hasPrefix(prefix) { resources.append(TableKey.bytes(id)) }
                         return true
                     }
                 }
-                resources = try resources.filter { try r.count("by_resource", key: $0) > 0 }
+                resources = try resources.filter { try table.byResource.count(r, list: $0) > 0 }
                 if resources.isEmpty { return AuditPage(entries: [], nextCursor: nil) }
             }
             // Seq bounds, inclusive, from the time range and the cursor (times grow with seqs in the log).
             var lower: UInt64 = 0
             var upper = UInt64.max
-            if let from = q.from { lower = max(lower, try Self.firstSeq(in: r) { $0 >= from }) }
+            if let from = q.from { lower = max(lower, try firstSeq(in: r) { $0 >= from }) }
             if let through = q.through {
-                let after = try Self.firstSeq(in: r) { $0 > through }
+                let after = try firstSeq(in: r) { $0 > through }
                 if after == 0 { return AuditPage(entries: [], nextCursor: nil) }
                 upper = min(upper, after - 1)
             }
@@ -162,7 +206,7 @@ final class AuditTables: Sendable {
             // Visits one candidate; false stops the walk.
             func visit(_ seq: UInt64) throws -> Bool {
                 guard seq >= lower, seq <= upper else { return false }
-                guard let bytes = try r.get("records", key: TableKey.bytes(seq)) else { return true }
+                guard let bytes = try r.get(table.records, key: TableKey.bytes(seq)) else { return true }
                 let entry = try Self.entry(seq: seq, bytes, name: name)
                 guard Self.matches(entry, q) else { return true }
                 if entries.count == limit {
@@ -174,15 +218,12 @@ final class AuditTables: Sendable {
             }
             let (start, reverse) = q.newestFirst ? (upper, true) : (lower, false)
             if let list = lists.min(by: { $0.count < $1.count }) {
-                try r.scanValues(list.table, key: list.key, from: TableKey.bytes(start), reverse: reverse) {
-                    try visit(TableKey.uint([UInt8]($0)))
-                }
+                try list.index.scan(r, list: list.key, from: start, reverse: reverse, visit)
             } else if !resources.isEmpty {
                 // Several resources match the prefix: their lists within the bounds, merged in seq order.
                 var merged: [UInt64] = []
                 for key in resources {
-                    try r.scanValues("by_resource", key: key, from: TableKey.bytes(start), reverse: reverse) { value in
-                        let seq = TableKey.uint([UInt8](value))
+                    try table.byResource.scan(r, list: key, from: start, reverse: reverse) { seq in
                         guard seq >= lower, seq <= upper else { return false }
                         merged.append(seq)
                         return true
@@ -191,7 +232,7 @@ final class AuditTables: Sendable {
                 merged.sort(by: reverse ? (>) : (<))
                 for seq in merged { guard try visit(seq) else { break } }
             } else {
-                try r.scan("records", from: TableKey.bytes(start), reverse: reverse) { key, _ in
+                try r.scan(table.records, from: TableKey.bytes(start), reverse: reverse) { key, _ in
                     try visit(TableKey.uint([UInt8](key)))
                 }
             }
@@ -200,16 +241,16 @@ final class AuditTables: Sendable {
     }
 
     /// How many entries the tables hold.
-    func count() throws -> Int { try tables.read { try $0.count("records") } }
+    func count() throws -> Int { try tables.read { try $0.count(table.records) } }
 
     /// The smallest seq s such that every entry from s on satisfies `predicate` on its time and none before it does
     /// (`predicate` monotonic: false, then true, as times grow with seqs): a binary search over seqs, each step one
     /// seek in `records`.
-    private static func firstSeq(in r: TableReader, where predicate: (Int64) -> Bool) throws -> UInt64 {
+    private func firstSeq(in r: TableReader, where predicate: (Int64) -> Bool) throws -> UInt64 {
         /// Whether the first entry at or after `seq` satisfies `predicate` (true when there is none).
         func holds(from seq: UInt64) throws -> Bool {
             var result = true
-            try r.scan("records", from: TableKey.bytes(seq)) { _, value in
+            try r.scan(table.records, from: TableKey.bytes(seq)) { _, value in
                 var reader = BinaryReader(value)
                 result = predicate(try reader.readInt64())
                 return false
@@ -217,7 +258,7 @@ final class AuditTables: Sendable {
             return result
         }
         var last: UInt64 = 0
-        try r.scan("records", reverse: true) { key, _ in
+        try r.scan(table.records, reverse: true) { key, _ in
             last = TableKey.uint([UInt8](key))
             return false
         }

@@ -6,7 +6,7 @@ import Foundation
 /// (`tail`, an `AuditState` folded as ever), written to the tables at each checkpoint together with the position, in
 /// one transaction. Memory holds at most a checkpoint interval's entries, whatever the trail's length.
 ///
-/// Invariant (as for every slot): every method is called with the runner's lock held.
+/// Invariant (as for every slot): every method is called with the runner's lock for this slot held.
 final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
     typealias P = AuditProjection
     private let tables: AuditTables
@@ -17,6 +17,10 @@ final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
 
     init(directory: String) throws {
         tables = try AuditTables(directory: directory)
+    }
+
+    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32]) {
+        for p in positions { apply(events[Int(p)].event, events[Int(p)].context) }
     }
 
     func apply(_ event: DomainEvent, _ context: EventContext) {

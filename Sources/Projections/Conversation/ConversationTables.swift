@@ -2,29 +2,42 @@ import EventStore
 import Events
 import Foundation
 
-/// The conversations' state on disk (`OrderedTables`), as of `position`: each thread's summary, its messages by seq, its
-/// runs, an index of each workspace's threads by last activity (for the newest-first thread list) and the runs still
-/// running (for the runs a crash left open). What `ConversationState` holds in memory, stored: a query reads the
+/// The conversations' state on disk (`OrderedTables`), as of `position`: each thread's summary, the messages by seq and
+/// each thread's list of them, its runs, an index of each workspace's threads by last activity (for the newest-first
+/// thread list) and the runs still running (for the runs a crash left open). What `ConversationState` holds in memory, stored: a query reads the
 /// threads it returns, and memory does not grow with the number of threads.
 final class ConversationTables: Sendable {
     let tables: OrderedTables
 
     /// Raise when the stored layout or what the fold writes changes: tables of another version are rebuilt.
-    static let version: UInt64 = 1
+    static let version: UInt64 = 2
 
     static let definitions: [OrderedTables.Definition] = [
-        .init("meta"), .init("threads"), .init("activity"), .init("messages"), .init("runs"),
-        .init("runs_by_thread", duplicates: true), .init("open_runs"),
+        .init("meta"), .init("threads"), .init("activity"), .init("messages"),
+        .init("thread_messages", duplicates: .fixedSize), .init("runs"), .init("runs_by_thread", duplicates: .sorted),
+        .init("open_runs"),
     ]
+
+    /// The tables, resolved once.
+    private struct Handles: Sendable {
+        let meta, threads, activity, messages, threadMessages, runs, runsByThread, openRuns: OrderedTables.Table
+        init(_ t: OrderedTables) {
+            (meta, threads, activity) = (t.table("meta"), t.table("threads"), t.table("activity"))
+            (messages, threadMessages) = (t.table("messages"), t.table("thread_messages"))
+            (runs, runsByThread, openRuns) = (t.table("runs"), t.table("runs_by_thread"), t.table("open_runs"))
+        }
+    }
+    private let table: Handles
 
     init(directory: String, readOnly: Bool = false) throws {
         tables = try OrderedTables(directory: directory, tables: Self.definitions, readOnly: readOnly)
+        table = Handles(tables)
     }
 
     /// The position the tables were written through and the id of the log's event there (nil: empty, or of another
     /// version).
     func load() throws -> (position: Seq, id: UUID?)? {
-        try tables.read { try TablePosition.load($0, version: Self.version) }
+        try tables.read { try TablePosition.load($0, meta: table.meta, version: Self.version) }
     }
 
     /// Empties every table (a rebuild starts from zero).
@@ -39,64 +52,75 @@ final class ConversationTables: Sendable {
             let r = w.reader
             for (threadID, summary) in changed.threads {
                 let key = Self.threadKey(threadID)
-                if let old = try r.get("threads", key: key).map(Self.summary) {
-                    try w.delete("activity", key: Self.activityKey(old))
+                if let old = try r.get(table.threads, key: key).map(Self.summary) {
+                    try w.delete(table.activity, key: Self.activityKey(old))
                 }
-                try w.put("threads", key: key, value: Self.bytes(summary))
-                try w.put("activity", key: Self.activityKey(summary), value: [])
+                try w.put(table.threads, key: key, value: Self.bytes(summary))
+                try w.put(table.activity, key: Self.activityKey(summary), value: [])
             }
+            // Messages by seq, each after every one stored (appended: no search), and each thread's seqs appended to
+            // its list in one call.
+            var added: [MessageRef] = []
             for (threadID, refs) in changed.messages {
-                let thread = Self.threadKey(threadID)
-                for ref in refs {
-                    try w.put("messages", key: thread + TableKey.bytes(ref.seq.rawValue), value: Self.bytes(ref))
+                added += refs
+                try refs.map { $0.seq.rawValue.bigEndian }.withUnsafeBytes {
+                    try w.append(table.threadMessages, key: Self.threadKey(threadID), values: $0, size: 8)
                 }
+            }
+            added.sort { $0.seq < $1.seq }
+            for ref in added {
+                try w.put(
+                    table.messages, key: TableKey.bytes(ref.seq.rawValue), value: Self.bytes(ref), appending: true)
             }
             for (runID, run) in changed.runs {
                 let key = TableKey.bytes(runID)
-                if try r.get("runs", key: key) == nil {
-                    try w.put("runs_by_thread", key: Self.threadKey(run.threadID), value: key)
+                if try r.get(table.runs, key: key) == nil {
+                    try w.put(table.runsByThread, key: Self.threadKey(run.threadID), value: key)
                 }
-                try w.put("runs", key: key, value: Self.bytes(run))
+                try w.put(table.runs, key: key, value: Self.bytes(run))
                 if run.status == .running {
-                    try w.put("open_runs", key: key, value: [])
+                    try w.put(table.openRuns, key: key, value: [])
                 } else {
-                    try w.delete("open_runs", key: key)
+                    try w.delete(table.openRuns, key: key)
                 }
             }
-            try TablePosition.write(w, position: position, id: id, version: Self.version)
+            try TablePosition.write(w, meta: table.meta, position: position, id: id, version: Self.version)
         }
     }
 
     // MARK: - Reading
 
     func thread(_ threadID: String) throws -> ThreadSummary? {
-        try tables.read { try $0.get("threads", key: Self.threadKey(threadID)).map(Self.summary) }
+        try tables.read { try $0.get(table.threads, key: Self.threadKey(threadID)).map(Self.summary) }
     }
 
     func run(_ id: UUID) throws -> RunSummary? {
-        try tables.read { try $0.get("runs", key: TableKey.bytes(id)).map(Self.run) }
+        try tables.read { try $0.get(table.runs, key: TableKey.bytes(id)).map(Self.run) }
     }
 
     /// A thread's summary, messages and runs (nil: no such thread).
     func conversation(_ threadID: String) throws -> ConversationState? {
         try tables.read { r in
             let key = Self.threadKey(threadID)
-            guard let summary = try r.get("threads", key: key).map(Self.summary) else { return nil }
+            guard let summary = try r.get(table.threads, key: key).map(Self.summary) else { return nil }
             var state = ConversationState()
             state.threads[threadID] = summary
             var refs: [MessageRef] = []
-            try r.scan("messages", from: key) { k, v in
-                guard k.count == key.count + 8, k.starts(with: key) else { return false }
-                refs.append(try Self.message(seq: TableKey.uint([UInt8](k.suffix(8))), [UInt8](v)))
+            try r.scanValues(table.threadMessages, key: key) { seq in
+                let seq = TableKey.uint([UInt8](seq))
+                guard let bytes = try r.get(table.messages, key: TableKey.bytes(seq)) else {
+                    throw PayloadDecodingError("thread \(threadID) lists message \(seq), which the tables lack")
+                }
+                refs.append(try Self.message(seq: seq, bytes))
                 return true
             }
             if !refs.isEmpty { state.messages[threadID] = refs }
             var ids: [[UInt8]] = []
-            try r.scanValues("runs_by_thread", key: key) {
+            try r.scanValues(table.runsByThread, key: key) {
                 ids.append([UInt8]($0)); return true
             }
             for id in ids {
-                if let run = try r.get("runs", key: id).map(Self.run) { state.runs[run.id] = run }
+                if let run = try r.get(table.runs, key: id).map(Self.run) { state.runs[run.id] = run }
             }
             return state
         }
@@ -111,10 +135,10 @@ final class ConversationTables: Sendable {
             var found: [ThreadSummary] = []
             let prefix = Self.workspacePrefix(workspace)
             // The last key before (workspace, before): reverse from the first key at or after it.
-            try r.scan("activity", from: prefix + Self.time(before), reverse: true) { key, _ in
+            try r.scan(table.activity, from: prefix + Self.time(before), reverse: true) { key, _ in
                 guard key.starts(with: prefix) else { return false }
                 let threadID = String(decoding: key.dropFirst(prefix.count + 8 + 1), as: UTF8.self)
-                guard let summary = try r.get("threads", key: Self.threadKey(threadID)).map(Self.summary) else {
+                guard let summary = try r.get(table.threads, key: Self.threadKey(threadID)).map(Self.summary) else {
                     return true
                 }
                 guard summary.lastActivityNanoseconds < before else { return true }
@@ -125,22 +149,24 @@ final class ConversationTables: Sendable {
         }
     }
 
+    /// How many threads the tables hold.
+    func threadCount() throws -> Int { try tables.read { try $0.count(table.threads) } }
+
     /// The runs still running.
     func openRuns() throws -> [RunSummary] {
         try tables.read { r in
             var ids: [[UInt8]] = []
-            try r.scan("open_runs") { key, _ in
+            try r.scan(table.openRuns) { key, _ in
                 ids.append([UInt8](key))
                 return true
             }
-            return try ids.compactMap { try r.get("runs", key: $0).map(Self.run) }
+            return try ids.compactMap { try r.get(table.runs, key: $0).map(Self.run) }
         }
     }
 
     // MARK: - Keys and values
 
-    /// A thread's key: its id's length and bytes (ids are at most 128 bytes), so that one thread's messages (key and
-    /// seq) never interleave with those of a thread whose id it starts.
+    /// A thread's key: its id's length and bytes (ids are at most 128 bytes).
     static func threadKey(_ threadID: String) -> [UInt8] { [UInt8(min(threadID.utf8.count, 255))] + threadID.utf8 }
 
     /// A workspace's part of an `activity` key: its length (u16) and bytes, or past 300 bytes (keys hold at most

@@ -9,7 +9,7 @@ import Foundation
 /// (`ConversationProjection.apply`, unchanged) always works on their current values. Memory holds what a checkpoint
 /// interval touched, whatever the number of threads.
 ///
-/// Invariant (as for every slot): every method is called with the runner's lock held.
+/// Invariant (as for every slot): every method is called with the runner's lock for this slot held.
 final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
     typealias P = ConversationProjection
     private let tables: ConversationTables
@@ -22,6 +22,10 @@ final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
 
     init(directory: String) throws {
         tables = try ConversationTables(directory: directory)
+    }
+
+    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32]) {
+        for p in positions { apply(events[Int(p)].event, events[Int(p)].context) }
     }
 
     func apply(_ event: DomainEvent, _ context: EventContext) {
