@@ -33,7 +33,9 @@ final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
         do {
             try fault(ConversationProjection.threadID(of: context.stream.rawValue))
             if case .threadForked(let e) = event { try fault(e.fromThreadID) }
-            if let run = Self.runID(of: event), changed.runs[run] == nil, let stored = try tables.run(run) {
+            // `index(forKey:)`, not `[key] == nil`, which copies the summary out to compare it with nil.
+            if let run = Self.runID(of: event), changed.runs.index(forKey: run) == nil, let stored = try tables.run(run)
+            {
                 changed.runs[run] = stored
             }
         } catch {
@@ -45,7 +47,7 @@ final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
 
     /// Reads a thread's summary into `changed` unless it is there.
     private func fault(_ threadID: String) throws {
-        guard changed.threads[threadID] == nil, let summary = try tables.thread(threadID) else { return }
+        guard changed.threads.index(forKey: threadID) == nil, let summary = try tables.thread(threadID) else { return }
         changed.threads[threadID] = summary
     }
 
