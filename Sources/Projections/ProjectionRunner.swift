@@ -42,8 +42,8 @@ public final class ProjectionRunner: Sendable {
     /// - Parameters:
     ///   - projections: the projections to keep; their names must differ.
     ///   - checkpointEveryEvents: how many folded events between checkpoints.
-    ///   - sliceEvents: how many events a catch-up folds per hold of the state lock (queries wait at most that long);
-    ///     a catch-up longer than one slice decodes the next slices on a second thread meanwhile.
+    ///   - sliceEvents: how many events a catch-up folds into a projection per hold of its lock (its queries wait at
+    ///     most that long); a catch-up longer than one slice decodes and folds on several threads (`foldConcurrently`).
     public convenience init(
         store: EventStore, projections: [any Projection.Type], checkpointEveryEvents: UInt64 = 100_000,
         sliceEvents: Int = 4096
