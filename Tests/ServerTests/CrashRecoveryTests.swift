@@ -36,8 +36,12 @@ import HummingbirdTesting
         try #require(
             FileManager.default.isExecutableFile(atPath: CLITests.binary),
             "build the logbook product first (swift build --build-tests builds it)")
-        let llm = try await ScriptedLLMServer(fallback: { _ in .hang })
-        llm.enqueue(.json(body: Wire.completion(toolCall: ("call_h", "hang__poke", "{}"), finish: "tool_calls")))
+        // The model answers by what it is asked, not in turn: under load c2's request can reach it before c1's (c1's
+        // turn first starts the MCP server), and c1 would then wait on the model instead of on the tool.
+        let llm = try await ScriptedLLMServer(fallback: { request in
+            request.body.contains("poke it")
+                ? .json(body: Wire.completion(toolCall: ("call_h", "hang__poke", "{}"), finish: "tool_calls")) : .hang
+        })
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-crash-\(UUID().uuidString)")
             .path
         defer { try? FileManager.default.removeItem(atPath: dir) }
