@@ -168,7 +168,6 @@ extension ProjectionRunner {
         }
         for i in slots.indices {
             spawn("logbook-fold") { [self] in
-                let (slot, lock) = (slots[i], locks[i])
                 do {
                     var k = 0
                     while let taken = queues[k % decoders][i].take() {
@@ -176,13 +175,8 @@ extension ProjectionRunner {
                         let slice = try taken.get()
                         apply(slice, slot: i)
                         guard slice.checkpoint else { continue }
-                        if slot.storesItself {
-                            try lock.withLock { try slot.store(through: Seq(slice.through), id: slice.lastID) }
-                            pipeline.arrive(at: slice.through, snapshot: nil)
-                        } else {
-                            let snapshot = lock.withLock { slot.snapshot(through: Seq(slice.through)) }
-                            pipeline.arrive(at: slice.through, snapshot: snapshot)
-                        }
+                        let snapshot = try self.checkpoint(slot: i, through: Seq(slice.through), id: slice.lastID)
+                        pipeline.arrive(at: slice.through, snapshot: snapshot)
                     }
                 } catch {
                     pipeline.fail(error)

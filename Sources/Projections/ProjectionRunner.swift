@@ -257,22 +257,22 @@ public final class ProjectionRunner: Sendable {
             return p.position
         }
         guard seq > 0 else { return }
-        let snapshots = zip(slots, locks).filter { !$0.0.storesItself }.map { slot, lock in
-            lock.withLock { slot.snapshot(through: Seq(seq)) }
+        let id = slots.contains(where: \.storesItself) ? try store.read(from: Seq(seq), maxCount: 1).first?.id : nil
+        // At once: slots on disk write to separate files.
+        let outcomes = concurrentMap(Array(slots.indices)) { i in
+            Result { try checkpoint(slot: i, through: Seq(seq), id: id) }
         }
-        try await storeInLog(snapshots)
-        // Slots on disk write what they folded since the last checkpoint, with the position, each under its lock (a
-        // query of it waits: it reads the tables and what is still in memory together), at once (separate files).
-        let stored = zip(slots, locks).filter { $0.0.storesItself }
-        guard !stored.isEmpty else { return }
-        let id = try store.read(from: Seq(seq), maxCount: 1).first?.id
-        for outcome in concurrentMap(
-            stored,
-            { slot, lock in
-                lock.withLock { Result { try slot.store(through: Seq(seq), id: id) } }
-            })
-        {
-            try outcome.get()
+        try await storeInLog(try outcomes.compactMap { try $0.get() })
+    }
+
+    /// Checkpoints slot `i` at `position` (`id` the log's event there), under its lock: a slot on disk writes what it
+    /// folded since its last checkpoint, with the position (a query of it waits: it reads the tables and what is still
+    /// in memory together); a slot in memory returns its snapshot, to store in the log's checkpoints.
+    func checkpoint(slot i: Int, through position: Seq, id: UUID?) throws -> (@Sendable () -> Checkpoint)? {
+        try locks[i].withLock {
+            guard slots[i].storesItself else { return slots[i].snapshot(through: position) }
+            try slots[i].store(through: position, id: id)
+            return nil
         }
     }
 
@@ -371,7 +371,7 @@ public final class ProjectionRunner: Sendable {
 }
 
 /// `transform` of each element, all at once, one per core; in the elements' order.
-func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transform: @Sendable (T) -> U) -> [U] {
+private func concurrentMap<T: Sendable, U: Sendable>(_ elements: [T], _ transform: @Sendable (T) -> U) -> [U] {
     let results = Mutex([U?](repeating: nil, count: elements.count))
     DispatchQueue.concurrentPerform(iterations: elements.count) { i in
         let result = transform(elements[i])

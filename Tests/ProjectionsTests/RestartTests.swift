@@ -19,12 +19,7 @@ import Testing
             FileManager.default.isExecutableFile(atPath: Self.helperPath),
             "build the ProjectionCrashHelper product first")
         let dir = TemporaryDirectory()
-        do {
-            let store = try openStore(dir)
-            var workload = DomainWorkload(seed: 31, activeThreads: 16)
-            try await appendWorkload(store, &workload, appends: 1500)
-            await store.close()
-        }
+        try await Self.writeLog(dir, seed: 31)
         for round in 0..<3 {
             let lines = try await runAndKill(arguments: [dir.path, "250"], afterLines: 2 + round)
             #expect(
@@ -50,12 +45,7 @@ import Testing
         try #require(FileManager.default.isExecutableFile(atPath: Self.helperPath))
         let dir = TemporaryDirectory()
         let tables = dir.path + "/read-models"
-        do {
-            let store = try openStore(dir)
-            var workload = DomainWorkload(seed: 37, activeThreads: 16)
-            try await appendWorkload(store, &workload, appends: 1500)
-            await store.close()
-        }
+        try await Self.writeLog(dir, seed: 37)
         for round in 0..<3 {
             let lines = try await runAndKill(arguments: [dir.path, "250", tables], afterLines: 2 + round)
             #expect(lines.contains { $0.hasPrefix("checkpoint ") }, "round \(round): the helper checkpointed")
@@ -77,6 +67,14 @@ import Testing
         #expect(
             try ConversationTablesTests.Answers(resumed, threads: threads)
                 == ConversationTablesTests.Answers(rebuilt, threads: threads))
+        await store.close()
+    }
+
+    /// Writes 1,500 steps of a workload of 16 concurrent threads into a new log in `dir`, and closes it.
+    static func writeLog(_ dir: TemporaryDirectory, seed: UInt64) async throws {
+        let store = try openStore(dir)
+        var workload = DomainWorkload(seed: seed, activeThreads: 16)
+        try await appendWorkload(store, &workload, appends: 1500)
         await store.close()
     }
 

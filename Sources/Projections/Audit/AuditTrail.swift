@@ -19,10 +19,6 @@ final class AuditTrailSlot: StoredProjectionSlot, @unchecked Sendable {
         tables = try AuditTables(directory: directory)
     }
 
-    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32]) {
-        for p in positions { apply(events[Int(p)].event, events[Int(p)].context) }
-    }
-
     func apply(_ event: DomainEvent, _ context: EventContext) {
         guard context.seq > seq else { return }
         AuditProjection.apply(event, context: context, to: &tail)

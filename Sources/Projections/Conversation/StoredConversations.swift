@@ -24,10 +24,6 @@ final class StoredConversationsSlot: StoredProjectionSlot, @unchecked Sendable {
         tables = try ConversationTables(directory: directory)
     }
 
-    func apply(_ events: UnsafeBufferPointer<DecodedEvent>, at positions: [Int32]) {
-        for p in positions { apply(events[Int(p)].event, events[Int(p)].context) }
-    }
-
     func apply(_ event: DomainEvent, _ context: EventContext) {
         guard context.seq > seq else { return }
         do {
