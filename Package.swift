@@ -79,7 +79,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // AsyncChannel: streamed answers written with back-pressure (a run waits for its slow reader).
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
-            ]
+            ],
+            // The web page's HTML, CSS and JavaScript modules, compiled into the binary (`WebAssets`).
+            resources: [.embedInCode("Web/page")]
         ),
 
         // An OpenAI-compatible model on loopback that answers as scripted (NIO, real SSE): the tests' model server, the

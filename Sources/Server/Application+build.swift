@@ -154,13 +154,14 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
             status: .ok, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
     }
+    WebRoutes(developmentMode: configuration.developmentMode).add(to: router)
     let v1 = router.group("v1").add(middleware: BearerAuthMiddleware(verifier: configuration.verifier))
     if let limit = configuration.rateLimit { v1.add(middleware: RateLimitMiddleware(limit: limit)) }
     ThreadRoutes(
         runtime: runtime, store: store, readModels: readModels, maxMessageBytes: configuration.maxMessageBytes
     ).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
-    AuditRoutes(runtime: runtime, audit: readModels).add(to: v1)
+    AuditRoutes(runtime: runtime, audit: readModels, store: store).add(to: v1)
     EventRoutes(runtime: runtime, store: store).add(to: v1)
     OpenAIRoutes(runtime: runtime).add(to: v1)
     PolicyRoutes(runtime: runtime).add(to: v1)

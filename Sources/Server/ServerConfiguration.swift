@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 40)
     /// How often the MCP servers are checked (`HealthMonitor`; nil: never).
     public var healthCheckInterval: Duration? = .seconds(30)
+    /// Whether the server made its own token secret (no `LOGBOOK_JWT_SECRET` or JWKS): the web page's sign-in then
+    /// says how to get a token.
+    public var developmentMode = false
     /// How much the server logs (to standard output). Secrets and tokens are never logged at any level.
     public var logLevel: Logger.Level = .info
 

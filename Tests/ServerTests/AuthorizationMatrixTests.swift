@@ -78,6 +78,11 @@ import Testing
         Row(
             route: "GET /openapi.json", path: { _ in "/openapi.json" }, body: { _ in nil },
             expected: [200, 200, 200, 200, 200, 200, 200]),
+        // The web page and its files: the same static files for everyone, no data; the page's calls are the rows below.
+        Row(route: "GET /", path: { _ in "/" }, body: { _ in nil }, expected: [200, 200, 200, 200, 200, 200, 200]),
+        Row(
+            route: "GET /ui/{asset}", path: { _ in "/ui/app.js" }, body: { _ in nil },
+            expected: [200, 200, 200, 200, 200, 200, 200]),
 
         Row(
             route: "POST /v1/threads/{thread}/messages", path: { _ in "/v1/threads/t-alice/messages" },

@@ -310,4 +310,39 @@ import Testing
             try await http.shutdown()
         }
     }
+
+    /// A client that hangs up while its run waits (on a slow model or tool: nothing to write) cancels the run: the
+    /// body's keep-alive comments find out that it is gone. Without them nothing is written, so nothing fails and the
+    /// run goes on for as long as the model takes (here: a minute; seen from the web page's Cancel button).
+    @Test func aClientThatHangsUpCancelsAProducerThatIsWaiting() async throws {
+        let cancelled = Atomic<Bool>(false)
+        let router = Router()
+        router.get("wait") { _, _ in
+            Response(
+                status: .ok,
+                body: StreamedBody.make(heartbeat: .milliseconds(200)) { sink in
+                    await sink.send(ByteBuffer(string: "data: started\n\n"))
+                    do { try await Task.sleep(for: .seconds(60)) } catch { cancelled.store(true, ordering: .relaxed) }
+                })
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let reading = Task {
+                let response = try await http.execute(
+                    HTTPClientRequest(url: "http://127.0.0.1:\(port)/wait"), timeout: .seconds(60))
+                for try await _ in response.body {}
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            reading.cancel()  // the client hangs up
+            let deadline = ContinuousClock.now + .seconds(10)
+            while !cancelled.load(ordering: .relaxed), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let stopped = cancelled.load(ordering: .relaxed)
+            #expect(stopped, "the producer still waits after its client hung up")
+            try await http.shutdown()
+        }
+    }
 }

@@ -606,6 +606,55 @@ import Testing
         }
     }
 
+    /// `GET /v1/threads?q=`: threads whose title, message or answer holds the text, in any case, newest first, paged;
+    /// still only the caller's own for an operator.
+    @Test func threadsAreSearchedByTitleAndMessageText() async throws {
+        try await Self.withServer { app, llm in
+            let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            let bob: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:bob"))", .contentType: "application/json",
+            ]
+            try await app.application.test(.router) { client in
+                for (thread, who, body, answer) in [
+                    ("s1", alice, #"{"text": "hi", "title": "Payments OUTAGE"}"#, "Hello."),
+                    ("s2", alice, #"{"text": "Kafka lag in eu-west?"}"#, "Consumers are behind."),
+                    ("s3", alice, #"{"text": "and the disks?"}"#, "The disk on node-7 is full; kafka is fine."),
+                    ("s4", bob, #"{"text": "kafka too"}"#, "Yes."),
+                ] {
+                    llm.enqueue(.json(body: Wire.completion(text: answer, finish: "stop")))
+                    try await client.execute(
+                        uri: "/v1/threads/\(thread)/messages", method: .post, headers: who,
+                        body: ByteBuffer(string: body)
+                    ) { #expect($0.status == .ok) }
+                }
+                func search(_ query: String) async throws -> (ids: [String], next: Int64?) {
+                    try await client.execute(uri: "/v1/threads?\(query)", method: .get, headers: alice) { r in
+                        #expect(r.status == .ok, "\(String(buffer: r.body))")
+                        let list = try Self.decode(ThreadListBody.self, r.body)
+                        return (list.threads.map(\.id), list.next)
+                    }
+                }
+                #expect(try await search("q=outage").ids == ["s1"])  // the title, in any case
+                #expect(try await search("q=NODE-7").ids == ["s3"])  // the agent's answer
+                #expect(try await search("q=kafka").ids == ["s3", "s2"])  // newest first; not bob's
+                #expect(try await search("q=nothing%20like%20this").ids.isEmpty)
+                let first = try await search("q=kafka&limit=1")
+                #expect(first.ids == ["s3"])
+                let rest = try await search("q=kafka&limit=1&before=\(try #require(first.next))")
+                #expect(rest.ids == ["s2"])
+                // Threads are left after s2 (s1), so a search cannot tell without looking on that none matches: the
+                // page after is empty and the last.
+                if let next = rest.next {
+                    let after = try await search("q=kafka&limit=1&before=\(next)")
+                    #expect(after.ids.isEmpty && after.next == nil)
+                }
+                try await client.execute(
+                    uri: "/v1/threads?q=\(String(repeating: "x", count: 201))", method: .get, headers: alice
+                ) { #expect($0.status == .badRequest) }
+            }
+        }
+    }
+
     @Test func administratorsReadTheWholeLog() async throws {
         try await Self.withServer { app, llm in
             let admin: HTTPFields = [

@@ -14,6 +14,8 @@ public struct AuditEntryBody: Codable, Sendable {
     public let reason: String
     public let before: String?
     public let after: String?
+    /// The thread whose log holds the entry's event (the page's entries only; the export leaves it out).
+    public var thread: String?
 
     init(_ e: AuditEntry) {
         (seq, time, kind, actor, workspace) = (

@@ -7,6 +7,8 @@ public struct RegistryBody: Codable, Sendable {
         public let definition: MCPServerDefinition
         public let health: String
         public let healthDetail: String?
+        /// When the health was last found (nil: never checked).
+        public let healthChecked: String?
     }
     public let models: [ModelDefinition]
     public let organizationDefault: String?

@@ -43,6 +43,14 @@ enum OpenAPIDocument {
         Operation(
             method: "get", path: "/openapi.json", summary: "This document.",
             answers: [(200, "OpenAPI 3.0.", .json(["type": "object"]))], authenticated: false),
+        Operation(
+            method: "get", path: "/", summary: "The web page (docs/ui.md); it calls this API with the user's token.",
+            answers: [(200, "HTML.", .media(["text/html"]))], authenticated: false),
+        Operation(
+            method: "get", path: "/ui/{asset}", summary: "A file of the web page: its scripts and style sheet.",
+            parameters: [.path("asset", "The file's name.", example: "app.js")],
+            answers: [(200, "JavaScript or CSS.", .media(["text/javascript", "text/css"]))], errors: [404],
+            authenticated: false),
 
         // Chat and threads
         Operation(
@@ -77,6 +85,10 @@ enum OpenAPIDocument {
             parameters: [
                 limit(200, 50),
                 .query("before", Schema.integer, "Only threads last active before this (the previous page's `next`)."),
+                .query(
+                    "q", Schema.queryText,
+                    "Only threads whose title or messages hold this text (any case). A page may then hold fewer than `limit` and still have a `next`: each request looks at 500 threads at most."
+                ),
             ],
             answers: [(200, "A page.", .json(Schema.ref("ThreadList")))], errors: [403, 503]),
         Operation(

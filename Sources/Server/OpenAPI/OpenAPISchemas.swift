@@ -99,6 +99,7 @@ enum OpenAPISchemas {
                 "workspace": Schema.string, "action": Schema.string, "resource": Schema.string,
                 "decision": Schema.oneOf(["allow", "deny"]),
                 "reason": Schema.string, "before": Schema.string, "after": Schema.string,
+                "thread": Schema.string,
             ],
             required: ["seq", "time", "kind", "actor", "workspace", "action", "resource", "reason"]),
         "AuditPage": Schema.object(
@@ -196,7 +197,7 @@ enum OpenAPISchemas {
                         [
                             "definition": Schema.ref("MCPServer"),
                             "health": Schema.oneOf(["unknown", "healthy", "unhealthy", "maintenance"]),
-                            "healthDetail": Schema.string,
+                            "healthDetail": Schema.string, "healthChecked": Schema.dateTime,
                         ],
                         required: ["definition", "health"])),
                 "agents": Schema.array(Schema.ref("Agent")),

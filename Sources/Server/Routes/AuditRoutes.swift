@@ -12,6 +12,7 @@ import Projections
 struct AuditRoutes {
     let runtime: AgentRuntime
     let audit: ProjectionRunner
+    let store: EventStore
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("audit", use: query)
@@ -21,7 +22,15 @@ struct AuditRoutes {
     func query(request: Request, context: AppRequestContext) async throws -> AuditPageBody {
         let q = try await authorizedQuery(request, context)
         let page = try audit.queryAudit(q)
-        return AuditPageBody(entries: page.entries.map(AuditEntryBody.init), next: page.nextCursor)
+        let entries = page.entries.map { e in
+            var body = AuditEntryBody(e)
+            // The entry's thread, so a reader can go from a decision to the conversation it was made in.
+            if let stream = try? store.event(at: e.seq)?.stream.rawValue, stream.hasPrefix("thread/") {
+                body.thread = String(stream.dropFirst("thread/".count))
+            }
+            return body
+        }
+        return AuditPageBody(entries: entries, next: page.nextCursor)
     }
 
     /// Every entry the filters match (no `limit`, no page), streamed as NDJSON (`format=ndjson`, the default) or CSV

@@ -56,7 +56,8 @@ struct RegistryRoutes {
             mcpServers: s.mcpServers.values.map {
                 .init(
                     definition: $0.definition.value, health: $0.health?.status.rawValue ?? "unknown",
-                    healthDetail: $0.health?.detail)
+                    healthDetail: $0.health?.detail,
+                    healthChecked: $0.health.map { Timestamp.rfc3339($0.checkedAtNanoseconds) })
             }
             .sorted { $0.definition.name < $1.definition.name },
             agents: s.agents.values.map(\.value).sorted { $0.name < $1.name })

@@ -50,17 +50,79 @@ extension ThreadRoutes {
         do { try await readModels.catchUp() } catch {
             throw APIError(.serviceUnavailable, "storage", "the threads could not be brought up to date")
         }
-        let page: (threads: [ThreadSummary], more: Bool)
-        do {
-            page = try readModels.threads(workspace: principal.workspace, before: before, limit: limit) {
-                !ownOnly || $0.owner == principal.subject
+        let search = request.uri.queryParameters.get("q").map { $0.lowercased() } ?? ""
+        guard search.utf8.count <= 200 else { throw APIError(.badRequest, "bad_request", "q is at most 200 bytes") }
+        guard !search.isEmpty else {
+            let page: (threads: [ThreadSummary], more: Bool)
+            do {
+                page = try readModels.threads(workspace: principal.workspace, before: before, limit: limit) {
+                    !ownOnly || $0.owner == principal.subject
+                }
+            } catch {
+                throw APIError(.serviceUnavailable, "storage", "the threads could not be read")
             }
-        } catch {
+            return ThreadListBody(
+                threads: page.threads.map(ThreadSummaryBody.init),
+                next: page.more ? page.threads.last?.lastActivityNanoseconds : nil)
+        }
+        return try searchThreads(
+            search, workspace: principal.workspace, before: before, limit: limit,
+            include: { !ownOnly || $0.owner == principal.subject })
+    }
+
+    /// The threads whose title or message text (the user's and the agent's answers) holds `search` (lower-cased),
+    /// newest first. One request looks at `searchBudget` threads at most: a page can hold fewer than `limit` and
+    /// still have a `next` (where to go on looking), so searching a large workspace is a series of bounded requests.
+    func searchThreads(
+        _ search: String, workspace: String, before: Int64, limit: Int, include: (ThreadSummary) -> Bool
+    ) throws -> ThreadListBody {
+        var found: [ThreadSummary] = []
+        var cursor = before
+        var examined = 0
+        while true {
+            let page: (threads: [ThreadSummary], more: Bool)
+            do {
+                page = try readModels.threads(workspace: workspace, before: cursor, limit: 100, include: include)
+            } catch {
+                throw APIError(.serviceUnavailable, "storage", "the threads could not be read")
+            }
+            for (i, thread) in page.threads.enumerated() {
+                examined += 1
+                cursor = thread.lastActivityNanoseconds
+                guard try matches(thread, search) else { continue }
+                found.append(thread)
+                if found.count == limit {
+                    let last = i == page.threads.count - 1 && !page.more
+                    return ThreadListBody(threads: found.map(ThreadSummaryBody.init), next: last ? nil : cursor)
+                }
+            }
+            if !page.more { return ThreadListBody(threads: found.map(ThreadSummaryBody.init), next: nil) }
+            if examined >= Self.searchBudget {
+                return ThreadListBody(threads: found.map(ThreadSummaryBody.init), next: cursor)
+            }
+        }
+    }
+
+    /// How many threads one search request looks at, at most.
+    static let searchBudget = 500
+
+    private func matches(_ thread: ThreadSummary, _ search: String) throws -> Bool {
+        if thread.title?.lowercased().contains(search) == true { return true }
+        let messages: [MessageRef]
+        do { messages = try readModels.conversation(of: thread.id)?.messages[thread.id] ?? [] } catch {
             throw APIError(.serviceUnavailable, "storage", "the threads could not be read")
         }
-        return ThreadListBody(
-            threads: page.threads.map(ThreadSummaryBody.init),
-            next: page.more ? page.threads.last?.lastActivityNanoseconds : nil)
+        for message in messages where message.kind == .user || message.kind == .assistant {
+            guard let event = try? store.event(at: message.seq) else { continue }
+            let text: String
+            switch EventCatalog.decode(event) {
+            case .event(.userMessage(let m)): text = m.text
+            case .event(.assistantMessage(let m)): text = m.text
+            default: continue
+            }
+            if text.lowercased().contains(search) { return true }
+        }
+        return false
     }
 
     func show(request: Request, context: AppRequestContext) async throws -> ThreadDetailBody {

@@ -180,6 +180,7 @@ struct ServeCommand: AsyncParsableCommand {
             keys: keys, issuer: issuer, audience: audience, maxLifetime: .seconds(s.maxTokenLifetime!))
         var configuration = ServerConfiguration(verifier: verifier, policy: rules)
         configuration.recordsConfiguredPolicy = policy != nil
+        configuration.developmentMode = developmentSecret != nil
         configuration.engine.secrets = s.secretScope
         configuration.engine.modelDeadlines = s.modelDeadlines
         configuration.maxLogSizeBytes = s.maxLogSize!
@@ -203,7 +204,7 @@ struct ServeCommand: AsyncParsableCommand {
             await configuration.shared?.close()
             throw error
         }
-        var banner = "logbook: serving \(served) on http://\(host):\(port)\n"
+        var banner = "logbook: serving \(served) on http://\(host):\(port) (the web page: http://\(host):\(port)/)\n"
         if configuration.durability == .relaxed, configuration.shared == nil {
             banner +=
                 "logbook: relaxed durability: appends are acknowledged before they reach the device (flushed every second); they survive a crash of this process, but a crash of the machine loses up to a second of them and can damage the log: keep backups\n"
