@@ -103,6 +103,11 @@ import Testing
                 #expect(summary.contains("completed"))
                 #expect(summary.contains("9+2 tokens"))
                 #expect(try await run(["threads"]).contains("cli-1"))
+                // --model names the turn's model: one that is not registered is refused, saying so.
+                let unknownModel = try await Self.logbook(
+                    ["chat", "--thread", "cli-1", "--model", "nope", "--message", "again?"], port: port, token: admin)
+                #expect(unknownModel.status != 0)
+                #expect(unknownModel.errors.contains("no model named 'nope'"), "\(unknownModel.errors)")
 
                 // Audit: the denial above, as a table and as CSV.
                 let table = try await run(["audit", "--decision", "deny"])

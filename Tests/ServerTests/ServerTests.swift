@@ -655,6 +655,51 @@ import Testing
         }
     }
 
+    /// `"model"` in a message: that registered model answers this turn (recorded in its `run.started`), if the caller
+    /// may use it; an unknown one is 422, one the policy withholds 403 with the denial recorded.
+    @Test func aMessageCanNameTheModelThatAnswersIt() async throws {
+        try await Self.withServer(configure: {
+            $0.policy = try! Policy(roles: ["operator": ["chat", "model.use:a", "thread.read:own"], "admin": ["*"]])
+        }) { app, llm in
+            let admin: HTTPFields = [
+                .authorization: "Bearer \(Self.token(subject: "user:root", roles: ["admin"]))",
+                .contentType: "application/json",
+            ]
+            let alice: HTTPFields = [.authorization: "Bearer \(Self.token())", .contentType: "application/json"]
+            try await app.application.test(.router) { client in
+                for name in ["a", "b"] {
+                    try await client.execute(
+                        uri: "/v1/registry/models/\(name)", method: .put, headers: admin,
+                        body: ByteBuffer(string: #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#)
+                    ) { #expect($0.status == .created) }
+                }
+                try await client.execute(
+                    uri: "/v1/registry/default-model", method: .put, headers: admin,
+                    body: ByteBuffer(string: #"{"model": "b"}"#)
+                ) { #expect($0.status == .ok) }
+                llm.enqueue(.json(body: Self.completion))
+                try await client.execute(
+                    uri: "/v1/threads/m1/messages", method: .post, headers: alice,
+                    body: ByteBuffer(string: #"{"text": "hi", "model": "a"}"#)
+                ) { #expect($0.status == .ok, "\(String(buffer: $0.body))") }
+                let started = try app.store.read(from: 1, maxCount: 1000).compactMap { e -> RunStarted? in
+                    if case .event(.runStarted(let r)) = EventCatalog.decode(e) { r } else { nil }
+                }
+                #expect(started.map(\.model) == ["a"])
+                #expect(llm.requests.last?.json["model"] as? String == "a")
+                try await client.execute(
+                    uri: "/v1/threads/m1/messages", method: .post, headers: alice,
+                    body: ByteBuffer(string: #"{"text": "hi", "model": "nope"}"#)
+                ) { #expect($0.status == .unprocessableContent) }
+                // The org default (b) is not alice's either: naming it or not, she is refused.
+                try await client.execute(
+                    uri: "/v1/threads/m1/messages", method: .post, headers: alice,
+                    body: ByteBuffer(string: #"{"text": "hi", "model": "b"}"#)
+                ) { #expect($0.status == .forbidden) }
+            }
+        }
+    }
+
     @Test func administratorsReadTheWholeLog() async throws {
         try await Self.withServer { app, llm in
             let admin: HTTPFields = [

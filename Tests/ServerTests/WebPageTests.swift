@@ -164,6 +164,7 @@ import Testing
                 // may not call tools) refused the clock once.
                 let model = #"{"provider": "openai-compatible", "endpoint": "\#(llm.baseURL)"}"#
                 #expect(try await call(.put, "/v1/registry/models/scripted", model, as: admin) == .created)
+                #expect(try await call(.put, "/v1/registry/models/scripted-b", model, as: admin) == .created)
                 #expect(try await call(.put, "/v1/registry/default-model", #"{"model": "scripted"}"#, as: admin) == .ok)
                 let clock = #"{"transport": "stdio", "command": ["mcp-server-time", "--local-timezone", "UTC"]}"#
                 #expect(try await call(.put, "/v1/registry/mcp/time", clock, as: admin) == .created)
@@ -177,7 +178,7 @@ import Testing
                     .appendingPathComponent("logbook-web-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
                 var environment = [
-                    "LOGBOOK_URL": "http://127.0.0.1:\(port)", "MODEL_ENDPOINT": llm.baseURL,
+                    "LOGBOOK_URL": "http://127.0.0.1:\(port)",
                     "ALICE_TOKEN": ServerTests.token(subject: "user:alice", roles: ["operator"], expiresIn: 3600),
                     "ADMIN_TOKEN": admin, "EXPIRED_TOKEN": ServerTests.token(subject: "user:alice", expiresIn: -120),
                     "ARTIFACTS": artifacts.path,

@@ -12,9 +12,12 @@ public struct ChatTurn: Sendable {
     public var agent: String?
     /// The title of a new thread.
     public var title: String?
+    /// A registered model to answer with instead of the agent's or the workspace's (the caller needs `model.use` on
+    /// it, as on any model); nil: the usual resolution.
+    public var model: String?
 
-    public init(threadID: ThreadID, text: String, agent: String? = nil, title: String? = nil) {
-        (self.threadID, self.text, self.agent, self.title) = (threadID, text, agent, title)
+    public init(threadID: ThreadID, text: String, agent: String? = nil, title: String? = nil, model: String? = nil) {
+        (self.threadID, self.text, self.agent, self.title, self.model) = (threadID, text, agent, title, model)
     }
 }
 

@@ -79,8 +79,17 @@ extension Conversations {
             }
             throw EngineError.unknownAgent(agentName)
         }
-        let model = try ModelResolver(environment: configuration.environment).resolve(
-            registry: state, workspace: workspace, agent: agent)
+        let model: ResolvedModel
+        if let name = turn.model {
+            guard let chosen = state.models[name] else {
+                throw EngineError(
+                    .unprocessable, "no model named '\(name)' is registered; GET /v1/models lists those you may use")
+            }
+            model = ResolvedModel(definition: chosen.value, source: .chosen, provenance: [chosen.seq])
+        } else {
+            model = try ModelResolver(environment: configuration.environment).resolve(
+                registry: state, workspace: workspace, agent: agent)
+        }
         try await gate.require(
             "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider

@@ -7,6 +7,8 @@ import Projections
 public struct ResolvedModel: Sendable, Equatable {
     public enum Source: String, Sendable {
         case agent, workspaceOverride, organizationDefault, environment
+        /// The caller named it for this turn (`ChatTurn.model`).
+        case chosen
     }
     public var definition: ModelDefinition
     public var source: Source

@@ -11,7 +11,7 @@ extension ThreadDetailBody: ResponseEncodable {}
 extension ThreadEventsPageBody: ResponseEncodable {}
 
 extension PostMessageBody: KnownFields {
-    static let fields: Set<String> = ["text", "agent", "title", "stream"]
+    static let fields: Set<String> = ["text", "agent", "title", "stream", "model"]
 }
 
 extension ModelBody: KnownFields {

@@ -41,9 +41,11 @@ public struct PostMessageBody: Codable, Sendable {
     public let agent: String?
     public let title: String?
     public let stream: Bool?
+    /// A registered model for this turn instead of the agent's (needs `model.use` on it).
+    public let model: String?
 
-    public init(text: String, agent: String? = nil, title: String? = nil, stream: Bool? = nil) {
-        (self.text, self.agent, self.title, self.stream) = (text, agent, title, stream)
+    public init(text: String, agent: String? = nil, title: String? = nil, stream: Bool? = nil, model: String? = nil) {
+        (self.text, self.agent, self.title, self.stream, self.model) = (text, agent, title, stream, model)
     }
 }
 

@@ -19,7 +19,10 @@ enum OpenAPISchemas {
 
         // Chat (ThreadRoutes+Messages)
         "ChatMessage": Schema.object(
-            ["text": Schema.text, "agent": Schema.entryName, "title": Schema.string, "stream": Schema.boolean],
+            [
+                "text": Schema.text, "agent": Schema.entryName, "title": Schema.string, "stream": Schema.boolean,
+                "model": Schema.entryName,
+            ],
             required: ["text"],
             example: ["text": "Is the payments API healthy?"], closed: true),
         "Run": Schema.object(

@@ -22,7 +22,8 @@ extension ThreadRoutes {
                 .contentTooLarge, "too_large",
                 "the message is \(body.text.utf8.count) bytes; the limit is \(maxMessageBytes)")
         }
-        let turn = ChatTurn(threadID: threadID, text: body.text, agent: body.agent, title: body.title)
+        let turn = ChatTurn(
+            threadID: threadID, text: body.text, agent: body.agent, title: body.title, model: body.model)
         let streaming = body.stream == true || request.headers[.accept]?.contains("text/event-stream") == true
         guard streaming else {
             let result: RunResult

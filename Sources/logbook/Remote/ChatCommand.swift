@@ -25,6 +25,8 @@ struct ChatCommand: AsyncParsableCommand {
     var data: String?
     @Option(help: "The thread (default: a new one).") var thread: String?
     @Option(help: "The agent (default: the workspace's).") var agent: String?
+    @Option(help: "A registered model for these turns instead of the agent's (needs model.use on it).") var model:
+        String?
     @Option(help: "Send this one message and exit.") var message: String?
 
     func validate() throws {
@@ -49,7 +51,7 @@ struct ChatCommand: AsyncParsableCommand {
     }
 
     private func converse(_ backend: any ChatBackend, threadID: String) async throws {
-        if let message { return try await backend.turn(message, thread: threadID, agent: agent) }
+        if let message { return try await backend.turn(message, thread: threadID, agent: agent, model: model) }
         let interactive = isatty(STDIN_FILENO) == 1
         if interactive { print("thread \(threadID) on \(backend.place); '/quit' or Ctrl-D to leave") }
         while true {
@@ -58,7 +60,9 @@ struct ChatCommand: AsyncParsableCommand {
             let text = line.trimmingCharacters(in: .whitespaces)
             if text == "/quit" { return }
             if text.isEmpty { continue }
-            do { try await backend.turn(text, thread: threadID, agent: agent) } catch let failure as Failure {
+            do { try await backend.turn(text, thread: threadID, agent: agent, model: model) } catch let failure
+                as Failure
+            {
                 // One failed turn (a denial, a model error) does not end the conversation.
                 FileHandle.standardError.write(Data("error: \(String(describing: failure).terminalSafe)\n".utf8))
             }
@@ -69,7 +73,7 @@ struct ChatCommand: AsyncParsableCommand {
 /// Where a chat's turns run.
 protocol ChatBackend: Sendable {
     var place: String { get }
-    func turn(_ text: String, thread: String, agent: String?) async throws
+    func turn(_ text: String, thread: String, agent: String?, model: String?) async throws
     func close() async
 }
 
@@ -124,8 +128,8 @@ struct RemoteChat: ChatBackend {
     let printer = ChatPrinter()
     var place: String { client.base }
 
-    func turn(_ text: String, thread: String, agent: String?) async throws {
-        let body = PostMessageBody(text: text, agent: agent, stream: true)
+    func turn(_ text: String, thread: String, agent: String?, model: String?) async throws {
+        let body = PostMessageBody(text: text, agent: agent, stream: true, model: model)
         try await client.stream(.POST, "/v1/threads/\(APIClient.escape(thread))/messages", body: body) { event, data in
             switch event {
             case "text": printer.text(try JSONDecoder().decode(TextFrameBody.self, from: data).text)
@@ -173,13 +177,13 @@ struct EmbeddedChat: ChatBackend {
             issuedAt: Int64(Date().timeIntervalSince1970))
     }
 
-    func turn(_ text: String, thread: String, agent: String?) async throws {
+    func turn(_ text: String, thread: String, agent: String?, model: String?) async throws {
         let id: ThreadID
         do { id = try ThreadID(thread) } catch { throw Failure(error.message) }
         let result: RunResult
         do {
             result = try await runtime.conversations.chat(
-                ChatTurn(threadID: id, text: text, agent: agent), as: principal,
+                ChatTurn(threadID: id, text: text, agent: agent, model: model), as: principal,
                 observer: Observer(printer: printer))
         } catch {
             throw Failure(error.message)

@@ -67,6 +67,7 @@ function newThreadID() {
 async function conversation(pane, threadID, signal, changed) {
   const messages = h('ol', { id: 'messages', class: 'messages', 'aria-live': 'polite' });
   const agent = h('select', { id: 'agent' }, h('option', { value: '' }, 'the thread\'s agent'));
+  const model = h('select', { id: 'model' }, h('option', { value: '' }, 'the agent\'s'));
   const text = h('textarea', {
     id: 'message', rows: 3, required: true, placeholder: 'Ask something (Ctrl+Enter sends, Escape cancels)',
   });
@@ -74,7 +75,8 @@ async function conversation(pane, threadID, signal, changed) {
   const cancelButton = h('button', { type: 'button', id: 'cancel', disabled: true }, 'Cancel');
   const status = h('p', { id: 'chat-status', class: 'status', role: 'status' });
   const form = h('form', { id: 'composer', class: 'composer' },
-    field('Message', text), h('div', { class: 'row' }, field('Agent', agent), sendButton, cancelButton), status);
+    field('Message', text),
+    h('div', { class: 'row' }, field('Agent', agent), field('Model', model), sendButton, cancelButton), status);
   pane.append(
     h('header', { class: 'pane-head' },
       h('h1', { id: 'thread-title' }, threadID),
@@ -84,6 +86,10 @@ async function conversation(pane, threadID, signal, changed) {
   get('/v1/registry', { signal }).then((registry) => {
     for (const a of registry.agents) agent.append(h('option', { value: a.name }, a.name));
   }).catch(() => { agent.disabled = true; });
+  // The models the caller may use (`model.use`): the server lists only those.
+  get('/v1/models', { signal }).then((models) => {
+    for (const m of models.data) model.append(h('option', { value: m.id }, m.id));
+  }).catch(() => { model.disabled = true; });
 
   let exists = true;
   try {
@@ -121,6 +127,7 @@ async function conversation(pane, threadID, signal, changed) {
     try {
       const request = { text: body, stream: true };
       if (agent.value) request.agent = agent.value;
+      if (model.value) request.model = model.value;
       const response = await call('POST', `/v1/threads/${encodeURIComponent(threadID)}/messages`, request,
         { signal: turn.signal, accept: 'text/event-stream' });
       for await (const frame of frames(response)) {
