@@ -22,15 +22,17 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Test peers from PyPI: a real MCP server (stdio), PyJWT (mints the tokens the engine's tests verify), the official
-# OpenAI client, schemathesis (fuzzes the server against /openapi.json), and selenium (drives Chromium through the web
-# page). Pinned, so a new release cannot change the
+# OpenAI client, schemathesis (fuzzes the server against /openapi.json), selenium (drives Chromium through the web
+# page) and opentelemetry-proto (the test collector decodes OTLP with it). Pinned, so a new release cannot change the
 # tests under us: `mcp` 2.x also takes twice the CPU to import (~8 s against ~4.5 s here), which every MCP server a
 # test starts pays.
-peers=('mcp==1.27.0' 'mcp-server-time==2026.1.26' 'pyjwt[crypto]' openai 'schemathesis==4.32.5' 'selenium==4.27.1')
+peers=('mcp==1.27.0' 'mcp-server-time==2026.1.26' 'pyjwt[crypto]' openai 'schemathesis==4.32.5' 'selenium==4.27.1'
+    'opentelemetry-proto==1.45.2')
 installed() {
     python3 - <<'PY' 2>/dev/null
 import importlib.metadata as m, importlib.util as u, sys
-pins = {"mcp": "1.27.0", "mcp-server-time": "2026.1.26", "schemathesis": "4.32.5", "selenium": "4.27.1"}
+pins = {"mcp": "1.27.0", "mcp-server-time": "2026.1.26", "schemathesis": "4.32.5", "selenium": "4.27.1",
+        "opentelemetry-proto": "1.45.2"}
 ok = all(m.version(name) == version for name, version in pins.items())
 ok = ok and all(u.find_spec(module) for module in ("jwt", "cryptography", "openai"))
 sys.exit(0 if ok else 1)

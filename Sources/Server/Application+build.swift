@@ -140,6 +140,9 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
 
     let metrics = Metrics(countingAfter: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
+    // The request's server span (named by route pattern), continuing an incoming `traceparent`; a no-op without a
+    // tracer (`serve --otlp-endpoint`). It records no header: a token never reaches a span.
+    router.add(middleware: TracingMiddleware())
     router.add(middleware: MetricsMiddleware(metrics: metrics))
     router.add(middleware: UnmatchedRouteMiddleware(routes: OpenAPIDocument.routes))
     router.add(middleware: InputGuardMiddleware())

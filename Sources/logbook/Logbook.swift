@@ -13,7 +13,8 @@ struct Logbook: AsyncParsableCommand {
             ExportCommand.self, ImportCommand.self, BackupCommand.self, CopyCommand.self,
             TailCommand.self, RebuildCommand.self, ReplayCommand.self, TokenCommand.self, ChatCommand.self,
             ThreadsCommand.self, AuditCommand.self,
-            ModelsCommand.self, MCPCommand.self, AgentsCommand.self, PolicyCommand.self, BenchCommand.self,
+            ModelsCommand.self, MCPCommand.self, AgentsCommand.self, PolicyCommand.self, TracesCommand.self,
+            BenchCommand.self,
         ]
     )
 }

@@ -8,12 +8,15 @@ import Testing
 /// "Nothing leaked": `logbook serve` as a process, logging at trace level, with a model API key in its environment and
 /// callers' bearer tokens on every request — good ones, expired, forged, a failing model, the OpenAI-compatible
 /// endpoint, audit export. Afterwards neither the key nor any token (nor the JWT secret) occurs in what the process
-/// wrote (standard output and error) or anywhere in the log (every event, exported).
+/// wrote (standard output and error) or anywhere in the log (every event, exported); nor does a trace collector's key
+/// (tracing on, its collector down).
 @Suite(.serialized) struct SecretLeakTests {
     @Test func noKeyOrTokenReachesTheProcessOutputOrTheLog() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: CLITests.binary), "build the logbook product first")
         let apiKey = "sk-live-\(UUID().uuidString)"
         let jwtSecret = "jwt-secret-\(UUID().uuidString)"
+        // A trace collector's credentials (as Langfuse takes them): swift-otel logs each setting it reads.
+        let collectorKey = "pk-lf-\(UUID().uuidString)"
         let llm = try await ScriptedLLMServer(fallback: { request in
             .json(body: Wire.completion(text: "Fine.", finish: "stop", usage: (3, 1)))
         })
@@ -34,6 +37,8 @@ import Testing
             [
                 "LOGBOOK_JWT_SECRET": jwtSecret, "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model",
                 "LOGBOOK_LLM_API_KEY": apiKey,
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(try await FreePort.find())",
+                "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic \(collectorKey)",
             ],
             uniquingKeysWith: { _, new in new })
         server.standardOutput = try FileHandle(forWritingTo: out)
@@ -115,7 +120,8 @@ import Testing
         #expect(export.output.contains("authz.decided"))
         #expect(export.output.contains("llm.failed"))
         for (name, secret) in [
-            ("the API key", apiKey), ("the JWT secret", jwtSecret), ("a good token", good),
+            ("the API key", apiKey), ("the JWT secret", jwtSecret), ("the collector's key", collectorKey),
+            ("a good token", good),
             ("an expired token", expired),
             ("a forged token", forged),
         ] {

@@ -90,7 +90,7 @@ extension Conversations {
             model = try ModelResolver(environment: configuration.environment).resolve(
                 registry: state, workspace: workspace, agent: agent)
         }
-        try await gate.require(
+        let allowed = try await gate.require(
             "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
         let provider: any LLMProvider
         do { provider = try makeProvider(model.definition, configuration) } catch {
@@ -113,7 +113,7 @@ extension Conversations {
             delegation: Run.Delegation(
                 registry: state, workspace: workspace, resolver: ModelResolver(environment: configuration.environment),
                 makeProvider: makeProvider, depth: 0),
-            toolChoice: agent?.toolChoice.map(ToolChoice.init))
+            toolChoice: agent?.toolChoice.map(ToolChoice.init), openingDecisions: [allowed])
         return try await run.execute(recorder: &recorder, configuration: configuration, pool: pool)
     }
 }

@@ -1,5 +1,6 @@
 import EventStore
 import Events
+import Tracing
 
 /// An authorization gate: asks the policy and records the verdict as `authz.decided`, durably before the action it
 /// allows runs (it goes out with the action's first append) and at once when it denies.
@@ -24,13 +25,23 @@ struct Gate: Sendable {
 
     /// Stages the verdict on `action` over `resource` (`recorded` is the resource as the audit trail names it); the
     /// caller flushes it with (and before) the action it allows. A denial is appended at once.
+    /// With `span`, the decision is also an event of that span.
     func decide(
-        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder
+        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder,
+        span: (any Span)? = nil
     ) async throws(EngineError) -> Policy.Verdict {
+        try await decided(action, on: resource, recorded: recorded, recordingIn: &recorder, span: span).verdict
+    }
+
+    private func decided(
+        _ action: String, on resource: String, recorded: String?, recordingIn recorder: inout RunRecorder,
+        span: (any Span)?
+    ) async throws(EngineError) -> (verdict: Policy.Verdict, event: AuthorizationDecided) {
         let (verdict, event) = judge(action, on: resource, recorded: recorded)
         recorder.stage([.authorizationDecided(event)], actor: principal.subject)
+        if let span { GenAISpans.decided(span, event) }
         if verdict.decision == .deny { try await recorder.flush() }
-        return verdict
+        return (verdict, event)
     }
 
     /// The policy's verdict and the event that records it, recorded nowhere yet.
@@ -50,11 +61,15 @@ struct Gate: Sendable {
         )
     }
 
-    /// Like `decide`, throwing `denied` (after recording it) when the policy says no.
+    /// Like `decide`, throwing `denied` (after recording it) when the policy says no; returns the recorded decision.
+    @discardableResult
     func require(
-        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder
-    ) async throws(EngineError) {
-        let verdict = try await decide(action, on: resource, recorded: recorded, recordingIn: &recorder)
+        _ action: String, on resource: String, recorded: String? = nil, recordingIn recorder: inout RunRecorder,
+        span: (any Span)? = nil
+    ) async throws(EngineError) -> AuthorizationDecided {
+        let (verdict, event) = try await decided(
+            action, on: resource, recorded: recorded, recordingIn: &recorder, span: span)
         guard verdict.decision == .allow else { throw EngineError(.denied, "not allowed: \(verdict.reason)") }
+        return event
     }
 }

@@ -2,6 +2,7 @@ import EventStore
 import Events
 import Foundation
 import Projections
+import Tracing
 
 /// One run of an agent on a thread: model calls and tool calls, step by step, each recorded before the next begins.
 struct Run: Sendable {
@@ -19,6 +20,12 @@ struct Run: Sendable {
     var world: any ToolWorld = LiveWorld()
     /// The agent's `toolChoice` (sent only with tools to choose from).
     var toolChoice: ToolChoice? = nil
+    /// Where the run's `invoke_agent` span goes (nil: the task's current trace, e.g. the HTTP request's).
+    var traceContext: ServiceContext? = nil
+    /// The run that delegated this one.
+    var parentRunID: UUID? = nil
+    /// Decisions made for the run before it started (its model's `model.use`), for its span.
+    var openingDecisions: [AuthorizationDecided] = []
 
     /// What starting a worker agent's run needs.
     struct Delegation: Sendable {
@@ -30,8 +37,38 @@ struct Run: Sendable {
         static let maxDepth = 3
     }
 
+    /// Runs the agent under its `invoke_agent` span (`GenAISpans`).
     func execute(
         recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool
+    ) async throws(EngineError) -> RunResult {
+        let thread = String(recorder.stream.rawValue.dropFirst("thread/".count))
+        let span = GenAISpans.agent(
+            String(agentActor.dropFirst("agent:".count)), model: model.name, thread: thread, run: id,
+            parentRun: parentRunID, context: traceContext ?? ServiceContext.current ?? .topLevel)
+        defer { span.end() }
+        for decision in openingDecisions { GenAISpans.decided(span, decision) }
+        do {
+            let result = try await steps(span: span, thread: thread, recorder: &recorder, configuration: c, pool: pool)
+            span.attributes["logbook.run.status"] = result.status.rawValue
+            if let seq = startedSeq(in: recorder) { GenAISpans.opened(span, at: seq) }
+            return result
+        } catch {
+            if let seq = startedSeq(in: recorder) { GenAISpans.opened(span, at: seq) }
+            GenAISpans.failed(span, type: "\(error.kind)", message: error.message)
+            throw error
+        }
+    }
+
+    /// The seq of this run's `run.started`, once recorded.
+    private func startedSeq(in recorder: RunRecorder) -> Seq? {
+        recorder.history.last { entry in
+            if case .runStarted(let r) = entry.event { r.runID == id } else { false }
+        }?.seq
+    }
+
+    private func steps(
+        span: any Span, thread: String, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration,
+        pool: MCPPool
     ) async throws(EngineError) -> RunResult {
         var usage = TokenUsage()
         // What a replay checks the prompt against: the instructions (by hash) and the tools offered (by name).
@@ -62,18 +99,26 @@ struct Run: Sendable {
             let announced = LLMRequest(
                 runID: id, step: step, model: model.name, provider: model.provider, promptSeqs: prompt.seqs,
                 parameters: parameters)
-            try await recorder.flush(request: announced, actor: agentActor)
+            let requestSeq = try await recorder.flush(request: announced, actor: agentActor).last
+            let chatSpan = GenAISpans.chat(
+                model: model.name, provider: model.provider, thread: thread, step: step, context: span.context)
+            defer { chatSpan.end() }
+            if let requestSeq { GenAISpans.opened(chatSpan, at: requestSeq) }
             let started = c.now()
             let response: ChatResponse
             do {
-                response = try await call(request, step: step, recorder: &recorder, configuration: c)
+                response = try await call(request, step: step, recorder: &recorder, configuration: c, span: chatSpan)
             } catch {
+                GenAISpans.failed(chatSpan, type: "\(error.kind)", message: error.message)
                 let status: RunStatus = error.kind == .cancelled ? .cancelled : .failed
                 try await recorder.record(
                     [.runFinished(RunFinished(runID: id, status: status, error: error.message, steps: step))],
                     actor: agentActor)
                 throw EngineError(.llmFailed, error.message, cause: error)
             }
+            GenAISpans.answered(
+                chatSpan, model: response.model, finishReason: response.finishReason.description,
+                inputTokens: response.usage.input, outputTokens: response.usage.output)
             usage.input += response.usage.input
             usage.output += response.usage.output
             usage.reported = usage.reported && response.usage.reported
@@ -112,7 +157,7 @@ struct Run: Sendable {
                         ], actor: agentActor)
                     continue
                 }
-                try await callTool(call, recorder: &recorder, configuration: c, pool: pool)
+                try await callTool(call, span: span, recorder: &recorder, configuration: c, pool: pool)
             }
             if toolCalls > c.maxToolCalls {
                 return try await stop(
@@ -133,9 +178,17 @@ struct Run: Sendable {
         return RunResult(runID: id, status: .limitReached, answer: nil, steps: step, usage: usage)
     }
 
-    /// One model call with retries; each failed attempt is recorded as `llm.failed`.
+    /// The W3C trace context headers of `context` (none without a tracer).
+    static func traceHeaders(_ context: ServiceContext) -> [String: String] {
+        var headers: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(context, into: &headers, using: DictionaryInjector())
+        return headers
+    }
+
+    /// One model call with retries; each failed attempt is recorded as `llm.failed` (and is an event of `span`).
     func call(
-        _ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration
+        _ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration,
+        span: (any Span)? = nil
     ) async throws(LLMError) -> ChatResponse {
         var failures: [RetryPolicy.Failure] = []
         let provider = provider
@@ -143,9 +196,21 @@ struct Run: Sendable {
         let onText: (@Sendable (String) async -> Void)?
         if c.streaming, let observer { onText = { piece in await observer.text(piece) } } else { onText = nil }
         do {
+            // Under the chat span: AsyncHTTPClient's span of each attempt nests there and carries it to the model
+            // (`traceparent`).
+            let context = span?.context ?? ServiceContext.current ?? .topLevel
             let response = try await c.retry.run(
-                { _ throws(LLMError) in try await provider.complete(request, onText: onText) },
-                onFailure: { failures.append($0) })
+                { _ throws(LLMError) in
+                    try await GenAISpans.within(context) { () async throws(LLMError) in
+                        try await provider.complete(request, onText: onText)
+                    }
+                },
+                onFailure: { failure in
+                    failures.append(failure)
+                    if let span {
+                        GenAISpans.attemptFailed(span, attempt: failure.attempt, retrying: failure.willRetry)
+                    }
+                })
             try? await recordFailures(failures, step: step, recorder: &recorder)
             return response
         } catch {
@@ -170,8 +235,8 @@ struct Run: Sendable {
     /// Authorizes, makes (or refuses) and records one tool call: an MCP tool, or a delegation to a worker agent. A
     /// failure becomes an error result; the run goes on.
     private func callTool(
-        _ call: RequestedToolCall, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration,
-        pool: MCPPool
+        _ call: RequestedToolCall, span parent: any Span, recorder: inout RunRecorder,
+        configuration c: AgentRuntime.Configuration, pool: MCPPool
     ) async throws(EngineError) {
         guard let entry = toolbox.byWireName[call.name] else {
             recorder.stage(
@@ -185,9 +250,14 @@ struct Run: Sendable {
             return
         }
         let server = entry.server, tool = entry.tool
+        let thread = String(recorder.stream.rawValue.dropFirst("thread/".count))
+        let span = GenAISpans.tool(tool, server: server, callID: call.callID, thread: thread, context: parent.context)
+        defer { span.end() }
         let verdict = try await gate.decide(
-            "tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder)
+            "tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder,
+            span: span)
         guard verdict.decision == .allow else {
+            GenAISpans.failed(span, type: "denied", message: verdict.reason)
             recorder.stage(
                 [
                     .toolResult(
@@ -205,6 +275,7 @@ struct Run: Sendable {
                 ToolCalled(runID: id, callID: call.callID, server: server, tool: tool, arguments: call.arguments)),
             id: calledID, actor: agentActor)
         let calledSeq = try await recorder.flush().last ?? 0
+        GenAISpans.opened(span, at: calledSeq)
         let started = c.now()
         let output: String, isError: Bool
         if let answered = world.answer(callID: call.callID, entry: entry) {
@@ -213,21 +284,27 @@ struct Run: Sendable {
             switch entry {
             case .mcp(let definition, _):
                 do {
-                    let result = try await pool.call(
-                        definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
-                        timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+                    let result = try await GenAISpans.within(span.context) { () async throws(any Error) in
+                        try await MCPCallContext.$traceHeaders.withValue(Self.traceHeaders(span.context)) {
+                            try await pool.call(
+                                definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                                timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
+                        }
+                    }
                     (output, isError) = (result.text, result.isError)
                 } catch {
-                    (output, isError) = ("tool failed: \(error.message)", true)
+                    let message = (error as? MCPError)?.message ?? "\(error)"
+                    (output, isError) = ("tool failed: \(message)", true)
                 }
             case .recorded(let server, let tool):
                 (output, isError) = ("\(server)/\(tool) is a recorded tool and nothing recorded answers it", true)
             case .agent(let worker):
                 (output, isError) = try await delegate(
-                    to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq,
+                    to: worker, arguments: call.arguments, calledID: calledID, calledSeq: calledSeq, span: span,
                     recorder: &recorder, configuration: c, pool: pool)
             }
         }
+        if isError { GenAISpans.failed(span, type: "tool_error", message: String(output.prefix(200))) }
         let elapsed = c.now() - started
         recorder.stage(
             [
@@ -242,8 +319,8 @@ struct Run: Sendable {
     /// Runs a worker agent on `task` as a nested run in the same thread: its own model (authorized), tools and sub-agents;
     /// `run.started` names this run as its parent and the delegating call as its cause. Returns its answer as a tool result.
     private func delegate(
-        to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: Seq, recorder: inout RunRecorder,
-        configuration c: AgentRuntime.Configuration, pool: MCPPool
+        to worker: AgentDefinition, arguments: String, calledID: UUID, calledSeq: Seq, span: any Span,
+        recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool
     ) async throws(EngineError) -> (String, Bool) {
         guard let task = JSONValue(parsing: arguments)?["task"]?.stringValue, !task.isEmpty else {
             return ("not run: give the \(worker.name) agent a task (a string)", true)
@@ -260,7 +337,8 @@ struct Run: Sendable {
             return ("delegation failed: \(error.message)", true)
         }
         let verdict = try await gate.decide(
-            "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder)
+            "model.use", on: model.definition.name, recorded: "model:\(model.definition.name)", recordingIn: &recorder,
+            span: span)
         guard verdict.decision == .allow else {
             return ("delegation failed: permission denied: \(verdict.reason)", true)
         }
@@ -286,7 +364,8 @@ struct Run: Sendable {
             delegation: Delegation(
                 registry: delegation.registry, workspace: delegation.workspace, resolver: delegation.resolver,
                 makeProvider: delegation.makeProvider, depth: delegation.depth + 1),
-            world: world, toolChoice: worker.toolChoice.map(ToolChoice.init))
+            world: world, toolChoice: worker.toolChoice.map(ToolChoice.init), traceContext: span.context,
+            parentRunID: id)
         do {
             let result = try await child.execute(recorder: &recorder, configuration: c, pool: pool)
             return (
@@ -307,4 +386,9 @@ enum FNV1a {
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return String(hash, radix: 16)
     }
+}
+
+/// Writes trace context into a dictionary of headers.
+struct DictionaryInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }

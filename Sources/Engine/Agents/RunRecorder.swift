@@ -138,8 +138,10 @@ struct RunRecorder {
         return await appended(events, from: first)
     }
 
-    /// Appends what is staged and then `request`, the prompt seqs it names mapped to the seqs they get.
-    mutating func flush(request: LLMRequest, actor: String) async throws(EngineError) {
+    /// Appends what is staged and then `request`, the prompt seqs it names mapped to the seqs they get; returns the seq
+    /// of each event, the request's last.
+    @discardableResult
+    mutating func flush(request: LLMRequest, actor: String) async throws(EngineError) -> [Seq] {
         try await flush(
             closingWith: { seqOf in
                 var r = request

@@ -99,7 +99,10 @@ public actor MCPClient {
         _ name: String, arguments: JSONValue, timeout: Duration = .seconds(60),
         maxResultBytes: Int = 256 << 10
     ) async throws(MCPError) -> MCPToolResult {
-        let result = try await request("tools/call", ["name": .string(name), "arguments": arguments], timeout: timeout)
+        var params: [String: JSONValue] = ["name": .string(name), "arguments": arguments]
+        let trace = MCPCallContext.traceHeaders
+        if !trace.isEmpty { params["_meta"] = .object(trace.mapValues { .string($0) }) }
+        let result = try await request("tools/call", params, timeout: timeout)
         var parts: [String] = []
         if case .array(let content)? = result["content"] {
             for item in content {

@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import PostgresLog
 import Server
+import ServiceLifecycle
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -124,6 +125,12 @@ struct ServeCommand: AsyncParsableCommand {
             "Events between checkpoints of the read models: the most whose changes they hold in memory before writing them to disk (default 100000).",
             valueName: "N"))
     var checkpointEvents: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Send traces to this OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318); default $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces.",
+            valueName: "URL"))
+    var otlpEndpoint: String?
+    @Option(help: "The service name traces carry (default $OTEL_SERVICE_NAME, else logbook).") var serviceName: String?
 
     /// Flags over the environment over the config file over the defaults.
     func settings() throws -> ServeSettings {
@@ -199,6 +206,9 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.shared = shared
             served = "the shared log \(shared.location) (this server's copy in \(data))"
         }
+        var telemetryLogger = Logger(label: "logbook.telemetry")
+        telemetryLogger.logLevel = configuration.logLevel
+        let telemetry = try Telemetry.start(endpoint: otlpEndpoint, serviceName: serviceName, logger: telemetryLogger)
         let app: LogbookApplication
         do { app = try await buildApplication(configuration: configuration) } catch {
             await configuration.shared?.close()
@@ -215,8 +225,15 @@ struct ServeCommand: AsyncParsableCommand {
             banner +=
                 "logbook: development mode (no LOGBOOK_JWT_SECRET or --jwks); a token for the 'admin' role, valid 12 hours:\n\(token)\n"
         }
+        if telemetry != nil { banner += "logbook: sending traces over OTLP/HTTP (docs/observability.md)\n" }
         FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: a script can read the token at once
-        do { try await app.application.runService() } catch {
+        // The exporter first: services stop in reverse order, so it sends the server's last spans.
+        let services: [any Service] = (telemetry.map { [$0] } ?? []) + [app.application]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: app.application.logger))
+        do { try await group.run() } catch {
             await app.close()
             throw error
         }

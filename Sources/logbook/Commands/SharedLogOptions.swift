@@ -4,7 +4,7 @@ import EventStore
 import Foundation
 import PostgresLog
 
-/// `--store URL` for the commands that read a log (`events`, `export`, `stats`, `tail`, `verify`): the log several
+/// `--store URL` for the commands that read a log (`events`, `export`, `stats`, `tail`, `traces`, `verify`): the log several
 /// servers share on PostgreSQL, read through a local copy that is kept between runs, so that each run fetches only
 /// what is new (its chain checked on arrival, as a server's copy is).
 struct SharedLogOptions: ParsableArguments {
