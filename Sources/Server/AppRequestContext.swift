@@ -1,13 +1,19 @@
 import Engine
 import Foundation
 import Hummingbird
+import Synchronization
 
 /// The per-request context: the verified caller (set by `BearerAuthMiddleware`) and the raw token, kept only to be
 /// forwarded to HTTP MCP servers.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public var principal: Principal?
+    public var principal: Principal? {
+        didSet { callerNote.subject = principal?.subject }
+    }
     public var token: String?
+    /// Who the request turned out to be, for the request's log line (written by an outer middleware, which sees the
+    /// context as it was before authentication: a reference it shares with the inner ones).
+    let callerNote = CallerNote()
 
     public init(source: Source) { coreContext = .init(source: source) }
 
@@ -27,5 +33,14 @@ public struct AppRequestContext: RequestContext {
             throw APIError(.unauthorized, "unauthenticated", "send 'Authorization: Bearer <JWT>'")
         }
         return principal
+    }
+}
+
+/// The verified subject of a request, once known.
+final class CallerNote: Sendable {
+    private let value = Mutex<String?>(nil)
+    var subject: String? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
     }
 }

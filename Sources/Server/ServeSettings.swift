@@ -24,6 +24,8 @@ public struct ServeSettings: Equatable, Sendable {
     /// Requests per second per subject (0: no limit).
     public var rateLimit: Double?
     public var logLevel: String?
+    /// `text` (one readable line per message) or `json` (one JSON object per line, for log shippers).
+    public var logFormat: String?
     /// `durable` (each commit flushed to the device before it is acknowledged) or `relaxed` (flushed every second in
     /// the background: survives a crash of the process; a crash of the machine loses up to a second and may damage the
     /// log, see `Durability.relaxed`).
@@ -57,9 +59,10 @@ public struct ServeSettings: Equatable, Sendable {
         healthCheckInterval: Double? = nil,
         modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil,
         defaultMaxTokens: Int? = nil,
-        maxLogSize: Int? = nil, store: String? = nil, checkpointEvents: Int? = nil
+        maxLogSize: Int? = nil, store: String? = nil, checkpointEvents: Int? = nil, logFormat: String? = nil
     ) {
         self.store = store
+        self.logFormat = logFormat
         self.checkpointEvents = checkpointEvents
         (self.host, self.port, self.data, self.policy, self.jwks) = (host, port, data, policy, jwks)
         (self.issuer, self.audience, self.rateLimit, self.logLevel) = (issuer, audience, rateLimit, logLevel)
@@ -80,7 +83,7 @@ public struct ServeSettings: Equatable, Sendable {
         allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
         maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
         healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes, checkpointEvents: 100_000)
+        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes, checkpointEvents: 100_000, logFormat: "text")
 
     /// `64G`, `500M`, `1T`, `12K` (powers of 1024) or a number of bytes.
     public static func bytes(_ text: String) -> Double? {
@@ -115,7 +118,7 @@ public struct ServeSettings: Equatable, Sendable {
         ("host", "LOGBOOK_HOST"), ("port", "LOGBOOK_PORT"), ("data", "LOGBOOK_DATA"), ("policy", "LOGBOOK_POLICY"),
         ("jwks", "LOGBOOK_JWKS"),
         ("issuer", "LOGBOOK_ISSUER"), ("audience", "LOGBOOK_AUDIENCE"), ("rateLimit", "LOGBOOK_RATE_LIMIT"),
-        ("logLevel", "LOGBOOK_LOG_LEVEL"),
+        ("logLevel", "LOGBOOK_LOG_LEVEL"), ("logFormat", "LOGBOOK_LOG_FORMAT"),
         ("durability", "LOGBOOK_DURABILITY"), ("compressionLevel", "LOGBOOK_COMPRESSION_LEVEL"),
         ("allowedSecrets", "LOGBOOK_ALLOWED_SECRETS"), ("maxTokenLifetime", "LOGBOOK_MAX_TOKEN_LIFETIME"),
         ("healthCheckInterval", "LOGBOOK_HEALTH_CHECK_INTERVAL"), ("modelTimeout", "LOGBOOK_MODEL_TIMEOUT"),
@@ -140,7 +143,8 @@ public struct ServeSettings: Equatable, Sendable {
             modelFirstByteTimeout: modelFirstByteTimeout ?? lower.modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
             defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize,
-            store: store ?? lower.store, checkpointEvents: checkpointEvents ?? lower.checkpointEvents)
+            store: store ?? lower.store, checkpointEvents: checkpointEvents ?? lower.checkpointEvents,
+            logFormat: logFormat ?? lower.logFormat)
     }
 
     /// The settings the environment gives.
@@ -188,7 +192,8 @@ public struct ServeSettings: Equatable, Sendable {
             ("policy", policy.map(JSONValue.string)), ("jwks", jwks.map(JSONValue.string)),
             ("issuer", issuer.map(JSONValue.string)),
             ("audience", audience.map(JSONValue.string)), ("rateLimit", rateLimit.map(JSONValue.number)),
-            ("logLevel", logLevel.map(JSONValue.string)), ("durability", durability.map { .string($0.rawValue) }),
+            ("logLevel", logLevel.map(JSONValue.string)), ("logFormat", logFormat.map(JSONValue.string)),
+            ("durability", durability.map { .string($0.rawValue) }),
             ("compressionLevel", compressionLevel.map { .number(Double($0)) }),
             ("allowedSecrets", allowedSecrets.map(JSONValue.string)),
             ("maxTokenLifetime", maxTokenLifetime.map(JSONValue.number)),
@@ -248,6 +253,12 @@ public struct ServeSettings: Equatable, Sendable {
             guard n >= 0 else { throw SettingsError("\(source) must be 0 (no limit) or more") }
             rateLimit = n
         case "logLevel": logLevel = try text()
+        case "logFormat":
+            let format = try text()
+            guard format == "text" || format == "json" else {
+                throw SettingsError("\(source) must be text or json, not '\(format)'")
+            }
+            logFormat = format
         case "durability":
             let mode = try text()
             guard let d = Durability(rawValue: mode) else {

@@ -32,7 +32,7 @@ import Testing
                     compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets,
                     maxTokenLifetime: 86_400,
                     healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                    defaultMaxTokens: 4096, maxLogSize: 64 << 30, checkpointEvents: 100_000))
+                    defaultMaxTokens: 4096, maxLogSize: 64 << 30, checkpointEvents: 100_000, logFormat: "text"))
         #expect(ServeSettings().over(.defaults) == .defaults)
     }
 
@@ -91,6 +91,11 @@ import Testing
         #expect(throws: SettingsError.self) { try ServeSettings.file(notJSON) }
         #expect(throws: SettingsError.self) { try ServeSettings.file("/nonexistent/logbook.json") }
         #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_RATE_LIMIT": "-1"]) }
+        do { _ = try ServeSettings.environment(["LOGBOOK_LOG_FORMAT": "xml"]) } catch {
+            #expect(error.description.contains("LOGBOOK_LOG_FORMAT must be text or json"))
+        }
+        #expect(try ServeSettings.environment(["LOGBOOK_LOG_FORMAT": "json"]).logFormat == "json")
+        #expect(ServeSettings.defaults.logFormat == "text")
     }
 
     /// A model call's deadlines and default answer length come from every layer; a model's own parameters win over them.

@@ -44,17 +44,21 @@ import Testing
     final class Child: @unchecked Sendable {
         let process = Process()
         let output: URL
+        let errors: URL
         init(_ arguments: [String], environment: [String: String] = [:]) throws {
             output = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-child-\(UUID().uuidString)")
+            errors = output.appendingPathExtension("err")
             FileManager.default.createFile(atPath: output.path, contents: nil)
+            FileManager.default.createFile(atPath: errors.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             process.standardOutput = try FileHandle(forWritingTo: output)
-            process.standardError = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: errors)
             try process.run()
         }
         var text: String { (try? String(contentsOf: output, encoding: .utf8)) ?? "" }
+        var errorText: String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
         /// SIGKILL (a child of the test process can inherit a mask that blocks SIGTERM), then reaps it with `waitpid`
         /// (Foundation's `waitUntilExit` has been seen to spin forever here).
         func stop() {
@@ -63,6 +67,7 @@ import Testing
             var status: Int32 = 0
             for _ in 0..<500 where waitpid(pid, &status, WNOHANG) != pid { usleep(10_000) }
             try? FileManager.default.removeItem(at: output)
+            try? FileManager.default.removeItem(at: errors)
         }
     }
 
@@ -93,7 +98,8 @@ import Testing
 
     /// Starts `logbook serve` on a free port with `environment`, waits until it answers, runs `body`, stops it.
     static func withServe(
-        _ environment: [String: String], _ body: (_ port: Int, _ http: HTTPClient, _ dir: String) async throws -> Void
+        _ environment: [String: String], arguments: [String] = [],
+        _ body: (_ port: Int, _ http: HTTPClient, _ dir: String, _ server: Child) async throws -> Void
     ) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-trace-\(UUID().uuidString)")
             .path
@@ -103,7 +109,7 @@ import Testing
             [
                 CLITests.binary, "serve", "--data", dir, "--port", String(port), "--rate-limit", "0",
                 "--health-check-interval", "0",
-            ], environment: environment.merging(["LOGBOOK_JWT_SECRET": secret]) { _, new in new })
+            ] + arguments, environment: environment.merging(["LOGBOOK_JWT_SECRET": secret]) { _, new in new })
         defer { server.stop() }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
@@ -113,7 +119,7 @@ import Testing
                 if (try? await http.execute(probe, timeout: .seconds(1)))?.status == .ok { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            try await body(port, http, dir)
+            try await body(port, http, dir, server)
         } catch {
             try? await http.shutdown()
             throw error
@@ -169,11 +175,13 @@ import Testing
         let llm = try await ScriptedLLMServer(fallback: Self.model)
         defer { Task { await llm.shutdown() } }
 
-        try await Self.withServe([
-            "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(collector)", "OTEL_BSP_SCHEDULE_DELAY": "100",
-            "OTEL_SERVICE_NAME": "logbook-under-test",
-        ]) { port, http, dir in
+        try await Self.withServe(
+            [
+                "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(collector)", "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_SERVICE_NAME": "logbook-under-test",
+            ], arguments: ["--log-format", "json"]
+        ) { port, http, dir, serve in
             try await Self.registerAgents(http, port, toolLog: toolLog.path)
             let (traceID, callerSpan) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
             let chat = try await Self.send(
@@ -299,6 +307,21 @@ import Testing
                 }
             }
 
+            // The server's log (--log-format json): one line per request, with its route, status, subject and trace.
+            let logLines = serve.errorText.split(separator: "\n").compactMap {
+                JSONValue(parsing: String($0))
+            }
+            let requestLine = logLines.first {
+                $0["message"]?.stringValue == "request"
+                    && $0["route"]?.stringValue == "/v1/threads/{thread}/messages"
+            }
+            #expect(requestLine?["status"]?.stringValue == "200", "\(serve.errorText.suffix(2000))")
+            #expect(requestLine?["subject"]?.stringValue == "user:root")
+            #expect(requestLine?["trace_id"]?.stringValue == traceID)
+            #expect(requestLine?["method"]?.stringValue == "POST")
+            #expect(requestLine?["level"]?.stringValue == "info" && requestLine?["time"] != nil)
+            #expect(!serve.errorText.contains(Self.token))
+
             // No token, nor its signature, in any span.
             let exported = try String(contentsOf: spans, encoding: .utf8)
             #expect(!exported.contains(Self.token))
@@ -317,7 +340,7 @@ import Testing
         try await Self.withServe([
             "LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local",
             "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:\(closed)", "OTEL_BSP_SCHEDULE_DELAY": "100",
-        ]) { port, http, _ in
+        ]) { port, http, _, _ in
             try await Self.registerAgents(http, port, toolLog: toolLog.path)
             for i in 0..<3 {
                 let clock = ContinuousClock.now

@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
     var store: String?
     @Option(
         help: ArgumentHelp(
-            "Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel); default $LOGBOOK_CONFIG.",
+            "Settings (JSON: host, port, data, policy, jwks, issuer, audience, rateLimit, logLevel, logFormat, durability, compressionLevel); default $LOGBOOK_CONFIG.",
             valueName: "FILE"))
     var config: String?
     @Option(help: "Address to listen on (default 127.0.0.1).") var host: String?
@@ -63,6 +63,7 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var rateLimit: Double?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).") var logLevel: String?
+    @Option(help: "text, or json: one JSON object per line, for log shippers (default text).") var logFormat: String?
     @Option(
         help: ArgumentHelp(
             "durable: an append is acknowledged once flushed to the device (default); relaxed: once written, flushed within a second; survives a crash of the process, while a crash of the machine loses up to a second and can damage the log (keep backups). With --store, appends are as durable as PostgreSQL makes them, and this server's copy is always relaxed (made again after a crash of the machine).",
@@ -143,7 +144,7 @@ struct ServeCommand: AsyncParsableCommand {
             modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout,
             defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize, store: store,
-            checkpointEvents: checkpointEvents)
+            checkpointEvents: checkpointEvents, logFormat: logFormat)
         do {
             let flags = try flags.checked()
             let file =
@@ -164,6 +165,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let s = try settings()  // every setting but policy and jwks has a default, so is set
+        LogOutput.bootstrap(format: s.logFormat!)
         let (host, port, data) = (s.host!, s.port!, s.data!)
         let (policy, jwks, issuer, audience, rateLimit) = (s.policy, s.jwks, s.issuer!, s.audience!, s.rateLimit!)
         var keys: [VerificationKey] = []
