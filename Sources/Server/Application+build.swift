@@ -143,8 +143,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     // The request's server span (named by route pattern), continuing an incoming `traceparent`; a no-op without a
     // tracer (`serve --otlp-endpoint`). It records no header: a token never reaches a span.
     router.add(middleware: TracingMiddleware())
-    router.add(middleware: RequestLogMiddleware(logger: logger))
-    router.add(middleware: MetricsMiddleware(metrics: metrics))
+    router.add(middleware: MetricsMiddleware(metrics: metrics, logger: logger))
     router.add(middleware: UnmatchedRouteMiddleware(routes: OpenAPIDocument.routes))
     router.add(middleware: InputGuardMiddleware())
     HealthRoutes(store: store, readModels: readModels, following: following).add(to: router)
