@@ -92,11 +92,18 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
     var engine = configuration.engine
+    engine.logger = engine.logger ?? logger
     // No registry entry may name a file in the log's directory (the development JWT secret lives there).
     engine.secrets.forbiddenDirectories.append(configuration.dataDirectory)
     let pool = MCPPool(secrets: engine.secrets, environment: engine.environment)
     // A tool server that fails, and one a restart brings back, shows in the registry's health and the log.
     await pool.setRecorder { [logger] change in
+        logger.notice(
+            "MCP server health changed",
+            metadata: [
+                "server": .string(change.name), "status": .string(change.status.rawValue),
+                "detail": .string(change.detail ?? "-"),
+            ])
         do {
             try await store.append([change.proposed(metadata: EventMetadata(actor: "system:mcp"))], to: "registry/mcp")
         } catch {

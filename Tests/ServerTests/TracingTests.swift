@@ -321,6 +321,11 @@ import Testing
             #expect(requestLine?["method"]?.stringValue == "POST")
             #expect(requestLine?["level"]?.stringValue == "info" && requestLine?["time"] != nil)
             #expect(!serve.errorText.contains(Self.token))
+            // And one line per run: the lead's and its worker's outcomes, in the request's trace.
+            let runs = logLines.filter { $0["message"]?.stringValue == "run finished" }
+            #expect(Set(runs.compactMap { $0["agent"]?.stringValue }) == ["lead", "clock"])
+            #expect(runs.allSatisfy { $0["status"]?.stringValue == "completed" && $0["thread"]?.stringValue == "tr1" })
+            #expect(runs.allSatisfy { $0["trace_id"]?.stringValue == traceID })
 
             // No token, nor its signature, in any span.
             let exported = try String(contentsOf: spans, encoding: .utf8)

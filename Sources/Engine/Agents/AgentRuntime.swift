@@ -1,6 +1,7 @@
 import EventStore
 import Events
 import Foundation
+import Logging
 import Projections
 import Synchronization
 
@@ -74,6 +75,8 @@ public final class AgentRuntime: Sendable {
         /// The monotonic clock runs measure their budget and latencies with (injected by tests).
         public var now: @Sendable () -> ContinuousClock.Instant = { .now }
         /// Where run ids and tool-call ids come from (injected by tests; time-ordered event ids by default).
+        /// Where runs' outcomes and failed model calls are logged (nil: nowhere). Never a prompt, an answer or a key.
+        public var logger: Logger? = nil
         public var makeID: @Sendable () -> UUID = { EventID.make() }
         public init() {}
     }

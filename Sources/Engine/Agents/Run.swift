@@ -1,6 +1,7 @@
 import EventStore
 import Events
 import Foundation
+import Logging
 import Projections
 import Tracing
 
@@ -51,10 +52,25 @@ struct Run: Sendable {
             let result = try await steps(span: span, thread: thread, recorder: &recorder, configuration: c, pool: pool)
             span.attributes["logbook.run.status"] = result.status.rawValue
             if let seq = startedSeq(in: recorder) { GenAISpans.opened(span, at: seq) }
+            c.logger?.info(
+                "run finished",
+                metadata: [
+                    "thread": .string(thread), "run": .string(id.uuidString.lowercased()),
+                    "agent": .string(String(agentActor.dropFirst("agent:".count))), "model": .string(model.name),
+                    "status": .string(result.status.rawValue), "steps": .stringConvertible(result.steps),
+                    "input_tokens": .stringConvertible(result.usage.input),
+                    "output_tokens": .stringConvertible(result.usage.output),
+                ])
             return result
         } catch {
             if let seq = startedSeq(in: recorder) { GenAISpans.opened(span, at: seq) }
             GenAISpans.failed(span, type: "\(error.kind)", message: error.message)
+            c.logger?.warning(
+                "run failed",
+                metadata: [
+                    "thread": .string(thread), "run": .string(id.uuidString.lowercased()), "model": .string(model.name),
+                    "error": .string(error.message),
+                ])
             throw error
         }
     }
@@ -207,6 +223,12 @@ struct Run: Sendable {
                 },
                 onFailure: { failure in
                     failures.append(failure)
+                    c.logger?.warning(
+                        "model call failed",
+                        metadata: [
+                            "model": .string(model.name), "attempt": .stringConvertible(failure.attempt),
+                            "retrying": .stringConvertible(failure.willRetry), "error": .string(failure.error.message),
+                        ])
                     if let span {
                         GenAISpans.attemptFailed(span, attempt: failure.attempt, retrying: failure.willRetry)
                     }
