@@ -112,7 +112,14 @@ let package = Package(
         // What the CLI's commands share with the benchmarks' (options, failures, a progress line).
         .target(
             name: "CommandSupport",
-            dependencies: ["EventStore", "Events", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "EventStore", "Events", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The OTLP exporter `serve`, `traces` and `bench http` install (`Telemetry`).
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         // `logbook bench`: the benchmarks, apart from the production commands; the only user of the C workload.
@@ -125,6 +132,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -5,6 +5,7 @@ import Engine
 import EventStore
 import Events
 import Foundation
+import Logging
 import LoopbackModel
 import NIOCore
 import NIOPosix
@@ -12,6 +13,7 @@ import OpenAIWire
 import PostgresLog
 import Projections
 import Server
+import ServiceLifecycle
 
 struct HTTPBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,11 +46,25 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             "Run two servers on the shared log on PostgreSQL (an empty database) instead of one on LMDB.",
             valueName: "postgres://USER@HOST:PORT/DB"))
     var store: String?
+    @Option(
+        help: ArgumentHelp(
+            "Trace the server as `serve --otlp-endpoint` does, sending spans to this collector (to measure what tracing costs).",
+            valueName: "URL"))
+    var otlpEndpoint: String?
 
     func run() async throws {
         if FileManager.default.fileExists(atPath: options.data + "/data.mdb") {
             throw Failure("\(options.data) already holds a log; give 'bench http' a new or empty directory")
         }
+        var exporter: ServiceGroup?
+        if let otlpEndpoint {
+            var logger = Logger(label: "logbook.telemetry")
+            logger.logLevel = .warning
+            if let service = try Telemetry.start(endpoint: otlpEndpoint, serviceName: "logbook-bench", logger: logger) {
+                exporter = ServiceGroup(services: [service], logger: logger)
+            }
+        }
+        let exporting = exporter.map { group in Task { try await group.run() } }
         let turns = skipWorkload ? nil : try SharedWorkload.load(workload)
         let llm = try await BenchModel.start(reply: { request in
             turns.map { SharedWorkload.reply(to: request, in: $0.replies) } ?? BenchModel.answer
@@ -79,7 +95,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         print("## logbook bench http")
         print("")
         print(
-            "\(store == nil ? "server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data)" : "two servers on 127.0.0.1 sharing one log on PostgreSQL (\(servers[0].shared?.location.description ?? "")); chat and read rows through the first") ; model: loopback OpenAI-compatible, answers at once"
+            "\(store == nil ? "server on 127.0.0.1 (HTTP/1.1, keep-alive), durable log in \(options.data)" : "two servers on 127.0.0.1 sharing one log on PostgreSQL (\(servers[0].shared?.location.description ?? "")); chat and read rows through the first") ; model: loopback OpenAI-compatible, answers at once; \(otlpEndpoint.map { "traced, spans sent to \($0)" } ?? "not traced")"
         )
         print("")
         print("| request | concurrent | per second | p50 ms | p99 ms |")
@@ -107,6 +123,10 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         if let turns { try await replay(turns, through: servers) }
         for server in servers { await server.stop() }
         await llm.shutdown()
+        if let exporter {
+            await exporter.triggerGracefulShutdown()
+            _ = try? await exporting?.value
+        }
     }
 
     /// Whether two JSON bodies hold the same value (keys in any order).

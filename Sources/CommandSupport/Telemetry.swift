@@ -9,10 +9,10 @@ import Tracing
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`, …,
 /// which swift-otel reads). Off otherwise: the spans the server and the engine make are then no-ops. Spans are
 /// exported in batches in the background; a collector that is down costs failed exports (logged), never a request.
-enum Telemetry {
+public enum Telemetry {
     /// Bootstraps the process's tracer when an endpoint is configured (a flag wins over its variable).
     /// - Returns: the exporter's service, to run beside the server until it stops (it sends what is left), or nil.
-    static func start(endpoint: String?, serviceName: String?, logger: Logger) throws -> (any Service)? {
+    public static func start(endpoint: String?, serviceName: String?, logger: Logger) throws -> (any Service)? {
         if let endpoint { setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint, 1) }
         if let serviceName { setenv("OTEL_SERVICE_NAME", serviceName, 1) }
         let environment = ProcessInfo.processInfo.environment
