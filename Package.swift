@@ -25,6 +25,8 @@ let package = Package(
         // through (only its HTTP trait: the gRPC one would build gRPC and HTTP/2 for nothing).
         .package(url: "https://github.com/apple/swift-distributed-tracing", exact: "1.7.3"),
         .package(url: "https://github.com/swift-otel/swift-otel", exact: "1.6.0", traits: ["OTLPHTTP"]),
+        // `/metrics`: the Prometheus exposition of a registry whose collectors implement swift-metrics' handlers.
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. Only EventStore imports these.
@@ -86,6 +88,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // AsyncChannel: streamed answers written with back-pressure (a run waits for its slow reader).
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             // The web page's HTML, CSS and JavaScript modules, compiled into the binary (`WebAssets`).
             resources: [.embedInCode("Web/page")]

@@ -145,7 +145,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         Task { await HealthMonitor(store: store, registry: registry, pool: pool).run(every: interval) }
     }
 
-    let metrics = Metrics(countingAfter: store.lastSeq)
+    let metrics = Metrics(countingAfter: store.lastSeq, writer: store.writerStatistics)
     let router = Router(context: AppRequestContext.self)
     // The request's server span (named by route pattern), continuing an incoming `traceparent`; a no-op without a
     // tracer (`serve --otlp-endpoint`). It records no header: a token never reaches a span.
@@ -157,7 +157,7 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     router.get("metrics") { _, _ in
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store))))
+            body: .init(byteBuffer: ByteBuffer(string: metrics.render(store: store, readModels: readModels))))
     }
     router.get("openapi.json") { _, _ in
         Response(

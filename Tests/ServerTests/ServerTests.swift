@@ -342,9 +342,9 @@ import Testing
                 #expect(text.contains("logbook_authz_denials_total 1"))
                 #expect(text.contains("logbook_llm_failures_total 0"))
                 #expect(!text.contains("m1"), "no thread id in a label")
-                func gauge(_ name: String) -> Int? {
+                func gauge(_ name: String) -> Double? {
                     text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap {
-                        Int($0.split(separator: " ")[1])
+                        Double($0.split(separator: " ")[1])
                     }
                 }
                 #expect((gauge("logbook_store_commits_total") ?? 0) >= 2)
@@ -352,6 +352,14 @@ import Testing
                     gauge("logbook_log_durable_seq") == gauge("logbook_log_last_seq"),
                     "a durable log has everything on the device")
                 #expect((gauge("logbook_log_last_seq") ?? 0) > 0)
+                #expect(gauge("logbook_read_models_behind_events") != nil)
+                // A model call, its tokens and its latency, by model and workspace.
+                #expect(text.contains(#"logbook_model_calls_total{model="m",workspace="payments"} 1"#), "\(text)")
+                #expect(
+                    text.contains(
+                        #"logbook_model_tokens_total{model="m",workspace="payments",direction="input"}"#))
+                #expect(text.contains(#"logbook_model_call_duration_seconds_count{model="m"} 1"#))
+                #expect(text.contains("# HELP logbook_http_requests_total"))
             }
         }
     }

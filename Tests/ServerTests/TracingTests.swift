@@ -327,6 +327,14 @@ import Testing
             #expect(runs.allSatisfy { $0["status"]?.stringValue == "completed" && $0["thread"]?.stringValue == "tr1" })
             #expect(runs.allSatisfy { $0["trace_id"]?.stringValue == traceID })
 
+            // The metrics count the tool call and the delegation by server and tool.
+            let metrics = try await Self.send(http, port, .GET, "/metrics", nil).body
+            #expect(
+                metrics.contains(#"logbook_tool_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#))
+            #expect(metrics.contains(#"logbook_tool_calls_total{server="agent",tool="clock",outcome="ok"} 1"#))
+            #expect(
+                metrics.contains(#"logbook_tool_call_duration_seconds_count{server="time",tool="get_current_time"} 1"#))
+
             // No token, nor its signature, in any span.
             let exported = try String(contentsOf: spans, encoding: .utf8)
             #expect(!exported.contains(Self.token))
