@@ -74,9 +74,9 @@ public final class AgentRuntime: Sendable {
         public var clock: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1e9) }
         /// The monotonic clock runs measure their budget and latencies with (injected by tests).
         public var now: @Sendable () -> ContinuousClock.Instant = { .now }
-        /// Where run ids and tool-call ids come from (injected by tests; time-ordered event ids by default).
         /// Where runs' outcomes and failed model calls are logged (nil: nowhere). Never a prompt, an answer or a key.
         public var logger: Logger? = nil
+        /// Where run ids and tool-call ids come from (injected by tests; time-ordered event ids by default).
         public var makeID: @Sendable () -> UUID = { EventID.make() }
         public init() {}
     }

@@ -42,9 +42,9 @@ struct Run: Sendable {
     func execute(
         recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration, pool: MCPPool
     ) async throws(EngineError) -> RunResult {
-        let thread = String(recorder.stream.rawValue.dropFirst("thread/".count))
+        let thread = recorder.threadID
         let span = GenAISpans.agent(
-            String(agentActor.dropFirst("agent:".count)), model: model.name, thread: thread, run: id,
+            agentName, model: model.name, thread: thread, run: id,
             parentRun: parentRunID, context: traceContext ?? ServiceContext.current ?? .topLevel)
         defer { span.end() }
         for decision in openingDecisions { GenAISpans.decided(span, decision) }
@@ -56,7 +56,7 @@ struct Run: Sendable {
                 "run finished",
                 metadata: [
                     "thread": .string(thread), "run": .string(id.uuidString.lowercased()),
-                    "agent": .string(String(agentActor.dropFirst("agent:".count))), "model": .string(model.name),
+                    "agent": .string(agentName), "model": .string(model.name),
                     "status": .string(result.status.rawValue), "steps": .stringConvertible(result.steps),
                     "input_tokens": .stringConvertible(result.usage.input),
                     "output_tokens": .stringConvertible(result.usage.output),
@@ -74,6 +74,9 @@ struct Run: Sendable {
             throw error
         }
     }
+
+    /// The agent's name (`agent:NAME` → `NAME`).
+    private var agentName: String { String(agentActor.dropFirst("agent:".count)) }
 
     /// The seq of this run's `run.started`, once recorded.
     private func startedSeq(in recorder: RunRecorder) -> Seq? {
@@ -194,13 +197,6 @@ struct Run: Sendable {
         return RunResult(runID: id, status: .limitReached, answer: nil, steps: step, usage: usage)
     }
 
-    /// The W3C trace context headers of `context` (none without a tracer).
-    static func traceHeaders(_ context: ServiceContext) -> [String: String] {
-        var headers: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(context, into: &headers, using: DictionaryInjector())
-        return headers
-    }
-
     /// One model call with retries; each failed attempt is recorded as `llm.failed` (and is an event of `span`).
     func call(
         _ request: ChatRequest, step: Int, recorder: inout RunRecorder, configuration c: AgentRuntime.Configuration,
@@ -272,8 +268,8 @@ struct Run: Sendable {
             return
         }
         let server = entry.server, tool = entry.tool
-        let thread = String(recorder.stream.rawValue.dropFirst("thread/".count))
-        let span = GenAISpans.tool(tool, server: server, callID: call.callID, thread: thread, context: parent.context)
+        let span = GenAISpans.tool(
+            tool, server: server, callID: call.callID, thread: recorder.threadID, context: parent.context)
         defer { span.end() }
         let verdict = try await gate.decide(
             "tool.call", on: "\(server)/\(tool)", recorded: "tool:\(server)/\(tool)", recordingIn: &recorder,
@@ -306,17 +302,15 @@ struct Run: Sendable {
             switch entry {
             case .mcp(let definition, _):
                 do {
-                    let result = try await GenAISpans.within(span.context) { () async throws(any Error) in
-                        try await MCPCallContext.$traceHeaders.withValue(Self.traceHeaders(span.context)) {
-                            try await pool.call(
-                                definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
-                                timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
-                        }
+                    // Under the tool's span: the MCP request carries it (`params._meta`, and over HTTP its headers).
+                    let result = try await GenAISpans.within(span.context) { () async throws(MCPError) in
+                        try await pool.call(
+                            definition, tool: tool, arguments: JSONValue(parsing: call.arguments) ?? .object([:]),
+                            timeout: c.toolTimeout, maxResultBytes: c.maxToolResultBytes)
                     }
                     (output, isError) = (result.text, result.isError)
                 } catch {
-                    let message = (error as? MCPError)?.message ?? "\(error)"
-                    (output, isError) = ("tool failed: \(message)", true)
+                    (output, isError) = ("tool failed: \(error.message)", true)
                 }
             case .recorded(let server, let tool):
                 (output, isError) = ("\(server)/\(tool) is a recorded tool and nothing recorded answers it", true)
@@ -408,9 +402,4 @@ enum FNV1a {
         for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return String(hash, radix: 16)
     }
-}
-
-/// Writes trace context into a dictionary of headers.
-struct DictionaryInjector: Injector {
-    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }

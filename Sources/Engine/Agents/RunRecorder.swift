@@ -15,6 +15,8 @@ struct RunRecorder {
     /// `history` only.
     let store: EventStore?
     let stream: StreamID
+    /// The thread whose stream this is (`thread/ID` → `ID`).
+    var threadID: String { String(stream.rawValue.dropFirst("thread/".count)) }
     let workspace: String
     let observer: (any RunObserver)?
     var correlationID: UUID?

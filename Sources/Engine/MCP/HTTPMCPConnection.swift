@@ -9,9 +9,6 @@ import Synchronization
 /// logged, never sent to an external server.
 public enum MCPCallContext {
     @TaskLocal public static var bearerToken: String?
-    /// The trace a tool call is part of (W3C `traceparent`), sent in the request's `params._meta` (over HTTP the
-    /// request's own span carries it in its headers too: AsyncHTTPClient traces each request in the current context).
-    @TaskLocal public static var traceHeaders: [String: String] = [:]
 }
 
 /// An MCP server over streamable HTTP (protocol 2025-06-18): every message is a POST to the endpoint; a request's

@@ -1,5 +1,6 @@
 import Events
 import Foundation
+import Tracing
 
 /// A tool an MCP server offers.
 public struct MCPTool: Sendable, Equatable {
@@ -100,7 +101,11 @@ public actor MCPClient {
         maxResultBytes: Int = 256 << 10
     ) async throws(MCPError) -> MCPToolResult {
         var params: [String: JSONValue] = ["name": .string(name), "arguments": arguments]
-        let trace = MCPCallContext.traceHeaders
+        // The trace the call is part of (W3C `traceparent`, none without a tracer), for the server to continue; over
+        // HTTP, AsyncHTTPClient's span of the request carries it in the headers too.
+        var trace: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(
+            ServiceContext.current ?? .topLevel, into: &trace, using: DictionaryInjector())
         if !trace.isEmpty { params["_meta"] = .object(trace.mapValues { .string($0) }) }
         let result = try await request("tools/call", params, timeout: timeout)
         var parts: [String] = []
@@ -218,4 +223,9 @@ public actor MCPClient {
         let id: JSONValue
         let result = JSONValue.object([:])
     }
+}
+
+/// Writes trace context into a dictionary.
+struct DictionaryInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) { carrier[key] = value }
 }

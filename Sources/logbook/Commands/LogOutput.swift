@@ -1,3 +1,4 @@
+import Events
 import Foundation
 import Logging
 import OTel
@@ -47,25 +48,21 @@ struct JSONLogHandler: LogHandler {
         var all = metadataProvider?.get() ?? [:]
         all.merge(metadata) { _, new in new }
         all.merge(event.metadata ?? [:]) { _, new in new }
-        var object: [String: Any] = all.mapValues(Self.plain)
-        object["time"] = Self.formatter.string(from: Date())
-        object["level"] = event.level.rawValue
-        object["label"] = label
-        object["message"] = "\(event.message)"
-        guard
-            var line = try? JSONSerialization.data(
-                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
-        line.append(UInt8(ascii: "\n"))
+        var object = all.mapValues(Self.json)
+        object["time"] = .string(Self.formatter.string(from: Date()))
+        object["level"] = .string(event.level.rawValue)
+        object["label"] = .string(label)
+        object["message"] = .string("\(event.message)")
+        let line = Data((JSONValue.object(object).jsonText + "\n").utf8)
         Self.lock.withLock { _ in FileHandle.standardError.write(line) }
     }
 
-    private static func plain(_ value: Logger.Metadata.Value) -> Any {
+    private static func json(_ value: Logger.Metadata.Value) -> JSONValue {
         switch value {
-        case .string(let s): s
-        case .stringConvertible(let s): s.description
-        case .array(let values): values.map(plain)
-        case .dictionary(let values): values.mapValues(plain)
+        case .string(let s): .string(s)
+        case .stringConvertible(let s): .string(s.description)
+        case .array(let values): .array(values.map(json))
+        case .dictionary(let values): .object(values.mapValues(json))
         }
     }
 }
