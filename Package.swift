@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel", exact: "1.6.0", traits: ["OTLPHTTP"]),
         // `/metrics`: the Prometheus exposition of a registry whose collectors implement swift-metrics' handlers.
         .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        // Ed25519 for signed checkpoints (already built for postgres-nio, so it costs the build nothing more).
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
     ],
     targets: [
         // C libraries from Debian's -dev packages. Only EventStore imports these.
@@ -58,6 +60,13 @@ let package = Package(
         // Read models: pure folds of the log, with checkpoints, time travel and indexed audit queries.
         .target(name: "Projections", dependencies: ["EventStore", "Events"]),
 
+        // Signed checkpoints of the log's head: C2SP signed notes with Ed25519, the signing job, and the check that a log
+        // still extends a checkpoint.
+        .target(
+            name: "Checkpoints",
+            dependencies: ["EventStore", "Events", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+
         // Signature checks for JWT (HMAC, RSA, ECDSA) over libcrypto, which the event store already links.
         .target(name: "CCrypto", linkerSettings: [.linkedLibrary("crypto")]),
 
@@ -81,7 +90,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "EventStore", "Events", "Projections", "OpenAIWire",
+                "Engine", "EventStore", "Events", "Projections", "OpenAIWire", "Checkpoints",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -144,7 +153,7 @@ let package = Package(
             name: "logbook",
             dependencies: [
                 "CommandSupport", "LogbookBench", "EventStore", "Events", "Projections", "Engine", "Server",
-                "OpenAIWire", "LoopbackModel", "PostgresLog",
+                "OpenAIWire", "LoopbackModel", "PostgresLog", "Checkpoints",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -184,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "EventStore", "Events", "LogbookTestSupport", "PostgresLog",
+                "Server", "Engine", "EventStore", "Events", "LogbookTestSupport", "PostgresLog", "Checkpoints",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

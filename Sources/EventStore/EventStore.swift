@@ -53,6 +53,9 @@ public final class EventStore: Sendable {
         /// Called once when a fatal error (an I/O error, a damaged log) makes the store refuse every later write,
         /// with that error: the server logs it and turns not ready.
         public var onWritesRefused: (@Sendable (EventStoreError) -> Void)?
+        /// Told of each group commit (its size and how long it took), for metrics. On a copy of a shared log it is
+        /// handed to the shared log (`SharedLog.observeCommits`), whose commits are the appends'.
+        public var onCommit: CommitObserver?
         /// Called when background work fails (training a dictionary, when the process is at its memory limit):
         /// nothing is lost, appends go on with the dictionary they had; the server logs it.
         public var onBackgroundFailure: (@Sendable (EventStoreError) -> Void)?
@@ -145,6 +148,9 @@ public final class EventStore: Sendable {
             }
             codec.currentDictionaryID = current
             head = HeadWatcher(head: lastSeq)
+            if let shared = configuration.shared, let observer = configuration.onCommit {
+                shared.observeCommits(observer)
+            }
         } catch {
             env.close()
             throw error
@@ -161,7 +167,8 @@ public final class EventStore: Sendable {
             env.commitFault = configuration.commitFault
             let writer = GroupCommitWriter(
                 env: env, codec: codec, limits: limits, clock: configuration.clock,
-                onRefusal: configuration.onWritesRefused
+                onRefusal: configuration.onWritesRefused,
+                report: configuration.shared == nil ? configuration.onCommit : nil
             ) { lastSeq in
                 head.advance(to: lastSeq)
                 let due = points.withLock { (remaining: inout [UInt64]) -> Bool in
@@ -190,11 +197,11 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// Lets queued appends finish, stops the writer, flushes (relaxed) and closes the environment. Subscriptions end
-    /// with `.storeClosed`. A relaxed log's last flush cannot report a failure here: call `sync()` first to know.
     /// Why the store refuses writes, if a fatal error made it (nil: it writes; a full disk or log is not fatal).
     public var writeRefusal: EventStoreError? { writer?.refusal }
 
+    /// Lets queued appends finish, stops the writer, flushes (relaxed) and closes the environment. Subscriptions end
+    /// with `.storeClosed`. A relaxed log's last flush cannot report a failure here: call `sync()` first to know.
     public func close() async {
         await Self.onOwnThread { [self] in
             writer?.shutdown()

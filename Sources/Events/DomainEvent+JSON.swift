@@ -29,6 +29,7 @@ extension DomainEvent {
         case .agentUpdated: AgentUpdated.typeName
         case .agentRemoved: AgentRemoved.typeName
         case .policyChanged: PolicyChanged.typeName
+        case .checkpointSigned: CheckpointSigned.typeName
         }
     }
 
@@ -60,6 +61,7 @@ extension DomainEvent {
         case .agentUpdated(let e): try encoder.encode(e)
         case .agentRemoved(let e): try encoder.encode(e)
         case .policyChanged(let e): try encoder.encode(e)
+        case .checkpointSigned(let e): try encoder.encode(e)
         }
     }
 

@@ -59,6 +59,7 @@ public enum DomainEvent: Sendable, Equatable {
     case agentUpdated(AgentUpdated)
     case agentRemoved(AgentRemoved)
     case policyChanged(PolicyChanged)
+    case checkpointSigned(CheckpointSigned)
 
     /// The event as a `ProposedEvent` to append.
     public func proposed(id: UUID = EventID.make(), metadata: EventMetadata = EventMetadata()) -> ProposedEvent {
@@ -88,6 +89,7 @@ public enum DomainEvent: Sendable, Equatable {
         case .agentUpdated(let e): e.proposed(id: id, metadata: metadata)
         case .agentRemoved(let e): e.proposed(id: id, metadata: metadata)
         case .policyChanged(let e): e.proposed(id: id, metadata: metadata)
+        case .checkpointSigned(let e): e.proposed(id: id, metadata: metadata)
         }
     }
 }

@@ -63,6 +63,7 @@ public enum EventCatalog {
         entry(MCPHealthChanged.self, DomainEvent.mcpHealthChanged),
         entry(AgentDefined.self, DomainEvent.agentDefined), entry(AgentUpdated.self, DomainEvent.agentUpdated),
         entry(AgentRemoved.self, DomainEvent.agentRemoved), entry(PolicyChanged.self, DomainEvent.policyChanged),
+        entry(CheckpointSigned.self, DomainEvent.checkpointSigned),
     ])
 
     /// Every type name this build knows.

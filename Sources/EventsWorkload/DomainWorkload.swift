@@ -160,6 +160,16 @@ public struct DomainWorkload: Sendable {
                         reason: "on-call rotation"
                     ).proposed(metadata: admin)
                 ])
+            // And the server signs the log's head now and then.
+            emit(
+                "log/checkpoints",
+                [
+                    CheckpointSigned(
+                        size: 1000,
+                        note:
+                            "logbook.example/log\n1000\nq1Xm8yNBrwfWmkKK0tgzWqWxXHq3G4S5xOWEpmRhHXI=\n\n\u{2014} logbook.example/log AAAAAA==\n"
+                    ).proposed(metadata: meta(actor: "system:checkpoints", workspace: nil))
+                ])
         case 8:
             emit(
                 "registry/mcp",

@@ -35,6 +35,8 @@ final class GroupAppender: Sendable {
     static let maxTransactionEvents = 8_192
 
     private let queue = Mutex(Queue())
+    /// Told of each committed transaction (`SharedLog.observeCommits`).
+    let observer = Mutex<CommitObserver?>(nil)
     private let client: PostgresClient
     private let logger: Logger
     private let timeout: Duration
@@ -118,6 +120,7 @@ final class GroupAppender: Sendable {
 
     private func commit(_ batch: [Pending]) async {
         let now = clock()
+        let started = ContinuousClock.now
         do {
             let (outcomes, rows, given) = try await PostgresLog.withDeadline(
                 timeout, "appending \(batch.count) requests"
@@ -130,6 +133,10 @@ final class GroupAppender: Sendable {
             }
             names.remember(given)
             feeder.remember(rows)
+            observer.withLock { $0 }?(
+                CommitReport(
+                    events: batch.reduce(0) { $0 + $1.eventCount }, requests: batch.count,
+                    duration: ContinuousClock.now - started))
             for (pending, outcome) in zip(batch, outcomes) { pending.continuation.resume(with: outcome) }
             if let end = rows.last?.position { compression.appended(through: end) }
         } catch {

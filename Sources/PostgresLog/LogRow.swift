@@ -93,44 +93,15 @@ struct LogRow: Sendable {
         }
     }
 
-    /// SHA-256(previous chain hash ‖ the row's fields, each fixed-width or length-prefixed, big-endian): every field
-    /// the row holds, so any change to a stored row, or a row removed or moved, breaks the chain from there on.
+    /// The log's content chain (`ContentChain`): every field the row holds, so any change to a stored row, or a row
+    /// removed or moved, breaks the chain from there on.
     static func chainHash(
         previous: [UInt8], position: UInt64, id: UUID, stream: String, revision: UInt64, event: ProposedEvent,
         time: Int64, hasher: SHA256Hasher
     ) -> [UInt8] {
-        var fields = [UInt8]()
-        fields.reserveCapacity(128 + event.payload.count)
-        func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { fields += $0 } }
-        func uuid(_ v: UUID) { withUnsafeBytes(of: v.uuid) { fields += $0 } }
-        func text(_ v: String) {
-            u64(UInt64(v.utf8.count))
-            fields += v.utf8
-        }
-        func optional<T>(_ v: T?, _ write: (T) -> Void) {
-            if let v {
-                fields.append(1)
-                write(v)
-            } else {
-                fields.append(0)
-            }
-        }
-        u64(position)
-        uuid(id)
-        text(stream)
-        u64(revision)
-        text(event.type)
-        u64(UInt64(bitPattern: time))
-        optional(event.metadata.actor, text)
-        optional(event.metadata.workspace, text)
-        optional(event.metadata.correlationID, uuid)
-        optional(event.metadata.causationID, uuid)
-        u64(UInt64(event.payload.count))
-        return previous.withUnsafeBytes { p in
-            fields.withUnsafeBytes { f in
-                event.payload.withUnsafeBytes { payload in hasher.hash(p, f, payload) }
-            }
-        }
+        ContentChain.link(
+            previous: previous, seq: position, id: id, stream: stream, revision: revision, type: event.type,
+            time: time, metadata: event.metadata, payload: event.payload, hasher: hasher)
     }
 
     var proposed: ProposedEvent {

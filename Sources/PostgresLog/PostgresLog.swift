@@ -156,6 +156,10 @@ public final class PostgresLog: SharedLog {
         try await appender.submit(events, closing: closing, to: stream, expecting: expected)
     }
 
+    public func observeCommits(_ observer: @escaping CommitObserver) {
+        appender.observer.withLock { $0 = observer }
+    }
+
     public func bringUp(_ copy: EventStore, through seq: Seq?) async throws(EventStoreError) {
         try await feeder.bringUp(copy, through: seq?.rawValue, from: self)
     }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Engine
 import EventStore
 import Events
@@ -21,6 +22,11 @@ public struct LogbookApplication: Sendable {
     let healthChecks: Task<Void, Never>?
     /// Closes runs other servers left open (a shared log only).
     let sweeper: Task<Void, Never>?
+    /// Says in the log when the read models (or a shared log's copy) fall behind.
+    let lagWatch: Task<Void, Never>
+    /// Signs checkpoints of the log's head (nil: no signing key).
+    let signer: CheckpointSigner?
+    let signing: Task<Void, Never>?
     let readModels: ProjectionRunner
     let logger: Logger
 
@@ -34,6 +40,16 @@ public struct LogbookApplication: Sendable {
         _ = await healthChecks?.result
         sweeper?.cancel()
         _ = await sweeper?.result
+        lagWatch.cancel()
+        _ = await lagWatch.result
+        signing?.cancel()
+        _ = await signing?.result
+        if let signer {
+            logger.info("stopping: signing the log's head")
+            do { try await signer.sign() } catch {
+                logger.error("signing the last checkpoint failed", metadata: ["error": .string(error.message)])
+            }
+        }
         logger.info("stopping: the MCP servers")
         await pool.shutdown()
         logger.info("stopping: checkpointing the read models")
@@ -54,7 +70,15 @@ public struct LogbookApplication: Sendable {
 public func buildApplication(configuration: ServerConfiguration) async throws -> LogbookApplication {
     var logger = Logger(label: "logbook")
     logger.logLevel = configuration.logLevel
+    if configuration.signingKey != nil, configuration.shared != nil {
+        throw EventStoreError(
+            .invalidArgument,
+            "signed checkpoints are for a log of its own for now, not a shared one: start the servers without a signing key"
+        )
+    }
+    let metrics = Metrics()
     var storeConfiguration = EventStore.Configuration(directory: configuration.dataDirectory)
+    storeConfiguration.onCommit = { metrics.commit($0) }
     storeConfiguration.durability = configuration.durability
     storeConfiguration.compressionLevel = configuration.compressionLevel
     storeConfiguration.limits.maxMapSizeBytes = configuration.maxLogSizeBytes
@@ -141,11 +165,27 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         following.clear()
     }
 
+    let lagWatch = Task { [limit = configuration.lagWarningEvents, logger] in
+        await LagWatch.run(every: .seconds(5), limit: limit, store: store, readModels: readModels, logger: logger)
+    }
+
+    let signer = try configuration.signingKey.map { (key) throws(EventStoreError) in
+        try CheckpointSigner(
+            store: store, key: key, everyEvents: configuration.signEveryEvents, interval: configuration.signInterval)
+    }
+    let signing = signer.map { signer in
+        Task { [logger] in
+            await signer.run { error in
+                logger.error("signing a checkpoint failed", metadata: ["error": .string(error.message)])
+            }
+        }
+    }
+
     let healthChecks = configuration.healthCheckInterval.map { interval in
         Task { await HealthMonitor(store: store, registry: registry, pool: pool).run(every: interval) }
     }
 
-    let metrics = Metrics(countingAfter: store.lastSeq, writer: store.writerStatistics)
+    metrics.countEvents(after: store.lastSeq)
     let router = Router(context: AppRequestContext.self)
     // The request's server span (named by route pattern), continuing an incoming `traceparent`; a no-op without a
     // tracer (`serve --otlp-endpoint`). It records no header: a token never reaches a span.
@@ -172,7 +212,8 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
     ).add(to: v1)
     RegistryRoutes(runtime: runtime).add(to: v1)
     AuditRoutes(runtime: runtime, audit: readModels, store: store).add(to: v1)
-    EventRoutes(runtime: runtime, store: store).add(to: v1)
+    EventRoutes(runtime: runtime, store: store, metrics: metrics).add(to: v1)
+    CheckpointRoutes(runtime: runtime, signer: signer).add(to: v1)
     OpenAIRoutes(runtime: runtime).add(to: v1)
     PolicyRoutes(runtime: runtime).add(to: v1)
 
@@ -183,5 +224,6 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         logger: logger)
     return LogbookApplication(
         application: application, store: store, runtime: runtime, pool: pool, routes: routes, follower: follower,
-        healthChecks: healthChecks, sweeper: sweeper, readModels: readModels, logger: logger)
+        healthChecks: healthChecks, sweeper: sweeper, lagWatch: lagWatch, signer: signer, signing: signing,
+        readModels: readModels, logger: logger)
 }

@@ -50,6 +50,12 @@ public struct ServeSettings: Equatable, Sendable {
     /// Events between checkpoints of the read models: the most whose changes they hold in memory before writing them
     /// to their tables on disk (what bounds their memory; a restart folds at most this many again).
     public var checkpointEvents: Int?
+    /// Where the key that signs checkpoints of the log lives: a secret reference (`env:NAME` or `file:PATH`, never the
+    /// key itself); nil: no signed checkpoints. The key is a C2SP signer key (`logbook signing-key` makes one).
+    public var signingKey: String?
+    /// A checkpoint is signed after this many events, or after `signInterval` seconds when any was appended.
+    public var signEvery: Int?
+    public var signInterval: Double?
 
     public init(
         host: String? = nil, port: Int? = nil, data: String? = nil, policy: String? = nil, jwks: String? = nil,
@@ -59,8 +65,10 @@ public struct ServeSettings: Equatable, Sendable {
         healthCheckInterval: Double? = nil,
         modelTimeout: Double? = nil, modelFirstByteTimeout: Double? = nil, modelIdleTimeout: Double? = nil,
         defaultMaxTokens: Int? = nil,
-        maxLogSize: Int? = nil, store: String? = nil, checkpointEvents: Int? = nil, logFormat: String? = nil
+        maxLogSize: Int? = nil, store: String? = nil, checkpointEvents: Int? = nil, logFormat: String? = nil,
+        signingKey: String? = nil, signEvery: Int? = nil, signInterval: Double? = nil
     ) {
+        (self.signingKey, self.signEvery, self.signInterval) = (signingKey, signEvery, signInterval)
         self.store = store
         self.logFormat = logFormat
         self.checkpointEvents = checkpointEvents
@@ -83,7 +91,8 @@ public struct ServeSettings: Equatable, Sendable {
         allowedSecrets: SecretScope.defaultAllowed.joined(separator: ","),
         maxTokenLifetime: TokenVerifier.defaultMaxLifetime.components.seconds.asDouble,
         healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes, checkpointEvents: 100_000, logFormat: "text")
+        defaultMaxTokens: 4096, maxLogSize: Limits().maxMapSizeBytes, checkpointEvents: 100_000, logFormat: "text",
+        signEvery: 10_000, signInterval: 60)
 
     /// `64G`, `500M`, `1T`, `12K` (powers of 1024) or a number of bytes.
     public static func bytes(_ text: String) -> Double? {
@@ -126,6 +135,8 @@ public struct ServeSettings: Equatable, Sendable {
         ("modelIdleTimeout", "LOGBOOK_MODEL_IDLE_TIMEOUT"),
         ("defaultMaxTokens", "LOGBOOK_DEFAULT_MAX_TOKENS"), ("maxLogSize", "LOGBOOK_MAX_LOG_SIZE"),
         ("store", "LOGBOOK_STORE"), ("checkpointEvents", "LOGBOOK_CHECKPOINT_EVENTS"),
+        ("signingKey", "LOGBOOK_SIGNING_KEY"), ("signEvery", "LOGBOOK_SIGN_EVERY"),
+        ("signInterval", "LOGBOOK_SIGN_INTERVAL"),
     ]
 
     /// `self`, with what it leaves unset taken from `lower`.
@@ -144,7 +155,8 @@ public struct ServeSettings: Equatable, Sendable {
             modelIdleTimeout: modelIdleTimeout ?? lower.modelIdleTimeout,
             defaultMaxTokens: defaultMaxTokens ?? lower.defaultMaxTokens, maxLogSize: maxLogSize ?? lower.maxLogSize,
             store: store ?? lower.store, checkpointEvents: checkpointEvents ?? lower.checkpointEvents,
-            logFormat: logFormat ?? lower.logFormat)
+            logFormat: logFormat ?? lower.logFormat, signingKey: signingKey ?? lower.signingKey,
+            signEvery: signEvery ?? lower.signEvery, signInterval: signInterval ?? lower.signInterval)
     }
 
     /// The settings the environment gives.
@@ -205,6 +217,8 @@ public struct ServeSettings: Equatable, Sendable {
             ("maxLogSize", maxLogSize.map { .number(Double($0)) }),
             ("store", store.map(JSONValue.string)),
             ("checkpointEvents", checkpointEvents.map { .number(Double($0)) }),
+            ("signingKey", signingKey.map(JSONValue.string)), ("signEvery", signEvery.map { .number(Double($0)) }),
+            ("signInterval", signInterval.map(JSONValue.number)),
         ]
         var settings = ServeSettings()
         for case let (key, value?) in values {
@@ -324,6 +338,24 @@ public struct ServeSettings: Equatable, Sendable {
                 throw SettingsError("\(source) must be between 64M and 128T, not \(Int(bytes)) bytes")
             }
             maxLogSize = Int(bytes)
+        case "signingKey":
+            let reference = try text()
+            guard (try? SecretReference(reference)) != nil else {
+                throw SettingsError(
+                    "\(source) must be a secret reference, env:NAME or file:PATH, where the signing key is (never the key itself)"
+                )
+            }
+            signingKey = reference
+        case "signEvery":
+            let n = try number()
+            guard n == n.rounded(), n >= 1, n <= 1_000_000_000 else {
+                throw SettingsError("\(source) must be a whole number of events from 1 to 1000000000")
+            }
+            signEvery = Int(n)
+        case "signInterval":
+            let n = try number()
+            guard n >= 0.1 else { throw SettingsError("\(source) must be a number of seconds, at least 0.1") }
+            signInterval = n
         case "checkpointEvents":
             let n = try number()
             guard n == n.rounded(), n >= 1_000, n <= 100_000_000 else {

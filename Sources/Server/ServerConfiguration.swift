@@ -1,3 +1,4 @@
+import Checkpoints
 import Engine
 import EventStore
 import Foundation
@@ -39,6 +40,14 @@ public struct ServerConfiguration: Sendable {
     /// Whether the server made its own token secret (no `LOGBOOK_JWT_SECRET` or JWKS): the web page's sign-in then
     /// says how to get a token.
     public var developmentMode = false
+    /// The key the server signs checkpoints of the log's head with (`CheckpointSigner`; nil: no checkpoints), every
+    /// `signEveryEvents` events or `signInterval` when anything was appended.
+    public var signingKey: SignedNote.SignerKey?
+    public var signEveryEvents: UInt64 = 10_000
+    public var signInterval: Duration = .seconds(60)
+    /// Events the read models (or a shared log's copy) may fall behind the log before the server logs a warning
+    /// (`LagWatch`; checked every 5 seconds).
+    public var lagWarningEvents: UInt64 = 10_000
     /// How much the server logs (to standard output). Secrets and tokens are never logged at any level.
     public var logLevel: Logger.Level = .info
 

@@ -14,6 +14,7 @@ struct Logbook: AsyncParsableCommand {
             TailCommand.self, RebuildCommand.self, ReplayCommand.self, TokenCommand.self, ChatCommand.self,
             ThreadsCommand.self, AuditCommand.self,
             ModelsCommand.self, MCPCommand.self, AgentsCommand.self, PolicyCommand.self, TracesCommand.self,
+            SigningKeyCommand.self,
             BenchCommand.self,
         ]
     )

@@ -159,6 +159,7 @@ import Testing
         case .agentUpdated(let e): try check(e)
         case .agentRemoved(let e): try check(e)
         case .policyChanged(let e): try check(e)
+        case .checkpointSigned(let e): try check(e)
         }
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Checkpoints
 @testable import Engine
 import EventStore
 import Events
@@ -119,6 +120,9 @@ import Testing
             route: "GET /v1/events/stream", path: { _ in "/v1/events/stream" }, body: { _ in nil },
             expected: [401, 403, 403, 403, 403, 403, 200]),
         Row(
+            route: "GET /v1/checkpoints/latest", path: { _ in "/v1/checkpoints/latest" }, body: { _ in nil },
+            expected: [401, 403, 403, 403, 200, 403, 200]),
+        Row(
             route: "GET /v1/audit", path: { _ in "/v1/audit?limit=5" }, body: { _ in nil },
             expected: [401, 403, 403, 403, 200, 403, 200]),
         Row(
@@ -204,6 +208,7 @@ import Testing
             configure: {
                 $0.policy = Self.policy
                 $0.rateLimit = nil
+                $0.signingKey = try? SignedNote.SignerKey.generate(name: "logbook.test/matrix")
             }
         ) { app, llm in
             // The table covers the router exactly, and every answer it expects is one the document promises.
@@ -278,6 +283,7 @@ import Testing
                     #expect(
                         try await send(.POST, "/v1/threads/t-alice/messages", as: .alice, body: Self.chat).status == 200
                     )
+                    #expect(try await app.signer?.sign() != nil, "a checkpoint to serve")
 
                     for row in Self.rows {
                         let parts = row.route.split(separator: " ")

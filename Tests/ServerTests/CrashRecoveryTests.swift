@@ -124,6 +124,7 @@ import HummingbirdTesting
             policy: try Policy(roles: ["admin": ["*"]]))
         configuration.dataDirectory = dir
         configuration.healthCheckInterval = nil
+        configuration.logLevel = .warning
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "local"]
         var app = try await buildApplication(configuration: configuration)
         let events = try Self.decoded(app.store)

@@ -57,6 +57,11 @@ import Testing
                         seen.append(frame)
                         if frame.event == "caught-up", !sentSecond {
                             sentSecond = true
+                            try await client.execute(uri: "/metrics", method: .get) { r in
+                                #expect(
+                                    String(buffer: r.body).contains("\nlogbook_subscriptions_open 1.0\n"),
+                                    "the open tail is counted")
+                            }
                             // A second turn while the tail is open: its events must arrive live, after `caught-up`.
                             try await client.execute(
                                 uri: "/v1/threads/tail-1/messages", method: .post,

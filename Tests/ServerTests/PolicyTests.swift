@@ -115,6 +115,7 @@ import Testing
             configuration.dataDirectory = dir
             configuration.recordsConfiguredPolicy = true
             configuration.healthCheckInterval = nil
+            configuration.logLevel = .warning
             let app = try await buildApplication(configuration: configuration)
             let count = try app.runtime.access.policyHistory().count
             await app.close()

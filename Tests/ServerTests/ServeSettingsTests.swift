@@ -32,8 +32,29 @@ import Testing
                     compressionLevel: 3, allowedSecrets: ServeSettings.defaults.allowedSecrets,
                     maxTokenLifetime: 86_400,
                     healthCheckInterval: 30, modelTimeout: 600, modelFirstByteTimeout: 120, modelIdleTimeout: 60,
-                    defaultMaxTokens: 4096, maxLogSize: 64 << 30, checkpointEvents: 100_000, logFormat: "text"))
+                    defaultMaxTokens: 4096, maxLogSize: 64 << 30, checkpointEvents: 100_000, logFormat: "text",
+                    signEvery: 10_000, signInterval: 60))
         #expect(ServeSettings().over(.defaults) == .defaults)
+    }
+
+    @Test func theSigningKeyIsAReferenceNeverTheKeyAndTheCadenceIsChecked() throws {
+        let environment = try ServeSettings.environment([
+            "LOGBOOK_SIGNING_KEY": "file:/etc/logbook/signing.key", "LOGBOOK_SIGN_EVERY": "500",
+            "LOGBOOK_SIGN_INTERVAL": "5",
+        ])
+        #expect(environment.signingKey == "file:/etc/logbook/signing.key")
+        #expect(environment.signEvery == 500 && environment.signInterval == 5)
+        // A key pasted where its reference goes is refused, and not repeated in the message.
+        let pasted = "PRIVATE+KEY+logbook.test/log+01234567+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+        do {
+            _ = try ServeSettings(signingKey: pasted).checked()
+            Issue.record("a pasted key was taken as a reference")
+        } catch {
+            #expect(error.description.contains("--signing-key must be a secret reference"), "\(error)")
+            #expect(!error.description.contains("AYEKFALVFG"))
+        }
+        #expect(throws: SettingsError.self) { try ServeSettings(signEvery: 0).checked() }
+        #expect(throws: SettingsError.self) { try ServeSettings.environment(["LOGBOOK_SIGN_INTERVAL": "0"]) }
     }
 
     @Test func storageSettingsComeFromEveryLayerAndAreChecked() throws {

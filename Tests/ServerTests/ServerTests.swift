@@ -40,6 +40,8 @@ import Testing
         configuration.dataDirectory = dir
         configuration.engine.environment = ["LOGBOOK_LLM_BASE_URL": llm.baseURL, "LOGBOOK_LLM_MODEL": "lab-model"]
         configuration.engine.retry = .none
+        // One line per request at `info` would bury a failure in CI's output (which keeps only its tail).
+        configuration.logLevel = .warning
         configure(&configuration)
         let app = try await buildApplication(configuration: configuration)
         do { try await body(app, llm) } catch {
@@ -348,6 +350,12 @@ import Testing
                     }
                 }
                 #expect((gauge("logbook_store_commits_total") ?? 0) >= 2)
+                // Each group commit's size and latency: as many observations as commits, sizes summing to the events.
+                #expect(gauge("logbook_store_commit_events_count") == gauge("logbook_store_commits_total"))
+                #expect(gauge("logbook_store_commit_events_sum") == gauge("logbook_store_appended_events_total"))
+                #expect(gauge("logbook_store_commit_duration_seconds_count") == gauge("logbook_store_commits_total"))
+                #expect(text.contains(#"logbook_store_commit_events_bucket{le="1.0"}"#), "\(text)")
+                #expect(gauge("logbook_subscriptions_open") == 0)
                 #expect(
                     gauge("logbook_log_durable_seq") == gauge("logbook_log_last_seq"),
                     "a durable log has everything on the device")

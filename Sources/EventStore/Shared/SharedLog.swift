@@ -38,6 +38,10 @@ public protocol SharedLog: Sendable {
     /// The log's last position (0 when empty); `unavailable` says the log cannot be reached now.
     func lastSeq() async throws(EventStoreError) -> Seq
 
+    /// Tells `observer` of each of this process's append transactions on the shared log (its group commits), for
+    /// metrics; replaces an earlier observer.
+    func observeCommits(_ observer: @escaping CommitObserver)
+
     /// Keeps `copy` up with the log in the background (what other servers append) until `close`.
     func follow(_ copy: EventStore)
 

@@ -39,6 +39,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let clock: @Sendable () -> Int64
     private let onCommit: @Sendable (_ lastSeq: UInt64) -> Void
     private let onRefusal: (@Sendable (EventStoreError) -> Void)?
+    private let report: CommitObserver?
     private let hasher = SHA256Hasher()
     private var symbolCache: [String: UInt32] = [:]
     /// Heads of recently written streams as committed: saves two lookups per append. A batch takes it over (so that
@@ -61,9 +62,11 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     init(
         env: LMDBEnvironment, codec: ZstdCodec, limits: Limits, clock: @escaping @Sendable () -> Int64,
-        onRefusal: (@Sendable (EventStoreError) -> Void)? = nil, onCommit: @escaping @Sendable (UInt64) -> Void
+        onRefusal: (@Sendable (EventStoreError) -> Void)? = nil, report: CommitObserver? = nil,
+        onCommit: @escaping @Sendable (UInt64) -> Void
     ) {
         self.onRefusal = onRefusal
+        self.report = report
         self.env = env
         self.codec = codec
         self.limits = limits
@@ -212,6 +215,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     m.writeTime += bodyDone - started
                     m.commitTime += committed - bodyDone
                 }
+                report?(CommitReport(events: events, requests: batch.count, duration: committed - started))
                 apply(outcome.1)
                 acknowledge(
                     Committed(
@@ -283,6 +287,23 @@ final class GroupCommitWriter: @unchecked Sendable {
         for request in batch { request.fail(error) }
     }
 }
+
+/// One group commit: what `EventStore.Configuration.onCommit` (and `SharedLog.observeCommits`) is told.
+public struct CommitReport: Sendable, Equatable {
+    /// Events and append requests the transaction held.
+    public var events: Int
+    public var requests: Int
+    /// From the transaction's start until its commit returned (with durable appends, the flush included).
+    public var duration: Duration
+
+    public init(events: Int, requests: Int, duration: Duration) {
+        (self.events, self.requests, self.duration) = (events, requests, duration)
+    }
+}
+
+/// Told of each group commit, on the committing thread, after it is durable and before its appends are answered:
+/// keep it short (the server records two histograms).
+public typealias CommitObserver = @Sendable (CommitReport) -> Void
 
 /// What the writer did so far: group commit sizes and where its time went.
 public struct WriterStatistics: Sendable, Equatable {

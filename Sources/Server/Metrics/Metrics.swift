@@ -6,7 +6,8 @@ import Projections
 import Synchronization
 
 /// What `/metrics` reports, through a swift-prometheus registry (the collectors implement swift-metrics' handlers):
-/// HTTP requests and latencies by route, the log's appends and group commits, how far the read models are behind, and
+/// HTTP requests and latencies by route, the log's appends and group commits (sizes and latencies, told by the log as
+/// they happen), live subscriptions, how far the read models are behind, and
 /// what was recorded since start — events by type, model calls, tokens and latency by model and workspace, tool calls
 /// and latency by server and tool, failed model calls, tool errors, denials — counted from the log itself at each
 /// scrape (so no task follows it and a scrape sees everything appended before it).
@@ -18,19 +19,22 @@ final class Metrics: Sendable {
 
     let registry = PrometheusCollectorRegistry()
 
-    /// The seq of the last event counted (the log's end at start, then as of the last scrape), and the writer's
-    /// totals as last reported (its counters go up by the difference).
-    private struct Counted {
-        var seq: UInt64
-        var writer: WriterStatistics
-    }
-    private let counted: Mutex<Counted>
+    /// Group commit sizes, events (powers of two up to the writer's largest transactions).
+    static let commitSizes: [Double] = (0...13).map { Double(1 << $0) }
 
-    /// - Parameter seq: events after it are counted (the log's end when the server starts).
-    init(countingAfter seq: Seq, writer: WriterStatistics) {
-        counted = Mutex(Counted(seq: seq.rawValue, writer: writer))
+    /// The seq of the last event counted (nil until `countEvents(after:)`: the log's end at start, then as of the
+    /// last scrape).
+    private let counted = Mutex<UInt64?>(nil)
+    private let largestCommit = Mutex(0)
+
+    init() {
         // Shown from the first scrape, at 0.
-        _ = (failures, toolErrors, denials)
+        _ = (failures, toolErrors, denials, liveTails, commitCollectors)
+    }
+
+    /// Counts the events appended after `seq` (the log's end when the server starts), from the next scrape on.
+    func countEvents(after seq: Seq) {
+        counted.withLock { $0 = seq.rawValue }
     }
 
     /// A metric's name and help, as swift-prometheus describes it (`logbook_http_requests` + `total`).
@@ -55,10 +59,69 @@ final class Metrics: Sendable {
         ).record(.nanoseconds(Int64(seconds * 1e9)))
     }
 
+    /// One group commit of the log (`EventStore.Configuration.onCommit`; on a shared log, of this server's appends to
+    /// it): its size and latency, and the totals.
+    func commit(_ report: CommitReport) {
+        let c = commitCollectors
+        c.size.record(Double(report.events))
+        c.latency.record(report.duration)
+        c.commits.increment()
+        c.requests.increment(by: Int64(report.requests))
+        c.events.increment(by: Int64(report.events))
+        c.seconds.increment(by: report.duration / .seconds(1))
+        let largest = largestCommit.withLock { largest in
+            largest = max(largest, report.events)
+            return largest
+        }
+        gauge("logbook_store_largest_commit_events", "The most events one group commit held.", Double(largest))
+    }
+
+    private var commitCollectors:
+        (
+            size: ValueHistogram, latency: DurationHistogram, commits: Counter, requests: Counter, events: Counter,
+            seconds: Counter
+        )
+    {
+        (
+            registry.makeValueHistogram(
+                name: "logbook_store_commit_events", buckets: Self.commitSizes,
+                help: "Events per group commit (one transaction)."),
+            registry.makeDurationHistogram(
+                descriptor: Self.named(
+                    "logbook_store_commit_duration_seconds",
+                    "Time from a group commit's start to its commit returning (durable appends: with the flush)."),
+                labels: [], buckets: Self.buckets),
+            registry.makeCounter(
+                descriptor: Self.named("logbook_store_commits_total", "Write transactions committed (group commits)."),
+                labels: []),
+            registry.makeCounter(
+                descriptor: Self.named("logbook_store_append_requests_total", "Append calls committed."), labels: []),
+            registry.makeCounter(
+                descriptor: Self.named("logbook_store_appended_events_total", "Events committed by this process."),
+                labels: []),
+            registry.makeCounter(
+                descriptor: Self.named("logbook_store_commit_seconds_total", "Time spent in group commits."),
+                labels: [])
+        )
+    }
+
+    /// A live tail of the log opened (+1) or ended (-1).
+    func liveTail(_ change: Int) {
+        liveTails.increment(by: Double(change))
+    }
+
+    private var liveTails: Gauge {
+        registry.makeGauge(
+            descriptor: Self.named(
+                "logbook_subscriptions_open", "Live subscriptions to the log open now (GET /v1/events/stream)."),
+            labels: [])
+    }
+
     /// Counts what was appended since the last scrape, from the log.
     private func countNewEvents(in store: EventStore) {
         counted.withLock { counted in
-            _ = try? store.scan(from: Seq(counted.seq + 1)) { view in
+            guard let after = counted else { return }
+            _ = try? store.scan(from: Seq(after + 1)) { view in
                 let type = try view.type()
                 registry.makeCounter(
                     descriptor: Self.named(
@@ -80,7 +143,7 @@ final class Metrics: Sendable {
                     default: break
                     }
                 }
-                counted.seq = view.seq.rawValue
+                counted = view.seq.rawValue
                 return true
             }
         }
@@ -137,35 +200,11 @@ final class Metrics: Sendable {
     /// The exposition text.
     func render(store: EventStore, readModels: ProjectionRunner) -> String {
         countNewEvents(in: store)
-        let writer = store.writerStatistics
-        counted.withLock { counted in
-            let before = counted.writer
-            func counter(_ name: String, _ help: String, _ now: UInt64, _ then: UInt64) {
-                registry.makeCounter(descriptor: Self.named(name, help), labels: []).increment(
-                    by: Int64(now - min(then, now)))
-            }
-            counter(
-                "logbook_store_commits_total", "Write transactions committed (group commits).", writer.commits,
-                before.commits)
-            counter("logbook_store_append_requests_total", "Append calls committed.", writer.requests, before.requests)
-            counter(
-                "logbook_store_appended_events_total", "Events committed by this process.", writer.events, before.events
-            )
-            registry.makeCounter(
-                descriptor: Self.named(
-                    "logbook_store_commit_seconds_total", "Time spent committing (writing and flushing pages)."),
-                labels: []
-            ).increment(by: max(0, (writer.commitTime - before.commitTime) / .seconds(1)))
-            counted.writer = writer
-        }
         gauge("logbook_log_last_seq", "The seq of the log's last event.", Double(store.lastSeq.rawValue))
         gauge(
             "logbook_log_durable_seq",
             "The last seq known to be on the device (below last_seq only in relaxed durability, until the next flush).",
             Double(store.durableSeq.rawValue))
-        gauge(
-            "logbook_store_largest_commit_events", "The most events one group commit held.",
-            Double(writer.largestCommitEvents))
         let behind = store.lastSeq.rawValue - min(readModels.position.rawValue, store.lastSeq.rawValue)
         gauge("logbook_read_models_behind_events", "Events the read models have not folded yet.", Double(behind))
         return registry.emitToString()

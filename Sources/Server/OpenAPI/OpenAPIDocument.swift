@@ -140,6 +140,12 @@ enum OpenAPIDocument {
             ],
             errors: [403]),
 
+        Operation(
+            method: "get", path: "/v1/checkpoints/latest",
+            summary:
+                "The latest signed checkpoint of the log (a C2SP signed note: origin, size, chain hash, Ed25519 signature), for a witness to keep; 404 when the server signs none.",
+            answers: [(200, "The signed note.", .media(["text/plain"]))], errors: [403, 404]),
+
         // Audit
         Operation(
             method: "get", path: "/v1/audit", summary: "The audit trail, filtered, a page at a time.",

@@ -11,6 +11,7 @@ import ServiceLifecycle
 struct EventRoutes {
     let runtime: AgentRuntime
     let store: EventStore
+    let metrics: Metrics
 
     func add(to group: RouterGroup<AppRequestContext>) {
         group.get("events", use: page)
@@ -39,7 +40,9 @@ struct EventRoutes {
         try await authorize(context)
         let from = try request.integer("from", in: 1...UInt64(Int64.max)) ?? store.lastSeq.rawValue + 1
         let subscription = store.subscribe(from: Seq(from), heartbeat: Self.heartbeat)
-        let body = ResponseBody { writer in
+        let body = ResponseBody { [metrics] writer in
+            metrics.liveTail(+1)
+            defer { metrics.liveTail(-1) }
             // Pulled one message per write (the merge with the shutdown signal pulls on demand, it does not buffer).
             for await message in subscription.cancelOnGracefulShutdown() {
                 switch message {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import CommandSupport
 import Engine
 import EventStore
@@ -29,10 +30,12 @@ struct ServeCommand: AsyncParsableCommand {
             LOGBOOK_POLICY, LOGBOOK_JWKS, LOGBOOK_ISSUER, LOGBOOK_AUDIENCE, LOGBOOK_RATE_LIMIT, LOGBOOK_LOG_LEVEL, \
             LOGBOOK_DURABILITY, LOGBOOK_COMPRESSION_LEVEL, LOGBOOK_ALLOWED_SECRETS, LOGBOOK_MAX_TOKEN_LIFETIME, \
             LOGBOOK_HEALTH_CHECK_INTERVAL, LOGBOOK_MODEL_TIMEOUT, LOGBOOK_MODEL_FIRST_BYTE_TIMEOUT, LOGBOOK_MODEL_IDLE_TIMEOUT, \
-            LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE, LOGBOOK_STORE), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
+            LOGBOOK_DEFAULT_MAX_TOKENS, LOGBOOK_MAX_LOG_SIZE, LOGBOOK_STORE, LOGBOOK_CHECKPOINT_EVENTS, LOGBOOK_SIGNING_KEY, \
+            LOGBOOK_SIGN_EVERY, LOGBOOK_SIGN_INTERVAL), else the JSON config file (--config or LOGBOOK_CONFIG; keys host, port, data, \
             policy, jwks, issuer, audience, rateLimit, logLevel, durability, compressionLevel, allowedSecrets, \
             maxTokenLifetime, healthCheckInterval, modelTimeout, modelFirstByteTimeout, modelIdleTimeout, \
-            defaultMaxTokens, maxLogSize, store, checkpointEvents), else the default. \
+            defaultMaxTokens, maxLogSize, store, checkpointEvents, signingKey, signEvery, signInterval), else the \
+            default. \
             Secrets only ever come from the environment, and registry entries may name only the secrets allowed by \
             --allowed-secrets (never LOGBOOK_JWT_SECRET or a file in the data directory).
             """)
@@ -128,6 +131,20 @@ struct ServeCommand: AsyncParsableCommand {
     var checkpointEvents: Int?
     @Option(
         help: ArgumentHelp(
+            "Sign checkpoints of the log's head with the key at this secret reference (env:NAME or file:PATH; 'logbook signing-key' makes one); default none.",
+            valueName: "REF"))
+    var signingKey: String?
+    @Option(
+        help: ArgumentHelp(
+            "Sign a checkpoint after this many events (default 10000), or --sign-interval.", valueName: "N"))
+    var signEvery: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Sign a checkpoint after this many seconds when anything was appended (default 60).",
+            valueName: "SECONDS"))
+    var signInterval: Double?
+    @Option(
+        help: ArgumentHelp(
             "Send traces to this OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318); default $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces.",
             valueName: "URL"))
     var otlpEndpoint: String?
@@ -144,7 +161,8 @@ struct ServeCommand: AsyncParsableCommand {
             modelTimeout: modelTimeout, modelFirstByteTimeout: modelFirstByteTimeout,
             modelIdleTimeout: modelIdleTimeout,
             defaultMaxTokens: defaultMaxTokens, maxLogSize: maxLogSize, store: store,
-            checkpointEvents: checkpointEvents, logFormat: logFormat)
+            checkpointEvents: checkpointEvents, logFormat: logFormat, signingKey: signingKey, signEvery: signEvery,
+            signInterval: signInterval)
         do {
             let flags = try flags.checked()
             let file =
@@ -194,6 +212,19 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.engine.modelDeadlines = s.modelDeadlines
         configuration.maxLogSizeBytes = s.maxLogSize!
         configuration.checkpointEvents = UInt64(s.checkpointEvents!)
+        if let reference = s.signingKey {
+            do {
+                configuration.signingKey = try SignedNote.SignerKey(try SecretReference(reference).resolve().value)
+            } catch {
+                throw ValidationError("--signing-key \(reference): \(error)")
+            }
+            if s.store != nil {
+                throw ValidationError(
+                    "--signing-key: signed checkpoints are for a log of its own for now, not a shared one (--store)")
+            }
+        }
+        configuration.signEveryEvents = UInt64(s.signEvery!)
+        configuration.signInterval = .milliseconds(Int64(s.signInterval! * 1000))
         configuration.engine.defaultMaxOutputTokens = s.defaultMaxTokens! > 0 ? s.defaultMaxTokens : nil
         configuration.healthCheckInterval =
             s.healthCheckInterval! > 0 ? .milliseconds(Int64(s.healthCheckInterval! * 1000)) : nil
