@@ -38,8 +38,15 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             "The shared workload: its generator (run with -T 200 -K 20 --seed 42) or a JSON file it wrote.",
             valueName: "FILE"))
     var workload = "../shared/bench/workload/workload.py"
-    @Option(help: "Clients replaying the workload at once (1: sequential, as the reference figures).")
-    var workloadClients = 1
+    @Option(
+        help: ArgumentHelp(
+            "The workload's replays: clients at once in each, comma-separated (1: sequential).", valueName: "LIST"))
+    var workloadClients = "1,64"
+    @Option(
+        help: ArgumentHelp(
+            "Figures of another system on the same workload, printed beside Logbook's (JSON as scripts/langgraph_reference.py writes it).",
+            valueName: "FILE"))
+    var reference: String?
     @Flag(help: "Skip the shared workload.") var skipWorkload = false
     @Option(
         help: ArgumentHelp(
@@ -120,7 +127,19 @@ struct HTTPBenchCommand: AsyncParsableCommand {
                 "| audit query (one actor and action, 50) | \(lanes) | \(f(audit.rate)) | \(f(audit.p50, 3)) | \(f(audit.p99, 3)) |"
             )
         }
-        if let turns { try await replay(turns, through: servers) }
+        if let turns {
+            let passes = try workloadClients.split(separator: ",").map { (text) throws -> Int in
+                guard let n = Int(text.trimmingCharacters(in: .whitespaces)), (1...512).contains(n) else {
+                    throw Failure("--workload-clients takes numbers of clients from 1 to 512, like 1,64")
+                }
+                return n
+            }
+            var figures: [WorkloadFigures] = []
+            for clients in passes {
+                figures.append(try await replay(turns, through: servers, clients: clients, prefix: "c\(clients)-"))
+            }
+            try report(turns, figures)
+        }
         for server in servers { await server.stop() }
         await llm.shutdown()
         if let exporter {
@@ -153,8 +172,25 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         return servers
     }
 
-    /// The shared workload through `/v1/chat/completions`, as an OpenAI client with its own tool would send it.
-    private func replay(_ workload: SharedWorkload, through servers: [BenchServer]) async throws {
+    /// What one replay of the shared workload measured.
+    struct WorkloadFigures {
+        var clients: Int
+        var turnsPerSecond: Double
+        /// CPU time (user + system) of the whole process — servers and clients — per turn, milliseconds.
+        var cpuPerTurn: Double
+        var stored: Int
+        var events: UInt64
+        var bytesPerMessage: Double
+        var bytesPerTextByte: Double
+        var folded: (p50: Double, p99: Double)
+        var fetched: (p50: Double, p99: Double)
+    }
+
+    /// The shared workload through `/v1/chat/completions`, as an OpenAI client with its own tool would send it, with
+    /// `clients` threads at once, their ids prefixed with `prefix`.
+    private func replay(
+        _ workload: SharedWorkload, through servers: [BenchServer], clients workloadClients: Int, prefix: String
+    ) async throws -> WorkloadFigures {
         let server = servers[0]
         let api = server.client
         let before = try server.store.statistics()
@@ -164,6 +200,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         let serverOf = Dictionary(
             uniqueKeysWithValues: threadNames.enumerated().map { ($1, servers[$0 % servers.count].client) })
         var histories: [String: [ChatCompletions.Message]] = [:]
+        let cpuBefore = cpuSeconds()
         let started = ContinuousClock.now
         // Round-robin order: turn k of every thread before turn k+1 of any; up to `workloadClients` threads at once.
         for round in workload.rounds {
@@ -174,7 +211,12 @@ struct HTTPBenchCommand: AsyncParsableCommand {
                     for turn in batch {
                         let history = histories[turn.thread] ?? []
                         let api = serverOf[turn.thread] ?? api
-                        group.addTask { (turn.thread, try await SharedWorkload.play(turn, after: history, api: api)) }
+                        group.addTask {
+                            (
+                                turn.thread,
+                                try await SharedWorkload.play(turn, after: history, api: api, threadPrefix: prefix)
+                            )
+                        }
                     }
                     var all: [(String, [ChatCompletions.Message])] = []
                     for try await result in group { all.append(result) }
@@ -184,6 +226,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
             }
         }
         let seconds = (ContinuousClock.now - started).seconds
+        let cpu = cpuSeconds() - cpuBefore
         try await server.store.catchUp()  // the other server's turns, on a shared log
         let after = try server.store.statistics()
         let stored = try SharedWorkload.countMessages(in: server.store, after: seqBefore)
@@ -191,7 +234,7 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         // engine's prompt building read), in process and over HTTP.
         var folded: [Double] = [], fetched: [Double] = []
         let threads = Array(histories.keys.sorted())
-        for thread in threads {
+        for thread in threads.map({ prefix + $0 }) {
             let stream = try ThreadID(thread).stream
             let t0 = ContinuousClock.now
             _ = try ProjectionRunner.state(
@@ -206,36 +249,86 @@ struct HTTPBenchCommand: AsyncParsableCommand {
         if let shared = server.shared, let sharedBefore {
             usedBytes = Int(try await shared.statistics().totalBytes) - Int(sharedBefore.totalBytes)
         }
+        return WorkloadFigures(
+            clients: workloadClients, turnsPerSecond: Double(workload.turns.count) / seconds,
+            cpuPerTurn: cpu * 1000 / Double(workload.turns.count), stored: stored,
+            events: server.store.lastSeq.rawValue - seqBefore,
+            bytesPerMessage: Double(usedBytes) / Double(max(stored, 1)),
+            bytesPerTextByte: Double(usedBytes) / Double(max(workload.contentBytes, 1)),
+            folded: (folded[folded.count / 2], folded[folded.count * 99 / 100]),
+            fetched: (fetched[fetched.count / 2], fetched[fetched.count * 99 / 100]))
+    }
+
+    /// The replays' figures side by side, and the reference's when one was given.
+    private func report(_ workload: SharedWorkload, _ figures: [WorkloadFigures]) throws {
+        struct Reference: Decodable {
+            let system: String
+            let langgraph: String?
+            let sequential_turns_per_s: Double
+            let concurrent_turns_per_s: Double
+            let concurrent_threads: Int
+            let bytes_per_message: Double
+            let state_load_p50_ms: Double
+        }
+        let other = try reference.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw Failure("cannot read the reference figures \(path)")
+            }
+            do { return try JSONDecoder().decode(Reference.self, from: data) } catch {
+                throw Failure("\(path) is not figures as scripts/langgraph_reference.py writes them: \(error)")
+            }
+        }
         print("")
         print("### shared workload (\(workload.source))")
         print("")
         print(
-            "\(workload.turns.count) turns, \(workload.toolTurns) with a tool call, \(workload.messageCount) messages, \(workload.contentBytes) bytes of text; sha256 \(workload.sha256)"
+            "\(workload.turns.count) turns, \(workload.toolTurns) with a tool call, \(workload.messageCount) messages, \(workload.contentBytes) bytes of text; sha256 \(workload.sha256); through /v1/chat/completions"
         )
         print("")
-        print("| figure | value |")
-        print("|---|---:|")
-        print(
-            "| turns/s (\(workloadClients == 1 ? "sequential" : "\(workloadClients) clients"), through /v1/chat/completions) | \(f(Double(workload.turns.count) / seconds, 1)) |"
-        )
-        print("| messages stored (user, tool call, tool result, answer; each once) | \(stored) |")
-        print(
-            "| events appended (with model requests/responses, authorizations, runs) | \(server.store.lastSeq.rawValue - seqBefore) |"
-        )
-        print(
-            "| bytes on disk per stored message (\(server.shared == nil ? "data file pages in use" : "the log's tables in PostgreSQL, with indexes")) | \(f(Double(usedBytes) / Double(max(stored, 1)))) |"
-        )
-        print("| … per byte of message text | \(f(Double(usedBytes) / Double(max(workload.contentBytes, 1)), 2)) |")
-        print(
-            "| thread state load, in process, p50 / p99 ms | \(f(folded[folded.count / 2], 3)) / \(f(folded[folded.count * 99 / 100], 3)) |"
-        )
-        print(
-            "| GET /v1/threads/{id}, p50 / p99 ms | \(f(fetched[fetched.count / 2], 3)) / \(f(fetched[fetched.count * 99 / 100], 3)) |"
-        )
+        let columns = figures.map { $0.clients == 1 ? "Logbook, sequential" : "Logbook, \($0.clients) clients" }
+        let referenceColumns =
+            other.map { ["\($0.system) \($0.langgraph ?? ""), sequential / \($0.concurrent_threads) threads"] } ?? []
+        print("| figure | " + (columns + referenceColumns).joined(separator: " | ") + " |")
+        print("|---|" + String(repeating: "---:|", count: columns.count + referenceColumns.count))
+        func row(_ name: String, _ value: (WorkloadFigures) -> String, _ theirs: String? = nil) {
+            print(
+                "| \(name) | " + (figures.map(value) + (other == nil ? [] : [theirs ?? "—"])).joined(separator: " | ")
+                    + " |")
+        }
+        let ratio = { (mine: Double, theirs: Double) in theirs > 0 ? " (\(f(mine / theirs, 1))×)" : "" }
+        row(
+            "turns/s",
+            { mine in
+                f(mine.turnsPerSecond, 1)
+                    + (other.map { o in
+                        ratio(
+                            mine.turnsPerSecond,
+                            mine.clients == 1 ? o.sequential_turns_per_s : o.concurrent_turns_per_s)
+                    } ?? "")
+            },
+            other.map { "\(f($0.sequential_turns_per_s, 1)) / \(f($0.concurrent_turns_per_s, 1))" })
+        row("CPU per turn, ms (user + system, servers and clients)", { f($0.cpuPerTurn, 2) })
+        row("messages stored (user, tool call, tool result, answer; each once)", { "\($0.stored)" })
+        row("events appended (with model requests/responses, authorizations, runs)", { "\($0.events)" })
+        row(
+            "bytes on disk per stored message (\(store == nil ? "data file pages in use" : "the shared log's tables"))",
+            { mine in
+                f(mine.bytesPerMessage)
+                    + (other.map { o in " (\(f(o.bytes_per_message / max(mine.bytesPerMessage, 1), 1))× smaller)" }
+                        ?? "")
+            },
+            other.map { f($0.bytes_per_message) })
+        row("… per byte of message text", { f($0.bytesPerTextByte, 2) })
+        row(
+            "thread state load, in process, p50 / p99 ms", { "\(f($0.folded.p50, 3)) / \(f($0.folded.p99, 3))" },
+            other.map { "\(f($0.state_load_p50_ms, 3)) (p50)" })
+        row("GET /v1/threads/{id}, p50 / p99 ms", { "\(f($0.fetched.p50, 3)) / \(f($0.fetched.p99, 3))" })
         print("")
-        print(
-            "reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50; LangGraph + PostgresSaver ≈ 11,300 bytes per message, ≈ 29 turns/s sequential"
-        )
+        if other == nil {
+            print(
+                "reference (../shared/bench/workload/README.md): LangGraph + SqliteSaver ≈ 26,000 bytes per message, 30–45 turns/s sequential, state load ≈ 1 ms p50; measure it beside these with scripts/bench.sh http (--reference FILE)"
+            )
+        }
     }
 }
 

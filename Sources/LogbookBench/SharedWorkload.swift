@@ -113,7 +113,7 @@ struct SharedWorkload: Sendable {
     /// One turn as an OpenAI client with its own tool plays it: the user message; for a tool turn, the model's tool
     /// call, the tool's result sent back; the answer. Returns the thread's messages after the turn.
     static func play(
-        _ turn: Turn, after history: [ChatCompletions.Message], api: BenchClient
+        _ turn: Turn, after history: [ChatCompletions.Message], api: BenchClient, threadPrefix: String = ""
     ) async throws -> [ChatCompletions.Message] {
         var messages = history + [ChatCompletions.Message(role: "user", content: turn.user)]
         func complete() async throws -> ChatCompletions.Message {
@@ -121,7 +121,7 @@ struct SharedWorkload: Sendable {
                 decoding: try JSONEncoder().encode(
                     ChatCompletions.Request(model: "bench-model", messages: messages, tools: tools)), as: UTF8.self)
             let answer = try await api.send(
-                "POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", turn.thread)])
+                "POST", "/v1/chat/completions", body, headers: [("X-Logbook-Thread", threadPrefix + turn.thread)])
             guard
                 let message = try JSONDecoder().decode(
                     ChatCompletions.Completion.self, from: Data(answer.readableBytesView)

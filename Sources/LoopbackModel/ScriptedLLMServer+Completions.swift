@@ -17,6 +17,8 @@ extension ScriptedLLMServer {
 extension ScriptedLLMServer.Request {
     /// The body as a chat completion request (nil when it is not one).
     public var chatCompletion: ChatCompletions.Request? {
-        try? JSONDecoder().decode(ChatCompletions.Request.self, from: Data(body.utf8))
+        let data = Data(body.utf8)
+        return ChatCompletions.Request(fastDecoding: data)
+            ?? (try? JSONDecoder().decode(ChatCompletions.Request.self, from: data))
     }
 }

@@ -27,8 +27,13 @@ struct OpenAIChatWire: ChatWire {
     }
 
     func response(_ body: ByteBuffer) throws(LLMError) -> ChatResponse {
-        let response = try decodeJSON(
-            ChatCompletions.Completion.self, body.readableBytesView, model: model, what: "an answer")
+        let response: ChatCompletions.Completion
+        if let fast = ChatCompletions.Completion(fastDecoding: Data(body.readableBytesView)) {
+            response = fast
+        } else {
+            response = try decodeJSON(
+                ChatCompletions.Completion.self, body.readableBytesView, model: model, what: "an answer")
+        }
         guard let choice = response.choices.first else {
             throw LLMError(.malformedResponse, "model '\(model)' answered with no choices")
         }

@@ -12,7 +12,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// Parses `text`; nil when it is not JSON.
     public init?(parsing text: String) {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) else { return nil }
+        let data = Data(text.utf8)
+        if let parsed = try? ParsedJSON(parsing: data) {
+            self = parsed.jsonValue
+            return
+        }
+        // What the fast parser refuses (a duplicate key, say), `JSONDecoder` may still take.
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: data) else { return nil }
         self = value
     }
 

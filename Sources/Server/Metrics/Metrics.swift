@@ -44,19 +44,34 @@ final class Metrics: Sendable {
             metricName: String(name[..<cut]), unitName: String(name[name.index(after: cut)...]), helpText: help)
     }
 
+    /// The collectors of one method, route and status, made once (the registry's lookup by labels costs more than the
+    /// count itself).
+    private struct RouteKey: Hashable {
+        let method: String, route: String, status: Int
+    }
+    private let routes = Mutex<[RouteKey: (requests: Counter, latency: DurationHistogram)]>([:])
+
     /// One answered request: its route pattern (never the raw path: ids would explode the label space).
     func request(method: String, route: String, status: Int, seconds: Double) {
-        registry.makeCounter(
-            descriptor: Self.named(
-                "logbook_http_requests_total", "HTTP requests answered, by method, route and status."),
-            labels: [("method", method), ("route", route), ("status", String(status))]
-        ).increment()
-        registry.makeDurationHistogram(
-            descriptor: Self.named(
-                "logbook_http_request_duration_seconds",
-                "Time to answer (to the first byte of a streamed body), by route."),
-            labels: [("method", method), ("route", route)], buckets: Self.buckets
-        ).record(.nanoseconds(Int64(seconds * 1e9)))
+        let key = RouteKey(method: method, route: route, status: status)
+        let collectors = routes.withLock { known in
+            if let found = known[key] { return found }
+            let made = (
+                requests: registry.makeCounter(
+                    descriptor: Self.named(
+                        "logbook_http_requests_total", "HTTP requests answered, by method, route and status."),
+                    labels: [("method", method), ("route", route), ("status", String(status))]),
+                latency: registry.makeDurationHistogram(
+                    descriptor: Self.named(
+                        "logbook_http_request_duration_seconds",
+                        "Time to answer (to the first byte of a streamed body), by route."),
+                    labels: [("method", method), ("route", route)], buckets: Self.buckets)
+            )
+            known[key] = made
+            return made
+        }
+        collectors.requests.increment()
+        collectors.latency.record(.nanoseconds(Int64(seconds * 1e9)))
     }
 
     /// One group commit of the log (`EventStore.Configuration.onCommit`; on a shared log, of this server's appends to
