@@ -114,6 +114,16 @@ struct HTTPBenchCommand: AsyncParsableCommand {
                     #"{"text": "Are the payments pods healthy? (\#(i))"}"#)
             }
             print("| chat turn (POST messages) | \(lanes) | \(f(chat.rate)) | \(f(chat.p50, 3)) | \(f(chat.p99, 3)) |")
+            // The same turn through the OpenAI-compatible endpoint: one user message, a thread of its own.
+            let compatible = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { lane, i in
+                try await api.send(
+                    "POST", "/v1/chat/completions",
+                    #"{"model": "bench-model", "messages": [{"role": "user", "content": "Are the payments pods healthy? (\#(i))"}]}"#,
+                    headers: [("X-Logbook-Thread", "o\(lanes)-\(lane)-\(i)")])
+            }
+            print(
+                "| the same turn, POST /v1/chat/completions | \(lanes) | \(f(compatible.rate)) | \(f(compatible.p50, 3)) | \(f(compatible.p99, 3)) |"
+            )
         }
         for lanes in [1, 64] {
             let thread = try await EngineBenchCommand.measure(lanes: lanes, total: requests) { lane, i in
