@@ -113,6 +113,18 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
             "following the shared log",
             metadata: ["copied": "\(store.lastSeq - before)", "position": "\(store.lastSeq)"])
     }
+    // Before any task starts: reading the last checkpoint may fail.
+    let signer: CheckpointSigner?
+    do {
+        signer = try configuration.signingKey.map { (key) throws(EventStoreError) in
+            try CheckpointSigner(
+                store: store, key: key, everyEvents: configuration.signEveryEvents, interval: configuration.signInterval
+            )
+        }
+    } catch {
+        await store.close()
+        throw error
+    }
     let registry = ProjectionRunner(store: store, projections: [RegistryProjection.self])
     try await registry.start()
     var engine = configuration.engine
@@ -169,10 +181,6 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
         await LagWatch.run(every: .seconds(5), limit: limit, store: store, readModels: readModels, logger: logger)
     }
 
-    let signer = try configuration.signingKey.map { (key) throws(EventStoreError) in
-        try CheckpointSigner(
-            store: store, key: key, everyEvents: configuration.signEveryEvents, interval: configuration.signInterval)
-    }
     let signing = signer.map { signer in
         Task { [logger] in
             await signer.run { error in

@@ -72,7 +72,7 @@ import Testing
             results.count == 2 && results.allSatisfy { !$0.isError } && results.last?.output == "12:00 UTC",
             "\(results.map(\.output))")
         let calls = Self.requests(log).filter { $0.method == "tools/call" }
-        #expect(calls.count == 2, "the second call reached a new process")
+        try #require(calls.count == 2, "the second call reached a new process")
         #expect(calls[1].pid != first, "the second call reached a new process")
         #expect(await f.pool.restarts >= 1)
         let changes = reported.withLock { $0 }
@@ -80,6 +80,40 @@ import Testing
         #expect(changes.last?.detail?.hasPrefix("restarted after") == true, "\(changes)")
         print("MCPRecoveryTests: a killed stdio server answered again within \(recovery) (the whole turn)")
         await f.close()
+    }
+
+    /// A server that died a moment before a call (its process reaped, the end of its output not yet read by the
+    /// client): the call goes to a new process, once, and is answered. Before, it went into the dead one's pipe and
+    /// failed (`aKilledStdioServerIsStartedAgainForTheNextTurn` failed so under load in CI).
+    @Test func aCallToAServerThatDiedAMomentAgoGoesToANewProcess() async throws {
+        let log = Self.temporaryFile()
+        defer { try? FileManager.default.removeItem(at: log) }
+        let server = Self.recordingServer(log)
+        let f = try await Fixture(mcp: server) { $0.streaming = false }
+        for round in 0..<3 {
+            let result = try await f.pool.call(
+                server, tool: "get_current_time", arguments: ["timezone": "UTC"], timeout: .seconds(30),
+                maxResultBytes: 1 << 20)
+            #expect(!result.isError && result.text == "12:00 UTC", "round \(round): \(result)")
+            let calls = Self.requests(log).filter { $0.method == "tools/call" }
+            try #require(calls.count == round + 1, "each call ran once: \(calls.map(\.pid))")
+            #expect(kill(calls[round].pid, SIGKILL) == 0)
+            // Reaped (a zombie still answers kill 0), and the next call follows at once.
+            for _ in 0..<250 where kill(calls[round].pid, 0) == 0 { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        #expect(Set(Self.requests(log).filter { $0.method == "tools/call" }.map(\.pid)).count == 3)
+        await f.close()
+    }
+
+    /// A stdio connection knows its server is gone once the process has exited, without waiting for the end of its
+    /// output to be read: what lets the pool start a new process instead of writing a call into a dead one's pipe.
+    @Test func aStdioConnectionKnowsItsServerExitedAsSoonAsItDid() async throws {
+        let connection = try StdioConnection(name: "sleeper", command: ["sleep", "300"])
+        #expect(!connection.hasEnded)
+        #expect(kill(connection.processIdentifier, SIGKILL) == 0)
+        for _ in 0..<500 where !connection.hasEnded { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(connection.hasEnded, "the killed server is known gone")
+        await connection.close()
     }
 
     /// An HTTP server restarted on the same port forgets the session: the pool initializes a new one and sends the

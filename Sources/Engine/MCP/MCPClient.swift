@@ -32,7 +32,7 @@ public actor MCPClient {
     private var toolsChanged = false
 
     /// Whether the session is over: the server exited, closed the connection, or `close` was called.
-    public var isEnded: Bool { ended != nil }
+    public var isEnded: Bool { ended != nil || connection.hasEnded }
 
     /// Whether the server announced a new tool list since the last call, clearing the flag.
     public func takeToolsChanged() -> Bool {
@@ -149,7 +149,10 @@ public actor MCPClient {
     private func request(
         _ method: String, _ params: [String: JSONValue], timeout: Duration
     ) async throws(MCPError) -> JSONValue {
-        if let ended { throw ended }
+        if var ended {
+            ended.undelivered = true  // ended before this request was sent
+            throw ended
+        }
         let id = nextID
         nextID += 1
         let message = JSONRPC.encode(JSONRPC.Request(id: id, method: method, params: .object(params)))

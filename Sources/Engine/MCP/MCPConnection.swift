@@ -8,4 +8,10 @@ public protocol MCPConnection: Sendable {
     var incoming: AsyncThrowingStream<Data, any Error> { get }
     /// Stops the server or closes the connection. Idempotent.
     func close() async
+    /// Whether the server is known gone already, before `incoming` says so (a stdio server's process has exited).
+    var hasEnded: Bool { get }
+}
+
+extension MCPConnection {
+    public var hasEnded: Bool { false }
 }

@@ -17,6 +17,9 @@ public struct MCPError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     /// The error underneath (the connection's, the process's), kept for logs and for callers that tell causes apart.
     public var cause: (any Error & Sendable)?
+    /// The request never reached the server (the connection had ended before it was sent, or not one byte of it could
+    /// be written): sending it again on a new connection cannot run it twice.
+    public var undelivered = false
 
     public init(_ kind: Kind, _ message: String, cause: (any Error & Sendable)? = nil) {
         (self.kind, self.message, self.cause) = (kind, message, cause)

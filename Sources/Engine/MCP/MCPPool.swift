@@ -80,8 +80,9 @@ public actor MCPPool {
     }
 
     /// Calls a tool. A session the HTTP server forgot is re-initialized and the call sent once more (the server did
-    /// not run it); a server that went away mid-call is not called again for it (it may have run), and is started
-    /// again on next use.
+    /// not run it), and so is a call to a server found gone before the call reached it (`MCPError.undelivered`: it
+    /// died since its last use and that was not noticed yet); a server that went away mid-call is not called again
+    /// for it (it may have run), and is started again on next use.
     public func call(
         _ server: MCPServerDefinition, tool: String, arguments: JSONValue, timeout: Duration,
         maxResultBytes: Int
@@ -130,7 +131,8 @@ public actor MCPPool {
             guard forgotten || ended || error.kind == .timeout else { throw error }
             await drop(server.name)
             if ended { await noteFailure(server.name, reason: error.message) }
-            guard forgotten || (ended && retryingLost) else { throw error }
+            // A call that never reached the server is safe to send again, even one that is not safe to repeat.
+            guard forgotten || (ended && (retryingLost || error.undelivered)) else { throw error }
             restarts += 1
             let fresh = try await self.session(for: server)
             let result = try await body(self, fresh)

@@ -75,19 +75,23 @@ public final class StdioConnection: MCPConnection {
                 }
                 var bytes = message
                 bytes.append(0x0A)
-                let ok = bytes.withUnsafeBytes { raw -> Bool in
+                // How much was written: all of it, or where the write failed.
+                let written = bytes.withUnsafeBytes { raw -> Int in
                     var offset = 0
                     while offset < raw.count {
                         let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                         if n < 0 {
                             if errno == EINTR { continue }
-                            return false
+                            return offset
                         }
                         offset += n
                     }
-                    return true
+                    return offset
                 }
-                c.resume(returning: ok ? .success(()) : .failure(writeFailure()))
+                guard written < bytes.count else { return c.resume(returning: .success(())) }
+                var failure = writeFailure()
+                failure.undelivered = written == 0  // not one byte reached the server
+                c.resume(returning: .failure(failure))
             }
         }
         try result.get()
@@ -100,6 +104,13 @@ public final class StdioConnection: MCPConnection {
         for _ in 0..<40 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
+
+    /// The process has exited (and was reaped): known as soon as that happens, a moment before the end of its output
+    /// reaches the client — so the pool starts a new one rather than send a call into the pipe of a dead one.
+    public var hasEnded: Bool { !process.isRunning }
+
+    /// The server's process id (for tests).
+    var processIdentifier: Int32 { process.processIdentifier }
 
     /// The last lines the server wrote to stderr (for error messages).
     public var stderrText: String {
