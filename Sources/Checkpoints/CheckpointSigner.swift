@@ -77,16 +77,26 @@ public final class CheckpointSigner: Sendable {
         return checkpoint
     }
 
-    /// Signs whenever one is due, checking every second, until cancelled; `failed` hears of each failure (the next
-    /// check tries again).
-    public func run(failed: @Sendable (EventStoreError) -> Void) async {
+    /// Signs whenever one is due, checking every second, until cancelled. `failed` hears of a failure once, not at
+    /// every retry, until a checkpoint is signed again (then `recovered`): a full disk makes one line, not one a second.
+    public func run(
+        failed: @Sendable (EventStoreError) -> Void, recovered: @Sendable () -> Void = {}
+    ) async {
+        var failing: EventStoreError?
         while (try? await Task.sleep(for: .seconds(1))) != nil {
             let (covered, signedAt) = state.withLock { ($0.coveredThrough, $0.signedAt) }
             let appended = store.lastSeq.rawValue - min(covered, store.lastSeq.rawValue)
             guard appended >= everyEvents || (appended > 0 && ContinuousClock.now - signedAt >= interval) else {
                 continue
             }
-            do { try await sign() } catch { failed(error) }
+            do {
+                try await sign()
+                if failing != nil { recovered() }
+                failing = nil
+            } catch {
+                if failing?.code != error.code || failing?.message != error.message { failed(error) }
+                failing = error
+            }
         }
     }
 

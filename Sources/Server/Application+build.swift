@@ -183,9 +183,13 @@ public func buildApplication(configuration: ServerConfiguration) async throws ->
 
     let signing = signer.map { signer in
         Task { [logger] in
-            await signer.run { error in
-                logger.error("signing a checkpoint failed", metadata: ["error": .string(error.message)])
-            }
+            await signer.run(
+                failed: { error in
+                    logger.error(
+                        "signing a checkpoint failed; retrying every second",
+                        metadata: ["error": .string(error.message)])
+                },
+                recovered: { logger.notice("signing checkpoints again") })
         }
     }
 

@@ -2,6 +2,7 @@ import Checkpoints
 import EventStore
 import Events
 import Foundation
+import Synchronization
 import Testing
 
 /// Signed checkpoints: the C2SP signed-note format against the Go reference's own vector, refusals, and the rewrite
@@ -177,5 +178,35 @@ import Testing
             #expect(check.status == 0, "\(check.errors)")
             #expect(!server.text.contains(secretPart) && !server.errorText.contains(secretPart))
         }
+    }
+
+    @Test func aSignerThatCannotAppendSaysSoOnceAndAgainWhenItRecovers() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logbook-signfail-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let failing = Atomic<Bool>(false)
+        var configuration = EventStore.Configuration(directory: dir.path)
+        configuration.commitFault = { failing.load(ordering: .relaxed) ? ENOSPC : nil }
+        let store = try EventStore.open(configuration)
+        _ = try await store.append(
+            [DomainEvent.userMessage(UserMessage(text: "one")).proposed()], to: StreamID("thread/t-1"))
+        let signer = try CheckpointSigner(
+            store: store, key: try SignedNote.SignerKey.generate(name: "logbook.test/log"), everyEvents: 1)
+        // The disk fills: every second the signer tries, and fails.
+        failing.store(true, ordering: .relaxed)
+        let said = Mutex<[String]>([])
+        let running = Task {
+            await signer.run(
+                failed: { error in said.withLock { $0.append("failed: \(error.code)") } },
+                recovered: { said.withLock { $0.append("recovered") } })
+        }
+        try await Task.sleep(for: .milliseconds(3_500))
+        #expect(said.withLock { $0 } == ["failed: disk_full"], "one line for three failed tries")
+        failing.store(false, ordering: .relaxed)
+        for _ in 0..<50 where signer.latest == nil { try await Task.sleep(for: .milliseconds(100)) }
+        running.cancel()
+        _ = await running.value
+        #expect(signer.latest != nil, "signed once the disk had room")
+        #expect(said.withLock { $0 } == ["failed: disk_full", "recovered"])
+        await store.close()
     }
 }
