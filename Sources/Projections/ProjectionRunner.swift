@@ -85,6 +85,11 @@ public final class ProjectionRunner: Sendable {
 
     /// The last seq folded into every projection.
     public var position: Seq { Seq(progress.withLock { $0.position }) }
+    /// Events in the log not folded yet (what `/readyz`, `/metrics` and the server's lag warning report).
+    public var eventsBehind: UInt64 {
+        let end = store.lastSeq.rawValue
+        return end - min(position.rawValue, end)
+    }
     public var skipped: Skipped { progress.withLock { $0.skipped } }
 
     /// Runs `body` with the current state of projection `P`, under its lock.

@@ -41,9 +41,7 @@ struct LagWatch {
     ) async {
         var watch = LagWatch(limit: limit, logger: logger)
         while (try? await Task.sleep(for: interval)) != nil {
-            let end = store.lastSeq
-            let folded = readModels.position
-            watch.observe(.readModels, behindBy: end.rawValue - min(folded.rawValue, end.rawValue), position: folded)
+            watch.observe(.readModels, behindBy: readModels.eventsBehind, position: readModels.position)
             if let shared = store.shared, let sharedEnd = try? await shared.lastSeq() {
                 let copied = store.lastSeq
                 watch.observe(

@@ -46,8 +46,8 @@ public struct ServerConfiguration: Sendable {
     public var signEveryEvents: UInt64 = 10_000
     public var signInterval: Duration = .seconds(60)
     /// Events the read models (or a shared log's copy) may fall behind the log before the server logs a warning
-    /// (`LagWatch`; checked every 5 seconds).
-    public var lagWarningEvents: UInt64 = 10_000
+    /// (`LagWatch`; checked every 5 seconds): by default the lag at which `/readyz` says not ready.
+    public var lagWarningEvents: UInt64 = HealthRoutes.maxLag
     /// How much the server logs (to standard output). Secrets and tokens are never logged at any level.
     public var logLevel: Logger.Level = .info
 

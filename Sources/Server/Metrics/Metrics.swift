@@ -26,10 +26,18 @@ final class Metrics: Sendable {
     /// last scrape).
     private let counted = Mutex<UInt64?>(nil)
     private let largestCommit = Mutex(0)
+    /// Made once: a group commit (on the writer's path) and a tail only count.
+    private let commitCollectors: CommitCollectors
+    private let liveTails: Gauge
 
     init() {
+        commitCollectors = CommitCollectors(registry)
+        liveTails = registry.makeGauge(
+            descriptor: Self.named(
+                "logbook_subscriptions_open", "Live subscriptions to the log open now (GET /v1/events/stream)."),
+            labels: [])
         // Shown from the first scrape, at 0.
-        _ = (failures, toolErrors, denials, liveTails, commitCollectors)
+        _ = (failures, toolErrors, denials)
     }
 
     /// Counts the events appended after `seq` (the log's end when the server starts), from the next scrape on.
@@ -38,7 +46,7 @@ final class Metrics: Sendable {
     }
 
     /// A metric's name and help, as swift-prometheus describes it (`logbook_http_requests` + `total`).
-    private static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+    fileprivate static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
         let cut = name.lastIndex(of: "_")!
         return MetricNameDescriptor(
             metricName: String(name[..<cut]), unitName: String(name[name.index(after: cut)...]), helpText: help)
@@ -84,52 +92,49 @@ final class Metrics: Sendable {
         c.requests.increment(by: Int64(report.requests))
         c.events.increment(by: Int64(report.events))
         c.seconds.increment(by: report.duration / .seconds(1))
-        let largest = largestCommit.withLock { largest in
-            largest = max(largest, report.events)
-            return largest
+        largestCommit.withLock { largest in
+            guard report.events > largest else { return }
+            largest = report.events
+            c.largest.set(to: Double(largest))
         }
-        gauge("logbook_store_largest_commit_events", "The most events one group commit held.", Double(largest))
     }
 
-    private var commitCollectors:
-        (
-            size: ValueHistogram, latency: DurationHistogram, commits: Counter, requests: Counter, events: Counter,
-            seconds: Counter
-        )
-    {
-        (
-            registry.makeValueHistogram(
-                name: "logbook_store_commit_events", buckets: Self.commitSizes,
-                help: "Events per group commit (one transaction)."),
-            registry.makeDurationHistogram(
-                descriptor: Self.named(
+    /// The group commits' collectors.
+    private struct CommitCollectors: Sendable {
+        let size: ValueHistogram, latency: DurationHistogram, commits: Counter, requests: Counter, events: Counter
+        let seconds: Counter, largest: Gauge
+
+        init(_ registry: PrometheusCollectorRegistry) {
+            size = registry.makeValueHistogram(
+                name: "logbook_store_commit_events", buckets: Metrics.commitSizes,
+                help: "Events per group commit (one transaction).")
+            latency = registry.makeDurationHistogram(
+                descriptor: Metrics.named(
                     "logbook_store_commit_duration_seconds",
                     "Time from a group commit's start to its commit returning (durable appends: with the flush)."),
-                labels: [], buckets: Self.buckets),
-            registry.makeCounter(
-                descriptor: Self.named("logbook_store_commits_total", "Write transactions committed (group commits)."),
-                labels: []),
-            registry.makeCounter(
-                descriptor: Self.named("logbook_store_append_requests_total", "Append calls committed."), labels: []),
-            registry.makeCounter(
-                descriptor: Self.named("logbook_store_appended_events_total", "Events committed by this process."),
-                labels: []),
-            registry.makeCounter(
-                descriptor: Self.named("logbook_store_commit_seconds_total", "Time spent in group commits."),
+                labels: [], buckets: Metrics.buckets)
+            commits = registry.makeCounter(
+                descriptor: Metrics.named(
+                    "logbook_store_commits_total", "Write transactions committed (group commits)."),
                 labels: [])
-        )
+            requests = registry.makeCounter(
+                descriptor: Metrics.named("logbook_store_append_requests_total", "Append calls committed."), labels: [])
+            events = registry.makeCounter(
+                descriptor: Metrics.named("logbook_store_appended_events_total", "Events committed by this process."),
+                labels: [])
+            seconds = registry.makeCounter(
+                descriptor: Metrics.named("logbook_store_commit_seconds_total", "Time spent in group commits."),
+                labels: [])
+            largest = registry.makeGauge(
+                descriptor: Metrics.named(
+                    "logbook_store_largest_commit_events", "The most events one group commit held."),
+                labels: [])
+        }
     }
 
     /// A live tail of the log opened (+1) or ended (-1).
     func liveTail(_ change: Int) {
         liveTails.increment(by: Double(change))
-    }
-
-    private var liveTails: Gauge {
-        registry.makeGauge(
-            descriptor: Self.named(
-                "logbook_subscriptions_open", "Live subscriptions to the log open now (GET /v1/events/stream)."),
-            labels: [])
     }
 
     /// Counts what was appended since the last scrape, from the log.
@@ -220,8 +225,9 @@ final class Metrics: Sendable {
             "logbook_log_durable_seq",
             "The last seq known to be on the device (below last_seq only in relaxed durability, until the next flush).",
             Double(store.durableSeq.rawValue))
-        let behind = store.lastSeq.rawValue - min(readModels.position.rawValue, store.lastSeq.rawValue)
-        gauge("logbook_read_models_behind_events", "Events the read models have not folded yet.", Double(behind))
+        gauge(
+            "logbook_read_models_behind_events", "Events the read models have not folded yet.",
+            Double(readModels.eventsBehind))
         return registry.emitToString()
     }
 }

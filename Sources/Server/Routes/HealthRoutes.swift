@@ -36,7 +36,7 @@ struct HealthRoutes {
                     .serviceUnavailable, "not_ready",
                     "the read models stopped following the log; see the server's output and restart it")
             }
-            let behind = store.lastSeq.rawValue - min(readModels.position.rawValue, store.lastSeq.rawValue)
+            let behind = readModels.eventsBehind
             guard behind <= Self.maxLag else {
                 throw APIError(
                     .serviceUnavailable, "not_ready",
